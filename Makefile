@@ -1,0 +1,41 @@
+# smsdist: PGXS build of the extension, its tests and its demo.
+#
+#   make && make install      build and install smsdist.so and the SQL scripts
+#   make test                 every test (pg_regress, pgTAP, multi-server TAP);
+#                             prints "N passed, N failed" as its last line
+#   make demo                 the demo on a throwaway local cluster
+#   make bench                the benchmarks (figures in docs/benchmarks.md)
+
+EXTENSION    = smsdist
+EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" smsdist.control)
+MODULE_big   = smsdist
+OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
+               src/worker.o src/supervisor.o src/scheduler.o
+DATA         = $(wildcard sql/smsdist--*.sql)
+
+# pg_regress: run against a temporary instance that preloads the library.
+REGRESS      = schema validation roles wakeup
+REGRESS_OPTS = --temp-instance=./tmp_regress --temp-config=test/regress.conf \
+               --load-extension=smsdist
+
+PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
+               -Wno-unused-parameter -Wno-missing-field-initializers \
+               -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: test demo bench deps
+deps:
+	bash tools/ensure-deps
+
+test:
+	bash test/run-all
+
+demo:
+	bash tools/demo
+
+bench:
+	bash bench/run-all

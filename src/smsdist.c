@@ -1,0 +1,267 @@
+/*-------------------------------------------------------------------------
+ *
+ * smsdist.c
+ *	  Library entry point: settings (GUCs), shared memory, the table of
+ *	  components, and the SQL functions that show the workers' state.
+ *
+ * The library must be loaded through shared_preload_libraries: its workers
+ * are started by the postmaster and its wake-up slots live in shared memory
+ * that can only be reserved at server start.  Loading it any other way (for
+ * example by CREATE EXTENSION in a server that does not preload it) is an
+ * error that says how to fix it.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "smsdist.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* GUCs */
+char	   *sms_database = NULL;
+char	   *sms_site_code = NULL;
+int			sms_poll_interval = 60;
+
+SmsSharedState *sms_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/*
+ * The components.  A component whose step is NULL is not built yet: the
+ * supervisor does not start it (an idle loop pretending to work would hide
+ * that), but its wake-up channel already exists so that triggers and
+ * outside listeners can use it.
+ */
+const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
+	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", sms_scheduler_step},
+	[SMS_SENDER] = {"sender", "SMS Sender", NULL},
+	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", NULL},
+	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
+	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
+	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", NULL},
+	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", NULL},
+	[SMS_SUPERVISOR] = {"supervisor", "smsdist supervisor", NULL},
+};
+
+SmsComponentId
+sms_component_by_name(const char *name, bool missing_ok)
+{
+	for (int i = 0; i < SMS_NUM_COMPONENTS; i++)
+	{
+		if (strcmp(sms_components[i].name, name) == 0)
+			return (SmsComponentId) i;
+	}
+	if (!missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown smsdist component \"%s\"", name),
+				 errhint("Components are scheduler, sender, despooler, offer_manager, inbox_manager, collection_evaluator, status_manager and supervisor.")));
+	return SMS_NUM_COMPONENTS;
+}
+
+void
+sms_slot_set_state(SmsComponentId id, const char *fmt,...)
+{
+	SmsWorkerSlot *slot = &sms_shared->slots[id];
+	char		buf[sizeof(slot->state)];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+
+	SpinLockAcquire(&slot->mutex);
+	strlcpy(slot->state, buf, sizeof(slot->state));
+	SpinLockRelease(&slot->mutex);
+}
+
+void
+sms_slot_set_error(SmsComponentId id, const char *msg)
+{
+	SmsWorkerSlot *slot = &sms_shared->slots[id];
+
+	SpinLockAcquire(&slot->mutex);
+	strlcpy(slot->last_error, msg ? msg : "", sizeof(slot->last_error));
+	SpinLockRelease(&slot->mutex);
+}
+
+static bool
+check_site_code_guc(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;			/* unset: workers wait and say so */
+	if (!sms_valid_site_code(*newval, false))
+	{
+		GUC_check_errdetail("A site code is exactly three characters, each an upper-case letter A-Z or a digit 0-9.");
+		return false;
+	}
+	return true;
+}
+
+static void
+sms_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SmsSharedState)));
+}
+
+static void
+sms_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	sms_shared = ShmemInitStruct("smsdist", sizeof(SmsSharedState), &found);
+	if (!found)
+	{
+		memset(sms_shared, 0, sizeof(SmsSharedState));
+		for (int i = 0; i < SMS_NUM_COMPONENTS; i++)
+		{
+			SpinLockInit(&sms_shared->slots[i].mutex);
+			pg_atomic_init_u64(&sms_shared->slots[i].wake_requests, 0);
+			pg_atomic_init_u64(&sms_shared->slots[i].steps, 0);
+			strlcpy(sms_shared->slots[i].state,
+					sms_components[i].step || i == SMS_SUPERVISOR ?
+					"not started" : "not built in this version",
+					sizeof(sms_shared->slots[i].state));
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("smsdist must be loaded via shared_preload_libraries"),
+				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	DefineCustomStringVariable("smsdist.database",
+							   "Database in which the smsdist workers run (the site database).",
+							   NULL,
+							   &sms_database,
+							   "postgres",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("smsdist.site_code",
+							   "Three-character code of the site this server is.",
+							   "Used to name new packages, jobs and collections and to tell local from remote targets.",
+							   &sms_site_code,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_site_code_guc, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.poll_interval",
+							"Safety-net interval at which each worker looks for work even if nobody woke it.",
+							"Commits wake the workers at once; this only bounds the delay after a missed wake-up.",
+							&sms_poll_interval,
+							60,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("smsdist");
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sms_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sms_shmem_startup;
+
+	sms_register_supervisor();
+}
+
+/*
+ * smsdist.worker_status(): one row per component, from shared memory.
+ */
+PG_FUNCTION_INFO_V1(smsdist_worker_status);
+Datum
+smsdist_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	for (int i = 0; i < SMS_NUM_COMPONENTS; i++)
+	{
+		SmsWorkerSlot *slot = &sms_shared->slots[i];
+		Datum		values[11];
+		bool		nulls[11] = {0};
+		SmsWorkerSlot copy;
+
+		SpinLockAcquire(&slot->mutex);
+		memcpy(&copy, slot, offsetof(SmsWorkerSlot, wake_requests));
+		SpinLockRelease(&slot->mutex);
+
+		values[0] = CStringGetTextDatum(sms_components[i].name);
+		values[1] = CStringGetTextDatum(sms_components[i].title);
+		if (copy.pid != 0)
+			values[2] = Int32GetDatum(copy.pid);
+		else
+			nulls[2] = true;
+		values[3] = CStringGetTextDatum(copy.state);
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->wake_requests));
+		values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&slot->steps));
+#define TS_OR_NULL(n, t) do { if ((t) != 0) values[n] = TimestampTzGetDatum(t); else nulls[n] = true; } while (0)
+		TS_OR_NULL(6, copy.started_at);
+		TS_OR_NULL(7, copy.last_wake_at);
+		TS_OR_NULL(8, copy.last_step_at);
+		if (copy.next_step_at != 0 && copy.next_step_at != DT_NOEND && copy.pid != 0)
+			values[9] = TimestampTzGetDatum(copy.next_step_at);
+		else
+			nulls[9] = true;
+		if (copy.last_error[0] != '\0')
+			values[10] = CStringGetTextDatum(copy.last_error);
+		else
+			nulls[10] = true;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * smsdist.wake(component text): ask a component to look for work when the
+ * calling transaction commits (nothing happens if it rolls back).
+ */
+PG_FUNCTION_INFO_V1(smsdist_wake);
+Datum
+smsdist_wake(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	sms_wake_at_commit(sms_component_by_name(name, false));
+	PG_RETURN_VOID();
+}
+
+/* smsdist.library_version(): the version compiled into smsdist.so */
+PG_FUNCTION_INFO_V1(smsdist_library_version);
+Datum
+smsdist_library_version(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_TEXT_P(cstring_to_text(SMSDIST_VERSION));
+}

@@ -1,0 +1,161 @@
+/*-------------------------------------------------------------------------
+ *
+ * smsdist.h
+ *	  Declarations shared by every part of the smsdist extension.
+ *
+ * Terms used throughout the code:
+ *
+ *	component	one SMS site service (Scheduler, Sender, Despooler, Offer
+ *				Manager, Inbox Manager, Collection Evaluator, Status Manager).
+ *				Each runs as one dynamic background worker in the site
+ *				database (GUC smsdist.database).
+ *	supervisor	the static background worker that starts, watches and
+ *				restarts the component workers.  It connects to no database,
+ *				so a wrong or missing database never puts it in a restart loop.
+ *	wake-up		a request, made by a committing transaction, that a
+ *				component look for work now.  It is a latch set from a commit
+ *				callback (see wakeup.c); NOTIFY on the channel smsdist_<name>
+ *				carries the same news to outside listeners.
+ *	step		one pass of a component over its pending work, run inside one
+ *				transaction with SPI connected (see worker.c).  It returns the
+ *				time it next wants to run, so nobody polls every second.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SMSDIST_H
+#define SMSDIST_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#ifndef SMSDIST_VERSION
+#error "SMSDIST_VERSION must be defined by the Makefile"
+#endif
+
+#define SMSDIST_EXTENSION_NAME	"smsdist"
+#define SMSDIST_SCHEMA_NAME		"smsdist"
+
+/*
+ * The components, in the order the supervisor starts them.  The wake-up
+ * channel of each is "smsdist_" || name.  SMS_COMPONENT_SUPERVISOR is not a
+ * database worker, but it can be woken the same way (CREATE EXTENSION does).
+ */
+typedef enum SmsComponentId
+{
+	SMS_SCHEDULER = 0,
+	SMS_SENDER,
+	SMS_DESPOOLER,
+	SMS_OFFER_MANAGER,
+	SMS_INBOX_MANAGER,
+	SMS_COLLECTION_EVALUATOR,
+	SMS_STATUS_MANAGER,
+	SMS_SUPERVISOR,
+	SMS_NUM_COMPONENTS
+} SmsComponentId;
+
+/*
+ * One step of a component: called inside a transaction, SPI connected, an
+ * active snapshot pushed.  Returns the time at which it wants to run again
+ * even if nobody wakes it (DT_NOEND: only on wake-up or the safety-net poll;
+ * a time at or before now: immediately, because work remains).
+ */
+typedef TimestampTz (*SmsStepFunction) (void);
+
+typedef struct SmsComponent
+{
+	const char *name;			/* "scheduler": channel suffix, SQL name */
+	const char *title;			/* "SMS Scheduler": for people */
+	SmsStepFunction step;		/* NULL: not built yet, not started */
+} SmsComponent;
+
+extern const SmsComponent sms_components[SMS_NUM_COMPONENTS];
+
+/* Shared-memory state of one component worker, for wake-ups and status. */
+typedef struct SmsWorkerSlot
+{
+	slock_t		mutex;			/* protects everything but the atomics */
+	pid_t		pid;			/* 0 when not running */
+	Latch	   *latch;			/* the worker's latch while it runs */
+	TimestampTz started_at;
+	TimestampTz last_wake_at;	/* when a commit last asked for a wake-up */
+	TimestampTz last_step_at;	/* when the last step began */
+	TimestampTz next_step_at;	/* when it will run next without a wake-up */
+	int			restarts;		/* started by the supervisor since boot, less one */
+	char		state[96];		/* what it is doing, for worker_status() */
+	char		last_error[256];
+	pg_atomic_uint64 wake_requests; /* commits that asked to wake it */
+	pg_atomic_uint64 steps;			/* steps run */
+} SmsWorkerSlot;
+
+typedef struct SmsSharedState
+{
+	SmsWorkerSlot slots[SMS_NUM_COMPONENTS];
+} SmsSharedState;
+
+extern SmsSharedState *sms_shared;
+
+/* GUCs (smsdist.c) */
+extern char *sms_database;
+extern char *sms_site_code;
+extern int	sms_poll_interval;	/* seconds */
+
+/* smsdist.c */
+extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);
+extern void sms_slot_set_state(SmsComponentId id, const char *fmt,...) pg_attribute_printf(2, 3);
+extern void sms_slot_set_error(SmsComponentId id, const char *msg);
+
+/* wakeup.c */
+extern void sms_wake_at_commit(SmsComponentId id);
+extern void sms_wake_now(SmsComponentId id);
+
+/* worker.c, supervisor.c */
+extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);
+extern PGDLLEXPORT void smsdist_component_main(Datum arg);
+extern const char *sms_step_note;	/* a step's own state for worker_status() */
+extern void sms_register_supervisor(void);
+
+/* scheduler.c */
+extern TimestampTz sms_scheduler_step(void);
+
+/* status.c: status messages (the operator-visible log) */
+typedef enum SmsSeverity
+{
+	SMS_INFO,
+	SMS_WARNING,
+	SMS_ERROR
+} SmsSeverity;
+
+typedef struct SmsStatusRefs
+{
+	const char *job_id;
+	const char *package_id;
+	const char *advert_id;
+	const char *machine;		/* SMS ID of a system, when there is one */
+	const char *site_code;		/* defaults to smsdist.site_code */
+} SmsStatusRefs;
+
+extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
+							   int message_id, const SmsStatusRefs *refs,
+							   const char *fmt,...) pg_attribute_printf(5, 6);
+
+/* validate.c: one definition of every name and path rule */
+extern bool sms_valid_site_code(const char *s, bool raise);
+extern bool sms_valid_sms_id(const char *s, bool raise);
+extern bool sms_valid_object_name(const char *s, const char *what, bool raise);
+extern bool sms_valid_netbios_name(const char *s, const char *what, bool raise);
+extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
+
+/* Status message IDs (documented in docs/status-messages.md). */
+#define SMS_MSG_COMPONENT_STARTED		500
+#define SMS_MSG_COMPONENT_ERROR			501
+#define SMS_MSG_JOB_ACTIVATED			3000
+#define SMS_MSG_JOB_NO_TARGETS			3001
+#define SMS_MSG_JOB_EXPIRED				3002
+
+#endif							/* SMSDIST_H */

@@ -1,0 +1,324 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The loop every component worker runs: connect, wait for the extension,
+ *	  run steps in transactions, sleep on its latch until woken or due.
+ *
+ * A component worker is a dynamic background worker started by the
+ * supervisor with the index of its component as argument and the OID of the
+ * site database in bgw_extra.  Each turn of its loop:
+ *
+ *	1. handles SIGHUP (reload settings) -- SIGTERM is PostgreSQL's die(), so
+ *	   it also cancels a running query and ends the worker promptly;
+ *	2. in one transaction, checks that the smsdist extension is installed at
+ *	   the version this library was built for (if not it says so in its
+ *	   state and waits for a wake-up: CREATE/ALTER EXTENSION wake it), then
+ *	   runs one step of its component;
+ *	3. on error: logs it, records it as a status message in a new
+ *	   transaction, and backs off (1 s doubling to smsdist.poll_interval) so
+ *	   a persistent fault is reported, not spun on;
+ *	4. waits on its latch until woken by a commit, until the time the step
+ *	   asked for, or for smsdist.poll_interval -- the safety net that finds
+ *	   work whose wake-up was lost.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "smsdist.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+static SmsComponentId my_component = SMS_NUM_COMPONENTS;
+static bool started_reported = false;	/* "started" status message written */
+
+/*
+ * A step that cannot work for a reason of its own (a setting missing, say)
+ * points this at a static string; it becomes the worker's state.
+ */
+const char *sms_step_note = NULL;
+
+static void
+clear_slot(int code, Datum arg)
+{
+	SmsWorkerSlot *slot = &sms_shared->slots[DatumGetInt32(arg)];
+
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = 0;
+	slot->latch = NULL;
+	strlcpy(slot->state, "stopped", sizeof(slot->state));
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * Is the extension installed at our version?  Returns NULL if so, else the
+ * reason we cannot work.  Must be called in a transaction with SPI connected.
+ */
+static const char *
+extension_problem(void)
+{
+	int			ret;
+	char	   *installed;
+
+	if (!OidIsValid(get_extension_oid(SMSDIST_EXTENSION_NAME, true)))
+		return "waiting for CREATE EXTENSION smsdist";
+
+	ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'smsdist'",
+					  true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		return "waiting for CREATE EXTENSION smsdist";
+	installed = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (installed == NULL || strcmp(installed, SMSDIST_VERSION) != 0)
+		return psprintf("waiting for ALTER EXTENSION smsdist UPDATE (installed %s, library %s)",
+						installed ? installed : "?", SMSDIST_VERSION);
+	return NULL;
+}
+
+/*
+ * Run one step in its own transaction.  Returns the time the step wants to
+ * run next; sets *waiting_reason when the extension is not usable.
+ */
+static TimestampTz
+run_step(const SmsComponent *comp, const char **waiting_reason)
+{
+	TimestampTz next;
+	const char *problem;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	problem = extension_problem();
+	if (problem != NULL)
+	{
+		static char reason[128];
+
+		/* copy out of SPI memory, which SPI_finish() frees */
+		strlcpy(reason, problem, sizeof(reason));
+		*waiting_reason = reason;
+		next = DT_NOEND;
+	}
+	else
+	{
+		*waiting_reason = NULL;
+		sms_step_note = NULL;
+		pgstat_report_activity(STATE_RUNNING, comp->title);
+		if (!started_reported)
+		{
+			sms_status_message(my_component, SMS_INFO, SMS_MSG_COMPONENT_STARTED, NULL,
+							   "%s started (process %d)", comp->title, MyProcPid);
+			started_reported = true;
+		}
+		next = comp->step();
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return next;
+}
+
+/*
+ * Record an error as a status message, in a fresh transaction.  If even that
+ * fails (the extension was dropped under us, say), the server log has it.
+ */
+static void
+record_error(const SmsComponent *comp, const char *message)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (extension_problem() == NULL)
+			sms_status_message(my_component, SMS_ERROR, SMS_MSG_COMPONENT_ERROR, NULL,
+							   "%s failed: %s", comp->title, message);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+}
+
+void
+smsdist_component_main(Datum arg)
+{
+	int			index = DatumGetInt32(arg);
+	const SmsComponent *comp;
+	SmsWorkerSlot *slot;
+	Oid			dboid;
+	MemoryContext loop_cxt;
+	volatile long backoff_ms = 0;
+	volatile TimestampTz not_before = 0;
+	char		appname[NAMEDATALEN];
+
+	if (index < 0 || index >= SMS_SUPERVISOR || sms_components[index].step == NULL)
+		elog(FATAL, "smsdist: invalid component index %d", index);
+	my_component = (SmsComponentId) index;
+	comp = &sms_components[index];
+	slot = &sms_shared->slots[index];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	snprintf(appname, sizeof(appname), "smsdist %s", comp->name);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+
+	/*
+	 * A worker of a supervisor that has just been restarted may still be
+	 * stopping: let it finish so that one component never runs twice.
+	 */
+	for (int tries = 0;; tries++)
+	{
+		pid_t		other;
+
+		SpinLockAcquire(&slot->mutex);
+		other = slot->pid;
+		SpinLockRelease(&slot->mutex);
+		if (other == 0 || other == MyProcPid || kill(other, 0) != 0)
+			break;
+		if (tries >= 100)
+			ereport(FATAL,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("another %s (process %d) is still running", comp->title, (int) other)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	SpinLockAcquire(&slot->mutex);
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	slot->started_at = GetCurrentTimestamp();
+	slot->next_step_at = 0;
+	strlcpy(slot->state, "starting", sizeof(slot->state));
+	SpinLockRelease(&slot->mutex);
+	on_shmem_exit(clear_slot, Int32GetDatum(index));
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "smsdist worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	ereport(LOG,
+			(errmsg("%s started in database \"%s\" (OID %u)", comp->title, sms_database, dboid)));
+
+	for (;;)
+	{
+		TimestampTz now;
+		TimestampTz next = DT_NOEND;
+		TimestampTz wake_at;
+		long		timeout_ms;
+		const char *waiting = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		now = GetCurrentTimestamp();
+		if (now >= not_before)
+		{
+			MemoryContextReset(loop_cxt);
+			MemoryContextSwitchTo(loop_cxt);
+
+			SpinLockAcquire(&slot->mutex);
+			slot->last_step_at = now;
+			SpinLockRelease(&slot->mutex);
+			pg_atomic_fetch_add_u64(&slot->steps, 1);
+
+			PG_TRY();
+			{
+				next = run_step(comp, &waiting);
+				MemoryContextSwitchTo(loop_cxt);
+				if (waiting != NULL)
+				{
+					sms_slot_set_state(my_component, "%s", waiting);
+					started_reported = false;	/* say so again when it returns */
+				}
+				else
+					sms_slot_set_state(my_component, "%s", sms_step_note ? sms_step_note : "idle");
+				backoff_ms = 0;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(loop_cxt);
+				edata = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				MemoryContextSwitchTo(loop_cxt);
+				pgstat_report_activity(STATE_IDLE, NULL);
+
+				sms_slot_set_error(my_component, edata->message);
+				record_error(comp, edata->message);
+
+				backoff_ms = backoff_ms == 0 ? 1000 : Min(backoff_ms * 2, (long) sms_poll_interval * 1000L);
+				not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), backoff_ms);
+				sms_slot_set_state(my_component, "backing off %ld ms after an error", backoff_ms);
+				next = not_before;
+			}
+			PG_END_TRY();
+		}
+		else
+			next = not_before;
+
+		/* sleep until woken, until the step's due time, or for the poll */
+		now = GetCurrentTimestamp();
+		wake_at = TimestampTzPlusMilliseconds(now, (int64) sms_poll_interval * 1000);
+		if (next < wake_at)
+			wake_at = next;
+		if (not_before > wake_at)
+			wake_at = not_before;
+		timeout_ms = wake_at <= now ? 0 :
+			(long) ((wake_at - now + 999) / 1000);	/* round up: never wake early */
+
+		SpinLockAcquire(&slot->mutex);
+		slot->next_step_at = wake_at;
+		SpinLockRelease(&slot->mutex);
+
+		if (timeout_ms > 0)
+		{
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout_ms,
+							 PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}
