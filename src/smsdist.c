@@ -133,6 +133,8 @@ sms_shmem_startup(void)
 	if (!found)
 	{
 		memset(sms_shared, 0, sizeof(SmsSharedState));
+		SpinLockInit(&sms_shared->release_mutex);
+		sms_shared->released_db = InvalidOid;
 		for (int i = 0; i < SMS_NUM_COMPONENTS; i++)
 		{
 			SpinLockInit(&sms_shared->slots[i].mutex);
@@ -192,6 +194,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = sms_shmem_startup;
 
+	sms_install_utility_hook();
 	sms_register_supervisor();
 }
 

@@ -96,6 +96,9 @@ typedef struct SmsWorkerSlot
 typedef struct SmsSharedState
 {
 	SmsWorkerSlot slots[SMS_NUM_COMPONENTS];
+	/* a database whose workers must stop: DROP/RENAME DATABASE is running */
+	slock_t		release_mutex;
+	Oid			released_db;
 } SmsSharedState;
 
 extern SmsSharedState *sms_shared;
@@ -119,6 +122,7 @@ extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);
 extern const char *sms_step_note;	/* a step's own state for worker_status() */
 extern void sms_register_supervisor(void);
+extern void sms_install_utility_hook(void);
 
 /* scheduler.c */
 extern TimestampTz sms_scheduler_step(void);

@@ -18,6 +18,14 @@
  *	  stopped is started again after a delay that doubles (1 s up to
  *	  smsdist.poll_interval) while it keeps stopping within a minute.
  *
+ * DROP DATABASE and ALTER DATABASE ... RENAME of the site database would
+ * fail while the workers are connected to it.  A utility hook in the backend
+ * that runs them asks the supervisor to stop the workers of that database
+ * (SmsSharedState.released_db), waits until they are gone, runs the
+ * command, and lifts the request; the supervisor then finds the database
+ * gone (or renamed) and waits for a new one, or restarts the workers if the
+ * command failed.
+ *
  * The postmaster tells the supervisor when a worker starts or stops
  * (bgw_notify_pid), which sets its latch, so it never polls for that.  When
  * the supervisor itself stops normally it stops its workers, so a restarted
@@ -29,8 +37,16 @@
  */
 #include "smsdist.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
+#include "nodes/parsenodes.h"
+#include "tcop/utility.h"
+#include "utils/snapmgr.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -136,14 +152,38 @@ supervisor_exit(int code, Datum arg)
 	SpinLockRelease(&slot->mutex);
 }
 
+/*
+ * The OID of a database, or InvalidOid.  Without a database of our own only
+ * the nailed shared catalogs can be read, and not through their indexes, so
+ * scan pg_database's heap as the autovacuum launcher does.
+ */
 static Oid
 lookup_database(const char *name)
 {
-	Oid			oid;
+	Oid			oid = InvalidOid;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	oid = get_database_oid(name, true);
+	(void) GetTransactionSnapshot();
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), name) == 0)
+		{
+			oid = db->oid;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
 	CommitTransactionCommand();
 	return oid;
 }
@@ -189,6 +229,10 @@ smsdist_supervisor_main(Datum arg)
 		wake_at = TimestampTzPlusMilliseconds(now, (int64) sms_poll_interval * 1000);
 
 		dboid = lookup_database(sms_database);
+		SpinLockAcquire(&sms_shared->release_mutex);
+		if (OidIsValid(dboid) && sms_shared->released_db == dboid)
+			dboid = InvalidOid;		/* being dropped or renamed: keep off */
+		SpinLockRelease(&sms_shared->release_mutex);
 		if (dboid != running_db && OidIsValid(running_db))
 		{
 			ereport(LOG,
@@ -198,7 +242,9 @@ smsdist_supervisor_main(Datum arg)
 			running_db = InvalidOid;
 		}
 
-		if (!OidIsValid(dboid))
+		if (!OidIsValid(dboid) && OidIsValid(lookup_database(sms_database)))
+			sms_slot_set_state(SMS_SUPERVISOR, "waiting: database \"%s\" is being dropped or renamed", sms_database);
+		else if (!OidIsValid(dboid))
 		{
 			if (missing_db_warned == NULL || strcmp(missing_db_warned, sms_database) != 0)
 			{
@@ -292,4 +338,95 @@ smsdist_supervisor_main(Datum arg)
 	 * (code 0 would unregister the supervisor until the next server start).
 	 */
 	proc_exit(1);
+}
+
+/*
+ * The utility hook: let DROP DATABASE and ALTER DATABASE RENAME of the site
+ * database through by stopping its workers first.
+ */
+static ProcessUtility_hook_type prev_utility_hook = NULL;
+
+static bool
+site_workers_running(void)
+{
+	for (int i = 0; i < SMS_SUPERVISOR; i++)
+	{
+		pid_t		pid;
+
+		SpinLockAcquire(&sms_shared->slots[i].mutex);
+		pid = sms_shared->slots[i].pid;
+		SpinLockRelease(&sms_shared->slots[i].mutex);
+		if (pid != 0)
+			return true;
+	}
+	return false;
+}
+
+static void
+set_released_db(Oid dboid)
+{
+	SpinLockAcquire(&sms_shared->release_mutex);
+	sms_shared->released_db = dboid;
+	SpinLockRelease(&sms_shared->release_mutex);
+	sms_wake_now(SMS_SUPERVISOR);
+}
+
+static void
+sms_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				 ProcessUtilityContext context, ParamListInfo params,
+				 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+	const char *dbname = NULL;
+	Oid			dboid = InvalidOid;
+
+	if (IsA(stmt, DropdbStmt))
+		dbname = ((DropdbStmt *) stmt)->dbname;
+	else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
+		dbname = ((RenameStmt *) stmt)->subname;
+
+	if (dbname != NULL && sms_database != NULL && strcmp(dbname, sms_database) == 0)
+		dboid = get_database_oid(dbname, true);
+
+	if (!OidIsValid(dboid))
+	{
+		if (prev_utility_hook)
+			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+							  queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+		return;
+	}
+
+	set_released_db(dboid);
+	PG_TRY();
+	{
+		/* wait (interruptibly, up to 10 s) for the workers to leave */
+		for (int i = 0; i < 200 && site_workers_running(); i++)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 50, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (prev_utility_hook)
+			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+							  queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+									queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		set_released_db(InvalidOid);
+	}
+	PG_END_TRY();
+}
+
+void
+sms_install_utility_hook(void)
+{
+	prev_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = sms_utility_hook;
 }

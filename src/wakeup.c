@@ -34,6 +34,7 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/rel.h"
@@ -51,6 +52,12 @@ sms_wake_now(SmsComponentId id)
 	Latch	   *latch;
 
 	SpinLockAcquire(&slot->mutex);
+	if (slot->pid == MyProcPid)
+	{
+		/* a worker's own commits: its step already knows what it did */
+		SpinLockRelease(&slot->mutex);
+		return;
+	}
 	latch = slot->latch;
 	slot->last_wake_at = GetCurrentTimestamp();
 	SpinLockRelease(&slot->mutex);
