@@ -289,6 +289,7 @@ CREATE TABLE jobs (
     priority           job_priority NOT NULL DEFAULT 'medium',
     state              job_state NOT NULL DEFAULT 'pending',
     state_reason       text,
+    state_changed_by   name NOT NULL DEFAULT current_user,
     comment            text CHECK (length(comment) <= 4000),
     created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     created_by         name NOT NULL DEFAULT session_user,
@@ -334,7 +335,7 @@ CREATE TABLE job_transitions (
     from_state         job_state,
     to_state           job_state NOT NULL,
     at                 timestamptz NOT NULL DEFAULT clock_timestamp(),
-    by_role            name NOT NULL DEFAULT current_user,
+    by_role            name NOT NULL,
     by_application     text DEFAULT current_setting('application_name', true),
     reason             text
 );
@@ -450,6 +451,7 @@ BEGIN
         IF NEW.state_reason IS NOT DISTINCT FROM OLD.state_reason THEN
             NEW.state_reason := NULL;   -- a reason belongs to one transition
         END IF;
+        NEW.state_changed_by := current_user;
         IF NEW.state = 'pending' THEN
             NEW.activated_at := NULL;
             NEW.finished_at := NULL;
@@ -466,7 +468,7 @@ BEGIN
         RAISE EXCEPTION 'job % is % and its type, package, program, targets and Start After can no longer change',
             OLD.job_id, OLD.state
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Cancel it and create a new job.';
+                  HINT = 'Create a new job instead (cancel this one first if it is still pending or active).';
     END IF;
     RETURN NEW;
 END
@@ -480,12 +482,12 @@ CREATE FUNCTION jobs_log_transition() RETURNS trigger
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO smsdist.job_transitions (job_id, from_state, to_state, reason)
-        VALUES (NEW.job_id, NULL, NEW.state, coalesce(NEW.state_reason, 'created'));
+        INSERT INTO smsdist.job_transitions (job_id, from_state, to_state, by_role, reason)
+        VALUES (NEW.job_id, NULL, NEW.state, NEW.state_changed_by, coalesce(NEW.state_reason, 'created'));
     ELSIF NEW.state IS DISTINCT FROM OLD.state THEN
-        INSERT INTO smsdist.job_transitions (job_id, from_state, to_state, reason)
-        VALUES (NEW.job_id, OLD.state, NEW.state,
-                coalesce(NEW.state_reason, 'changed by ' || session_user));
+        INSERT INTO smsdist.job_transitions (job_id, from_state, to_state, by_role, reason)
+        VALUES (NEW.job_id, OLD.state, NEW.state, NEW.state_changed_by,
+                coalesce(NEW.state_reason, 'changed by ' || NEW.state_changed_by));
     END IF;
     RETURN NULL;
 END
@@ -504,6 +506,7 @@ BEGIN
     END IF;
     NEW.activated_at := NULL;
     NEW.finished_at := NULL;
+    NEW.state_changed_by := current_user;
     RETURN NEW;
 END
 $$;

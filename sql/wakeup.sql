@@ -1,0 +1,80 @@
+-- Wake-ups: a commit wakes the Scheduler at once (poll_interval is 60 s
+-- here), a rollback wakes nobody, and NOTIFY reaches outside listeners.
+SET client_min_messages = warning;
+DROP EXTENSION smsdist CASCADE;
+CREATE EXTENSION smsdist;
+SHOW smsdist.poll_interval;
+
+-- wait up to timeout seconds for a condition, polling every 10 ms
+CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + timeout * interval '1 second';
+    ok boolean;
+BEGIN
+    LOOP
+        EXECUTE cond INTO ok;
+        IF ok THEN RETURN true; END IF;
+        IF clock_timestamp() > deadline THEN RETURN false; END IF;
+        PERFORM pg_sleep(0.01);
+    END LOOP;
+END $$;
+
+-- the Scheduler is running and idle
+SELECT pg_temp.wait_for($$SELECT pid IS NOT NULL AND state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'$$, 10);
+
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.packages (name, source_directory) VALUES ('Tool', '/srv/tool');
+INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'tool --install', NULL, 5);
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+    VALUES ('CEN00001', 'WKS1', 'CORP', 'CEN', 'WIN95');
+
+-- a rolled-back job wakes nobody
+SELECT wake_requests AS before FROM smsdist.workers WHERE component = 'scheduler' \gset
+BEGIN;
+INSERT INTO smsdist.jobs (job_type, package_id, program_name, target_type, target_machines)
+    VALUES ('run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}');
+ROLLBACK;
+SELECT pg_sleep(0.3);
+SELECT wake_requests - :before AS wake_requests_after_rollback
+  FROM smsdist.workers WHERE component = 'scheduler';
+
+-- a committed job wakes it: active well within the 60 s poll
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+    VALUES ('CEN000A1', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}');
+SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 2)
+    AS activated_within_2s;
+SELECT wake_requests - :before >= 1 AS woken FROM smsdist.workers WHERE component = 'scheduler';
+SELECT job_id, sms_id, site_code, state FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
+SELECT job_id, site_code, phase, state, detail FROM smsdist.job_site_status WHERE job_id = 'CEN000A1';
+SELECT from_state, to_state, by_application, reason FROM smsdist.job_transitions
+ WHERE job_id = 'CEN000A1' ORDER BY transition_id;
+SELECT severity, message_id, message FROM smsdist.status_messages WHERE job_id = 'CEN000A1';
+
+-- wake() is transactional too
+SELECT wake_requests AS before FROM smsdist.workers WHERE component = 'scheduler' \gset
+BEGIN; SELECT smsdist.wake('scheduler'); ROLLBACK;
+SELECT wake_requests - :before AS after_rolled_back_wake FROM smsdist.workers WHERE component = 'scheduler';
+SELECT smsdist.wake('scheduler');
+SELECT wake_requests - :before AS after_committed_wake FROM smsdist.workers WHERE component = 'scheduler';
+SELECT smsdist.wake('mailer');
+
+-- a job that resolves to no site fails with its reason
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00001', 'Empty');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
+    VALUES ('CEN000A2', 'run_command', 'CEN00001', 'Run', 'collection', 'CEN00001');
+SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A2'$$, 2)
+    AS failed_within_2s;
+SELECT state, state_reason FROM smsdist.jobs WHERE job_id = 'CEN000A2';
+SELECT severity, message_id, message FROM smsdist.status_messages WHERE job_id = 'CEN000A2';
+
+-- a pending job whose expiry passes is expired, at that time
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, expires_at)
+    VALUES ('CEN000A3', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}',
+            clock_timestamp() + interval '1 hour', clock_timestamp() + interval '1.5 hour');
+UPDATE smsdist.jobs SET start_after = clock_timestamp() - interval '1 hour',
+                        expires_at = clock_timestamp() + interval '0.5 s'
+ WHERE job_id = 'CEN000A3';
+SELECT pg_temp.wait_for($$SELECT state = 'expired' FROM smsdist.jobs WHERE job_id = 'CEN000A3'$$, 3)
+    AS expired;
+SELECT from_state, to_state FROM smsdist.job_transitions WHERE job_id = 'CEN000A3' ORDER BY transition_id;
