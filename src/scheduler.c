@@ -196,7 +196,7 @@ next_due_time(void)
 					  " (SELECT min(start_after) FROM smsdist.jobs WHERE state = 'pending'),"
 					  " (SELECT min(expires_at) FROM smsdist.jobs"
 					  "   WHERE state IN ('pending', 'active') AND expires_at IS NOT NULL))",
-					  true, 1);
+					  false, 1);	/* not read-only: it must see this step's updates */
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist scheduler: finding the next due job failed: SPI code %d", ret);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

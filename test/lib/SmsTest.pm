@@ -1,0 +1,89 @@
+# SmsTest: helpers shared by the TAP tests in test/t/.
+#
+# site_node(name, site_code => 'CEN', database => 'site', conf => '...')
+#   makes, configures and starts a PostgreSQL::Test::Cluster that preloads
+#   smsdist, creates the site database and the extension (unless
+#   create => 0), and returns the node.
+# wait_until(node, db, sql, timeout_s)
+#   polls every 10 ms until the query returns 't'; returns true or false.
+# basic_inventory(node, db)
+#   a site CEN with one package CEN00001 (program 'Run') and one system
+#   CEN00001 at CEN, so jobs can be inserted.
+package SmsTest;
+
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Time::HiRes qw(usleep time);
+
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job);
+
+sub site_node
+{
+	my ($name, %opt) = @_;
+	my $code = $opt{site_code} // 'CEN';
+	my $db = $opt{database} // 'site';
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'smsdist'
+smsdist.database = '$db'
+smsdist.site_code = '$code'
+smsdist.poll_interval = '60s'
+log_min_messages = info
+} . ($opt{conf} // ''));
+	$node->start;
+	if ($opt{create} // 1)
+	{
+		$node->safe_psql('postgres', "CREATE DATABASE $db");
+		$node->safe_psql($db, 'CREATE EXTENSION smsdist');
+	}
+	return $node;
+}
+
+sub wait_until
+{
+	my ($node, $db, $sql, $timeout) = @_;
+	$timeout //= 10;
+	my $deadline = time() + $timeout;
+	while (time() < $deadline)
+	{
+		my ($rc, $out) = $node->psql($db, $sql);
+		return 1 if $rc == 0 && defined $out && $out eq 't';
+		usleep(10_000);
+	}
+	return 0;
+}
+
+sub basic_inventory
+{
+	my ($node, $db) = @_;
+	$node->safe_psql($db, q{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'Tool', '/srv/tool');
+INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'tool --install', NULL, 5);
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+    VALUES ('CEN00001', 'WKS1', 'CORP', 'CEN', 'WIN95');
+});
+}
+
+# insert_job(node, db, job_id, start_after_sql): a run-command job at CEN00001
+sub insert_job
+{
+	my ($node, $db, $id, $start) = @_;
+	$start //= 'clock_timestamp()';
+	$node->safe_psql($db, qq{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after)
+VALUES ('$id', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}', $start)});
+}
+
+sub scheduler_pid
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'smsdist scheduler'");
+}
+
+1;
