@@ -730,5 +730,33 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON sites, site_systems, sender_addresses, s
     users, user_groups, user_group_members TO smsdist_admin;
 GRANT INSERT, UPDATE, DELETE ON status_messages, collection_members TO smsdist_admin;
 
+-------------------------------------------------------------------------------
+-- Backups: pg_dump skips extension tables unless they are registered.  Restore
+-- in one transaction with triggers off (PGOPTIONS='-c
+-- session_replication_role=replica' pg_restore --single-transaction): see
+-- docs/operations.md.
+-------------------------------------------------------------------------------
+-- (one call per statement: each call updates pg_extension's row)
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['sites', 'sender_addresses', 'site_systems', 'packages', 'programs',
+            'system_resources', 'users', 'user_groups', 'user_group_members',
+            'collections', 'collection_subcollections', 'collection_rules',
+            'collection_members', 'jobs', 'job_transitions', 'job_site_status',
+            'job_target_status', 'advertisements', 'advertisement_assignments',
+            'status_messages',
+            'package_id_seq', 'job_id_seq', 'collection_id_seq', 'advert_id_seq'] LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(format('smsdist.%I', t)::regclass, '');
+    END LOOP;
+    -- and the sequences behind identity columns
+    FOR t IN SELECT pg_catalog.pg_get_serial_sequence(format('smsdist.%I', c.table_name), c.column_name)
+               FROM information_schema.columns c
+              WHERE c.table_schema = 'smsdist' AND c.is_identity = 'YES' LOOP
+        PERFORM pg_catalog.pg_extension_config_dump(t::regclass, '');
+    END LOOP;
+END
+$$;
+
 -- Tell the workers the extension is here (at commit).
 SELECT wake('supervisor'), wake('scheduler');
