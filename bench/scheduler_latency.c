@@ -23,24 +23,34 @@
  * One thread serves both connections with poll(), so a notification is
  * time-stamped as soon as it is readable, also during the pauses.
  *
- * Figures (ms; client and server share the machine's clock):
+ * After WARMUP_JOBS jobs that are not counted, figures in ms (client and
+ * server read the same machine clock, CLOCK_REALTIME; "commit returned" is
+ * the client's time when the INSERT's reply, which the server sends after
+ * the commit, had arrived):
  *
- *	scheduler   jobs.activated_at - client time the commit returned
- *	server      jobs.activated_at - jobs.created_at (both clock_timestamp()
- *				on the server; includes the inserting commit itself)
+ *	Scheduler   jobs.activated_at - commit returned
  *	NOTIFY      arrival of the inserting backend's notification at the
- *				listener - client time the commit returned: how fast an
- *				ordinary outside client hears of the same commit (baseline)
- *	seen        arrival of the Scheduler's own notification (its activating
- *				UPDATE of the job) - client time the commit returned: when an
- *				outside client can know the job is active
+ *				listener - commit returned: how soon an ordinary outside
+ *				client hears of the same commit (the baseline).  About 0:
+ *				the server signals listeners and replies to the inserter at
+ *				the same moment, so it may be negative.
+ *	server      jobs.activated_at - jobs.created_at (both clock_timestamp()
+ *				on the server; includes the INSERT and its commit)
+ *	seen        arrival of the Scheduler's own notification (from its UPDATE
+ *				that activates the job) - commit returned: when an outside
+ *				client can know the job is active, i.e. when the Scheduler's
+ *				step has committed
+ *	from INSERT sent: the Scheduler and NOTIFY figures again, measured from
+ *				the client's time just before it sent the INSERT
  *
- * and the ratio scheduler/NOTIFY at p50 and p99.  A polling baseline is
- * given as arithmetic (a uniform arrival against a poll every T seconds waits
- * T/2 at the median), not measured.
+ * with p50, p90, p99, max and min, the ratios Scheduler/NOTIFY at p50 and
+ * p99 (from commit returned, and from INSERT sent), the slowest jobs, and a
+ * polling baseline given as arithmetic, not measured (a job that falls due at
+ * a random moment waits T/2 at the median for a poll every T seconds).
  *
  * Then a burst: JOBS due jobs inserted in one transaction; time from the
- * COMMIT's return to the first and to the last activation, and jobs/s.
+ * COMMIT's return to the first and the last activated_at, and to the arrival
+ * of the last activation's notification (its step committed), in jobs/s.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -244,7 +254,7 @@ pump(int64_t until, bool wait_ins)
 			t = now_us();
 			if (t >= until)
 				return 0;
-			timeout_ms = (int) ((until - t + 999) / 1000);
+			timeout_ms = (int) ((until - t) / 1000);
 		}
 
 		fds[0].fd = PQsocket(lis);
@@ -270,7 +280,19 @@ pump(int64_t until, bool wait_ins)
 			perror("poll");
 			exit(1);
 		}
+		/* one time stamp for both: draining many notifications takes time */
 		t = now_us();
+		if (wait_ins && fds[1].revents)
+		{
+			if (!PQconsumeInput(ins))
+				die("inserter connection lost", ins);
+			if (!PQisBusy(ins))
+			{
+				if (fds[0].revents)
+					drain_notifications(t);
+				return t;
+			}
+		}
 		if (fds[0].revents)
 			drain_notifications(t);
 	}
@@ -456,17 +478,22 @@ wait_scheduler_idle(void)
 
 /*
  * The slowest jobs of the phase, with what preceded them: the gap since the
- * previous job's commit and how late the previous job was itself.
+ * previous job's commit, how late the previous job was itself, and for how
+ * long after this job's commit an earlier job's activation had still not
+ * committed (its notification not yet heard): the Scheduler was then busy
+ * with an earlier step, so this job waited for it.
  */
 static void
 print_worst(int k)
 {
 	bool	   *shown = calloc(njobs, sizeof(bool));
 
-	printf("  slowest jobs (ms):  commit->active  NOTIFY  gap since previous commit  previous job's latency\n");
+	printf("  slowest jobs (ms):        Scheduler    NOTIFY  gap since  previous job's  earlier step still  next job's commit\n"
+		   "                          commit->active        previous    latency       running after commit  -> this active\n");
 	for (int r = 0; r < k && r < njobs; r++)
 	{
 		int			w = -1;
+		int64_t		busy = 0;
 
 		for (int i = 0; i < njobs; i++)
 			if (!shown[i] && jobs[i].activated_us &&
@@ -476,12 +503,17 @@ print_worst(int k)
 		if (w < 0)
 			break;
 		shown[w] = true;
-		printf("    #%-4d %s  %9.3f  %7.3f  %9.3f  %9.3f\n", w, jobs[w].id,
+		for (int i = w - 1; i >= 0 && i >= w - 20; i--)
+			if (jobs[i].seen_us - jobs[w].commit_us > busy)
+				busy = jobs[i].seen_us - jobs[w].commit_us;
+		printf("    #%-4d %s  %9.3f  %9.3f  %9.3f  %9.3f  %9.3f  %9.3f\n", w, jobs[w].id,
 			   (jobs[w].activated_us - jobs[w].commit_us) / 1000.0,
 			   jobs[w].notify_us ? (jobs[w].notify_us - jobs[w].commit_us) / 1000.0 : -1.0,
 			   w > 0 ? (jobs[w].commit_us - jobs[w - 1].commit_us) / 1000.0 : 0.0,
 			   w > 0 && jobs[w - 1].activated_us ?
-			   (jobs[w - 1].activated_us - jobs[w - 1].commit_us) / 1000.0 : 0.0);
+			   (jobs[w - 1].activated_us - jobs[w - 1].commit_us) / 1000.0 : 0.0,
+			   busy / 1000.0,
+			   w + 1 < njobs ? (jobs[w].activated_us - jobs[w + 1].commit_us) / 1000.0 : 0.0);
 	}
 	free(shown);
 }
@@ -631,7 +663,7 @@ main(int argc, char **argv)
 
 	/* ---- burst: n due jobs in one transaction */
 	{
-		int64_t		t_commit, first = INT64_MAX, last = 0, notify_last = 0;
+		int64_t		t_commit, first = INT64_MAX, last = 0, notify_last = 0, seen_last = 0;
 		char		sql[1024];
 		int			nseen = 0;
 
@@ -681,6 +713,8 @@ main(int argc, char **argv)
 			}
 			if (jobs[i].notify_us > notify_last)
 				notify_last = jobs[i].notify_us;
+			if (jobs[i].seen_us > seen_last)
+				seen_last = jobs[i].seen_us;
 			nseen += jobs[i].seen_us != 0;
 		}
 		printf("\nBurst: %d due jobs inserted in one transaction.\n", njobs);
@@ -692,6 +726,10 @@ main(int argc, char **argv)
 			printf("  first active -> last active       %9.3f ms   = %.0f jobs/s (activation rate alone)\n",
 				   (last - first) / 1000.0, last > first ? (njobs - 1) / ((last - first) / 1e6) : 0.0);
 		}
+		if (seen_last && nseen == njobs)
+			printf("  commit returned -> last activation committed (its NOTIFY heard)\n"
+				   "                                    %9.3f ms   = %.0f jobs/s\n",
+				   (seen_last - t_commit) / 1000.0, njobs / ((seen_last - t_commit) / 1e6));
 		if (notify_last)
 			printf("  baseline: commit returned -> last of its %d NOTIFYs arrives  %9.3f ms\n",
 				   njobs, (notify_last - t_commit) / 1000.0);

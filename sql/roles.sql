@@ -1,5 +1,6 @@
 -- Roles: operators and readers work without superuser, within their grants.
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 DROP EXTENSION smsdist CASCADE;
 CREATE EXTENSION smsdist;
 SELECT rolname FROM pg_roles WHERE rolname LIKE 'smsdist\_%' ORDER BY 1;

@@ -1,6 +1,7 @@
 -- The data model: IDs, defaults, target resolution and the job state machine.
 -- Jobs here start in 2099 so that the running Scheduler leaves them alone.
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 DROP EXTENSION smsdist CASCADE;
 CREATE EXTENSION smsdist;
 SHOW smsdist.site_code;

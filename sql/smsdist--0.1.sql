@@ -98,6 +98,12 @@ CREATE FUNCTION sites_refuse_cycle() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- two concurrent moves could each pass the check and make a cycle
+    -- together: serialize changes of parents (READ COMMITTED sees the other's
+    -- committed change once the lock is ours)
+    IF NEW.parent_site_code IS NOT NULL THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('smsdist.sites.parent_site_code'));
+    END IF;
     IF NEW.parent_site_code IS NOT NULL AND EXISTS (
         WITH RECURSIVE up(code, depth) AS (
             SELECT NEW.parent_site_code::text, 1
@@ -292,7 +298,7 @@ CREATE TABLE jobs (
     state_changed_by   name NOT NULL DEFAULT current_user,
     comment            text CHECK (length(comment) <= 4000),
     created_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
-    created_by         name NOT NULL DEFAULT session_user,
+    created_by         name NOT NULL DEFAULT current_user,
     activated_at       timestamptz,
     finished_at        timestamptz,
     FOREIGN KEY (package_id, program_name) REFERENCES programs ON DELETE RESTRICT,
@@ -439,6 +445,26 @@ CREATE FUNCTION jobs_check_transition() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- the bookkeeping columns belong to this trigger, not to the writer
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.state_changed_by := OLD.state_changed_by;
+    NEW.activated_at := OLD.activated_at;
+    NEW.finished_at := OLD.finished_at;
+
+    IF OLD.state <> 'pending' AND (NEW.job_id, NEW.job_type, NEW.package_id, NEW.program_name,
+            NEW.target_type, NEW.target_collection_id, NEW.target_machines, NEW.target_sites,
+            NEW.include_subsites, NEW.start_after)
+          IS DISTINCT FROM (OLD.job_id, OLD.job_type, OLD.package_id, OLD.program_name,
+            OLD.target_type, OLD.target_collection_id, OLD.target_machines, OLD.target_sites,
+            OLD.include_subsites, OLD.start_after)
+    THEN
+        RAISE EXCEPTION 'job % is % and its type, package, program, targets and Start After can no longer change',
+            OLD.job_id, OLD.state
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create a new job instead (cancel this one first if it is still pending or active).';
+    END IF;
+
     IF NEW.state IS DISTINCT FROM OLD.state THEN
         IF NOT ((OLD.state = 'pending' AND NEW.state IN ('active', 'cancelled', 'expired'))
              OR (OLD.state = 'active'  AND NEW.state IN ('completed', 'failed', 'cancelled', 'expired'))
@@ -455,20 +481,11 @@ BEGIN
         IF NEW.state = 'pending' THEN
             NEW.activated_at := NULL;
             NEW.finished_at := NULL;
-        ELSIF NEW.state IN ('completed', 'failed', 'cancelled', 'expired') THEN
+        ELSIF NEW.state = 'active' THEN
+            NEW.activated_at := clock_timestamp();
+        ELSE
             NEW.finished_at := clock_timestamp();
         END IF;
-    ELSIF OLD.state <> 'pending' AND (NEW.job_type, NEW.package_id, NEW.program_name,
-            NEW.target_type, NEW.target_collection_id, NEW.target_machines, NEW.target_sites,
-            NEW.include_subsites, NEW.start_after)
-          IS DISTINCT FROM (OLD.job_type, OLD.package_id, OLD.program_name,
-            OLD.target_type, OLD.target_collection_id, OLD.target_machines, OLD.target_sites,
-            OLD.include_subsites, OLD.start_after)
-    THEN
-        RAISE EXCEPTION 'job % is % and its type, package, program, targets and Start After can no longer change',
-            OLD.job_id, OLD.state
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  HINT = 'Create a new job instead (cancel this one first if it is still pending or active).';
     END IF;
     RETURN NEW;
 END
@@ -506,6 +523,8 @@ BEGIN
     END IF;
     NEW.activated_at := NULL;
     NEW.finished_at := NULL;
+    NEW.created_at := clock_timestamp();
+    NEW.created_by := current_user;
     NEW.state_changed_by := current_user;
     RETURN NEW;
 END

@@ -1,5 +1,6 @@
 -- Bad input is refused at INSERT with a message that says what is wrong.
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 DROP EXTENSION smsdist CASCADE;
 CREATE EXTENSION smsdist;
 \set VERBOSITY default

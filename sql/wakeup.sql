@@ -1,6 +1,7 @@
 -- Wake-ups: a commit wakes the Scheduler at once (poll_interval is 60 s
 -- here), a rollback wakes nobody, and NOTIFY reaches outside listeners.
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 DROP EXTENSION smsdist CASCADE;
 CREATE EXTENSION smsdist;
 SHOW smsdist.poll_interval;

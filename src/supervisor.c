@@ -200,6 +200,7 @@ smsdist_supervisor_main(Datum arg)
 
 	/* shared catalogs only: no database can be missing for us */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	SetConfigOption("application_name", "smsdist supervisor", PGC_USERSET, PGC_S_SESSION);
 
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;

@@ -42,6 +42,29 @@
 #define MAX_NETBIOS_NAME	15
 #define MAX_SERVER_PATH		1024
 
+/*
+ * Does s contain a control character?  ASCII C0 and DEL always; in a UTF-8
+ * database also the C1 controls (U+0080-U+009F, which include NEL) and the
+ * line and paragraph separators U+2028/U+2029, any of which could break a
+ * line-oriented instruction file or fool a reader of one.
+ */
+static bool
+has_control_char(const char *s)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			return true;
+		if (utf8 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			return true;
+		if (utf8 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+			return true;
+	}
+	return false;
+}
+
 static bool
 is_upper_alnum(char c)
 {
@@ -100,22 +123,10 @@ sms_valid_object_name(const char *s, const char *what, bool raise)
 		problem = "it begins or ends with a space";
 	else if (s[len - 1] == '.')
 		problem = "it ends with a dot";
-	else
-	{
-		for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		{
-			if (*p < 0x20 || *p == 0x7f)
-			{
-				problem = "it contains a control character";
-				break;
-			}
-			if (strchr("\\/:*?\"<>|", *p) != NULL)
-			{
-				problem = "it contains one of \\ / : * ? \" < > |";
-				break;
-			}
-		}
-	}
+	else if (has_control_char(s))
+		problem = "it contains a control character";
+	else if (strpbrk(s, "\\/:*?\"<>|") != NULL)
+		problem = "it contains one of \\ / : * ? \" < > |";
 
 	if (problem != NULL && raise)
 		ereport(ERROR,
@@ -159,14 +170,8 @@ sms_valid_server_path(const char *s, const char *what, bool raise)
 	{
 		const char *comp = s + 1;
 
-		for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		{
-			if (*p < 0x20 || *p == 0x7f)
-			{
-				problem = "it contains a control character";
-				break;
-			}
-		}
+		if (has_control_char(s))
+			problem = "it contains a control character";
 		/* walk the components: none may be empty, "." or ".." */
 		while (problem == NULL && len > 1)
 		{
@@ -246,14 +251,11 @@ smsdist_check_command_line(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("invalid command line: it must be 1 to 1024 bytes long")));
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-	{
-		if (*p < 0x20 || *p == 0x7f)
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("invalid command line \"%s\": it contains a control character", s),
-					 errdetail("Command lines are written into line-oriented instruction files and may not contain line breaks or other control characters.")));
-	}
+	if (has_control_char(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("invalid command line \"%s\": it contains a control character", s),
+				 errdetail("Command lines are written into line-oriented instruction files and may not contain line breaks or other control characters.")));
 	PG_RETURN_BOOL(true);
 }
 
@@ -267,7 +269,14 @@ smsdist_check_conninfo(PG_FUNCTION_ARGS)
 {
 	char	   *s = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *err = NULL;
-	PQconninfoOption *opts = PQconninfoParse(s, &err);
+	PQconninfoOption *opts;
+
+	if (strspn(s, " \t\r\n") == strlen(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("invalid connection string for sender address: it is empty"),
+				 errhint("Use libpq's key=value form, for example 'host=child.example.org port=5432 dbname=sms user=smsdist_sender'.")));
+	opts = PQconninfoParse(s, &err);
 
 	if (opts == NULL)
 	{

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(188);
+SELECT plan(190);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -19,6 +19,21 @@ SELECT is((SELECT count(*) FROM pg_class c
                                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')),
           0::bigint,
           'every table, view and sequence in smsdist belongs to the extension');
+SELECT set_eq(
+    $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) c WHERE e.extname = 'smsdist'$$,
+    ARRAY['smsdist.sites', 'smsdist.sender_addresses', 'smsdist.site_systems', 'smsdist.packages',
+          'smsdist.programs', 'smsdist.system_resources', 'smsdist.users', 'smsdist.user_groups',
+          'smsdist.user_group_members', 'smsdist.collections', 'smsdist.collection_subcollections',
+          'smsdist.collection_rules', 'smsdist.collection_members', 'smsdist.jobs',
+          'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
+          'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
+          'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
+          'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
+          'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
+          'smsdist.advertisement_assignments_assignment_id_seq', 'smsdist.status_messages_status_id_seq'],
+    'pg_dump includes every table and sequence (pg_extension_config_dump)');
+SELECT is((SELECT array_agg(DISTINCT f) FROM pg_extension e, unnest(e.extcondition) f WHERE e.extname = 'smsdist'),
+          ARRAY['']::text[], 'pg_dump dumps all rows of each registered table (no filter)');
 
 -------------------------------------------------------------------------------
 -- Tables and views
