@@ -568,12 +568,14 @@ CREATE TRIGGER jobs_check_targets BEFORE INSERT OR UPDATE OF target_machines, ta
 
 -------------------------------------------------------------------------------
 -- Target resolution (used by the Scheduler when a job becomes active).
+-- No SET search_path here: these run with the caller's rights, name every
+-- object with its schema, and must stay inlinable into the Scheduler's
+-- set-based statements (a SET clause prevents inlining).
 -------------------------------------------------------------------------------
 -- The systems a run-command job targets.
 CREATE FUNCTION job_target_machines(p_job_id sms_id)
     RETURNS TABLE (sms_id sms_id, site_code site_code)
     LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT r.sms_id, r.site_code
       FROM smsdist.jobs j
@@ -593,7 +595,6 @@ $$;
 CREATE FUNCTION job_target_sites(p_job_id sms_id)
     RETURNS TABLE (site_code site_code)
     LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
 AS $$
     WITH RECURSIVE named AS (
         SELECT t.site_code, 0 AS depth
@@ -614,7 +615,6 @@ $$;
 -- One line saying what a job targets, for messages.
 CREATE FUNCTION describe_targets(p_job_id sms_id) RETURNS text
     LANGUAGE sql STABLE
-    SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE j.target_type
         WHEN 'collection' THEN format('collection %s has no members', j.target_collection_id)

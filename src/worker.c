@@ -178,6 +178,7 @@ smsdist_component_main(Datum arg)
 	MemoryContext loop_cxt;
 	volatile long backoff_ms = 0;
 	volatile TimestampTz not_before = 0;
+	volatile uint64 wakes_seen = 0;
 	char		appname[NAMEDATALEN];
 
 	if (index < 0 || index >= SMS_SUPERVISOR || sms_components[index].step == NULL)
@@ -259,6 +260,7 @@ smsdist_component_main(Datum arg)
 			slot->last_step_at = now;
 			SpinLockRelease(&slot->mutex);
 			pg_atomic_fetch_add_u64(&slot->steps, 1);
+			wakes_seen = pg_atomic_read_u64(&slot->wake_requests);
 
 			PG_TRY();
 			{
@@ -307,6 +309,17 @@ smsdist_component_main(Datum arg)
 			wake_at = not_before;
 		timeout_ms = wake_at <= now ? 0 :
 			(long) ((wake_at - now + 999) / 1000);	/* round up: never wake early */
+
+		/*
+		 * A wake-up that came during the step may have been consumed: any
+		 * lock wait inside the step (the commit of a transaction that
+		 * notified waits for the cluster-wide NOTIFY lock, for one) sleeps
+		 * on the same latch and resets it.  The counter is bumped before
+		 * the latch is set, so comparing it here catches every wake-up
+		 * that the latch may have lost; a later one sets the latch again.
+		 */
+		if (now >= not_before && pg_atomic_read_u64(&slot->wake_requests) != wakes_seen)
+			timeout_ms = 0;
 
 		SpinLockAcquire(&slot->mutex);
 		slot->next_step_at = wake_at;

@@ -66,6 +66,27 @@ for my $ms (split /,/, $lags)
 my $steps = $node->safe_psql('site', "SELECT steps FROM smsdist.workers WHERE component = 'scheduler'");
 cmp_ok($steps, '<', 40, "scheduler ran $steps steps in all: it sleeps until due, it does not spin");
 
+# a wake-up that arrives while the step waits for a lock is not lost: lock
+# waits sleep on the same latch and reset it, so the worker also compares
+# its wake-up counter after each step
+my $locker = $node->background_psql('site');
+$locker->query_safe('BEGIN');
+$locker->query_safe('LOCK TABLE smsdist.job_site_status IN EXCLUSIVE MODE');
+insert_job($node, 'site', 'CEN00401');
+ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE backend_type = 'smsdist scheduler' AND wait_event_type = 'Lock'}, 5),
+	'the scheduler waits for a lock in its step');
+insert_job($node, 'site', 'CEN00402');    # its wake-up lands in the lock wait
+sleep(0.3);
+$locker->query_safe('COMMIT');
+my $released = $node->safe_psql('site', 'SELECT clock_timestamp()');
+$locker->quit;
+ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN00402'", 5),
+	'the job committed during the lock wait is activated');
+my $after = $node->safe_psql('site',
+	"SELECT round(extract(epoch FROM activated_at - '$released'::timestamptz) * 1000) FROM smsdist.jobs WHERE job_id = 'CEN00402'");
+cmp_ok($after, '<', 300, "${after} ms after the lock was released (a lost wake-up costs 1000 or a poll)");
+
 # NOTIFY: listeners hear commits, not rollbacks
 my ($rc, $out, $err) = $node->psql('site', q{
 LISTEN smsdist_scheduler;
