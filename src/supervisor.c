@@ -193,6 +193,7 @@ smsdist_supervisor_main(Datum arg)
 {
 	SmsWorkerSlot *slot = &sms_shared->slots[SMS_SUPERVISOR];
 	char	   *missing_db_warned = NULL;
+	uint64		wakes_seen;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -225,6 +226,7 @@ smsdist_supervisor_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		pg_atomic_fetch_add_u64(&slot->steps, 1);
+		wakes_seen = pg_atomic_read_u64(&slot->wake_requests);
 
 		now = GetCurrentTimestamp();
 		wake_at = TimestampTzPlusMilliseconds(now, (int64) sms_poll_interval * 1000);
@@ -323,6 +325,9 @@ smsdist_supervisor_main(Datum arg)
 
 		now = GetCurrentTimestamp();
 		timeout_ms = wake_at <= now ? 0 : (long) ((wake_at - now + 999) / 1000);
+		/* a wake-up whose latch a lock wait consumed (see worker.c) */
+		if (pg_atomic_read_u64(&slot->wake_requests) != wakes_seen)
+			timeout_ms = 0;
 		if (timeout_ms > 0)
 		{
 			(void) WaitLatch(MyLatch,
@@ -373,6 +378,19 @@ set_released_db(Oid dboid)
 }
 
 static void
+next_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			 ProcessUtilityContext context, ParamListInfo params,
+			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (prev_utility_hook)
+		prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
+						  queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+								queryEnv, dest, qc);
+}
+
+static void
 sms_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 				 ProcessUtilityContext context, ParamListInfo params,
 				 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
@@ -391,12 +409,7 @@ sms_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 
 	if (!OidIsValid(dboid))
 	{
-		if (prev_utility_hook)
-			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-							  queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-									queryEnv, dest, qc);
+		next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 		return;
 	}
 
@@ -411,12 +424,7 @@ sms_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
-		if (prev_utility_hook)
-			prev_utility_hook(pstmt, queryString, readOnlyTree, context, params,
-							  queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-									queryEnv, dest, qc);
+		next_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();
 	{
