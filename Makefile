@@ -10,7 +10,9 @@ EXTENSION    = smsdist
 EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" smsdist.control)
 MODULE_big   = smsdist
 OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
-               src/worker.o src/supervisor.o src/scheduler.o
+               src/worker.o src/supervisor.o src/scheduler.o \
+               src/package_archive.o src/package_extract.o src/publish.o \
+               src/compress.o src/package_builder.o src/despooler.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
@@ -22,6 +24,7 @@ PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
                -Wno-unused-parameter -Wno-missing-field-initializers \
                -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
+SHLIB_LINK   = -larchive -lz
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)

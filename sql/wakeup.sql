@@ -24,11 +24,13 @@ END $$;
 -- the Scheduler is running and idle
 SELECT pg_temp.wait_for($$SELECT pid IS NOT NULL AND state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'$$, 10);
 
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
-INSERT INTO smsdist.packages (name, source_directory) VALUES ('Tool', '/srv/tool');
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
+-- the source does not exist: the job is activated, then fails when the
+-- package cannot be compressed
+INSERT INTO smsdist.packages (name, source_directory) VALUES ('Tool', '/nonexistent/tool');
 INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'tool --install', NULL, 5);
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
-    VALUES ('CEN00001', 'WKS1', 'CORP', 'CEN', 'WIN95');
+    VALUES ('CEN00001', 'WKS1', 'CORP', 'CH1', 'WIN95');
 
 -- a rolled-back job wakes nobody
 SELECT wake_requests AS before FROM smsdist.workers WHERE component = 'scheduler' \gset
@@ -47,10 +49,15 @@ SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id
     AS activated_within_2s;
 SELECT wake_requests - :before >= 1 AS woken FROM smsdist.workers WHERE component = 'scheduler';
 SELECT job_id, sms_id, site_code, state FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
-SELECT job_id, site_code, phase, state, detail FROM smsdist.job_site_status WHERE job_id = 'CEN000A1';
+-- the package builder finds no source: the job fails, with the reason
+SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 10)
+    AS failed_for_its_package;
+SELECT job_id, site_code, phase, state, last_error FROM smsdist.job_site_status WHERE job_id = 'CEN000A1';
+SELECT package_id, source_version, state, error FROM smsdist.package_builds;
 SELECT from_state, to_state, by_application, reason FROM smsdist.job_transitions
  WHERE job_id = 'CEN000A1' ORDER BY transition_id;
-SELECT severity, message_id, message FROM smsdist.status_messages WHERE job_id = 'CEN000A1';
+SELECT severity, message_id, message FROM smsdist.status_messages
+ WHERE job_id = 'CEN000A1' OR (package_id = 'CEN00001' AND message_id = 3101) ORDER BY status_id;
 
 -- wake() is transactional too
 SELECT wake_requests AS before FROM smsdist.workers WHERE component = 'scheduler' \gset
@@ -69,9 +76,10 @@ SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id
 SELECT state, state_reason FROM smsdist.jobs WHERE job_id = 'CEN000A2';
 SELECT severity, message_id, message FROM smsdist.status_messages WHERE job_id = 'CEN000A2';
 
--- a pending job whose expiry passes is expired, at that time
-INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, expires_at)
-    VALUES ('CEN000A3', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}',
+-- a job whose expiry passes is expired, at that time (a Remove Package job
+-- for the child site: it needs no package file and waits for the Sender)
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, start_after, expires_at)
+    VALUES ('CEN000A3', 'remove_package', 'CEN00001', 'sites', '{CH1}',
             clock_timestamp() + interval '1 hour', clock_timestamp() + interval '1.5 hour');
 UPDATE smsdist.jobs SET start_after = clock_timestamp() - interval '1 hour',
                         expires_at = clock_timestamp() + interval '0.5 s'

@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -100,8 +101,10 @@ activate_due_jobs(void)
 					  "   FOR UPDATE SKIP LOCKED),"
 					  " act AS ("
 					  "  UPDATE smsdist.jobs j"
-					  "     SET state = 'active', state_reason = 'Start After time reached'"
-					  "    FROM due WHERE j.job_id = due.job_id"
+					  "     SET state = 'active', state_reason = 'Start After time reached',"
+					  "         source_version = p.source_version"
+					  "    FROM due, smsdist.packages p"
+					  "   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
 					  "  RETURNING j.job_id)"
 					  "SELECT count(*), array_agg(job_id::text) FROM act",
 					  false, 0);
@@ -161,6 +164,21 @@ activate_due_jobs(void)
 						   SPI_getvalue(tup, tuptable->tupdesc, 3));
 	}
 
+	/*
+	 * The package versions these jobs send must be compressed: record the
+	 * builds (a failed one is tried again); the builders are started below.
+	 */
+	ret = SPI_execute_with_args("INSERT INTO smsdist.package_builds (package_id, source_version)"
+								"SELECT DISTINCT j.package_id, j.source_version FROM smsdist.jobs j"
+								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
+								"   AND j.job_type IN ('run_command', 'share_package')"
+								"    ON CONFLICT (package_id, source_version) DO UPDATE"
+								"   SET state = 'building', error = NULL, updated_at = clock_timestamp()"
+								" WHERE package_builds.state = 'failed'",
+								1, types, values, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "smsdist scheduler: recording package builds failed: SPI code %d", ret);
+
 	/* status message 3000 for every job that is now active */
 	ret = SPI_execute_with_args("INSERT INTO smsdist.status_messages"
 								"       (site_code, component, severity, message_id, message, job_id, package_id)"
@@ -178,6 +196,47 @@ activate_due_jobs(void)
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording activations failed: SPI code %d", ret);
 	return n;
+}
+
+/*
+ * Start a package builder for every build that needs one: state 'building'
+ * and nobody holding its advisory lock (never started, or its builder died).
+ * Returns false if some could not be started (no free worker slot).
+ */
+static bool
+start_builders(void)
+{
+	int			ret;
+	SPITupleTable *tuptable;
+	uint64		n;
+	bool		all = true;
+
+	ret = SPI_execute("SELECT package_id::text, source_version FROM smsdist.package_builds"
+					  " WHERE state = 'building'"
+					  "   AND pg_try_advisory_xact_lock(smsdist.build_lock_key(package_id, source_version))"
+					  " ORDER BY created_at",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "smsdist scheduler: finding package builds failed: SPI code %d", ret);
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		char	   *package_id = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		int			version = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
+
+		if (!sms_start_package_builder(MyDatabaseId, package_id, version))
+		{
+			all = false;
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a builder for package %s version %d: no free background worker slot",
+							package_id, version),
+					 errhint("Raise max_worker_processes; the Scheduler tries again every few seconds.")));
+		}
+	}
+	return all;
 }
 
 /* The earliest future start_after or expires_at, or DT_NOEND. */
@@ -214,6 +273,8 @@ sms_scheduler_step(void)
 	expire_jobs();
 	if (activate_due_jobs() >= BATCH)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */
+	if (!start_builders())
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 
 	/*
 	 * A due time already past means a job we skipped because someone holds

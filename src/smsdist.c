@@ -34,6 +34,9 @@ void		_PG_init(void);
 char	   *sms_database = NULL;
 char	   *sms_site_code = NULL;
 int			sms_poll_interval = 60;
+char	   *sms_package_store_dir = NULL;
+int			sms_compression_level = 6;
+int			sms_compression_workers = 2;
 
 SmsSharedState *sms_shared = NULL;
 
@@ -49,7 +52,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
 	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", sms_scheduler_step},
 	[SMS_SENDER] = {"sender", "SMS Sender", NULL},
-	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", NULL},
+	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", sms_despooler_step},
 	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
 	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
 	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", NULL},
@@ -107,6 +110,19 @@ check_site_code_guc(char **newval, void **extra, GucSource source)
 	if (!sms_valid_site_code(*newval, false))
 	{
 		GUC_check_errdetail("A site code is exactly three characters, each an upper-case letter A-Z or a digit 0-9.");
+		return false;
+	}
+	return true;
+}
+
+static bool
+check_package_store(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!sms_valid_server_path(*newval, "package store", false))
+	{
+		GUC_check_errdetail("The package store must be an absolute, canonical path (no \".\" or \"..\" components, no trailing /).");
 		return false;
 	}
 	return true;
@@ -185,6 +201,37 @@ _PG_init(void)
 							86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("smsdist.package_store",
+							   "Directory for compressed package files.",
+							   "Empty: pg_smsdist/packages in the data directory.",
+							   &sms_package_store_dir,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_package_store, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.compression_level",
+							"zlib level at which packages are compressed (1 fastest, 9 smallest).",
+							NULL,
+							&sms_compression_level,
+							6,
+							1,
+							9,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.compression_workers",
+							"Processes that compress one package in parallel, the builder included.",
+							"Each beyond the first is a background worker and needs a free slot in max_worker_processes; without one the builder does the work alone.",
+							&sms_compression_workers,
+							2,
+							1,
+							64,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("smsdist");

@@ -33,6 +33,7 @@
 #include "port/atomics.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
+#include "utils/palloc.h"
 
 #ifndef SMSDIST_VERSION
 #error "SMSDIST_VERSION must be defined by the Makefile"
@@ -107,6 +108,9 @@ extern SmsSharedState *sms_shared;
 extern char *sms_database;
 extern char *sms_site_code;
 extern int	sms_poll_interval;	/* seconds */
+extern char *sms_package_store_dir;
+extern int	sms_compression_level;
+extern int	sms_compression_workers;
 
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);
@@ -121,11 +125,23 @@ extern void sms_wake_now(SmsComponentId id);
 extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);
 extern const char *sms_step_note;	/* a step's own state for worker_status() */
+extern void sms_step_commit(void);
+struct LOCKTAG;
+extern void sms_maintenance_locktag(struct LOCKTAG *tag);
+extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
+
+/* despooler.c */
+extern TimestampTz sms_despooler_step(void);
 extern void sms_register_supervisor(void);
 extern void sms_install_utility_hook(void);
 
 /* scheduler.c */
 extern TimestampTz sms_scheduler_step(void);
+
+/* package_builder.c */
+extern char *sms_package_store(void);
+extern bool sms_start_package_builder(Oid dboid, const char *package_id, int source_version);
+extern PGDLLEXPORT void smsdist_package_builder_main(Datum arg);
 
 /* status.c: status messages (the operator-visible log) */
 typedef enum SmsSeverity
@@ -161,5 +177,9 @@ extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
 #define SMS_MSG_JOB_ACTIVATED			3000
 #define SMS_MSG_JOB_NO_TARGETS			3001
 #define SMS_MSG_JOB_EXPIRED				3002
+#define SMS_MSG_PACKAGE_COMPRESSED		3100
+#define SMS_MSG_PACKAGE_FAILED			3101
+#define SMS_MSG_DISTRIBUTED				3200
+#define SMS_MSG_DISTRIBUTE_FAILED		3201
 
 #endif							/* SMSDIST_H */

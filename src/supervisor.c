@@ -45,6 +45,7 @@
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "nodes/parsenodes.h"
+#include "storage/lock.h"
 #include "tcop/utility.h"
 #include "utils/snapmgr.h"
 #include "miscadmin.h"
@@ -398,6 +399,29 @@ sms_utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	Node	   *stmt = pstmt->utilityStmt;
 	const char *dbname = NULL;
 	Oid			dboid = InvalidOid;
+	bool		changes_extension = false;
+
+	/* DROP EXTENSION smsdist, ALTER EXTENSION smsdist ...: see worker.c */
+	if (IsA(stmt, DropStmt) && ((DropStmt *) stmt)->removeType == OBJECT_EXTENSION)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((DropStmt *) stmt)->objects)
+			if (strcmp(strVal(lfirst(lc)), SMSDIST_EXTENSION_NAME) == 0)
+				changes_extension = true;
+	}
+	else if (IsA(stmt, AlterExtensionStmt))
+		changes_extension = strcmp(((AlterExtensionStmt *) stmt)->extname, SMSDIST_EXTENSION_NAME) == 0;
+	else if (IsA(stmt, AlterExtensionContentsStmt))
+		changes_extension = strcmp(((AlterExtensionContentsStmt *) stmt)->extname, SMSDIST_EXTENSION_NAME) == 0;
+	if (changes_extension)
+	{
+		LOCKTAG		tag;
+
+		/* wait for the steps under way; none starts until we commit */
+		sms_maintenance_locktag(&tag);
+		(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	}
 
 	if (IsA(stmt, DropdbStmt))
 		dbname = ((DropdbStmt *) stmt)->dbname;

@@ -35,6 +35,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
@@ -52,6 +53,9 @@ static bool started_reported = false;	/* "started" status message written */
  */
 const char *sms_step_note = NULL;
 
+/* Memory that lives for one turn of the loop, across sms_step_commit(). */
+MemoryContext sms_step_context = NULL;
+
 static void
 clear_slot(int code, Datum arg)
 {
@@ -62,6 +66,44 @@ clear_slot(int code, Datum arg)
 	slot->latch = NULL;
 	strlcpy(slot->state, "stopped", sizeof(slot->state));
 	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * The maintenance lock: every step holds it in share mode (a session lock,
+ * so that it survives sms_step_commit()); DROP EXTENSION and ALTER
+ * EXTENSION smsdist take it in exclusive mode (utility hook, supervisor.c)
+ * before they lock any table.  Without it a step that holds one table and
+ * wants the next deadlocks with a DROP that wants them all.
+ */
+void
+sms_maintenance_locktag(LOCKTAG *tag)
+{
+	/* an advisory lock of this database: keys "SMSD", 1 */
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, 0x534D5344, 1, 2);
+}
+
+static bool step_lock_held = false;
+
+static bool
+step_lock_acquire(void)
+{
+	LOCKTAG		tag;
+
+	sms_maintenance_locktag(&tag);
+	step_lock_held = LockAcquire(&tag, ShareLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+	return step_lock_held;
+}
+
+static void
+step_lock_release(void)
+{
+	LOCKTAG		tag;
+
+	if (!step_lock_held)
+		return;
+	sms_maintenance_locktag(&tag);
+	LockRelease(&tag, ShareLock, true);
+	step_lock_held = false;
 }
 
 /*
@@ -103,7 +145,8 @@ run_step(const SmsComponent *comp, const char **waiting_reason)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 
-	problem = extension_problem();
+	problem = step_lock_acquire() ? extension_problem() :
+		"waiting: the smsdist extension is being dropped or updated";
 	if (problem != NULL)
 	{
 		static char reason[128];
@@ -130,9 +173,30 @@ run_step(const SmsComponent *comp, const char **waiting_reason)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	step_lock_release();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
+}
+
+/*
+ * Commit the step's work so far and continue in a new transaction: for
+ * steps that take long (the Despooler's), so that their progress and their
+ * claims are visible while they work.  The caller must hold no SPI tuple
+ * tables it still needs.
+ */
+void
+sms_step_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
 /*
@@ -231,6 +295,7 @@ smsdist_component_main(Datum arg)
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "smsdist worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
+	sms_step_context = loop_cxt;
 
 	ereport(LOG,
 			(errmsg("%s started in database \"%s\" (OID %u)", comp->title, sms_database, dboid)));
@@ -284,6 +349,7 @@ smsdist_component_main(Datum arg)
 				EmitErrorReport();
 				FlushErrorState();
 				AbortCurrentTransaction();
+				step_lock_release();
 				MemoryContextSwitchTo(loop_cxt);
 				pgstat_report_activity(STATE_IDLE, NULL);
 

@@ -7,8 +7,9 @@
 # wait_until(node, db, sql, timeout_s)
 #   polls every 10 ms until the query returns 't'; returns true or false.
 # basic_inventory(node, db)
-#   a site CEN with one package CEN00001 (program 'Run') and one system
-#   CEN00001 at CEN, so jobs can be inserted.
+#   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
+#   source tree in the node's directory) and one system CEN00001 at CH1, so
+#   jobs can be inserted: they become active and wait for the Sender.
 package SmsTest;
 
 use strict;
@@ -60,12 +61,18 @@ sub wait_until
 sub basic_inventory
 {
 	my ($node, $db) = @_;
-	$node->safe_psql($db, q{
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
-INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'Tool', '/srv/tool');
+	my $src = $node->basedir . '/source/tool';
+	mkdir $node->basedir . '/source';
+	mkdir $src;
+	open my $fh, '>', "$src/tool.sh" or die "$src/tool.sh: $!";
+	print $fh "echo installing tool\n";
+	close $fh;
+	$node->safe_psql($db, qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'Tool', '$src');
 INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'tool --install', NULL, 5);
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
-    VALUES ('CEN00001', 'WKS1', 'CORP', 'CEN', 'WIN95');
+    VALUES ('CEN00001', 'WKS1', 'CORP', 'CH1', 'WIN95');
 });
 }
 

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(190);
+SELECT plan(193);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -27,6 +27,7 @@ SELECT set_eq(
           'smsdist.collection_rules', 'smsdist.collection_members', 'smsdist.jobs',
           'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
+          'smsdist.package_builds', 'smsdist.package_locations',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -58,16 +59,20 @@ SELECT has_table('smsdist', 'job_target_status', 'table job_target_status exists
 SELECT has_table('smsdist', 'advertisements', 'table advertisements exists');
 SELECT has_table('smsdist', 'advertisement_assignments', 'table advertisement_assignments exists');
 SELECT has_table('smsdist', 'status_messages', 'table status_messages exists');
+SELECT has_table('smsdist', 'package_builds', 'table package_builds exists');
+SELECT has_table('smsdist', 'package_locations', 'table package_locations exists');
 SELECT tables_are('smsdist', ARRAY[
     'sites', 'sender_addresses', 'site_systems', 'packages', 'programs', 'system_resources',
     'users', 'user_groups', 'user_group_members', 'collections', 'collection_subcollections',
     'collection_rules', 'collection_members', 'jobs', 'job_transitions', 'job_site_status',
-    'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages'],
-    'smsdist has exactly the 20 documented tables');
+    'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
+    'package_builds', 'package_locations'],
+    'smsdist has exactly the 22 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
-SELECT views_are('smsdist', ARRAY['workers', 'job_overview'], 'smsdist has exactly two views');
+SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
+SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress'], 'smsdist has exactly three views');
 SELECT columns_are('smsdist', 'workers', ARRAY[
     'component', 'title', 'pid', 'state', 'wake_requests', 'steps', 'started_at',
     'last_wake_at', 'last_step_at', 'next_step_at', 'last_error'],
@@ -80,7 +85,7 @@ SELECT columns_are('smsdist', 'jobs', ARRAY[
     'job_id', 'job_type', 'package_id', 'program_name', 'target_type', 'target_collection_id',
     'target_machines', 'target_sites', 'include_subsites', 'start_after', 'offer_after',
     'mandatory_at', 'expires_at', 'priority', 'state', 'state_reason', 'state_changed_by',
-    'comment', 'created_at', 'created_by', 'activated_at', 'finished_at'],
+    'comment', 'created_at', 'created_by', 'activated_at', 'finished_at', 'source_version'],
     'jobs has its documented columns');
 SELECT columns_are('smsdist', 'job_transitions', ARRAY[
     'transition_id', 'job_id', 'from_state', 'to_state', 'at', 'by_role', 'by_application', 'reason'],
@@ -201,6 +206,9 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.package_builds', 'smsdist.packages', 'c'),
+             ('smsdist.package_locations', 'smsdist.packages', 'c'),
+             ('smsdist.package_locations', 'smsdist.sites', 'c'),
              ('smsdist.programs', 'smsdist.packages', 'c'),
              ('smsdist.sender_addresses', 'smsdist.sites', 'c'),
              ('smsdist.site_systems', 'smsdist.sites', 'c'),
@@ -337,7 +345,8 @@ SELECT functions_are('smsdist', ARRAY[
     'check_server_path', 'check_command_line', 'check_conninfo', 'new_sms_id',
     'sites_refuse_cycle', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
     'jobs_check_targets', 'job_target_machines', 'job_target_sites', 'describe_targets',
-    'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at'],
+    'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',
+    'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -399,6 +408,7 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
+      ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.packages', 'notify_scheduler', 'row', 'update', 'scheduler | package_id'),
       ('smsdist.sender_addresses', 'notify_sender', 'row', 'insert update delete', 'sender | address_id'),
       ('smsdist.site_systems', 'notify_despooler', 'row', 'insert update delete', 'despooler,inbox_manager | site_system_id'),

@@ -82,6 +82,23 @@ insert_job($node, 'site', 'CEN00003');
 ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN00003'", 5),
 	'after CREATE EXTENSION again, work resumes');
 
+# --- DROP EXTENSION while the workers are busy: it waits for their steps,
+# never deadlocks with them (both want the same tables)
+for my $round (1 .. 3)
+{
+	$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+SELECT 'CEN' || lpad(upper(to_hex(i)), 5, '0'), 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}'
+  FROM generate_series(256, 755) i});
+	my ($drc, $dout, $derr) = $node->psql('site', 'DROP EXTENSION smsdist CASCADE');
+	is($drc, 0, "DROP EXTENSION during activation, round $round") or diag($derr);
+	$node->safe_psql('site', 'CREATE EXTENSION smsdist');
+	basic_inventory($node, 'site');
+}
+insert_job($node, 'site', 'CEN000F0');
+ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000F0'", 10),
+	'and the workers carry on afterwards');
+
 # --- DROP DATABASE of the site database is not blocked by the workers
 my $t0 = time();
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE site');

@@ -17,7 +17,6 @@ insert_job($node, 'site', 'CEN00001');
 ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN00001'"),
 	'job active before the backup');
 $node->safe_psql('site', q{
-INSERT INTO smsdist.sites VALUES ('CH1', 'Child', 'CEN');
 INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', 'host=ch1 dbname=site');
 INSERT INTO smsdist.collections (name) VALUES ('All');
 INSERT INTO smsdist.collection_members VALUES ('CEN00001', 'CEN00001');

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Compression throughput: smsdist's package builder against `tar | gzip -6`
+# and `tar | pigz -6` on the same ~200 MB tree of mixed files, in one run.
+# Called by bench/run-all with the cluster up (PGHOST/PGPORT set, database
+# bench with site CH1 as a child of CEN); $1 = work directory.
+set -eu
+work=$1
+tree=$work/tree
+level=${LEVEL:-6}
+
+# ~200 MB of mixed files: incompressible (random), text, and real binaries
+if [ ! -d "$tree" ]; then
+    mkdir -p "$tree/random" "$tree/text" "$tree/bin"
+    for i in $(seq 1 350); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
+    for i in $(seq 1 70); do
+        seq $((i * 100000)) $((i * 100000 + 130000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
+    done
+    find /usr/lib/x86_64-linux-gnu /usr/lib/postgresql -type f -size +20k 2>/dev/null | sort | head -3000 |
+        while read -r f; do
+            [ "$(du -sm "$tree/bin" | cut -f1)" -ge 60 ] && break
+            cp "$f" "$tree/bin/$(echo "$f" | tr / _)" 2>/dev/null || true
+        done
+fi
+bytes=$(du -sb "$tree" | cut -f1)
+files=$(find "$tree" -type f | wc -l)
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+echo "tree: $files files, $(mb "$bytes") MB; level $level; $(nproc) CPUs"
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+sync
+t0=$(now); tar -cf - -C "$tree" . | gzip -"$level" > "$work/gzip.tgz"; t1=$(now)
+gzip_s=$(secs "$t0" "$t1")
+t0=$(now); tar -cf - -C "$tree" . | pigz -"$level" -p "$(nproc)" > "$work/pigz.tgz"; t1=$(now)
+pigz_s=$(secs "$t0" "$t1")
+
+psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_level = $level" -c "SELECT pg_reload_conf()" >/dev/null
+sleep 0.3
+t0=$(now)
+psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN000B1', 'Bench tree', '$tree');
+INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN000B1', 'sites', '{CH1}');
+SQL
+for _ in $(seq 1 6000); do
+    st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")
+    [ "$st" = ready ] || [ "$st" = failed ] && break
+    sleep 0.02
+done
+t1=$(now)
+[ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN000B1'"; exit 1; }
+IFS='|' read -r build_s out_bytes file <<<"$(psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at - started_at), bytes, file_path FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")"
+wall_s=$(secs "$t0" "$t1")
+tar -tzf "$file" >/dev/null && readable=yes || readable=NO
+
+printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | gzip -$level" "$gzip_s" "$(awk -v b="$bytes" -v s="$gzip_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/gzip.tgz")")"
+printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | pigz -$level -p $(nproc)" "$pigz_s" "$(awk -v b="$bytes" -v s="$pigz_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/pigz.tgz")")"
+printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist builder (started -> ready)" "$build_s" "$(awk -v b="$bytes" -v s="$build_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$out_bytes")"
+printf '  %-42s %8s s\n' "smsdist, job INSERT -> build ready (wall)" "$wall_s"
+echo "  smsdist time / pigz time: $(awk -v a="$build_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"
+echo "  smsdist time / gzip time: $(awk -v a="$build_s" -v b="$gzip_s" 'BEGIN{printf "%.2f", a/b}')"
+echo "  tar -tzf reads the package file: $readable"
+rm -f "$work/gzip.tgz" "$work/pigz.tgz"

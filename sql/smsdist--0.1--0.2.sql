@@ -1,0 +1,103 @@
+-- smsdist 0.1 -> 0.2: package builds (the Send phase's compression), the
+-- package archive tools, and distribution point locations.
+\echo Use "ALTER EXTENSION smsdist UPDATE TO '0.2'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- The version of its package a job distributes: fixed when it is activated.
+-------------------------------------------------------------------------------
+ALTER TABLE jobs ADD COLUMN source_version integer;
+
+-------------------------------------------------------------------------------
+-- Package builds: one compressed package file per (package, source version).
+-------------------------------------------------------------------------------
+CREATE TYPE build_state AS ENUM ('building', 'ready', 'failed');
+
+CREATE TABLE package_builds (
+    package_id       sms_id NOT NULL REFERENCES packages ON DELETE CASCADE,
+    source_version   integer NOT NULL,
+    state            build_state NOT NULL DEFAULT 'building',
+    file_path        text,
+    bytes            bigint,
+    sha256           text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    manifest         text,
+    source_bytes     bigint,
+    file_count       integer,
+    bytes_done       bigint NOT NULL DEFAULT 0,
+    attempts         integer NOT NULL DEFAULT 0,
+    builder_pid      integer,
+    error            text,
+    created_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (package_id, source_version)
+);
+CREATE INDEX ON package_builds (state) WHERE state = 'building';
+
+-- The advisory lock a package builder holds for as long as it works on a
+-- build: a build in state 'building' whose lock is free has lost its builder.
+CREATE FUNCTION build_lock_key(package_id text, source_version integer) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN pg_catalog.hashtextextended('smsdist build ' || package_id || '.' || source_version, 0);
+
+-- What operators watch while a package is compressed.
+CREATE VIEW build_progress AS
+SELECT b.package_id, p.name AS package_name, b.source_version, b.state,
+       b.source_bytes, b.bytes_done,
+       CASE WHEN b.state = 'ready' THEN 100
+            WHEN b.source_bytes > 0 THEN round(100.0 * b.bytes_done / b.source_bytes, 1) END AS percent,
+       b.bytes AS compressed_bytes,
+       CASE WHEN b.source_bytes > 0 AND b.bytes IS NOT NULL
+            THEN round(100.0 * b.bytes / b.source_bytes, 1) END AS compressed_percent,
+       b.file_count, b.attempts, b.error,
+       b.started_at, b.finished_at, coalesce(b.finished_at, clock_timestamp()) - b.started_at AS elapsed
+  FROM smsdist.package_builds b JOIN smsdist.packages p USING (package_id);
+
+-------------------------------------------------------------------------------
+-- A distribution point's package share is <root>/SMS_PKG<share_letter>.
+-------------------------------------------------------------------------------
+ALTER TABLE site_systems ADD COLUMN share_letter "char" NOT NULL DEFAULT 'C'
+    CONSTRAINT share_letter_is_a_capital CHECK (share_letter BETWEEN 'A' AND 'Z');
+
+-------------------------------------------------------------------------------
+-- Where packages are published: one row per (package, distribution point).
+-------------------------------------------------------------------------------
+CREATE TABLE package_locations (
+    package_id       sms_id NOT NULL REFERENCES packages ON DELETE CASCADE,
+    site_code        site_code NOT NULL REFERENCES sites ON DELETE CASCADE,
+    site_system_id   integer NOT NULL,
+    source_version   integer NOT NULL,
+    path             text NOT NULL,
+    published_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (package_id, site_code, site_system_id)
+);
+
+-------------------------------------------------------------------------------
+-- Package archive tools (src/package_archive.c, package_extract.c,
+-- publish.c), for administrators: what the workers do, callable by hand.
+-------------------------------------------------------------------------------
+CREATE FUNCTION build_tar(source_directory text, tar_path text) RETURNS text
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_build_tar';
+CREATE FUNCTION extract_package(package_file text, destination text) RETURNS text
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_extract_package';
+CREATE FUNCTION publish_tree(source_directory text, share text, package_id text) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_publish_tree';
+CREATE FUNCTION unpublish(share text, package_id text) RETURNS void
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_unpublish';
+REVOKE ALL ON FUNCTION build_tar(text, text), extract_package(text, text),
+    publish_tree(text, text, text), unpublish(text, text) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Grants, backups, wake-ups
+-------------------------------------------------------------------------------
+REVOKE ALL ON package_builds, package_locations, build_progress FROM PUBLIC;
+GRANT SELECT ON package_builds, package_locations, build_progress TO smsdist_reader;
+GRANT EXECUTE ON FUNCTION build_lock_key(text, integer) TO smsdist_reader;
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_builds', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_locations', '');
+
+CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OF state ON package_builds
+    FOR EACH ROW EXECUTE FUNCTION notify_change('sender,despooler', 'package_id', 'source_version');
+
+SELECT wake('supervisor'), wake('scheduler');

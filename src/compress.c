@@ -1,0 +1,518 @@
+/*-------------------------------------------------------------------------
+ *
+ * compress.c
+ *	  Parallel gzip compression of a package's tar stream.
+ *
+ * A gzip file may consist of several gzip members one after another; gzip,
+ * tar -z and libarchive read them as one stream.  So the tar stream is cut
+ * into chunks of SMS_CHUNK_BYTES and each chunk is compressed, independently,
+ * as one member: the work splits over as many processes as there are cores
+ * (pigz does the same, with threads).
+ *
+ * Terms:
+ *	leader		the process that writes the tar file (the package builder).
+ *				It starts compressor workers, compresses chunks itself once
+ *				the tar is written, and concatenates the members in order.
+ *	compressor	a dynamic background worker with no database connection.  It
+ *				attaches to the shared state (a DSM segment), claims the next
+ *				chunk, waits until the leader has written that much of the tar
+ *				file (it watches the file's size: the pipeline overlaps
+ *				writing and compressing, like `tar | pigz`), compresses it to
+ *				<parts>/<chunk>.gz and claims the next, until none is left.
+ *	chunk state	0 free, 1 claimed, 2 done.  A compressor that dies with a
+ *				chunk claimed leaves it at 1; once every compressor has
+ *				stopped, the leader compresses whatever is not done itself,
+ *				so a lost worker (or no free worker slot at all) costs time,
+ *				never correctness.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+#include "compress.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/cryptohash.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/wait_event.h"
+
+#define SMS_MAX_CHUNKS		(1 << 16)	/* 256 GB of tar at 4 MB a chunk */
+
+typedef struct SmsCompressShared
+{
+	slock_t		mutex;
+	int			level;
+	int64		chunk_bytes;
+	char		tar_path[MAXPGPATH];
+	char		parts_dir[MAXPGPATH];
+	Latch	   *leader_latch;
+	pg_atomic_uint32 next_chunk;
+	pg_atomic_uint32 tar_complete;	/* 1 once tar_bytes is final */
+	pg_atomic_uint64 tar_bytes;
+	pg_atomic_uint64 bytes_compressed;	/* input bytes done, for progress */
+	bool		failed;			/* protected by mutex */
+	char		error[256];
+	uint8		chunk_state[SMS_MAX_CHUNKS];
+	int64		chunk_out[SMS_MAX_CHUNKS];	/* compressed size of each member */
+} SmsCompressShared;
+
+/* What a compressor leaves behind if it fails: its own error, for the leader. */
+static void
+note_failure(SmsCompressShared *sh, const char *msg)
+{
+	SpinLockAcquire(&sh->mutex);
+	if (!sh->failed)
+	{
+		sh->failed = true;
+		strlcpy(sh->error, msg, sizeof(sh->error));
+	}
+	SpinLockRelease(&sh->mutex);
+}
+
+static void
+part_path(const SmsCompressShared *sh, uint32 chunk, char *buf)
+{
+	snprintf(buf, MAXPGPATH, "%s/%u.gz", sh->parts_dir, chunk);
+}
+
+/*
+ * Compress chunk k of the tar file into its part file as one gzip member.
+ * Returns false when k lies beyond the end of a complete tar.  Waits
+ * (interruptibly) for the leader to have written the chunk.
+ */
+static bool
+compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_t outcap)
+{
+	int64		start = (int64) k * sh->chunk_bytes;
+	int64		len;
+	int			in_fd;
+	int			out_fd;
+	char		path[MAXPGPATH];
+	z_stream	zs;
+	int64		done;
+	int			zret;
+	int64		written = 0;
+
+	/* wait until the chunk is in the tar file */
+	for (;;)
+	{
+		struct stat st;
+		bool		complete = pg_atomic_read_u32(&sh->tar_complete) != 0;
+
+		if (complete)
+		{
+			int64		total = (int64) pg_atomic_read_u64(&sh->tar_bytes);
+
+			if (start >= total)
+				return false;
+			len = Min(sh->chunk_bytes, total - start);
+			break;
+		}
+		if (stat(sh->tar_path, &st) == 0 && st.st_size >= start + sh->chunk_bytes)
+		{
+			len = sh->chunk_bytes;
+			break;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 5, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	in_fd = OpenTransientFile(sh->tar_path, O_RDONLY | PG_BINARY);
+	if (in_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"%s\": %m", sh->tar_path)));
+	done = 0;
+	while (done < len)
+	{
+		ssize_t		r = pg_pread(in_fd, inbuf + done, len - done, start + done);
+
+		if (r < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read \"%s\": %m", sh->tar_path)));
+		if (r == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("\"%s\" ended early while being compressed", sh->tar_path)));
+		done += r;
+	}
+	CloseTransientFile(in_fd);
+
+	part_path(sh, k, path);
+	out_fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (out_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", path)));
+
+	memset(&zs, 0, sizeof(zs));
+	/* windowBits 15 + 16: a gzip member with its own header and CRC */
+	if (deflateInit2(&zs, sh->level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("could not initialize zlib compression")));
+	zs.next_in = (Bytef *) inbuf;
+	zs.avail_in = (uInt) len;
+	do
+	{
+		zs.next_out = (Bytef *) outbuf;
+		zs.avail_out = (uInt) outcap;
+		zret = deflate(&zs, Z_FINISH);
+		if (zret == Z_STREAM_ERROR)
+		{
+			deflateEnd(&zs);
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("zlib compression failed")));
+		}
+		if (outcap - zs.avail_out > 0)
+		{
+			size_t		n = outcap - zs.avail_out;
+
+			if (write(out_fd, outbuf, n) != (ssize_t) n)
+			{
+				int			save = errno ? errno : ENOSPC;
+
+				deflateEnd(&zs);
+				errno = save;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not write \"%s\": %m", path)));
+			}
+			written += n;
+		}
+		CHECK_FOR_INTERRUPTS();
+	} while (zret != Z_STREAM_END);
+	deflateEnd(&zs);
+	CloseTransientFile(out_fd);
+
+	sh->chunk_out[k] = written;
+	pg_write_barrier();
+	sh->chunk_state[k] = 2;
+	pg_atomic_fetch_add_u64(&sh->bytes_compressed, (uint64) len);
+	if (sh->leader_latch)
+		SetLatch(sh->leader_latch);
+	return true;
+}
+
+/* Claim and compress chunks until there are none left. */
+static void
+compress_loop(SmsCompressShared *sh)
+{
+	size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
+	char	   *inbuf = palloc(sh->chunk_bytes);
+	char	   *outbuf = palloc(outcap);
+
+	for (;;)
+	{
+		uint32		k = pg_atomic_fetch_add_u32(&sh->next_chunk, 1);
+
+		if (k >= SMS_MAX_CHUNKS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("package is too large: more than %d chunks of %lld bytes",
+							SMS_MAX_CHUNKS, (long long) sh->chunk_bytes)));
+		sh->chunk_state[k] = 1;
+		if (!compress_chunk(sh, k, inbuf, outbuf, outcap))
+		{
+			sh->chunk_state[k] = 0;
+			break;
+		}
+		if (sh->failed)
+			break;
+	}
+	pfree(inbuf);
+	pfree(outbuf);
+}
+
+/* Entry point of a compressor worker: bgw_main_arg is the DSM handle. */
+void
+smsdist_compressor_main(Datum arg)
+{
+	dsm_segment *seg;
+	SmsCompressShared *sh;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("smsdist compressor: the package builder has gone")));
+	sh = dsm_segment_address(seg);
+	pgstat_report_activity(STATE_RUNNING, "compressing package chunks");
+
+	PG_TRY();
+	{
+		compress_loop(sh);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		note_failure(sh, edata->message);
+		if (sh->leader_latch)
+			SetLatch(sh->leader_latch);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	dsm_detach(seg);
+	proc_exit(0);
+}
+
+/* Remove the part files and their directory. */
+static void
+remove_parts(SmsCompressShared *sh)
+{
+	char		path[MAXPGPATH];
+	uint32		n = Min(pg_atomic_read_u32(&sh->next_chunk), SMS_MAX_CHUNKS);
+
+	for (uint32 k = 0; k < n; k++)
+	{
+		part_path(sh, k, path);
+		(void) unlink(path);
+	}
+	(void) rmdir(sh->parts_dir);
+}
+
+/*
+ * The leader's side.  sms_compress_begin() sets up the shared state and
+ * starts up to nworkers compressors, which begin as soon as the tar file
+ * grows; the caller then writes the tar file and calls sms_compress_finish()
+ * with its final size, which compresses what is left, waits, and writes
+ * out_path (via a temporary name, fsync, rename), returning its size and
+ * SHA-256.
+ */
+struct SmsCompressJob
+{
+	dsm_segment *seg;
+	SmsCompressShared *sh;
+	int			nworkers;
+	BackgroundWorkerHandle **handles;
+};
+
+SmsCompressJob *
+sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int nworkers)
+{
+	SmsCompressJob *job = palloc0(sizeof(SmsCompressJob));
+	SmsCompressShared *sh;
+
+	if (MakePGDirectory(parts_dir) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", parts_dir)));
+
+	job->seg = dsm_create(sizeof(SmsCompressShared), 0);
+	sh = job->sh = dsm_segment_address(job->seg);
+	memset(sh, 0, offsetof(SmsCompressShared, chunk_state));
+	memset(sh->chunk_state, 0, sizeof(sh->chunk_state));
+	SpinLockInit(&sh->mutex);
+	sh->level = level;
+	sh->chunk_bytes = SMS_CHUNK_BYTES;
+	strlcpy(sh->tar_path, tar_path, MAXPGPATH);
+	strlcpy(sh->parts_dir, parts_dir, MAXPGPATH);
+	sh->leader_latch = MyLatch;
+	pg_atomic_init_u32(&sh->next_chunk, 0);
+	pg_atomic_init_u32(&sh->tar_complete, 0);
+	pg_atomic_init_u64(&sh->tar_bytes, 0);
+	pg_atomic_init_u64(&sh->bytes_compressed, 0);
+
+	job->handles = palloc0(sizeof(BackgroundWorkerHandle *) * Max(nworkers, 1));
+	for (int i = 0; i < nworkers; i++)
+	{
+		BackgroundWorker worker;
+
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+		worker.bgw_start_time = BgWorkerStart_ConsistentState;
+		worker.bgw_restart_time = BGW_NEVER_RESTART;
+		strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "smsdist_compressor_main", BGW_MAXLEN);
+		strlcpy(worker.bgw_name, "smsdist compressor", BGW_MAXLEN);
+		strlcpy(worker.bgw_type, "smsdist compressor", BGW_MAXLEN);
+		worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(job->seg));
+		worker.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&worker, &job->handles[job->nworkers]))
+			break;				/* no free slot: the leader does the rest */
+		job->nworkers++;
+	}
+	return job;
+}
+
+/* Input bytes compressed so far (for progress reports). */
+int64
+sms_compress_progress(SmsCompressJob *job)
+{
+	return (int64) pg_atomic_read_u64(&job->sh->bytes_compressed);
+}
+
+static bool
+workers_running(SmsCompressJob *job)
+{
+	for (int i = 0; i < job->nworkers; i++)
+	{
+		pid_t		pid;
+
+		if (job->handles[i] != NULL &&
+			GetBackgroundWorkerPid(job->handles[i], &pid) != BGWH_STOPPED)
+			return true;
+	}
+	return false;
+}
+
+/* Stop the compressors and forget the parts (on error, or after finishing). */
+void
+sms_compress_abort(SmsCompressJob *job)
+{
+	if (job == NULL || job->sh == NULL)
+		return;
+	for (int i = 0; i < job->nworkers; i++)
+		if (job->handles[i] != NULL)
+			TerminateBackgroundWorker(job->handles[i]);
+	/* the tar is "complete" so that waiting compressors leave */
+	pg_atomic_write_u32(&job->sh->tar_complete, 1);
+	remove_parts(job->sh);
+	dsm_detach(job->seg);
+	job->sh = NULL;
+}
+
+int64
+sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
+					char *sha256_hex, void (*progress) (int64 done, void *arg), void *arg)
+{
+	SmsCompressShared *sh = job->sh;
+	uint32		nchunks;
+	char		tmp_path[MAXPGPATH];
+	int			out_fd;
+	int64		total_out = 0;
+	pg_cryptohash_ctx *hash;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *buf;
+	size_t		bufsize = 1024 * 1024;
+
+	pg_atomic_write_u64(&sh->tar_bytes, (uint64) tar_bytes);
+	pg_write_barrier();
+	pg_atomic_write_u32(&sh->tar_complete, 1);
+
+	/* join in */
+	compress_loop(sh);
+	nchunks = (uint32) ((tar_bytes + sh->chunk_bytes - 1) / sh->chunk_bytes);
+
+	/* wait for the compressors to finish their chunks and leave */
+	while (workers_running(job))
+	{
+		if (progress)
+			progress(sms_compress_progress(job), arg);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pg_read_barrier();
+
+	/* anything a lost compressor left undone, do now */
+	{
+		size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
+		char	   *inbuf = NULL;
+		char	   *outbuf = NULL;
+
+		for (uint32 k = 0; k < nchunks; k++)
+		{
+			if (sh->chunk_state[k] == 2)
+				continue;
+			if (inbuf == NULL)
+			{
+				inbuf = palloc(sh->chunk_bytes);
+				outbuf = palloc(outcap);
+			}
+			(void) compress_chunk(sh, k, inbuf, outbuf, outcap);
+		}
+	}
+	if (progress)
+		progress(sms_compress_progress(job), arg);
+
+	/* concatenate the members, hashing what we write */
+	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", out_path);
+	out_fd = OpenTransientFile(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (out_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", tmp_path)));
+	hash = pg_cryptohash_create(PG_SHA256);
+	if (hash == NULL || pg_cryptohash_init(hash) < 0)
+		elog(ERROR, "could not initialize SHA-256");
+	buf = palloc(bufsize);
+	for (uint32 k = 0; k < nchunks; k++)
+	{
+		char		path[MAXPGPATH];
+		int			in_fd;
+		ssize_t		r;
+
+		part_path(sh, k, path);
+		in_fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+		if (in_fd < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open \"%s\": %m", path)));
+		while ((r = read(in_fd, buf, bufsize)) > 0)
+		{
+			if (write(out_fd, buf, r) != r)
+			{
+				if (errno == 0)
+					errno = ENOSPC;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not write \"%s\": %m", tmp_path)));
+			}
+			if (pg_cryptohash_update(hash, (uint8 *) buf, r) < 0)
+				elog(ERROR, "could not compute SHA-256");
+			total_out += r;
+		}
+		if (r < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read \"%s\": %m", path)));
+		CloseTransientFile(in_fd);
+		(void) unlink(path);
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(buf);
+	if (pg_fsync(out_fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync \"%s\": %m", tmp_path)));
+	CloseTransientFile(out_fd);
+	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	pg_cryptohash_free(hash);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(sha256_hex + 2 * i, "%02x", digest[i]);
+
+	(void) durable_rename(tmp_path, out_path, ERROR);
+	remove_parts(sh);
+	dsm_detach(job->seg);
+	job->sh = NULL;
+	return total_out;
+}

@@ -1,0 +1,425 @@
+/*-------------------------------------------------------------------------
+ *
+ * despooler.c
+ *	  The SMS Despooler: the Distribute phase at this site.
+ *
+ * Seed 000: "At the target sites, the Despooler decompresses the package
+ * into a temporary directory on the Site Server disk drive with the largest
+ * amount of free space", then "copies the package from the temporary
+ * directory ... to the Distribute Server or servers SMS_PKGx share" and
+ * stores the locations "to enable a subsequent Remove Package job".
+ *
+ * Terms:
+ *	work item	a smsdist.job_site_status row of this site in phase
+ *				'distribute' (waiting, retrying, or running -- a 'running'
+ *				row found by a step was left by a Despooler that died, since
+ *				there is one Despooler per site) whose job is active and whose
+ *				package file is ready.
+ *	drive		a site system of role 'site_server_drive'; the one with the
+ *				most free space (statvfs) holds the temporary directory
+ *				<drive>/smsdist-despool/<job>.<package>.<pid>.  With no drive
+ *				configured the package store is used, and the detail says so.
+ *	share		<distribution point root>/SMS_PKG<letter>, letter from
+ *				site_systems.share_letter (C by default).
+ *
+ * A step takes one work item, commits 'running' (so operators see it), then
+ * extracts the package file with every entry checked against its manifest
+ * (package_extract.c), publishes the tree on every enabled distribution
+ * point of the site with an atomic swap (publish.c), records each location
+ * in smsdist.package_locations, and marks the item done.  A share_package
+ * job whose every site is done is completed.  A failure (a full
+ * distribution point, a corrupt package) fails the item and its job with
+ * the reason, leaves the previously published version in place, and
+ * removes the temporary directory.  A Remove Package job removes the
+ * package from every distribution point of the site and its locations.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+typedef struct WorkItem
+{
+	char	   *job_id;
+	char	   *job_type;
+	char	   *package_id;
+	int			version;
+	char	   *package_file;
+	int64		bytes_total;
+} WorkItem;
+
+static char *
+copy_value(SPITupleTable *t, int row, int col)
+{
+	char	   *v = SPI_getvalue(t->vals[row], t->tupdesc, col);
+
+	return v ? MemoryContextStrdup(sms_step_context, v) : NULL;
+}
+
+/* Claim one work item and mark it running; NULL if there is none. */
+static WorkItem *
+claim_item(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	int			ret;
+	WorkItem   *w;
+	bool		isnull;
+
+	ret = SPI_execute_with_args(
+								"WITH item AS ("
+								"  SELECT s.job_id FROM smsdist.job_site_status s"
+								"    JOIN smsdist.jobs j ON j.job_id = s.job_id"
+								"    LEFT JOIN smsdist.package_builds b"
+								"      ON b.package_id = j.package_id AND b.source_version = j.source_version"
+								"   WHERE s.site_code = $1 AND s.phase = 'distribute'"
+								"     AND s.state IN ('waiting', 'retrying', 'running')"
+								"     AND j.state = 'active'"
+								"     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+								"   ORDER BY j.priority, s.updated_at"
+								"   LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
+								"UPDATE smsdist.job_site_status s"
+								"   SET state = 'running', attempts = s.attempts + 1,"
+								"       started_at = coalesce(s.started_at, clock_timestamp()),"
+								"       detail = 'extracting the package', last_error = NULL"
+								"  FROM item, smsdist.jobs j"
+								"  LEFT JOIN smsdist.package_builds b"
+								"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+								" WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
+								"   AND j.job_id = item.job_id"
+								" RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
+								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes",
+								1, types, values, NULL, false, 1);
+	if (ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "smsdist despooler: claiming work failed: SPI code %d", ret);
+	if (SPI_processed == 0)
+		return NULL;
+
+	w = MemoryContextAllocZero(sms_step_context, sizeof(WorkItem));
+	w->job_id = copy_value(SPI_tuptable, 0, 1);
+	w->job_type = copy_value(SPI_tuptable, 0, 2);
+	w->package_id = copy_value(SPI_tuptable, 0, 3);
+	w->version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	w->package_file = copy_value(SPI_tuptable, 0, 5);
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6, &isnull);
+
+		w->bytes_total = isnull ? 0 : DatumGetInt64(d);
+	}
+	return w;
+}
+
+/* Set the item's detail (and bytes done), visible at once. */
+static void
+set_detail(WorkItem *w, const char *detail, int64 bytes_done)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = CStringGetTextDatum(detail);
+	values[3] = Int64GetDatum(bytes_done);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status SET detail = $3, bytes_done = $4,"
+							  "       bytes_total = coalesce(bytes_total, 0)"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist despooler: progress update failed");
+	sms_step_commit();
+}
+
+/* The drive with the most free space, or the package store. */
+static char *
+choose_drive(bool *fallback)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	char	   *best = NULL;
+	uint64		best_free = 0;
+
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
+							  " ORDER BY site_system_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: listing site-server drives failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *root = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		struct statvfs sv;
+
+		if (!sms_valid_server_path(root, "site-server drive", false))
+			continue;
+		if (statvfs(root, &sv) != 0)
+		{
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("site-server drive \"%s\" is not usable: %m", root)));
+			continue;
+		}
+		if (best == NULL || (uint64) sv.f_bavail * sv.f_frsize > best_free)
+		{
+			best = MemoryContextStrdup(sms_step_context, root);
+			best_free = (uint64) sv.f_bavail * sv.f_frsize;
+		}
+	}
+	*fallback = (best == NULL);
+	if (best == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+
+		best = sms_package_store();
+		MemoryContextSwitchTo(old);
+	}
+	return best;
+}
+
+typedef struct DistPoint
+{
+	int			id;
+	char	   *share;
+} DistPoint;
+
+static List *
+distribution_points(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	List	   *volatile dps = NIL;
+	MemoryContext old;
+
+	if (SPI_execute_with_args("SELECT site_system_id, root_directory::text || '/SMS_PKG' || share_letter::text"
+							  "  FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'distribution_point' AND enabled"
+							  " ORDER BY site_system_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: listing distribution points failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		DistPoint  *dp = palloc(sizeof(DistPoint));
+		bool		isnull;
+
+		dp->id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		dp->share = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		dps = lappend((List *) dps, dp);
+	}
+	MemoryContextSwitchTo(old);
+	return (List *) dps;
+}
+
+static void
+record_location(WorkItem *w, DistPoint *dp, bool present)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[5];
+	int			ret;
+
+	values[0] = CStringGetTextDatum(w->package_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = Int32GetDatum(dp->id);
+	values[3] = Int32GetDatum(w->version);
+	values[4] = CStringGetTextDatum(psprintf("%s/%s", dp->share, w->package_id));
+	if (present)
+		ret = SPI_execute_with_args("INSERT INTO smsdist.package_locations"
+									"       (package_id, site_code, site_system_id, source_version, path)"
+									"VALUES ($1, $2, $3, $4, $5)"
+									"    ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
+									"   SET source_version = $4, path = $5, published_at = clock_timestamp()",
+									5, types, values, NULL, false, 0);
+	else
+		ret = SPI_execute_with_args("DELETE FROM smsdist.package_locations"
+									" WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
+									3, types, values, NULL, false, 0);
+	if (ret < 0)
+		elog(ERROR, "smsdist despooler: recording the location failed");
+}
+
+/* The item is done: the row, the job if all its sites are, a status message. */
+static void
+finish_item(WorkItem *w, int ndps)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SmsStatusRefs refs = {0};
+	bool		removing = strcmp(w->job_type, "remove_package") == 0;
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = CStringGetTextDatum(psprintf("%s %d distribution point%s",
+											 removing ? "removed from" : "published on",
+											 ndps, ndps == 1 ? "" : "s"));
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
+							  "       finished_at = clock_timestamp()"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist despooler: finishing the item failed");
+
+	/* share and remove jobs end with the Distribute phase everywhere */
+	if (SPI_execute_with_args("UPDATE smsdist.jobs j SET state = 'completed',"
+							  "       state_reason = 'distributed to every target site'"
+							  " WHERE j.job_id = $1 AND j.state = 'active'"
+							  "   AND j.job_type IN ('share_package', 'remove_package')"
+							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+							  "                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
+							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist despooler: completing the job failed");
+
+	refs.job_id = w->job_id;
+	refs.package_id = w->package_id;
+	if (removing)
+		sms_status_message(SMS_DESPOOLER, SMS_INFO, SMS_MSG_DISTRIBUTED, &refs,
+						   "Package %s removed from %d distribution point%s of site %s.",
+						   w->package_id, ndps, ndps == 1 ? "" : "s", sms_site_code);
+	else
+		sms_status_message(SMS_DESPOOLER, SMS_INFO, SMS_MSG_DISTRIBUTED, &refs,
+						   "Package %s version %d published on %d distribution point%s of site %s.",
+						   w->package_id, w->version, ndps, ndps == 1 ? "" : "s", sms_site_code);
+}
+
+/* The item failed: the row and its job fail, with the reason. */
+static void
+fail_item(WorkItem *w, const char *reason)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SmsStatusRefs refs = {0};
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = CStringGetTextDatum(reason);
+	if (SPI_execute_with_args("WITH s AS ("
+							  "  UPDATE smsdist.job_site_status"
+							  "     SET state = 'failed', last_error = $3, detail = 'failed',"
+							  "         finished_at = clock_timestamp()"
+							  "   WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute' RETURNING 1)"
+							  "UPDATE smsdist.jobs SET state = 'failed',"
+							  "       state_reason = 'distribution at site ' || $2 || ' failed: ' || $3"
+							  " WHERE job_id = $1 AND state = 'active'",
+							  3, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist despooler: failing the item failed");
+	refs.job_id = w->job_id;
+	refs.package_id = w->package_id;
+	sms_status_message(SMS_DESPOOLER, SMS_ERROR, SMS_MSG_DISTRIBUTE_FAILED, &refs,
+					   "Distribution of package %s at site %s failed: %s",
+					   w->package_id, sms_site_code, reason);
+}
+
+static void
+distribute(WorkItem *w, List *dps, const char *tmpdir)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	if (strcmp(w->job_type, "remove_package") == 0)
+	{
+		foreach(lc, dps)
+		{
+			DistPoint  *dp = lfirst(lc);
+
+			sms_unpublish(dp->share, w->package_id);
+			record_location(w, dp, false);
+			n++;
+		}
+		finish_item(w, n);
+		return;
+	}
+
+	if (MakePGDirectory(tmpdir) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create temporary directory \"%s\": %m", tmpdir)));
+	(void) sms_archive_extract(w->package_file, tmpdir);
+	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
+						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
+	foreach(lc, dps)
+	{
+		DistPoint  *dp = lfirst(lc);
+
+		sms_publish_tree(tmpdir, dp->share, w->package_id);
+		record_location(w, dp, true);
+		n++;
+		set_detail(w, psprintf("published on %d of %d distribution points", n, list_length(dps)),
+				   w->bytes_total * n / Max(list_length(dps), 1));
+	}
+	sms_remove_tree(tmpdir);
+	finish_item(w, n);
+}
+
+TimestampTz
+sms_despooler_step(void)
+{
+	WorkItem   *w;
+	List	   *dps;
+	char	   *drive;
+	char	   *tmpdir;
+	bool		fallback;
+	MemoryContext oldcxt;
+
+	if (sms_site_code == NULL || sms_site_code[0] == '\0')
+	{
+		sms_step_note = "waiting: smsdist.site_code is not set";
+		return DT_NOEND;
+	}
+
+	w = claim_item();
+	if (w == NULL)
+		return DT_NOEND;
+	dps = distribution_points();
+	drive = choose_drive(&fallback);
+	tmpdir = MemoryContextStrdup(sms_step_context,
+								 psprintf("%s/smsdist-despool", drive));
+	if (MakePGDirectory(tmpdir) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", tmpdir)));
+	tmpdir = MemoryContextStrdup(sms_step_context,
+								 psprintf("%s/%s.%s.%d", tmpdir, w->job_id, w->package_id, MyProcPid));
+	sms_step_commit();			/* 'running' is visible */
+
+	if (dps == NIL && strcmp(w->job_type, "remove_package") != 0)
+	{
+		fail_item(w, "site has no enabled distribution point");
+		return GetCurrentTimestamp();
+	}
+
+	oldcxt = CurrentMemoryContext;
+	PG_TRY();
+	{
+		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
+		distribute(w, dps, tmpdir);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(sms_step_context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		/* back to the state the worker loop expects: a transaction, SPI */
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		MemoryContextSwitchTo(oldcxt);
+		sms_remove_tree(tmpdir);
+		fail_item(w, edata->message);
+	}
+	PG_END_TRY();
+
+	return GetCurrentTimestamp();	/* look for more work at once */
+}

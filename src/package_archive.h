@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * package_archive.h
+ *	  The compressed package file, its manifest, safe extraction, and the
+ *	  atomic publishing of a package tree on a distribution point.
+ *
+ * Terms:
+ *
+ *	source tree		a package's source directory (packages.source_directory):
+ *					regular files and directories only.  Symbolic links,
+ *					devices, FIFOs and sockets are refused, as are names that
+ *					contain control characters or a backslash.
+ *	manifest		one line per regular file of the tree, sorted by path:
+ *						<sha256 hex> <size> <mode, octal> <relative path>\n
+ *					(path last, so it may contain spaces).  Directories are
+ *					implied by the paths; empty directories are listed as
+ *						<64 '-'> 0 <mode> <relative path>/\n
+ *					It is stored in the archive as its last entry, named
+ *					SMS_MANIFEST_NAME, and in smsdist.package_builds.
+ *	package file	<package id>.<source version>.tar.gz: a POSIX tar stream of
+ *					the source tree plus the manifest, compressed as one or
+ *					more concatenated gzip members (so `tar -tzf` lists it and
+ *					independent members can be compressed in parallel).
+ *	share			a distribution point's <root>/SMS_PKGx directory; a
+ *					package is published there as <share>/<package id>/.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PACKAGE_ARCHIVE_H
+#define PACKAGE_ARCHIVE_H
+
+#include "smsdist.h"
+
+#include "common/sha2.h"
+
+/* The manifest's name inside the archive; refused as a source file name. */
+#define SMS_MANIFEST_NAME	".smsdist-manifest"
+
+typedef struct SmsManifestEntry
+{
+	char	   *path;			/* relative, '/'-separated; dirs end in '/' */
+	int64		size;
+	int			mode;			/* permission bits only (07777) */
+	bool		is_dir;
+	uint8		sha256[PG_SHA256_DIGEST_LENGTH];	/* zero for directories */
+} SmsManifestEntry;
+
+typedef struct SmsManifest
+{
+	int			nentries;
+	SmsManifestEntry *entries;	/* sorted by path (strcmp) */
+	int64		total_bytes;	/* sum of file sizes */
+} SmsManifest;
+
+/* package_archive.c: writing the tar stream and the manifest */
+
+/*
+ * Write an uncompressed tar of source_dir to tar_path (created with
+ * O_EXCL; the caller renames it), hashing every file as it is read.  The
+ * manifest is the last entry.  Refuses (ereport ERROR, with the offending
+ * relative path in the message): a missing or unreadable source, symbolic
+ * links, special files, unsafe names, a file whose size or mtime changed
+ * while it was read ("changed during compression").
+ */
+extern SmsManifest *sms_archive_write_tar(const char *source_dir, const char *tar_path);
+
+extern char *sms_manifest_to_text(const SmsManifest *m);
+/* Parse manifest text; ereport ERROR if malformed or unsafe (what=context) */
+extern SmsManifest *sms_manifest_parse(const char *text, size_t len, const char *what);
+
+/* Is a relative path safe to create under a directory? */
+extern bool sms_safe_relative_path(const char *path);
+
+/* package_extract.c: reading a package file */
+
+/*
+ * Extract the package file archive_path (gzip'd tar) into dest_dir, which
+ * must exist and be empty.  Only regular files and directories are created;
+ * absolute paths, "..", links of any kind, devices, FIFOs and sockets are
+ * refused.  Every file is checked against the archive's manifest (size,
+ * mode, SHA-256) and every manifest entry must be present.  Returns the
+ * manifest.  On any violation: ereport ERROR (the caller removes dest_dir).
+ */
+extern SmsManifest *sms_archive_extract(const char *archive_path, const char *dest_dir);
+
+/* publish.c: distribution point shares */
+
+/*
+ * Publish the tree src_dir as <share_dir>/<name>: copy it to a temporary
+ * sibling, fsync every file and directory, then swap it in with one
+ * rename (renameat2 RENAME_EXCHANGE when a version is already there) and
+ * remove the old version.  A reader sees the old or the new tree, never a
+ * mixture.  On failure (a full disk, say) the temporary copy is removed,
+ * the old version stays published, and ERROR is raised.  Creates
+ * share_dir if needed.  name must be an SMS ID.
+ */
+extern void sms_publish_tree(const char *src_dir, const char *share_dir, const char *name);
+
+/* Remove <share_dir>/<name> (rename away, then delete); no error if absent. */
+extern void sms_unpublish(const char *share_dir, const char *name);
+
+/* Remove a directory tree we created; refuses to follow symbolic links. */
+extern void sms_remove_tree(const char *path);
+
+#endif							/* PACKAGE_ARCHIVE_H */

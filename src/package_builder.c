@@ -1,0 +1,428 @@
+/*-------------------------------------------------------------------------
+ *
+ * package_builder.c
+ *	  The Scheduler's package compression: one builder process per package
+ *	  version that a newly active job needs.
+ *
+ * Seed 000, phase 1: "the SMS Scheduler compresses the entire package and
+ * all subdirectories".  Compressing a large package takes seconds to
+ * minutes, so the Scheduler does not do it inside its own loop (due jobs
+ * would wait behind it): it records the need as a row of
+ * smsdist.package_builds in state 'building' and starts a package builder,
+ * a dynamic background worker, for it.
+ *
+ * Terms:
+ *	build		(package_id, source_version) -> one package file in the
+ *				package store (GUC smsdist.package_store), made once and
+ *				reused by every job that sends that version.
+ *	builder		the dynamic worker that makes it: it holds a session
+ *				advisory lock on the build for as long as it runs, so the
+ *				Scheduler can tell a live build from one whose builder died
+ *				(then it starts another; the lock goes with the process).
+ *
+ * A builder writes the tar stream (package_archive.c) while compressor
+ * workers compress it in parallel (compress.c), records progress
+ * (bytes_done) about once a second, and at the end marks the build ready
+ * (with size, SHA-256 and manifest) or failed (with the reason, and fails the
+ * jobs waiting for it).  A file that changes while it is being read makes
+ * the builder start over, up to three times.  Everything it leaves behind
+ * on a crash has a temporary name that the next builder of the same build
+ * removes.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+#include "compress.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "common/file_perm.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#define BUILD_ATTEMPTS	3
+
+/* What the Scheduler hands a builder in bgw_extra. */
+typedef struct BuilderArgs
+{
+	Oid			dboid;
+	char		package_id[16];
+	int32		source_version;
+} BuilderArgs;
+
+/* The package store: where package files live. */
+char *
+sms_package_store(void)
+{
+	if (sms_package_store_dir != NULL && sms_package_store_dir[0] != '\0')
+		return pstrdup(sms_package_store_dir);
+	return psprintf("%s/pg_smsdist/packages", DataDir);
+}
+
+static void
+ensure_dir(const char *path)
+{
+	if (pg_mkdir_p(pstrdup(path), pg_dir_create_mode) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create package store \"%s\": %m", path)));
+}
+
+/*
+ * Start a builder for (package, version) if none is running.  Called by the
+ * Scheduler inside its step; the builder waits for the Scheduler's
+ * transaction (which holds the build's advisory lock for its test) to end.
+ */
+bool
+sms_start_package_builder(Oid dboid, const char *package_id, int source_version)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	BuilderArgs args;
+
+	memset(&args, 0, sizeof(args));
+	args.dboid = dboid;
+	strlcpy(args.package_id, package_id, sizeof(args.package_id));
+	args.source_version = source_version;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "smsdist_package_builder_main", BGW_MAXLEN);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "smsdist package builder %s.%d", package_id, source_version);
+	strlcpy(worker.bgw_type, "smsdist package builder", BGW_MAXLEN);
+	StaticAssertStmt(sizeof(BuilderArgs) <= BGW_EXTRALEN, "builder arguments too large");
+	memcpy(worker.bgw_extra, &args, sizeof(args));
+	/* the Scheduler's latch is set when the builder stops: it looks again */
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
+
+/* Run one SQL statement with text arguments in its own transaction. */
+static void
+exec_in_xact(const char *sql, int nargs, Datum *values, Oid *types)
+{
+	/* a transaction leaves CurrentResourceOwner NULL: keep the build's */
+	ResourceOwner build_owner = CurrentResourceOwner;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist package builder: statement failed: %s", sql);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	CurrentResourceOwner = build_owner;
+}
+
+typedef struct ProgressArg
+{
+	const char *package_id;
+	int			version;
+	TimestampTz last;
+} ProgressArg;
+
+static void
+report_progress(int64 done, void *arg)
+{
+	ProgressArg *p = (ProgressArg *) arg;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		values[3];
+	Oid			types[3] = {TEXTOID, INT4OID, INT8OID};
+
+	if (!TimestampDifferenceExceeds(p->last, now, 1000))
+		return;
+	p->last = now;
+	values[0] = CStringGetTextDatum(p->package_id);
+	values[1] = Int32GetDatum(p->version);
+	values[2] = Int64GetDatum(done);
+	exec_in_xact("UPDATE smsdist.package_builds SET bytes_done = $3, updated_at = clock_timestamp()"
+				 " WHERE package_id = $1 AND source_version = $2",
+				 3, values, types);
+}
+
+/* Remove what an earlier, crashed builder of this build left. */
+static void
+remove_leftovers(const char *store, const char *stem)
+{
+	DIR		   *dir = AllocateDir(store);
+	struct dirent *de;
+	size_t		stemlen = strlen(stem);
+
+	while ((de = ReadDir(dir, store)) != NULL)
+	{
+		char		path[MAXPGPATH];
+
+		if (strncmp(de->d_name, stem, stemlen) != 0 || de->d_name[stemlen] != '.')
+			continue;
+		/* <stem>.tar.<pid>, <stem>.parts.<pid>, <stem>.tar.gz.tmp */
+		if (strstr(de->d_name + stemlen, ".tmp") == NULL &&
+			strncmp(de->d_name + stemlen, ".tar.gz", 8) == 0)
+			continue;			/* a finished package file: keep */
+		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
+		sms_remove_tree(path);
+	}
+	FreeDir(dir);
+}
+
+/*
+ * One attempt: tar + compress into <store>/<stem>.tar.gz.  Returns the
+ * manifest; fills sizes and hash.
+ */
+static SmsManifest *
+build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
+		   int64 *tar_bytes, int64 *out_bytes, char *sha256_hex)
+{
+	char	   *tar_path = psprintf("%s/%s.tar.%d", store, stem, MyProcPid);
+	char	   *parts = psprintf("%s/%s.parts.%d", store, stem, MyProcPid);
+	char	   *out_path = psprintf("%s/%s.tar.gz", store, stem);
+	SmsCompressJob *volatile job = NULL;
+	SmsManifest *volatile manifest = NULL;
+
+	PG_TRY();
+	{
+		struct stat st;
+
+		job = sms_compress_begin(tar_path, parts, sms_compression_level,
+								 Max(sms_compression_workers - 1, 0));
+		pgstat_report_activity(STATE_RUNNING, "writing and compressing package");
+		manifest = sms_archive_write_tar(source, tar_path);
+		if (stat(tar_path, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not stat \"%s\": %m", tar_path)));
+		*tar_bytes = st.st_size;
+		*out_bytes = sms_compress_finish(job, st.st_size, out_path, sha256_hex,
+										 report_progress, parg);
+		job = NULL;
+	}
+	PG_CATCH();
+	{
+		if (job != NULL)
+			sms_compress_abort(job);
+		(void) unlink(tar_path);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	(void) unlink(tar_path);
+	return manifest;
+}
+
+void
+smsdist_package_builder_main(Datum main_arg)
+{
+	BuilderArgs args;
+	char	   *volatile source = NULL;
+	char	   *store;
+	char	   *stem;
+	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	int64		tar_bytes = 0;
+	int64		out_bytes = 0;
+	SmsManifest *volatile manifest = NULL;
+	ErrorData  *volatile failure = NULL;
+	ProgressArg parg;
+	Datum		values[8];
+	Oid			types[8];
+	TimestampTz started = GetCurrentTimestamp();
+	int			attempt;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	SetConfigOption("application_name", "smsdist package builder", PGC_USERSET, PGC_S_SESSION);
+
+	/* defense in depth: the ID becomes a file name */
+	if (!sms_valid_sms_id(args.package_id, false))
+		elog(FATAL, "smsdist package builder: invalid package ID \"%s\"", args.package_id);
+
+	/* claim the build: session advisory lock, waiting out the Scheduler's test */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	{
+		Datum		v[2] = {CStringGetTextDatum(args.package_id), Int32GetDatum(args.source_version)};
+		Oid			t[2] = {TEXTOID, INT4OID};
+		bool		isnull;
+
+		SPI_execute("SET LOCAL lock_timeout = '30s'", false, 0);
+		SPI_execute_with_args("SELECT pg_advisory_lock(smsdist.build_lock_key($1, $2))",
+							  2, t, v, NULL, false, 0);
+		if (SPI_execute_with_args("UPDATE smsdist.package_builds b"
+								  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
+								  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL,"
+								  "       updated_at = clock_timestamp()"
+								  "  FROM smsdist.packages p"
+								  " WHERE b.package_id = $1 AND b.source_version = $2"
+								  "   AND b.state = 'building' AND p.package_id = b.package_id"
+								  " RETURNING p.source_directory::text",
+								  2, t, v, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+			elog(ERROR, "smsdist package builder: could not claim the build");
+		if (SPI_processed == 1)
+		{
+			char	   *s = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			source = MemoryContextStrdup(TopMemoryContext, s);
+		}
+		(void) isnull;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	if (source == NULL)
+		proc_exit(0);			/* built meanwhile, or the package is gone */
+
+	/*
+	 * The build runs outside any transaction; file descriptors, DSM and
+	 * SHA-256 contexts still need a resource owner to belong to.
+	 */
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "smsdist package builder");
+
+	store = sms_package_store();
+	stem = psprintf("%s.%d", args.package_id, args.source_version);
+	parg.package_id = args.package_id;
+	parg.version = args.source_version;
+	parg.last = 0;
+
+	for (attempt = 1; attempt <= BUILD_ATTEMPTS; attempt++)
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+
+		PG_TRY();
+		{
+			ensure_dir(store);
+			remove_leftovers(store, stem);
+			manifest = build_once(source, store, stem, &parg, &tar_bytes, &out_bytes, sha256_hex);
+			failure = NULL;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcxt);
+			failure = CopyErrorData();
+			FlushErrorState();
+			AbortOutOfAnyTransaction();
+		}
+		PG_END_TRY();
+		if (failure == NULL)
+			break;
+		/* only a source that changed under us is worth another try */
+		if (failure->sqlerrcode != ERRCODE_OBJECT_IN_USE)
+			break;
+		ereport(LOG,
+				(errmsg("package %s version %d: %s; starting over (attempt %d of %d)",
+						args.package_id, args.source_version, failure->message,
+						attempt + 1, BUILD_ATTEMPTS)));
+	}
+
+	memset(types, 0, sizeof(types));
+	values[0] = CStringGetTextDatum(args.package_id);
+	types[0] = TEXTOID;
+	values[1] = Int32GetDatum(args.source_version);
+	types[1] = INT4OID;
+
+	if (failure == NULL)
+	{
+		char	   *text = sms_manifest_to_text(manifest);
+		long		secs;
+		int			usecs;
+		double		elapsed;
+
+		TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+		elapsed = secs + usecs / 1e6;
+
+		values[2] = CStringGetTextDatum(psprintf("%s/%s.tar.gz", store, stem));
+		types[2] = TEXTOID;
+		values[3] = Int64GetDatum(out_bytes);
+		types[3] = INT8OID;
+		values[4] = CStringGetTextDatum(sha256_hex);
+		types[4] = TEXTOID;
+		values[5] = CStringGetTextDatum(text);
+		types[5] = TEXTOID;
+		values[6] = Int64GetDatum(manifest->total_bytes);
+		types[6] = INT8OID;
+		values[7] = Int32GetDatum(manifest->nentries);
+		types[7] = INT4OID;
+		exec_in_xact("WITH b AS ("
+					 "UPDATE smsdist.package_builds"
+					 "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
+					 "       manifest = $6, source_bytes = $7, file_count = $8,"
+					 "       bytes_done = $7, finished_at = clock_timestamp(),"
+					 "       updated_at = clock_timestamp(), builder_pid = NULL"
+					 " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
+					 "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
+					 8, values, types);
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		{
+			SmsStatusRefs refs = {0};
+
+			refs.package_id = args.package_id;
+			sms_status_message(SMS_SCHEDULER, SMS_INFO, SMS_MSG_PACKAGE_COMPRESSED, &refs,
+							   "Package %s version %d compressed: %d entries, %lld bytes into %lld bytes (level %d) in %.1f s.",
+							   args.package_id, args.source_version, manifest->nentries,
+							   (long long) manifest->total_bytes, (long long) out_bytes,
+							   sms_compression_level, elapsed);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	else
+	{
+		values[2] = CStringGetTextDatum(failure->message);
+		types[2] = TEXTOID;
+		/* the build and every job waiting for it fail, with the reason */
+		exec_in_xact("WITH b AS ("
+					 "  UPDATE smsdist.package_builds"
+					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
+					 "         updated_at = clock_timestamp(), builder_pid = NULL"
+					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1),"
+					 " s AS ("
+					 "  UPDATE smsdist.job_site_status s"
+					 "     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
+					 "         finished_at = clock_timestamp()"
+					 "    FROM smsdist.jobs j"
+					 "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
+					 "     AND j.state = 'active' AND s.state = 'waiting' RETURNING 1),"
+					 " j AS ("
+					 "  UPDATE smsdist.jobs j"
+					 "     SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3"
+					 "   WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
+					 "     AND j.job_type IN ('run_command', 'share_package') RETURNING 1)"
+					 "INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message, package_id)"
+					 " VALUES (current_setting('smsdist.site_code'), 'scheduler', 'error', "
+					 CppAsString2(SMS_MSG_PACKAGE_FAILED) ","
+					 "         'Package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3, $1)",
+					 3, values, types);
+		ereport(LOG,
+				(errmsg("package %s version %d could not be compressed: %s",
+						args.package_id, args.source_version, failure->message)));
+	}
+	proc_exit(0);
+}

@@ -1,0 +1,157 @@
+# The Send phase's compression and the Distribute phase at one site: a
+# share-package job compresses the package (parallel gzip members that
+# `tar -tzf` reads), the Despooler extracts it on the site-server drive with
+# the most free space and publishes it on both distribution points; a new
+# source version replaces it whole; Remove Package deletes it; bad sources
+# fail the job with the reason; a full distribution point fails the job and
+# leaves the old version published.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path remove_tree);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my $node = site_node('distribute', conf => "smsdist.compression_workers = 2\nmax_worker_processes = 16\n");
+my $base = $node->basedir;
+my $src = "$base/source/office";
+my ($dp1, $dp2, $drive1, $drive2) = map { "$base/$_" } qw(dp1 dp2 drive1 drive2);
+make_path($_) for ($dp1, $dp2, $drive1, $drive2);
+
+# a source tree: nested directories, an empty one, spaces, binary data, and
+# a file large enough for several 4 MB gzip members
+make_path("$src/bin/x86", "$src/docs/en us", "$src/empty");
+sub write_file { my ($p, $c) = @_; open my $fh, '>', $p or die "$p: $!"; binmode $fh; print $fh $c; close $fh; }
+write_file("$src/setup.exe", "MZ" . ("setup " x 1000));
+write_file("$src/docs/en us/read me.txt", "Read me\n" x 100);
+write_file("$src/bin/x86/tool.dll", join('', map { chr(int(rand(256))) } 1 .. 300_000));
+system("head -c 9000000 /dev/urandom > '$src/bin/data.bin'") == 0 or die;
+system("yes 'compressible line of text' | head -c 6000000 > '$src/bin/log.txt'") == 0 or die;
+chmod 0755, "$src/setup.exe";
+
+$node->safe_psql('site', qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'distribution_point', 'DP1', '$dp1'), ('CEN', 'distribution_point', 'DP2', '$dp2'),
+  ('CEN', 'site_server_drive', 'D1', '$drive1'), ('CEN', 'site_server_drive', 'D2', '$drive2');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'Office', '$src');
+});
+
+sub share_job
+{
+	my ($id, $pkg) = @_;
+	$pkg //= 'CEN00001';
+	$node->safe_psql('site', qq{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('$id', 'share_package', '$pkg', 'sites', '{CEN}')});
+}
+sub job_state { $node->safe_psql('site', "SELECT state || ': ' || coalesce(state_reason, '') FROM smsdist.jobs WHERE job_id = '$_[0]'") }
+sub wait_job
+{
+	my ($id, $state, $timeout) = @_;
+	return wait_until($node, 'site', "SELECT state = '$state' FROM smsdist.jobs WHERE job_id = '$id'", $timeout // 60);
+}
+sub same_tree { my ($a, $b) = @_; return system("diff -r '$a' '$b' >/dev/null 2>&1") == 0; }
+
+# --- version 1: compress, extract, publish on both distribution points
+share_job('CEN00101');
+ok(wait_job('CEN00101', 'completed'), 'share job completed') or diag(job_state('CEN00101'));
+my ($file, $sha, $files) = split /\|/, $node->safe_psql('site',
+	"SELECT file_path, sha256, file_count FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1 AND state = 'ready'");
+ok(-f $file, 'package file exists in the package store');
+is((split / /, `sha256sum '$file'`)[0], $sha, 'recorded SHA-256 is the file\'s');
+my $listing = `tar -tzf '$file' 2>&1`;
+like($listing, qr{^bin/data\.bin$}m, 'tar -tzf lists the package (several gzip members)');
+like($listing, qr{^\.smsdist-manifest$}m, 'with its manifest');
+like($listing, qr{^empty/$}m, 'and its empty directory');
+for my $dp ($dp1, $dp2)
+{
+	ok(same_tree($src, "$dp/SMS_PKGC/CEN00001"), "published tree on $dp is identical to the source");
+}
+is(sprintf('%o', (stat("$dp1/SMS_PKGC/CEN00001/setup.exe"))[2] & 07777), '755', 'modes are kept');
+is($node->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00001' AND source_version = 1"),
+	'2', 'two locations recorded');
+is($node->safe_psql('site', "SELECT string_agg(message_id::text, ',' ORDER BY status_id) FROM smsdist.status_messages WHERE package_id = 'CEN00001' AND message_id >= 3100"),
+	'3100,3200', 'status messages: compressed, published');
+my @left = glob("$drive1/smsdist-despool/* $drive2/smsdist-despool/*");
+is(scalar @left, 0, 'no temporary directory left on the site-server drives');
+
+# --- a second job for the same version reuses the package file
+share_job('CEN00102');
+ok(wait_job('CEN00102', 'completed'), 'second share job completed');
+is($node->safe_psql('site', "SELECT count(*) FROM smsdist.package_builds WHERE package_id = 'CEN00001'"),
+	'1', 'the version was compressed once');
+
+# --- version 2: changed, added and deleted files; the published tree follows whole
+write_file("$src/setup.exe", "MZ version 2");
+write_file("$src/docs/new.txt", "new file\n");
+unlink("$src/bin/log.txt");
+$node->safe_psql('site', "UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00001'");
+share_job('CEN00103');
+ok(wait_job('CEN00103', 'completed'), 'version 2 distributed');
+for my $dp ($dp1, $dp2)
+{
+	ok(same_tree($src, "$dp/SMS_PKGC/CEN00001"), "version 2 on $dp is identical to the source");
+}
+is($node->safe_psql('site', "SELECT string_agg(DISTINCT source_version::text, ',') FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
+	'2', 'locations say version 2');
+
+# --- Remove Package
+$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00104', 'remove_package', 'CEN00001', 'sites', '{CEN}')});
+ok(wait_job('CEN00104', 'completed'), 'remove job completed');
+ok(!-e "$dp1/SMS_PKGC/CEN00001" && !-e "$dp2/SMS_PKGC/CEN00001", 'package removed from both distribution points');
+is($node->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
+	'0', 'and its locations');
+
+# --- bad sources fail the job with the reason
+sub bad_source
+{
+	my ($pkg, $dir, $job, $re, $what) = @_;
+	$node->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('$pkg', '$what', '$dir')");
+	share_job($job, $pkg);
+	ok(wait_job($job, 'failed'), "$what: job failed");
+	like(job_state($job), $re, "$what: with the reason");
+	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE package_id = '$pkg' AND severity = 'error'"),
+		$re, "$what: in an error status message");
+}
+bad_source('CEN00002', "$base/source/missing", 'CEN00201', qr/could not open|does not exist|No such file/, 'missing source');
+make_path("$base/source/linked");
+write_file("$base/source/linked/a.txt", "a");
+symlink('/etc/passwd', "$base/source/linked/passwd") or die;
+bad_source('CEN00003', "$base/source/linked", 'CEN00301', qr/symbolic link.*passwd/, 'source with a symbolic link');
+make_path("$base/source/fifo");
+system("mkfifo '$base/source/fifo/pipe'") == 0 or die;
+bad_source('CEN00004', "$base/source/fifo", 'CEN00401', qr/pipe/, 'source with a FIFO');
+
+# --- a full distribution point: the job fails, the old version stays
+SKIP:
+{
+	my $small = $ENV{SMSDIST_TEST_SMALLFS};
+	skip 'no small file system (run the tests as root to get one)', 5 unless $small && -w $small;
+	my $smalldp = "$small/dp";
+	make_path($smalldp);
+	make_path("$base/source/small");
+	write_file("$base/source/small/one.txt", "version one\n");
+	$node->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES ('CEN', 'distribution_point', 'SMALL', '$smalldp');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00005', 'Small', '$base/source/small');});
+	share_job('CEN00501', 'CEN00005');
+	ok(wait_job('CEN00501', 'completed'), 'small package published on the small distribution point');
+	system("head -c 30000000 /dev/urandom > '$base/source/small/big.bin'") == 0 or die;
+	$node->safe_psql('site', "UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00005'");
+	share_job('CEN00502', 'CEN00005');
+	ok(wait_job('CEN00502', 'failed'), 'a version that does not fit fails the job');
+	like(job_state('CEN00502'), qr/No space left on device/, 'saying the disk is full');
+	ok(same_tree("$base/source/small/one.txt", "$smalldp/SMS_PKGC/CEN00005/one.txt")
+		  && !-e "$smalldp/SMS_PKGC/CEN00005/big.bin", 'the old version stays published, whole');
+	is(scalar(() = glob("$smalldp/SMS_PKGC/.CEN00005*")), 0, 'no temporary copy left');
+	$node->safe_psql('site', "DELETE FROM smsdist.site_systems WHERE name = 'SMALL'");
+}
+
+$node->stop;
+done_testing();
