@@ -7,13 +7,14 @@ set -eu
 work=$1
 tree=$work/tree
 level=${LEVEL:-6}
+workers=${WORKERS:-}   # smsdist.compression_workers; empty: the default
 
 # ~200 MB of mixed files: incompressible (random), text, and real binaries
 if [ ! -d "$tree" ]; then
     mkdir -p "$tree/random" "$tree/text" "$tree/bin"
     for i in $(seq 1 350); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
     for i in $(seq 1 70); do
-        seq $((i * 100000)) $((i * 100000 + 130000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
+        seq $((i * 100000)) $((i * 100000 + 21000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
     done
     find /usr/lib/x86_64-linux-gnu /usr/lib/postgresql -type f -size +20k 2>/dev/null | sort | head -3000 |
         while read -r f; do
@@ -35,19 +36,28 @@ gzip_s=$(secs "$t0" "$t1")
 t0=$(now); tar -cf - -C "$tree" . | pigz -"$level" -p "$(nproc)" > "$work/pigz.tgz"; t1=$(now)
 pigz_s=$(secs "$t0" "$t1")
 
-psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_level = $level" -c "SELECT pg_reload_conf()" >/dev/null
+psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_level = $level" >/dev/null
+[ -n "$workers" ] && psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_workers = $workers" >/dev/null
+psql -X -q -d bench -v ON_ERROR_STOP=1 -c "SELECT pg_reload_conf()" >/dev/null
+echo "smsdist.compression_workers = $(psql -X -At -d bench -c 'SHOW smsdist.compression_workers')"
 sleep 0.3
 t0=$(now)
 psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN000B1', 'Bench tree', '$tree');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN000B1', 'sites', '{CH1}');
 SQL
-for _ in $(seq 1 6000); do
-    st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")
-    [ "$st" = ready ] || [ "$st" = failed ] && break
-    sleep 0.02
-done
+# wait in one session (a new psql every few ms would steal the CPU measured)
+psql -X -q -d bench >/dev/null <<'SQL'
+DO $$
+BEGIN
+    LOOP
+        EXIT WHEN (SELECT state <> 'building' FROM smsdist.package_builds WHERE package_id = 'CEN000B1');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SQL
 t1=$(now)
+st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")
 [ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN000B1'"; exit 1; }
 IFS='|' read -r build_s out_bytes file <<<"$(psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at - started_at), bytes, file_path FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")"
 wall_s=$(secs "$t0" "$t1")

@@ -38,6 +38,7 @@
 #include <zlib.h>
 
 #include "common/cryptohash.h"
+#include "common/file_perm.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -311,6 +312,7 @@ struct SmsCompressJob
 	SmsCompressShared *sh;
 	int			nworkers;
 	BackgroundWorkerHandle **handles;
+	int			out_fd;			/* the output, -1 when not open */
 };
 
 SmsCompressJob *
@@ -318,6 +320,8 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 {
 	SmsCompressJob *job = palloc0(sizeof(SmsCompressJob));
 	SmsCompressShared *sh;
+
+	job->out_fd = -1;
 
 	if (MakePGDirectory(parts_dir) != 0 && errno != EEXIST)
 		ereport(ERROR,
@@ -386,7 +390,14 @@ workers_running(SmsCompressJob *job)
 void
 sms_compress_abort(SmsCompressJob *job)
 {
-	if (job == NULL || job->sh == NULL)
+	if (job == NULL)
+		return;
+	if (job->out_fd >= 0)
+	{
+		close(job->out_fd);
+		job->out_fd = -1;
+	}
+	if (job->sh == NULL)
 		return;
 	for (int i = 0; i < job->nworkers; i++)
 		if (job->handles[i] != NULL)
@@ -398,64 +409,83 @@ sms_compress_abort(SmsCompressJob *job)
 	job->sh = NULL;
 }
 
+/* Append part k to the output, hashing it, and remove the part. */
+static int64
+append_part(SmsCompressShared *sh, uint32 k, int out_fd, const char *out_name,
+			pg_cryptohash_ctx *hash, char *buf, size_t bufsize)
+{
+	char		path[MAXPGPATH];
+	int			in_fd;
+	ssize_t		r;
+	int64		total = 0;
+
+	part_path(sh, k, path);
+	in_fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (in_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open \"%s\": %m", path)));
+	while ((r = read(in_fd, buf, bufsize)) > 0)
+	{
+		errno = 0;
+		if (write(out_fd, buf, r) != r)
+		{
+			if (errno == 0)
+				errno = ENOSPC;
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write \"%s\": %m", out_name)));
+		}
+		if (pg_cryptohash_update(hash, (uint8 *) buf, r) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		total += r;
+	}
+	if (r < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read \"%s\": %m", path)));
+	CloseTransientFile(in_fd);
+	(void) unlink(path);
+	return total;
+}
+
+/*
+ * The leader's part once the tar is written: compress chunks alongside the
+ * compressors and, as the members are done in order, append them to the
+ * output (so the concatenation overlaps the compression instead of
+ * following it).  Chunks a lost compressor left undone are compressed here.
+ */
 int64
 sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 					char *sha256_hex, void (*progress) (int64 done, void *arg), void *arg)
 {
 	SmsCompressShared *sh = job->sh;
 	uint32		nchunks;
+	uint32		next_out = 0;
 	char		tmp_path[MAXPGPATH];
 	int			out_fd;
 	int64		total_out = 0;
 	pg_cryptohash_ctx *hash;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *buf;
 	size_t		bufsize = 1024 * 1024;
+	char	   *buf = palloc(bufsize);
+	size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
+	char	   *inbuf = palloc(sh->chunk_bytes);
+	char	   *outbuf = palloc(outcap);
 
 	pg_atomic_write_u64(&sh->tar_bytes, (uint64) tar_bytes);
 	pg_write_barrier();
 	pg_atomic_write_u32(&sh->tar_complete, 1);
-
-	/* join in */
-	compress_loop(sh);
 	nchunks = (uint32) ((tar_bytes + sh->chunk_bytes - 1) / sh->chunk_bytes);
 
-	/* wait for the compressors to finish their chunks and leave */
-	while (workers_running(job))
-	{
-		if (progress)
-			progress(sms_compress_progress(job), arg);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	pg_read_barrier();
-
-	/* anything a lost compressor left undone, do now */
-	{
-		size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
-		char	   *inbuf = NULL;
-		char	   *outbuf = NULL;
-
-		for (uint32 k = 0; k < nchunks; k++)
-		{
-			if (sh->chunk_state[k] == 2)
-				continue;
-			if (inbuf == NULL)
-			{
-				inbuf = palloc(sh->chunk_bytes);
-				outbuf = palloc(outcap);
-			}
-			(void) compress_chunk(sh, k, inbuf, outbuf, outcap);
-		}
-	}
-	if (progress)
-		progress(sms_compress_progress(job), arg);
-
-	/* concatenate the members, hashing what we write */
+	/*
+	 * Not a transient file: the progress callback runs transactions, and
+	 * transient files do not outlive a transaction.  sms_compress_abort()
+	 * closes it on error.
+	 */
 	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", out_path);
-	out_fd = OpenTransientFile(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	out_fd = job->out_fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | PG_BINARY,
+								pg_file_create_mode);
 	if (out_fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -463,47 +493,61 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	hash = pg_cryptohash_create(PG_SHA256);
 	if (hash == NULL || pg_cryptohash_init(hash) < 0)
 		elog(ERROR, "could not initialize SHA-256");
-	buf = palloc(bufsize);
-	for (uint32 k = 0; k < nchunks; k++)
-	{
-		char		path[MAXPGPATH];
-		int			in_fd;
-		ssize_t		r;
 
-		part_path(sh, k, path);
-		in_fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
-		if (in_fd < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open \"%s\": %m", path)));
-		while ((r = read(in_fd, buf, bufsize)) > 0)
+	while (next_out < nchunks)
+	{
+		uint32		k;
+
+		pg_read_barrier();
+		if (sh->chunk_state[next_out] == 2)
 		{
-			if (write(out_fd, buf, r) != r)
-			{
-				if (errno == 0)
-					errno = ENOSPC;
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not write \"%s\": %m", tmp_path)));
-			}
-			if (pg_cryptohash_update(hash, (uint8 *) buf, r) < 0)
-				elog(ERROR, "could not compute SHA-256");
-			total_out += r;
+			total_out += append_part(sh, next_out, out_fd, tmp_path, hash, buf, bufsize);
+			next_out++;
+			continue;
 		}
-		if (r < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not read \"%s\": %m", path)));
-		CloseTransientFile(in_fd);
-		(void) unlink(path);
+
+		k = pg_atomic_fetch_add_u32(&sh->next_chunk, 1);
+		if (k < nchunks)
+		{
+			sh->chunk_state[k] = 1;
+			(void) compress_chunk(sh, k, inbuf, outbuf, outcap);
+			continue;
+		}
+
+		if (!workers_running(job))
+		{
+			/* whatever a lost compressor claimed and left, do now */
+			for (uint32 j = next_out; j < nchunks; j++)
+			{
+				pg_read_barrier();
+				if (sh->chunk_state[j] != 2)
+					(void) compress_chunk(sh, j, inbuf, outbuf, outcap);
+			}
+			continue;
+		}
+
+		if (progress)
+			progress(sms_compress_progress(job), arg);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+	if (progress)
+		progress(sms_compress_progress(job), arg);
 	pfree(buf);
+	pfree(inbuf);
+	pfree(outbuf);
+
 	if (pg_fsync(out_fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not fsync \"%s\": %m", tmp_path)));
-	CloseTransientFile(out_fd);
+	if (close(out_fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close \"%s\": %m", tmp_path)));
+	job->out_fd = -1;
 	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(hash);
@@ -511,6 +555,8 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 		sprintf(sha256_hex + 2 * i, "%02x", digest[i]);
 
 	(void) durable_rename(tmp_path, out_path, ERROR);
+
+	/* the compressors find nothing left to claim and leave by themselves */
 	remove_parts(sh);
 	dsm_detach(job->seg);
 	job->sh = NULL;

@@ -40,9 +40,12 @@
 #include "package_archive.h"
 
 #include <sys/statvfs.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "storage/fd.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -58,6 +61,7 @@ typedef struct WorkItem
 	char	   *package_id;
 	int			version;
 	char	   *package_file;
+	char	   *sha256;			/* of the package file, from package_builds */
 	int64		bytes_total;
 } WorkItem;
 
@@ -101,7 +105,7 @@ claim_item(void)
 								" WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
 								"   AND j.job_id = item.job_id"
 								" RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
-								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes",
+								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256",
 								1, types, values, NULL, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist despooler: claiming work failed: SPI code %d", ret);
@@ -119,6 +123,7 @@ claim_item(void)
 
 		w->bytes_total = isnull ? 0 : DatumGetInt64(d);
 	}
+	w->sha256 = copy_value(SPI_tuptable, 0, 7);
 	return w;
 }
 
@@ -318,6 +323,91 @@ fail_item(WorkItem *w, const char *reason)
 					   w->package_id, sms_site_code, reason);
 }
 
+/*
+ * Check the package file against the SHA-256 its builder recorded, so that
+ * a file damaged on disk (or, later, in transit) is recognised as such --
+ * and rebuilt -- rather than reported as a bad package.  Returns NULL if it
+ * is intact, else what is wrong.
+ */
+static char *
+package_file_problem(WorkItem *w)
+{
+	int			fd;
+	pg_cryptohash_ctx *hash;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	char	   *buf = palloc(1024 * 1024);
+	ssize_t		r;
+
+	if (w->sha256 == NULL)
+		return NULL;
+	fd = OpenTransientFile(w->package_file, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return psprintf("package file \"%s\" cannot be read: %m", w->package_file);
+	hash = pg_cryptohash_create(PG_SHA256);
+	if (hash == NULL || pg_cryptohash_init(hash) < 0)
+		elog(ERROR, "could not initialize SHA-256");
+	while ((r = read(fd, buf, 1024 * 1024)) > 0)
+	{
+		if (pg_cryptohash_update(hash, (uint8 *) buf, r) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (r < 0)
+	{
+		char	   *msg = psprintf("package file \"%s\" cannot be read: %m", w->package_file);
+
+		CloseTransientFile(fd);
+		return msg;
+	}
+	CloseTransientFile(fd);
+	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	pg_cryptohash_free(hash);
+	pfree(buf);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	if (strcmp(hex, w->sha256) != 0)
+		return psprintf("package file \"%s\" is corrupt: its SHA-256 is %s, not %s",
+						w->package_file, hex, w->sha256);
+	return NULL;
+}
+
+/*
+ * The package file is corrupt: compress the package again and put the item
+ * back to waiting; the Scheduler starts a builder, and the Despooler takes
+ * the item again once the build is ready.
+ */
+static void
+repair_item(WorkItem *w, const char *reason)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[4];
+	SmsStatusRefs refs = {0};
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = Int32GetDatum(w->version);
+	values[3] = CStringGetTextDatum(reason);
+	if (SPI_execute_with_args("WITH b AS ("
+							  "  UPDATE smsdist.package_builds SET state = 'building', error = $4,"
+							  "         updated_at = clock_timestamp()"
+							  "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
+							  "     AND source_version = $3 AND state = 'ready' RETURNING 1) "
+							  "UPDATE smsdist.job_site_status"
+							  "   SET state = 'retrying', last_error = $4,"
+							  "       detail = 'the package file was corrupt: it is being compressed again'"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  4, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist despooler: repairing the item failed");
+	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
+	refs.job_id = w->job_id;
+	refs.package_id = w->package_id;
+	sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_PACKAGE_CORRUPT, &refs,
+					   "Package %s version %d: %s; compressing it again.",
+					   w->package_id, w->version, reason);
+}
+
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
 {
@@ -338,6 +428,15 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		return;
 	}
 
+	{
+		char	   *problem = package_file_problem(w);
+
+		if (problem != NULL)
+		{
+			repair_item(w, problem);
+			return;
+		}
+	}
 	if (MakePGDirectory(tmpdir) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),

@@ -120,6 +120,7 @@ typedef struct TarBuild
 	int			root_fd;		/* source_dir */
 	int			tar_fd;
 	bool		tar_created;	/* tar_path is ours to remove on failure */
+	bool		durable;		/* fsync the tar before returning */
 	int			file_fd;		/* the file or directory being read */
 	DIR		   *dir;			/* the directory being listed */
 	struct archive *archive;
@@ -831,7 +832,7 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 	 * data files: nobody will use this file if we fail, so no page the
 	 * kernel may have dropped can be read later.
 	 */
-	if (pg_fsync(b->tar_fd) != 0)
+	if (b->durable && pg_fsync(b->tar_fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not fsync tar file \"%s\": %m", b->tar_path)));
@@ -848,7 +849,7 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 }
 
 SmsManifest *
-sms_archive_write_tar(const char *source_dir, const char *tar_path)
+sms_archive_write_tar(const char *source_dir, const char *tar_path, bool durable)
 {
 	MemoryContext result_cxt = CurrentMemoryContext;
 	TarBuild   *b;
@@ -860,6 +861,7 @@ sms_archive_write_tar(const char *source_dir, const char *tar_path)
 	b = palloc0(sizeof(TarBuild));
 	b->source_dir = source_dir;
 	b->tar_path = tar_path;
+	b->durable = durable;
 	b->root_fd = -1;
 	b->tar_fd = -1;
 	b->file_fd = -1;
@@ -1209,6 +1211,6 @@ smsdist_build_tar(PG_FUNCTION_ARGS)
 	/* absolute: a relative path would land in the data directory */
 	sms_valid_server_path(tar_path, "tar path", true);
 
-	m = sms_archive_write_tar(source, tar_path);
+	m = sms_archive_write_tar(source, tar_path, true);
 	PG_RETURN_TEXT_P(cstring_to_text(sms_manifest_to_text(m)));
 }

@@ -59,12 +59,15 @@ typedef struct SmsManifest
 /*
  * Write an uncompressed tar of source_dir to tar_path (created with
  * O_EXCL; the caller renames it), hashing every file as it is read.  The
- * manifest is the last entry.  Refuses (ereport ERROR, with the offending
+ * manifest is the last entry.  durable: fsync the tar before returning (not
+ * needed for an intermediate file that is compressed and then removed).  Refuses (ereport ERROR, with the offending
  * relative path in the message): a missing or unreadable source, symbolic
  * links, special files, unsafe names, a file whose size or mtime changed
- * while it was read ("changed during compression").
+ * while it was read ("changed while the package was being compressed",
+ * ERRCODE_OBJECT_IN_USE).
  */
-extern SmsManifest *sms_archive_write_tar(const char *source_dir, const char *tar_path);
+extern SmsManifest *sms_archive_write_tar(const char *source_dir, const char *tar_path,
+										  bool durable);
 
 extern char *sms_manifest_to_text(const SmsManifest *m);
 /* Parse manifest text; ereport ERROR if malformed or unsafe (what=context) */

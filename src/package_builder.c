@@ -205,9 +205,9 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 		struct stat st;
 
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,
-								 Max(sms_compression_workers - 1, 0));
+								 sms_compression_workers);
 		pgstat_report_activity(STATE_RUNNING, "writing and compressing package");
-		manifest = sms_archive_write_tar(source, tar_path);
+		manifest = sms_archive_write_tar(source, tar_path, false);
 		if (stat(tar_path, &st) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),

@@ -224,11 +224,11 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("smsdist.compression_workers",
-							"Processes that compress one package in parallel, the builder included.",
-							"Each beyond the first is a background worker and needs a free slot in max_worker_processes; without one the builder does the work alone.",
+							"Compressor workers that help a package builder compress one package.",
+							"They start compressing while the builder is still writing the tar stream; once it is written the builder compresses too.  Each needs a free slot in max_worker_processes; without one the builder does the work alone.  0: the builder alone.",
 							&sms_compression_workers,
 							2,
-							1,
+							0,
 							64,
 							PGC_SIGHUP,
 							0,

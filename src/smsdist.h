@@ -181,5 +181,6 @@ extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
 #define SMS_MSG_PACKAGE_FAILED			3101
 #define SMS_MSG_DISTRIBUTED				3200
 #define SMS_MSG_DISTRIBUTE_FAILED		3201
+#define SMS_MSG_PACKAGE_CORRUPT			3202
 
 #endif							/* SMSDIST_H */

@@ -99,6 +99,33 @@ for my $dp ($dp1, $dp2)
 is($node->safe_psql('site', "SELECT string_agg(DISTINCT source_version::text, ',') FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
 	'2', 'locations say version 2');
 
+# --- a corrupted package file (one flipped byte) is detected before it is
+# used, compressed again, and the distribution completes identical
+{
+	my ($file2) = $node->safe_psql('site',
+		"SELECT file_path FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 2");
+	open my $fh, '+<', $file2 or die "$file2: $!";
+	binmode $fh;
+	seek($fh, 5000, 0);
+	read($fh, my $byte, 1);
+	seek($fh, 5000, 0);
+	print $fh chr(ord($byte) ^ 0xff);
+	close $fh;
+	share_job('CEN00105');
+	ok(wait_job('CEN00105', 'completed'), 'the job with a corrupt package file still completes') or diag(job_state('CEN00105'));
+	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00105' AND message_id = 3202"),
+		qr/is corrupt: its SHA-256 is [0-9a-f]{64}, not [0-9a-f]{64}; compressing it again/, 'the corruption is reported');
+	is($node->safe_psql('site', "SELECT attempts > 1 FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 2"),
+		't', 'and the package was compressed again');
+	is((split / /, `sha256sum '$file2'`)[0],
+		$node->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 2"),
+		'the new package file matches its recorded SHA-256');
+	for my $dp ($dp1, $dp2)
+	{
+		ok(same_tree($src, "$dp/SMS_PKGC/CEN00001"), "after the repair, $dp holds the source exactly");
+	}
+}
+
 # --- Remove Package
 $node->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
