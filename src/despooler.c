@@ -17,7 +17,8 @@
  *				package file is ready.
  *	drive		a site system of role 'site_server_drive'; the one with the
  *				most free space (statvfs) holds the temporary directory
- *				<drive>/smsdist-despool/<job>.<package>.<pid>.  With no drive
+ *				<drive>/smsdist-despool/<job>.<package>.  A Despooler that
+ *				starts removes whatever an earlier one left there.  With no drive
  *				configured the package store is used, and the detail says so.
  *	share		<distribution point root>/SMS_PKG<letter>, letter from
  *				site_systems.share_letter (C by default).
@@ -458,6 +459,52 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 	finish_item(w, n);
 }
 
+/*
+ * Remove what a Despooler that died left in the despool directories: there
+ * is one Despooler per site, so whatever is there when one starts is a
+ * leftover.  Done once per process.
+ */
+static void
+clean_despool_dirs(void)
+{
+	static bool done = false;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	List	   *dirs = NIL;
+	ListCell   *lc;
+
+	if (done)
+		return;
+	if (SPI_execute_with_args("SELECT root_directory::text || '/smsdist-despool' FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive'",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: listing site-server drives failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		dirs = lappend(dirs, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	dirs = lappend(dirs, psprintf("%s/smsdist-despool", sms_package_store()));
+
+	foreach(lc, dirs)
+	{
+		char	   *dir = lfirst(lc);
+		DIR		   *d;
+		struct dirent *de;
+
+		if (!sms_valid_server_path(dir, "despool directory", false))
+			continue;
+		d = AllocateDir(dir);
+		if (d == NULL)
+			continue;			/* not there yet: nothing to clean */
+		while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+		{
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			sms_remove_tree(psprintf("%s/%s", dir, de->d_name));
+		}
+		FreeDir(d);
+	}
+	done = true;
+}
+
 TimestampTz
 sms_despooler_step(void)
 {
@@ -474,6 +521,7 @@ sms_despooler_step(void)
 		return DT_NOEND;
 	}
 
+	clean_despool_dirs();
 	w = claim_item();
 	if (w == NULL)
 		return DT_NOEND;
@@ -486,7 +534,7 @@ sms_despooler_step(void)
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", tmpdir)));
 	tmpdir = MemoryContextStrdup(sms_step_context,
-								 psprintf("%s/%s.%s.%d", tmpdir, w->job_id, w->package_id, MyProcPid));
+								 psprintf("%s/%s.%s", tmpdir, w->job_id, w->package_id));
 	sms_step_commit();			/* 'running' is visible */
 
 	if (dps == NIL && strcmp(w->job_type, "remove_package") != 0)
