@@ -99,6 +99,21 @@ insert_job($node, 'site', 'CEN000F0');
 ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000F0'", 10),
 	'and the workers carry on afterwards');
 
+# --- an older extension version waits for ALTER EXTENSION UPDATE, which
+# brings the data along
+$node->safe_psql('site', "DROP EXTENSION smsdist CASCADE; CREATE EXTENSION smsdist VERSION '0.1'");
+basic_inventory($node, 'site');
+$node->safe_psql('site', "SELECT smsdist.wake('scheduler')");
+ok(wait_until($node, 'site',
+		"SELECT state = 'waiting for ALTER EXTENSION smsdist UPDATE (installed 0.1, library ' || smsdist.library_version() || ')' FROM smsdist.workers WHERE component = 'scheduler'", 5),
+	'at version 0.1 the scheduler waits for ALTER EXTENSION UPDATE');
+insert_job($node, 'site', 'CEN000E1');
+$node->safe_psql('site', 'ALTER EXTENSION smsdist UPDATE');
+ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000E1'", 10),
+	'after ALTER EXTENSION UPDATE the job inserted under 0.1 is activated');
+is($node->safe_psql('site', "SELECT extversion = smsdist.library_version() FROM pg_extension WHERE extname = 'smsdist'"),
+	't', 'the extension is at the library version');
+
 # --- DROP DATABASE of the site database is not blocked by the workers
 my $t0 = time();
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE site');
