@@ -188,9 +188,9 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 		{
 			size_t		n = outcap - zs.avail_out;
 
-			if (write(out_fd, outbuf, n) != (ssize_t) n)
+			if (!sms_write_all(out_fd, outbuf, n))
 			{
-				int			save = errno ? errno : ENOSPC;
+				int			save = errno;
 
 				deflateEnd(&zs);
 				errno = save;
@@ -427,11 +427,8 @@ append_part(SmsCompressShared *sh, uint32 k, int out_fd, const char *out_name,
 				 errmsg("could not open \"%s\": %m", path)));
 	while ((r = read(in_fd, buf, bufsize)) > 0)
 	{
-		errno = 0;
-		if (write(out_fd, buf, r) != r)
+		if (!sms_write_all(out_fd, buf, r))
 		{
-			if (errno == 0)
-				errno = ENOSPC;
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not write \"%s\": %m", out_name)));

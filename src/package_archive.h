@@ -104,6 +104,9 @@ extern void sms_publish_tree(const char *src_dir, const char *share_dir, const c
 /* Remove <share_dir>/<name> (rename away, then delete); no error if absent. */
 extern void sms_unpublish(const char *share_dir, const char *name);
 
+/* Write all of buf (short writes retried); false with errno set on failure. */
+extern bool sms_write_all(int fd, const char *buf, size_t len);
+
 /* Remove a directory tree we created; refuses to follow symbolic links. */
 extern void sms_remove_tree(const char *path);
 

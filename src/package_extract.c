@@ -409,32 +409,6 @@ open_dir(Extract *x, const char *dir, const char *entry)
 	return x->dir_fd;
 }
 
-static bool
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(fd, buf, len);
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		if (n == 0)
-		{
-			/* no progress and no error: assume the disk is full */
-			errno = ENOSPC;
-			return false;
-		}
-		buf += n;
-		len -= n;
-	}
-	return true;
-}
 
 static void
 extract_directory(Extract *x, struct archive_entry *entry, const char *path,
@@ -498,7 +472,7 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 			archive_failed(x, psprintf("entry \"%s\"", printable(path)));
 		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
 			hash_failed(x);
-		if (!write_all(x->file_fd, x->buf, n))
+		if (!sms_write_all(x->file_fd, x->buf, n))
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not write file \"%s\" in \"%s\": %m",

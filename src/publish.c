@@ -383,8 +383,13 @@ refuse_source(Publish *p, const char *path, mode_t mode)
 			 errdetail("Only regular files and directories are published.")));
 }
 
-static bool
-write_all(int fd, const char *buf, size_t len)
+/*
+ * Write all of buf, retrying short writes and EINTR.  false with errno set
+ * on failure (a write that makes no progress is taken as a full disk).
+ * Shared by the package modules.
+ */
+bool
+sms_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0)
 	{
@@ -461,7 +466,7 @@ copy_data(Publish *p, int in, int out, const char *src_path, const char *dst_pat
 		}
 		if (n == 0)
 			break;
-		if (!write_all(out, p->buf, n))
+		if (!sms_write_all(out, p->buf, n))
 			publish_failed(p, errno, "Writing \"%s\" failed.", dst_path);
 		total += n;
 		CHECK_FOR_INTERRUPTS();
