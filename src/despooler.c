@@ -253,6 +253,26 @@ record_location(WorkItem *w, DistPoint *dp, bool present)
 		elog(ERROR, "smsdist despooler: recording the location failed");
 }
 
+/* The version of the package published on a distribution point, or 0. */
+static int
+published_version(WorkItem *w, DistPoint *dp)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(w->package_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = Int32GetDatum(dp->id);
+	if (SPI_execute_with_args("SELECT source_version FROM smsdist.package_locations"
+							  " WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
+							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the location failed");
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /* The item is done: the row, the job if all its sites are, a status message. */
 static void
 finish_item(WorkItem *w, int ndps)
@@ -449,6 +469,15 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 	{
 		DistPoint  *dp = lfirst(lc);
 
+		/*
+		 * A job of an older version that ran late must not take a newer
+		 * version off a distribution point.
+		 */
+		if (published_version(w, dp) > w->version)
+		{
+			n++;
+			continue;
+		}
 		sms_publish_tree(tmpdir, dp->share, w->package_id);
 		record_location(w, dp, true);
 		n++;

@@ -99,6 +99,21 @@ for my $dp ($dp1, $dp2)
 is($node->safe_psql('site', "SELECT string_agg(DISTINCT source_version::text, ',') FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
 	'2', 'locations say version 2');
 
+# --- a late job for the older version does not take version 2 off the
+# distribution points
+$node->safe_psql('site', q{
+INSERT INTO smsdist.programs VALUES ('CEN00001', 'Setup', 'setup.exe', NULL, 10);
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+    VALUES ('CEN00001', 'WKS1', 'CORP', 'CEN', 'WIN95');
+UPDATE smsdist.package_locations SET source_version = 3 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+VALUES ('CEN00110', 'run_command', 'CEN00001', 'Setup', 'machines', '{CEN00001}');});
+ok(wait_until($node, 'site', "SELECT state = 'done' FROM smsdist.job_site_status WHERE job_id = 'CEN00110'", 30),
+	'a job for an older version than the one published finishes its distribution');
+is($node->safe_psql('site', "SELECT string_agg(DISTINCT source_version::text, ',') FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
+	'3', 'without replacing the newer version');
+$node->safe_psql('site', "UPDATE smsdist.package_locations SET source_version = 2 WHERE package_id = 'CEN00001'");
+
 # --- a corrupted package file (one flipped byte) is detected before it is
 # used, compressed again, and the distribution completes identical
 {
