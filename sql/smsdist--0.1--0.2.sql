@@ -10,7 +10,9 @@ ALTER TABLE jobs ADD COLUMN source_version integer;
 -------------------------------------------------------------------------------
 -- Package builds: one compressed package file per (package, source version).
 -------------------------------------------------------------------------------
-CREATE TYPE build_state AS ENUM ('building', 'ready', 'failed');
+-- purged: an older version whose file was removed from the package store
+-- (no pending or active job needs it); the row and its manifest stay.
+CREATE TYPE build_state AS ENUM ('building', 'ready', 'failed', 'purged');
 
 CREATE TABLE package_builds (
     package_id       sms_id NOT NULL REFERENCES packages ON DELETE CASCADE,

@@ -32,6 +32,10 @@
 #include "utils/array.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
+#include "nodes/pg_list.h"
+#include "package_archive.h"
+#include <unistd.h>
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -174,7 +178,7 @@ activate_due_jobs(void)
 								"   AND j.job_type IN ('run_command', 'share_package')"
 								"    ON CONFLICT (package_id, source_version) DO UPDATE"
 								"   SET state = 'building', error = NULL, updated_at = clock_timestamp()"
-								" WHERE package_builds.state = 'failed'",
+								" WHERE package_builds.state IN ('failed', 'purged')",
 								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording package builds failed: SPI code %d", ret);
@@ -239,6 +243,98 @@ start_builders(void)
 	return all;
 }
 
+/*
+ * Keep the package store from growing without end, at most once per
+ * smsdist.poll_interval: remove the file of every build of an older version
+ * than its package's current one that no pending or active job uses (the
+ * row stays, state 'purged', with its manifest), and every package file that
+ * no ready build names (its package was deleted).  Files are removed after
+ * the rows are committed, so a failure leaves a file too many, never a row
+ * that names a missing file.
+ */
+static void
+purge_package_store(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *doomed = NIL;
+	ListCell   *lc;
+	char	   *store;
+	DIR		   *dir;
+	struct dirent *de;
+	MemoryContext old;
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, sms_poll_interval * 1000))
+		return;
+	last = now;
+
+	if (SPI_execute("WITH old AS ("
+					"  SELECT b.package_id, b.source_version, b.file_path"
+					"    FROM smsdist.package_builds b JOIN smsdist.packages p USING (package_id)"
+					"   WHERE b.state = 'ready' AND b.source_version < p.source_version"
+					"     AND NOT EXISTS (SELECT 1 FROM smsdist.jobs j"
+					"                      WHERE j.package_id = b.package_id"
+					"                        AND j.source_version = b.source_version"
+					"                        AND j.state IN ('pending', 'active'))"
+					"     FOR UPDATE OF b SKIP LOCKED)"
+					"UPDATE smsdist.package_builds b"
+					"   SET state = 'purged', file_path = NULL, updated_at = clock_timestamp()"
+					"  FROM old WHERE b.package_id = old.package_id AND b.source_version = old.source_version"
+					" RETURNING old.file_path",
+					false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "smsdist scheduler: purging old package versions failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *path = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		if (path != NULL)
+			doomed = lappend(doomed, pstrdup(path));
+	}
+
+	/* package files no ready build names: their package was deleted */
+	store = sms_package_store();
+	dir = AllocateDir(store);
+	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		char	   *path;
+		Datum		arg;
+		Oid			type = TEXTOID;
+
+		if (len <= 7 || strcmp(de->d_name + len - 7, ".tar.gz") != 0)
+			continue;
+		path = psprintf("%s/%s", store, de->d_name);
+		arg = CStringGetTextDatum(path);
+		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_builds"
+								  " WHERE file_path = $1 OR state = 'building' AND $1 LIKE"
+								  "  '%/' || package_id || '.' || source_version || '.tar.gz'",
+								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist scheduler: checking package files failed");
+		if (SPI_processed == 0)
+			doomed = lappend(doomed, path);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+	MemoryContextSwitchTo(old);
+
+	if (doomed == NIL)
+		return;
+	sms_step_commit();
+	foreach(lc, doomed)
+	{
+		char	   *path = lfirst(lc);
+
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove old package file \"%s\": %m", path)));
+		else
+			ereport(LOG,
+					(errmsg("removed package file \"%s\": no job needs it any more", path)));
+	}
+}
+
 /* The earliest future start_after or expires_at, or DT_NOEND. */
 static TimestampTz
 next_due_time(void)
@@ -275,6 +371,7 @@ sms_scheduler_step(void)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */
 	if (!start_builders())
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
+	purge_package_store();
 
 	/*
 	 * A due time already past means a job we skipped because someone holds

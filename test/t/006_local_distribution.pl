@@ -11,11 +11,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path remove_tree);
+use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $node = site_node('distribute', conf => "smsdist.compression_workers = 2\nmax_worker_processes = 16\n");
+my $node = site_node('distribute', conf => "smsdist.compression_workers = 2\nmax_worker_processes = 16\nsmsdist.poll_interval = '2s'\n");
 my $base = $node->basedir;
 my $src = "$base/source/office";
 my ($dp1, $dp2, $drive1, $drive2) = map { "$base/$_" } qw(dp1 dp2 drive1 drive2);
@@ -194,6 +195,26 @@ INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00
 	is(scalar(() = glob("$smalldp/SMS_PKGC/.CEN00005*")), 0, 'no temporary copy left');
 	$node->safe_psql('site', "DELETE FROM smsdist.site_systems WHERE name = 'SMALL'");
 }
+
+# --- the package store does not grow without end: an older version no job
+# needs loses its file (the row and manifest stay), and a deleted package
+# loses its files
+my $store = $node->data_dir . '/pg_smsdist/packages';
+ok(wait_until($node, 'site', "SELECT state = 'purged' FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1", 10),
+	'version 1 of CEN00001 is purged once no job needs it');
+ok(!-e "$store/CEN00001.1.tar.gz", 'its package file is gone');
+ok(-e "$store/CEN00001.2.tar.gz", 'the current version stays');
+is($node->safe_psql('site', "SELECT manifest IS NOT NULL FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1"),
+	't', 'the purged version keeps its manifest');
+$node->safe_psql('site', q{
+DELETE FROM smsdist.jobs WHERE package_id = 'CEN00001';
+DELETE FROM smsdist.packages WHERE package_id = 'CEN00001';
+SELECT smsdist.wake('scheduler');});
+ok(wait_until($node, 'site', "SELECT true", 1) && do {
+		my $gone = 0;
+		for (1 .. 100) { if (!-e "$store/CEN00001.2.tar.gz") { $gone = 1; last; } usleep(100_000); }
+		$gone;
+	}, 'the file of a deleted package is removed');
 
 $node->stop;
 done_testing();
