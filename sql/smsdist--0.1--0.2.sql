@@ -90,6 +90,46 @@ REVOKE ALL ON FUNCTION build_tar(text, text), extract_package(text, text),
     publish_tree(text, text, text), unpublish(text, text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
+-- Routing and reports between sites (src/sender.c)
+-------------------------------------------------------------------------------
+-- The child of this site through which a site below it is reached (NULL if
+-- the site is not below this one).
+CREATE FUNCTION route_hop(target site_code) RETURNS site_code
+    LANGUAGE sql STABLE
+AS $$
+    WITH RECURSIVE up(code, parent, depth) AS (
+        SELECT s.site_code, s.parent_site_code, 0 FROM smsdist.sites s WHERE s.site_code = target
+        UNION ALL
+        SELECT s.site_code, s.parent_site_code, up.depth + 1
+          FROM smsdist.sites s JOIN up ON s.site_code = up.parent
+         WHERE up.parent IS DISTINCT FROM current_setting('smsdist.site_code')::smsdist.site_code
+           AND up.depth < 100)
+    SELECT code FROM up WHERE parent = current_setting('smsdist.site_code')::smsdist.site_code LIMIT 1
+$$;
+
+-- What a child site tells its parent about one job: per target site, the
+-- state of its distribution (a site still being sent to is 'running').
+CREATE FUNCTION distribution_report(p_job_id text)
+    RETURNS TABLE (site_code text, state text, detail text, last_error text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT t.site_code::text,
+           CASE WHEN d.state IS NOT NULL THEN d.state::text
+                WHEN s.state = 'failed' THEN 'failed'
+                ELSE 'running' END,
+           coalesce(d.detail, s.detail),
+           coalesce(d.last_error, s.last_error)
+      FROM (SELECT DISTINCT x.site_code FROM smsdist.job_site_status x WHERE x.job_id = p_job_id) t
+      LEFT JOIN smsdist.job_site_status d
+        ON d.job_id = p_job_id AND d.site_code = t.site_code AND d.phase = 'distribute'
+      LEFT JOIN smsdist.job_site_status s
+        ON s.job_id = p_job_id AND s.site_code = t.site_code AND s.phase = 'send'
+$$;
+REVOKE ALL ON FUNCTION distribution_report(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION route_hop(site_code) TO smsdist_reader;
+
+-------------------------------------------------------------------------------
 -- Grants, backups, wake-ups
 -------------------------------------------------------------------------------
 REVOKE ALL ON package_builds, package_locations, build_progress FROM PUBLIC;
@@ -103,3 +143,67 @@ CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OF state ON package_builds
     FOR EACH ROW EXECUTE FUNCTION notify_change('sender,despooler', 'package_id', 'source_version');
 
 SELECT wake('supervisor'), wake('scheduler');
+
+-------------------------------------------------------------------------------
+-- Receiving packages from the parent site (src/receiver.c).  A parent site's
+-- Sender logs in with a role that is a member of smsdist_site and calls
+-- receive_begin, receive_chunk (once per chunk) and receive_end here.
+-------------------------------------------------------------------------------
+DO $$
+DECLARE r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['smsdist_site'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- One row per package version on its way here; the bytes themselves are in
+-- <package store>/incoming/<package id>.<version>.part, never in a table.
+CREATE TABLE package_transfers (
+    package_id       sms_id NOT NULL REFERENCES packages ON DELETE CASCADE,
+    source_version   integer NOT NULL CHECK (source_version >= 1),
+    total_bytes      bigint NOT NULL CHECK (total_bytes > 0),
+    sha256           text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    bytes_received   bigint NOT NULL DEFAULT 0
+                     CHECK (bytes_received >= 0 AND bytes_received <= total_bytes),
+    started_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    updated_at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (package_id, source_version)
+);
+
+-- Returns the offset to send from (total_bytes: the site has this file).
+CREATE FUNCTION receive_begin(package_id text, source_version integer, total_bytes bigint,
+        sha256 text, package_name text, source_directory text) RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'smsdist_receive_begin';
+-- Returns the offset after the chunk (or the site's offset, if "offset" is not it).
+CREATE FUNCTION receive_chunk(package_id text, source_version integer, "offset" bigint,
+        data bytea, chunk_sha256 text) RETURNS bigint
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'smsdist_receive_chunk';
+-- Checks the whole file, makes it a ready build, records the job.
+CREATE FUNCTION receive_end(package_id text, source_version integer, job_id text,
+        job_type text, target_sites text[], include_subsites boolean) RETURNS void
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'smsdist_receive_end';
+
+REVOKE ALL ON package_transfers FROM PUBLIC;
+GRANT SELECT ON package_transfers TO smsdist_reader;
+REVOKE ALL ON FUNCTION receive_begin(text, integer, bigint, text, text, text),
+    receive_chunk(text, integer, bigint, bytea, text),
+    receive_end(text, integer, text, text, text[], boolean) FROM PUBLIC;
+GRANT USAGE ON SCHEMA @extschema@ TO smsdist_site;
+GRANT EXECUTE ON FUNCTION receive_begin(text, integer, bigint, text, text, text),
+    receive_chunk(text, integer, bigint, bytea, text),
+    receive_end(text, integer, text, text, text[], boolean) TO smsdist_site;
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_transfers', '');
+-------------------------------------------------------------------------------
+-- End of: receiving packages from the parent site
+-------------------------------------------------------------------------------
+
+-- The parent's Sender follows its jobs at this site (src/sender.c).
+GRANT EXECUTE ON FUNCTION distribution_report(text) TO smsdist_site;

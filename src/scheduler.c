@@ -36,6 +36,8 @@
 #include "nodes/pg_list.h"
 #include "package_archive.h"
 #include <unistd.h>
+#include <sys/stat.h>
+#include <time.h>
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -302,9 +304,14 @@ purge_package_store(void)
 		Datum		arg;
 		Oid			type = TEXTOID;
 
+		struct stat st;
+
 		if (len <= 7 || strcmp(de->d_name + len - 7, ".tar.gz") != 0)
 			continue;
 		path = psprintf("%s/%s", store, de->d_name);
+		/* a file renamed into place whose row is not committed yet: leave it */
+		if (stat(path, &st) != 0 || time(NULL) - st.st_mtime < 300)
+			continue;
 		arg = CStringGetTextDatum(path);
 		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_builds"
 								  " WHERE file_path = $1 OR state = 'building' AND $1 LIKE"

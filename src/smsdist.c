@@ -37,6 +37,7 @@ int			sms_poll_interval = 60;
 char	   *sms_package_store_dir = NULL;
 int			sms_compression_level = 6;
 int			sms_compression_workers = 2;
+bool		sms_test_corrupt_chunk = false;
 
 SmsSharedState *sms_shared = NULL;
 
@@ -51,7 +52,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
  */
 const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
 	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", sms_scheduler_step},
-	[SMS_SENDER] = {"sender", "SMS Sender", NULL},
+	[SMS_SENDER] = {"sender", "SMS Sender", sms_sender_step},
 	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", sms_despooler_step},
 	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
 	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
@@ -233,6 +234,15 @@ _PG_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",
+							 "For tests: the Sender flips one byte of the next chunk it sends.",
+							 "The receiving site must refuse the chunk and the Sender send it again.",
+							 &sms_test_corrupt_chunk,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("smsdist");
 

@@ -130,8 +130,10 @@ struct LOCKTAG;
 extern void sms_maintenance_locktag(struct LOCKTAG *tag);
 extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
 
-/* despooler.c */
+/* despooler.c, sender.c */
 extern TimestampTz sms_despooler_step(void);
+extern TimestampTz sms_sender_step(void);
+extern bool sms_test_corrupt_chunk;
 extern void sms_register_supervisor(void);
 extern void sms_install_utility_hook(void);
 
@@ -182,5 +184,7 @@ extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
 #define SMS_MSG_DISTRIBUTED				3200
 #define SMS_MSG_DISTRIBUTE_FAILED		3201
 #define SMS_MSG_PACKAGE_CORRUPT			3202
+#define SMS_MSG_SEND_FAILED				3301
+#define SMS_MSG_SENT					3302
 
 #endif							/* SMSDIST_H */

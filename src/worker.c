@@ -183,7 +183,9 @@ run_step(const SmsComponent *comp, const char **waiting_reason)
  * Commit the step's work so far and continue in a new transaction: for
  * steps that take long (the Despooler's), so that their progress and their
  * claims are visible while they work.  The caller must hold no SPI tuple
- * tables it still needs.
+ * tables it still needs, and nothing else palloc'd in SPI memory (the
+ * current context during a step): SPI_finish() frees it.  What must live
+ * across this call belongs in sms_step_context.
  */
 void
 sms_step_commit(void)

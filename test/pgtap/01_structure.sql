@@ -27,7 +27,7 @@ SELECT set_eq(
           'smsdist.collection_rules', 'smsdist.collection_members', 'smsdist.jobs',
           'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
-          'smsdist.package_builds', 'smsdist.package_locations',
+          'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -66,8 +66,8 @@ SELECT tables_are('smsdist', ARRAY[
     'users', 'user_groups', 'user_group_members', 'collections', 'collection_subcollections',
     'collection_rules', 'collection_members', 'jobs', 'job_transitions', 'job_site_status',
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
-    'package_builds', 'package_locations'],
-    'smsdist has exactly the 22 documented tables');
+    'package_builds', 'package_locations', 'package_transfers'],
+    'smsdist has exactly the 23 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
@@ -209,6 +209,7 @@ SELECT results_eq(
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
              ('smsdist.package_locations', 'smsdist.packages', 'c'),
              ('smsdist.package_locations', 'smsdist.sites', 'c'),
+             ('smsdist.package_transfers', 'smsdist.packages', 'c'),
              ('smsdist.programs', 'smsdist.packages', 'c'),
              ('smsdist.sender_addresses', 'smsdist.sites', 'c'),
              ('smsdist.site_systems', 'smsdist.sites', 'c'),
@@ -333,8 +334,9 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['jobs_check_targets', 'jobs_log_transition'],
-          'only jobs_check_targets and jobs_log_transition are SECURITY DEFINER');
+          ARRAY['distribution_report', 'jobs_check_targets', 'jobs_log_transition',
+                'receive_begin', 'receive_chunk', 'receive_end'],
+          'only the documented functions are SECURITY DEFINER (job triggers, and what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
@@ -346,7 +348,8 @@ SELECT functions_are('smsdist', ARRAY[
     'sites_refuse_cycle', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
     'jobs_check_targets', 'job_target_machines', 'job_target_sites', 'describe_targets',
     'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',
-    'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish'],
+    'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish',
+    'route_hop', 'distribution_report', 'receive_begin', 'receive_chunk', 'receive_end'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -206,6 +206,9 @@ ok(!-e "$store/CEN00001.1.tar.gz", 'its package file is gone');
 ok(-e "$store/CEN00001.2.tar.gz", 'the current version stays');
 is($node->safe_psql('site', "SELECT manifest IS NOT NULL FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1"),
 	't', 'the purged version keeps its manifest');
+# (files younger than 5 minutes are left alone: one may have just been
+# renamed into place by a transaction that has not committed yet)
+utime(time() - 3600, time() - 3600, "$store/CEN00001.2.tar.gz");
 $node->safe_psql('site', q{
 DELETE FROM smsdist.jobs WHERE package_id = 'CEN00001';
 DELETE FROM smsdist.packages WHERE package_id = 'CEN00001';

@@ -1,0 +1,953 @@
+/*-------------------------------------------------------------------------
+ *
+ * receiver.c
+ *	  The child site's side of the Send phase: the SQL functions a parent
+ *	  site's Sender calls, over libpq, to hand this site a package file and
+ *	  the job that distributes it.
+ *
+ * Seed 000, phase 1: "the SMS Sender copies the package to the child site
+ * or sites", and at the target sites the Despooler takes over.  Here the
+ * copy arrives as SQL calls; once it is complete this site has what its own
+ * Scheduler would have made for a local job -- a 'ready' row of
+ * smsdist.package_builds naming the package file -- plus a pending job, so
+ * its Scheduler activates the job (reusing the ready build: no builder
+ * starts) and its Despooler publishes the package.
+ *
+ * Terms:
+ *	transfer	one package version on its way here: a row of
+ *				smsdist.package_transfers (total size, SHA-256 of the whole
+ *				file, bytes received so far) and its part file.
+ *	part file	<package store>/incoming/<package id>.<version>.part, the
+ *				bytes received so far.  They are written with pwrite and
+ *				fsync, never stored in a table, so a transfer costs no WAL
+ *				beyond one small row update per chunk.
+ *	chunk		a piece of the file sent in one receive_chunk() call with
+ *				its own SHA-256, so a corrupted chunk is refused at once and
+ *				not found only when the whole file is checked.
+ *	offset		where the next chunk must start: bytes_received.  Every call
+ *				answers with it, so a sender that lost track (a broken
+ *				connection, a restart of either side) resynchronises on it
+ *				and resumes rather than starting again.
+ *
+ * The calls:
+ *	receive_begin	records the package and the transfer; answers the offset
+ *					to resume from (total_bytes if this version is already
+ *					here and nothing needs sending).
+ *	receive_chunk	writes one chunk at the offset; answers the new offset.
+ *	receive_end		checks the whole file against its SHA-256, moves it into
+ *					the package store as the package file and records it as
+ *					a ready build; records the job (a share_package job for
+ *					a share or run-command job at the parent: this site's part
+ *					is to distribute; or a remove_package job).
+ *
+ * Invariant: the part file is never shorter than bytes_received, because
+ * the row is updated only after the bytes are fsync'd.  So when a call
+ * finds the file longer, the extra bytes are from a chunk whose transaction
+ * did not commit, and are cut off; when it finds the file shorter, the file
+ * was damaged or reset, and the transfer starts again from zero.  (That is
+ * also how a reset survives the ERROR that follows it: the truncation of
+ * the file is not rolled back, and the next call sees the row ahead of the
+ * file.)
+ *
+ * The three functions of one (package, version) serialize on a transaction
+ * advisory lock, so two senders (say, a retry while the first connection
+ * is still alive) cannot interleave their writes.
+ *
+ * The functions are SECURITY DEFINER, executable by the role smsdist_site
+ * that parent sites log in with: the parent may hand over files and jobs
+ * but not touch this site's tables otherwise.  Everything it sends is
+ * validated again here, because a package ID becomes a file name.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/file_perm.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+
+/* Status message ID of the receiving side (docs/status-messages.md) */
+#define SMS_MSG_PACKAGE_RECEIVED	3300
+
+#define SHA256_HEX_LEN		(PG_SHA256_DIGEST_LENGTH * 2)
+#define HASH_BUFFER_BYTES	(1024 * 1024)
+
+/* ---------------------------------------------------------------------
+ * Arguments
+ * ---------------------------------------------------------------------
+ */
+
+/* The parent must say everything: a NULL is its bug, not "no value". */
+static void
+require_args(FunctionCallInfo fcinfo, const char *func, const char *const *names)
+{
+	for (int i = 0; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" of %s must not be null", names[i], func)));
+}
+
+static bool
+is_sha256_hex(const char *s)
+{
+	if (strlen(s) != SHA256_HEX_LEN)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
+static void
+check_sha256_arg(const char *s, const char *what)
+{
+	if (!is_sha256_hex(s))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid SHA-256 of the %s: \"%s\"", what, s),
+				 errdetail("A SHA-256 is given as 64 lower-case hexadecimal digits.")));
+}
+
+static void
+check_version_arg(int32 version)
+{
+	if (version < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid package source version %d: versions start at 1", version)));
+}
+
+/* The receiving end needs to know which site it is (status, targets). */
+static void
+require_site_code(void)
+{
+	if (sms_site_code == NULL || sms_site_code[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this server cannot receive packages: smsdist.site_code is not set"),
+				 errhint("Set smsdist.site_code in postgresql.conf and reload.")));
+}
+
+/* ---------------------------------------------------------------------
+ * Files
+ * ---------------------------------------------------------------------
+ */
+
+static char *
+incoming_dir(const char *store)
+{
+	return psprintf("%s/incoming", store);
+}
+
+static char *
+part_path(const char *store, const char *package_id, int32 version)
+{
+	return psprintf("%s/incoming/%s.%d.part", store, package_id, version);
+}
+
+/* The name package_builder.c gives a package file: the Scheduler's purge knows it. */
+static char *
+package_file_path(const char *store, const char *package_id, int32 version)
+{
+	return psprintf("%s/%s.%d.tar.gz", store, package_id, version);
+}
+
+static void
+sha256_to_hex(const uint8 *digest, char *hex)
+{
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	hex[SHA256_HEX_LEN] = '\0';
+}
+
+static void
+sha256_of_buffer(const uint8 *data, size_t len, char *hex)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	sha256_to_hex(digest, hex);
+}
+
+/*
+ * SHA-256 of a whole open file, read from its start in 1 MB blocks (a
+ * package can be larger than memory).  Fills *size.
+ */
+static void
+sha256_of_file(int fd, const char *path, char *hex, int64 *size)
+{
+	pg_cryptohash_ctx *ctx;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *buf;
+	ssize_t		r;
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(ctx));
+	buf = palloc(HASH_BUFFER_BYTES);
+	*size = 0;
+	while ((r = pg_pread(fd, buf, HASH_BUFFER_BYTES, *size)) > 0)
+	{
+		if (pg_cryptohash_update(ctx, (uint8 *) buf, r) < 0)
+			elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+		*size += r;
+		CHECK_FOR_INTERRUPTS();
+	}
+	if (r < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read received package file \"%s\": %m", path)));
+	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	pfree(buf);
+	sha256_to_hex(digest, hex);
+}
+
+static void
+fsync_or_error(int fd, const char *path)
+{
+	if (pg_fsync(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\": %m", path)));
+}
+
+/*
+ * Open the part file for reading and writing, creating it (and the
+ * incoming directory) if needed.  A new file's directory entry is made
+ * durable at once, so that after a crash a row never outlives its file
+ * unnoticed (if it did, the file would be shorter than the row: reset).
+ */
+static int
+open_part_file(const char *store, const char *path, off_t *size)
+{
+	char	   *dir = incoming_dir(store);
+	int			fd;
+	bool		created = false;
+	struct stat st;
+
+	fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
+	if (fd < 0 && errno == ENOENT)
+	{
+		if (pg_mkdir_p(pstrdup(dir), pg_dir_create_mode) != 0 && errno != EEXIST)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", dir)));
+		fd = OpenTransientFile(path, O_RDWR | O_CREAT | PG_BINARY);
+		created = true;
+	}
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open part file \"%s\": %m", path)));
+	if (fstat(fd, &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat part file \"%s\": %m", path)));
+	if (created)
+	{
+		fsync_or_error(fd, path);
+		(void) fsync_fname_ext(dir, true, false, ERROR);
+		(void) fsync_fname_ext(store, true, false, ERROR);
+	}
+	*size = st.st_size;
+	return fd;
+}
+
+static void
+truncate_part_file(int fd, const char *path, off_t length)
+{
+	if (ftruncate(fd, length) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not truncate part file \"%s\" to %lld bytes: %m",
+						path, (long long) length)));
+	fsync_or_error(fd, path);
+}
+
+/* ---------------------------------------------------------------------
+ * Rows
+ * ---------------------------------------------------------------------
+ */
+
+/* Serialize the three calls of one (package, version); see the header. */
+static void
+lock_transfer(const char *package_id, int32 version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock("
+							  " pg_catalog.hashtextextended('smsdist receive ' || $1 || '.' || $2, 0))",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist receiver: locking the transfer failed");
+}
+
+typedef struct TransferRow
+{
+	bool		found;
+	int64		total_bytes;
+	int64		bytes_received;
+	char		sha256[SHA256_HEX_LEN + 1];
+} TransferRow;
+
+static TransferRow
+fetch_transfer(const char *package_id, int32 version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+	TransferRow row = {0};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT total_bytes, bytes_received, sha256"
+							  "  FROM smsdist.package_transfers"
+							  " WHERE package_id = $1 AND source_version = $2 FOR UPDATE",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist receiver: reading the transfer failed");
+	if (SPI_processed == 0)
+		return row;
+	row.found = true;
+	row.total_bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	row.bytes_received = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	strlcpy(row.sha256, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), sizeof(row.sha256));
+	return row;
+}
+
+static void
+set_bytes_received(const char *package_id, int32 version, int64 bytes)
+{
+	Oid			types[3] = {TEXTOID, INT4OID, INT8OID};
+	Datum		values[3] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+	Int64GetDatum(bytes)};
+
+	if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
+							  "   SET bytes_received = $3, updated_at = clock_timestamp()"
+							  " WHERE package_id = $1 AND source_version = $2",
+							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist receiver: updating the transfer failed");
+}
+
+/*
+ * The part file is shorter than the row says: the file was damaged or
+ * removed (or a failed receive_end reset it).  Start the transfer again.
+ */
+static void
+reset_transfer(int fd, const char *path, const char *package_id, int32 version,
+			   int64 had, off_t file_size)
+{
+	ereport(LOG,
+			(errmsg("transfer of package %s version %d starts again from byte 0: its part file \"%s\" has %lld bytes, not the %lld received",
+					package_id, version, path, (long long) file_size, (long long) had)));
+	truncate_part_file(fd, path, 0);
+	set_bytes_received(package_id, version, 0);
+}
+
+/* The ready build of a version, if its file is there and is the one meant. */
+typedef struct ReadyBuild
+{
+	bool		found;
+	char	   *file_path;
+	int64		bytes;
+	char		sha256[SHA256_HEX_LEN + 1];
+} ReadyBuild;
+
+static ReadyBuild
+fetch_ready_build(const char *package_id, int32 version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+	ReadyBuild	b = {0};
+	bool		isnull;
+	struct stat st;
+	char	   *sha;
+
+	if (SPI_execute_with_args("SELECT file_path, bytes, sha256 FROM smsdist.package_builds"
+							  " WHERE package_id = $1 AND source_version = $2 AND state = 'ready'"
+							  "   AND file_path IS NOT NULL AND bytes IS NOT NULL AND sha256 IS NOT NULL",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist receiver: reading the package build failed");
+	if (SPI_processed == 0)
+		return b;
+	b.file_path = pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	b.bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	sha = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	strlcpy(b.sha256, sha, sizeof(b.sha256));
+	/* a row whose file is gone (removed by hand, a restored backup) does not count */
+	b.found = stat(b.file_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == b.bytes;
+	return b;
+}
+
+/* ---------------------------------------------------------------------
+ * receive_begin
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(smsdist_receive_begin);
+Datum
+smsdist_receive_begin(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"package_id", "source_version", "total_bytes",
+	"sha256", "package_name", "source_directory"};
+	char	   *package_id;
+	int32		version;
+	int64		total_bytes;
+	char	   *sha256;
+	char	   *package_name;
+	char	   *source_directory;
+	char	   *store;
+	char	   *part;
+	ReadyBuild	ready;
+	TransferRow row;
+	int64		received;
+	int			fd;
+	off_t		file_size;
+
+	require_args(fcinfo, "receive_begin", names);
+	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = PG_GETARG_INT32(1);
+	total_bytes = PG_GETARG_INT64(2);
+	sha256 = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	package_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	source_directory = text_to_cstring(PG_GETARG_TEXT_PP(5));
+
+	sms_valid_sms_id(package_id, true);
+	check_version_arg(version);
+	if (total_bytes <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
+						(long long) total_bytes, package_id, version)));
+	check_sha256_arg(sha256, "package file");
+	sms_valid_object_name(package_name, "package name", true);
+	sms_valid_server_path(source_directory, "package source directory", true);
+	require_site_code();
+
+	SPI_connect();
+	lock_transfer(package_id, version);
+
+	/*
+	 * The package row: jobs and builds refer to it.  Its source_version is
+	 * raised by receive_end, together with the ready build, and not here:
+	 * a job activated at this site meanwhile would otherwise take the new
+	 * version, find no build for it, and have the Scheduler start a
+	 * builder -- on a source directory that is the parent's, not ours.
+	 */
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+		Datum		values[4] = {CStringGetTextDatum(package_id), CStringGetTextDatum(package_name),
+			CStringGetTextDatum(source_directory), Int32GetDatum(version)};
+
+		if (SPI_execute_with_args("INSERT INTO smsdist.packages (package_id, name, source_directory, source_version)"
+								  "VALUES ($1, $2, $3, $4)"
+								  "    ON CONFLICT (package_id) DO UPDATE"
+								  "   SET name = EXCLUDED.name, source_directory = EXCLUDED.source_directory"
+								  " WHERE (packages.name, packages.source_directory)"
+								  "       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.source_directory)",
+								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "smsdist receiver: recording package %s failed", package_id);
+	}
+
+	store = sms_package_store();
+	part = part_path(store, package_id, version);
+
+	/* already here (sent before, for another job): nothing to send */
+	ready = fetch_ready_build(package_id, version);
+	if (ready.found && strcmp(ready.sha256, sha256) == 0 && ready.bytes == total_bytes)
+	{
+		Oid			types[2] = {TEXTOID, INT4OID};
+		Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+
+		/* a transfer of another file of this version, abandoned: forget it */
+		if (SPI_execute_with_args("DELETE FROM smsdist.package_transfers"
+								  " WHERE package_id = $1 AND source_version = $2",
+								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "smsdist receiver: removing an abandoned transfer failed");
+		if (SPI_processed > 0 && unlink(part) != 0 && errno != ENOENT)
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("could not remove part file \"%s\": %m", part)));
+		SPI_finish();
+		PG_RETURN_INT64(total_bytes);
+	}
+
+	row = fetch_transfer(package_id, version);
+	if (!row.found)
+	{
+		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+		Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
+
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_transfers"
+								  "       (package_id, source_version, total_bytes, sha256)"
+								  "VALUES ($1, $2, $3, $4)",
+								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "smsdist receiver: recording the transfer failed");
+		received = 0;
+	}
+	else if (row.total_bytes != total_bytes || strcmp(row.sha256, sha256) != 0)
+	{
+		/*
+		 * The parent now sends another file under this version (it rebuilt
+		 * the package): what we have belongs to the old one.
+		 */
+		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+		Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
+
+		if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
+								  "   SET total_bytes = $3, sha256 = $4, bytes_received = 0,"
+								  "       started_at = clock_timestamp(), updated_at = clock_timestamp()"
+								  " WHERE package_id = $1 AND source_version = $2",
+								  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "smsdist receiver: restarting the transfer failed");
+		received = 0;
+	}
+	else
+		received = row.bytes_received;
+
+	fd = open_part_file(store, part, &file_size);
+	if (file_size < received)
+	{
+		reset_transfer(fd, part, package_id, version, received, file_size);
+		received = 0;
+	}
+	else if (file_size > received)
+	{
+		/* bytes of a chunk whose transaction did not commit, or of an old file */
+		truncate_part_file(fd, part, received);
+	}
+	CloseTransientFile(fd);
+
+	SPI_finish();
+	PG_RETURN_INT64(received);
+}
+
+/* ---------------------------------------------------------------------
+ * receive_chunk
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(smsdist_receive_chunk);
+Datum
+smsdist_receive_chunk(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"package_id", "source_version", "offset",
+	"data", "chunk_sha256"};
+	char	   *package_id;
+	int32		version;
+	int64		offset;
+	bytea	   *data;
+	char	   *chunk_sha256;
+	const char *bytes;
+	int64		len;
+	char		actual[SHA256_HEX_LEN + 1];
+	TransferRow row;
+	char	   *store;
+	char	   *part;
+	int			fd;
+	off_t		file_size;
+	int64		done;
+
+	require_args(fcinfo, "receive_chunk", names);
+	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = PG_GETARG_INT32(1);
+	offset = PG_GETARG_INT64(2);
+	data = PG_GETARG_BYTEA_PP(3);
+	chunk_sha256 = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	bytes = VARDATA_ANY(data);
+	len = VARSIZE_ANY_EXHDR(data);
+
+	sms_valid_sms_id(package_id, true);
+	check_version_arg(version);
+	if (offset < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid offset %lld of a chunk of package %s version %d",
+						(long long) offset, package_id, version)));
+	check_sha256_arg(chunk_sha256, "chunk");
+
+	/* checked before anything is locked or written: a bad chunk changes nothing */
+	sha256_of_buffer((const uint8 *) bytes, len, actual);
+	if (strcmp(actual, chunk_sha256) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("chunk at offset %lld of package %s version %d is corrupt: its SHA-256 is %s, not %s",
+						(long long) offset, package_id, version, actual, chunk_sha256),
+				 errhint("Send the chunk again.")));
+
+	SPI_connect();
+	lock_transfer(package_id, version);
+	row = fetch_transfer(package_id, version);
+	if (!row.found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no transfer of package %s version %d is in progress at site %s",
+						package_id, version, sms_site_code ? sms_site_code : "?"),
+				 errhint("Call smsdist.receive_begin() first.")));
+
+	/* not where we are: the sender resynchronises on our offset */
+	if (offset != row.bytes_received)
+	{
+		SPI_finish();
+		PG_RETURN_INT64(row.bytes_received);
+	}
+	if (len > row.total_bytes - offset)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chunk of %lld bytes at offset %lld goes beyond the end of package %s version %d (%lld bytes)",
+						(long long) len, (long long) offset, package_id, version,
+						(long long) row.total_bytes)));
+
+	store = sms_package_store();
+	part = part_path(store, package_id, version);
+	fd = open_part_file(store, part, &file_size);
+	if (file_size < row.bytes_received)
+	{
+		reset_transfer(fd, part, package_id, version, row.bytes_received, file_size);
+		CloseTransientFile(fd);
+		SPI_finish();
+		PG_RETURN_INT64(0);
+	}
+
+	/* a plain pwrite per chunk: chunks are large (about 1 MB), calls few */
+	for (int64 written = 0; written < len;)
+	{
+		ssize_t		w;
+
+		errno = 0;
+		w = pg_pwrite(fd, bytes + written, len - written, offset + written);
+		if (w <= 0)
+		{
+			if (errno == 0)
+				errno = ENOSPC;	/* a short write with no error: a full disk */
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write %lld bytes at offset %lld of part file \"%s\": %m",
+							(long long) (len - written), (long long) (offset + written), part)));
+		}
+		written += w;
+	}
+	/* durable before the row says so: the file is never behind the row */
+	fsync_or_error(fd, part);
+	CloseTransientFile(fd);
+
+	done = offset + len;
+	set_bytes_received(package_id, version, done);
+	SPI_finish();
+	PG_RETURN_INT64(done);
+}
+
+/* ---------------------------------------------------------------------
+ * receive_end
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The job's target sites, checked: each a site code, and each this site or
+ * a site below it.  A target elsewhere would make this site's Sender send
+ * the package sideways or back up the hierarchy.  Sites unknown here are
+ * left to the jobs trigger, whose message says so.
+ */
+static Datum
+check_target_sites(ArrayType *arr, const char *job_id)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		outside;
+
+	if (ARR_NDIM(arr) != 1 || ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job %s must target a one-dimensional, non-empty list of sites", job_id)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the target sites of job %s must not contain NULL", job_id)));
+		sms_valid_site_code(TextDatumGetCString(elems[i]), true);
+	}
+
+	values[0] = CStringGetTextDatum(sms_site_code);
+	values[1] = PointerGetDatum(arr);
+	if (SPI_execute_with_args("WITH RECURSIVE below(code, depth) AS ("
+							  "  SELECT $1, 0"
+							  "  UNION ALL"
+							  "  SELECT s.site_code::text, b.depth + 1"
+							  "    FROM smsdist.sites s JOIN below b ON s.parent_site_code::text = b.code"
+							  "   WHERE b.depth < 100)"
+							  "SELECT string_agg(DISTINCT t, ', ')"
+							  "  FROM unnest($2) t"
+							  " WHERE t NOT IN (SELECT code FROM below)"
+							  "   AND EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code::text = t)",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist receiver: checking the target sites failed");
+	outside = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("job %s targets site(s) %s, which are not site %s or below it",
+						job_id, TextDatumGetCString(outside), sms_site_code),
+				 errhint("A parent site sends a child only the targets it reaches through that child.")));
+	return PointerGetDatum(arr);
+}
+
+/*
+ * Record the job at this site; true if it is new.  Sending again (the
+ * answer to an earlier receive_end was lost) finds it there: fine, if it
+ * is the same job.
+ */
+static bool
+insert_job(const char *job_id, const char *job_type, const char *package_id,
+		   Datum targets, bool include_subsites)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID};
+	Datum		values[5] = {CStringGetTextDatum(job_id), CStringGetTextDatum(job_type),
+		CStringGetTextDatum(package_id), targets, BoolGetDatum(include_subsites)};
+	char	   *other_type;
+	char	   *other_package;
+
+	if (SPI_execute_with_args("INSERT INTO smsdist.jobs"
+							  "       (job_id, job_type, package_id, target_type, target_sites,"
+							  "        include_subsites, comment)"
+							  "VALUES ($1, $2::smsdist.job_type, $3, 'sites', $4::smsdist.site_code[],"
+							  "        $5, 'sent by the parent site')"
+							  "    ON CONFLICT (job_id) DO NOTHING",
+							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist receiver: recording job %s failed", job_id);
+	if (SPI_processed == 1)
+		return true;
+
+	if (SPI_execute_with_args("SELECT job_type::text, package_id::text FROM smsdist.jobs WHERE job_id = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist receiver: reading job %s failed", job_id);
+	other_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	other_package = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(other_type, job_type) != 0 || strcmp(other_package, package_id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("job %s already exists at site %s as a %s job for package %s, not a %s job for package %s",
+						job_id, sms_site_code, other_type, other_package, job_type, package_id)));
+	return false;
+}
+
+PG_FUNCTION_INFO_V1(smsdist_receive_end);
+Datum
+smsdist_receive_end(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"package_id", "source_version", "job_id",
+	"job_type", "target_sites", "include_subsites"};
+	char	   *package_id;
+	int32		version;
+	char	   *job_id;
+	char	   *parent_job_type;
+	const char *job_type;
+	bool		include_subsites;
+	Datum		targets;
+	SmsStatusRefs refs = {0};
+	char	   *store;
+	char	   *part = NULL;
+	char	   *final_path;
+	TransferRow row;
+	int64		bytes;
+
+	require_args(fcinfo, "receive_end", names);
+	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = PG_GETARG_INT32(1);
+	job_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	parent_job_type = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	include_subsites = PG_GETARG_BOOL(5);
+
+	sms_valid_sms_id(package_id, true);
+	sms_valid_sms_id(job_id, true);
+	require_site_code();
+
+	/*
+	 * At this site a share or run-command job only distributes: the Run
+	 * phase (offers to clients) is the parent's job's business, later.
+	 */
+	if (strcmp(parent_job_type, "share_package") == 0 ||
+		strcmp(parent_job_type, "run_command") == 0)
+		job_type = "share_package";
+	else if (strcmp(parent_job_type, "remove_package") == 0)
+		job_type = "remove_package";
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid job type \"%s\" of job %s", parent_job_type, job_id),
+				 errdetail("A parent site sends share_package, run_command or remove_package jobs.")));
+
+	SPI_connect();
+	targets = check_target_sites(PG_GETARG_ARRAYTYPE_P(4), job_id);
+	refs.job_id = job_id;
+	refs.package_id = package_id;
+
+	if (strcmp(job_type, "remove_package") == 0)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(package_id)};
+
+		/* the version means nothing to a removal: whatever is published goes */
+		if (SPI_execute_with_args("SELECT 1 FROM smsdist.packages WHERE package_id = $1",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist receiver: reading package %s failed", package_id);
+		if (SPI_processed == 0)
+		{
+			/* never sent here (or deleted): nothing is published to remove */
+			SPI_finish();
+			PG_RETURN_VOID();
+		}
+		/* the job's own messages (activated, removed) follow from here */
+		(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+
+	check_version_arg(version);
+	lock_transfer(package_id, version);
+	store = sms_package_store();
+	final_path = package_file_path(store, package_id, version);
+	row = fetch_transfer(package_id, version);
+
+	if (row.found)
+	{
+		char		actual[SHA256_HEX_LEN + 1];
+		int64		size;
+		int			fd;
+		off_t		file_size;
+		Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID};
+		Datum		values[5];
+
+		/* not corruption: the sender stopped early; it resumes from begin */
+		if (row.bytes_received < row.total_bytes)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("package %s version %d is not complete at site %s: %lld of %lld bytes received",
+							package_id, version, sms_site_code,
+							(long long) row.bytes_received, (long long) row.total_bytes),
+					 errhint("smsdist.receive_begin() returns the offset to resume from.")));
+
+		/* (a part file that has gone is created empty: it fails the check) */
+		part = part_path(store, package_id, version);
+		fd = open_part_file(store, part, &file_size);
+		sha256_of_file(fd, part, actual, &size);
+		if (size != row.total_bytes || strcmp(actual, row.sha256) != 0)
+		{
+			/*
+			 * Start again.  The ERROR below rolls the row back, but not the
+			 * truncation: the next call finds the file behind the row and
+			 * resets the row too.
+			 */
+			truncate_part_file(fd, part, 0);
+			CloseTransientFile(fd);
+			set_bytes_received(package_id, version, 0);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("received package %s version %d is corrupt: %lld bytes with SHA-256 %s, not %lld bytes with SHA-256 %s",
+							package_id, version, (long long) size, actual,
+							(long long) row.total_bytes, row.sha256),
+					 errdetail("The transfer was reset; the package must be sent again from the start.")));
+		}
+		CloseTransientFile(fd);
+		bytes = row.total_bytes;
+
+		/* the package file, as a build of this version that is ready */
+		values[0] = CStringGetTextDatum(package_id);
+		values[1] = Int32GetDatum(version);
+		values[2] = CStringGetTextDatum(final_path);
+		values[3] = Int64GetDatum(bytes);
+		values[4] = CStringGetTextDatum(row.sha256);
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_builds"
+								  "       (package_id, source_version, state, file_path, bytes, sha256,"
+								  "        started_at, finished_at)"
+								  "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp()"
+								  "  FROM smsdist.package_transfers t"
+								  " WHERE t.package_id = $1 AND t.source_version = $2"
+								  "    ON CONFLICT (package_id, source_version) DO UPDATE"
+								  "   SET state = 'ready', file_path = EXCLUDED.file_path,"
+								  "       bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,"
+								  "       error = NULL, builder_pid = NULL,"
+								  "       manifest = NULL, source_bytes = NULL, file_count = NULL,"
+								  "       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+								  "       updated_at = clock_timestamp()",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+			elog(ERROR, "smsdist receiver: recording the package build failed");
+		if (SPI_execute_with_args("DELETE FROM smsdist.package_transfers"
+								  " WHERE package_id = $1 AND source_version = $2",
+								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "smsdist receiver: removing the finished transfer failed");
+	}
+	else
+	{
+		/*
+		 * No transfer: receive_begin found this version here already, or
+		 * this is a repeat of a receive_end whose answer was lost.
+		 */
+		ReadyBuild	ready = fetch_ready_build(package_id, version);
+
+		if (!ready.found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("package %s version %d has not been received at site %s",
+							package_id, version, sms_site_code),
+					 errhint("Send it first: smsdist.receive_begin(), then smsdist.receive_chunk().")));
+		bytes = ready.bytes;
+	}
+
+	/*
+	 * Now the package's current version may be this one: its build is
+	 * ready (in this transaction), so a job activated from now on finds it.
+	 */
+	{
+		Oid			types[2] = {TEXTOID, INT4OID};
+		Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+
+		if (SPI_execute_with_args("UPDATE smsdist.packages SET source_version = $2"
+								  " WHERE package_id = $1 AND source_version < $2",
+								  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "smsdist receiver: updating package %s failed", package_id);
+	}
+
+	(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
+
+	/* only when bytes came: a job for a package already here says nothing new */
+	if (part != NULL)
+		sms_status_message(SMS_DESPOOLER, SMS_INFO, SMS_MSG_PACKAGE_RECEIVED, &refs,
+						   "Package %s version %d received from the parent site (%lld bytes, SHA-256 verified).",
+						   package_id, version, (long long) bytes);
+
+	/*
+	 * Last, so that every failure above leaves the part file where a new
+	 * receive_end finds it.  The rename is durable before we return; the
+	 * rows commit right after.
+	 */
+	if (part != NULL)
+		(void) durable_rename(part, final_path, ERROR);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}

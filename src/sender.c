@@ -1,0 +1,794 @@
+/*-------------------------------------------------------------------------
+ *
+ * sender.c
+ *	  The SMS Sender: sends packages to child sites over libpq, and brings
+ *	  their distribution status back.
+ *
+ * Seed 000, phase 1: "the SMS Sender copies the package to the child site
+ * or sites."  Here a site is a PostgreSQL server and the copy is made with
+ * SQL calls on the child (receiver.c), over a libpq connection described by
+ * a row of smsdist.sender_addresses.
+ *
+ * Terms:
+ *	send row	a smsdist.job_site_status row in phase 'send' for a site below
+ *				this one (the Scheduler makes one per target site).
+ *	hop			the child of this site on the way to a target site: a
+ *				grandchild is reached through its parent, whose own Sender
+ *				sends it on.  One transfer per (job, hop) carries all of the
+ *				job's targets behind that hop.
+ *	chunk		a piece of the package file sent in one call, with its
+ *				SHA-256; the child writes it durably and answers with the
+ *				offset it has, so a broken transfer resumes from the last
+ *				acknowledged byte (the child's, after a restart of either
+ *				side), never from zero.
+ *	report		once a hop has the package, the send rows become 'done' and
+ *				the job gets a 'distribute' row per target site, which the
+ *				Sender keeps current from the child's own rows
+ *				(smsdist.distribution_report on the child).
+ *
+ * libpq is used without blocking: every wait is a WaitLatchOrSocket, so
+ * SIGTERM, postmaster death and throttling delays are honoured at once.
+ * Failures (an unreachable site, a refused chunk) put the rows in
+ * 'retrying' with the reason and a status message; they are tried again
+ * after 2^attempts seconds (at most 60).
+ *
+ * Throttling, per sender address: 'pulse' sends blocks of pulse_block_kb and
+ * waits pulse_delay_ms after each; 'rate_limited' uses the hour's
+ * percentage p of hourly_rate_pct (after a chunk that took t it waits
+ * t * (100 - p) / p; at 0 % it waits for the next hour).
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "executor/spi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#define LINK_TIMEOUT_MS		60000	/* one connection attempt or one call */
+#define CHUNK_BYTES			(1024 * 1024)
+
+/* ----------------------------------------------------------------
+ * The site link: libpq without blocking
+ * ---------------------------------------------------------------- */
+
+/* Wait for the socket (or the latch, or a timeout); false on timeout. */
+static bool
+link_wait(PGconn *conn, int events, TimestampTz deadline)
+{
+	for (;;)
+	{
+		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		int			rc;
+
+		if (ms <= 0)
+			return false;
+		rc = WaitLatchOrSocket(MyLatch,
+							   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH | events,
+							   PQsocket(conn), ms, PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (rc & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
+			return true;
+	}
+}
+
+static char *
+link_error(PGconn *conn, const char *what)
+{
+	char	   *msg = pstrdup(conn ? PQerrorMessage(conn) : "out of memory");
+	size_t		len = strlen(msg);
+
+	while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		msg[--len] = '\0';
+	return psprintf("%s: %s", what, msg);
+}
+
+static PGconn *
+link_connect(const char *conninfo, char **err)
+{
+	PGconn	   *conn = PQconnectStart(conninfo);
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LINK_TIMEOUT_MS);
+
+	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
+	{
+		*err = link_error(conn, "could not connect");
+		if (conn)
+			PQfinish(conn);
+		return NULL;
+	}
+	while (st != PGRES_POLLING_OK)
+	{
+		if (st == PGRES_POLLING_FAILED)
+		{
+			*err = link_error(conn, "could not connect");
+			PQfinish(conn);
+			return NULL;
+		}
+		if (!link_wait(conn, st == PGRES_POLLING_READING ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE,
+					   deadline))
+		{
+			*err = pstrdup("could not connect: timed out");
+			PQfinish(conn);
+			return NULL;
+		}
+		st = PQconnectPoll(conn);
+	}
+	if (PQsetnonblocking(conn, 1) != 0)
+	{
+		*err = link_error(conn, "could not set the connection non-blocking");
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+/*
+ * Run one statement on the link; returns its result (caller PQclears) or
+ * NULL with *err set.  Parameters are text, except those with format 1.
+ */
+static PGresult *
+link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
+		  const int *lengths, const int *formats, char **err)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), LINK_TIMEOUT_MS);
+	PGresult   *res = NULL;
+	PGresult   *r;
+	int			f;
+
+	if (!PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, 0))
+	{
+		*err = link_error(conn, "could not send a request");
+		return NULL;
+	}
+	while ((f = PQflush(conn)) == 1)
+	{
+		if (!link_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE, deadline))
+		{
+			*err = pstrdup("the site did not take the request in time");
+			return NULL;
+		}
+		if (!PQconsumeInput(conn))
+		{
+			*err = link_error(conn, "connection lost");
+			return NULL;
+		}
+	}
+	if (f < 0)
+	{
+		*err = link_error(conn, "could not send a request");
+		return NULL;
+	}
+	for (;;)
+	{
+		while (PQisBusy(conn))
+		{
+			if (!link_wait(conn, WL_SOCKET_READABLE, deadline))
+			{
+				*err = pstrdup("the site did not answer in time");
+				if (res)
+					PQclear(res);
+				return NULL;
+			}
+			if (!PQconsumeInput(conn))
+			{
+				*err = link_error(conn, "connection lost");
+				if (res)
+					PQclear(res);
+				return NULL;
+			}
+		}
+		r = PQgetResult(conn);
+		if (r == NULL)
+			break;
+		if (res == NULL)
+			res = r;
+		else
+			PQclear(r);
+	}
+	if (res == NULL || (PQresultStatus(res) != PGRES_TUPLES_OK &&
+						PQresultStatus(res) != PGRES_COMMAND_OK))
+	{
+		char	   *msg = res ? pstrdup(PQresultErrorMessage(res)) : pstrdup("no result");
+		size_t		len = strlen(msg);
+
+		while (len > 0 && msg[len - 1] == '\n')
+			msg[--len] = '\0';
+		*err = psprintf("the site refused: %s", msg);
+		if (res)
+			PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* ----------------------------------------------------------------
+ * Throttling
+ * ---------------------------------------------------------------- */
+
+typedef struct Throttle
+{
+	char		mode[16];
+	int			block_kb;
+	int			delay_ms;
+	int			pct[24];
+} Throttle;
+
+/* Sleep on the latch for ms milliseconds, interruptibly. */
+static void
+throttle_sleep(long ms)
+{
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+
+		if (left <= 0)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static int
+current_hour_pct(const Throttle *t)
+{
+	time_t		now = time(NULL);
+	struct tm	tm;
+
+	localtime_r(&now, &tm);
+	return t->pct[tm.tm_hour];
+}
+
+/* After a chunk of chunk_ms: wait as the address's throttling says. */
+static void
+throttle_after(const Throttle *t, long chunk_ms)
+{
+	if (strcmp(t->mode, "pulse") == 0)
+		throttle_sleep(t->delay_ms);
+	else if (strcmp(t->mode, "rate_limited") == 0)
+	{
+		int			p;
+
+		/* at 0 %, nothing moves until an hour with a share comes */
+		while ((p = current_hour_pct(t)) == 0)
+			throttle_sleep(1000);
+		if (p < 100)
+			throttle_sleep(Max(chunk_ms, 1) * (100 - p) / p);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The step
+ * ---------------------------------------------------------------- */
+
+typedef struct Transfer
+{
+	char	   *job_id;
+	char	   *job_type;
+	char	   *package_id;
+	int			version;
+	char	   *package_name;
+	char	   *source_directory;
+	char	   *file;
+	int64		bytes;
+	char	   *sha256;
+	char	   *hop;
+	char	   *targets;		/* text[] literal of the target sites behind hop */
+	char	   *conninfo;
+	Throttle	throttle;
+	int			fd;				/* the package file while it is sent, or -1 */
+} Transfer;
+
+/* set by claim_transfer when it failed rows that cannot be routed */
+static bool unroutable_found = false;
+
+static char *
+val(int col)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col);
+
+	return v ? MemoryContextStrdup(sms_step_context, v) : NULL;
+}
+
+/*
+ * Claim the send rows of one (job, hop) and mark them running.  Returns NULL
+ * when there is nothing to send now.
+ */
+static Transfer *
+claim_transfer(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	Transfer   *t;
+	int			ret;
+
+	ret = SPI_execute("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text"
+					  "  FROM smsdist.job_site_status s"
+					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
+					  "  LEFT JOIN smsdist.package_builds b"
+					  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+					  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying', 'running')"
+					  "   AND j.state = 'active'"
+					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
+					  "        <= clock_timestamp())"
+					  " ORDER BY j.priority, s.updated_at"
+					  " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
+					  false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: looking for work failed: SPI code %d", ret);
+	if (SPI_processed == 0)
+		return NULL;
+
+	t = MemoryContextAllocZero(sms_step_context, sizeof(Transfer));
+	t->fd = -1;
+	t->job_id = val(1);
+	t->hop = val(2);
+	if (t->hop == NULL)
+	{
+		/* not below this site: nothing can ever reach it from here */
+		unroutable_found = true;
+		values[0] = CStringGetTextDatum(t->job_id);
+		SPI_execute_with_args("UPDATE smsdist.job_site_status SET state = 'failed',"
+							  "       last_error = 'the site is not below this site', finished_at = clock_timestamp()"
+							  " WHERE job_id = $1 AND phase = 'send' AND smsdist.route_hop(site_code) IS NULL",
+							  1, types, values, NULL, false, 0);
+		return NULL;
+	}
+
+	{
+		Oid			t2[2] = {TEXTOID, TEXTOID};
+		Datum		v2[2] = {CStringGetTextDatum(t->job_id), CStringGetTextDatum(t->hop)};
+
+		ret = SPI_execute_with_args("WITH rows AS ("
+									"  UPDATE smsdist.job_site_status s"
+									"     SET state = 'running', attempts = s.attempts + 1,"
+									"         started_at = coalesce(s.started_at, clock_timestamp()),"
+									"         detail = 'sending to ' || $2"
+									"   WHERE s.job_id = $1 AND s.phase = 'send'"
+									"     AND s.state IN ('waiting', 'retrying', 'running')"
+									"     AND smsdist.route_hop(s.site_code) = $2"
+									"  RETURNING s.site_code)"
+									"SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
+									"       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
+									"       (SELECT array_agg(site_code::text ORDER BY site_code) FROM rows)::text,"
+									"       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
+									"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, '')"
+									"  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
+									"  LEFT JOIN smsdist.package_builds b"
+									"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+									"  LEFT JOIN LATERAL (SELECT * FROM smsdist.sender_addresses a"
+									"                      WHERE a.target_site_code = $2 AND a.enabled"
+									"                      ORDER BY a.priority LIMIT 1) a ON true"
+									" WHERE j.job_id = $1",
+									2, t2, v2, NULL, false, 0);
+		if (ret != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "smsdist sender: claiming a transfer failed: SPI code %d", ret);
+	}
+	t->job_type = val(1);
+	t->package_id = val(2);
+	t->version = atoi(val(3));
+	t->package_name = val(4);
+	t->source_directory = val(5);
+	t->file = val(6);
+	t->bytes = val(7) ? strtoll(val(7), NULL, 10) : 0;
+	t->sha256 = val(8);
+	t->targets = val(9);
+	t->conninfo = val(10);
+	if (val(11))
+		strlcpy(t->throttle.mode, val(11), sizeof(t->throttle.mode));
+	t->throttle.block_kb = atoi(val(12));
+	t->throttle.delay_ms = atoi(val(13));
+	if (val(14) && val(14)[0] == '{')
+	{
+		char	   *p = val(14) + 1;
+
+		for (int h = 0; h < 24 && *p; h++)
+		{
+			t->throttle.pct[h] = (int) strtol(p, &p, 10);
+			if (*p == ',' || *p == '}')
+				p++;
+		}
+	}
+	return t;
+}
+
+/* Put the transfer's rows back to retrying, with the reason. */
+static void
+transfer_failed(Transfer *t, const char *reason)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SmsStatusRefs refs = {0};
+
+	values[0] = CStringGetTextDatum(t->job_id);
+	values[1] = CStringGetTextDatum(t->hop);
+	values[2] = CStringGetTextDatum(reason);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET state = 'retrying', last_error = $3,"
+							  "       detail = 'will try again: ' || $3"
+							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+							  "   AND smsdist.route_hop(site_code) = $2",
+							  3, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording a failure failed");
+	refs.job_id = t->job_id;
+	refs.package_id = t->package_id;
+	refs.site_code = NULL;
+	sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
+					   "Sending package %s version %d to site %s failed: %s; trying again.",
+					   t->package_id, t->version, t->hop, reason);
+}
+
+/* Progress of the transfer, visible at once. */
+static void
+transfer_progress(Transfer *t, int64 done, const char *detail)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(t->job_id);
+	values[1] = CStringGetTextDatum(t->hop);
+	values[2] = Int64GetDatum(done);
+	values[3] = CStringGetTextDatum(detail);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET bytes_done = $3, bytes_total = " "(SELECT b.bytes FROM smsdist.jobs j"
+							  "     JOIN smsdist.package_builds b ON b.package_id = j.package_id"
+							  "      AND b.source_version = j.source_version WHERE j.job_id = $1),"
+							  "       detail = $4"
+							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+							  "   AND smsdist.route_hop(site_code) = $2",
+							  4, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording progress failed");
+	sms_step_commit();
+}
+
+/* The send rows are done; each target gets a distribute row to follow. */
+static void
+transfer_done(Transfer *t, int64 sent)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SmsStatusRefs refs = {0};
+
+	values[0] = CStringGetTextDatum(t->job_id);
+	values[1] = CStringGetTextDatum(t->hop);
+	values[2] = CStringGetTextDatum(psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent));
+	if (SPI_execute_with_args("WITH done AS ("
+							  "  UPDATE smsdist.job_site_status"
+							  "     SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
+							  "         last_error = NULL, finished_at = clock_timestamp()"
+							  "   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+							  "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
+							  "INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, detail)"
+							  "SELECT $1, site_code, 'distribute', 'waiting', 'waiting for the site''s report'"
+							  "  FROM done ON CONFLICT DO NOTHING",
+							  3, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording the transfer failed");
+	if (strcmp(t->job_type, "remove_package") == 0)
+	{
+		/* the child runs the removal; a missing package there is nothing to do */
+		if (SPI_execute_with_args("UPDATE smsdist.job_site_status SET state = 'done',"
+								  "       detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
+								  " WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
+								  "   AND smsdist.route_hop(site_code) = $2",
+								  2, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording the removal failed");
+	}
+	refs.job_id = t->job_id;
+	refs.package_id = t->package_id;
+	sms_status_message(SMS_SENDER, SMS_INFO, SMS_MSG_SENT, &refs,
+					   "Package %s version %d sent to site %s for %s (%lld bytes sent).",
+					   t->package_id, t->version, t->hop, t->targets, (long long) sent);
+}
+
+/* Send the package file from the child's offset on; returns bytes sent. */
+static int64
+send_file(PGconn *conn, Transfer *t, char **err)
+{
+	char		version[16];
+	char		total[32];
+	const char *bv[6];
+	PGresult   *res;
+	int64		offset;
+	int64		sent = 0;
+	int			fd;
+	char	   *buf;
+	size_t		chunk = CHUNK_BYTES;
+
+	snprintf(version, sizeof(version), "%d", t->version);
+	snprintf(total, sizeof(total), "%lld", (long long) t->bytes);
+	bv[0] = t->package_id;
+	bv[1] = version;
+	bv[2] = total;
+	bv[3] = t->sha256;
+	bv[4] = t->package_name;
+	bv[5] = t->source_directory;
+	res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6)",
+					6, bv, NULL, NULL, err);
+	if (res == NULL)
+		return -1;
+	offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (offset >= t->bytes)
+		return 0;				/* the site has it already */
+
+	if (strcmp(t->throttle.mode, "pulse") == 0 && t->throttle.block_kb > 0)
+		chunk = Min((size_t) t->throttle.block_kb * 1024, chunk);
+
+	/*
+	 * Not a transient file: progress is committed after every chunk, and
+	 * transient files do not outlive a transaction.  send_transfer closes it.
+	 */
+	fd = t->fd = open(t->file, O_RDONLY | O_CLOEXEC | PG_BINARY);
+	if (fd < 0)
+	{
+		*err = psprintf("could not open package file \"%s\": %m", t->file);
+		return -1;
+	}
+	/* not in SPI memory: each chunk's progress commit frees that */
+	buf = MemoryContextAlloc(sms_step_context, chunk);
+	while (offset < t->bytes)
+	{
+		size_t		len = Min((int64) chunk, t->bytes - offset);
+		ssize_t		r = pg_pread(fd, buf, len, offset);
+		pg_cryptohash_ctx *h;
+		uint8		digest[PG_SHA256_DIGEST_LENGTH];
+		char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+		char		off[32];
+		const char *cv[5];
+		int			cl[5] = {0, 0, 0, (int) len, 0};
+		int			cf[5] = {0, 0, 0, 1, 0};
+		TimestampTz t0 = GetCurrentTimestamp();
+		int64		acked;
+
+		if (r != (ssize_t) len)
+		{
+			*err = psprintf("could not read package file \"%s\": %m", t->file);
+			return -1;
+		}
+		h = pg_cryptohash_create(PG_SHA256);
+		if (h == NULL || pg_cryptohash_init(h) < 0 ||
+			pg_cryptohash_update(h, (uint8 *) buf, len) < 0 ||
+			pg_cryptohash_final(h, digest, sizeof(digest)) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		pg_cryptohash_free(h);
+		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+			sprintf(hex + 2 * i, "%02x", digest[i]);
+		if (sms_test_corrupt_chunk)
+		{
+			/* fault injection for tests: flip one byte of one chunk */
+			buf[len / 2] ^= 0xff;
+			sms_test_corrupt_chunk = false;
+		}
+		snprintf(off, sizeof(off), "%lld", (long long) offset);
+		cv[0] = t->package_id;
+		cv[1] = version;
+		cv[2] = off;
+		cv[3] = buf;
+		cv[4] = hex;
+		res = link_exec(conn, "SELECT smsdist.receive_chunk($1, $2::int, $3::bigint, $4::bytea, $5)",
+						5, cv, cl, cf, err);
+		if (res == NULL)
+			return -1;
+		acked = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		PQclear(res);
+		if (acked > offset)
+			sent += acked - offset;
+		offset = acked;			/* the site's offset: resynchronise on it */
+		transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
+											  t->hop, (long long) offset, (long long) t->bytes));
+		throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp()));
+	}
+	return sent;
+}
+
+static bool
+send_transfer(Transfer *t, char **err)
+{
+	PGconn	   *conn;
+	volatile int64 sent = 0;
+	char		version[16];
+	const char *ev[6];
+	PGresult   *res;
+
+	if (t->conninfo == NULL)
+	{
+		*err = psprintf("no enabled sender address for site %s", t->hop);
+		return false;
+	}
+	conn = link_connect(t->conninfo, err);
+	if (conn == NULL)
+		return false;
+
+	PG_TRY();
+	{
+		if (strcmp(t->job_type, "remove_package") != 0)
+			sent = send_file(conn, t, err);
+		if (sent >= 0)
+		{
+			snprintf(version, sizeof(version), "%d", t->version);
+			ev[0] = t->package_id;
+			ev[1] = version;
+			ev[2] = t->job_id;
+			ev[3] = t->job_type;
+			ev[4] = t->targets;
+			ev[5] = "false";
+			res = link_exec(conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean)",
+							6, ev, NULL, NULL, err);
+			if (res == NULL)
+				sent = -1;
+			else
+				PQclear(res);
+		}
+	}
+	PG_FINALLY();
+	{
+		PQfinish(conn);
+		if (t->fd >= 0)
+		{
+			close(t->fd);
+			t->fd = -1;
+		}
+	}
+	PG_END_TRY();
+
+	if (sent < 0)
+		return false;
+	transfer_done(t, sent);
+	return true;
+}
+
+/*
+ * Bring the children's distribution status back: for each job with
+ * 'distribute' rows of sites below us that are not done, ask the hop.
+ * Returns true if some rows are still open (the step polls again soon).
+ */
+static bool
+follow_reports(void)
+{
+	int			ret;
+	SPITupleTable *tuptable;
+	uint64		n;
+	bool		open = false;
+
+	ret = SPI_execute("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+					  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+					  "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
+					  "         ORDER BY a.priority LIMIT 1)"
+					  "  FROM smsdist.job_site_status s JOIN smsdist.jobs j ON j.job_id = s.job_id"
+					  " WHERE s.phase = 'distribute' AND s.state IN ('waiting', 'running', 'retrying')"
+					  "   AND j.state = 'active' AND s.site_code <> current_setting('smsdist.site_code')"
+					  " GROUP BY 1, 2, 3",
+					  false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: looking for reports failed");
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *job = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *conninfo = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		char	   *err = NULL;
+		PGconn	   *conn;
+		PGresult   *res;
+		const char *v[1] = {job};
+
+		open = true;
+		if (conninfo == NULL)
+			continue;
+		conn = link_connect(conninfo, &err);
+		if (conn == NULL)
+			continue;			/* unreachable for now: the rows say waiting */
+		res = link_exec(conn, "SELECT site_code, state, coalesce(detail, ''), coalesce(last_error, '')"
+						"  FROM smsdist.distribution_report($1)", 1, v, NULL, NULL, &err);
+		if (res != NULL)
+		{
+			for (int r = 0; r < PQntuples(res); r++)
+			{
+				Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+				Datum		values[5];
+				char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+				values[0] = CStringGetTextDatum(job);
+				values[1] = CStringGetTextDatum(PQgetvalue(res, r, 0));
+				values[2] = CStringGetTextDatum(PQgetvalue(res, r, 1));
+				values[3] = CStringGetTextDatum(PQgetvalue(res, r, 2));
+				values[4] = CStringGetTextDatum(PQgetvalue(res, r, 3));
+				if (PQgetvalue(res, r, 3)[0] == '\0')
+					nulls[4] = 'n';
+				if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+										  "   SET state = $3::smsdist.phase_state, detail = 'at the site: ' || $4,"
+										  "       last_error = $5,"
+										  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
+										  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+										  "   AND state::text IS DISTINCT FROM $3",
+										  5, types, values, nulls, false, 0) < 0)
+					elog(ERROR, "smsdist sender: recording a report failed");
+			}
+			PQclear(res);
+		}
+		PQfinish(conn);
+	}
+
+	/* a job whose every site is done is complete; one that failed somewhere fails */
+	if (SPI_execute("UPDATE smsdist.jobs j SET state = 'failed',"
+					"       state_reason = 'distribution failed at site ' || f.site_code || ': ' || coalesce(f.last_error, 'unknown')"
+					"  FROM (SELECT DISTINCT ON (job_id) job_id, site_code, last_error FROM smsdist.job_site_status"
+					"         WHERE state = 'failed' ORDER BY job_id, site_code) f"
+					" WHERE j.job_id = f.job_id AND j.state = 'active'",
+					false, 0) < 0 ||
+		SPI_execute("UPDATE smsdist.jobs j SET state = 'completed',"
+					"       state_reason = 'distributed to every target site'"
+					" WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
+					"   AND EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
+					"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+					"                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
+					false, 0) < 0)
+		elog(ERROR, "smsdist sender: completing jobs failed");
+	return open;
+}
+
+TimestampTz
+sms_sender_step(void)
+{
+	Transfer   *t;
+	char	   *err = NULL;
+	bool		reports_open;
+
+	if (sms_site_code == NULL || sms_site_code[0] == '\0')
+	{
+		sms_step_note = "waiting: smsdist.site_code is not set";
+		return DT_NOEND;
+	}
+
+	unroutable_found = false;
+	t = claim_transfer();
+	if (unroutable_found)
+		return GetCurrentTimestamp();
+	if (t != NULL)
+	{
+		sms_step_commit();		/* 'running' is visible */
+		if (!send_transfer(t, &err))
+			transfer_failed(t, err);
+		return GetCurrentTimestamp();	/* more work may wait */
+	}
+
+	reports_open = follow_reports();
+	if (reports_open)
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+
+	/* retrying rows come due at their backoff time */
+	if (SPI_execute("SELECT min(updated_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
+					"  FROM smsdist.job_site_status WHERE phase = 'send' AND state = 'retrying'",
+					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			return Max(DatumGetTimestampTz(d), TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 200));
+	}
+	return DT_NOEND;
+}

@@ -1,0 +1,116 @@
+# The Send phase across real sites: central CEN -> child CH1 -> grandchild
+# GC1, three PostgreSQL servers on loopback.  A share job for CH1 and the
+# sites below it is compressed at CEN, sent to CH1 over libpq in chunks,
+# published on CH1's two distribution points, sent on by CH1's Sender to
+# GC1 and published there; the reports come back up and the job completes
+# at CEN.  A child that is down makes the transfer retry with the reason and
+# finish when it returns; a corrupted chunk is refused and sent again.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my $conf = "smsdist.poll_interval = '5s'\nmax_worker_processes = 16\n";
+my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
+my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
+my $gc1 = site_node('gc1', site_code => 'GC1', conf => $conf);
+
+my $hierarchy = q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1');};
+for my $n ($cen, $ch1, $gc1)
+{
+	$n->safe_psql('site', $hierarchy);
+	$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
+}
+sub conninfo { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; }
+$cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . conninfo($ch1) . "')");
+$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('GC1', '" . conninfo($gc1) . "')");
+
+my %dps;
+for my $pair ([$ch1, 'CH1'], [$gc1, 'GC1'])
+{
+	my ($n, $code) = @$pair;
+	my @d = map { $n->basedir . "/dp$_" } (1, 2);
+	make_path(@d, $n->basedir . '/drive');
+	$dps{$code} = \@d;
+	$n->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('$code', 'distribution_point', 'DP1', '$d[0]'), ('$code', 'distribution_point', 'DP2', '$d[1]'),
+  ('$code', 'site_server_drive', 'D', '} . $n->basedir . q{/drive');});
+}
+
+my $src = $cen->basedir . '/source/app';
+make_path("$src/bin", "$src/doc");
+system("head -c 3000000 /dev/urandom > '$src/bin/app.bin'") == 0 or die;
+system("yes 'documentation line' | head -c 2000000 > '$src/doc/manual.txt'") == 0 or die;
+$cen->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'App', '$src')");
+
+sub job_state { my ($n, $id) = @_; $n->safe_psql('site', "SELECT state || ': ' || coalesce(state_reason, '') FROM smsdist.jobs WHERE job_id = '$id'") }
+sub everywhere
+{
+	my ($what) = @_;
+	for my $code ('CH1', 'GC1')
+	{
+		for my $dp (@{ $dps{$code} })
+		{
+			ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, "$what: $code $dp is identical to the source");
+		}
+	}
+}
+
+# --- CEN -> CH1 -> GC1
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00101', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00101'", 90),
+	'the job completes at the central site') or diag(job_state($cen, 'CEN00101'),
+	$cen->safe_psql('site', "SELECT string_agg(site_code || ' ' || phase || ' ' || state || ' ' || coalesce(detail, '') || ' ' || coalesce(last_error, ''), E'\\n') FROM smsdist.job_site_status"));
+everywhere('version 1');
+is($cen->safe_psql('site', "SELECT string_agg(site_code || ':' || phase || ':' || state, ',' ORDER BY site_code, phase) FROM smsdist.job_site_status WHERE job_id = 'CEN00101'"),
+	'CH1:send:done,CH1:distribute:done,GC1:send:done,GC1:distribute:done', 'CEN sees each site sent and distributed');
+is($ch1->safe_psql('site', "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN00001'"), 'ready',
+	'CH1 holds the package file, verified');
+is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer left open at CH1');
+
+# --- the child is down: the transfer waits, says why, and finishes when it returns
+system("head -c 2000000 /dev/urandom > '$src/bin/patch.bin'") == 0 or die;
+$ch1->stop;
+$cen->safe_psql('site', q{
+UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00102', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', q{SELECT last_error LIKE '%could not connect%' AND state = 'retrying'
+	FROM smsdist.job_site_status WHERE job_id = 'CEN00102' AND site_code = 'CH1' AND phase = 'send'}, 60),
+	'while CH1 is down the send row is retrying, with the reason');
+like($cen->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00102' AND message_id = 3301"),
+	qr/to site CH1 failed: could not connect/, 'and a status message says so');
+$ch1->start;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 120),
+	'once CH1 is back the job completes') or diag(job_state($cen, 'CEN00102'));
+everywhere('version 2 after the outage');
+
+# --- a chunk damaged on the way is refused and sent again
+system("head -c 2500000 /dev/urandom > '$src/bin/patch2.bin'") == 0 or die;
+$cen->safe_psql('site', "UPDATE smsdist.packages SET source_version = 3 WHERE package_id = 'CEN00001'");
+$cen->append_conf('postgresql.conf', "smsdist.test_corrupt_next_chunk = on\n");
+$cen->reload;
+sleep(1);
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00103', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', "SELECT count(*) > 0 FROM smsdist.status_messages WHERE job_id = 'CEN00103' AND message_id = 3301", 60),
+	'a damaged chunk makes the send fail once');
+like($cen->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00103' AND message_id = 3301"),
+	qr/is corrupt/, 'because CH1 found the chunk corrupt');
+$cen->append_conf('postgresql.conf', "smsdist.test_corrupt_next_chunk = off\n");
+$cen->reload;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00103'", 120),
+	'the job completes after the chunk is sent again') or diag(job_state($cen, 'CEN00103'));
+everywhere('version 3 after a corrupted chunk');
+
+$_->stop for ($cen, $ch1, $gc1);
+done_testing();
