@@ -112,5 +112,33 @@ ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE 
 	'the job completes after the chunk is sent again') or diag(job_state($cen, 'CEN00103'));
 everywhere('version 3 after a corrupted chunk');
 
+# --- kill -9 of the Sender mid-transfer, with pulse throttling: the
+# transfer resumes from CH1's last acknowledged byte, not from zero
+system("head -c 6000000 /dev/urandom > '$src/bin/patch3.bin'") == 0 or die;
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET throttle = 'pulse', pulse_block_kb = 256, pulse_delay_ms = 150
+ WHERE target_site_code = 'CH1';
+UPDATE smsdist.packages SET source_version = 4 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00104', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT bytes_done > 1000000 FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00104' AND site_code = 'CH1' AND phase = 'send'}, 60),
+	'a throttled transfer is under way');
+my $total = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 4");
+my $sender = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
+$cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
+$cen->reload;
+kill 'KILL', $sender;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00104'", 120),
+	'after kill -9 of the Sender the job completes') or diag(job_state($cen, 'CEN00104'));
+my ($sent) = $cen->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE job_id = 'CEN00104' AND message_id = 3302")
+  =~ /\((\d+) bytes sent\)/;
+ok(defined $sent && $sent < $total, "the restarted Sender sent $sent of $total bytes: it resumed")
+  or diag("sent: " . ($sent // 'none'));
+for my $dp (@{ $dps{CH1} })
+{
+	ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, "version 4 on CH1 $dp is identical to the source");
+}
+
 $_->stop for ($cen, $ch1, $gc1);
 done_testing();
