@@ -207,3 +207,20 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_transfers', '');
 
 -- The parent's Sender follows its jobs at this site (src/sender.c).
 GRANT EXECUTE ON FUNCTION distribution_report(text) TO smsdist_site;
+
+-- Where a job's package is published at the target sites at and below this
+-- site: the parent's Sender copies it into its own package_locations.
+CREATE FUNCTION location_report(p_job_id text)
+    RETURNS TABLE (package_id text, site_code text, site_system_id integer,
+                   source_version integer, path text)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT l.package_id::text, l.site_code::text, l.site_system_id, l.source_version, l.path
+      FROM smsdist.jobs j
+      JOIN smsdist.package_locations l ON l.package_id = j.package_id
+     WHERE j.job_id = p_job_id
+       AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s WHERE s.job_id = p_job_id)
+$$;
+REVOKE ALL ON FUNCTION location_report(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION location_report(text) TO smsdist_site;

@@ -489,10 +489,14 @@ transfer_done(Transfer *t, int64 sent)
 	if (strcmp(t->job_type, "remove_package") == 0)
 	{
 		/* the child runs the removal; a missing package there is nothing to do */
-		if (SPI_execute_with_args("UPDATE smsdist.job_site_status SET state = 'done',"
-								  "       detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
-								  " WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
-								  "   AND smsdist.route_hop(site_code) = $2",
+		if (SPI_execute_with_args("WITH done AS ("
+								  "  UPDATE smsdist.job_site_status SET state = 'done',"
+								  "         detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
+								  "   WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
+								  "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
+								  "DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
+								  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
+								  "   AND l.site_code IN (SELECT site_code FROM done)",
 								  2, types, values, NULL, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording the removal failed");
 	}
@@ -661,6 +665,51 @@ send_transfer(Transfer *t, char **err)
 }
 
 /*
+ * Seed 000: the package location is reported back to the parent site.  The
+ * rows of the job's package at the target sites behind the hop are replaced
+ * by what the child reports (its own, and those its children reported to
+ * it); a Remove Package job thus removes them here too.
+ */
+static void
+record_locations(PGconn *conn, const char *job, const char *hop)
+{
+	const char *v[1] = {job};
+	char	   *err = NULL;
+	PGresult   *res = link_exec(conn, "SELECT package_id, site_code, site_system_id, source_version, path"
+								"  FROM smsdist.location_report($1)", 1, v, NULL, NULL, &err);
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[5];
+
+	if (res == NULL)
+		return;					/* the rows' states were updated; locations next time */
+	values[0] = CStringGetTextDatum(job);
+	values[1] = CStringGetTextDatum(hop);
+	if (SPI_execute_with_args("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
+							  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
+							  "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
+							  "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
+							  "                          AND smsdist.route_hop(s.site_code) = $2)",
+							  2, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: replacing reported locations failed");
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		values[0] = CStringGetTextDatum(PQgetvalue(res, r, 0));
+		values[1] = CStringGetTextDatum(PQgetvalue(res, r, 1));
+		values[2] = Int32GetDatum(atoi(PQgetvalue(res, r, 2)));
+		values[3] = Int32GetDatum(atoi(PQgetvalue(res, r, 3)));
+		values[4] = CStringGetTextDatum(PQgetvalue(res, r, 4));
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_locations"
+								  "       (package_id, site_code, site_system_id, source_version, path)"
+								  " VALUES ($1, $2, $3, $4, $5)"
+								  "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
+								  "    SET source_version = $4, path = $5, published_at = clock_timestamp()",
+								  5, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording a reported location failed");
+	}
+	PQclear(res);
+}
+
+/*
  * Bring the children's distribution status back: for each job with
  * 'distribute' rows of sites below us that are not done, ask the hop.
  * Returns true if some rows are still open (the step polls again soon).
@@ -728,6 +777,7 @@ follow_reports(void)
 					elog(ERROR, "smsdist sender: recording a report failed");
 			}
 			PQclear(res);
+			record_locations(conn, job, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2));
 		}
 		PQfinish(conn);
 	}

@@ -335,7 +335,7 @@ SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is n
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['distribution_report', 'jobs_check_targets', 'jobs_log_transition',
-                'receive_begin', 'receive_chunk', 'receive_end'],
+                'location_report', 'receive_begin', 'receive_chunk', 'receive_end'],
           'only the documented functions are SECURITY DEFINER (job triggers, and what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
@@ -349,7 +349,8 @@ SELECT functions_are('smsdist', ARRAY[
     'jobs_check_targets', 'job_target_machines', 'job_target_sites', 'describe_targets',
     'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',
     'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish',
-    'route_hop', 'distribution_report', 'receive_begin', 'receive_chunk', 'receive_end'],
+    'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
+    'receive_end'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

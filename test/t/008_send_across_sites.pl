@@ -72,6 +72,8 @@ ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE 
 everywhere('version 1');
 is($cen->safe_psql('site', "SELECT string_agg(site_code || ':' || phase || ':' || state, ',' ORDER BY site_code, phase) FROM smsdist.job_site_status WHERE job_id = 'CEN00101'"),
 	'CH1:send:done,CH1:distribute:done,GC1:send:done,GC1:distribute:done', 'CEN sees each site sent and distributed');
+is($cen->safe_psql('site', "SELECT string_agg(site_code || ':' || source_version, ',' ORDER BY site_code, site_system_id) FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
+	'CH1:1,CH1:1,GC1:1,GC1:1', 'the locations at CH1 and GC1 are reported back to CEN');
 is($ch1->safe_psql('site', "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN00001'"), 'ready',
 	'CH1 holds the package file, verified');
 is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer left open at CH1');
@@ -139,6 +141,21 @@ for my $dp (@{ $dps{CH1} })
 {
 	ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, "version 4 on CH1 $dp is identical to the source");
 }
+
+# --- Remove Package across sites: gone from every distribution point below,
+# and its locations at CEN with it
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00105', 'remove_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00105'", 60),
+	'the Remove Package job completes at CEN') or diag(job_state($cen, 'CEN00105'));
+ok(wait_until($gc1, 'site', "SELECT count(*) = 0 FROM smsdist.package_locations WHERE package_id = 'CEN00001'", 60),
+	'GC1 has removed it');
+ok(!-e "$dps{CH1}[0]/SMS_PKGC/CEN00001" && !-e "$dps{GC1}[1]/SMS_PKGC/CEN00001",
+	'the package is gone from the distribution points of CH1 and GC1');
+is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
+	'0', 'and CEN no longer lists locations for it');
 
 $_->stop for ($cen, $ch1, $gc1);
 done_testing();
