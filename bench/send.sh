@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Job INSERT to verified content on a child site's distribution point,
+# against a shell pipeline doing the same work (tar | pigz, copy, tar -xzf),
+# on the tree compress.sh made.  Called by bench/run-all with the central
+# cluster up (PGHOST/PGPORT set, database bench, sites CEN and CH1); $1 = work
+# directory.  It starts a second cluster for the child site CH1.
+set -eu
+work=$1
+tree=$work/tree
+bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$bindir/initdb" ] || bindir=/usr/lib/postgresql/15/bin
+chport=$((PGPORT + 1))
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+[ -d "$tree" ] || { echo "no tree (run compress.sh first)"; exit 1; }
+bytes=$(du -sb "$tree" | cut -f1)
+echo "tree: $(find "$tree" -type f | wc -l) files, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MB"
+
+# the child site
+"$bindir/initdb" -D "$work/ch1data" -A trust -U postgres --no-sync >/dev/null
+cat >>"$work/ch1data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$PGHOST'
+port = $chport
+shared_preload_libraries = 'smsdist'
+smsdist.database = 'bench'
+smsdist.site_code = 'CH1'
+max_worker_processes = 16
+CONF
+"$bindir/pg_ctl" -D "$work/ch1data" -l "$work/ch1.log" -w start >/dev/null
+trap '"$bindir/pg_ctl" -D "$work/ch1data" -m fast -w stop >/dev/null 2>&1' EXIT
+mkdir -p "$work/ch1/dp" "$work/ch1/drive" "$work/pipe/dp" "$work/pipe/child"
+PGPORT=$chport "$bindir/createdb" bench
+PGPORT=$chport psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE EXTENSION smsdist;
+CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site;
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CH1', 'distribution_point', 'DP', '$work/ch1/dp'), ('CH1', 'site_server_drive', 'D', '$work/ch1/drive');
+SQL
+# the latency benchmark left ~2,000 active jobs for a machine at CH1: they
+# are not what is measured here
+psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+UPDATE smsdist.jobs SET state = 'cancelled', state_reason = 'send benchmark'
+ WHERE state IN ('pending', 'active');
+INSERT INTO smsdist.sender_addresses (target_site_code, conninfo)
+VALUES ('CH1', 'host=$PGHOST port=$chport dbname=bench user=parent_sender');
+SQL
+
+# baseline: the same work with a shell pipeline
+sync
+t0=$(now)
+tar -cf - -C "$tree" . | pigz -6 -p "$(nproc)" > "$work/pipe/pkg.tgz"
+cp "$work/pipe/pkg.tgz" "$work/pipe/child/pkg.tgz"
+mkdir -p "$work/pipe/dp/pkg"
+tar -xzf "$work/pipe/child/pkg.tgz" -C "$work/pipe/dp/pkg"
+t1=$(now)
+sync
+t2=$(now)
+pipe_s=$(secs "$t0" "$t1")
+pipe_sync_s=$(secs "$t0" "$t2")
+
+# smsdist: a new package, a share job for CH1
+t0=$(now)
+psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CENF0C01', 'Send bench', '$tree');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CENF0C01', 'share_package', 'CENF0C01', 'sites', '{CH1}');
+SQL
+PGPORT=$chport psql -X -q -d bench >/dev/null <<'SQL'
+DO $$
+BEGIN
+    FOR i IN 1 .. 6000 LOOP
+        EXIT WHEN (SELECT state IN ('completed', 'failed') FROM smsdist.jobs WHERE job_id = 'CENF0C01');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SQL
+t1=$(now)
+state=$(PGPORT=$chport psql -X -At -d bench -c "SELECT state FROM smsdist.jobs WHERE job_id = 'CENF0C01'")
+[ "$state" = completed ] || { echo "the job at CH1 is '$state'"; exit 1; }
+# server clocks: CEN's created_at to CH1's finished_at (one machine, one clock)
+created=$(psql -X -At -d bench -c "SELECT extract(epoch FROM created_at) FROM smsdist.jobs WHERE job_id = 'CENF0C01'")
+finished=$(PGPORT=$chport psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at) FROM smsdist.jobs WHERE job_id = 'CENF0C01'")
+sms_s=$(secs "$created" "$finished")
+identical=no
+diff -r "$tree" "$work/ch1/dp/SMS_PKGC/CENF0C01" >/dev/null && identical=yes
+
+printf '  %-58s %8s s\n' "shell: tar | pigz -6, cp, tar -xzf (page cache)" "$pipe_s"
+printf '  %-58s %8s s\n' "shell: the same, then sync (durable, as smsdist is)" "$pipe_sync_s"
+printf '  %-58s %8s s\n' "smsdist: job INSERT at CEN -> published and verified at CH1" "$sms_s"
+echo "  smsdist / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"
+echo "  smsdist / shell (page cache): $(awk -v a="$sms_s" -v b="$pipe_s" 'BEGIN{printf "%.2f", a/b}')"
+echo "  published tree identical to the source: $identical"
