@@ -45,7 +45,6 @@
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
-#include "common/cryptohash.h"
 #include "storage/fd.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -354,27 +353,17 @@ static char *
 package_file_problem(WorkItem *w)
 {
 	int			fd;
-	pg_cryptohash_ctx *hash;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
-	char	   *buf = palloc(1024 * 1024);
-	ssize_t		r;
+	char		hex[SMS_SHA256_HEX_LEN + 1];
+	int64		size;
+	bool		ok;
 
 	if (w->sha256 == NULL)
 		return NULL;
 	fd = OpenTransientFile(w->package_file, O_RDONLY | PG_BINARY);
 	if (fd < 0)
 		return psprintf("package file \"%s\" cannot be read: %m", w->package_file);
-	hash = pg_cryptohash_create(PG_SHA256);
-	if (hash == NULL || pg_cryptohash_init(hash) < 0)
-		elog(ERROR, "could not initialize SHA-256");
-	while ((r = read(fd, buf, 1024 * 1024)) > 0)
-	{
-		if (pg_cryptohash_update(hash, (uint8 *) buf, r) < 0)
-			elog(ERROR, "could not compute SHA-256");
-		CHECK_FOR_INTERRUPTS();
-	}
-	if (r < 0)
+	ok = sms_sha256_fd(fd, hex, &size);
+	if (!ok)
 	{
 		char	   *msg = psprintf("package file \"%s\" cannot be read: %m", w->package_file);
 
@@ -382,12 +371,6 @@ package_file_problem(WorkItem *w)
 		return msg;
 	}
 	CloseTransientFile(fd);
-	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256");
-	pg_cryptohash_free(hash);
-	pfree(buf);
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
 	if (strcmp(hex, w->sha256) != 0)
 		return psprintf("package file \"%s\" is corrupt: its SHA-256 is %s, not %s",
 						w->package_file, hex, w->sha256);

@@ -104,6 +104,12 @@ extern void sms_publish_tree(const char *src_dir, const char *share_dir, const c
 /* Remove <share_dir>/<name> (rename away, then delete); no error if absent. */
 extern void sms_unpublish(const char *share_dir, const char *name);
 
+/* sha256.c: SHA-256 as lower-case hex (SMS_SHA256_HEX_LEN chars + NUL) */
+#define SMS_SHA256_HEX_LEN	(PG_SHA256_DIGEST_LENGTH * 2)
+extern void sms_sha256_digest_hex(const uint8 *digest, char *hex);
+extern void sms_sha256_buffer(const void *data, size_t len, char *hex);
+extern bool sms_sha256_fd(int fd, char *hex, int64 *size);
+
 /* Write all of buf (short writes retried); false with errno set on failure. */
 extern bool sms_write_all(int fd, const char *buf, size_t len);
 

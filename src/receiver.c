@@ -69,7 +69,6 @@
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
-#include "common/cryptohash.h"
 #include "common/file_perm.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -81,8 +80,6 @@
 /* Status message ID of the receiving side (docs/status-messages.md) */
 #define SMS_MSG_PACKAGE_RECEIVED	3300
 
-#define SHA256_HEX_LEN		(PG_SHA256_DIGEST_LENGTH * 2)
-#define HASH_BUFFER_BYTES	(1024 * 1024)
 
 /* ---------------------------------------------------------------------
  * Arguments
@@ -103,7 +100,7 @@ require_args(FunctionCallInfo fcinfo, const char *func, const char *const *names
 static bool
 is_sha256_hex(const char *s)
 {
-	if (strlen(s) != SHA256_HEX_LEN)
+	if (strlen(s) != SMS_SHA256_HEX_LEN)
 		return false;
 	for (const char *p = s; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -165,61 +162,14 @@ package_file_path(const char *store, const char *package_id, int32 version)
 	return psprintf("%s/%s.%d.tar.gz", store, package_id, version);
 }
 
-static void
-sha256_to_hex(const uint8 *digest, char *hex)
-{
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(hex + 2 * i, "%02x", digest[i]);
-	hex[SHA256_HEX_LEN] = '\0';
-}
-
-static void
-sha256_of_buffer(const uint8 *data, size_t len, char *hex)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	sha256_to_hex(digest, hex);
-}
-
-/*
- * SHA-256 of a whole open file, read from its start in 1 MB blocks (a
- * package can be larger than memory).  Fills *size.
- */
+/* SHA-256 of a whole open file (sha256.c), or an error naming it. */
 static void
 sha256_of_file(int fd, const char *path, char *hex, int64 *size)
 {
-	pg_cryptohash_ctx *ctx;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *buf;
-	ssize_t		r;
-
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialize SHA-256: %s", pg_cryptohash_error(ctx));
-	buf = palloc(HASH_BUFFER_BYTES);
-	*size = 0;
-	while ((r = pg_pread(fd, buf, HASH_BUFFER_BYTES, *size)) > 0)
-	{
-		if (pg_cryptohash_update(ctx, (uint8 *) buf, r) < 0)
-			elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-		*size += r;
-		CHECK_FOR_INTERRUPTS();
-	}
-	if (r < 0)
+	if (!sms_sha256_fd(fd, hex, size))
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not read received package file \"%s\": %m", path)));
-	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
-		elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
-	pfree(buf);
-	sha256_to_hex(digest, hex);
 }
 
 static void
@@ -307,7 +257,7 @@ typedef struct TransferRow
 	bool		found;
 	int64		total_bytes;
 	int64		bytes_received;
-	char		sha256[SHA256_HEX_LEN + 1];
+	char		sha256[SMS_SHA256_HEX_LEN + 1];
 } TransferRow;
 
 static TransferRow
@@ -367,7 +317,7 @@ typedef struct ReadyBuild
 	bool		found;
 	char	   *file_path;
 	int64		bytes;
-	char		sha256[SHA256_HEX_LEN + 1];
+	char		sha256[SMS_SHA256_HEX_LEN + 1];
 } ReadyBuild;
 
 static ReadyBuild
@@ -559,7 +509,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	char	   *chunk_sha256;
 	const char *bytes;
 	int64		len;
-	char		actual[SHA256_HEX_LEN + 1];
+	char		actual[SMS_SHA256_HEX_LEN + 1];
 	TransferRow row;
 	char	   *store;
 	char	   *part;
@@ -586,7 +536,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	check_sha256_arg(chunk_sha256, "chunk");
 
 	/* checked before anything is locked or written: a bad chunk changes nothing */
-	sha256_of_buffer((const uint8 *) bytes, len, actual);
+	sms_sha256_buffer((const uint8 *) bytes, len, actual);
 	if (strcmp(actual, chunk_sha256) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -835,7 +785,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 
 	if (row.found)
 	{
-		char		actual[SHA256_HEX_LEN + 1];
+		char		actual[SMS_SHA256_HEX_LEN + 1];
 		int64		size;
 		int			fd;
 		off_t		file_size;

@@ -48,7 +48,6 @@
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
-#include "common/cryptohash.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
@@ -557,9 +556,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	{
 		size_t		len = Min((int64) chunk, t->bytes - offset);
 		ssize_t		r = pg_pread(fd, buf, len, offset);
-		pg_cryptohash_ctx *h;
-		uint8		digest[PG_SHA256_DIGEST_LENGTH];
-		char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+		char		hex[SMS_SHA256_HEX_LEN + 1];
 		char		off[32];
 		const char *cv[5];
 		int			cl[5] = {0, 0, 0, (int) len, 0};
@@ -572,14 +569,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			*err = psprintf("could not read package file \"%s\": %m", t->file);
 			return -1;
 		}
-		h = pg_cryptohash_create(PG_SHA256);
-		if (h == NULL || pg_cryptohash_init(h) < 0 ||
-			pg_cryptohash_update(h, (uint8 *) buf, len) < 0 ||
-			pg_cryptohash_final(h, digest, sizeof(digest)) < 0)
-			elog(ERROR, "could not compute SHA-256");
-		pg_cryptohash_free(h);
-		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-			sprintf(hex + 2 * i, "%02x", digest[i]);
+		sms_sha256_buffer(buf, len, hex);
 		if (sms_test_corrupt_chunk)
 		{
 			/* fault injection for tests: flip one byte of one chunk */
