@@ -260,22 +260,33 @@ current_hour_pct(const Throttle *t)
 	return t->pct[tm.tm_hour];
 }
 
-/* After a chunk of chunk_ms: wait as the address's throttling says. */
-static void
+/*
+ * After a chunk of chunk_ms: wait as the address's throttling says.  Returns
+ * false when this hour's share is 0 %: the transfer stops (and resumes from
+ * the child's offset later) rather than hold the Sender, which serves every
+ * site, until the hour is over.
+ */
+static bool
 throttle_after(const Throttle *t, long chunk_ms)
 {
 	if (strcmp(t->mode, "pulse") == 0)
 		throttle_sleep(t->delay_ms);
 	else if (strcmp(t->mode, "rate_limited") == 0)
 	{
-		int			p;
+		int			p = current_hour_pct(t);
 
-		/* at 0 %, nothing moves until an hour with a share comes */
-		while ((p = current_hour_pct(t)) == 0)
-			throttle_sleep(1000);
+		if (p == 0)
+			return false;
 		if (p < 100)
 			throttle_sleep(Max(chunk_ms, 1) * (100 - p) / p);
 	}
+	return true;
+}
+
+static bool
+throttle_allows(const Throttle *t)
+{
+	return strcmp(t->mode, "rate_limited") != 0 || current_hour_pct(t) > 0;
 }
 
 /* ----------------------------------------------------------------
@@ -536,6 +547,11 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	PQclear(res);
 	if (offset >= t->bytes)
 		return 0;				/* the site has it already */
+	if (!throttle_allows(&t->throttle))
+	{
+		*err = pstrdup("paused: the rate limit of this hour is 0 %");
+		return -1;
+	}
 
 	if (strcmp(t->throttle.mode, "pulse") == 0 && t->throttle.block_kb > 0)
 		chunk = Min((size_t) t->throttle.block_kb * 1024, chunk);
@@ -593,7 +609,12 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		offset = acked;			/* the site's offset: resynchronise on it */
 		transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
 											  t->hop, (long long) offset, (long long) t->bytes));
-		throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp()));
+		if (offset < t->bytes &&
+			!throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp())))
+		{
+			*err = pstrdup("paused: the rate limit of this hour is 0 %");
+			return -1;
+		}
 	}
 	return sent;
 }

@@ -142,6 +142,26 @@ for my $dp (@{ $dps{CH1} })
 	ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, "version 4 on CH1 $dp is identical to the source");
 }
 
+# --- rate-limited at 0 % in every hour: nothing is sent, the rows say why,
+# and the Sender is not held; at 100 % the job completes
+system("head -c 1000000 /dev/urandom > '$src/bin/patch4.bin'") == 0 or die;
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET throttle = 'rate_limited', hourly_rate_pct = array_fill(0::smallint, ARRAY[24])
+ WHERE target_site_code = 'CH1';
+UPDATE smsdist.packages SET source_version = 5 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00106', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT state = 'retrying' AND last_error LIKE 'paused: the rate limit of this hour is 0 %'
+	FROM smsdist.job_site_status WHERE job_id = 'CEN00106' AND site_code = 'CH1' AND phase = 'send'}, 60),
+	'at 0 % the transfer is paused, with the reason');
+ok(wait_until($cen, 'site', "SELECT state = 'idle' FROM smsdist.workers WHERE component = 'sender'", 10),
+	'and the Sender is free for other work, not asleep in the transfer');
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET hourly_rate_pct = array_fill(100::smallint, ARRAY[24])
+ WHERE target_site_code = 'CH1'});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00106'", 120),
+	'at 100 % it completes') or diag(job_state($cen, 'CEN00106'));
+
 # --- Remove Package across sites: gone from every distribution point below,
 # and its locations at CEN with it
 $cen->safe_psql('site', q{
