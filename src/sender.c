@@ -429,26 +429,57 @@ claim_transfer(void)
 static void
 transfer_failed(Transfer *t, const char *reason)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
 	SmsStatusRefs refs = {0};
+	bool		gave_up = false;
 
 	values[0] = CStringGetTextDatum(t->job_id);
 	values[1] = CStringGetTextDatum(t->hop);
 	values[2] = CStringGetTextDatum(reason);
+	values[3] = Int32GetDatum(sms_send_give_up_after);
+
+	/*
+	 * Nothing waits forever: a transfer that has failed for longer than
+	 * smsdist.send_give_up_after fails, and its job with it.
+	 */
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = 'retrying', last_error = $3,"
-							  "       detail = 'will try again: ' || $3"
+							  "   SET state = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
+							  "                    THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+							  "       last_error = $3,"
+							  "       detail = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
+							  "                     THEN 'gave up after ' || $4 || ' s: ' || $3"
+							  "                     ELSE 'will try again: ' || $3 END,"
+							  "       finished_at = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
+							  "                          THEN clock_timestamp() END"
 							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-							  "   AND smsdist.route_hop(site_code) = $2",
-							  3, types, values, NULL, false, 0) < 0)
+							  "   AND smsdist.route_hop(site_code) = $2"
+							  " RETURNING state = 'failed'",
+							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist sender: recording a failure failed");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		gave_up = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	refs.job_id = t->job_id;
 	refs.package_id = t->package_id;
 	refs.site_code = NULL;
-	sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
-					   "Sending package %s version %d to site %s failed: %s; trying again.",
-					   t->package_id, t->version, t->hop, reason);
+	if (gave_up)
+	{
+		(void) SPI_execute_with_args("UPDATE smsdist.jobs SET state = 'failed',"
+									 "       state_reason = 'gave up sending to site ' || $2 || ' after ' || $4 || ' s: ' || $3"
+									 " WHERE job_id = $1 AND state = 'active'",
+									 4, types, values, NULL, false, 0);
+		sms_status_message(SMS_SENDER, SMS_ERROR, SMS_MSG_SEND_FAILED, &refs,
+						   "Sending package %s version %d to site %s failed: %s; gave up after %d s.",
+						   t->package_id, t->version, t->hop, reason, sms_send_give_up_after);
+	}
+	else
+		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
+						   "Sending package %s version %d to site %s failed: %s; trying again.",
+						   t->package_id, t->version, t->hop, reason);
 }
 
 /* Progress of the transfer, visible at once. */

@@ -38,6 +38,7 @@ char	   *sms_package_store_dir = NULL;
 int			sms_compression_level = 6;
 int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
+int			sms_send_give_up_after = 3 * 24 * 3600;
 
 SmsSharedState *sms_shared = NULL;
 
@@ -233,6 +234,17 @@ _PG_init(void)
 							64,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.send_give_up_after",
+							"How long the Sender keeps retrying a transfer before the transfer and its job fail.",
+							"Counted from the transfer's first attempt; meanwhile the rows are 'retrying' with the reason.",
+							&sms_send_give_up_after,
+							3 * 24 * 3600,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",

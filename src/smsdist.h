@@ -111,6 +111,7 @@ extern int	sms_poll_interval;	/* seconds */
 extern char *sms_package_store_dir;
 extern int	sms_compression_level;
 extern int	sms_compression_workers;
+extern int	sms_send_give_up_after;	/* seconds */
 
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);

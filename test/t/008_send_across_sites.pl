@@ -177,5 +177,20 @@ ok(!-e "$dps{CH1}[0]/SMS_PKGC/CEN00001" && !-e "$dps{GC1}[1]/SMS_PKGC/CEN00001",
 is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00001'"),
 	'0', 'and CEN no longer lists locations for it');
 
+# --- nothing waits forever: after smsdist.send_give_up_after the transfer
+# and its job fail, with the reason
+$cen->safe_psql('postgres', "ALTER SYSTEM SET smsdist.send_give_up_after = '3s'");
+$cen->reload;
+$ch1->stop;
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1';
+UPDATE smsdist.packages SET source_version = 6 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00107', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', "SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN00107'", 60),
+	'a site that stays unreachable fails the job in the end');
+like(job_state($cen, 'CEN00107'), qr/gave up sending to site CH1 after 3 s: could not connect/, 'saying why');
+$ch1->start;
+
 $_->stop for ($cen, $ch1, $gc1);
 done_testing();
