@@ -13,7 +13,7 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/worker.o src/supervisor.o src/scheduler.o \
                src/package_archive.o src/package_extract.o src/publish.o \
                src/compress.o src/package_builder.o src/despooler.o \
-               src/receiver.o src/sender.o src/sha256.o
+               src/receiver.o src/sender.o src/sha256.o src/package_delta.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
@@ -43,3 +43,7 @@ demo:
 
 bench:
 	bash bench/run-all
+
+# The version is compiled in, and every file shares the headers: rebuild
+# when either changes (PGXS knows neither).
+$(OBJS) $(OBJS:.o=.bc): smsdist.control $(wildcard src/*.h)

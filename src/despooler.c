@@ -63,6 +63,9 @@ typedef struct WorkItem
 	char	   *package_file;
 	char	   *sha256;			/* of the package file, from package_builds */
 	int64		bytes_total;
+	int			base_version;	/* the package file is a delta from it; or 0 */
+	bool		received;		/* the package file came from the parent site */
+	bool		has_manifest;	/* package_builds.manifest is known */
 } WorkItem;
 
 static char *
@@ -93,19 +96,24 @@ claim_item(void)
 								"     AND s.state IN ('waiting', 'retrying', 'running')"
 								"     AND j.state = 'active'"
 								"     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+								/* waiting for the full package: not while the file is a delta */
+								"     AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
 								"   ORDER BY j.priority, s.updated_at"
 								"   LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
 								"UPDATE smsdist.job_site_status s"
 								"   SET state = 'running', attempts = s.attempts + 1,"
 								"       started_at = coalesce(s.started_at, clock_timestamp()),"
-								"       detail = 'extracting the package', last_error = NULL"
+								"       detail = 'extracting the package', last_error = NULL,"
+								"       full_package_required = false"
 								"  FROM item, smsdist.jobs j"
 								"  LEFT JOIN smsdist.package_builds b"
 								"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
 								" WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
 								"   AND j.job_id = item.job_id"
 								" RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
-								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256",
+								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256,"
+								"          coalesce(b.base_version, 0), coalesce(b.received, false),"
+								"          b.manifest IS NOT NULL",
 								1, types, values, NULL, false, 1);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist despooler: claiming work failed: SPI code %d", ret);
@@ -124,6 +132,9 @@ claim_item(void)
 		w->bytes_total = isnull ? 0 : DatumGetInt64(d);
 	}
 	w->sha256 = copy_value(SPI_tuptable, 0, 7);
+	w->base_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 8, &isnull));
+	w->received = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
+	w->has_manifest = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull));
 	return w;
 }
 
@@ -412,6 +423,80 @@ repair_item(WorkItem *w, const char *reason)
 					   w->package_id, w->version, reason);
 }
 
+/*
+ * The package file came from the parent site and cannot be used here: a
+ * delta whose base is not here (or not intact), or a damaged file.  The
+ * item waits for the full package; the parent's Sender sees the detail in
+ * distribution_report and sends it (sender.c).  Nothing is published.
+ */
+static void
+needs_full_package(WorkItem *w, const char *reason)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	SmsStatusRefs refs = {0};
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = CStringGetTextDatum(reason);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET state = 'waiting', full_package_required = true, last_error = $3,"
+							  "       detail = '" SMS_NEEDS_FULL_PACKAGE " from the parent site: ' || $3"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist despooler: asking for the full package failed");
+	refs.job_id = w->job_id;
+	refs.package_id = w->package_id;
+	sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_NEEDS_FULL_PACKAGE, &refs,
+					   "Package %s version %d cannot be distributed at site %s from the file received: %s; waiting for the full package from the parent site.",
+					   w->package_id, w->version, sms_site_code, reason);
+}
+
+/* The published tree of the delta's base version at this site, or NULL. */
+static char *
+base_tree(WorkItem *w)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(w->package_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = Int32GetDatum(w->base_version);
+	if (SPI_execute_with_args("SELECT path FROM smsdist.package_locations"
+							  " WHERE package_id = $1 AND site_code = $2 AND source_version = $3"
+							  " ORDER BY site_system_id LIMIT 1",
+							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the locations failed");
+	if (SPI_processed == 0)
+		return NULL;
+	return MemoryContextStrdup(sms_step_context,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+/* Keep the manifest of a received build: this site can then make deltas. */
+static void
+remember_manifest(WorkItem *w, SmsManifest *m)
+{
+	Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, INT4OID, INT8OID};
+	Datum		values[5];
+	int			files = 0;
+
+	if (w->has_manifest)
+		return;
+	for (int i = 0; i < m->nentries; i++)
+		files += m->entries[i].is_dir ? 0 : 1;
+	values[0] = CStringGetTextDatum(w->package_id);
+	values[1] = Int32GetDatum(w->version);
+	values[2] = CStringGetTextDatum(sms_manifest_to_text(m));
+	values[3] = Int32GetDatum(files);
+	values[4] = Int64GetDatum(m->total_bytes);
+	if (SPI_execute_with_args("UPDATE smsdist.package_builds"
+							  "   SET manifest = $3, file_count = $4, source_bytes = $5"
+							  " WHERE package_id = $1 AND source_version = $2 AND manifest IS NULL",
+							  5, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist despooler: recording the manifest failed");
+}
+
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
 {
@@ -437,7 +522,11 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 
 		if (problem != NULL)
 		{
-			repair_item(w, problem);
+			/* a file from the parent cannot be compressed again here */
+			if (w->received)
+				needs_full_package(w, problem);
+			else
+				repair_item(w, problem);
 			return;
 		}
 	}
@@ -445,7 +534,25 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create temporary directory \"%s\": %m", tmpdir)));
-	(void) sms_archive_extract(w->package_file, tmpdir);
+	if (w->base_version > 0)
+	{
+		char	   *base = base_tree(w);
+		bool		was_delta;
+		SmsManifest *m;
+
+		if (base == NULL)
+		{
+			needs_full_package(w, psprintf("the package file is a delta from version %d, which is not published at this site",
+										   w->base_version));
+			sms_remove_tree(tmpdir);
+			return;
+		}
+		set_detail(w, psprintf("applying the delta from version %d", w->base_version), 0);
+		m = sms_archive_extract_delta(w->package_file, tmpdir, base, w->base_version, &was_delta);
+		remember_manifest(w, m);
+	}
+	else
+		remember_manifest(w, sms_archive_extract(w->package_file, tmpdir));
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
 	foreach(lc, dps)
@@ -576,7 +683,10 @@ sms_despooler_step(void)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(oldcxt);
 		sms_remove_tree(tmpdir);
-		fail_item(w, edata->message);
+		if (edata->sqlerrcode == SMS_ERRCODE_DELTA_BASE && w->received)
+			needs_full_package(w, edata->message);
+		else
+			fail_item(w, edata->message);
 	}
 	PG_END_TRY();
 

@@ -518,12 +518,13 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 
 		relpath = psprintf("%s%s", dirpath, de->d_name);
 
-		if (parent < 0 && strcmp(de->d_name, SMS_MANIFEST_NAME) == 0)
+		if (parent < 0 && (strcmp(de->d_name, SMS_MANIFEST_NAME) == 0 ||
+						   strcmp(de->d_name, SMS_DELTA_NAME) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("package source \"%s\" contains \"%s\" at its top level",
-							b->source_dir, SMS_MANIFEST_NAME),
-					 errdetail("That name is reserved for the package's manifest.")));
+							b->source_dir, de->d_name),
+					 errdetail("That name is reserved for the package's manifest and delta description.")));
 		problem = name_problem(de->d_name);
 		if (problem != NULL)
 			ereport(ERROR,
@@ -1103,9 +1104,11 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 		if (e->is_dir && size != 0)
 			manifest_error(what, lineno, "a directory's size must be 0");
 		if (strcmp(e->path, SMS_MANIFEST_NAME) == 0 ||
-			strcmp(e->path, SMS_MANIFEST_NAME "/") == 0)
+			strcmp(e->path, SMS_MANIFEST_NAME "/") == 0 ||
+			strcmp(e->path, SMS_DELTA_NAME) == 0 ||
+			strcmp(e->path, SMS_DELTA_NAME "/") == 0)
 			manifest_error(what, lineno,
-						   psprintf("the name \"%s\" is reserved for the manifest", SMS_MANIFEST_NAME));
+						   psprintf("the name \"%s\" is reserved", e->path));
 
 		if (m->nentries > 0)
 		{

@@ -34,9 +34,18 @@
 #include "smsdist.h"
 
 #include "common/sha2.h"
+#include "nodes/pg_list.h"
 
 /* The manifest's name inside the archive; refused as a source file name. */
 #define SMS_MANIFEST_NAME	".smsdist-manifest"
+/* A delta file's description (package_delta.c); also a reserved name. */
+#define SMS_DELTA_NAME		".smsdist-delta"
+
+/*
+ * SQLSTATE of "the base version a delta needs is not here, or not intact":
+ * the site asks its parent for the full package instead of failing.
+ */
+#define SMS_ERRCODE_DELTA_BASE	MAKE_SQLSTATE('S','M','D','0','1')
 
 typedef struct SmsManifestEntry
 {
@@ -87,6 +96,39 @@ extern bool sms_safe_relative_path(const char *path);
  * manifest.  On any violation: ereport ERROR (the caller removes dest_dir).
  */
 extern SmsManifest *sms_archive_extract(const char *archive_path, const char *dest_dir);
+
+/*
+ * The same for a package file that may be a delta (package_delta.c): the
+ * files it does not carry are copied from base_dir, the published tree of
+ * base_version, each checked against the new manifest while it is copied.
+ * A full package file is extracted as by sms_archive_extract (base_dir is
+ * not read).  A base that is missing, is of another version or does not
+ * match raises SMS_ERRCODE_DELTA_BASE.  *was_delta says which it was.
+ */
+extern SmsManifest *sms_archive_extract_delta(const char *archive_path, const char *dest_dir,
+											  const char *base_dir, int base_version,
+											  bool *was_delta);
+
+/* package_delta.c */
+typedef struct SmsDeltaResult
+{
+	int			files_sent;		/* added or changed */
+	int			files_kept;		/* copied from the base at the site */
+	int			files_deleted;	/* paths of the base the new version lacks */
+	int64		bytes;			/* of the delta file */
+	char		sha256[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+} SmsDeltaResult;
+
+/*
+ * Write the delta from base_version (whose manifest is base_manifest) to the
+ * version whose package file is full_path and manifest new_manifest, as
+ * out_path (temporary name, fsync, rename).  level: gzip level.
+ */
+extern void sms_delta_build(const char *full_path, const char *base_manifest,
+							const char *new_manifest, int base_version,
+							const char *out_path, int level, SmsDeltaResult *res);
+/* Parse a delta description: its base version; *deletions: List of char *. */
+extern int	sms_delta_parse(const char *text, const char *what, List **deletions);
 
 /* publish.c: distribution point shares */
 

@@ -107,6 +107,12 @@ typedef struct Extract
 	char	   *buf;
 	char	   *manifest_text;	/* the manifest entry's data, NUL-terminated */
 	size_t		manifest_len;
+	char	   *delta_text;		/* the delta description's, or NULL */
+	size_t		delta_len;
+	const char *base_dir;		/* a delta's base tree, or NULL */
+	int			base_version;
+	int			base_fd;		/* OpenTransientFile of base_dir, or -1 */
+	int			base_file_fd;	/* raw: the base file being copied, or -1 */
 	SmsManifest *manifest;		/* parsed, in the caller's memory context */
 } Extract;
 
@@ -519,29 +525,35 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 	x->file_fd = -1;
 }
 
+/* Read a text entry (the manifest, a delta description) into memory. */
 static void
-read_manifest_entry(Extract *x, struct archive_entry *entry)
+read_text_entry(Extract *x, struct archive_entry *entry, const char *name,
+				char **text, size_t *len)
 {
 	la_int64_t	size = archive_entry_size(entry);
 	size_t		got = 0;
+	char	   *buf;
 
 	if (size < 0 || size >= (la_int64_t) MaxAllocSize)
-		refuse_entry(x, SMS_MANIFEST_NAME, "the manifest is larger than 1 GB");
-	x->manifest_text = palloc(size + 1);
+		refuse_entry(x, name, "it is larger than 1 GB");
+	buf = palloc(size + 1);
 	while (got < (size_t) size)
 	{
-		la_ssize_t	n = archive_read_data(x->ar, x->manifest_text + got, size - got);
+		la_ssize_t	n = archive_read_data(x->ar, buf + got, size - got);
 
 		if (n < 0)
-			archive_failed(x, "the manifest");
+			archive_failed(x, name);
 		if (n == 0)
 			break;
 		got += n;
 	}
 	if (got != (size_t) size)
-		archive_failed(x, "the manifest is truncated");
-	x->manifest_text[got] = '\0';
-	x->manifest_len = got;
+		archive_failed(x, psprintf("%s is truncated", name));
+	buf[got] = '\0';
+	if (strlen(buf) != got)
+		refuse_entry(x, name, "it contains a NUL byte");
+	*text = buf;
+	*len = got;
 }
 
 static void
@@ -664,7 +676,14 @@ extract_entries(Extract *x)
 
 		if (type == AE_IFREG && strcmp(name, SMS_MANIFEST_NAME) == 0)
 		{
-			read_manifest_entry(x, entry);
+			read_text_entry(x, entry, SMS_MANIFEST_NAME, &x->manifest_text, &x->manifest_len);
+			continue;
+		}
+		if (type == AE_IFREG && strcmp(name, SMS_DELTA_NAME) == 0)
+		{
+			if (x->delta_text != NULL)
+				refuse_entry(x, name, "the archive has more than one entry for it");
+			read_text_entry(x, entry, SMS_DELTA_NAME, &x->delta_text, &x->delta_len);
 			continue;
 		}
 
@@ -906,10 +925,195 @@ extract_cleanup(Extract *x)
 	if (x->sha != NULL)
 		pg_cryptohash_free(x->sha);
 	x->sha = NULL;
+	if (x->base_file_fd >= 0)
+		raw_close(x->base_file_fd);
+	x->base_file_fd = -1;
+	if (x->base_fd >= 0)
+		CloseTransientFile(x->base_fd);
+	x->base_fd = -1;
 }
 
-SmsManifest *
-sms_archive_extract(const char *archive_path, const char *dest_dir)
+/* The base tree a delta needs is not usable: the site needs the full package. */
+static void
+pg_attribute_noreturn()
+pg_attribute_printf(2, 3)
+base_unusable(Extract *x, const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(SMS_ERRCODE_DELTA_BASE),
+			 errmsg("delta package file \"%s\" cannot be applied to \"%s\" (version %d): %s",
+					x->archive_path, x->base_dir, x->base_version, buf),
+			 errhint("The full package file is needed.")));
+}
+
+/*
+ * Copy the kept file e from the base tree into dest_dir, checking it against
+ * the new manifest while it is copied.  The base path is walked from the
+ * base directory with O_NOFOLLOW, like every path we create: a link planted
+ * in a distribution point's copy is not followed.
+ */
+static void
+copy_from_base(Extract *x, const SmsManifestEntry *e)
+{
+	const char *comp = e->path;
+	int			cur = x->base_fd;
+	int			opened = -1;
+	const char *slash;
+	struct stat st;
+	ExtractItem *item;
+	int			dfd;
+	char	   *dir;
+	const char *name;
+
+	/* open the base file, component by component */
+	while ((slash = strchr(comp, '/')) != NULL)
+	{
+		char	   *c = pnstrdup(comp, slash - comp);
+		int			next = raw_openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+
+		if (next < 0)
+			base_unusable(x, "directory of \"%s\" cannot be opened: %m", printable(e->path));
+		if (opened >= 0)
+			raw_close(opened);
+		opened = cur = next;
+		pfree(c);
+		comp = slash + 1;
+	}
+	x->base_file_fd = raw_openat(cur, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+	if (opened >= 0)
+		raw_close(opened);
+	if (x->base_file_fd < 0)
+		base_unusable(x, "file \"%s\" cannot be opened: %m", printable(e->path));
+	if (fstat(x->base_file_fd, &st) != 0 || !S_ISREG(st.st_mode))
+		base_unusable(x, "\"%s\" is not a regular file", printable(e->path));
+
+	/* create it in dest_dir */
+	slash = strrchr(e->path, '/');
+	dir = slash ? pnstrdup(e->path, slash - e->path) : pstrdup("");
+	name = slash ? slash + 1 : e->path;
+	if (find_item(x, e->path) != NULL)
+		refuse_entry(x, e->path, "the delta both sends it and keeps it");
+	dfd = open_dir(x, dir, e->path);
+	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+							S_IRUSR | S_IWUSR);
+	if (x->file_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create file \"%s\" in \"%s\": %m",
+						printable(e->path), x->dest_dir)));
+	item = add_item(x, e->path, false, true, e->mode & 07777);
+
+	if (pg_cryptohash_init(x->sha) < 0)
+		hash_failed(x);
+	for (;;)
+	{
+		ssize_t		n;
+
+		CHECK_FOR_INTERRUPTS();
+		n = read(x->base_file_fd, x->buf, EXTRACT_BLOCK_SIZE);
+		if (n == 0)
+			break;
+		if (n < 0)
+			base_unusable(x, "file \"%s\" cannot be read: %m", printable(e->path));
+		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
+			hash_failed(x);
+		if (!sms_write_all(x->file_fd, x->buf, n))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write file \"%s\" in \"%s\": %m",
+							printable(e->path), x->dest_dir)));
+		item->size += n;
+	}
+	if (pg_cryptohash_final(x->sha, item->sha256, sizeof(item->sha256)) < 0)
+		hash_failed(x);
+	if (item->size != e->size || memcmp(item->sha256, e->sha256, PG_SHA256_DIGEST_LENGTH) != 0)
+		base_unusable(x, "file \"%s\" there is not the one the new version keeps (" INT64_FORMAT " bytes, SHA-256 %s; expected " INT64_FORMAT " bytes, SHA-256 %s)",
+					  printable(e->path), item->size, hex(item->sha256), e->size, hex(e->sha256));
+
+	if (fchmod(x->file_fd, (item->mode & 0777) | S_IRUSR) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not set permissions of file \"%s\" in \"%s\": %m",
+						printable(e->path), x->dest_dir)));
+	{
+		struct timespec ts[2];
+
+		ts[0].tv_sec = 0;
+		ts[0].tv_nsec = UTIME_OMIT;
+		ts[1] = st.st_mtim;
+		(void) futimens(x->file_fd, ts);
+	}
+	if (pg_fsync(x->file_fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not fsync file \"%s\" in \"%s\": %m",
+						printable(e->path), x->dest_dir)));
+	raw_close(x->base_file_fd);
+	x->base_file_fd = -1;
+	if (raw_close(x->file_fd) != 0)
+	{
+		x->file_fd = -1;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close file \"%s\" in \"%s\": %m",
+						printable(e->path), x->dest_dir)));
+	}
+	x->file_fd = -1;
+	pfree(dir);
+}
+
+/*
+ * A delta: check its description against the manifest, then copy every
+ * file the archive did not carry from the base tree.
+ */
+static void
+apply_delta(Extract *x)
+{
+	List	   *deletions;
+	ListCell   *lc;
+	int			base;
+	SmsManifest *m = x->manifest;
+
+	base = sms_delta_parse(x->delta_text, psprintf("package file \"%s\"", x->archive_path),
+						   &deletions);
+	foreach(lc, deletions)
+	{
+		const char *path = lfirst(lc);
+
+		for (int i = 0; i < m->nentries; i++)
+			if (strcmp(m->entries[i].path, path) == 0)
+				mismatch(x, "The delta deletes \"%s\", which the manifest lists.", printable(path));
+	}
+	if (x->base_dir == NULL)
+		ereport(ERROR,
+				(errcode(SMS_ERRCODE_DELTA_BASE),
+				 errmsg("package file \"%s\" is a delta from version %d: it can only be applied to that version's tree",
+						x->archive_path, base)));
+	if (base != x->base_version)
+		base_unusable(x, "it is a delta from version %d", base);
+
+	x->base_fd = OpenTransientFile(x->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x->base_fd < 0)
+		base_unusable(x, "it cannot be opened: %m");
+	for (int i = 0; i < m->nentries; i++)
+	{
+		const SmsManifestEntry *e = &m->entries[i];
+
+		if (e->is_dir || find_item(x, e->path) != NULL)
+			continue;
+		copy_from_base(x, e);
+	}
+}
+
+static SmsManifest *
+extract_internal(const char *archive_path, const char *dest_dir,
+				 const char *base_dir, int base_version, bool *was_delta)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	MemoryContext workcxt;
@@ -924,6 +1128,9 @@ sms_archive_extract(const char *archive_path, const char *dest_dir)
 	x->archive_path = MemoryContextStrdup(workcxt, archive_path);
 	x->dest_dir = MemoryContextStrdup(workcxt, dest_dir);
 	x->archive_fd = x->dest_fd = x->dir_fd = x->file_fd = -1;
+	x->base_fd = x->base_file_fd = -1;
+	x->base_dir = base_dir ? MemoryContextStrdup(workcxt, base_dir) : NULL;
+	x->base_version = base_version;
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(ExtractItem);
@@ -948,6 +1155,8 @@ sms_archive_extract(const char *archive_path, const char *dest_dir)
 												  archive_path));
 		MemoryContextSwitchTo(workcxt);
 
+		if (x->delta_text != NULL)
+			apply_delta(x);
 		items = extract_verify(x, &nitems);
 		finish_directories(x, items, nitems);
 	}
@@ -962,9 +1171,24 @@ sms_archive_extract(const char *archive_path, const char *dest_dir)
 
 	extract_cleanup(x);
 	manifest = x->manifest;
+	if (was_delta)
+		*was_delta = x->delta_text != NULL;
 	MemoryContextSwitchTo(callercxt);
 	MemoryContextDelete(workcxt);
 	return manifest;
+}
+
+SmsManifest *
+sms_archive_extract(const char *archive_path, const char *dest_dir)
+{
+	return extract_internal(archive_path, dest_dir, NULL, 0, NULL);
+}
+
+SmsManifest *
+sms_archive_extract_delta(const char *archive_path, const char *dest_dir,
+						  const char *base_dir, int base_version, bool *was_delta)
+{
+	return extract_internal(archive_path, dest_dir, base_dir, base_version, was_delta);
 }
 
 /*

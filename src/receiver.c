@@ -88,9 +88,9 @@
 
 /* The parent must say everything: a NULL is its bug, not "no value". */
 static void
-require_args(FunctionCallInfo fcinfo, const char *func, const char *const *names)
+require_args(FunctionCallInfo fcinfo, const char *func, const char *const *names, int n)
 {
-	for (int i = 0; i < PG_NARGS(); i++)
+	for (int i = 0; i < Min(n, PG_NARGS()); i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -370,8 +370,11 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	int64		received;
 	int			fd;
 	off_t		file_size;
+	int32		base_version;
 
-	require_args(fcinfo, "receive_begin", names);
+	require_args(fcinfo, "receive_begin", names, lengthof(names));
+	/* a delta from this version (0: the full file); absent before 0.3 */
+	base_version = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	total_bytes = PG_GETARG_INT64(2);
@@ -387,6 +390,12 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
 						(long long) total_bytes, package_id, version)));
 	check_sha256_arg(sha256, "package file");
+	if (base_version != 0 && (base_version < 1 || base_version >= version))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid base version %d of a delta to package %s version %d",
+						base_version, package_id, version),
+				 errdetail("A delta is made from an earlier version.")));
 	sms_valid_object_name(package_name, "package name", true);
 	sms_valid_server_path(source_directory, "package source directory", true);
 	require_site_code();
@@ -442,14 +451,14 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	row = fetch_transfer(package_id, version);
 	if (!row.found)
 	{
-		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
-		Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
-			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
+		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT4OID};
+		Datum		values[5] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256), Int32GetDatum(base_version)};
 
 		if (SPI_execute_with_args("INSERT INTO smsdist.package_transfers"
-								  "       (package_id, source_version, total_bytes, sha256)"
-								  "VALUES ($1, $2, $3, $4)",
-								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+								  "       (package_id, source_version, total_bytes, sha256, base_version)"
+								  "VALUES ($1, $2, $3, $4, nullif($5, 0))",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "smsdist receiver: recording the transfer failed");
 		received = 0;
 	}
@@ -459,15 +468,16 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 		 * The parent now sends another file under this version (it rebuilt
 		 * the package): what we have belongs to the old one.
 		 */
-		Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
-		Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
-			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
+		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT4OID};
+		Datum		values[5] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256), Int32GetDatum(base_version)};
 
 		if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
 								  "   SET total_bytes = $3, sha256 = $4, bytes_received = 0,"
+								  "       base_version = nullif($5, 0),"
 								  "       started_at = clock_timestamp(), updated_at = clock_timestamp()"
 								  " WHERE package_id = $1 AND source_version = $2",
-								  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+								  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 			elog(ERROR, "smsdist receiver: restarting the transfer failed");
 		received = 0;
 	}
@@ -517,7 +527,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	off_t		file_size;
 	int64		done;
 
-	require_args(fcinfo, "receive_chunk", names);
+	require_args(fcinfo, "receive_chunk", names, lengthof(names));
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	offset = PG_GETARG_INT64(2);
@@ -725,7 +735,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	TransferRow row;
 	int64		bytes;
 
-	require_args(fcinfo, "receive_end", names);
+	require_args(fcinfo, "receive_end", names, lengthof(names));
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	job_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -833,13 +843,15 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 		values[4] = CStringGetTextDatum(row.sha256);
 		if (SPI_execute_with_args("INSERT INTO smsdist.package_builds"
 								  "       (package_id, source_version, state, file_path, bytes, sha256,"
-								  "        started_at, finished_at)"
-								  "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp()"
+								  "        started_at, finished_at, received, base_version)"
+								  "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp(),"
+								  "       true, t.base_version"
 								  "  FROM smsdist.package_transfers t"
 								  " WHERE t.package_id = $1 AND t.source_version = $2"
 								  "    ON CONFLICT (package_id, source_version) DO UPDATE"
 								  "   SET state = 'ready', file_path = EXCLUDED.file_path,"
 								  "       bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,"
+								  "       received = true, base_version = EXCLUDED.base_version,"
 								  "       error = NULL, builder_pid = NULL,"
 								  "       manifest = NULL, source_bytes = NULL, file_count = NULL,"
 								  "       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"

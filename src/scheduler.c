@@ -293,6 +293,18 @@ purge_package_store(void)
 		if (path != NULL)
 			doomed = lappend(doomed, pstrdup(path));
 	}
+	MemoryContextSwitchTo(old);
+
+	/* the deltas to a purged version go with it */
+	if (SPI_execute("DELETE FROM smsdist.package_deltas d USING smsdist.package_builds b"
+					" WHERE b.package_id = d.package_id AND b.source_version = d.source_version"
+					"   AND b.state <> 'ready'"
+					" RETURNING d.file_path",
+					false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "smsdist scheduler: purging old package deltas failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		doomed = lappend(doomed, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 
 	/* package files no ready build names: their package was deleted */
 	store = sms_package_store();
@@ -318,6 +330,32 @@ purge_package_store(void)
 								  "  '%/' || package_id || '.' || source_version || '.tar.gz'",
 								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist scheduler: checking package files failed");
+		if (SPI_processed == 0)
+			doomed = lappend(doomed, path);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+
+	/* delta files no delta row names (their package was deleted) */
+	store = psprintf("%s/deltas", sms_package_store());
+	dir = AllocateDir(store);
+	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
+	{
+		char	   *path;
+		Datum		arg;
+		Oid			type = TEXTOID;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		path = psprintf("%s/%s", store, de->d_name);
+		/* one being made, or renamed into place before its row commits */
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || time(NULL) - st.st_mtime < 300)
+			continue;
+		arg = CStringGetTextDatum(path);
+		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_deltas WHERE file_path = $1",
+								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist scheduler: checking delta files failed");
 		if (SPI_processed == 0)
 			doomed = lappend(doomed, path);
 	}

@@ -44,17 +44,21 @@
 #include "package_archive.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -309,6 +313,10 @@ typedef struct Transfer
 	char	   *conninfo;
 	Throttle	throttle;
 	int			fd;				/* the package file while it is sent, or -1 */
+	int			base_version;	/* file is a delta from this version; 0: full */
+	int			build_base;		/* this site's build is itself a delta from it */
+	bool		full_required;	/* a site behind the hop asked for the full file */
+	char	   *manifest;		/* of this version, if known */
 } Transfer;
 
 /* set by claim_transfer when it failed rows that cannot be routed */
@@ -342,6 +350,8 @@ claim_transfer(void)
 					  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying', 'running')"
 					  "   AND j.state = 'active'"
 					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+					  /* the full package is needed and this site has only a delta: wait for it */
+					  "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
 					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 					  "        <= clock_timestamp())"
 					  " ORDER BY j.priority, s.updated_at"
@@ -380,12 +390,15 @@ claim_transfer(void)
 									"   WHERE s.job_id = $1 AND s.phase = 'send'"
 									"     AND s.state IN ('waiting', 'retrying', 'running')"
 									"     AND smsdist.route_hop(s.site_code) = $2"
-									"  RETURNING s.site_code)"
+									"  RETURNING s.site_code, s.full_package_required)"
 									"SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
 									"       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
 									"       (SELECT array_agg(site_code::text ORDER BY site_code) FROM rows)::text,"
 									"       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
-									"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, '')"
+									"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, ''),"
+									"       coalesce(b.base_version, 0),"
+									"       coalesce((SELECT bool_or(full_package_required) FROM rows), false),"
+									"       b.manifest"
 									"  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
 									"  LEFT JOIN smsdist.package_builds b"
 									"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
@@ -422,7 +435,200 @@ claim_transfer(void)
 				p++;
 		}
 	}
+	t->build_base = atoi(val(15));
+	t->full_required = strcmp(val(16), "t") == 0;
+	t->manifest = val(17);
 	return t;
+}
+
+/*
+ * Delta updates.  The version every target site behind the hop has
+ * published, if it is one and the same older version whose manifest this
+ * site knows (so a delta can be made from it); else 0.  The locations are
+ * the ones the sites reported (record_locations): if one is stale, the site
+ * finds out while applying the delta and asks for the full package.
+ */
+static int
+common_base_version(Transfer *t)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(t->job_id);
+	values[1] = CStringGetTextDatum(t->hop);
+	values[2] = CStringGetTextDatum(t->package_id);
+	values[3] = Int32GetDatum(t->version);
+	if (SPI_execute_with_args("WITH held AS ("
+							  "  SELECT s.site_code, min(l.source_version) AS lo, max(l.source_version) AS hi"
+							  "    FROM smsdist.job_site_status s"
+							  "    LEFT JOIN smsdist.package_locations l"
+							  "      ON l.package_id = $3 AND l.site_code = s.site_code"
+							  "   WHERE s.job_id = $1 AND s.phase = 'send'"
+							  "     AND smsdist.route_hop(s.site_code) = $2"
+							  "   GROUP BY s.site_code)"
+							  "SELECT min(h.lo) FROM held h"
+							  "  JOIN smsdist.package_builds b ON b.package_id = $3 AND b.source_version = h.lo"
+							  " WHERE b.manifest IS NOT NULL "
+							  "HAVING count(*) = (SELECT count(*) FROM held)"
+							  "   AND bool_and(h.lo = h.hi) AND min(h.lo) = max(h.lo) AND min(h.lo) < $4",
+							  4, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: looking for a delta base failed");
+	if (SPI_processed == 0)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? 0 : DatumGetInt32(d);
+}
+
+/*
+ * Make a delta file; a failure (a damaged package file, a full disk) is
+ * logged and the full package file is sent instead, rather than leaving
+ * the transfer to fail in the same way at every try.
+ */
+static bool
+build_delta_safely(Transfer *t, const char *base_manifest, int base, const char *path,
+				   SmsDeltaResult *res)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		sms_delta_build(t->file, base_manifest, t->manifest, base, path,
+						sms_compression_level, res);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		ereport(WARNING,
+				(errmsg("could not make the delta of package %s from version %d to %d, sending the full package: %s",
+						t->package_id, base, t->version, edata->message)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * Decide what to send: the full package file, or a delta from the version
+ * the sites behind the hop hold.  A delta is made once per (package, base,
+ * version) and kept in <package store>/deltas/ with a package_deltas row.
+ * A delta is sent only if it is smaller than the full file.
+ */
+static void
+choose_file(Transfer *t)
+{
+	int			base;
+	Oid			types[3] = {TEXTOID, INT4OID, INT4OID};
+	Datum		values[3];
+	char	   *path = NULL;
+	int64		bytes = 0;
+	char	   *sha = NULL;
+	struct stat st;
+
+	t->base_version = 0;
+	if (strcmp(t->job_type, "remove_package") == 0)
+		return;
+	if (t->build_base > 0)
+	{
+		/* this site received a delta: it can only pass it on */
+		t->base_version = t->build_base;
+		return;
+	}
+	if (t->full_required || t->manifest == NULL)
+		return;
+	base = common_base_version(t);
+	if (base == 0)
+		return;
+
+	values[0] = CStringGetTextDatum(t->package_id);
+	values[1] = Int32GetDatum(t->version);
+	values[2] = Int32GetDatum(base);
+	if (SPI_execute_with_args("SELECT file_path, bytes, sha256 FROM smsdist.package_deltas"
+							  " WHERE package_id = $1 AND source_version = $2 AND base_version = $3",
+							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: reading package deltas failed");
+	if (SPI_processed == 1)
+	{
+		path = MemoryContextStrdup(sms_step_context,
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		bytes = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
+		sha = MemoryContextStrdup(sms_step_context,
+								  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		if (stat(path, &st) != 0 || st.st_size != bytes)
+			path = NULL;		/* gone or damaged: make it again */
+	}
+	if (path == NULL)
+	{
+		char	   *base_manifest;
+		char	   *dir = psprintf("%s/deltas", sms_package_store());
+		SmsDeltaResult res;
+		Oid			types2[10] = {TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID,
+		INT4OID, INT4OID, INT4OID, INT8OID};
+		Datum		values2[10];
+
+		if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
+								  " WHERE package_id = $1 AND source_version = $3",
+								  3, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "smsdist sender: reading the base manifest failed");
+		base_manifest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not create directory \"%s\": %m", dir)));
+		path = MemoryContextStrdup(sms_step_context,
+								   psprintf("%s/%s.%d.from%d.tar.gz", dir, t->package_id, t->version, base));
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("making the delta of package %s from version %d to %d",
+										t->package_id, base, t->version));
+		if (!build_delta_safely(t, base_manifest, base, path, &res))
+			return;				/* reported; the full file is sent */
+		bytes = res.bytes;
+		sha = MemoryContextStrdup(sms_step_context, res.sha256);
+		values2[0] = values[0];
+		values2[1] = values[1];
+		values2[2] = values[2];
+		values2[3] = CStringGetTextDatum(path);
+		values2[4] = Int64GetDatum(res.bytes);
+		values2[5] = CStringGetTextDatum(res.sha256);
+		values2[6] = Int32GetDatum(res.files_sent);
+		values2[7] = Int32GetDatum(res.files_deleted);
+		values2[8] = Int32GetDatum(res.files_kept);
+		values2[9] = Int64GetDatum(t->bytes);
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_deltas"
+								  "       (package_id, source_version, base_version, file_path, bytes, sha256,"
+								  "        files_sent, files_deleted, files_kept, full_bytes)"
+								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+								  "    ON CONFLICT (package_id, source_version, base_version) DO UPDATE"
+								  "   SET file_path = EXCLUDED.file_path, bytes = EXCLUDED.bytes,"
+								  "       sha256 = EXCLUDED.sha256, files_sent = EXCLUDED.files_sent,"
+								  "       files_deleted = EXCLUDED.files_deleted, files_kept = EXCLUDED.files_kept,"
+								  "       full_bytes = EXCLUDED.full_bytes, created_at = clock_timestamp()",
+								  10, types2, values2, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "smsdist sender: recording the delta failed");
+	}
+	if (bytes >= t->bytes)
+		return;					/* no smaller than the whole: send the whole */
+	t->base_version = base;
+	t->file = path;
+	t->bytes = bytes;
+	t->sha256 = sha;
 }
 
 /* Put the transfer's rows back to retrying, with the reason. */
@@ -486,21 +692,21 @@ transfer_failed(Transfer *t, const char *reason)
 static void
 transfer_progress(Transfer *t, int64 done, const char *detail)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTOID};
-	Datum		values[4];
+	Oid			types[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT4OID};
+	Datum		values[6];
 
 	values[0] = CStringGetTextDatum(t->job_id);
 	values[1] = CStringGetTextDatum(t->hop);
 	values[2] = Int64GetDatum(done);
 	values[3] = CStringGetTextDatum(detail);
+	values[4] = Int64GetDatum(t->bytes);
+	values[5] = Int32GetDatum(t->base_version);
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET bytes_done = $3, bytes_total = " "(SELECT b.bytes FROM smsdist.jobs j"
-							  "     JOIN smsdist.package_builds b ON b.package_id = j.package_id"
-							  "      AND b.source_version = j.source_version WHERE j.job_id = $1),"
-							  "       detail = $4"
+							  "   SET bytes_done = $3, bytes_total = $5, detail = $4,"
+							  "       delta_base = nullif($6, 0)"
 							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
 							  "   AND smsdist.route_hop(site_code) = $2",
-							  4, types, values, NULL, false, 0) < 0)
+							  6, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
 }
@@ -509,23 +715,38 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 static void
 transfer_done(Transfer *t, int64 sent)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID};
+	Datum		values[5];
 	SmsStatusRefs refs = {0};
 
 	values[0] = CStringGetTextDatum(t->job_id);
 	values[1] = CStringGetTextDatum(t->hop);
-	values[2] = CStringGetTextDatum(psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent));
+	values[2] = CStringGetTextDatum(t->base_version > 0 ?
+									psprintf("sent to %s: the delta from version %d (%lld bytes this time)",
+											 t->hop, t->base_version, (long long) sent) :
+									psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent));
+	values[3] = Int32GetDatum(t->base_version);
+	values[4] = Int64GetDatum(t->bytes);
+	/*
+	 * A resend of the full package (a site could not apply the delta)
+	 * starts the sites' distribute rows over.
+	 */
 	if (SPI_execute_with_args("WITH done AS ("
 							  "  UPDATE smsdist.job_site_status"
-							  "     SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
+							  "     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
+							  "         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
+							  "         delta_base = nullif($4, 0), full_package_required = false,"
 							  "         last_error = NULL, finished_at = clock_timestamp()"
 							  "   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
 							  "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
 							  "INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, detail)"
 							  "SELECT $1, site_code, 'distribute', 'waiting', 'waiting for the site''s report'"
-							  "  FROM done ON CONFLICT DO NOTHING",
-							  3, types, values, NULL, false, 0) < 0)
+							  "  FROM done"
+							  "    ON CONFLICT (job_id, site_code, phase) DO UPDATE"
+							  "   SET state = 'waiting', detail = EXCLUDED.detail, last_error = NULL,"
+							  "       full_package_required = false, finished_at = NULL"
+							  " WHERE job_site_status.state NOT IN ('done', 'failed')",
+							  5, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording the transfer failed");
 	if (strcmp(t->job_type, "remove_package") == 0)
 	{
@@ -543,9 +764,14 @@ transfer_done(Transfer *t, int64 sent)
 	}
 	refs.job_id = t->job_id;
 	refs.package_id = t->package_id;
-	sms_status_message(SMS_SENDER, SMS_INFO, SMS_MSG_SENT, &refs,
-					   "Package %s version %d sent to site %s for %s (%lld bytes sent).",
-					   t->package_id, t->version, t->hop, t->targets, (long long) sent);
+	if (t->base_version > 0)
+		sms_status_message(SMS_SENDER, SMS_INFO, SMS_MSG_SENT, &refs,
+						   "Package %s version %d sent to site %s for %s as a delta from version %d (%lld bytes sent).",
+						   t->package_id, t->version, t->hop, t->targets, t->base_version, (long long) sent);
+	else
+		sms_status_message(SMS_SENDER, SMS_INFO, SMS_MSG_SENT, &refs,
+						   "Package %s version %d sent to site %s for %s (%lld bytes sent).",
+						   t->package_id, t->version, t->hop, t->targets, (long long) sent);
 }
 
 /* Send the package file from the child's offset on; returns bytes sent. */
@@ -554,7 +780,8 @@ send_file(PGconn *conn, Transfer *t, char **err)
 {
 	char		version[16];
 	char		total[32];
-	const char *bv[6];
+	char		base[16];
+	const char *bv[7];
 	PGresult   *res;
 	int64		offset;
 	int64		sent = 0;
@@ -570,8 +797,15 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	bv[3] = t->sha256;
 	bv[4] = t->package_name;
 	bv[5] = t->source_directory;
-	res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6)",
-					6, bv, NULL, NULL, err);
+	snprintf(base, sizeof(base), "%d", t->base_version);
+	bv[6] = base;
+	/* a full file is sent as before 0.3, so a child not updated yet takes it */
+	if (t->base_version > 0)
+		res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6, $7::int)",
+						7, bv, NULL, NULL, err);
+	else
+		res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6)",
+						6, bv, NULL, NULL, err);
 	if (res == NULL)
 		return -1;
 	offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -752,6 +986,46 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 }
 
 /*
+ * A site behind a hop could not apply the delta it was sent (its base is
+ * missing or damaged) or its copy of the package file is damaged: it
+ * waits for the full package.  If what this site sent that way was a
+ * delta, send the full package file to the hop again; if it was the full
+ * file, the hop itself passes it on.  The distribute row keeps the detail,
+ * so that this site's own parent sees the request too when this site only
+ * has the delta.  values: job, site, state, detail, last error.
+ */
+static void
+full_package_requested(const char *job, const char *site, Oid *types, Datum *values, char *nulls)
+{
+	SmsStatusRefs refs = {0};
+
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET state = 'waiting', full_package_required = true,"
+							  "       detail = 'at the site: ' || $4, last_error = $5, finished_at = NULL"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+							  "   AND NOT full_package_required",
+							  5, types, values, nulls, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording a request for the full package failed");
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status s"
+							  "   SET state = 'waiting', full_package_required = true, started_at = NULL,"
+							  "       finished_at = NULL, attempts = 0, bytes_done = 0,"
+							  "       detail = 'site ' || $2 || ' needs the full package: it will be sent',"
+							  "       last_error = $5"
+							  " WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'done'"
+							  "   AND s.delta_base IS NOT NULL"
+							  "   AND smsdist.route_hop(s.site_code) = smsdist.route_hop($2)",
+							  5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist sender: planning to send the full package failed");
+	if (SPI_processed > 0)
+	{
+		refs.job_id = job;
+		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_RESENDING_FULL, &refs,
+						   "Site %s cannot use the delta it was sent for job %s (%s); sending the full package.",
+						   site, job, nulls[4] == 'n' ? "no reason given" : TextDatumGetCString(values[4]));
+	}
+}
+
+/*
  * Bring the children's distribution status back: for each job with
  * 'distribute' rows of sites below us that are not done, ask the hop.
  * Returns true if some rows are still open (the step polls again soon).
@@ -809,6 +1083,13 @@ follow_reports(void)
 				values[4] = CStringGetTextDatum(PQgetvalue(res, r, 3));
 				if (PQgetvalue(res, r, 3)[0] == '\0')
 					nulls[4] = 'n';
+				if (strcmp(PQgetvalue(res, r, 1), "done") != 0 &&
+					strcmp(PQgetvalue(res, r, 1), "failed") != 0 &&
+					strstr(PQgetvalue(res, r, 2), SMS_NEEDS_FULL_PACKAGE) != NULL)
+				{
+					full_package_requested(job, PQgetvalue(res, r, 0), types, values, nulls);
+					continue;
+				}
 				if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
 										  "   SET state = $3::smsdist.phase_state, detail = 'at the site: ' || $4,"
 										  "       last_error = $5,"
@@ -862,6 +1143,7 @@ sms_sender_step(void)
 	if (t != NULL)
 	{
 		sms_step_commit();		/* 'running' is visible */
+		choose_file(t);
 		if (!send_transfer(t, &err))
 			transfer_failed(t, err);
 		return GetCurrentTimestamp();	/* more work may wait */

@@ -185,7 +185,16 @@ extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
 #define SMS_MSG_DISTRIBUTED				3200
 #define SMS_MSG_DISTRIBUTE_FAILED		3201
 #define SMS_MSG_PACKAGE_CORRUPT			3202
+#define SMS_MSG_NEEDS_FULL_PACKAGE		3203
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302
+#define SMS_MSG_RESENDING_FULL			3303
+
+/*
+ * What a distribute row's detail says while its site waits for the full
+ * package because a delta could not be applied there (despooler.c); the
+ * parent's Sender looks for it in distribution_report (sender.c).
+ */
+#define SMS_NEEDS_FULL_PACKAGE			"needs the full package"
 
 #endif							/* SMSDIST_H */

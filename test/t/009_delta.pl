@@ -1,0 +1,187 @@
+# Delta updates across real sites (CEN -> CH1 -> GC1).  A site that already
+# holds an earlier version gets only the added and changed files plus the
+# deletions, and ends with a tree identical to a full send; a site with no
+# earlier version gets everything; a site whose base copy is damaged asks
+# for the full package and gets it -- also when it sits behind a child that
+# itself only received the delta.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path remove_tree);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my $conf = "smsdist.poll_interval = '5s'\nmax_worker_processes = 16\n";
+my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
+my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
+my $gc1 = site_node('gc1', site_code => 'GC1', conf => $conf);
+
+my $hierarchy = q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1');};
+for my $n ($cen, $ch1, $gc1)
+{
+	$n->safe_psql('site', $hierarchy);
+	$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
+}
+sub conninfo { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; }
+$cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . conninfo($ch1) . "')");
+$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('GC1', '" . conninfo($gc1) . "')");
+
+my %dps;
+for my $pair ([$ch1, 'CH1'], [$gc1, 'GC1'])
+{
+	my ($n, $code) = @$pair;
+	my @d = map { $n->basedir . "/dp$_" } (1, 2);
+	make_path(@d, $n->basedir . '/drive');
+	$dps{$code} = \@d;
+	$n->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('$code', 'distribution_point', 'DP1', '$d[0]'), ('$code', 'distribution_point', 'DP2', '$d[1]'),
+  ('$code', 'site_server_drive', 'D', '} . $n->basedir . q{/drive');});
+}
+
+# version 1: 100 files of 40 KB of random bytes, a text file, a file that
+# will go, a script whose mode will change, an empty directory
+my $src = $cen->basedir . '/source/app';
+make_path("$src/lib", "$src/doc", "$src/empty", "$src/old");
+for my $i (1 .. 100)
+{
+	system("head -c 40000 /dev/urandom > '$src/lib/part$i.dat'") == 0 or die;
+}
+system("yes 'manual line' | head -c 500000 > '$src/doc/manual.txt'") == 0 or die;
+system("echo obsolete > '$src/old/gone.txt'") == 0 or die;
+system("printf '#!/bin/sh\\necho setup\\n' > '$src/setup.sh'") == 0 or die;
+chmod 0644, "$src/setup.sh";
+$cen->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'App', '$src')");
+
+sub job_state { my ($n, $id) = @_; $n->safe_psql('site', "SELECT state || ': ' || coalesce(state_reason, '') FROM smsdist.jobs WHERE job_id = '$id'") }
+sub rows
+{
+	my ($n, $id) = @_;
+	return $n->safe_psql('site', "SELECT string_agg(site_code || ' ' || phase || ' ' || state || ' delta ' || coalesce(delta_base::text, '-') || ' ' || coalesce(detail, '') || ' ' || coalesce(last_error, ''), E'\\n' ORDER BY site_code, phase) FROM smsdist.job_site_status WHERE job_id = '$id'");
+}
+my $job = 100;
+sub run_job
+{
+	my ($version, $sites, $what) = @_;
+	$job++;
+	$cen->safe_psql('site', qq{
+UPDATE smsdist.packages SET source_version = $version WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00$job', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+	ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00$job'", 120),
+		"$what: the job completes") or diag(job_state($cen, "CEN00$job"), "\n", rows($cen, "CEN00$job"),
+		"\nCH1:\n", rows($ch1, "CEN00$job"), "\nGC1:\n", rows($gc1, "CEN00$job"));
+	for my $code (@$sites)
+	{
+		for my $dp (@{ $dps{$code} })
+		{
+			ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0,
+				"$what: $code $dp is identical to the source");
+		}
+	}
+	return "CEN00$job";
+}
+sub send_row
+{
+	my ($n, $id, $site, $col) = @_;
+	return $n->safe_psql('site', "SELECT coalesce(${col}::text, 'null') FROM smsdist.job_site_status WHERE job_id = '$id' AND site_code = '$site' AND phase = 'send'");
+}
+
+# --- version 1: nobody has the package, everything is sent
+my $j1 = run_job(1, ['CH1', 'GC1'], 'version 1 (full)');
+is(send_row($cen, $j1, 'CH1', 'delta_base'), 'null', 'version 1 went in full to CH1');
+my $full1 = send_row($cen, $j1, 'CH1', 'bytes_total');
+
+# --- version 2: one file changed, one added, one deleted (with its
+# directory), a mode changed, the empty directory gone and another made
+system("head -c 40000 /dev/urandom > '$src/lib/part7.dat'") == 0 or die;
+system("head -c 30000 /dev/urandom > '$src/lib/new.dat'") == 0 or die;
+remove_tree("$src/old", "$src/empty");
+make_path("$src/cache");
+chmod 0755, "$src/setup.sh";
+my $j2 = run_job(2, ['CH1', 'GC1'], 'version 2 (delta)');
+is(send_row($cen, $j2, 'CH1', 'delta_base'), '1', 'CEN sent CH1 a delta from version 1');
+is(send_row($ch1, $j2, 'GC1', 'delta_base'), '1', 'and CH1 passed the delta on to GC1');
+my $delta2 = send_row($cen, $j2, 'CH1', 'bytes_total');
+ok($delta2 * 20 < $full1, "the delta ($delta2 bytes) is a small part of the full file ($full1 bytes)");
+is($cen->safe_psql('site', "SELECT files_sent || ' sent, ' || files_deleted || ' deleted, ' || files_kept || ' kept' FROM smsdist.package_deltas WHERE package_id = 'CEN00001' AND source_version = 2 AND base_version = 1"),
+	'3 sent, 2 deleted, 100 kept', 'the delta holds the changed, added and re-moded files and lists the deletions');
+for my $dp (@{ $dps{CH1} }, @{ $dps{GC1} })
+{
+	ok(!-e "$dp/SMS_PKGC/CEN00001/old/gone.txt" && !-e "$dp/SMS_PKGC/CEN00001/empty" && -d "$dp/SMS_PKGC/CEN00001/cache",
+		"$dp: the deleted file and directory are gone, the new empty directory is there");
+	is(sprintf('%04o', (stat "$dp/SMS_PKGC/CEN00001/setup.sh")[2] & 07777), '0755', "$dp: the changed mode arrived");
+}
+like($cen->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE job_id = '$j2' AND message_id = 3302"),
+	qr/as a delta from version 1/, 'the status message says it was a delta');
+is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.job_progress WHERE job_id = '$j2' AND phase = 'send' AND bytes_per_second > 0"),
+	'2', 'job_progress shows the throughput of each send');
+
+# --- a site with no earlier version gets everything: remove the package
+# from GC1, then version 3 goes to CH1 (delta-able) and GC1 (not)
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00199', 'remove_package', 'CEN00001', 'sites', '{GC1}')});
+ok(wait_until($gc1, 'site', "SELECT count(*) = 0 FROM smsdist.package_locations WHERE package_id = 'CEN00001'", 60),
+	'the package is removed from GC1');
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00199'", 60),
+	'the removal job completes');
+system("head -c 40000 /dev/urandom > '$src/lib/part9.dat'") == 0 or die;
+my $j3 = run_job(3, ['CH1', 'GC1'], 'version 3 with GC1 empty');
+is(send_row($cen, $j3, 'CH1', 'delta_base'), 'null', 'CEN sent the full file, since GC1 behind CH1 has no version');
+
+# --- damage the base at CH1 (a file version 4 keeps): CH1 cannot apply the
+# delta, asks for the full package, and gets it
+system("head -c 40000 /dev/urandom > '$src/lib/part11.dat'") == 0 or die;
+system("echo tampered >> '$dps{CH1}[0]/SMS_PKGC/CEN00001/lib/part50.dat'") == 0 or die;
+my $j4 = run_job(4, ['CH1', 'GC1'], 'version 4 over a damaged base at CH1');
+is(send_row($cen, $j4, 'CH1', 'delta_base'), 'null', 'in the end CEN sent CH1 the full file');
+like($ch1->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = '$j4' AND message_id = 3203"),
+	qr/lib\/part50\.dat.*waiting for the full package/, 'CH1 said why it needed the full package');
+like($cen->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = '$j4' AND message_id = 3303"),
+	qr/Site CH1 cannot use the delta/, 'CEN said it sends the full package');
+
+# --- damage the base at GC1, which gets its package through CH1: CH1 has
+# only the delta, so the request goes up to CEN, which sends CH1 the full
+# file, which CH1 sends on
+system("head -c 40000 /dev/urandom > '$src/lib/part12.dat'") == 0 or die;
+unlink("$dps{GC1}[0]/SMS_PKGC/CEN00001/lib/part60.dat") or die;
+my $j5 = run_job(5, ['CH1', 'GC1'], 'version 5 over a damaged base at GC1');
+is(send_row($ch1, $j5, 'GC1', 'delta_base'), 'null', 'CH1 sent GC1 the full file in the end');
+is($ch1->safe_psql('site', "SELECT coalesce(base_version::text, 'full') FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 5"),
+	'full', 'after CEN sent it the full file');
+is($gc1->safe_psql('site', "SELECT count(*) > 0 FROM smsdist.status_messages WHERE job_id = '$j5' AND message_id = 3203"),
+	't', 'GC1 asked for the full package');
+is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer left open at CH1');
+
+# --- bad input: a delta description that deletes what the manifest lists,
+# or names a path outside the tree, is refused by extract_package
+{
+	my $dir = $cen->basedir . '/bad';
+	make_path("$dir/t", "$dir/out");
+	system("echo hi > '$dir/t/a.txt'") == 0 or die;
+	my $sha = `sha256sum '$dir/t/a.txt'`;
+	$sha =~ s/\s.*//s;
+	open(my $m, '>', "$dir/t/.smsdist-manifest") or die;
+	print $m "$sha 3 0644 a.txt\n";
+	close $m;
+	for my $case (['delete a.txt', qr/deletes "a.txt", which the manifest lists/],
+				  ['delete ../etc/passwd', qr/not a safe deletion/])
+	{
+		open(my $d, '>', "$dir/t/.smsdist-delta") or die;
+		print $d "smsdist-delta 1\nbase-version 1\n$case->[0]\n";
+		close $d;
+		system("cd '$dir/t' && tar -czf ../bad.tar.gz a.txt .smsdist-delta .smsdist-manifest") == 0 or die;
+		remove_tree("$dir/out");
+		make_path("$dir/out");
+		my ($ret, $out, $err) = $cen->psql('site',
+			"SELECT smsdist.extract_package('$dir/bad.tar.gz', '$dir/out')");
+		like($err, $case->[1], "a delta that says \"$case->[0]\" is refused");
+	}
+}
+
+$_->stop for ($cen, $ch1, $gc1);
+done_testing();
