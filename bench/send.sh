@@ -92,3 +92,47 @@ printf '  %-58s %8s s\n' "smsdist: job INSERT at CEN -> published and verified a
 echo "  smsdist / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"
 echo "  smsdist / shell (page cache): $(awk -v a="$sms_s" -v b="$pipe_s" 'BEGIN{printf "%.2f", a/b}')"
 echo "  published tree identical to the source: $identical"
+
+# ---- delta update: change 1 % of the files (rewrite them with new bytes of
+# the same size), send version 2, and compare the bytes sent with the full
+# file's.  CH1 holds version 1 now, so the Sender sends a delta.
+nfiles=$(find "$tree" -type f | wc -l)
+nchange=$(( (nfiles + 99) / 100 ))
+find "$tree" -type f | sort | awk -v n="$nfiles" -v k="$nchange" 'NR % int(n / k) == 0' | head -n "$nchange" |
+while IFS= read -r f; do
+    size=$(stat -c %s "$f")
+    head -c "$size" /dev/urandom > "$f.new" && mv "$f.new" "$f"
+done
+changed_bytes=$(find "$tree" -type f -newer "$work/pipe/pkg.tgz" -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CENF0C01';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CENF0C02', 'share_package', 'CENF0C01', 'sites', '{CH1}');
+SQL
+PGPORT=$chport psql -X -q -d bench >/dev/null <<'SQL'
+DO $$
+BEGIN
+    FOR i IN 1 .. 6000 LOOP
+        EXIT WHEN (SELECT state IN ('completed', 'failed') FROM smsdist.jobs WHERE job_id = 'CENF0C02');
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SQL
+state=$(PGPORT=$chport psql -X -At -d bench -c "SELECT state FROM smsdist.jobs WHERE job_id = 'CENF0C02'")
+[ "$state" = completed ] || { echo "the delta job at CH1 is '$state'"; exit 1; }
+created=$(psql -X -At -d bench -c "SELECT extract(epoch FROM created_at) FROM smsdist.jobs WHERE job_id = 'CENF0C02'")
+finished=$(PGPORT=$chport psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at) FROM smsdist.jobs WHERE job_id = 'CENF0C02'")
+delta_s=$(secs "$created" "$finished")
+read -r full_bytes delta_bytes delta_base <<<"$(psql -X -At -F ' ' -d bench -c "
+SELECT b.bytes, s.bytes_total, coalesce(s.delta_base::text, 'none')
+  FROM smsdist.job_site_status s, smsdist.package_builds b
+ WHERE s.job_id = 'CENF0C02' AND s.phase = 'send' AND b.package_id = 'CENF0C01' AND b.source_version = 2")"
+identical=no
+diff -r "$tree" "$work/ch1/dp/SMS_PKGC/CENF0C01" >/dev/null && identical=yes
+echo
+echo "== delta update ($nchange of $nfiles files changed, $(awk -v b="$changed_bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MB of new content)"
+printf '  %-58s %12s bytes\n' "full package file (version 2)" "$full_bytes"
+printf '  %-58s %12s bytes\n' "sent to CH1 (a delta from version $delta_base)" "$delta_bytes"
+echo "  delta / full: $(awk -v a="$delta_bytes" -v b="$full_bytes" 'BEGIN{printf "%.4f", a/b}')"
+printf '  %-58s %8s s   (the full send above: %s s)\n' "job INSERT at CEN -> version 2 published at CH1" "$delta_s" "$sms_s"
+echo "  published tree identical to the source: $identical"

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(193);
+SELECT plan(195);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -27,7 +27,7 @@ SELECT set_eq(
           'smsdist.collection_rules', 'smsdist.collection_members', 'smsdist.jobs',
           'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
-          'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers',
+          'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -66,13 +66,19 @@ SELECT tables_are('smsdist', ARRAY[
     'users', 'user_groups', 'user_group_members', 'collections', 'collection_subcollections',
     'collection_rules', 'collection_members', 'jobs', 'job_transitions', 'job_site_status',
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
-    'package_builds', 'package_locations', 'package_transfers'],
-    'smsdist has exactly the 23 documented tables');
+    'package_builds', 'package_locations', 'package_transfers', 'package_deltas'],
+    'smsdist has exactly the 24 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
-SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress'], 'smsdist has exactly three views');
+SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
+SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress'], 'smsdist has exactly four views');
+SELECT columns_are('smsdist', 'job_progress', ARRAY[
+    'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
+    'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',
+    'started_at', 'finished_at', 'elapsed', 'attempts', 'detail', 'last_error'],
+    'job_progress has its documented columns');
 SELECT columns_are('smsdist', 'workers', ARRAY[
     'component', 'title', 'pid', 'state', 'wake_requests', 'steps', 'started_at',
     'last_wake_at', 'last_step_at', 'next_step_at', 'last_error'],
@@ -207,6 +213,7 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
+             ('smsdist.package_deltas', 'smsdist.package_builds', 'c'),
              ('smsdist.package_locations', 'smsdist.packages', 'c'),
              ('smsdist.package_locations', 'smsdist.sites', 'c'),
              ('smsdist.package_transfers', 'smsdist.packages', 'c'),

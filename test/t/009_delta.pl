@@ -157,6 +157,58 @@ is($gc1->safe_psql('site', "SELECT count(*) > 0 FROM smsdist.status_messages WHE
 	't', 'GC1 asked for the full package');
 is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer left open at CH1');
 
+# --- kill -9 of the receiving side mid-transfer: the child's backend that
+# serves the parent's Sender dies (the child server restarts all its
+# backends); the transfer resumes from the child's durable offset
+system("head -c 8000000 /dev/urandom > '$src/lib/big.dat'") == 0 or die;
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET throttle = 'pulse', pulse_block_kb = 256, pulse_delay_ms = 100
+ WHERE target_site_code = 'CH1';
+UPDATE smsdist.packages SET source_version = 6 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00160', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT bytes_done > 1000000 FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00160' AND site_code = 'CH1' AND phase = 'send'}, 60),
+	'a throttled transfer to CH1 is under way');
+my $total6 = send_row($cen, 'CEN00160', 'CH1', 'bytes_total');
+my $receiver = $ch1->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE usename = 'parent_sender' AND datname = 'site' LIMIT 1");
+ok($receiver =~ /^\d+$/, "the receiving backend at CH1 is process $receiver");
+$ch1->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
+$ch1->reload;
+sleep(1);
+kill 'KILL', $receiver;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00160'", 120),
+	'after kill -9 of the receiving backend at CH1 the job completes') or diag(job_state($cen, 'CEN00160'), rows($cen, 'CEN00160'));
+my ($sent6) = $cen->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE job_id = 'CEN00160' AND message_id = 3302")
+  =~ /\((\d+) bytes sent\)/;
+ok(defined $sent6 && $sent6 < $total6, "the last attempt sent " . ($sent6 // 'none') . " of $total6 bytes: it resumed");
+for my $dp (@{ $dps{CH1} })
+{
+	ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, "version 6 on CH1 $dp is identical to the source");
+}
+
+# --- SIGTERM while the Sender sleeps between throttled blocks: it stops at
+# once (a latch wait, not a sleep), and its successor finishes the job
+system("head -c 3000000 /dev/urandom > '$src/lib/big2.dat'") == 0 or die;
+$cen->safe_psql('site', q{
+UPDATE smsdist.sender_addresses SET pulse_block_kb = 64, pulse_delay_ms = 30000
+ WHERE target_site_code = 'CH1';
+UPDATE smsdist.packages SET source_version = 7 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00170', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT bytes_done > 0 FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00170' AND site_code = 'CH1' AND phase = 'send'}, 60),
+	'a transfer with 30 s between blocks is under way');
+my $sender = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
+my $t0 = time;
+$cen->safe_psql('postgres', "SELECT pg_terminate_backend($sender)");
+ok(wait_until($cen, 'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $sender", 10),
+	'the throttled Sender exits on SIGTERM');
+ok(time - $t0 <= 5, 'within seconds (' . (time - $t0) . ' s), not after the 30 s delay');
+$cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1'");
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00170'", 120),
+	'the next Sender finishes the job') or diag(job_state($cen, 'CEN00170'), rows($cen, 'CEN00170'));
+
 # --- bad input: a delta description that deletes what the manifest lists,
 # or names a path outside the tree, is refused by extract_package
 {
