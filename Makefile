@@ -13,7 +13,8 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/worker.o src/supervisor.o src/scheduler.o \
                src/package_archive.o src/package_extract.o src/publish.o \
                src/compress.o src/package_builder.o src/despooler.o \
-               src/receiver.o src/sender.o src/sha256.o src/package_delta.o
+               src/receiver.o src/sender.o src/sha256.o src/package_delta.o \
+               src/query_rule.o src/collection_evaluator.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.

@@ -90,3 +90,239 @@ SELECT s.job_id, j.package_id, j.source_version, s.site_code, s.phase, s.state,
 REVOKE ALL ON package_deltas, job_progress FROM PUBLIC;
 GRANT SELECT ON package_deltas, job_progress TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_deltas', '');
+
+-------------------------------------------------------------------------------
+-- Collections: users and user groups as members, query rules that are
+-- compiled (never run as written), cycles refused, and the queues that
+-- drive the Collection Evaluator (src/collection_evaluator.c).
+-------------------------------------------------------------------------------
+-- The SQL condition a query rule compiles to (src/query_rule.c); an ERROR
+-- that says what is wrong if it does not compile.
+CREATE FUNCTION compile_query_rule(rule text) RETURNS text
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE
+    AS 'MODULE_PATHNAME', 'smsdist_compile_query_rule';
+GRANT EXECUTE ON FUNCTION compile_query_rule(text) TO PUBLIC;
+
+-- Direct rules may name a user or a user group instead of a system.
+ALTER TABLE collection_rules
+    ADD COLUMN user_domain netbios_name,
+    ADD COLUMN user_name object_name,
+    ADD COLUMN group_domain netbios_name,
+    ADD COLUMN group_name object_name,
+    DROP CONSTRAINT direct_rule_names_one_system,
+    ADD CONSTRAINT direct_rule_names_one_resource
+        CHECK (num_nonnulls(resource_sms_id, user_name, group_name)
+               = CASE WHEN rule_type = 'direct' THEN 1 ELSE 0 END),
+    ADD CONSTRAINT user_has_domain_and_name CHECK ((user_domain IS NULL) = (user_name IS NULL)),
+    ADD CONSTRAINT group_has_domain_and_name CHECK ((group_domain IS NULL) = (group_name IS NULL)),
+    ADD CONSTRAINT query_rule_compiles
+        CHECK (query_expression IS NULL OR compile_query_rule(query_expression) IS NOT NULL),
+    ADD FOREIGN KEY (user_domain, user_name) REFERENCES users ON DELETE CASCADE,
+    ADD FOREIGN KEY (group_domain, group_name) REFERENCES user_groups ON DELETE CASCADE;
+
+CREATE TABLE collection_user_members (
+    collection_id    sms_id NOT NULL REFERENCES collections ON DELETE CASCADE,
+    domain           netbios_name NOT NULL,
+    user_name        object_name NOT NULL,
+    PRIMARY KEY (collection_id, domain, user_name),
+    FOREIGN KEY (domain, user_name) REFERENCES users ON DELETE CASCADE
+);
+CREATE INDEX ON collection_user_members (domain, user_name);
+
+CREATE TABLE collection_group_members (
+    collection_id    sms_id NOT NULL REFERENCES collections ON DELETE CASCADE,
+    domain           netbios_name NOT NULL,
+    group_name       object_name NOT NULL,
+    PRIMARY KEY (collection_id, domain, group_name),
+    FOREIGN KEY (domain, group_name) REFERENCES user_groups ON DELETE CASCADE
+);
+CREATE INDEX ON collection_group_members (domain, group_name);
+
+-- When membership last changed, per collection (the Offer Manager and the
+-- Run phase follow it), and how the last evaluation went.
+ALTER TABLE collections
+    ADD COLUMN members_changed_at timestamptz,
+    ADD COLUMN evaluated_at timestamptz,
+    ADD COLUMN evaluation_error text;
+
+-- The dependency edges between collections: C depends on D if it includes,
+-- excludes or is limited by D.  Subcollections (for advertisements) too
+-- must not loop.
+CREATE VIEW collection_dependencies AS
+SELECT collection_id, ref_collection_id AS depends_on, rule_type::text AS how
+  FROM smsdist.collection_rules WHERE rule_type IN ('include', 'exclude')
+UNION ALL
+SELECT collection_id, limiting_collection_id, 'limit'
+  FROM smsdist.collections WHERE limiting_collection_id IS NOT NULL;
+
+-- Refuse an edge that closes a loop, naming it.  Serialized by an advisory
+-- lock, so that two transactions cannot each add half of a loop.
+CREATE FUNCTION collections_refuse_cycle() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c text;
+    d text;
+    loop_path text;
+BEGIN
+    PERFORM pg_advisory_xact_lock(pg_catalog.hashtextextended('smsdist collection graph', 0));
+    IF TG_TABLE_NAME = 'collections' THEN
+        c := NEW.collection_id; d := NEW.limiting_collection_id;
+    ELSIF TG_TABLE_NAME = 'collection_subcollections' THEN
+        c := NEW.parent_collection_id; d := NEW.child_collection_id;
+    ELSE
+        c := NEW.collection_id; d := NEW.ref_collection_id;
+    END IF;
+    IF d IS NULL THEN
+        RETURN NEW;
+    END IF;
+    -- does d reach c?
+    IF TG_TABLE_NAME = 'collection_subcollections' THEN
+        WITH RECURSIVE walk(node, path) AS (
+            SELECT d, ARRAY[c, d]
+            UNION ALL
+            SELECT s.child_collection_id::text, w.path || s.child_collection_id::text
+              FROM walk w JOIN smsdist.collection_subcollections s ON s.parent_collection_id = w.node
+             WHERE NOT s.child_collection_id = ANY (w.path[2:]) AND cardinality(w.path) < 1000)
+        SELECT array_to_string(path, ' -> ') INTO loop_path FROM walk WHERE node = c LIMIT 1;
+    ELSE
+        WITH RECURSIVE walk(node, path) AS (
+            SELECT d, ARRAY[c, d]
+            UNION ALL
+            SELECT e.depends_on::text, w.path || e.depends_on::text
+              FROM walk w JOIN smsdist.collection_dependencies e ON e.collection_id = w.node
+             WHERE NOT e.depends_on = ANY (w.path[2:]) AND cardinality(w.path) < 1000)
+        SELECT array_to_string(path, ' -> ') INTO loop_path FROM walk WHERE node = c LIMIT 1;
+    END IF;
+    IF loop_path IS NOT NULL THEN
+        RAISE EXCEPTION 'collection % cannot depend on collection %: that would make a loop', c, d
+            USING ERRCODE = 'integrity_constraint_violation',
+                  DETAIL = 'The loop: ' || loop_path || '.',
+                  HINT = 'Collections include, exclude, limit and contain each other only without loops.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER refuse_cycle BEFORE INSERT OR UPDATE OF ref_collection_id, collection_id ON collection_rules
+    FOR EACH ROW EXECUTE FUNCTION collections_refuse_cycle();
+CREATE TRIGGER refuse_cycle BEFORE INSERT OR UPDATE OF limiting_collection_id ON collections
+    FOR EACH ROW EXECUTE FUNCTION collections_refuse_cycle();
+CREATE TRIGGER refuse_cycle BEFORE INSERT OR UPDATE ON collection_subcollections
+    FOR EACH ROW EXECUTE FUNCTION collections_refuse_cycle();
+
+-- What the Collection Evaluator has to do.  A collection whose rules
+-- changed is evaluated whole (and so is everything that depends on it); a
+-- system that was added or changed is evaluated against every collection.
+CREATE TABLE collection_evaluation_queue (
+    collection_id    sms_id PRIMARY KEY,
+    queued_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE TABLE system_evaluation_queue (
+    sms_id           sms_id PRIMARY KEY,
+    queued_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE FUNCTION queue_collection_evaluation() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND TG_TABLE_NAME = 'collection_rules' THEN
+        INSERT INTO smsdist.collection_evaluation_queue (collection_id)
+        SELECT DISTINCT o.collection_id FROM old_rows o
+         WHERE EXISTS (SELECT 1 FROM smsdist.collections c WHERE c.collection_id = o.collection_id)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'collections' THEN
+        INSERT INTO smsdist.collection_evaluation_queue (collection_id)
+        SELECT n.collection_id FROM new_rows n JOIN old_rows o USING (collection_id)
+         WHERE n.limiting_collection_id IS DISTINCT FROM o.limiting_collection_id
+        ON CONFLICT DO NOTHING;
+    ELSIF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO smsdist.collection_evaluation_queue (collection_id)
+        SELECT DISTINCT n.collection_id FROM new_rows n ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER queue_evaluation AFTER INSERT ON collection_rules
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_collection_evaluation();
+CREATE TRIGGER queue_evaluation_update AFTER UPDATE ON collection_rules
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_collection_evaluation();
+CREATE TRIGGER queue_evaluation_delete AFTER DELETE ON collection_rules
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_collection_evaluation();
+CREATE TRIGGER queue_evaluation AFTER INSERT ON collections
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_collection_evaluation();
+-- (a statement trigger with transition tables cannot name columns: the
+-- function queues only collections whose limit changed)
+CREATE TRIGGER queue_evaluation_update AFTER UPDATE ON collections
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_collection_evaluation();
+
+-- Systems: a bulk load (more than 10,000 rows in one statement) queues a
+-- full evaluation of every collection instead of one entry per system.
+CREATE FUNCTION queue_system_evaluation() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    SELECT count(*) INTO n FROM new_rows;
+    IF n > 10000 THEN
+        INSERT INTO smsdist.collection_evaluation_queue (collection_id)
+        SELECT collection_id FROM smsdist.collections ON CONFLICT DO NOTHING;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO smsdist.system_evaluation_queue (sms_id)
+        SELECT n.sms_id FROM new_rows n JOIN old_rows o USING (sms_id)
+         WHERE (n.*) IS DISTINCT FROM (o.*)
+        ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO smsdist.system_evaluation_queue (sms_id)
+        SELECT sms_id FROM new_rows ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER queue_evaluation AFTER INSERT ON system_resources
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_system_evaluation();
+CREATE TRIGGER queue_evaluation_update AFTER UPDATE ON system_resources
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_system_evaluation();
+
+-- A full evaluation on demand (for pg_cron schedules): every collection, or
+-- one and whatever depends on it.
+CREATE FUNCTION evaluate_collections(p_collection_id sms_id DEFAULT NULL) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH q AS (
+        INSERT INTO smsdist.collection_evaluation_queue (collection_id)
+        SELECT collection_id FROM smsdist.collections
+         WHERE p_collection_id IS NULL OR collection_id = p_collection_id
+        ON CONFLICT (collection_id) DO UPDATE SET queued_at = clock_timestamp()
+        RETURNING 1)
+    SELECT count(*)::integer FROM q
+$$;
+REVOKE ALL ON FUNCTION evaluate_collections(sms_id) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION evaluate_collections(sms_id) TO smsdist_operator;
+
+REVOKE ALL ON collection_user_members, collection_group_members, collection_dependencies,
+    collection_evaluation_queue, system_evaluation_queue FROM PUBLIC;
+GRANT SELECT ON collection_user_members, collection_group_members, collection_dependencies,
+    collection_evaluation_queue, system_evaluation_queue TO smsdist_reader;
+-- The Collection Evaluator writes membership; nobody else does now.
+REVOKE INSERT, UPDATE, DELETE ON collection_members FROM smsdist_admin;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection_user_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection_group_members', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.collection_evaluation_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.system_evaluation_queue', '');
+
+-- Every existing collection is evaluated once by the new evaluator.
+INSERT INTO collection_evaluation_queue (collection_id) SELECT collection_id FROM collections;

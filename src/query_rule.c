@@ -241,7 +241,7 @@ parse_predicate(Parser *ps)
 
 	if (ps->kind != T_WORD)
 		rule_error(ps, "expected an attribute, found \"%s\"", ps->tok);
-	for (int i = 0; i < lengthof(attributes); i++)
+	for (size_t i = 0; i < lengthof(attributes); i++)
 		if (strcmp(attributes[i].name, ps->tok) == 0)
 			a = &attributes[i];
 	if (a == NULL)

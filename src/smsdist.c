@@ -57,7 +57,7 @@ const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
 	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", sms_despooler_step},
 	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
 	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
-	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", NULL},
+	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", sms_collection_evaluator_step},
 	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", NULL},
 	[SMS_SUPERVISOR] = {"supervisor", "smsdist supervisor", NULL},
 };

@@ -134,6 +134,10 @@ extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
 /* despooler.c, sender.c */
 extern TimestampTz sms_despooler_step(void);
 extern TimestampTz sms_sender_step(void);
+extern TimestampTz sms_collection_evaluator_step(void);
+
+/* query_rule.c: a collection query rule as a SQL condition over alias r */
+extern char *sms_compile_query_rule(const char *rule);
 extern bool sms_test_corrupt_chunk;
 extern void sms_register_supervisor(void);
 extern void sms_install_utility_hook(void);

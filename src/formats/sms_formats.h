@@ -358,7 +358,7 @@ typedef struct SmsPackageFile
 {
 	char	   *package_id;
 	char	   *name;
-	char	   *version;		/* optional */
+	char	   *product_version;	/* optional; "version" is the header's */
 	char	   *manufacturer;	/* optional */
 	char	   *language;		/* optional */
 	int64_t		source_version; /* >= 1 */

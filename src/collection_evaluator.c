@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * collection_evaluator.c
+ *	  The SMS Collection Evaluator: keeps the materialized membership of
+ *	  every collection current.
+ *
+ * Terms:
+ *	rule		a row of smsdist.collection_rules: direct (one system, user
+ *				or user group), query (a predicate over system attributes,
+ *				compiled by query_rule.c), include or exclude (the members
+ *				of another collection).
+ *	limit		collections.limiting_collection_id: members must also be
+ *				members of that collection.
+ *	membership	smsdist.collection_members (systems),
+ *				collection_user_members and collection_group_members.
+ *	order		ConfigMgr's: (query UNION direct UNION include) INTERSECT
+ *				limit EXCEPT exclude.
+ *	dependency	C depends on D when it includes, excludes or is limited by
+ *				D (view collection_dependencies; loops are refused by a
+ *				trigger).  D is evaluated before C: "topological order".
+ *	full evaluation		of one collection: every system, user and group.
+ *				Queued in collection_evaluation_queue when its rules or
+ *				limit change, when a bulk load arrives, or on demand
+ *				(evaluate_collections(), for pg_cron schedules); every
+ *				collection that depends on it is queued with it.
+ *	incremental evaluation	of a batch of systems that were added or
+ *				changed (system_evaluation_queue): every collection, in
+ *				topological order, but only for those systems.
+ *
+ * Each collection's evaluation is one statement that computes the new
+ * member set and applies only the difference, and commits with the removal
+ * of its queue row: a crash loses nothing, a repeat changes nothing.  When
+ * membership changes, collections.members_changed_at is set and the active
+ * run-command jobs that target the collection gain or lose target machines
+ * (job_target_status), which the Run phase follows.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "smsdist.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* systems evaluated incrementally per step */
+#define SYSTEM_BATCH	5000
+
+/*
+ * The SQL that evaluates one collection's systems: its query rules
+ * compiled, the rest as joins.  restricted: only the systems in $2 (an
+ * incremental evaluation).
+ */
+static char *
+system_evaluation_sql(const char *collection_id, bool restricted)
+{
+	StringInfoData sql;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(collection_id)};
+	const char *only_r = restricted ? " AND r.sms_id = ANY ($2)" : "";
+
+	if (SPI_execute_with_args("SELECT query_expression FROM smsdist.collection_rules"
+							  " WHERE collection_id = $1 AND rule_type = 'query' ORDER BY rule_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: reading query rules failed");
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "WITH cand AS (");
+	/* query rules: compiled again here, never trusted from a column */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *rule = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		appendStringInfo(&sql, "SELECT r.sms_id AS sms_id FROM smsdist.system_resources r WHERE %s%s UNION ",
+						 sms_compile_query_rule(rule), only_r);
+	}
+	appendStringInfo(&sql,
+					 "SELECT r.resource_sms_id AS sms_id FROM smsdist.collection_rules r"
+					 " WHERE r.collection_id = $1 AND r.rule_type = 'direct'"
+					 "   AND r.resource_sms_id IS NOT NULL%s"
+					 " UNION "
+					 "SELECT m.sms_id FROM smsdist.collection_members m"
+					 "  JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
+					 " WHERE x.collection_id = $1 AND x.rule_type = 'include'%s), "
+					 "new AS ("
+					 " SELECT c.sms_id FROM cand c"
+					 "  WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM smsdist.collection_members l"
+					 "                                     WHERE l.collection_id = $3 AND l.sms_id = c.sms_id)"
+					 " EXCEPT "
+					 " SELECT m.sms_id FROM smsdist.collection_members m"
+					 "   JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
+					 "  WHERE x.collection_id = $1 AND x.rule_type = 'exclude'%s), "
+					 "gone AS ("
+					 " DELETE FROM smsdist.collection_members m"
+					 "  WHERE m.collection_id = $1%s"
+					 "    AND NOT EXISTS (SELECT 1 FROM new WHERE new.sms_id = m.sms_id)"
+					 " RETURNING m.sms_id), "
+					 "added AS ("
+					 " INSERT INTO smsdist.collection_members (collection_id, sms_id)"
+					 " SELECT $1, n.sms_id FROM new n"
+					 "  WHERE EXISTS (SELECT 1 FROM smsdist.system_resources s WHERE s.sms_id = n.sms_id)"
+					 " ON CONFLICT DO NOTHING RETURNING sms_id), "
+					 /* the Run phase follows: collection jobs gain and lose machines */
+					 "jobs AS ("
+					 " SELECT j.job_id FROM smsdist.jobs j"
+					 "  WHERE j.target_collection_id = $1 AND j.job_type = 'run_command'"
+					 "    AND j.state = 'active'), "
+					 "lost AS ("
+					 " DELETE FROM smsdist.job_target_status t USING jobs, gone"
+					 "  WHERE t.job_id = jobs.job_id AND t.sms_id = gone.sms_id"
+					 "    AND t.state IN ('waiting', 'offered') RETURNING t.sms_id), "
+					 "gained AS ("
+					 " INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code)"
+					 " SELECT jobs.job_id, a.sms_id, s.site_code FROM jobs, added a"
+					 "   JOIN smsdist.system_resources s ON s.sms_id = a.sms_id"
+					 " ON CONFLICT DO NOTHING RETURNING sms_id) "
+					 "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM added),"
+					 "       (SELECT count(*) FROM lost) + (SELECT count(*) FROM gained)",
+					 restricted ? " AND r.resource_sms_id = ANY ($2)" : "",
+					 restricted ? " AND m.sms_id = ANY ($2)" : "",
+					 restricted ? " AND m.sms_id = ANY ($2)" : "",
+					 restricted ? " AND m.sms_id = ANY ($2)" : "");
+	return sql.data;
+}
+
+/*
+ * Users and user groups: direct rules and include/exclude/limit (no query
+ * rules; those are over systems).  kind: "user" or "group".
+ */
+static const char *
+principal_evaluation_sql(const char *kind)
+{
+	bool		user = strcmp(kind, "user") == 0;
+	const char *table = user ? "smsdist.collection_user_members" : "smsdist.collection_group_members";
+	const char *name = user ? "user_name" : "group_name";
+	const char *dom = user ? "user_domain" : "group_domain";
+
+	return psprintf("WITH cand AS ("
+					" SELECT r.%s AS domain, r.%s AS name FROM smsdist.collection_rules r"
+					"  WHERE r.collection_id = $1 AND r.rule_type = 'direct' AND r.%s IS NOT NULL"
+					" UNION "
+					" SELECT m.domain, m.%s FROM %s m"
+					"   JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
+					"  WHERE x.collection_id = $1 AND x.rule_type = 'include'), "
+					"new AS ("
+					" SELECT c.domain, c.name FROM cand c"
+					"  WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM %s l WHERE l.collection_id = $3"
+					"                                     AND l.domain = c.domain AND l.%s = c.name)"
+					" EXCEPT "
+					" SELECT m.domain, m.%s FROM %s m"
+					"   JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
+					"  WHERE x.collection_id = $1 AND x.rule_type = 'exclude'), "
+					"gone AS ("
+					" DELETE FROM %s m WHERE m.collection_id = $1"
+					"    AND NOT EXISTS (SELECT 1 FROM new WHERE new.domain = m.domain AND new.name = m.%s)"
+					" RETURNING 1), "
+					"added AS ("
+					" INSERT INTO %s (collection_id, domain, %s) SELECT $1, domain, name FROM new"
+					" ON CONFLICT DO NOTHING RETURNING 1) "
+					"SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM added), 0::bigint",
+					dom, name, name,
+					name, table,
+					table, name,
+					name, table,
+					table, name,
+					table, name);
+}
+
+/* Run one evaluation statement; returns the number of members changed. */
+static int64
+run_evaluation(const char *sql, const char *collection_id, const char *limit, Datum ids)
+{
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+	bool		isnull;
+	int64		changed;
+
+	values[0] = CStringGetTextDatum(collection_id);
+	values[1] = ids;
+	if (ids == (Datum) 0)
+		nulls[1] = 'n';
+	if (limit != NULL)
+		values[2] = CStringGetTextDatum(limit);
+	else
+	{
+		values[2] = (Datum) 0;
+		nulls[2] = 'n';
+	}
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "smsdist collection evaluator: evaluating collection %s failed", collection_id);
+	changed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) +
+		DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return changed;
+}
+
+/* The limiting collection of a collection, or NULL. */
+static char *
+limiting_collection(const char *collection_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(collection_id)};
+
+	if (SPI_execute_with_args("SELECT limiting_collection_id FROM smsdist.collections WHERE collection_id = $1",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: reading collection %s failed", collection_id);
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/* Record the outcome on the collection row (and wake who follows it). */
+static void
+mark_evaluated(const char *collection_id, bool changed)
+{
+	Oid			types[2] = {TEXTOID, BOOLOID};
+	Datum		values[2] = {CStringGetTextDatum(collection_id), BoolGetDatum(changed)};
+
+	if (SPI_execute_with_args("UPDATE smsdist.collections"
+							  "   SET evaluated_at = clock_timestamp(), evaluation_error = NULL,"
+							  "       members_changed_at = CASE WHEN $2 THEN clock_timestamp() ELSE members_changed_at END"
+							  " WHERE collection_id = $1",
+							  2, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist collection evaluator: recording the evaluation failed");
+}
+
+/*
+ * Full evaluations.  Queue every collection that depends on a queued one,
+ * then evaluate the queue in topological order, each collection with the
+ * removal of its queue row in one transaction.  Returns true if it did any.
+ */
+static bool
+full_evaluations(void)
+{
+	List	   *order = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+	int			done = 0;
+
+	/* dependents of what is queued are queued too */
+	if (SPI_execute("WITH RECURSIVE up(id, depth) AS ("
+					"  SELECT collection_id::text, 0 FROM smsdist.collection_evaluation_queue"
+					"  UNION ALL"
+					"  SELECT d.collection_id::text, up.depth + 1 FROM smsdist.collection_dependencies d"
+					"    JOIN up ON d.depends_on = up.id WHERE up.depth < 1000)"
+					"INSERT INTO smsdist.collection_evaluation_queue (collection_id)"
+					"SELECT DISTINCT id FROM up ON CONFLICT DO NOTHING",
+					false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist collection evaluator: queueing dependent collections failed");
+
+	/* topological order: the longest chain of dependencies below each */
+	if (SPI_execute("WITH RECURSIVE down(id, depth) AS ("
+					"  SELECT c.collection_id::text, 0 FROM smsdist.collections c"
+					"  UNION ALL"
+					"  SELECT d.collection_id::text, down.depth + 1 FROM smsdist.collection_dependencies d"
+					"    JOIN down ON d.depends_on = down.id WHERE down.depth < 1000)"
+					"SELECT q.collection_id::text FROM smsdist.collection_evaluation_queue q"
+					"  JOIN (SELECT id, max(depth) AS depth FROM down GROUP BY id) o ON o.id = q.collection_id"
+					" ORDER BY o.depth, q.collection_id",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: ordering collections failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		order = lappend(order, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	MemoryContextSwitchTo(old);
+	/* queue rows of deleted collections */
+	(void) SPI_execute("DELETE FROM smsdist.collection_evaluation_queue q WHERE NOT EXISTS"
+					   " (SELECT 1 FROM smsdist.collections c WHERE c.collection_id = q.collection_id)",
+					   false, 0);
+	sms_step_commit();
+
+	foreach(lc, order)
+	{
+		char	   *id = lfirst(lc);
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(id)};
+		char	   *limit;
+		int64		changed;
+
+		CHECK_FOR_INTERRUPTS();
+		/* taken by another evaluator, or done already: skip */
+		if (SPI_execute_with_args("DELETE FROM smsdist.collection_evaluation_queue"
+								  " WHERE collection_id = $1 AND collection_id IN"
+								  "  (SELECT collection_id FROM smsdist.collection_evaluation_queue"
+								  "    WHERE collection_id = $1 FOR UPDATE SKIP LOCKED)",
+								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "smsdist collection evaluator: taking collection %s failed", id);
+		if (SPI_processed == 0)
+			continue;
+		pgstat_report_activity(STATE_RUNNING, psprintf("evaluating collection %s", id));
+		limit = limiting_collection(id);
+		changed = run_evaluation(system_evaluation_sql(id, false), id, limit, (Datum) 0);
+		changed += run_evaluation(principal_evaluation_sql("user"), id, limit, (Datum) 0);
+		changed += run_evaluation(principal_evaluation_sql("group"), id, limit, (Datum) 0);
+		mark_evaluated(id, changed > 0);
+		sms_step_commit();
+		done++;
+	}
+	return done > 0;
+}
+
+/*
+ * Incremental evaluation of a batch of systems against every collection.
+ * Returns true if there was a batch.
+ */
+static bool
+incremental_evaluation(void)
+{
+	Datum		ids;
+	bool		isnull;
+	List	   *order = NIL;
+	ListCell   *lc;
+	MemoryContext old;
+	int			n;
+
+	if (SPI_execute("WITH batch AS ("
+					"  DELETE FROM smsdist.system_evaluation_queue q WHERE q.sms_id IN"
+					"   (SELECT sms_id FROM smsdist.system_evaluation_queue"
+					"     ORDER BY queued_at LIMIT " CppAsString2(SYSTEM_BATCH) " FOR UPDATE SKIP LOCKED)"
+					"  RETURNING q.sms_id)"
+					"SELECT array_agg(sms_id::text), count(*)::integer FROM batch",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: taking changed systems failed");
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (n == 0)
+		return false;
+	old = MemoryContextSwitchTo(sms_step_context);
+	ids = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
+	MemoryContextSwitchTo(old);
+
+	if (SPI_execute("WITH RECURSIVE down(id, depth) AS ("
+					"  SELECT c.collection_id::text, 0 FROM smsdist.collections c"
+					"  UNION ALL"
+					"  SELECT d.collection_id::text, down.depth + 1 FROM smsdist.collection_dependencies d"
+					"    JOIN down ON d.depends_on = down.id WHERE down.depth < 1000)"
+					"SELECT id FROM down GROUP BY id ORDER BY max(depth), id",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: ordering collections failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		order = lappend(order, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	MemoryContextSwitchTo(old);
+
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("evaluating %d changed system%s against %d collection%s",
+									n, n == 1 ? "" : "s", list_length(order),
+									list_length(order) == 1 ? "" : "s"));
+	/* one transaction: the batch leaves the queue only with its results */
+	foreach(lc, order)
+	{
+		char	   *id = lfirst(lc);
+		int64		changed;
+
+		CHECK_FOR_INTERRUPTS();
+		changed = run_evaluation(system_evaluation_sql(id, true), id, limiting_collection(id), ids);
+		if (changed > 0)
+			mark_evaluated(id, true);
+	}
+	return true;
+}
+
+TimestampTz
+sms_collection_evaluator_step(void)
+{
+	if (full_evaluations())
+		return GetCurrentTimestamp();
+	if (incremental_evaluation())
+		return GetCurrentTimestamp();
+	return DT_NOEND;
+}
