@@ -14,7 +14,8 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/package_archive.o src/package_extract.o src/publish.o \
                src/compress.o src/package_builder.o src/despooler.o \
                src/receiver.o src/sender.o src/sha256.o src/package_delta.o \
-               src/query_rule.o src/collection_evaluator.o
+               src/query_rule.o src/collection_evaluator.o \
+               src/pcm_writer.o src/formats/sms_formats.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
@@ -47,4 +48,4 @@ bench:
 
 # The version is compiled in, and every file shares the headers: rebuild
 # when either changes (PGXS knows neither).
-$(OBJS) $(OBJS:.o=.bc): smsdist.control $(wildcard src/*.h)
+$(OBJS) $(OBJS:.o=.bc): smsdist.control $(wildcard src/*.h src/formats/*.h)

@@ -174,8 +174,8 @@ BEGIN
     ELSE
         c := NEW.collection_id; d := NEW.ref_collection_id;
     END IF;
-    IF d IS NULL THEN
-        RETURN NEW;
+    IF d IS NULL OR d = c THEN
+        RETURN NEW;             -- (the table's CHECK constraints refuse c = d)
     END IF;
     -- does d reach c?
     IF TG_TABLE_NAME = 'collection_subcollections' THEN
@@ -224,7 +224,7 @@ CREATE TABLE system_evaluation_queue (
 );
 
 CREATE FUNCTION queue_collection_evaluation() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -267,7 +267,7 @@ CREATE TRIGGER queue_evaluation_update AFTER UPDATE ON collections
 -- Systems: a bulk load (more than 10,000 rows in one statement) queues a
 -- full evaluation of every collection instead of one entry per system.
 CREATE FUNCTION queue_system_evaluation() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -326,3 +326,65 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.system_evaluation_queue'
 
 -- Every existing collection is evaluated once by the new evaluator.
 INSERT INTO collection_evaluation_queue (collection_id) SELECT collection_id FROM collections;
+
+-------------------------------------------------------------------------------
+-- The Run phase (src/pcm_writer.c, run by the Despooler): one PCM
+-- instruction file per target workstation of this site, rewritten whenever
+-- what it must say changes.  The queue holds the machines whose file is due.
+-------------------------------------------------------------------------------
+CREATE TABLE pcm_queue (
+    sms_id           sms_id PRIMARY KEY,
+    queued_at        timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE FUNCTION queue_pcm() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'jobs' THEN
+        -- a run-command job changed state (expired, cancelled, ...)
+        INSERT INTO smsdist.pcm_queue (sms_id)
+        SELECT DISTINCT t.sms_id
+          FROM new_rows n JOIN old_rows o USING (job_id)
+          JOIN smsdist.job_target_status t ON t.job_id = n.job_id
+         WHERE n.job_type = 'run_command' AND n.state IS DISTINCT FROM o.state
+        ON CONFLICT DO NOTHING;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- (also for a deleted machine: its files must go)
+        INSERT INTO smsdist.pcm_queue (sms_id)
+        SELECT DISTINCT o.sms_id FROM old_rows o ON CONFLICT DO NOTHING;
+    ELSE
+        INSERT INTO smsdist.pcm_queue (sms_id)
+        SELECT DISTINCT n.sms_id FROM new_rows n ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER queue_pcm AFTER INSERT ON job_target_status
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_pcm();
+CREATE TRIGGER queue_pcm_delete AFTER DELETE ON job_target_status
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_pcm();
+CREATE TRIGGER queue_pcm AFTER UPDATE ON jobs
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_pcm();
+CREATE TRIGGER notify_despooler AFTER INSERT ON pcm_queue
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('despooler');
+
+-- The PCM file each machine of this site has, for operators (and so that
+-- the file of a machine that was deleted can be found and removed).
+CREATE TABLE pcm_files (
+    sms_id           sms_id PRIMARY KEY,
+    domain           netbios_name NOT NULL,
+    jobs             text[] NOT NULL,
+    sha256           text NOT NULL,
+    copies           integer NOT NULL,
+    written_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+REVOKE ALL ON pcm_queue, pcm_files FROM PUBLIC;
+GRANT SELECT ON pcm_queue, pcm_files TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pcm_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pcm_files', '');

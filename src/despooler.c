@@ -314,6 +314,15 @@ finish_item(WorkItem *w, int ndps)
 							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist despooler: completing the job failed");
 
+	/* the Run phase: this site's target machines get their PCM files */
+	if (strcmp(w->job_type, "run_command") == 0 &&
+		SPI_execute_with_args("INSERT INTO smsdist.pcm_queue (sms_id)"
+							  "SELECT t.sms_id FROM smsdist.job_target_status t"
+							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
+							  " WHERE t.job_id = $1 ON CONFLICT DO NOTHING",
+							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist despooler: queueing PCM files failed");
+
 	refs.job_id = w->job_id;
 	refs.package_id = w->package_id;
 	if (removing)
@@ -643,7 +652,12 @@ sms_despooler_step(void)
 	clean_despool_dirs();
 	w = claim_item();
 	if (w == NULL)
+	{
+		/* the Run phase: PCM files of this site's machines */
+		if (sms_pcm_write_queued())
+			return GetCurrentTimestamp();
 		return DT_NOEND;
+	}
 	dps = distribution_points();
 	drive = choose_drive(&fallback);
 	tmpdir = MemoryContextStrdup(sms_step_context,

@@ -136,6 +136,9 @@ extern TimestampTz sms_despooler_step(void);
 extern TimestampTz sms_sender_step(void);
 extern TimestampTz sms_collection_evaluator_step(void);
 
+/* pcm_writer.c: the Run phase, run by the Despooler; true if it did a batch */
+extern bool sms_pcm_write_queued(void);
+
 /* query_rule.c: a collection query rule as a SQL condition over alias r */
 extern char *sms_compile_query_rule(const char *rule);
 extern bool sms_test_corrupt_chunk;

@@ -28,6 +28,8 @@ SELECT set_eq(
           'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
           'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
+          'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
+          'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -66,14 +68,17 @@ SELECT tables_are('smsdist', ARRAY[
     'users', 'user_groups', 'user_group_members', 'collections', 'collection_subcollections',
     'collection_rules', 'collection_members', 'jobs', 'job_transitions', 'job_site_status',
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
-    'package_builds', 'package_locations', 'package_transfers', 'package_deltas'],
-    'smsdist has exactly the 24 documented tables');
+    'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
+    'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
+    'system_evaluation_queue', 'pcm_queue', 'pcm_files'],
+    'smsdist has exactly the 30 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
-SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress'], 'smsdist has exactly four views');
+SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
+    'collection_dependencies'], 'smsdist has exactly five views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
     'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',
@@ -196,13 +201,19 @@ SELECT results_eq(
     $$VALUES ('smsdist.advertisement_assignments', 'smsdist.advertisements', 'c'),
              ('smsdist.advertisements', 'smsdist.collections', 'r'),
              ('smsdist.advertisements', 'smsdist.programs', 'r'),
+             ('smsdist.collection_group_members', 'smsdist.collections', 'c'),
+             ('smsdist.collection_group_members', 'smsdist.user_groups', 'c'),
              ('smsdist.collection_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_members', 'smsdist.system_resources', 'c'),
              ('smsdist.collection_rules', 'smsdist.collections', 'c'),
              ('smsdist.collection_rules', 'smsdist.collections', 'c'),
              ('smsdist.collection_rules', 'smsdist.system_resources', 'c'),
+             ('smsdist.collection_rules', 'smsdist.user_groups', 'c'),
+             ('smsdist.collection_rules', 'smsdist.users', 'c'),
              ('smsdist.collection_subcollections', 'smsdist.collections', 'c'),
              ('smsdist.collection_subcollections', 'smsdist.collections', 'c'),
+             ('smsdist.collection_user_members', 'smsdist.collections', 'c'),
+             ('smsdist.collection_user_members', 'smsdist.users', 'c'),
              ('smsdist.collections', 'smsdist.collections', 'r'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.sites', 'c'),
@@ -341,9 +352,10 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['distribution_report', 'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'receive_begin', 'receive_chunk', 'receive_end'],
-          'only the documented functions are SECURITY DEFINER (job triggers, and what a parent site calls)');
+          ARRAY['distribution_report', 'evaluate_collections', 'jobs_check_targets', 'jobs_log_transition',
+                'location_report', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
+                'receive_begin', 'receive_chunk', 'receive_end'],
+          'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
@@ -357,7 +369,8 @@ SELECT functions_are('smsdist', ARRAY[
     'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',
     'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish',
     'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
-    'receive_end'],
+    'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
+    'queue_system_evaluation', 'evaluate_collections', 'queue_pcm'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ SELECT throws_like($$SELECT smsdist.compile_query_rule('name = ''x'' OR 1 = 1')$
 SELECT throws_like($$SELECT smsdist.compile_query_rule('pg_sleep(10) IS NULL')$$,
     'invalid query rule: unknown attribute "pg_sleep"%', 'a function call is refused');
 SELECT throws_like($$SELECT smsdist.compile_query_rule('(SELECT 1) = 1')$$,
-    'invalid query rule: expected an attribute, found "select"%', 'a subquery is refused');
+    'invalid query rule: unknown attribute "select"%', 'a subquery is refused');
 SELECT throws_like($$SELECT smsdist.compile_query_rule('password = ''x''')$$,
     'invalid query rule: unknown attribute "password"%', 'an attribute that is not a system attribute is refused');
 SELECT throws_like($$SELECT smsdist.compile_query_rule('name = x')$$,

@@ -1,0 +1,431 @@
+/*-------------------------------------------------------------------------
+ *
+ * pcm_writer.c
+ *	  The Run phase: Package Command Manager instruction files, written by
+ *	  the Despooler.
+ *
+ * Seed 000, phase 3: "the SMS Despooler creates Package Command Manager
+ * (PCM) definition files in the site.srv\mancfg.box\pcmdom.box\
+ * domain_name.000 directories on the site server.  SMS creates one PCM file
+ * for each target workstation and uses the SMS ID of the target
+ * workstation to name it.  SMS copies these PCM files to the
+ * site.srv\pcins.box directories on all SMS Logon Servers within the SMS
+ * site."
+ *
+ * Terms:
+ *	PCM file	the instruction file of one workstation (format "pcm",
+ *				src/formats/sms_formats.h, docs/formats.md), named by its
+ *				SMS ID: every live run-command job of the machine.
+ *	live job	a run-command job that is active, not past its expiry,
+ *				targets the machine (job_target_status, not cancelled or
+ *				expired there) and whose package is distributed at the
+ *				machine's site (its 'distribute' row there is done), with
+ *				at least one distribution point location.
+ *	site server copy	<first site-server drive>/mancfg.box/pcmdom.box/
+ *				<DOMAIN>.000/<SMS ID> (the package store if the site has no
+ *				drive configured).
+ *	logon server copy	<logon server root>/pcins.box/<SMS ID>, on every
+ *				enabled logon server of this site.
+ *	queue		smsdist.pcm_queue: machines whose file is due, filled by
+ *				triggers (a job gained or lost a machine, a job changed
+ *				state) and by the Despooler when a job's package is
+ *				distributed here.
+ *
+ * Only machines of this site get files here; a child site writes its own.
+ * A machine with no live job has no file (it is removed).  Each file is
+ * written under a temporary name, fsynced and renamed, so a workstation
+ * reads a whole file or the previous one; a batch's queue rows are removed
+ * in the transaction that records the files, so after a crash the files
+ * are simply written again.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "common/file_perm.h"
+#include "formats/sms_formats.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#define PCM_BATCH	2000
+
+/* Split s at sep into a malloc'd array (the format library frees it). */
+static char **
+split_malloc(const char *s, char sep, size_t *n)
+{
+	char	  **out;
+	size_t		count = 1;
+	const char *p;
+
+	*n = 0;
+	if (s == NULL || *s == '\0')
+		return NULL;
+	for (p = s; *p; p++)
+		count += (*p == sep);
+	out = malloc(sizeof(char *) * count);
+	if (out == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	for (p = s;;)
+	{
+		const char *e = strchr(p, sep);
+		size_t		len = e ? (size_t) (e - p) : strlen(p);
+
+		out[*n] = strndup(p, len);
+		if (out[*n] == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		(*n)++;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return out;
+}
+
+static char *
+strdup_or_error(const char *s)
+{
+	char	   *d = strdup(s ? s : "");
+
+	if (d == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	return d;
+}
+
+/* Free what split_malloc and strdup_or_error made for one file. */
+static void
+free_pcm(SmsPcmFile *f)
+{
+	for (size_t i = 0; i < f->njobs; i++)
+	{
+		SmsPcmJob  *j = &f->jobs[i];
+
+		free(j->job_id);
+		free(j->package_id);
+		free(j->package_name);
+		free(j->program);
+		free(j->command_line);
+		free(j->package_sha256);
+		for (size_t k = 0; k < j->nplatforms; k++)
+			free(j->platforms[k]);
+		free(j->platforms);
+		for (size_t k = 0; k < j->nlocations; k++)
+			free(j->locations[k]);
+		free(j->locations);
+	}
+	free(f->jobs);
+	free(f->machine);
+	free(f->site);
+	memset(f, 0, sizeof(*f));
+}
+
+typedef struct PcmPlaces
+{
+	char	   *site_server;	/* .../mancfg.box/pcmdom.box */
+	List	   *logon_servers;	/* .../pcins.box, each */
+} PcmPlaces;
+
+static PcmPlaces
+pcm_places(void)
+{
+	PcmPlaces	pl = {0};
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	MemoryContext old;
+
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive'"
+							  " ORDER BY site_system_id LIMIT 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the site server failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	pl.site_server = psprintf("%s/mancfg.box/pcmdom.box",
+							  SPI_processed > 0 ?
+							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
+							  sms_package_store());
+	MemoryContextSwitchTo(old);
+	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
+							  " ORDER BY site_system_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the logon servers failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		pl.logon_servers = lappend(pl.logon_servers,
+								   pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	MemoryContextSwitchTo(old);
+	return pl;
+}
+
+static char *
+domain_dir(PcmPlaces *pl, const char *domain)
+{
+	return psprintf("%s/%s.000", pl->site_server, domain);
+}
+
+static void
+make_dir(const char *dir)
+{
+	if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+}
+
+static void
+write_copy(const char *dir, const char *name, const char *buf, size_t len)
+{
+	char		err[512];
+
+	make_dir(dir);
+	if (!sms_fmt_write_file(dir, name, buf, len, err, sizeof(err)))
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write PCM file \"%s/%s\": %s", dir, name, err)));
+}
+
+static void
+remove_copy(const char *dir, const char *name)
+{
+	char	   *path = psprintf("%s/%s", dir, name);
+
+	if (unlink(path) != 0 && errno != ENOENT)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not remove PCM file \"%s\": %m", path)));
+}
+
+/* Remove every copy of a machine's file (domain: where the site server's is). */
+static void
+remove_pcm(PcmPlaces *pl, const char *sms_id, const char *domain)
+{
+	ListCell   *lc;
+
+	if (domain != NULL)
+		remove_copy(domain_dir(pl, domain), sms_id);
+	foreach(lc, pl->logon_servers)
+		remove_copy(lfirst(lc), sms_id);
+}
+
+static void
+record_file(const char *sms_id, const char *domain, const char *jobs, const char *buf,
+			size_t len, int copies)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[5];
+	char		hex[SMS_SHA256_HEX_LEN + 1];
+
+	sms_sha256_buffer(buf, len, hex);
+	values[0] = CStringGetTextDatum(sms_id);
+	values[1] = CStringGetTextDatum(domain);
+	values[2] = CStringGetTextDatum(jobs);
+	values[3] = CStringGetTextDatum(hex);
+	values[4] = Int32GetDatum(copies);
+	if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies)"
+							  "VALUES ($1, $2, string_to_array($3, ','), $4, $5)"
+							  "    ON CONFLICT (sms_id) DO UPDATE"
+							  "   SET domain = $2, jobs = string_to_array($3, ','), sha256 = $4,"
+							  "       copies = $5, written_at = clock_timestamp()",
+							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist despooler: recording a PCM file failed");
+}
+
+static void
+forget_file(const char *sms_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_id)};
+
+	if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "smsdist despooler: forgetting a PCM file failed");
+}
+
+/*
+ * Write the PCM files of a batch of queued machines.  Returns true if there
+ * was a batch (the caller commits, which takes it off the queue).
+ */
+bool
+sms_pcm_write_queued(void)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		batch;
+	int			n;
+	PcmPlaces	pl;
+	SPITupleTable *machines;
+	SPITupleTable *jobs;
+	uint64		nmachines;
+	uint64		njobrows;
+	volatile uint64 jr = 0;
+	char		err[512];
+	volatile int written = 0,
+				removed = 0;
+
+	if (SPI_execute("WITH b AS ("
+					"  DELETE FROM smsdist.pcm_queue q WHERE q.sms_id IN"
+					"   (SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+					"     LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED)"
+					"  RETURNING q.sms_id)"
+					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: taking queued PCM files failed");
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (n == 0)
+		return false;
+	batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
+	pl = pcm_places();
+
+	/* the batch's machines: at this site (with their domain) or not */
+	values[0] = batch;
+	values[1] = CStringGetTextDatum(sms_site_code);
+	types[0] = TEXTARRAYOID;
+	if (SPI_execute_with_args("SELECT m.id, r.domain::text, f.domain::text"
+							  "  FROM unnest($1::text[]) m(id)"
+							  "  LEFT JOIN smsdist.system_resources r ON r.sms_id = m.id AND r.site_code = $2"
+							  "  LEFT JOIN smsdist.pcm_files f ON f.sms_id = m.id"
+							  " ORDER BY m.id",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading machines failed");
+	machines = SPI_tuptable;
+	nmachines = SPI_processed;
+	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
+
+	/* their live jobs, in machine then job order */
+	if (SPI_execute_with_args("SELECT t.sms_id::text, j.job_id::text, j.package_id::text, p.name::text,"
+							  "       j.source_version, j.program_name::text, pr.command_line::text,"
+							  "       coalesce(array_to_string(pr.platforms, ','), ''),"
+							  "       extract(epoch FROM coalesce(j.offer_after, j.start_after))::bigint,"
+							  "       extract(epoch FROM j.mandatory_at)::bigint,"
+							  "       extract(epoch FROM j.expires_at)::bigint,"
+							  "       coalesce(pr.max_run_minutes, 0),"
+							  "       loc.paths,"
+							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256)"
+							  "  FROM smsdist.job_target_status t"
+							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
+							  "  JOIN smsdist.jobs j ON j.job_id = t.job_id"
+							  "  JOIN smsdist.packages p ON p.package_id = j.package_id"
+							  "  JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name"
+							  "  JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version"
+							  "  JOIN smsdist.job_site_status d ON d.job_id = j.job_id AND d.site_code = $2"
+							  "   AND d.phase = 'distribute' AND d.state = 'done'"
+							  "  CROSS JOIN LATERAL (SELECT string_agg(l.path, E'\\n' ORDER BY l.site_system_id) AS paths"
+							  "                        FROM smsdist.package_locations l"
+							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2) loc"
+							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired')"
+							  "   AND j.job_type = 'run_command' AND j.state = 'active'"
+							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
+							  "   AND loc.paths IS NOT NULL"
+							  " ORDER BY t.sms_id, j.job_id",
+							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading live jobs failed");
+	jobs = SPI_tuptable;
+	njobrows = SPI_processed;
+
+	for (uint64 i = 0; i < nmachines; i++)
+	{
+		char	   *id = SPI_getvalue(machines->vals[i], machines->tupdesc, 1);
+		char	   *domain = SPI_getvalue(machines->vals[i], machines->tupdesc, 2);
+		char	   *old_domain = SPI_getvalue(machines->vals[i], machines->tupdesc, 3);
+		SmsPcmFile	f = {0};
+		StringInfoData joblist;
+		char	   *buf = NULL;
+		size_t		len;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		initStringInfo(&joblist);
+		/* the job rows of this machine */
+		while (jr < njobrows && strcmp(SPI_getvalue(jobs->vals[jr], jobs->tupdesc, 1), id) == 0)
+		{
+			HeapTuple	tup = jobs->vals[jr];
+			TupleDesc	td = jobs->tupdesc;
+			SmsPcmJob  *j;
+			bool		null;
+			Datum		d;
+
+			f.jobs = realloc(f.jobs, sizeof(SmsPcmJob) * (f.njobs + 1));
+			if (f.jobs == NULL)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+			j = &f.jobs[f.njobs++];
+			memset(j, 0, sizeof(*j));
+			j->job_id = strdup_or_error(SPI_getvalue(tup, td, 2));
+			j->package_id = strdup_or_error(SPI_getvalue(tup, td, 3));
+			j->package_name = strdup_or_error(SPI_getvalue(tup, td, 4));
+			j->package_version = DatumGetInt32(SPI_getbinval(tup, td, 5, &null));
+			j->program = strdup_or_error(SPI_getvalue(tup, td, 6));
+			j->command_line = strdup_or_error(SPI_getvalue(tup, td, 7));
+			j->platforms = split_malloc(SPI_getvalue(tup, td, 8), ',', &j->nplatforms);
+			j->offer_after = DatumGetInt64(SPI_getbinval(tup, td, 9, &null));
+			d = SPI_getbinval(tup, td, 10, &null);
+			j->mandatory_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
+			d = SPI_getbinval(tup, td, 11, &null);
+			j->expires_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
+			j->max_run_minutes = DatumGetInt32(SPI_getbinval(tup, td, 12, &null));
+			j->locations = split_malloc(SPI_getvalue(tup, td, 13), '\n', &j->nlocations);
+			j->package_sha256 = strdup_or_error(SPI_getvalue(tup, td, 14));
+			appendStringInfo(&joblist, "%s%s", joblist.len ? "," : "", j->job_id);
+			jr++;
+		}
+
+		if (f.njobs == 0 || domain == NULL)
+		{
+			/* no live job, or not (any more) a machine of this site */
+			free_pcm(&f);
+			if (old_domain != NULL || domain != NULL)
+			{
+				remove_pcm(&pl, id, old_domain ? old_domain : domain);
+				if (old_domain != NULL && domain != NULL && strcmp(old_domain, domain) != 0)
+					remove_pcm(&pl, id, domain);
+				forget_file(id);
+				removed++;
+			}
+			continue;
+		}
+
+		f.machine = strdup_or_error(id);
+		f.site = strdup_or_error(sms_site_code);
+		f.generated = (int64) time(NULL);
+		if (!sms_pcm_to_text(&f, &buf, &len, err, sizeof(err)))
+		{
+			free_pcm(&f);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("could not make the PCM file of machine %s: %s", id, err)));
+		}
+		free_pcm(&f);
+		PG_TRY();
+		{
+			/* a machine that moved to another domain: its old copy goes */
+			if (old_domain != NULL && strcmp(old_domain, domain) != 0)
+				remove_copy(domain_dir(&pl, old_domain), id);
+			write_copy(domain_dir(&pl, domain), id, buf, len);
+			foreach(lc, pl.logon_servers)
+				write_copy(lfirst(lc), id, buf, len);
+			record_file(id, domain, joblist.data, buf, len, 1 + list_length(pl.logon_servers));
+		}
+		PG_FINALLY();
+		{
+			free(buf);
+		}
+		PG_END_TRY();
+		written++;
+	}
+	SPI_freetuptable(machines);
+	if (written + removed > 0)
+		ereport(DEBUG1,
+				(errmsg("smsdist despooler: %d PCM file%s written, %d removed",
+						written, written == 1 ? "" : "s", removed)));
+	return true;
+}
