@@ -398,7 +398,7 @@ SELECT has_trigger('smsdist', 'jobs', 'jobs_check_targets', 'jobs has trigger jo
 SELECT has_trigger('smsdist', 'sites', 'sites_refuse_cycle', 'sites has trigger sites_refuse_cycle');
 SELECT triggers_are('smsdist', 'jobs', ARRAY[
     'jobs_check_targets', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
-    'notify_scheduler'], 'jobs has exactly its five triggers');
+    'notify_scheduler', 'queue_pcm'], 'jobs has exactly its six triggers');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_check_transition', 'smsdist', 'jobs_check_transition',
                   'trigger jobs_check_transition calls jobs_check_transition()');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_log_transition', 'smsdist', 'jobs_log_transition',
@@ -434,6 +434,7 @@ SELECT results_eq(
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.packages', 'notify_scheduler', 'row', 'update', 'scheduler | package_id'),
+      ('smsdist.pcm_queue', 'notify_despooler', 'statement', 'insert', 'despooler'),
       ('smsdist.sender_addresses', 'notify_sender', 'row', 'insert update delete', 'sender | address_id'),
       ('smsdist.site_systems', 'notify_despooler', 'row', 'insert update delete', 'despooler,inbox_manager | site_system_id'),
       ('smsdist.status_messages', 'notify_status_manager', 'statement', 'insert', 'status_manager'),
