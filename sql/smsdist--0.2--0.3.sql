@@ -388,3 +388,152 @@ REVOKE ALL ON pcm_queue, pcm_files FROM PUBLIC;
 GRANT SELECT ON pcm_queue, pcm_files TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pcm_queue', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pcm_files', '');
+
+-------------------------------------------------------------------------------
+-- Run-command jobs across sites.  The parent's Sender hands a child the real
+-- job -- program, times, and the target machines at or below the child -- in
+-- receive_end's run argument, and later the changes of those machines
+-- (receive_job_targets), so that the child's Despooler writes the PCM files
+-- of its own workstations.
+-------------------------------------------------------------------------------
+-- What a child needs of a run-command job, for the machines behind hop.
+CREATE FUNCTION run_job_details(p_job_id text, p_hop text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'program_name', j.program_name, 'command_line', pr.command_line,
+        'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes,
+        'offer_after', coalesce(j.offer_after, j.start_after), 'mandatory_at', j.mandatory_at,
+        'expires_at', j.expires_at, 'priority', j.priority,
+        'machines', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('sms_id', r.sms_id, 'name', r.name, 'domain', r.domain,
+                                                'site_code', r.site_code, 'platform', r.platform)
+                             ORDER BY r.sms_id)
+              FROM smsdist.job_target_status t JOIN smsdist.system_resources r ON r.sms_id = t.sms_id
+             WHERE t.job_id = j.job_id AND t.state NOT IN ('cancelled', 'expired')
+               AND (r.site_code = p_hop OR smsdist.route_hop(r.site_code) = p_hop)), '[]'::jsonb))
+      FROM smsdist.jobs j
+      JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
+     WHERE j.job_id = p_job_id AND j.job_type = 'run_command'
+$$;
+
+-- The machines a parent names: added to the inventory if unknown here.
+CREATE FUNCTION record_machines(machines jsonb) RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+    SELECT m.sms_id, m.name, m.domain, m.site_code, m.platform::smsdist.platform
+      FROM jsonb_to_recordset(machines) AS m(sms_id text, name text, domain text, site_code text, platform text)
+     WHERE EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code = m.site_code)
+    ON CONFLICT DO NOTHING
+$$;
+
+-- Called by receive_end (C) for a run-command job: the program and the
+-- machines, then the job itself, targeting the machines.
+CREATE FUNCTION record_run_job(p_job_id text, p_package_id text, run jsonb) RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    machines text[];
+    other record;
+    offer timestamptz := (run->>'offer_after')::timestamptz;
+BEGIN
+    INSERT INTO smsdist.programs (package_id, program_name, command_line, platforms, max_run_minutes)
+    VALUES (p_package_id, run->>'program_name', run->>'command_line',
+            (SELECT array_agg(p::smsdist.platform) FROM jsonb_array_elements_text(
+                 CASE WHEN jsonb_typeof(run->'platforms') = 'array' THEN run->'platforms' END) p),
+            (run->>'max_run_minutes')::integer)
+    ON CONFLICT (package_id, program_name) DO UPDATE
+       SET command_line = EXCLUDED.command_line, platforms = EXCLUDED.platforms,
+           max_run_minutes = EXCLUDED.max_run_minutes;
+    PERFORM smsdist.record_machines(run->'machines');
+    SELECT array_agg(m->>'sms_id' ORDER BY m->>'sms_id') INTO machines FROM jsonb_array_elements(run->'machines') m
+     WHERE EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = m->>'sms_id');
+    IF machines IS NULL THEN
+        RAISE EXCEPTION 'run-command job % names no machine known at site %', p_job_id,
+            current_setting('smsdist.site_code')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines,
+                              start_after, offer_after, mandatory_at, expires_at, priority, comment)
+    VALUES (p_job_id, 'run_command', p_package_id, run->>'program_name', 'machines', machines,
+            least(clock_timestamp(), offer), offer, (run->>'mandatory_at')::timestamptz,
+            (run->>'expires_at')::timestamptz, coalesce((run->>'priority')::smsdist.job_priority, 'medium'),
+            'sent by the parent site')
+    ON CONFLICT (job_id) DO NOTHING;
+    IF FOUND THEN
+        RETURN true;
+    END IF;
+    SELECT job_type, package_id INTO other FROM smsdist.jobs WHERE job_id = p_job_id;
+    IF other.job_type <> 'run_command' OR other.package_id <> p_package_id THEN
+        RAISE EXCEPTION 'job % already exists at site % as a % job for package %, not a run_command job for package %',
+            p_job_id, current_setting('smsdist.site_code'), other.job_type, other.package_id, p_package_id
+            USING ERRCODE = 'unique_violation';
+    END IF;
+    RETURN false;
+END
+$$;
+
+DROP FUNCTION receive_end(text, integer, text, text, text[], boolean);
+-- Checks the whole file, makes it a ready build, records the job.  run: for
+-- a run-command job, run_job_details() of the parent (NULL: a share job).
+CREATE FUNCTION receive_end(package_id text, source_version integer, job_id text,
+        job_type text, target_sites text[], include_subsites boolean,
+        run jsonb DEFAULT NULL) RETURNS void
+    LANGUAGE c VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+    AS 'MODULE_PATHNAME', 'smsdist_receive_end';
+
+-- The parent's machines of a run-command job changed (membership): make the
+-- job's targets here the given machines.  Returns the number of changes.
+CREATE FUNCTION receive_job_targets(p_job_id text, machines jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted text[];
+    n integer;
+    m integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM smsdist.jobs WHERE job_id = p_job_id AND job_type = 'run_command') THEN
+        RAISE EXCEPTION 'run-command job % is not at site %', p_job_id, current_setting('smsdist.site_code')
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    PERFORM smsdist.record_machines(machines);
+    SELECT coalesce(array_agg(x->>'sms_id'), '{}') INTO wanted FROM jsonb_array_elements(machines) x;
+    DELETE FROM smsdist.job_target_status t
+     WHERE t.job_id = p_job_id AND NOT t.sms_id = ANY (wanted) AND t.state IN ('waiting', 'offered');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code)
+    SELECT p_job_id, r.sms_id, r.site_code FROM smsdist.system_resources r
+     WHERE r.sms_id = ANY (wanted)
+       AND EXISTS (SELECT 1 FROM smsdist.jobs j WHERE j.job_id = p_job_id AND j.state IN ('pending', 'active'))
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS m = ROW_COUNT;
+    RETURN n + m;
+END
+$$;
+
+-- What the parent's Sender last told each hop about a job's machines.
+CREATE TABLE job_target_pushes (
+    job_id           sms_id NOT NULL REFERENCES jobs ON DELETE CASCADE,
+    hop              site_code NOT NULL,
+    machines_md5     text NOT NULL,
+    pushed_at        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (job_id, hop)
+);
+
+REVOKE ALL ON FUNCTION run_job_details(text, text), record_machines(jsonb),
+    record_run_job(text, text, jsonb), receive_job_targets(text, jsonb),
+    receive_end(text, integer, text, text, text[], boolean, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION receive_end(text, integer, text, text, text[], boolean, jsonb),
+    receive_job_targets(text, jsonb) TO smsdist_site;
+REVOKE ALL ON job_target_pushes FROM PUBLIC;
+GRANT SELECT ON job_target_pushes TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_target_pushes', '');
+-- The Sender tells child sites when a run-command job gains or loses
+-- machines behind them.
+CREATE TRIGGER notify_sender AFTER INSERT OR DELETE ON job_target_status
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');

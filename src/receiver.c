@@ -734,8 +734,11 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	char	   *final_path;
 	TransferRow row;
 	int64		bytes;
+	Datum		run;
 
 	require_args(fcinfo, "receive_end", names, lengthof(names));
+	/* the run-command job's details (0.3); NULL: distribute only */
+	run = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_DATUM(6) : (Datum) 0;
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	job_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -747,12 +750,19 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	require_site_code();
 
 	/*
-	 * At this site a share or run-command job only distributes: the Run
-	 * phase (offers to clients) is the parent's job's business, later.
+	 * A run-command job comes with its details (run): here too it is a
+	 * run-command job, and the Despooler writes the PCM files of this
+	 * site's machines.  Without them (a parent older than 0.3) it only
+	 * distributes, as a share job.
 	 */
-	if (strcmp(parent_job_type, "share_package") == 0 ||
-		strcmp(parent_job_type, "run_command") == 0)
+	if (strcmp(parent_job_type, "run_command") == 0 && run != (Datum) 0)
+		job_type = "run_command";
+	else if (strcmp(parent_job_type, "share_package") == 0 ||
+			 strcmp(parent_job_type, "run_command") == 0)
+	{
 		job_type = "share_package";
+		run = (Datum) 0;
+	}
 	else if (strcmp(parent_job_type, "remove_package") == 0)
 		job_type = "remove_package";
 	else
@@ -894,7 +904,18 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 			elog(ERROR, "smsdist receiver: updating package %s failed", package_id);
 	}
 
-	(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
+	if (run != (Datum) 0)
+	{
+		/* a run-command job: the program, its machines here, the job */
+		Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
+		Datum		values[3] = {CStringGetTextDatum(job_id), CStringGetTextDatum(package_id), run};
+
+		if (SPI_execute_with_args("SELECT smsdist.record_run_job($1, $2, $3)",
+								  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist receiver: recording run-command job %s failed", job_id);
+	}
+	else
+		(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
 
 	/* only when bytes came: a job for a package already here says nothing new */
 	if (part != NULL)

@@ -317,6 +317,7 @@ typedef struct Transfer
 	int			build_base;		/* this site's build is itself a delta from it */
 	bool		full_required;	/* a site behind the hop asked for the full file */
 	char	   *manifest;		/* of this version, if known */
+	char	   *run;			/* run_job_details() for a run-command job */
 } Transfer;
 
 /* set by claim_transfer when it failed rows that cannot be routed */
@@ -434,6 +435,23 @@ claim_transfer(void)
 			if (*p == ',' || *p == '}')
 				p++;
 		}
+	}
+	if (strcmp(t->job_type, "run_command") == 0)
+	{
+		Oid			t3[2] = {TEXTOID, TEXTOID};
+		Datum		v3[2] = {CStringGetTextDatum(t->job_id), CStringGetTextDatum(t->hop)};
+		char	   *b = val(15),
+				   *f = val(16),
+				   *m = val(17);
+
+		if (SPI_execute_with_args("SELECT smsdist.run_job_details($1, $2)::text",
+								  2, t3, v3, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "smsdist sender: reading the run-command job failed");
+		t->run = val(1);
+		t->build_base = atoi(b);
+		t->full_required = strcmp(f, "t") == 0;
+		t->manifest = m;
+		return t;
 	}
 	t->build_base = atoi(val(15));
 	t->full_required = strcmp(val(16), "t") == 0;
@@ -748,6 +766,16 @@ transfer_done(Transfer *t, int64 sent)
 							  " WHERE job_site_status.state NOT IN ('done', 'failed')",
 							  5, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording the transfer failed");
+	if (t->run != NULL)
+	{
+		/* what the hop now knows of the job's machines (push_targets) */
+		if (SPI_execute_with_args("INSERT INTO smsdist.job_target_pushes (job_id, hop, machines_md5)"
+								  "SELECT $1, $2, md5((smsdist.run_job_details($1, $2)->'machines')::text)"
+								  "    ON CONFLICT (job_id, hop) DO UPDATE"
+								  "   SET machines_md5 = EXCLUDED.machines_md5, pushed_at = clock_timestamp()",
+								  2, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording the machines sent failed");
+	}
 	if (strcmp(t->job_type, "remove_package") == 0)
 	{
 		/* the child runs the removal; a missing package there is nothing to do */
@@ -890,7 +918,7 @@ send_transfer(Transfer *t, char **err)
 	PGconn	   *conn;
 	volatile int64 sent = 0;
 	char		version[16];
-	const char *ev[6];
+	const char *ev[7];
 	PGresult   *res;
 
 	if (t->conninfo == NULL)
@@ -915,8 +943,13 @@ send_transfer(Transfer *t, char **err)
 			ev[3] = t->job_type;
 			ev[4] = t->targets;
 			ev[5] = "false";
-			res = link_exec(conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean)",
-							6, ev, NULL, NULL, err);
+			ev[6] = t->run;
+			if (t->run != NULL)
+				res = link_exec(conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean, $7::jsonb)",
+								7, ev, NULL, NULL, err);
+			else
+				res = link_exec(conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean)",
+								6, ev, NULL, NULL, err);
 			if (res == NULL)
 				sent = -1;
 			else
@@ -1123,6 +1156,71 @@ follow_reports(void)
 	return open;
 }
 
+/*
+ * A run-command job's machines changed (its collection's membership): tell
+ * each hop that has the job the machines it now has behind it.  The hop
+ * passes it on the same way.  Returns true if a push failed (try again).
+ */
+static bool
+push_targets(void)
+{
+	SPITupleTable *tuptable;
+	uint64		n;
+	bool		failed = false;
+
+	if (SPI_execute("SELECT j.job_id::text, h.hop::text,"
+					"       (smsdist.run_job_details(j.job_id, h.hop)->'machines')::text AS machines,"
+					"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+					"         WHERE a.target_site_code = h.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
+					"  FROM smsdist.jobs j"
+					"  JOIN smsdist.job_target_pushes p ON p.job_id = j.job_id"
+					"  CROSS JOIN LATERAL (SELECT p.hop) h"
+					" WHERE j.state = 'active' AND j.job_type = 'run_command'"
+					"   AND p.machines_md5 IS DISTINCT FROM md5((smsdist.run_job_details(j.job_id, h.hop)->'machines')::text)",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: looking for changed machines failed");
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *job = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *hop = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
+		char	   *machines = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
+		char	   *conninfo = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 4);
+		const char *v[2] = {job, machines};
+		char	   *err = NULL;
+		PGconn	   *conn;
+		PGresult   *res;
+		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[3];
+
+		if (conninfo == NULL || (conn = link_connect(conninfo, &err)) == NULL)
+		{
+			failed = true;
+			continue;
+		}
+		res = link_exec(conn, "SELECT smsdist.receive_job_targets($1, $2::jsonb)", 2, v, NULL, NULL, &err);
+		PQfinish(conn);
+		if (res == NULL)
+		{
+			ereport(LOG,
+					(errmsg("smsdist sender: telling site %s the machines of job %s failed: %s", hop, job, err)));
+			failed = true;
+			continue;
+		}
+		PQclear(res);
+		values[0] = CStringGetTextDatum(job);
+		values[1] = CStringGetTextDatum(hop);
+		values[2] = CStringGetTextDatum(machines);
+		if (SPI_execute_with_args("UPDATE smsdist.job_target_pushes"
+								  "   SET machines_md5 = md5($3), pushed_at = clock_timestamp()"
+								  " WHERE job_id = $1 AND hop = $2",
+								  3, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording the machines sent failed");
+	}
+	return failed;
+}
+
 TimestampTz
 sms_sender_step(void)
 {
@@ -1150,6 +1248,8 @@ sms_sender_step(void)
 	}
 
 	reports_open = follow_reports();
+	if (push_targets())
+		reports_open = true;	/* a hop was unreachable: try again soon */
 	if (reports_open)
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 
