@@ -44,6 +44,8 @@
  */
 #include "package_archive.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@
 #include "formats/sms_formats.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/fd.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -181,16 +184,122 @@ make_dir(const char *dir)
 				 errmsg("could not create directory \"%s\": %m", dir)));
 }
 
+/*
+ * Files are written in batches: each copy goes to "<dir>/.<name>.tmp"
+ * (a name no reader takes: they refuse names that start with '.'), then
+ * flush_copies() makes the data durable with one syncfs() per file system,
+ * renames every copy into place and fsyncs each directory once.  A reader
+ * sees the old file or the new one, never part of one, as with a
+ * per-file fsync -- at a fraction of its cost for 100,000 machines.
+ */
+typedef struct PendingCopy
+{
+	char	   *dir;
+	char	   *name;
+} PendingCopy;
+
+static List *pending_copies = NIL;	/* in sms_step_context */
+static List *pending_dirs = NIL;	/* distinct directories written to */
+
 static void
 write_copy(const char *dir, const char *name, const char *buf, size_t len)
 {
-	char		err[512];
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+	PendingCopy *pc = palloc(sizeof(PendingCopy));
+	char	   *tmp = psprintf("%s/.%s.tmp", dir, name);
+	ListCell   *lc;
+	bool		known = false;
+	int			fd;
 
-	make_dir(dir);
-	if (!sms_fmt_write_file(dir, name, buf, len, err, sizeof(err)))
+	foreach(lc, pending_dirs)
+		if (strcmp(lfirst(lc), dir) == 0)
+			known = true;
+	if (!known)
+	{
+		make_dir(dir);
+		pending_dirs = lappend(pending_dirs, pstrdup(dir));
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write PCM file \"%s/%s\": %s", dir, name, err)));
+				 errmsg("could not create PCM file \"%s\": %m", tmp)));
+	if (!sms_write_all(fd, buf, len) || fchmod(fd, 0644) != 0)
+	{
+		int			save_errno = errno;
+
+		close(fd);
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write PCM file \"%s\": %m", tmp)));
+	}
+	if (close(fd) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not close PCM file \"%s\": %m", tmp)));
+	pc->dir = pstrdup(dir);
+	pc->name = pstrdup(name);
+	pending_copies = lappend(pending_copies, pc);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+flush_copies(void)
+{
+	ListCell   *lc;
+	List	   *devices = NIL;
+
+	/* the data, durable: one syncfs() per file system */
+	foreach(lc, pending_dirs)
+	{
+		const char *dir = lfirst(lc);
+		struct stat st;
+		int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		bool		seen = false;
+		ListCell   *d;
+
+		if (fd < 0 || fstat(fd, &st) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not open directory \"%s\": %m", dir)));
+		foreach(d, devices)
+			if ((dev_t) lfirst_oid(d) == st.st_dev)
+				seen = true;
+		if (!seen)
+		{
+			if (syncfs(fd) != 0)
+			{
+				int			save_errno = errno;
+
+				close(fd);
+				errno = save_errno;
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not sync the file system of \"%s\": %m", dir)));
+			}
+			devices = lappend_oid(devices, (Oid) st.st_dev);
+		}
+		close(fd);
+	}
+	/* then the names */
+	foreach(lc, pending_copies)
+	{
+		PendingCopy *pc = lfirst(lc);
+		char	   *tmp = psprintf("%s/.%s.tmp", pc->dir, pc->name);
+		char	   *path = psprintf("%s/%s", pc->dir, pc->name);
+
+		if (rename(tmp, path) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rename \"%s\" to \"%s\": %m", tmp, path)));
+		pfree(tmp);
+		pfree(path);
+	}
+	foreach(lc, pending_dirs)
+		(void) fsync_fname_ext(lfirst(lc), true, false, ERROR);
+	pending_copies = NIL;
+	pending_dirs = NIL;
 }
 
 static void
@@ -285,6 +394,9 @@ sms_pcm_write_queued(void)
 		return false;
 	batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
+	/* (lists of an earlier batch that failed are in a reset context) */
+	pending_copies = NIL;
+	pending_dirs = NIL;
 	pl = pcm_places();
 
 	/* the batch's machines: at this site (with their domain) or not */
@@ -422,6 +534,7 @@ sms_pcm_write_queued(void)
 		PG_END_TRY();
 		written++;
 	}
+	flush_copies();
 	SPI_freetuptable(machines);
 	if (written + removed > 0)
 		ereport(DEBUG1,

@@ -29,7 +29,7 @@ SELECT set_eq(
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
           'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
-          'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files',
+          'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -70,8 +70,8 @@ SELECT tables_are('smsdist', ARRAY[
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
-    'system_evaluation_queue', 'pcm_queue', 'pcm_files'],
-    'smsdist has exactly the 30 documented tables');
+    'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes'],
+    'smsdist has exactly the 31 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
@@ -217,6 +217,7 @@ SELECT results_eq(
              ('smsdist.collections', 'smsdist.collections', 'r'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.sites', 'c'),
+             ('smsdist.job_target_pushes', 'smsdist.jobs', 'c'),
              ('smsdist.job_target_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_target_status', 'smsdist.system_resources', 'c'),
              ('smsdist.job_transitions', 'smsdist.jobs', 'c'),
@@ -354,7 +355,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['distribution_report', 'evaluate_collections', 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
-                'receive_begin', 'receive_chunk', 'receive_end'],
+                'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
@@ -370,7 +371,8 @@ SELECT functions_are('smsdist', ARRAY[
     'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish',
     'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
-    'queue_system_evaluation', 'evaluate_collections', 'queue_pcm'],
+    'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
+    'record_machines', 'record_run_job', 'receive_job_targets'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -431,6 +433,7 @@ SELECT results_eq(
       ('smsdist.collection_subcollections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | parent_collection_id'),
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
+      ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.packages', 'notify_scheduler', 'row', 'update', 'scheduler | package_id'),

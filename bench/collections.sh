@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Collections and the Run phase at scale (issue 4's benchmarks 1 and 2), on
+# the central cluster bench/run-all started (PGHOST/PGPORT set, database
+# bench, site CEN); $1 = work directory.
+#   2. a query rule over 1,000,000 systems: rule INSERT -> membership
+#      materialized, against the same SELECT materialized by hand;
+#   1. a run-command job for a 100,000-member collection: job INSERT -> every
+#      PCM file on the site server and on both logon servers.
+set -eu
+work=$1
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+q() { psql -X -At -q -d bench -v ON_ERROR_STOP=1 -c "$1"; }
+wait_for() {   # wait_for <sql returning t> <timeout s>
+    local deadline=$(( $(date +%s) + $2 ))
+    while [ "$(q "$1")" != t ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || { echo "timed out waiting for: $1"; return 1; }
+        sleep 0.05
+    done
+}
+mkdir -p "$work/run/dp" "$work/run/drive" "$work/run/logon1" "$work/run/logon2" "$work/run/src"
+echo "echo setup" > "$work/run/src/setup.sh"
+q "UPDATE smsdist.jobs SET state = 'cancelled', state_reason = 'collections benchmark' WHERE state IN ('pending', 'active')" >/dev/null
+
+# ---- 1,000,000 systems (a bulk load queues a full evaluation)
+t0=$(now)
+q "INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform, memory_mb)
+   SELECT 'BNC' || lpad(upper(to_hex(i)), 5, '0'), 'W' || i, 'BENCH', 'CEN',
+          (CASE WHEN i % 2 = 0 THEN 'WINNT_X86' ELSE 'WIN95' END)::smsdist.platform, (i % 8) * 256
+     FROM generate_series(0, 999999) i" >/dev/null
+t1=$(now)
+wait_for "SELECT count(*) = 0 FROM smsdist.collection_evaluation_queue" 120
+q "VACUUM ANALYZE smsdist.system_resources" >/dev/null
+echo "  loaded 1,000,000 systems in $(secs "$t0" "$t1") s"
+
+# ---- 2. a query rule over them (250,000 match)
+rule="platform = 'WINNT_X86' AND memory_mb >= 1024"
+t0=$(now)
+q "CREATE TABLE bench_members (collection_id text, sms_id text, PRIMARY KEY (collection_id, sms_id));
+   INSERT INTO bench_members SELECT 'X', r.sms_id FROM smsdist.system_resources r
+    WHERE r.platform::text = 'WINNT_X86' AND r.memory_mb >= 1024" >/dev/null
+t1=$(now)
+base_s=$(secs "$t0" "$t1")
+t0=$(now)
+q "INSERT INTO smsdist.collections (collection_id, name) VALUES ('CENBEC01', 'Query bench');
+   INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
+   VALUES ('CENBEC01', 'query', \$\$$rule\$\$)" >/dev/null
+wait_for "SELECT evaluated_at IS NOT NULL FROM smsdist.collections WHERE collection_id = 'CENBEC01'" 120
+t1=$(now)
+eval_s=$(secs "$t0" "$t1")
+members=$(q "SELECT count(*) FROM smsdist.collection_members WHERE collection_id = 'CENBEC01'")
+echo
+echo "== 2. a query rule over 1,000,000 systems ($members members)"
+printf '  %-62s %8s s\n' "baseline: INSERT ... SELECT of the same rows into a keyed table" "$base_s"
+printf '  %-62s %8s s\n' "smsdist: rule INSERT -> membership materialized (evaluated_at)" "$eval_s"
+echo "  smsdist / baseline: $(awk -v a="$eval_s" -v b="$base_s" 'BEGIN{printf "%.2f", a/b}')   (target: under 3 s)"
+
+# ---- 1. a run-command job for a 100,000-member collection
+q "INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+     ('CEN', 'distribution_point', 'DP', '$work/run/dp'),
+     ('CEN', 'site_server_drive', 'D', '$work/run/drive'),
+     ('CEN', 'logon_server', 'LOGON1', '$work/run/logon1'),
+     ('CEN', 'logon_server', 'LOGON2', '$work/run/logon2');
+   INSERT INTO smsdist.collections (collection_id, name) VALUES ('CENBEC02', '100,000');
+   INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
+   VALUES ('CENBEC02', 'query', 'sms_id < ''BNC186A0''');
+   INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CENBEB01', 'Run bench', '$work/run/src');
+   INSERT INTO smsdist.programs (package_id, program_name, command_line) VALUES ('CENBEB01', 'Install', 'setup.sh')" >/dev/null
+wait_for "SELECT evaluated_at IS NOT NULL FROM smsdist.collections WHERE collection_id = 'CENBEC02'" 120
+members=$(q "SELECT count(*) FROM smsdist.collection_members WHERE collection_id = 'CENBEC02'")
+# baseline: the same number of small files written whole (temporary name,
+# fsync, rename) into three directories by one process
+cat > "$work/run/baseline.py" <<'PY'
+import os, sys
+n, dirs = int(sys.argv[1]), sys.argv[2:]
+body = b"[smsdist]\nformat=pcm\nversion=1\n" + b"x" * 500 + b"\n"
+for d in dirs:
+    os.makedirs(d, exist_ok=True)
+for i in range(n):
+    for d in dirs:
+        tmp = os.path.join(d, ".t%d" % i)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, body)
+        os.fsync(fd)
+        os.close(fd)
+        os.rename(tmp, os.path.join(d, "BNC%05X" % i))
+for d in dirs:
+    fd = os.open(d, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
+PY
+t0=$(now)
+python3 "$work/run/baseline.py" "$members" "$work/run/base1" "$work/run/base2" "$work/run/base3"
+t1=$(now)
+base_s=$(secs "$t0" "$t1")
+t0=$(now)
+q "INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
+   VALUES ('CENBEC03', 'run_command', 'CENBEB01', 'Install', 'collection', 'CENBEC02')" >/dev/null
+wait_for "SELECT count(*) = $members FROM smsdist.pcm_files" 600
+t1=$(now)
+run_s=$(secs "$t0" "$t1")
+on_disk=$(( $(ls "$work/run/logon1/pcins.box" | wc -l) + $(ls "$work/run/logon2/pcins.box" | wc -l) + $(ls "$work/run/drive/mancfg.box/pcmdom.box/BENCH.000" | wc -l) ))
+echo
+echo "== 1. a run-command job for a $members-member collection"
+printf '  %-62s %8s s\n' "baseline: $members x 3 small files written whole by one process" "$base_s"
+printf '  %-62s %8s s\n' "smsdist: job INSERT -> every PCM file on every logon server" "$run_s"
+echo "  smsdist / baseline: $(awk -v a="$run_s" -v b="$base_s" 'BEGIN{printf "%.2f", a/b}')   (target: under 5 s)"
+echo "  PCM files on disk: $on_disk (expected $((members * 3)))"
