@@ -537,3 +537,35 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_target_pushes', '');
 -- machines behind them.
 CREATE TRIGGER notify_sender AFTER INSERT OR DELETE ON job_target_status
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+
+-------------------------------------------------------------------------------
+-- Membership without per-row foreign keys.  Checking two foreign keys cost
+-- 6 s of a 13.6 s evaluation of 250,000 members (one trigger call per row);
+-- instead the Collection Evaluator only inserts systems that exist (in the
+-- statement that reads them), and deletions cascade through statement
+-- triggers.  A system deleted while an evaluation runs can leave a member
+-- row behind until the collection's next evaluation removes it.
+-------------------------------------------------------------------------------
+ALTER TABLE collection_members
+    DROP CONSTRAINT collection_members_collection_id_fkey,
+    DROP CONSTRAINT collection_members_sms_id_fkey;
+
+CREATE FUNCTION collection_members_cascade() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_NAME = 'system_resources' THEN
+        DELETE FROM smsdist.collection_members m USING old_rows o WHERE m.sms_id = o.sms_id;
+    ELSE
+        DELETE FROM smsdist.collection_members m USING old_rows o WHERE m.collection_id = o.collection_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER collection_members_cascade AFTER DELETE ON system_resources
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION collection_members_cascade();
+CREATE TRIGGER collection_members_cascade AFTER DELETE ON collections
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION collection_members_cascade();

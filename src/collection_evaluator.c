@@ -84,8 +84,8 @@ system_evaluation_sql(const char *collection_id, bool restricted)
 	}
 	appendStringInfo(&sql,
 					 "SELECT r.resource_sms_id AS sms_id FROM smsdist.collection_rules r"
-					 " WHERE r.collection_id = $1 AND r.rule_type = 'direct'"
-					 "   AND r.resource_sms_id IS NOT NULL%s"
+					 "  JOIN smsdist.system_resources s ON s.sms_id = r.resource_sms_id"
+					 " WHERE r.collection_id = $1 AND r.rule_type = 'direct'%s"
 					 " UNION "
 					 "SELECT m.sms_id FROM smsdist.collection_members m"
 					 "  JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
@@ -98,16 +98,18 @@ system_evaluation_sql(const char *collection_id, bool restricted)
 					 " SELECT m.sms_id FROM smsdist.collection_members m"
 					 "   JOIN smsdist.collection_rules x ON x.ref_collection_id = m.collection_id"
 					 "  WHERE x.collection_id = $1 AND x.rule_type = 'exclude'%s), "
+					 "cur AS ("
+					 " SELECT m.sms_id FROM smsdist.collection_members m WHERE m.collection_id = $1%s), "
 					 "gone AS ("
 					 " DELETE FROM smsdist.collection_members m"
 					 "  WHERE m.collection_id = $1%s"
-					 "    AND NOT EXISTS (SELECT 1 FROM new WHERE new.sms_id = m.sms_id)"
+					 "    AND m.sms_id NOT IN (SELECT sms_id FROM new)"
 					 " RETURNING m.sms_id), "
+					 /* one evaluator: what is not there yet can be inserted plainly */
 					 "added AS ("
 					 " INSERT INTO smsdist.collection_members (collection_id, sms_id)"
-					 " SELECT $1, n.sms_id FROM new n"
-					 "  WHERE EXISTS (SELECT 1 FROM smsdist.system_resources s WHERE s.sms_id = n.sms_id)"
-					 " ON CONFLICT DO NOTHING RETURNING sms_id), "
+					 " SELECT $1, n.sms_id FROM new n WHERE n.sms_id NOT IN (SELECT sms_id FROM cur)"
+					 " RETURNING sms_id), "
 					 /* the Run phase follows: collection jobs gain and lose machines */
 					 "jobs AS ("
 					 " SELECT j.job_id FROM smsdist.jobs j"
@@ -125,6 +127,7 @@ system_evaluation_sql(const char *collection_id, bool restricted)
 					 "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM added),"
 					 "       (SELECT count(*) FROM lost) + (SELECT count(*) FROM gained)",
 					 restricted ? " AND r.resource_sms_id = ANY ($2)" : "",
+					 restricted ? " AND m.sms_id = ANY ($2)" : "",
 					 restricted ? " AND m.sms_id = ANY ($2)" : "",
 					 restricted ? " AND m.sms_id = ANY ($2)" : "",
 					 restricted ? " AND m.sms_id = ANY ($2)" : "");
@@ -322,10 +325,12 @@ incremental_evaluation(void)
 	MemoryContext old;
 	int			n;
 
-	if (SPI_execute("WITH batch AS ("
-					"  DELETE FROM smsdist.system_evaluation_queue q WHERE q.sms_id IN"
-					"   (SELECT sms_id FROM smsdist.system_evaluation_queue"
-					"     ORDER BY queued_at LIMIT " CppAsString2(SYSTEM_BATCH) " FOR UPDATE SKIP LOCKED)"
+	/* materialized first: see pcm_writer.c */
+	if (SPI_execute("WITH pick AS MATERIALIZED ("
+					"  SELECT sms_id FROM smsdist.system_evaluation_queue"
+					"   ORDER BY queued_at LIMIT " CppAsString2(SYSTEM_BATCH) " FOR UPDATE SKIP LOCKED), "
+					"batch AS ("
+					"  DELETE FROM smsdist.system_evaluation_queue q USING pick WHERE q.sms_id = pick.sms_id"
 					"  RETURNING q.sms_id)"
 					"SELECT array_agg(sms_id::text), count(*)::integer FROM batch",
 					false, 0) != SPI_OK_SELECT)

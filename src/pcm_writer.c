@@ -59,6 +59,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #define PCM_BATCH	2000
 
@@ -325,38 +326,81 @@ remove_pcm(PcmPlaces *pl, const char *sms_id, const char *domain)
 		remove_copy(lfirst(lc), sms_id);
 }
 
+/*
+ * The batch's pcm_files rows, written in two statements at its end (one
+ * statement per machine cost more than writing its three files).
+ */
+static List *rec_ids = NIL,
+		   *rec_domains = NIL,
+		   *rec_jobs = NIL,
+		   *rec_sha = NIL,
+		   *forgotten = NIL;
+static int	rec_copies = 0;
+
 static void
 record_file(const char *sms_id, const char *domain, const char *jobs, const char *buf,
 			size_t len, int copies)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[5];
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
 	char		hex[SMS_SHA256_HEX_LEN + 1];
 
 	sms_sha256_buffer(buf, len, hex);
-	values[0] = CStringGetTextDatum(sms_id);
-	values[1] = CStringGetTextDatum(domain);
-	values[2] = CStringGetTextDatum(jobs);
-	values[3] = CStringGetTextDatum(hex);
-	values[4] = Int32GetDatum(copies);
-	if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies)"
-							  "VALUES ($1, $2, string_to_array($3, ','), $4, $5)"
-							  "    ON CONFLICT (sms_id) DO UPDATE"
-							  "   SET domain = $2, jobs = string_to_array($3, ','), sha256 = $4,"
-							  "       copies = $5, written_at = clock_timestamp()",
-							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "smsdist despooler: recording a PCM file failed");
+	rec_ids = lappend(rec_ids, pstrdup(sms_id));
+	rec_domains = lappend(rec_domains, pstrdup(domain));
+	rec_jobs = lappend(rec_jobs, pstrdup(jobs));
+	rec_sha = lappend(rec_sha, pstrdup(hex));
+	rec_copies = copies;
+	MemoryContextSwitchTo(old);
 }
 
 static void
 forget_file(const char *sms_id)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_id)};
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
 
-	if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "smsdist despooler: forgetting a PCM file failed");
+	forgotten = lappend(forgotten, pstrdup(sms_id));
+	MemoryContextSwitchTo(old);
+}
+
+static Datum
+text_array(List *l)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(l), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, l)
+		d[i++] = CStringGetTextDatum(lfirst(lc));
+	return PointerGetDatum(construct_array(d, i, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static void
+record_batch(void)
+{
+	if (rec_ids != NIL)
+	{
+		Oid			types[5] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
+		Datum		values[5] = {text_array(rec_ids), text_array(rec_domains), text_array(rec_jobs),
+		text_array(rec_sha), Int32GetDatum(rec_copies)};
+
+		if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies)"
+								  "SELECT i, d, string_to_array(j, ','), s, $5"
+								  "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
+								  "    ON CONFLICT (sms_id) DO UPDATE"
+								  "   SET domain = EXCLUDED.domain, jobs = EXCLUDED.jobs, sha256 = EXCLUDED.sha256,"
+								  "       copies = EXCLUDED.copies, written_at = clock_timestamp()",
+								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "smsdist despooler: recording PCM files failed");
+	}
+	if (forgotten != NIL)
+	{
+		Oid			types[1] = {TEXTARRAYOID};
+		Datum		values[1] = {text_array(forgotten)};
+
+		if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
+								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "smsdist despooler: forgetting PCM files failed");
+	}
 }
 
 /*
@@ -380,11 +424,20 @@ sms_pcm_write_queued(void)
 	char		err[512];
 	volatile int written = 0,
 				removed = 0;
+	TimestampTz t_start = GetCurrentTimestamp();
+	TimestampTz t_query,
+				t_write;
 
-	if (SPI_execute("WITH b AS ("
-					"  DELETE FROM smsdist.pcm_queue q WHERE q.sms_id IN"
-					"   (SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
-					"     LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED)"
+	/*
+	 * The batch is materialized first: as "IN (SELECT ... LIMIT)" the
+	 * planner, misled by a queue that was empty at its last ANALYZE, could
+	 * rerun the subquery for every row -- minutes for 100,000 rows.
+	 */
+	if (SPI_execute("WITH pick AS MATERIALIZED ("
+					"  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+					"   LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED), "
+					"b AS ("
+					"  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
 					"  RETURNING q.sms_id)"
 					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
 					false, 0) != SPI_OK_SELECT)
@@ -397,6 +450,7 @@ sms_pcm_write_queued(void)
 	/* (lists of an earlier batch that failed are in a reset context) */
 	pending_copies = NIL;
 	pending_dirs = NIL;
+	rec_ids = rec_domains = rec_jobs = rec_sha = forgotten = NIL;
 	pl = pcm_places();
 
 	/* the batch's machines: at this site (with their domain) or not */
@@ -444,6 +498,7 @@ sms_pcm_write_queued(void)
 		elog(ERROR, "smsdist despooler: reading live jobs failed");
 	jobs = SPI_tuptable;
 	njobrows = SPI_processed;
+	t_query = GetCurrentTimestamp();
 
 	for (uint64 i = 0; i < nmachines; i++)
 	{
@@ -534,11 +589,16 @@ sms_pcm_write_queued(void)
 		PG_END_TRY();
 		written++;
 	}
+	t_write = GetCurrentTimestamp();
 	flush_copies();
+	record_batch();
 	SPI_freetuptable(machines);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist despooler: %d PCM file%s written, %d removed",
-						written, written == 1 ? "" : "s", removed)));
+				(errmsg("smsdist despooler: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
+						written, written == 1 ? "" : "s", removed,
+						TimestampDifferenceMilliseconds(t_start, t_query),
+						TimestampDifferenceMilliseconds(t_query, t_write),
+						TimestampDifferenceMilliseconds(t_write, GetCurrentTimestamp()))));
 	return true;
 }
