@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(195);
+SELECT plan(197);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -192,8 +192,12 @@ SELECT fk_ok('smsdist', 'jobs', ARRAY['package_id', 'program_name'], 'smsdist', 
              'jobs(package_id, program_name) references programs');
 SELECT fk_ok('smsdist', 'sites', 'parent_site_code', 'smsdist', 'sites', 'site_code', 'sites.parent_site_code references sites');
 SELECT fk_ok('smsdist', 'job_transitions', 'job_id', 'smsdist', 'jobs', 'job_id', 'job_transitions.job_id references jobs');
-SELECT fk_ok('smsdist', 'collection_members', 'sms_id', 'smsdist', 'system_resources', 'sms_id',
-             'collection_members.sms_id references system_resources');
+SELECT hasnt_fk('smsdist', 'collection_members',
+             'collection_members has no per-row foreign keys (statement triggers cascade deletions)');
+SELECT has_trigger('smsdist', 'system_resources', 'collection_members_cascade',
+             'deleting systems removes their memberships');
+SELECT has_trigger('smsdist', 'collections', 'collection_members_cascade',
+             'deleting collections removes their memberships');
 SELECT results_eq(
     $$SELECT conrelid::regclass::text, confrelid::regclass::text, confdeltype::text
         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'smsdist'::regnamespace
@@ -203,8 +207,6 @@ SELECT results_eq(
              ('smsdist.advertisements', 'smsdist.programs', 'r'),
              ('smsdist.collection_group_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_group_members', 'smsdist.user_groups', 'c'),
-             ('smsdist.collection_members', 'smsdist.collections', 'c'),
-             ('smsdist.collection_members', 'smsdist.system_resources', 'c'),
              ('smsdist.collection_rules', 'smsdist.collections', 'c'),
              ('smsdist.collection_rules', 'smsdist.collections', 'c'),
              ('smsdist.collection_rules', 'smsdist.system_resources', 'c'),
@@ -353,7 +355,7 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['distribution_report', 'evaluate_collections', 'jobs_check_targets', 'jobs_log_transition',
+          ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections', 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
                 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
@@ -372,7 +374,7 @@ SELECT functions_are('smsdist', ARRAY[
     'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
-    'record_machines', 'record_run_job', 'receive_job_targets'],
+    'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
