@@ -237,6 +237,34 @@ mark_evaluated(const char *collection_id, bool changed)
 }
 
 /*
+ * Collection IDs (in sms_step_context) in topological order: the longest
+ * chain of dependencies below each first.  queued: only those in the
+ * collection evaluation queue.
+ */
+static List *
+collections_in_order(bool queued)
+{
+	List	   *order = NIL;
+	MemoryContext old;
+
+	if (SPI_execute(psprintf("WITH RECURSIVE down(id, depth) AS ("
+							 "  SELECT c.collection_id::text, 0 FROM smsdist.collections c"
+							 "  UNION ALL"
+							 "  SELECT d.collection_id::text, down.depth + 1 FROM smsdist.collection_dependencies d"
+							 "    JOIN down ON d.depends_on = down.id WHERE down.depth < 1000)"
+							 "SELECT o.id FROM (SELECT id, max(depth) AS depth FROM down GROUP BY id) o"
+							 " WHERE %s ORDER BY o.depth, o.id",
+							 queued ? "o.id IN (SELECT collection_id FROM smsdist.collection_evaluation_queue)" : "true"),
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: ordering collections failed");
+	old = MemoryContextSwitchTo(sms_step_context);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		order = lappend(order, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	MemoryContextSwitchTo(old);
+	return order;
+}
+
+/*
  * Full evaluations.  Queue every collection that depends on a queued one,
  * then evaluate the queue in topological order, each collection with the
  * removal of its queue row in one transaction.  Returns true if it did any.
@@ -246,7 +274,6 @@ full_evaluations(void)
 {
 	List	   *order = NIL;
 	ListCell   *lc;
-	MemoryContext old;
 	int			done = 0;
 
 	/* dependents of what is queued are queued too */
@@ -260,21 +287,7 @@ full_evaluations(void)
 					false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist collection evaluator: queueing dependent collections failed");
 
-	/* topological order: the longest chain of dependencies below each */
-	if (SPI_execute("WITH RECURSIVE down(id, depth) AS ("
-					"  SELECT c.collection_id::text, 0 FROM smsdist.collections c"
-					"  UNION ALL"
-					"  SELECT d.collection_id::text, down.depth + 1 FROM smsdist.collection_dependencies d"
-					"    JOIN down ON d.depends_on = down.id WHERE down.depth < 1000)"
-					"SELECT q.collection_id::text FROM smsdist.collection_evaluation_queue q"
-					"  JOIN (SELECT id, max(depth) AS depth FROM down GROUP BY id) o ON o.id = q.collection_id"
-					" ORDER BY o.depth, q.collection_id",
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist collection evaluator: ordering collections failed");
-	old = MemoryContextSwitchTo(sms_step_context);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		order = lappend(order, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-	MemoryContextSwitchTo(old);
+	order = collections_in_order(true);
 	/* queue rows of deleted collections */
 	(void) SPI_execute("DELETE FROM smsdist.collection_evaluation_queue q WHERE NOT EXISTS"
 					   " (SELECT 1 FROM smsdist.collections c WHERE c.collection_id = q.collection_id)",
@@ -342,18 +355,7 @@ incremental_evaluation(void)
 	ids = datumCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull), false, -1);
 	MemoryContextSwitchTo(old);
 
-	if (SPI_execute("WITH RECURSIVE down(id, depth) AS ("
-					"  SELECT c.collection_id::text, 0 FROM smsdist.collections c"
-					"  UNION ALL"
-					"  SELECT d.collection_id::text, down.depth + 1 FROM smsdist.collection_dependencies d"
-					"    JOIN down ON d.depends_on = down.id WHERE down.depth < 1000)"
-					"SELECT id FROM down GROUP BY id ORDER BY max(depth), id",
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist collection evaluator: ordering collections failed");
-	old = MemoryContextSwitchTo(sms_step_context);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		order = lappend(order, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-	MemoryContextSwitchTo(old);
+	order = collections_in_order(false);
 
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("evaluating %d changed system%s against %d collection%s",
