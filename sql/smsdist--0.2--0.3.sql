@@ -569,3 +569,23 @@ CREATE TRIGGER collection_members_cascade AFTER DELETE ON system_resources
 CREATE TRIGGER collection_members_cascade AFTER DELETE ON collections
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION collection_members_cascade();
+
+-- A logon server or site-server drive added, moved or enabled: every PCM
+-- file of this site is written again, so that it has them all.
+CREATE FUNCTION queue_all_pcm() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows n WHERE n.role IN ('logon_server', 'site_server_drive')) THEN
+        INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER queue_all_pcm AFTER INSERT ON site_systems
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_all_pcm();
+CREATE TRIGGER queue_all_pcm_update AFTER UPDATE ON site_systems
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_all_pcm();

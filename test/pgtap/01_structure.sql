@@ -355,8 +355,9 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections', 'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
+          ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections',
+                'jobs_check_targets', 'jobs_log_transition',
+                'location_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
                 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -374,7 +375,8 @@ SELECT functions_are('smsdist', ARRAY[
     'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
-    'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade'],
+    'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
+    'queue_all_pcm'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -115,6 +115,13 @@ ok(wait_until($node, 'site', "SELECT jobs = '{CEN00C02}' FROM smsdist.pcm_files 
 	'CEN00001 keeps the file of its other job');
 unlike(slurp(pcm_path('logon1', 'CEN00001')), qr/CEN00C01/, 'without the cancelled job');
 
+# --- a logon server added later gets every file
+make_path("$base/logon3");
+$node->safe_psql('site', "INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES ('CEN', 'logon_server', 'LOGON3', '$base/logon3')");
+my $ok3 = 0;
+for (1 .. 300) { if (-f "$base/logon3/pcins.box/CEN00001" && -f "$base/logon3/pcins.box/CEN00004") { $ok3 = 1; last } select(undef, undef, undef, 0.1) }
+ok($ok3, 'a logon server added later receives the existing PCM files');
+
 # --- a deleted machine's file goes
 $node->safe_psql('site', "DELETE FROM smsdist.system_resources WHERE sms_id = 'CEN00001'");
 ok(no_files('CEN00001', 'CORP'), 'a deleted machine has no file');
