@@ -223,6 +223,10 @@ CREATE TABLE system_evaluation_queue (
     queued_at        timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 
+-- A queue row that is already there is updated, not left alone: a worker
+-- that takes the row (DELETE) then waits for this transaction, and reads
+-- the tables after it committed.  With DO NOTHING a change committed while
+-- the worker evaluated with an older snapshot could be lost.
 CREATE FUNCTION queue_collection_evaluation() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -232,16 +236,16 @@ BEGIN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)
         SELECT DISTINCT o.collection_id FROM old_rows o
          WHERE EXISTS (SELECT 1 FROM smsdist.collections c WHERE c.collection_id = o.collection_id)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (collection_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'collections' THEN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)
         SELECT n.collection_id FROM new_rows n JOIN old_rows o USING (collection_id)
          WHERE n.limiting_collection_id IS DISTINCT FROM o.limiting_collection_id
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (collection_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSIF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)
-        SELECT DISTINCT n.collection_id FROM new_rows n ON CONFLICT DO NOTHING;
+        SELECT DISTINCT n.collection_id FROM new_rows n ON CONFLICT (collection_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     RETURN NULL;
 END
@@ -276,15 +280,16 @@ BEGIN
     SELECT count(*) INTO n FROM new_rows;
     IF n > 10000 THEN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)
-        SELECT collection_id FROM smsdist.collections ON CONFLICT DO NOTHING;
+        SELECT collection_id FROM smsdist.collections
+        ON CONFLICT (collection_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSIF TG_OP = 'UPDATE' THEN
         INSERT INTO smsdist.system_evaluation_queue (sms_id)
         SELECT n.sms_id FROM new_rows n JOIN old_rows o USING (sms_id)
          WHERE (n.*) IS DISTINCT FROM (o.*)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSE
         INSERT INTO smsdist.system_evaluation_queue (sms_id)
-        SELECT sms_id FROM new_rows ON CONFLICT DO NOTHING;
+        SELECT sms_id FROM new_rows ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     RETURN NULL;
 END
@@ -349,14 +354,14 @@ BEGIN
           FROM new_rows n JOIN old_rows o USING (job_id)
           JOIN smsdist.job_target_status t ON t.job_id = n.job_id
          WHERE n.job_type = 'run_command' AND n.state IS DISTINCT FROM o.state
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSIF TG_OP = 'DELETE' THEN
         -- (also for a deleted machine: its files must go)
         INSERT INTO smsdist.pcm_queue (sms_id)
-        SELECT DISTINCT o.sms_id FROM old_rows o ON CONFLICT DO NOTHING;
+        SELECT DISTINCT o.sms_id FROM old_rows o ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSE
         INSERT INTO smsdist.pcm_queue (sms_id)
-        SELECT DISTINCT n.sms_id FROM new_rows n ON CONFLICT DO NOTHING;
+        SELECT DISTINCT n.sms_id FROM new_rows n ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     RETURN NULL;
 END
@@ -578,7 +583,7 @@ CREATE FUNCTION queue_all_pcm() RETURNS trigger
 AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM new_rows n WHERE n.role IN ('logon_server', 'site_server_drive')) THEN
-        INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files ON CONFLICT DO NOTHING;
+        INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     RETURN NULL;
 END
@@ -589,3 +594,18 @@ CREATE TRIGGER queue_all_pcm AFTER INSERT ON site_systems
 CREATE TRIGGER queue_all_pcm_update AFTER UPDATE ON site_systems
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION queue_all_pcm();
+
+-------------------------------------------------------------------------------
+-- The Offer Manager and Inbox Manager (src/offer_manager.c) rewrite the
+-- instruction files from the tables whenever something they show changes.
+-------------------------------------------------------------------------------
+CREATE TRIGGER notify_offer_manager AFTER UPDATE OF members_changed_at ON collections
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
+CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON collection_subcollections
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
+CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON package_locations
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
+CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON programs
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
+CREATE TRIGGER notify_offer_manager AFTER UPDATE ON packages
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');

@@ -19,6 +19,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -55,8 +56,8 @@ const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
 	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", sms_scheduler_step},
 	[SMS_SENDER] = {"sender", "SMS Sender", sms_sender_step},
 	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", sms_despooler_step},
-	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
-	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
+	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", sms_offer_manager_step},
+	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", sms_inbox_manager_step},
 	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", sms_collection_evaluator_step},
 	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", NULL},
 	[SMS_SUPERVISOR] = {"supervisor", "smsdist supervisor", NULL},
@@ -175,6 +176,18 @@ _PG_init(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("smsdist must be loaded via shared_preload_libraries"),
 				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/*
+	 * The supervisor, six components, a package builder and its compressor,
+	 * and whatever parallel query uses: with fewer slots a component or a
+	 * builder does not start, and the symptom is a slow site, not an error.
+	 */
+	if (max_worker_processes < 12)
+		ereport(WARNING,
+				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
+						max_worker_processes),
+				 errdetail("The supervisor, its six components and a package builder with a compressor use nine; parallel query takes from the same pool."),
+				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
 
 	DefineCustomStringVariable("smsdist.database",
 							   "Database in which the smsdist workers run (the site database).",

@@ -135,6 +135,8 @@ extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
 extern TimestampTz sms_despooler_step(void);
 extern TimestampTz sms_sender_step(void);
 extern TimestampTz sms_collection_evaluator_step(void);
+extern TimestampTz sms_offer_manager_step(void);
+extern TimestampTz sms_inbox_manager_step(void);
 
 /* pcm_writer.c: the Run phase, run by the Despooler; true if it did a batch */
 extern bool sms_pcm_write_queued(void);

@@ -33,6 +33,7 @@ shared_preload_libraries = 'smsdist'
 smsdist.database = '$db'
 smsdist.site_code = '$code'
 smsdist.poll_interval = '60s'
+max_worker_processes = 16
 log_min_messages = info
 } . ($opt{conf} // ''));
 	$node->start;

@@ -1,0 +1,638 @@
+/*-------------------------------------------------------------------------
+ *
+ * offer_manager.c
+ *	  The SMS Offer Manager and Inbox Manager: advertisement instruction
+ *	  files, and their copies on every client access point.
+ *
+ * Seed 004: "when the advertisement is created and written to the SMS
+ * database, a SQL trigger causes ... a wake-up ... The Offer Manager
+ * component generates instruction files ... an offer file (.OFR) ...; an
+ * installation file (.INS) that references the advertisement ID and the
+ * collection ID it's targeting; and up to three lookup files (.LKP) ...
+ * Once again, ever-faithful Inbox Manager copies these instruction files to
+ * the Offerinf.box folder on the CAPs."  Package files (.PKG, .ICO, .NAL)
+ * go to Pkginfo.box.
+ *
+ * Terms:
+ *	outbox		the site server's copy: <first site_server_drive (or the
+ *				package store)>/inboxes/offerinf.box and .../pkginfo.box.
+ *	CAP			a client access point: a site system of role
+ *				'client_access_point'; its copies are <root>/offerinf.box and
+ *				<root>/pkginfo.box.
+ *	instruction files	(formats in src/formats/, docs/formats.md)
+ *				<ADVERT>.OFR and <ADVERT>.INS per enabled advertisement;
+ *				<SITE>SYSTM.LKP, <SITE>USR.LKP, <SITE>USRGRP.LKP: for each
+ *				system of this site, user and user group, the advertisements
+ *				whose collection (with its subcollections, when the
+ *				advertisement includes them) has it as a member;
+ *				<PACKAGE>.PKG and <PACKAGE>.NAL for each advertised package
+ *				that is published at this site (no .ICO: icon=none).
+ *
+ * The files are a function of the tables: every step of the Offer Manager
+ * computes all of them, writes those whose content changed (temporary
+ * name, fsync, rename) and removes the ones no longer wanted; a wake-up
+ * that was missed costs nothing but the wait for the next one or the poll.
+ * The Inbox Manager then makes every CAP's boxes equal to the outbox.  A
+ * lookup file only lists machines of this site; a child site's Offer
+ * Manager writes its own (advertisements themselves are not sent to child
+ * sites yet).
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_archive.h"
+
+#include <ctype.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "common/file_perm.h"
+#include "executor/spi.h"
+#include "formats/sms_formats.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* One file the outbox must hold. */
+typedef struct WantedFile
+{
+	const char *box;			/* SMS_FMT_DIR_OFFERINF or SMS_FMT_DIR_PKGINFO */
+	char	   *name;
+	char	   *text;			/* palloc'd */
+	size_t		len;
+} WantedFile;
+
+static List *wanted = NIL;		/* of WantedFile, in sms_step_context */
+
+/* Take a malloc'd buffer from the format library into the wanted list. */
+static void
+want(const char *box, const char *name, char *buf, size_t len)
+{
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+	WantedFile *w = palloc(sizeof(WantedFile));
+
+	w->box = box;
+	w->name = pstrdup(name);
+	w->text = palloc(len + 1);
+	memcpy(w->text, buf, len);
+	w->text[len] = '\0';
+	w->len = len;
+	wanted = lappend(wanted, w);
+	MemoryContextSwitchTo(old);
+	free(buf);
+}
+
+static void
+pg_attribute_noreturn()
+format_failed(const char *what, const char *id, const char *err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("could not write the %s of %s: %s", what, id, err)));
+}
+
+/* Split a comma list into a malloc'd array for the format library. */
+static char **
+split_list(const char *s, size_t *n)
+{
+	char	  **out = NULL;
+
+	*n = 0;
+	if (s == NULL || *s == '\0')
+		return NULL;
+	for (const char *p = s;;)
+	{
+		const char *e = strchr(p, ',');
+		size_t		len = e ? (size_t) (e - p) : strlen(p);
+
+		out = realloc(out, sizeof(char *) * (*n + 1));
+		if (out == NULL || (out[*n] = strndup(p, len)) == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		(*n)++;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return out;
+}
+
+static void
+free_list(char **l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i]);
+	free(l);
+}
+
+static int64
+int8_or(HeapTuple t, TupleDesc d, int col, int64 none)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return isnull ? none : DatumGetInt64(v);
+}
+
+static bool
+bool_at(HeapTuple t, TupleDesc d, int col)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, col, &isnull);
+
+	return !isnull && DatumGetBool(v);
+}
+
+/* .OFR and .INS of every enabled advertisement. */
+static void
+offers(void)
+{
+	SPITupleTable *ads;
+	uint64		nads;
+	char		err[512];
+	char		name[SMS_FMT_NAME_BUFLEN];
+
+	if (SPI_execute("SELECT a.advert_id::text, a.name::text, a.package_id::text, a.program_name::text,"
+					"       pr.command_line::text, coalesce(array_to_string(pr.platforms, ','), ''),"
+					"       extract(epoch FROM a.offer_time)::bigint, a.offer_time_utc,"
+					"       extract(epoch FROM a.expires_time)::bigint, a.expires_time_utc,"
+					"       a.collection_id::text,"
+					"       (SELECT string_agg(extract(epoch FROM s.assign_time)::bigint || ':' || s.assign_time_utc::text"
+					"                          || ':' || coalesce((extract(epoch FROM s.recur_every) / 60)::bigint, 0),"
+					"                          ',' ORDER BY s.assign_time)"
+					"          FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id)"
+					"  FROM smsdist.advertisements a"
+					"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
+					" WHERE a.enabled ORDER BY a.advert_id",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist offer manager: reading advertisements failed");
+	ads = SPI_tuptable;
+	nads = SPI_processed;
+	for (uint64 i = 0; i < nads; i++)
+	{
+		HeapTuple	t = ads->vals[i];
+		TupleDesc	d = ads->tupdesc;
+		SmsOfferFile o = {0};
+		SmsInstallFile ins = {0};
+		char	   *buf;
+		size_t		len;
+		bool		ok;
+		char	   *assigns = SPI_getvalue(t, d, 12);
+
+		o.advert_id = SPI_getvalue(t, d, 1);
+		o.name = SPI_getvalue(t, d, 2);
+		o.package_id = SPI_getvalue(t, d, 3);
+		o.program = SPI_getvalue(t, d, 4);
+		o.command_line = SPI_getvalue(t, d, 5);
+		o.platforms = split_list(SPI_getvalue(t, d, 6), &o.nplatforms);
+		o.offer_time.secs = int8_or(t, d, 7, SMS_TIME_NONE);
+		o.offer_time.utc = bool_at(t, d, 8);
+		o.expires_time.secs = int8_or(t, d, 9, SMS_TIME_NONE);
+		o.expires_time.utc = bool_at(t, d, 10);
+		if (assigns != NULL)
+		{
+			size_t		n;
+			char	  **parts = split_list(assigns, &n);
+
+			o.assignments = palloc0(sizeof(SmsOfferAssignment) * n);
+			for (size_t k = 0; k < n; k++)
+			{
+				char	   *p = parts[k];
+
+				o.assignments[k].time.secs = strtoll(p, &p, 10);
+				o.assignments[k].time.utc = strncmp(p, ":true", 5) == 0;
+				p = strchr(p + 1, ':');
+				o.assignments[k].recur_every_minutes = p ? (int32) strtol(p + 1, NULL, 10) : 0;
+			}
+			o.nassignments = n;
+			free_list(parts, n);
+		}
+		ok = sms_offer_to_text(&o, &buf, &len, err, sizeof(err));
+		free_list(o.platforms, o.nplatforms);
+		if (!ok)
+			format_failed("offer file", o.advert_id, err);
+		if (!sms_fmt_file_name(SMS_FILE_OFFER, o.advert_id, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("offer file", o.advert_id, err);
+		want(SMS_FMT_DIR_OFFERINF, name, buf, len);
+
+		ins.advert_id = o.advert_id;
+		ins.collection_id = SPI_getvalue(t, d, 11);
+		if (!sms_install_to_text(&ins, &buf, &len, err, sizeof(err)))
+			format_failed("installation file", o.advert_id, err);
+		if (!sms_fmt_file_name(SMS_FILE_INSTALL, o.advert_id, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("installation file", o.advert_id, err);
+		want(SMS_FMT_DIR_OFFERINF, name, buf, len);
+	}
+}
+
+/* The three lookup files of this site. */
+static void
+lookups(void)
+{
+	static const struct
+	{
+		SmsLookupKind kind;
+		SmsFmtFileKind file;
+		const char *sql;
+	}			kinds[] = {
+		{SMS_LOOKUP_SYSTEM, SMS_FILE_LOOKUP_SYSTEM,
+			"SELECT m.sms_id::text, string_agg(DISTINCT t.advert_id, ',')"
+			"  FROM tgt t JOIN smsdist.collection_members m USING (collection_id)"
+			"  JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
+			" GROUP BY 1 ORDER BY 1"},
+		{SMS_LOOKUP_USER, SMS_FILE_LOOKUP_USER,
+			"SELECT m.domain || '\\' || m.user_name, string_agg(DISTINCT t.advert_id, ',')"
+			"  FROM tgt t JOIN smsdist.collection_user_members m USING (collection_id)"
+			" GROUP BY 1 ORDER BY 1"},
+		{SMS_LOOKUP_USERGROUP, SMS_FILE_LOOKUP_USERGROUP,
+			"SELECT m.domain || '\\' || m.group_name, string_agg(DISTINCT t.advert_id, ',')"
+			"  FROM tgt t JOIN smsdist.collection_group_members m USING (collection_id)"
+			" GROUP BY 1 ORDER BY 1"},
+	};
+	char		err[512];
+	char		name[SMS_FMT_NAME_BUFLEN];
+
+	for (size_t k = 0; k < lengthof(kinds); k++)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+		SmsLookupFile f = {0};
+		char	   *buf;
+		size_t		len;
+		bool		ok;
+
+		/* an advertisement's collections: its own, and its subcollections' */
+		if (SPI_execute_with_args(psprintf("WITH RECURSIVE tgt(advert_id, collection_id, depth) AS ("
+										   "  SELECT a.advert_id::text, a.collection_id::text, 0"
+										   "    FROM smsdist.advertisements a WHERE a.enabled"
+										   "  UNION"
+										   "  SELECT t.advert_id, s.child_collection_id::text, t.depth + 1"
+										   "    FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id"
+										   "    JOIN smsdist.collection_subcollections s"
+										   "      ON s.parent_collection_id = t.collection_id"
+										   "   WHERE a.include_subcollections AND t.depth < 100) %s",
+										   kinds[k].sql),
+								  kinds[k].kind == SMS_LOOKUP_SYSTEM ? 1 : 0, types, values, NULL, true, 0)
+			!= SPI_OK_SELECT)
+			elog(ERROR, "smsdist offer manager: reading collection members failed");
+		if (SPI_processed == 0)
+			continue;			/* no such lookup file is needed */
+		f.site = sms_site_code;
+		f.kind = kinds[k].kind;
+		f.nentries = SPI_processed;
+		f.entries = palloc0(sizeof(SmsLookupEntry) * Max(f.nentries, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			f.entries[i].name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			f.entries[i].adverts = split_list(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+											  &f.entries[i].nadverts);
+		}
+		ok = sms_lookup_to_text(&f, &buf, &len, err, sizeof(err));
+		for (size_t i = 0; i < f.nentries; i++)
+			free_list(f.entries[i].adverts, f.entries[i].nadverts);
+		if (!ok)
+			format_failed("lookup file", sms_site_code, err);
+		if (!sms_fmt_file_name(kinds[k].file, sms_site_code, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("lookup file", sms_site_code, err);
+		want(SMS_FMT_DIR_OFFERINF, name, buf, len);
+	}
+}
+
+/* A NetBIOS-like server name for a NAL location, made from a site system's name. */
+static char *
+nal_server(const char *name)
+{
+	char	   *s = palloc0(16);
+	int			n = 0;
+
+	for (const char *p = name; *p && n < 15; p++)
+	{
+		char		c = *p;
+
+		if (isalnum((unsigned char) c) || c == '_' || (c == '-' && n > 0))
+			s[n++] = c;
+		else if (n > 0)
+			s[n++] = '-';
+	}
+	if (n == 0)
+		strcpy(s, "DP");
+	return s;
+}
+
+/* .PKG and .NAL of every advertised package published at this site. */
+static void
+packages(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	SPITupleTable *pkgs;
+	uint64		npkgs;
+	char		err[512];
+	char		name[SMS_FMT_NAME_BUFLEN];
+
+	if (SPI_execute_with_args("SELECT p.package_id::text, p.name::text, p.version::text, p.manufacturer::text,"
+							  "       p.language::text, l.source_version,"
+							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256,"
+							  "                repeat('0', 64))"
+							  "  FROM smsdist.packages p"
+							  "  JOIN LATERAL (SELECT max(source_version) AS source_version FROM smsdist.package_locations l"
+							  "                 WHERE l.package_id = p.package_id AND l.site_code = $1) l ON l.source_version IS NOT NULL"
+							  "  LEFT JOIN smsdist.package_builds b"
+							  "    ON b.package_id = p.package_id AND b.source_version = l.source_version"
+							  " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
+							  " ORDER BY 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist offer manager: reading packages failed");
+	pkgs = SPI_tuptable;
+	npkgs = SPI_processed;
+	for (uint64 i = 0; i < npkgs; i++)
+	{
+		HeapTuple	t = pkgs->vals[i];
+		TupleDesc	d = pkgs->tupdesc;
+		SmsPackageFile pf = {0};
+		SmsNalFile nal = {0};
+		Oid			t2[3] = {TEXTOID, TEXTOID, INT4OID};
+		Datum		v2[3];
+		char	   *buf;
+		size_t		len;
+		bool		ok;
+		bool		isnull;
+
+		pf.package_id = SPI_getvalue(t, d, 1);
+		pf.name = SPI_getvalue(t, d, 2);
+		pf.product_version = SPI_getvalue(t, d, 3);
+		pf.manufacturer = SPI_getvalue(t, d, 4);
+		pf.language = SPI_getvalue(t, d, 5);
+		pf.source_version = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
+		pf.sha256 = SPI_getvalue(t, d, 7);
+		pf.has_icon = false;
+
+		v2[0] = CStringGetTextDatum(pf.package_id);
+		v2[1] = values[0];
+		v2[2] = Int32GetDatum((int32) pf.source_version);
+		if (SPI_execute_with_args("SELECT program_name::text, command_line::text,"
+								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0)"
+								  "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
+								  1, t2, v2, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist offer manager: reading programs failed");
+		pf.nprograms = SPI_processed;
+		pf.programs = palloc0(sizeof(SmsPackageProgram) * Max(pf.nprograms, 1));
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			HeapTuple	pt = SPI_tuptable->vals[k];
+
+			pf.programs[k].name = SPI_getvalue(pt, SPI_tuptable->tupdesc, 1);
+			pf.programs[k].command_line = SPI_getvalue(pt, SPI_tuptable->tupdesc, 2);
+			pf.programs[k].platforms = split_list(SPI_getvalue(pt, SPI_tuptable->tupdesc, 3),
+												  &pf.programs[k].nplatforms);
+			pf.programs[k].max_run_minutes = DatumGetInt32(SPI_getbinval(pt, SPI_tuptable->tupdesc, 4, &isnull));
+		}
+		ok = sms_package_to_text(&pf, &buf, &len, err, sizeof(err));
+		for (size_t k = 0; k < pf.nprograms; k++)
+			free_list(pf.programs[k].platforms, pf.programs[k].nplatforms);
+		if (!ok)
+			format_failed("package file", pf.package_id, err);
+		if (!sms_fmt_file_name(SMS_FILE_PACKAGE, pf.package_id, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("package file", pf.package_id, err);
+		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
+
+		if (SPI_execute_with_args("SELECT l.site_code::text, s.name::text, l.path"
+								  "  FROM smsdist.package_locations l"
+								  "  JOIN smsdist.site_systems s ON s.site_system_id = l.site_system_id"
+								  " WHERE l.package_id = $1 AND l.site_code = $2 AND l.source_version = $3"
+								  " ORDER BY l.site_system_id",
+								  3, t2, v2, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist offer manager: reading locations failed");
+		nal.package_id = pf.package_id;
+		nal.source_version = pf.source_version;
+		nal.nlocations = SPI_processed;
+		nal.locations = palloc0(sizeof(SmsNalLocation) * Max(nal.nlocations, 1));
+		for (uint64 k = 0; k < SPI_processed; k++)
+		{
+			nal.locations[k].site = SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1);
+			nal.locations[k].server = nal_server(SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 2));
+			nal.locations[k].path = SPI_getvalue(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 3);
+		}
+		if (!sms_nal_to_text(&nal, &buf, &len, err, sizeof(err)))
+			format_failed("NAL file", pf.package_id, err);
+		if (!sms_fmt_file_name(SMS_FILE_NAL, pf.package_id, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("NAL file", pf.package_id, err);
+		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
+	}
+}
+
+/* Is name one of the files the Offer Manager writes (and may remove)? */
+static bool
+instruction_file_name(const char *name)
+{
+	size_t		len = strlen(name);
+	static const char *const exts[] = {".OFR", ".INS", ".LKP", ".PKG", ".ICO", ".NAL"};
+
+	if (name[0] == '.' || len < 5)
+		return false;
+	for (size_t i = 0; i < lengthof(exts); i++)
+		if (strcmp(name + len - 4, exts[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Does dir/name hold exactly text? */
+static bool
+same_content(const char *dir, const char *name, const char *text, size_t len)
+{
+	char	   *buf;
+	size_t		have;
+	bool		same;
+
+	if (!sms_fmt_read_file(dir, name, &buf, &have, NULL, 0))
+		return false;
+	same = have == len && memcmp(buf, text, len) == 0;
+	free(buf);
+	return same;
+}
+
+/*
+ * Make dir hold exactly the wanted files of box: write what differs, remove
+ * instruction files that are not wanted.  Returns the number of changes.
+ */
+static int
+sync_box(const char *dir, const char *box, List *files)
+{
+	ListCell   *lc;
+	DIR		   *d;
+	struct dirent *de;
+	int			changes = 0;
+	char		err[512];
+	bool		any = false;
+	struct stat st;
+
+	/* nothing to hold and no box yet: do not make one */
+	foreach(lc, files)
+		if (strcmp(((WantedFile *) lfirst(lc))->box, box) == 0)
+			any = true;
+	if (!any && stat(dir, &st) != 0 && errno == ENOENT)
+		return 0;
+	if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	foreach(lc, files)
+	{
+		WantedFile *w = lfirst(lc);
+
+		if (strcmp(w->box, box) != 0 || same_content(dir, w->name, w->text, w->len))
+			continue;
+		if (!sms_fmt_write_file(dir, w->name, w->text, w->len, err, sizeof(err)))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write \"%s/%s\": %s", dir, w->name, err)));
+		changes++;
+	}
+	d = AllocateDir(dir);
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		bool		keep = false;
+
+		if (!instruction_file_name(de->d_name))
+			continue;
+		foreach(lc, files)
+		{
+			WantedFile *w = lfirst(lc);
+
+			if (strcmp(w->box, box) == 0 && strcmp(w->name, de->d_name) == 0)
+				keep = true;
+		}
+		if (!keep)
+		{
+			char	   *path = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove \"%s\": %m", path)));
+			changes++;
+		}
+	}
+	FreeDir(d);
+	return changes;
+}
+
+/* <site server>/inboxes, where the Offer Manager writes. */
+static char *
+outbox(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive'"
+							  " ORDER BY site_system_id LIMIT 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist offer manager: reading the site server failed");
+	return MemoryContextStrdup(sms_step_context,
+							   psprintf("%s/inboxes",
+										SPI_processed > 0 ?
+										SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
+										sms_package_store()));
+}
+
+TimestampTz
+sms_offer_manager_step(void)
+{
+	char	   *box;
+	int			changes;
+
+	if (sms_site_code == NULL || sms_site_code[0] == '\0')
+	{
+		sms_step_note = "waiting: smsdist.site_code is not set";
+		return DT_NOEND;
+	}
+	wanted = NIL;
+	offers();
+	lookups();
+	packages();
+	box = outbox();
+	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
+	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	if (changes > 0)
+	{
+		(void) SPI_execute("SELECT smsdist.wake('inbox_manager')", false, 0);
+		ereport(DEBUG1,
+				(errmsg("smsdist offer manager: %d instruction file%s changed",
+						changes, changes == 1 ? "" : "s")));
+	}
+	return DT_NOEND;
+}
+
+/*
+ * The Inbox Manager: every client access point's boxes are made equal to
+ * the outbox (files read from the outbox, checked by the format library's
+ * reader: no links, regular files only).
+ */
+TimestampTz
+sms_inbox_manager_step(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char	   *box;
+	List	   *caps = NIL;
+	ListCell   *lc;
+	static const char *const boxes[] = {SMS_FMT_DIR_OFFERINF, SMS_FMT_DIR_PKGINFO};
+
+	if (sms_site_code == NULL || sms_site_code[0] == '\0')
+	{
+		sms_step_note = "waiting: smsdist.site_code is not set";
+		return DT_NOEND;
+	}
+	values[0] = CStringGetTextDatum(sms_site_code);
+	box = outbox();
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
+							  " ORDER BY site_system_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist inbox manager: reading client access points failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		caps = lappend(caps, MemoryContextStrdup(sms_step_context,
+												 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	for (size_t b = 0; b < lengthof(boxes); b++)
+	{
+		char	   *src = psprintf("%s/%s", box, boxes[b]);
+		List	   *files = NIL;
+		DIR		   *d = AllocateDir(src);
+		struct dirent *de;
+
+		/* what the outbox holds (nothing yet: the CAPs hold nothing either) */
+		while (d != NULL && (de = ReadDirExtended(d, src, LOG)) != NULL)
+		{
+			WantedFile *w;
+			char	   *buf;
+			size_t		len;
+			char		err[512];
+
+			if (!instruction_file_name(de->d_name))
+				continue;
+			if (!sms_fmt_read_file(src, de->d_name, &buf, &len, err, sizeof(err)))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read \"%s/%s\": %s", src, de->d_name, err)));
+			w = palloc(sizeof(WantedFile));
+			w->box = boxes[b];
+			w->name = pstrdup(de->d_name);
+			w->text = palloc(len + 1);
+			memcpy(w->text, buf, len);
+			w->len = len;
+			free(buf);
+			files = lappend(files, w);
+		}
+		if (d != NULL)
+			FreeDir(d);
+		foreach(lc, caps)
+			(void) sync_box(psprintf("%s/%s", (char *) lfirst(lc), boxes[b]), boxes[b], files);
+	}
+	return DT_NOEND;
+}
