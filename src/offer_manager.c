@@ -101,34 +101,14 @@ format_failed(const char *what, const char *id, const char *err)
 static char **
 split_list(const char *s, size_t *n)
 {
-	char	  **out = NULL;
+	char	  **out;
 
-	*n = 0;
-	if (s == NULL || *s == '\0')
-		return NULL;
-	for (const char *p = s;;)
-	{
-		const char *e = strchr(p, ',');
-		size_t		len = e ? (size_t) (e - p) : strlen(p);
-
-		out = realloc(out, sizeof(char *) * (*n + 1));
-		if (out == NULL || (out[*n] = strndup(p, len)) == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		(*n)++;
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
+	if (!sms_fmt_split(s, ',', &out, n))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	return out;
 }
 
-static void
-free_list(char **l, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(l[i]);
-	free(l);
-}
+#define free_list(l, n) sms_fmt_free_list((l), (n))
 
 static int64
 int8_or(HeapTuple t, TupleDesc d, int col, int64 none)
@@ -526,19 +506,7 @@ sync_box(const char *dir, const char *box, List *files)
 static char *
 outbox(void)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive'"
-							  " ORDER BY site_system_id LIMIT 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist offer manager: reading the site server failed");
-	return MemoryContextStrdup(sms_step_context,
-							   psprintf("%s/inboxes",
-										SPI_processed > 0 ?
-										SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
-										sms_package_store()));
+	return MemoryContextStrdup(sms_step_context, psprintf("%s/inboxes", sms_site_server_dir()));
 }
 
 TimestampTz

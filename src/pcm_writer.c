@@ -63,35 +63,14 @@
 
 #define PCM_BATCH	2000
 
-/* Split s at sep into a malloc'd array (the format library frees it). */
+/* Split s at sep into a malloc'd array (freed by free_pcm). */
 static char **
 split_malloc(const char *s, char sep, size_t *n)
 {
 	char	  **out;
-	size_t		count = 1;
-	const char *p;
 
-	*n = 0;
-	if (s == NULL || *s == '\0')
-		return NULL;
-	for (p = s; *p; p++)
-		count += (*p == sep);
-	out = malloc(sizeof(char *) * count);
-	if (out == NULL)
+	if (!sms_fmt_split(s, sep, &out, n))
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	for (p = s;;)
-	{
-		const char *e = strchr(p, sep);
-		size_t		len = e ? (size_t) (e - p) : strlen(p);
-
-		out[*n] = strndup(p, len);
-		if (out[*n] == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		(*n)++;
-		if (e == NULL)
-			break;
-		p = e + 1;
-	}
 	return out;
 }
 
@@ -138,6 +117,28 @@ typedef struct PcmPlaces
 	List	   *logon_servers;	/* .../pcins.box, each */
 } PcmPlaces;
 
+/*
+ * The site server's directory for instruction files: the root of the
+ * site's first site-server drive, or the package store if it has none (in
+ * sms_step_context).  The Offer Manager's boxes are there too.
+ */
+char *
+sms_site_server_dir(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive'"
+							  " ORDER BY site_system_id LIMIT 1",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist: reading the site server failed");
+	return MemoryContextStrdup(sms_step_context,
+							   SPI_processed > 0 ?
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
+							   sms_package_store());
+}
+
 static PcmPlaces
 pcm_places(void)
 {
@@ -146,17 +147,8 @@ pcm_places(void)
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 	MemoryContext old;
 
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive'"
-							  " ORDER BY site_system_id LIMIT 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading the site server failed");
-	old = MemoryContextSwitchTo(sms_step_context);
-	pl.site_server = psprintf("%s/mancfg.box/pcmdom.box",
-							  SPI_processed > 0 ?
-							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
-							  sms_package_store());
-	MemoryContextSwitchTo(old);
+	pl.site_server = MemoryContextStrdup(sms_step_context,
+										 psprintf("%s/mancfg.box/pcmdom.box", sms_site_server_dir()));
 	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",

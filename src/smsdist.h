@@ -140,6 +140,8 @@ extern TimestampTz sms_inbox_manager_step(void);
 
 /* pcm_writer.c: the Run phase, run by the Despooler; true if it did a batch */
 extern bool sms_pcm_write_queued(void);
+/* the site server's directory for instruction files (step memory) */
+extern char *sms_site_server_dir(void);
 
 /* query_rule.c: a collection query rule as a SQL condition over alias r */
 extern char *sms_compile_query_rule(const char *rule);

@@ -3142,3 +3142,52 @@ sms_status_parse(const char *buf, size_t len, SmsStatusFile *out, char *err, siz
 		sms_status_free(out);
 	return ok;
 }
+
+bool
+sms_fmt_split(const char *s, char sep, char ***out, size_t *n)
+{
+	char	  **list = NULL;
+	size_t		count = 0;
+	const char *p;
+
+	*out = NULL;
+	*n = 0;
+	if (s == NULL || *s == '\0')
+		return true;
+	for (p = s;;)
+	{
+		const char *e = strchr(p, sep);
+		size_t		len = e ? (size_t) (e - p) : strlen(p);
+		char	  **grown = realloc(list, sizeof(char *) * (count + 1));
+
+		if (grown == NULL)
+		{
+			sms_fmt_free_list(list, count);
+			return false;
+		}
+		list = grown;
+		list[count] = malloc(len + 1);
+		if (list[count] == NULL)
+		{
+			sms_fmt_free_list(list, count);
+			return false;
+		}
+		memcpy(list[count], p, len);
+		list[count][len] = '\0';
+		count++;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	*out = list;
+	*n = count;
+	return true;
+}
+
+void
+sms_fmt_free_list(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}

@@ -177,6 +177,14 @@ extern bool sms_fmt_valid_site_code(const char *s);
 extern bool sms_fmt_valid_sms_id(const char *s);
 extern bool sms_fmt_valid_file_name(const char *name);
 
+/*
+ * Split s at sep into a malloc'd array of malloc'd strings (*n of them; NULL
+ * and 0 for NULL or ""), as the typed formats take lists.  Returns false
+ * when out of memory.  sms_fmt_free_list releases what it made.
+ */
+extern bool sms_fmt_split(const char *s, char sep, char ***out, size_t *n);
+extern void sms_fmt_free_list(char **list, size_t n);
+
 /* buf must hold SMS_FMT_TIME_BUFLEN bytes; years 0001-9999 */
 extern bool sms_fmt_format_time(int64_t secs, bool utc, char *buf);
 /* utc: whether s must be the UTC form (with Z) or the local one (without) */
