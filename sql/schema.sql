@@ -31,7 +31,17 @@ INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform,
     ('GC100001', 'WKS-GC1-1', 'SALES', 'GC1', 'LINUX_X86_64', NULL);
 
 INSERT INTO smsdist.collections (name) VALUES ('All workstations') RETURNING collection_id;
-INSERT INTO smsdist.collection_members VALUES ('CEN00001', 'CH100002'), ('CEN00001', 'GC100001');
+-- membership is the Collection Evaluator's: direct rules, then wait for it
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id)
+    VALUES ('CEN00001', 'direct', 'CH100002'), ('CEN00001', 'direct', 'GC100001');
+DO $$
+BEGIN
+    FOR i IN 1 .. 300 LOOP
+        EXIT WHEN (SELECT count(*) FROM smsdist.collection_members WHERE collection_id = 'CEN00001') = 2;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END
+$$;
 
 -- three ways to target a job
 INSERT INTO smsdist.jobs (job_type, package_id, program_name, target_type, target_machines, start_after)
