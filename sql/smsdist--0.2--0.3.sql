@@ -609,3 +609,68 @@ CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON programs
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
 CREATE TRIGGER notify_offer_manager AFTER UPDATE ON packages
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager');
+
+-------------------------------------------------------------------------------
+-- The management point: the policy of one machine for advanced clients
+-- (seed 004: "the SMS Policy Provider copies the advertisement information to
+-- the management point as an Advanced Client policy").  An agent connected
+-- as a member of smsdist_client calls machine_policy() and LISTENs on
+-- smsdist_policy_<sms id in lower case> (so that an unquoted LISTEN works);
+-- the Offer Manager notifies that channel when the
+-- machine's policy changed (machine_policies keeps each one's hash).
+-------------------------------------------------------------------------------
+CREATE FUNCTION machine_policy(p_sms_id text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tgt(advert_id, collection_id, depth) AS (
+        SELECT a.advert_id::text, a.collection_id::text, 0
+          FROM smsdist.advertisements a WHERE a.enabled
+        UNION
+        SELECT t.advert_id, s.child_collection_id::text, t.depth + 1
+          FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id
+          JOIN smsdist.collection_subcollections s ON s.parent_collection_id = t.collection_id
+         WHERE a.include_subcollections AND t.depth < 100),
+    mine AS (
+        SELECT DISTINCT t.advert_id FROM tgt t
+          JOIN smsdist.collection_members m ON m.collection_id = t.collection_id AND m.sms_id = p_sms_id)
+    SELECT jsonb_build_object(
+        'machine', r.sms_id, 'site', r.site_code, 'platform', r.platform,
+        'advertisements', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                'advert_id', a.advert_id, 'name', a.name, 'collection_id', a.collection_id,
+                'package_id', a.package_id, 'program', a.program_name,
+                'command_line', pr.command_line, 'platforms', to_jsonb(pr.platforms),
+                'max_run_minutes', pr.max_run_minutes,
+                'offer_time', a.offer_time, 'offer_time_utc', a.offer_time_utc,
+                'expires_time', a.expires_time, 'expires_time_utc', a.expires_time_utc,
+                'assignments', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'time', s.assign_time, 'time_utc', s.assign_time_utc,
+                        'recur_every_minutes', (extract(epoch FROM s.recur_every) / 60)::bigint)
+                        ORDER BY s.assign_time)
+                    FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id), '[]'::jsonb),
+                'package_version', loc.version,
+                'locations', coalesce(loc.paths, '[]'::jsonb))
+                ORDER BY a.advert_id)
+              FROM mine JOIN smsdist.advertisements a ON a.advert_id = mine.advert_id
+              JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name
+              LEFT JOIN LATERAL (
+                  SELECT max(l.source_version) AS version,
+                         jsonb_agg(l.path ORDER BY l.site_system_id) AS paths
+                    FROM smsdist.package_locations l
+                   WHERE l.package_id = a.package_id AND l.site_code = r.site_code) loc ON true),
+            '[]'::jsonb))
+      FROM smsdist.system_resources r WHERE r.sms_id = p_sms_id
+$$;
+REVOKE ALL ON FUNCTION machine_policy(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION machine_policy(text) TO smsdist_client, smsdist_reader;
+
+-- The hash of each machine's policy as last notified.
+CREATE TABLE machine_policies (
+    sms_id           sms_id PRIMARY KEY,
+    policy_md5       text NOT NULL,
+    changed_at       timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+REVOKE ALL ON machine_policies FROM PUBLIC;
+GRANT SELECT ON machine_policies TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.machine_policies', '');

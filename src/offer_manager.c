@@ -509,6 +509,44 @@ outbox(void)
 	return MemoryContextStrdup(sms_step_context, psprintf("%s/inboxes", sms_site_server_dir()));
 }
 
+/*
+ * The management point: notify smsdist_policy_<SMS ID> for every machine of
+ * this site whose policy (machine_policy()) changed since it was last
+ * notified -- it gained or lost an advertisement, or one of its
+ * advertisements changed.  Returns the number notified.
+ */
+static uint64
+policies(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+
+	if (SPI_execute_with_args("WITH RECURSIVE tgt(advert_id, collection_id, depth) AS ("
+							  "  SELECT a.advert_id::text, a.collection_id::text, 0"
+							  "    FROM smsdist.advertisements a WHERE a.enabled"
+							  "  UNION"
+							  "  SELECT t.advert_id, s.child_collection_id::text, t.depth + 1"
+							  "    FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id"
+							  "    JOIN smsdist.collection_subcollections s ON s.parent_collection_id = t.collection_id"
+							  "   WHERE a.include_subcollections AND t.depth < 100), "
+							  "cand AS ("
+							  "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"
+							  "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
+							  "  UNION SELECT sms_id::text FROM smsdist.machine_policies), "
+							  "pol AS ("
+							  "  SELECT c.sms_id, md5(coalesce(smsdist.machine_policy(c.sms_id)::text, '')) AS h FROM cand c), "
+							  "changed AS ("
+							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5) SELECT sms_id, h FROM pol"
+							  "      ON CONFLICT (sms_id) DO UPDATE"
+							  "     SET policy_md5 = EXCLUDED.policy_md5, changed_at = clock_timestamp()"
+							  "   WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5"
+							  "  RETURNING sms_id) "
+							  "SELECT pg_notify('smsdist_policy_' || lower(sms_id), 'changed') FROM changed",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist offer manager: updating machine policies failed");
+	return SPI_processed;
+}
+
 TimestampTz
 sms_offer_manager_step(void)
 {
@@ -527,6 +565,7 @@ sms_offer_manager_step(void)
 	box = outbox();
 	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
 	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	(void) policies();
 	if (changes > 0)
 	{
 		(void) SPI_execute("SELECT smsdist.wake('inbox_manager')", false, 0);

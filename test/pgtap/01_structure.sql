@@ -30,6 +30,7 @@ SELECT set_eq(
           'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
+          'smsdist.machine_policies',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -70,8 +71,8 @@ SELECT tables_are('smsdist', ARRAY[
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
-    'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes'],
-    'smsdist has exactly the 31 documented tables');
+    'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies'],
+    'smsdist has exactly the 32 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
@@ -357,7 +358,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections',
                 'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
+                'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
                 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -376,7 +377,7 @@ SELECT functions_are('smsdist', ARRAY[
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
-    'queue_all_pcm'],
+    'queue_all_pcm', 'machine_policy'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path);
+use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
@@ -86,8 +87,25 @@ like($pkg, qr/package_id=CEN00B01\n/, 'the .PKG describes the package');
 like($pkg, qr/icon=none\n/, 'without an icon (none: no .ICO is written)');
 like(slurp("$b/cap1/pkginfo.box/CEN00B01.NAL"), qr/path=\Q$b\E\/dp\/SMS_PKGC\/CEN00B01\n/, 'the .NAL names the distribution point');
 
-# --- membership: a machine joins
+# --- the management point: an agent (smsdist_client) reads its machine's policy
+$node->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
+my $pol = $node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00001')");
+like($pol, qr/"advert_id": "CEN00C01"/, 'the policy of CEN00001 has the advertisement');
+like($pol, qr/"command_line": "setup.exe \/q"/, 'with its command line');
+like($pol, qr/"locations": \["\Q$b\E\/dp\/SMS_PKGC\/CEN00B01"\]/, 'and where the package is');
+like($node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00002')"), qr/"advertisements": \[\]/,
+	'CEN00002, not a member yet, has none');
+
+# --- membership: a machine joins; its agent, listening, is told
+my ($lout, $lerr) = ('', '');
+my $listener = IPC::Run::start(['psql', '-XAt', '-d', $node->connstr('site'), '-c', 'LISTEN smsdist_policy_CEN00002',
+		'-c', 'SELECT pg_sleep(5)', '-c', 'SELECT 1'], '>', \$lout, '2>', \$lerr);
+sleep 1;
 $node->safe_psql('site', "UPDATE smsdist.system_resources SET platform = 'WINNT_X86' WHERE sms_id = 'CEN00002'");
+$listener->finish;
+like($lout, qr/Asynchronous notification "smsdist_policy_cen00002"/, 'the listening agent of the machine that joined is notified');
+like($node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00002')"), qr/"advert_id": "CEN00C01"/,
+	'and its policy now has the advertisement');
 ok(eventually(sub { (slurp("$b/cap2/offerinf.box/CENSYSTM.LKP") // '') =~ /name=CEN00002\n/ }),
 	'a machine that joins the collection appears in the lookup file on the CAPs');
 
