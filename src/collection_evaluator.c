@@ -59,6 +59,12 @@
  * compiled, the rest as joins.  restricted: only the systems in $2 (an
  * incremental evaluation).
  */
+/*
+ * (Every query here is run with read_only = false, which gives it a snapshot
+ * of its own: a read-only SPI query would see the snapshot of the step's
+ * start, and a rule committed since -- after its queue row was taken --
+ * would be missed for good.)
+ */
 static char *
 system_evaluation_sql(const char *collection_id, bool restricted)
 {
@@ -69,7 +75,7 @@ system_evaluation_sql(const char *collection_id, bool restricted)
 
 	if (SPI_execute_with_args("SELECT query_expression FROM smsdist.collection_rules"
 							  " WHERE collection_id = $1 AND rule_type = 'query' ORDER BY rule_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist collection evaluator: reading query rules failed");
 
 	initStringInfo(&sql);
@@ -214,7 +220,7 @@ limiting_collection(const char *collection_id)
 	Datum		values[1] = {CStringGetTextDatum(collection_id)};
 
 	if (SPI_execute_with_args("SELECT limiting_collection_id FROM smsdist.collections WHERE collection_id = $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist collection evaluator: reading collection %s failed", collection_id);
 	if (SPI_processed == 0)
 		return NULL;

@@ -149,7 +149,7 @@ offers(void)
 					"  FROM smsdist.advertisements a"
 					"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
 					" WHERE a.enabled ORDER BY a.advert_id",
-					true, 0) != SPI_OK_SELECT)
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist offer manager: reading advertisements failed");
 	ads = SPI_tuptable;
 	nads = SPI_processed;
@@ -257,7 +257,7 @@ lookups(void)
 										   "      ON s.parent_collection_id = t.collection_id"
 										   "   WHERE a.include_subcollections AND t.depth < 100) %s",
 										   kinds[k].sql),
-								  kinds[k].kind == SMS_LOOKUP_SYSTEM ? 1 : 0, types, values, NULL, true, 0)
+								  kinds[k].kind == SMS_LOOKUP_SYSTEM ? 1 : 0, types, values, NULL, false, 0)
 			!= SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading collection members failed");
 		if (SPI_processed == 0)
@@ -326,7 +326,7 @@ packages(void)
 							  "    ON b.package_id = p.package_id AND b.source_version = l.source_version"
 							  " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
 							  " ORDER BY 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist offer manager: reading packages failed");
 	pkgs = SPI_tuptable;
 	npkgs = SPI_processed;
@@ -358,7 +358,7 @@ packages(void)
 		if (SPI_execute_with_args("SELECT program_name::text, command_line::text,"
 								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0)"
 								  "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
-								  1, t2, v2, NULL, true, 0) != SPI_OK_SELECT)
+								  1, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading programs failed");
 		pf.nprograms = SPI_processed;
 		pf.programs = palloc0(sizeof(SmsPackageProgram) * Max(pf.nprograms, 1));
@@ -386,7 +386,7 @@ packages(void)
 								  "  JOIN smsdist.site_systems s ON s.site_system_id = l.site_system_id"
 								  " WHERE l.package_id = $1 AND l.site_code = $2 AND l.source_version = $3"
 								  " ORDER BY l.site_system_id",
-								  3, t2, v2, NULL, true, 0) != SPI_OK_SELECT)
+								  3, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading locations failed");
 		nal.package_id = pf.package_id;
 		nal.source_version = pf.source_version;
@@ -601,7 +601,7 @@ sms_inbox_manager_step(void)
 	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
 							  " ORDER BY site_system_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist inbox manager: reading client access points failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		caps = lappend(caps, MemoryContextStrdup(sms_step_context,

@@ -131,7 +131,7 @@ sms_site_server_dir(void)
 	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive'"
 							  " ORDER BY site_system_id LIMIT 1",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist: reading the site server failed");
 	return MemoryContextStrdup(sms_step_context,
 							   SPI_processed > 0 ?
@@ -152,7 +152,7 @@ pcm_places(void)
 	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the logon servers failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -454,7 +454,7 @@ sms_pcm_write_queued(void)
 							  "  LEFT JOIN smsdist.system_resources r ON r.sms_id = m.id AND r.site_code = $2"
 							  "  LEFT JOIN smsdist.pcm_files f ON f.sms_id = m.id"
 							  " ORDER BY m.id",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading machines failed");
 	machines = SPI_tuptable;
 	nmachines = SPI_processed;
@@ -486,7 +486,7 @@ sms_pcm_write_queued(void)
 							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
 							  "   AND loc.paths IS NOT NULL"
 							  " ORDER BY t.sms_id, j.job_id",
-							  2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading live jobs failed");
 	jobs = SPI_tuptable;
 	njobrows = SPI_processed;
