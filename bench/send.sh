@@ -60,6 +60,21 @@ t2=$(now)
 pipe_s=$(secs "$t0" "$t1")
 pipe_sync_s=$(secs "$t0" "$t2")
 
+# wait_at_child <job>: until the job is completed or failed at CH1 (5 min at most)
+wait_at_child() {
+    PGPORT=$chport psql -X -q -d bench -v job="$1" >/dev/null <<'SQL'
+SELECT set_config('bench.job', :'job', false);
+DO $$
+BEGIN
+    FOR i IN 1 .. 6000 LOOP
+        EXIT WHEN (SELECT state IN ('completed', 'failed') FROM smsdist.jobs
+                    WHERE job_id = current_setting('bench.job'));
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END $$;
+SQL
+}
+
 # smsdist: a new package, a share job for CH1
 t0=$(now)
 psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -67,15 +82,7 @@ INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CENF0
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 VALUES ('CENF0C01', 'share_package', 'CENF0C01', 'sites', '{CH1}');
 SQL
-PGPORT=$chport psql -X -q -d bench >/dev/null <<'SQL'
-DO $$
-BEGIN
-    FOR i IN 1 .. 6000 LOOP
-        EXIT WHEN (SELECT state IN ('completed', 'failed') FROM smsdist.jobs WHERE job_id = 'CENF0C01');
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
-SQL
+wait_at_child CENF0C01
 t1=$(now)
 state=$(PGPORT=$chport psql -X -At -d bench -c "SELECT state FROM smsdist.jobs WHERE job_id = 'CENF0C01'")
 [ "$state" = completed ] || { echo "the job at CH1 is '$state'"; exit 1; }
@@ -109,15 +116,7 @@ UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CENF0C01';
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 VALUES ('CENF0C02', 'share_package', 'CENF0C01', 'sites', '{CH1}');
 SQL
-PGPORT=$chport psql -X -q -d bench >/dev/null <<'SQL'
-DO $$
-BEGIN
-    FOR i IN 1 .. 6000 LOOP
-        EXIT WHEN (SELECT state IN ('completed', 'failed') FROM smsdist.jobs WHERE job_id = 'CENF0C02');
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
-SQL
+wait_at_child CENF0C02
 state=$(PGPORT=$chport psql -X -At -d bench -c "SELECT state FROM smsdist.jobs WHERE job_id = 'CENF0C02'")
 [ "$state" = completed ] || { echo "the delta job at CH1 is '$state'"; exit 1; }
 created=$(psql -X -At -d bench -c "SELECT extract(epoch FROM created_at) FROM smsdist.jobs WHERE job_id = 'CENF0C02'")
