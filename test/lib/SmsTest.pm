@@ -13,13 +13,14 @@
 package SmsTest;
 
 use strict;
+use File::Path ();
 use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites);
 
 sub site_node
 {
@@ -92,6 +93,41 @@ sub scheduler_pid
 	my ($node) = @_;
 	return $node->safe_psql('postgres',
 		"SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'smsdist scheduler'");
+}
+
+# three_sites(): central CEN -> child CH1 -> grandchild GC1 on three servers,
+# each parent with a sender address for its child, and CH1 and GC1 with two
+# distribution points and a site-server drive.  Returns ($cen, $ch1, $gc1,
+# \%dps), %dps mapping CH1 and GC1 to their two distribution point roots.
+sub three_sites
+{
+	my $conf = "smsdist.poll_interval = '5s'\nmax_worker_processes = 16\n";
+	my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
+	my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
+	my $gc1 = site_node('gc1', site_code => 'GC1', conf => $conf);
+
+	for my $n ($cen, $ch1, $gc1)
+	{
+		$n->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1');});
+		$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
+	}
+	my $conninfo = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; };
+	$cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . $conninfo->($ch1) . "')");
+	$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('GC1', '" . $conninfo->($gc1) . "')");
+
+	my %dps;
+	for my $pair ([$ch1, 'CH1'], [$gc1, 'GC1'])
+	{
+		my ($n, $code) = @$pair;
+		my @d = map { $n->basedir . "/dp$_" } (1, 2);
+		File::Path::make_path(@d, $n->basedir . '/drive');
+		$dps{$code} = \@d;
+		$n->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('$code', 'distribution_point', 'DP1', '$d[0]'), ('$code', 'distribution_point', 'DP2', '$d[1]'),
+  ('$code', 'site_server_drive', 'D', '} . $n->basedir . q{/drive');});
+	}
+	return ($cen, $ch1, $gc1, \%dps);
 }
 
 1;

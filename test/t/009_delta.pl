@@ -14,33 +14,8 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $conf = "smsdist.poll_interval = '5s'\nmax_worker_processes = 16\n";
-my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
-my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
-my $gc1 = site_node('gc1', site_code => 'GC1', conf => $conf);
-
-my $hierarchy = q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1');};
-for my $n ($cen, $ch1, $gc1)
-{
-	$n->safe_psql('site', $hierarchy);
-	$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
-}
-sub conninfo { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; }
-$cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . conninfo($ch1) . "')");
-$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('GC1', '" . conninfo($gc1) . "')");
-
-my %dps;
-for my $pair ([$ch1, 'CH1'], [$gc1, 'GC1'])
-{
-	my ($n, $code) = @$pair;
-	my @d = map { $n->basedir . "/dp$_" } (1, 2);
-	make_path(@d, $n->basedir . '/drive');
-	$dps{$code} = \@d;
-	$n->safe_psql('site', qq{
-INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
-  ('$code', 'distribution_point', 'DP1', '$d[0]'), ('$code', 'distribution_point', 'DP2', '$d[1]'),
-  ('$code', 'site_server_drive', 'D', '} . $n->basedir . q{/drive');});
-}
+my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
+my %dps = %$dps_ref;
 
 # version 1: 100 files of 40 KB of random bytes, a text file, a file that
 # will go, a script whose mode will change, an empty directory
