@@ -12,6 +12,15 @@ bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 chport=$((PGPORT + 1))
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+# where the time went: the build (CEN), the transfer (CEN's send row), the
+# Despooler (CH1's distribute row), each from its own rows
+phases() {
+    local job=$1 b s d
+    b=$(psql -X -At -d bench -c "SELECT round(extract(epoch FROM b.finished_at - b.started_at)::numeric, 3) FROM smsdist.package_builds b JOIN smsdist.jobs j ON j.package_id = b.package_id AND j.source_version = b.source_version WHERE j.job_id = '$job'")
+    s=$(psql -X -At -d bench -c "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 3) FROM smsdist.job_progress WHERE job_id = '$job' AND phase = 'send' AND site_code = 'CH1'")
+    d=$(PGPORT=$chport psql -X -At -d bench -c "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 3) FROM smsdist.job_progress WHERE job_id = '$job' AND phase = 'distribute'")
+    echo "  phases: build ${b:-?} s, transfer ${s:-?} s, despool and publish ${d:-?} s"
+}
 [ -d "$tree" ] || { echo "no tree (run compress.sh first)"; exit 1; }
 bytes=$(du -sb "$tree" | cut -f1)
 echo "tree: $(find "$tree" -type f | wc -l) files, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MB"
@@ -99,6 +108,7 @@ printf '  %-58s %8s s\n' "smsdist: job INSERT at CEN -> published and verified a
 echo "  smsdist / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"
 echo "  smsdist / shell (page cache): $(awk -v a="$sms_s" -v b="$pipe_s" 'BEGIN{printf "%.2f", a/b}')"
 echo "  published tree identical to the source: $identical"
+phases CENF0C01
 
 # ---- delta update: change 1 % of the files (rewrite them with new bytes of
 # the same size), send version 2, and compare the bytes sent with the full
@@ -135,3 +145,4 @@ printf '  %-58s %12s bytes\n' "sent to CH1 (a delta from version $delta_base)" "
 echo "  delta / full: $(awk -v a="$delta_bytes" -v b="$full_bytes" 'BEGIN{printf "%.4f", a/b}')"
 printf '  %-58s %8s s   (the full send above: %s s)\n' "job INSERT at CEN -> version 2 published at CH1" "$delta_s" "$sms_s"
 echo "  published tree identical to the source: $identical"
+phases CENF0C02

@@ -253,6 +253,7 @@ smsdist_compressor_main(Datum arg)
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
 
 	seg = dsm_attach(DatumGetUInt32(arg));
 	if (seg == NULL)

@@ -40,6 +40,7 @@
  */
 #include "package_archive.h"
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -506,6 +507,43 @@ remember_manifest(WorkItem *w, SmsManifest *m)
 		elog(ERROR, "smsdist despooler: recording the manifest failed");
 }
 
+/*
+ * Order the distribution points so that the last one is on the file system
+ * of the temporary directory, if one is: that one gets the extracted tree by
+ * a rename instead of a copy (sms_publish_tree's may_move).  The share may
+ * not exist yet; its distribution point's root does.
+ */
+static List *
+move_target_last(List *dps, const char *tmpdir)
+{
+	struct stat tmp_st;
+	DistPoint  *same = NULL;
+	ListCell   *lc;
+
+	if (stat(tmpdir, &tmp_st) != 0)
+		return dps;
+	foreach(lc, dps)
+	{
+		DistPoint  *dp = lfirst(lc);
+		char	   *root = pstrdup(dp->share);
+		char	   *slash = strrchr(root, '/');
+		struct stat st;
+
+		if (slash != NULL && slash != root)
+			*slash = '\0';		/* <root>/SMS_PKGx -> <root> */
+		if (stat(dp->share, &st) == 0 || stat(root, &st) == 0)
+		{
+			if (st.st_dev == tmp_st.st_dev)
+				same = dp;
+		}
+		pfree(root);
+	}
+	if (same == NULL)
+		return dps;
+	dps = list_delete_ptr(dps, same);
+	return lappend(dps, same);
+}
+
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
 {
@@ -564,9 +602,11 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		remember_manifest(w, sms_archive_extract(w->package_file, tmpdir));
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
+	dps = move_target_last(dps, tmpdir);
 	foreach(lc, dps)
 	{
 		DistPoint  *dp = lfirst(lc);
+		bool		last = (lnext(dps, lc) == NULL);
 
 		/*
 		 * A job of an older version that ran late must not take a newer
@@ -577,7 +617,8 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 			n++;
 			continue;
 		}
-		sms_publish_tree(tmpdir, dp->share, w->package_id);
+		/* the last one may take the extracted tree itself: no copy */
+		sms_publish_tree(tmpdir, dp->share, w->package_id, last);
 		record_location(w, dp, true);
 		n++;
 		set_detail(w, psprintf("published on %d of %d distribution points", n, list_length(dps)),

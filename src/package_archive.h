@@ -139,9 +139,12 @@ extern int	sms_delta_parse(const char *text, const char *what, List **deletions)
  * remove the old version.  A reader sees the old or the new tree, never a
  * mixture.  On failure (a full disk, say) the temporary copy is removed,
  * the old version stays published, and ERROR is raised.  Creates
- * share_dir if needed.  name must be an SMS ID.
+ * share_dir if needed.  name must be an SMS ID.  With may_move, src_dir is
+ * moved into the share instead of copied when both are on one file system
+ * (then src_dir is gone and true is returned).
  */
-extern void sms_publish_tree(const char *src_dir, const char *share_dir, const char *name);
+extern bool sms_publish_tree(const char *src_dir, const char *share_dir, const char *name,
+							 bool may_move);
 
 /* Remove <share_dir>/<name> (rename away, then delete); no error if absent. */
 extern void sms_unpublish(const char *share_dir, const char *name);

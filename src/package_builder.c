@@ -251,6 +251,7 @@ smsdist_package_builder_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
 	SetConfigOption("application_name", "smsdist package builder", PGC_USERSET, PGC_S_SESSION);
 

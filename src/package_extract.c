@@ -506,14 +506,11 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 	}
 
 	/*
-	 * ERROR, not PANIC as for the server's own files: nothing depends on this
-	 * file until extraction succeeds, and a retry starts over.
+	 * No fsync: the extracted tree is a temporary that a crash throws away
+	 * (a Despooler that starts removes it and extracts again); the copy that
+	 * matters, the published one, is made durable by publish.c with one
+	 * syncfs() before it becomes visible.
 	 */
-	if (pg_fsync(x->file_fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\" in \"%s\": %m",
-						printable(path), x->dest_dir)));
 	if (raw_close(x->file_fd) != 0)
 	{
 		x->file_fd = -1;
@@ -871,7 +868,8 @@ extract_verify(Extract *x, int *nitems)
 
 /*
  * Give directories their permissions, now that nothing more is created in
- * them, and fsync them, deepest first, and dest_dir last.
+ * them, deepest first.  Not fsynced: the tree is a temporary (see
+ * extract_file_data).
  */
 static void
 finish_directories(Extract *x, ExtractItem **items, int n)
@@ -891,16 +889,7 @@ finish_directories(Extract *x, ExtractItem **items, int n)
 					(errcode_for_file_access(),
 					 errmsg("could not set permissions of directory \"%s\" in \"%s\": %m",
 							printable(item->path), x->dest_dir)));
-		if (pg_fsync(fd) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not fsync directory \"%s\" in \"%s\": %m",
-							printable(item->path), x->dest_dir)));
 	}
-	if (pg_fsync(x->dest_fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync directory \"%s\": %m", x->dest_dir)));
 }
 
 /* Release everything; on the error path too, so it must not fail. */
@@ -1049,11 +1038,7 @@ copy_from_base(Extract *x, const SmsManifestEntry *e)
 		ts[1] = st.st_mtim;
 		(void) futimens(x->file_fd, ts);
 	}
-	if (pg_fsync(x->file_fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\" in \"%s\": %m",
-						printable(e->path), x->dest_dir)));
+	/* no fsync, as for an extracted file: see extract_file */
 	raw_close(x->base_file_fd);
 	x->base_file_fd = -1;
 	if (raw_close(x->file_fd) != 0)

@@ -21,8 +21,9 @@
  *					serialize the publishing of one package to one share.
  *
  * A reader sees the old tree or the new one, never a mixture: the new
- * version is copied beside the old one, every file and directory of it is
- * fsynced, and then one rename makes it visible -- renameat2(RENAME_EXCHANGE)
+ * version is copied beside the old one (or, when the caller allows it and
+ * both are on one file system, the source tree itself is moved there), made
+ * durable with one syncfs(), and then one rename makes it visible -- renameat2(RENAME_EXCHANGE)
  * when a version is already published, so that the name never disappears.
  * File systems without RENAME_EXCHANGE (NFS, CIFS) get two renames, with a
  * moment in which nothing is published.  If anything fails before the swap
@@ -522,8 +523,7 @@ copy_file(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const ch
 	ts[1] = st.st_mtim;
 	if (futimens(out, ts) != 0)
 		publish_failed(p, errno, "Setting the modification time of \"%s\" failed.", dst_path);
-	if (pg_fsync(out) != 0)
-		publish_failed(p, errno, "Flushing \"%s\" to disk failed.", dst_path);
+	/* no fsync here: publish_copy makes the whole copy durable at once */
 	if (fdset_close(&p->fds, out) != 0)
 		publish_failed(p, errno, "Closing \"%s\" failed.", dst_path);
 	fdset_close(&p->fds, in);
@@ -574,8 +574,6 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 
 			if (fchmod(d, (st.st_mode & 0777) | S_IRWXU) != 0)
 				publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", dst_path);
-			if (pg_fsync(d) != 0)
-				publish_failed(p, errno, "Flushing directory \"%s\" to disk failed.", dst_path);
 			fdset_close(&p->fds, d);
 			fdset_close(&p->fds, s);
 			pfree(dst_path);
@@ -646,7 +644,20 @@ make_share_dir(Publish *p)
 	pfree(path);
 }
 
-/* Copy src_dir to <share>/<tmp_name>, everything fsynced. */
+/*
+ * Make the new tree in dir_fd durable before it is published: one syncfs()
+ * of its file system rather than an fsync per file and directory (873 files
+ * of the benchmark's package took about a second more that way).  The tree
+ * is not visible yet, so nobody waits on it meanwhile.
+ */
+static void
+make_durable(Publish *p, int dir_fd, const char *path)
+{
+	if (syncfs(dir_fd) != 0)
+		publish_failed(p, errno, "Flushing \"%s\" to disk failed.", path);
+}
+
+/* Copy src_dir to <share>/<tmp_name>, made durable. */
 static void
 publish_copy(Publish *p)
 {
@@ -678,10 +689,43 @@ publish_copy(Publish *p)
 
 	if (fchmod(dst_fd, 0755) != 0)
 		publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", tmp_path);
-	if (pg_fsync(dst_fd) != 0)
-		publish_failed(p, errno, "Flushing directory \"%s\" to disk failed.", tmp_path);
+	make_durable(p, dst_fd, tmp_path);
 	fdset_close(&p->fds, dst_fd);
 	fdset_close(&p->fds, src_fd);
+}
+
+/*
+ * Instead of a copy: move src_dir itself to <share>/<tmp_name>, when both
+ * are on one file system.  Returns false (nothing done) when they are not,
+ * or when src_dir is not a plain directory.  The caller's source is gone
+ * afterwards.
+ */
+static bool
+publish_move(Publish *p)
+{
+	char	   *tmp_path = psprintf("%s/%s", p->share_dir, p->tmp_name);
+	struct stat src_st;
+	struct stat share_st;
+	int			dst_fd;
+
+	if (lstat(p->src_dir, &src_st) != 0 || !S_ISDIR(src_st.st_mode) ||
+		fstat(p->share_fd, &share_st) != 0 || src_st.st_dev != share_st.st_dev)
+		return false;
+	if (renameat(AT_FDCWD, p->src_dir, p->share_fd, p->tmp_name) != 0)
+	{
+		if (errno == EXDEV)
+			return false;		/* a bind mount: same device number, no rename */
+		publish_failed(p, errno, "Moving \"%s\" to \"%s\" failed.", p->src_dir, tmp_path);
+	}
+	p->tmp_exists = true;
+	dst_fd = fdset_openat(&p->fds, p->share_fd, p->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (dst_fd < 0)
+		publish_failed(p, errno, "Opening directory \"%s\" failed.", tmp_path);
+	if (fchmod(dst_fd, 0755) != 0)
+		publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", tmp_path);
+	make_durable(p, dst_fd, tmp_path);
+	fdset_close(&p->fds, dst_fd);
+	return true;
 }
 
 /* Make the copy the published tree, in one rename if we can. */
@@ -748,12 +792,13 @@ publish_start(const char *src_dir, const char *share_dir, const char *name, cons
 	return p;
 }
 
-void
-sms_publish_tree(const char *src_dir, const char *share_dir, const char *name)
+bool
+sms_publish_tree(const char *src_dir, const char *share_dir, const char *name, bool may_move)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	MemoryContext workcxt;
 	Publish    *p;
+	volatile bool moved = false;
 
 	/* name becomes a file name: check it again, whatever the caller did */
 	sms_valid_sms_id(name, true);
@@ -772,7 +817,10 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name)
 		if (p->share_fd < 0)
 			publish_failed(p, errno, "Opening directory \"%s\" failed.", p->share_dir);
 		remove_leftovers(p);
-		publish_copy(p);
+		if (may_move)
+			moved = publish_move(p);
+		if (!moved)
+			publish_copy(p);
 		publish_swap(p);
 
 		/* published: the old version is garbage, not worth an ERROR */
@@ -802,6 +850,7 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name)
 	fdset_close_all(&p->fds);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(workcxt);
+	return moved;
 }
 
 void
@@ -879,7 +928,7 @@ smsdist_publish_tree(PG_FUNCTION_ARGS)
 	check_file_privileges("publish a package tree");
 	sms_valid_server_path(src, "source directory", true);
 	sms_valid_server_path(share, "share directory", true);
-	sms_publish_tree(src, share, name);
+	sms_publish_tree(src, share, name, false);
 	PG_RETURN_VOID();
 }
 

@@ -373,6 +373,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	int32		base_version;
 
 	require_args(fcinfo, "receive_begin", names, lengthof(names));
+	sms_keep_freed_memory();	/* the chunks of this connection come next */
 	/* a delta from this version (0: the full file); absent before 0.3 */
 	base_version = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -528,6 +529,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	int64		done;
 
 	require_args(fcinfo, "receive_chunk", names, lengthof(names));
+	sms_keep_freed_memory();
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
 	offset = PG_GETARG_INT64(2);
@@ -588,7 +590,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 		PG_RETURN_INT64(0);
 	}
 
-	/* a plain pwrite per chunk: chunks are large (about 1 MB), calls few */
+	/* a plain pwrite per chunk: chunks are large (8 MB from this Sender), calls few */
 	for (int64 written = 0; written < len;)
 	{
 		ssize_t		w;

@@ -63,7 +63,7 @@
 #include "utils/wait_event.h"
 
 #define LINK_TIMEOUT_MS		60000	/* one connection attempt or one call */
-#define CHUNK_BYTES			(1024 * 1024)
+#define CHUNK_BYTES			(8 * 1024 * 1024)
 
 /* ----------------------------------------------------------------
  * The site link: libpq without blocking

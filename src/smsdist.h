@@ -122,6 +122,9 @@ extern void sms_slot_set_error(SmsComponentId id, const char *msg);
 extern void sms_wake_at_commit(SmsComponentId id);
 extern void sms_wake_now(SmsComponentId id);
 
+/* smsdist.c: glibc keeps freed memory in this process (large buffers) */
+extern void sms_keep_freed_memory(void);
+
 /* worker.c, supervisor.c */
 extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);

@@ -256,6 +256,7 @@ smsdist_component_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
