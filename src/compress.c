@@ -130,7 +130,7 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 			break;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 5, PG_WAIT_EXTENSION);
+						 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -499,7 +499,11 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 		pg_read_barrier();
 		if (sh->chunk_state[next_out] == 2)
 		{
-			total_out += append_part(sh, next_out, out_fd, tmp_path, hash, buf, bufsize);
+			int64		n = append_part(sh, next_out, out_fd, tmp_path, hash, buf, bufsize);
+
+			/* start writing it out now, so that the fsync at the end is short */
+			pg_flush_data(out_fd, total_out, n);
+			total_out += n;
 			next_out++;
 			continue;
 		}
