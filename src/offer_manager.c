@@ -145,7 +145,13 @@ offers(void)
 					"       (SELECT string_agg(extract(epoch FROM s.assign_time)::bigint || ':' || s.assign_time_utc::text"
 					"                          || ':' || coalesce((extract(epoch FROM s.recur_every) / 60)::bigint, 0),"
 					"                          ',' ORDER BY s.assign_time)"
-					"          FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id)"
+					"          FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id),"
+					/* the collection's windows: start minute, duration, SMS_DAY_* bits (mon = 1) */
+					"       (SELECT string_agg((extract(hour FROM w.start_time) * 60 + extract(minute FROM w.start_time))::int"
+					"                          || ':' || w.duration_minutes || ':'"
+					"                          || (SELECT sum(1 << (array_position(enum_range(NULL::smsdist.weekday), d) - 1))"
+					"                                FROM unnest(w.days) d), ',')"
+					"          FROM smsdist.maintenance_windows w WHERE w.collection_id = a.collection_id AND w.enabled)"
 					"  FROM smsdist.advertisements a"
 					"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
 					" WHERE a.enabled ORDER BY a.advert_id",
@@ -163,6 +169,7 @@ offers(void)
 		size_t		len;
 		bool		ok;
 		char	   *assigns = SPI_getvalue(t, d, 12);
+		char	   *windows = SPI_getvalue(t, d, 13);
 
 		o.advert_id = SPI_getvalue(t, d, 1);
 		o.name = SPI_getvalue(t, d, 2);
@@ -190,6 +197,23 @@ offers(void)
 				o.assignments[k].recur_every_minutes = p ? (int32) strtol(p + 1, NULL, 10) : 0;
 			}
 			o.nassignments = n;
+			free_list(parts, n);
+		}
+		if (windows != NULL)
+		{
+			size_t		n;
+			char	  **parts = split_list(windows, &n);
+
+			o.windows = palloc0(sizeof(SmsOfferWindow) * n);
+			for (size_t k = 0; k < n; k++)
+			{
+				char	   *p = parts[k];
+
+				o.windows[k].start_minute = (int) strtol(p, &p, 10);
+				o.windows[k].duration_minutes = (int32) strtol(p + 1, &p, 10);
+				o.windows[k].days = (unsigned) strtoul(p + 1, NULL, 10);
+			}
+			o.nwindows = n;
 			free_list(parts, n);
 		}
 		ok = sms_offer_to_text(&o, &buf, &len, err, sizeof(err));

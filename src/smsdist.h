@@ -137,6 +137,7 @@ extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
 /* despooler.c, sender.c */
 extern TimestampTz sms_despooler_step(void);
 extern TimestampTz sms_sender_step(void);
+extern TimestampTz sms_replicate_advertisements(void);	/* replication_manager.c */
 extern TimestampTz sms_collection_evaluator_step(void);
 extern TimestampTz sms_offer_manager_step(void);
 extern TimestampTz sms_inbox_manager_step(void);
@@ -203,6 +204,8 @@ extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302
 #define SMS_MSG_RESENDING_FULL			3303
+#define SMS_MSG_ADVERT_SENT				3310
+#define SMS_MSG_ADVERT_SEND_FAILED		3311
 
 /*
  * What a distribute row's detail says while its site waits for the full

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(197);
+SELECT plan(198);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -30,11 +30,12 @@ SELECT set_eq(
           'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
-          'smsdist.machine_policies',
+          'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
-          'smsdist.advertisement_assignments_assignment_id_seq', 'smsdist.status_messages_status_id_seq'],
+          'smsdist.advertisement_assignments_assignment_id_seq', 'smsdist.status_messages_status_id_seq',
+          'smsdist.maintenance_windows_window_id_seq'],
     'pg_dump includes every table and sequence (pg_extension_config_dump)');
 SELECT is((SELECT array_agg(DISTINCT f) FROM pg_extension e, unnest(e.extcondition) f WHERE e.extname = 'smsdist'),
           ARRAY['']::text[], 'pg_dump dumps all rows of each registered table (no filter)');
@@ -71,7 +72,8 @@ SELECT tables_are('smsdist', ARRAY[
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
-    'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies'],
+    'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
+    'maintenance_windows', 'advertisement_pushes'],
     'smsdist has exactly the 32 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -227,6 +229,7 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
              ('smsdist.package_deltas', 'smsdist.package_builds', 'c'),
              ('smsdist.package_locations', 'smsdist.packages', 'c'),
@@ -277,6 +280,7 @@ SELECT enum_has_labels('smsdist', 'platform',
 SELECT enum_has_labels('smsdist', 'site_role',
     ARRAY['distribution_point', 'logon_server', 'client_access_point', 'management_point',
           'site_server_drive'], 'site_role labels');
+SELECT enum_has_labels('smsdist', 'weekday', ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], 'weekday labels');
 SELECT enum_has_labels('smsdist', 'throttle_mode', ARRAY['unlimited', 'pulse', 'rate_limited'], 'throttle_mode labels');
 SELECT enum_has_labels('smsdist', 'target_type', ARRAY['collection', 'machines', 'sites'], 'target_type labels');
 SELECT enum_has_labels('smsdist', 'job_priority', ARRAY['high', 'medium', 'low'],
@@ -297,7 +301,8 @@ SELECT sequences_are('smsdist', ARRAY[
     'package_id_seq', 'job_id_seq', 'collection_id_seq', 'advert_id_seq',
     'sender_addresses_address_id_seq', 'site_systems_site_system_id_seq',
     'collection_rules_rule_id_seq', 'job_transitions_transition_id_seq',
-    'advertisement_assignments_assignment_id_seq', 'status_messages_status_id_seq'],
+    'advertisement_assignments_assignment_id_seq', 'status_messages_status_id_seq',
+    'maintenance_windows_window_id_seq'],
     'smsdist has the four ID sequences and the identity sequences');
 SELECT results_eq(
     $$SELECT c.relname::text COLLATE "default", s.seqmin, s.seqmax, s.seqcycle
@@ -359,7 +364,8 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections',
                 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
-                'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets'],
+                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
+                'remove_advertisement'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
@@ -377,7 +383,9 @@ SELECT functions_are('smsdist', ARRAY[
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
-    'queue_all_pcm', 'machine_policy'],
+    'queue_all_pcm', 'machine_policy', 'weekdays_distinct', 'advertisement_collections',
+    'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
+    'remove_unused_parent_collections'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -433,22 +441,29 @@ SELECT results_eq(
        ORDER BY 1, 2$$,
     $$VALUES
       ('smsdist.advertisement_assignments', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
+      ('smsdist.advertisement_assignments', 'notify_sender', 'statement', 'insert update delete', 'sender'),
       ('smsdist.advertisements', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
+      ('smsdist.advertisements', 'notify_sender', 'statement', 'insert update delete', 'sender'),
       ('smsdist.collection_rules', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.collection_subcollections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | parent_collection_id'),
       ('smsdist.collection_subcollections', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),
+      ('smsdist.collection_subcollections', 'notify_sender', 'statement', 'insert update delete', 'sender'),
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.collections', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
+      ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
+      ('smsdist.maintenance_windows', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager,sender'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.package_locations', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),
       ('smsdist.packages', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
       ('smsdist.packages', 'notify_scheduler', 'row', 'update', 'scheduler | package_id'),
       ('smsdist.pcm_queue', 'notify_despooler', 'statement', 'insert', 'despooler'),
       ('smsdist.programs', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),
+      ('smsdist.programs', 'notify_sender', 'statement', 'update', 'sender'),
       ('smsdist.sender_addresses', 'notify_sender', 'row', 'insert update delete', 'sender | address_id'),
+      ('smsdist.sites', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.site_systems', 'notify_despooler', 'row', 'insert update delete', 'despooler,inbox_manager | site_system_id'),
       ('smsdist.status_messages', 'notify_status_manager', 'statement', 'insert', 'status_manager'),
       ('smsdist.system_resources', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator'),

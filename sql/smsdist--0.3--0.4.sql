@@ -1,0 +1,467 @@
+-- smsdist 0.3 -> 0.4: maintenance windows per collection; advertisements
+-- (with their collections, programs and windows) sent to child sites.
+\echo Use "ALTER EXTENSION smsdist UPDATE TO '0.4'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Maintenance windows.  A window belongs to a collection and applies to its
+-- members: weekly, from start_time (the client's own wall-clock time of
+-- day) for duration_minutes, on the given days.  The offer file of an
+-- advertisement carries the windows of its collection; a machine's policy
+-- (the management point) carries the windows of every collection it is a
+-- member of.  The client agent runs mandatory assignments inside them.
+-------------------------------------------------------------------------------
+CREATE TYPE weekday AS ENUM ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun');
+
+-- true if no day is given twice (a CHECK cannot hold a subquery itself)
+CREATE FUNCTION weekdays_distinct(days weekday[]) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT
+    SET search_path = pg_catalog, pg_temp
+AS $$ SELECT count(DISTINCT d) = count(*) FROM unnest(days) d $$;
+
+CREATE TABLE maintenance_windows (
+    window_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    collection_id    sms_id NOT NULL REFERENCES collections ON DELETE CASCADE,
+    name             object_name NOT NULL,
+    start_time       time(0) NOT NULL,
+    duration_minutes integer NOT NULL CHECK (duration_minutes BETWEEN 1 AND 10080),
+    days             weekday[] NOT NULL,
+    enabled          boolean NOT NULL DEFAULT true,
+    comment          text CHECK (length(comment) <= 4000),
+    UNIQUE (collection_id, name),
+    CONSTRAINT window_starts_on_a_minute CHECK (date_trunc('minute', start_time) = start_time),
+    CONSTRAINT window_has_days_once_each
+        CHECK (cardinality(days) BETWEEN 1 AND 7 AND array_ndims(days) = 1
+               AND array_position(days, NULL) IS NULL AND weekdays_distinct(days))
+);
+CREATE INDEX ON maintenance_windows (collection_id);
+
+REVOKE ALL ON maintenance_windows FROM PUBLIC;
+REVOKE ALL ON FUNCTION weekdays_distinct(weekday[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION weekdays_distinct(weekday[]) TO smsdist_reader;
+GRANT SELECT ON maintenance_windows TO smsdist_reader;
+GRANT INSERT, UPDATE, DELETE ON maintenance_windows TO smsdist_operator;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.maintenance_windows', '');
+
+CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON maintenance_windows
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager,sender');
+
+-- The management point: a machine's policy gains its maintenance windows.
+CREATE OR REPLACE FUNCTION machine_policy(p_sms_id text) RETURNS jsonb
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE tgt(advert_id, collection_id, depth) AS (
+        SELECT a.advert_id::text, a.collection_id::text, 0
+          FROM smsdist.advertisements a WHERE a.enabled
+        UNION
+        SELECT t.advert_id, s.child_collection_id::text, t.depth + 1
+          FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id
+          JOIN smsdist.collection_subcollections s ON s.parent_collection_id = t.collection_id
+         WHERE a.include_subcollections AND t.depth < 100),
+    mine AS (
+        SELECT DISTINCT t.advert_id FROM tgt t
+          JOIN smsdist.collection_members m ON m.collection_id = t.collection_id AND m.sms_id = p_sms_id)
+    SELECT jsonb_build_object(
+        'machine', r.sms_id, 'site', r.site_code, 'platform', r.platform,
+        'advertisements', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                'advert_id', a.advert_id, 'name', a.name, 'collection_id', a.collection_id,
+                'package_id', a.package_id, 'program', a.program_name,
+                'command_line', pr.command_line, 'platforms', to_jsonb(pr.platforms),
+                'max_run_minutes', pr.max_run_minutes,
+                'offer_time', a.offer_time, 'offer_time_utc', a.offer_time_utc,
+                'expires_time', a.expires_time, 'expires_time_utc', a.expires_time_utc,
+                'assignments', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                        'time', s.assign_time, 'time_utc', s.assign_time_utc,
+                        'recur_every_minutes', (extract(epoch FROM s.recur_every) / 60)::bigint)
+                        ORDER BY s.assign_time)
+                    FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id), '[]'::jsonb),
+                'package_version', loc.version,
+                'locations', coalesce(loc.paths, '[]'::jsonb))
+                ORDER BY a.advert_id)
+              FROM mine JOIN smsdist.advertisements a ON a.advert_id = mine.advert_id
+              JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name
+              LEFT JOIN LATERAL (
+                  SELECT max(l.source_version) AS version,
+                         jsonb_agg(l.path ORDER BY l.site_system_id) AS paths
+                    FROM smsdist.package_locations l
+                   WHERE l.package_id = a.package_id AND l.site_code = r.site_code) loc ON true),
+            '[]'::jsonb),
+        'maintenance_windows', coalesce((
+            SELECT jsonb_agg(jsonb_build_object(
+                'collection_id', w.collection_id, 'name', w.name,
+                'start', to_char(w.start_time, 'HH24:MI'), 'duration_minutes', w.duration_minutes,
+                'days', (SELECT jsonb_agg(d ORDER BY d) FROM unnest(w.days) d))
+                ORDER BY w.start_time, w.duration_minutes, w.collection_id, w.name)
+              FROM smsdist.maintenance_windows w
+              JOIN smsdist.collection_members m ON m.collection_id = w.collection_id AND m.sms_id = r.sms_id
+             WHERE w.enabled), '[]'::jsonb))
+      FROM smsdist.system_resources r WHERE r.sms_id = p_sms_id
+$$;
+
+-------------------------------------------------------------------------------
+-- Advertisements at child sites.  As in SMS, an advertisement made at a site
+-- is sent to each of its child sites, with what the child needs to act on
+-- it alone: the package and program definitions, the schedule, and each
+-- targeted collection (the advertisement's, and its subcollections when it
+-- includes them) with its maintenance windows and its members -- the
+-- machines behind that child, and every user and user group.  At the child
+-- these collections are copies kept by the parent (collections.source_site):
+-- direct rules naming the members, which the child's Collection Evaluator
+-- turns into membership, so its Offer Manager writes the files for its
+-- CAPs and its management point serves the policy.  The child sends them on
+-- to its own children the same way.  A disabled advertisement is sent
+-- disabled; a deleted one is deleted at the child.
+-------------------------------------------------------------------------------
+ALTER TABLE collections ADD COLUMN source_site site_code;
+ALTER TABLE advertisements ADD COLUMN source_site site_code;
+COMMENT ON COLUMN collections.source_site IS
+    'set for a copy kept by that parent site: its rules are replaced whenever the parent sends them';
+COMMENT ON COLUMN advertisements.source_site IS
+    'set for an advertisement made at that parent site and sent here';
+
+-- What the Sender last told each child site about each advertisement.
+CREATE TABLE advertisement_pushes (
+    advert_id        sms_id NOT NULL,
+    hop              site_code NOT NULL,
+    payload_md5      text,                  -- of what the child has; NULL: nothing yet
+    pushed_at        timestamptz,
+    attempted_at     timestamptz,
+    attempts         integer NOT NULL DEFAULT 0,
+    last_error       text,
+    PRIMARY KEY (advert_id, hop)
+);
+REVOKE ALL ON advertisement_pushes FROM PUBLIC;
+GRANT SELECT ON advertisement_pushes TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.advertisement_pushes', '');
+
+-- The collections an advertisement targets: its own, and its
+-- subcollections (recursively) when it includes them.
+CREATE FUNCTION advertisement_collections(p_advert_id text) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE c(collection_id, depth) AS (
+        SELECT a.collection_id::text, 0 FROM smsdist.advertisements a WHERE a.advert_id = p_advert_id
+        UNION
+        SELECT s.child_collection_id::text, c.depth + 1
+          FROM c JOIN smsdist.collection_subcollections s ON s.parent_collection_id = c.collection_id
+         WHERE c.depth < 100
+           AND (SELECT a.include_subcollections FROM smsdist.advertisements a WHERE a.advert_id = p_advert_id))
+    SELECT DISTINCT collection_id FROM c
+$$;
+
+-- What child site p_hop needs of an advertisement (see above).
+CREATE FUNCTION advertisement_details(p_advert_id text, p_hop text) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'advert', jsonb_build_object(
+            'advert_id', a.advert_id, 'name', a.name, 'package_id', a.package_id,
+            'program_name', a.program_name, 'collection_id', a.collection_id,
+            'include_subcollections', a.include_subcollections,
+            'offer_time', a.offer_time, 'offer_time_utc', a.offer_time_utc,
+            'expires_time', a.expires_time, 'expires_time_utc', a.expires_time_utc,
+            'enabled', a.enabled, 'comment', a.comment),
+        'package', jsonb_build_object(
+            'package_id', p.package_id, 'name', p.name, 'version', p.version,
+            'manufacturer', p.manufacturer, 'language', p.language,
+            'source_directory', p.source_directory),
+        'program', jsonb_build_object(
+            'program_name', pr.program_name, 'command_line', pr.command_line,
+            'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes),
+        'assignments', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('assign_time', s.assign_time, 'assign_time_utc', s.assign_time_utc,
+                                                'recur_every', s.recur_every)
+                             ORDER BY s.assign_time, s.assign_time_utc, s.recur_every)
+              FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id), '[]'::jsonb),
+        'collections', (
+            SELECT jsonb_agg(jsonb_build_object(
+                'collection_id', c.collection_id, 'name', c.name,
+                'subcollections', coalesce((
+                    SELECT jsonb_agg(s.child_collection_id ORDER BY s.child_collection_id)
+                      FROM smsdist.collection_subcollections s
+                     WHERE s.parent_collection_id = c.collection_id
+                       AND s.child_collection_id IN (SELECT smsdist.advertisement_collections(a.advert_id))),
+                    '[]'::jsonb),
+                'windows', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('name', w.name, 'start_time', w.start_time,
+                                                        'duration_minutes', w.duration_minutes,
+                                                        'days', to_jsonb(w.days), 'enabled', w.enabled)
+                                     ORDER BY w.name)
+                      FROM smsdist.maintenance_windows w WHERE w.collection_id = c.collection_id), '[]'::jsonb),
+                'machines', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('sms_id', r.sms_id, 'name', r.name, 'domain', r.domain,
+                                                        'site_code', r.site_code, 'platform', r.platform)
+                                     ORDER BY r.sms_id)
+                      FROM smsdist.collection_members m JOIN smsdist.system_resources r ON r.sms_id = m.sms_id
+                     WHERE m.collection_id = c.collection_id
+                       AND r.site_code IN (SELECT s.site_code FROM smsdist.sites s
+                                            WHERE s.site_code = p_hop OR smsdist.route_hop(s.site_code) = p_hop)),
+                    '[]'::jsonb),
+                'users', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('domain', u.domain, 'user_name', u.user_name)
+                                     ORDER BY u.domain, u.user_name)
+                      FROM smsdist.collection_user_members u WHERE u.collection_id = c.collection_id), '[]'::jsonb),
+                'groups', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('domain', g.domain, 'group_name', g.group_name)
+                                     ORDER BY g.domain, g.group_name)
+                      FROM smsdist.collection_group_members g WHERE g.collection_id = c.collection_id), '[]'::jsonb))
+                ORDER BY c.collection_id)
+              FROM smsdist.collections c
+             WHERE c.collection_id IN (SELECT smsdist.advertisement_collections(a.advert_id))))
+      FROM smsdist.advertisements a
+      JOIN smsdist.packages p ON p.package_id = a.package_id
+      JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name
+     WHERE a.advert_id = p_advert_id
+$$;
+
+-- Each (advertisement, child site) whose child does not have its current
+-- details, or that the child must delete: what the Sender does next.
+-- details is NULL for a deletion (also of one the child never took: that
+-- is a no-op there, and forgets the failed attempt here).  A failed push waits 2^attempts seconds
+-- (at most 60) before the next try.
+CREATE FUNCTION advertisement_pushes_due() RETURNS TABLE (advert_id text, hop text, details jsonb, conninfo text)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH hops AS (
+        SELECT s.site_code::text AS hop FROM smsdist.sites s
+         WHERE s.parent_site_code = current_setting('smsdist.site_code')::smsdist.site_code),
+    wanted AS (
+        SELECT a.advert_id::text AS advert_id, h.hop, smsdist.advertisement_details(a.advert_id, h.hop) AS details
+          FROM smsdist.advertisements a CROSS JOIN hops h),
+    due AS (
+        SELECT w.advert_id, w.hop, w.details FROM wanted w
+          LEFT JOIN smsdist.advertisement_pushes p ON p.advert_id = w.advert_id AND p.hop = w.hop
+         WHERE w.details IS NOT NULL AND p.payload_md5 IS DISTINCT FROM md5(w.details::text)
+        UNION ALL
+        SELECT p.advert_id, p.hop, NULL FROM smsdist.advertisement_pushes p
+         WHERE NOT EXISTS (SELECT 1 FROM wanted w WHERE w.advert_id = p.advert_id AND w.hop = p.hop))
+    SELECT d.advert_id, d.hop, d.details,
+           (SELECT sa.conninfo::text FROM smsdist.sender_addresses sa
+             WHERE sa.target_site_code = d.hop AND sa.enabled ORDER BY sa.priority LIMIT 1)
+      FROM due d
+      LEFT JOIN smsdist.advertisement_pushes p ON p.advert_id = d.advert_id AND p.hop = d.hop
+     WHERE p.last_error IS NULL
+        OR p.attempted_at + make_interval(secs => least(60, power(2, least(p.attempts, 6)))) <= clock_timestamp()
+     ORDER BY d.hop, d.advert_id
+$$;
+
+-- At the child: take an advertisement sent by the parent (the connecting
+-- role must be a member of smsdist_site).
+CREATE FUNCTION receive_advertisement(details jsonb) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ad jsonb := details->'advert';
+    pkg jsonb := details->'package';
+    prog jsonb := details->'program';
+    parent smsdist.site_code;
+    here text := current_setting('smsdist.site_code');
+    c jsonb;
+    local_one text;
+BEGIN
+    SELECT s.parent_site_code INTO parent FROM smsdist.sites s WHERE s.site_code = here::smsdist.site_code;
+    IF parent IS NULL THEN
+        RAISE EXCEPTION 'site % has no parent site to take advertisement % from', here, ad->>'advert_id'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF ad IS NULL OR pkg IS NULL OR prog IS NULL OR jsonb_typeof(details->'collections') <> 'array' THEN
+        RAISE EXCEPTION 'incomplete advertisement details: advert, package, program and collections are required'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- the parent's collections must not replace this site's own
+    SELECT x.collection_id INTO local_one
+      FROM jsonb_array_elements(details->'collections') e
+      JOIN smsdist.collections x ON x.collection_id = e->>'collection_id'
+     WHERE x.source_site IS NULL LIMIT 1;
+    IF local_one IS NOT NULL THEN
+        RAISE EXCEPTION 'collection % of advertisement % exists at site % as a collection of its own',
+            local_one, ad->>'advert_id', here
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Rename or delete this site''s collection: the parent''s has the same ID.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM smsdist.advertisements x WHERE x.advert_id = ad->>'advert_id' AND x.source_site IS NULL) THEN
+        RAISE EXCEPTION 'advertisement % exists at site % as an advertisement of its own', ad->>'advert_id', here
+            USING ERRCODE = 'unique_violation';
+    END IF;
+
+    INSERT INTO smsdist.packages (package_id, name, version, manufacturer, language, source_directory)
+    VALUES (pkg->>'package_id', pkg->>'name', pkg->>'version', pkg->>'manufacturer', pkg->>'language',
+            pkg->>'source_directory')
+    ON CONFLICT (package_id) DO UPDATE
+       SET name = EXCLUDED.name, version = EXCLUDED.version, manufacturer = EXCLUDED.manufacturer,
+           language = EXCLUDED.language
+     WHERE (packages.name, packages.version, packages.manufacturer, packages.language)
+           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.version, EXCLUDED.manufacturer, EXCLUDED.language);
+    INSERT INTO smsdist.programs (package_id, program_name, command_line, platforms, max_run_minutes)
+    VALUES (pkg->>'package_id', prog->>'program_name', prog->>'command_line',
+            (SELECT array_agg(p::smsdist.platform) FROM jsonb_array_elements_text(
+                 CASE WHEN jsonb_typeof(prog->'platforms') = 'array' THEN prog->'platforms' END) p),
+            (prog->>'max_run_minutes')::integer)
+    ON CONFLICT (package_id, program_name) DO UPDATE
+       SET command_line = EXCLUDED.command_line, platforms = EXCLUDED.platforms,
+           max_run_minutes = EXCLUDED.max_run_minutes
+     WHERE (programs.command_line, programs.platforms, programs.max_run_minutes)
+           IS DISTINCT FROM (EXCLUDED.command_line, EXCLUDED.platforms, EXCLUDED.max_run_minutes);
+
+    FOR c IN SELECT * FROM jsonb_array_elements(details->'collections') LOOP
+        INSERT INTO smsdist.collections (collection_id, name, comment, source_site)
+        VALUES (c->>'collection_id', c->>'name', 'kept by site ' || parent, parent)
+        ON CONFLICT (collection_id) DO UPDATE SET name = EXCLUDED.name, source_site = EXCLUDED.source_site
+         WHERE (collections.name, collections.source_site) IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.source_site);
+
+        -- members: direct rules, changed by difference (the evaluator does the rest)
+        PERFORM smsdist.record_machines(c->'machines');
+        INSERT INTO smsdist.users (domain, user_name)
+        SELECT u->>'domain', u->>'user_name' FROM jsonb_array_elements(c->'users') u
+        ON CONFLICT DO NOTHING;
+        INSERT INTO smsdist.user_groups (domain, group_name)
+        SELECT g->>'domain', g->>'group_name' FROM jsonb_array_elements(c->'groups') g
+        ON CONFLICT DO NOTHING;
+        WITH want AS (
+            SELECT m->>'sms_id' AS sms_id, NULL::text AS ud, NULL::text AS un, NULL::text AS gd, NULL::text AS gn
+              FROM jsonb_array_elements(c->'machines') m
+             WHERE EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = m->>'sms_id')
+            UNION ALL
+            SELECT NULL, u->>'domain', u->>'user_name', NULL, NULL FROM jsonb_array_elements(c->'users') u
+            UNION ALL
+            SELECT NULL, NULL, NULL, g->>'domain', g->>'group_name' FROM jsonb_array_elements(c->'groups') g),
+        gone AS (
+            DELETE FROM smsdist.collection_rules r
+             WHERE r.collection_id = c->>'collection_id'
+               AND NOT EXISTS (SELECT 1 FROM want w
+                                WHERE r.rule_type = 'direct'
+                                  AND w.sms_id IS NOT DISTINCT FROM r.resource_sms_id::text
+                                  AND w.ud IS NOT DISTINCT FROM r.user_domain::text
+                                  AND w.un IS NOT DISTINCT FROM r.user_name::text
+                                  AND w.gd IS NOT DISTINCT FROM r.group_domain::text
+                                  AND w.gn IS NOT DISTINCT FROM r.group_name::text)
+            RETURNING 1)
+        INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id,
+                                              user_domain, user_name, group_domain, group_name)
+        SELECT c->>'collection_id', 'direct', w.sms_id, w.ud, w.un, w.gd, w.gn FROM want w
+         WHERE NOT EXISTS (SELECT 1 FROM smsdist.collection_rules r
+                            WHERE r.collection_id = c->>'collection_id' AND r.rule_type = 'direct'
+                              AND w.sms_id IS NOT DISTINCT FROM r.resource_sms_id::text
+                              AND w.ud IS NOT DISTINCT FROM r.user_domain::text
+                              AND w.un IS NOT DISTINCT FROM r.user_name::text
+                              AND w.gd IS NOT DISTINCT FROM r.group_domain::text
+                              AND w.gn IS NOT DISTINCT FROM r.group_name::text);
+
+        -- windows: replaced when they differ
+        IF (SELECT coalesce(jsonb_agg(jsonb_build_object('name', w.name, 'start_time', w.start_time,
+                                                         'duration_minutes', w.duration_minutes,
+                                                         'days', to_jsonb(w.days), 'enabled', w.enabled)
+                                      ORDER BY w.name), '[]'::jsonb)
+              FROM smsdist.maintenance_windows w WHERE w.collection_id = c->>'collection_id')
+           IS DISTINCT FROM c->'windows' THEN
+            DELETE FROM smsdist.maintenance_windows w WHERE w.collection_id = c->>'collection_id';
+            INSERT INTO smsdist.maintenance_windows (collection_id, name, start_time, duration_minutes, days, enabled)
+            SELECT c->>'collection_id', w->>'name', (w->>'start_time')::time, (w->>'duration_minutes')::integer,
+                   (SELECT array_agg(d::smsdist.weekday) FROM jsonb_array_elements_text(w->'days') d),
+                   (w->>'enabled')::boolean
+              FROM jsonb_array_elements(c->'windows') w;
+        END IF;
+    END LOOP;
+
+    -- subcollection links among the parent's collections, as the parent has them
+    DELETE FROM smsdist.collection_subcollections s
+     WHERE s.parent_collection_id IN (SELECT e->>'collection_id' FROM jsonb_array_elements(details->'collections') e)
+       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(details->'collections') e,
+                                     jsonb_array_elements_text(e->'subcollections') k
+                        WHERE e->>'collection_id' = s.parent_collection_id AND k = s.child_collection_id);
+    INSERT INTO smsdist.collection_subcollections (parent_collection_id, child_collection_id)
+    SELECT e->>'collection_id', k FROM jsonb_array_elements(details->'collections') e,
+                                       jsonb_array_elements_text(e->'subcollections') k
+    ON CONFLICT DO NOTHING;
+
+    INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id,
+                                        include_subcollections, offer_time, offer_time_utc,
+                                        expires_time, expires_time_utc, enabled, comment, source_site)
+    VALUES (ad->>'advert_id', ad->>'name', ad->>'package_id', ad->>'program_name', ad->>'collection_id',
+            (ad->>'include_subcollections')::boolean, (ad->>'offer_time')::timestamp,
+            (ad->>'offer_time_utc')::boolean, (ad->>'expires_time')::timestamp,
+            (ad->>'expires_time_utc')::boolean, (ad->>'enabled')::boolean, ad->>'comment', parent)
+    ON CONFLICT (advert_id) DO UPDATE
+       SET name = EXCLUDED.name, package_id = EXCLUDED.package_id, program_name = EXCLUDED.program_name,
+           collection_id = EXCLUDED.collection_id, include_subcollections = EXCLUDED.include_subcollections,
+           offer_time = EXCLUDED.offer_time, offer_time_utc = EXCLUDED.offer_time_utc,
+           expires_time = EXCLUDED.expires_time, expires_time_utc = EXCLUDED.expires_time_utc,
+           enabled = EXCLUDED.enabled, comment = EXCLUDED.comment, source_site = EXCLUDED.source_site;
+
+    IF (SELECT coalesce(jsonb_agg(jsonb_build_object('assign_time', s.assign_time, 'assign_time_utc', s.assign_time_utc,
+                                                     'recur_every', s.recur_every)
+                                  ORDER BY s.assign_time, s.assign_time_utc, s.recur_every), '[]'::jsonb)
+          FROM smsdist.advertisement_assignments s WHERE s.advert_id = ad->>'advert_id')
+       IS DISTINCT FROM details->'assignments' THEN
+        DELETE FROM smsdist.advertisement_assignments s WHERE s.advert_id = ad->>'advert_id';
+        INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time, assign_time_utc, recur_every)
+        SELECT ad->>'advert_id', (x->>'assign_time')::timestamp, (x->>'assign_time_utc')::boolean,
+               (x->>'recur_every')::interval
+          FROM jsonb_array_elements(details->'assignments') x;
+    END IF;
+    PERFORM smsdist.remove_unused_parent_collections();
+END
+$$;
+
+-- At the child: delete a parent's advertisement (the parent deleted it).
+CREATE FUNCTION remove_advertisement(p_advert_id text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM smsdist.advertisements a WHERE a.advert_id = p_advert_id AND a.source_site IS NULL) THEN
+        RAISE EXCEPTION 'advertisement % is this site''s own: a parent cannot remove it', p_advert_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM smsdist.advertisements a WHERE a.advert_id = p_advert_id;
+    PERFORM smsdist.remove_unused_parent_collections();
+END
+$$;
+
+-- The parent's copies that no advertisement here targets any more (nor a
+-- collection of this site uses) are removed.
+CREATE FUNCTION remove_unused_parent_collections() RETURNS void
+    LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE used(collection_id, depth) AS (
+        SELECT a.collection_id::text, 0 FROM smsdist.advertisements a
+        UNION
+        SELECT s.child_collection_id::text, u.depth + 1
+          FROM used u JOIN smsdist.collection_subcollections s ON s.parent_collection_id = u.collection_id
+         WHERE u.depth < 100)
+    DELETE FROM smsdist.collections c
+     WHERE c.source_site IS NOT NULL
+       AND c.collection_id NOT IN (SELECT collection_id FROM used)
+       AND NOT EXISTS (SELECT 1 FROM smsdist.collections o WHERE o.limiting_collection_id = c.collection_id)
+       AND NOT EXISTS (SELECT 1 FROM smsdist.collection_rules r WHERE r.ref_collection_id = c.collection_id
+                                                              AND r.collection_id <> c.collection_id)
+       AND NOT EXISTS (SELECT 1 FROM smsdist.jobs j WHERE j.target_collection_id = c.collection_id)
+$$;
+
+REVOKE ALL ON FUNCTION advertisement_collections(text), advertisement_details(text, text),
+    advertisement_pushes_due(), receive_advertisement(jsonb), remove_advertisement(text),
+    remove_unused_parent_collections() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION advertisement_collections(text), advertisement_details(text, text)
+    TO smsdist_reader;
+GRANT EXECUTE ON FUNCTION receive_advertisement(jsonb), remove_advertisement(text) TO smsdist_site;
+
+-- The Sender sends changed advertisements on: it is woken by what they
+-- carry.  (Membership changes wake it through collections.members_changed_at.)
+CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OR DELETE ON advertisements
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OR DELETE ON advertisement_assignments
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+CREATE TRIGGER notify_sender AFTER UPDATE OF members_changed_at, name ON collections
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OR DELETE ON collection_subcollections
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+CREATE TRIGGER notify_sender AFTER UPDATE ON programs
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+CREATE TRIGGER notify_sender AFTER INSERT OR DELETE ON sites
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
