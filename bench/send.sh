@@ -26,24 +26,10 @@ bytes=$(du -sb "$tree" | cut -f1)
 echo "tree: $(find "$tree" -type f | wc -l) files, $(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MB"
 
 # the child site
-"$bindir/initdb" -D "$work/ch1data" -A trust -U postgres --no-sync >/dev/null
-cat >>"$work/ch1data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$PGHOST'
-port = $chport
-shared_preload_libraries = 'smsdist'
-smsdist.database = 'bench'
-smsdist.site_code = 'CH1'
-max_worker_processes = 16
-CONF
-"$bindir/pg_ctl" -D "$work/ch1data" -l "$work/ch1.log" -w start >/dev/null
-trap '"$bindir/pg_ctl" -D "$work/ch1data" -m fast -w stop >/dev/null 2>&1' EXIT
+. "$(dirname "$0")/child_site.sh"
+start_child_site "$work/ch1data" "$chport"
 mkdir -p "$work/ch1/dp" "$work/ch1/drive" "$work/pipe/dp" "$work/pipe/child"
-PGPORT=$chport "$bindir/createdb" bench
 PGPORT=$chport psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
-CREATE EXTENSION smsdist;
-CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site;
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('CH1', 'distribution_point', 'DP', '$work/ch1/dp'), ('CH1', 'site_server_drive', 'D', '$work/ch1/drive');
 SQL

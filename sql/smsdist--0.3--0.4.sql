@@ -41,6 +41,7 @@ GRANT EXECUTE ON FUNCTION weekdays_distinct(weekday[]) TO smsdist_reader;
 GRANT SELECT ON maintenance_windows TO smsdist_reader;
 GRANT INSERT, UPDATE, DELETE ON maintenance_windows TO smsdist_operator;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.maintenance_windows', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.maintenance_windows_window_id_seq', '');
 
 CREATE TRIGGER notify_offer_manager AFTER INSERT OR UPDATE OR DELETE ON maintenance_windows
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('offer_manager,sender');

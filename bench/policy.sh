@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Management-point policy requests per second (issue 4, benchmark 3):
+# pgbench calling smsdist.machine_policy() for random machines, connected
+# as an agent role (a member of smsdist_client), against a baseline in the
+# same run: pgbench looking each machine up by its primary key.  Called by
+# bench/run-all with the central cluster up (PGHOST/PGPORT set, database
+# bench); $1 = work directory.
+set -eu
+work=$1
+machines=${POLICY_MACHINES:-10000}
+secs=${POLICY_SECONDS:-10}
+clients=${POLICY_CLIENTS:-4}
+bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+[ -x "$bindir/pgbench" ] || bindir=/usr/lib/postgresql/15/bin
+
+# machines CEN10001.. (5 hex digits from 0x10001), 10 collections by name
+# prefix (a machine is in 1 to 4 of them), 20 advertisements, 2 windows
+psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+CREATE ROLE agent LOGIN IN ROLE smsdist_client;
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+SELECT 'CEN' || upper(to_hex(65536 + g)), 'POL-' || g, 'CORP', 'CEN', 'WINNT_X86'
+  FROM generate_series(1, $machines) g;
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN0B0F1', 'Policy bench', '$work/source/tool');
+INSERT INTO smsdist.programs (package_id, program_name, command_line) VALUES ('CEN0B0F1', 'Install', 'setup.exe /q');
+INSERT INTO smsdist.collections (collection_id, name)
+SELECT 'CEN0A0' || upper(lpad(to_hex(k), 2, '0')), 'Policy ' || k FROM generate_series(1, 10) k;
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
+SELECT 'CEN0A0' || upper(lpad(to_hex(k), 2, '0')), 'query', 'name LIKE ''POL-' || (k - 1) || '%''' FROM generate_series(1, 10) k;
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
+SELECT 'CEN0C0' || upper(lpad(to_hex(a), 2, '0')), 'Policy advert ' || a, 'CEN0B0F1', 'Install',
+       'CEN0A0' || upper(lpad(to_hex((a - 1) % 10 + 1), 2, '0'))
+  FROM generate_series(1, 20) a;
+INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time) VALUES ('CEN0C001', '2026-12-24 20:00');
+INSERT INTO smsdist.maintenance_windows (collection_id, name, start_time, duration_minutes, days) VALUES
+  ('CEN0A001', 'Nights', '22:00', 240, '{mon,tue,wed,thu,fri}'), ('CEN0A002', 'Weekend', '01:00', 300, '{sat,sun}');
+SQL
+# wait for the Collection Evaluator and the Offer Manager (5 min at most)
+psql -X -q -d bench >/dev/null <<'SQL'
+DO $$
+BEGIN
+  FOR i IN 1 .. 3000 LOOP
+    EXIT WHEN (SELECT count(*) FROM smsdist.collections WHERE collection_id LIKE 'CEN0A0%' AND evaluated_at IS NOT NULL) = 10
+          AND NOT EXISTS (SELECT 1 FROM smsdist.collection_evaluation_queue)
+          AND NOT EXISTS (SELECT 1 FROM smsdist.system_evaluation_queue);
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+SQL
+members=$(psql -X -At -d bench -c "SELECT count(*) FROM smsdist.collection_members WHERE collection_id LIKE 'CEN0A0%'")
+adverts=$(psql -X -At -d bench -c "SELECT jsonb_array_length(smsdist.machine_policy('CEN10001')->'advertisements')")
+echo "  $machines machines, 10 collections ($members memberships), 20 advertisements; CEN10001 has $adverts in its policy"
+
+cat > "$work/policy.pgbench" <<'PGB'
+\set id random(65537, 65536 + :machines)
+SELECT smsdist.machine_policy('CEN' || upper(to_hex(:id)));
+PGB
+cat > "$work/lookup.pgbench" <<'PGB'
+\set id random(65537, 65536 + :machines)
+SELECT sms_id, name, domain, platform FROM smsdist.system_resources WHERE sms_id = 'CEN' || upper(to_hex(:id));
+PGB
+run() { # run SCRIPT USER -> tps
+    "$bindir/pgbench" -n -M prepared -c "$clients" -j 2 -T "$secs" -D machines="$machines" \
+        -U "$2" -f "$1" bench 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+}
+base_tps=$(run "$work/lookup.pgbench" postgres)
+policy_tps=$(run "$work/policy.pgbench" agent)
+printf '  %-58s %10.0f /s\n' "baseline: primary-key lookup of a machine (pgbench, $clients clients)" "$base_tps"
+printf '  %-58s %10.0f /s\n' "smsdist.machine_policy() as an agent (pgbench, $clients clients)" "$policy_tps"
+echo "  policy / lookup: $(awk -v a="$policy_tps" -v b="$base_tps" 'BEGIN{printf "%.2f", a/b}')   (target: 10,000 policies/s)"
