@@ -52,15 +52,16 @@ echo "  $machines machines, 10 collections ($members memberships), 20 advertisem
 
 cat > "$work/policy.pgbench" <<'PGB'
 \set id random(65537, 65536 + :machines)
-SELECT smsdist.machine_policy('CEN' || upper(to_hex(:id)));
+SELECT smsdist.machine_policy('CEN' || upper(to_hex(:id::integer)));
 PGB
 cat > "$work/lookup.pgbench" <<'PGB'
 \set id random(65537, 65536 + :machines)
-SELECT sms_id, name, domain, platform FROM smsdist.system_resources WHERE sms_id = 'CEN' || upper(to_hex(:id));
+SELECT sms_id, name, domain, platform FROM smsdist.system_resources WHERE sms_id = 'CEN' || upper(to_hex(:id::integer));
 PGB
 run() { # run SCRIPT USER -> tps
     "$bindir/pgbench" -n -M prepared -c "$clients" -j 2 -T "$secs" -D machines="$machines" \
-        -U "$2" -f "$1" bench 2>&1 | sed -n 's/^tps = \([0-9.]*\) .*/\1/p'
+        -U "$2" -f "$1" bench >"$1.out" 2>&1 || { cat "$1.out" >&2; return 1; }
+    sed -n "s/^tps = \([0-9.]*\) .*/\1/p" "$1.out"
 }
 base_tps=$(run "$work/lookup.pgbench" postgres)
 policy_tps=$(run "$work/policy.pgbench" agent)

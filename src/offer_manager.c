@@ -534,10 +534,12 @@ outbox(void)
 }
 
 /*
- * The management point: notify smsdist_policy_<SMS ID> for every machine of
- * this site whose policy (machine_policy()) changed since it was last
- * notified -- it gained or lost an advertisement, or one of its
- * advertisements changed.  Returns the number notified.
+ * The management point: store the policy (compute_machine_policy()) of every
+ * machine of this site an advertisement targets in machine_policies, which
+ * machine_policy() serves, and notify smsdist_policy_<SMS ID> for every
+ * machine whose policy changed since it was last stored -- it gained or lost
+ * an advertisement, or one of its advertisements or windows changed.
+ * Returns the number notified.
  */
 static uint64
 policies(void)
@@ -558,12 +560,16 @@ policies(void)
 							  "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
 							  "  UNION SELECT sms_id::text FROM smsdist.machine_policies), "
 							  "pol AS ("
-							  "  SELECT c.sms_id, md5(coalesce(smsdist.machine_policy(c.sms_id)::text, '')) AS h FROM cand c), "
+							  "  SELECT c.sms_id, smsdist.compute_machine_policy(c.sms_id) AS p FROM cand c), "
 							  "changed AS ("
-							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5) SELECT sms_id, h FROM pol"
+							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy)"
+							  "  SELECT sms_id, md5(coalesce(p::text, '')), p FROM pol"
 							  "      ON CONFLICT (sms_id) DO UPDATE"
-							  "     SET policy_md5 = EXCLUDED.policy_md5, changed_at = clock_timestamp()"
+							  "     SET policy_md5 = EXCLUDED.policy_md5, policy = EXCLUDED.policy,"
+							  "         changed_at = clock_timestamp()"
+							  /* (policy is NULL once, for rows kept from 0.3) */
 							  "   WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5"
+							  "      OR machine_policies.policy IS NULL"
 							  "  RETURNING sms_id) "
 							  "SELECT pg_notify('smsdist_policy_' || lower(sms_id), 'changed') FROM changed",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)

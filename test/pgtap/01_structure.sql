@@ -383,7 +383,7 @@ SELECT functions_are('smsdist', ARRAY[
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
-    'queue_all_pcm', 'machine_policy', 'weekdays_distinct', 'advertisement_collections',
+    'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections'],
     'smsdist has exactly the documented functions');
@@ -467,6 +467,7 @@ SELECT results_eq(
       ('smsdist.sites', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.status_messages', 'notify_status_manager', 'statement', 'insert', 'status_manager'),
       ('smsdist.system_resources', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator'),
+      ('smsdist.system_resources', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
       ('smsdist.user_group_members', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator'),
       ('smsdist.user_groups', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator'),
       ('smsdist.users', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator')$$,
