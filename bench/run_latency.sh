@@ -35,3 +35,24 @@ SELECT 'CH1' || upper(lpad(to_hex(g), 5, '0')), 'LAT' || g, 'BRANCH', 'CH1', 'WI
 ON CONFLICT DO NOTHING;
 SQL
 "$work/run_latency" "host=$PGHOST port=$PGPORT dbname=bench" "host=$PGHOST port=$chport dbname=bench" "$n" "$work"
+# where the time goes: medians of each step, from the two sites' own rows
+echo "  medians (ms):"
+psql -X -At -d bench -F ' ' <<'SQL' | awk '{ printf "    CEN: job INSERT -> build started %s, build %s, build -> send started %s, send (to the end of receive_end) %s\n", $1, $2, $3, $4 }'
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM b.started_at - j.created_at))::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM b.finished_at - b.started_at))::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.started_at - b.finished_at))::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.finished_at - s.started_at))::numeric, 1)
+  FROM smsdist.jobs j
+  JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version
+  JOIN smsdist.job_site_status s ON s.job_id = j.job_id AND s.phase = 'send'
+ WHERE j.job_type = 'run_command' AND j.comment IS DISTINCT FROM 'sent by the parent site'
+   AND j.target_machines[1] LIKE 'CH1%';
+SQL
+PGPORT=$chport psql -X -At -d bench -F ' ' <<'SQL' | awk '{ printf "    CH1: job recorded -> distribution started %s, distribution %s, distribution -> PCM file %s\n", $1, $2, $3 }'
+SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.started_at - j.created_at))::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.finished_at - s.started_at))::numeric, 1),
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM p.written_at - s.finished_at))::numeric, 1)
+  FROM smsdist.jobs j
+  JOIN smsdist.job_site_status s ON s.job_id = j.job_id AND s.phase = 'distribute'
+  JOIN smsdist.pcm_files p ON j.job_id = ANY (p.jobs);
+SQL

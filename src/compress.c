@@ -257,9 +257,12 @@ smsdist_compressor_main(Datum arg)
 
 	seg = dsm_attach(DatumGetUInt32(arg));
 	if (seg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("smsdist compressor: the package builder has gone")));
+	{
+		/* the builder finished (or failed) before we started: nothing to do */
+		ereport(DEBUG1,
+				(errmsg("smsdist compressor: the package builder has gone")));
+		proc_exit(0);
+	}
 	sh = dsm_segment_address(seg);
 	pgstat_report_activity(STATE_RUNNING, "compressing package chunks");
 

@@ -187,6 +187,49 @@ remove_leftovers(const char *store, const char *stem)
 }
 
 /*
+ * True if the regular files under dir add up to less than limit bytes.
+ * Stops counting at the limit, so a large tree costs a few stat calls.
+ * Anything odd (an unreadable directory) answers false: the real walk
+ * reports it properly.
+ */
+static bool
+source_below_walk(const char *dir, int64 limit, int64 *total, int depth)
+{
+	DIR		   *d;
+	struct dirent *de;
+	bool		ok = true;
+
+	if (depth > 64 || (d = AllocateDir(dir)) == NULL)
+		return false;
+	while (ok && (de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		char	   *path;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (lstat(path, &st) != 0)
+			ok = false;
+		else if (S_ISDIR(st.st_mode))
+			ok = source_below_walk(path, limit, total, depth + 1);
+		else if ((*total += st.st_size) >= limit)
+			ok = false;
+		pfree(path);
+	}
+	FreeDir(d);
+	return ok;
+}
+
+static bool
+source_below(const char *dir, int64 limit)
+{
+	int64		total = 0;
+
+	return source_below_walk(dir, limit, &total, 0);
+}
+
+/*
  * One attempt: tar + compress into <store>/<stem>.tar.gz.  Returns the
  * manifest; fills sizes and hash.
  */
@@ -204,8 +247,9 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 	{
 		struct stat st;
 
+		/* a source smaller than one chunk is compressed here alone */
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,
-								 sms_compression_workers);
+								 source_below(source, SMS_CHUNK_BYTES) ? 0 : sms_compression_workers);
 		pgstat_report_activity(STATE_RUNNING, "writing and compressing package");
 		manifest = sms_archive_write_tar(source, tar_path, false);
 		if (stat(tar_path, &st) != 0)

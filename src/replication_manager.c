@@ -151,14 +151,14 @@ push_all(List *pushes, HopLink *link)
 		if (link->hop == NULL || strcmp(link->hop, p->hop) != 0)
 		{
 			if (link->conn != NULL)
-				PQfinish(link->conn);
+				link_close(link->conn, true);
 			link->conn = NULL;
 			link->hop = p->hop;
 			link->err = NULL;
 			if (p->conninfo == NULL)
 				link->err = psprintf("no enabled sender address for site %s", p->hop);
 			else
-				link->conn = link_connect(p->conninfo, &link->err);
+				link->conn = link_open(p->conninfo, &link->err);
 		}
 		if (link->conn == NULL)
 		{
@@ -182,7 +182,7 @@ push_all(List *pushes, HopLink *link)
 			/* a lost connection fails the rest of this hop's pushes at once */
 			if (PQstatus(link->conn) != CONNECTION_OK)
 			{
-				PQfinish(link->conn);
+				link_close(link->conn, false);
 				link->conn = NULL;
 				link->err = err;
 			}
@@ -219,7 +219,7 @@ sms_replicate_advertisements(void)
 	PG_FINALLY();
 	{
 		if (link->conn != NULL)
-			PQfinish(link->conn);
+			link_close(link->conn, true);
 	}
 	PG_END_TRY();
 

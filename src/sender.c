@@ -768,7 +768,7 @@ send_transfer(Transfer *t, char **err)
 		*err = psprintf("no enabled sender address for site %s", t->hop);
 		return false;
 	}
-	conn = link_connect(t->conninfo, err);
+	conn = link_open(t->conninfo, err);
 	if (conn == NULL)
 		return false;
 
@@ -800,7 +800,7 @@ send_transfer(Transfer *t, char **err)
 	}
 	PG_FINALLY();
 	{
-		PQfinish(conn);
+		link_close(conn, sent >= 0);
 		if (t->fd >= 0)
 		{
 			close(t->fd);
@@ -938,7 +938,7 @@ follow_reports(void)
 		open = true;
 		if (conninfo == NULL)
 			continue;
-		conn = link_connect(conninfo, &err);
+		conn = link_open(conninfo, &err);
 		if (conn == NULL)
 			continue;			/* unreachable for now: the rows say waiting */
 		res = link_exec(conn, "SELECT site_code, state, coalesce(detail, ''), coalesce(last_error, '')"
@@ -977,7 +977,7 @@ follow_reports(void)
 			PQclear(res);
 			record_locations(conn, job, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2));
 		}
-		PQfinish(conn);
+		link_close(conn, res != NULL);
 	}
 
 	/* a job whose every site is done is complete; one that failed somewhere fails */
@@ -1036,13 +1036,13 @@ push_targets(void)
 		Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 		Datum		values[3];
 
-		if (conninfo == NULL || (conn = link_connect(conninfo, &err)) == NULL)
+		if (conninfo == NULL || (conn = link_open(conninfo, &err)) == NULL)
 		{
 			failed = true;
 			continue;
 		}
 		res = link_exec(conn, "SELECT smsdist.receive_job_targets($1, $2::jsonb)", 2, v, NULL, NULL, &err);
-		PQfinish(conn);
+		link_close(conn, res != NULL);
 		if (res == NULL)
 		{
 			ereport(LOG,
@@ -1077,6 +1077,7 @@ sms_sender_step(void)
 		return DT_NOEND;
 	}
 
+	sms_link_forget_lost(5 * 60 * 1000);	/* kept connections: see site_link.c */
 	unroutable_found = false;
 	t = claim_transfer();
 	if (unroutable_found)

@@ -23,7 +23,9 @@
 #include "site_link.h"
 
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
@@ -180,4 +182,132 @@ link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
 		return NULL;
 	}
 	return res;
+}
+
+/* ----------------------------------------------------------------
+ * Kept connections: one per conninfo, reused across steps
+ *
+ * Opening a connection to a child costs a backend fork and an
+ * authentication there (about 40 ms on the benchmark machine), which a
+ * 1 KB package's whole transfer does not.  So a connection given back in a
+ * clean state stays open for the next call to the same conninfo.  The
+ * entries live in TopMemoryContext; one still marked in use at the next
+ * sms_link_forget_lost() was dropped by an error and is closed.
+ * ---------------------------------------------------------------- */
+
+typedef struct KeptLink
+{
+	char	   *conninfo;
+	PGconn	   *conn;
+	bool		in_use;
+	TimestampTz last_used;
+} KeptLink;
+
+static List *kept_links = NIL;
+
+static void
+drop_link(KeptLink *k)
+{
+	kept_links = list_delete_ptr(kept_links, k);
+	PQfinish(k->conn);
+	pfree(k->conninfo);
+	pfree(k);
+}
+
+/*
+ * Still good: idle, and the server has not closed it (a child that shut
+ * down sent its termination and closed the socket, which PQconsumeInput
+ * sees without waiting).
+ */
+static bool
+link_usable(PGconn *conn)
+{
+	if (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)
+		return false;
+	return PQconsumeInput(conn) && PQstatus(conn) == CONNECTION_OK;
+}
+
+PGconn *
+link_open(const char *conninfo, char **err)
+{
+	ListCell   *lc;
+	PGconn	   *conn;
+	KeptLink   *k;
+	MemoryContext old;
+
+	foreach(lc, kept_links)
+	{
+		k = lfirst(lc);
+		if (!k->in_use && strcmp(k->conninfo, conninfo) == 0)
+		{
+			if (link_usable(k->conn))
+			{
+				k->in_use = true;
+				return k->conn;
+			}
+			drop_link(k);
+			break;
+		}
+	}
+	conn = link_connect(conninfo, err);
+	if (conn == NULL)
+		return NULL;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	k = palloc(sizeof(KeptLink));
+	k->conninfo = pstrdup(conninfo);
+	k->conn = conn;
+	k->in_use = true;
+	k->last_used = GetCurrentTimestamp();
+	kept_links = lappend(kept_links, k);
+	MemoryContextSwitchTo(old);
+	return conn;
+}
+
+void
+link_close(PGconn *conn, bool keep)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept_links)
+	{
+		KeptLink   *k = lfirst(lc);
+
+		if (k->conn != conn)
+			continue;
+		if (keep && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE)
+		{
+			k->in_use = false;
+			k->last_used = GetCurrentTimestamp();
+		}
+		else
+			drop_link(k);
+		return;
+	}
+	PQfinish(conn);				/* not one of ours */
+}
+
+void
+sms_link_forget_lost(int idle_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (;;)
+	{
+		KeptLink   *victim = NULL;
+		ListCell   *lc;
+
+		foreach(lc, kept_links)
+		{
+			KeptLink   *k = lfirst(lc);
+
+			if (k->in_use || TimestampDifferenceExceeds(k->last_used, now, idle_ms))
+			{
+				victim = k;
+				break;
+			}
+		}
+		if (victim == NULL)
+			return;
+		drop_link(victim);
+	}
 }

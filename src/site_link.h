@@ -31,4 +31,18 @@ extern PGconn *link_connect(const char *conninfo, char **err);
 extern PGresult *link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
 						   const int *lengths, const int *formats, char **err);
 
+/*
+ * A connection to conninfo, kept from an earlier call if there is a good one
+ * (link_connect otherwise); give it back with link_close(conn, keep): keep
+ * it open for the next caller, or (keep = false, after a failure) close it.
+ */
+extern PGconn *link_open(const char *conninfo, char **err);
+extern void link_close(PGconn *conn, bool keep);
+
+/*
+ * At the start of a step: close kept connections an error left marked in
+ * use, and those unused for idle_ms.
+ */
+extern void sms_link_forget_lost(int idle_ms);
+
 #endif							/* SMSDIST_SITE_LINK_H */
