@@ -91,10 +91,10 @@ ensure_dir(const char *path)
  * transaction (which holds the build's advisory lock for its test) to end.
  */
 bool
-sms_start_package_builder(Oid dboid, const char *package_id, int source_version)
+sms_start_package_builder(Oid dboid, const char *package_id, int source_version,
+						  BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
-	BackgroundWorkerHandle *handle;
 	BuilderArgs args;
 
 	memset(&args, 0, sizeof(args));
@@ -114,7 +114,7 @@ sms_start_package_builder(Oid dboid, const char *package_id, int source_version)
 	memcpy(worker.bgw_extra, &args, sizeof(args));
 	/* the Scheduler's latch is set when the builder stops: it looks again */
 	worker.bgw_notify_pid = MyProcPid;
-	return RegisterDynamicBackgroundWorker(&worker, &handle);
+	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
 /* Run one SQL statement with text arguments in its own transaction. */

@@ -32,6 +32,8 @@
 #include "utils/array.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "utils/memutils.h"
 #include "storage/fd.h"
 #include "nodes/pg_list.h"
 #include "package_archive.h"
@@ -205,9 +207,70 @@ activate_due_jobs(void)
 }
 
 /*
- * Start a package builder for every build that needs one: state 'building'
- * and nobody holding its advisory lock (never started, or its builder died).
- * Returns false if some could not be started (no free worker slot).
+ * The builders this Scheduler started and that may still be starting: a
+ * builder takes the build's advisory lock only once it is connected (tens of
+ * milliseconds after it was registered), and until then the lock test alone
+ * would start another one at every step -- five for one 1 KB package were
+ * seen, all competing for the CPU with the one that did the work.
+ */
+typedef struct StartedBuilder
+{
+	char		package_id[16];
+	int			version;
+	BackgroundWorkerHandle *handle;
+} StartedBuilder;
+
+static List *started_builders = NIL;
+
+/* true if a builder we started for this build has not stopped yet */
+static bool
+builder_running(const char *package_id, int version)
+{
+	ListCell   *lc;
+
+	foreach(lc, started_builders)
+	{
+		StartedBuilder *b = lfirst(lc);
+		pid_t		pid;
+
+		if (strcmp(b->package_id, package_id) == 0 && b->version == version)
+		{
+			if (GetBackgroundWorkerPid(b->handle, &pid) != BGWH_STOPPED)
+				return true;
+			started_builders = foreach_delete_current(started_builders, lc);
+			pfree(b->handle);
+			pfree(b);
+			return false;
+		}
+	}
+	return false;
+}
+
+/* Forget the builders that have stopped. */
+static void
+forget_stopped_builders(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, started_builders)
+	{
+		StartedBuilder *b = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(b->handle, &pid) == BGWH_STOPPED)
+		{
+			started_builders = foreach_delete_current(started_builders, lc);
+			pfree(b->handle);
+			pfree(b);
+		}
+	}
+}
+
+/*
+ * Start a package builder for every build that needs one: state 'building',
+ * no builder of ours still running for it, and nobody holding its advisory
+ * lock (never started, or its builder died).  Returns false if some could
+ * not be started (no free worker slot).
  */
 static bool
 start_builders(void)
@@ -226,13 +289,32 @@ start_builders(void)
 		elog(ERROR, "smsdist scheduler: finding package builds failed: SPI code %d", ret);
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
+	forget_stopped_builders();
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
 		char	   *package_id = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
 		int			version = DatumGetInt32(SPI_getbinval(tuptable->vals[i], tuptable->tupdesc, 2, &isnull));
 
-		if (!sms_start_package_builder(MyDatabaseId, package_id, version))
+		BackgroundWorkerHandle *handle = NULL;
+		MemoryContext old;
+		bool		ok;
+
+		if (builder_running(package_id, version))
+			continue;
+		old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives the step */
+		ok = sms_start_package_builder(MyDatabaseId, package_id, version, &handle);
+		if (ok)
+		{
+			StartedBuilder *b = palloc(sizeof(StartedBuilder));
+
+			strlcpy(b->package_id, package_id, sizeof(b->package_id));
+			b->version = version;
+			b->handle = handle;
+			started_builders = lappend(started_builders, b);
+		}
+		MemoryContextSwitchTo(old);
+		if (!ok)
 		{
 			all = false;
 			ereport(WARNING,

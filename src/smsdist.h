@@ -158,7 +158,9 @@ extern TimestampTz sms_scheduler_step(void);
 
 /* package_builder.c */
 extern char *sms_package_store(void);
-extern bool sms_start_package_builder(Oid dboid, const char *package_id, int source_version);
+struct BackgroundWorkerHandle;
+extern bool sms_start_package_builder(Oid dboid, const char *package_id, int source_version,
+									  struct BackgroundWorkerHandle **handle);
 extern PGDLLEXPORT void smsdist_package_builder_main(Datum arg);
 
 /* status.c: status messages (the operator-visible log) */
