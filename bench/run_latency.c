@@ -213,6 +213,19 @@ main(int argc, char **argv)
 	}
 
 	printf("  %d jobs, one after another, each for its own machine at CH1\n", done);
+	if (done >= 8)
+	{
+		/* a trend shows work that grows with the jobs already there */
+		int			q = done / 4;
+		double	   *first = malloc(q * sizeof(double));
+		double	   *last = malloc(q * sizeof(double));
+
+		memcpy(first, lat, q * sizeof(double));
+		memcpy(last, lat + done - q, q * sizeof(double));
+		qsort(first, q, sizeof(double), cmp);
+		qsort(last, q, sizeof(double), cmp);
+		printf("  p50 of the first %d jobs %.1f ms, of the last %d %.1f ms\n", q, pct(first, q, 50), q, pct(last, q, 50));
+	}
 	report("smsdist: job INSERT at CEN -> PCM at CH1", lat, done);
 	report("shell: tar -czf, cp, tar -xzf, PCM, sync", base, done);
 	printf("  smsdist p50 / shell p50: %.2f   (target: smsdist p50 < 100 ms)\n",

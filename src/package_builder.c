@@ -29,6 +29,10 @@
  * on a crash has a temporary name that the next builder of the same build
  * removes.
  *
+ * A source smaller than one compression chunk (4 MB) is built by the
+ * Scheduler itself, in its step (sms_build_small_package_here): the build
+ * takes less time than starting a builder would.
+ *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
@@ -187,6 +191,87 @@ remove_leftovers(const char *store, const char *stem)
 }
 
 /*
+ * The build is ready: record the file, its hash and manifest, wake the
+ * Sender and the Despooler, and say so (status message 3100).  In the
+ * caller's transaction, SPI connected.
+ */
+static void
+record_ready(const char *package_id, int version, const char *store, const char *stem,
+			 SmsManifest *manifest, int64 out_bytes, const char *sha256_hex,
+			 TimestampTz started)
+{
+	Datum		values[8];
+	Oid			types[8] = {TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT4OID};
+	long		secs;
+	int			usecs;
+	SmsStatusRefs refs = {0};
+
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	values[0] = CStringGetTextDatum(package_id);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(psprintf("%s/%s.tar.gz", store, stem));
+	values[3] = Int64GetDatum(out_bytes);
+	values[4] = CStringGetTextDatum(sha256_hex);
+	values[5] = CStringGetTextDatum(sms_manifest_to_text(manifest));
+	values[6] = Int64GetDatum(manifest->total_bytes);
+	values[7] = Int32GetDatum(manifest->nentries);
+	if (SPI_execute_with_args("WITH b AS ("
+							  "UPDATE smsdist.package_builds"
+							  "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
+							  "       manifest = $6, source_bytes = $7, file_count = $8,"
+							  "       bytes_done = $7, finished_at = clock_timestamp(),"
+							  "       updated_at = clock_timestamp(), builder_pid = NULL"
+							  " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
+							  "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
+							  8, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist package builder: recording the build failed");
+	refs.package_id = package_id;
+	sms_status_message(SMS_SCHEDULER, SMS_INFO, SMS_MSG_PACKAGE_COMPRESSED, &refs,
+					   "Package %s version %d compressed: %d entries, %lld bytes into %lld bytes (level %d) in %.1f s.",
+					   package_id, version, manifest->nentries,
+					   (long long) manifest->total_bytes, (long long) out_bytes,
+					   sms_compression_level, secs + usecs / 1e6);
+}
+
+/*
+ * The build failed: it and every job waiting for it fail, with the reason
+ * (status message 3101).  In the caller's transaction, SPI connected.
+ */
+static void
+record_failed(const char *package_id, int version, const char *reason)
+{
+	Datum		values[3];
+	Oid			types[3] = {TEXTOID, INT4OID, TEXTOID};
+
+	values[0] = CStringGetTextDatum(package_id);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(reason);
+	if (SPI_execute_with_args("WITH b AS ("
+					 "  UPDATE smsdist.package_builds"
+					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
+					 "         updated_at = clock_timestamp(), builder_pid = NULL"
+					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1),"
+					 " s AS ("
+					 "  UPDATE smsdist.job_site_status s"
+					 "     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
+					 "         finished_at = clock_timestamp()"
+					 "    FROM smsdist.jobs j"
+					 "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
+					 "     AND j.state = 'active' AND s.state = 'waiting' RETURNING 1),"
+					 " j AS ("
+					 "  UPDATE smsdist.jobs j"
+					 "     SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3"
+					 "   WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
+					 "     AND j.job_type IN ('run_command', 'share_package') RETURNING 1)"
+					 "INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message, package_id)"
+					 " VALUES (current_setting('smsdist.site_code'), 'scheduler', 'error', "
+					 CppAsString2(SMS_MSG_PACKAGE_FAILED) ","
+					 "         'Package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3, $1)",
+							  3, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist package builder: recording the failure failed");
+}
+
+/*
  * True if the regular files under dir add up to less than limit bytes.
  * Stops counting at the limit, so a large tree costs a few stat calls.
  * Anything odd (an unreadable directory) answers false: the real walk
@@ -231,7 +316,8 @@ source_below(const char *dir, int64 limit)
 
 /*
  * One attempt: tar + compress into <store>/<stem>.tar.gz.  Returns the
- * manifest; fills sizes and hash.
+ * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
+ * caller's transaction is open).
  */
 static SmsManifest *
 build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
@@ -258,7 +344,7 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 					 errmsg("could not stat \"%s\": %m", tar_path)));
 		*tar_bytes = st.st_size;
 		*out_bytes = sms_compress_finish(job, st.st_size, out_path, sha256_hex,
-										 report_progress, parg);
+										 parg ? report_progress : NULL, parg);
 		job = NULL;
 	}
 	PG_CATCH();
@@ -286,8 +372,6 @@ smsdist_package_builder_main(Datum main_arg)
 	SmsManifest *volatile manifest = NULL;
 	ErrorData  *volatile failure = NULL;
 	ProgressArg parg;
-	Datum		values[8];
-	Oid			types[8];
 	TimestampTz started = GetCurrentTimestamp();
 	int			attempt;
 
@@ -383,91 +467,124 @@ smsdist_package_builder_main(Datum main_arg)
 						attempt + 1, BUILD_ATTEMPTS)));
 	}
 
-	memset(types, 0, sizeof(types));
-	values[0] = CStringGetTextDatum(args.package_id);
-	types[0] = TEXTOID;
-	values[1] = Int32GetDatum(args.source_version);
-	types[1] = INT4OID;
-
 	if (failure == NULL)
 	{
-		char	   *text = sms_manifest_to_text(manifest);
-		long		secs;
-		int			usecs;
-		double		elapsed;
-
-		TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
-		elapsed = secs + usecs / 1e6;
-
-		values[2] = CStringGetTextDatum(psprintf("%s/%s.tar.gz", store, stem));
-		types[2] = TEXTOID;
-		values[3] = Int64GetDatum(out_bytes);
-		types[3] = INT8OID;
-		values[4] = CStringGetTextDatum(sha256_hex);
-		types[4] = TEXTOID;
-		values[5] = CStringGetTextDatum(text);
-		types[5] = TEXTOID;
-		values[6] = Int64GetDatum(manifest->total_bytes);
-		types[6] = INT8OID;
-		values[7] = Int32GetDatum(manifest->nentries);
-		types[7] = INT4OID;
-		exec_in_xact("WITH b AS ("
-					 "UPDATE smsdist.package_builds"
-					 "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
-					 "       manifest = $6, source_bytes = $7, file_count = $8,"
-					 "       bytes_done = $7, finished_at = clock_timestamp(),"
-					 "       updated_at = clock_timestamp(), builder_pid = NULL"
-					 " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
-					 "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
-					 8, values, types);
+		/* ready, and its status message, in one transaction: one commit less */
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		{
-			SmsStatusRefs refs = {0};
-
-			refs.package_id = args.package_id;
-			sms_status_message(SMS_SCHEDULER, SMS_INFO, SMS_MSG_PACKAGE_COMPRESSED, &refs,
-							   "Package %s version %d compressed: %d entries, %lld bytes into %lld bytes (level %d) in %.1f s.",
-							   args.package_id, args.source_version, manifest->nentries,
-							   (long long) manifest->total_bytes, (long long) out_bytes,
-							   sms_compression_level, elapsed);
-		}
+		record_ready(args.package_id, args.source_version, store, stem, manifest,
+					 out_bytes, sha256_hex, started);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
 	else
 	{
-		values[2] = CStringGetTextDatum(failure->message);
-		types[2] = TEXTOID;
-		/* the build and every job waiting for it fail, with the reason */
-		exec_in_xact("WITH b AS ("
-					 "  UPDATE smsdist.package_builds"
-					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
-					 "         updated_at = clock_timestamp(), builder_pid = NULL"
-					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1),"
-					 " s AS ("
-					 "  UPDATE smsdist.job_site_status s"
-					 "     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
-					 "         finished_at = clock_timestamp()"
-					 "    FROM smsdist.jobs j"
-					 "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
-					 "     AND j.state = 'active' AND s.state = 'waiting' RETURNING 1),"
-					 " j AS ("
-					 "  UPDATE smsdist.jobs j"
-					 "     SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3"
-					 "   WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
-					 "     AND j.job_type IN ('run_command', 'share_package') RETURNING 1)"
-					 "INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message, package_id)"
-					 " VALUES (current_setting('smsdist.site_code'), 'scheduler', 'error', "
-					 CppAsString2(SMS_MSG_PACKAGE_FAILED) ","
-					 "         'Package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3, $1)",
-					 3, values, types);
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		record_failed(args.package_id, args.source_version, failure->message);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
 		ereport(LOG,
 				(errmsg("package %s version %d could not be compressed: %s",
 						args.package_id, args.source_version, failure->message)));
 	}
 	proc_exit(0);
+}
+
+/*
+ * Make a build whose source is smaller than one compression chunk here, in
+ * the caller's transaction (the Scheduler's step, SPI connected, holding
+ * the build's transaction advisory lock): starting a builder process costs
+ * more than such a build -- about 35 ms against 10 ms for a 1 KB package
+ * (bench/run_latency.sh).  Returns false, having done nothing, if the
+ * source is larger or cannot be read (a builder then does it, or reports
+ * why); true once the build is recorded ready or failed, or if it is not
+ * waiting any more.
+ */
+bool
+sms_build_small_package_here(const char *package_id, int version)
+{
+	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+	Oid			types[2] = {TEXTOID, INT4OID};
+	char	   *source;
+	char	   *store;
+	char	   *stem;
+	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	int64		tar_bytes = 0;
+	int64		out_bytes = 0;
+	SmsManifest *manifest = NULL;
+	ErrorData  *failure = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	if (!sms_valid_sms_id(package_id, false))
+		return false;
+	if (SPI_execute_with_args("SELECT p.source_directory::text FROM smsdist.package_builds b"
+							  "  JOIN smsdist.packages p ON p.package_id = b.package_id"
+							  " WHERE b.package_id = $1 AND b.source_version = $2 AND b.state = 'building'",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist scheduler: reading build %s.%d failed", package_id, version);
+	if (SPI_processed != 1)
+		return true;
+	source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (!source_below(source, SMS_CHUNK_BYTES))
+		return false;
+	if (SPI_execute_with_args("UPDATE smsdist.package_builds"
+							  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
+							  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL,"
+							  "       updated_at = clock_timestamp()"
+							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist scheduler: claiming build %s.%d failed", package_id, version);
+
+	store = sms_package_store();
+	stem = psprintf("%s.%d", package_id, version);
+	for (int attempt = 1; attempt <= BUILD_ATTEMPTS; attempt++)
+	{
+		/* a subtransaction: a failure releases its files and memory, not ours */
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			ensure_dir(store);
+			remove_leftovers(store, stem);
+			manifest = build_once(source, store, stem, NULL, &tar_bytes, &out_bytes, sha256_hex);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			failure = NULL;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcxt);
+			failure = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+		if (failure == NULL || failure->sqlerrcode != ERRCODE_OBJECT_IN_USE)
+			break;
+		ereport(LOG,
+				(errmsg("package %s version %d: %s; starting over (attempt %d of %d)",
+						package_id, version, failure->message, attempt + 1, BUILD_ATTEMPTS)));
+	}
+	if (failure == NULL)
+		record_ready(package_id, version, store, stem, manifest, out_bytes, sha256_hex, started);
+	else
+	{
+		record_failed(package_id, version, failure->message);
+		ereport(LOG,
+				(errmsg("package %s version %d could not be compressed: %s",
+						package_id, version, failure->message)));
+	}
+	return true;
 }

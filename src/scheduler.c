@@ -302,6 +302,9 @@ start_builders(void)
 
 		if (builder_running(package_id, version))
 			continue;
+		/* a small source is built here and now, not by a new process */
+		if (sms_build_small_package_here(package_id, version))
+			continue;
 		old = MemoryContextSwitchTo(TopMemoryContext);	/* the handle outlives the step */
 		ok = sms_start_package_builder(MyDatabaseId, package_id, version, &handle);
 		if (ok)

@@ -162,6 +162,7 @@ struct BackgroundWorkerHandle;
 extern bool sms_start_package_builder(Oid dboid, const char *package_id, int source_version,
 									  struct BackgroundWorkerHandle **handle);
 extern PGDLLEXPORT void smsdist_package_builder_main(Datum arg);
+extern bool sms_build_small_package_here(const char *package_id, int version);
 
 /* status.c: status messages (the operator-visible log) */
 typedef enum SmsSeverity
