@@ -1,6 +1,7 @@
 # smsdist: PGXS build of the extension, its tests and its demo.
 #
-#   make && make install      build and install smsdist.so and the SQL scripts
+#   make && make install      build and install smsdist.so, the SQL scripts and
+#                             the client agent (smsdist-agent, in pg_config --bindir)
 #   make test                 every test (pg_regress, pgTAP, multi-server TAP);
 #                             prints "N passed, N failed" as its last line
 #   make demo                 the demo on a throwaway local cluster
@@ -32,7 +33,22 @@ SHLIB_LINK   = -larchive -lz
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
+EXTRA_CLEAN  = src/agent/smsdist-agent
 include $(PGXS)
+
+# The client agent: a plain C program over the shared format library (no
+# server headers), installed next to the PostgreSQL programs.
+AGENT        = src/agent/smsdist-agent
+all: $(AGENT)
+$(AGENT): src/agent/smsdist-agent.c src/formats/sms_formats.c src/formats/sms_formats.h smsdist.control
+	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
+		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -o $@ \
+		src/agent/smsdist-agent.c src/formats/sms_formats.c
+install: install-agent
+.PHONY: install-agent
+install-agent: $(AGENT)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(AGENT) '$(DESTDIR)$(bindir)/smsdist-agent'
 
 .PHONY: test demo bench deps
 deps:

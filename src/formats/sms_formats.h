@@ -68,6 +68,7 @@
 #define SMS_FMT_DIR_PCINS		"pcins.box"		/* logon server: PCM files */
 #define SMS_FMT_DIR_OFFERINF	"offerinf.box"	/* CAP: .OFR .INS .LKP */
 #define SMS_FMT_DIR_PKGINFO		"pkginfo.box"	/* CAP: .PKG .ICO .NAL */
+#define SMS_FMT_DIR_STATUS		"statmsgs.box"	/* CAP: status messages (.SMS) */
 
 /* Format names, the value of format= in each file's header. */
 #define SMS_FMT_PCM				"pcm"

@@ -1,0 +1,779 @@
+/*-------------------------------------------------------------------------
+ *
+ * smsdist-agent.c
+ *	  The client agent: one workstation's side of software distribution.
+ *
+ * Seed 000 phase 3 and seed 004, for a workstation of an smsdist site.
+ * This is the legacy (shares) mode: like SMS's Package Command Manager the
+ * agent reads its PCM file in its logon server's pcins.box, and like the
+ * Offer Data Providers it reads its CAP's lookup files to find the
+ * advertisements meant for this machine, its logged-on user or one of the
+ * user's groups, then their installation and offer files and the package's
+ * .NAL.  It keeps the current offers in its state directory and writes a
+ * status message to the CAP's status inbox for each new offer.
+ *
+ * Terms:
+ *	offer		a run-command job from the PCM file, or an advertisement,
+ *				that this workstation may run now: its platform matches,
+ *				its offer time has come and it has not expired.
+ *	waiting		an offer whose time has not come yet (or whose package is
+ *				not at this site yet); shown, not offered.
+ *	state dir	the agent's own directory: "offers" (the current offers, one
+ *				per line) and "sequence" (the number of the last status
+ *				message).  Both are written whole (temporary name, fsync,
+ *				rename).
+ *	site time	the clock schedules are checked against.  Here it is this
+ *				machine's clock (or --now, for tests); measuring the skew
+ *				against the site is not built yet.
+ *
+ * Every file is read and written through the format library
+ * (src/formats/sms_formats.h) that the site's writers use, so the two sides
+ * cannot drift.  Exit codes: 0 the poll(s) ran; 1 a poll failed (an
+ * unreadable share or state directory); 2 bad usage.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sms_formats.h"
+
+#define AGENT_COMPONENT		"Client Agent"
+#define MAX_GROUPS			256
+
+/* status message IDs of the agent (docs/status-messages.md) */
+#define MSG_ADVERT_OFFERED	10001
+#define MSG_JOB_OFFERED		10002
+#define MSG_FILE_REFUSED	10010
+
+typedef struct Config
+{
+	const char *sms_id;
+	const char *site;
+	const char *user;			/* DOMAIN\name, or NULL: nobody logged on */
+	const char *groups[MAX_GROUPS];
+	int			ngroups;
+	const char *platform;
+	const char *state_dir;
+	const char *logon_dir;		/* holds pcins.box */
+	const char *cap_dir;		/* holds offerinf.box, pkginfo.box, statmsgs.box */
+	int			interval;		/* seconds between polls */
+	bool		once;
+	int64_t		now;			/* SMS_TIME_NONE: the clock */
+} Config;
+
+typedef struct Offer
+{
+	char		kind[8];		/* "job" or "advert" */
+	char		id[16];
+	char		package_id[16];
+	char	   *program;
+	char	   *command_line;
+	bool		waiting;
+	char	   *why;			/* for a waiting offer */
+} Offer;
+
+typedef struct Offers
+{
+	Offer	   *items;
+	size_t		n;
+	size_t		cap;
+} Offers;
+
+static const char *progname = "smsdist-agent";
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+			"%s: the smsdist client agent (legacy mode: logon server and client access point shares)\n"
+			"\n"
+			"Usage:\n"
+			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
+			"     --logon-server DIR --cap DIR [--user DOMAIN\\NAME] [--group DOMAIN\\NAME]...\n"
+			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
+			"\n"
+			"Options:\n"
+			"  --sms-id ID          this workstation's SMS ID (e.g. CEN0001A)\n"
+			"  --site CODE          its site (e.g. CEN)\n"
+			"  --platform NAME      its platform, as in the offer files (e.g. WINNT_X86)\n"
+			"  --user DOMAIN\\NAME   the logged-on user (advertisements for users)\n"
+			"  --group DOMAIN\\NAME  a group of that user; repeat for each group\n"
+			"  --state-dir DIR      the agent's own directory (created if missing)\n"
+			"  --logon-server DIR   the logon server share (its pcins.box holds the PCM file)\n"
+			"  --cap DIR            the client access point share\n"
+			"  --once               poll once and exit\n"
+			"  --interval SECONDS   poll every SECONDS (default 60)\n"
+			"  --now TIME           check schedules against TIME instead of the clock (tests)\n"
+			"  --help, --version\n"
+			"\n"
+			"Each poll prints one line per offer and per waiting offer. Exit status: 0 the\n"
+			"poll ran, 1 a poll failed, 2 bad usage. See smsdist-agent(1).\n",
+			progname, progname);
+}
+
+static void
+warnx(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void *
+xmalloc(size_t n)
+{
+	void	   *p = calloc(1, n ? n : 1);
+
+	if (p == NULL)
+	{
+		warnx("out of memory");
+		exit(1);
+	}
+	return p;
+}
+
+static char *
+xstrdup(const char *s)
+{
+	char	   *p = xmalloc(strlen(s) + 1);
+
+	strcpy(p, s);
+	return p;
+}
+
+static char *
+join(const char *dir, const char *sub)
+{
+	char	   *p = xmalloc(strlen(dir) + strlen(sub) + 2);
+
+	sprintf(p, "%s/%s", dir, sub);
+	return p;
+}
+
+/* ----------------------------------------------------------------
+ * Time: an SmsWhen is an instant (utc) or a wall-clock reading
+ * ---------------------------------------------------------------- */
+
+/* now as this machine's wall-clock reading, held as if it were UTC */
+static int64_t
+local_reading(int64_t now)
+{
+	time_t		t = (time_t) now;
+	struct tm	tm;
+
+	localtime_r(&t, &tm);
+	return (int64_t) timegm(&tm);
+}
+
+/* true if when has come (an absent time never comes) */
+static bool
+has_come(SmsWhen when, int64_t now)
+{
+	if (when.secs == SMS_TIME_NONE)
+		return false;
+	return when.secs <= (when.utc ? now : local_reading(now));
+}
+
+static bool
+platform_ok(char **platforms, size_t n, const char *mine)
+{
+	if (n == 0)
+		return true;			/* any platform */
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(platforms[i], mine) == 0)
+			return true;
+	return false;
+}
+
+/* ----------------------------------------------------------------
+ * Offers
+ * ---------------------------------------------------------------- */
+
+static Offer *
+add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
+		  const char *program, const char *command_line)
+{
+	Offer	   *x;
+
+	if (o->n == o->cap)
+	{
+		size_t		cap = o->cap ? o->cap * 2 : 16;
+		Offer	   *items = xmalloc(cap * sizeof(Offer));
+
+		if (o->n)
+			memcpy(items, o->items, o->n * sizeof(Offer));
+		free(o->items);
+		o->items = items;
+		o->cap = cap;
+	}
+	x = &o->items[o->n++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->kind, sizeof(x->kind), "%s", kind);
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	snprintf(x->package_id, sizeof(x->package_id), "%s", package_id ? package_id : "");
+	x->program = xstrdup(program ? program : "");
+	x->command_line = xstrdup(command_line ? command_line : "");
+	return x;
+}
+
+static void
+wait_for(Offer *x, const char *why)
+{
+	x->waiting = true;
+	x->why = xstrdup(why);
+}
+
+/* ----------------------------------------------------------------
+ * Status messages: <cap>/statmsgs.box/<MACHINE>.<SEQ>.SMS
+ * ---------------------------------------------------------------- */
+
+static int64_t
+next_sequence(const Config *c)
+{
+	char	   *buf = NULL;
+	size_t		len;
+	char		err[256];
+	int64_t		seq = 0;
+	char		text[32];
+
+	if (sms_fmt_read_file(c->state_dir, "sequence", &buf, &len, err, sizeof(err)))
+	{
+		seq = strtoll(buf, NULL, 10);
+		free(buf);
+	}
+	seq = (seq + 1) % 10000000000LL;
+	snprintf(text, sizeof(text), "%lld\n", (long long) seq);
+	/* written before the message: a crash between them skips a number, never repeats one */
+	if (!sms_fmt_write_file(c->state_dir, "sequence", text, strlen(text), err, sizeof(err)))
+	{
+		warnx("could not write the sequence in \"%s\": %s", c->state_dir, err);
+		return -1;
+	}
+	return seq;
+}
+
+static bool
+status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity,
+			   const char *advert_id, const char *job_id, const char *package_id,
+			   const char *text)
+{
+	SmsStatusFile m = {0};
+	char	   *buf;
+	size_t		len;
+	char		err[512];
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char	   *box = join(c->cap_dir, SMS_FMT_DIR_STATUS);
+	bool		ok = false;
+
+	m.machine = (char *) c->sms_id;
+	m.site = (char *) c->site;
+	m.sequence = next_sequence(c);
+	m.at = now;
+	m.message_id = id;
+	m.severity = severity;
+	m.component = AGENT_COMPONENT;
+	m.advert_id = (char *) advert_id;
+	m.job_id = (char *) job_id;
+	m.package_id = (char *) package_id && package_id[0] ? (char *) package_id : NULL;
+	m.text = (char *) text;
+	if (m.sequence < 0)
+		goto done;
+	if (!sms_status_to_text(&m, &buf, &len, err, sizeof(err)))
+	{
+		warnx("could not make a status message: %s", err);
+		goto done;
+	}
+	if (mkdir(box, 0755) != 0 && errno != EEXIST)
+		warnx("could not create \"%s\": %s", box, strerror(errno));
+	else if (!sms_fmt_file_name(SMS_FILE_STATUS, c->sms_id, m.sequence, name, sizeof(name), err, sizeof(err)) ||
+			 !sms_fmt_write_file(box, name, buf, len, err, sizeof(err)))
+		warnx("could not write a status message to \"%s\": %s", box, err);
+	else
+		ok = true;
+	free(buf);
+done:
+	free(box);
+	return ok;
+}
+
+/* ----------------------------------------------------------------
+ * Reading the shares
+ * ---------------------------------------------------------------- */
+
+/*
+ * Read dir/name; NULL if it does not exist.  Any other failure is reported
+ * (stderr and a status message) and also gives NULL.
+ */
+static char *
+read_share_file(const Config *c, int64_t now, const char *dir, const char *name, size_t *len)
+{
+	char	   *buf = NULL;
+	char		err[512];
+	struct stat st;
+	char	   *path = join(dir, name);
+
+	if (lstat(path, &st) != 0 && errno == ENOENT)
+	{
+		free(path);
+		return NULL;
+	}
+	if (!sms_fmt_read_file(dir, name, &buf, len, err, sizeof(err)))
+	{
+		char		text[1024];
+
+		snprintf(text, sizeof(text), "Instruction file \"%s\" refused: %s", path, err);
+		warnx("%s", text);
+		status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text);
+		buf = NULL;
+	}
+	free(path);
+	return buf;
+}
+
+static void
+refused(const Config *c, int64_t now, const char *dir, const char *name, const char *err)
+{
+	char		text[1024];
+
+	snprintf(text, sizeof(text), "Instruction file \"%s/%s\" refused: %s", dir, name, err);
+	warnx("%s", text);
+	status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text);
+}
+
+/* Run-command jobs from the PCM file. */
+static void
+pcm_offers(const Config *c, int64_t now, Offers *o)
+{
+	char	   *dir = join(c->logon_dir, SMS_FMT_DIR_PCINS);
+	size_t		len;
+	char	   *buf = read_share_file(c, now, dir, c->sms_id, &len);
+	SmsPcmFile f = {0};
+	char		err[512];
+
+	if (buf == NULL)
+		goto out;
+	if (!sms_pcm_parse(buf, len, &f, err, sizeof(err)))
+		refused(c, now, dir, c->sms_id, err);
+	else if (strcmp(f.machine, c->sms_id) != 0)
+		refused(c, now, dir, c->sms_id, "it is the PCM file of another machine");
+	else
+	{
+		for (size_t i = 0; i < f.njobs; i++)
+		{
+			SmsPcmJob  *j = &f.jobs[i];
+			Offer	   *x;
+
+			if (!platform_ok(j->platforms, j->nplatforms, c->platform))
+				continue;		/* not for this platform: not shown */
+			if (j->expires_at != SMS_TIME_NONE && j->expires_at <= now)
+				continue;
+			x = add_offer(o, "job", j->job_id, j->package_id, j->program, j->command_line);
+			if (j->offer_after > now)
+			{
+				char		when[32];
+
+				sms_fmt_format_time(j->offer_after, true, when);
+				wait_for(x, when);
+			}
+		}
+		sms_pcm_free(&f);
+	}
+	free(buf);
+out:
+	free(dir);
+}
+
+static bool
+seen(char **ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+/* The advertisement IDs the lookup files give this machine, its user and groups. */
+static size_t
+lookup_adverts(const Config *c, int64_t now, const char *box, char ***out)
+{
+	static const SmsFmtFileKind kinds[3] = {SMS_FILE_LOOKUP_SYSTEM, SMS_FILE_LOOKUP_USER, SMS_FILE_LOOKUP_USERGROUP};
+	char	  **ids = xmalloc(sizeof(char *) * 1024);
+	size_t		n = 0,
+				cap = 1024;
+
+	for (int k = 0; k < 3; k++)
+	{
+		char		name[SMS_FMT_NAME_BUFLEN];
+		char		err[512];
+		size_t		len;
+		char	   *buf;
+		SmsLookupFile f = {0};
+		const char *who[1 + MAX_GROUPS];
+		int			nwho = 0;
+
+		if (k == 0)
+			who[nwho++] = c->sms_id;
+		else if (k == 1 && c->user)
+			who[nwho++] = c->user;
+		else if (k == 2)
+			for (int g = 0; g < c->ngroups; g++)
+				who[nwho++] = c->groups[g];
+		if (nwho == 0)
+			continue;
+		if (!sms_fmt_file_name(kinds[k], c->site, 0, name, sizeof(name), err, sizeof(err)))
+			continue;
+		if ((buf = read_share_file(c, now, box, name, &len)) == NULL)
+			continue;
+		if (!sms_lookup_parse(buf, len, &f, err, sizeof(err)))
+			refused(c, now, box, name, err);
+		else
+		{
+			for (int w = 0; w < nwho; w++)
+			{
+				const SmsLookupEntry *e = sms_lookup_find(&f, who[w]);
+
+				for (size_t a = 0; e && a < e->nadverts; a++)
+				{
+					if (seen(ids, n, e->adverts[a]))
+						continue;
+					if (n == cap)
+					{
+						char	  **more = xmalloc(sizeof(char *) * cap * 2);
+
+						memcpy(more, ids, sizeof(char *) * n);
+						free(ids);
+						ids = more;
+						cap *= 2;
+					}
+					ids[n++] = xstrdup(e->adverts[a]);
+				}
+			}
+			sms_lookup_free(&f);
+		}
+		free(buf);
+	}
+	*out = ids;
+	return n;
+}
+
+/* Is the package at this site yet?  Its .NAL names the locations. */
+static bool
+package_here(const Config *c, int64_t now, const char *package_id)
+{
+	char	   *box = join(c->cap_dir, SMS_FMT_DIR_PKGINFO);
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char		err[512];
+	size_t		len;
+	char	   *buf = NULL;
+	SmsNalFile f = {0};
+	bool		here = false;
+
+	if (sms_fmt_file_name(SMS_FILE_NAL, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
+		(buf = read_share_file(c, now, box, name, &len)) != NULL)
+	{
+		if (!sms_nal_parse(buf, len, &f, err, sizeof(err)))
+			refused(c, now, box, name, err);
+		else
+		{
+			here = f.nlocations > 0;
+			sms_nal_free(&f);
+		}
+	}
+	free(buf);
+	free(box);
+	return here;
+}
+
+/* Advertisements for this machine, its user and its groups. */
+static void
+advert_offers(const Config *c, int64_t now, Offers *o)
+{
+	char	   *box = join(c->cap_dir, SMS_FMT_DIR_OFFERINF);
+	char	  **ids;
+	size_t		n = lookup_adverts(c, now, box, &ids);
+
+	for (size_t i = 0; i < n; i++)
+	{
+		char		name[SMS_FMT_NAME_BUFLEN];
+		char		err[512];
+		size_t		len;
+		char	   *buf;
+		SmsInstallFile ins = {0};
+		SmsOfferFile ofr = {0};
+		Offer	   *x;
+
+		/* the installation file first: it must name this advertisement */
+		if (!sms_fmt_file_name(SMS_FILE_INSTALL, ids[i], 0, name, sizeof(name), err, sizeof(err)) ||
+			(buf = read_share_file(c, now, box, name, &len)) == NULL)
+			continue;			/* not written yet: next poll */
+		if (!sms_install_parse(buf, len, &ins, err, sizeof(err)) || strcmp(ins.advert_id, ids[i]) != 0)
+		{
+			refused(c, now, box, name, err[0] ? err : "it names another advertisement");
+			free(buf);
+			continue;
+		}
+		free(buf);
+		sms_install_free(&ins);
+
+		if (!sms_fmt_file_name(SMS_FILE_OFFER, ids[i], 0, name, sizeof(name), err, sizeof(err)) ||
+			(buf = read_share_file(c, now, box, name, &len)) == NULL)
+			continue;
+		if (!sms_offer_parse(buf, len, &ofr, err, sizeof(err)) || strcmp(ofr.advert_id, ids[i]) != 0)
+		{
+			refused(c, now, box, name, err[0] ? err : "it names another advertisement");
+			free(buf);
+			continue;
+		}
+		free(buf);
+		if (platform_ok(ofr.platforms, ofr.nplatforms, c->platform) && !has_come(ofr.expires_time, now))
+		{
+			x = add_offer(o, "advert", ofr.advert_id, ofr.package_id, ofr.program, ofr.command_line);
+			if (!has_come(ofr.offer_time, now))
+			{
+				char		when[32];
+
+				sms_fmt_format_time(ofr.offer_time.secs, ofr.offer_time.utc, when);
+				wait_for(x, when);
+			}
+			else if (!package_here(c, now, ofr.package_id))
+				wait_for(x, "its package is not at this site yet");
+		}
+		sms_offer_free(&ofr);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+	free(box);
+}
+
+/* ----------------------------------------------------------------
+ * State: the offers of the last poll
+ * ---------------------------------------------------------------- */
+
+/* Was x among the offers of the last poll (lines "<kind> <id>")? */
+static bool
+was_offered(const char *state, const Offer *x)
+{
+	char		line[64];
+	size_t		l;
+
+	if (state == NULL)
+		return false;
+	l = (size_t) snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
+	for (const char *p = state; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, line, l) == 0)
+			return true;
+	return false;
+}
+
+static bool
+poll_once(const Config *c)
+{
+	int64_t		now = c->now != SMS_TIME_NONE ? c->now : (int64_t) time(NULL);
+	Offers		o = {0};
+	char	   *state = NULL;
+	size_t		len;
+	char		err[512];
+	size_t		cap = 64,
+				used = 0;
+	char	   *out = xmalloc(cap);
+
+	pcm_offers(c, now, &o);
+	advert_offers(c, now, &o);
+
+	if (!sms_fmt_read_file(c->state_dir, "offers", &state, &len, err, sizeof(err)))
+		state = NULL;			/* none yet */
+
+	for (size_t i = 0; i < o.n; i++)
+	{
+		Offer	   *x = &o.items[i];
+		char		line[2048];
+		int			l;
+
+		if (x->waiting)
+		{
+			printf("waiting %s %s package %s program \"%s\": %s\n", x->kind, x->id, x->package_id,
+				   x->program, x->why);
+			continue;
+		}
+		printf("offer %s %s package %s program \"%s\": %s\n", x->kind, x->id, x->package_id,
+			   x->program, x->command_line);
+		l = snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
+		while (used + l + 1 > cap)
+		{
+			char	   *more = xmalloc(cap * 2);
+
+			memcpy(more, out, used);
+			free(out);
+			out = more;
+			cap *= 2;
+		}
+		memcpy(out + used, line, l);
+		used += l;
+		if (!was_offered(state, x))
+		{
+			char		text[1024];
+
+			snprintf(text, sizeof(text), "%s %s offered: package %s, program \"%s\"",
+					 strcmp(x->kind, "job") == 0 ? "Run-command job" : "Advertisement",
+					 x->id, x->package_id, x->program);
+			status_message(c, now, strcmp(x->kind, "job") == 0 ? MSG_JOB_OFFERED : MSG_ADVERT_OFFERED,
+						   SMS_STATUS_INFO,
+						   strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL,
+						   x->package_id, text);
+		}
+	}
+	fflush(stdout);
+	free(state);
+	if (!sms_fmt_write_file(c->state_dir, "offers", out, used, err, sizeof(err)))
+	{
+		warnx("could not write the offers in \"%s\": %s", c->state_dir, err);
+		free(out);
+		return false;
+	}
+	free(out);
+	for (size_t i = 0; i < o.n; i++)
+	{
+		free(o.items[i].program);
+		free(o.items[i].command_line);
+		free(o.items[i].why);
+	}
+	free(o.items);
+	return true;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"sms-id", required_argument, NULL, 'm'},
+		{"site", required_argument, NULL, 's'},
+		{"user", required_argument, NULL, 'u'},
+		{"group", required_argument, NULL, 'g'},
+		{"platform", required_argument, NULL, 'p'},
+		{"state-dir", required_argument, NULL, 'd'},
+		{"logon-server", required_argument, NULL, 'l'},
+		{"cap", required_argument, NULL, 'c'},
+		{"once", no_argument, NULL, '1'},
+		{"interval", required_argument, NULL, 'i'},
+		{"now", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}
+	};
+	Config		c = {0};
+	int			opt;
+
+	c.interval = 60;
+	c.now = SMS_TIME_NONE;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+	{
+		switch (opt)
+		{
+			case 'm':
+				c.sms_id = optarg;
+				break;
+			case 's':
+				c.site = optarg;
+				break;
+			case 'u':
+				c.user = optarg;
+				break;
+			case 'g':
+				if (c.ngroups == MAX_GROUPS)
+				{
+					warnx("at most %d groups", MAX_GROUPS);
+					return 2;
+				}
+				c.groups[c.ngroups++] = optarg;
+				break;
+			case 'p':
+				c.platform = optarg;
+				break;
+			case 'd':
+				c.state_dir = optarg;
+				break;
+			case 'l':
+				c.logon_dir = optarg;
+				break;
+			case 'c':
+				c.cap_dir = optarg;
+				break;
+			case '1':
+				c.once = true;
+				break;
+			case 'i':
+				c.interval = atoi(optarg);
+				if (c.interval < 1)
+				{
+					warnx("--interval must be a whole number of seconds, at least 1");
+					return 2;
+				}
+				break;
+			case 'n':
+				if (!sms_fmt_parse_time(optarg, true, &c.now))
+				{
+					warnx("--now wants a UTC time like 2026-12-01T08:00:00Z, not \"%s\"", optarg);
+					return 2;
+				}
+				break;
+			case 'h':
+				usage(stdout);
+				return 0;
+			case 'V':
+				printf("smsdist-agent (smsdist) %s\n", SMSDIST_VERSION);
+				return 0;
+			default:
+				usage(stderr);
+				return 2;
+		}
+	}
+	if (optind < argc)
+	{
+		warnx("unexpected argument \"%s\"", argv[optind]);
+		return 2;
+	}
+	if (!c.sms_id || !c.site || !c.platform || !c.state_dir || !c.logon_dir || !c.cap_dir)
+	{
+		warnx("--sms-id, --site, --platform, --state-dir, --logon-server and --cap are required (--help)");
+		return 2;
+	}
+	if (!sms_fmt_valid_sms_id(c.sms_id))
+	{
+		warnx("invalid SMS ID \"%s\": three characters of site code and five upper-case hexadecimal digits", c.sms_id);
+		return 2;
+	}
+	if (!sms_fmt_valid_site_code(c.site))
+	{
+		warnx("invalid site code \"%s\": three characters A-Z 0-9", c.site);
+		return 2;
+	}
+	if (mkdir(c.state_dir, 0700) != 0 && errno != EEXIST)
+	{
+		warnx("could not create the state directory \"%s\": %s", c.state_dir, strerror(errno));
+		return 1;
+	}
+	for (;;)
+	{
+		bool		ok = poll_once(&c);
+
+		if (c.once)
+			return ok ? 0 : 1;
+		sleep((unsigned) c.interval);
+	}
+}

@@ -1,0 +1,147 @@
+# The client agent in legacy mode (issue 5, first part): smsdist-agent reads
+# the PCM file on its logon server and the lookup, installation, offer and
+# NAL files on its CAP, as a workstation would, for several simulated
+# workstations (separate state directories): offers by machine, by user and
+# by group; a platform that does not match; an offer time not yet reached
+# (and reached, with the test clock); a status message per new offer in the
+# CAP's status inbox, none again for an offer already made; a damaged offer
+# file refused with a status message; bad usage.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path);
+use IPC::Run;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my $bindir = `pg_config --bindir`;
+chomp $bindir;
+my $agent = "$bindir/smsdist-agent";
+ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
+
+my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '5s'\n");
+my $b = $node->basedir;
+make_path("$b/dp", "$b/drive", "$b/logon", "$b/cap", "$b/src", "$b/ws");
+system("echo setup > '$b/src/setup.exe'") == 0 or die;
+$node->safe_psql('site', qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
+  ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+  ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86'), ('CEN00002', 'WKS-02', 'CORP', 'CEN', 'WIN95'),
+  ('CEN00003', 'LAB-01', 'CORP', 'CEN', 'WINNT_X86');
+INSERT INTO smsdist.users VALUES ('CORP', 'alice', 'Alice'), ('CORP', 'bob', 'Bob');
+INSERT INTO smsdist.user_groups VALUES ('CORP', 'staff');
+INSERT INTO smsdist.user_group_members VALUES ('CORP', 'staff', 'CORP', 'bob');
+INSERT INTO smsdist.collections (collection_id, name) VALUES
+  ('CEN00A01', 'Workstations'), ('CEN00A02', 'Alice'), ('CEN00A03', 'Staff');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression) VALUES
+  ('CEN00A01', 'query', 'name LIKE ''WKS%''');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, user_domain, user_name) VALUES ('CEN00A02', 'direct', 'CORP', 'alice');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, group_domain, group_name) VALUES ('CEN00A03', 'direct', 'CORP', 'staff');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00B01', 'Editor', '$b/src');
+INSERT INTO smsdist.programs (package_id, program_name, command_line, platforms) VALUES
+  ('CEN00B01', 'Install', 'setup.exe /q', '{WINNT_X86}'), ('CEN00B01', 'Anywhere', 'setup.exe /any', NULL);
+INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN}');
+});
+ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations", 60), 'the package is published');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
+VALUES ('CEN00C01', 'For workstations', 'CEN00B01', 'Install', 'CEN00A01', '2026-01-01 00:00'),
+       ('CEN00C02', 'For Alice, later', 'CEN00B01', 'Anywhere', 'CEN00A02', '2030-01-01 00:00'),
+       ('CEN00C03', 'For staff', 'CEN00B01', 'Anywhere', 'CEN00A03', '2026-01-01 00:00');
+-- (an offer time in the past: the PCM file rounds times to the second)
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, offer_after)
+VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00001}', '2026-01-01 00:00+00', '2026-01-01 00:00+00');
+});
+
+sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
+sub eventually
+{
+	my ($test) = @_;
+	for (1 .. 600) { return 1 if $test->(); select(undef, undef, undef, 0.1); }
+	return 0;
+}
+ok(eventually(sub {
+			(slurp("$b/cap/offerinf.box/CENSYSTM.LKP") // '') =~ /name=CEN00001\nadverts=CEN00C01\n/
+			  && (slurp("$b/cap/offerinf.box/CENUSRGRP.LKP") // '') =~ /CEN00C03/
+			  && (slurp("$b/cap/offerinf.box/CENUSR.LKP") // '') =~ /CEN00C02/
+			  && -f "$b/cap/pkginfo.box/CEN00B01.NAL"
+			  && (slurp("$b/logon/pcins.box/CEN00001") // '') =~ /\[job CEN000D1\]/ }),
+	'the site has written the lookup, offer, NAL and PCM files');
+
+# run the agent once as a workstation; returns (exit code, stdout, stderr)
+sub agent
+{
+	my ($id, $platform, @more) = @_;
+	my ($out, $err) = ('', '');
+	my @cmd = ($agent, '--sms-id', $id, '--site', 'CEN', '--platform', $platform,
+		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--once', @more);
+	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+sub status_files { my ($id) = @_; my @f = sort glob("$b/cap/statmsgs.box/$id.*.SMS"); return @f; }
+
+# ---- by machine, and the PCM file
+my ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86');
+is($rc, 0, 'CEN00001: the poll runs') or diag($err);
+like($out, qr/^offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
+	'CEN00001 is offered the advertisement for its collection');
+like($out, qr/^offer job CEN000D1 package CEN00B01 program "Install": setup\.exe \/q$/m,
+	'and the run-command job from its PCM file');
+unlike($out, qr/CEN00C02|CEN00C03/, 'and nothing meant for users or groups (nobody is logged on)');
+my @sms = status_files('CEN00001');
+is(scalar(@sms), 2, 'two status messages in the CAP\'s status inbox');
+my $first = slurp($sms[0]) . slurp($sms[1]);
+like($first, qr/format=status\n/, 'they are status files');
+like($first, qr/machine=CEN00001\n/, 'from the machine');
+like($first, qr/message_id=10001\n.*advert_id=CEN00C01\n/s, 'one says the advertisement was offered (10001)');
+like($first, qr/message_id=10002\n.*job_id=CEN000D1\n/s, 'one says the job was offered (10002)');
+like(slurp("$b/ws/CEN00001/offers"), qr/^job CEN000D1\nadvert CEN00C01\n$/, 'the state directory keeps the current offers');
+
+($rc, $out) = agent('CEN00001', 'WINNT_X86');
+is(scalar(status_files('CEN00001')), 2, 'polling again: the same offers, no new status message');
+
+# ---- a platform that does not match
+($rc, $out) = agent('CEN00002', 'WIN95');
+is($rc, 0, 'CEN00002: the poll runs');
+unlike($out, qr/^offer /m, 'the WIN95 machine is offered nothing: the program is for WINNT_X86 only');
+
+# ---- by user: the offer time not reached yet, then reached (test clock)
+($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\alice');
+like($out, qr/^waiting advert CEN00C02 package CEN00B01 program "Anywhere": 2030-01-01T00:00:00Z$/m,
+	'CEN00003 with alice logged on: the advertisement for alice waits for its offer time');
+is(scalar(status_files('CEN00003')), 0, 'no status message for a waiting offer');
+($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\alice', '--now', '2030-01-02T00:00:00Z');
+like($out, qr/^offer advert CEN00C02 /m, 'once the offer time has come it is offered');
+
+# ---- by group
+($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\bob', '--group', 'CORP\\staff');
+like($out, qr/^offer advert CEN00C03 package CEN00B01 program "Anywhere": setup\.exe \/any$/m,
+	'with bob (a member of CORP\\staff) logged on: the advertisement for the group is offered');
+unlike($out, qr/CEN00C02/, 'not alice\'s');
+
+# ---- a damaged offer file is refused, with a status message
+system("cp '$b/cap/offerinf.box/CEN00C01.OFR' '$b/ofr.keep'") == 0 or die;
+open(my $fh, '>>', "$b/cap/offerinf.box/CEN00C01.OFR") or die;
+print $fh "[assignment 1]\ntime=not a time\n";
+close $fh;
+($rc, $out, $err) = agent('CEN00002', 'WIN95');
+is($rc, 0, 'a damaged offer file does not stop the poll');
+like($err, qr/CEN00C01\.OFR" refused: .*time/, 'it is refused, saying where and why');
+ok((grep { slurp($_) =~ /message_id=10010\n/ } status_files('CEN00002')) == 1,
+	'and reported as status message 10010');
+
+# ---- usage
+($rc, $out, $err) = agent('../x', 'WINNT_X86');
+is($rc, 2, 'an SMS ID that could escape a directory is bad usage (exit 2)');
+like($err, qr/invalid SMS ID "\.\.\/x"/, 'with the reason');
+my $help = `$agent --help`;
+is($? >> 8, 0, '--help exits 0');
+like($help, qr/--logon-server DIR/, '--help describes the options');
+
+done_testing();
