@@ -496,3 +496,47 @@ CREATE TRIGGER notify_sender AFTER UPDATE ON programs
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
 CREATE TRIGGER notify_sender AFTER INSERT OR DELETE ON sites
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
+
+-------------------------------------------------------------------------------
+-- Status messages from client agents.  The Status Manager takes each file
+-- an agent writes to its CAP's statmsgs.box into status_messages: at is
+-- when the site took it, client_at the agent's own clock, client_sequence
+-- the agent's message number.  A file read twice (a crash between the
+-- insert and the removal of the file) is recorded once.
+-------------------------------------------------------------------------------
+ALTER TABLE status_messages
+    ADD COLUMN client_at timestamptz,
+    ADD COLUMN client_sequence bigint CHECK (client_sequence BETWEEN 0 AND 9999999999);
+CREATE UNIQUE INDEX status_messages_client_once ON status_messages (machine, client_sequence, client_at)
+    WHERE client_sequence IS NOT NULL;
+
+-- Per advertisement: how many machines of this site it targets, and how
+-- many agents have reported it offered (10001), with the last report.
+CREATE VIEW advertisement_status AS
+SELECT a.advert_id, a.name, a.enabled,
+       (SELECT count(DISTINCT m.sms_id)
+          FROM smsdist.collection_members m
+          JOIN smsdist.system_resources r ON r.sms_id = m.sms_id
+         WHERE m.collection_id IN (SELECT smsdist.advertisement_collections(a.advert_id))
+           AND r.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.advert_id = a.advert_id AND s.message_id = 10001) AS offered,
+       (SELECT max(s.at) FROM smsdist.status_messages s
+         WHERE s.advert_id = a.advert_id AND s.client_sequence IS NOT NULL) AS last_report_at
+  FROM smsdist.advertisements a;
+
+-- Per run-command job: its machines at this site, and how many agents
+-- have reported it offered (10002).
+CREATE VIEW job_status AS
+SELECT j.job_id, j.state,
+       (SELECT count(*) FROM smsdist.job_target_status t
+         WHERE t.job_id = j.job_id
+           AND t.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.job_id = j.job_id AND s.message_id = 10002) AS offered,
+       (SELECT max(s.at) FROM smsdist.status_messages s
+         WHERE s.job_id = j.job_id AND s.client_sequence IS NOT NULL) AS last_report_at
+  FROM smsdist.jobs j
+ WHERE j.job_type = 'run_command';
+
+GRANT SELECT ON advertisement_status, job_status TO smsdist_reader;

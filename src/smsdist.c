@@ -62,7 +62,7 @@ const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
 	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", sms_offer_manager_step},
 	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", sms_inbox_manager_step},
 	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", sms_collection_evaluator_step},
-	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", NULL},
+	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", sms_status_manager_step},
 	[SMS_SUPERVISOR] = {"supervisor", "smsdist supervisor", NULL},
 };
 

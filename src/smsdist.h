@@ -141,6 +141,7 @@ extern TimestampTz sms_replicate_advertisements(void);	/* replication_manager.c 
 extern TimestampTz sms_collection_evaluator_step(void);
 extern TimestampTz sms_offer_manager_step(void);
 extern TimestampTz sms_inbox_manager_step(void);
+extern TimestampTz sms_status_manager_step(void);	/* status_manager.c */
 
 /* pcm_writer.c: the Run phase, run by the Despooler; true if it did a batch */
 extern bool sms_pcm_write_queued(void);

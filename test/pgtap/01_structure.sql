@@ -81,7 +81,7 @@ SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
 SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
-    'collection_dependencies'], 'smsdist has exactly five views');
+    'collection_dependencies', 'advertisement_status', 'job_status'], 'smsdist has exactly seven views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
     'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',

@@ -22,7 +22,8 @@ chomp $bindir;
 my $agent = "$bindir/smsdist-agent";
 ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
 
-my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '5s'\n");
+# a long poll interval: the Status Manager takes the inbox only when the test wakes it
+my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
 my $b = $node->basedir;
 make_path("$b/dp", "$b/drive", "$b/logon", "$b/cap", "$b/src", "$b/ws");
 system("echo setup > '$b/src/setup.exe'") == 0 or die;
@@ -97,6 +98,7 @@ unlike($out, qr/CEN00C02|CEN00C03/, 'and nothing meant for users or groups (nobo
 my @sms = status_files('CEN00001');
 is(scalar(@sms), 2, 'two status messages in the CAP\'s status inbox');
 my $first = slurp($sms[0]) . slurp($sms[1]);
+system("cp '$sms[0]' '$b/saved.SMS'") == 0 or die;
 like($first, qr/format=status\n/, 'they are status files');
 like($first, qr/machine=CEN00001\n/, 'from the machine');
 like($first, qr/message_id=10001\n.*advert_id=CEN00C01\n/s, 'one says the advertisement was offered (10001)');
@@ -135,6 +137,33 @@ is($rc, 0, 'a damaged offer file does not stop the poll');
 like($err, qr/CEN00C01\.OFR" refused: .*time/, 'it is refused, saying where and why');
 ok((grep { slurp($_) =~ /message_id=10010\n/ } status_files('CEN00002')) == 1,
 	'and reported as status message 10010');
+
+# ---- the site's Status Manager takes the messages in
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+ok(wait_until($node, 'site', q{SELECT count(*) = 0 FROM (SELECT 1) x
+                                WHERE EXISTS (SELECT 1 FROM pg_ls_dir('} . "$b/cap/statmsgs.box" . q{') f WHERE f LIKE '%.SMS')}, 30),
+	'the Status Manager takes every status file from the CAP\'s inbox');
+is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || coalesce(advert_id, job_id, '') || ':' || severity, ',' ORDER BY machine, client_sequence)
+                               FROM smsdist.status_messages WHERE client_sequence IS NOT NULL}),
+	'CEN00001:10002:CEN000D1:informational,CEN00001:10001:CEN00C01:informational,CEN00002:10010::error,'
+	  . 'CEN00003:10001:CEN00C02:informational,CEN00003:10001:CEN00C03:informational',
+	'each message is a row of status_messages, with the machine, the message ID, what it is about and its severity')
+  or diag($node->safe_psql('site', 'SELECT machine, message_id, advert_id, job_id, message FROM smsdist.status_messages WHERE client_sequence IS NOT NULL'));
+ok($node->safe_psql('site', q{SELECT bool_and(client_at IS NOT NULL AND abs(extract(epoch FROM at - client_at)) < 600) FROM smsdist.status_messages WHERE client_sequence IS NOT NULL AND machine = 'CEN00001'}) eq 't',
+	'with the agent\'s own time (client_at) beside the site\'s');
+is($node->safe_psql('site', q{SELECT advert_id || ':' || targeted || ':' || offered FROM smsdist.advertisement_status WHERE advert_id = 'CEN00C01'}),
+	'CEN00C01:2:1', 'advertisement_status: 2 machines targeted, 1 has reported the offer');
+is($node->safe_psql('site', q{SELECT targeted || ':' || offered FROM smsdist.job_status WHERE job_id = 'CEN000D1'}),
+	'1:1', 'job_status: the job\'s machine has reported it offered');
+
+# a forged file: the name says one machine, the content another
+system("cp '$b/saved.SMS' '$b/cap/statmsgs.box/CEN00002.0000000099.SMS'") == 0 or die;
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM smsdist.status_messages WHERE message_id = 3400 AND machine = 'CEN00002'}, 30),
+	'a status file whose content names another machine is refused (status message 3400)');
+ok(-f "$b/cap/statmsgs.box/CEN00002.0000000099.SMS.bad", 'and kept aside as .bad, not retried');
+is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE machine = 'CEN00001' AND client_sequence IS NOT NULL}),
+	'2', 'nothing was recorded for it');
 
 # ---- usage
 ($rc, $out, $err) = agent('../x', 'WINNT_X86');
