@@ -36,14 +36,14 @@ PGXS        := $(shell $(PG_CONFIG) --pgxs)
 EXTRA_CLEAN  = src/agent/smsdist-agent
 include $(PGXS)
 
-# The client agent: a plain C program over the shared format library (no
-# server headers), installed next to the PostgreSQL programs.
+# The client agent: a plain C program over the shared format library and
+# libpq (no server headers), installed next to the PostgreSQL programs.
 AGENT        = src/agent/smsdist-agent
 all: $(AGENT)
 $(AGENT): src/agent/smsdist-agent.c src/formats/sms_formats.c src/formats/sms_formats.h smsdist.control
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
-		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -o $@ \
-		src/agent/smsdist-agent.c src/formats/sms_formats.c
+		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -I$(includedir) -o $@ \
+		src/agent/smsdist-agent.c src/formats/sms_formats.c -L$(libdir) -lpq
 install: install-agent
 .PHONY: install-agent
 install-agent: $(AGENT)

@@ -540,3 +540,35 @@ SELECT j.job_id, j.state,
  WHERE j.job_type = 'run_command';
 
 GRANT SELECT ON advertisement_status, job_status TO smsdist_reader;
+
+-- Advanced clients send their status messages through the management
+-- point instead of a CAP's inbox: the same row, recorded once per (machine,
+-- sequence, client time).  Granted to smsdist_client.
+CREATE FUNCTION client_status(p_machine text, p_sequence bigint, p_client_at timestamptz,
+                              p_message_id integer, p_severity text, p_component text, p_text text,
+                              p_advert_id text DEFAULT NULL, p_job_id text DEFAULT NULL,
+                              p_package_id text DEFAULT NULL) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    site smsdist.site_code;
+BEGIN
+    SELECT r.site_code INTO site FROM smsdist.system_resources r WHERE r.sms_id = p_machine;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown machine %', p_machine USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    IF p_component !~ '^[A-Za-z0-9_. -]{1,64}$' THEN
+        RAISE EXCEPTION 'invalid component "%": 1-64 of A-Z a-z 0-9 _ . - and space', p_component
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, message,
+                                         job_id, package_id, advert_id, client_sequence, client_at)
+    VALUES (site, p_component, p_machine, p_severity::smsdist.severity, p_message_id, p_text,
+            p_job_id, p_package_id, p_advert_id, p_sequence, p_client_at)
+    ON CONFLICT (machine, client_sequence, client_at) WHERE client_sequence IS NOT NULL DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+REVOKE ALL ON FUNCTION client_status(text, bigint, timestamptz, integer, text, text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION client_status(text, bigint, timestamptz, integer, text, text, text, text, text, text) TO smsdist_client;

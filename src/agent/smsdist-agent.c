@@ -4,7 +4,7 @@
  *	  The client agent: one workstation's side of software distribution.
  *
  * Seed 000 phase 3 and seed 004, for a workstation of an smsdist site.
- * This is the legacy (shares) mode: like SMS's Package Command Manager the
+ * Legacy (shares) mode: like SMS's Package Command Manager the
  * agent reads its PCM file in its logon server's pcins.box, and like the
  * Offer Data Providers it reads its CAP's lookup files to find the
  * advertisements meant for this machine, its logged-on user or one of the
@@ -22,9 +22,13 @@
  *				per line) and "sequence" (the number of the last status
  *				message).  Both are written whole (temporary name, fsync,
  *				rename).
- *	site time	the clock schedules are checked against.  Here it is this
- *				machine's clock (or --now, for tests); measuring the skew
- *				against the site is not built yet.
+ *	site time	the clock schedules are checked against.  In advanced mode
+ *				it is the site database's clock, read at every poll: a user
+ *				who sets this machine's clock back cannot bring back an
+ *				expired offer, and a skew over --max-skew is reported
+ *				(status message 10020).  In legacy mode it is this
+ *				machine's clock (or --now); a site heartbeat on the shares
+ *				is not built yet.
  *
  * Every file is read and written through the format library
  * (src/formats/sms_formats.h) that the site's writers use, so the two sides
@@ -37,6 +41,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libpq-fe.h"
 #include "sms_formats.h"
 
 #define AGENT_COMPONENT		"Client Agent"
@@ -54,6 +60,7 @@
 #define MSG_ADVERT_OFFERED	10001
 #define MSG_JOB_OFFERED		10002
 #define MSG_FILE_REFUSED	10010
+#define MSG_CLOCK_SKEW		10020
 
 typedef struct Config
 {
@@ -66,6 +73,8 @@ typedef struct Config
 	const char *state_dir;
 	const char *logon_dir;		/* holds pcins.box */
 	const char *cap_dir;		/* holds offerinf.box, pkginfo.box, statmsgs.box */
+	const char *conninfo;		/* advanced mode: the management point; NULL: legacy */
+	int			max_skew;		/* seconds of clock skew worth a status message */
 	int			interval;		/* seconds between polls */
 	bool		once;
 	int64_t		now;			/* SMS_TIME_NONE: the clock */
@@ -95,11 +104,13 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"%s: the smsdist client agent (legacy mode: logon server and client access point shares)\n"
+			"%s: the smsdist client agent (legacy mode: logon server and client access point\n"
+			"shares; advanced mode: the management point)\n"
 			"\n"
 			"Usage:\n"
 			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
-			"     --logon-server DIR --cap DIR [--user DOMAIN\\NAME] [--group DOMAIN\\NAME]...\n"
+			"     (--logon-server DIR --cap DIR | --management-point CONNINFO)\n"
+			"     [--user DOMAIN\\NAME] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
 			"\n"
 			"Options:\n"
@@ -111,9 +122,15 @@ usage(FILE *out)
 			"  --state-dir DIR      the agent's own directory (created if missing)\n"
 			"  --logon-server DIR   the logon server share (its pcins.box holds the PCM file)\n"
 			"  --cap DIR            the client access point share\n"
+			"  --management-point CONNINFO\n"
+			"                       advanced mode: fetch the policy from the site database\n"
+			"                       (libpq conninfo; a role in smsdist_client), LISTEN for\n"
+			"                       changes; --logon-server and --cap are then not used\n"
+			"  --max-skew SECONDS   report a clock skew larger than this (default 300)\n"
 			"  --once               poll once and exit\n"
 			"  --interval SECONDS   poll every SECONDS (default 60)\n"
-			"  --now TIME           check schedules against TIME instead of the clock (tests)\n"
+			"  --now TIME           take TIME as this machine's clock (tests; in advanced\n"
+			"                       mode schedules follow the site's clock anyway)\n"
 			"  --help, --version\n"
 			"\n"
 			"Each poll prints one line per offer and per waiting offer. Exit status: 0 the\n"
@@ -241,6 +258,17 @@ wait_for(Offer *x, const char *why)
  * Status messages: <cap>/statmsgs.box/<MACHINE>.<SEQ>.SMS
  * ---------------------------------------------------------------- */
 
+/* advanced mode: the connection to the management point, or NULL */
+static PGconn *mp_conn = NULL;
+
+static void
+mp_drop(void)
+{
+	if (mp_conn)
+		PQfinish(mp_conn);
+	mp_conn = NULL;
+}
+
 static int64_t
 next_sequence(const Config *c)
 {
@@ -276,7 +304,7 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 	size_t		len;
 	char		err[512];
 	char		name[SMS_FMT_NAME_BUFLEN];
-	char	   *box = join(c->cap_dir, SMS_FMT_DIR_STATUS);
+	char	   *box = NULL;
 	bool		ok = false;
 
 	m.machine = (char *) c->sms_id;
@@ -292,11 +320,48 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 	m.text = (char *) text;
 	if (m.sequence < 0)
 		goto done;
+	if (c->conninfo != NULL)
+	{
+		/* advanced mode: through the management point */
+		static const char *const sev[] = {"informational", "warning", "error"};
+		char		seq[32];
+		char		at[32];
+		char		mid[16];
+		const char *v[10];
+		PGresult   *r;
+
+		if (mp_conn == NULL)
+		{
+			warnx("status message %d not sent: no connection to the management point", id);
+			goto done;
+		}
+		snprintf(seq, sizeof(seq), "%lld", (long long) m.sequence);
+		sms_fmt_format_time(now, true, at);
+		snprintf(mid, sizeof(mid), "%d", id);
+		v[0] = c->sms_id;
+		v[1] = seq;
+		v[2] = at;
+		v[3] = mid;
+		v[4] = sev[severity];
+		v[5] = AGENT_COMPONENT;
+		v[6] = text;
+		v[7] = advert_id;
+		v[8] = job_id;
+		v[9] = m.package_id;
+		r = PQexecParams(mp_conn, "SELECT smsdist.client_status($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+						 10, NULL, v, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!ok)
+			warnx("status message %d not sent: %s", id, PQerrorMessage(mp_conn));
+		PQclear(r);
+		goto done;
+	}
 	if (!sms_status_to_text(&m, &buf, &len, err, sizeof(err)))
 	{
 		warnx("could not make a status message: %s", err);
 		goto done;
 	}
+	box = join(c->cap_dir, SMS_FMT_DIR_STATUS);
 	if (mkdir(box, 0755) != 0 && errno != EEXIST)
 		warnx("could not create \"%s\": %s", box, strerror(errno));
 	else if (!sms_fmt_file_name(SMS_FILE_STATUS, c->sms_id, m.sequence, name, sizeof(name), err, sizeof(err)) ||
@@ -561,6 +626,162 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 }
 
 /* ----------------------------------------------------------------
+ * Advanced mode: the policy from the management point
+ * ---------------------------------------------------------------- */
+
+/* Connect and LISTEN, if not connected; false (and a warning) if it fails. */
+static bool
+mp_connect(const Config *c)
+{
+	char		sql[128];
+	PGresult   *r;
+
+	if (mp_conn != NULL && PQstatus(mp_conn) == CONNECTION_OK)
+		return true;
+	mp_drop();
+	mp_conn = PQconnectdb(c->conninfo);
+	if (PQstatus(mp_conn) != CONNECTION_OK)
+	{
+		warnx("could not connect to the management point: %s", PQerrorMessage(mp_conn));
+		mp_drop();
+		return false;
+	}
+	/* the channel is the SMS ID in lower case (an SMS ID needs no quoting) */
+	snprintf(sql, sizeof(sql), "LISTEN smsdist_policy_%s", c->sms_id);
+	for (char *p = sql; *p; p++)
+		*p = (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
+	r = PQexec(mp_conn, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	{
+		warnx("could not listen for policy changes: %s", PQerrorMessage(mp_conn));
+		PQclear(r);
+		mp_drop();
+		return false;
+	}
+	PQclear(r);
+	return true;
+}
+
+/*
+ * The advertisements of this machine's policy.  Schedules are checked on
+ * the site's clock (the server's), not this machine's: *now becomes the
+ * site's time, and a skew over --max-skew is reported.  False if the
+ * management point could not be asked.
+ */
+static bool
+mp_offers(const Config *c, int64_t *now, Offers *o)
+{
+	static bool skew_reported = false;
+	const char *v[1] = {c->sms_id};
+	PGresult   *r;
+	int64_t		local = *now;
+
+	if (!mp_connect(c))
+		return false;
+	r = PQexecParams(mp_conn,
+					 "SELECT extract(epoch FROM clock_timestamp())::bigint,"
+					 "       a->>'advert_id', a->>'package_id', a->>'program', a->>'command_line',"
+					 "       coalesce((SELECT string_agg(pl.v, ',') FROM jsonb_array_elements_text("
+					 "                   CASE WHEN jsonb_typeof(a->'platforms') = 'array' THEN a->'platforms' END) AS pl(v)), ''),"
+					 "       extract(epoch FROM (a->>'offer_time')::timestamp)::bigint, (a->>'offer_time_utc')::boolean,"
+					 "       extract(epoch FROM (a->>'expires_time')::timestamp)::bigint, (a->>'expires_time_utc')::boolean,"
+					 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb))"
+					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
+					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
+					 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		warnx("could not read the policy: %s", PQerrorMessage(mp_conn));
+		PQclear(r);
+		if (PQstatus(mp_conn) != CONNECTION_OK)
+			mp_drop();
+		return false;
+	}
+	if (PQntuples(r) > 0)
+	{
+		int64_t		site_now = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		int64_t		skew = site_now - local;
+
+		*now = site_now;		/* whatever this machine's clock (or --now) says */
+		if ((skew > c->max_skew || -skew > c->max_skew) && !skew_reported)
+		{
+			char		text[256];
+
+			snprintf(text, sizeof(text),
+					 "This machine's clock is %lld s %s the site's; schedules are checked on the site's clock.",
+					 (long long) (skew < 0 ? -skew : skew), skew < 0 ? "ahead of" : "behind");
+			status_message(c, *now, MSG_CLOCK_SKEW, SMS_STATUS_WARNING, NULL, NULL, NULL, text);
+			skew_reported = true;
+		}
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+	{
+		char	  **platforms;
+		size_t		nplatforms;
+		SmsWhen		offer,
+					expires;
+		Offer	   *x;
+
+		if (PQgetisnull(r, i, 1))
+			continue;			/* no advertisement at all */
+		if (!sms_fmt_split(PQgetvalue(r, i, 5), ',', &platforms, &nplatforms))
+			continue;
+		offer.secs = PQgetisnull(r, i, 6) ? SMS_TIME_NONE : strtoll(PQgetvalue(r, i, 6), NULL, 10);
+		offer.utc = PQgetvalue(r, i, 7)[0] == 't';
+		expires.secs = PQgetisnull(r, i, 8) ? SMS_TIME_NONE : strtoll(PQgetvalue(r, i, 8), NULL, 10);
+		expires.utc = PQgetvalue(r, i, 9)[0] == 't';
+		if (platform_ok(platforms, nplatforms, c->platform) && !has_come(expires, *now))
+		{
+			x = add_offer(o, "advert", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+						  PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+			if (!has_come(offer, *now))
+			{
+				char		when[32];
+
+				sms_fmt_format_time(offer.secs, offer.utc, when);
+				wait_for(x, when);
+			}
+			else if (strcmp(PQgetvalue(r, i, 10), "0") == 0)
+				wait_for(x, "its package is not at this site yet");
+		}
+		sms_fmt_free_list(platforms, nplatforms);
+	}
+	PQclear(r);
+	return true;
+}
+
+/*
+ * Advanced mode, between polls: wait until the policy changes (a NOTIFY)
+ * or the interval passes.  Without a connection this is plain polling.
+ */
+static void
+mp_wait(const Config *c)
+{
+	struct pollfd pfd;
+
+	if (mp_conn == NULL || PQstatus(mp_conn) != CONNECTION_OK)
+	{
+		sleep((unsigned) c->interval);
+		return;
+	}
+	pfd.fd = PQsocket(mp_conn);
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, c->interval * 1000) > 0)
+	{
+		PGnotify   *n;
+
+		if (!PQconsumeInput(mp_conn))
+		{
+			warnx("lost the management point: %s", PQerrorMessage(mp_conn));
+			mp_drop();			/* polling from now on, until it is back */
+			return;
+		}
+		while ((n = PQnotifies(mp_conn)) != NULL)
+			PQfreemem(n);
+	}
+}
+
+/* ----------------------------------------------------------------
  * State: the offers of the last poll
  * ---------------------------------------------------------------- */
 
@@ -592,8 +813,19 @@ poll_once(const Config *c)
 				used = 0;
 	char	   *out = xmalloc(cap);
 
-	pcm_offers(c, now, &o);
-	advert_offers(c, now, &o);
+	if (c->conninfo != NULL)
+	{
+		if (!mp_offers(c, &now, &o))
+		{
+			free(out);
+			return false;		/* nothing known: keep the last offers */
+		}
+	}
+	else
+	{
+		pcm_offers(c, now, &o);
+		advert_offers(c, now, &o);
+	}
 
 	if (!sms_fmt_read_file(c->state_dir, "offers", &state, &len, err, sizeof(err)))
 		state = NULL;			/* none yet */
@@ -670,6 +902,8 @@ main(int argc, char **argv)
 		{"logon-server", required_argument, NULL, 'l'},
 		{"cap", required_argument, NULL, 'c'},
 		{"once", no_argument, NULL, '1'},
+		{"management-point", required_argument, NULL, 'M'},
+		{"max-skew", required_argument, NULL, 'k'},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
@@ -680,6 +914,7 @@ main(int argc, char **argv)
 	int			opt;
 
 	c.interval = 60;
+	c.max_skew = 300;
 	c.now = SMS_TIME_NONE;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
@@ -717,6 +952,17 @@ main(int argc, char **argv)
 			case '1':
 				c.once = true;
 				break;
+			case 'M':
+				c.conninfo = optarg;
+				break;
+			case 'k':
+				c.max_skew = atoi(optarg);
+				if (c.max_skew < 1)
+				{
+					warnx("--max-skew must be a whole number of seconds, at least 1");
+					return 2;
+				}
+				break;
 			case 'i':
 				c.interval = atoi(optarg);
 				if (c.interval < 1)
@@ -748,9 +994,11 @@ main(int argc, char **argv)
 		warnx("unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
-	if (!c.sms_id || !c.site || !c.platform || !c.state_dir || !c.logon_dir || !c.cap_dir)
+	if (!c.sms_id || !c.site || !c.platform || !c.state_dir ||
+		(!c.conninfo && (!c.logon_dir || !c.cap_dir)))
 	{
-		warnx("--sms-id, --site, --platform, --state-dir, --logon-server and --cap are required (--help)");
+		warnx("--sms-id, --site, --platform, --state-dir, and --logon-server and --cap "
+			  "(or --management-point) are required (--help)");
 		return 2;
 	}
 	if (!sms_fmt_valid_sms_id(c.sms_id))
@@ -774,6 +1022,9 @@ main(int argc, char **argv)
 
 		if (c.once)
 			return ok ? 0 : 1;
-		sleep((unsigned) c.interval);
+		if (c.conninfo != NULL)
+			mp_wait(&c);
+		else
+			sleep((unsigned) c.interval);
 	}
 }

@@ -361,7 +361,7 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['collection_members_cascade', 'distribution_report', 'evaluate_collections',
+          ARRAY['client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
                 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
@@ -385,7 +385,7 @@ SELECT functions_are('smsdist', ARRAY[
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
-    'remove_unused_parent_collections'],
+    'remove_unused_parent_collections', 'client_status'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

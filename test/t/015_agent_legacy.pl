@@ -83,7 +83,7 @@ sub agent
 	my @cmd = ($agent, '--sms-id', $id, '--site', 'CEN', '--platform', $platform,
 		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--once', @more);
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
+	return ($? & 127 ? 128 + ($? & 127) : $? >> 8, $out, $err);
 }
 sub status_files { my ($id) = @_; my @f = sort glob("$b/cap/statmsgs.box/$id.*.SMS"); return @f; }
 
