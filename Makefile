@@ -40,10 +40,11 @@ include $(PGXS)
 # libpq (no server headers), installed next to the PostgreSQL programs.
 AGENT        = src/agent/smsdist-agent
 all: $(AGENT)
-$(AGENT): src/agent/smsdist-agent.c src/formats/sms_formats.c src/formats/sms_formats.h smsdist.control
+AGENT_SRC    = src/agent/smsdist-agent.c src/agent/download_cache.c src/formats/sms_formats.c
+$(AGENT): $(AGENT_SRC) src/agent/download_cache.h src/formats/sms_formats.h smsdist.control
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -I$(includedir) -o $@ \
-		src/agent/smsdist-agent.c src/formats/sms_formats.c -L$(libdir) -lpq
+		$(AGENT_SRC) -L$(libdir) -lpq -lcrypto
 install: install-agent
 .PHONY: install-agent
 install-agent: $(AGENT)

@@ -86,6 +86,10 @@ AS $$
                         ORDER BY s.assign_time)
                     FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id), '[]'::jsonb),
                 'package_version', loc.version,
+                -- the package hash: of the manifest published beside the package
+                'package_sha256', (SELECT coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256)
+                                     FROM smsdist.package_builds b
+                                    WHERE b.package_id = a.package_id AND b.source_version = loc.version),
                 'locations', coalesce(loc.paths, '[]'::jsonb))
                 ORDER BY a.advert_id)
               FROM mine JOIN smsdist.advertisements a ON a.advert_id = mine.advert_id

@@ -39,6 +39,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "formats/sms_formats.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -544,11 +545,89 @@ move_target_last(List *dps, const char *tmpdir)
 	return lappend(dps, same);
 }
 
+/*
+ * The manifest as package_builds holds it: the exact text whose SHA-256 the
+ * PCM and .PKG files give as the package hash.
+ */
+static char *
+stored_manifest(WorkItem *w)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(w->package_id), Int32GetDatum(w->version)};
+
+	if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
+							  " WHERE package_id = $1 AND source_version = $2",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the manifest failed");
+	if (SPI_processed != 1)
+		return NULL;
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		return v ? MemoryContextStrdup(sms_step_context, v) : NULL;
+	}
+}
+
+/*
+ * Beside the published tree: <share>/<package>.<version>.manifest, the
+ * manifest whose SHA-256 is the package hash that PCM and .PKG files give,
+ * so that a client can check what it downloads file by file.  Written whole
+ * (temporary name, fsync, rename) right after the tree is swapped in; the
+ * manifests of other versions of the package are removed then (and all of
+ * them when the package is removed: text NULL).
+ */
+static void
+publish_manifest(const char *share, const char *package_id, int version, const char *text)
+{
+	char		name[64];
+	char		err[512];
+	DIR		   *d;
+	struct dirent *de;
+	size_t		plen = strlen(package_id);
+
+	if (text != NULL)
+	{
+		snprintf(name, sizeof(name), "%s.%d.manifest", package_id, version);
+		if (!sms_fmt_write_file(share, name, text, strlen(text), err, sizeof(err)))
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("could not write the manifest of package %s version %d to \"%s\": %s",
+							package_id, version, share, err)));
+	}
+	d = AllocateDir(share);
+	if (d == NULL)
+		return;					/* no share: nothing published there */
+	while ((de = ReadDirExtended(d, share, LOG)) != NULL)
+	{
+		const char *rest = de->d_name + plen;
+		char	   *end;
+		long		v;
+
+		/* <package>.<digits>.manifest, other than this one */
+		if (strncmp(de->d_name, package_id, plen) != 0 || rest[0] != '.')
+			continue;
+		v = strtol(rest + 1, &end, 10);
+		if (end == rest + 1 || strcmp(end, ".manifest") != 0 || (text != NULL && v == version))
+			continue;
+		{
+			char	   *path = psprintf("%s/%s", share, de->d_name);
+
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove old manifest \"%s\": %m", path)));
+			pfree(path);
+		}
+	}
+	FreeDir(d);
+}
+
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
 {
 	ListCell   *lc;
 	int			n = 0;
+	char	   *manifest_text = NULL;
 
 	if (strcmp(w->job_type, "remove_package") == 0)
 	{
@@ -557,6 +636,7 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 			DistPoint  *dp = lfirst(lc);
 
 			sms_unpublish(dp->share, w->package_id);
+			publish_manifest(dp->share, w->package_id, 0, NULL);
 			record_location(w, dp, false);
 			n++;
 		}
@@ -600,6 +680,7 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 	}
 	else
 		remember_manifest(w, sms_archive_extract(w->package_file, tmpdir));
+	manifest_text = stored_manifest(w);
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
 	dps = move_target_last(dps, tmpdir);
@@ -619,6 +700,8 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		}
 		/* the last one may take the extracted tree itself: no copy */
 		sms_publish_tree(tmpdir, dp->share, w->package_id, last);
+		if (manifest_text != NULL)
+			publish_manifest(dp->share, w->package_id, w->version, manifest_text);
 		record_location(w, dp, true);
 		n++;
 		set_detail(w, psprintf("published on %d of %d distribution points", n, list_length(dps)),

@@ -50,6 +50,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "download_cache.h"
 #include "libpq-fe.h"
 #include "sms_formats.h"
 
@@ -61,6 +62,9 @@
 #define MSG_JOB_OFFERED		10002
 #define MSG_FILE_REFUSED	10010
 #define MSG_CLOCK_SKEW		10020
+#define MSG_DOWNLOADED		10003
+#define MSG_NOT_DOWNLOADED	10004
+#define MSG_CACHE_FULL		10006
 
 typedef struct Config
 {
@@ -74,6 +78,8 @@ typedef struct Config
 	const char *logon_dir;		/* holds pcins.box */
 	const char *cap_dir;		/* holds offerinf.box, pkginfo.box, statmsgs.box */
 	const char *conninfo;		/* advanced mode: the management point; NULL: legacy */
+	const char *cache_dir;		/* NULL: <state dir>/cache (or where it was moved) */
+	int64_t		cache_size;		/* bytes, for a new cache */
 	int			max_skew;		/* seconds of clock skew worth a status message */
 	int			interval;		/* seconds between polls */
 	bool		once;
@@ -89,6 +95,10 @@ typedef struct Offer
 	char	   *command_line;
 	bool		waiting;
 	char	   *why;			/* for a waiting offer */
+	int64_t		version;		/* the package version to download */
+	char		sha256[65];		/* its hash (of its manifest); "" unknown */
+	char	  **locations;		/* distribution point paths, preferred first */
+	size_t		nlocations;
 } Offer;
 
 typedef struct Offers
@@ -112,6 +122,7 @@ usage(FILE *out)
 			"     (--logon-server DIR --cap DIR | --management-point CONNINFO)\n"
 			"     [--user DOMAIN\\NAME] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
+			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
 			"\n"
 			"Options:\n"
 			"  --sms-id ID          this workstation's SMS ID (e.g. CEN0001A)\n"
@@ -127,6 +138,8 @@ usage(FILE *out)
 			"                       (libpq conninfo; a role in smsdist_client), LISTEN for\n"
 			"                       changes; --logon-server and --cap are then not used\n"
 			"  --max-skew SECONDS   report a clock skew larger than this (default 300)\n"
+			"  --cache-dir DIR      the download cache (default STATE-DIR/cache)\n"
+			"  --cache-size MB      its size when it is made (default 1024; see 'cache size')\n"
 			"  --once               poll once and exit\n"
 			"  --interval SECONDS   poll every SECONDS (default 60)\n"
 			"  --now TIME           take TIME as this machine's clock (tests; in advanced\n"
@@ -135,7 +148,7 @@ usage(FILE *out)
 			"\n"
 			"Each poll prints one line per offer and per waiting offer. Exit status: 0 the\n"
 			"poll ran, 1 a poll failed, 2 bad usage. See smsdist-agent(1).\n",
-			progname, progname);
+			progname, progname, progname);
 }
 
 static void
@@ -245,6 +258,17 @@ add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
 	x->program = xstrdup(program ? program : "");
 	x->command_line = xstrdup(command_line ? command_line : "");
 	return x;
+}
+
+static void
+set_package(Offer *x, int64_t version, const char *sha256, char *const *locations, size_t n)
+{
+	x->version = version;
+	snprintf(x->sha256, sizeof(x->sha256), "%s", sha256 ? sha256 : "");
+	x->locations = xmalloc(sizeof(char *) * (n ? n : 1));
+	for (size_t i = 0; i < n; i++)
+		x->locations[i] = xstrdup(locations[i]);
+	x->nlocations = n;
 }
 
 static void
@@ -447,6 +471,7 @@ pcm_offers(const Config *c, int64_t now, Offers *o)
 			if (j->expires_at != SMS_TIME_NONE && j->expires_at <= now)
 				continue;
 			x = add_offer(o, "job", j->job_id, j->package_id, j->program, j->command_line);
+			set_package(x, j->package_version, j->package_sha256, j->locations, j->nlocations);
 			if (j->offer_after > now)
 			{
 				char		when[32];
@@ -535,29 +560,61 @@ lookup_adverts(const Config *c, int64_t now, const char *box, char ***out)
 	return n;
 }
 
-/* Is the package at this site yet?  Its .NAL names the locations. */
+/*
+ * The package as this site has it: version and hash from its .PKG, the
+ * locations from its .NAL.  False if either is missing (not at this site
+ * yet) or refused.
+ */
 static bool
-package_here(const Config *c, int64_t now, const char *package_id)
+package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 {
 	char	   *box = join(c->cap_dir, SMS_FMT_DIR_PKGINFO);
 	char		name[SMS_FMT_NAME_BUFLEN];
 	char		err[512];
 	size_t		len;
 	char	   *buf = NULL;
-	SmsNalFile f = {0};
+	SmsNalFile nal = {0};
+	SmsPackageFile pkg = {0};
 	bool		here = false;
 
-	if (sms_fmt_file_name(SMS_FILE_NAL, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
+	if (sms_fmt_file_name(SMS_FILE_PACKAGE, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
 		(buf = read_share_file(c, now, box, name, &len)) != NULL)
 	{
-		if (!sms_nal_parse(buf, len, &f, err, sizeof(err)))
+		if (!sms_package_parse(buf, len, &pkg, err, sizeof(err)))
 			refused(c, now, box, name, err);
 		else
+			here = true;
+	}
+	free(buf);
+	buf = NULL;
+	if (here && sms_fmt_file_name(SMS_FILE_NAL, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
+		(buf = read_share_file(c, now, box, name, &len)) != NULL)
+	{
+		if (!sms_nal_parse(buf, len, &nal, err, sizeof(err)))
 		{
-			here = f.nlocations > 0;
-			sms_nal_free(&f);
+			refused(c, now, box, name, err);
+			here = false;
+		}
+		else
+		{
+			char	  **paths = xmalloc(sizeof(char *) * (nal.nlocations ? nal.nlocations : 1));
+			size_t		n = 0;
+
+			/* this site's locations of the version the .PKG describes */
+			for (size_t i = 0; i < nal.nlocations; i++)
+				if (strcmp(nal.locations[i].site, c->site) == 0 && nal.source_version == pkg.source_version)
+					paths[n++] = nal.locations[i].path;
+			here = n > 0;
+			if (here)
+				set_package(x, pkg.source_version, pkg.sha256, paths, n);
+			free(paths);
+			sms_nal_free(&nal);
 		}
 	}
+	else
+		here = false;
+	if (pkg.package_id)
+		sms_package_free(&pkg);
 	free(buf);
 	free(box);
 	return here;
@@ -614,7 +671,7 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 				sms_fmt_format_time(ofr.offer_time.secs, ofr.offer_time.utc, when);
 				wait_for(x, when);
 			}
-			else if (!package_here(c, now, ofr.package_id))
+			else if (!package_info(c, now, ofr.package_id, x))
 				wait_for(x, "its package is not at this site yet");
 		}
 		sms_offer_free(&ofr);
@@ -685,7 +742,10 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 					 "                   CASE WHEN jsonb_typeof(a->'platforms') = 'array' THEN a->'platforms' END) AS pl(v)), ''),"
 					 "       extract(epoch FROM (a->>'offer_time')::timestamp)::bigint, (a->>'offer_time_utc')::boolean,"
 					 "       extract(epoch FROM (a->>'expires_time')::timestamp)::bigint, (a->>'expires_time_utc')::boolean,"
-					 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb))"
+					 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb)),"
+					 "       a->>'package_version', a->>'package_sha256',"
+					 "       (SELECT string_agg(l.v, '\n') FROM jsonb_array_elements_text("
+					 "           CASE WHEN jsonb_typeof(a->'locations') = 'array' THEN a->'locations' END) AS l(v))"
 					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
 					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
 					 1, NULL, v, NULL, NULL, 0);
@@ -743,6 +803,17 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 			}
 			else if (strcmp(PQgetvalue(r, i, 10), "0") == 0)
 				wait_for(x, "its package is not at this site yet");
+			else
+			{
+				char	  **locs;
+				size_t		nlocs;
+
+				if (sms_fmt_split(PQgetvalue(r, i, 13), '\n', &locs, &nlocs))
+				{
+					set_package(x, strtoll(PQgetvalue(r, i, 11), NULL, 10), PQgetvalue(r, i, 12), locs, nlocs);
+					sms_fmt_free_list(locs, nlocs);
+				}
+			}
 		}
 		sms_fmt_free_list(platforms, nplatforms);
 	}
@@ -799,6 +870,226 @@ was_offered(const char *state, const Offer *x)
 		if (strncmp(p, line, l) == 0)
 			return true;
 	return false;
+}
+
+/* ----------------------------------------------------------------
+ * The download cache
+ * ---------------------------------------------------------------- */
+
+/* Where the cache is: where it was last moved, else --cache-dir, else <state>/cache. */
+static char *
+cache_location(const Config *c)
+{
+	char	   *buf;
+	size_t		len;
+	char		err[256];
+
+	if (sms_fmt_read_file(c->state_dir, "cache.location", &buf, &len, err, sizeof(err)))
+	{
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+			buf[--len] = '\0';
+		if (len > 0 && buf[0] == '/')
+			return buf;
+		free(buf);
+	}
+	return c->cache_dir ? xstrdup(c->cache_dir) : join(c->state_dir, "cache");
+}
+
+static const char *
+result_name(CacheResult r)
+{
+	switch (r)
+	{
+		case CACHE_DOWNLOADED:
+			return "downloaded";
+		case CACHE_PRESENT:
+			return "present";
+		case CACHE_TOO_LARGE:
+			return "too-large";
+		case CACHE_FULL:
+			return "full";
+		case CACHE_UNAVAILABLE:
+			return "unavailable";
+		case CACHE_ERROR:
+			break;
+	}
+	return "error";
+}
+
+/*
+ * Download the package of every offer into the cache.  A status message
+ * says what happened, once per package version and outcome (the last
+ * outcomes are kept in <state>/downloads), so a full cache is reported once,
+ * not at every poll.
+ */
+static void
+download_offers(const Config *c, int64_t now, Offers *o)
+{
+	Cache		cache;
+	char		err[512];
+	char	   *dir = cache_location(c);
+	char	   *last = NULL;
+	size_t		len;
+	size_t		cap = 256,
+				used = 0;
+	char	   *out = xmalloc(cap);
+
+	if (!cache_open(&cache, dir, c->cache_size, err, sizeof(err)))
+	{
+		warnx("%s", err);
+		free(dir);
+		free(out);
+		return;
+	}
+	if (!sms_fmt_read_file(c->state_dir, "downloads", &last, &len, err, sizeof(err)))
+		last = NULL;
+	for (size_t i = 0; i < o->n; i++)
+	{
+		Offer	   *x = &o->items[i];
+		char		msg[1024];
+		char		key[64];
+		char		line[128];
+		CacheResult r;
+		bool		same;
+		int			l;
+
+		if (x->waiting || x->sha256[0] == '\0' || x->nlocations == 0)
+			continue;
+		r = cache_fetch(&cache, x->package_id, x->version, x->sha256, x->locations, x->nlocations,
+						now, msg, sizeof(msg));
+		printf("%s %s version %lld: %s\n",
+			   r == CACHE_DOWNLOADED || r == CACHE_PRESENT ? "cached" : "not downloaded",
+			   x->package_id, (long long) x->version, msg);
+		snprintf(key, sizeof(key), "%s.%lld ", x->package_id, (long long) x->version);
+		l = snprintf(line, sizeof(line), "%s%s\n", key, result_name(r));
+		same = last != NULL && (strncmp(last, line, (size_t) l) == 0 ||
+								strstr(last, line) != NULL);
+		if (strstr(out, key) == NULL)
+		{
+			while (used + (size_t) l + 1 > cap)
+			{
+				char	   *more = xmalloc(cap * 2);
+
+				memcpy(more, out, used);
+				free(out);
+				out = more;
+				cap *= 2;
+			}
+			memcpy(out + used, line, (size_t) l + 1);
+			used += (size_t) l;
+		}
+		if (same || r == CACHE_PRESENT)
+			continue;
+		{
+			char		text[1400];
+
+			snprintf(text, sizeof(text), "Package %s version %lld %s: %s", x->package_id, (long long) x->version,
+					 r == CACHE_DOWNLOADED ? "downloaded into the cache" : "not downloaded", msg);
+			status_message(c, now,
+						   r == CACHE_DOWNLOADED ? MSG_DOWNLOADED :
+						   (r == CACHE_FULL || r == CACHE_TOO_LARGE) ? MSG_CACHE_FULL : MSG_NOT_DOWNLOADED,
+						   r == CACHE_DOWNLOADED ? SMS_STATUS_INFO : SMS_STATUS_WARNING,
+						   strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL,
+						   x->package_id, text);
+		}
+	}
+	if (!sms_fmt_write_file(c->state_dir, "downloads", out, used, err, sizeof(err)))
+		warnx("could not write \"%s/downloads\": %s", c->state_dir, err);
+	fflush(stdout);
+	free(out);
+	free(last);
+	free(dir);
+	cache_close(&cache);
+}
+
+/* smsdist-agent ... cache show|size MB|move DIR|clear */
+static int
+cache_command(const Config *c, int argc, char **argv)
+{
+	Cache		cache;
+	char		err[512];
+	char	   *dir = cache_location(c);
+	int64_t		now = c->now != SMS_TIME_NONE ? c->now : (int64_t) time(NULL);
+	const char *what = argc > 0 ? argv[0] : "show";
+	int			rc = 0;
+
+	if (!cache_open(&cache, dir, c->cache_size, err, sizeof(err)))
+	{
+		warnx("%s", err);
+		free(dir);
+		return 1;
+	}
+	cache_update_locks(&cache, now);
+	if (strcmp(what, "show") == 0 && argc <= 1)
+	{
+		printf("cache %s: %lld of %lld bytes used, %zu package%s\n", cache.dir, (long long) cache_used(&cache),
+			   (long long) cache.limit, cache.n, cache.n == 1 ? "" : "s");
+		for (size_t i = 0; i < cache.n; i++)
+		{
+			CacheEntry *e = &cache.entries[i];
+			char		dl[32],
+						un[32];
+
+			sms_fmt_format_time(e->downloaded_at, true, dl);
+			sms_fmt_format_time(cache_unlock_at(e), true, un);
+			printf("%s version %lld: %lld bytes, downloaded %s, %s %s%s\n", e->package_id, (long long) e->version,
+				   (long long) e->bytes, dl, e->locked ? "locked until" : "unlocked since", un,
+				   e->ran_at ? " (its program ran)" : "");
+		}
+	}
+	else if (strcmp(what, "size") == 0 && argc == 2)
+	{
+		char	   *end;
+		long long	mb = strtoll(argv[1], &end, 10);
+
+		if (*end != '\0' || mb < 1)
+		{
+			warnx("cache size wants a whole number of megabytes, at least 1");
+			rc = 2;
+		}
+		else if (!cache_resize(&cache, (int64_t) mb * 1024 * 1024, now, err, sizeof(err)))
+		{
+			warnx("%s", err);
+			rc = 1;
+		}
+		else
+			printf("cache %s: %lld bytes\n", cache.dir, (long long) cache.limit);
+	}
+	else if (strcmp(what, "move") == 0 && argc == 2)
+	{
+		if (argv[1][0] != '/')
+		{
+			warnx("cache move wants an absolute directory");
+			rc = 2;
+		}
+		else if (!cache_move(&cache, argv[1], err, sizeof(err)) ||
+				 !sms_fmt_write_file(c->state_dir, "cache.location", argv[1], strlen(argv[1]), err, sizeof(err)))
+		{
+			warnx("%s", err);
+			rc = 1;
+		}
+		else
+			printf("cache moved to %s with its %zu package%s\n", argv[1], cache.n, cache.n == 1 ? "" : "s");
+	}
+	else if (strcmp(what, "clear") == 0 && argc == 1)
+	{
+		if (!cache_clear(&cache, err, sizeof(err)))
+		{
+			warnx("%s", err);
+			rc = 1;
+		}
+		else
+			printf("cache %s emptied\n", cache.dir);
+	}
+	else
+	{
+		warnx("cache commands: show, size MEGABYTES, move DIRECTORY, clear");
+		rc = 2;
+	}
+	cache_close(&cache);
+	free(dir);
+	return rc;
 }
 
 static bool
@@ -872,6 +1163,7 @@ poll_once(const Config *c)
 	}
 	fflush(stdout);
 	free(state);
+	download_offers(c, now, &o);
 	if (!sms_fmt_write_file(c->state_dir, "offers", out, used, err, sizeof(err)))
 	{
 		warnx("could not write the offers in \"%s\": %s", c->state_dir, err);
@@ -884,6 +1176,9 @@ poll_once(const Config *c)
 		free(o.items[i].program);
 		free(o.items[i].command_line);
 		free(o.items[i].why);
+		for (size_t k = 0; k < o.items[i].nlocations; k++)
+			free(o.items[i].locations[k]);
+		free(o.items[i].locations);
 	}
 	free(o.items);
 	return true;
@@ -904,6 +1199,8 @@ main(int argc, char **argv)
 		{"once", no_argument, NULL, '1'},
 		{"management-point", required_argument, NULL, 'M'},
 		{"max-skew", required_argument, NULL, 'k'},
+		{"cache-dir", required_argument, NULL, 'C'},
+		{"cache-size", required_argument, NULL, 'Z'},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
@@ -915,6 +1212,7 @@ main(int argc, char **argv)
 
 	c.interval = 60;
 	c.max_skew = 300;
+	c.cache_size = (int64_t) 1024 * 1024 * 1024;	/* 1 GB */
 	c.now = SMS_TIME_NONE;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
 	{
@@ -955,6 +1253,22 @@ main(int argc, char **argv)
 			case 'M':
 				c.conninfo = optarg;
 				break;
+			case 'C':
+				if (optarg[0] != '/')
+				{
+					warnx("--cache-dir wants an absolute directory");
+					return 2;
+				}
+				c.cache_dir = optarg;
+				break;
+			case 'Z':
+				c.cache_size = (int64_t) atoll(optarg) * 1024 * 1024;
+				if (c.cache_size < 1)
+				{
+					warnx("--cache-size wants a whole number of megabytes, at least 1");
+					return 2;
+				}
+				break;
 			case 'k':
 				c.max_skew = atoi(optarg);
 				if (c.max_skew < 1)
@@ -988,6 +1302,20 @@ main(int argc, char **argv)
 				usage(stderr);
 				return 2;
 		}
+	}
+	if (optind < argc && strcmp(argv[optind], "cache") == 0)
+	{
+		if (!c.state_dir)
+		{
+			warnx("cache commands need --state-dir");
+			return 2;
+		}
+		if (mkdir(c.state_dir, 0700) != 0 && errno != EEXIST)
+		{
+			warnx("could not create the state directory \"%s\": %s", c.state_dir, strerror(errno));
+			return 1;
+		}
+		return cache_command(&c, argc - optind - 1, argv + optind + 1);
 	}
 	if (optind < argc)
 	{

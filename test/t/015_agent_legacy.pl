@@ -96,17 +96,18 @@ like($out, qr/^offer job CEN000D1 package CEN00B01 program "Install": setup\.exe
 	'and the run-command job from its PCM file');
 unlike($out, qr/CEN00C02|CEN00C03/, 'and nothing meant for users or groups (nobody is logged on)');
 my @sms = status_files('CEN00001');
-is(scalar(@sms), 2, 'two status messages in the CAP\'s status inbox');
+is(scalar(@sms), 3, 'three status messages in the CAP\'s status inbox (two offers, one download)');
 my $first = slurp($sms[0]) . slurp($sms[1]);
 system("cp '$sms[0]' '$b/saved.SMS'") == 0 or die;
 like($first, qr/format=status\n/, 'they are status files');
 like($first, qr/machine=CEN00001\n/, 'from the machine');
 like($first, qr/message_id=10001\n.*advert_id=CEN00C01\n/s, 'one says the advertisement was offered (10001)');
 like($first, qr/message_id=10002\n.*job_id=CEN000D1\n/s, 'one says the job was offered (10002)');
+like(slurp($sms[2]), qr/message_id=10003\n.*package_id=CEN00B01\n/s, 'and one that its package was downloaded into the cache (10003)');
 like(slurp("$b/ws/CEN00001/offers"), qr/^job CEN000D1\nadvert CEN00C01\n$/, 'the state directory keeps the current offers');
 
 ($rc, $out) = agent('CEN00001', 'WINNT_X86');
-is(scalar(status_files('CEN00001')), 2, 'polling again: the same offers, no new status message');
+is(scalar(status_files('CEN00001')), 3, 'polling again: the same offers, no new status message');
 
 # ---- a platform that does not match
 ($rc, $out) = agent('CEN00002', 'WIN95');
@@ -145,8 +146,9 @@ ok(wait_until($node, 'site', q{SELECT count(*) = 0 FROM (SELECT 1) x
 	'the Status Manager takes every status file from the CAP\'s inbox');
 is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || coalesce(advert_id, job_id, '') || ':' || severity, ',' ORDER BY machine, client_sequence)
                                FROM smsdist.status_messages WHERE client_sequence IS NOT NULL}),
-	'CEN00001:10002:CEN000D1:informational,CEN00001:10001:CEN00C01:informational,CEN00002:10010::error,'
-	  . 'CEN00003:10001:CEN00C02:informational,CEN00003:10001:CEN00C03:informational',
+	'CEN00001:10002:CEN000D1:informational,CEN00001:10001:CEN00C01:informational,CEN00001:10003:CEN000D1:informational,'
+	  . 'CEN00002:10010::error,CEN00003:10001:CEN00C02:informational,CEN00003:10003:CEN00C02:informational,'
+	  . 'CEN00003:10001:CEN00C03:informational',
 	'each message is a row of status_messages, with the machine, the message ID, what it is about and its severity')
   or diag($node->safe_psql('site', 'SELECT machine, message_id, advert_id, job_id, message FROM smsdist.status_messages WHERE client_sequence IS NOT NULL'));
 ok($node->safe_psql('site', q{SELECT bool_and(client_at IS NOT NULL AND abs(extract(epoch FROM at - client_at)) < 600) FROM smsdist.status_messages WHERE client_sequence IS NOT NULL AND machine = 'CEN00001'}) eq 't',
@@ -163,7 +165,7 @@ ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM smsdist.status_messages 
 	'a status file whose content names another machine is refused (status message 3400)');
 ok(-f "$b/cap/statmsgs.box/CEN00002.0000000099.SMS.bad", 'and kept aside as .bad, not retried');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE machine = 'CEN00001' AND client_sequence IS NOT NULL}),
-	'2', 'nothing was recorded for it');
+	'3', 'nothing was recorded for it');
 
 # ---- usage
 ($rc, $out, $err) = agent('../x', 'WINNT_X86');

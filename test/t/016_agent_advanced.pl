@@ -60,9 +60,10 @@ is($?, 0, 'advanced mode: one poll runs (exit 0, no signal)') or diag($err);
 like($out, qr/^offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
 	'the advertisement from the policy is offered') or diag("out: $out\nerr: $err");
 unlike($out, qr/CEN00C09/, 'the expired one is not');
-is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || advert_id, ',') FROM smsdist.status_messages
-                               WHERE client_sequence IS NOT NULL}),
-	'CEN00001:10001:CEN00C01', 'its status message arrived through smsdist.client_status()');
+is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || advert_id, ',' ORDER BY client_sequence)
+                               FROM smsdist.status_messages WHERE client_sequence IS NOT NULL}),
+	'CEN00001:10001:CEN00C01,CEN00001:10003:CEN00C01',
+	'its status messages (offered, downloaded) arrived through smsdist.client_status()');
 
 # a clock set back: the site's clock decides, and the skew is reported
 ($out, $err) = ('', '');

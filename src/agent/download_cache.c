@@ -1,0 +1,895 @@
+/*-------------------------------------------------------------------------
+ *
+ * download_cache.c
+ *	  The client agent's download cache, as seed 004 describes it.
+ *
+ * Terms:
+ *	cache		a directory (its location and size are settings) holding
+ *				one directory per package version, <PACKAGE>.<VERSION>, and
+ *				its state, cache.state.
+ *	locked		a package downloaded for an advertisement or a job is locked:
+ *				it is never deleted to make room.  It unlocks 24 hours after
+ *				its program ran, or 30 days after the download if the
+ *				program never ran.  An unlocked package is never locked
+ *				again: only removing it and downloading it again locks it.
+ *	room		when a download does not fit, the oldest unlocked packages
+ *				(by download time) are deleted until it fits -- but only if
+ *				that is enough: otherwise nothing is deleted, the package is
+ *				not downloaded, and the caller reports why.  A package
+ *				larger than the whole cache is never downloaded.
+ *	partial		a download in progress, .partial.<PACKAGE>.<VERSION>: renamed
+ *				to its place only when every file is there and verified, so
+ *				no half package is ever used; one left by a crash is removed
+ *				when the cache is next opened, and the download starts over.
+ *	verified	the manifest published beside the package on the
+ *				distribution point (<share>/<PACKAGE>.<VERSION>.manifest) must
+ *				have the package hash as its SHA-256, and every file must
+ *				have the size and SHA-256 the manifest gives.
+ *
+ * The state file is written whole (temporary name, fsync, rename) after
+ * every change, and the downloaded files are made durable (syncfs) before
+ * the rename that makes them a cache entry.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "download_cache.h"
+#include "sms_formats.h"
+
+#define STATE_FILE		"cache.state"
+#define PARTIAL_PREFIX	".partial."
+#define MAX_PATH_LEN	4096
+
+/* ----------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------- */
+
+static char *
+path_join(const char *a, const char *b)
+{
+	size_t		n = strlen(a) + strlen(b) + 2;
+	char	   *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", a, b);
+	return p;
+}
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* rm -r that never follows a link */
+static bool
+remove_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) == 0;
+	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) == 0;
+}
+
+static void
+hex(const unsigned char *d, char *out)
+{
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+	out[64] = '\0';
+}
+
+static bool
+sha256_buffer(const char *buf, size_t len, char *out)
+{
+	unsigned char d[32];
+	unsigned int dl = 0;
+
+	if (!EVP_Digest(buf, len, d, &dl, EVP_sha256(), NULL) || dl != 32)
+		return false;
+	hex(d, out);
+	return true;
+}
+
+/* A manifest path is relative, with no empty, "." or ".." component. */
+static bool
+safe_relative(const char *p)
+{
+	const char *c = p;
+
+	if (*p == '\0' || *p == '/' || strlen(p) > 1024)
+		return false;
+	for (const char *q = p; *q; q++)
+		if ((unsigned char) *q < 0x20 || *q == 0x7f || *q == '\\')
+			return false;
+	while (*c)
+	{
+		const char *e = strchr(c, '/');
+		size_t		n = e ? (size_t) (e - c) : strlen(c);
+
+		if (n == 0 && e && e[1] == '\0')
+			break;				/* the trailing '/' of a directory */
+		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * State
+ * ---------------------------------------------------------------- */
+
+static bool
+add_entry(Cache *c, const CacheEntry *e)
+{
+	CacheEntry *more = realloc(c->entries, sizeof(CacheEntry) * (c->n + 1));
+
+	if (more == NULL)
+		return false;
+	c->entries = more;
+	c->entries[c->n++] = *e;
+	return true;
+}
+
+static void
+drop_entry(Cache *c, size_t i)
+{
+	memmove(&c->entries[i], &c->entries[i + 1], sizeof(CacheEntry) * (c->n - i - 1));
+	c->n--;
+}
+
+char *
+cache_entry_dir(const Cache *c, const CacheEntry *e)
+{
+	char		name[64];
+
+	snprintf(name, sizeof(name), "%s.%lld", e->package_id, (long long) e->version);
+	return path_join(c->dir, name);
+}
+
+bool
+cache_save(const Cache *c, char *err, size_t errlen)
+{
+	size_t		cap = 128 + c->n * 160;
+	char	   *buf = malloc(cap);
+	size_t		len;
+	bool		ok;
+
+	if (buf == NULL)
+	{
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	len = (size_t) snprintf(buf, cap, "smsdist-cache 1\nlimit %lld\n", (long long) c->limit);
+	for (size_t i = 0; i < c->n; i++)
+	{
+		const CacheEntry *e = &c->entries[i];
+
+		len += (size_t) snprintf(buf + len, cap - len, "entry %s %lld %s %lld %lld %lld %d\n",
+								 e->package_id, (long long) e->version, e->sha256, (long long) e->bytes,
+								 (long long) e->downloaded_at, (long long) e->ran_at, e->locked ? 1 : 0);
+	}
+	ok = sms_fmt_write_file(c->dir, STATE_FILE, buf, len, err, errlen);
+	free(buf);
+	return ok;
+}
+
+static bool
+load_state(Cache *c, char *err, size_t errlen)
+{
+	char	   *buf;
+	size_t		len;
+	char		e2[256];
+	char	   *line,
+			   *save = NULL;
+
+	if (!sms_fmt_read_file(c->dir, STATE_FILE, &buf, &len, e2, sizeof(e2)))
+	{
+		struct stat st;
+		char	   *p = path_join(c->dir, STATE_FILE);
+		bool		missing = p && lstat(p, &st) != 0 && errno == ENOENT;
+
+		free(p);
+		if (missing)
+			return cache_save(c, err, errlen);	/* a new cache */
+		snprintf(err, errlen, "cannot read the cache state in \"%s\": %s", c->dir, e2);
+		return false;
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		CacheEntry	e = {0};
+		long long	v, b, d, r;
+		int			locked;
+
+		if (strncmp(line, "limit ", 6) == 0)
+			c->limit = strtoll(line + 6, NULL, 10);
+		else if (sscanf(line, "entry %15s %lld %64s %lld %lld %lld %d", e.package_id, &v, e.sha256, &b, &d, &r, &locked) == 7)
+		{
+			e.version = v;
+			e.bytes = b;
+			e.downloaded_at = d;
+			e.ran_at = r;
+			e.locked = locked != 0;
+			if (!sms_fmt_valid_sms_id(e.package_id) || !add_entry(c, &e))
+			{
+				snprintf(err, errlen, "the cache state in \"%s\" is damaged: \"%s\"", c->dir, line);
+				free(buf);
+				return false;
+			}
+		}
+	}
+	free(buf);
+	return true;
+}
+
+bool
+cache_open(Cache *c, const char *dir, int64_t limit, char *err, size_t errlen)
+{
+	DIR		   *d;
+	struct dirent *de;
+
+	memset(c, 0, sizeof(*c));
+	c->dir = strdup(dir);
+	c->limit = limit;
+	if (c->dir == NULL || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+	{
+		snprintf(err, errlen, "cannot create the cache directory \"%s\": %s", dir, strerror(errno));
+		return false;
+	}
+	if (!load_state(c, err, errlen))
+		return false;
+	/* what a download cut off by a crash left: it starts over */
+	if ((d = opendir(dir)) == NULL)
+	{
+		snprintf(err, errlen, "cannot read the cache directory \"%s\": %s", dir, strerror(errno));
+		return false;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		if (strncmp(de->d_name, PARTIAL_PREFIX, strlen(PARTIAL_PREFIX)) == 0)
+		{
+			char	   *p = path_join(dir, de->d_name);
+
+			remove_tree(p);
+			free(p);
+		}
+	}
+	closedir(d);
+	/* an entry whose directory is gone (removed by hand) is forgotten */
+	for (size_t i = 0; i < c->n;)
+	{
+		char	   *p = cache_entry_dir(c, &c->entries[i]);
+		struct stat st;
+		bool		gone = p && lstat(p, &st) != 0;
+
+		free(p);
+		if (gone)
+			drop_entry(c, i);
+		else
+			i++;
+	}
+	return true;
+}
+
+void
+cache_close(Cache *c)
+{
+	free(c->dir);
+	free(c->entries);
+	memset(c, 0, sizeof(*c));
+}
+
+int64_t
+cache_unlock_at(const CacheEntry *e)
+{
+	return e->ran_at ? e->ran_at + CACHE_UNLOCK_AFTER_RUN : e->downloaded_at + CACHE_UNLOCK_NEVER_RAN;
+}
+
+void
+cache_update_locks(Cache *c, int64_t now)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (c->entries[i].locked && now >= cache_unlock_at(&c->entries[i]))
+			c->entries[i].locked = false;
+}
+
+int64_t
+cache_used(const Cache *c)
+{
+	int64_t		n = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		n += c->entries[i].bytes;
+	return n;
+}
+
+CacheEntry *
+cache_find(Cache *c, const char *package_id, int64_t version, const char *sha256)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (strcmp(c->entries[i].package_id, package_id) == 0 && c->entries[i].version == version &&
+			(sha256 == NULL || strcmp(c->entries[i].sha256, sha256) == 0))
+			return &c->entries[i];
+	return NULL;
+}
+
+void
+cache_mark_ran(Cache *c, CacheEntry *e, int64_t now)
+{
+	e->ran_at = now;
+}
+
+/* Delete the oldest unlocked entries until need more bytes fit; false if they cannot. */
+static bool
+make_room(Cache *c, int64_t need, char *msg, size_t msglen)
+{
+	int64_t		freeable = 0;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (!c->entries[i].locked)
+			freeable += c->entries[i].bytes;
+	if (cache_used(c) - freeable + need > c->limit)
+	{
+		snprintf(msg, msglen, "the cache is full: %lld bytes are needed, %lld are free and %lld more could be freed"
+				 " (the rest is locked)", (long long) need, (long long) (c->limit - cache_used(c)),
+				 (long long) freeable);
+		return false;
+	}
+	while (cache_used(c) + need > c->limit)
+	{
+		size_t		oldest = c->n;
+
+		for (size_t i = 0; i < c->n; i++)
+			if (!c->entries[i].locked &&
+				(oldest == c->n || c->entries[i].downloaded_at < c->entries[oldest].downloaded_at))
+				oldest = i;
+		if (oldest == c->n)
+			return false;		/* cannot happen: freeable said so */
+		{
+			char	   *p = cache_entry_dir(c, &c->entries[oldest]);
+
+			remove_tree(p);
+			free(p);
+		}
+		drop_entry(c, oldest);
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * Fetching one package version
+ * ---------------------------------------------------------------- */
+
+typedef struct ManifestLine
+{
+	char		sha256[65];		/* "" for a directory */
+	int64_t		size;
+	int			mode;
+	char	   *path;
+} ManifestLine;
+
+static void
+free_lines(ManifestLine *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(l[i].path);
+	free(l);
+}
+
+/* Parse "<sha256|64 '-'> <size> <mode> <path>" lines; false with msg. */
+static bool
+parse_manifest(char *text, ManifestLine **out, size_t *n, int64_t *total, char *msg, size_t msglen)
+{
+	ManifestLine *l = NULL;
+	size_t		count = 0;
+	char	   *save = NULL;
+
+	*total = 0;
+	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+	{
+		char		h[65];
+		long long	size;
+		int			mode,
+					off = 0;
+		ManifestLine *more;
+
+		if (sscanf(line, "%64s %lld %o %n", h, &size, &mode, &off) != 3 || off == 0 ||
+			strlen(h) != 64 || size < 0 || !safe_relative(line + off))
+		{
+			snprintf(msg, msglen, "the manifest has a bad line: \"%.100s\"", line);
+			free_lines(l, count);
+			return false;
+		}
+		more = realloc(l, sizeof(ManifestLine) * (count + 1));
+		if (more == NULL)
+		{
+			free_lines(l, count);
+			snprintf(msg, msglen, "out of memory");
+			return false;
+		}
+		l = more;
+		strcpy(l[count].sha256, h[0] == '-' ? "" : h);
+		l[count].size = size;
+		l[count].mode = mode & 0777;
+		l[count].path = strdup(line + off);
+		*total += size;
+		count++;
+	}
+	*out = l;
+	*n = count;
+	return true;
+}
+
+/* mkdir -p of rel under root (each component a real directory, never a link) */
+static bool
+make_dirs(const char *root, const char *rel)
+{
+	char		buf[MAX_PATH_LEN];
+	size_t		rl = strlen(root);
+
+	if (rl + strlen(rel) + 2 > sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%s/%s", root, rel);
+	for (char *p = buf + rl + 1; *p; p++)
+	{
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+			return false;
+		*p = '/';
+	}
+	if (buf[strlen(buf) - 1] != '/' && mkdir(buf, 0755) != 0 && errno != EEXIST)
+		return false;
+	return true;
+}
+
+/*
+ * Open rel under root for reading, every component with O_NOFOLLOW: a link
+ * planted on the share is refused, not followed.
+ */
+static int
+open_beneath(const char *root, const char *rel)
+{
+	int			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char		buf[MAX_PATH_LEN];
+	char	   *c = buf;
+
+	if (dfd < 0 || strlen(rel) >= sizeof(buf))
+	{
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	strcpy(buf, rel);
+	for (;;)
+	{
+		char	   *slash = strchr(c, '/');
+		int			fd;
+
+		if (slash)
+			*slash = '\0';
+		fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : 0));
+		close(dfd);
+		if (fd < 0 || !slash)
+			return fd;
+		dfd = fd;
+		c = slash + 1;
+	}
+}
+
+/* Copy one file, checking size and SHA-256; false with msg. */
+static bool
+copy_verified(const char *src_root, const ManifestLine *l, const char *dst_root, char *msg, size_t msglen)
+{
+	int			in = open_beneath(src_root, l->path);
+	int			out;
+	char	   *dst;
+	char		buf[65536];
+	ssize_t		r;
+	int64_t		total = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char d[32];
+	unsigned int dl = 0;
+	char		got[65];
+	struct stat st;
+	bool		ok = false;
+
+	if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		snprintf(msg, msglen, "\"%s\" is missing or not a regular file on the distribution point", l->path);
+		if (in >= 0)
+			close(in);
+		EVP_MD_CTX_free(md);
+		return false;
+	}
+	{
+		char	   *slash;
+		char		rel[MAX_PATH_LEN];
+
+		snprintf(rel, sizeof(rel), "%s", l->path);
+		if ((slash = strrchr(rel, '/')) != NULL)
+		{
+			slash[1] = '\0';
+			make_dirs(dst_root, rel);
+		}
+	}
+	dst = path_join(dst_root, l->path);
+	out = dst ? open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600) : -1;
+	if (out < 0 || md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+	{
+		snprintf(msg, msglen, "cannot create \"%s\": %s", dst ? dst : l->path, strerror(errno));
+		goto done;
+	}
+	while ((r = read(in, buf, sizeof(buf))) > 0)
+	{
+		if (write(out, buf, (size_t) r) != r)
+		{
+			snprintf(msg, msglen, "cannot write \"%s\": %s", dst, strerror(errno));
+			goto done;
+		}
+		EVP_DigestUpdate(md, buf, (size_t) r);
+		total += r;
+	}
+	EVP_DigestFinal_ex(md, d, &dl);
+	hex(d, got);
+	if (r < 0)
+		snprintf(msg, msglen, "cannot read \"%s\" on the distribution point: %s", l->path, strerror(errno));
+	else if (total != l->size || strcmp(got, l->sha256) != 0)
+		snprintf(msg, msglen, "\"%s\" does not match the manifest (%lld bytes, SHA-256 %.12s..., not %lld bytes, %.12s...)",
+				 l->path, (long long) total, got, (long long) l->size, l->sha256);
+	else if (fchmod(out, (mode_t) (l->mode | 0400)) != 0)
+		snprintf(msg, msglen, "cannot set the mode of \"%s\": %s", dst, strerror(errno));
+	else
+		ok = true;
+done:
+	if (out >= 0)
+		close(out);
+	close(in);
+	EVP_MD_CTX_free(md);
+	free(dst);
+	return ok;
+}
+
+/* Download from one location into partial; false with msg. */
+static bool
+fetch_from(Cache *c, const char *location, const char *package_id, int64_t version, const char *sha256,
+		   const char *partial, int64_t now, char *msg, size_t msglen, CacheResult *verdict)
+{
+	char		parent[MAX_PATH_LEN];
+	char		name[64];
+	char	   *slash;
+	char	   *text;
+	size_t		len;
+	char		err[512];
+	char		got[65];
+	ManifestLine *lines = NULL;
+	size_t		n = 0;
+	int64_t		total;
+	bool		ok = true;
+
+	*verdict = CACHE_UNAVAILABLE;
+	snprintf(parent, sizeof(parent), "%s", location);
+	if ((slash = strrchr(parent, '/')) == NULL || slash == parent)
+	{
+		snprintf(msg, msglen, "location \"%s\" is not a path on a share", location);
+		return false;
+	}
+	*slash = '\0';
+	snprintf(name, sizeof(name), "%s.%lld.manifest", package_id, (long long) version);
+	if (!sms_fmt_read_file(parent, name, &text, &len, err, sizeof(err)))
+	{
+		snprintf(msg, msglen, "no manifest of version %lld at \"%s\": %s", (long long) version, parent, err);
+		return false;
+	}
+	if (!sha256_buffer(text, len, got) || strcmp(got, sha256) != 0)
+	{
+		snprintf(msg, msglen, "the manifest at \"%s\" does not match the package hash (SHA-256 %.12s..., not %.12s...)",
+				 parent, got, sha256);
+		free(text);
+		return false;
+	}
+	if (!parse_manifest(text, &lines, &n, &total, msg, msglen))
+	{
+		free(text);
+		return false;
+	}
+	free(text);
+	if (total > c->limit)
+	{
+		snprintf(msg, msglen, "the package (%lld bytes) is larger than the whole cache (%lld bytes)",
+				 (long long) total, (long long) c->limit);
+		*verdict = CACHE_TOO_LARGE;
+		free_lines(lines, n);
+		return false;
+	}
+	cache_update_locks(c, now);
+	if (!make_room(c, total, msg, msglen))
+	{
+		*verdict = CACHE_FULL;
+		free_lines(lines, n);
+		return false;
+	}
+	remove_tree(partial);
+	if (mkdir(partial, 0700) != 0)
+	{
+		snprintf(msg, msglen, "cannot create \"%s\": %s", partial, strerror(errno));
+		*verdict = CACHE_ERROR;
+		free_lines(lines, n);
+		return false;
+	}
+	for (size_t i = 0; ok && i < n; i++)
+	{
+		size_t		pl = strlen(lines[i].path);
+
+		if (lines[i].path[pl - 1] == '/')
+			ok = make_dirs(partial, lines[i].path);
+		else
+			ok = copy_verified(location, &lines[i], partial, msg, msglen);
+	}
+	free_lines(lines, n);
+	if (!ok)
+	{
+		remove_tree(partial);
+		return false;
+	}
+	{
+		/* durable before it becomes a cache entry */
+		int			fd = open(partial, O_RDONLY | O_DIRECTORY);
+
+		if (fd < 0 || syncfs(fd) != 0)
+		{
+			snprintf(msg, msglen, "cannot flush \"%s\": %s", partial, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			remove_tree(partial);
+			*verdict = CACHE_ERROR;
+			return false;
+		}
+		close(fd);
+	}
+	*verdict = CACHE_DOWNLOADED;
+	snprintf(msg, msglen, "%lld bytes from \"%s\", every file verified", (long long) total, location);
+	{
+		CacheEntry	e = {0};
+
+		snprintf(e.package_id, sizeof(e.package_id), "%s", package_id);
+		e.version = version;
+		snprintf(e.sha256, sizeof(e.sha256), "%s", sha256);
+		e.bytes = total;
+		e.downloaded_at = now;
+		e.locked = true;
+		if (!add_entry(c, &e))
+		{
+			*verdict = CACHE_ERROR;
+			return false;
+		}
+	}
+	return true;
+}
+
+CacheResult
+cache_fetch(Cache *c, const char *package_id, int64_t version, const char *sha256,
+			char *const *locations, size_t nlocations, int64_t now, char *msg, size_t msglen)
+{
+	char		pname[96];
+	char	   *partial;
+	CacheEntry *e;
+	CacheResult verdict = CACHE_UNAVAILABLE;
+	char		err[512];
+
+	cache_update_locks(c, now);
+	if ((e = cache_find(c, package_id, version, sha256)) != NULL)
+	{
+		snprintf(msg, msglen, "already in the cache (%s)", e->locked ? "locked" : "unlocked");
+		return CACHE_PRESENT;
+	}
+	/* another copy of this version (another hash): it goes */
+	if ((e = cache_find(c, package_id, version, NULL)) != NULL)
+	{
+		char	   *p = cache_entry_dir(c, e);
+
+		remove_tree(p);
+		free(p);
+		drop_entry(c, (size_t) (e - c->entries));
+	}
+	if (nlocations == 0)
+	{
+		snprintf(msg, msglen, "the package has no location yet");
+		return CACHE_UNAVAILABLE;
+	}
+	snprintf(pname, sizeof(pname), PARTIAL_PREFIX "%s.%lld", package_id, (long long) version);
+	partial = path_join(c->dir, pname);
+	for (size_t i = 0; i < nlocations; i++)
+	{
+		if (fetch_from(c, locations[i], package_id, version, sha256, partial, now, msg, msglen, &verdict))
+		{
+			CacheEntry *done = &c->entries[c->n - 1];
+			char	   *final = cache_entry_dir(c, done);
+
+			remove_tree(final);
+			if (rename(partial, final) != 0)
+			{
+				snprintf(msg, msglen, "cannot rename \"%s\": %s", partial, strerror(errno));
+				drop_entry(c, c->n - 1);
+				remove_tree(partial);
+				verdict = CACHE_ERROR;
+			}
+			free(final);
+			break;
+		}
+		if (verdict == CACHE_TOO_LARGE || verdict == CACHE_FULL || verdict == CACHE_ERROR)
+			break;				/* another location would not change that */
+	}
+	free(partial);
+	if (!cache_save(c, err, sizeof(err)))
+	{
+		snprintf(msg, msglen, "cannot save the cache state: %s", err);
+		return CACHE_ERROR;
+	}
+	return verdict;
+}
+
+/* ----------------------------------------------------------------
+ * Administration
+ * ---------------------------------------------------------------- */
+
+bool
+cache_resize(Cache *c, int64_t limit, int64_t now, char *err, size_t errlen)
+{
+	int64_t		old = c->limit;
+
+	c->limit = limit;
+	cache_update_locks(c, now);
+	if (cache_used(c) > limit && !make_room(c, 0, err, errlen))
+	{
+		c->limit = old;
+		snprintf(err, errlen, "the locked packages take %lld bytes, more than %lld: not resized",
+				 (long long) cache_used(c), (long long) limit);
+		return false;
+	}
+	return cache_save(c, err, errlen);
+}
+
+bool
+cache_clear(Cache *c, char *err, size_t errlen)
+{
+	while (c->n > 0)
+	{
+		char	   *p = cache_entry_dir(c, &c->entries[c->n - 1]);
+		bool		ok = remove_tree(p);
+
+		free(p);
+		if (!ok)
+		{
+			snprintf(err, errlen, "cannot remove a package from the cache: %s", strerror(errno));
+			cache_save(c, err, errlen);
+			return false;
+		}
+		c->n--;
+	}
+	return cache_save(c, err, errlen);
+}
+
+/* Copy a tree (the cache's own files: regular files and directories). */
+static bool
+copy_tree(const char *from, const char *to)
+{
+	DIR		   *d = opendir(from);
+	struct dirent *de;
+	bool		ok = true;
+
+	if (d == NULL || (mkdir(to, 0755) != 0 && errno != EEXIST))
+	{
+		if (d)
+			closedir(d);
+		return false;
+	}
+	while (ok && (de = readdir(d)) != NULL)
+	{
+		char	   *a,
+				   *b;
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		a = path_join(from, de->d_name);
+		b = path_join(to, de->d_name);
+		if (!a || !b || lstat(a, &st) != 0)
+			ok = false;
+		else if (S_ISDIR(st.st_mode))
+			ok = copy_tree(a, b);
+		else if (S_ISREG(st.st_mode))
+		{
+			int			in = open(a, O_RDONLY | O_NOFOLLOW);
+			int			out = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, st.st_mode & 0777);
+			char		buf[65536];
+			ssize_t		r = 0;
+
+			while (in >= 0 && out >= 0 && (r = read(in, buf, sizeof(buf))) > 0)
+				if (write(out, buf, (size_t) r) != r)
+				{
+					r = -1;
+					break;
+				}
+			ok = in >= 0 && out >= 0 && r == 0 && fsync(out) == 0;
+			if (in >= 0)
+				close(in);
+			if (out >= 0)
+				close(out);
+		}
+		free(a);
+		free(b);
+	}
+	closedir(d);
+	return ok;
+}
+
+bool
+cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
+{
+	char	   *olddir = c->dir;
+
+	if (mkdir(newdir, 0700) != 0 && errno != EEXIST)
+	{
+		snprintf(err, errlen, "cannot create \"%s\": %s", newdir, strerror(errno));
+		return false;
+	}
+	for (size_t i = 0; i < c->n; i++)
+	{
+		char	   *from = cache_entry_dir(c, &c->entries[i]);
+		char	   *to;
+
+		c->dir = (char *) newdir;
+		to = cache_entry_dir(c, &c->entries[i]);
+		c->dir = olddir;
+		if (rename(from, to) != 0)
+		{
+			/* another file system: copy, then remove */
+			if (errno != EXDEV || !copy_tree(from, to) || !remove_tree(from))
+			{
+				snprintf(err, errlen, "cannot move \"%s\" to \"%s\": %s", from, to, strerror(errno));
+				free(from);
+				free(to);
+				return false;
+			}
+		}
+		free(from);
+		free(to);
+	}
+	c->dir = strdup(newdir);
+	if (c->dir == NULL || !cache_save(c, err, errlen))
+	{
+		c->dir = olddir;
+		return false;
+	}
+	{
+		char	   *old_state = path_join(olddir, STATE_FILE);
+
+		unlink(old_state);
+		free(old_state);
+		rmdir(olddir);			/* if nothing else is there */
+	}
+	free(olddir);
+	return true;
+}
