@@ -46,7 +46,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +67,9 @@
 #define MSG_DOWNLOADED		10003
 #define MSG_NOT_DOWNLOADED	10004
 #define MSG_CACHE_FULL		10006
+#define MSG_PROGRAM_STARTED	10005
+#define MSG_PROGRAM_OK		10008
+#define MSG_PROGRAM_FAILED	10009
 
 typedef struct Config
 {
@@ -79,6 +84,8 @@ typedef struct Config
 	const char *cap_dir;		/* holds offerinf.box, pkginfo.box, statmsgs.box */
 	const char *conninfo;		/* advanced mode: the management point; NULL: legacy */
 	const char *cache_dir;		/* NULL: <state dir>/cache (or where it was moved) */
+	const char *run_now;		/* "run ID": the user starts this offer's program now */
+	int			minute;			/* seconds in a minute of max run time (tests: fewer) */
 	int64_t		cache_size;		/* bytes, for a new cache */
 	int			max_skew;		/* seconds of clock skew worth a status message */
 	int			interval;		/* seconds between polls */
@@ -99,6 +106,12 @@ typedef struct Offer
 	char		sha256[65];		/* its hash (of its manifest); "" unknown */
 	char	  **locations;		/* distribution point paths, preferred first */
 	size_t		nlocations;
+	int32_t		max_run_minutes;	/* 0: no limit */
+	/* mandatory: a job's mandatory_at, or an advertisement's assignments */
+	SmsOfferAssignment *assignments;
+	size_t		nassignments;
+	SmsOfferWindow *windows;	/* maintenance windows that apply; none: any time */
+	size_t		nwindows;
 } Offer;
 
 typedef struct Offers
@@ -140,6 +153,9 @@ usage(FILE *out)
 			"  --max-skew SECONDS   report a clock skew larger than this (default 300)\n"
 			"  --cache-dir DIR      the download cache (default STATE-DIR/cache)\n"
 			"  --cache-size MB      its size when it is made (default 1024; see 'cache size')\n"
+			"  --run ID             run the program of offer ID (an advertisement or a job) now,\n"
+			"                       as the user asking for it would\n"
+			"  --test-minute SECONDS  seconds in a minute of maximum run time (tests only)\n"
 			"  --once               poll once and exit\n"
 			"  --interval SECONDS   poll every SECONDS (default 60)\n"
 			"  --now TIME           take TIME as this machine's clock (tests; in advanced\n"
@@ -472,6 +488,14 @@ pcm_offers(const Config *c, int64_t now, Offers *o)
 				continue;
 			x = add_offer(o, "job", j->job_id, j->package_id, j->program, j->command_line);
 			set_package(x, j->package_version, j->package_sha256, j->locations, j->nlocations);
+			x->max_run_minutes = j->max_run_minutes;
+			if (j->mandatory_at != SMS_TIME_NONE)
+			{
+				x->assignments = xmalloc(sizeof(SmsOfferAssignment));
+				x->assignments[0].time.secs = j->mandatory_at;
+				x->assignments[0].time.utc = true;
+				x->nassignments = 1;
+			}
 			if (j->offer_after > now)
 			{
 				char		when[32];
@@ -607,6 +631,9 @@ package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 			here = n > 0;
 			if (here)
 				set_package(x, pkg.source_version, pkg.sha256, paths, n);
+			for (size_t i = 0; here && i < pkg.nprograms; i++)
+				if (strcmp(pkg.programs[i].name, x->program) == 0)
+					x->max_run_minutes = pkg.programs[i].max_run_minutes;
 			free(paths);
 			sms_nal_free(&nal);
 		}
@@ -664,6 +691,18 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 		if (platform_ok(ofr.platforms, ofr.nplatforms, c->platform) && !has_come(ofr.expires_time, now))
 		{
 			x = add_offer(o, "advert", ofr.advert_id, ofr.package_id, ofr.program, ofr.command_line);
+			if (ofr.nassignments)
+			{
+				x->assignments = xmalloc(sizeof(SmsOfferAssignment) * ofr.nassignments);
+				memcpy(x->assignments, ofr.assignments, sizeof(SmsOfferAssignment) * ofr.nassignments);
+				x->nassignments = ofr.nassignments;
+			}
+			if (ofr.nwindows)
+			{
+				x->windows = xmalloc(sizeof(SmsOfferWindow) * ofr.nwindows);
+				memcpy(x->windows, ofr.windows, sizeof(SmsOfferWindow) * ofr.nwindows);
+				x->nwindows = ofr.nwindows;
+			}
 			if (!has_come(ofr.offer_time, now))
 			{
 				char		when[32];
@@ -719,6 +758,45 @@ mp_connect(const Config *c)
 	return true;
 }
 
+/* "a:b:c,..." into assignments (epoch:utc:recur) or windows (start:duration:days) */
+static void
+parse_triples(const char *text, Offer *x, bool assignments)
+{
+	char	  **parts;
+	size_t		n;
+
+	if (!sms_fmt_split(text, ',', &parts, &n) || n == 0)
+		return;
+	if (assignments)
+		x->assignments = xmalloc(sizeof(SmsOfferAssignment) * n);
+	else
+		x->windows = xmalloc(sizeof(SmsOfferWindow) * n);
+	for (size_t k = 0; k < n; k++)
+	{
+		char	   *p = parts[k];
+		long long	a = strtoll(p, &p, 10);
+
+		if (assignments)
+		{
+			x->assignments[k].time.secs = a;
+			x->assignments[k].time.utc = strncmp(p, ":true", 5) == 0;
+			p = strchr(p + 1, ':');
+			x->assignments[k].recur_every_minutes = p ? (int32_t) strtol(p + 1, NULL, 10) : 0;
+		}
+		else
+		{
+			x->windows[k].start_minute = (int) a;
+			x->windows[k].duration_minutes = (int32_t) strtol(p + 1, &p, 10);
+			x->windows[k].days = (unsigned) strtoul(p + 1, NULL, 10);
+		}
+	}
+	if (assignments)
+		x->nassignments = n;
+	else
+		x->nwindows = n;
+	sms_fmt_free_list(parts, n);
+}
+
 /*
  * The advertisements of this machine's policy.  Schedules are checked on
  * the site's clock (the server's), not this machine's: *now becomes the
@@ -745,7 +823,18 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 					 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb)),"
 					 "       a->>'package_version', a->>'package_sha256',"
 					 "       (SELECT string_agg(l.v, '\n') FROM jsonb_array_elements_text("
-					 "           CASE WHEN jsonb_typeof(a->'locations') = 'array' THEN a->'locations' END) AS l(v))"
+					 "           CASE WHEN jsonb_typeof(a->'locations') = 'array' THEN a->'locations' END) AS l(v)),"
+					 "       coalesce((a->>'max_run_minutes')::integer, 0),"
+					 /* assignments: epoch:utc:recur minutes, as the offer file has them */
+					 "       (SELECT string_agg(extract(epoch FROM (s->>'time')::timestamp)::bigint || ':' || (s->>'time_utc')"
+					 "                          || ':' || coalesce(s->>'recur_every_minutes', '0'), ',')"
+					 "          FROM jsonb_array_elements(coalesce(a->'assignments', '[]'::jsonb)) s),"
+					 /* the machine's windows: start minute:duration:days bits (mon = 1) */
+					 "       (SELECT string_agg(((split_part(w->>'start', ':', 1))::int * 60 + (split_part(w->>'start', ':', 2))::int)"
+					 "                          || ':' || (w->>'duration_minutes') || ':'"
+					 "                          || (SELECT sum(1 << (array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], d.v) - 1))"
+					 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
+					 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w)"
 					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
 					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
 					 1, NULL, v, NULL, NULL, 0);
@@ -814,6 +903,9 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 					sms_fmt_free_list(locs, nlocs);
 				}
 			}
+			x->max_run_minutes = (int32_t) strtol(PQgetvalue(r, i, 14), NULL, 10);
+			parse_triples(PQgetvalue(r, i, 15), x, true);
+			parse_triples(PQgetvalue(r, i, 16), x, false);
 		}
 		sms_fmt_free_list(platforms, nplatforms);
 	}
@@ -1003,6 +1095,233 @@ download_offers(const Config *c, int64_t now, Offers *o)
 	cache_close(&cache);
 }
 
+/* ----------------------------------------------------------------
+ * Running programs
+ * ---------------------------------------------------------------- */
+
+/* a client-local reading (seconds, as if UTC) as an instant on this machine */
+static int64_t
+local_instant(int64_t reading)
+{
+	time_t		t = (time_t) reading;
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	tm.tm_isdst = -1;
+	return (int64_t) mktime(&tm);
+}
+
+/* The latest mandatory time at or before now, or SMS_TIME_NONE. */
+static int64_t
+last_due(const Offer *x, int64_t now)
+{
+	int64_t		best = SMS_TIME_NONE;
+
+	for (size_t i = 0; i < x->nassignments; i++)
+	{
+		const SmsOfferAssignment *a = &x->assignments[i];
+		int64_t		first = a->time.utc ? a->time.secs : local_instant(a->time.secs);
+		int64_t		due = first;
+
+		if (first > now)
+			continue;
+		if (a->recur_every_minutes > 0)
+		{
+			int64_t		step = (int64_t) a->recur_every_minutes * 60;
+
+			due = first + ((now - first) / step) * step;
+		}
+		if (best == SMS_TIME_NONE || due > best)
+			best = due;
+	}
+	return best;
+}
+
+/* Is now (this machine's wall clock at the site's instant) inside a window? */
+static bool
+in_window(const Offer *x, int64_t now)
+{
+	int64_t		local = local_reading(now);
+	int64_t		days = local >= 0 ? local / 86400 : (local - 86399) / 86400;
+	int64_t		week_minute = ((days + 3) % 7 + 7) % 7 * 1440 + (local - days * 86400) / 60;	/* Monday 00:00 = 0 */
+
+	if (x->nwindows == 0)
+		return true;
+	for (size_t i = 0; i < x->nwindows; i++)
+		for (int d = 0; d < 7; d++)
+		{
+			int64_t		start,
+						end;
+
+			if (!(x->windows[i].days & (1u << d)))
+				continue;
+			start = d * 1440 + x->windows[i].start_minute;
+			end = start + x->windows[i].duration_minutes;
+			if ((week_minute >= start && week_minute < end) ||
+				(end > 7 * 1440 && week_minute < end - 7 * 1440))
+				return true;
+		}
+	return false;
+}
+
+/* The due time of the last recorded run of x (<state>/runs), or SMS_TIME_NONE. */
+static int64_t
+last_run(const char *runs, const Offer *x)
+{
+	char		prefix[64];
+	size_t		l;
+	int64_t		best = SMS_TIME_NONE;
+
+	if (runs == NULL)
+		return best;
+	l = (size_t) snprintf(prefix, sizeof(prefix), "%s %s ", x->kind, x->id);
+	for (const char *p = runs; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, prefix, l) == 0)
+		{
+			int64_t		due = strtoll(p + l, NULL, 10);
+
+			if (best == SMS_TIME_NONE || due > best)
+				best = due;
+		}
+	return best;
+}
+
+/*
+ * Run cmd in dir (first on PATH), at most max_minutes; returns the exit
+ * code, 128 + the signal that ended it, or -1 if it ran out of time (then
+ * its whole process group was killed).
+ */
+static int
+run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minutes)
+{
+	pid_t		pid;
+	int			st;
+	time_t		deadline = max_minutes > 0 ? time(NULL) + (time_t) max_minutes * c->minute : 0;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return 127;
+	if (pid == 0)
+	{
+		const char *path = getenv("PATH");
+		char	   *newpath = xmalloc(strlen(dir) + (path ? strlen(path) : 0) + 2);
+
+		setpgid(0, 0);
+		sprintf(newpath, "%s%s%s", dir, path ? ":" : "", path ? path : "");
+		setenv("PATH", newpath, 1);
+		if (chdir(dir) != 0)
+			_exit(127);
+		execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	for (;;)
+	{
+		pid_t		r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0 && errno != EINTR)
+			return 127;
+		if (deadline && time(NULL) >= deadline)
+		{
+			kill(-pid, SIGTERM);
+			for (int i = 0; i < 50 && waitpid(pid, &st, WNOHANG) == 0; i++)
+				usleep(100000);
+			kill(-pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(50000);
+	}
+}
+
+/*
+ * Run what is due: a mandatory time (a job's mandatory_at, an assignment,
+ * each recurrence once; a missed one runs at the next poll), inside a
+ * maintenance window when the machine has any; or the one offer the user
+ * asked for (--run, any time).  Only from the verified copy in the cache.
+ */
+static void
+run_due(const Config *c, int64_t now, Offers *o)
+{
+	Cache		cache;
+	char		err[512];
+	char	   *dir = cache_location(c);
+	char	   *runs = NULL;
+	size_t		len;
+
+	if (!cache_open(&cache, dir, c->cache_size, err, sizeof(err)))
+	{
+		warnx("%s", err);
+		free(dir);
+		return;
+	}
+	if (!sms_fmt_read_file(c->state_dir, "runs", &runs, &len, err, sizeof(err)))
+		runs = NULL;
+	for (size_t i = 0; i < o->n; i++)
+	{
+		Offer	   *x = &o->items[i];
+		bool		asked = c->run_now && strcmp(c->run_now, x->id) == 0;
+		int64_t		due = last_due(x, now);
+		CacheEntry *e;
+		char	   *pkgdir;
+		char		text[1400];
+		int			rc;
+		char		line[128];
+		char	   *more;
+
+		if (x->waiting)
+			continue;
+		if (!asked && (due == SMS_TIME_NONE || (last_run(runs, x) != SMS_TIME_NONE && last_run(runs, x) >= due)))
+			continue;
+		if (!asked && !in_window(x, now))
+		{
+			printf("waiting to run %s %s: outside its maintenance windows\n", x->kind, x->id);
+			continue;
+		}
+		if ((e = cache_find(&cache, x->package_id, x->version, x->sha256[0] ? x->sha256 : NULL)) == NULL)
+		{
+			printf("waiting to run %s %s: its package is not in the cache\n", x->kind, x->id);
+			continue;
+		}
+		pkgdir = cache_entry_dir(&cache, e);
+		snprintf(text, sizeof(text), "Program \"%s\" of package %s started: %s", x->program, x->package_id, x->command_line);
+		status_message(c, now, MSG_PROGRAM_STARTED, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+					   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
+		rc = run_program(c, pkgdir, x->command_line, x->max_run_minutes);
+		free(pkgdir);
+		if (rc == 0)
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s succeeded (exit code 0).", x->program, x->package_id);
+		else if (rc < 0)
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s ran longer than its maximum run time (%d minutes) and was stopped.",
+					 x->program, x->package_id, x->max_run_minutes);
+		else
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s failed with exit code %d.", x->program, x->package_id, rc);
+		printf("ran %s %s: %s\n", x->kind, x->id, text);
+		status_message(c, now, rc == 0 ? MSG_PROGRAM_OK : MSG_PROGRAM_FAILED, rc == 0 ? SMS_STATUS_INFO : SMS_STATUS_ERROR,
+					   strcmp(x->kind, "advert") == 0 ? x->id : NULL, strcmp(x->kind, "job") == 0 ? x->id : NULL,
+					   x->package_id, text);
+		/* seed 004: the package unlocks 24 hours after its program ran */
+		cache_mark_ran(&cache, e, now);
+		if (!cache_save(&cache, err, sizeof(err)))
+			warnx("%s", err);
+		snprintf(line, sizeof(line), "%s %s %lld %d %lld\n", x->kind, x->id,
+				 (long long) (asked && due == SMS_TIME_NONE ? now : (due == SMS_TIME_NONE ? now : due)), rc, (long long) now);
+		more = xmalloc((runs ? strlen(runs) : 0) + strlen(line) + 1);
+		sprintf(more, "%s%s", runs ? runs : "", line);
+		free(runs);
+		runs = more;
+		if (!sms_fmt_write_file(c->state_dir, "runs", runs, strlen(runs), err, sizeof(err)))
+			warnx("could not record the run in \"%s/runs\": %s", c->state_dir, err);
+	}
+	fflush(stdout);
+	free(runs);
+	free(dir);
+	cache_close(&cache);
+}
+
 /* smsdist-agent ... cache show|size MB|move DIR|clear */
 static int
 cache_command(const Config *c, int argc, char **argv)
@@ -1164,6 +1483,7 @@ poll_once(const Config *c)
 	fflush(stdout);
 	free(state);
 	download_offers(c, now, &o);
+	run_due(c, now, &o);
 	if (!sms_fmt_write_file(c->state_dir, "offers", out, used, err, sizeof(err)))
 	{
 		warnx("could not write the offers in \"%s\": %s", c->state_dir, err);
@@ -1179,6 +1499,8 @@ poll_once(const Config *c)
 		for (size_t k = 0; k < o.items[i].nlocations; k++)
 			free(o.items[i].locations[k]);
 		free(o.items[i].locations);
+		free(o.items[i].assignments);
+		free(o.items[i].windows);
 	}
 	free(o.items);
 	return true;
@@ -1200,6 +1522,8 @@ main(int argc, char **argv)
 		{"management-point", required_argument, NULL, 'M'},
 		{"max-skew", required_argument, NULL, 'k'},
 		{"cache-dir", required_argument, NULL, 'C'},
+		{"run", required_argument, NULL, 'R'},
+		{"test-minute", required_argument, NULL, 'T'},
 		{"cache-size", required_argument, NULL, 'Z'},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
@@ -1212,6 +1536,7 @@ main(int argc, char **argv)
 
 	c.interval = 60;
 	c.max_skew = 300;
+	c.minute = 60;
 	c.cache_size = (int64_t) 1024 * 1024 * 1024;	/* 1 GB */
 	c.now = SMS_TIME_NONE;
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
@@ -1252,6 +1577,17 @@ main(int argc, char **argv)
 				break;
 			case 'M':
 				c.conninfo = optarg;
+				break;
+			case 'R':
+				c.run_now = optarg;
+				break;
+			case 'T':
+				c.minute = atoi(optarg);
+				if (c.minute < 1)
+				{
+					warnx("--test-minute must be at least 1 second");
+					return 2;
+				}
 				break;
 			case 'C':
 				if (optarg[0] != '/')
