@@ -20,7 +20,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites agent_site agent_path);
 
 sub site_node
 {
@@ -128,6 +128,33 @@ INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('$code', 'site_server_drive', 'D', '} . $n->basedir . q{/drive');});
 	}
 	return ($cen, $ch1, $gc1, \%dps);
+}
+
+
+# A central site for the client-agent tests: CEN with one distribution
+# point, a drive, a logon server and a client access point under its base
+# directory (dp, drive, logon, cap; ws for the agent's state), and a long
+# poll interval, so that the Status Manager takes the CAP's status inbox
+# only when the test wakes it.  Returns the node.
+sub agent_site
+{
+	my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+	my $b = $node->basedir;
+	File::Path::make_path(map { "$b/$_" } qw(dp drive logon cap ws));
+	$node->safe_psql('site', qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
+  ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');});
+	return $node;
+}
+
+# The installed smsdist-agent.
+sub agent_path
+{
+	my $bindir = `pg_config --bindir`;
+	chomp $bindir;
+	return "$bindir/smsdist-agent";
 }
 
 1;

@@ -17,21 +17,14 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $agent = "$bindir/smsdist-agent";
+my $agent = agent_path();
 ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
 
-# a long poll interval: the Status Manager takes the inbox only when the test wakes it
-my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+my $node = agent_site();
 my $b = $node->basedir;
-make_path("$b/dp", "$b/drive", "$b/logon", "$b/cap", "$b/src", "$b/ws");
+make_path("$b/src");
 system("echo setup > '$b/src/setup.exe'") == 0 or die;
 $node->safe_psql('site', qq{
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
-INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
-  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
-  ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86'), ('CEN00002', 'WKS-02', 'CORP', 'CEN', 'WIN95'),
   ('CEN00003', 'LAB-01', 'CORP', 'CEN', 'WINNT_X86');

@@ -17,9 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $agent = "$bindir/smsdist-agent";
+my $agent = agent_path();
 
 # a long poll interval: only wake-ups and NOTIFY can explain a quick change
 my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");

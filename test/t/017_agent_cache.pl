@@ -19,13 +19,10 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $agent = "$bindir/smsdist-agent";
+my $agent = agent_path();
 
-my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+my $node = agent_site();
 my $b = $node->basedir;
-make_path("$b/dp", "$b/drive", "$b/logon", "$b/cap", "$b/ws");
 # five packages of random (incompressible) files: 300 KB, 400 KB, 1.5 MB, 500 KB, 10 KB
 my %kb = (1 => [100, 100, 100], 2 => [400], 3 => [1536], 4 => [500], 5 => [10]);
 for my $p (sort keys %kb)
@@ -39,10 +36,6 @@ for my $p (sort keys %kb)
 	}
 }
 $node->safe_psql('site', qq{
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
-INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
-  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
-  ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
 INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A01', 'Workstations');

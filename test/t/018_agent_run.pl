@@ -16,22 +16,16 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $bindir = `pg_config --bindir`;
-chomp $bindir;
-my $agent = "$bindir/smsdist-agent";
+my $agent = agent_path();
 
-my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+my $node = agent_site();
 my $b = $node->basedir;
-make_path("$b/dp", "$b/drive", "$b/logon", "$b/cap", "$b/ws", "$b/src", "$b/marks");
+make_path("$b/src", "$b/marks");
 sub spew { my ($f, $t) = @_; open(my $fh, '>', $f) or die; print $fh $t; close $fh; }
 spew("$b/src/install.sh", "echo \"\$1 from \$(pwd)\" >> \"\$MARKS/ran.txt\"\n");
 spew("$b/src/fail.sh", "exit 3\n");
 spew("$b/src/slow.sh", "echo started >> \"\$MARKS/slow.txt\"; sleep 60; echo finished >> \"\$MARKS/slow.txt\"\n");
 $node->safe_psql('site', qq{
-INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
-INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
-  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
-  ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
 INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A01', 'Workstations'), ('CEN00A02', 'Night shift');
