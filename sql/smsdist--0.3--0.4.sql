@@ -515,7 +515,9 @@ CREATE UNIQUE INDEX status_messages_client_once ON status_messages (machine, cli
     WHERE client_sequence IS NOT NULL;
 
 -- Per advertisement: how many machines of this site it targets, and how
--- many agents have reported it offered (10001), with the last report.
+-- many agents have reported it offered (10001), its package downloaded
+-- (10003), its program succeeded (10008) or failed (10009), with the last
+-- report.
 CREATE VIEW advertisement_status AS
 SELECT a.advert_id, a.name, a.enabled,
        (SELECT count(DISTINCT m.sms_id)
@@ -525,12 +527,18 @@ SELECT a.advert_id, a.name, a.enabled,
            AND r.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
        (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
          WHERE s.advert_id = a.advert_id AND s.message_id = 10001) AS offered,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.advert_id = a.advert_id AND s.message_id = 10003) AS downloaded,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.advert_id = a.advert_id AND s.message_id = 10008) AS succeeded,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.advert_id = a.advert_id AND s.message_id = 10009) AS failed,
        (SELECT max(s.at) FROM smsdist.status_messages s
          WHERE s.advert_id = a.advert_id AND s.client_sequence IS NOT NULL) AS last_report_at
   FROM smsdist.advertisements a;
 
 -- Per run-command job: its machines at this site, and how many agents
--- have reported it offered (10002).
+-- have reported it offered (10002), succeeded (10008) or failed (10009).
 CREATE VIEW job_status AS
 SELECT j.job_id, j.state,
        (SELECT count(*) FROM smsdist.job_target_status t
@@ -538,6 +546,10 @@ SELECT j.job_id, j.state,
            AND t.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
        (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
          WHERE s.job_id = j.job_id AND s.message_id = 10002) AS offered,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.job_id = j.job_id AND s.message_id = 10008) AS succeeded,
+       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
+         WHERE s.job_id = j.job_id AND s.message_id = 10009) AS failed,
        (SELECT max(s.at) FROM smsdist.status_messages s
          WHERE s.job_id = j.job_id AND s.client_sequence IS NOT NULL) AS last_report_at
   FROM smsdist.jobs j

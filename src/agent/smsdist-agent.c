@@ -1047,29 +1047,28 @@ download_offers(const Config *c, int64_t now, Offers *o)
 
 		if (x->waiting || x->sha256[0] == '\0' || x->nlocations == 0)
 			continue;
+		snprintf(key, sizeof(key), "%s.%lld ", x->package_id, (long long) x->version);
+		if (strstr(out, key) != NULL)
+			continue;			/* another offer of the same package, handled above */
 		r = cache_fetch(&cache, x->package_id, x->version, x->sha256, x->locations, x->nlocations,
 						now, msg, sizeof(msg));
 		printf("%s %s version %lld: %s\n",
 			   r == CACHE_DOWNLOADED || r == CACHE_PRESENT ? "cached" : "not downloaded",
 			   x->package_id, (long long) x->version, msg);
-		snprintf(key, sizeof(key), "%s.%lld ", x->package_id, (long long) x->version);
 		l = snprintf(line, sizeof(line), "%s%s\n", key, result_name(r));
-		same = last != NULL && (strncmp(last, line, (size_t) l) == 0 ||
-								strstr(last, line) != NULL);
-		if (strstr(out, key) == NULL)
+		/* (a line of "downloads" starts at the start or after a newline) */
+		same = last != NULL && (strncmp(last, line, (size_t) l) == 0 || strstr(last, line) != NULL);
+		while (used + (size_t) l + 1 > cap)
 		{
-			while (used + (size_t) l + 1 > cap)
-			{
-				char	   *more = xmalloc(cap * 2);
+			char	   *more = xmalloc(cap * 2);
 
-				memcpy(more, out, used);
-				free(out);
-				out = more;
-				cap *= 2;
-			}
-			memcpy(out + used, line, (size_t) l + 1);
-			used += (size_t) l;
+			memcpy(more, out, used);
+			free(out);
+			out = more;
+			cap *= 2;
 		}
+		memcpy(out + used, line, (size_t) l + 1);
+		used += (size_t) l;
 		if (same || r == CACHE_PRESENT)
 			continue;
 		{
