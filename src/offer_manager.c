@@ -43,6 +43,8 @@
  */
 #include "package_archive.h"
 
+#include <time.h>
+
 #include <ctype.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -611,6 +613,43 @@ sms_offer_manager_step(void)
  * the outbox (files read from the outbox, checked by the format library's
  * reader: no links, regular files only).
  */
+/*
+ * The site's clock on every CAP (<SITE>.HBT in offerinf.box), for clients
+ * that read the shares to measure their skew: rewritten at every step, and
+ * a step comes at least every smsdist.poll_interval.  A CAP that cannot be
+ * written is reported in the log and tried again next time.
+ */
+static void
+write_heartbeats(List *caps)
+{
+	SmsHeartbeatFile hb = {0};
+	char	   *buf;
+	size_t		len;
+	char		err[512];
+	char		name[SMS_FMT_NAME_BUFLEN];
+	ListCell   *lc;
+
+	hb.site = sms_site_code;
+	hb.site_time = (int64_t) time(NULL);
+	hb.interval_seconds = Min(Max(sms_poll_interval, 1), 86400);
+	if (!sms_heartbeat_to_text(&hb, &buf, &len, err, sizeof(err)) ||
+		!sms_fmt_file_name(SMS_FILE_HEARTBEAT, sms_site_code, 0, name, sizeof(name), err, sizeof(err)))
+		elog(ERROR, "smsdist inbox manager: making the heartbeat failed: %s", err);
+	foreach(lc, caps)
+	{
+		char	   *dir = psprintf("%s/%s", (char *) lfirst(lc), SMS_FMT_DIR_OFFERINF);
+
+		if (MakePGDirectory(dir) != 0 && errno != EEXIST)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("smsdist inbox manager: could not create \"%s\": %m", dir)));
+		else if (!sms_fmt_write_file(dir, name, buf, len, err, sizeof(err)))
+			ereport(LOG,
+					(errmsg("smsdist inbox manager: could not write the heartbeat to \"%s\": %s", dir, err)));
+	}
+	free(buf);
+}
+
 TimestampTz
 sms_inbox_manager_step(void)
 {
@@ -671,5 +710,6 @@ sms_inbox_manager_step(void)
 		foreach(lc, caps)
 			(void) sync_box(psprintf("%s/%s", (char *) lfirst(lc), boxes[b]), boxes[b], files);
 	}
-	return DT_NOEND;
+	write_heartbeats(caps);
+	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) sms_poll_interval * 1000);
 }

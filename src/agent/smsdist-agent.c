@@ -23,12 +23,12 @@
  *				message).  Both are written whole (temporary name, fsync,
  *				rename).
  *	site time	the clock schedules are checked against.  In advanced mode
- *				it is the site database's clock, read at every poll: a user
- *				who sets this machine's clock back cannot bring back an
- *				expired offer, and a skew over --max-skew is reported
- *				(status message 10020).  In legacy mode it is this
- *				machine's clock (or --now); a site heartbeat on the shares
- *				is not built yet.
+ *				it is the site database's clock, read at every poll; in
+ *				legacy mode the heartbeat the site writes on the CAP
+ *				(<SITE>.HBT).  A user who sets this machine's clock back
+ *				cannot bring back an expired offer, and a skew over
+ *				--max-skew is reported (status message 10020).  --now is a
+ *				test clock for both.
  *
  * Every file is read and written through the format library
  * (src/formats/sms_formats.h) that the site's writers use, so the two sides
@@ -86,6 +86,7 @@ typedef struct Config
 	const char *cache_dir;		/* NULL: <state dir>/cache (or where it was moved) */
 	const char *run_now;		/* "run ID": the user starts this offer's program now */
 	int			minute;			/* seconds in a minute of max run time (tests: fewer) */
+	int64_t		clock_offset;	/* tests: this machine's clock is off by this much */
 	int64_t		cache_size;		/* bytes, for a new cache */
 	int			max_skew;		/* seconds of clock skew worth a status message */
 	int			interval;		/* seconds between polls */
@@ -156,10 +157,10 @@ usage(FILE *out)
 			"  --run ID             run the program of offer ID (an advertisement or a job) now,\n"
 			"                       as the user asking for it would\n"
 			"  --test-minute SECONDS  seconds in a minute of maximum run time (tests only)\n"
+			"  --clock-offset SECONDS  take this machine's clock as off by SECONDS (tests only)\n"
 			"  --once               poll once and exit\n"
 			"  --interval SECONDS   poll every SECONDS (default 60)\n"
-			"  --now TIME           take TIME as this machine's clock (tests; in advanced\n"
-			"                       mode schedules follow the site's clock anyway)\n"
+			"  --now TIME           a test clock: take TIME as the time, the site's too\n"
 			"  --help, --version\n"
 			"\n"
 			"Each poll prints one line per offer and per waiting offer. Exit status: 0 the\n"
@@ -758,6 +759,65 @@ mp_connect(const Config *c)
 	return true;
 }
 
+/*
+ * Report a clock skew (site minus this machine, seconds) once per run of
+ * the agent, when it is larger than --max-skew.
+ */
+static void
+report_skew(const Config *c, int64_t now, int64_t skew)
+{
+	static bool reported = false;
+	char		text[256];
+
+	if (reported || (skew <= c->max_skew && -skew <= c->max_skew))
+		return;
+	snprintf(text, sizeof(text),
+			 "This machine's clock is %lld s %s the site's; schedules are checked on the site's clock.",
+			 (long long) (skew < 0 ? -skew : skew), skew < 0 ? "ahead of" : "behind");
+	status_message(c, now, MSG_CLOCK_SKEW, SMS_STATUS_WARNING, NULL, NULL, NULL, text);
+	reported = true;
+}
+
+/*
+ * Legacy mode: the site's clock, from the heartbeat the Inbox Manager
+ * rewrites on the CAP at least every interval.  Its site_time is up to an
+ * interval old, so this machine counts as skewed only if its clock is
+ * outside [site_time - max skew, site_time + interval + max skew]; then
+ * schedules follow site_time.  Without a heartbeat (an older site), this
+ * machine's clock.
+ */
+static int64_t
+legacy_site_time(const Config *c, int64_t local)
+{
+	char	   *box = join(c->cap_dir, SMS_FMT_DIR_OFFERINF);
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char		err[512];
+	char	   *buf = NULL;
+	size_t		len;
+	SmsHeartbeatFile hb = {0};
+	int64_t		site = local;
+
+	if (sms_fmt_file_name(SMS_FILE_HEARTBEAT, c->site, 0, name, sizeof(name), err, sizeof(err)) &&
+		(buf = read_share_file(c, local, box, name, &len)) != NULL)
+	{
+		if (!sms_heartbeat_parse(buf, len, &hb, err, sizeof(err)))
+			refused(c, local, box, name, err);
+		else
+		{
+			if (local < hb.site_time - c->max_skew ||
+				local > hb.site_time + hb.interval_seconds + c->max_skew)
+			{
+				site = hb.site_time;
+				report_skew(c, site, site - local);
+			}
+			sms_heartbeat_free(&hb);
+		}
+	}
+	free(buf);
+	free(box);
+	return site;
+}
+
 /* "a:b:c,..." into assignments (epoch:utc:recur) or windows (start:duration:days) */
 static void
 parse_triples(const char *text, Offer *x, bool assignments)
@@ -806,10 +866,9 @@ parse_triples(const char *text, Offer *x, bool assignments)
 static bool
 mp_offers(const Config *c, int64_t *now, Offers *o)
 {
-	static bool skew_reported = false;
 	const char *v[1] = {c->sms_id};
 	PGresult   *r;
-	int64_t		local = *now;
+	int64_t		local = *now;	/* this machine's clock */
 
 	if (!mp_connect(c))
 		return false;
@@ -848,20 +907,9 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 	}
 	if (PQntuples(r) > 0)
 	{
-		int64_t		site_now = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-		int64_t		skew = site_now - local;
-
-		*now = site_now;		/* whatever this machine's clock (or --now) says */
-		if ((skew > c->max_skew || -skew > c->max_skew) && !skew_reported)
-		{
-			char		text[256];
-
-			snprintf(text, sizeof(text),
-					 "This machine's clock is %lld s %s the site's; schedules are checked on the site's clock.",
-					 (long long) (skew < 0 ? -skew : skew), skew < 0 ? "ahead of" : "behind");
-			status_message(c, *now, MSG_CLOCK_SKEW, SMS_STATUS_WARNING, NULL, NULL, NULL, text);
-			skew_reported = true;
-		}
+		/* the site's clock, whatever this machine's says (a test clock stands for both) */
+		*now = c->now != SMS_TIME_NONE ? c->now : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		report_skew(c, *now, *now - local);
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 	{
@@ -1413,7 +1461,8 @@ cache_command(const Config *c, int argc, char **argv)
 static bool
 poll_once(const Config *c)
 {
-	int64_t		now = c->now != SMS_TIME_NONE ? c->now : (int64_t) time(NULL);
+	/* this machine's clock (--clock-offset: a clock set wrong, for tests) */
+	int64_t		now = (c->now != SMS_TIME_NONE ? c->now : (int64_t) time(NULL)) + c->clock_offset;
 	Offers		o = {0};
 	char	   *state = NULL;
 	size_t		len;
@@ -1432,6 +1481,10 @@ poll_once(const Config *c)
 	}
 	else
 	{
+		/* the site's clock: the test clock when given, else the heartbeat's */
+		now = c->now != SMS_TIME_NONE ? c->now : legacy_site_time(c, now);
+		if (c->now != SMS_TIME_NONE && c->clock_offset != 0)
+			report_skew(c, now, -c->clock_offset);
 		pcm_offers(c, now, &o);
 		advert_offers(c, now, &o);
 	}
@@ -1523,6 +1576,7 @@ main(int argc, char **argv)
 		{"cache-dir", required_argument, NULL, 'C'},
 		{"run", required_argument, NULL, 'R'},
 		{"test-minute", required_argument, NULL, 'T'},
+		{"clock-offset", required_argument, NULL, 'O'},
 		{"cache-size", required_argument, NULL, 'Z'},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
@@ -1579,6 +1633,9 @@ main(int argc, char **argv)
 				break;
 			case 'R':
 				c.run_now = optarg;
+				break;
+			case 'O':
+				c.clock_offset = strtoll(optarg, NULL, 10);
 				break;
 			case 'T':
 				c.minute = atoi(optarg);

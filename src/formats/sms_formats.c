@@ -1422,7 +1422,7 @@ sms_fmt_file_name(SmsFmtFileKind kind, const char *id, int64_t seq,
 				  char *buf, size_t buflen, char *err, size_t errlen)
 {
 	bool		site = (kind == SMS_FILE_LOOKUP_SYSTEM || kind == SMS_FILE_LOOKUP_USER ||
-						kind == SMS_FILE_LOOKUP_USERGROUP);
+						kind == SMS_FILE_LOOKUP_USERGROUP || kind == SMS_FILE_HEARTBEAT);
 	const char *suffix;
 	char		q[100];
 	int			n;
@@ -1458,6 +1458,9 @@ sms_fmt_file_name(SmsFmtFileKind kind, const char *id, int64_t seq,
 			break;
 		case SMS_FILE_STATUS:
 			suffix = ".SMS";
+			break;
+		case SMS_FILE_HEARTBEAT:
+			suffix = ".HBT";
 			break;
 		default:
 			set_err(err, errlen, "unknown file kind %d", (int) kind);
@@ -2557,6 +2560,55 @@ sms_install_parse(const char *buf, size_t len, SmsInstallFile *out, char *err, s
 	sms_fmt_doc_free(doc);
 	if (!ok)
 		sms_install_free(out);
+	return ok;
+}
+
+/* ----------------------------------------------------------------
+ * 8. Heartbeat (.HBT)
+ * ----------------------------------------------------------------
+ */
+bool
+sms_heartbeat_to_text(const SmsHeartbeatFile *f, char **out, size_t *len, char *err, size_t errlen)
+{
+	SmsFmtDoc  *doc;
+	SmsFmtSection *h;
+	bool		ok;
+
+	*out = NULL;
+	*len = 0;
+	if ((doc = sms_fmt_doc_new(SMS_FMT_HEARTBEAT, err, errlen)) == NULL)
+		return false;
+	h = sms_fmt_header(doc);
+	ok = wr_str(h, "site", f->site, true, chk_site, err, errlen) &&
+		wr_utc(h, "site_time", f->site_time, true, err, errlen) &&
+		wr_int(h, "interval_seconds", f->interval_seconds, 1, 86400, err, errlen);
+	return finish(doc, ok, out, len, err, errlen);
+}
+
+void
+sms_heartbeat_free(SmsHeartbeatFile *f)
+{
+	if (f == NULL)
+		return;
+	free(f->site);
+	memset(f, 0, sizeof(*f));
+}
+
+bool
+sms_heartbeat_parse(const char *buf, size_t len, SmsHeartbeatFile *out, char *err, size_t errlen)
+{
+	SmsFmtDoc  *doc;
+	bool		ok;
+
+	memset(out, 0, sizeof(*out));
+	if (!sms_fmt_parse(buf, len, SMS_FMT_HEARTBEAT, &doc, err, errlen))
+		return false;
+	ok = rd_str(doc->sections[0], "site", true, chk_site, &out->site, err, errlen) &&
+		rd_utc(doc->sections[0], "site_time", true, &out->site_time, err, errlen) &&
+		rd_int32(doc->sections[0], "interval_seconds", true, 1, 86400, &out->interval_seconds, err, errlen);
+	sms_fmt_doc_free(doc);
+	if (!ok)
+		sms_heartbeat_free(out);
 	return ok;
 }
 

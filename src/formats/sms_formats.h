@@ -78,6 +78,7 @@
 #define SMS_FMT_PACKAGE			"package"
 #define SMS_FMT_NAL				"nal"
 #define SMS_FMT_STATUS			"status"
+#define SMS_FMT_HEARTBEAT		"heartbeat"
 
 #define SMS_TIME_NONE			INT64_MIN
 #define SMS_FMT_TIME_BUFLEN		21	/* "YYYY-MM-DDTHH:MM:SSZ" + NUL */
@@ -210,7 +211,8 @@ typedef enum SmsFmtFileKind
 	SMS_FILE_PACKAGE,			/* <PACKAGEID>.PKG */
 	SMS_FILE_ICON,				/* <PACKAGEID>.ICO */
 	SMS_FILE_NAL,				/* <PACKAGEID>.NAL */
-	SMS_FILE_STATUS				/* <MACHINE>.<SEQ, 10 digits>.SMS */
+	SMS_FILE_STATUS,			/* <MACHINE>.<SEQ, 10 digits>.SMS */
+	SMS_FILE_HEARTBEAT			/* <SITE>.HBT */
 } SmsFmtFileKind;
 
 /* seq is used by SMS_FILE_STATUS only; buf holds SMS_FMT_NAME_BUFLEN */
@@ -433,5 +435,23 @@ extern bool sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len,
 extern bool sms_status_parse(const char *buf, size_t len, SmsStatusFile *out,
 							 char *err, size_t errlen);
 extern void sms_status_free(SmsStatusFile *f);
+
+/*
+ * 8. Heartbeat: offerinf.box/<SITE>.HBT on every CAP, rewritten by the
+ * site's Inbox Manager at least every interval_seconds: the site's clock,
+ * for clients that read the shares (legacy mode) to measure their skew.
+ */
+typedef struct SmsHeartbeatFile
+{
+	char	   *site;
+	int64_t		site_time;		/* UTC, by the site server's clock */
+	int32_t		interval_seconds;	/* 1-86400: the next one comes by then */
+} SmsHeartbeatFile;
+
+extern bool sms_heartbeat_to_text(const SmsHeartbeatFile *f, char **out, size_t *len,
+								  char *err, size_t errlen);
+extern bool sms_heartbeat_parse(const char *buf, size_t len, SmsHeartbeatFile *out,
+								char *err, size_t errlen);
+extern void sms_heartbeat_free(SmsHeartbeatFile *f);
 
 #endif							/* SMS_FORMATS_H */

@@ -663,6 +663,28 @@ test_golden(void)
 		}
 		free(text);
 	}
+	{
+		SmsHeartbeatFile hb = {"CEN", 1772540709, 60};	/* 2026-03-03T12:25:09Z */
+		SmsHeartbeatFile back;
+		char	   *text = NULL;
+		size_t		len = 0;
+		char		err[512] = "";
+		bool		r = sms_heartbeat_to_text(&hb, &text, &len, err, sizeof(err));
+
+		ok(r && matches_golden("heartbeat.txt", text, len), "heartbeat: the example serializes to heartbeat.txt");
+		if (!write_golden)
+		{
+			r = r && sms_heartbeat_parse(text, len, &back, err, sizeof(err));
+			ok(r && streq(back.site, "CEN") && back.site_time == 1772540709 && back.interval_seconds == 60,
+			   "heartbeat: parses back to every field");
+			if (r)
+				sms_heartbeat_free(&back);
+		}
+		free(text);
+		hb.interval_seconds = 0;
+		ok(!sms_heartbeat_to_text(&hb, &text, &len, err, sizeof(err)) && strstr(err, "interval_seconds") != NULL,
+		   "heartbeat: an interval of 0 s is refused");
+	}
 }
 
 /* Writers sort: the same rows in another order give the same bytes. */
@@ -1376,6 +1398,13 @@ parse_as(const char *format, const char *buf, size_t len, char *err, size_t errl
 		if ((r = sms_install_parse(buf, len, &f, err, errlen)))
 			sms_install_free(&f);
 	}
+	else if (strcmp(format, "heartbeat") == 0)
+	{
+		SmsHeartbeatFile f;
+
+		if ((r = sms_heartbeat_parse(buf, len, &f, err, errlen)))
+			sms_heartbeat_free(&f);
+	}
 	else if (strcmp(format, "lookup") == 0)
 	{
 		SmsLookupFile f;
@@ -1461,8 +1490,8 @@ static void
 test_mutations(void)
 {
 	static const char *const files[] = {"pcm.txt", "offer.txt", "lookup-user.txt", "package.txt",
-	"nal.txt", "status.txt", "install.txt"};
-	static const char *const formats[] = {"pcm", "offer", "lookup", "package", "nal", "status", "install"};
+	"nal.txt", "status.txt", "install.txt", "heartbeat.txt"};
+	static const char *const formats[] = {"pcm", "offer", "lookup", "package", "nal", "status", "install", "heartbeat"};
 	static const char bytes[] = "\n=[]%;,.0Z\xff\xc3 aA";
 	uint32_t	seed = 777;
 	int			f,
@@ -1470,7 +1499,7 @@ test_mutations(void)
 				silent = 0,
 				runs = 0;
 
-	for (f = 0; f < 7; f++)
+	for (f = 0; f < (int) (sizeof(files) / sizeof(files[0])); f++)
 	{
 		size_t		len = 0;
 		char	   *g = slurp(golden_dir, files[f], &len);

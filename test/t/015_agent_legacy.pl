@@ -160,6 +160,17 @@ ok(-f "$b/cap/statmsgs.box/CEN00002.0000000099.SMS.bad", 'and kept aside as .bad
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE machine = 'CEN00001' AND client_sequence IS NOT NULL}),
 	'3', 'nothing was recorded for it');
 
+# ---- the site's clock on the shares: a clock set back six years is noticed
+system("cp '$b/ofr.keep' '$b/cap/offerinf.box/CEN00C01.OFR'") == 0 or die;    # undamaged again
+ok(-f "$b/cap/offerinf.box/CEN.HBT", 'the Inbox Manager writes the site\'s clock (heartbeat) to the CAP');
+($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '--clock-offset', '-200000000');
+like($out, qr/^offer advert CEN00C01 /m,
+	'with this machine\'s clock six years behind, the advertisement is still offered: schedules follow the site\'s clock');
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM smsdist.status_messages WHERE message_id = 10020 AND machine = 'CEN00001'
+                                 AND message ~ '^This machine''s clock is (199999|200000)[0-9]{3} s behind the site''s'}, 30),
+	'and the skew is reported (10020), measured against the heartbeat');
+
 # ---- usage
 ($rc, $out, $err) = agent('../x', 'WINNT_X86');
 is($rc, 2, 'an SMS ID that could escape a directory is bad usage (exit 2)');
