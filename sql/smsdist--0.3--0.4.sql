@@ -588,3 +588,95 @@ END
 $$;
 REVOKE ALL ON FUNCTION client_status(text, bigint, timestamptz, integer, text, text, text, text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION client_status(text, bigint, timestamptz, integer, text, text, text, text, text, text) TO smsdist_client;
+
+-------------------------------------------------------------------------------
+-- Status summaries travel up: each site's Status Manager sends its parent,
+-- per advertisement and per run-command job that came from above, how many
+-- of its machines were targeted, offered, downloaded, succeeded and failed
+-- (its own and those its children reported to it).  The parent keeps them
+-- per reporting site.  The child reaches its parent through a
+-- sender_addresses row for the parent's site code.
+-------------------------------------------------------------------------------
+CREATE TABLE site_status_reports (
+    site_code        site_code NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('advertisement', 'job')),
+    object_id        sms_id NOT NULL,
+    targeted         integer NOT NULL CHECK (targeted >= 0),
+    offered          integer NOT NULL CHECK (offered >= 0),
+    downloaded       integer NOT NULL CHECK (downloaded >= 0),
+    succeeded        integer NOT NULL CHECK (succeeded >= 0),
+    failed           integer NOT NULL CHECK (failed >= 0),
+    reported_by      site_code NOT NULL,
+    reported_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (site_code, kind, object_id)
+);
+REVOKE ALL ON site_status_reports FROM PUBLIC;
+GRANT SELECT ON site_status_reports TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.site_status_reports', '');
+
+-- What this site sends its parent: its own counts for the parent's
+-- advertisements and jobs, and the rows its children sent it.
+CREATE FUNCTION status_report_for_parent() RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(r ORDER BY r->>'site_code', r->>'kind', r->>'object_id'), '[]'::jsonb) FROM (
+        SELECT jsonb_build_object('site_code', current_setting('smsdist.site_code'), 'kind', 'advertisement',
+                                  'object_id', s.advert_id, 'targeted', s.targeted, 'offered', s.offered,
+                                  'downloaded', s.downloaded, 'succeeded', s.succeeded, 'failed', s.failed) AS r
+          FROM smsdist.advertisement_status s
+          JOIN smsdist.advertisements a ON a.advert_id = s.advert_id
+         WHERE a.source_site IS NOT NULL
+        UNION ALL
+        SELECT jsonb_build_object('site_code', current_setting('smsdist.site_code'), 'kind', 'job',
+                                  'object_id', s.job_id, 'targeted', s.targeted, 'offered', s.offered,
+                                  'downloaded', 0, 'succeeded', s.succeeded, 'failed', s.failed)
+          FROM smsdist.job_status s
+         WHERE left(s.job_id, 3) <> current_setting('smsdist.site_code')
+        UNION ALL
+        SELECT jsonb_build_object('site_code', x.site_code, 'kind', x.kind, 'object_id', x.object_id,
+                                  'targeted', x.targeted, 'offered', x.offered, 'downloaded', x.downloaded,
+                                  'succeeded', x.succeeded, 'failed', x.failed)
+          FROM smsdist.site_status_reports x) q(r)
+$$;
+
+-- At the parent: a child's report replaces what that child reported before
+-- (the connecting role must be a member of smsdist_site).
+CREATE FUNCTION receive_status_report(p_child text, report jsonb) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code = p_child
+                      AND s.parent_site_code = current_setting('smsdist.site_code')::smsdist.site_code) THEN
+        RAISE EXCEPTION 'site % is not a child of site %', p_child, current_setting('smsdist.site_code')
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF jsonb_typeof(report) <> 'array' THEN
+        RAISE EXCEPTION 'a status report is a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    DELETE FROM smsdist.site_status_reports WHERE reported_by = p_child;
+    INSERT INTO smsdist.site_status_reports (site_code, kind, object_id, targeted, offered, downloaded,
+                                             succeeded, failed, reported_by)
+    SELECT r->>'site_code', r->>'kind', r->>'object_id', (r->>'targeted')::integer, (r->>'offered')::integer,
+           (r->>'downloaded')::integer, (r->>'succeeded')::integer, (r->>'failed')::integer, p_child
+      FROM jsonb_array_elements(report) r
+     -- a child speaks for itself and the sites below it, nobody else
+     WHERE r->>'site_code' = p_child OR smsdist.route_hop((r->>'site_code')::smsdist.site_code) = p_child
+    ON CONFLICT (site_code, kind, object_id) DO UPDATE
+       SET targeted = EXCLUDED.targeted, offered = EXCLUDED.offered, downloaded = EXCLUDED.downloaded,
+           succeeded = EXCLUDED.succeeded, failed = EXCLUDED.failed, reported_by = EXCLUDED.reported_by,
+           reported_at = clock_timestamp();
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+REVOKE ALL ON FUNCTION status_report_for_parent(), receive_status_report(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION status_report_for_parent() TO smsdist_reader;
+GRANT EXECUTE ON FUNCTION receive_status_report(text, jsonb) TO smsdist_site;
+-- a report from a child is passed on up at once
+CREATE TRIGGER notify_status_manager AFTER INSERT OR UPDATE OR DELETE ON site_status_reports
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('status_manager');

@@ -27,11 +27,18 @@
  * is counted twice.  Agents write no wake-up: the Status Manager looks at
  * every smsdist.poll_interval, and at once when woken (smsdist.wake()).
  *
+ * Summaries travel up: after each step the Status Manager sends its parent
+ * site smsdist.status_report_for_parent() -- per advertisement and job of
+ * the parent's, this site's counts and those its children sent -- through
+ * smsdist.receive_status_report() over libpq (the sender_addresses row for
+ * the parent's site code), when it differs from what it last sent.
+ *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "site_link.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +55,7 @@
 #define BATCH			1000
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
+#define SMS_MSG_STATUS_NOT_FORWARDED	3401
 
 typedef struct InboxFile
 {
@@ -177,6 +185,85 @@ ingest(const char *box, InboxFile *f)
 	return true;
 }
 
+/*
+ * Send the parent this site's summary if it changed since it was last
+ * sent (by this process: after a restart it is sent once more, which is
+ * harmless).  Returns false if it could not be sent (try again soon).
+ */
+static bool
+forward_to_parent(void)
+{
+	static char last_md5[33] = "";
+	static bool failing = false;	/* reported once until it works again */
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	char	   *parent;
+	char	   *conninfo;
+	char	   *report;
+	char	   *md5;
+	char	   *err = NULL;
+	PGconn	   *conn;
+	PGresult   *res;
+	const char *v[2];
+
+	if (SPI_execute_with_args("SELECT s.parent_site_code::text,"
+							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+							  "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
+							  "         ORDER BY a.priority LIMIT 1),"
+							  "       r::text, md5(r::text)"
+							  "  FROM smsdist.sites s, smsdist.status_report_for_parent() r"
+							  " WHERE s.site_code = $1 AND s.parent_site_code IS NOT NULL",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist status manager: making the report for the parent failed");
+	if (SPI_processed != 1)
+		return true;			/* the central site: nobody to tell */
+	parent = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (strcmp(md5, last_md5) == 0)
+		return true;
+	if (conninfo == NULL)
+	{
+		/* said once per change, not at every step */
+		ereport(LOG,
+				(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
+						parent)));
+		strlcpy(last_md5, md5, sizeof(last_md5));
+		return true;
+	}
+	conn = link_open(conninfo, &err);
+	if (conn != NULL)
+	{
+		v[0] = sms_site_code;
+		v[1] = report;
+		res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
+		link_close(conn, res != NULL);
+		if (res != NULL)
+		{
+			PQclear(res);
+			strlcpy(last_md5, md5, sizeof(last_md5));
+			failing = false;
+			return true;
+		}
+	}
+	ereport(LOG,
+			(errmsg("smsdist status manager: status summaries could not be sent to parent site %s: %s",
+					parent, err ? err : "unknown error")));
+	if (!failing)
+	{
+		SmsStatusRefs refs = {0};
+
+		/* a status message wakes this worker: one, not one per attempt */
+		failing = true;
+
+		sms_status_message(SMS_STATUS_MANAGER, SMS_WARNING, SMS_MSG_STATUS_NOT_FORWARDED, &refs,
+						   "Status summaries could not be sent to parent site %s: %s (tried again shortly).",
+						   parent, err ? err : "unknown error");
+	}
+	return false;
+}
+
 TimestampTz
 sms_status_manager_step(void)
 {
@@ -191,6 +278,7 @@ sms_status_manager_step(void)
 		sms_step_note = "waiting: smsdist.site_code is not set";
 		return DT_NOEND;
 	}
+	sms_link_forget_lost(5 * 60 * 1000);	/* the kept link to the parent: site_link.c */
 	values[0] = CStringGetTextDatum(sms_site_code);
 	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
@@ -250,5 +338,7 @@ sms_status_manager_step(void)
 	}
 	if (more)
 		return GetCurrentTimestamp();
+	if (!forward_to_parent())
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sms_poll_interval * 1000L);
 }

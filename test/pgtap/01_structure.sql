@@ -31,6 +31,7 @@ SELECT set_eq(
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
+          'smsdist.site_status_reports',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -73,7 +74,7 @@ SELECT tables_are('smsdist', ARRAY[
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
-    'maintenance_windows', 'advertisement_pushes'],
+    'maintenance_windows', 'advertisement_pushes', 'site_status_reports'],
     'smsdist has exactly the 32 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -365,6 +366,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
                 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
+                'receive_status_report',
                 'remove_advertisement'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -385,7 +387,7 @@ SELECT functions_are('smsdist', ARRAY[
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
-    'remove_unused_parent_collections', 'client_status'],
+    'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -463,6 +465,7 @@ SELECT results_eq(
       ('smsdist.programs', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),
       ('smsdist.programs', 'notify_sender', 'statement', 'update', 'sender'),
       ('smsdist.sender_addresses', 'notify_sender', 'row', 'insert update delete', 'sender | address_id'),
+      ('smsdist.site_status_reports', 'notify_status_manager', 'statement', 'insert update delete', 'status_manager'),
       ('smsdist.site_systems', 'notify_despooler', 'row', 'insert update delete', 'despooler,inbox_manager | site_system_id'),
       ('smsdist.sites', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.status_messages', 'notify_status_manager', 'statement', 'insert', 'status_manager'),

@@ -13,6 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path);
+use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
@@ -122,6 +123,31 @@ is($cen->safe_psql('site', q{SELECT string_agg(hop || ':' || (payload_md5 IS NOT
 	'CH1:true:', 'CEN records what CH1 has (GC1 is CH1\'s to serve)');
 is($ch1->safe_psql('site', q{SELECT string_agg(hop, ',') FROM smsdist.advertisement_pushes WHERE payload_md5 IS NOT NULL}),
 	'GC1', 'CH1 sent it on to GC1');
+
+# ---- status travels up: workstations at CH1 and GC1 report to their own
+# site, and each site sends its parent the summaries (CH1 passes GC1's on)
+my $to = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; };
+$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CEN', '" . $to->($cen) . "')");
+$gc1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . $to->($ch1) . "')");
+for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
+{
+	my ($site, $id, $n) = @$w;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
+		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
+		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
+		'>', \$out, '2>', \$err);
+	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
+	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+}
+ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || ':' || offered || ':' || downloaded || ':' || reported_by, ',' ORDER BY site_code)
+                                 = 'CH1:1:1:0:CH1,GC1:1:1:0:CH1'
+                                FROM smsdist.site_status_reports WHERE kind = 'advertisement' AND object_id = 'CEN00C01'}, 60),
+	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted and offered at each')
+  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'));
+is($cen->safe_psql('site', q{SELECT string_agg(site_code || ':' || offered, ',' ORDER BY site_code) FROM smsdist.site_status_reports
+                              WHERE kind = 'job' AND object_id = 'CEN000D1'}),
+	'CH1:1,GC1:1', 'and of the run-command job');
 
 # ---- membership at CEN follows to the children: a machine joins, then leaves
 $cen->safe_psql('site', q{INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
