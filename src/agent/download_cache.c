@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -638,14 +639,20 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		free_lines(lines, n);
 		return false;
 	}
-	for (size_t i = 0; ok && i < n; i++)
+	for (size_t i = 0, copied = 0; ok && i < n; i++)
 	{
 		size_t		pl = strlen(lines[i].path);
 
 		if (lines[i].path[pl - 1] == '/')
 			ok = make_dirs(partial, lines[i].path);
 		else
+		{
 			ok = copy_verified(location, &lines[i], partial, msg, msglen);
+			/* tests only: a crash in the middle of a download */
+			if (ok && ++copied == (size_t) atoi(getenv("SMSDIST_AGENT_TEST_CRASH_AFTER_FILES") ?
+												getenv("SMSDIST_AGENT_TEST_CRASH_AFTER_FILES") : "0"))
+				kill(getpid(), SIGKILL);
+		}
 	}
 	free_lines(lines, n);
 	if (!ok)

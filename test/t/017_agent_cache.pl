@@ -88,13 +88,22 @@ sub messages
 }
 my $day0 = '2026-12-01T00:00:00Z';
 
-# ---- a package offered is downloaded, verified and locked
+# ---- a package offered is downloaded, verified and locked -- after a first
+# attempt killed (SIGKILL) with two of its three files copied
 advertise(1);
+$ENV{SMSDIST_AGENT_TEST_CRASH_AFTER_FILES} = 2;
 my ($rc, $out, $err) = agent($day0, '--once');
+delete $ENV{SMSDIST_AGENT_TEST_CRASH_AFTER_FILES};
+is($rc & 127, 9, 'an agent killed in the middle of a download (SIGKILL, two of three files copied)');
+my @partial = glob("$cache/.partial.CEN00B01.1/*");
+ok(@partial >= 1 && !-e "$cache/CEN00B01.1", 'leaves only a partial download, never a cache entry');
+unlike(slurp("$cache/cache.state") // '', qr/CEN00B01/, 'and nothing in the cache state');
+($rc, $out, $err) = agent($day0, '--once');
 is($rc, 0, 'the poll runs') or diag($err);
 like($out, qr/^cached CEN00B01 version 1: 307200 bytes from ".*SMS_PKGC\/CEN00B01", every file verified$/m,
 	'package 1 is downloaded into the cache, every file verified');
 is(system("diff -r '$b/dp/SMS_PKGC/CEN00B01' '$cache/CEN00B01.1' >/dev/null"), 0, 'the cached copy is identical to the distribution point\'s');
+ok(!-e "$cache/.partial.CEN00B01.1", 'the partial download was removed and the download started over');
 ($rc, $out) = cache_cmd($day0, 'show');
 like($out, qr/^CEN00B01 version 1: 307200 bytes, downloaded 2026-12-01T00:00:00Z, locked until 2026-12-31T00:00:00Z$/m,
 	'it is locked for 30 days (its program has not run)');
