@@ -525,17 +525,16 @@ SELECT a.advert_id, a.name, a.enabled,
           JOIN smsdist.system_resources r ON r.sms_id = m.sms_id
          WHERE m.collection_id IN (SELECT smsdist.advertisement_collections(a.advert_id))
            AND r.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.advert_id = a.advert_id AND s.message_id = 10001) AS offered,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.advert_id = a.advert_id AND s.message_id = 10003) AS downloaded,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.advert_id = a.advert_id AND s.message_id = 10008) AS succeeded,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.advert_id = a.advert_id AND s.message_id = 10009) AS failed,
-       (SELECT max(s.at) FROM smsdist.status_messages s
-         WHERE s.advert_id = a.advert_id AND s.client_sequence IS NOT NULL) AS last_report_at
-  FROM smsdist.advertisements a;
+       coalesce(s.offered, 0) AS offered, coalesce(s.downloaded, 0) AS downloaded,
+       coalesce(s.succeeded, 0) AS succeeded, coalesce(s.failed, 0) AS failed, s.last_report_at
+  FROM smsdist.advertisements a
+  LEFT JOIN LATERAL (
+      SELECT count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10001) AS offered,
+             count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10003) AS downloaded,
+             count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10008) AS succeeded,
+             count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10009) AS failed,
+             max(m.at) FILTER (WHERE m.client_sequence IS NOT NULL) AS last_report_at
+        FROM smsdist.status_messages m WHERE m.advert_id = a.advert_id) s ON true;
 
 -- Per run-command job: its machines at this site, and how many agents
 -- have reported it offered (10002), succeeded (10008) or failed (10009).
@@ -544,15 +543,15 @@ SELECT j.job_id, j.state,
        (SELECT count(*) FROM smsdist.job_target_status t
          WHERE t.job_id = j.job_id
            AND t.site_code = current_setting('smsdist.site_code')::smsdist.site_code) AS targeted,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.job_id = j.job_id AND s.message_id = 10002) AS offered,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.job_id = j.job_id AND s.message_id = 10008) AS succeeded,
-       (SELECT count(DISTINCT s.machine) FROM smsdist.status_messages s
-         WHERE s.job_id = j.job_id AND s.message_id = 10009) AS failed,
-       (SELECT max(s.at) FROM smsdist.status_messages s
-         WHERE s.job_id = j.job_id AND s.client_sequence IS NOT NULL) AS last_report_at
+       coalesce(s.offered, 0) AS offered, coalesce(s.succeeded, 0) AS succeeded,
+       coalesce(s.failed, 0) AS failed, s.last_report_at
   FROM smsdist.jobs j
+  LEFT JOIN LATERAL (
+      SELECT count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10002) AS offered,
+             count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10008) AS succeeded,
+             count(DISTINCT m.machine) FILTER (WHERE m.message_id = 10009) AS failed,
+             max(m.at) FILTER (WHERE m.client_sequence IS NOT NULL) AS last_report_at
+        FROM smsdist.status_messages m WHERE m.job_id = j.job_id) s ON true
  WHERE j.job_type = 'run_command';
 
 GRANT SELECT ON advertisement_status, job_status TO smsdist_reader;

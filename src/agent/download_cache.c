@@ -59,7 +59,7 @@
  * Small helpers
  * ---------------------------------------------------------------- */
 
-static char *
+char *
 path_join(const char *a, const char *b)
 {
 	size_t		n = strlen(a) + strlen(b) + 2;

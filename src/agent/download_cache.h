@@ -74,6 +74,9 @@ extern CacheResult cache_fetch(Cache *c, const char *package_id, int64_t version
 
 extern void cache_mark_ran(Cache *c, CacheEntry *e, int64_t now);
 
+/* "a/b", malloc'd; NULL if out of memory (shared with smsdist-agent.c) */
+extern char *path_join(const char *a, const char *b);
+
 /* Administration: each saves the state. */
 extern bool cache_resize(Cache *c, int64_t limit, int64_t now, char *err, size_t errlen);
 extern bool cache_clear(Cache *c, char *err, size_t errlen);

@@ -205,9 +205,13 @@ xstrdup(const char *s)
 static char *
 join(const char *dir, const char *sub)
 {
-	char	   *p = xmalloc(strlen(dir) + strlen(sub) + 2);
+	char	   *p = path_join(dir, sub);
 
-	sprintf(p, "%s/%s", dir, sub);
+	if (p == NULL)
+	{
+		warnx("out of memory");
+		exit(1);
+	}
 	return p;
 }
 
@@ -996,20 +1000,49 @@ mp_wait(const Config *c)
  * State: the offers of the last poll
  * ---------------------------------------------------------------- */
 
+/*
+ * The state files are lines.  The next line of text (after *pos) that starts
+ * with prefix: returns what follows the prefix, and moves *pos past that
+ * line; NULL when there is none.
+ */
+static const char *
+next_line_with(const char *text, const char **pos, const char *prefix)
+{
+	size_t		l = strlen(prefix);
+
+	if (text == NULL)
+		return NULL;
+	if (*pos == NULL)
+		*pos = text;
+	while (**pos)
+	{
+		const char *line = *pos;
+		const char *nl = strchr(line, '\n');
+
+		*pos = nl ? nl + 1 : line + strlen(line);
+		if (strncmp(line, prefix, l) == 0)
+			return line + l;
+	}
+	return NULL;
+}
+
+/* Does text hold this whole line (with its newline)? */
+static bool
+has_line(const char *text, const char *line)
+{
+	const char *pos = NULL;
+
+	return next_line_with(text, &pos, line) != NULL;
+}
+
 /* Was x among the offers of the last poll (lines "<kind> <id>")? */
 static bool
 was_offered(const char *state, const Offer *x)
 {
 	char		line[64];
-	size_t		l;
 
-	if (state == NULL)
-		return false;
-	l = (size_t) snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
-	for (const char *p = state; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, line, l) == 0)
-			return true;
-	return false;
+	snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
+	return has_line(state, line);
 }
 
 /* ----------------------------------------------------------------
@@ -1089,6 +1122,7 @@ download_offers(const Config *c, int64_t now, Offers *o)
 		char		msg[1024];
 		char		key[64];
 		char		line[128];
+		const char *pos;
 		CacheResult r;
 		bool		same;
 		int			l;
@@ -1096,7 +1130,8 @@ download_offers(const Config *c, int64_t now, Offers *o)
 		if (x->waiting || x->sha256[0] == '\0' || x->nlocations == 0)
 			continue;
 		snprintf(key, sizeof(key), "%s.%lld ", x->package_id, (long long) x->version);
-		if (strstr(out, key) != NULL)
+		pos = NULL;
+		if (next_line_with(out, &pos, key) != NULL)
 			continue;			/* another offer of the same package, handled above */
 		r = cache_fetch(&cache, x->package_id, x->version, x->sha256, x->locations, x->nlocations,
 						now, msg, sizeof(msg));
@@ -1104,8 +1139,7 @@ download_offers(const Config *c, int64_t now, Offers *o)
 			   r == CACHE_DOWNLOADED || r == CACHE_PRESENT ? "cached" : "not downloaded",
 			   x->package_id, (long long) x->version, msg);
 		l = snprintf(line, sizeof(line), "%s%s\n", key, result_name(r));
-		/* (a line of "downloads" starts at the start or after a newline) */
-		same = last != NULL && (strncmp(last, line, (size_t) l) == 0 || strstr(last, line) != NULL);
+		same = has_line(last, line);
 		while (used + (size_t) l + 1 > cap)
 		{
 			char	   *more = xmalloc(cap * 2);
@@ -1216,20 +1250,18 @@ static int64_t
 last_run(const char *runs, const Offer *x)
 {
 	char		prefix[64];
-	size_t		l;
+	const char *pos = NULL;
+	const char *rest;
 	int64_t		best = SMS_TIME_NONE;
 
-	if (runs == NULL)
-		return best;
-	l = (size_t) snprintf(prefix, sizeof(prefix), "%s %s ", x->kind, x->id);
-	for (const char *p = runs; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (strncmp(p, prefix, l) == 0)
-		{
-			int64_t		due = strtoll(p + l, NULL, 10);
+	snprintf(prefix, sizeof(prefix), "%s %s ", x->kind, x->id);
+	while ((rest = next_line_with(runs, &pos, prefix)) != NULL)
+	{
+		int64_t		due = strtoll(rest, NULL, 10);
 
-			if (best == SMS_TIME_NONE || due > best)
-				best = due;
-		}
+		if (best == SMS_TIME_NONE || due > best)
+			best = due;
+	}
 	return best;
 }
 
