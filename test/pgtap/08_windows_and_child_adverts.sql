@@ -3,7 +3,7 @@
 -- (advertisement_details, advertisement_pushes_due), and what a site with
 -- no parent refuses to take.
 BEGIN;
-SELECT plan(24);
+SELECT plan(33);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1'),
                                  ('CH2', 'Other child', 'CEN')
@@ -96,6 +96,34 @@ SELECT is((SELECT array_agg(hop || ':' || (details IS NULL) ORDER BY hop) FROM s
 SELECT throws_like($$SELECT smsdist.receive_advertisement('{"advert": {"advert_id": "CH10FC01"}}')$$,
                    'site CEN has no parent site to take advertisement CH10FC01 from',
                    'the central site refuses an advertisement from a "parent"');
+
+-- what a parent refuses from a child, and a child from its parent
+SELECT throws_like($$SELECT smsdist.receive_status_report('GC1', '[]')$$,
+                   'site GC1 is not a child of site CEN', 'a status report from a site that is not a child is refused');
+SELECT throws_like($$SELECT smsdist.receive_status_report('CH1', '{}')$$,
+                   'a status report is a JSON array', 'a report that is not an array is refused');
+SELECT is(smsdist.receive_status_report('CH1', '[
+  {"site_code": "CH1", "kind": "advertisement", "object_id": "CEN0FC01", "targeted": 2, "offered": 1, "downloaded": 1, "succeeded": 0, "failed": 0},
+  {"site_code": "GC1", "kind": "advertisement", "object_id": "CEN0FC01", "targeted": 1, "offered": 1, "downloaded": 0, "succeeded": 0, "failed": 0},
+  {"site_code": "CH2", "kind": "advertisement", "object_id": "CEN0FC01", "targeted": 9, "offered": 9, "downloaded": 9, "succeeded": 9, "failed": 0}]'),
+          2, 'a child reports for itself and the sites below it');
+SELECT is((SELECT string_agg(site_code || ':' || offered, ',' ORDER BY site_code) FROM smsdist.site_status_reports),
+          'CH1:1,GC1:1', 'not for a sibling: CH2''s row from CH1 is dropped');
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
+VALUES ('CEN0FC02', 'Our own', 'CEN0FB01', 'Run', 'CEN0FA01');
+SELECT throws_like($$SELECT smsdist.remove_advertisement('CEN0FC02')$$,
+                   'advertisement CEN0FC02 is this site''s own: a parent cannot remove it',
+                   'a parent cannot remove a site''s own advertisement');
+
+-- an advanced client's status message
+SELECT throws_like($$SELECT smsdist.client_status('CEN0F999', 1, now(), 10001, 'informational', 'Client Agent', 'x')$$,
+                   'unknown machine CEN0F999', 'a status message from an unknown machine is refused');
+SELECT throws_like($$SELECT smsdist.client_status('CEN0F001', 1, now(), 10001, 'informational', 'Agent; DROP', 'x')$$,
+                   'invalid component "Agent; DROP"%', 'a component name outside the allowed characters is refused');
+SELECT is(smsdist.client_status('CEN0F001', 7, '2026-12-01 00:00+00', 10001, 'informational', 'Client Agent', 'x'),
+          true, 'an advanced client''s status message is recorded');
+SELECT is(smsdist.client_status('CEN0F001', 7, '2026-12-01 00:00+00', 10001, 'informational', 'Client Agent', 'x'),
+          false, 'the same message sent twice is recorded once');
 
 SELECT * FROM finish();
 ROLLBACK;
