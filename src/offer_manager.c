@@ -382,7 +382,8 @@ packages(void)
 		v2[1] = values[0];
 		v2[2] = Int32GetDatum((int32) pf.source_version);
 		if (SPI_execute_with_args("SELECT program_name::text, command_line::text,"
-								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0)"
+								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0),"
+								  "       run_with = 'user_rights'"
 								  "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
 								  1, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading programs failed");
@@ -397,6 +398,7 @@ packages(void)
 			pf.programs[k].platforms = split_list(SPI_getvalue(pt, SPI_tuptable->tupdesc, 3),
 												  &pf.programs[k].nplatforms);
 			pf.programs[k].max_run_minutes = DatumGetInt32(SPI_getbinval(pt, SPI_tuptable->tupdesc, 4, &isnull));
+			pf.programs[k].user_rights = DatumGetBool(SPI_getbinval(pt, SPI_tuptable->tupdesc, 5, &isnull));
 		}
 		ok = sms_package_to_text(&pf, &buf, &len, err, sizeof(err));
 		for (size_t k = 0; k < pf.nprograms; k++)

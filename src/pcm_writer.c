@@ -469,7 +469,8 @@ sms_pcm_write_queued(void)
 							  "       extract(epoch FROM j.expires_at)::bigint,"
 							  "       coalesce(pr.max_run_minutes, 0),"
 							  "       loc.paths,"
-							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256)"
+							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256),"
+							  "       pr.run_with = 'user_rights'"
 							  "  FROM smsdist.job_target_status t"
 							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
 							  "  JOIN smsdist.jobs j ON j.job_id = t.job_id"
@@ -534,6 +535,7 @@ sms_pcm_write_queued(void)
 			j->max_run_minutes = DatumGetInt32(SPI_getbinval(tup, td, 12, &null));
 			j->locations = split_malloc(SPI_getvalue(tup, td, 13), '\n', &j->nlocations);
 			j->package_sha256 = strdup_or_error(SPI_getvalue(tup, td, 14));
+			j->user_rights = DatumGetBool(SPI_getbinval(tup, td, 15, &null));
 			appendStringInfo(&joblist, "%s%s", joblist.len ? "," : "", j->job_id);
 			jr++;
 		}

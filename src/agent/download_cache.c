@@ -252,7 +252,12 @@ cache_open(Cache *c, const char *dir, int64_t limit, char *err, size_t errlen)
 	memset(c, 0, sizeof(*c));
 	c->dir = strdup(dir);
 	c->limit = limit;
-	if (c->dir == NULL || (mkdir(dir, 0700) != 0 && errno != EEXIST))
+	/*
+	 * Readable by all local accounts: a program that runs with the user's
+	 * rights runs from here (the content is what every client may read on
+	 * the distribution point anyway).
+	 */
+	if (c->dir == NULL || (mkdir(dir, 0755) != 0 && errno != EEXIST))
 	{
 		snprintf(err, errlen, "cannot create the cache directory \"%s\": %s", dir, strerror(errno));
 		return false;
@@ -559,7 +564,11 @@ copy_verified(const char *src_root, const ManifestLine *l, const char *dst_root,
 	else if (total != l->size || strcmp(got, l->sha256) != 0)
 		snprintf(msg, msglen, "\"%s\" does not match the manifest (%lld bytes, SHA-256 %.12s..., not %lld bytes, %.12s...)",
 				 l->path, (long long) total, got, (long long) l->size, l->sha256);
-	else if (fchmod(out, (mode_t) (l->mode | 0400)) != 0)
+	/*
+	 * Readable by every local account: a program that runs with the user's
+	 * rights reads it (as any client may on the distribution point).
+	 */
+	else if (fchmod(out, (mode_t) (l->mode | 0444)) != 0)
 		snprintf(msg, msglen, "cannot set the mode of \"%s\": %s", dst, strerror(errno));
 	else
 		ok = true;
@@ -735,7 +744,7 @@ cache_fetch(Cache *c, const char *package_id, int64_t version, const char *sha25
 			char	   *final = cache_entry_dir(c, done);
 
 			remove_tree(final);
-			if (rename(partial, final) != 0)
+			if (chmod(partial, 0755) != 0 || rename(partial, final) != 0)
 			{
 				snprintf(msg, msglen, "cannot rename \"%s\": %s", partial, strerror(errno));
 				drop_entry(c, c->n - 1);

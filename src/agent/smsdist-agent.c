@@ -41,7 +41,10 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +60,12 @@
 #include "sms_formats.h"
 
 #define AGENT_COMPONENT		"Client Agent"
+
+/*
+ * Others may pass through the state directory, not list it: a program that
+ * runs with the user's rights runs from the cache inside it.
+ */
+#define STATE_DIR_MODE		0711
 #define MAX_GROUPS			256
 
 /* status message IDs of the agent (docs/status-messages.md) */
@@ -76,6 +85,7 @@ typedef struct Config
 	const char *sms_id;
 	const char *site;
 	const char *user;			/* DOMAIN\name, or NULL: nobody logged on */
+	const char *user_account;	/* the user's local account; NULL: name of --user */
 	const char *groups[MAX_GROUPS];
 	int			ngroups;
 	const char *platform;
@@ -108,6 +118,7 @@ typedef struct Offer
 	char	  **locations;		/* distribution point paths, preferred first */
 	size_t		nlocations;
 	int32_t		max_run_minutes;	/* 0: no limit */
+	bool		user_rights;	/* runs as the logged-on user, not as the agent */
 	/* mandatory: a job's mandatory_at, or an advertisement's assignments */
 	SmsOfferAssignment *assignments;
 	size_t		nassignments;
@@ -134,7 +145,7 @@ usage(FILE *out)
 			"Usage:\n"
 			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
 			"     (--logon-server DIR --cap DIR | --management-point CONNINFO)\n"
-			"     [--user DOMAIN\\NAME] [--group DOMAIN\\NAME]...\n"
+			"     [--user DOMAIN\\NAME [--user-account LOGIN]] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
 			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
 			"\n"
@@ -143,6 +154,9 @@ usage(FILE *out)
 			"  --site CODE          its site (e.g. CEN)\n"
 			"  --platform NAME      its platform, as in the offer files (e.g. WINNT_X86)\n"
 			"  --user DOMAIN\\NAME   the logged-on user (advertisements for users)\n"
+			"  --user-account LOGIN the user's local account, for programs that run with the\n"
+			"                       user's rights (default: NAME of --user; switching to it\n"
+			"                       needs the agent to run as root)\n"
 			"  --group DOMAIN\\NAME  a group of that user; repeat for each group\n"
 			"  --state-dir DIR      the agent's own directory (created if missing)\n"
 			"  --logon-server DIR   the logon server share (its pcins.box holds the PCM file)\n"
@@ -494,6 +508,7 @@ pcm_offers(const Config *c, int64_t now, Offers *o)
 			x = add_offer(o, "job", j->job_id, j->package_id, j->program, j->command_line);
 			set_package(x, j->package_version, j->package_sha256, j->locations, j->nlocations);
 			x->max_run_minutes = j->max_run_minutes;
+			x->user_rights = j->user_rights;
 			if (j->mandatory_at != SMS_TIME_NONE)
 			{
 				x->assignments = xmalloc(sizeof(SmsOfferAssignment));
@@ -638,7 +653,10 @@ package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 				set_package(x, pkg.source_version, pkg.sha256, paths, n);
 			for (size_t i = 0; here && i < pkg.nprograms; i++)
 				if (strcmp(pkg.programs[i].name, x->program) == 0)
+				{
 					x->max_run_minutes = pkg.programs[i].max_run_minutes;
+					x->user_rights = pkg.programs[i].user_rights;
+				}
 			free(paths);
 			sms_nal_free(&nal);
 		}
@@ -897,7 +915,8 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 					 "                          || ':' || (w->>'duration_minutes') || ':'"
 					 "                          || (SELECT sum(1 << (array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], d.v) - 1))"
 					 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
-					 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w)"
+					 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w),"
+					 "       coalesce(a->>'run_with', '') = 'user_rights'"
 					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
 					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
 					 1, NULL, v, NULL, NULL, 0);
@@ -958,6 +977,7 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 			x->max_run_minutes = (int32_t) strtol(PQgetvalue(r, i, 14), NULL, 10);
 			parse_triples(PQgetvalue(r, i, 15), x, true);
 			parse_triples(PQgetvalue(r, i, 16), x, false);
+			x->user_rights = strcmp(PQgetvalue(r, i, 17), "t") == 0;
 		}
 		sms_fmt_free_list(platforms, nplatforms);
 	}
@@ -1266,41 +1286,131 @@ last_run(const char *runs, const Offer *x)
 }
 
 /*
- * Run cmd in dir (first on PATH), at most max_minutes; returns the exit
- * code, 128 + the signal that ended it, or -1 if it ran out of time (then
- * its whole process group was killed).
+ * The local account a user-rights program runs as: --user-account, else the
+ * name part of --user (CORP\alice -> alice).  NULL, with why filled in, when
+ * it cannot run now.
+ */
+static const struct passwd *
+user_rights_account(const Config *c, char *why, size_t whylen)
+{
+	const char *name = c->user_account;
+	const struct passwd *pw;
+
+	if (c->user == NULL)
+	{
+		snprintf(why, whylen, "it runs with the user's rights and no user is logged on");
+		return NULL;
+	}
+	if (name == NULL)
+		name = strchr(c->user, '\\') ? strchr(c->user, '\\') + 1 : c->user;
+	errno = 0;
+	if ((pw = getpwnam(name)) == NULL)
+	{
+		snprintf(why, whylen, "it runs with the user's rights and user %s has no local account \"%s\"%s%s",
+				 c->user, name, errno ? ": " : "", errno ? strerror(errno) : "");
+		return NULL;
+	}
+	if (geteuid() != 0 && pw->pw_uid != geteuid())
+	{
+		snprintf(why, whylen, "it runs with the user's rights (account \"%s\") and the agent, not running as root, cannot switch to another account",
+				 name);
+		return NULL;
+	}
+	return pw;
+}
+
+/*
+ * Run cmd in dir (first on PATH), at most max_minutes, as account (NULL: the
+ * agent's own); returns the exit code, 128 + the signal that ended it, or -1
+ * if it ran out of time (then its whole process group was killed).  If the
+ * program could not be started at all, returns 127 and says why in why.
  */
 static int
-run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minutes)
+run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minutes,
+			const struct passwd *account, char *why, size_t whylen)
 {
 	pid_t		pid;
 	int			st;
+	int			errpipe[2];
 	time_t		deadline = max_minutes > 0 ? time(NULL) + (time_t) max_minutes * c->minute : 0;
+	int			rc;
+	ssize_t		got;
 
+	why[0] = '\0';
+	/* the child says why it could not start through a pipe closed by exec */
+	if (pipe(errpipe) != 0 || fcntl(errpipe[1], F_SETFD, FD_CLOEXEC) != 0)
+	{
+		snprintf(why, whylen, "cannot create a pipe: %s", strerror(errno));
+		return 127;
+	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0)
+	{
+		snprintf(why, whylen, "cannot fork: %s", strerror(errno));
+		close(errpipe[0]);
+		close(errpipe[1]);
 		return 127;
+	}
 	if (pid == 0)
 	{
 		const char *path = getenv("PATH");
 		char	   *newpath = xmalloc(strlen(dir) + (path ? strlen(path) : 0) + 2);
+		char		msg[512];
+		const char *step = NULL;
 
+		close(errpipe[0]);
 		setpgid(0, 0);
-		sprintf(newpath, "%s%s%s", dir, path ? ":" : "", path ? path : "");
-		setenv("PATH", newpath, 1);
-		if (chdir(dir) != 0)
+		if (account != NULL && account->pw_uid != geteuid())
+		{
+			/* groups first: after setuid there is no right left to change them */
+			if (initgroups(account->pw_name, account->pw_gid) != 0)
+				step = "initgroups";
+			else if (setgid(account->pw_gid) != 0)
+				step = "setgid";
+			else if (setuid(account->pw_uid) != 0)
+				step = "setuid";
+			else if (setuid(0) == 0)
+				step = "dropping root";	/* must not be possible any more */
+		}
+		if (account != NULL && step == NULL)
+		{
+			setenv("HOME", account->pw_dir, 1);
+			setenv("USER", account->pw_name, 1);
+			setenv("LOGNAME", account->pw_name, 1);
+		}
+		if (step == NULL)
+		{
+			sprintf(newpath, "%s%s%s", dir, path ? ":" : "", path ? path : "");
+			setenv("PATH", newpath, 1);
+			if (chdir(dir) != 0)
+				step = "entering the package directory";
+		}
+		if (step == NULL)
+		{
+			execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+			step = "starting /bin/sh";
+		}
+		snprintf(msg, sizeof(msg), "%s%s%s failed: %s", step,
+				 account ? " as " : "", account ? account->pw_name : "", strerror(errno));
+		if (write(errpipe[1], msg, strlen(msg)) < 0)
 			_exit(127);
-		execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
 		_exit(127);
 	}
+	close(errpipe[1]);
 	setpgid(pid, pid);
+	got = read(errpipe[0], why, whylen - 1);
+	why[got > 0 ? got : 0] = '\0';
+	close(errpipe[0]);
 	for (;;)
 	{
 		pid_t		r = waitpid(pid, &st, WNOHANG);
 
 		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		{
+			rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return why[0] ? 127 : rc;
+		}
 		if (r < 0 && errno != EINTR)
 			return 127;
 		if (deadline && time(NULL) >= deadline)
@@ -1346,6 +1456,8 @@ run_due(const Config *c, int64_t now, Offers *o)
 		int64_t		due = last_due(x, now);
 		CacheEntry *e;
 		char	   *pkgdir;
+		const struct passwd *account = NULL;
+		char		why[600];
 		char		text[1400];
 		int			rc;
 		char		line[128];
@@ -1365,13 +1477,31 @@ run_due(const Config *c, int64_t now, Offers *o)
 			printf("waiting to run %s %s: its package is not in the cache\n", x->kind, x->id);
 			continue;
 		}
+		if (x->user_rights && (account = user_rights_account(c, why, sizeof(why))) == NULL)
+		{
+			/* no user logged on: it waits for one; anything else is a failure */
+			if (c->user == NULL)
+			{
+				printf("waiting to run %s %s: %s\n", x->kind, x->id, why);
+				continue;
+			}
+		}
 		pkgdir = cache_entry_dir(&cache, e);
-		snprintf(text, sizeof(text), "Program \"%s\" of package %s started: %s", x->program, x->package_id, x->command_line);
-		status_message(c, now, MSG_PROGRAM_STARTED, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
-					   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
-		rc = run_program(c, pkgdir, x->command_line, x->max_run_minutes);
+		if (x->user_rights && account == NULL)
+			rc = 127;			/* never started: why says it */
+		else
+		{
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s started%s%s: %s", x->program, x->package_id,
+					 account ? " as " : "", account ? account->pw_name : "", x->command_line);
+			status_message(c, now, MSG_PROGRAM_STARTED, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
+			rc = run_program(c, pkgdir, x->command_line, x->max_run_minutes, account, why, sizeof(why));
+		}
 		free(pkgdir);
-		if (rc == 0)
+		if (why[0] && rc == 127)
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s could not be started: %s.",
+					 x->program, x->package_id, why);
+		else if (rc == 0)
 			snprintf(text, sizeof(text), "Program \"%s\" of package %s succeeded (exit code 0).", x->program, x->package_id);
 		else if (rc < 0)
 			snprintf(text, sizeof(text), "Program \"%s\" of package %s ran longer than its maximum run time (%d minutes) and was stopped.",
@@ -1383,7 +1513,8 @@ run_due(const Config *c, int64_t now, Offers *o)
 					   strcmp(x->kind, "advert") == 0 ? x->id : NULL, strcmp(x->kind, "job") == 0 ? x->id : NULL,
 					   x->package_id, text);
 		/* seed 004: the package unlocks 24 hours after its program ran */
-		cache_mark_ran(&cache, e, now);
+		if (!(rc == 127 && why[0]))
+			cache_mark_ran(&cache, e, now);
 		if (!cache_save(&cache, err, sizeof(err)))
 			warnx("%s", err);
 		snprintf(line, sizeof(line), "%s %s %lld %d %lld\n", x->kind, x->id,
@@ -1597,6 +1728,7 @@ main(int argc, char **argv)
 		{"sms-id", required_argument, NULL, 'm'},
 		{"site", required_argument, NULL, 's'},
 		{"user", required_argument, NULL, 'u'},
+		{"user-account", required_argument, NULL, 'A'},
 		{"group", required_argument, NULL, 'g'},
 		{"platform", required_argument, NULL, 'p'},
 		{"state-dir", required_argument, NULL, 'd'},
@@ -1636,6 +1768,9 @@ main(int argc, char **argv)
 				break;
 			case 'u':
 				c.user = optarg;
+				break;
+			case 'A':
+				c.user_account = optarg;
 				break;
 			case 'g':
 				if (c.ngroups == MAX_GROUPS)
@@ -1734,7 +1869,7 @@ main(int argc, char **argv)
 			warnx("cache commands need --state-dir");
 			return 2;
 		}
-		if (mkdir(c.state_dir, 0700) != 0 && errno != EEXIST)
+		if (mkdir(c.state_dir, STATE_DIR_MODE) != 0 && errno != EEXIST)
 		{
 			warnx("could not create the state directory \"%s\": %s", c.state_dir, strerror(errno));
 			return 1;
@@ -1763,7 +1898,7 @@ main(int argc, char **argv)
 		warnx("invalid site code \"%s\": three characters A-Z 0-9", c.site);
 		return 2;
 	}
-	if (mkdir(c.state_dir, 0700) != 0 && errno != EEXIST)
+	if (mkdir(c.state_dir, STATE_DIR_MODE) != 0 && errno != EEXIST)
 	{
 		warnx("could not create the state directory \"%s\": %s", c.state_dir, strerror(errno));
 		return 1;

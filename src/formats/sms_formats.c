@@ -1740,6 +1740,28 @@ rd_bool(const SmsFmtSection *s, const char *key, bool *out, char *err, size_t er
 	return true;
 }
 
+/*
+ * A program's run mode (SMS's "Run with administrative rights" / "Run with
+ * user's rights"): run_with=user_rights, or absent (administrative rights,
+ * the agent's own account) -- so files written before the key existed keep
+ * their meaning.
+ */
+static bool
+rd_run_with(const SmsFmtSection *s, bool *user_rights, char *err, size_t errlen)
+{
+	const char *v = sms_fmt_get(s, "run_with");
+
+	*user_rights = false;
+	if (v == NULL || strcmp(v, "administrative_rights") == 0)
+		return true;
+	if (strcmp(v, "user_rights") == 0)
+	{
+		*user_rights = true;
+		return true;
+	}
+	return key_problem(s, "run_with", "must be administrative_rights or user_rights", v, err, errlen);
+}
+
 /* A UTC time; absent and optional: SMS_TIME_NONE. */
 static bool
 rd_utc(const SmsFmtSection *s, const char *key, bool required, int64_t *out,
@@ -2171,6 +2193,7 @@ pcm_write_job(SmsFmtDoc *doc, const SmsPcmJob *j, char *err, size_t errlen)
 		wr_utc(s, "expires_at", j->expires_at, false, err, errlen) &&
 		(j->max_run_minutes == 0 ||
 		 wr_int(s, "max_run_minutes", j->max_run_minutes, 1, MAX_RUN_MINUTES, err, errlen)) &&
+		(!j->user_rights || sms_fmt_set(s, "run_with", "user_rights", err, errlen)) &&
 		wr_list(s, "locations", ';', j->locations, j->nlocations, 1, chk_path, false, err, errlen) &&
 		wr_str(s, "package_sha256", j->package_sha256, true, chk_sha256, err, errlen);
 }
@@ -2285,6 +2308,7 @@ sms_pcm_parse(const char *buf, size_t len, SmsPcmFile *out, char *err, size_t er
 			rd_utc(s, "mandatory_at", false, &j->mandatory_at, err, errlen) &&
 			rd_utc(s, "expires_at", false, &j->expires_at, err, errlen) &&
 			rd_int32(s, "max_run_minutes", false, 1, MAX_RUN_MINUTES, &j->max_run_minutes, err, errlen) &&
+			rd_run_with(s, &j->user_rights, err, errlen) &&
 			rd_list(s, "locations", ';', 1, chk_path, false, &j->locations, &j->nlocations, err, errlen) &&
 			rd_str(s, "package_sha256", true, chk_sha256, &j->package_sha256, err, errlen);
 	}
@@ -2876,7 +2900,8 @@ sms_package_to_text(const SmsPackageFile *f, char **out, size_t *len, char *err,
 			wr_str(s, "command_line", p->command_line, true, chk_command_line, err, errlen) &&
 			wr_list(s, "platforms", ',', p->platforms, p->nplatforms, 0, chk_platform, false, err, errlen) &&
 			(p->max_run_minutes == 0 ||
-			 wr_int(s, "max_run_minutes", p->max_run_minutes, 1, MAX_RUN_MINUTES, err, errlen));
+			 wr_int(s, "max_run_minutes", p->max_run_minutes, 1, MAX_RUN_MINUTES, err, errlen)) &&
+			(!p->user_rights || sms_fmt_set(s, "run_with", "user_rights", err, errlen));
 	}
 	free(order);
 	return finish(doc, ok, out, len, err, errlen);
@@ -2962,7 +2987,8 @@ sms_package_parse(const char *buf, size_t len, SmsPackageFile *out, char *err, s
 			rd_str(s, "name", true, chk_name, &p->name, err, errlen) &&
 			rd_str(s, "command_line", true, chk_command_line, &p->command_line, err, errlen) &&
 			rd_list(s, "platforms", ',', 0, chk_platform, false, &p->platforms, &p->nplatforms, err, errlen) &&
-			rd_int32(s, "max_run_minutes", false, 1, MAX_RUN_MINUTES, &p->max_run_minutes, err, errlen);
+			rd_int32(s, "max_run_minutes", false, 1, MAX_RUN_MINUTES, &p->max_run_minutes, err, errlen) &&
+			rd_run_with(s, &p->user_rights, err, errlen);
 	}
 	if (ok && (order = sorted_ptrs(out->programs, out->nprograms, sizeof(SmsPackageProgram),
 								   cmp_program)) == NULL)

@@ -246,6 +246,7 @@ typedef struct SmsPcmJob
 	int64_t		mandatory_at;	/* UTC, or SMS_TIME_NONE */
 	int64_t		expires_at;		/* UTC, or SMS_TIME_NONE */
 	int32_t		max_run_minutes;	/* 1-10080, 0: no limit */
+	bool		user_rights;	/* run as the logged-on user, not as the agent */
 	char	  **locations;		/* >= 1 absolute paths, preferred first */
 	size_t		nlocations;
 	char	   *package_sha256;	/* 64 lower-case hex digits */
@@ -363,6 +364,7 @@ typedef struct SmsPackageProgram
 	char	  **platforms;
 	size_t		nplatforms;
 	int32_t		max_run_minutes;	/* 0: no limit */
+	bool		user_rights;	/* run as the logged-on user, not as the agent */
 } SmsPackageProgram;
 
 typedef struct SmsPackageFile

@@ -281,6 +281,7 @@ example_pcm(void)
 	pcm_jobs[1].package_name = "Naïve Ünicode Tool – 日本語";
 	pcm_jobs[1].package_version = 1;
 	pcm_jobs[1].program = "run";
+	pcm_jobs[1].user_rights = true;
 	pcm_jobs[1].command_line = "tool --name=x; echo ok";
 	pcm_jobs[1].offer_after = T("2026-03-02T09:00:00Z");
 	pcm_jobs[1].mandatory_at = SMS_TIME_NONE;
@@ -324,6 +325,7 @@ pcm_equal(const SmsPcmFile *a, const SmsPcmFile *b)
 		SAME(x->mandatory_at == y->mandatory_at);
 		SAME(x->expires_at == y->expires_at);
 		SAME(x->max_run_minutes == y->max_run_minutes);
+		SAME(x->user_rights == y->user_rights);
 		SAME(list_eq(x->locations, x->nlocations, y->locations, y->nlocations));
 		SAME(streq(x->package_sha256, y->package_sha256));
 	}
@@ -481,6 +483,7 @@ example_package(void)
 	pkg_programs[0].max_run_minutes = 120;
 	pkg_programs[1].name = "Uninstall";
 	pkg_programs[1].command_line = "setup.exe /u";
+	pkg_programs[1].user_rights = true;
 	memset(&f, 0, sizeof(f));
 	f.package_id = "CEN00002";
 	f.name = "Office 97 Professional";
@@ -517,6 +520,7 @@ package_equal(const SmsPackageFile *a, const SmsPackageFile *b)
 		SAME(list_eq(a->programs[i].platforms, a->programs[i].nplatforms,
 					 b->programs[i].platforms, b->programs[i].nplatforms));
 		SAME(a->programs[i].max_run_minutes == b->programs[i].max_run_minutes);
+		SAME(a->programs[i].user_rights == b->programs[i].user_rights);
 	}
 	return good;
 }
@@ -1460,6 +1464,7 @@ static const struct
 	{"case-dup.txt", "lookup", "appears twice", "user names that differ only in case"},
 	{"status-time.txt", "status", "not a UTC time", "a local time where UTC is required"},
 	{"sha256.txt", "package", "64 lower-case hexadecimal", "a short SHA-256"},
+	{"run-with.txt", "package", "must be administrative_rights or user_rights", "an unknown run mode"},
 };
 
 static void

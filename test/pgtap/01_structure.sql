@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(198);
+SELECT plan(201);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -146,6 +146,9 @@ SELECT col_is_null('smsdist', 'sites', 'parent_site_code', 'sites.parent_site_co
 SELECT col_not_null('smsdist', 'packages', 'source_directory', 'packages.source_directory is NOT NULL');
 SELECT col_not_null('smsdist', 'programs', 'command_line', 'programs.command_line is NOT NULL');
 SELECT col_is_null('smsdist', 'programs', 'platforms', 'programs.platforms is nullable (NULL: any platform)');
+SELECT col_not_null('smsdist', 'programs', 'run_with', 'programs.run_with is NOT NULL');
+SELECT col_default_is('smsdist', 'programs', 'run_with', 'administrative_rights',
+                      'programs.run_with defaults to administrative_rights (the agent''s own account)');
 SELECT col_not_null('smsdist', 'system_resources', 'platform', 'system_resources.platform is NOT NULL');
 SELECT col_not_null('smsdist', 'sender_addresses', 'conninfo', 'sender_addresses.conninfo is NOT NULL');
 SELECT col_not_null('smsdist', 'jobs', 'job_type', 'jobs.job_type is NOT NULL');
@@ -364,7 +367,8 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
                 'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm', 'queue_system_evaluation',
+                'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'queue_pcm_for_program', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
                 'receive_status_report',
                 'remove_advertisement'],
@@ -387,7 +391,8 @@ SELECT functions_are('smsdist', ARRAY[
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
-    'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report'],
+    'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
+    'queue_pcm_for_program'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -398,6 +403,8 @@ SELECT has_trigger('smsdist', 'packages', 'notify_scheduler', 'packages has trig
 SELECT has_trigger('smsdist', 'sender_addresses', 'notify_sender', 'sender_addresses has trigger notify_sender');
 SELECT has_trigger('smsdist', 'job_site_status', 'notify_sender', 'job_site_status has trigger notify_sender');
 SELECT has_trigger('smsdist', 'site_systems', 'notify_despooler', 'site_systems has trigger notify_despooler');
+SELECT has_trigger('smsdist', 'programs', 'queue_pcm_for_program',
+                   'programs has trigger queue_pcm_for_program (a changed program rewrites the PCM files of its active jobs)');
 SELECT has_trigger('smsdist', 'advertisements', 'notify_offer_manager', 'advertisements has trigger notify_offer_manager');
 SELECT has_trigger('smsdist', 'advertisement_assignments', 'notify_offer_manager', 'advertisement_assignments has trigger notify_offer_manager');
 SELECT has_trigger('smsdist', 'collections', 'notify_collection_evaluator', 'collections has trigger notify_collection_evaluator');
