@@ -1721,6 +1721,28 @@ poll_once(const Config *c)
 	return true;
 }
 
+/*
+ * A whole number from min to max for option name, all of text (no "5x", no
+ * overflow); false after saying what it wants.
+ */
+static bool
+int_option(const char *name, const char *text, int64_t min, int64_t max, const char *unit, int64_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+	{
+		warnx("--%s wants a whole number of %s from %lld to %lld, not \"%s\"", name, unit,
+			  (long long) min, (long long) max, text);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1750,6 +1772,7 @@ main(int argc, char **argv)
 	};
 	Config		c = {0};
 	int			opt;
+	int64_t		v;
 
 	c.interval = 60;
 	c.max_skew = 300;
@@ -1802,15 +1825,14 @@ main(int argc, char **argv)
 				c.run_now = optarg;
 				break;
 			case 'O':
-				c.clock_offset = strtoll(optarg, NULL, 10);
+				/* a century either way */
+				if (!int_option("clock-offset", optarg, -3155760000LL, 3155760000LL, "seconds", &c.clock_offset))
+					return 2;
 				break;
 			case 'T':
-				c.minute = atoi(optarg);
-				if (c.minute < 1)
-				{
-					warnx("--test-minute must be at least 1 second");
+				if (!int_option("test-minute", optarg, 1, 60, "seconds", &v))
 					return 2;
-				}
+				c.minute = (int) v;
 				break;
 			case 'C':
 				if (optarg[0] != '/')
@@ -1821,28 +1843,20 @@ main(int argc, char **argv)
 				c.cache_dir = optarg;
 				break;
 			case 'Z':
-				c.cache_size = (int64_t) atoll(optarg) * 1024 * 1024;
-				if (c.cache_size < 1)
-				{
-					warnx("--cache-size wants a whole number of megabytes, at least 1");
+				/* up to a petabyte */
+				if (!int_option("cache-size", optarg, 1, (int64_t) 1 << 30, "megabytes", &v))
 					return 2;
-				}
+				c.cache_size = v * 1024 * 1024;
 				break;
 			case 'k':
-				c.max_skew = atoi(optarg);
-				if (c.max_skew < 1)
-				{
-					warnx("--max-skew must be a whole number of seconds, at least 1");
+				if (!int_option("max-skew", optarg, 1, 86400 * 366, "seconds", &v))
 					return 2;
-				}
+				c.max_skew = (int) v;
 				break;
 			case 'i':
-				c.interval = atoi(optarg);
-				if (c.interval < 1)
-				{
-					warnx("--interval must be a whole number of seconds, at least 1");
+				if (!int_option("interval", optarg, 1, 86400, "seconds", &v))
 					return 2;
-				}
+				c.interval = (int) v;
 				break;
 			case 'n':
 				if (!sms_fmt_parse_time(optarg, true, &c.now))

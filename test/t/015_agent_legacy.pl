@@ -175,6 +175,23 @@ ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM smsdist.status_messages 
 ($rc, $out, $err) = agent('../x', 'WINNT_X86');
 is($rc, 2, 'an SMS ID that could escape a directory is bad usage (exit 2)');
 like($err, qr/invalid SMS ID "\.\.\/x"/, 'with the reason');
+# numbers: whole, in range, nothing after them; a relative cache directory
+for my $bad ([ '--interval', '0', qr/--interval wants a whole number of seconds from 1 to 86400, not "0"/ ],
+	[ '--interval', '5x', qr/--interval wants a whole number of seconds from 1 to 86400, not "5x"/ ],
+	[ '--test-minute', '0', qr/--test-minute wants a whole number of seconds from 1 to 60/ ],
+	[ '--max-skew', '-3', qr/--max-skew wants a whole number of seconds/ ],
+	[ '--cache-size', '99999999999999999999', qr/--cache-size wants a whole number of megabytes/ ],
+	[ '--clock-offset', 'soon', qr/--clock-offset wants a whole number of seconds/ ],
+	[ '--now', '2026-12-01 08:00', qr/--now wants a UTC time like 2026-12-01T08:00:00Z/ ],
+	[ '--cache-dir', 'relative/cache', qr/--cache-dir wants an absolute directory/ ])
+{
+	my ($opt, $val, $why) = @$bad;
+	($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', $opt, $val);
+	is($rc, 2, "$opt $val is bad usage (exit 2)");
+	like($err, $why, "$opt $val: the reason");
+}
+($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', 'stray');
+is($rc, 2, 'a stray argument is bad usage');
 my $help = `$agent --help`;
 is($? >> 8, 0, '--help exits 0');
 like($help, qr/--logon-server DIR/, '--help describes the options');
