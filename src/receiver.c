@@ -41,7 +41,9 @@
  *					is to distribute; or a remove_package job).
  *
  * Invariant: the part file is never shorter than bytes_received, because
- * the row is updated only after the bytes are fsync'd.  So when a call
+ * the row is updated only after the bytes are fsync'd (every 32 MB and at
+ * the end; a chunk in between is acknowledged once written, and a new
+ * session resumes from the row).  So when a call
  * finds the file longer, the extra bytes are from a chunk whose transaction
  * did not commit, and are cut off; when it finds the file shorter, the file
  * was damaged or reset, and the transfer starts again from zero.  (That is
@@ -76,6 +78,7 @@
 #include "storage/fd.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 /* Status message ID of the receiving side (docs/status-messages.md) */
 #define SMS_MSG_PACKAGE_RECEIVED	3300
@@ -179,6 +182,45 @@ fsync_or_error(int fd, const char *path)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not fsync file \"%s\": %m", path)));
+}
+
+/*
+ * The transfer this backend is receiving.  A chunk is acknowledged once it
+ * is written; the bytes are made durable (fsync, then the row) only every
+ * SYNC_EVERY bytes or SYNC_EVERY_MS, and at the end, so a fast transfer
+ * pays a few fsyncs rather than one per chunk, and a slow (throttled) one
+ * never has more than half a second of it to send again.  The row stays the durable offset: a new session
+ * (after a disconnect or a restart of either side) resumes from it, and
+ * what was written after it but not fsync'd is written again.  written is
+ * trusted only while the row still says durable.
+ */
+#define SYNC_EVERY	((int64) 32 * 1024 * 1024)
+#define SYNC_EVERY_MS	500
+
+static struct
+{
+	char		package_id[16];
+	int32		version;
+	int64		durable;		/* the row's bytes_received */
+	int64		written;		/* written by this backend, from durable on */
+	TimestampTz durable_at;		/* when this backend last made it durable */
+}			session;
+
+static void
+forget_session(void)
+{
+	session.package_id[0] = '\0';
+}
+
+/* Where the next chunk must start: written, if this session is current. */
+static int64
+session_offset(const char *package_id, int32 version, int64 durable)
+{
+	if (strcmp(session.package_id, package_id) == 0 && session.version == version &&
+		session.durable == durable)
+		return session.written;
+	forget_session();
+	return durable;
 }
 
 /*
@@ -374,6 +416,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 
 	require_args(fcinfo, "receive_begin", names, lengthof(names));
 	sms_keep_freed_memory();	/* the chunks of this connection come next */
+	forget_session();			/* a new attempt starts from the durable offset */
 	/* a delta from this version (0: the full file); absent before 0.3 */
 	base_version = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -567,10 +610,10 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 				 errhint("Call smsdist.receive_begin() first.")));
 
 	/* not where we are: the sender resynchronises on our offset */
-	if (offset != row.bytes_received)
+	if (offset != session_offset(package_id, version, row.bytes_received))
 	{
 		SPI_finish();
-		PG_RETURN_INT64(row.bytes_received);
+		PG_RETURN_INT64(session_offset(package_id, version, row.bytes_received));
 	}
 	if (len > row.total_bytes - offset)
 		ereport(ERROR,
@@ -584,6 +627,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	fd = open_part_file(store, part, &file_size);
 	if (file_size < row.bytes_received)
 	{
+		forget_session();
 		reset_transfer(fd, part, package_id, version, row.bytes_received, file_size);
 		CloseTransientFile(fd);
 		SPI_finish();
@@ -608,12 +652,32 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 		}
 		written += w;
 	}
-	/* durable before the row says so: the file is never behind the row */
-	fsync_or_error(fd, part);
-	CloseTransientFile(fd);
-
 	done = offset + len;
-	set_bytes_received(package_id, version, done);
+	if (offset == row.bytes_received && session.package_id[0] == '\0')
+	{
+		/* the first chunk of a session */
+		strlcpy(session.package_id, package_id, sizeof(session.package_id));
+		session.version = version;
+		session.durable = row.bytes_received;
+		session.durable_at = GetCurrentTimestamp();
+	}
+	session.written = done;
+	if (done == row.total_bytes || done - session.durable >= SYNC_EVERY ||
+		TimestampDifferenceExceeds(session.durable_at, GetCurrentTimestamp(), SYNC_EVERY_MS))
+	{
+		/* durable before the row says so: the file is never behind the row */
+		fsync_or_error(fd, part);
+		set_bytes_received(package_id, version, done);
+		/* if this transaction does not commit, the row and session differ: forgotten */
+		session.durable = done;
+		session.durable_at = GetCurrentTimestamp();
+	}
+	else
+	{
+		/* start writing it out now, so that the fsync to come is short */
+		pg_flush_data(fd, offset, len);
+	}
+	CloseTransientFile(fd);
 	SPI_finish();
 	PG_RETURN_INT64(done);
 }

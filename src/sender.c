@@ -64,6 +64,7 @@
 #include "utils/wait_event.h"
 
 #define CHUNK_BYTES			(8 * 1024 * 1024)
+#define PIPELINE_DEPTH		2	/* chunks in flight when not throttled */
 
 /* ----------------------------------------------------------------
  * Throttling
@@ -658,6 +659,11 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	int			fd;
 	char	   *buf;
 	size_t		chunk = CHUNK_BYTES;
+	int			depth;
+	int			inflight = 0;
+	int			first = 0;
+	int64		next;
+	int64		ends[PIPELINE_DEPTH];
 
 	snprintf(version, sizeof(version), "%d", t->version);
 	snprintf(total, sizeof(total), "%lld", (long long) t->bytes);
@@ -703,53 +709,109 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	}
 	/* not in SPI memory: each chunk's progress commit frees that */
 	buf = MemoryContextAlloc(sms_step_context, chunk);
+
+	/*
+	 * Unthrottled, the next chunk is sent while the site is still writing
+	 * the one before (PIPELINE_DEPTH requests in flight): the site's fsync
+	 * and our reading and hashing overlap.  Throttled, one at a time, so
+	 * the pauses fall between chunks as configured.
+	 */
+	depth = strcmp(t->throttle.mode, "unlimited") == 0 || t->throttle.mode[0] == '\0' ? PIPELINE_DEPTH : 1;
+	if (!link_pipeline_enter(conn, err))
+		return -1;
+	next = offset;
 	while (offset < t->bytes)
 	{
-		size_t		len = Min((int64) chunk, t->bytes - offset);
-		ssize_t		r = pg_pread(fd, buf, len, offset);
-		char		hex[SMS_SHA256_HEX_LEN + 1];
-		char		off[32];
-		const char *cv[5];
-		int			cl[5] = {0, 0, 0, (int) len, 0};
-		int			cf[5] = {0, 0, 0, 1, 0};
-		TimestampTz t0 = GetCurrentTimestamp();
 		int64		acked;
+		int64		expected;
+		TimestampTz t0 = GetCurrentTimestamp();
 
-		if (r != (ssize_t) len)
+		/* keep depth chunks in flight */
+		while (inflight < depth && next < t->bytes)
 		{
-			*err = psprintf("could not read package file \"%s\": %m", t->file);
-			return -1;
+			size_t		len = Min((int64) chunk, t->bytes - next);
+			ssize_t		r = pg_pread(fd, buf, len, next);
+			char		hex[SMS_SHA256_HEX_LEN + 1];
+			char		off[32];
+			const char *cv[5];
+			int			cl[5] = {0, 0, 0, (int) len, 0};
+			int			cf[5] = {0, 0, 0, 1, 0};
+
+			if (r != (ssize_t) len)
+			{
+				*err = psprintf("could not read package file \"%s\": %m", t->file);
+				(void) link_pipeline_exit(conn, inflight);
+				return -1;
+			}
+			sms_sha256_buffer(buf, len, hex);
+			if (sms_test_corrupt_chunk)
+			{
+				/* fault injection for tests: flip one byte of one chunk */
+				buf[len / 2] ^= 0xff;
+				sms_test_corrupt_chunk = false;
+			}
+			snprintf(off, sizeof(off), "%lld", (long long) next);
+			cv[0] = t->package_id;
+			cv[1] = version;
+			cv[2] = off;
+			cv[3] = buf;
+			cv[4] = hex;
+			/* libpq copies the chunk into its own buffer: buf is free again */
+			if (!link_pipeline_send(conn, "SELECT smsdist.receive_chunk($1, $2::int, $3::bigint, $4::bytea, $5)",
+									5, cv, cl, cf, err))
+				return -1;		/* the connection is no good: not kept */
+			ends[(first + inflight) % PIPELINE_DEPTH] = next + len;
+			inflight++;
+			next += len;
 		}
-		sms_sha256_buffer(buf, len, hex);
-		if (sms_test_corrupt_chunk)
-		{
-			/* fault injection for tests: flip one byte of one chunk */
-			buf[len / 2] ^= 0xff;
-			sms_test_corrupt_chunk = false;
-		}
-		snprintf(off, sizeof(off), "%lld", (long long) offset);
-		cv[0] = t->package_id;
-		cv[1] = version;
-		cv[2] = off;
-		cv[3] = buf;
-		cv[4] = hex;
-		res = link_exec(conn, "SELECT smsdist.receive_chunk($1, $2::int, $3::bigint, $4::bytea, $5)",
-						5, cv, cl, cf, err);
+
+		/* the answer to the oldest: the site's offset after it */
+		res = link_pipeline_result(conn, err);
+		expected = ends[first];
+		first = (first + 1) % PIPELINE_DEPTH;
+		inflight--;
 		if (res == NULL)
+		{
+			(void) link_pipeline_exit(conn, inflight);
 			return -1;
+		}
 		acked = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 		if (acked > offset)
 			sent += acked - offset;
 		offset = acked;			/* the site's offset: resynchronise on it */
+		if (acked != expected)
+		{
+			/* not where we thought: what is in flight is refused; go on from the site's offset */
+			while (inflight > 0)
+			{
+				res = link_pipeline_result(conn, err);
+				first = (first + 1) % PIPELINE_DEPTH;
+				inflight--;
+				if (res == NULL)
+				{
+					(void) link_pipeline_exit(conn, inflight);
+					return -1;
+				}
+				offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+				PQclear(res);
+			}
+			next = offset;
+		}
 		transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
 											  t->hop, (long long) offset, (long long) t->bytes));
-		if (offset < t->bytes &&
+		if (offset < t->bytes && depth == 1 &&
 			!throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp())))
 		{
 			*err = pstrdup("paused: the rate limit of this hour is 0 %");
+			(void) link_pipeline_exit(conn, inflight);
 			return -1;
 		}
+	}
+	if (!link_pipeline_exit(conn, inflight))
+	{
+		*err = link_error(conn, "could not leave pipeline mode");
+		return -1;
 	}
 	return sent;
 }

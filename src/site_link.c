@@ -109,56 +109,71 @@ link_connect(const char *conninfo, char **err)
  * Run one statement on the link; returns its result (caller PQclears) or
  * NULL with *err set.  Parameters are text, except those with format 1.
  */
-PGresult *
-link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
-		  const int *lengths, const int *formats, char **err)
+/* Send what libpq holds for the site; false with *err set. */
+static bool
+link_flush(PGconn *conn, TimestampTz deadline, char **err)
 {
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
-	PGresult   *res = NULL;
-	PGresult   *r;
 	int			f;
 
-	if (!PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, 0))
-	{
-		*err = link_error(conn, "could not send a request");
-		return NULL;
-	}
 	while ((f = PQflush(conn)) == 1)
 	{
+		/* read too: the site may be answering earlier requests meanwhile */
 		if (!link_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE, deadline))
 		{
 			*err = pstrdup("the site did not take the request in time");
-			return NULL;
+			return false;
 		}
 		if (!PQconsumeInput(conn))
 		{
 			*err = link_error(conn, "connection lost");
-			return NULL;
+			return false;
 		}
 	}
 	if (f < 0)
 	{
 		*err = link_error(conn, "could not send a request");
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/* Wait until PQgetResult will not block; false with *err set. */
+static bool
+link_await(PGconn *conn, TimestampTz deadline, char **err)
+{
+	while (PQisBusy(conn))
+	{
+		if (!link_wait(conn, WL_SOCKET_READABLE, deadline))
+		{
+			*err = pstrdup("the site did not answer in time");
+			return false;
+		}
+		if (!PQconsumeInput(conn))
+		{
+			*err = link_error(conn, "connection lost");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The result of the request being answered (up to the NULL that ends it);
+ * NULL with *err set if it failed or the site refused it.
+ */
+static PGresult *
+link_collect(PGconn *conn, TimestampTz deadline, char **err)
+{
+	PGresult   *res = NULL;
+	PGresult   *r;
+
 	for (;;)
 	{
-		while (PQisBusy(conn))
+		if (!link_await(conn, deadline, err))
 		{
-			if (!link_wait(conn, WL_SOCKET_READABLE, deadline))
-			{
-				*err = pstrdup("the site did not answer in time");
-				if (res)
-					PQclear(res);
-				return NULL;
-			}
-			if (!PQconsumeInput(conn))
-			{
-				*err = link_error(conn, "connection lost");
-				if (res)
-					PQclear(res);
-				return NULL;
-			}
+			if (res)
+				PQclear(res);
+			return NULL;
 		}
 		r = PQgetResult(conn);
 		if (r == NULL)
@@ -182,6 +197,102 @@ link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
 		return NULL;
 	}
 	return res;
+}
+
+PGresult *
+link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
+		  const int *lengths, const int *formats, char **err)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
+
+	if (!PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, 0))
+	{
+		*err = link_error(conn, "could not send a request");
+		return NULL;
+	}
+	if (!link_flush(conn, deadline, err))
+		return NULL;
+	return link_collect(conn, deadline, err);
+}
+
+/* ----------------------------------------------------------------
+ * Pipelined requests: sent before the answers to earlier ones have come,
+ * each its own transaction at the site (a Sync after each), answered in
+ * order.  While one request is being carried out there, the next is already
+ * on its way.
+ * ----------------------------------------------------------------
+ */
+bool
+link_pipeline_enter(PGconn *conn, char **err)
+{
+	if (!PQenterPipelineMode(conn))
+	{
+		*err = link_error(conn, "could not enter pipeline mode");
+		return false;
+	}
+	return true;
+}
+
+bool
+link_pipeline_send(PGconn *conn, const char *sql, int n, const char *const *values,
+				   const int *lengths, const int *formats, char **err)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
+
+	if (!PQsendQueryParams(conn, sql, n, NULL, values, lengths, formats, 0) ||
+		!PQpipelineSync(conn))
+	{
+		*err = link_error(conn, "could not send a request");
+		return false;
+	}
+	return link_flush(conn, deadline, err);
+}
+
+PGresult *
+link_pipeline_result(PGconn *conn, char **err)
+{
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
+	PGresult   *res = link_collect(conn, deadline, err);
+	char	   *err2 = NULL;
+	PGresult   *sync;
+
+	/* then the Sync's own result */
+	if (!link_await(conn, deadline, res ? err : &err2))
+	{
+		if (res)
+			PQclear(res);
+		return NULL;
+	}
+	sync = PQgetResult(conn);
+	if (sync == NULL || PQresultStatus(sync) != PGRES_PIPELINE_SYNC)
+	{
+		if (res)
+		{
+			*err = psprintf("the site answered out of order (%s)",
+							sync ? PQresStatus(PQresultStatus(sync)) : "no result");
+			PQclear(res);
+			res = NULL;
+		}
+	}
+	if (sync)
+		PQclear(sync);
+	return res;
+}
+
+bool
+link_pipeline_exit(PGconn *conn, int pending)
+{
+	for (int i = 0; i < pending; i++)
+	{
+		char	   *err = NULL;
+		PGresult   *r = link_pipeline_result(conn, &err);
+
+		if (r)
+			PQclear(r);
+		else if (PQstatus(conn) != CONNECTION_OK)
+			return false;
+	}
+	return PQexitPipelineMode(conn) == 1;
 }
 
 /* ----------------------------------------------------------------

@@ -32,6 +32,18 @@ extern PGresult *link_exec(PGconn *conn, const char *sql, int n, const char *con
 						   const int *lengths, const int *formats, char **err);
 
 /*
+ * Pipelined requests (each its own transaction at the site): enter, send
+ * several, take their results in order (caller PQclears; NULL with *err
+ * set), and exit after taking the results of the pending ones (false if the
+ * connection is no good any more).
+ */
+extern bool link_pipeline_enter(PGconn *conn, char **err);
+extern bool link_pipeline_send(PGconn *conn, const char *sql, int n, const char *const *values,
+							   const int *lengths, const int *formats, char **err);
+extern PGresult *link_pipeline_result(PGconn *conn, char **err);
+extern bool link_pipeline_exit(PGconn *conn, int pending);
+
+/*
  * A connection to conninfo, kept from an earlier call if there is a good one
  * (link_connect otherwise); give it back with link_close(conn, keep): keep
  * it open for the next caller, or (keep = false, after a failure) close it.
