@@ -227,6 +227,24 @@ run_evaluation(const char *sql, const char *collection_id, const char *limit, Da
 	return changed;
 }
 
+/*
+ * Lock the collection's row before touching its members; false if it is gone.
+ * Deleting a collection locks its row and then its members (the cascade):
+ * taking them in the same order, an evaluation and a deletion wait for each
+ * other instead of deadlocking.
+ */
+static bool
+lock_collection(const char *collection_id)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(collection_id)};
+
+	if (SPI_execute_with_args("SELECT 1 FROM smsdist.collections WHERE collection_id = $1 FOR NO KEY UPDATE",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist collection evaluator: locking collection %s failed", collection_id);
+	return SPI_processed == 1;
+}
+
 /* The limiting collection of a collection, or NULL. */
 static char *
 limiting_collection(const char *collection_id)
@@ -333,6 +351,11 @@ full_evaluations(void)
 			elog(ERROR, "smsdist collection evaluator: taking collection %s failed", id);
 		if (SPI_processed == 0)
 			continue;
+		if (!lock_collection(id))
+		{
+			sms_step_commit();	/* deleted meanwhile: nothing to evaluate */
+			continue;
+		}
 		pgstat_report_activity(STATE_RUNNING, psprintf("evaluating collection %s", id));
 		limit = limiting_collection(id);
 		changed = run_evaluation(system_evaluation_sql(id, false), id, limit, (Datum) 0);
@@ -389,6 +412,8 @@ incremental_evaluation(void)
 		int64		changed;
 
 		CHECK_FOR_INTERRUPTS();
+		if (!lock_collection(id))
+			continue;			/* deleted meanwhile */
 		changed = run_evaluation(system_evaluation_sql(id, true), id, limiting_collection(id), ids);
 		if (changed > 0)
 			mark_evaluated(id, true);

@@ -865,40 +865,107 @@ bool
 cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 {
 	char	   *olddir = c->dir;
+	char	   *newstate;
+	bool	   *copied = calloc(c->n ? c->n : 1, sizeof(bool));
+	size_t		moved = 0;
+	bool		ok = true;
 
-	if (mkdir(newdir, 0700) != 0 && errno != EEXIST)
+	if (copied == NULL)
 	{
-		snprintf(err, errlen, "cannot create \"%s\": %s", newdir, strerror(errno));
+		snprintf(err, errlen, "out of memory");
 		return false;
 	}
-	for (size_t i = 0; i < c->n; i++)
+	if (strcmp(olddir, newdir) == 0)
 	{
-		char	   *from = cache_entry_dir(c, &c->entries[i]);
+		free(copied);
+		return true;			/* already there */
+	}
+	if (mkdir(newdir, 0755) != 0 && errno != EEXIST)
+	{
+		snprintf(err, errlen, "cannot create \"%s\": %s", newdir, strerror(errno));
+		free(copied);
+		return false;
+	}
+
+	/*
+	 * Each package is renamed into the new place, or copied there from
+	 * another file system (the old copy stays until the new place is
+	 * recorded).  If one cannot be moved, those moved already go back and
+	 * the copies are removed: the cache stays whole where it was.
+	 */
+	for (; moved < c->n && ok; moved++)
+	{
+		char	   *from = cache_entry_dir(c, &c->entries[moved]);
 		char	   *to;
 
 		c->dir = (char *) newdir;
-		to = cache_entry_dir(c, &c->entries[i]);
+		to = cache_entry_dir(c, &c->entries[moved]);
 		c->dir = olddir;
 		if (rename(from, to) != 0)
 		{
-			/* another file system: copy, then remove */
-			if (errno != EXDEV || !copy_tree(from, to) || !remove_tree(from))
+			if (errno == EXDEV && copy_tree(from, to))
+				copied[moved] = true;
+			else
 			{
 				snprintf(err, errlen, "cannot move \"%s\" to \"%s\": %s", from, to, strerror(errno));
-				free(from);
-				free(to);
-				return false;
+				if (errno == EXDEV)
+					remove_tree(to);	/* the part copied */
+				ok = false;
+				moved--;		/* this one did not move */
 			}
 		}
 		free(from);
 		free(to);
 	}
-	c->dir = strdup(newdir);
-	if (c->dir == NULL || !cache_save(c, err, errlen))
+	if (ok)
 	{
-		c->dir = olddir;
+		c->dir = strdup(newdir);
+		ok = c->dir != NULL && cache_save(c, err, errlen);
+		if (!ok)
+		{
+			free(c->dir);
+			c->dir = olddir;
+		}
+	}
+	if (!ok)
+	{
+		/* undo, newest first */
+		while (moved-- > 0)
+		{
+			char	   *back = cache_entry_dir(c, &c->entries[moved]);
+			char	   *there;
+
+			c->dir = (char *) newdir;
+			there = cache_entry_dir(c, &c->entries[moved]);
+			c->dir = olddir;
+			if (copied[moved])
+				remove_tree(there);
+			else if (rename(there, back) != 0)
+				fprintf(stderr, "smsdist-agent: could not move \"%s\" back to \"%s\": %s\n",
+						there, back, strerror(errno));
+			free(back);
+			free(there);
+		}
+		newstate = path_join(newdir, STATE_FILE);
+		unlink(newstate);
+		free(newstate);
+		rmdir(newdir);			/* if we made it and nothing else is there */
+		free(copied);
 		return false;
 	}
+	/* recorded in the new place: the old copies and state go */
+	for (size_t i = 0; i < c->n; i++)
+		if (copied[i])
+		{
+			char	   *saved = c->dir;
+			char	   *from;
+
+			c->dir = olddir;
+			from = cache_entry_dir(c, &c->entries[i]);
+			c->dir = saved;
+			remove_tree(from);
+			free(from);
+		}
 	{
 		char	   *old_state = path_join(olddir, STATE_FILE);
 
@@ -906,6 +973,7 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 		free(old_state);
 		rmdir(olddir);			/* if nothing else is there */
 	}
+	free(copied);
 	free(olddir);
 	return true;
 }

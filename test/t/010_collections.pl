@@ -160,5 +160,34 @@ ok(wait_until($node, 'site', "SELECT count(*) = 2000 FROM smsdist.collection_mem
 	'a new machine joins 2,000 collections');
 diag(sprintf('a machine joined 2,000 collections in %.1f s', time - $t0));
 
+# --- a collection deleted while the evaluator fills it: the deletion waits
+# for the evaluation (or the evaluation finds the collection gone), never a
+# deadlock.  (Before: the cascade and the evaluation took the members and
+# the collection row in opposite orders.)
+# how long one such evaluation takes, to aim the deletions inside it
+$t0 = time;
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CENDD000', 'timed');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression) VALUES ('CENDD000', 'query', 'name LIKE ''%''');});
+ok(wait_until($node, 'site', q{SELECT evaluated_at IS NOT NULL FROM smsdist.collections WHERE collection_id = 'CENDD000'}, 60),
+	'a collection of 20,000 members is evaluated');
+my $span = time - $t0;
+$node->safe_psql('site', q{DELETE FROM smsdist.collections WHERE collection_id = 'CENDD000'});
+my @refused;
+for my $i (1 .. 8)
+{
+	my $id = sprintf('CENDD%03X', $i);
+	$node->safe_psql('site', qq{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('$id', 'deleted while evaluated $i');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression) VALUES ('$id', 'query', 'name LIKE ''%''');});
+	Time::HiRes::sleep($span * $i / 9);
+	my ($rc, $out, $err) = $node->psql('site', "DELETE FROM smsdist.collections WHERE collection_id = '$id'");
+	push @refused, "$id: $err" if $rc != 0;
+}
+is(join("\n", @refused), '', 'eight collections deleted at different moments while the evaluator fills them (20,000 members each): every deletion succeeds');
+ok(settled(), 'the evaluator goes on');
+is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.collection_members WHERE collection_id LIKE 'CENDD%'}), '0',
+	'nothing is left of them');
+
 $node->stop;
 done_testing();

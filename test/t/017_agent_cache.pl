@@ -169,6 +169,19 @@ is($rc, 0, 'cache move') or diag($err);
 ok(-d "$b/newcache/CEN00B04.1" && !-e "$cache/CEN00B04.1", 'the content moves with it');
 ($rc, $out) = agent($day31, '--once');
 like($out, qr/^cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent finds the cache in its new place');
+
+# a move that cannot finish is undone: nothing lost, nothing left behind
+my @entries = map { s{.*/}{}r } grep { -d } glob("$b/newcache/CEN*");
+diag('cached: ' . join(', ', @entries));
+my $last = $entries[-1];
+make_path("$b/blocked/$last/in-the-way");
+($rc, $out, $err) = cache_cmd($day31, 'move', "$b/blocked");
+isnt($rc, 0, 'a move that cannot finish fails');
+like($err, qr/cannot move .*\Q$last\E/, 'and names the package it could not move');
+is(join(',', grep { !-d "$b/newcache/$_" } @entries), '', 'every package is still in the cache, where it was');
+is(join(',', map { s{.*/}{}r } glob("$b/blocked/*")), $last, 'nothing was left in the new place but what was there before');
+($rc, $out) = agent($day31, '--once');
+like($out, qr/^cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent still uses the cache where it was');
 ($rc, $out, $err) = cache_cmd($day31, 'clear');
 is($rc, 0, 'cache clear') or diag($err);
 ($rc, $out) = cache_cmd($day31, 'show');
