@@ -1,0 +1,71 @@
+# kill -9 of the Status Manager while it takes in a full status inbox (issue
+# 5): the server restarts, and in the end every message of the inbox is a
+# row exactly once -- files are removed only after their rows commit, and a
+# file read again after the crash is recorded once (the unique index on
+# machine, client sequence and client time).
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my $n = 6000;
+my $node = site_node('cen', site_code => 'CEN',
+	conf => "smsdist.poll_interval = '300s'\nrestart_after_crash = on\n");
+my $b = $node->basedir;
+make_path("$b/cap/statmsgs.box");
+$node->safe_psql('site', qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'client_access_point', 'CAP1', '$b/cap');
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+  ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86'), ('CEN00002', 'WKS-02', 'CORP', 'CEN', 'WINNT_X86');});
+
+# two machines' worth of messages, written as the agent writes them
+for my $i (1 .. $n)
+{
+	my $machine = $i % 2 ? 'CEN00001' : 'CEN00002';
+	my $seq = int(($i + 1) / 2);
+	my $file = sprintf('%s/cap/statmsgs.box/%s.%010d.SMS', $b, $machine, $seq);
+	open(my $fh, '>', "$file.tmp") or die "$file: $!";
+	print $fh "[smsdist]\nformat=status\nversion=1\nmachine=$machine\nsite=CEN\nsequence=$seq\n"
+	  . "at=2026-12-01T10:00:00Z\nmessage_id=10001\nseverity=info\ncomponent=Client Agent\n"
+	  . "text=message $seq of $machine\n";
+	close $fh;
+	rename("$file.tmp", $file) or die;
+}
+
+ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist status_manager'}, 60),
+	'the Status Manager runs');
+my $pid = $node->safe_psql('site',
+	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist status_manager'");
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+# kill it once some batches are in and the inbox is not empty yet
+ok(wait_until($node, 'site', q{SELECT count(*) > 0 FROM smsdist.status_messages WHERE message_id = 10001}, 60),
+	'the Status Manager is taking the inbox in');
+my $before = $node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE message_id = 10001});
+my $left = () = glob("$b/cap/statmsgs.box/*.SMS");
+kill 'KILL', $pid;
+note("killed the Status Manager with $before rows in and $left files left");
+ok($left > 0, "it was killed with files still in the inbox ($left of $n)");
+
+# the server restarts; the new Status Manager takes in the rest
+ok(wait_until($node, 'site', qq{SELECT count(*) = 0 FROM pg_ls_dir('$b/cap/statmsgs.box') f WHERE f LIKE '%.SMS'}, 120),
+	'after the restart the inbox is emptied') or diag($node->safe_psql('site', 'SELECT count(*) FROM smsdist.status_messages'));
+ok($node->log_contains(qr/terminated by signal 9/), 'the server saw the kill -9');
+is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE message_id = 10001}), $n,
+	"all $n messages are rows");
+is($node->safe_psql('site', q{SELECT count(*) FROM (SELECT machine, client_sequence FROM smsdist.status_messages
+                                WHERE message_id = 10001 GROUP BY 1, 2 HAVING count(*) > 1) d}), '0',
+	'none of them twice');
+is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || max_seq, ',' ORDER BY machine) FROM
+                                (SELECT machine, max(client_sequence) AS max_seq FROM smsdist.status_messages
+                                  WHERE message_id = 10001 GROUP BY 1) m}),
+	'CEN00001:' . ($n / 2) . ',CEN00002:' . ($n / 2), 'each machine\'s messages up to its last sequence');
+ok(!glob("$b/cap/statmsgs.box/*.bad"), 'none was refused');
+
+done_testing();
