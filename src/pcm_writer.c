@@ -476,11 +476,7 @@ sms_pcm_write_queued(void)
 							  "       loc.paths,"
 							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256),"
 							  "       pr.run_with = 'user_rights'"
-							  /* from the batch's machines, by the index on sms_id (not a scan of every target) */
-							  "  FROM unnest($1::text[]) m(id)"
-							  /* OFFSET 0: not flattened into a join the planner may hash */
-							  "  CROSS JOIN LATERAL (SELECT * FROM smsdist.job_target_status t0"
-							  "                       WHERE t0.sms_id = m.id OFFSET 0) t"
+							  "  FROM smsdist.job_target_status t"
 							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
 							  "  JOIN smsdist.jobs j ON j.job_id = t.job_id"
 							  "  JOIN smsdist.packages p ON p.package_id = j.package_id"
@@ -491,7 +487,7 @@ sms_pcm_write_queued(void)
 							  "  CROSS JOIN LATERAL (SELECT string_agg(l.path, E'\\n' ORDER BY l.site_system_id) AS paths"
 							  "                        FROM smsdist.package_locations l"
 							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2) loc"
-							  " WHERE t.state NOT IN ('cancelled', 'expired')"
+							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired')"
 							  "   AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
 							  "   AND loc.paths IS NOT NULL"
