@@ -1,5 +1,6 @@
 # kill -9 of the Status Manager while it takes in a full status inbox (issue
-# 5): the server restarts, and in the end every message of the inbox is a
+# 5), held in the middle of a batch by a session that locks the status
+# table: the server restarts, and in the end every message of the inbox is a
 # row exactly once -- files are removed only after their rows commit, and a
 # file read again after the crash is recorded once (the unique index on
 # machine, client sequence and client time).
@@ -9,11 +10,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path);
+use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $n = 6000;
+my $n = 20000;
 my $node = site_node('cen', site_code => 'CEN',
 	conf => "smsdist.poll_interval = '300s'\nrestart_after_crash = on\n");
 my $b = $node->basedir;
@@ -44,12 +46,21 @@ ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE b
 my $pid = $node->safe_psql('site',
 	"SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist status_manager'");
 $node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
-# kill it once some batches are in and the inbox is not empty yet
+# once some batches are in, hold the next one at its INSERT (a session
+# locks the table), and kill the Status Manager there: mid-batch, with
+# files read but their rows not committed, and others still waiting
 ok(wait_until($node, 'site', q{SELECT count(*) > 0 FROM smsdist.status_messages WHERE message_id = 10001}, 60),
 	'the Status Manager is taking the inbox in');
+my $psql = agent_path() =~ s{/smsdist-agent$}{/psql}r;
+my ($in, $out, $err) = ("BEGIN;\nLOCK TABLE smsdist.status_messages IN SHARE MODE;\n", '', '');
+my $locker = IPC::Run::start([ $psql, '-X', '-d', $node->connstr('site') ], '<', \$in, '>', \$out, '2>', \$err);
+$locker->pump while length $in;
+ok(wait_until($node, 'site', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid", 60),
+	'the Status Manager waits in the middle of a batch');
 my $before = $node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE message_id = 10001});
 my $left = () = glob("$b/cap/statmsgs.box/*.SMS");
 kill 'KILL', $pid;
+$locker->kill_kill;	# the restart ends its session anyway
 note("killed the Status Manager with $before rows in and $left files left");
 ok($left > 0, "it was killed with files still in the inbox ($left of $n)");
 
