@@ -41,9 +41,9 @@
  *					is to distribute; or a remove_package job).
  *
  * Invariant: the part file is never shorter than bytes_received, because
- * the row is updated only after the bytes are fsync'd (every 32 MB and at
- * the end; a chunk in between is acknowledged once written, and a new
- * session resumes from the row).  So when a call
+ * the row is updated only after the bytes are fsync'd (every 32 MB or
+ * 0.5 s, and at the end; a chunk in between is acknowledged once written,
+ * and a new session resumes from the row).  So when a call
  * finds the file longer, the extra bytes are from a chunk whose transaction
  * did not commit, and are cut off; when it finds the file shorter, the file
  * was damaged or reset, and the transfer starts again from zero.  (That is
@@ -189,10 +189,11 @@ fsync_or_error(int fd, const char *path)
  * is written; the bytes are made durable (fsync, then the row) only every
  * SYNC_EVERY bytes or SYNC_EVERY_MS, and at the end, so a fast transfer
  * pays a few fsyncs rather than one per chunk, and a slow (throttled) one
- * never has more than half a second of it to send again.  The row stays the durable offset: a new session
- * (after a disconnect or a restart of either side) resumes from it, and
- * what was written after it but not fsync'd is written again.  written is
- * trusted only while the row still says durable.
+ * never has more than half a second of it to send again.  The row stays
+ * the durable offset: a new session (after a disconnect or a restart of
+ * either side) resumes from it, and what was written after it but not
+ * fsync'd is written again.  written is trusted only while the row still
+ * says durable.
  */
 #define SYNC_EVERY	((int64) 32 * 1024 * 1024)
 #define SYNC_EVERY_MS	500
@@ -570,6 +571,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	int			fd;
 	off_t		file_size;
 	int64		done;
+	int64		expected;
 
 	require_args(fcinfo, "receive_chunk", names, lengthof(names));
 	sms_keep_freed_memory();
@@ -610,10 +612,11 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 				 errhint("Call smsdist.receive_begin() first.")));
 
 	/* not where we are: the sender resynchronises on our offset */
-	if (offset != session_offset(package_id, version, row.bytes_received))
+	expected = session_offset(package_id, version, row.bytes_received);
+	if (offset != expected)
 	{
 		SPI_finish();
-		PG_RETURN_INT64(session_offset(package_id, version, row.bytes_received));
+		PG_RETURN_INT64(expected);
 	}
 	if (len > row.total_bytes - offset)
 		ereport(ERROR,

@@ -782,20 +782,20 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		offset = acked;			/* the site's offset: resynchronise on it */
 		if (acked != expected)
 		{
-			/* not where we thought: what is in flight is refused; go on from the site's offset */
-			while (inflight > 0)
+			/*
+			 * Not where we thought: the chunks still in flight start at the
+			 * wrong offset, so the site refuses them too.  Drop their
+			 * answers and go on from the site's offset.
+			 */
+			if (!link_pipeline_exit(conn, inflight))
 			{
-				res = link_pipeline_result(conn, err);
-				first = (first + 1) % PIPELINE_DEPTH;
-				inflight--;
-				if (res == NULL)
-				{
-					(void) link_pipeline_exit(conn, inflight);
-					return -1;
-				}
-				offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-				PQclear(res);
+				*err = link_error(conn, "could not resynchronise with the site");
+				return -1;
 			}
+			if (!link_pipeline_enter(conn, err))
+				return -1;
+			inflight = 0;
+			first = 0;
 			next = offset;
 		}
 		transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",

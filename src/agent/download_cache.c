@@ -159,13 +159,20 @@ drop_entry(Cache *c, size_t i)
 	c->n--;
 }
 
-char *
-cache_entry_dir(const Cache *c, const CacheEntry *e)
+/* A package's directory in cache directory dir (malloc'd). */
+static char *
+entry_dir_in(const char *dir, const CacheEntry *e)
 {
 	char		name[64];
 
 	snprintf(name, sizeof(name), "%s.%lld", e->package_id, (long long) e->version);
-	return path_join(c->dir, name);
+	return path_join(dir, name);
+}
+
+char *
+cache_entry_dir(const Cache *c, const CacheEntry *e)
+{
+	return entry_dir_in(c->dir, e);
 }
 
 bool
@@ -895,12 +902,9 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 	 */
 	for (; moved < c->n && ok; moved++)
 	{
-		char	   *from = cache_entry_dir(c, &c->entries[moved]);
-		char	   *to;
+		char	   *from = entry_dir_in(olddir, &c->entries[moved]);
+		char	   *to = entry_dir_in(newdir, &c->entries[moved]);
 
-		c->dir = (char *) newdir;
-		to = cache_entry_dir(c, &c->entries[moved]);
-		c->dir = olddir;
 		if (rename(from, to) != 0)
 		{
 			if (errno == EXDEV && copy_tree(from, to))
@@ -932,12 +936,9 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 		/* undo, newest first */
 		while (moved-- > 0)
 		{
-			char	   *back = cache_entry_dir(c, &c->entries[moved]);
-			char	   *there;
+			char	   *back = entry_dir_in(olddir, &c->entries[moved]);
+			char	   *there = entry_dir_in(newdir, &c->entries[moved]);
 
-			c->dir = (char *) newdir;
-			there = cache_entry_dir(c, &c->entries[moved]);
-			c->dir = olddir;
 			if (copied[moved])
 				remove_tree(there);
 			else if (rename(there, back) != 0)
@@ -957,12 +958,8 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 	for (size_t i = 0; i < c->n; i++)
 		if (copied[i])
 		{
-			char	   *saved = c->dir;
-			char	   *from;
+			char	   *from = entry_dir_in(olddir, &c->entries[i]);
 
-			c->dir = olddir;
-			from = cache_entry_dir(c, &c->entries[i]);
-			c->dir = saved;
 			remove_tree(from);
 			free(from);
 		}
