@@ -33,6 +33,7 @@
 #include "compress.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -62,6 +63,7 @@ typedef struct SmsCompressShared
 	char		tar_path[MAXPGPATH];
 	char		parts_dir[MAXPGPATH];
 	Latch	   *leader_latch;
+	pid_t		leader_pid;
 	pg_atomic_uint32 next_chunk;
 	pg_atomic_uint32 tar_complete;	/* 1 once tar_bytes is final */
 	pg_atomic_uint64 tar_bytes;
@@ -129,6 +131,11 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 			len = sh->chunk_bytes;
 			break;
 		}
+		/* a leader that exited without stopping us (FATAL, SIGTERM) writes no more */
+		if (sh->leader_pid != MyProcPid && kill(sh->leader_pid, 0) != 0 && errno == ESRCH)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the package builder (PID %d) has gone", (int) sh->leader_pid)));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
@@ -204,6 +211,14 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 	} while (zret != Z_STREAM_END);
 	deflateEnd(&zs);
 	CloseTransientFile(out_fd);
+
+	if (sms_test_compress_delay_ms > 0)
+	{
+		/* for tests (smsdist.test_compress_delay_ms): a slow build */
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sms_test_compress_delay_ms, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
 
 	sh->chunk_out[k] = written;
 	pg_write_barrier();
@@ -309,6 +324,11 @@ remove_parts(SmsCompressShared *sh)
  * with its final size, which compresses what is left, waits, and writes
  * out_path (via a temporary name, fsync, rename), returning its size and
  * SHA-256.
+ *
+ * The members are appended to tmp_path in order as they are done, so that
+ * file is final up to its current size while it is written: with streamed,
+ * the Sender is woken after each member, and may send the file as it grows
+ * (sender.c).
  */
 struct SmsCompressJob
 {
@@ -342,6 +362,7 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	strlcpy(sh->tar_path, tar_path, MAXPGPATH);
 	strlcpy(sh->parts_dir, parts_dir, MAXPGPATH);
 	sh->leader_latch = MyLatch;
+	sh->leader_pid = MyProcPid;
 	pg_atomic_init_u32(&sh->next_chunk, 0);
 	pg_atomic_init_u32(&sh->tar_complete, 0);
 	pg_atomic_init_u64(&sh->tar_bytes, 0);
@@ -458,12 +479,12 @@ append_part(SmsCompressShared *sh, uint32 k, int out_fd, const char *out_name,
  */
 int64
 sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
-					char *sha256_hex, void (*progress) (int64 done, void *arg), void *arg)
+					const char *tmp_path, bool streamed, char *sha256_hex,
+					void (*progress) (int64 done, void *arg), void *arg)
 {
 	SmsCompressShared *sh = job->sh;
 	uint32		nchunks;
 	uint32		next_out = 0;
-	char		tmp_path[MAXPGPATH];
 	int			out_fd;
 	int64		total_out = 0;
 	pg_cryptohash_ctx *hash;
@@ -484,7 +505,6 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	 * transient files do not outlive a transaction.  sms_compress_abort()
 	 * closes it on error.
 	 */
-	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp", out_path);
 	out_fd = job->out_fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | PG_BINARY,
 								pg_file_create_mode);
 	if (out_fd < 0)
@@ -508,6 +528,9 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 			pg_flush_data(out_fd, total_out, n);
 			total_out += n;
 			next_out++;
+			/* the file is final up to here: the Sender may send it on */
+			if (streamed)
+				sms_wake_now(SMS_SENDER);
 			continue;
 		}
 

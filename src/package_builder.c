@@ -40,6 +40,7 @@
 #include "package_archive.h"
 #include "compress.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -315,9 +316,50 @@ source_below(const char *dir, int64 limit)
 }
 
 /*
+ * A builder's output file may be sent while it is written (sender.c): it
+ * gets a new name for every attempt, <stem>.tar.gz.<stream ID>.tmp, made
+ * here (empty) and recorded in the build's row before anything is written
+ * to it, and the Sender is woken.  A stream ID is random, so a file of an
+ * earlier attempt or an earlier builder is never taken for this one.
+ */
+static char *
+begin_stream(const char *store, const char *stem, ProgressArg *parg)
+{
+	uint8		rnd[SMS_STREAM_ID_LEN / 2];
+	char		id[SMS_STREAM_ID_LEN + 1];
+	char	   *path;
+	int			fd;
+	Datum		values[3];
+	Oid			types[3] = {TEXTOID, INT4OID, TEXTOID};
+
+	if (!pg_strong_random(rnd, sizeof(rnd)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random stream ID")));
+	for (int i = 0; i < (int) sizeof(rnd); i++)
+		sprintf(id + 2 * i, "%02x", rnd[i]);
+	path = psprintf("%s/%s.tar.gz.%s.tmp", store, stem, id);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", path)));
+	close(fd);
+
+	values[0] = CStringGetTextDatum(parg->package_id);
+	values[1] = Int32GetDatum(parg->version);
+	values[2] = CStringGetTextDatum(id);
+	exec_in_xact("UPDATE smsdist.package_builds SET stream_id = $3, updated_at = clock_timestamp()"
+				 " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
+				 3, values, types);
+	sms_wake_now(SMS_SENDER);
+	return path;
+}
+
+/*
  * One attempt: tar + compress into <store>/<stem>.tar.gz.  Returns the
  * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
- * caller's transaction is open).
+ * caller's transaction is open), and the output is not streamed.
  */
 static SmsManifest *
 build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
@@ -326,12 +368,15 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 	char	   *tar_path = psprintf("%s/%s.tar.%d", store, stem, MyProcPid);
 	char	   *parts = psprintf("%s/%s.parts.%d", store, stem, MyProcPid);
 	char	   *out_path = psprintf("%s/%s.tar.gz", store, stem);
+	char	   *volatile tmp_path = NULL;
 	SmsCompressJob *volatile job = NULL;
 	SmsManifest *volatile manifest = NULL;
 
 	PG_TRY();
 	{
 		struct stat st;
+
+		tmp_path = parg ? begin_stream(store, stem, parg) : psprintf("%s.tmp", out_path);
 
 		/* a source smaller than one chunk is compressed here alone */
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,
@@ -343,8 +388,8 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", tar_path)));
 		*tar_bytes = st.st_size;
-		*out_bytes = sms_compress_finish(job, st.st_size, out_path, sha256_hex,
-										 parg ? report_progress : NULL, parg);
+		*out_bytes = sms_compress_finish(job, st.st_size, out_path, tmp_path, parg != NULL,
+										 sha256_hex, parg ? report_progress : NULL, parg);
 		job = NULL;
 	}
 	PG_CATCH();
@@ -352,6 +397,8 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 		if (job != NULL)
 			sms_compress_abort(job);
 		(void) unlink(tar_path);
+		if (tmp_path != NULL)
+			(void) unlink(tmp_path);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

@@ -34,11 +34,22 @@
  *					to resume from (total_bytes if this version is already
  *					here and nothing needs sending).
  *	receive_chunk	writes one chunk at the offset; answers the new offset.
+ *	receive_total	for a streamed file (below): its final size and SHA-256.
  *	receive_end		checks the whole file against its SHA-256, moves it into
  *					the package store as the package file and records it as
  *					a ready build; records the job (a share_package job for
  *					a share or run-command job at the parent: this site's part
  *					is to distribute; or a remove_package job).
+ *
+ * Streaming (0.6): a parent may send its package file while its builder
+ * is still writing it (appending compressed members in order, so the file
+ * is final up to its current size).  receive_begin then has a stream ID
+ * (the builder's name for that file) instead of a size and hash; chunks
+ * arrive as the file grows, receive_total gives the size and hash once the
+ * parent knows them, the last chunks follow, and receive_end checks the
+ * whole file as always.  A builder that started over wrote another file
+ * under another stream ID, so a receive_begin with a new ID starts from
+ * zero, and one with the same ID resumes (also once the size is known).
  *
  * Invariant: the part file is never shorter than bytes_received, because
  * the row is updated only after the bytes are fsync'd (every 32 MB or
@@ -295,12 +306,14 @@ lock_transfer(const char *package_id, int32 version)
 		elog(ERROR, "smsdist receiver: locking the transfer failed");
 }
 
+/* total_bytes -1 and sha256 "": a streamed file whose size is not known yet */
 typedef struct TransferRow
 {
 	bool		found;
 	int64		total_bytes;
 	int64		bytes_received;
 	char		sha256[SMS_SHA256_HEX_LEN + 1];
+	char		stream_id[SMS_STREAM_ID_LEN + 1];	/* "" when not streamed */
 } TransferRow;
 
 static TransferRow
@@ -311,7 +324,8 @@ fetch_transfer(const char *package_id, int32 version)
 	TransferRow row = {0};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT total_bytes, bytes_received, sha256"
+	if (SPI_execute_with_args("SELECT coalesce(total_bytes, -1), bytes_received,"
+							  "       coalesce(sha256, ''), coalesce(stream_id, '')"
 							  "  FROM smsdist.package_transfers"
 							  " WHERE package_id = $1 AND source_version = $2 FOR UPDATE",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -322,6 +336,7 @@ fetch_transfer(const char *package_id, int32 version)
 	row.total_bytes = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	row.bytes_received = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	strlcpy(row.sha256, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3), sizeof(row.sha256));
+	strlcpy(row.stream_id, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4), sizeof(row.stream_id));
 	return row;
 }
 
@@ -337,6 +352,21 @@ set_bytes_received(const char *package_id, int32 version, int64 bytes)
 							  " WHERE package_id = $1 AND source_version = $2",
 							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist receiver: updating the transfer failed");
+}
+
+/* A streamed file's final size and SHA-256. */
+static void
+set_stream_total(const char *package_id, int32 version, int64 total_bytes, const char *sha256)
+{
+	Oid			types[4] = {TEXTOID, INT4OID, INT8OID, TEXTOID};
+	Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+	Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
+
+	if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
+							  "   SET total_bytes = $3, sha256 = $4, updated_at = clock_timestamp()"
+							  " WHERE package_id = $1 AND source_version = $2",
+							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist receiver: recording the size of the transfer failed");
 }
 
 /*
@@ -402,39 +432,74 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	"sha256", "package_name", "source_directory"};
 	char	   *package_id;
 	int32		version;
-	int64		total_bytes;
-	char	   *sha256;
+	int64		total_bytes = -1;
+	char	   *sha256 = NULL;
 	char	   *package_name;
 	char	   *source_directory;
+	char	   *stream_id = NULL;
 	char	   *store;
 	char	   *part;
-	ReadyBuild	ready;
 	TransferRow row;
 	int64		received;
 	int			fd;
 	off_t		file_size;
 	int32		base_version;
+	bool		resume;
 
-	require_args(fcinfo, "receive_begin", names, lengthof(names));
+	/* a file sent while the parent writes it (0.6): no size or hash yet */
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		stream_id = text_to_cstring(PG_GETARG_TEXT_PP(7));
+	if (stream_id == NULL || !PG_ARGISNULL(2) || !PG_ARGISNULL(3))
+		require_args(fcinfo, "receive_begin", names, lengthof(names));	/* (with stream_id: both or neither) */
+	else
+	{
+		static const char *const stream_names[] = {"package_id", "source_version", "package_name",
+		"source_directory"};
+		static const int stream_args[] = {0, 1, 4, 5};
+
+		for (int i = 0; i < (int) lengthof(stream_args); i++)
+			if (PG_ARGISNULL(stream_args[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("argument \"%s\" of receive_begin must not be null", stream_names[i])));
+	}
 	sms_keep_freed_memory();	/* the chunks of this connection come next */
 	forget_session();			/* a new attempt starts from the durable offset */
 	/* a delta from this version (0: the full file); absent before 0.3 */
 	base_version = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_INT32(6) : 0;
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
-	total_bytes = PG_GETARG_INT64(2);
-	sha256 = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	if (!PG_ARGISNULL(2))
+		total_bytes = PG_GETARG_INT64(2);
+	if (!PG_ARGISNULL(3))
+		sha256 = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	package_name = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	source_directory = text_to_cstring(PG_GETARG_TEXT_PP(5));
 
 	sms_valid_sms_id(package_id, true);
 	check_version_arg(version);
-	if (total_bytes <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
-						(long long) total_bytes, package_id, version)));
-	check_sha256_arg(sha256, "package file");
+	if (stream_id != NULL)
+	{
+		if (!sms_valid_stream_id(stream_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid stream ID \"%s\" of package %s version %d", stream_id, package_id, version),
+					 errdetail("A stream ID is %d lower-case hexadecimal digits.", SMS_STREAM_ID_LEN)));
+		if (base_version != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a delta of package %s version %d cannot be streamed", package_id, version),
+					 errdetail("A delta is made from a finished package file.")));
+	}
+	if (sha256 != NULL)
+	{
+		if (total_bytes <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
+							(long long) total_bytes, package_id, version)));
+		check_sha256_arg(sha256, "package file");
+	}
 	if (base_version != 0 && (base_version < 1 || base_version >= version))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -473,57 +538,82 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	store = sms_package_store();
 	part = part_path(store, package_id, version);
 
-	/* already here (sent before, for another job): nothing to send */
-	ready = fetch_ready_build(package_id, version);
-	if (ready.found && strcmp(ready.sha256, sha256) == 0 && ready.bytes == total_bytes)
+	/*
+	 * Already here (sent before, for another job): nothing to send.  A
+	 * stream cannot be recognised (its hash is not known yet): it is
+	 * received, and replaces the build at receive_end as any other file
+	 * of this version would.
+	 */
+	if (sha256 != NULL)
 	{
-		Oid			types[2] = {TEXTOID, INT4OID};
-		Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+		ReadyBuild	ready = fetch_ready_build(package_id, version);
 
-		/* a transfer of another file of this version, abandoned: forget it */
-		if (SPI_execute_with_args("DELETE FROM smsdist.package_transfers"
-								  " WHERE package_id = $1 AND source_version = $2",
-								  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "smsdist receiver: removing an abandoned transfer failed");
-		if (SPI_processed > 0 && unlink(part) != 0 && errno != ENOENT)
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("could not remove part file \"%s\": %m", part)));
-		SPI_finish();
-		PG_RETURN_INT64(total_bytes);
+		if (ready.found && strcmp(ready.sha256, sha256) == 0 && ready.bytes == total_bytes)
+		{
+			Oid			types[2] = {TEXTOID, INT4OID};
+			Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
+
+			/* a transfer of another file of this version, abandoned: forget it */
+			if (SPI_execute_with_args("DELETE FROM smsdist.package_transfers"
+									  " WHERE package_id = $1 AND source_version = $2",
+									  2, types, values, NULL, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "smsdist receiver: removing an abandoned transfer failed");
+			if (SPI_processed > 0 && unlink(part) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove part file \"%s\": %m", part)));
+			SPI_finish();
+			PG_RETURN_INT64(total_bytes);
+		}
 	}
 
+	/*
+	 * What we have counts only if it is of the same file: the same size and
+	 * hash, or the same stream (a file the parent is still writing, or
+	 * wrote; its size and hash, once known, must match too).
+	 */
 	row = fetch_transfer(package_id, version);
 	if (!row.found)
+		resume = false;
+	else if (stream_id != NULL && strcmp(row.stream_id, stream_id) == 0)
+		resume = sha256 == NULL || row.sha256[0] == '\0' ||
+			(row.total_bytes == total_bytes && strcmp(row.sha256, sha256) == 0);
+	else
+		resume = sha256 != NULL && row.total_bytes == total_bytes &&
+			strcmp(row.sha256, sha256) == 0;
+	if (resume && sha256 != NULL && row.sha256[0] == '\0')
 	{
-		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT4OID};
-		Datum		values[5] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
-			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256), Int32GetDatum(base_version)};
-
-		if (SPI_execute_with_args("INSERT INTO smsdist.package_transfers"
-								  "       (package_id, source_version, total_bytes, sha256, base_version)"
-								  "VALUES ($1, $2, $3, $4, nullif($5, 0))",
-								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "smsdist receiver: recording the transfer failed");
-		received = 0;
+		/* the stream's size and hash, learnt now (a lost receive_total) */
+		if (row.bytes_received > total_bytes)
+			resume = false;
+		else
+			set_stream_total(package_id, version, total_bytes, sha256);
 	}
-	else if (row.total_bytes != total_bytes || strcmp(row.sha256, sha256) != 0)
+
+	if (!row.found || !resume)
 	{
 		/*
-		 * The parent now sends another file under this version (it rebuilt
-		 * the package): what we have belongs to the old one.
+		 * A new transfer; or the parent now sends another file under this
+		 * version (it rebuilt the package, or its builder started over):
+		 * what we have belongs to the old one.
 		 */
-		Oid			types[5] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT4OID};
-		Datum		values[5] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
-			Int64GetDatum(total_bytes), CStringGetTextDatum(sha256), Int32GetDatum(base_version)};
+		Oid			types[6] = {TEXTOID, INT4OID, INT8OID, TEXTOID, INT4OID, TEXTOID};
+		Datum		values[6] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
+			Int64GetDatum(total_bytes), sha256 ? CStringGetTextDatum(sha256) : (Datum) 0,
+		Int32GetDatum(base_version), stream_id ? CStringGetTextDatum(stream_id) : (Datum) 0};
+		char		nulls[6] = {' ', ' ', total_bytes < 0 ? 'n' : ' ', sha256 ? ' ' : 'n', ' ',
+		stream_id ? ' ' : 'n'};
 
-		if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
-								  "   SET total_bytes = $3, sha256 = $4, bytes_received = 0,"
-								  "       base_version = nullif($5, 0),"
-								  "       started_at = clock_timestamp(), updated_at = clock_timestamp()"
-								  " WHERE package_id = $1 AND source_version = $2",
-								  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "smsdist receiver: restarting the transfer failed");
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_transfers"
+								  "       (package_id, source_version, total_bytes, sha256, base_version, stream_id)"
+								  "VALUES ($1, $2, $3, $4, nullif($5, 0), $6)"
+								  "    ON CONFLICT (package_id, source_version) DO UPDATE"
+								  "   SET total_bytes = EXCLUDED.total_bytes, sha256 = EXCLUDED.sha256,"
+								  "       bytes_received = 0, base_version = EXCLUDED.base_version,"
+								  "       stream_id = EXCLUDED.stream_id,"
+								  "       started_at = clock_timestamp(), updated_at = clock_timestamp()",
+								  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "smsdist receiver: recording the transfer failed");
 		received = 0;
 	}
 	else
@@ -618,7 +708,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 		SPI_finish();
 		PG_RETURN_INT64(expected);
 	}
-	if (len > row.total_bytes - offset)
+	if (row.total_bytes >= 0 && len > row.total_bytes - offset)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("chunk of %lld bytes at offset %lld goes beyond the end of package %s version %d (%lld bytes)",
@@ -683,6 +773,97 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	CloseTransientFile(fd);
 	SPI_finish();
 	PG_RETURN_INT64(done);
+}
+
+/* ---------------------------------------------------------------------
+ * receive_total
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The parent has finished writing a file it streamed: here are its size and
+ * SHA-256.  Answers the offset to go on from, as receive_chunk does; the
+ * bytes received so far stay (the whole file is checked at receive_end).
+ * If they are all there, they are made durable now: no chunk follows.
+ */
+PG_FUNCTION_INFO_V1(smsdist_receive_total);
+Datum
+smsdist_receive_total(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"package_id", "source_version", "stream_id",
+	"total_bytes", "sha256"};
+	char	   *package_id;
+	int32		version;
+	char	   *stream_id;
+	int64		total_bytes;
+	char	   *sha256;
+	TransferRow row;
+	int64		offset;
+
+	require_args(fcinfo, "receive_total", names, lengthof(names));
+	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = PG_GETARG_INT32(1);
+	stream_id = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	total_bytes = PG_GETARG_INT64(3);
+	sha256 = text_to_cstring(PG_GETARG_TEXT_PP(4));
+
+	sms_valid_sms_id(package_id, true);
+	check_version_arg(version);
+	if (!sms_valid_stream_id(stream_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid stream ID \"%s\" of package %s version %d", stream_id, package_id, version),
+				 errdetail("A stream ID is %d lower-case hexadecimal digits.", SMS_STREAM_ID_LEN)));
+	if (total_bytes <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
+						(long long) total_bytes, package_id, version)));
+	check_sha256_arg(sha256, "package file");
+
+	SPI_connect();
+	lock_transfer(package_id, version);
+	row = fetch_transfer(package_id, version);
+	if (!row.found || strcmp(row.stream_id, stream_id) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("no transfer of stream %s of package %s version %d is in progress at site %s",
+						stream_id, package_id, version, sms_site_code ? sms_site_code : "?"),
+				 errhint("Call smsdist.receive_begin() with the stream ID first.")));
+	if (row.sha256[0] != '\0' &&
+		(row.total_bytes != total_bytes || strcmp(row.sha256, sha256) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream %s of package %s version %d was said to be %lld bytes with SHA-256 %s",
+						stream_id, package_id, version, (long long) row.total_bytes, row.sha256),
+				 errhint("Call smsdist.receive_begin() again to send another file.")));
+
+	offset = session_offset(package_id, version, row.bytes_received);
+	if (offset > total_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stream %s of package %s version %d is %lld bytes long, but %lld bytes of it have been received",
+						stream_id, package_id, version, (long long) total_bytes, (long long) offset),
+				 errhint("Call smsdist.receive_begin() again to send it from the start.")));
+	if (row.sha256[0] == '\0')
+		set_stream_total(package_id, version, total_bytes, sha256);
+
+	if (offset == total_bytes && row.bytes_received < total_bytes)
+	{
+		/* everything was written by this session: make it durable, as the last chunk would */
+		char	   *store = sms_package_store();
+		char	   *part = part_path(store, package_id, version);
+		off_t		file_size;
+		int			fd = open_part_file(store, part, &file_size);
+
+		fsync_or_error(fd, part);
+		CloseTransientFile(fd);
+		set_bytes_received(package_id, version, total_bytes);
+		session.durable = total_bytes;
+		session.durable_at = GetCurrentTimestamp();
+	}
+	SPI_finish();
+	PG_RETURN_INT64(offset);
 }
 
 /* ---------------------------------------------------------------------
@@ -881,6 +1062,12 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 		Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID};
 		Datum		values[5];
 
+		if (row.total_bytes < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("package %s version %d is not complete at site %s: %lld bytes received, and its size is not known yet",
+							package_id, version, sms_site_code, (long long) row.bytes_received),
+					 errhint("smsdist.receive_total() gives the size of a streamed file.")));
 		/* not corruption: the sender stopped early; it resumes from begin */
 		if (row.bytes_received < row.total_bytes)
 			ereport(ERROR,
@@ -931,7 +1118,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 								  "   SET state = 'ready', file_path = EXCLUDED.file_path,"
 								  "       bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,"
 								  "       received = true, base_version = EXCLUDED.base_version,"
-								  "       error = NULL, builder_pid = NULL,"
+								  "       error = NULL, builder_pid = NULL, stream_id = NULL,"
 								  "       manifest = NULL, source_bytes = NULL, file_count = NULL,"
 								  "       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
 								  "       updated_at = clock_timestamp()",

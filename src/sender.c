@@ -161,6 +161,9 @@ typedef struct Transfer
 	bool		full_required;	/* a site behind the hop asked for the full file */
 	char	   *manifest;		/* of this version, if known */
 	char	   *run;			/* run_job_details() for a run-command job */
+	char	   *stream_id;		/* the build's stream ID (a full file of a local build) */
+	bool		streaming;		/* the build is still being written: size and hash unknown */
+	int64		sent;			/* bytes the site took in this attempt (all streams) */
 } Transfer;
 
 /* set by claim_transfer when it failed rows that cannot be routed */
@@ -193,12 +196,23 @@ claim_transfer(void)
 					  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
 					  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying', 'running')"
 					  "   AND j.state = 'active'"
-					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready'"
+					  /*
+					   * still being compressed: sent as it is written, if no
+					   * site behind the hop has a version a delta could be
+					   * made from (see send_file)
+					   */
+					  "        OR (b.state = 'building' AND b.stream_id IS NOT NULL AND NOT EXISTS ("
+					  "            SELECT 1 FROM smsdist.job_site_status s2"
+					  "              JOIN smsdist.package_locations l"
+					  "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
+					  "             WHERE s2.job_id = s.job_id AND s2.phase = 'send'"
+					  "               AND smsdist.route_hop(s2.site_code) = smsdist.route_hop(s.site_code))))"
 					  /* the full package is needed and this site has only a delta: wait for it */
 					  "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
 					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 					  "        <= clock_timestamp())"
-					  " ORDER BY j.priority, s.updated_at"
+					  " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
 					  " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
 					  false, 1);
 	if (ret != SPI_OK_SELECT)
@@ -242,7 +256,7 @@ claim_transfer(void)
 									"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, ''),"
 									"       coalesce(b.base_version, 0),"
 									"       coalesce((SELECT bool_or(full_package_required) FROM rows), false),"
-									"       b.manifest"
+									"       b.manifest, b.state::text, b.stream_id"
 									"  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
 									"  LEFT JOIN smsdist.package_builds b"
 									"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
@@ -285,7 +299,9 @@ claim_transfer(void)
 		Datum		v3[2] = {CStringGetTextDatum(t->job_id), CStringGetTextDatum(t->hop)};
 		char	   *b = val(15),
 				   *f = val(16),
-				   *m = val(17);
+				   *m = val(17),
+				   *bs = val(18),
+				   *sid = val(19);
 
 		if (SPI_execute_with_args("SELECT smsdist.run_job_details($1, $2)::text",
 								  2, t3, v3, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -294,11 +310,15 @@ claim_transfer(void)
 		t->build_base = atoi(b);
 		t->full_required = strcmp(f, "t") == 0;
 		t->manifest = m;
+		t->streaming = bs != NULL && strcmp(bs, "building") == 0;
+		t->stream_id = sid;
 		return t;
 	}
 	t->build_base = atoi(val(15));
 	t->full_required = strcmp(val(16), "t") == 0;
 	t->manifest = val(17);
+	t->streaming = val(18) != NULL && strcmp(val(18), "building") == 0;
+	t->stream_id = val(19);
 	return t;
 }
 
@@ -403,12 +423,13 @@ choose_file(Transfer *t)
 	struct stat st;
 
 	t->base_version = 0;
-	if (strcmp(t->job_type, "remove_package") == 0)
+	if (strcmp(t->job_type, "remove_package") == 0 || t->streaming)
 		return;
 	if (t->build_base > 0)
 	{
 		/* this site received a delta: it can only pass it on */
 		t->base_version = t->build_base;
+		t->stream_id = NULL;
 		return;
 	}
 	if (t->full_required || t->manifest == NULL)
@@ -487,6 +508,7 @@ choose_file(Transfer *t)
 	if (bytes >= t->bytes)
 		return;					/* no smaller than the whole: send the whole */
 	t->base_version = base;
+	t->stream_id = NULL;		/* a delta is not the build's file */
 	t->file = path;
 	t->bytes = bytes;
 	t->sha256 = sha;
@@ -562,8 +584,9 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 	values[3] = CStringGetTextDatum(detail);
 	values[4] = Int64GetDatum(t->bytes);
 	values[5] = Int32GetDatum(t->base_version);
+	/* (while streaming, the size is not known yet: bytes_total is NULL) */
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET bytes_done = $3, bytes_total = $5, detail = $4,"
+							  "   SET bytes_done = $3, bytes_total = nullif($5, 0), detail = $4,"
 							  "       delta_base = nullif($6, 0)"
 							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
 							  "   AND smsdist.route_hop(site_code) = $2",
@@ -645,14 +668,136 @@ transfer_done(Transfer *t, int64 sent)
 						   t->package_id, t->version, t->hop, t->targets, (long long) sent);
 }
 
-/* Send the package file from the child's offset on; returns bytes sent. */
+/*
+ * Sending while the package is compressed.  The builder appends the
+ * compressed members to <stem>.tar.gz.<stream ID>.tmp in order, so that
+ * file is final up to its current size, and renames it to the package file
+ * when it is done (the same file: an open descriptor reads on).  The Sender
+ * sends whole chunks of it as it grows; once the build is ready it tells
+ * the site the size and hash (receive_total) and sends the rest.  Only a
+ * full file is streamed: a delta needs the finished file, so a hop whose
+ * sites hold a version of the package waits for the build (claim_transfer).
+ *
+ * What the build's row says, looked at while streaming.
+ */
+typedef enum BuildNews
+{
+	BUILD_GROWING,				/* same stream, still being written */
+	BUILD_READY,				/* done: t->file, bytes, sha256 set */
+	BUILD_RESTARTED,			/* another stream (the builder started over) */
+	BUILD_FAILED				/* failed or gone: *err says why */
+} BuildNews;
+
+#define SEND_RESTART	(-2)	/* send_file: the build changed; look again */
+
+static BuildNews
+follow_build(Transfer *t, char **err)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	char	   *state;
+	char	   *stream;
+
+	/* a fresh transaction: the wait may be long, and must not hold a snapshot */
+	sms_step_commit();
+	values[0] = CStringGetTextDatum(t->package_id);
+	values[1] = Int32GetDatum(t->version);
+	if (SPI_execute_with_args("SELECT b.state::text, b.stream_id, b.file_path, b.bytes, b.sha256,"
+							  "       coalesce(b.error, ''), b.manifest"
+							  "  FROM smsdist.package_builds b"
+							  " WHERE b.package_id = $1 AND b.source_version = $2",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: reading the package build failed");
+	if (SPI_processed != 1)
+	{
+		*err = psprintf("the build of package %s version %d is gone", t->package_id, t->version);
+		return BUILD_FAILED;
+	}
+	state = val(1);
+	stream = val(2);
+	if (strcmp(state, "ready") == 0)
+	{
+		t->file = val(3);
+		t->bytes = strtoll(val(4), NULL, 10);
+		t->sha256 = val(5);
+		t->manifest = val(7);
+		if (stream == NULL || t->stream_id == NULL || strcmp(stream, t->stream_id) != 0)
+			t->stream_id = stream;
+		return BUILD_READY;
+	}
+	if (strcmp(state, "building") != 0)
+	{
+		*err = psprintf("package %s version %d could not be compressed: %s",
+						t->package_id, t->version, val(6));
+		return BUILD_FAILED;
+	}
+	if (stream == NULL || t->stream_id == NULL || strcmp(stream, t->stream_id) != 0)
+	{
+		t->stream_id = stream;
+		return BUILD_RESTARTED;
+	}
+	return BUILD_GROWING;
+}
+
+/*
+ * Does the site take streams (0.6)?  One catalog lookup per transfer of a
+ * local build; a site not updated yet gets the finished file as before.
+ */
+static bool
+site_takes_streams(PGconn *conn, char **err)
+{
+	PGresult   *res = link_exec(conn,
+								"SELECT to_regprocedure('smsdist.receive_total(text,integer,text,bigint,text)') IS NOT NULL",
+								0, NULL, NULL, NULL, err);
+	bool		yes;
+
+	if (res == NULL)
+		return false;
+	yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return yes;
+}
+
+/* Wait (on the latch: the builder sets it) until the build is no longer being written. */
+static BuildNews
+wait_for_build(Transfer *t, char **err)
+{
+	for (;;)
+	{
+		BuildNews	news = follow_build(t, err);
+
+		if (news == BUILD_READY || news == BUILD_FAILED)
+			return news;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* Is the open stream the finished package file (renamed, not rewritten)? */
+static bool
+same_file(int fd, const char *path, int64 bytes)
+{
+	struct stat a;
+	struct stat b;
+
+	return fstat(fd, &a) == 0 && stat(path, &b) == 0 &&
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino && b.st_size == bytes;
+}
+
+/*
+ * Send the package file from the child's offset on; returns bytes sent, -1
+ * with *err set on failure, or SEND_RESTART when a stream must be given up
+ * (the builder started over): the caller looks at the build again.
+ */
 static int64
 send_file(PGconn *conn, Transfer *t, char **err)
 {
 	char		version[16];
 	char		total[32];
 	char		base[16];
-	const char *bv[7];
+	const char *bv[8];
 	PGresult   *res;
 	int64		offset;
 	int64		sent = 0;
@@ -664,19 +809,40 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	int			first = 0;
 	int64		next;
 	int64		ends[PIPELINE_DEPTH];
+	int64		avail;
+
+	/* a site that does not take streams gets the finished file, as before 0.6 */
+	if (t->stream_id != NULL && !site_takes_streams(conn, err))
+	{
+		if (*err != NULL)
+			return -1;
+		if (t->streaming)
+		{
+			pgstat_report_activity(STATE_RUNNING,
+								   psprintf("waiting for package %s to be compressed", t->package_id));
+			if (wait_for_build(t, err) == BUILD_FAILED)
+				return -1;
+			t->streaming = false;
+		}
+		t->stream_id = NULL;
+	}
 
 	snprintf(version, sizeof(version), "%d", t->version);
 	snprintf(total, sizeof(total), "%lld", (long long) t->bytes);
 	bv[0] = t->package_id;
 	bv[1] = version;
-	bv[2] = total;
-	bv[3] = t->sha256;
+	bv[2] = t->streaming ? NULL : total;
+	bv[3] = t->streaming ? NULL : t->sha256;
 	bv[4] = t->package_name;
 	bv[5] = t->source_directory;
 	snprintf(base, sizeof(base), "%d", t->base_version);
 	bv[6] = base;
+	bv[7] = t->stream_id;
 	/* a full file is sent as before 0.3, so a child not updated yet takes it */
-	if (t->base_version > 0)
+	if (t->stream_id != NULL)
+		res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6, nullif($7::int, 0), $8)",
+						8, bv, NULL, NULL, err);
+	else if (t->base_version > 0)
 		res = link_exec(conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6, $7::int)",
 						7, bv, NULL, NULL, err);
 	else
@@ -686,7 +852,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		return -1;
 	offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (offset >= t->bytes)
+	if (!t->streaming && offset >= t->bytes)
 		return 0;				/* the site has it already */
 	if (!throttle_allows(&t->throttle))
 	{
@@ -701,11 +867,31 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	 * Not a transient file: progress is committed after every chunk, and
 	 * transient files do not outlive a transaction.  send_transfer closes it.
 	 */
-	fd = t->fd = open(t->file, O_RDONLY | O_CLOEXEC | PG_BINARY);
-	if (fd < 0)
+	if (t->streaming)
 	{
-		*err = psprintf("could not open package file \"%s\": %m", t->file);
-		return -1;
+		char	   *path = psprintf("%s/%s.%d.tar.gz.%s.tmp", sms_package_store(),
+									t->package_id, t->version, t->stream_id);
+
+		fd = t->fd = open(path, O_RDONLY | O_CLOEXEC | PG_BINARY);
+		if (fd < 0 && errno == ENOENT)
+			return SEND_RESTART;	/* renamed (ready) or removed (started over) */
+		if (fd < 0)
+		{
+			*err = psprintf("could not open package file \"%s\": %m", path);
+			return -1;
+		}
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("sending package %s to %s while it is compressed",
+										t->package_id, t->hop));
+	}
+	else
+	{
+		fd = t->fd = open(t->file, O_RDONLY | O_CLOEXEC | PG_BINARY);
+		if (fd < 0)
+		{
+			*err = psprintf("could not open package file \"%s\": %m", t->file);
+			return -1;
+		}
 	}
 	/* not in SPI memory: each chunk's progress commit frees that */
 	buf = MemoryContextAlloc(sms_step_context, chunk);
@@ -720,16 +906,36 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	if (!link_pipeline_enter(conn, err))
 		return -1;
 	next = offset;
-	while (offset < t->bytes)
+	for (;;)
 	{
 		int64		acked;
 		int64		expected;
 		TimestampTz t0 = GetCurrentTimestamp();
 
-		/* keep depth chunks in flight */
-		while (inflight < depth && next < t->bytes)
+		if (t->streaming)
 		{
-			size_t		len = Min((int64) chunk, t->bytes - next);
+			struct stat st;
+
+			if (fstat(fd, &st) != 0)
+			{
+				*err = psprintf("could not stat package file of package %s: %m", t->package_id);
+				(void) link_pipeline_exit(conn, inflight);
+				return -1;
+			}
+			avail = st.st_size;
+		}
+		else
+		{
+			avail = t->bytes;
+			if (offset >= t->bytes)
+				break;
+		}
+
+		/* keep depth chunks in flight (while streaming, whole chunks only) */
+		while (inflight < depth && next < avail &&
+			   (!t->streaming || avail - next >= (int64) chunk))
+		{
+			size_t		len = Min((int64) chunk, avail - next);
 			ssize_t		r = pg_pread(fd, buf, len, next);
 			char		hex[SMS_SHA256_HEX_LEN + 1];
 			char		off[32];
@@ -739,7 +945,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 
 			if (r != (ssize_t) len)
 			{
-				*err = psprintf("could not read package file \"%s\": %m", t->file);
+				*err = psprintf("could not read package file \"%s\": %m", t->file ? t->file : t->package_id);
 				(void) link_pipeline_exit(conn, inflight);
 				return -1;
 			}
@@ -765,6 +971,67 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			next += len;
 		}
 
+		if (inflight == 0)
+		{
+			BuildNews	news;
+
+			if (!t->streaming)
+			{
+				/* cannot happen: the site's offset is behind and nothing is in flight */
+				*err = psprintf("lost track of the transfer at byte %lld of %lld",
+								(long long) offset, (long long) t->bytes);
+				(void) link_pipeline_exit(conn, 0);
+				return -1;
+			}
+			/* streaming, and less than a chunk written since: what of the build? */
+			news = follow_build(t, err);
+			if (news == BUILD_GROWING)
+			{
+				struct stat st;
+
+				/* wait for the builder's next member (it sets our latch) */
+				if (fstat(fd, &st) == 0 && st.st_size == avail)
+				{
+					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 1000, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+				}
+				CHECK_FOR_INTERRUPTS();
+				continue;
+			}
+			if (news == BUILD_READY && same_file(fd, t->file, t->bytes))
+			{
+				/* the size and hash are known now: the site takes the rest as any file */
+				const char *tv[5];
+
+				snprintf(total, sizeof(total), "%lld", (long long) t->bytes);
+				tv[0] = t->package_id;
+				tv[1] = version;
+				tv[2] = t->stream_id;
+				tv[3] = total;
+				tv[4] = t->sha256;
+				if (!link_pipeline_send(conn, "SELECT smsdist.receive_total($1, $2::int, $3, $4::bigint, $5)",
+										5, tv, NULL, NULL, err))
+					return -1;
+				res = link_pipeline_result(conn, err);
+				if (res == NULL)
+				{
+					(void) link_pipeline_exit(conn, 0);
+					return -1;
+				}
+				offset = next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+				PQclear(res);
+				t->streaming = false;
+				continue;
+			}
+			(void) link_pipeline_exit(conn, 0);
+			if (news == BUILD_FAILED)
+				return -1;
+			if (news == BUILD_READY)
+				t->stream_id = NULL;	/* not the file streamed: send it afresh */
+			return SEND_RESTART;
+		}
+
 		/* the answer to the oldest: the site's offset after it */
 		res = link_pipeline_result(conn, err);
 		expected = ends[first];
@@ -778,7 +1045,10 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		acked = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 		PQclear(res);
 		if (acked > offset)
+		{
 			sent += acked - offset;
+			t->sent += acked - offset;
+		}
 		offset = acked;			/* the site's offset: resynchronise on it */
 		if (acked != expected)
 		{
@@ -798,9 +1068,13 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			first = 0;
 			next = offset;
 		}
-		transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
-											  t->hop, (long long) offset, (long long) t->bytes));
-		if (offset < t->bytes && depth == 1 &&
+		if (t->streaming)
+			transfer_progress(t, offset, psprintf("sending to %s while the package is compressed: %lld bytes so far",
+												  t->hop, (long long) offset));
+		else
+			transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
+												  t->hop, (long long) offset, (long long) t->bytes));
+		if ((t->streaming || offset < t->bytes) && depth == 1 &&
 			!throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp())))
 		{
 			*err = pstrdup("paused: the rate limit of this hour is 0 %");
@@ -836,8 +1110,38 @@ send_transfer(Transfer *t, char **err)
 
 	PG_TRY();
 	{
-		if (strcmp(t->job_type, "remove_package") != 0)
-			sent = send_file(conn, t, err);
+		while (strcmp(t->job_type, "remove_package") != 0)
+		{
+			BuildNews	news;
+
+			if (!t->streaming || t->stream_id != NULL)
+			{
+				sent = send_file(conn, t, err);
+				if (sent != SEND_RESTART)
+					break;
+				/* the stream was given up: send what the build has become */
+				if (t->fd >= 0)
+				{
+					close(t->fd);
+					t->fd = -1;
+				}
+			}
+			news = follow_build(t, err);
+			if (news == BUILD_FAILED)
+			{
+				sent = -1;
+				break;
+			}
+			t->streaming = news != BUILD_READY;
+			if (news == BUILD_GROWING || (t->streaming && t->stream_id == NULL))
+			{
+				/* between two builders, or a rename not committed yet */
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 100, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+		}
 		if (sent >= 0)
 		{
 			snprintf(version, sizeof(version), "%d", t->version);
@@ -873,7 +1177,7 @@ send_transfer(Transfer *t, char **err)
 
 	if (sent < 0)
 		return false;
-	transfer_done(t, sent);
+	transfer_done(t, t->sent);
 	return true;
 }
 

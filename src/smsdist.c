@@ -42,6 +42,7 @@ char	   *sms_package_store_dir = NULL;
 int			sms_compression_level = 6;
 int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
+int			sms_test_compress_delay_ms = 0;
 int			sms_send_give_up_after = 3 * 24 * 3600;
 
 SmsSharedState *sms_shared = NULL;
@@ -271,6 +272,17 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.test_compress_delay_ms",
+							"For tests: every compression chunk takes this much longer.",
+							"Makes a build slow enough to watch what happens while it runs.",
+							&sms_test_compress_delay_ms,
+							0,
+							0,
+							60000,
+							PGC_SIGHUP,
+							GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("smsdist");
 

@@ -151,6 +151,7 @@ extern char *sms_site_server_dir(void);
 /* query_rule.c: a collection query rule as a SQL condition over alias r */
 extern char *sms_compile_query_rule(const char *rule);
 extern bool sms_test_corrupt_chunk;
+extern int	sms_test_compress_delay_ms;
 extern void sms_register_supervisor(void);
 extern void sms_install_utility_hook(void);
 
@@ -192,6 +193,14 @@ extern bool sms_valid_sms_id(const char *s, bool raise);
 extern bool sms_valid_object_name(const char *s, const char *what, bool raise);
 extern bool sms_valid_netbios_name(const char *s, const char *what, bool raise);
 extern bool sms_valid_server_path(const char *s, const char *what, bool raise);
+
+/*
+ * A package file sent while it is written (package_builder.c, sender.c,
+ * receiver.c): the builder names it <stem>.tar.gz.<stream ID>.tmp, the
+ * stream ID being SMS_STREAM_ID_LEN random lower-case hex digits.
+ */
+#define SMS_STREAM_ID_LEN	16
+extern bool sms_valid_stream_id(const char *s);
 
 /* Status message IDs (documented in docs/status-messages.md). */
 #define SMS_MSG_COMPONENT_STARTED		500

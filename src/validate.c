@@ -154,6 +154,18 @@ sms_valid_netbios_name(const char *s, const char *what, bool raise)
 	return ok;
 }
 
+/* A stream ID (smsdist.h): it becomes part of a file name. */
+bool
+sms_valid_stream_id(const char *s)
+{
+	if (strlen(s) != SMS_STREAM_ID_LEN)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+			return false;
+	return true;
+}
+
 bool
 sms_valid_server_path(const char *s, const char *what, bool raise)
 {
