@@ -13,7 +13,7 @@ MODULE_big   = smsdist
 OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/worker.o src/supervisor.o src/scheduler.o \
                src/package_archive.o src/package_extract.o src/publish.o \
-               src/compress.o src/package_builder.o src/despooler.o \
+               src/compress.o src/inflate.o src/package_builder.o src/despooler.o \
                src/receiver.o src/sender.o src/sha256.o src/package_delta.o \
                src/query_rule.o src/collection_evaluator.o \
                src/pcm_writer.o src/formats/sms_formats.o src/offer_manager.o \

@@ -327,8 +327,8 @@ remove_parts(SmsCompressShared *sh)
  *
  * The members are appended to tmp_path in order as they are done, so that
  * file is final up to its current size while it is written: with streamed,
- * the Sender is woken after each member, and may send the file as it grows
- * (sender.c).
+ * a Sender that follows the build (sender.c) is woken after each member,
+ * and sends the file as it grows.
  */
 struct SmsCompressJob
 {
@@ -528,8 +528,8 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 			pg_flush_data(out_fd, total_out, n);
 			total_out += n;
 			next_out++;
-			/* the file is final up to here: the Sender may send it on */
-			if (streamed)
+			/* the file is final up to here: a Sender following it sends it on */
+			if (streamed && pg_atomic_read_u32(&sms_shared->sender_follows_build) != 0)
 				sms_wake_now(SMS_SENDER);
 			continue;
 		}

@@ -51,6 +51,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "inflate.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -114,6 +115,8 @@ typedef struct Extract
 	int			base_fd;		/* OpenTransientFile of base_dir, or -1 */
 	int			base_file_fd;	/* raw: the base file being copied, or -1 */
 	SmsManifest *manifest;		/* parsed, in the caller's memory context */
+	SmsInflater *inflater;		/* inflating in another process, or NULL */
+	char	   *inflate_error;	/* why the inflated stream stopped */
 } Extract;
 
 /*
@@ -266,6 +269,7 @@ archive_failed(Extract *x, const char *what)
 {
 	const char *msg = archive_error_string(x->ar);
 
+	CHECK_FOR_INTERRUPTS();		/* an interrupt stopped the inflater's stream */
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("could not read package file \"%s\": %s%s%s",
@@ -553,6 +557,23 @@ read_text_entry(Extract *x, struct archive_entry *entry, const char *name,
 	*len = got;
 }
 
+/* libarchive's read callback over the inflater's stream (no ERROR here) */
+static la_ssize_t
+inflated_read(struct archive *a, void *client_data, const void **buffer)
+{
+	Extract    *x = client_data;
+	char	   *err = NULL;
+	ssize_t		n = sms_inflater_read(x->inflater, buffer, &err);
+
+	if (n < 0)
+	{
+		x->inflate_error = err;
+		archive_set_error(a, EIO, "%s", err);
+		return -1;
+	}
+	return n;
+}
+
 static void
 extract_open(Extract *x)
 {
@@ -605,6 +626,21 @@ extract_open(Extract *x)
 				 errmsg("out of memory")));
 
 	/*
+	 * A large package is inflated by an inflater process while we read the
+	 * tar stream it sends (inflate.c): the two halves of the work run side
+	 * by side.  The inflater checks the gzip stream as libarchive would.
+	 */
+	if (st.st_size >= SMS_INFLATER_MIN_BYTES &&
+		(x->inflater = sms_inflater_start(x->archive_path)) != NULL)
+	{
+		if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
+			archive_failed(x, "tar support");
+		if (archive_read_open(x->ar, x, NULL, inflated_read, NULL) != ARCHIVE_OK)
+			archive_failed(x, "not a gzip-compressed tar stream");
+		goto opened;
+	}
+
+	/*
 	 * ARCHIVE_WARN here means libarchive lacks zlib and would run an external
 	 * gzip program, which we do not want a server process to do.
 	 */
@@ -624,6 +660,7 @@ extract_open(Extract *x)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
 
+opened:
 	x->sha = pg_cryptohash_create(PG_SHA256);
 	if (x->sha == NULL)
 		ereport(ERROR,
@@ -920,6 +957,8 @@ extract_cleanup(Extract *x)
 	if (x->base_fd >= 0)
 		CloseTransientFile(x->base_fd);
 	x->base_fd = -1;
+	sms_inflater_stop(x->inflater);
+	x->inflater = NULL;
 }
 
 /* The base tree a delta needs is not usable: the site needs the full package. */
@@ -1133,6 +1172,12 @@ extract_internal(const char *archive_path, const char *dest_dir,
 
 		extract_open(x);
 		extract_entries(x);
+		if (x->inflater != NULL)
+		{
+			/* the rest of the stream (the tar's padding) inflates cleanly too */
+			sms_inflater_finish(x->inflater, x->archive_path);
+			x->inflater = NULL;
+		}
 
 		MemoryContextSwitchTo(callercxt);
 		x->manifest = sms_manifest_parse(x->manifest_text, x->manifest_len,

@@ -82,6 +82,7 @@
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
 #include "common/file_perm.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -89,6 +90,7 @@
 #include "storage/fd.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
 
 /* Status message ID of the receiving side (docs/status-messages.md) */
@@ -216,12 +218,85 @@ static struct
 	int64		durable;		/* the row's bytes_received */
 	int64		written;		/* written by this backend, from durable on */
 	TimestampTz durable_at;		/* when this backend last made it durable */
+
+	/*
+	 * The SHA-256 of the file's bytes [0, hashed), when this backend wrote
+	 * all of them in order: receive_end then need not read the file again
+	 * (about 80 ms for 100 MB).  It outlives transactions, so it belongs to
+	 * a resource owner of its own.
+	 */
+	pg_cryptohash_ctx *file_hash;
+	int64		hashed;
 }			session;
+
+static ResourceOwner session_owner = NULL;
+
+static void
+forget_file_hash(void)
+{
+	if (session.file_hash != NULL)
+		pg_cryptohash_free(session.file_hash);
+	session.file_hash = NULL;
+	session.hashed = 0;
+}
 
 static void
 forget_session(void)
 {
 	session.package_id[0] = '\0';
+	forget_file_hash();
+}
+
+/* Bytes [offset, offset + len) were written: hash them on, if in order from 0. */
+static void
+hash_written(const char *bytes, int64 offset, int64 len)
+{
+	if (offset == 0)
+	{
+		ResourceOwner save = CurrentResourceOwner;
+
+		forget_file_hash();
+		if (session_owner == NULL)
+			session_owner = ResourceOwnerCreate(NULL, "smsdist receiver");
+		CurrentResourceOwner = session_owner;
+		session.file_hash = pg_cryptohash_create(PG_SHA256);
+		CurrentResourceOwner = save;
+		if (session.file_hash == NULL || pg_cryptohash_init(session.file_hash) < 0)
+			elog(ERROR, "could not initialize SHA-256");
+	}
+	else if (session.file_hash == NULL || session.hashed != offset)
+	{
+		forget_file_hash();		/* not in order: receive_end reads the file */
+		return;
+	}
+	if (pg_cryptohash_update(session.file_hash, (const uint8 *) bytes, len) < 0)
+	{
+		forget_file_hash();
+		elog(ERROR, "could not compute SHA-256");
+	}
+	session.hashed = offset + len;
+}
+
+/*
+ * The SHA-256 of the whole part file, from what this backend hashed while
+ * writing it, if it wrote all of it; false otherwise.
+ */
+static bool
+session_file_hash(const char *package_id, int32 version, int64 total, int fd, char *hex)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	struct stat st;
+	bool		ok;
+
+	if (strcmp(session.package_id, package_id) != 0 || session.version != version ||
+		session.file_hash == NULL || session.hashed != total || session.written != total ||
+		fstat(fd, &st) != 0 || st.st_size != total)
+		return false;
+	ok = pg_cryptohash_final(session.file_hash, digest, sizeof(digest)) == 0;
+	forget_file_hash();
+	if (ok)
+		sms_sha256_digest_hex(digest, hex);
+	return ok;
 }
 
 /* Where the next chunk must start: written, if this session is current. */
@@ -692,6 +767,14 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 				 errhint("Send the chunk again.")));
 
 	SPI_connect();
+
+	/*
+	 * The commit of a chunk need not wait for the WAL flush: the row is
+	 * only ever behind the part file (see the header), so a row update lost
+	 * in a crash means bytes sent again, never bytes lost.
+	 */
+	if (SPI_execute("SET LOCAL synchronous_commit = off", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "smsdist receiver: SET LOCAL failed");
 	lock_transfer(package_id, version);
 	row = fetch_transfer(package_id, version);
 	if (!row.found)
@@ -755,6 +838,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 		session.durable_at = GetCurrentTimestamp();
 	}
 	session.written = done;
+	hash_written(bytes, offset, len);
 	if (done == row.total_bytes || done - session.durable >= SYNC_EVERY ||
 		TimestampDifferenceExceeds(session.durable_at, GetCurrentTimestamp(), SYNC_EVERY_MS))
 	{
@@ -1080,7 +1164,10 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 		/* (a part file that has gone is created empty: it fails the check) */
 		part = part_path(store, package_id, version);
 		fd = open_part_file(store, part, &file_size);
-		sha256_of_file(fd, part, actual, &size);
+		if (session_file_hash(package_id, version, row.total_bytes, fd, actual))
+			size = row.total_bytes;
+		else
+			sha256_of_file(fd, part, actual, &size);
 		if (size != row.total_bytes || strcmp(actual, row.sha256) != 0)
 		{
 			/*

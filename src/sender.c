@@ -185,11 +185,13 @@ static Transfer *
 claim_transfer(void)
 {
 	Oid			types[1] = {TEXTOID};
+	Oid			bool_type[1] = {BOOLOID};
 	Datum		values[1];
 	Transfer   *t;
 	int			ret;
 
-	ret = SPI_execute("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text"
+	values[0] = BoolGetDatum(sms_send_while_compressing);
+	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text"
 					  "  FROM smsdist.job_site_status s"
 					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
 					  "  LEFT JOIN smsdist.package_builds b"
@@ -202,7 +204,7 @@ claim_transfer(void)
 					   * site behind the hop has a version a delta could be
 					   * made from (see send_file)
 					   */
-					  "        OR (b.state = 'building' AND b.stream_id IS NOT NULL AND NOT EXISTS ("
+					  "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL AND NOT EXISTS ("
 					  "            SELECT 1 FROM smsdist.job_site_status s2"
 					  "              JOIN smsdist.package_locations l"
 					  "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
@@ -214,7 +216,7 @@ claim_transfer(void)
 					  "        <= clock_timestamp())"
 					  " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
 					  " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
-					  false, 1);
+					  1, bool_type, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for work failed: SPI code %d", ret);
 	if (SPI_processed == 0)
@@ -584,6 +586,14 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 	values[3] = CStringGetTextDatum(detail);
 	values[4] = Int64GetDatum(t->bytes);
 	values[5] = Int32GetDatum(t->base_version);
+	/*
+	 * Progress is for the operator: the child's offset is the truth a
+	 * transfer resumes from.  So its commit need not wait for the WAL to
+	 * reach the disk (one flush per chunk, competing with the builder's
+	 * writes).
+	 */
+	if (SPI_execute("SET LOCAL synchronous_commit = off", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "smsdist sender: SET LOCAL failed");
 	/* (while streaming, the size is not known yet: bytes_total is NULL) */
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
 							  "   SET bytes_done = $3, bytes_total = nullif($5, 0), detail = $4,"
@@ -1110,6 +1120,8 @@ send_transfer(Transfer *t, char **err)
 
 	PG_TRY();
 	{
+		/* builders wake us after every member only while we follow one */
+		pg_atomic_write_u32(&sms_shared->sender_follows_build, t->streaming ? 1 : 0);
 		while (strcmp(t->job_type, "remove_package") != 0)
 		{
 			BuildNews	news;
@@ -1166,6 +1178,7 @@ send_transfer(Transfer *t, char **err)
 	}
 	PG_FINALLY();
 	{
+		pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
 		link_close(conn, sent >= 0);
 		if (t->fd >= 0)
 		{
@@ -1444,6 +1457,7 @@ sms_sender_step(void)
 	}
 
 	sms_link_forget_lost(5 * 60 * 1000);	/* kept connections: see site_link.c */
+	pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);	/* (after a FATAL exit) */
 	unroutable_found = false;
 	t = claim_transfer();
 	if (unroutable_found)

@@ -43,6 +43,7 @@ int			sms_compression_level = 6;
 int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;
+bool		sms_send_while_compressing = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
 
 SmsSharedState *sms_shared = NULL;
@@ -158,6 +159,7 @@ sms_shmem_startup(void)
 		memset(sms_shared, 0, sizeof(SmsSharedState));
 		SpinLockInit(&sms_shared->release_mutex);
 		sms_shared->released_db = InvalidOid;
+		pg_atomic_init_u32(&sms_shared->sender_follows_build, 0);
 		for (int i = 0; i < SMS_NUM_COMPONENTS; i++)
 		{
 			SpinLockInit(&sms_shared->slots[i].mutex);
@@ -263,6 +265,15 @@ _PG_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("smsdist.send_while_compressing",
+							 "Send a package to a child site while it is being compressed.",
+							 "Only to a child site whose sites hold no version of the package (no delta is possible).",
+							 &sms_send_while_compressing,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",
 							 "For tests: the Sender flips one byte of the next chunk it sends.",

@@ -100,6 +100,12 @@ typedef struct SmsSharedState
 	/* a database whose workers must stop: DROP/RENAME DATABASE is running */
 	slock_t		release_mutex;
 	Oid			released_db;
+	/*
+	 * Nonzero while the Sender follows a build to send it as it is written:
+	 * only then does a builder wake it after every compressed member (a
+	 * Sender step for nothing, 50 times a build, costs the build CPU).
+	 */
+	pg_atomic_uint32 sender_follows_build;
 } SmsSharedState;
 
 extern SmsSharedState *sms_shared;
@@ -112,6 +118,7 @@ extern char *sms_package_store_dir;
 extern int	sms_compression_level;
 extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
+extern bool sms_send_while_compressing;
 
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);
