@@ -369,7 +369,8 @@ fail_item(WorkItem *w, const char *reason)
  * Check the package file against the SHA-256 its builder recorded, so that
  * a file damaged on disk (or, later, in transit) is recognised as such --
  * and rebuilt -- rather than reported as a bad package.  Returns NULL if it
- * is intact, else what is wrong.
+ * is intact, else what is wrong.  Used when an extraction failed: a
+ * successful one checks the hash of what it read (distribute).
  */
 static char *
 package_file_problem(WorkItem *w)
@@ -416,7 +417,7 @@ repair_item(WorkItem *w, const char *reason)
 	values[2] = Int32GetDatum(w->version);
 	values[3] = CStringGetTextDatum(reason);
 	if (SPI_execute_with_args("WITH b AS ("
-							  "  UPDATE smsdist.package_builds SET state = 'building', error = $4,"
+							  "  UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
 							  "         updated_at = clock_timestamp()"
 							  "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
 							  "     AND source_version = $3 AND state = 'ready' RETURNING 1) "
@@ -461,6 +462,16 @@ needs_full_package(WorkItem *w, const char *reason)
 	sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_NEEDS_FULL_PACKAGE, &refs,
 					   "Package %s version %d cannot be distributed at site %s from the file received: %s; waiting for the full package from the parent site.",
 					   w->package_id, w->version, sms_site_code, reason);
+}
+
+/* The package file is damaged: a file from the parent cannot be compressed again here. */
+static void
+file_problem(WorkItem *w, const char *problem)
+{
+	if (w->received)
+		needs_full_package(w, problem);
+	else
+		repair_item(w, problem);
 }
 
 /* The published tree of the delta's base version at this site, or NULL. */
@@ -628,6 +639,7 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 	ListCell   *lc;
 	int			n = 0;
 	char	   *manifest_text = NULL;
+	char		file_sha256[SMS_SHA256_HEX_LEN + 1];
 
 	if (strcmp(w->job_type, "remove_package") == 0)
 	{
@@ -644,19 +656,6 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		return;
 	}
 
-	{
-		char	   *problem = package_file_problem(w);
-
-		if (problem != NULL)
-		{
-			/* a file from the parent cannot be compressed again here */
-			if (w->received)
-				needs_full_package(w, problem);
-			else
-				repair_item(w, problem);
-			return;
-		}
-	}
 	if (MakePGDirectory(tmpdir) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -675,11 +674,26 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 			return;
 		}
 		set_detail(w, psprintf("applying the delta from version %d", w->base_version), 0);
-		m = sms_archive_extract_delta(w->package_file, tmpdir, base, w->base_version, &was_delta);
+		m = sms_archive_extract_delta(w->package_file, tmpdir, base, w->base_version, &was_delta,
+									  file_sha256);
 		remember_manifest(w, m);
 	}
 	else
-		remember_manifest(w, sms_archive_extract(w->package_file, tmpdir));
+		remember_manifest(w, sms_archive_extract(w->package_file, tmpdir, file_sha256));
+
+	/*
+	 * The package file against the SHA-256 its builder recorded (or the
+	 * parent sent), as the extraction read it: a file damaged on disk is
+	 * compressed again (or asked for again), not published.  (A damage
+	 * that makes the extraction fail is found in sms_despooler_step.)
+	 */
+	if (w->sha256 != NULL && strcmp(file_sha256, w->sha256) != 0)
+	{
+		sms_remove_tree(tmpdir);
+		file_problem(w, psprintf("package file \"%s\" is corrupt: its SHA-256 is %s, not %s",
+								 w->package_file, file_sha256, w->sha256));
+		return;
+	}
 	manifest_text = stored_manifest(w);
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
@@ -824,7 +838,16 @@ sms_despooler_step(void)
 		if (edata->sqlerrcode == SMS_ERRCODE_DELTA_BASE && w->received)
 			needs_full_package(w, edata->message);
 		else
-			fail_item(w, edata->message);
+		{
+			/* was it the package file?  Then it is repaired, not the job failed */
+			char	   *problem = strcmp(w->job_type, "remove_package") != 0 ?
+				package_file_problem(w) : NULL;
+
+			if (problem != NULL)
+				file_problem(w, problem);
+			else
+				fail_item(w, edata->message);
+		}
 	}
 	PG_END_TRY();
 

@@ -21,6 +21,8 @@
  *				and sends the bytes through a shared-memory queue (shm_mq,
  *				as parallel query does): messages of a type byte, 'D' and
  *				data, or 'E' once the whole file has been inflated cleanly.
+ *				It hashes the file as it reads it, so the extractor learns
+ *				the package file's SHA-256 without reading it again.
  *				On an error it leaves its message in the shared area and
  *				detaches: the extractor reports that message.
  *
@@ -39,6 +41,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/cryptohash.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -64,6 +67,7 @@ typedef struct InflaterShared
 	bool		failed;
 	char		error[256];
 	char		path[MAXPGPATH];
+	char		file_sha256[SMS_SHA256_HEX_LEN + 1];	/* of the whole file, before 'E' */
 	/* the queue follows */
 } InflaterShared;
 
@@ -87,6 +91,8 @@ inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 {
 	int			fd;
 	z_stream	zs;
+	pg_cryptohash_ctx *hash;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	char	   *in = palloc(READ_BYTES);
 	char	   *out = palloc(MESSAGE_BYTES + 1);
 	bool		member_done = false;
@@ -107,6 +113,10 @@ inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 	out[0] = 'D';
 	zs.next_out = (Bytef *) out + 1;
 	zs.avail_out = MESSAGE_BYTES;
+	/* the whole file's hash on the way: the extractor checks it (no second read) */
+	hash = pg_cryptohash_create(PG_SHA256);
+	if (hash == NULL || pg_cryptohash_init(hash) < 0)
+		elog(ERROR, "could not initialize SHA-256");
 
 	for (;;)
 	{
@@ -120,6 +130,8 @@ inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 						 errmsg("could not read package file \"%s\": %m", sh->path)));
 			if (r == 0)
 				break;
+			if (pg_cryptohash_update(hash, (uint8 *) in, r) < 0)
+				elog(ERROR, "could not compute SHA-256");
 			zs.next_in = (Bytef *) in;
 			zs.avail_in = (uInt) r;
 			any = true;
@@ -154,6 +166,12 @@ inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 				 errmsg("package file \"%s\" ends in the middle of a gzip member", sh->path)));
 	inflateEnd(&zs);
 	CloseTransientFile(fd);
+	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	pg_cryptohash_free(hash);
+	SpinLockAcquire(&sh->mutex);
+	sms_sha256_digest_hex(digest, sh->file_sha256);
+	SpinLockRelease(&sh->mutex);
 
 	if (zs.avail_out < MESSAGE_BYTES &&
 		shm_mq_send(mqh, MESSAGE_BYTES - zs.avail_out + 1, out, false, true) != SHM_MQ_SUCCESS)
@@ -230,6 +248,7 @@ sms_inflater_start(const char *path)
 	SpinLockInit(&inf->sh->mutex);
 	inf->sh->failed = false;
 	inf->sh->error[0] = '\0';
+	inf->sh->file_sha256[0] = '\0';
 	strlcpy(inf->sh->path, path, MAXPGPATH);
 	mq = shm_mq_create((char *) inf->sh + QUEUE_OFFSET, QUEUE_BYTES);
 	shm_mq_set_receiver(mq, MyProc);
@@ -323,10 +342,11 @@ sms_inflater_read(SmsInflater *inf, const void **data, char **err)
 
 /*
  * After the tar stream's end: the rest of the inflated stream (the tar's
- * padding) must be there too, and the whole file inflate cleanly.
+ * padding) must be there too, and the whole file inflate cleanly.  Gives
+ * the SHA-256 of the whole package file, as the inflater read it.
  */
 void
-sms_inflater_finish(SmsInflater *inf, const char *path)
+sms_inflater_finish(SmsInflater *inf, const char *path, char *file_sha256)
 {
 	for (;;)
 	{
@@ -342,6 +362,9 @@ sms_inflater_finish(SmsInflater *inf, const char *path)
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("could not read package file \"%s\": %s", path, err)));
 	}
+	SpinLockAcquire(&inf->sh->mutex);
+	strlcpy(file_sha256, inf->sh->file_sha256, SMS_SHA256_HEX_LEN + 1);
+	SpinLockRelease(&inf->sh->mutex);
 	sms_inflater_stop(inf);
 }
 

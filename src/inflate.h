@@ -19,7 +19,7 @@ typedef struct SmsInflater SmsInflater;
 
 extern SmsInflater *sms_inflater_start(const char *path);
 extern ssize_t sms_inflater_read(SmsInflater *inf, const void **data, char **err);
-extern void sms_inflater_finish(SmsInflater *inf, const char *path);
+extern void sms_inflater_finish(SmsInflater *inf, const char *path, char *file_sha256);
 extern void sms_inflater_stop(SmsInflater *inf);
 
 extern PGDLLEXPORT void smsdist_inflater_main(Datum arg);

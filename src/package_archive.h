@@ -94,8 +94,12 @@ extern bool sms_safe_relative_path(const char *path);
  * refused.  Every file is checked against the archive's manifest (size,
  * mode, SHA-256) and every manifest entry must be present.  Returns the
  * manifest.  On any violation: ereport ERROR (the caller removes dest_dir).
+ * With file_sha256 (SMS_SHA256_HEX_LEN + 1 bytes, or NULL), also gives the
+ * SHA-256 of the whole package file as it was read (a large file is read
+ * once, by the inflater, for both).
  */
-extern SmsManifest *sms_archive_extract(const char *archive_path, const char *dest_dir);
+extern SmsManifest *sms_archive_extract(const char *archive_path, const char *dest_dir,
+										char *file_sha256);
 
 /*
  * The same for a package file that may be a delta (package_delta.c): the
@@ -107,7 +111,7 @@ extern SmsManifest *sms_archive_extract(const char *archive_path, const char *de
  */
 extern SmsManifest *sms_archive_extract_delta(const char *archive_path, const char *dest_dir,
 											  const char *base_dir, int base_version,
-											  bool *was_delta);
+											  bool *was_delta, char *file_sha256);
 
 /* package_delta.c */
 typedef struct SmsDeltaResult

@@ -258,7 +258,9 @@ record_failed(const char *package_id, int version, const char *reason)
 					 "         finished_at = clock_timestamp()"
 					 "    FROM smsdist.jobs j"
 					 "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
-					 "     AND j.state = 'active' AND s.state = 'waiting' RETURNING 1),"
+					 "     AND j.state = 'active' AND s.state IN ('waiting', 'retrying', 'running')"
+					 /* (a Sender may be sending it while it is compressed) */
+					 "   RETURNING 1),"
 					 " j AS ("
 					 "  UPDATE smsdist.jobs j"
 					 "     SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3"

@@ -1137,7 +1137,8 @@ apply_delta(Extract *x)
 
 static SmsManifest *
 extract_internal(const char *archive_path, const char *dest_dir,
-				 const char *base_dir, int base_version, bool *was_delta)
+				 const char *base_dir, int base_version, bool *was_delta,
+				 char *file_sha256)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	MemoryContext workcxt;
@@ -1174,9 +1175,23 @@ extract_internal(const char *archive_path, const char *dest_dir,
 		extract_entries(x);
 		if (x->inflater != NULL)
 		{
+			char		sha[SMS_SHA256_HEX_LEN + 1];
+
 			/* the rest of the stream (the tar's padding) inflates cleanly too */
-			sms_inflater_finish(x->inflater, x->archive_path);
+			sms_inflater_finish(x->inflater, x->archive_path, sha);
 			x->inflater = NULL;
+			if (file_sha256)
+				strlcpy(file_sha256, sha, SMS_SHA256_HEX_LEN + 1);
+		}
+		else if (file_sha256)
+		{
+			int64		size;
+
+			/* a small file, inflated here: read it once more */
+			if (!sms_sha256_fd(x->archive_fd, file_sha256, &size))
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not read package file \"%s\": %m", x->archive_path)));
 		}
 
 		MemoryContextSwitchTo(callercxt);
@@ -1209,16 +1224,18 @@ extract_internal(const char *archive_path, const char *dest_dir,
 }
 
 SmsManifest *
-sms_archive_extract(const char *archive_path, const char *dest_dir)
+sms_archive_extract(const char *archive_path, const char *dest_dir, char *file_sha256)
 {
-	return extract_internal(archive_path, dest_dir, NULL, 0, NULL);
+	return extract_internal(archive_path, dest_dir, NULL, 0, NULL, file_sha256);
 }
 
 SmsManifest *
 sms_archive_extract_delta(const char *archive_path, const char *dest_dir,
-						  const char *base_dir, int base_version, bool *was_delta)
+						  const char *base_dir, int base_version, bool *was_delta,
+						  char *file_sha256)
 {
-	return extract_internal(archive_path, dest_dir, base_dir, base_version, was_delta);
+	return extract_internal(archive_path, dest_dir, base_dir, base_version, was_delta,
+							file_sha256);
 }
 
 /*
@@ -1245,6 +1262,6 @@ smsdist_extract_package(PG_FUNCTION_ARGS)
 	sms_valid_server_path(archive, "package file path", true);
 	sms_valid_server_path(dest, "destination directory", true);
 
-	m = sms_archive_extract(archive, dest);
+	m = sms_archive_extract(archive, dest, NULL);
 	PG_RETURN_TEXT_P(cstring_to_text(sms_manifest_to_text(m)));
 }

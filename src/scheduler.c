@@ -181,7 +181,7 @@ activate_due_jobs(void)
 								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
 								"   AND j.job_type IN ('run_command', 'share_package')"
 								"    ON CONFLICT (package_id, source_version) DO UPDATE"
-								"   SET state = 'building', error = NULL, updated_at = clock_timestamp()"
+								"   SET state = 'building', error = NULL, stream_id = NULL, updated_at = clock_timestamp()"
 								" WHERE package_builds.state IN ('failed', 'purged')",
 								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)

@@ -200,11 +200,14 @@ claim_transfer(void)
 					  "   AND j.state = 'active'"
 					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready'"
 					  /*
-					   * still being compressed: sent as it is written, if no
-					   * site behind the hop has a version a delta could be
-					   * made from (see send_file)
+					   * still being compressed: sent as it is written, if the
+					   * hop has a sender address and no site behind it has a
+					   * version a delta could be made from (see send_file)
 					   */
-					  "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL AND NOT EXISTS ("
+					  "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL"
+					  "            AND EXISTS (SELECT 1 FROM smsdist.sender_addresses a"
+					  "                         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled)"
+					  "            AND NOT EXISTS ("
 					  "            SELECT 1 FROM smsdist.job_site_status s2"
 					  "              JOIN smsdist.package_locations l"
 					  "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
@@ -548,7 +551,8 @@ transfer_failed(Transfer *t, const char *reason)
 							  " RETURNING state = 'failed'",
 							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist sender: recording a failure failed");
-	if (SPI_processed > 0)
+	if (SPI_processed == 0)
+		return;					/* not ours any more (the build failed, the job was cancelled) */
 	{
 		bool		isnull;
 
