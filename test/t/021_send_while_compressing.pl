@@ -139,6 +139,20 @@ is($cen->safe_psql('site', "SELECT (s.started_at >= b.finished_at)::text || ' ' 
 	'true 1', 'the update was sent after the build, as a delta from version 1');
 identical($src1, 'CEN00001', 'version 2 as a delta', 'CH1');
 
+# --- smsdist.send_while_compressing = off: a first send waits for the build
+my $src3 = make_source('tools', 24);
+$cen->append_conf('postgresql.conf', "smsdist.send_while_compressing = off\n");
+$cen->reload;
+$cen->safe_psql('site', qq{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00003', 'Tools', '$src3');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00104', 'share_package', 'CEN00003', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00104'", 120),
+	'with send_while_compressing off the job completes') or diag(rows('CEN00104'));
+is($cen->safe_psql('site', "SELECT (s.started_at >= b.finished_at)::text FROM smsdist.job_site_status s, smsdist.package_builds b WHERE s.job_id = 'CEN00104' AND s.site_code = 'CH1' AND s.phase = 'send' AND b.package_id = 'CEN00003'"),
+	'true', 'and the send started after the build');
+identical($src3, 'CEN00003', 'sent after compressing', 'CH1');
+
 # --- what the receiving functions refuse
 my %bad = (
 	"SELECT smsdist.receive_begin('CEN00009', 1, NULL, NULL, 'X', '/srv/x', NULL, 'XYZ')" => qr/invalid stream ID "XYZ"/,

@@ -80,6 +80,31 @@ close $fh;
 isnt($rc, 0, 'a package file with a flipped byte is refused');
 like($err, qr/flip\.tar\.gz/, 'naming the file') or diag($err);
 
+# the Despooler with a damaged large package file: it finds out while it
+# extracts (through the inflater), compresses the package again, publishes
+# the source
+{
+	open(my $fh, '+<', $file) or die "$file: $!";
+	binmode $fh;
+	seek($fh, int($size / 3), 0);
+	read($fh, my $byte, 1);
+	seek($fh, int($size / 3), 0);
+	print $fh chr(ord($byte) ^ 0xff);
+	close $fh;
+	$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00102', 'share_package', 'CEN00001', 'sites', '{CEN}')});
+	ok(wait_until($node, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 90),
+		'a job whose large package file was damaged completes');
+	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00102' AND message_id = 3202"),
+		qr/is corrupt: its SHA-256 is [0-9a-f]{64}, not [0-9a-f]{64}; compressing it again/,
+		'the damage is reported as such, and the package compressed again');
+	is((split / /, `sha256sum '$file'`)[0],
+		$node->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00001'"),
+		'the new package file matches its recorded SHA-256');
+	ok(system("diff -r '$src' '$dp/SMS_PKGC/CEN00001' >/dev/null 2>&1") == 0, 'and the published tree is the source');
+}
+
 # no inflater is left behind
 ok(wait_until($node, 'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'smsdist inflater'", 10),
 	'no inflater process is left');
