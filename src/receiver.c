@@ -125,6 +125,26 @@ is_sha256_hex(const char *s)
 }
 
 static void
+check_stream_id_arg(const char *stream_id, const char *package_id, int32 version)
+{
+	if (!sms_valid_stream_id(stream_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid stream ID \"%s\" of package %s version %d", stream_id, package_id, version),
+				 errdetail("A stream ID is %d lower-case hexadecimal digits.", SMS_STREAM_ID_LEN)));
+}
+
+static void
+check_size_arg(int64 total_bytes, const char *package_id, int32 version)
+{
+	if (total_bytes <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
+						(long long) total_bytes, package_id, version)));
+}
+
+static void
 check_sha256_arg(const char *s, const char *what)
 {
 	if (!is_sha256_hex(s))
@@ -555,11 +575,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	check_version_arg(version);
 	if (stream_id != NULL)
 	{
-		if (!sms_valid_stream_id(stream_id))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid stream ID \"%s\" of package %s version %d", stream_id, package_id, version),
-					 errdetail("A stream ID is %d lower-case hexadecimal digits.", SMS_STREAM_ID_LEN)));
+		check_stream_id_arg(stream_id, package_id, version);
 		if (base_version != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -568,11 +584,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	}
 	if (sha256 != NULL)
 	{
-		if (total_bytes <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
-							(long long) total_bytes, package_id, version)));
+		check_size_arg(total_bytes, package_id, version);
 		check_sha256_arg(sha256, "package file");
 	}
 	if (base_version != 0 && (base_version < 1 || base_version >= version))
@@ -893,16 +905,8 @@ smsdist_receive_total(PG_FUNCTION_ARGS)
 
 	sms_valid_sms_id(package_id, true);
 	check_version_arg(version);
-	if (!sms_valid_stream_id(stream_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid stream ID \"%s\" of package %s version %d", stream_id, package_id, version),
-				 errdetail("A stream ID is %d lower-case hexadecimal digits.", SMS_STREAM_ID_LEN)));
-	if (total_bytes <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid size %lld of package %s version %d: a package file is never empty",
-						(long long) total_bytes, package_id, version)));
+	check_stream_id_arg(stream_id, package_id, version);
+	check_size_arg(total_bytes, package_id, version);
 	check_sha256_arg(sha256, "package file");
 
 	SPI_connect();
