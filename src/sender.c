@@ -169,6 +169,18 @@ typedef struct Transfer
 /* set by claim_transfer when it failed rows that cannot be routed */
 static bool unroutable_found = false;
 
+/*
+ * A Sender that follows a build (sending it while it is compressed) waits
+ * for the builder most of the time.  So that other sites' transfers, the
+ * reports and the advertisements do not wait for the whole build, it steps
+ * out when it has waited a while (send_file: SEND_YIELD); the next step
+ * then claims no build in progress (skip_streams_once) and does the rest
+ * of its work, and a later step takes the stream up again from the child's
+ * offset.
+ */
+static bool transfer_yielded = false;
+static bool skip_streams_once = false;
+
 static char *
 val(int col)
 {
@@ -190,7 +202,7 @@ claim_transfer(void)
 	Transfer   *t;
 	int			ret;
 
-	values[0] = BoolGetDatum(sms_send_while_compressing);
+	values[0] = BoolGetDatum(sms_send_while_compressing && !skip_streams_once);
 	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text"
 					  "  FROM smsdist.job_site_status s"
 					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
@@ -577,6 +589,29 @@ transfer_failed(Transfer *t, const char *reason)
 						   t->package_id, t->version, t->hop, reason);
 }
 
+/*
+ * The Sender stepped out of a transfer it sends while the package is
+ * compressed (see transfer_yielded): its rows wait again, with what has been
+ * sent; the child keeps the bytes, and the next claim resumes from them.
+ */
+static void
+transfer_yield(Transfer *t)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = CStringGetTextDatum(t->job_id);
+	values[1] = CStringGetTextDatum(t->hop);
+	values[2] = CStringGetTextDatum(psprintf("sending to %s while the package is compressed: waiting for the build",
+											 t->hop));
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET state = 'waiting', detail = $3, attempts = greatest(attempts - 1, 0)"
+							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+							  "   AND smsdist.route_hop(site_code) = $2",
+							  3, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording a pause failed");
+}
+
 /* Progress of the transfer, visible at once. */
 static void
 transfer_progress(Transfer *t, int64 done, const char *detail)
@@ -703,6 +738,31 @@ typedef enum BuildNews
 } BuildNews;
 
 #define SEND_RESTART	(-2)	/* send_file: the build changed; look again */
+#define SEND_YIELD		(-3)	/* send_file: waited long enough for the build; step out */
+#define YIELD_IDLE_MS	1000	/* step out after waiting this long for a chunk ... */
+#define YIELD_EVERY_MS	10000	/* ... if other work waits, or this long after the last time */
+
+/* Is another transfer waiting for the Sender (not of this job)? */
+static bool
+other_sends_waiting(Transfer *t)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(t->job_id)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+							  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
+							  "  LEFT JOIN smsdist.package_builds b"
+							  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+							  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying')"
+							  "   AND j.state = 'active' AND s.job_id <> $1"
+							  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+							  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
+							  "        <= clock_timestamp()))",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist sender: looking for other work failed");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
 
 static BuildNews
 follow_build(Transfer *t, char **err)
@@ -824,6 +884,8 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	int64		next;
 	int64		ends[PIPELINE_DEPTH];
 	int64		avail;
+	TimestampTz idle_since = 0;	/* since when no chunk could be sent (streaming) */
+	TimestampTz followed_since = GetCurrentTimestamp();
 
 	/* a site that does not take streams gets the finished file, as before 0.6 */
 	if (t->stream_id != NULL && !site_takes_streams(conn, err))
@@ -983,6 +1045,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			ends[(first + inflight) % PIPELINE_DEPTH] = next + len;
 			inflight++;
 			next += len;
+			idle_since = 0;
 		}
 
 		if (inflight == 0)
@@ -1002,7 +1065,18 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			if (news == BUILD_GROWING)
 			{
 				struct stat st;
+				TimestampTz now = GetCurrentTimestamp();
 
+				if (idle_since == 0)
+					idle_since = now;
+				else if (TimestampDifferenceExceeds(idle_since, now, YIELD_IDLE_MS) &&
+						 (TimestampDifferenceExceeds(followed_since, now, YIELD_EVERY_MS) ||
+						  other_sends_waiting(t)))
+				{
+					/* let the other work through; we come back (see transfer_yielded) */
+					(void) link_pipeline_exit(conn, 0);
+					return SEND_YIELD;
+				}
 				/* wait for the builder's next member (it sets our latch) */
 				if (fstat(fd, &st) == 0 && st.st_size == avail)
 				{
@@ -1133,6 +1207,11 @@ send_transfer(Transfer *t, char **err)
 			if (!t->streaming || t->stream_id != NULL)
 			{
 				sent = send_file(conn, t, err);
+				if (sent == SEND_YIELD)
+				{
+					transfer_yielded = true;
+					break;
+				}
 				if (sent != SEND_RESTART)
 					break;
 				/* the stream was given up: send what the build has become */
@@ -1183,7 +1262,7 @@ send_transfer(Transfer *t, char **err)
 	PG_FINALLY();
 	{
 		pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
-		link_close(conn, sent >= 0);
+		link_close(conn, sent >= 0 || transfer_yielded);
 		if (t->fd >= 0)
 		{
 			close(t->fd);
@@ -1452,6 +1531,7 @@ sms_sender_step(void)
 	Transfer   *t;
 	char	   *err = NULL;
 	bool		reports_open;
+	bool		streams_skipped;
 	TimestampTz adverts_due;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
@@ -1463,15 +1543,26 @@ sms_sender_step(void)
 	sms_link_forget_lost(5 * 60 * 1000);	/* kept connections: see site_link.c */
 	pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);	/* (after a FATAL exit) */
 	unroutable_found = false;
+	streams_skipped = skip_streams_once;
 	t = claim_transfer();
+	skip_streams_once = false;
 	if (unroutable_found)
 		return GetCurrentTimestamp();
 	if (t != NULL)
 	{
 		sms_step_commit();		/* 'running' is visible */
 		choose_file(t);
+		transfer_yielded = false;
 		if (!send_transfer(t, &err))
-			transfer_failed(t, err);
+		{
+			if (transfer_yielded)
+			{
+				transfer_yield(t);
+				skip_streams_once = true;	/* the next step does the other work */
+			}
+			else
+				transfer_failed(t, err);
+		}
 		return GetCurrentTimestamp();	/* more work may wait */
 	}
 
@@ -1479,6 +1570,8 @@ sms_sender_step(void)
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
 	adverts_due = sms_replicate_advertisements();
+	if (streams_skipped)
+		return GetCurrentTimestamp();	/* back to the build we stepped out of */
 	if (reports_open)
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 

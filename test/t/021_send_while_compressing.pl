@@ -139,6 +139,40 @@ is($cen->safe_psql('site', "SELECT (s.started_at >= b.finished_at)::text || ' ' 
 	'true 1', 'the update was sent after the build, as a delta from version 1');
 identical($src1, 'CEN00001', 'version 2 as a delta', 'CH1');
 
+# --- a slow build does not hold the Sender: a small package for the same
+# child goes while the big one is still being compressed, and the big one
+# is taken up again where it was
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 2000\n");
+$cen->reload;
+my $src4 = make_source('slow', 40);
+my $src5 = $cen->basedir . '/source/small';
+make_path($src5);
+system("echo 'a small tool' > '$src5/tool.txt'") == 0 or die;
+$cen->safe_psql('site', qq{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00004', 'Slow', '$src4'), ('CEN00005', 'Small', '$src5');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00105', 'share_package', 'CEN00004', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT s.bytes_done > 0 AND b.state = 'building'
+	FROM smsdist.job_site_status s, smsdist.package_builds b
+	WHERE s.job_id = 'CEN00105' AND s.site_code = 'CH1' AND s.phase = 'send'
+	  AND b.package_id = 'CEN00004'}, 60),
+	'the slow package is being sent while it is compressed') or diag(rows('CEN00105'));
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00106', 'share_package', 'CEN00005', 'sites', '{CH1}')});
+ok(wait_until($ch1, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00106'", 60),
+	'the small package reaches CH1') or diag(rows('CEN00106'), rows('CEN00105'));
+is($cen->safe_psql('site', "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
+	'building', 'while the slow one is still being compressed');
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 0\n");
+$cen->reload;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00105'", 120),
+	'and then the slow one completes') or diag(rows('CEN00105'));
+identical($src4, 'CEN00004', 'taken up again', 'CH1');
+is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
+	$ch1->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
+	'CH1 holds the same file');
+
 # --- smsdist.send_while_compressing = off: a first send waits for the build
 my $src3 = make_source('tools', 24);
 $cen->append_conf('postgresql.conf', "smsdist.send_while_compressing = off\n");
