@@ -181,6 +181,54 @@ static bool unroutable_found = false;
 static bool transfer_yielded = false;
 static bool skip_streams_once = false;
 
+/*
+ * Bytes sent before stepping out, per "job/hop", so that the status
+ * message of the transfer counts them all (in TopMemoryContext; a restarted
+ * Sender counts from its own start).
+ */
+static List *sent_before_yield = NIL;
+
+typedef struct SentSoFar
+{
+	char	   *key;
+	int64		sent;
+} SentSoFar;
+
+static int64
+take_sent_so_far(Transfer *t)
+{
+	char	   *key = psprintf("%s/%s", t->job_id, t->hop);
+	ListCell   *lc;
+
+	foreach(lc, sent_before_yield)
+	{
+		SentSoFar  *e = lfirst(lc);
+
+		if (strcmp(e->key, key) == 0)
+		{
+			int64		sent = e->sent;
+
+			sent_before_yield = foreach_delete_current(sent_before_yield, lc);
+			pfree(e->key);
+			pfree(e);
+			return sent;
+		}
+	}
+	return 0;
+}
+
+static void
+keep_sent_so_far(Transfer *t)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	SentSoFar  *e = palloc(sizeof(SentSoFar));
+
+	e->key = psprintf("%s/%s", t->job_id, t->hop);
+	e->sent = t->sent;
+	sent_before_yield = lappend(sent_before_yield, e);
+	MemoryContextSwitchTo(old);
+}
+
 static char *
 val(int col)
 {
@@ -1552,11 +1600,13 @@ sms_sender_step(void)
 	{
 		sms_step_commit();		/* 'running' is visible */
 		choose_file(t);
+		t->sent = take_sent_so_far(t);
 		transfer_yielded = false;
 		if (!send_transfer(t, &err))
 		{
 			if (transfer_yielded)
 			{
+				keep_sent_so_far(t);
 				transfer_yield(t);
 				skip_streams_once = true;	/* the next step does the other work */
 			}

@@ -169,6 +169,12 @@ $cen->reload;
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00105'", 120),
 	'and then the slow one completes') or diag(rows('CEN00105'));
 identical($src4, 'CEN00004', 'taken up again', 'CH1');
+{
+	my $bytes4 = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00004'");
+	my $sent4 = sent_bytes('CEN00105');
+	ok(defined $sent4 && $sent4 >= $bytes4, "the status message counts the bytes sent before and after stepping out ($sent4 of $bytes4)")
+	  or diag('sent: ' . ($sent4 // 'none'));
+}
 is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
 	$ch1->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
 	'CH1 holds the same file');
