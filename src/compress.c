@@ -371,19 +371,8 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	job->handles = palloc0(sizeof(BackgroundWorkerHandle *) * Max(nworkers, 1));
 	for (int i = 0; i < nworkers; i++)
 	{
-		BackgroundWorker worker;
-
-		memset(&worker, 0, sizeof(worker));
-		worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-		worker.bgw_start_time = BgWorkerStart_ConsistentState;
-		worker.bgw_restart_time = BGW_NEVER_RESTART;
-		strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
-		strlcpy(worker.bgw_function_name, "smsdist_compressor_main", BGW_MAXLEN);
-		strlcpy(worker.bgw_name, "smsdist compressor", BGW_MAXLEN);
-		strlcpy(worker.bgw_type, "smsdist compressor", BGW_MAXLEN);
-		worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(job->seg));
-		worker.bgw_notify_pid = MyProcPid;
-		if (!RegisterDynamicBackgroundWorker(&worker, &job->handles[job->nworkers]))
+		if (!sms_start_helper("smsdist_compressor_main", "smsdist compressor",
+							  dsm_segment_handle(job->seg), &job->handles[job->nworkers]))
 			break;				/* no free slot: the leader does the rest */
 		job->nworkers++;
 	}

@@ -237,7 +237,6 @@ SmsInflater *
 sms_inflater_start(const char *path)
 {
 	SmsInflater *inf;
-	BackgroundWorker worker;
 	shm_mq	   *mq;
 
 	if (strlen(path) >= MAXPGPATH)
@@ -253,17 +252,8 @@ sms_inflater_start(const char *path)
 	mq = shm_mq_create((char *) inf->sh + QUEUE_OFFSET, QUEUE_BYTES);
 	shm_mq_set_receiver(mq, MyProc);
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_ConsistentState;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "smsdist_inflater_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "smsdist inflater", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "smsdist inflater", BGW_MAXLEN);
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(inf->seg));
-	worker.bgw_notify_pid = MyProcPid;
-	if (!RegisterDynamicBackgroundWorker(&worker, &inf->handle))
+	if (!sms_start_helper("smsdist_inflater_main", "smsdist inflater",
+						  dsm_segment_handle(inf->seg), &inf->handle))
 	{
 		/* no free slot: the caller inflates itself */
 		dsm_detach(inf->seg);

@@ -630,37 +630,35 @@ extract_open(Extract *x)
 	 * tar stream it sends (inflate.c): the two halves of the work run side
 	 * by side.  The inflater checks the gzip stream as libarchive would.
 	 */
+	if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
+		archive_failed(x, "tar support");
 	if (st.st_size >= SMS_INFLATER_MIN_BYTES &&
 		(x->inflater = sms_inflater_start(x->archive_path)) != NULL)
 	{
-		if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
-			archive_failed(x, "tar support");
 		if (archive_read_open(x->ar, x, NULL, inflated_read, NULL) != ARCHIVE_OK)
 			archive_failed(x, "not a gzip-compressed tar stream");
-		goto opened;
+	}
+	else
+	{
+		/*
+		 * ARCHIVE_WARN here means libarchive lacks zlib and would run an
+		 * external gzip program, which we do not want a server process to do.
+		 */
+		if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("libarchive was built without zlib support")));
+		if (archive_read_open_fd(x->ar, x->archive_fd, EXTRACT_BLOCK_SIZE) != ARCHIVE_OK)
+			archive_failed(x, "not a gzip-compressed tar stream");
+
+		/* one gzip filter under the tar reader; a plain tar is not a package */
+		if (archive_filter_count(x->ar) != 2 ||
+			archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
 	}
 
-	/*
-	 * ARCHIVE_WARN here means libarchive lacks zlib and would run an external
-	 * gzip program, which we do not want a server process to do.
-	 */
-	if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("libarchive was built without zlib support")));
-	if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
-		archive_failed(x, "tar support");
-	if (archive_read_open_fd(x->ar, x->archive_fd, EXTRACT_BLOCK_SIZE) != ARCHIVE_OK)
-		archive_failed(x, "not a gzip-compressed tar stream");
-
-	/* one gzip filter under the tar reader; a plain tar is not a package */
-	if (archive_filter_count(x->ar) != 2 ||
-		archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
-
-opened:
 	x->sha = pg_cryptohash_create(PG_SHA256);
 	if (x->sha == NULL)
 		ereport(ERROR,

@@ -97,6 +97,19 @@ throttle_sleep(long ms)
 	}
 }
 
+/*
+ * Wait until the latch is set (a builder's member, a commit that concerns
+ * us) or ms milliseconds pass, whichever is first.
+ */
+static void
+latch_wait(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
 static int
 current_hour_pct(const Throttle *t)
 {
@@ -843,8 +856,7 @@ follow_build(Transfer *t, char **err)
 		t->bytes = strtoll(val(4), NULL, 10);
 		t->sha256 = val(5);
 		t->manifest = val(7);
-		if (stream == NULL || t->stream_id == NULL || strcmp(stream, t->stream_id) != 0)
-			t->stream_id = stream;
+		t->stream_id = stream;
 		return BUILD_READY;
 	}
 	if (strcmp(state, "building") != 0)
@@ -890,10 +902,7 @@ wait_for_build(Transfer *t, char **err)
 
 		if (news == BUILD_READY || news == BUILD_FAILED)
 			return news;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		latch_wait(1000);
 	}
 }
 
@@ -1127,12 +1136,9 @@ send_file(PGconn *conn, Transfer *t, char **err)
 				}
 				/* wait for the builder's next member (it sets our latch) */
 				if (fstat(fd, &st) == 0 && st.st_size == avail)
-				{
-					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 1000, PG_WAIT_EXTENSION);
-					ResetLatch(MyLatch);
-				}
-				CHECK_FOR_INTERRUPTS();
+					latch_wait(1000);
+				else
+					CHECK_FOR_INTERRUPTS();
 				continue;
 			}
 			if (news == BUILD_READY && same_file(fd, t->file, t->bytes))
@@ -1277,13 +1283,7 @@ send_transfer(Transfer *t, char **err)
 			}
 			t->streaming = news != BUILD_READY;
 			if (news == BUILD_GROWING || (t->streaming && t->stream_id == NULL))
-			{
-				/* between two builders, or a rename not committed yet */
-				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-								 100, PG_WAIT_EXTENSION);
-				ResetLatch(MyLatch);
-				CHECK_FOR_INTERRUPTS();
-			}
+				latch_wait(100);	/* between two builders, or a rename not committed yet */
 		}
 		if (sent >= 0)
 		{

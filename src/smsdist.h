@@ -132,6 +132,11 @@ extern void sms_wake_now(SmsComponentId id);
 /* smsdist.c: glibc keeps freed memory in this process (large buffers) */
 extern void sms_keep_freed_memory(void);
 
+/* smsdist.c: a helper process with a DSM segment (compressor, inflater) */
+struct BackgroundWorkerHandle;
+extern bool sms_start_helper(const char *function, const char *name, uint32 dsm_handle,
+							 struct BackgroundWorkerHandle **handle);
+
 /* worker.c, supervisor.c */
 extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);

@@ -142,9 +142,9 @@ identical($src1, 'CEN00001', 'version 2 as a delta', 'CH1');
 # --- a slow build does not hold the Sender: a small package for the same
 # child goes while the big one is still being compressed, and the big one
 # is taken up again where it was
-$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 2000\n");
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 3000\n");
 $cen->reload;
-my $src4 = make_source('slow', 40);
+my $src4 = make_source('slow', 64);
 my $src5 = $cen->basedir . '/source/small';
 make_path($src5);
 system("echo 'a small tool' > '$src5/tool.txt'") == 0 or die;
