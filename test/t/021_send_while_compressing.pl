@@ -179,6 +179,34 @@ is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE pack
 	$ch1->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00004'"),
 	'CH1 holds the same file');
 
+# --- kill -9 of the Sender while it sends a package that is being
+# compressed: the server restarts (the builder with it), a new builder
+# writes a new stream, and the package arrives whole
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 300\n");
+$cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
+$cen->reload;
+my $src6 = make_source('crash', 48);
+$cen->safe_psql('site', qq{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00006', 'Crash', '$src6');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00107', 'share_package', 'CEN00006', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', q{SELECT s.bytes_done > 0 AND b.state = 'building'
+	FROM smsdist.job_site_status s, smsdist.package_builds b
+	WHERE s.job_id = 'CEN00107' AND s.site_code = 'CH1' AND s.phase = 'send'
+	  AND b.package_id = 'CEN00006'}, 60),
+	'a package is being sent while it is compressed') or diag(rows('CEN00107'));
+my $sender_pid = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
+ok(kill('KILL', $sender_pid), 'the Sender is killed with SIGKILL');
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00107'", 120),
+	'the job completes after the server restarts') or diag(rows('CEN00107'));
+identical($src6, 'CEN00006', 'after kill -9 of the Sender', 'CH1');
+is($ch1->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00006'"),
+	$cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE package_id = 'CEN00006'"),
+	'CH1 holds the file of the build that finished');
+is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer left open at CH1');
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 0\n");
+$cen->reload;
+
 # --- smsdist.send_while_compressing = off: a first send waits for the build
 my $src3 = make_source('tools', 24);
 $cen->append_conf('postgresql.conf', "smsdist.send_while_compressing = off\n");
