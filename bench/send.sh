@@ -11,6 +11,9 @@ bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 [ -x "$bindir/initdb" ] || bindir=/usr/lib/postgresql/15/bin
 chport=$((PGPORT + 1))
 now() { date +%s.%N; }
+# CPU time used by the whole machine so far, in seconds (every process:
+# /proc/stat's user, nice, system, irq and softirq, not idle or iowait)
+cpu_now() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz; exit }' /proc/stat; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 # where the time went: the build (CEN), the transfer (CEN's send row), the
 # Despooler (CH1's distribute row), each from its own rows
@@ -44,6 +47,7 @@ SQL
 
 # baseline: the same work with a shell pipeline
 sync
+c0=$(cpu_now)
 t0=$(now)
 tar -cf - -C "$tree" . | pigz -6 -p "$(nproc)" > "$work/pipe/pkg.tgz"
 cp "$work/pipe/pkg.tgz" "$work/pipe/child/pkg.tgz"
@@ -52,6 +56,8 @@ tar -xzf "$work/pipe/child/pkg.tgz" -C "$work/pipe/dp/pkg"
 t1=$(now)
 sync
 t2=$(now)
+c2=$(cpu_now)
+pipe_cpu=$(secs "$c0" "$c2")
 pipe_s=$(secs "$t0" "$t1")
 pipe_sync_s=$(secs "$t0" "$t2")
 
@@ -80,12 +86,14 @@ ALTER SYSTEM SET smsdist.send_while_compressing = $2;
 SELECT pg_reload_conf();
 SQL
     sleep 0.5
+    cpu0=$(cpu_now)
     psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('$id', 'Send bench', '$tree');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 VALUES ('$id', 'share_package', '$id', 'sites', '{CH1}');
 SQL
     wait_at_child "$id"
+    sms_cpu=$(secs "$cpu0" "$(cpu_now)")
     state=$(PGPORT=$chport psql -X -At -d bench -c "SELECT state FROM smsdist.jobs WHERE job_id = '$id'")
     [ "$state" = completed ] || { echo "the job at CH1 is '$state'"; exit 1; }
     # server clocks: CEN's created_at to CH1's finished_at (one machine, one clock)
@@ -102,6 +110,7 @@ SQL
 
 printf '  %-58s %8s s\n' "shell: tar | pigz -6, cp, tar -xzf (page cache)" "$pipe_s"
 printf '  %-58s %8s s\n' "shell: the same, then sync (durable, as smsdist is)" "$pipe_sync_s"
+printf '  %-58s %8s s\n' "shell: CPU time used (all processes)" "$pipe_cpu"
 
 # the package sent while it is compressed (the default), then after it is
 # compressed (send_while_compressing off), then while again: the same tree
@@ -110,11 +119,13 @@ send_package CENF0C0B on
 printf '  %-58s %8s s\n' "smsdist, sent while compressing (1st)" "$sms_s"
 echo "  published tree identical to the source: $identical"
 phases CENF0C0B
+echo "  CPU time used (all processes, both sites): $sms_cpu s"
 echo "  smsdist (while compressing, 1st) / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGIN{printf "%.2f", a/b}')"
 send_package CENF0C0A off
 printf '  %-58s %8s s\n' "smsdist, sent after compressing (send_while_compressing off)" "$sms_s"
 echo "  published tree identical to the source: $identical"
 phases CENF0C0A
+echo "  CPU time used (all processes, both sites): $sms_cpu s"
 echo "  smsdist (after compressing) / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGIN{printf "%.2f", a/b}')"
 send_package CENF0C01 on
 echo "  smsdist, sent while compressing (2nd; the figure below):"
@@ -124,6 +135,7 @@ echo "  smsdist / shell (durable): $(awk -v a="$sms_s" -v b="$pipe_sync_s" 'BEGI
 echo "  smsdist / shell (page cache): $(awk -v a="$sms_s" -v b="$pipe_s" 'BEGIN{printf "%.2f", a/b}')"
 echo "  published tree identical to the source: $identical"
 phases CENF0C01
+echo "  CPU time used (all processes, both sites): $sms_cpu s"
 
 # ---- delta update: change 1 % of the files (rewrite them with new bytes of
 # the same size), send version 2, and compare the bytes sent with the full

@@ -39,6 +39,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "early_extract.h"
 #include "formats/sms_formats.h"
 
 #include <sys/stat.h>
@@ -68,6 +69,7 @@ typedef struct WorkItem
 	int			base_version;	/* the package file is a delta from it; or 0 */
 	bool		received;		/* the package file came from the parent site */
 	bool		has_manifest;	/* package_builds.manifest is known */
+	char	   *early_stage;	/* an early extraction's stage it uses, or NULL */
 } WorkItem;
 
 static char *
@@ -296,9 +298,10 @@ finish_item(WorkItem *w, int ndps)
 
 	values[0] = CStringGetTextDatum(w->job_id);
 	values[1] = CStringGetTextDatum(sms_site_code);
-	values[2] = CStringGetTextDatum(psprintf("%s %d distribution point%s",
+	values[2] = CStringGetTextDatum(psprintf("%s %d distribution point%s%s",
 											 removing ? "removed from" : "published on",
-											 ndps, ndps == 1 ? "" : "s"));
+											 ndps, ndps == 1 ? "" : "s",
+											 w->early_stage ? " (extracted while it was received)" : ""));
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
 							  "   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
 							  "       finished_at = clock_timestamp()"
@@ -633,12 +636,13 @@ publish_manifest(const char *share, const char *package_id, int version, const c
 	FreeDir(d);
 }
 
+static void publish_extracted(WorkItem *w, List *dps, const char *tmpdir);
+
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
 {
 	ListCell   *lc;
 	int			n = 0;
-	char	   *manifest_text = NULL;
 	char		file_sha256[SMS_SHA256_HEX_LEN + 1];
 
 	if (strcmp(w->job_type, "remove_package") == 0)
@@ -654,6 +658,29 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		}
 		finish_item(w, n);
 		return;
+	}
+
+	/*
+	 * A package that was received as its parent compressed it may have
+	 * been extracted as it arrived (early_extract.c): the tree is ready, or
+	 * nearly, and was read from exactly this package file.
+	 */
+	if (w->base_version == 0 && sms_early_is_for(w->package_id, w->version))
+	{
+		SmsManifest *m = NULL;
+		char	   *stage;
+
+		set_detail(w, "finishing the extraction begun while the package was received", 0);
+		stage = sms_early_take(w->package_id, w->version, w->sha256, &m);
+		if (stage != NULL)
+		{
+			w->early_stage = MemoryContextStrdup(sms_step_context, stage);
+			remember_manifest(w, m);
+			publish_extracted(w, dps, psprintf("%s/tree", w->early_stage));
+			sms_remove_tree(w->early_stage);
+			return;
+		}
+		set_detail(w, "extracting the package", 0);
 	}
 
 	if (MakePGDirectory(tmpdir) != 0)
@@ -694,6 +721,18 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 								 w->package_file, file_sha256, w->sha256));
 		return;
 	}
+	publish_extracted(w, dps, tmpdir);
+}
+
+/* Publish the extracted tree on every distribution point; it is gone after. */
+static void
+publish_extracted(WorkItem *w, List *dps, const char *tmpdir)
+{
+	ListCell   *lc;
+	int			n = 0;
+	char	   *manifest_text;
+
+	tmpdir = MemoryContextStrdup(sms_step_context, tmpdir);	/* across commits */
 	manifest_text = stored_manifest(w);
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
@@ -771,6 +810,38 @@ clean_despool_dirs(void)
 	done = true;
 }
 
+/*
+ * A package being sent while its parent compresses it (a stream) is
+ * extracted as it arrives, by an early extractor (early_extract.c): one at a
+ * time, each stream once.  receive_begin wakes us when a stream begins.
+ */
+static void
+start_early_extraction(void)
+{
+	if (!sms_extract_while_receiving || sms_early_busy())
+		return;
+	if (SPI_execute("SELECT package_id::text, source_version, stream_id"
+					"  FROM smsdist.package_transfers"
+					" WHERE stream_id IS NOT NULL AND base_version IS NULL"
+					" ORDER BY started_at LIMIT 8", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: listing the transfers failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		SPITupleTable *t = SPI_tuptable;
+		char	   *package_id = SPI_getvalue(t->vals[i], t->tupdesc, 1);
+		int			version = atoi(SPI_getvalue(t->vals[i], t->tupdesc, 2));
+		char	   *stream_id = SPI_getvalue(t->vals[i], t->tupdesc, 3);
+		bool		fallback;
+
+		if (sms_early_tried(package_id, version, stream_id))
+			continue;
+		(void) sms_early_start(package_id, version, stream_id,
+							   sms_part_path(sms_package_store(), package_id, version),
+							   choose_drive(&fallback));
+		return;
+	}
+}
+
 TimestampTz
 sms_despooler_step(void)
 {
@@ -788,6 +859,8 @@ sms_despooler_step(void)
 	}
 
 	clean_despool_dirs();
+	sms_early_poll();
+	start_early_extraction();
 	w = claim_item();
 	if (w == NULL)
 	{
@@ -835,6 +908,8 @@ sms_despooler_step(void)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		MemoryContextSwitchTo(oldcxt);
 		sms_remove_tree(tmpdir);
+		if (w->early_stage != NULL)
+			sms_remove_tree(w->early_stage);
 		if (edata->sqlerrcode == SMS_ERRCODE_DELTA_BASE && w->received)
 			needs_full_package(w, edata->message);
 		else

@@ -113,6 +113,31 @@ extern SmsManifest *sms_archive_extract_delta(const char *archive_path, const ch
 											  const char *base_dir, int base_version,
 											  bool *was_delta, char *file_sha256);
 
+/*
+ * The same for a package file that is still being written (received): it
+ * is read as it grows.  When a read finds no more bytes, follow(arg, fd,
+ * offset, &why) says whether more may come (SMS_FOLLOW_MORE: read again;
+ * it waits a little first), the file is whole (SMS_FOLLOW_END), or the
+ * extraction must stop (SMS_FOLLOW_ABANDON, *why the reason: an ERROR).
+ * follow runs inside libarchive's read callback and must not raise an
+ * ERROR.  file_sha256 is that of every byte read, up to the end.  A delta
+ * is refused (SMS_ERRCODE_DELTA_BASE): its base is not given.
+ */
+typedef enum SmsFollowResult
+{
+	SMS_FOLLOW_MORE,
+	SMS_FOLLOW_END,
+	SMS_FOLLOW_ABANDON
+} SmsFollowResult;
+typedef SmsFollowResult (*SmsFollowFn) (void *arg, int fd, int64 offset, char **why);
+
+extern SmsManifest *sms_archive_extract_growing(const char *archive_path, const char *dest_dir,
+												SmsFollowFn follow, void *follow_arg,
+												char *file_sha256);
+
+/* receiver.c: <store>/incoming/<package>.<version>.part, a file being received */
+extern char *sms_part_path(const char *store, const char *package_id, int32 version);
+
 /* package_delta.c */
 typedef struct SmsDeltaResult
 {

@@ -117,6 +117,13 @@ typedef struct Extract
 	SmsManifest *manifest;		/* parsed, in the caller's memory context */
 	SmsInflater *inflater;		/* inflating in another process, or NULL */
 	char	   *inflate_error;	/* why the inflated stream stopped */
+	/* a file still being written (sms_archive_extract_growing), or NULL */
+	SmsFollowFn follow;
+	void	   *follow_arg;
+	char	   *follow_buf;		/* the compressed bytes read */
+	int64		follow_offset;	/* how many */
+	pg_cryptohash_ctx *follow_sha;	/* their SHA-256 */
+	char	   *follow_error;	/* why reading stopped */
 } Extract;
 
 /*
@@ -270,6 +277,11 @@ archive_failed(Extract *x, const char *what)
 	const char *msg = archive_error_string(x->ar);
 
 	CHECK_FOR_INTERRUPTS();		/* an interrupt stopped the inflater's stream */
+	/* a growing file that stopped: libarchive's gzip filter says "truncated" */
+	if (x->follow_error != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s", x->follow_error)));
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("could not read package file \"%s\": %s%s%s",
@@ -513,8 +525,11 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 	 * No fsync: the extracted tree is a temporary that a crash throws away
 	 * (a Despooler that starts removes it and extracts again); the copy that
 	 * matters, the published one, is made durable by publish.c with one
-	 * syncfs() before it becomes visible.
+	 * syncfs() before it becomes visible.  But the kernel is asked to start
+	 * writing the file out now (as PostgreSQL's checkpointer does with
+	 * pg_flush_data), so that the syncfs() finds little left to write.
 	 */
+	pg_flush_data(x->file_fd, 0, 0);
 	if (raw_close(x->file_fd) != 0)
 	{
 		x->file_fd = -1;
@@ -572,6 +587,55 @@ inflated_read(struct archive *a, void *client_data, const void **buffer)
 		return -1;
 	}
 	return n;
+}
+
+/*
+ * libarchive's read callback over a file that is still being written: the
+ * next bytes, waiting for them (follow) when there are none yet; 0 once
+ * the file is whole.  Hashes what it reads.  No ERROR here.
+ */
+static la_ssize_t
+growing_read(struct archive *a, void *client_data, const void **buffer)
+{
+	Extract    *x = client_data;
+
+	for (;;)
+	{
+		ssize_t		n = read(x->archive_fd, x->follow_buf, EXTRACT_BLOCK_SIZE);
+		char	   *why = NULL;
+
+		if (n > 0)
+		{
+			if (pg_cryptohash_update(x->follow_sha, (uint8 *) x->follow_buf, n) < 0)
+			{
+				x->follow_error = pstrdup("could not compute SHA-256");
+				break;
+			}
+			x->follow_offset += n;
+			*buffer = x->follow_buf;
+			return n;
+		}
+		if (n < 0)
+		{
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			x->follow_error = psprintf("could not read: %m");
+			break;
+		}
+		switch (x->follow(x->follow_arg, x->archive_fd, x->follow_offset, &why))
+		{
+			case SMS_FOLLOW_MORE:
+				continue;
+			case SMS_FOLLOW_END:
+				return 0;
+			case SMS_FOLLOW_ABANDON:
+				x->follow_error = why ? why : pstrdup("stopped");
+				break;
+		}
+		break;
+	}
+	archive_set_error(a, EIO, "%s", x->follow_error);
+	return -1;
 }
 
 static void
@@ -632,7 +696,30 @@ extract_open(Extract *x)
 	 */
 	if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
 		archive_failed(x, "tar support");
-	if (st.st_size >= SMS_INFLATER_MIN_BYTES &&
+	if (x->follow != NULL)
+	{
+		/*
+		 * A file still being written is inflated here, by libarchive, as it
+		 * arrives: the inflater reads a file to its end, which this one
+		 * has not reached yet.
+		 */
+		x->follow_sha = pg_cryptohash_create(PG_SHA256);
+		if (x->follow_sha == NULL || pg_cryptohash_init(x->follow_sha) < 0)
+			elog(ERROR, "could not initialize SHA-256");
+		x->follow_buf = palloc(EXTRACT_BLOCK_SIZE);
+		if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("libarchive was built without zlib support")));
+		if (archive_read_open(x->ar, x, NULL, growing_read, NULL) != ARCHIVE_OK)
+			archive_failed(x, "not a gzip-compressed tar stream");
+		if (archive_filter_count(x->ar) != 2 ||
+			archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
+	}
+	else if (st.st_size >= SMS_INFLATER_MIN_BYTES &&
 		(x->inflater = sms_inflater_start(x->archive_path)) != NULL)
 	{
 		if (archive_read_open(x->ar, x, NULL, inflated_read, NULL) != ARCHIVE_OK)
@@ -957,6 +1044,9 @@ extract_cleanup(Extract *x)
 	x->base_fd = -1;
 	sms_inflater_stop(x->inflater);
 	x->inflater = NULL;
+	if (x->follow_sha != NULL)
+		pg_cryptohash_free(x->follow_sha);
+	x->follow_sha = NULL;
 }
 
 /* The base tree a delta needs is not usable: the site needs the full package. */
@@ -1133,10 +1223,34 @@ apply_delta(Extract *x)
 	}
 }
 
+/*
+ * A growing file after the tar stream's end: the rest of it (the tar's
+ * padding, the last member's trailer), read as it arrives, and the SHA-256
+ * of the whole file.
+ */
+static void
+growing_finish(Extract *x, char *file_sha256)
+{
+	const void *data;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	la_ssize_t	n;
+
+	while ((n = growing_read(x->ar, x, &data)) > 0)
+		CHECK_FOR_INTERRUPTS();
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not read package file \"%s\": %s", x->archive_path, x->follow_error)));
+	if (pg_cryptohash_final(x->follow_sha, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not compute SHA-256");
+	if (file_sha256)
+		sms_sha256_digest_hex(digest, file_sha256);
+}
+
 static SmsManifest *
 extract_internal(const char *archive_path, const char *dest_dir,
 				 const char *base_dir, int base_version, bool *was_delta,
-				 char *file_sha256)
+				 SmsFollowFn follow, void *follow_arg, char *file_sha256)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	MemoryContext workcxt;
@@ -1154,6 +1268,8 @@ extract_internal(const char *archive_path, const char *dest_dir,
 	x->base_fd = x->base_file_fd = -1;
 	x->base_dir = base_dir ? MemoryContextStrdup(workcxt, base_dir) : NULL;
 	x->base_version = base_version;
+	x->follow = follow;
+	x->follow_arg = follow_arg;
 
 	ctl.keysize = sizeof(char *);
 	ctl.entrysize = sizeof(ExtractItem);
@@ -1171,7 +1287,9 @@ extract_internal(const char *archive_path, const char *dest_dir,
 
 		extract_open(x);
 		extract_entries(x);
-		if (x->inflater != NULL)
+		if (x->follow != NULL)
+			growing_finish(x, file_sha256);
+		else if (x->inflater != NULL)
 		{
 			char		sha[SMS_SHA256_HEX_LEN + 1];
 
@@ -1224,7 +1342,15 @@ extract_internal(const char *archive_path, const char *dest_dir,
 SmsManifest *
 sms_archive_extract(const char *archive_path, const char *dest_dir, char *file_sha256)
 {
-	return extract_internal(archive_path, dest_dir, NULL, 0, NULL, file_sha256);
+	return extract_internal(archive_path, dest_dir, NULL, 0, NULL, NULL, NULL, file_sha256);
+}
+
+SmsManifest *
+sms_archive_extract_growing(const char *archive_path, const char *dest_dir,
+							SmsFollowFn follow, void *follow_arg, char *file_sha256)
+{
+	return extract_internal(archive_path, dest_dir, NULL, 0, NULL, follow, follow_arg,
+							file_sha256);
 }
 
 SmsManifest *
@@ -1233,7 +1359,7 @@ sms_archive_extract_delta(const char *archive_path, const char *dest_dir,
 						  char *file_sha256)
 {
 	return extract_internal(archive_path, dest_dir, base_dir, base_version, was_delta,
-							file_sha256);
+							NULL, NULL, file_sha256);
 }
 
 /*

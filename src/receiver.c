@@ -185,8 +185,9 @@ incoming_dir(const char *store)
 	return psprintf("%s/incoming", store);
 }
 
-static char *
-part_path(const char *store, const char *package_id, int32 version)
+/* The part file of a transfer (the Despooler's early extraction follows it). */
+char *
+sms_part_path(const char *store, const char *package_id, int32 version)
 {
 	return psprintf("%s/incoming/%s.%d.part", store, package_id, version);
 }
@@ -623,7 +624,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	}
 
 	store = sms_package_store();
-	part = part_path(store, package_id, version);
+	part = sms_part_path(store, package_id, version);
 
 	/*
 	 * Already here (sent before, for another job): nothing to send.  A
@@ -719,6 +720,10 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	}
 	CloseTransientFile(fd);
 
+	/* the Despooler may extract a stream as it arrives (early_extract.c) */
+	if (stream_id != NULL)
+		sms_wake_at_commit(SMS_DESPOOLER);
+
 	SPI_finish();
 	PG_RETURN_INT64(received);
 }
@@ -811,7 +816,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 						(long long) row.total_bytes)));
 
 	store = sms_package_store();
-	part = part_path(store, package_id, version);
+	part = sms_part_path(store, package_id, version);
 	fd = open_part_file(store, part, &file_size);
 	if (file_size < row.bytes_received)
 	{
@@ -940,7 +945,7 @@ smsdist_receive_total(PG_FUNCTION_ARGS)
 	{
 		/* everything was written by this session: make it durable, as the last chunk would */
 		char	   *store = sms_package_store();
-		char	   *part = part_path(store, package_id, version);
+		char	   *part = sms_part_path(store, package_id, version);
 		off_t		file_size;
 		int			fd = open_part_file(store, part, &file_size);
 
@@ -1166,7 +1171,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 					 errhint("smsdist.receive_begin() returns the offset to resume from.")));
 
 		/* (a part file that has gone is created empty: it fails the check) */
-		part = part_path(store, package_id, version);
+		part = sms_part_path(store, package_id, version);
 		fd = open_part_file(store, part, &file_size);
 		if (session_file_hash(package_id, version, row.total_bytes, fd, actual))
 			size = row.total_bytes;

@@ -45,6 +45,7 @@ int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;
 bool		sms_send_while_compressing = true;
+bool		sms_extract_while_receiving = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
 
 SmsSharedState *sms_shared = NULL;
@@ -271,6 +272,15 @@ _PG_init(void)
 							 "Send a package to a child site while it is being compressed.",
 							 "Only to a child site whose sites hold no version of the package (no delta is possible).",
 							 &sms_send_while_compressing,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("smsdist.extract_while_receiving",
+							 "Extract a package sent while the parent site compresses it as it arrives.",
+							 "The Despooler starts an early extractor for the part file; the job then only publishes the tree.",
+							 &sms_extract_while_receiving,
 							 true,
 							 PGC_SIGHUP,
 							 0,
