@@ -44,32 +44,49 @@ psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_
 [ -n "$workers" ] && psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_workers = $workers" >/dev/null
 psql -X -q -d bench -v ON_ERROR_STOP=1 -c "SELECT pg_reload_conf()" >/dev/null
 echo "smsdist.compression_workers = $(psql -X -At -d bench -c 'SHOW smsdist.compression_workers')"
-sleep 0.3
-t0=$(now)
-psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
-INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN000B1', 'Bench tree', '$tree');
-INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN000B1', 'sites', '{CH1}');
+# build_package <package id> <smsdist.store_incompressible>: sets build_s,
+# out_bytes, file and wall_s
+build_package() {
+    local id=$1 st
+    psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.store_incompressible = $2" -c "SELECT pg_reload_conf()" >/dev/null
+    sleep 0.3
+    t0=$(now)
+    psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('$id', 'Bench tree', '$tree');
+INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', '$id', 'sites', '{CH1}');
 SQL
-# wait in one session (a new psql every few ms would steal the CPU measured)
-psql -X -q -d bench >/dev/null <<'SQL'
+    # wait in one session (a new psql every few ms would steal the CPU measured)
+    psql -X -q -d bench -v id="$id" >/dev/null <<'SQL'
+SELECT set_config('bench.id', :'id', false);
 DO $$
 BEGIN
     LOOP
-        EXIT WHEN (SELECT state <> 'building' FROM smsdist.package_builds WHERE package_id = 'CEN000B1');
+        EXIT WHEN (SELECT state <> 'building' FROM smsdist.package_builds WHERE package_id = current_setting('bench.id'));
         PERFORM pg_sleep(0.05);
     END LOOP;
 END $$;
 SQL
-t1=$(now)
-st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")
-[ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN000B1'"; exit 1; }
-IFS='|' read -r build_s out_bytes file <<<"$(psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at - started_at), bytes, file_path FROM smsdist.package_builds WHERE package_id = 'CEN000B1'")"
-wall_s=$(secs "$t0" "$t1")
+    t1=$(now)
+    st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = '$id'")
+    [ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = '$id'"; exit 1; }
+    IFS='|' read -r build_s out_bytes file <<<"$(psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at - started_at), bytes, file_path FROM smsdist.package_builds WHERE package_id = '$id'")"
+    wall_s=$(secs "$t0" "$t1")
+    psql -X -q -d bench -c "ALTER SYSTEM RESET smsdist.store_incompressible" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# every slice at the level, as pigz does (like for like), then the default:
+# near-random slices stored (docs/packages.md#incompressible-data)
+build_package CEN000B0 off
+all_s=$build_s all_bytes=$out_bytes
+tar -tzf "$file" >/dev/null || { echo "tar -tzf cannot read $file"; exit 1; }
+build_package CEN000B1 on
 tar -tzf "$file" >/dev/null && readable=yes || readable=NO
 
 printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | gzip -$level" "$gzip_s" "$(awk -v b="$bytes" -v s="$gzip_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/gzip.tgz")")"
 printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | pigz -$level -p $(nproc)" "$pigz_s" "$(awk -v b="$bytes" -v s="$pigz_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/pigz.tgz")")"
 printf '  %-42s %8s s  %7s MB/s\n' "the same, then fsync of the file (durable)" "$pigzd_s" "$(awk -v b="$bytes" -v s="$pigzd_s" 'BEGIN{printf "%.1f", b/1048576/s}')"
+printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist, every slice at level $level" "$all_s" "$(awk -v b="$bytes" -v s="$all_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$all_bytes")"
+echo "  smsdist (every slice at the level) / pigz time: $(awk -v a="$all_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')"
 printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist builder (started -> ready)" "$build_s" "$(awk -v b="$bytes" -v s="$build_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$out_bytes")"
 printf '  %-42s %8s s\n' "smsdist, job INSERT -> build ready (wall)" "$wall_s"
 echo "  smsdist time / pigz time: $(awk -v a="$build_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"

@@ -33,6 +33,7 @@
 #include "compress.h"
 
 #include <fcntl.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,10 +56,27 @@
 
 #define SMS_MAX_CHUNKS		(1 << 16)	/* 256 GB of tar at 4 MB a chunk */
 
+/*
+ * Incompressible data.  Packages carry much that is compressed already
+ * (archives, installers, media): deflate searches it for matches as hard as
+ * anything else -- at level 6 three times as slowly as text -- and then
+ * stores it, since nothing shrinks.  So each chunk is looked at in slices
+ * of SLICE_BYTES, and a slice whose bytes are as good as random (order-0
+ * entropy of at least INCOMPRESSIBLE_BITS bits a byte: Huffman coding could
+ * save under 1.3 %, and such data has no repeats for LZ77 to find) is
+ * stored (level 0) instead of searched; the next slice switches back
+ * (deflateParams).  The output is ordinary deflate; only the work differs.
+ * smsdist.store_incompressible = off compresses every slice at the level.
+ */
+#define SLICE_BYTES			(64 * 1024)
+#define SLICE_MIN_BYTES		4096	/* below this the estimate means little */
+#define INCOMPRESSIBLE_BITS	7.9
+
 typedef struct SmsCompressShared
 {
 	slock_t		mutex;
 	int			level;
+	bool		store_incompressible;	/* smsdist.store_incompressible */
 	int64		chunk_bytes;
 	char		tar_path[MAXPGPATH];
 	char		parts_dir[MAXPGPATH];
@@ -68,6 +86,7 @@ typedef struct SmsCompressShared
 	pg_atomic_uint32 tar_complete;	/* 1 once tar_bytes is final */
 	pg_atomic_uint64 tar_bytes;
 	pg_atomic_uint64 bytes_compressed;	/* input bytes done, for progress */
+	pg_atomic_uint64 bytes_stored;	/* of those, stored as near-random */
 	bool		failed;			/* protected by mutex */
 	char		error[256];
 	uint8		chunk_state[SMS_MAX_CHUNKS];
@@ -93,6 +112,81 @@ part_path(const SmsCompressShared *sh, uint32 chunk, char *buf)
 	snprintf(buf, MAXPGPATH, "%s/%u.gz", sh->parts_dir, chunk);
 }
 
+/* Are these bytes as good as random (see INCOMPRESSIBLE_BITS)? */
+static bool
+looks_incompressible(const unsigned char *p, size_t n)
+{
+	/* four tables, so that runs of one byte do not serialise on one counter */
+	uint32		count[4][256];
+	double		bits = 0.0;
+	size_t		i = 0;
+
+	if (n < SLICE_MIN_BYTES)
+		return false;
+	memset(count, 0, sizeof(count));
+	for (; i + 4 <= n; i += 4)
+	{
+		count[0][p[i]]++;
+		count[1][p[i + 1]]++;
+		count[2][p[i + 2]]++;
+		count[3][p[i + 3]]++;
+	}
+	for (; i < n; i++)
+		count[0][p[i]]++;
+	for (int b = 0; b < 256; b++)
+	{
+		uint32		c = count[0][b] + count[1][b] + count[2][b] + count[3][b];
+
+		if (c > 0)
+		{
+			double		q = (double) c / (double) n;
+
+			bits -= q * log2(q);
+		}
+	}
+	return bits >= INCOMPRESSIBLE_BITS;
+}
+
+/*
+ * Deflate output: write what is in outbuf to the part file once less than
+ * room is left in it (room 0: write everything).
+ */
+static void
+drain_output(z_stream *zs, int fd, const char *path, char *outbuf, size_t outcap,
+			 size_t room, int64 *written)
+{
+	size_t		n = outcap - zs->avail_out;
+
+	if (zs->avail_out >= room && room > 0)
+		return;
+	if (n > 0 && !sms_write_all(fd, outbuf, n))
+	{
+		int			save = errno;
+
+		deflateEnd(zs);
+		errno = save;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not write \"%s\": %m", path)));
+	}
+	*written += n;
+	zs->next_out = (Bytef *) outbuf;
+	zs->avail_out = (uInt) outcap;
+}
+
+/* deflate() failed: it only does when it is misused */
+static void
+pg_attribute_noreturn()
+deflate_failed(z_stream *zs, int zret)
+{
+	const char *msg = zs->msg ? zs->msg : "";
+
+	deflateEnd(zs);
+	ereport(ERROR,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("zlib compression failed (%d) %s", zret, msg)));
+}
+
 /*
  * Compress chunk k of the tar file into its part file as one gzip member.
  * Returns false when k lies beyond the end of a complete tar.  Waits
@@ -109,6 +203,7 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 	z_stream	zs;
 	int64		done;
 	int			zret;
+	int			level;
 	int64		written = 0;
 
 	/* wait until the chunk is in the tar file */
@@ -177,38 +272,54 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not initialize zlib compression")));
-	zs.next_in = (Bytef *) inbuf;
-	zs.avail_in = (uInt) len;
-	do
+	zs.next_out = (Bytef *) outbuf;
+	zs.avail_out = (uInt) outcap;
+	level = sh->level;
+	for (int64 off = 0; off < len; off += SLICE_BYTES)
 	{
-		zs.next_out = (Bytef *) outbuf;
-		zs.avail_out = (uInt) outcap;
-		zret = deflate(&zs, Z_FINISH);
-		if (zret == Z_STREAM_ERROR)
+		size_t		n = (size_t) Min(SLICE_BYTES, len - off);
+		int			want = sh->level;
+
+		if (sh->store_incompressible && sh->level > 0 &&
+			looks_incompressible((unsigned char *) inbuf + off, n))
 		{
-			deflateEnd(&zs);
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("zlib compression failed")));
+			want = 0;
+			pg_atomic_fetch_add_u64(&sh->bytes_stored, (uint64) n);
 		}
-		if (outcap - zs.avail_out > 0)
+		if (want != level)
 		{
-			size_t		n = outcap - zs.avail_out;
-
-			if (!sms_write_all(out_fd, outbuf, n))
+			/* the switch ends the current block: room for it first */
+			drain_output(&zs, out_fd, path, outbuf, outcap, 2 * SLICE_BYTES, &written);
+			zret = deflateParams(&zs, want, Z_DEFAULT_STRATEGY);
+			if (zret == Z_BUF_ERROR)
 			{
-				int			save = errno;
-
-				deflateEnd(&zs);
-				errno = save;
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not write \"%s\": %m", path)));
+				/* the block did not fit after all: empty the buffer, again */
+				drain_output(&zs, out_fd, path, outbuf, outcap, 0, &written);
+				zret = deflateParams(&zs, want, Z_DEFAULT_STRATEGY);
 			}
-			written += n;
+			if (zret != Z_OK)
+				deflate_failed(&zs, zret);
+			level = want;
+		}
+		zs.next_in = (Bytef *) inbuf + off;
+		zs.avail_in = (uInt) n;
+		while (zs.avail_in > 0)
+		{
+			drain_output(&zs, out_fd, path, outbuf, outcap, 2 * SLICE_BYTES, &written);
+			zret = deflate(&zs, Z_NO_FLUSH);
+			if (zret != Z_OK && zret != Z_BUF_ERROR)
+				deflate_failed(&zs, zret);
 		}
 		CHECK_FOR_INTERRUPTS();
+	}
+	do
+	{
+		drain_output(&zs, out_fd, path, outbuf, outcap, 2 * SLICE_BYTES, &written);
+		zret = deflate(&zs, Z_FINISH);
+		if (zret != Z_OK && zret != Z_STREAM_END && zret != Z_BUF_ERROR)
+			deflate_failed(&zs, zret);
 	} while (zret != Z_STREAM_END);
+	drain_output(&zs, out_fd, path, outbuf, outcap, 0, &written);
 	deflateEnd(&zs);
 	CloseTransientFile(out_fd);
 
@@ -358,6 +469,7 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	memset(sh->chunk_state, 0, sizeof(sh->chunk_state));
 	SpinLockInit(&sh->mutex);
 	sh->level = level;
+	sh->store_incompressible = sms_store_incompressible;
 	sh->chunk_bytes = SMS_CHUNK_BYTES;
 	strlcpy(sh->tar_path, tar_path, MAXPGPATH);
 	strlcpy(sh->parts_dir, parts_dir, MAXPGPATH);
@@ -367,6 +479,7 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	pg_atomic_init_u32(&sh->tar_complete, 0);
 	pg_atomic_init_u64(&sh->tar_bytes, 0);
 	pg_atomic_init_u64(&sh->bytes_compressed, 0);
+	pg_atomic_init_u64(&sh->bytes_stored, 0);
 
 	job->handles = palloc0(sizeof(BackgroundWorkerHandle *) * Max(nworkers, 1));
 	for (int i = 0; i < nworkers; i++)
@@ -469,6 +582,7 @@ append_part(SmsCompressShared *sh, uint32 k, int out_fd, const char *out_name,
 int64
 sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 					const char *tmp_path, bool streamed, char *sha256_hex,
+					int64 *stored_bytes,
 					void (*progress) (int64 done, void *arg), void *arg)
 {
 	SmsCompressShared *sh = job->sh;
@@ -572,6 +686,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 		sprintf(sha256_hex + 2 * i, "%02x", digest[i]);
 
 	(void) durable_rename(tmp_path, out_path, ERROR);
+	*stored_bytes = (int64) pg_atomic_read_u64(&sh->bytes_stored);
 
 	/* the compressors find nothing left to claim and leave by themselves */
 	remove_parts(sh);

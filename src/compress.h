@@ -22,6 +22,7 @@ extern SmsCompressJob *sms_compress_begin(const char *tar_path, const char *part
 extern int64 sms_compress_progress(SmsCompressJob *job);
 extern int64 sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 								 const char *tmp_path, bool streamed, char *sha256_hex,
+								 int64 *stored_bytes,
 								 void (*progress) (int64 done, void *arg), void *arg);
 extern void sms_compress_abort(SmsCompressJob *job);
 

@@ -198,8 +198,8 @@ remove_leftovers(const char *store, const char *stem)
  */
 static void
 record_ready(const char *package_id, int version, const char *store, const char *stem,
-			 SmsManifest *manifest, int64 out_bytes, const char *sha256_hex,
-			 TimestampTz started)
+			 SmsManifest *manifest, int64 out_bytes, int64 stored_bytes,
+			 const char *sha256_hex, TimestampTz started)
 {
 	Datum		values[8];
 	Oid			types[8] = {TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT4OID};
@@ -228,10 +228,10 @@ record_ready(const char *package_id, int version, const char *store, const char 
 		elog(ERROR, "smsdist package builder: recording the build failed");
 	refs.package_id = package_id;
 	sms_status_message(SMS_SCHEDULER, SMS_INFO, SMS_MSG_PACKAGE_COMPRESSED, &refs,
-					   "Package %s version %d compressed: %d entries, %lld bytes into %lld bytes (level %d) in %.1f s.",
+					   "Package %s version %d compressed: %d entries, %lld bytes into %lld bytes (level %d; %lld bytes stored as they were, already compressed) in %.1f s.",
 					   package_id, version, manifest->nentries,
 					   (long long) manifest->total_bytes, (long long) out_bytes,
-					   sms_compression_level, secs + usecs / 1e6);
+					   sms_compression_level, (long long) stored_bytes, secs + usecs / 1e6);
 }
 
 /*
@@ -365,7 +365,7 @@ begin_stream(const char *store, const char *stem, ProgressArg *parg)
  */
 static SmsManifest *
 build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
-		   int64 *tar_bytes, int64 *out_bytes, char *sha256_hex)
+		   int64 *tar_bytes, int64 *out_bytes, int64 *stored_bytes, char *sha256_hex)
 {
 	char	   *tar_path = psprintf("%s/%s.tar.%d", store, stem, MyProcPid);
 	char	   *parts = psprintf("%s/%s.parts.%d", store, stem, MyProcPid);
@@ -391,7 +391,8 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 					 errmsg("could not stat \"%s\": %m", tar_path)));
 		*tar_bytes = st.st_size;
 		*out_bytes = sms_compress_finish(job, st.st_size, out_path, tmp_path, parg != NULL,
-										 sha256_hex, parg ? report_progress : NULL, parg);
+										 sha256_hex, stored_bytes,
+										 parg ? report_progress : NULL, parg);
 		job = NULL;
 	}
 	PG_CATCH();
@@ -418,6 +419,7 @@ smsdist_package_builder_main(Datum main_arg)
 	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
+	int64		stored_bytes = 0;
 	SmsManifest *volatile manifest = NULL;
 	ErrorData  *volatile failure = NULL;
 	ProgressArg parg;
@@ -494,7 +496,7 @@ smsdist_package_builder_main(Datum main_arg)
 		{
 			ensure_dir(store);
 			remove_leftovers(store, stem);
-			manifest = build_once(source, store, stem, &parg, &tar_bytes, &out_bytes, sha256_hex);
+			manifest = build_once(source, store, stem, &parg, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
 			failure = NULL;
 		}
 		PG_CATCH();
@@ -524,7 +526,7 @@ smsdist_package_builder_main(Datum main_arg)
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		record_ready(args.package_id, args.source_version, store, stem, manifest,
-					 out_bytes, sha256_hex, started);
+					 out_bytes, stored_bytes, sha256_hex, started);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -567,6 +569,7 @@ sms_build_small_package_here(const char *package_id, int version)
 	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
+	int64		stored_bytes = 0;
 	SmsManifest *manifest = NULL;
 	ErrorData  *failure = NULL;
 	TimestampTz started = GetCurrentTimestamp();
@@ -604,7 +607,7 @@ sms_build_small_package_here(const char *package_id, int version)
 		{
 			ensure_dir(store);
 			remove_leftovers(store, stem);
-			manifest = build_once(source, store, stem, NULL, &tar_bytes, &out_bytes, sha256_hex);
+			manifest = build_once(source, store, stem, NULL, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
@@ -627,7 +630,8 @@ sms_build_small_package_here(const char *package_id, int version)
 						package_id, version, failure->message, attempt + 1, BUILD_ATTEMPTS)));
 	}
 	if (failure == NULL)
-		record_ready(package_id, version, store, stem, manifest, out_bytes, sha256_hex, started);
+		record_ready(package_id, version, store, stem, manifest, out_bytes, stored_bytes,
+					 sha256_hex, started);
 	else
 	{
 		record_failed(package_id, version, failure->message);

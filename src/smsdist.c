@@ -46,6 +46,7 @@ bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;
 bool		sms_send_while_compressing = true;
 bool		sms_extract_while_receiving = true;
+bool		sms_store_incompressible = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
 
 SmsSharedState *sms_shared = NULL;
@@ -272,6 +273,15 @@ _PG_init(void)
 							 "Send a package to a child site while it is being compressed.",
 							 "Only to a child site whose sites hold no version of the package (no delta is possible).",
 							 &sms_send_while_compressing,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("smsdist.store_incompressible",
+							 "Store data that is as good as random instead of compressing it.",
+							 "Each 64 kB of a package whose bytes are near-random (already compressed) is stored in the gzip stream; off compresses everything at smsdist.compression_level.",
+							 &sms_store_incompressible,
 							 true,
 							 PGC_SIGHUP,
 							 0,

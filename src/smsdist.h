@@ -120,6 +120,7 @@ extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
+extern bool sms_store_incompressible;
 
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);

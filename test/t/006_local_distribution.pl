@@ -79,6 +79,20 @@ is($node->safe_psql('site', "SELECT string_agg(message_id::text, ',' ORDER BY st
 	'3100,3200', 'status messages: compressed, published');
 my @left = glob("$drive1/smsdist-despool/* $drive2/smsdist-despool/*");
 is(scalar @left, 0, 'no temporary directory left on the site-server drives');
+# near-random data (data.bin and tool.dll, 9.3 MB) is stored, not searched
+# (smsdist.store_incompressible); the text is compressed
+sub stored_bytes
+{
+	my ($pkg) = @_;
+	my ($n) = $node->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE package_id = '$pkg' AND message_id = 3100")
+	  =~ /; (\d+) bytes stored as they were, already compressed\)/;
+	return $n;
+}
+my $stored1 = stored_bytes('CEN00001');
+ok(defined $stored1 && $stored1 >= 9_000_000 && $stored1 <= 9_500_000,
+	'the status message says the near-random 9.3 MB were stored as they were (' . ($stored1 // 'no figure') . ')');
+my $size1 = -s $file;
+ok($size1 > 9_300_000 && $size1 < 9_500_000, "and the text compressed: package file of $size1 bytes for 15.3 MB");
 
 # --- a second job for the same version reuses the package file
 share_job('CEN00102');
@@ -218,6 +232,23 @@ ok(wait_until($node, 'site', "SELECT true", 1) && do {
 		for (1 .. 100) { if (!-e "$store/CEN00001.2.tar.gz") { $gone = 1; last; } usleep(100_000); }
 		$gone;
 	}, 'the file of a deleted package is removed');
+
+# --- smsdist.store_incompressible = off: every slice is compressed at the
+# level; the package is as good, and just as readable
+$node->append_conf('postgresql.conf', "smsdist.store_incompressible = off\n");
+$node->reload;
+$node->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00009', 'All compressed', '$src')");
+share_job('CEN00901', 'CEN00009');
+ok(wait_job('CEN00901', 'completed'), 'with store_incompressible off the share job completes') or diag(job_state('CEN00901'));
+is(stored_bytes('CEN00009'), '0', 'nothing was stored');
+for my $dp ($dp1, $dp2)
+{
+	ok(same_tree($src, "$dp/SMS_PKGC/CEN00009"), "the tree on $dp is identical to the source");
+}
+{
+	my ($file9) = $node->safe_psql('site', "SELECT file_path FROM smsdist.package_builds WHERE package_id = 'CEN00009'");
+	ok(system("gzip -t '$file9' && tar -tzf '$file9' >/dev/null") == 0, 'gzip and tar read its package file');
+}
 
 $node->stop;
 done_testing();
