@@ -428,7 +428,7 @@ sms_early_start(const char *package_id, int version, const char *stream_id,
 	early->stage_dir = stage;
 	pfree(despool);
 	MemoryContextSwitchTo(old);
-	ereport(DEBUG1,
+	ereport(LOG,
 			(errmsg("early extraction of package %s version %d started into \"%s\"",
 					package_id, version, stage)));
 	return true;

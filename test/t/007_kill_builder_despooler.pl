@@ -14,7 +14,9 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
 
-my $node = site_node('kill', conf => "restart_after_crash = on\nmax_worker_processes = 16\n");
+# (compression slowed down: random data is stored, not searched, so the
+# build would otherwise be over before the kill)
+my $node = site_node('kill', conf => "restart_after_crash = on\nmax_worker_processes = 16\nsmsdist.test_compress_delay_ms = 100\n");
 my $base = $node->basedir;
 my $src = "$base/source/big";
 my ($dp1, $dp2, $drive) = map { "$base/$_" } qw(dp1 dp2 drive);

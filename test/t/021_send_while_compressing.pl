@@ -27,7 +27,7 @@ use SmsTest;
 
 my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 my %dps = %$dps_ref;
-$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 300\n");
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
 $cen->reload;
 
 sub make_source
@@ -182,7 +182,7 @@ is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE pack
 # --- kill -9 of the Sender while it sends a package that is being
 # compressed: the server restarts (the builder with it), a new builder
 # writes a new stream, and the package arrives whole
-$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 300\n");
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 1000\n");
 $cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
 $cen->reload;
 my $src6 = make_source('crash', 48);

@@ -27,7 +27,7 @@ use SmsTest;
 my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 my %dps = %$dps_ref;
 my $drive = $ch1->basedir . '/drive';
-$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 300\n");
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
 $cen->reload;
 
 sub make_source
@@ -82,7 +82,7 @@ sub stage_grows_while_building
 	my ($package) = @_;
 	for (1 .. 600)
 	{
-		my @files = glob("$drive/smsdist-despool/$package.1.*.early/tree/bin/*");
+		my @files = glob("$drive/smsdist-despool/$package.1.*.early/tree/*/*");
 		my $state = $cen->safe_psql('site', "SELECT state FROM smsdist.package_builds WHERE package_id = '$package'");
 		return 1 if @files && $state eq 'building';
 		usleep(100_000);
@@ -175,13 +175,17 @@ $ch1->append_conf('postgresql.conf', "smsdist.extract_while_receiving = off\n");
 $ch1->reload;
 my $src4 = make_source('docs', 32);
 send_job('CEN00004', 'CEN00104', $src4);
-ok(wait_until($ch1, 'site', "SELECT bytes_received > 0 FROM smsdist.package_transfers WHERE package_id = 'CEN00004'", 60),
+ok(wait_until($ch1, 'site', "SELECT EXISTS (SELECT 1 FROM smsdist.package_transfers WHERE package_id = 'CEN00004' AND bytes_received > 0)
+	  OR EXISTS (SELECT 1 FROM smsdist.jobs WHERE job_id = 'CEN00104')", 60),
 	'with extract_while_receiving off, the stream arrives at CH1');
 is(early_extractors(), '0', 'and no early extractor runs');
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00104'", 120),
 	'the job completes') or diag(rows($cen, 'CEN00104'), rows($ch1, 'CEN00104'));
 is($ch1->safe_psql('site', "SELECT detail FROM smsdist.job_site_status WHERE job_id = 'CEN00104' AND phase = 'distribute'"),
 	'published on 2 distribution points', 'the Despooler extracted the package file itself');
+ok(slurp_file($ch1->logfile) !~ /early extraction of package CEN00004/, 'the server log shows no early extraction of it');
+like(slurp_file($ch1->logfile), qr/early extraction of package CEN00001 version 1 started into "[^"]*CEN00001\.1\.[0-9a-f]{16}\.early"/,
+	'(where it shows the early extractions that ran)');
 identical($src4, 'CEN00004', 'extracted after it was received');
 
 done_testing();
