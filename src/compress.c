@@ -485,7 +485,8 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	for (int i = 0; i < nworkers; i++)
 	{
 		if (!sms_start_helper("smsdist_compressor_main", "smsdist compressor",
-							  dsm_segment_handle(job->seg), &job->handles[job->nworkers]))
+							  dsm_segment_handle(job->seg), InvalidOid,
+							  &job->handles[job->nworkers]))
 			break;				/* no free slot: the leader does the rest */
 		job->nworkers++;
 	}

@@ -113,6 +113,29 @@ typedef struct Follow
 } Follow;
 
 /*
+ * The open part file against the offset read so far: SMS_FOLLOW_MORE if it
+ * grew, SMS_FOLLOW_ABANDON if it was cut back (or cannot be looked at),
+ * SMS_FOLLOW_END if it has just as many bytes.
+ */
+static SmsFollowResult
+compare_size(int fd, int64 offset, struct stat *st, char **why)
+{
+	if (fstat(fd, st) != 0)
+	{
+		*why = psprintf("could not stat the part file: %m");
+		return SMS_FOLLOW_ABANDON;
+	}
+	if (st->st_size > offset)
+		return SMS_FOLLOW_MORE;
+	if (st->st_size < offset)
+	{
+		*why = pstrdup("the part file was cut back: the transfer started again");
+		return SMS_FOLLOW_ABANDON;
+	}
+	return SMS_FOLLOW_END;
+}
+
+/*
  * sms_archive_extract_growing's follow callback: more bytes may come, the
  * file is whole, or we stop.  No ERROR here (libarchive's callback).
  */
@@ -124,19 +147,10 @@ follow_part_file(void *arg, int fd, int64 offset, char **why)
 	struct stat fst;
 	struct stat pst;
 	TimestampTz now;
+	SmsFollowResult r;
 
-	if (fstat(fd, &fst) != 0)
-	{
-		*why = psprintf("could not stat the part file: %m");
-		return SMS_FOLLOW_ABANDON;
-	}
-	if (fst.st_size > offset)
-		return SMS_FOLLOW_MORE;
-	if (fst.st_size < offset)
-	{
-		*why = pstrdup("the part file was cut back: the transfer started again");
-		return SMS_FOLLOW_ABANDON;
-	}
+	if ((r = compare_size(fd, offset, &fst, why)) != SMS_FOLLOW_END)
+		return r;
 	if (stat(sh->part_path, &pst) != 0)
 	{
 		if (errno != ENOENT)
@@ -149,19 +163,7 @@ follow_part_file(void *arg, int fd, int64 offset, char **why)
 		 * Renamed into the package store: whole.  Its last bytes were
 		 * written before the rename, perhaps after our fstat: look again.
 		 */
-		if (fstat(fd, &fst) != 0)
-		{
-			*why = psprintf("could not stat the part file: %m");
-			return SMS_FOLLOW_ABANDON;
-		}
-		if (fst.st_size > offset)
-			return SMS_FOLLOW_MORE;
-		if (fst.st_size < offset)
-		{
-			*why = pstrdup("the part file was cut back: the transfer started again");
-			return SMS_FOLLOW_ABANDON;
-		}
-		return SMS_FOLLOW_END;
+		return compare_size(fd, offset, &fst, why);
 	}
 	if (pst.st_ino != fst.st_ino || pst.st_dev != fst.st_dev)
 	{
@@ -361,7 +363,6 @@ sms_early_start(const char *package_id, int version, const char *stream_id,
 	char	   *key = stream_key(package_id, version, stream_id);
 	char	   *despool = psprintf("%s/smsdist-despool", drive);
 	char	   *stage = psprintf("%s/%s.early", despool, key);
-	BackgroundWorker worker;
 	dsm_segment *seg;
 	EarlyShared *sh;
 	BackgroundWorkerHandle *handle;
@@ -401,18 +402,9 @@ sms_early_start(const char *package_id, int version, const char *stream_id,
 	strlcpy(sh->stage_dir, stage, sizeof(sh->stage_dir));
 	sh->state = EARLY_RUNNING;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
-	strlcpy(worker.bgw_function_name, "smsdist_early_extractor_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "smsdist early extractor", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "smsdist early extractor", BGW_MAXLEN);
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	memcpy(worker.bgw_extra, &MyDatabaseId, sizeof(Oid));
-	worker.bgw_notify_pid = MyProcPid;	/* our latch is set when it stops */
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	/* connected to our database: names in its encoding and locale */
+	if (!sms_start_helper("smsdist_early_extractor_main", "smsdist early extractor",
+						  dsm_segment_handle(seg), MyDatabaseId, &handle))
 	{
 		dsm_detach(seg);
 		MemoryContextSwitchTo(old);

@@ -253,7 +253,7 @@ sms_inflater_start(const char *path)
 	shm_mq_set_receiver(mq, MyProc);
 
 	if (!sms_start_helper("smsdist_inflater_main", "smsdist inflater",
-						  dsm_segment_handle(inf->seg), &inf->handle))
+						  dsm_segment_handle(inf->seg), InvalidOid, &inf->handle))
 	{
 		/* no free slot: the caller inflates itself */
 		dsm_detach(inf->seg);

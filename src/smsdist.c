@@ -424,21 +424,29 @@ sms_keep_freed_memory(void)
 }
 
 /*
- * Start a helper process of the calling one (a compressor, an inflater): a
- * dynamic background worker with no database connection that runs
- * function, named name, with dsm_handle (a segment the caller created) as
- * its argument; the caller's latch is set when it stops.  False when no
- * worker slot is free: the caller does the work itself.
+ * Start a helper process of the calling one (a compressor, an inflater, an
+ * early extractor): a dynamic background worker that runs function, named
+ * name, with dsm_handle (a segment the caller created) as its argument;
+ * the caller's latch is set when it stops.  With a valid dboid it may
+ * connect to that database (the OID is in bgw_extra); else it has no
+ * database connection.  False when no worker slot is free: the caller
+ * does the work itself.
  */
 bool
 sms_start_helper(const char *function, const char *name, uint32 dsm_handle,
-				 struct BackgroundWorkerHandle **handle)
+				 Oid dboid, struct BackgroundWorkerHandle **handle)
 {
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	if (OidIsValid(dboid))
+	{
+		worker.bgw_flags |= BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		memcpy(worker.bgw_extra, &dboid, sizeof(Oid));
+	}
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "smsdist", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, function, BGW_MAXLEN);

@@ -134,10 +134,10 @@ extern void sms_wake_now(SmsComponentId id);
 /* smsdist.c: glibc keeps freed memory in this process (large buffers) */
 extern void sms_keep_freed_memory(void);
 
-/* smsdist.c: a helper process with a DSM segment (compressor, inflater) */
+/* smsdist.c: a helper process with a DSM segment (compressor, inflater, early extractor) */
 struct BackgroundWorkerHandle;
 extern bool sms_start_helper(const char *function, const char *name, uint32 dsm_handle,
-							 struct BackgroundWorkerHandle **handle);
+							 Oid dboid, struct BackgroundWorkerHandle **handle);
 
 /* worker.c, supervisor.c */
 extern PGDLLEXPORT void smsdist_supervisor_main(Datum arg);

@@ -10,6 +10,10 @@
 #   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
 #   source tree in the node's directory) and one system CEN00001 at CH1, so
 #   jobs can be inserted: they become active and wait for the Sender.
+# make_source(node, name, mb)
+#   a package source <node's directory>/source/<name>: mb / 8 files of 8 MB
+#   of random bytes in bin/, 3 MB of text in doc/, a small file in
+#   doc/deep/er/ (mb / 8 + 2 files); returns its path.
 package SmsTest;
 
 use strict;
@@ -20,7 +24,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites agent_site agent_path);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites agent_site agent_path make_source);
 
 sub site_node
 {
@@ -155,6 +159,20 @@ sub agent_path
 	my $bindir = `pg_config --bindir`;
 	chomp $bindir;
 	return "$bindir/smsdist-agent";
+}
+
+sub make_source
+{
+	my ($node, $name, $mb) = @_;
+	my $src = $node->basedir . "/source/$name";
+	File::Path::make_path("$src/bin", "$src/doc/deep/er");
+	for my $i (1 .. $mb / 8)
+	{
+		system("head -c 8000000 /dev/urandom > '$src/bin/part$i.bin'") == 0 or die;
+	}
+	system("yes 'documentation line' | head -c 3000000 > '$src/doc/manual.txt'") == 0 or die;
+	system("echo 'a small note' > '$src/doc/deep/er/note.txt'") == 0 or die;
+	return $src;
 }
 
 1;

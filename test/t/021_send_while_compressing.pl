@@ -30,18 +30,6 @@ my %dps = %$dps_ref;
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
 $cen->reload;
 
-sub make_source
-{
-	my ($name, $mb) = @_;
-	my $src = $cen->basedir . "/source/$name";
-	make_path("$src/bin", "$src/doc");
-	for my $i (1 .. $mb / 8)
-	{
-		system("head -c 8000000 /dev/urandom > '$src/bin/part$i.bin'") == 0 or die;
-	}
-	system("yes 'documentation line' | head -c 3000000 > '$src/doc/manual.txt'") == 0 or die;
-	return $src;
-}
 
 sub identical
 {
@@ -70,7 +58,7 @@ sub sent_bytes
 }
 
 # --- a package sent while it is compressed
-my $src1 = make_source('app', 48);
+my $src1 = make_source($cen, 'app', 48);
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'App', '$src1');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
@@ -100,7 +88,7 @@ is(join(',', sort glob($cen->data_dir . '/pg_smsdist/packages/*')),
 	$cen->data_dir . '/pg_smsdist/packages/CEN00001.1.tar.gz', 'CEN keeps the package file and no stream file');
 
 # --- the builder is stopped in the middle: another one writes another stream
-my $src2 = make_source('suite', 64);
+my $src2 = make_source($cen, 'suite', 64);
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00002', 'Suite', '$src2');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
@@ -144,7 +132,7 @@ identical($src1, 'CEN00001', 'version 2 as a delta', 'CH1');
 # is taken up again where it was
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 3000\n");
 $cen->reload;
-my $src4 = make_source('slow', 64);
+my $src4 = make_source($cen, 'slow', 64);
 my $src5 = $cen->basedir . '/source/small';
 make_path($src5);
 system("echo 'a small tool' > '$src5/tool.txt'") == 0 or die;
@@ -185,7 +173,7 @@ is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE pack
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 1000\n");
 $cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
 $cen->reload;
-my $src6 = make_source('crash', 48);
+my $src6 = make_source($cen, 'crash', 48);
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00006', 'Crash', '$src6');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
@@ -208,7 +196,7 @@ $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 0\n");
 $cen->reload;
 
 # --- smsdist.send_while_compressing = off: a first send waits for the build
-my $src3 = make_source('tools', 24);
+my $src3 = make_source($cen, 'tools', 24);
 $cen->append_conf('postgresql.conf', "smsdist.send_while_compressing = off\n");
 $cen->reload;
 $cen->safe_psql('site', qq{

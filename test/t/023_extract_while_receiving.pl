@@ -30,19 +30,6 @@ my $drive = $ch1->basedir . '/drive';
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
 $cen->reload;
 
-sub make_source
-{
-	my ($name, $mb) = @_;
-	my $src = $cen->basedir . "/source/$name";
-	make_path("$src/bin", "$src/doc/deep/er");
-	for my $i (1 .. $mb / 8)
-	{
-		system("head -c 8000000 /dev/urandom > '$src/bin/part$i.bin'") == 0 or die;
-	}
-	system("yes 'documentation line' | head -c 3000000 > '$src/doc/manual.txt'") == 0 or die;
-	system("echo 'a small note' > '$src/doc/deep/er/note.txt'") == 0 or die;
-	return $src;
-}
 
 sub identical
 {
@@ -116,7 +103,7 @@ sub despool_dir_empty
 }
 
 # --- a package extracted while it is received
-my $src1 = make_source('app', 48);
+my $src1 = make_source($cen, 'app', 48);
 send_job('CEN00001', 'CEN00101', $src1);
 ok(wait_until($ch1, 'postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist early extractor' AND query = 'extracting package CEN00001 version 1 while it is received'", 60),
 	'CH1 starts an early extractor when the stream begins');
@@ -135,7 +122,7 @@ ok(despool_dir_empty(), 'nothing is left in the despool directory');
 
 # --- the stream starts again: the early extraction of the old one stops,
 # one of the new one is used
-my $src2 = make_source('suite', 64);
+my $src2 = make_source($cen, 'suite', 64);
 send_job('CEN00002', 'CEN00102', $src2);
 ok(stage_grows_while_building('CEN00002'), 'the second package is extracted at CH1 while it is compressed');
 my $first_stream = $cen->safe_psql('site', "SELECT stream_id FROM smsdist.package_builds WHERE package_id = 'CEN00002'");
@@ -155,7 +142,7 @@ identical($src2, 'CEN00002', 'after the stream started again');
 ok(despool_dir_empty(), 'nothing of either stream is left in the despool directory');
 
 # --- the Despooler stops in the middle: so does its early extractor
-my $src3 = make_source('tools', 48);
+my $src3 = make_source($cen, 'tools', 48);
 send_job('CEN00003', 'CEN00103', $src3);
 ok(stage_grows_while_building('CEN00003'), 'a third package is extracted at CH1 while it is compressed');
 $log_offset = -s $ch1->logfile;
@@ -173,7 +160,7 @@ ok(despool_dir_empty(), 'nothing is left in the despool directory');
 # --- smsdist.extract_while_receiving = off
 $ch1->append_conf('postgresql.conf', "smsdist.extract_while_receiving = off\n");
 $ch1->reload;
-my $src4 = make_source('docs', 32);
+my $src4 = make_source($cen, 'docs', 32);
 send_job('CEN00004', 'CEN00104', $src4);
 ok(wait_until($ch1, 'site', "SELECT EXISTS (SELECT 1 FROM smsdist.package_transfers WHERE package_id = 'CEN00004' AND bytes_received > 0)
 	  OR EXISTS (SELECT 1 FROM smsdist.jobs WHERE job_id = 'CEN00104')", 60),
