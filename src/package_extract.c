@@ -638,6 +638,38 @@ growing_read(struct archive *a, void *client_data, const void **buffer)
 	return -1;
 }
 
+/*
+ * libarchive's own gzip filter under the tar reader, over the package file
+ * (or, with x->follow, over the file as it grows).
+ */
+static void
+open_gzip_filter(Extract *x)
+{
+	int			r;
+
+	/*
+	 * ARCHIVE_WARN here means libarchive lacks zlib and would run an
+	 * external gzip program, which we do not want a server process to do.
+	 */
+	if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("libarchive was built without zlib support")));
+	if (x->follow != NULL)
+		r = archive_read_open(x->ar, x, NULL, growing_read, NULL);
+	else
+		r = archive_read_open_fd(x->ar, x->archive_fd, EXTRACT_BLOCK_SIZE);
+	if (r != ARCHIVE_OK)
+		archive_failed(x, "not a gzip-compressed tar stream");
+
+	/* one gzip filter under the tar reader; a plain tar is not a package */
+	if (archive_filter_count(x->ar) != 2 ||
+		archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
+}
+
 static void
 extract_open(Extract *x)
 {
@@ -707,17 +739,7 @@ extract_open(Extract *x)
 		if (x->follow_sha == NULL || pg_cryptohash_init(x->follow_sha) < 0)
 			elog(ERROR, "could not initialize SHA-256");
 		x->follow_buf = palloc(EXTRACT_BLOCK_SIZE);
-		if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("libarchive was built without zlib support")));
-		if (archive_read_open(x->ar, x, NULL, growing_read, NULL) != ARCHIVE_OK)
-			archive_failed(x, "not a gzip-compressed tar stream");
-		if (archive_filter_count(x->ar) != 2 ||
-			archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
+		open_gzip_filter(x);
 	}
 	else if (st.st_size >= SMS_INFLATER_MIN_BYTES &&
 		(x->inflater = sms_inflater_start(x->archive_path)) != NULL)
@@ -726,25 +748,7 @@ extract_open(Extract *x)
 			archive_failed(x, "not a gzip-compressed tar stream");
 	}
 	else
-	{
-		/*
-		 * ARCHIVE_WARN here means libarchive lacks zlib and would run an
-		 * external gzip program, which we do not want a server process to do.
-		 */
-		if (archive_read_support_filter_gzip(x->ar) != ARCHIVE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("libarchive was built without zlib support")));
-		if (archive_read_open_fd(x->ar, x->archive_fd, EXTRACT_BLOCK_SIZE) != ARCHIVE_OK)
-			archive_failed(x, "not a gzip-compressed tar stream");
-
-		/* one gzip filter under the tar reader; a plain tar is not a package */
-		if (archive_filter_count(x->ar) != 2 ||
-			archive_filter_code(x->ar, 0) != ARCHIVE_FILTER_GZIP)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("package file \"%s\" is not gzip-compressed", x->archive_path)));
-	}
+		open_gzip_filter(x);
 
 	x->sha = pg_cryptohash_create(PG_SHA256);
 	if (x->sha == NULL)
