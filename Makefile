@@ -18,7 +18,7 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/query_rule.o src/collection_evaluator.o \
                src/pcm_writer.o src/formats/sms_formats.o src/offer_manager.o \
                src/site_link.o src/replication_manager.o src/status_manager.o \
-               src/early_extract.o
+               src/early_extract.o src/source_roots.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.

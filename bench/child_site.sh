@@ -22,7 +22,8 @@ CONF
     PGPORT=$port "$bindir/createdb" bench
     PGPORT=$port psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
 CREATE EXTENSION smsdist;
-CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site;
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
+CREATE ROLE parent_sender LOGIN IN ROLE smsdist_parent_site;
+INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('parent_sender', 'CEN');
 SQL
 }

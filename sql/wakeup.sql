@@ -27,7 +27,7 @@ SELECT pg_temp.wait_for($$SELECT pid IS NOT NULL AND state = 'idle' FROM smsdist
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
 -- the source does not exist: the job is activated, then fails when the
 -- package cannot be compressed
-INSERT INTO smsdist.packages (name, source_directory) VALUES ('Tool', '/nonexistent/tool');
+INSERT INTO smsdist.packages (name, source_directory) VALUES ('Tool', '/srv/nonexistent/tool');
 INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'tool --install', NULL, 5);
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
     VALUES ('CEN00001', 'WKS1', 'CORP', 'CH1', 'WIN95');

@@ -245,6 +245,7 @@ smsdist_early_extractor_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
 	sms_keep_freed_memory();
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "smsdist early extractor");
 

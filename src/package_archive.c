@@ -742,6 +742,8 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open package source \"%s\": %m", b->source_dir)));
+	/* the directory opened, whatever led to it, must be one allowed */
+	sms_check_source_directory(b->source_dir, b->root_fd);
 
 	/* the walk: breadth first; entries appended while we go are visited too */
 	b->maxentries = 256;

@@ -432,6 +432,7 @@ smsdist_package_builder_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	sms_keep_freed_memory();
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
 	SetConfigOption("application_name", "smsdist package builder", PGC_USERSET, PGC_S_SESSION);
 
 	/* defense in depth: the ID becomes a file name */

@@ -66,10 +66,14 @@
  * advisory lock, so two senders (say, a retry while the first connection
  * is still alive) cannot interleave their writes.
  *
- * The functions are SECURITY DEFINER, executable by the role smsdist_site
- * that parent sites log in with: the parent may hand over files and jobs
- * but not touch this site's tables otherwise.  Everything it sends is
- * validated again here, because a package ID becomes a file name.
+ * The functions are SECURITY DEFINER, executable by the role
+ * smsdist_parent_site, and each call first asks smsdist.calling_site()
+ * which site the login speaks for (smsdist.site_logins): it must be this
+ * site's parent.  The parent may hand over files and jobs but not touch
+ * this site's tables otherwise, and only packages and jobs that came from
+ * it (packages.source_site, jobs.source_site): what this site made itself
+ * is never changed from outside.  Everything it sends is validated again
+ * here, because a package ID becomes a file name.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -161,6 +165,46 @@ check_version_arg(int32 version)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid package source version %d: versions start at 1", version)));
+}
+
+/*
+ * The site the caller speaks for, which must be this site's parent
+ * (smsdist.calling_site raises otherwise).  Asked first, before anything
+ * else is looked at: every call names the package and job it touches, and
+ * only objects that came from that site may be changed.  NULL: a superuser
+ * at a site without a parent.  The result is in the caller's context.
+ */
+static char *
+calling_parent_site(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *site = NULL;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	if (SPI_execute("SELECT smsdist.calling_site('parent')::text", true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "smsdist receiver: checking the calling site failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		site = MemoryContextStrdup(cxt, TextDatumGetCString(d));
+	SPI_finish();
+	return site;
+}
+
+/* An error unless the package or job is new here or came from `source`. */
+static void
+require_sent_by(const char *kind, const char *object_id, const char *source)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {CStringGetTextDatum(kind), CStringGetTextDatum(object_id),
+		source ? CStringGetTextDatum(source) : (Datum) 0};
+	char		nulls[3] = {' ', ' ', source ? ' ' : 'n'};
+
+	if (SPI_execute_with_args("SELECT smsdist.require_sent_by($1, $2, $3::smsdist.site_code)",
+							  3, types, values, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist receiver: checking the source of %s %s failed", kind, object_id);
 }
 
 /* The receiving end needs to know which site it is (status, targets). */
@@ -541,7 +585,9 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	off_t		file_size;
 	int32		base_version;
 	bool		resume;
+	char	   *source;
 
+	source = calling_parent_site();
 	/* a file sent while the parent writes it (0.6): no size or hash yet */
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
 		stream_id = text_to_cstring(PG_GETARG_TEXT_PP(7));
@@ -599,6 +645,7 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	require_site_code();
 
 	SPI_connect();
+	require_sent_by("package", package_id, source);
 	lock_transfer(package_id, version);
 
 	/*
@@ -609,17 +656,20 @@ smsdist_receive_begin(PG_FUNCTION_ARGS)
 	 * builder -- on a source directory that is the parent's, not ours.
 	 */
 	{
-		Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
-		Datum		values[4] = {CStringGetTextDatum(package_id), CStringGetTextDatum(package_name),
-			CStringGetTextDatum(source_directory), Int32GetDatum(version)};
+		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+		Datum		values[5] = {CStringGetTextDatum(package_id), CStringGetTextDatum(package_name),
+			CStringGetTextDatum(source_directory), Int32GetDatum(version),
+		source ? CStringGetTextDatum(source) : (Datum) 0};
+		char		nulls[5] = {' ', ' ', ' ', ' ', source ? ' ' : 'n'};
 
-		if (SPI_execute_with_args("INSERT INTO smsdist.packages (package_id, name, source_directory, source_version)"
-								  "VALUES ($1, $2, $3, $4)"
+		if (SPI_execute_with_args("INSERT INTO smsdist.packages"
+								  "       (package_id, name, source_directory, source_version, source_site)"
+								  "VALUES ($1, $2, $3, $4, $5)"
 								  "    ON CONFLICT (package_id) DO UPDATE"
 								  "   SET name = EXCLUDED.name, source_directory = EXCLUDED.source_directory"
 								  " WHERE (packages.name, packages.source_directory)"
 								  "       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.source_directory)",
-								  4, types, values, NULL, false, 0) != SPI_OK_INSERT)
+								  5, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "smsdist receiver: recording package %s failed", package_id);
 	}
 
@@ -755,6 +805,7 @@ smsdist_receive_chunk(PG_FUNCTION_ARGS)
 	int64		done;
 	int64		expected;
 
+	(void) calling_parent_site();	/* only the parent sends here */
 	require_args(fcinfo, "receive_chunk", names, lengthof(names));
 	sms_keep_freed_memory();
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -901,6 +952,7 @@ smsdist_receive_total(PG_FUNCTION_ARGS)
 	TransferRow row;
 	int64		offset;
 
+	(void) calling_parent_site();	/* only the parent sends here */
 	require_args(fcinfo, "receive_total", names, lengthof(names));
 	package_id = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	version = PG_GETARG_INT32(1);
@@ -1026,21 +1078,23 @@ check_target_sites(ArrayType *arr, const char *job_id)
  */
 static bool
 insert_job(const char *job_id, const char *job_type, const char *package_id,
-		   Datum targets, bool include_subsites)
+		   Datum targets, bool include_subsites, const char *source)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID};
-	Datum		values[5] = {CStringGetTextDatum(job_id), CStringGetTextDatum(job_type),
-		CStringGetTextDatum(package_id), targets, BoolGetDatum(include_subsites)};
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, BOOLOID, TEXTOID};
+	Datum		values[6] = {CStringGetTextDatum(job_id), CStringGetTextDatum(job_type),
+		CStringGetTextDatum(package_id), targets, BoolGetDatum(include_subsites),
+	source ? CStringGetTextDatum(source) : (Datum) 0};
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', source ? ' ' : 'n'};
 	char	   *other_type;
 	char	   *other_package;
 
 	if (SPI_execute_with_args("INSERT INTO smsdist.jobs"
 							  "       (job_id, job_type, package_id, target_type, target_sites,"
-							  "        include_subsites, comment)"
+							  "        include_subsites, comment, source_site)"
 							  "VALUES ($1, $2::smsdist.job_type, $3, 'sites', $4::smsdist.site_code[],"
-							  "        $5, 'sent by the parent site')"
+							  "        $5, 'sent by the parent site', $6)"
 							  "    ON CONFLICT (job_id) DO NOTHING",
-							  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist receiver: recording job %s failed", job_id);
 	if (SPI_processed == 1)
 		return true;
@@ -1078,7 +1132,9 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	TransferRow row;
 	int64		bytes;
 	Datum		run;
+	char	   *source;
 
+	source = calling_parent_site();
 	require_args(fcinfo, "receive_end", names, lengthof(names));
 	/* the run-command job's details (0.3); NULL: distribute only */
 	run = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_DATUM(6) : (Datum) 0;
@@ -1115,6 +1171,8 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 				 errdetail("A parent site sends share_package, run_command or remove_package jobs.")));
 
 	SPI_connect();
+	require_sent_by("package", package_id, source);
+	require_sent_by("job", job_id, source);
 	targets = check_target_sites(PG_GETARG_ARRAYTYPE_P(4), job_id);
 	refs.job_id = job_id;
 	refs.package_id = package_id;
@@ -1135,7 +1193,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 			PG_RETURN_VOID();
 		}
 		/* the job's own messages (activated, removed) follow from here */
-		(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
+		(void) insert_job(job_id, job_type, package_id, targets, include_subsites, source);
 		SPI_finish();
 		PG_RETURN_VOID();
 	}
@@ -1259,15 +1317,17 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	if (run != (Datum) 0)
 	{
 		/* a run-command job: the program, its machines here, the job */
-		Oid			types[3] = {TEXTOID, TEXTOID, JSONBOID};
-		Datum		values[3] = {CStringGetTextDatum(job_id), CStringGetTextDatum(package_id), run};
+		Oid			types[4] = {TEXTOID, TEXTOID, JSONBOID, TEXTOID};
+		Datum		values[4] = {CStringGetTextDatum(job_id), CStringGetTextDatum(package_id), run,
+		source ? CStringGetTextDatum(source) : (Datum) 0};
+		char		nulls[4] = {' ', ' ', ' ', source ? ' ' : 'n'};
 
-		if (SPI_execute_with_args("SELECT smsdist.record_run_job($1, $2, $3)",
-								  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		if (SPI_execute_with_args("SELECT smsdist.record_run_job($1, $2, $3, $4::smsdist.site_code)",
+								  4, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist receiver: recording run-command job %s failed", job_id);
 	}
 	else
-		(void) insert_job(job_id, job_type, package_id, targets, include_subsites);
+		(void) insert_job(job_id, job_type, package_id, targets, include_subsites, source);
 
 	/* only when bytes came: a job for a package already here says nothing new */
 	if (part != NULL)

@@ -40,6 +40,7 @@ char	   *sms_database = NULL;
 char	   *sms_site_code = NULL;
 int			sms_poll_interval = 60;
 char	   *sms_package_store_dir = NULL;
+char	   *sms_source_roots = NULL;
 int			sms_compression_level = 6;
 int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
@@ -258,6 +259,17 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("smsdist.source_roots",
+							   "Directories that package sources must lie under (comma-separated).",
+							   "Set by a superuser in postgresql.conf; empty: no package can be built.  "
+							   "Symbolic links in the roots are resolved; the data directory and the "
+							   "configuration files are refused even below a root.",
+							   &sms_source_roots,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT | GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
 	DefineCustomIntVariable("smsdist.send_give_up_after",
 							"How long the Sender keeps retrying a transfer before the transfer and its job fail.",
 							"Counted from the transfer's first attempt; meanwhile the rows are 'retrying' with the reason.",
@@ -455,4 +467,19 @@ sms_start_helper(const char *function, const char *name, uint32 dsm_handle,
 	worker.bgw_main_arg = UInt32GetDatum(dsm_handle);
 	worker.bgw_notify_pid = MyProcPid;
 	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+/*
+ * The search_path of every worker and helper that connects to the site
+ * database.  They run as the bootstrap superuser, so a schema an operator
+ * can create objects in (public, in a database created before PostgreSQL
+ * 15) must never be searched: an operator's public.=(sms_id, text) would
+ * otherwise be chosen over the built-in one and run with the worker's
+ * rights.  PGC_S_OVERRIDE: ALTER ROLE or ALTER DATABASE ... SET
+ * search_path cannot change it.
+ */
+void
+sms_set_safe_search_path(void)
+{
+	SetConfigOption("search_path", SMS_WORKER_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
 }

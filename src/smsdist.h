@@ -115,6 +115,7 @@ extern char *sms_database;
 extern char *sms_site_code;
 extern int	sms_poll_interval;	/* seconds */
 extern char *sms_package_store_dir;
+extern char *sms_source_roots;	/* smsdist.source_roots: see source_roots.c */
 extern int	sms_compression_level;
 extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
@@ -133,6 +134,8 @@ extern void sms_wake_now(SmsComponentId id);
 
 /* smsdist.c: glibc keeps freed memory in this process (large buffers) */
 extern void sms_keep_freed_memory(void);
+#define SMS_WORKER_SEARCH_PATH "pg_catalog, smsdist, pg_temp"
+extern void sms_set_safe_search_path(void);	/* every worker, after connecting */
 
 /* smsdist.c: a helper process with a DSM segment (compressor, inflater, early extractor) */
 struct BackgroundWorkerHandle;
@@ -200,6 +203,9 @@ typedef struct SmsStatusRefs
 extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 							   int message_id, const SmsStatusRefs *refs,
 							   const char *fmt,...) pg_attribute_printf(5, 6);
+
+/* source_roots.c: package sources only from directories a superuser allowed */
+extern void sms_check_source_directory(const char *source_dir, int dirfd);
 
 /* validate.c: one definition of every name and path rule */
 extern bool sms_valid_site_code(const char *s, bool raise);

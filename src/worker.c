@@ -260,6 +260,7 @@ smsdist_component_main(Datum arg)
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
 
 	snprintf(appname, sizeof(appname), "smsdist %s", comp->name);
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);

@@ -10,6 +10,8 @@
 #   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
 #   source tree in the node's directory) and one system CEN00001 at CH1, so
 #   jobs can be inserted: they become active and wait for the Sender.
+# link_sites(parent, parent code, child, child code)
+#   the logins each site uses at the other (see below).
 # make_source(node, name, mb)
 #   a package source <node's directory>/source/<name>: mb / 8 files of 8 MB
 #   of random bytes in bin/, 3 MB of text in doc/, a small file in
@@ -24,7 +26,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites agent_site agent_path make_source);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source);
 
 sub site_node
 {
@@ -33,10 +35,12 @@ sub site_node
 	my $db = $opt{database} // 'site';
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
+	my $roots = $opt{source_roots} // $node->basedir . ', /srv';
 	$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'smsdist'
 smsdist.database = '$db'
 smsdist.site_code = '$code'
+smsdist.source_roots = '$roots'
 smsdist.poll_interval = '60s'
 max_worker_processes = 16
 log_min_messages = info
@@ -113,8 +117,9 @@ sub three_sites
 	for my $n ($cen, $ch1, $gc1)
 	{
 		$n->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1');});
-		$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
 	}
+	link_sites($cen, 'CEN', $ch1, 'CH1');
+	link_sites($ch1, 'CH1', $gc1, 'GC1');
 	my $conninfo = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; };
 	$cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . $conninfo->($ch1) . "')");
 	$ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('GC1', '" . $conninfo->($gc1) . "')");
@@ -134,6 +139,24 @@ INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
 	return ($cen, $ch1, $gc1, \%dps);
 }
 
+
+# link_sites(parent node, parent code, child node, child code): the logins
+# each side uses at the other.  At the child, parent_sender (a member of
+# smsdist_parent_site) speaks for the parent: the parent's sender address
+# for the child names it.  At the parent, child_reporter (a member of
+# smsdist_child_site) speaks for the child: the child's sender address for
+# the parent (status summaries) names it.  A login speaks for one site, so
+# a middle site has both, bound to different sites.
+sub link_sites
+{
+	my ($parent, $pcode, $child, $ccode) = @_;
+	$child->safe_psql('site', qq{
+CREATE ROLE parent_sender LOGIN IN ROLE smsdist_parent_site;
+INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('parent_sender', '$pcode');});
+	$parent->safe_psql('site', qq{
+CREATE ROLE child_reporter LOGIN IN ROLE smsdist_child_site;
+INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('child_reporter', '$ccode');});
+}
 
 # A central site for the client-agent tests: CEN with one distribution
 # point, a drive, a logon server and a client access point under its base

@@ -31,7 +31,7 @@ SELECT set_eq(
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
-          'smsdist.site_status_reports',
+          'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -74,8 +74,8 @@ SELECT tables_are('smsdist', ARRAY[
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
-    'maintenance_windows', 'advertisement_pushes', 'site_status_reports'],
-    'smsdist has exactly the 32 documented tables');
+    'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins'],
+    'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
@@ -100,7 +100,7 @@ SELECT columns_are('smsdist', 'jobs', ARRAY[
     'job_id', 'job_type', 'package_id', 'program_name', 'target_type', 'target_collection_id',
     'target_machines', 'target_sites', 'include_subsites', 'start_after', 'offer_after',
     'mandatory_at', 'expires_at', 'priority', 'state', 'state_reason', 'state_changed_by',
-    'comment', 'created_at', 'created_by', 'activated_at', 'finished_at', 'source_version'],
+    'comment', 'created_at', 'created_by', 'activated_at', 'finished_at', 'source_version', 'source_site'],
     'jobs has its documented columns');
 SELECT columns_are('smsdist', 'job_transitions', ARRAY[
     'transition_id', 'job_id', 'from_state', 'to_state', 'at', 'by_role', 'by_application', 'reason'],
@@ -233,6 +233,7 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.machine_logins', 'smsdist.system_resources', 'c'),
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
              ('smsdist.package_deltas', 'smsdist.package_builds', 'c'),
@@ -241,6 +242,7 @@ SELECT results_eq(
              ('smsdist.package_transfers', 'smsdist.packages', 'c'),
              ('smsdist.programs', 'smsdist.packages', 'c'),
              ('smsdist.sender_addresses', 'smsdist.sites', 'c'),
+             ('smsdist.site_logins', 'smsdist.sites', 'c'),
              ('smsdist.site_systems', 'smsdist.sites', 'c'),
              ('smsdist.sites', 'smsdist.sites', 'r'),
              ('smsdist.system_resources', 'smsdist.sites', 'r'),
@@ -365,14 +367,15 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
+          ARRAY['calling_site',
+                'client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
                 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
                 'receive_status_report', 'receive_total',
-                'remove_advertisement'],
-          'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
+                'remove_advertisement', 'require_machine_login'],
+          'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
@@ -392,7 +395,10 @@ SELECT functions_are('smsdist', ARRAY[
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
-    'queue_pcm_for_program', 'receive_total'],
+    'queue_pcm_for_program', 'receive_total',
+    'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
+    'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
+    'require_allowed_source', 'packages_check_source'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -120,9 +120,9 @@ SELECT throws_like($$SELECT smsdist.client_status('CEN0F999', 1, now(), 10001, '
                    'unknown machine CEN0F999', 'a status message from an unknown machine is refused');
 SELECT throws_like($$SELECT smsdist.client_status('CEN0F001', 1, now(), 10001, 'informational', 'Agent; DROP', 'x')$$,
                    'invalid component "Agent; DROP"%', 'a component name outside the allowed characters is refused');
-SELECT is(smsdist.client_status('CEN0F001', 7, '2026-12-01 00:00+00', 10001, 'informational', 'Client Agent', 'x'),
+SELECT is(smsdist.client_status('CEN0F001', 7, now(), 10001, 'informational', 'Client Agent', 'x'),
           true, 'an advanced client''s status message is recorded');
-SELECT is(smsdist.client_status('CEN0F001', 7, '2026-12-01 00:00+00', 10001, 'informational', 'Client Agent', 'x'),
+SELECT is(smsdist.client_status('CEN0F001', 7, now(), 10001, 'informational', 'Client Agent', 'x'),
           false, 'the same message sent twice is recorded once');
 
 SELECT * FROM finish();

@@ -20,8 +20,8 @@ my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
 for my $n ($cen, $ch1)
 {
 	$n->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN')});
-	$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site');
 }
+link_sites($cen, 'CEN', $ch1, 'CH1');
 $cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', 'host="
 	  . $ch1->host . ' port=' . $ch1->port . " dbname=site user=parent_sender')");
 my $b = $ch1->basedir;

@@ -126,7 +126,7 @@ is($ch1->safe_psql('site', q{SELECT string_agg(hop, ',') FROM smsdist.advertisem
 
 # ---- status travels up: workstations at CH1 and GC1 report to their own
 # site, and each site sends its parent the summaries (CH1 passes GC1's on)
-my $to = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=parent_sender'; };
+my $to = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=child_reporter'; };
 $ch1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CEN', '" . $to->($cen) . "')");
 $gc1->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '" . $to->($ch1) . "')");
 for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
