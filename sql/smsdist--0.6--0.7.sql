@@ -517,8 +517,12 @@ CREATE FUNCTION packages_check_source() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- a received package's source is the parent's path: never built here
-    IF NEW.source_site IS NULL THEN
+    -- a received package's source is the parent's path: never built here;
+    -- and an INSERT ... ON CONFLICT of a package that exists inserts nothing
+    -- (this trigger sees its proposed row all the same)
+    IF NEW.source_site IS NULL
+       AND (TG_OP = 'UPDATE' OR NOT EXISTS (SELECT 1 FROM smsdist.packages p
+                                             WHERE p.package_id = NEW.package_id)) THEN
         PERFORM smsdist.require_allowed_source(NEW.source_directory);
     END IF;
     RETURN NEW;
@@ -541,15 +545,26 @@ GRANT EXECUTE ON FUNCTION require_allowed_source(text) TO smsdist_operator;
 -- fire on; and, like every function here that is not a pure check,
 -- nobody but the roles granted it may execute them (a trigger fires
 -- without the EXECUTE privilege; CREATE TRIGGER needs it).
+CREATE FUNCTION require_extension_table(trigger_name name, table_schema name, table_name name)
+    RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- only the extension's owner can create tables in its schema
+    IF table_schema <> 'smsdist' THEN
+        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', trigger_name, table_schema, table_name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION require_extension_table(name, name, name) FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION jobs_log_transition() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF TG_OP = 'INSERT' THEN
         INSERT INTO smsdist.job_transitions (job_id, from_state, to_state, by_role, reason)
         VALUES (NEW.job_id, NULL, NEW.state, NEW.state_changed_by, coalesce(NEW.state_reason, 'created'));
@@ -568,11 +583,7 @@ AS $$
 DECLARE
     missing text;
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF NEW.target_machines IS NOT NULL THEN
         SELECT string_agg(m, ', ' ORDER BY m) INTO missing
           FROM (SELECT DISTINCT unnest(NEW.target_machines)::text AS m) t
@@ -602,11 +613,7 @@ CREATE OR REPLACE FUNCTION collection_members_cascade() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF TG_TABLE_NAME = 'system_resources' THEN
         DELETE FROM smsdist.collection_members m USING old_rows o WHERE m.sms_id = o.sms_id;
     ELSE
@@ -621,11 +628,7 @@ CREATE OR REPLACE FUNCTION queue_all_pcm() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF EXISTS (SELECT 1 FROM new_rows n WHERE n.role IN ('logon_server', 'site_server_drive')) THEN
         INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
@@ -638,11 +641,7 @@ CREATE OR REPLACE FUNCTION queue_collection_evaluation() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF TG_OP IN ('UPDATE', 'DELETE') AND TG_TABLE_NAME = 'collection_rules' THEN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)
         SELECT DISTINCT o.collection_id FROM old_rows o
@@ -667,11 +666,7 @@ CREATE OR REPLACE FUNCTION queue_pcm() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF TG_TABLE_NAME = 'jobs' THEN
         -- a run-command job changed state (expired, cancelled, ...)
         INSERT INTO smsdist.pcm_queue (sms_id)
@@ -697,11 +692,7 @@ CREATE OR REPLACE FUNCTION queue_pcm_for_program() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     INSERT INTO smsdist.pcm_queue (sms_id)
     SELECT DISTINCT t.sms_id
       FROM new_rows n
@@ -723,11 +714,7 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
-    -- only on the extension's own tables (nobody else may create tables there)
-    IF TG_TABLE_SCHEMA <> 'smsdist' THEN
-        RAISE EXCEPTION '% fires only on smsdist''s tables, not on %.%', TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     SELECT count(*) INTO n FROM new_rows;
     IF n > 10000 THEN
         INSERT INTO smsdist.collection_evaluation_queue (collection_id)

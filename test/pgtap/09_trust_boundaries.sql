@@ -48,7 +48,7 @@ SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
               AND p.prorettype = 'trigger'::regtype
-              AND p.prosrc !~ 'TG_TABLE_SCHEMA <> ''smsdist'''),
+              AND p.prosrc !~ 'smsdist.require_extension_table\(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME\)'),
           NULL, 'every SECURITY DEFINER trigger function checks the table it fires on');
 SELECT is((SELECT count(*) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace
