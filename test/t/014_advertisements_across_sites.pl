@@ -70,8 +70,10 @@ sub eventually
 
 # ---- the Run phase on two logon servers at each of two sites
 $cen->safe_psql('site', q{
-INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
-VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01');});
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id,
+                          start_after, offer_after)
+VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01',
+        '2026-11-30 00:00+00', '2026-12-01 00:00+00');});    # offered by the agents' test clock below
 for my $f ("$base{CEN}/logon1/pcins.box/CEN00001", "$base{CEN}/logon2/pcins.box/CEN00001",
 	"$base{CH1}/logon1/pcins.box/CH100001", "$base{CH1}/logon2/pcins.box/CH100001")
 {
@@ -140,8 +142,19 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
 	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 }
+# (an agent downloads the package when it is at its site's distribution
+# points already: each site reports what its agent did, once its Status
+# Manager has taken in every status file the agent wrote)
+my %downloaded;
+for my $w (['CH1', $ch1], ['GC1', $gc1])
+{
+	my ($site, $n) = @$w;
+	ok(eventually(sub { !glob("$base{$site}/cap1/statmsgs.box/*.SMS") }, 60), "$site has taken in its agent's status files");
+	$downloaded{$site} = $n->safe_psql('site',
+		q{SELECT count(DISTINCT machine) FROM smsdist.status_messages WHERE message_id = 10003 AND advert_id = 'CEN00C01'});
+}
 ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || ':' || offered || ':' || downloaded || ':' || reported_by, ',' ORDER BY site_code)
-                                 = 'CH1:1:1:0:CH1,GC1:1:1:0:CH1'
+                                 = 'CH1:1:1:} . $downloaded{CH1} . q{:CH1,GC1:1:1:} . $downloaded{GC1} . q{:CH1'
                                 FROM smsdist.site_status_reports WHERE kind = 'advertisement' AND object_id = 'CEN00C01'}, 60),
 	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted and offered at each')
   or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'));
