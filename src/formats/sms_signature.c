@@ -96,7 +96,7 @@ key_id(EVP_PKEY *key, char *id)
 /*
  * Read a whole key file into a malloc'd buffer.  private_key: it must be
  * readable by its owner only; else it must not be writable by group or
- * others, and be owned by root or by us.
+ * others.
  */
 static char *
 read_key_file(const char *path, bool private_key, size_t *len, char *err, size_t errlen)
@@ -131,12 +131,6 @@ read_key_file(const char *path, bool private_key, size_t *len, char *err, size_t
 	{
 		set_err(err, errlen, "key file \"%s\" may be written by group or others (mode %04o): whoever can change it decides what this machine runs",
 				path, (unsigned) (st.st_mode & 07777));
-		goto fail;
-	}
-	if (!private_key && st.st_uid != 0 && st.st_uid != geteuid())
-	{
-		set_err(err, errlen, "key file \"%s\" is owned by uid %u, neither root nor this program's user",
-				path, (unsigned) st.st_uid);
 		goto fail;
 	}
 	if (st.st_size > MAX_KEY_FILE)

@@ -81,8 +81,8 @@ extern void sms_sig_keyring_free(SmsSigKeyring *r);
 /*
  * Add every public key of a PEM text (one or more "PUBLIC KEY" blocks) or
  * of a file.  what names the source in messages.  A file must be a regular
- * file that group and others cannot write, owned by root or by the caller:
- * whoever can change it decides what this machine runs.  Every key must be
+ * file that group and others cannot write: whoever can change it decides
+ * what this machine runs.  Every key must be
  * Ed25519; a text without any key is refused.  A key already held is not
  * added twice.
  */

@@ -135,6 +135,7 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
+		'--site-key', site_key_file($n, "$base{$site}/site-key.pub"),
 		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
 		'>', \$out, '2>', \$err);
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
