@@ -621,8 +621,9 @@ sms_offer_manager_step(void)
 	lookups();
 	packages();
 	box = outbox();
-	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
-	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	/* package files first: an offer that appears finds its package's */
+	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
 	(void) policies();
 	if (changes > 0)
 	{
@@ -690,7 +691,8 @@ sms_inbox_manager_step(void)
 	char	   *box;
 	List	   *caps = NIL;
 	ListCell   *lc;
-	static const char *const boxes[] = {SMS_FMT_DIR_OFFERINF, SMS_FMT_DIR_PKGINFO};
+	/* (package files first, as in the outbox) */
+	static const char *const boxes[] = {SMS_FMT_DIR_PKGINFO, SMS_FMT_DIR_OFFERINF};
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
