@@ -392,7 +392,7 @@ SELECT functions_are('smsdist', ARRAY[
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
-    'queue_pcm_for_program', 'receive_total'],
+    'queue_pcm_for_program', 'receive_total', 'site_public_key'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 # a forged year-9999 heartbeat and a replayed older one.  Each case runs
 # nothing.  Then the site's key is rotated: an agent that knows only the old
 # key refuses the new files, one installed with both accepts them, and
-# every PCM file is signed again.
+# every PCM file is signed again.  Only smsdist_reader (and the roles
+# above it) may read the public key.
 #
 # The hostile files are planted in a copy of the site's shares (h/logon,
 # h/cap) that the site does not manage, so no Inbox Manager step can put
@@ -238,6 +239,15 @@ chmod 0644, "$b/other.pem";
 ($rc, $out, $err) = agent(keys => [ "$b/other.pem" ]);
 is($rc, 2, 'a --site-key file without a public key (a private key) is bad usage (exit 2)');
 like($err, qr/--site-key: key file "\Q$b\E\/other\.pem" holds no PEM public key/, 'with the reason');
+
+# ---- who may read the site's public key (never the private one)
+$node->safe_psql('postgres', 'CREATE ROLE key_reader LOGIN IN ROLE smsdist_reader; CREATE ROLE key_nobody LOGIN');
+my $pub = $node->safe_psql('site', 'SELECT smsdist.site_public_key()', extra_params => [ '-U', 'key_reader' ]);
+like($pub, qr/\A-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+\/=\n]+-----END PUBLIC KEY-----\z/,
+	'a member of smsdist_reader reads the site\'s public key, and only the public key');
+my ($prc, $pout, $perr) = $node->psql('site', 'SELECT smsdist.site_public_key()', extra_params => [ '-U', 'key_nobody' ]);
+isnt($prc, 0, 'a role outside the smsdist roles may not call site_public_key()');
+like($perr, qr/permission denied/, 'permission denied');
 
 # ---- rotation: a new key at the site
 $node->safe_psql('postgres', q{ALTER SYSTEM SET smsdist.signing_key = 'new_signing_key.pem'});
