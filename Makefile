@@ -18,7 +18,7 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/query_rule.o src/collection_evaluator.o \
                src/pcm_writer.o src/formats/sms_formats.o src/offer_manager.o \
                src/site_link.o src/replication_manager.o src/status_manager.o \
-               src/early_extract.o src/source_roots.o
+               src/early_extract.o src/source_roots.o src/site_key.o src/formats/sms_signature.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
@@ -30,7 +30,7 @@ PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
                -Wno-unused-parameter -Wno-missing-field-initializers \
                -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK   = -larchive -lz
+SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
@@ -41,8 +41,9 @@ include $(PGXS)
 # libpq (no server headers), installed next to the PostgreSQL programs.
 AGENT        = src/agent/smsdist-agent
 all: $(AGENT)
-AGENT_SRC    = src/agent/smsdist-agent.c src/agent/download_cache.c src/formats/sms_formats.c
-$(AGENT): $(AGENT_SRC) src/agent/download_cache.h src/formats/sms_formats.h smsdist.control
+AGENT_SRC    = src/agent/smsdist-agent.c src/agent/download_cache.c src/formats/sms_formats.c \
+               src/formats/sms_signature.c
+$(AGENT): $(AGENT_SRC) src/agent/download_cache.h src/formats/sms_formats.h src/formats/sms_signature.h smsdist.control
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -I$(includedir) -o $@ \
 		$(AGENT_SRC) -L$(libdir) -lpq -lcrypto

@@ -503,6 +503,22 @@ REVOKE ALL ON FUNCTION require_machine_login(text) FROM PUBLIC;
 -- Signed instruction files and authenticated status files
 -------------------------------------------------------------------------------
 
+-- signing keys
+-- Every instruction file the site writes for workstations is signed with
+-- the site's Ed25519 key (smsdist.signing_key); agents verify it with the
+-- public key this function gives (smsdist-agent --site-key).  The PCM
+-- files record the key that signed them, so that a new key re-signs them.
+CREATE FUNCTION site_public_key() RETURNS text
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_site_public_key';
+REVOKE ALL ON FUNCTION site_public_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION site_public_key() TO smsdist_reader;
+COMMENT ON FUNCTION site_public_key() IS
+    'The site''s public key (PEM) that agents verify instruction files with (smsdist-agent --site-key).';
+
+ALTER TABLE pcm_files ADD COLUMN key_id text;
+COMMENT ON COLUMN pcm_files.key_id IS
+    'The key ID of the site key that signed the file (docs/formats.md, Signatures).';
+
 -------------------------------------------------------------------------------
 -- Package sources only from directories a superuser allowed
 -- (smsdist.source_roots): checked when an operator names a source, and

@@ -28,6 +28,11 @@
  *				<PACKAGE>.PKG and <PACKAGE>.NAL for each advertised package
  *				that is published at this site (no .ICO: icon=none).
  *
+ * Every file is signed with the site's key (site_key.c, smsdist.signing_key)
+ * before it is compared with what the outbox holds; signatures are
+ * deterministic, so an unchanged file is not rewritten, and a new key
+ * rewrites them all.
+ *
  * The files are a function of the tables: every step of the Offer Manager
  * computes all of them, writes those whose content changed (temporary
  * name, fsync, rename) and removes the ones no longer wanted; a wake-up
@@ -54,6 +59,7 @@
 #include "common/file_perm.h"
 #include "executor/spi.h"
 #include "formats/sms_formats.h"
+#include "formats/sms_signature.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -72,12 +78,29 @@ typedef struct WantedFile
 
 static List *wanted = NIL;		/* of WantedFile, in sms_step_context */
 
-/* Take a malloc'd buffer from the format library into the wanted list. */
+/* the site's key for this step (taken before any file is made) */
+static const SmsSigner *step_signer = NULL;
+
+/*
+ * Take a malloc'd buffer from the format library into the wanted list,
+ * signed with the site's key: no instruction file leaves unsigned.
+ */
 static void
 want(const char *box, const char *name, char *buf, size_t len)
 {
-	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
-	WantedFile *w = palloc(sizeof(WantedFile));
+	MemoryContext old;
+	WantedFile *w;
+	char		err[512];
+
+	if (!sms_sig_append(step_signer, &buf, &len, err, sizeof(err)))
+	{
+		free(buf);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("could not sign \"%s\": %s", name, err)));
+	}
+	old = MemoryContextSwitchTo(sms_step_context);
+	w = palloc(sizeof(WantedFile));
 
 	w->box = box;
 	w->name = pstrdup(name);
@@ -593,12 +616,14 @@ sms_offer_manager_step(void)
 		return DT_NOEND;
 	}
 	wanted = NIL;
+	step_signer = sms_site_signer();
 	offers();
 	lookups();
 	packages();
 	box = outbox();
-	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
-	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	/* package files first: an offer that appears finds its package's */
+	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
 	(void) policies();
 	if (changes > 0)
 	{
@@ -630,6 +655,7 @@ write_heartbeats(List *caps)
 	char		err[512];
 	char		name[SMS_FMT_NAME_BUFLEN];
 	ListCell   *lc;
+	const SmsSigner *signer = sms_site_signer();
 
 	hb.site = sms_site_code;
 	hb.site_time = (int64_t) time(NULL);
@@ -637,6 +663,11 @@ write_heartbeats(List *caps)
 	if (!sms_heartbeat_to_text(&hb, &buf, &len, err, sizeof(err)) ||
 		!sms_fmt_file_name(SMS_FILE_HEARTBEAT, sms_site_code, 0, name, sizeof(name), err, sizeof(err)))
 		elog(ERROR, "smsdist inbox manager: making the heartbeat failed: %s", err);
+	if (!sms_sig_append(signer, &buf, &len, err, sizeof(err)))
+	{
+		free(buf);
+		elog(ERROR, "smsdist inbox manager: signing the heartbeat failed: %s", err);
+	}
 	foreach(lc, caps)
 	{
 		char	   *dir = psprintf("%s/%s", (char *) lfirst(lc), SMS_FMT_DIR_OFFERINF);
@@ -660,7 +691,8 @@ sms_inbox_manager_step(void)
 	char	   *box;
 	List	   *caps = NIL;
 	ListCell   *lc;
-	static const char *const boxes[] = {SMS_FMT_DIR_OFFERINF, SMS_FMT_DIR_PKGINFO};
+	/* (package files first, as in the outbox) */
+	static const char *const boxes[] = {SMS_FMT_DIR_PKGINFO, SMS_FMT_DIR_OFFERINF};
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{

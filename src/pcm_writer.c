@@ -31,6 +31,10 @@
  *				state) and by the Despooler when a job's package is
  *				distributed here.
  *
+ * Every file is signed with the site's key (site_key.c), which agents
+ * verify; pcm_files.key_id records the key, and a file signed with a key
+ * that is no longer the site's is written again.
+ *
  * Only machines of this site get files here; a child site writes its own.
  * A machine with no live job has no file (it is removed).  Each file is
  * written under a temporary name, fsynced and renamed, so a workstation
@@ -53,6 +57,7 @@
 #include "executor/spi.h"
 #include "common/file_perm.h"
 #include "formats/sms_formats.h"
+#include "formats/sms_signature.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -329,6 +334,9 @@ static List *rec_ids = NIL,
 		   *forgotten = NIL;
 static int	rec_copies = 0;
 
+/* the key that signs the current batch (site_key.c keeps it loaded) */
+static const SmsSigner *batch_signer = NULL;
+
 static void
 record_file(const char *sms_id, const char *domain, const char *jobs, const char *buf,
 			size_t len, int copies)
@@ -371,17 +379,19 @@ record_batch(void)
 {
 	if (rec_ids != NIL)
 	{
-		Oid			types[5] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID};
-		Datum		values[5] = {text_array(rec_ids), text_array(rec_domains), text_array(rec_jobs),
-		text_array(rec_sha), Int32GetDatum(rec_copies)};
+		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTOID};
+		Datum		values[6] = {text_array(rec_ids), text_array(rec_domains), text_array(rec_jobs),
+		text_array(rec_sha), Int32GetDatum(rec_copies),
+		CStringGetTextDatum(sms_sig_signer_key_id(batch_signer))};
 
-		if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies)"
-								  "SELECT i, d, string_to_array(j, ','), s, $5"
+		if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies, key_id)"
+								  "SELECT i, d, string_to_array(j, ','), s, $5, $6"
 								  "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
 								  "    ON CONFLICT (sms_id) DO UPDATE"
 								  "   SET domain = EXCLUDED.domain, jobs = EXCLUDED.jobs, sha256 = EXCLUDED.sha256,"
-								  "       copies = EXCLUDED.copies, written_at = clock_timestamp()",
-								  5, types, values, NULL, false, 0) != SPI_OK_INSERT)
+								  "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
+								  "       written_at = clock_timestamp()",
+								  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "smsdist despooler: recording PCM files failed");
 	}
 	if (forgotten != NIL)
@@ -393,6 +403,36 @@ record_batch(void)
 								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "smsdist despooler: forgetting PCM files failed");
 	}
+}
+
+/*
+ * A PCM file signed with another key than the site's current one (after
+ * smsdist.signing_key changed) is queued to be written again, so that every
+ * file carries the new key's signature before agents drop the old key.
+ * Checked once per key in each process: the files this process writes
+ * afterwards record the key they carry (pcm_files.key_id).
+ */
+static void
+requeue_if_key_changed(void)
+{
+	static char checked[SMS_SIG_KEY_ID_LEN + 1] = "";
+	const char *id = sms_sig_signer_key_id(batch_signer);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (strcmp(checked, id) == 0)
+		return;
+	values[0] = CStringGetTextDatum(id);
+	if (SPI_execute_with_args("INSERT INTO smsdist.pcm_queue (sms_id)"
+							  "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
+							  "    ON CONFLICT (sms_id) DO NOTHING",
+							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist despooler: queueing PCM files signed with another key failed");
+	if (SPI_processed > 0)
+		ereport(LOG,
+				(errmsg("smsdist despooler: %llu PCM file%s to sign again with key %s",
+						(unsigned long long) SPI_processed, SPI_processed == 1 ? "" : "s", id)));
+	strlcpy(checked, id, sizeof(checked));
 }
 
 /*
@@ -419,6 +459,10 @@ sms_pcm_write_queued(void)
 	TimestampTz t_start = GetCurrentTimestamp();
 	TimestampTz t_query,
 				t_write;
+
+	/* one key for the whole batch, recorded with its files */
+	batch_signer = sms_site_signer();
+	requeue_if_key_changed();
 
 	/*
 	 * The batch is materialized first: as "IN (SELECT ... LIMIT)" the
@@ -573,6 +617,10 @@ sms_pcm_write_queued(void)
 		free_pcm(&f);
 		PG_TRY();
 		{
+			if (!sms_sig_append(batch_signer, &buf, &len, err, sizeof(err)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_EXCEPTION),
+						 errmsg("could not sign the PCM file of machine %s: %s", id, err)));
 			/* a machine that moved to another domain: its old copy goes */
 			if (old_domain != NULL && strcmp(old_domain, domain) != 0)
 				remove_copy(domain_dir(&pl, old_domain), id);

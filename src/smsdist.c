@@ -328,6 +328,16 @@ _PG_init(void)
 							GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	/* signed instruction files (site_key.c) */
+	DefineCustomStringVariable("smsdist.signing_key",
+							   "The site's Ed25519 private key (PEM), which signs every instruction file for workstations.",
+							   "Relative to the data directory unless absolute; created with mode 0600 when it does not exist.  Agents verify the signatures with the public key from smsdist.site_public_key().",
+							   &sms_signing_key,
+							   "smsdist_signing_key.pem",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("smsdist");
 
 	prev_shmem_request_hook = shmem_request_hook;

@@ -123,6 +123,13 @@ extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
 extern bool sms_store_incompressible;
 
+/* site_key.c: the site's signing key (smsdist.signing_key) */
+struct SmsSigner;
+extern char *sms_signing_key;
+extern const struct SmsSigner *sms_site_signer(void);
+extern const char *sms_site_key_id(void);
+extern void sms_sign_instruction(char **buf, size_t *len, const char *what);
+
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);
 extern void sms_slot_set_state(SmsComponentId id, const char *fmt,...) pg_attribute_printf(2, 3);

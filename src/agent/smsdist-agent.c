@@ -30,6 +30,17 @@
  *				--max-skew is reported (status message 10020).  --now is a
  *				test clock for both.
  *
+ * Signatures: in legacy mode every instruction file on a share must carry
+ * the site's signature (src/formats/sms_signature.h), verified with the
+ * public keys of --site-key before a byte of it is parsed; a file that does
+ * not verify is refused with status message 10010 and the reason, and
+ * offers nothing.  Each file must also be the one its name says (the PCM
+ * file of this machine, the offer of that advertisement, the package file
+ * of that package, this site's lookup and heartbeat files), so that a
+ * signed file copied under another name is refused too.  A heartbeat older
+ * than the newest one accepted by more than --max-skew is refused as a
+ * replay (the newest is kept in the state directory, "heartbeat").
+ *
  * Every file is read and written through the format library
  * (src/formats/sms_formats.h) that the site's writers use, so the two sides
  * cannot drift.  Exit codes: 0 the poll(s) ran; 1 a poll failed (an
@@ -58,6 +69,7 @@
 #include "download_cache.h"
 #include "libpq-fe.h"
 #include "sms_formats.h"
+#include "sms_signature.h"
 
 #define AGENT_COMPONENT		"Client Agent"
 
@@ -92,6 +104,7 @@ typedef struct Config
 	const char *state_dir;
 	const char *logon_dir;		/* holds pcins.box */
 	const char *cap_dir;		/* holds offerinf.box, pkginfo.box, statmsgs.box */
+	SmsSigKeyring *site_keys;	/* --site-key: the keys instruction files are signed with */
 	const char *conninfo;		/* advanced mode: the management point; NULL: legacy */
 	const char *cache_dir;		/* NULL: <state dir>/cache (or where it was moved) */
 	const char *run_now;		/* "run ID": the user starts this offer's program now */
@@ -144,7 +157,7 @@ usage(FILE *out)
 			"\n"
 			"Usage:\n"
 			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
-			"     (--logon-server DIR --cap DIR | --management-point CONNINFO)\n"
+			"     (--logon-server DIR --cap DIR --site-key FILE... | --management-point CONNINFO)\n"
 			"     [--user DOMAIN\\NAME [--user-account LOGIN]] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
 			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
@@ -161,6 +174,9 @@ usage(FILE *out)
 			"  --state-dir DIR      the agent's own directory (created if missing)\n"
 			"  --logon-server DIR   the logon server share (its pcins.box holds the PCM file)\n"
 			"  --cap DIR            the client access point share\n"
+			"  --site-key FILE      the site's public key(s) (PEM, from SELECT\n"
+			"                       smsdist.site_public_key()); every file on the shares must\n"
+			"                       be signed with one of them; repeat for several files\n"
 			"  --management-point CONNINFO\n"
 			"                       advanced mode: fetch the policy from the site database\n"
 			"                       (libpq conninfo; a role in smsdist_client), LISTEN for\n"
@@ -439,8 +455,11 @@ done:
  * ---------------------------------------------------------------- */
 
 /*
- * Read dir/name; NULL if it does not exist.  Any other failure is reported
- * (stderr and a status message) and also gives NULL.
+ * Read dir/name and verify its signature with the site's keys; NULL if it
+ * does not exist.  *len is the length of the signed document, the only
+ * part the caller parses.  Any other failure (unreadable, not signed, a
+ * signature that does not verify) is reported (stderr and status message
+ * 10010 with the reason) and also gives NULL: the file offers nothing.
  */
 static char *
 read_share_file(const Config *c, int64_t now, const char *dir, const char *name, size_t *len)
@@ -449,21 +468,26 @@ read_share_file(const Config *c, int64_t now, const char *dir, const char *name,
 	char		err[512];
 	struct stat st;
 	char	   *path = join(dir, name);
+	size_t		signed_len;
 
 	if (lstat(path, &st) != 0 && errno == ENOENT)
 	{
 		free(path);
 		return NULL;
 	}
-	if (!sms_fmt_read_file(dir, name, &buf, len, err, sizeof(err)))
+	if (!sms_fmt_read_file(dir, name, &buf, len, err, sizeof(err)) ||
+		!sms_sig_verify(c->site_keys, buf, *len, &signed_len, err, sizeof(err)))
 	{
 		char		text[1024];
 
 		snprintf(text, sizeof(text), "Instruction file \"%s\" refused: %s", path, err);
 		warnx("%s", text);
 		status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text);
+		free(buf);
 		buf = NULL;
 	}
+	else
+		*len = signed_len;
 	free(path);
 	return buf;
 }
@@ -574,6 +598,12 @@ lookup_adverts(const Config *c, int64_t now, const char *box, char ***out)
 			continue;
 		if (!sms_lookup_parse(buf, len, &f, err, sizeof(err)))
 			refused(c, now, box, name, err);
+		else if (strcmp(f.site, c->site) != 0 || (int) f.kind != k)
+		{
+			refused(c, now, box, name, strcmp(f.site, c->site) != 0 ?
+					"it is the lookup file of another site" : "it is another kind of lookup file");
+			sms_lookup_free(&f);
+		}
 		else
 		{
 			for (int w = 0; w < nwho; w++)
@@ -626,6 +656,8 @@ package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 	{
 		if (!sms_package_parse(buf, len, &pkg, err, sizeof(err)))
 			refused(c, now, box, name, err);
+		else if (strcmp(pkg.package_id, package_id) != 0)
+			refused(c, now, box, name, "it is the package file of another package");
 		else
 			here = true;
 	}
@@ -637,6 +669,12 @@ package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 		if (!sms_nal_parse(buf, len, &nal, err, sizeof(err)))
 		{
 			refused(c, now, box, name, err);
+			here = false;
+		}
+		else if (strcmp(nal.package_id, package_id) != 0)
+		{
+			refused(c, now, box, name, "it is the NAL file of another package");
+			sms_nal_free(&nal);
 			here = false;
 		}
 		else
@@ -801,6 +839,47 @@ report_skew(const Config *c, int64_t now, int64_t skew)
 }
 
 /*
+ * The site time of the newest heartbeat this agent accepted (state file
+ * "heartbeat"), or SMS_TIME_NONE.  An older signed heartbeat put back on
+ * the share must not turn the site's clock back (bringing back expired
+ * offers), so one older than this by more than --max-skew is refused.
+ */
+static int64_t
+newest_heartbeat(const Config *c)
+{
+	char	   *buf = NULL;
+	size_t		len;
+	char		err[256];
+	char		text[SMS_FMT_TIME_BUFLEN];
+	int64_t		t = SMS_TIME_NONE;
+
+	if (!sms_fmt_read_file(c->state_dir, "heartbeat", &buf, &len, err, sizeof(err)))
+		return SMS_TIME_NONE;
+	if (len == SMS_FMT_TIME_BUFLEN && buf[len - 1] == '\n')
+	{
+		memcpy(text, buf, len - 1);
+		text[len - 1] = '\0';
+		if (!sms_fmt_parse_time(text, true, &t))
+			t = SMS_TIME_NONE;
+	}
+	free(buf);
+	return t;
+}
+
+static void
+keep_newest_heartbeat(const Config *c, int64_t site_time)
+{
+	char		text[SMS_FMT_TIME_BUFLEN + 1];
+	char		err[256];
+
+	if (!sms_fmt_format_time(site_time, true, text))
+		return;
+	strcat(text, "\n");
+	if (!sms_fmt_write_file(c->state_dir, "heartbeat", text, strlen(text), err, sizeof(err)))
+		warnx("could not write the heartbeat in \"%s\": %s", c->state_dir, err);
+}
+
+/*
  * Legacy mode: the site's clock, from the heartbeat the Inbox Manager
  * rewrites on the CAP at least every interval.  Its site_time is up to an
  * interval old, so this machine counts as skewed only if its clock is
@@ -822,10 +901,33 @@ legacy_site_time(const Config *c, int64_t local)
 	if (sms_fmt_file_name(SMS_FILE_HEARTBEAT, c->site, 0, name, sizeof(name), err, sizeof(err)) &&
 		(buf = read_share_file(c, local, box, name, &len)) != NULL)
 	{
+		int64_t		newest = newest_heartbeat(c);
+
 		if (!sms_heartbeat_parse(buf, len, &hb, err, sizeof(err)))
 			refused(c, local, box, name, err);
+		else if (strcmp(hb.site, c->site) != 0)
+		{
+			refused(c, local, box, name, "it is the heartbeat of another site");
+			sms_heartbeat_free(&hb);
+		}
+		else if (newest != SMS_TIME_NONE && hb.site_time < newest - c->max_skew)
+		{
+			char		t1[SMS_FMT_TIME_BUFLEN],
+						t2[SMS_FMT_TIME_BUFLEN],
+						why[256];
+
+			sms_fmt_format_time(hb.site_time, true, t1);
+			sms_fmt_format_time(newest, true, t2);
+			snprintf(why, sizeof(why),
+					 "its site time %s is older than the newest heartbeat this machine accepted (%s) "
+					 "by more than --max-skew (%d s): a replayed heartbeat", t1, t2, c->max_skew);
+			refused(c, local, box, name, why);
+			sms_heartbeat_free(&hb);
+		}
 		else
 		{
+			if (newest == SMS_TIME_NONE || hb.site_time > newest)
+				keep_newest_heartbeat(c, hb.site_time);
 			if (local < hb.site_time - c->max_skew ||
 				local > hb.site_time + hb.interval_seconds + c->max_skew)
 			{
@@ -1766,6 +1868,7 @@ main(int argc, char **argv)
 		{"cache-size", required_argument, NULL, 'Z'},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
+		{"site-key", required_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -1865,6 +1968,24 @@ main(int argc, char **argv)
 					return 2;
 				}
 				break;
+			case 'K':
+				{
+					char		err[512];
+
+					if (c.site_keys == NULL)
+						c.site_keys = sms_sig_keyring_new();
+					if (c.site_keys == NULL)
+					{
+						warnx("out of memory");
+						return 1;
+					}
+					if (!sms_sig_keyring_load(c.site_keys, optarg, err, sizeof(err)))
+					{
+						warnx("--site-key: %s", err);
+						return 2;
+					}
+				}
+				break;
 			case 'h':
 				usage(stdout);
 				return 0;
@@ -1900,6 +2021,13 @@ main(int argc, char **argv)
 	{
 		warnx("--sms-id, --site, --platform, --state-dir, and --logon-server and --cap "
 			  "(or --management-point) are required (--help)");
+		return 2;
+	}
+	if (!c.conninfo && sms_sig_keyring_count(c.site_keys) == 0)
+	{
+		warnx("legacy mode (--logon-server and --cap) needs --site-key FILE: the site's public key "
+			  "(SELECT smsdist.site_public_key() at the site); files on the shares are run only "
+			  "when the site's signature verifies");
 		return 2;
 	}
 	if (!sms_fmt_valid_sms_id(c.sms_id))

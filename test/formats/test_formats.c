@@ -16,6 +16,10 @@
  *					output, to be reviewed line by line before it is kept.
  *	bad file		<golden dir>/bad/<name>.txt: inputs a reader must refuse,
  *					each with the message it must give (see bad_files[]).
+ *	signed file		<golden dir>/signed-<format>.txt: a golden file signed
+ *					with the fixed test key <golden dir>/keys/site-key.pem
+ *					(Ed25519 signatures are deterministic, so the bytes are
+ *					fixed too).  keys/other-key.pem plays another site.
  *	scratch dir		where the file tests write; nothing else is written.
  *
  * The exit status is nonzero if any test failed.
@@ -25,6 +29,7 @@
  *-------------------------------------------------------------------------
  */
 #include "sms_formats.h"
+#include "sms_signature.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1651,6 +1656,251 @@ test_files(void)
 	}
 }
 
+/* ----------------------------------------------------------------
+ * Signatures (sms_signature.h)
+ * ----------------------------------------------------------------
+ */
+static SmsSigner *
+test_signer(const char *name)
+{
+	size_t		len;
+	char	   *pem = slurp(golden_dir, name, &len);
+	char		err[512] = "";
+	SmsSigner  *s = pem ? sms_sig_signer_from_pem(pem, len, err, sizeof(err)) : NULL;
+
+	if (s == NULL)
+	{
+		diag("could not load test key %s: %s", name, err);
+		exit(2);
+	}
+	free(pem);
+	return s;
+}
+
+static SmsSigKeyring *
+test_ring(const char *name)
+{
+	size_t		len;
+	char	   *pem = slurp(golden_dir, name, &len);
+	char		err[512] = "";
+	SmsSigKeyring *r = sms_sig_keyring_new();
+
+	if (pem == NULL || !sms_sig_keyring_add_pem(r, pem, len, name, err, sizeof(err)))
+	{
+		diag("could not load test public key %s: %s", name, err);
+		exit(2);
+	}
+	free(pem);
+	return r;
+}
+
+/* verify buf (a copy, so that nothing reads past len) and keep the message */
+static bool
+verify_copy(const SmsSigKeyring *r, const char *buf, size_t len, size_t *signed_len, char *err, size_t errlen)
+{
+	char	   *copy = malloc(len ? len : 1);
+	bool		v;
+
+	memcpy(copy, buf, len);
+	err[0] = '\0';
+	v = sms_sig_verify(r, copy, len, signed_len, err, errlen);
+	free(copy);
+	return v;
+}
+
+static void
+test_signatures(void)
+{
+	SmsSigner  *site = test_signer("keys/site-key.pem");
+	SmsSigner  *other = test_signer("keys/other-key.pem");
+	SmsSigKeyring *ring = write_golden ? NULL : test_ring("keys/site-key.pub");
+	SmsPcmFile	ex = example_pcm();
+	SmsHeartbeatFile hb = {"CEN", 1772540709, 60};
+	char	   *text = NULL,
+			   *plain = NULL;
+	size_t		len,
+				plen,
+				slen = 0;
+	char		err[512] = "";
+	bool		r;
+
+	/* the signed golden files */
+	r = sms_pcm_to_text(&ex, &text, &len, err, sizeof(err)) && sms_sig_append(site, &text, &len, err, sizeof(err));
+	if (!r)
+		diag("%s", err);
+	ok(r && matches_golden("signed-pcm.txt", text, len), "signature: the example PCM file signed with the test key is signed-pcm.txt");
+	free(text);
+	text = NULL;
+	r = sms_heartbeat_to_text(&hb, &text, &len, err, sizeof(err)) && sms_sig_append(site, &text, &len, err, sizeof(err));
+	ok(r && matches_golden("signed-heartbeat.txt", text, len), "signature: the example heartbeat signed is signed-heartbeat.txt");
+	free(text);
+	text = NULL;
+	if (write_golden)
+	{
+		sms_sig_signer_free(site);
+		sms_sig_signer_free(other);
+		return;
+	}
+
+	ok(strcmp(sms_sig_signer_key_id(site), sms_sig_keyring_key_id(ring, 0)) == 0 &&
+	   strlen(sms_sig_signer_key_id(site)) == SMS_SIG_KEY_ID_LEN,
+	   "signature: the key ID of the private key and of its public key agree (%s)", sms_sig_signer_key_id(site));
+
+	/* verify, and the signed part is exactly the document */
+	text = slurp(golden_dir, "signed-pcm.txt", &len);
+	plain = slurp(golden_dir, "pcm.txt", &plen);
+	r = text && plain && verify_copy(ring, text, len, &slen, err, sizeof(err));
+	if (!r)
+		diag("%s", err);
+	ok(r && slen == plen + 1 && memcmp(text, plain, plen) == 0 && text[plen] == '\n',
+	   "signature: signed-pcm.txt verifies; it signs pcm.txt and an empty line");
+	ok(len == plen + 1 + SMS_SIG_TRAILER_LEN, "signature: the [signature] section is %d bytes", SMS_SIG_TRAILER_LEN);
+	{
+		SmsPcmFile	back;
+
+		r = sms_pcm_parse(text, slen, &back, err, sizeof(err));
+		ok(r && pcm_equal(&ex, &back), "signature: the signed part parses back to every field");
+		if (r)
+			sms_pcm_free(&back);
+		/* an old reader that does not verify ignores the section */
+		r = sms_pcm_parse(text, len, &back, err, sizeof(err));
+		ok(r && pcm_equal(&ex, &back), "signature: the whole signed file parses too (the section is ignored by readers)");
+		if (r)
+			sms_pcm_free(&back);
+	}
+
+	/* the attacker's side */
+	{
+		char	   *bad = malloc(len + 200);
+		char	   *p;
+		size_t		blen;
+
+		/* a changed command line */
+		memcpy(bad, text, len);
+		p = strstr(bad, "command_line=setup.exe");
+		memcpy(p + strlen("command_line="), "evilxx.exe", 10);
+		refused(verify_copy(ring, bad, len, &slen, err, sizeof(err)), err,
+				"does not verify with site key", "signature: a changed command line is refused: the signature does not verify");
+		/* one flipped byte of the signature */
+		memcpy(bad, text, len);
+		bad[len - 10] = bad[len - 10] == 'A' ? 'B' : 'A';
+		refused(verify_copy(ring, bad, len, &slen, err, sizeof(err)), err,
+				"does not verify", "signature: a changed signature is refused");
+		/* stripped */
+		refused(verify_copy(ring, text, plen, &slen, err, sizeof(err)), err,
+				"it is not signed", "signature: a file without [signature] is refused as not signed");
+		/* truncated in the signature, and without its last line feed */
+		refused(verify_copy(ring, text, len - 21, &slen, err, sizeof(err)), err,
+				"truncated", "signature: a file cut in its signature is refused as truncated");
+		memcpy(bad, text, len - 21);
+		bad[len - 21] = '\n';
+		refused(verify_copy(ring, bad, len - 20, &slen, err, sizeof(err)), err,
+				"not 88 of base64", "signature: a short signature is refused");
+		/* text after the section */
+		memcpy(bad, text, len);
+		memcpy(bad + len, "[job CEN0000F]\ncommand_line=x\n", 31);
+		refused(verify_copy(ring, bad, len + 31, &slen, err, sizeof(err)), err,
+				"the signature must end the file", "signature: sections after [signature] are refused");
+		/* a second [signature] section the attacker appends (copied from another file) */
+		memcpy(bad, text, len);
+		memcpy(bad + len, text + plen + 1, SMS_SIG_TRAILER_LEN);
+		refused(verify_copy(ring, bad, len + SMS_SIG_TRAILER_LEN, &slen, err, sizeof(err)), err,
+				"does not verify", "signature: a second [signature] section is refused");
+		/* a key_id that is not 16 hex */
+		memcpy(bad, text, len);
+		p = bad + plen + 1 + 12 + 7;
+		p[0] = 'G';
+		refused(verify_copy(ring, bad, len, &slen, err, sizeof(err)), err,
+				"key_id is not 16 lower-case hex digits", "signature: a malformed key_id is refused");
+		/* signed by another key */
+		blen = plen;
+		free(bad);
+		bad = malloc(plen);
+		memcpy(bad, plain, plen);
+		r = sms_sig_append(other, &bad, &blen, err, sizeof(err));
+		refused(!r || verify_copy(ring, bad, blen, &slen, err, sizeof(err)), err,
+				"which is not a site key this machine trusts", "signature: a file signed by another site's key is refused, naming the key");
+		/* ... with our key ID put in front of another key's signature */
+		memcpy(bad + plen + 1 + 12 + 7, sms_sig_signer_key_id(site), SMS_SIG_KEY_ID_LEN);
+		refused(verify_copy(ring, bad, blen, &slen, err, sizeof(err)), err,
+				"does not verify with site key", "signature: another key's signature under the site's key ID does not verify");
+		/* an agent that trusts both keys (a rotation) accepts either */
+		{
+			SmsSigKeyring *both = test_ring("keys/site-key.pub");
+			size_t		olen;
+			char	   *opem = slurp(golden_dir, "keys/other-key.pub", &olen);
+			size_t		blen2 = plen;
+			char	   *b2 = malloc(plen);
+
+			memcpy(b2, plain, plen);
+			r = sms_sig_keyring_add_pem(both, opem, olen, "other", err, sizeof(err)) &&
+				sms_sig_append(other, &b2, &blen2, err, sizeof(err)) &&
+				verify_copy(both, b2, blen2, &slen, err, sizeof(err)) &&
+				verify_copy(both, text, len, &slen, err, sizeof(err));
+			ok(r && sms_sig_keyring_count(both) == 2, "signature: with the old and the new key installed, files of either verify");
+			sms_sig_keyring_free(both);
+			free(opem);
+			free(b2);
+		}
+		free(bad);
+	}
+	ok(sms_sig_verify(NULL, text, len, &slen, err, sizeof(err)) == false && strstr(err, "0 installed") != NULL,
+	   "signature: no key installed: nothing verifies");
+
+	/* key files */
+	{
+		SmsSigKeyring *k = sms_sig_keyring_new();
+		char		path[4096];
+		bool		created = false;
+		SmsSigner  *made;
+		char	   *pub;
+		struct stat st;
+		size_t		klen;
+		char	   *priv = slurp(golden_dir, "keys/site-key.pem", &klen);
+
+		refused(sms_sig_keyring_add_pem(k, "hello\n", 6, "junk", err, sizeof(err)), err,
+				"holds no PEM public key", "keys: a text without a public key is refused");
+		refused(sms_sig_keyring_add_pem(k, priv, klen, "the private key", err, sizeof(err)), err,
+				"holds no PEM public key", "keys: a private key is not taken as a public key");
+		free(priv);
+		snprintf(path, sizeof(path), "%s/site.pem", scratch_dir);
+		r = sms_sig_create_key(path, &created, err, sizeof(err));
+		ok(r && created && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
+		   "keys: a new site key is created with mode 0600");
+		r = sms_sig_create_key(path, &created, err, sizeof(err));
+		ok(r && !created, "keys: an existing key is left alone");
+		made = sms_sig_signer_load(path, err, sizeof(err));
+		pub = made ? sms_sig_signer_public_pem(made, err, sizeof(err)) : NULL;
+		ok(pub != NULL && sms_sig_keyring_add_pem(k, pub, strlen(pub), "made", err, sizeof(err)) &&
+		   strcmp(sms_sig_keyring_key_id(k, 0), sms_sig_signer_key_id(made)) == 0,
+		   "keys: its public key (PEM) loads into a keyring with the same key ID");
+		chmod(path, 0640);
+		refused(sms_sig_signer_load(path, err, sizeof(err)) != NULL, err,
+				"must be 0600 or stricter", "keys: a private key that the group may read is refused");
+		snprintf(path, sizeof(path), "%s/site.pub", scratch_dir);
+		{
+			FILE	   *f = fopen(path, "w");
+
+			fputs(pub ? pub : "", f);
+			fclose(f);
+		}
+		chmod(path, 0666);
+		refused(sms_sig_keyring_load(k, path, err, sizeof(err)), err,
+				"may be written by group or others", "keys: a public key file that others may write is refused");
+		chmod(path, 0644);
+		ok(sms_sig_keyring_load(k, path, err, sizeof(err)) && sms_sig_keyring_count(k) == 1,
+		   "keys: a public key file that only its owner writes loads (a key held twice counts once)");
+		free(pub);
+		sms_sig_signer_free(made);
+		sms_sig_keyring_free(k);
+	}
+	free(text);
+	free(plain);
+	sms_sig_keyring_free(ring);
+	sms_sig_signer_free(site);
+	sms_sig_signer_free(other);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1660,6 +1910,7 @@ main(int argc, char **argv)
 		golden_dir = argv[2];
 		scratch_dir = argv[2];
 		test_golden();
+		test_signatures();
 		printf("1..%d\n", ntests);
 		return nfailed != 0;
 	}
@@ -1680,6 +1931,7 @@ main(int argc, char **argv)
 	test_bad_files();
 	test_mutations();
 	test_files();
+	test_signatures();
 
 	printf("1..%d\n", ntests);
 	if (nfailed != 0)

@@ -12,6 +12,10 @@
 #   jobs can be inserted: they become active and wait for the Sender.
 # link_sites(parent, parent code, child, child code)
 #   the logins each site uses at the other (see below).
+# site_key_file(node, path)
+#   the site's public key (smsdist.site_public_key()) written to path
+#   (default <node's directory>/site-key.pub, mode 0644), for
+#   smsdist-agent --site-key; returns the path.
 # make_source(node, name, mb)
 #   a package source <node's directory>/source/<name>: mb / 8 files of 8 MB
 #   of random bytes in bin/, 3 MB of text in doc/, a small file in
@@ -26,7 +30,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file);
 
 sub site_node
 {
@@ -182,6 +186,18 @@ sub agent_path
 	my $bindir = `pg_config --bindir`;
 	chomp $bindir;
 	return "$bindir/smsdist-agent";
+}
+
+sub site_key_file
+{
+	my ($node, $path) = @_;
+	$path //= $node->basedir . '/site-key.pub';
+	my $pem = $node->safe_psql('site', 'SELECT smsdist.site_public_key()');
+	open my $fh, '>', $path or die "$path: $!";
+	print $fh "$pem\n";
+	close $fh;
+	chmod 0644, $path or die "$path: $!";
+	return $path;
 }
 
 sub make_source

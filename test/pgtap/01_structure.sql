@@ -398,7 +398,7 @@ SELECT functions_are('smsdist', ARRAY[
     'queue_pcm_for_program', 'receive_total',
     'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
     'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
-    'require_allowed_source', 'packages_check_source', 'require_extension_table'],
+    'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

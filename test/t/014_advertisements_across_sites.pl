@@ -12,6 +12,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use POSIX ();
 use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
@@ -137,7 +138,10 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
-		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
+		'--site-key', site_key_file($n, "$base{$site}/site-key.pub"),
+		# the advertisement's offer time (2026-12-01 08:00, local) has come, and
+		# the job's (the time it was created): a day from now, or later
+		'--now', POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() + 86400 > 1796169600 ? time() + 86400 : 1796169600)) ],
 		'>', \$out, '2>', \$err);
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
 	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});

@@ -5,7 +5,8 @@
 # by group; a platform that does not match; an offer time not yet reached
 # (and reached, with the test clock); a status message per new offer in the
 # CAP's status inbox, none again for an offer already made; a damaged offer
-# file refused with a status message; bad usage.
+# file refused with a status message; bad usage (legacy mode needs the
+# site's public key, --site-key).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -22,6 +23,7 @@ ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
 
 my $node = agent_site();
 my $b = $node->basedir;
+my $site_key = site_key_file($node);
 make_path("$b/src");
 system("echo setup > '$b/src/setup.exe'") == 0 or die;
 $node->safe_psql('site', qq{
@@ -74,7 +76,7 @@ sub agent
 	my ($id, $platform, @more) = @_;
 	my ($out, $err) = ('', '');
 	my @cmd = ($agent, '--sms-id', $id, '--site', 'CEN', '--platform', $platform,
-		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--once', @more);
+		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--once', @more);
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
 	return ($? & 127 ? 128 + ($? & 127) : $? >> 8, $out, $err);
 }
@@ -128,7 +130,8 @@ print $fh "[assignment 1]\ntime=not a time\n";
 close $fh;
 ($rc, $out, $err) = agent('CEN00002', 'WIN95');
 is($rc, 0, 'a damaged offer file does not stop the poll');
-like($err, qr/CEN00C01\.OFR" refused: .*time/, 'it is refused, saying where and why');
+like($err, qr/CEN00C01\.OFR" refused: \d+ bytes follow its \[signature\] section: the signature must end the file/,
+	'it is refused, saying where and why (text after the site\'s signature)');
 ok((grep { slurp($_) =~ /message_id=10010\n/ } status_files('CEN00002')) == 1,
 	'and reported as status message 10010');
 
@@ -189,6 +192,15 @@ for my $bad ([ '--interval', '0', qr/--interval wants a whole number of seconds 
 	($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', $opt, $val);
 	is($rc, 2, "$opt $val is bad usage (exit 2)");
 	like($err, $why, "$opt $val: the reason");
+}
+# legacy mode without the site's key: nothing on a share can be trusted
+{
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+		'--state-dir', "$b/ws/nokey", '--logon-server', "$b/logon", '--cap', "$b/cap", '--once' ], '>', \$o, '2>', \$e);
+	is($? >> 8, 2, 'legacy mode without --site-key is bad usage (exit 2)');
+	like($e, qr/legacy mode \(--logon-server and --cap\) needs --site-key FILE/, 'with the reason');
+	ok(!-d "$b/ws/nokey", 'and nothing was read or written');
 }
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', 'stray');
 is($rc, 2, 'a stray argument is bad usage');

@@ -23,6 +23,7 @@ my $agent = agent_path();
 
 my $node = agent_site();
 my $b = $node->basedir;
+my $site_key = site_key_file($node);
 # five packages of random (incompressible) files: 300 KB, 400 KB, 1.5 MB, 500 KB, 10 KB
 my %kb = (1 => [100, 100, 100], 2 => [400], 3 => [1536], 4 => [500], 5 => [10]);
 for my $p (sort keys %kb)
@@ -69,7 +70,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--cache-size', '1',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--cache-size', '1',
 		'--now', $now, @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }

@@ -20,6 +20,7 @@ my $agent = agent_path();
 
 my $node = agent_site();
 my $b = $node->basedir;
+my $site_key = site_key_file($node);
 make_path("$b/src", "$b/marks");
 sub spew { my ($f, $t) = @_; open(my $fh, '>', $f) or die; print $fh $t; close $fh; }
 spew("$b/src/install.sh", "echo \"\$1 from \$(pwd)\" >> \"\$MARKS/ran.txt\"\n");
@@ -64,7 +65,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--test-minute', '2',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--test-minute', '2',
 		'--now', $now, '--once', @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }

@@ -26,6 +26,7 @@ my $me = getpwuid($>);
 
 my $node = agent_site();
 my $b = $node->basedir;
+my $site_key = site_key_file($node);
 # marks and the root-run agent's state where any account can reach them
 my $pub = File::Temp::tempdir('/tmp/smsdist-runas.XXXXXX', CLEANUP => 1);
 chmod 0755, $pub;
@@ -100,7 +101,7 @@ sub agent
 	my ($ws, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', $ws, '--logon-server', "$b/logon", '--cap', "$b/cap",
+		'--state-dir', $ws, '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key,
 		'--now', '2026-12-01T12:00:00Z', '--once', @more ], '>', \$out, '2>', \$err);
 	my $rc = $?;
 	ingest() or diag('the status messages were not taken in');
@@ -151,7 +152,7 @@ SKIP:
 	my $can = system("sudo -n -l '$agent' >/dev/null 2>&1") == 0;
 	skip 'sudo does not let this account run the agent as root (test/run-all grants it when run as root)', 6 unless $can;
 	my @cmd = ('sudo', '-n', $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$pub/ws", '--logon-server', "$b/logon", '--cap', "$b/cap",
+		'--state-dir', "$pub/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key,
 		'--now', '2026-12-01T12:00:00Z', '--once', '--user', 'CORP\\guest', '--user-account', 'nobody');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
 	is($?, 0, 'the agent runs as root') or diag($err);
