@@ -30,7 +30,7 @@ PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
                -Wno-unused-parameter -Wno-missing-field-initializers \
                -I$(libpq_srcdir)
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK   = -larchive -lz
+SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)

@@ -121,6 +121,10 @@ extern int	sms_send_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
 extern bool sms_store_incompressible;
+/* status limits (GUCs registered in smsdist.c, defined in status_manager.c) */
+extern int	sms_status_text_max;	/* bytes */
+extern int	sms_status_file_max;	/* bytes */
+extern int	sms_client_time_window;	/* seconds */
 
 /* smsdist.c */
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);

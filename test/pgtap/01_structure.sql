@@ -31,7 +31,7 @@ SELECT set_eq(
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
-          'smsdist.site_status_reports',
+          'smsdist.site_status_reports', 'smsdist.machine_keys',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -74,8 +74,8 @@ SELECT tables_are('smsdist', ARRAY[
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
-    'maintenance_windows', 'advertisement_pushes', 'site_status_reports'],
-    'smsdist has exactly the 32 documented tables');
+    'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'machine_keys'],
+    'smsdist has exactly the 36 documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
 SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
