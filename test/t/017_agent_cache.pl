@@ -47,6 +47,7 @@ SELECT 'CEN00B0' || p, 'Install', 'setup.bin' FROM generate_series(1, 5) p;
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites)
 SELECT 'share_package', 'CEN00B0' || p, 'sites', '{CEN}' FROM generate_series(1, 5) p;
 });
+my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 5 FROM smsdist.package_locations", 120), 'the five packages are published');
 ok(-f "$b/dp/SMS_PKGC/CEN00B01.1.manifest", 'the manifest is published beside each package');
 is($node->safe_psql('site', q{SELECT encode(sha256(convert_to(manifest, 'UTF8')), 'hex') FROM smsdist.package_builds WHERE package_id = 'CEN00B01'}),
@@ -69,7 +70,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--cache-size', '1',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--machine-key', $keyfile, '--cache-size', '1',
 		'--now', $now, @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }

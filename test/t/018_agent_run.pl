@@ -41,6 +41,7 @@ INSERT INTO smsdist.programs (package_id, program_name, command_line, max_run_mi
   ('CEN00B01', 'Nightly', 'sh install.sh nightly', NULL);
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN}');
 });
+my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations", 60), 'the package is published');
 $node->safe_psql('site', q{
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time) VALUES
@@ -64,7 +65,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--test-minute', '2',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--machine-key', $keyfile, '--test-minute', '2',
 		'--now', $now, '--once', @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }
