@@ -133,8 +133,13 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 {
 	my ($site, $id, $n) = @$w;
 	my ($out, $err) = ('', '');
+	# the agents run on a test clock (--now) that may be far from the real one
+	$n->safe_psql('site', q{ALTER SYSTEM SET smsdist.client_time_window = '20000d'});
+	$n->reload;
+	ok(wait_until($n, 'site', "SELECT (pg_stat_file('$base{$site}/cap1/statmsgs.box', true)).isdir", 60), "$site has made its CAP's status inbox");
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
+		'--machine-key', machine_key_file($n, $id),
 		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
 		'>', \$out, '2>', \$err);
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);

@@ -61,7 +61,9 @@ sub advertise
 	$node->safe_psql('site', join('', map { "INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
 		VALUES ('CEN00C0$_', 'Advert $_', 'CEN00B0$_', 'Install', 'CEN00A01', '2026-01-01 00:00');" } @ids));
 	ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM (SELECT 1) x WHERE "
-		  . join(' AND ', map { "position('CEN00C0$_' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0" } @ids), 60),
+		  . join(' AND ', map { "position('CEN00C0$_' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0"
+				  . " AND position('[location' IN coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B0$_.NAL', 0, 100000, true), '')) > 0"
+				  . " AND pg_stat_file('$b/cap/pkginfo.box/CEN00B0$_.PKG', true) IS NOT NULL" } @ids), 60),
 		"advertisement(s) @ids reached the CAP");
 }
 my $cache = "$b/ws/cache";

@@ -54,7 +54,9 @@ INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time) VALUES
   ('CEN00C01', '2026-12-01 10:00'), ('CEN00C02', '2026-12-01 10:00'), ('CEN00C03', '2026-12-01 10:00'),
   ('CEN00C05', '2026-12-01 10:00');});
 ok(wait_until($node, 'site', qq{SELECT position('CEN00C05' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
-                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C05.OFR', 0, 100000, true), '') LIKE '%[window 1]%'}, 60),
+                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C05.OFR', 0, 100000, true), '') LIKE '%[window 1]%'
+                                  AND coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.NAL', 0, 100000, true), '') LIKE '%[location%'
+                                  AND pg_stat_file('$b/cap/pkginfo.box/CEN00B01.PKG', true) IS NOT NULL}, 60),
 	'the offer files have reached the CAP, with the window of the night-shift collection');
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
