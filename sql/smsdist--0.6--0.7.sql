@@ -50,20 +50,22 @@ CREATE FUNCTION issue_machine_key() RETURNS trigger
 AS $$
 BEGIN
     IF TG_TABLE_SCHEMA <> 'smsdist' OR TG_TABLE_NAME <> 'system_resources'
-       OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'ROW' THEN
-        RAISE EXCEPTION 'issue_machine_key() fires only after INSERT on smsdist.system_resources, not on %.%',
+       OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'STATEMENT' THEN
+        RAISE EXCEPTION 'issue_machine_key() fires only once per INSERT statement on smsdist.system_resources, not on %.%',
             TG_TABLE_SCHEMA, TG_TABLE_NAME
             USING ERRCODE = 'trigger_protocol_violated';
     END IF;
     INSERT INTO smsdist.machine_keys (sms_id, key)
-    VALUES (NEW.sms_id, smsdist.strong_random_bytes(32))
+    SELECT sms_id, smsdist.strong_random_bytes(32) FROM new_machines
     ON CONFLICT (sms_id) DO NOTHING;
     RETURN NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION issue_machine_key() FROM PUBLIC;
+-- once per statement, like the other inventory triggers: a bulk COPY is one call
 CREATE TRIGGER issue_machine_key AFTER INSERT ON system_resources
-    FOR EACH ROW EXECUTE FUNCTION issue_machine_key();
+    REFERENCING NEW TABLE AS new_machines
+    FOR EACH STATEMENT EXECUTE FUNCTION issue_machine_key();
 
 -- the machines registered before this version
 INSERT INTO machine_keys (sms_id, key)

@@ -142,6 +142,7 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 		'--machine-key', machine_key_file($n, $id),
 		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
 		'>', \$out, '2>', \$err);
+	note("$id: $out$err");
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
 	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 }
@@ -149,7 +150,9 @@ ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || 
                                  = 'CH1:1:1:0:CH1,GC1:1:1:0:CH1'
                                 FROM smsdist.site_status_reports WHERE kind = 'advertisement' AND object_id = 'CEN00C01'}, 60),
 	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted and offered at each')
-  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'));
+  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'),
+	"\nCH1:\n", $ch1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'),
+	"\nGC1:\n", $gc1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'));
 is($cen->safe_psql('site', q{SELECT string_agg(site_code || ':' || offered, ',' ORDER BY site_code) FROM smsdist.site_status_reports
                               WHERE kind = 'job' AND object_id = 'CEN000D1'}),
 	'CH1:1,GC1:1', 'and of the run-command job');
