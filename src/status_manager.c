@@ -41,6 +41,7 @@
  * under any account can create files there but neither list nor remove
  * other machines' files, and the server, as the owner, can always rename
  * and remove them.  docs/agent.md describes the owners and modes.
+ *
  * Files are removed only after their rows are committed.  A crash between
  * the two leaves files that are read again; the unique index on (machine,
  * client_sequence, client_at) makes the second insert a no-op, so nothing
@@ -112,6 +113,9 @@ typedef struct Problem
 } Problem;
 
 static HTAB *problems = NULL;
+
+static void report_problem(const char *path, ProblemKind kind, const char *machine,
+						   const char *fmt,...) pg_attribute_printf(4, 5);
 
 static Problem *
 find_problem(const char *path)

@@ -70,8 +70,8 @@ sub eventually
 
 # ---- the Run phase on two logon servers at each of two sites
 $cen->safe_psql('site', q{
-INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
-VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01');});
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id, start_after)
+VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01', '2026-12-01 00:00+00');});
 for my $f ("$base{CEN}/logon1/pcins.box/CEN00001", "$base{CEN}/logon2/pcins.box/CEN00001",
 	"$base{CH1}/logon1/pcins.box/CH100001", "$base{CH1}/logon2/pcins.box/CH100001")
 {
@@ -140,7 +140,7 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
 		'--machine-key', machine_key_file($n, $id),
-		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come
+		'--now', '2026-12-02T00:00:00Z' ],    # its offer time (2026-12-01 08:00, local) has come, the job's too
 		'>', \$out, '2>', \$err);
 	note("$id: $out$err");
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
