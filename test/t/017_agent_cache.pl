@@ -63,7 +63,7 @@ sub advertise
 	ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM (SELECT 1) x WHERE "
 		  . join(' AND ', map { "position('CEN00C0$_' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0"
 				  . " AND position('[location' IN coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B0$_.NAL', 0, 100000, true), '')) > 0"
-				  . " AND pg_stat_file('$b/cap/pkginfo.box/CEN00B0$_.PKG', true) IS NOT NULL" } @ids), 60),
+				  . " AND (pg_stat_file('$b/cap/pkginfo.box/CEN00B0$_.PKG', true)).size IS NOT NULL" } @ids), 60),
 		"advertisement(s) @ids reached the CAP");
 }
 my $cache = "$b/ws/cache";

@@ -56,7 +56,7 @@ INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time) VALUES
 ok(wait_until($node, 'site', qq{SELECT position('CEN00C05' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
                                   AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C05.OFR', 0, 100000, true), '') LIKE '%[window 1]%'
                                   AND coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.NAL', 0, 100000, true), '') LIKE '%[location%'
-                                  AND pg_stat_file('$b/cap/pkginfo.box/CEN00B01.PKG', true) IS NOT NULL}, 60),
+                                  AND (pg_stat_file('$b/cap/pkginfo.box/CEN00B01.PKG', true)).size IS NOT NULL}, 60),
 	'the offer files have reached the CAP, with the window of the night-shift collection');
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
