@@ -444,8 +444,8 @@ $$;
 -- Advanced clients send their status messages through the management
 -- point: the same row as a status file, recorded once per (machine,
 -- sequence, client time), for the caller's own machine only, with the
--- same limits as a status file (smsdist.status_text_max,
--- smsdist.client_time_window).
+-- same limits as a status file (status_problem: smsdist.status_text_max,
+-- smsdist.client_time_window, no control characters but tab).
 CREATE OR REPLACE FUNCTION client_status(p_machine text, p_sequence bigint, p_client_at timestamptz,
                               p_message_id integer, p_severity text, p_component text, p_text text,
                               p_advert_id text DEFAULT NULL, p_job_id text DEFAULT NULL,
@@ -455,8 +455,7 @@ CREATE OR REPLACE FUNCTION client_status(p_machine text, p_sequence bigint, p_cl
 AS $$
 DECLARE
     site smsdist.site_code;
-    text_max integer := coalesce(nullif(current_setting('smsdist.status_text_max', true), ''), '4096')::integer;
-    time_window interval := coalesce(nullif(current_setting('smsdist.client_time_window', true), ''), '30 days')::interval;
+    problem text;
 BEGIN
     PERFORM smsdist.require_machine_login(p_machine);
     SELECT r.site_code INTO site FROM smsdist.system_resources r WHERE r.sms_id = p_machine;
@@ -475,19 +474,15 @@ BEGIN
         RAISE EXCEPTION 'invalid message ID %: 1-99999', coalesce(p_message_id::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_text IS NULL OR octet_length(p_text) > text_max THEN
-        RAISE EXCEPTION 'status text of machine % is % bytes: at most % (smsdist.status_text_max)', p_machine,
-            coalesce(octet_length(p_text)::text, 'NULL'), text_max
-            USING ERRCODE = 'string_data_right_truncation';
+    IF p_text IS NULL OR p_client_at IS NULL THEN
+        RAISE EXCEPTION 'status message of machine % refused: it has no text or no client time', p_machine
+            USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF p_text ~ '[\x01-\x08\x0b-\x1f\x7f]' THEN
-        RAISE EXCEPTION 'status text of machine % contains control characters', p_machine
-            USING ERRCODE = 'character_not_in_repertoire';
-    END IF;
-    IF p_client_at IS NULL OR p_client_at NOT BETWEEN clock_timestamp() - time_window AND clock_timestamp() + time_window THEN
-        RAISE EXCEPTION 'client time % of machine % is not within % of the site''s clock (smsdist.client_time_window)',
-            coalesce(p_client_at::text, 'NULL'), p_machine, time_window
-            USING ERRCODE = 'datetime_field_overflow';
+    -- the same limits as a status file's (src/status_manager.c)
+    problem := smsdist.status_problem(p_text, p_client_at);
+    IF problem IS NOT NULL THEN
+        RAISE EXCEPTION 'status message of machine % refused: %', p_machine, problem
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, message,
                                          job_id, package_id, advert_id, client_sequence, client_at)
@@ -547,6 +542,104 @@ $$;
 CREATE TRIGGER check_source BEFORE INSERT OR UPDATE OF source_directory, source_site ON packages
     FOR EACH ROW EXECUTE FUNCTION packages_check_source();
 GRANT EXECUTE ON FUNCTION require_allowed_source(text) TO smsdist_operator;
+
+-- machine keys and status files
+--
+-- Each machine registered in system_resources gets a random key (32 bytes
+-- from pg_strong_random); its agent is given the key (--machine-key) and
+-- signs every status file it writes to a CAP with HMAC-SHA256; the Status
+-- Manager verifies the file with the key of the machine it names, and
+-- keeps a file that does not verify as <name>.bad.  Only the administrator
+-- reads keys out (machine_key) or replaces them (rotate_machine_key);
+-- nobody reads the table.  docs/agent.md, docs/security.md.
+CREATE FUNCTION strong_random_bytes(n integer) RETURNS bytea
+    LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'smsdist_strong_random_bytes';
+REVOKE ALL ON FUNCTION strong_random_bytes(integer) FROM PUBLIC;
+
+CREATE TABLE machine_keys (
+    sms_id      sms_id PRIMARY KEY REFERENCES system_resources ON DELETE CASCADE,
+    key         bytea NOT NULL CHECK (length(key) = 32),
+    created_at  timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+REVOKE ALL ON machine_keys FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('smsdist.machine_keys', '');
+
+-- A new machine gets its key in the same transaction as its row, whoever
+-- inserts it (an administrator, a parent site's record_machines).
+CREATE FUNCTION issue_machine_key() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_TABLE_SCHEMA <> 'smsdist' OR TG_TABLE_NAME <> 'system_resources'
+       OR TG_OP <> 'INSERT' OR TG_LEVEL <> 'STATEMENT' THEN
+        RAISE EXCEPTION 'issue_machine_key() fires only once per INSERT statement on smsdist.system_resources, not on %.%',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME
+            USING ERRCODE = 'trigger_protocol_violated';
+    END IF;
+    INSERT INTO smsdist.machine_keys (sms_id, key)
+    SELECT sms_id, smsdist.strong_random_bytes(32) FROM new_machines
+    ON CONFLICT (sms_id) DO NOTHING;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION issue_machine_key() FROM PUBLIC;
+-- once per statement, like the other inventory triggers: a bulk COPY is one call
+CREATE TRIGGER issue_machine_key AFTER INSERT ON system_resources
+    REFERENCING NEW TABLE AS new_machines
+    FOR EACH STATEMENT EXECUTE FUNCTION issue_machine_key();
+
+-- the machines registered before this version
+INSERT INTO machine_keys (sms_id, key)
+SELECT sms_id, strong_random_bytes(32) FROM system_resources
+ON CONFLICT (sms_id) DO NOTHING;
+
+-- The key to give the machine's agent (its --machine-key file), in hex.
+CREATE FUNCTION machine_key(machine sms_id) RETURNS text
+    LANGUAGE plpgsql STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k bytea;
+BEGIN
+    SELECT key INTO k FROM smsdist.machine_keys WHERE sms_id = machine;
+    IF k IS NULL THEN
+        RAISE EXCEPTION 'machine % is not in smsdist.system_resources', machine
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN encode(k, 'hex');
+END
+$$;
+
+-- A new key for the machine, in hex; status files signed with the old key
+-- are refused from now on (give the agent the new one first: docs/agent.md).
+CREATE FUNCTION rotate_machine_key(machine sms_id) RETURNS text
+    LANGUAGE plpgsql STRICT SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k bytea := smsdist.strong_random_bytes(32);
+BEGIN
+    UPDATE smsdist.machine_keys SET key = k, created_at = clock_timestamp()
+     WHERE sms_id = machine;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'machine % is not in smsdist.system_resources', machine
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN encode(k, 'hex');
+END
+$$;
+REVOKE ALL ON FUNCTION machine_key(sms_id), rotate_machine_key(sms_id) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION machine_key(sms_id), rotate_machine_key(sms_id) TO smsdist_admin;
+
+-- NULL if a status message's text and client time are within the site's
+-- limits (smsdist.status_text_max, smsdist.client_time_window; no control
+-- character but tab), else the reason.  The Status Manager applies it to
+-- status files; client_status() can apply it to what advanced clients send.
+CREATE FUNCTION status_problem(message text, client_at timestamptz) RETURNS text
+    LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'smsdist_status_problem';
+REVOKE ALL ON FUNCTION status_problem(text, timestamptz) FROM PUBLIC;
+
 
 -------------------------------------------------------------------------------
 -- Limits and quarantine

@@ -308,6 +308,40 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	/* Status from machines: limits on what the Status Manager takes in */
+	DefineCustomIntVariable("smsdist.status_text_max",
+							"The longest status message text taken in from a machine.",
+							"A status file or client_status() call with a longer text is refused with the reason.",
+							&sms_status_text_max,
+							16 * 1024,
+							256,
+							1024 * 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.status_file_max",
+							"The largest status file the Status Manager reads from a CAP's status inbox.",
+							"Checked before the file is read; a larger file is kept as <name>.bad with the reason.",
+							&sms_status_file_max,
+							64 * 1024,
+							4096,
+							64 * 1024 * 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.client_time_window",
+							"How far a machine's time in a status message may be from the site's clock.",
+							"Either way; a status message with a client time outside the window is refused with the reason.",
+							&sms_client_time_window,
+							30 * 86400,
+							60,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",
 							 "For tests: the Sender flips one byte of the next chunk it sends.",
 							 "The receiving site must refuse the chunk and the Sender send it again.",

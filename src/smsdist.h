@@ -122,6 +122,10 @@ extern int	sms_send_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
 extern bool sms_store_incompressible;
+/* status limits (GUCs registered in smsdist.c, defined in status_manager.c) */
+extern int	sms_status_text_max;	/* bytes */
+extern int	sms_status_file_max;	/* bytes */
+extern int	sms_client_time_window;	/* seconds */
 
 /* site_key.c: the site's signing key (smsdist.signing_key) */
 struct SmsSigner;

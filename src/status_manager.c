@@ -17,9 +17,30 @@
  *	batch		at most BATCH files of one inbox, oldest sequence first per
  *				machine: inserted in one transaction, then removed.
  *	refused		a file whose name or content is not a valid status message
- *				of the machine it names (damaged, a link, too large, another
- *				machine's): renamed to <name>.bad, so it is neither retried
- *				nor lost, and reported (status message 3400).
+ *				of the machine it names (damaged, a link, larger than
+ *				smsdist.status_file_max, another machine's, not signed with
+ *				the key of the machine it names, an unknown machine, a text
+ *				or a client time outside the site's limits): renamed to
+ *				<name>.bad, so it is neither retried nor lost, and reported
+ *				(status message 3400 with the reason).
+ *	machine key	the random key the site issued the machine when it was
+ *				registered (smsdist.machine_keys); its agent signs each
+ *				status file with it (HMAC-SHA256, the hmac line of the
+ *				status format), so a file on a share speaks for a machine
+ *				only if that machine's agent wrote it.
+ *	problem		an inbox the Status Manager cannot use (a link, not a
+ *				directory, not owned by the server's user, which then could
+ *				not remove what agents write, or not writable by it), or a
+ *				file it cannot rename or remove: reported once (status
+ *				message 3402 or 3403) and skipped, while every other inbox
+ *				and file is served; looked at again at every step, and
+ *				forgotten once it is gone.
+ *
+ * The Status Manager creates a CAP's inbox, when the CAP's root exists and
+ * the inbox does not, owned by the server's user with mode 1733: agents
+ * under any account can create files there but neither list nor remove
+ * other machines' files, and the server, as the owner, can always rename
+ * and remove them.  docs/agent.md describes the owners and modes.
  *
  * Files are removed only after their rows are committed.  A crash between
  * the two leaves files that are read again; the unique index on (machine,
@@ -44,18 +65,373 @@
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "executor/spi.h"
+#include "fmgr.h"
 #include "formats/sms_formats.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "port.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #define BATCH			1000
+#define INBOX_MODE		01733	/* sticky; others create, the owner removes */
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
 #define SMS_MSG_STATUS_NOT_FORWARDED	3401
+#define SMS_MSG_STATUS_INBOX_UNUSABLE	3402
+#define SMS_MSG_STATUS_FILE_STUCK		3403
+
+/* GUCs (registered in smsdist.c) */
+int			sms_status_text_max = 16 * 1024;
+int			sms_status_file_max = 64 * 1024;
+int			sms_client_time_window = 30 * 86400;
+
+/* seconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch */
+#define UNIX_TO_PG_SECS	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
+/* ----------------------------------------------------------------
+ * Problems: reported once, skipped, looked at again at every step
+ * ----------------------------------------------------------------
+ */
+typedef enum ProblemKind
+{
+	PROBLEM_INBOX,				/* the inbox cannot be used */
+	PROBLEM_RENAME,				/* a refused file could not become .bad */
+	PROBLEM_REMOVE				/* a recorded file could not be removed */
+} ProblemKind;
+
+typedef struct Problem
+{
+	char		path[MAXPGPATH];	/* hash key */
+	ProblemKind kind;
+	char		reason[512];
+} Problem;
+
+static HTAB *problems = NULL;
+
+static void report_problem(const char *path, ProblemKind kind, const char *machine,
+						   const char *fmt,...) pg_attribute_printf(4, 5);
+
+static Problem *
+find_problem(const char *path)
+{
+	if (problems == NULL)
+	{
+		HASHCTL		ctl = {0};
+
+		ctl.keysize = MAXPGPATH;
+		ctl.entrysize = sizeof(Problem);
+		problems = hash_create("smsdist status inbox problems", 64, &ctl,
+							   HASH_ELEM | HASH_STRINGS);
+	}
+	if (strlen(path) >= MAXPGPATH)
+		return NULL;
+	return hash_search(problems, path, HASH_FIND, NULL);
+}
+
+/*
+ * Remember a problem with path and report it (server log and a status
+ * message), unless the same problem was already reported: a share that
+ * stays broken is said once, not at every step.
+ */
+static void
+report_problem(const char *path, ProblemKind kind, const char *machine, const char *fmt,...)
+{
+	char		reason[512];
+	Problem    *p;
+	bool		found;
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	(void) find_problem(path);	/* creates the table */
+	if (strlen(path) >= MAXPGPATH)
+		return;
+	p = hash_search(problems, path, HASH_ENTER, &found);
+	if (found && p->kind == kind && strcmp(p->reason, reason) == 0)
+		return;
+	p->kind = kind;
+	strlcpy(p->reason, reason, sizeof(p->reason));
+	ereport(LOG,
+			(errmsg("smsdist status manager: %s", reason)));
+	{
+		SmsStatusRefs refs = {0};
+
+		refs.machine = machine;
+		sms_status_message(SMS_STATUS_MANAGER, SMS_WARNING,
+						   kind == PROBLEM_INBOX ? SMS_MSG_STATUS_INBOX_UNUSABLE : SMS_MSG_STATUS_FILE_STUCK,
+						   &refs, "%s", reason);
+	}
+}
+
+static void
+clear_problem(const char *path)
+{
+	if (find_problem(path) != NULL)
+	{
+		ereport(LOG,
+				(errmsg("smsdist status manager: \"%s\" can be used again", path)));
+		hash_search(problems, path, HASH_REMOVE, NULL);
+	}
+}
+
+/*
+ * Try again what could not be done to the files of box (rename to .bad,
+ * remove), forgetting each problem that is gone.
+ */
+static void
+retry_stuck_files(const char *box)
+{
+	HASH_SEQ_STATUS seq;
+	Problem    *p;
+	size_t		blen = strlen(box);
+
+	if (problems == NULL)
+		return;
+	hash_seq_init(&seq, problems);
+	while ((p = hash_seq_search(&seq)) != NULL)
+	{
+		int			rc;
+
+		if (p->kind == PROBLEM_INBOX || strncmp(p->path, box, blen) != 0 || p->path[blen] != '/')
+			continue;
+		if (p->kind == PROBLEM_RENAME)
+		{
+			char	   *to = psprintf("%s.bad", p->path);
+
+			rc = rename(p->path, to);
+			pfree(to);
+		}
+		else
+			rc = unlink(p->path);
+		if (rc == 0 || errno == ENOENT)
+			hash_search(problems, p->path, HASH_REMOVE, NULL);	/* allowed during a scan */
+	}
+}
+
+/*
+ * true if the inbox box can be served: a directory (not a link) owned by
+ * the server's user, who can list, create, rename and remove there.  A
+ * missing inbox is created (INBOX_MODE) if the CAP's root exists; a CAP
+ * whose root does not exist yet has nothing to serve.  Otherwise the
+ * problem is reported once and false returned.
+ */
+static bool
+inbox_usable(const char *root, const char *box)
+{
+	struct stat st;
+
+	if (lstat(box, &st) != 0)
+	{
+		if (errno != ENOENT)
+		{
+			report_problem(box, PROBLEM_INBOX, NULL,
+						   "The status inbox \"%s\" cannot be used: could not look at it: %m; its status files wait.", box);
+			return false;
+		}
+		if (lstat(root, &st) != 0 || !S_ISDIR(st.st_mode))
+			return false;		/* no CAP there yet: nothing to serve */
+		if (mkdir(box, INBOX_MODE) != 0 && errno != EEXIST)
+		{
+			report_problem(box, PROBLEM_INBOX, NULL,
+						   "The status inbox \"%s\" cannot be created: %m; agents cannot send status through this CAP.", box);
+			return false;
+		}
+		/* mkdir applies the umask */
+		if (lstat(box, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+			chmod(box, INBOX_MODE) != 0)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("smsdist status manager: could not set mode %04o on \"%s\": %m", INBOX_MODE, box)));
+		if (lstat(box, &st) != 0)
+		{
+			report_problem(box, PROBLEM_INBOX, NULL,
+						   "The status inbox \"%s\" cannot be used: could not look at it: %m; its status files wait.", box);
+			return false;
+		}
+	}
+	if (S_ISLNK(st.st_mode))
+	{
+		report_problem(box, PROBLEM_INBOX, NULL,
+					   "The status inbox \"%s\" is a symbolic link: it is not served (remove it; the Status Manager creates the inbox, owned by the server's user, mode %04o).",
+					   box, INBOX_MODE);
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode))
+	{
+		report_problem(box, PROBLEM_INBOX, NULL,
+					   "The status inbox \"%s\" is not a directory: it is not served (remove it; the Status Manager creates the inbox, owned by the server's user, mode %04o).",
+					   box, INBOX_MODE);
+		return false;
+	}
+	if (st.st_uid != geteuid())
+	{
+		report_problem(box, PROBLEM_INBOX, NULL,
+					   "The status inbox \"%s\" is owned by uid %u, not by the server's user (uid %u), so the Status Manager could not rename or remove the status files in it: it is not served (chown it to the server's user, mode %04o, or remove it and the Status Manager creates it).",
+					   box, (unsigned) st.st_uid, (unsigned) geteuid(), INBOX_MODE);
+		return false;
+	}
+	if (access(box, R_OK | W_OK | X_OK) != 0)
+	{
+		report_problem(box, PROBLEM_INBOX, NULL,
+					   "The status inbox \"%s\" (mode %04o) cannot be listed, written and searched by the server's user: it is not served (chmod %04o).",
+					   box, (unsigned) (st.st_mode & 07777), INBOX_MODE);
+		return false;
+	}
+	clear_problem(box);
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * Limits on what a machine says
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * NULL if a status message's text (len bytes) and client time (Unix
+ * seconds; SMS_TIME_NONE: not checked) are within the site's limits,
+ * else the reason.  utf8: the text is UTF-8 (its C1 controls are refused
+ * too).
+ */
+static char *
+status_problem(const char *text, size_t len, bool utf8, int64 client_secs)
+{
+	if (text != NULL)
+	{
+		if (len > (size_t) sms_status_text_max)
+			return psprintf("its text is %zu bytes, more than smsdist.status_text_max (%d bytes)",
+							len, sms_status_text_max);
+		for (size_t i = 0; i < len; i++)
+		{
+			unsigned char c = (unsigned char) text[i];
+
+			if ((c < 0x20 && c != '\t') || c == 0x7f)
+				return psprintf("its text holds the control character 0x%02X at byte %zu (only tab is allowed)",
+								c, i);
+			if (utf8 && c == 0xc2 && i + 1 < len &&
+				(unsigned char) text[i + 1] >= 0x80 && (unsigned char) text[i + 1] <= 0x9f)
+				return psprintf("its text holds the control character U+%04X at byte %zu (only tab is allowed)",
+								(unsigned char) text[i + 1], i);
+		}
+	}
+	if (client_secs != SMS_TIME_NONE)
+	{
+		int64		site_secs = (int64) (GetCurrentTimestamp() / USECS_PER_SEC) + UNIX_TO_PG_SECS;
+
+		if (client_secs < site_secs - sms_client_time_window ||
+			client_secs > site_secs + sms_client_time_window)
+		{
+			char		c[SMS_FMT_TIME_BUFLEN];
+			char		s[SMS_FMT_TIME_BUFLEN];
+
+			sms_fmt_format_time(client_secs, true, c);
+			sms_fmt_format_time(site_secs, true, s);
+			return psprintf("its client time %s is not within smsdist.client_time_window (%d s) of the site's clock (%s)",
+							c, sms_client_time_window, s);
+		}
+	}
+	return NULL;
+}
+
+PG_FUNCTION_INFO_V1(smsdist_status_problem);
+
+/* smsdist.status_problem(message text, client_at timestamptz) returns text */
+Datum
+smsdist_status_problem(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0);
+	int64		secs = SMS_TIME_NONE;
+	char	   *why;
+
+	if (!PG_ARGISNULL(1))
+	{
+		TimestampTz ts = PG_GETARG_TIMESTAMPTZ(1);
+
+		if (TIMESTAMP_NOT_FINITE(ts))
+			PG_RETURN_TEXT_P(cstring_to_text("its client time is not a finite time"));
+		secs = (int64) (ts / USECS_PER_SEC) + UNIX_TO_PG_SECS;
+	}
+	why = status_problem(t ? VARDATA_ANY(t) : NULL, t ? VARSIZE_ANY_EXHDR(t) : 0,
+						 GetDatabaseEncoding() == PG_UTF8, secs);
+	if (why == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(why));
+}
+
+PG_FUNCTION_INFO_V1(smsdist_strong_random_bytes);
+
+/* smsdist.strong_random_bytes(n integer) returns bytea: for keys */
+Datum
+smsdist_strong_random_bytes(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+	bytea	   *b;
+
+	if (n < 1 || n > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("strong_random_bytes takes 1 to 1024 bytes, not %d", n)));
+	b = palloc(VARHDRSZ + n);
+	SET_VARSIZE(b, VARHDRSZ + n);
+	if (!pg_strong_random(VARDATA(b), n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate %d random bytes", n)));
+	PG_RETURN_BYTEA_P(b);
+}
+
+/* ----------------------------------------------------------------
+ * Machine keys
+ * ----------------------------------------------------------------
+ */
+typedef struct KeyCache
+{
+	char		machine[16];	/* "" : nothing cached */
+	bool		known;
+	uint8		key[SMS_STATUS_KEY_LEN];
+	char		why[256];		/* when not known */
+} KeyCache;
+
+/* The key of machine, or false with the reason (an unknown machine). */
+static bool
+machine_key(KeyCache *kc, const char *machine)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	if (strcmp(kc->machine, machine) == 0)
+		return kc->known;
+	strlcpy(kc->machine, machine, sizeof(kc->machine));
+	kc->known = false;
+	values[0] = CStringGetTextDatum(machine);
+	if (SPI_execute_with_args("SELECT k.key FROM smsdist.system_resources r"
+							  "  LEFT JOIN smsdist.machine_keys k ON k.sms_id = r.sms_id"
+							  " WHERE r.sms_id = $1::smsdist.sms_id",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist status manager: reading a machine key failed");
+	if (SPI_processed == 0)
+	{
+		snprintf(kc->why, sizeof(kc->why), "machine %s is unknown here (not in smsdist.system_resources)", machine);
+		return false;
+	}
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull || VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) != SMS_STATUS_KEY_LEN)
+	{
+		snprintf(kc->why, sizeof(kc->why), "machine %s has no key (smsdist.rotate_machine_key() issues one)", machine);
+		return false;
+	}
+	memcpy(kc->key, VARDATA_ANY(DatumGetByteaPP(d)), SMS_STATUS_KEY_LEN);
+	kc->known = true;
+	return true;
+}
 
 typedef struct InboxFile
 {
@@ -94,6 +470,15 @@ inbox_files(const char *box)
 
 		if (!sms_fmt_parse_status_name(de->d_name, machine, &seq))
 			continue;			/* not ours: temporaries, .bad files, anything else */
+		if (problems != NULL)
+		{
+			char	   *path = psprintf("%s/%s", box, de->d_name);
+			bool		stuck = find_problem(path) != NULL;
+
+			pfree(path);
+			if (stuck)
+				continue;		/* reported; retry_stuck_files() tries again */
+		}
 		f = palloc(sizeof(InboxFile));
 		f->name = pstrdup(de->d_name);
 		strlcpy(f->machine, machine, sizeof(f->machine));
@@ -115,9 +500,13 @@ refuse(const char *box, InboxFile *f, const char *why)
 	SmsStatusRefs refs = {0};
 
 	if (rename(from, to) != 0 && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not rename \"%s\" to \"%s\": %m", from, to)));
+	{
+		/* the file stays; it is not read again while this lasts */
+		report_problem(from, PROBLEM_RENAME, f->machine,
+					   "Status message file \"%s\" refused (%s), but it could not be renamed to %s.bad: %m; it is skipped.",
+					   from, why, f->name);
+		return;
+	}
 	refs.machine = f->machine;
 	sms_status_message(SMS_STATUS_MANAGER, SMS_WARNING, SMS_MSG_STATUS_FILE_REFUSED, &refs,
 					   "Status message file \"%s\" refused (kept as %s.bad): %s", from, f->name, why);
@@ -125,20 +514,40 @@ refuse(const char *box, InboxFile *f, const char *why)
 
 /* Insert one message; false if the file was refused. */
 static bool
-ingest(const char *box, InboxFile *f)
+ingest(const char *box, InboxFile *f, KeyCache *kc)
 {
 	static const char *const severities[] = {"informational", "warning", "error"};
 	char	   *buf = NULL;
 	size_t		len;
 	char		err[512];
+	char	   *why;
+	struct stat st;
+	char	   *path = psprintf("%s/%s", box, f->name);
 	SmsStatusFile m = {0};
 	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
 		TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
 	Datum		values[11];
 	char		nulls[11];
 
+	/* the size before reading: a huge file is never read */
+	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > sms_status_file_max)
+	{
+		snprintf(err, sizeof(err), "it is %lld bytes, more than smsdist.status_file_max (%d bytes)",
+				 (long long) st.st_size, sms_status_file_max);
+		refuse(box, f, err);
+		return false;
+	}
 	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
 	{
+		refuse(box, f, err);
+		return false;
+	}
+	if (len > (size_t) sms_status_file_max)
+	{
+		/* it grew after the look */
+		free(buf);
+		snprintf(err, sizeof(err), "it is %zu bytes, more than smsdist.status_file_max (%d bytes)",
+				 len, sms_status_file_max);
 		refuse(box, f, err);
 		return false;
 	}
@@ -148,13 +557,36 @@ ingest(const char *box, InboxFile *f)
 		refuse(box, f, err);
 		return false;
 	}
-	free(buf);
 	if (strcmp(m.machine, f->machine) != 0 || m.sequence != f->seq)
 	{
+		free(buf);
 		snprintf(err, sizeof(err), "the file name says machine %s, message %lld; the file says %s, %lld",
 				 f->machine, (long long) f->seq, m.machine, (long long) m.sequence);
 		sms_status_free(&m);
 		refuse(box, f, err);
+		return false;
+	}
+	/* it speaks for the machine it names only if signed with that machine's key */
+	if (!machine_key(kc, m.machine))
+	{
+		free(buf);
+		sms_status_free(&m);
+		refuse(box, f, kc->why);
+		return false;
+	}
+	if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
+	{
+		free(buf);
+		sms_status_free(&m);
+		refuse(box, f, err);
+		return false;
+	}
+	free(buf);
+	why = status_problem(m.text, strlen(m.text), true, m.at);
+	if (why != NULL)
+	{
+		sms_status_free(&m);
+		refuse(box, f, why);
 		return false;
 	}
 	memset(nulls, ' ', sizeof(nulls));
@@ -172,7 +604,7 @@ ingest(const char *box, InboxFile *f)
 	nulls[8] = m.advert_id ? ' ' : 'n';
 	values[9] = Int64GetDatum(m.sequence);
 	/* Unix seconds to a timestamptz */
-	values[10] = TimestampTzGetDatum((TimestampTz) (m.at - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)) * USECS_PER_SEC);
+	values[10] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
 	sms_status_free(&m);
 	if (SPI_execute_with_args("INSERT INTO smsdist.status_messages"
 							  "        (site_code, component, machine, severity, message_id, message,"
@@ -270,6 +702,7 @@ sms_status_manager_step(void)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	List	   *boxes = NIL;
+	List	   *roots = NIL;
 	ListCell   *lc;
 	bool		more = false;
 
@@ -289,8 +722,12 @@ sms_status_manager_step(void)
 		MemoryContext old = MemoryContextSwitchTo(sms_step_context);
 
 		for (uint64 i = 0; i < SPI_processed; i++)
-			boxes = lappend(boxes, psprintf("%s/%s", SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-											SMS_FMT_DIR_STATUS));
+		{
+			char	   *root = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			roots = lappend(roots, root);
+			boxes = lappend(boxes, psprintf("%s/%s", root, SMS_FMT_DIR_STATUS));
+		}
 		MemoryContextSwitchTo(old);
 	}
 
@@ -301,7 +738,11 @@ sms_status_manager_step(void)
 		List	   *done = NIL;
 		ListCell   *fc;
 		MemoryContext old;
+		KeyCache	kc = {0};
 
+		if (!inbox_usable(lfirst(list_nth_cell(roots, foreach_current_index(lc))), box))
+			continue;			/* reported once; the other inboxes are served */
+		retry_stuck_files(box);
 		old = MemoryContextSwitchTo(sms_step_context);
 		files = inbox_files(box);
 		MemoryContextSwitchTo(old);
@@ -314,7 +755,7 @@ sms_status_manager_step(void)
 		{
 			InboxFile  *f = lfirst(fc);
 
-			if (ingest(box, f))
+			if (ingest(box, f, &kc))
 			{
 				/* not in SPI memory: the commit below frees that */
 				old = MemoryContextSwitchTo(sms_step_context);
@@ -330,10 +771,9 @@ sms_status_manager_step(void)
 			char	   *path = psprintf("%s/%s", box, f->name);
 
 			if (unlink(path) != 0 && errno != ENOENT)
-				ereport(WARNING,
-						(errcode_for_file_access(),
-						 errmsg("could not remove \"%s\": %m", path),
-						 errdetail("Its message is recorded; it will be read again and ignored.")));
+				report_problem(path, PROBLEM_REMOVE, f->machine,
+							   "Status message file \"%s\" is recorded but could not be removed: %m; it is skipped until it can be.",
+							   path);
 		}
 	}
 	if (more)

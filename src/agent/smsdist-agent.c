@@ -115,6 +115,9 @@ typedef struct Config
 	int			interval;		/* seconds between polls */
 	bool		once;
 	int64_t		now;			/* SMS_TIME_NONE: the clock */
+	/* legacy mode: the key that signs status files (--machine-key) */
+	bool		have_key;
+	uint8_t		machine_key[SMS_STATUS_KEY_LEN];
 } Config;
 
 typedef struct Offer
@@ -157,7 +160,7 @@ usage(FILE *out)
 			"\n"
 			"Usage:\n"
 			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
-			"     (--logon-server DIR --cap DIR --site-key FILE... | --management-point CONNINFO)\n"
+			"     (--logon-server DIR --cap DIR --site-key FILE... --machine-key FILE | --management-point CONNINFO)\n"
 			"     [--user DOMAIN\\NAME [--user-account LOGIN]] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
 			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
@@ -177,6 +180,8 @@ usage(FILE *out)
 			"  --site-key FILE      the site's public key(s) (PEM, from SELECT\n"
 			"                       smsdist.site_public_key()); every file on the shares must\n"
 			"                       be signed with one of them; repeat for several files\n"
+			"  --machine-key FILE   the key the site issued this machine (hex, mode 0600):\n"
+			"                       signs its status files (legacy mode)\n"
 			"  --management-point CONNINFO\n"
 			"                       advanced mode: fetch the policy from the site database\n"
 			"                       (libpq conninfo; a role in smsdist_client), LISTEN for\n"
@@ -431,14 +436,27 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 		PQclear(r);
 		goto done;
 	}
+	if (!c->have_key)
+	{
+		/* the site refuses a status file it cannot authenticate */
+		warnx("status message %d not written: no --machine-key (smsdist.machine_key() gives it)", id);
+		goto done;
+	}
+	m.key = c->machine_key;
 	if (!sms_status_to_text(&m, &buf, &len, err, sizeof(err)))
 	{
 		warnx("could not make a status message: %s", err);
 		goto done;
 	}
+	/*
+	 * The site's Status Manager makes the inbox, owned by the server's
+	 * account so that it can always remove what agents leave there; one
+	 * made here (as root, say) could wedge it.
+	 */
 	box = join(c->cap_dir, SMS_FMT_DIR_STATUS);
-	if (mkdir(box, 0755) != 0 && errno != EEXIST)
-		warnx("could not create \"%s\": %s", box, strerror(errno));
+	if (access(box, F_OK) != 0)
+		warnx("status message %d not written: the CAP has no status inbox \"%s\" (%s; the site's Status Manager creates it)",
+			  id, box, strerror(errno));
 	else if (!sms_fmt_file_name(SMS_FILE_STATUS, c->sms_id, m.sequence, name, sizeof(name), err, sizeof(err)) ||
 			 !sms_fmt_write_file(box, name, buf, len, err, sizeof(err)))
 		warnx("could not write a status message to \"%s\": %s", box, err);
@@ -448,6 +466,49 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 done:
 	free(box);
 	return ok;
+}
+
+/*
+ * --machine-key FILE: the key the site issued this machine, in hex; the
+ * file must not be open to other accounts (whoever reads it can speak for
+ * this machine).  false after saying why.
+ */
+static bool
+read_machine_key(Config *c, const char *file)
+{
+	struct stat st;
+	char		text[SMS_STATUS_KEY_LEN * 2 + 8];
+	char		err[256];
+	ssize_t		n;
+	int			fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+	{
+		warnx("could not open the machine key \"%s\": %s", file, strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		warnx("the machine key \"%s\" is not a regular file", file);
+		close(fd);
+		return false;
+	}
+	if (st.st_mode & 077)
+	{
+		warnx("the machine key \"%s\" is open to other accounts (mode %04o): make it 0600",
+			  file, (unsigned) (st.st_mode & 07777));
+		close(fd);
+		return false;
+	}
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0 || !sms_status_key_from_hex(text, (size_t) n, c->machine_key, err, sizeof(err)))
+	{
+		warnx("could not read the machine key \"%s\": %s", file, n < 0 ? strerror(errno) : err);
+		return false;
+	}
+	c->have_key = true;
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -1869,6 +1930,7 @@ main(int argc, char **argv)
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
 		{"site-key", required_argument, NULL, 'K'},
+		{"machine-key", required_argument, NULL, 1001},	/* no short form */
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}
@@ -1985,6 +2047,10 @@ main(int argc, char **argv)
 						return 2;
 					}
 				}
+				break;
+			case 1001:
+				if (!read_machine_key(&c, optarg))
+					return 2;
 				break;
 			case 'h':
 				usage(stdout);

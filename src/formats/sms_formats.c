@@ -41,6 +41,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #if defined(__GNUC__) || defined(__clang__)
 #define SMS_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
@@ -3134,6 +3138,116 @@ sms_nal_parse(const char *buf, size_t len, SmsNalFile *out, char *err, size_t er
  */
 static const char *const severities[] = {"info", "warning", "error"};
 
+/* "hmac=" + hex + LF */
+#define STATUS_HMAC_LINE	(5 + SMS_STATUS_HMAC_HEX + 1)
+
+/* HMAC-SHA256 of buf[0..len) with key, as lower-case hex */
+static bool
+status_hmac(const char *buf, size_t len, const uint8_t *key,
+			char hex[SMS_STATUS_HMAC_HEX + 1], char *err, size_t errlen)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (HMAC(EVP_sha256(), key, SMS_STATUS_KEY_LEN, (const unsigned char *) buf, len,
+			 md, &mdlen) == NULL || mdlen * 2 != SMS_STATUS_HMAC_HEX)
+	{
+		set_err(err, errlen, "could not compute HMAC-SHA256");
+		return false;
+	}
+	for (unsigned int i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return true;
+}
+
+/*
+ * The hmac line, if the file ends with one: its value and the bytes before
+ * it.  Anything else (no such line, upper case, another key after it)
+ * leaves hmac empty, and sms_status_verify refuses the file.
+ */
+static void
+status_find_hmac(const char *buf, size_t len, SmsStatusFile *out)
+{
+	const char *line;
+
+	out->hmac[0] = '\0';
+	out->signed_len = 0;
+	if (len < STATUS_HMAC_LINE)
+		return;
+	line = buf + len - STATUS_HMAC_LINE;
+	if ((line != buf && line[-1] != '\n') || strncmp(line, "hmac=", 5) != 0 ||
+		buf[len - 1] != '\n')
+		return;
+	for (int i = 0; i < SMS_STATUS_HMAC_HEX; i++)
+	{
+		char		ch = line[5 + i];
+
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f')))
+			return;
+	}
+	memcpy(out->hmac, line + 5, SMS_STATUS_HMAC_HEX);
+	out->hmac[SMS_STATUS_HMAC_HEX] = '\0';
+	out->signed_len = len - STATUS_HMAC_LINE;
+}
+
+bool
+sms_status_verify(const char *buf, size_t len, const SmsStatusFile *m,
+				  const uint8_t *key, char *err, size_t errlen)
+{
+	char		hex[SMS_STATUS_HMAC_HEX + 1];
+
+	if (m->hmac[0] == '\0' || m->signed_len > len)
+	{
+		set_err(err, errlen, "it is not authenticated: no hmac line at its end");
+		return false;
+	}
+	if (!status_hmac(buf, m->signed_len, key, hex, err, errlen))
+		return false;
+	if (CRYPTO_memcmp(hex, m->hmac, SMS_STATUS_HMAC_HEX) != 0)
+	{
+		set_err(err, errlen, "its hmac does not verify with the key of machine %s", m->machine);
+		return false;
+	}
+	return true;
+}
+
+bool
+sms_status_key_from_hex(const char *text, size_t len, uint8_t key[SMS_STATUS_KEY_LEN],
+						char *err, size_t errlen)
+{
+	if (len > 0 && text[len - 1] == '\n')
+		len--;
+	if (len != SMS_STATUS_KEY_LEN * 2)
+	{
+		set_err(err, errlen, "a machine key is %d hexadecimal digits", SMS_STATUS_KEY_LEN * 2);
+		return false;
+	}
+	for (size_t i = 0; i < SMS_STATUS_KEY_LEN; i++)
+	{
+		int			v = 0;
+
+		for (int j = 0; j < 2; j++)
+		{
+			char		ch = text[2 * i + j];
+
+			v <<= 4;
+			if (ch >= '0' && ch <= '9')
+				v |= ch - '0';
+			else if (ch >= 'a' && ch <= 'f')
+				v |= ch - 'a' + 10;
+			else if (ch >= 'A' && ch <= 'F')
+				v |= ch - 'A' + 10;
+			else
+			{
+				set_err(err, errlen, "a machine key is %d hexadecimal digits", SMS_STATUS_KEY_LEN * 2);
+				return false;
+			}
+		}
+		key[i] = (uint8_t) v;
+	}
+	return true;
+}
+
 bool
 sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len, char *err, size_t errlen)
 {
@@ -3162,7 +3276,30 @@ sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len, char *err, s
 		wr_str(h, "job_id", f->job_id, false, chk_sms_id, err, errlen) &&
 		wr_str(h, "package_id", f->package_id, false, chk_sms_id, err, errlen) &&
 		wr_str(h, "text", f->text, true, NULL, err, errlen);
-	return finish(doc, ok, out, len, err, errlen);
+	if (!finish(doc, ok, out, len, err, errlen))
+		return false;
+	if (f->key != NULL)
+	{
+		/* the hmac line comes last and covers every byte before it */
+		char		hex[SMS_STATUS_HMAC_HEX + 1] = "";
+		char	   *grown;
+
+		grown = status_hmac(*out, *len, f->key, hex, err, errlen) ?
+			realloc(*out, *len + STATUS_HMAC_LINE + 1) : NULL;
+		if (grown == NULL)
+		{
+			free(*out);
+			*out = NULL;
+			*len = 0;
+			if (hex[0] != '\0')
+				oom(err, errlen);
+			return false;
+		}
+		*out = grown;
+		snprintf(*out + *len, STATUS_HMAC_LINE + 1, "hmac=%s\n", hex);
+		*len += STATUS_HMAC_LINE;
+	}
+	return true;
 }
 
 void
@@ -3218,6 +3355,8 @@ sms_status_parse(const char *buf, size_t len, SmsStatusFile *out, char *err, siz
 	sms_fmt_doc_free(doc);
 	if (!ok)
 		sms_status_free(out);
+	else
+		status_find_hmac(buf, len, out);
 	return ok;
 }
 

@@ -417,6 +417,16 @@ typedef enum SmsStatusLevel
 	SMS_STATUS_ERROR
 } SmsStatusLevel;
 
+/*
+ * A status file is authenticated by its machine: its last line is
+ * hmac=<64 lower-case hex digits>, HMAC-SHA256 with the machine's key
+ * (SMS_STATUS_KEY_LEN bytes, issued by the site: smsdist.machine_key())
+ * over every byte of the file before that line.  The key is written as
+ * SMS_STATUS_KEY_LEN * 2 hex digits (a key file may end with one LF).
+ */
+#define SMS_STATUS_KEY_LEN		32
+#define SMS_STATUS_HMAC_HEX		64
+
 typedef struct SmsStatusFile
 {
 	char	   *machine;
@@ -430,6 +440,11 @@ typedef struct SmsStatusFile
 	char	   *job_id;			/* optional */
 	char	   *package_id;		/* optional */
 	char	   *text;			/* may be empty */
+	/* writer: the machine's key; NULL writes no hmac line (the site refuses it) */
+	const uint8_t *key;
+	/* reader: the hmac line's value ("" if none) and the bytes it covers */
+	char		hmac[SMS_STATUS_HMAC_HEX + 1];
+	size_t		signed_len;
 } SmsStatusFile;
 
 extern bool sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len,
@@ -437,6 +452,18 @@ extern bool sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len,
 extern bool sms_status_parse(const char *buf, size_t len, SmsStatusFile *out,
 							 char *err, size_t errlen);
 extern void sms_status_free(SmsStatusFile *f);
+
+/*
+ * true if buf (len bytes, parsed into m by sms_status_parse) carries an
+ * hmac line that verifies with key (SMS_STATUS_KEY_LEN bytes); otherwise
+ * false with the reason: no hmac line, or one that does not verify.
+ */
+extern bool sms_status_verify(const char *buf, size_t len, const SmsStatusFile *m,
+							  const uint8_t *key, char *err, size_t errlen);
+/* A key from its hex form (an optional final LF); false with the reason. */
+extern bool sms_status_key_from_hex(const char *text, size_t len,
+									uint8_t key[SMS_STATUS_KEY_LEN],
+									char *err, size_t errlen);
 
 /*
  * 8. Heartbeat: offerinf.box/<SITE>.HBT on every CAP, rewritten by the

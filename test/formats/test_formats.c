@@ -611,6 +611,89 @@ status_equal(const SmsStatusFile *a, const SmsStatusFile *b)
 	return good;
 }
 
+/*
+ * The signed form: the example with a key ends with its hmac line
+ * (status-signed.txt), verifies with that key and with no other, and
+ * nothing in it can change without the hmac failing.
+ */
+static void
+test_status_signed(void)
+{
+	uint8_t		key[SMS_STATUS_KEY_LEN];
+	uint8_t		other[SMS_STATUS_KEY_LEN];
+	SmsStatusFile ex = example_status();
+	SmsStatusFile back;
+	char	   *text = NULL;
+	char	   *g;
+	size_t		len = 0,
+				glen = 0;
+	char		err[512] = "";
+	bool		r;
+
+	for (int i = 0; i < SMS_STATUS_KEY_LEN; i++)
+	{
+		key[i] = (uint8_t) i;
+		other[i] = (uint8_t) (i + 1);
+	}
+	ex.key = key;
+	r = sms_status_to_text(&ex, &text, &len, err, sizeof(err));
+	if (!r)
+		diag("%s", err);
+	ok(r && matches_golden("status-signed.txt", text, len),
+	   "status: the example signed with a key serializes to status-signed.txt");
+	free(text);
+	if (write_golden)
+		return;
+	g = slurp(golden_dir, "status-signed.txt", &glen);
+	r = g != NULL && sms_status_parse(g, glen, &back, err, sizeof(err));
+	ok(r && status_equal(&ex, &back) && strlen(back.hmac) == SMS_STATUS_HMAC_HEX &&
+	   back.signed_len + 70 == glen,
+	   "status: status-signed.txt parses back, with its hmac line and the bytes it covers");
+	ok(r && sms_status_verify(g, glen, &back, key, err, sizeof(err)),
+	   "status: status-signed.txt verifies with its machine's key");
+	if (r)
+	{
+		refused(sms_status_verify(g, glen, &back, other, err, sizeof(err)), err,
+				"does not verify with the key of machine CEN0001A",
+				"status: another machine's key does not verify it");
+		sms_status_free(&back);
+	}
+	if (g != NULL)
+	{
+		char	   *t = malloc(glen);
+		char	   *p;
+
+		/* one changed byte of the text */
+		memcpy(t, g, glen);
+		p = strstr(t, "code 3010");
+		p[5] = '0';
+		r = sms_status_parse(t, glen, &back, err, sizeof(err));
+		refused(r && sms_status_verify(t, glen, &back, key, err, sizeof(err)), err,
+				"does not verify", "status: a changed byte of the text does not verify");
+		if (r)
+			sms_status_free(&back);
+		free(t);
+	}
+	free(g);
+	g = slurp(golden_dir, "status.txt", &glen);
+	r = g != NULL && sms_status_parse(g, glen, &back, err, sizeof(err));
+	ok(r && back.hmac[0] == '\0', "status: an unsigned file parses, with no hmac");
+	refused(r && sms_status_verify(g, glen, &back, key, err, sizeof(err)), err,
+			"no hmac line", "status: an unsigned file does not verify");
+	if (r)
+		sms_status_free(&back);
+	free(g);
+	{
+		uint8_t		k[SMS_STATUS_KEY_LEN];
+		const char *hex = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+
+		ok(sms_status_key_from_hex(hex, strlen(hex), k, err, sizeof(err)) && memcmp(k, key, sizeof(k)) == 0,
+		   "status: a machine key from its hex form");
+		refused(sms_status_key_from_hex("00zz", 4, k, err, sizeof(err)), err, "64 hexadecimal digits",
+				"status: a short or non-hex machine key is refused");
+	}
+}
+
 /* ----------------------------------------------------------------
  * Golden tests, one block per format: serialize == golden, parse(golden)
  * == example, serialize(parse(golden)) == golden.
@@ -653,6 +736,7 @@ test_golden(void)
 	GOLDEN_TESTS(package, "package.txt", example_package, package_equal, SmsPackageFile);
 	GOLDEN_TESTS(nal, "nal.txt", example_nal, nal_equal, SmsNalFile);
 	GOLDEN_TESTS(status, "status.txt", example_status, status_equal, SmsStatusFile);
+	test_status_signed();
 	{
 		SmsInstallFile ins = {"CEN00007", "CEN00010"};
 		SmsInstallFile back;

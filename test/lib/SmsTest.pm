@@ -16,6 +16,10 @@
 #   the site's public key (smsdist.site_public_key()) written to path
 #   (default <node's directory>/site-key.pub, mode 0644), for
 #   smsdist-agent --site-key; returns the path.
+# machine_key_file(node, sms_id)
+#   the machine's key (smsdist.machine_key(), read as superuser from the
+#   site database) in <node's directory>/<sms_id>.key, mode 0600, for the
+#   agent's --machine-key; returns its path.
 # make_source(node, name, mb)
 #   a package source <node's directory>/source/<name>: mb / 8 files of 8 MB
 #   of random bytes in bin/, 3 MB of text in doc/, a small file in
@@ -30,7 +34,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file);
 
 sub site_node
 {
@@ -166,10 +170,16 @@ INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('child_reporter',
 # point, a drive, a logon server and a client access point under its base
 # directory (dp, drive, logon, cap; ws for the agent's state), and a long
 # poll interval, so that the Status Manager takes the CAP's status inbox
-# only when the test wakes it.  Returns the node.
+# only when the test wakes it.  The agent tests run on test clocks (--now)
+# fixed in 2026-2030, so the status messages' client times may be far from
+# the real clock: a wide smsdist.client_time_window (conf: more settings).
+# Waits until the Status Manager has made the CAP's status inbox (agents
+# write only into an inbox the site made).  Returns the node.
 sub agent_site
 {
-	my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+	my (%opt) = @_;
+	my $node = site_node('cen', site_code => 'CEN',
+		conf => "smsdist.poll_interval = '300s'\nsmsdist.client_time_window = '20000d'\n" . ($opt{conf} // ''));
 	my $b = $node->basedir;
 	File::Path::make_path(map { "$b/$_" } qw(dp drive logon cap ws));
 	$node->safe_psql('site', qq{
@@ -177,7 +187,22 @@ INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
   ('CEN', 'logon_server', 'LOGON1', '$b/logon'), ('CEN', 'client_access_point', 'CAP1', '$b/cap');});
+	$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+	wait_until($node, 'site', "SELECT (pg_stat_file('$b/cap/statmsgs.box', true)).isdir", 60)
+	  or die "the Status Manager did not make $b/cap/statmsgs.box";
 	return $node;
+}
+
+sub machine_key_file
+{
+	my ($node, $id) = @_;
+	my $key = $node->safe_psql('site', "SELECT smsdist.machine_key('$id')");
+	my $file = $node->basedir . "/$id.key";
+	open(my $fh, '>', $file) or die "$file: $!";
+	print $fh "$key\n";
+	close $fh;
+	chmod 0600, $file or die "$file: $!";
+	return $file;
 }
 
 # The installed smsdist-agent.

@@ -31,7 +31,7 @@ SELECT set_eq(
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
-          'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins',
+          'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -74,7 +74,8 @@ SELECT tables_are('smsdist', ARRAY[
     'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
-    'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins'],
+    'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
+    'machine_keys'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -369,12 +370,12 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
-                'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'location_report', 'machine_key', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
                 'receive_status_report', 'receive_total',
-                'remove_advertisement', 'require_machine_login'],
+                'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
@@ -398,7 +399,8 @@ SELECT functions_are('smsdist', ARRAY[
     'queue_pcm_for_program', 'receive_total',
     'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
     'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
-    'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key'],
+    'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key',
+    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------

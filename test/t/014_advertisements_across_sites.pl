@@ -136,13 +136,19 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 {
 	my ($site, $id, $n) = @$w;
 	my ($out, $err) = ('', '');
+	# the agents run on a test clock (--now) that may be far from the real one
+	$n->safe_psql('site', q{ALTER SYSTEM SET smsdist.client_time_window = '20000d'});
+	$n->reload;
+	ok(wait_until($n, 'site', "SELECT (pg_stat_file('$base{$site}/cap1/statmsgs.box', true)).isdir", 60), "$site has made its CAP's status inbox");
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',
+		'--machine-key', machine_key_file($n, $id),
 		'--site-key', site_key_file($n, "$base{$site}/site-key.pub"),
-		# the advertisement's offer time (2026-12-01 08:00, local) has come, and
-		# the job's (the time it was created): a day from now, or later
+		# the offer times of the advertisement (2026-12-01 08:00, local) and
+		# of the job (2026-12-01) have come: a day from now, or later
 		'--now', POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() + 86400 > 1796169600 ? time() + 86400 : 1796169600)) ],
 		'>', \$out, '2>', \$err);
+	note("$id: $out$err");
 	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
 	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 }
@@ -161,7 +167,9 @@ ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || 
                                  = 'CH1:1:1:} . $downloaded{CH1} . q{:CH1,GC1:1:1:} . $downloaded{GC1} . q{:CH1'
                                 FROM smsdist.site_status_reports WHERE kind = 'advertisement' AND object_id = 'CEN00C01'}, 60),
 	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted and offered at each')
-  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'));
+  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'),
+	"\nCH1:\n", $ch1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'),
+	"\nGC1:\n", $gc1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'));
 is($cen->safe_psql('site', q{SELECT string_agg(site_code || ':' || offered, ',' ORDER BY site_code) FROM smsdist.site_status_reports
                               WHERE kind = 'job' AND object_id = 'CEN000D1'}),
 	'CH1:1,GC1:1', 'and of the run-command job');

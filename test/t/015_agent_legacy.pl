@@ -75,8 +75,9 @@ sub agent
 {
 	my ($id, $platform, @more) = @_;
 	my ($out, $err) = ('', '');
+	my @key = $id =~ /^CEN0000[123]$/ ? ('--machine-key', machine_key_file($node, $id)) : ();
 	my @cmd = ($agent, '--sms-id', $id, '--site', 'CEN', '--platform', $platform,
-		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--once', @more);
+		'--state-dir', "$b/ws/$id", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--once', @key, @more);
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
 	return ($? & 127 ? 128 + ($? & 127) : $? >> 8, $out, $err);
 }

@@ -48,6 +48,7 @@ SELECT 'CEN00B0' || p, 'Install', 'setup.bin' FROM generate_series(1, 5) p;
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites)
 SELECT 'share_package', 'CEN00B0' || p, 'sites', '{CEN}' FROM generate_series(1, 5) p;
 });
+my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 5 FROM smsdist.package_locations", 120), 'the five packages are published');
 ok(-f "$b/dp/SMS_PKGC/CEN00B01.1.manifest", 'the manifest is published beside each package');
 is($node->safe_psql('site', q{SELECT encode(sha256(convert_to(manifest, 'UTF8')), 'hex') FROM smsdist.package_builds WHERE package_id = 'CEN00B01'}),
@@ -61,7 +62,9 @@ sub advertise
 	$node->safe_psql('site', join('', map { "INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
 		VALUES ('CEN00C0$_', 'Advert $_', 'CEN00B0$_', 'Install', 'CEN00A01', '2026-01-01 00:00');" } @ids));
 	ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM (SELECT 1) x WHERE "
-		  . join(' AND ', map { "position('CEN00C0$_' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0" } @ids), 60),
+		  . join(' AND ', map { "position('CEN00C0$_' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0"
+				  . " AND position('[location' IN coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B0$_.NAL', 0, 100000, true), '')) > 0"
+				  . " AND (pg_stat_file('$b/cap/pkginfo.box/CEN00B0$_.PKG', true)).size IS NOT NULL" } @ids), 60),
 		"advertisement(s) @ids reached the CAP");
 }
 my $cache = "$b/ws/cache";
@@ -70,7 +73,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--cache-size', '1',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile, '--cache-size', '1',
 		'--now', $now, @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }

@@ -42,6 +42,7 @@ INSERT INTO smsdist.programs (package_id, program_name, command_line, max_run_mi
   ('CEN00B01', 'Nightly', 'sh install.sh nightly', NULL);
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN}');
 });
+my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations", 60), 'the package is published');
 $node->safe_psql('site', q{
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time) VALUES
@@ -54,7 +55,9 @@ INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time) VALUES
   ('CEN00C01', '2026-12-01 10:00'), ('CEN00C02', '2026-12-01 10:00'), ('CEN00C03', '2026-12-01 10:00'),
   ('CEN00C05', '2026-12-01 10:00');});
 ok(wait_until($node, 'site', qq{SELECT position('CEN00C05' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
-                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C05.OFR', 0, 100000, true), '') LIKE '%[window 1]%'}, 60),
+                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C05.OFR', 0, 100000, true), '') LIKE '%[window 1]%'
+                                  AND coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.NAL', 0, 100000, true), '') LIKE '%[location%'
+                                  AND (pg_stat_file('$b/cap/pkginfo.box/CEN00B01.PKG', true)).size IS NOT NULL}, 60),
 	'the offer files have reached the CAP, with the window of the night-shift collection');
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
@@ -65,7 +68,7 @@ sub agent
 	my ($now, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--test-minute', '2',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile, '--test-minute', '2',
 		'--now', $now, '--once', @more ], '>', \$out, '2>', \$err);
 	return ($?, $out, $err);
 }

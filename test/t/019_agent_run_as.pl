@@ -50,6 +50,7 @@ INSERT INTO smsdist.programs (package_id, program_name, command_line, run_with) 
   ('CEN00B01', 'JobAsUser', 'sh who.sh job $pub/marks/who.txt', 'administrative_rights');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN}');
 });
+my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations", 60), 'the package is published');
 
 my $stderr = '';
@@ -101,7 +102,7 @@ sub agent
 	my ($ws, @more) = @_;
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', $ws, '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key,
+		'--state-dir', $ws, '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
 		'--now', '2026-12-01T12:00:00Z', '--once', @more ], '>', \$out, '2>', \$err);
 	my $rc = $?;
 	ingest() or diag('the status messages were not taken in');
@@ -150,9 +151,9 @@ like($node->safe_psql('site', q{SELECT string_agg(message, E'\n') FROM smsdist.s
 SKIP:
 {
 	my $can = system("sudo -n -l '$agent' >/dev/null 2>&1") == 0;
-	skip 'sudo does not let this account run the agent as root (test/run-all grants it when run as root)', 6 unless $can;
+	skip 'sudo does not let this account run the agent as root (test/run-all grants it when run as root)', 7 unless $can;
 	my @cmd = ('sudo', '-n', $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$pub/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key,
+		'--state-dir', "$pub/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
 		'--now', '2026-12-01T12:00:00Z', '--once', '--user', 'CORP\\guest', '--user-account', 'nobody');
 	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
 	is($?, 0, 'the agent runs as root') or diag($err);
@@ -164,6 +165,7 @@ SKIP:
 	# the state the root agent wrote stays the agent's: the user cannot change it
 	my @st = stat("$pub/ws/runs");
 	is($st[4], 0, 'the agent\'s state stays owned by root');
+	ok(ingest(), 'the status files the root agent wrote are taken in and removed: the site owns the inbox');
 	system('sudo', '-n', $agent, '--state-dir', "$pub/ws", 'cache', 'clear');
 }
 

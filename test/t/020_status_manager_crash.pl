@@ -11,6 +11,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path);
 use IPC::Run;
+use Digest::SHA qw(hmac_sha256_hex);
+use POSIX qw(strftime);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
@@ -27,16 +29,20 @@ INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86'), ('CEN00002', 'WKS-02', 'CORP', 'CEN', 'WINNT_X86');});
 
-# two machines' worth of messages, written as the agent writes them
+# two machines' worth of messages, written as the agent writes them:
+# signed with each machine's key, at the site's time
+my %key = map { $_ => pack('H*', $node->safe_psql('site', "SELECT smsdist.machine_key('$_')")) } qw(CEN00001 CEN00002);
+my $at = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime);
 for my $i (1 .. $n)
 {
 	my $machine = $i % 2 ? 'CEN00001' : 'CEN00002';
 	my $seq = int(($i + 1) / 2);
 	my $file = sprintf('%s/cap/statmsgs.box/%s.%010d.SMS', $b, $machine, $seq);
 	open(my $fh, '>', "$file.tmp") or die "$file: $!";
-	print $fh "[smsdist]\nformat=status\nversion=1\nmachine=$machine\nsite=CEN\nsequence=$seq\n"
-	  . "at=2026-12-01T10:00:00Z\nmessage_id=10001\nseverity=info\ncomponent=Client Agent\n"
+	my $text = "[smsdist]\nformat=status\nversion=1\nmachine=$machine\nsite=CEN\nsequence=$seq\n"
+	  . "at=$at\nmessage_id=10001\nseverity=info\ncomponent=Client Agent\n"
 	  . "text=message $seq of $machine\n";
+	print $fh $text . 'hmac=' . hmac_sha256_hex($text, $key{$machine}) . "\n";
 	close $fh;
 	rename("$file.tmp", $file) or die;
 }
