@@ -375,6 +375,19 @@ find_item(Extract *x, const char *path)
 	return (ExtractItem *) hash_search(x->items, &path, HASH_FIND, NULL);
 }
 
+/*
+ * Is there room for one more file or directory?  Called before each is
+ * created (entry is the entry being extracted, for the message).
+ */
+static void
+check_room(Extract *x, const char *entry)
+{
+	if (hash_get_num_entries(x->items) >= sms_max_package_files)
+		refuse_entry(x, entry,
+					 psprintf("the package holds more than %d files and directories (smsdist.max_package_files)",
+							  sms_max_package_files));
+}
+
 static ExtractItem *
 add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
 {
@@ -382,11 +395,6 @@ add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
 	ExtractItem *item;
 	bool		found;
 
-	/* before anything more is created */
-	if (hash_get_num_entries(x->items) >= sms_max_package_files)
-		refuse_entry(x, path,
-					 psprintf("the package holds more than %d files and directories (smsdist.max_package_files)",
-							  sms_max_package_files));
 	key = pstrdup(path);
 	item = (ExtractItem *) hash_search(x->items, &key, HASH_ENTER, &found);
 	Assert(!found);
@@ -435,6 +443,7 @@ open_dir(Extract *x, const char *dir, const char *entry)
 
 		if (item == NULL)
 		{
+			check_room(x, entry);
 			if (mkdirat(cur, name, S_IRWXU) != 0)
 				ereport(ERROR,
 						(errcode_for_file_access(),
@@ -484,6 +493,7 @@ extract_directory(Extract *x, struct archive_entry *entry, const char *path,
 		return;
 	}
 	dfd = open_dir(x, dir, path);
+	check_room(x, path);
 	if (mkdirat(dfd, name, S_IRWXU) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -522,6 +532,7 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 	x->total_bytes += declared;
 
 	dfd = open_dir(x, dir, path);
+	check_room(x, path);
 	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
 							S_IRUSR | S_IWUSR);
 	if (x->file_fd < 0)
@@ -1200,6 +1211,7 @@ copy_from_base(Extract *x, const SmsManifestEntry *e)
 	if (find_item(x, e->path) != NULL)
 		refuse_entry(x, e->path, "the delta both sends it and keeps it");
 	dfd = open_dir(x, dir, e->path);
+	check_room(x, e->path);
 	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
 							S_IRUSR | S_IWUSR);
 	if (x->file_fd < 0)
