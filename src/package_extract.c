@@ -246,12 +246,12 @@ unsafe_path_reason(const char *p, bool is_dir)
 	problem = sms_path_name_problem(p);
 	if (problem != NULL)
 		return psprintf("its name contains %s", problem);
-	if (len + (is_dir ? 1 : 0) > (size_t) sms_max_path_length)
-		return psprintf("its path is longer than %d bytes (smsdist.max_path_length)",
-						sms_max_path_length);
 	if (sms_path_depth(p) > sms_max_path_depth)
 		return psprintf("its path is more than %d levels deep (smsdist.max_path_depth)",
 						sms_max_path_depth);
+	if (len + (is_dir ? 1 : 0) > (size_t) sms_max_path_length)
+		return psprintf("its path is longer than %d bytes (smsdist.max_path_length)",
+						sms_max_path_length);
 	for (;;)
 	{
 		const char *slash = strchr(comp, '/');
