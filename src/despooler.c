@@ -803,7 +803,12 @@ clean_despool_dirs(void)
 		{
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			sms_remove_tree(psprintf("%s/%s", dir, de->d_name));
+			/*
+			 * A leftover that cannot be removed is logged, not fatal: a
+			 * Despooler that failed here at every step would serve nothing.
+			 * Each job's own directory is removed again before it is used.
+			 */
+			(void) sms_remove_tree_or_warn(psprintf("%s/%s", dir, de->d_name));
 		}
 		FreeDir(d);
 	}

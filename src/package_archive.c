@@ -1235,6 +1235,7 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 		char	   *prefix = palloc(plen + 1);
 		const SmsManifestEntry *other;
 
+		CHECK_FOR_INTERRUPTS();
 		for (size_t j = 0; j < plen; j++)
 		{
 			if (path[j] != '/')

@@ -220,5 +220,7 @@ extern bool sms_write_all(int fd, const char *buf, size_t len);
 
 /* Remove a directory tree we created; refuses to follow symbolic links. */
 extern void sms_remove_tree(const char *path);
+/* The same, its problems logged as WARNINGs: false if something is left. */
+extern bool sms_remove_tree_or_warn(const char *path);
 
 #endif							/* PACKAGE_ARCHIVE_H */

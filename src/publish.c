@@ -208,6 +208,8 @@ list_names(FdSet *s, int dirfd, List **names)
  * identity (to check the way back up), the names still to remove in it,
  * and whether everything in it could be removed.
  */
+static bool remove_tree(const char *path, int elevel);
+
 typedef struct RemoveLevel
 {
 	char	   *name;
@@ -444,7 +446,21 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 void
 sms_remove_tree(const char *path)
 {
+	(void) remove_tree(path, ERROR);
+}
+
+bool
+sms_remove_tree_or_warn(const char *path)
+{
+	return remove_tree(path, WARNING);
+}
+
+/* sms_remove_tree, its problems reported at elevel; true if all is gone */
+static bool
+remove_tree(const char *path, int elevel)
+{
 	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = false;
 	MemoryContext workcxt;
 	const char *slash = strrchr(path, '/');
 	const char *last;
@@ -468,10 +484,11 @@ sms_remove_tree(const char *path)
 	if (parent_fd < 0)
 	{
 		if (errno == ENOENT)
-			return;
-		ereport(ERROR,
+			return true;
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not open directory \"%s\": %m", parent)));
+		return false;
 	}
 
 	workcxt = AllocSetContextCreate(CurrentMemoryContext, "smsdist remove tree",
@@ -480,7 +497,7 @@ sms_remove_tree(const char *path)
 	MemoryContextSwitchTo(workcxt);
 	PG_TRY();
 	{
-		remove_at(s, parent_fd, last, path, ERROR);
+		ok = remove_at(s, parent_fd, last, path, elevel);
 	}
 	PG_FINALLY();
 	{
@@ -490,6 +507,7 @@ sms_remove_tree(const char *path)
 		MemoryContextDelete(workcxt);
 	}
 	PG_END_TRY();
+	return ok;
 }
 
 /*
