@@ -925,6 +925,9 @@ sms_despooler_step(void)
 
 			if (problem != NULL)
 				file_problem(w, problem);
+			else if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED && edata->detail != NULL)
+				/* a package that does not match itself: the detail says where */
+				fail_item(w, psprintf("%s: %s", edata->message, edata->detail));
 			else
 				fail_item(w, edata->message);
 		}

@@ -76,7 +76,6 @@
 /* libarchive's read size, and ours: big enough that syscalls do not show */
 #define EXTRACT_BLOCK_SIZE	(256 * 1024)
 
-
 typedef struct ExtractItem
 {
 	char	   *path;			/* hash key: the entry path */
@@ -391,11 +390,10 @@ check_room(Extract *x, const char *entry)
 static ExtractItem *
 add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
 {
-	char	   *key;
+	char	   *key = pstrdup(path);
 	ExtractItem *item;
 	bool		found;
 
-	key = pstrdup(path);
 	item = (ExtractItem *) hash_search(x->items, &key, HASH_ENTER, &found);
 	Assert(!found);
 	item->path = key;

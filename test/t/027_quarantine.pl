@@ -368,6 +368,20 @@ ok(-f "$dp/SMS_PKGC/CEN00004/bin/tool.exe", 'which is on the distribution point'
 	ok(-f "$dp/SMS_PKGC/CEN00001/keep.txt" && -d "$dp/SMS_PKGC/CEN00001/d59999", 'the new version is published');
 }
 
+# deltas whose description is wrong fail alone, with the reason
+{
+	my $manifest = manifest_of([['keep.txt', 'f', "kept\n"]]);
+	my $j3 = receive('CEN00001', 3, package_file('r1v3', [], manifest => $manifest,
+			extra => [['.smsdist-delta', 'f', "smsdist-delta 1\nbase-version 2\ndelete keep.txt\n"]]), base => 2);
+	job_failed_with($j3, qr/does not match its manifest: The delta deletes "keep\.txt", which the manifest lists\./,
+		'received: a delta that deletes a file its manifest lists');
+	my $j4 = receive('CEN00001', 4, package_file('r1v4', [], manifest => $manifest,
+			extra => [['.smsdist-delta', 'f', "smsdist-delta 1\nbase-version 2\ndelete ../etc/passwd\n"]]), base => 2);
+	job_failed_with($j4, qr/line 3 of the delta description is not a safe deletion/,
+		'received: a delta that deletes ../etc/passwd');
+	ok(-f "$dp/SMS_PKGC/CEN00001/keep.txt", 'version 2 stays published');
+}
+
 # ---------------------------------------------------------------------------
 # Query rules: a pattern PostgreSQL refuses at run time is refused at
 # INSERT; a rule that fails at evaluation anyway (stored before this check)
