@@ -855,7 +855,6 @@ sms_despooler_step(void)
 	char	   *drive;
 	char	   *tmpdir;
 	bool		fallback;
-	MemoryContext oldcxt;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -892,7 +891,6 @@ sms_despooler_step(void)
 		return GetCurrentTimestamp();
 	}
 
-	oldcxt = CurrentMemoryContext;
 	PG_TRY();
 	{
 		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
@@ -911,7 +909,10 @@ sms_despooler_step(void)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		MemoryContextSwitchTo(oldcxt);
+		/*
+		 * Stay in the context SPI_connect() left us in: the one we were in
+		 * before was the aborted transaction's, and is gone.
+		 */
 		sms_remove_tree(tmpdir);
 		if (w->early_stage != NULL)
 			sms_remove_tree(w->early_stage);
