@@ -63,7 +63,7 @@ SELECT throws_like($$SELECT smsdist.compile_query_rule('domain NOT ILIKE ''a\\\'
     'invalid query rule: the ILIKE pattern%ends with the escape character%',
     'so is an ILIKE pattern whose last backslash is not escaped');
 SELECT is(smsdist.compile_query_rule($$name LIKE 'WKS\\' OR name LIKE 'a\%b'$$),
-          $$((r.name::text LIKE 'WKS\\') OR (r.name::text LIKE 'a\%b'))$$,
+          $$((r.name::text LIKE E'WKS\\\\') OR (r.name::text LIKE E'a\\%b'))$$,
           'an escaped backslash and an escaped % are fine');
 SET LOCAL DateStyle = 'ISO, DMY';
 SELECT is(smsdist.compile_query_rule($$last_seen > '13/01/2026'$$),
