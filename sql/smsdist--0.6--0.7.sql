@@ -645,6 +645,12 @@ REVOKE ALL ON FUNCTION status_problem(text, timestamptz) FROM PUBLIC;
 -- Limits and quarantine
 -------------------------------------------------------------------------------
 
+-- A collection whose evaluation fails fails alone: the error and when it
+-- happened stay on its row (collection_evaluator.c), the others go on.
+ALTER TABLE collections ADD COLUMN evaluation_error_at timestamptz;
+COMMENT ON COLUMN collections.evaluation_error_at IS
+    'When the Collection Evaluator last failed to evaluate this collection (evaluation_error says why); NULL once an evaluation succeeds.';
+
 -------------------------------------------------------------------------------
 -- Safe SQL: every SECURITY DEFINER function sets its search_path and is
 -- executable only by the roles that need it

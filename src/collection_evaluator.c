@@ -29,7 +29,13 @@
  *
  * Each collection's evaluation is one statement that computes the new
  * member set and applies only the difference, and commits with the removal
- * of its queue row: a crash loses nothing, a repeat changes nothing.  When
+ * of its queue row: a crash loses nothing, a repeat changes nothing.
+ *
+ * A collection whose evaluation fails (a rule stored before the compiler
+ * refused it, a statement timeout...) fails alone: each evaluation runs in
+ * a subtransaction, the error and its time are recorded on the collection
+ * (evaluation_error, evaluation_error_at) with a status message, its
+ * membership stays as it was, and the others are evaluated as usual.  When
  * membership changes, collections.members_changed_at is set and the active
  * run-command jobs that target the collection gain or lose target machines
  * (job_target_status), which the Run phase follows.
@@ -40,6 +46,7 @@
  */
 #include "smsdist.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -49,7 +56,11 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timestamp.h"
+
+/* status message: a collection could not be evaluated (docs/status-messages.md) */
+#define SMS_MSG_EVALUATION_FAILED	3500
 
 /* systems evaluated incrementally per step */
 #define SYSTEM_BATCH	5000
@@ -268,11 +279,96 @@ mark_evaluated(const char *collection_id, bool changed)
 	Datum		values[2] = {CStringGetTextDatum(collection_id), BoolGetDatum(changed)};
 
 	if (SPI_execute_with_args("UPDATE smsdist.collections"
-							  "   SET evaluated_at = clock_timestamp(), evaluation_error = NULL,"
+							  "   SET evaluated_at = clock_timestamp(), evaluation_error = NULL, evaluation_error_at = NULL,"
 							  "       members_changed_at = CASE WHEN $2 THEN clock_timestamp() ELSE members_changed_at END"
 							  " WHERE collection_id = $1",
 							  2, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist collection evaluator: recording the evaluation failed");
+}
+
+/*
+ * Record a failed evaluation on the collection.  The message is kept once
+ * per error text: a collection that fails at every incremental batch does
+ * not write a status message each time.
+ */
+static void
+record_evaluation_error(const char *collection_id, const char *message)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(collection_id), CStringGetTextDatum(message)};
+	SmsStatusRefs refs = {0};
+
+	if (SPI_execute_with_args("UPDATE smsdist.collections"
+							  "   SET evaluation_error = $2, evaluation_error_at = clock_timestamp()"
+							  " WHERE collection_id = $1 AND evaluation_error IS DISTINCT FROM $2",
+							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist collection evaluator: recording the error of collection %s failed",
+			 collection_id);
+	if (SPI_processed == 0)
+		return;
+	ereport(WARNING,
+			(errmsg("smsdist collection evaluator: collection %s could not be evaluated: %s",
+					collection_id, message)));
+	sms_status_message(SMS_COLLECTION_EVALUATOR, SMS_ERROR, SMS_MSG_EVALUATION_FAILED, &refs,
+					   "Collection %s could not be evaluated: %s; its membership is unchanged.",
+					   collection_id, message);
+}
+
+/*
+ * Evaluate one collection in a subtransaction: systems (only those in ids,
+ * an incremental evaluation, unless it is 0), and for a full evaluation
+ * users and groups too.  On success *changed is the number of members
+ * added or removed and true is returned; an ERROR is recorded on the
+ * collection (the subtransaction is rolled back, the caller's transaction
+ * goes on) and false is returned.  A cancel is not a collection's fault: it
+ * is raised again.
+ */
+static bool
+evaluate_one(const char *collection_id, Datum ids, int64 *changed)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = true;
+	ErrorData  *volatile edata = NULL;
+
+	*changed = 0;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		char	   *limit = limiting_collection(collection_id);
+		int64		n;
+
+		if (ids != (Datum) 0)
+			n = run_evaluation(system_evaluation_sql(collection_id, true), collection_id, limit, ids);
+		else
+		{
+			n = run_evaluation(system_evaluation_sql(collection_id, false), collection_id, limit, (Datum) 0);
+			n += run_evaluation(principal_evaluation_sql("user"), collection_id, limit, (Datum) 0);
+			n += run_evaluation(principal_evaluation_sql("group"), collection_id, limit, (Datum) 0);
+		}
+		*changed = n;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+
+	if (!ok)
+		record_evaluation_error(collection_id, edata->message);
+	return ok;
 }
 
 /*
@@ -338,7 +434,6 @@ full_evaluations(void)
 		char	   *id = lfirst(lc);
 		Oid			types[1] = {TEXTOID};
 		Datum		values[1] = {CStringGetTextDatum(id)};
-		char	   *limit;
 		int64		changed;
 
 		CHECK_FOR_INTERRUPTS();
@@ -357,11 +452,8 @@ full_evaluations(void)
 			continue;
 		}
 		pgstat_report_activity(STATE_RUNNING, psprintf("evaluating collection %s", id));
-		limit = limiting_collection(id);
-		changed = run_evaluation(system_evaluation_sql(id, false), id, limit, (Datum) 0);
-		changed += run_evaluation(principal_evaluation_sql("user"), id, limit, (Datum) 0);
-		changed += run_evaluation(principal_evaluation_sql("group"), id, limit, (Datum) 0);
-		mark_evaluated(id, changed > 0);
+		if (evaluate_one(id, (Datum) 0, &changed))
+			mark_evaluated(id, changed > 0);
 		sms_step_commit();
 		done++;
 	}
@@ -414,8 +506,8 @@ incremental_evaluation(void)
 		CHECK_FOR_INTERRUPTS();
 		if (!lock_collection(id))
 			continue;			/* deleted meanwhile */
-		changed = run_evaluation(system_evaluation_sql(id, true), id, limiting_collection(id), ids);
-		if (changed > 0)
+		/* a collection that fails misses this batch; fixing its rule queues it in full */
+		if (evaluate_one(id, ids, &changed) && changed > 0)
 			mark_evaluated(id, true);
 	}
 	return true;

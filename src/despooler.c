@@ -803,7 +803,12 @@ clean_despool_dirs(void)
 		{
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			sms_remove_tree(psprintf("%s/%s", dir, de->d_name));
+			/*
+			 * A leftover that cannot be removed is logged, not fatal: a
+			 * Despooler that failed here at every step would serve nothing.
+			 * Each job's own directory is removed again before it is used.
+			 */
+			(void) sms_remove_tree_or_warn(psprintf("%s/%s", dir, de->d_name));
 		}
 		FreeDir(d);
 	}
@@ -850,7 +855,6 @@ sms_despooler_step(void)
 	char	   *drive;
 	char	   *tmpdir;
 	bool		fallback;
-	MemoryContext oldcxt;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -887,7 +891,6 @@ sms_despooler_step(void)
 		return GetCurrentTimestamp();
 	}
 
-	oldcxt = CurrentMemoryContext;
 	PG_TRY();
 	{
 		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
@@ -906,7 +909,10 @@ sms_despooler_step(void)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		MemoryContextSwitchTo(oldcxt);
+		/*
+		 * Stay in the context SPI_connect() left us in: the one we were in
+		 * before was the aborted transaction's, and is gone.
+		 */
 		sms_remove_tree(tmpdir);
 		if (w->early_stage != NULL)
 			sms_remove_tree(w->early_stage);
@@ -920,6 +926,9 @@ sms_despooler_step(void)
 
 			if (problem != NULL)
 				file_problem(w, problem);
+			else if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED && edata->detail != NULL)
+				/* a package that does not match itself: the detail says where */
+				fail_item(w, psprintf("%s: %s", edata->message, edata->detail));
 			else
 				fail_item(w, edata->message);
 		}

@@ -516,6 +516,12 @@ read_whole_file(const char *path, size_t *len)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open \"%s\": %m", path)));
+	/* written by an early extractor from a manifest within the limit */
+	if (st.st_size > SMS_MAX_MANIFEST_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("\"%s\" is larger than %d kB (smsdist.max_manifest_size)",
+						path, sms_max_manifest_size_kb)));
 	buf = palloc_extended(st.st_size + 1, MCXT_ALLOC_HUGE);
 	while (done < (size_t) st.st_size)
 	{

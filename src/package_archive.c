@@ -79,8 +79,12 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-/* Longest relative path, including a directory's trailing '/'. */
-#define MAX_RELATIVE_PATH	1024
+/* The limits on packages (package_archive.h); registered in smsdist.c. */
+int			sms_max_package_files = 100000;
+int			sms_max_package_size_mb = 65536;
+int			sms_max_path_depth = 64;
+int			sms_max_path_length = 1024;
+int			sms_max_manifest_size_kb = 65536;
 
 /* Read (and hash, and archive) files in blocks of this size. */
 #define READ_BLOCK_SIZE		(256 * 1024)
@@ -102,6 +106,7 @@ typedef struct WalkEntry
 	char	   *path;			/* relative; a directory's ends in '/' */
 	mode_t		mode;			/* st_mode from the walk's lstat */
 	time_t		mtime;
+	off_t		size;			/* regular files: st_size from the walk */
 	dev_t		dev;
 	ino_t		ino;
 	int			nchildren;		/* directories: names directly inside */
@@ -132,6 +137,7 @@ typedef struct TarBuild
 	WalkEntry  *entries;
 	int			nentries;
 	int			maxentries;
+	int64		total_bytes;	/* of the regular files the walk saw */
 	uint8	   *buf;			/* READ_BLOCK_SIZE bytes, reused for every file */
 	time_t		newest_mtime;
 } TarBuild;
@@ -144,7 +150,8 @@ typedef struct TarBuild
 
 /*
  * Is path safe to create below a directory?  Non-empty, relative, at most
- * MAX_RELATIVE_PATH bytes, no empty, "." or ".." component, no backslash
+ * SMS_PATH_LENGTH_CEILING bytes (smsdist.max_path_length, lower, is checked
+ * where a package is built or extracted), no empty, "." or ".." component, no backslash
  * (a directory separator on the Windows clients that receive packages), no
  * control character (bytes below 0x20, and 0x7f: the manifest is line-
  * oriented).  One trailing '/' is accepted, because that is how the manifest
@@ -158,7 +165,7 @@ sms_safe_relative_path(const char *path)
 	size_t		len = strlen(path);
 	const char *comp = path;
 
-	if (len == 0 || len > MAX_RELATIVE_PATH || path[0] == '/')
+	if (len == 0 || len > SMS_PATH_LENGTH_CEILING || path[0] == '/')
 		return false;
 	for (const unsigned char *p = (const unsigned char *) path; *p; p++)
 	{
@@ -251,6 +258,36 @@ name_problem(const char *name)
 			return "a Unicode control character";
 	}
 	return NULL;
+}
+
+const char *
+sms_path_name_problem(const char *path)
+{
+	return name_problem(path);
+}
+
+int
+sms_path_depth(const char *path)
+{
+	int			depth = 1;
+
+	for (const char *p = path; *p; p++)
+	{
+		if (*p == '/' && p[1] != '\0')
+			depth++;
+	}
+	return depth;
+}
+
+/* Bytes of the manifest line of a path with a file of size bytes. */
+static int64
+manifest_line_bytes(const char *path, int64 size)
+{
+	char		digits[32];
+
+	/* digest, space, size, space, mode (4), space, path, newline */
+	return DIR_DIGEST_CHARS + 1 + snprintf(digits, sizeof(digits), INT64_FORMAT, size) +
+		1 + 4 + 1 + strlen(path) + 1;
 }
 
 
@@ -550,11 +587,38 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 			pfree(relpath);
 			relpath = dirname;
 		}
-		if (strlen(relpath) > MAX_RELATIVE_PATH)
+		/* the limits, before anything is written (docs/packages.md) */
+		if (strlen(relpath) > (size_t) sms_max_path_length)
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("package source \"%s\" contains a path longer than %d bytes: \"%s\"",
-							b->source_dir, MAX_RELATIVE_PATH, printable(relpath))));
+							b->source_dir, sms_max_path_length, printable(relpath)),
+					 errhint("The limit is smsdist.max_path_length.")));
+		if (sms_path_depth(relpath) > sms_max_path_depth)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("package source \"%s\" contains a path more than %d levels deep: \"%s\"",
+							b->source_dir, sms_max_path_depth, printable(relpath)),
+					 errhint("The limit is smsdist.max_path_depth.")));
+		if (b->nentries >= sms_max_package_files)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("package source \"%s\" holds more than %d files and directories",
+							b->source_dir, sms_max_package_files),
+					 errdetail("The walk had come to \"%s\".", printable(relpath)),
+					 errhint("The limit is smsdist.max_package_files.")));
+		if (S_ISREG(st.st_mode))
+		{
+			b->total_bytes += st.st_size;
+			if (b->total_bytes > SMS_MAX_PACKAGE_BYTES)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("package source \"%s\" holds more than %d MB",
+								b->source_dir, sms_max_package_size_mb),
+						 errdetail("The walk had come to \"%s\" (" INT64_FORMAT " bytes).",
+								   printable(relpath), (int64) st.st_size),
+						 errhint("The limit is smsdist.max_package_size.")));
+		}
 		Assert(sms_safe_relative_path(relpath));
 
 		if (b->nentries == b->maxentries)
@@ -566,6 +630,7 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 		we->path = relpath;
 		we->mode = st.st_mode;
 		we->mtime = st.st_mtime;
+		we->size = S_ISREG(st.st_mode) ? st.st_size : 0;
 		we->dev = st.st_dev;
 		we->ino = st.st_ino;
 		we->nchildren = 0;
@@ -764,6 +829,26 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 	{
 		if (!S_ISDIR(b->entries[i].mode) || b->entries[i].nchildren == 0)
 			nmanifest++;
+	}
+
+	/* the manifest's size, from the walk: refused before the tar is begun */
+	{
+		int64		manifest_bytes = 0;
+
+		for (i = 0; i < b->nentries; i++)
+		{
+			WalkEntry  *we = &b->entries[i];
+
+			if (S_ISDIR(we->mode) && we->nchildren > 0)
+				continue;
+			manifest_bytes += manifest_line_bytes(we->path, S_ISDIR(we->mode) ? 0 : we->size);
+		}
+		if (manifest_bytes > SMS_MAX_MANIFEST_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the manifest of package source \"%s\" would be " INT64_FORMAT " bytes, more than %d kB",
+							b->source_dir, manifest_bytes, sms_max_manifest_size_kb),
+					 errhint("The limit is smsdist.max_manifest_size.")));
 	}
 
 	m = MemoryContextAllocZero(result_cxt, sizeof(SmsManifest));
@@ -1099,6 +1184,13 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 		if (!sms_safe_relative_path(e->path))
 			manifest_error(what, lineno,
 						   psprintf("unsafe path \"%s\"", printable(e->path)));
+		{
+			const char *problem = name_problem(e->path);
+
+			if (problem != NULL)
+				manifest_error(what, lineno,
+							   psprintf("path \"%s\" contains %s", printable(e->path), problem));
+		}
 		if (e->is_dir != (e->path[pathlen - 1] == '/'))
 			manifest_error(what, lineno,
 						   e->is_dir ? "a directory's path must end with '/'"
@@ -1145,6 +1237,7 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 		char	   *prefix = palloc(plen + 1);
 		const SmsManifestEntry *other;
 
+		CHECK_FOR_INTERRUPTS();
 		for (size_t j = 0; j < plen; j++)
 		{
 			if (path[j] != '/')

@@ -36,6 +36,33 @@
 #include "common/sha2.h"
 #include "nodes/pg_list.h"
 
+/*
+ * Limits on what one package may hold, checked at build (the operator's
+ * source tree) and at extraction (a package file, whoever made it) before
+ * anything is written (smsdist.c registers them; docs/packages.md).
+ */
+extern int	sms_max_package_files;	/* files and directories */
+extern int	sms_max_package_size_mb;	/* bytes of all files, in MB */
+extern int	sms_max_path_depth;		/* components of a relative path */
+extern int	sms_max_path_length;	/* bytes of a relative path */
+extern int	sms_max_manifest_size_kb;	/* bytes of the manifest, in kB */
+
+/* The hard ceiling of smsdist.max_path_length (PATH_MAX on Linux). */
+#define SMS_PATH_LENGTH_CEILING	4096
+
+#define SMS_MAX_PACKAGE_BYTES	((int64) sms_max_package_size_mb * 1024 * 1024)
+#define SMS_MAX_MANIFEST_BYTES	((int64) sms_max_manifest_size_kb * 1024)
+
+/* The number of components of a relative path ("a/b/" and "a/b": 2). */
+extern int	sms_path_depth(const char *path);
+
+/*
+ * Why a relative path's name (any of its bytes) cannot be part of a
+ * package, or NULL: not valid UTF-8 or in the database encoding, a
+ * control character (C0, DEL, C1, U+2028, U+2029), a backslash.
+ */
+extern const char *sms_path_name_problem(const char *path);
+
 /* The manifest's name inside the archive; refused as a source file name. */
 #define SMS_MANIFEST_NAME	".smsdist-manifest"
 /* A delta file's description (package_delta.c); also a reserved name. */
@@ -94,6 +121,10 @@ extern bool sms_safe_relative_path(const char *path);
  * refused.  Every file is checked against the archive's manifest (size,
  * mode, SHA-256) and every manifest entry must be present.  Returns the
  * manifest.  On any violation: ereport ERROR (the caller removes dest_dir).
+ * A full package may not hold a delta's description (refused like a bad
+ * entry).  The limits (smsdist.max_package_files, max_package_size,
+ * max_path_depth, max_path_length, max_manifest_size) are checked before
+ * each entry is written; no entry is written beyond its declared size.
  * With file_sha256 (SMS_SHA256_HEX_LEN + 1 bytes, or NULL), also gives the
  * SHA-256 of the whole package file as it was read (a large file is read
  * once, by the inflater, for both).
@@ -121,7 +152,7 @@ extern SmsManifest *sms_archive_extract_delta(const char *archive_path, const ch
  * extraction must stop (SMS_FOLLOW_ABANDON, *why the reason: an ERROR).
  * follow runs inside libarchive's read callback and must not raise an
  * ERROR.  file_sha256 is that of every byte read, up to the end.  A delta
- * is refused (SMS_ERRCODE_DELTA_BASE): its base is not given.
+ * is refused like any bad entry: a file that grows is a full package.
  */
 typedef enum SmsFollowResult
 {
@@ -189,5 +220,7 @@ extern bool sms_write_all(int fd, const char *buf, size_t len);
 
 /* Remove a directory tree we created; refuses to follow symbolic links. */
 extern void sms_remove_tree(const char *path);
+/* The same, its problems logged as WARNINGs: false if something is left. */
+extern bool sms_remove_tree_or_warn(const char *path);
 
 #endif							/* PACKAGE_ARCHIVE_H */

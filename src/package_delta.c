@@ -186,6 +186,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 	appendStringInfo(&delta, "smsdist-delta 1\nbase-version %d\n", base_version);
 	for (int i = 0; i < base->nentries; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (manifest_find(cur, base->entries[i].path) == NULL)
 		{
 			appendStringInfo(&delta, "delete %s\n", base->entries[i].path);
@@ -338,6 +339,7 @@ sms_delta_parse(const char *text, const char *what, List **deletions)
 		const char *nl = strchr(p, '\n');
 		char	   *line;
 
+		CHECK_FOR_INTERRUPTS();
 		if (nl == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),

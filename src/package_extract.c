@@ -76,9 +76,6 @@
 /* libarchive's read size, and ours: big enough that syscalls do not show */
 #define EXTRACT_BLOCK_SIZE	(256 * 1024)
 
-/* the longest entry path we accept (PATH_MAX on Linux) */
-#define MAX_ENTRY_PATH		4096
-
 typedef struct ExtractItem
 {
 	char	   *path;			/* hash key: the entry path */
@@ -115,6 +112,7 @@ typedef struct Extract
 	int			base_fd;		/* OpenTransientFile of base_dir, or -1 */
 	int			base_file_fd;	/* raw: the base file being copied, or -1 */
 	SmsManifest *manifest;		/* parsed, in the caller's memory context */
+	int64		total_bytes;	/* declared by the file entries so far */
 	SmsInflater *inflater;		/* inflating in another process, or NULL */
 	char	   *inflate_error;	/* why the inflated stream stopped */
 	/* a file still being written (sms_archive_extract_growing), or NULL */
@@ -223,23 +221,36 @@ printable(const char *s)
 	return buf.data;
 }
 
-/* Why is entry path p not a safe path?  NULL if it is one. */
+/*
+ * Why is entry path p not a safe path, or beyond the limits on paths?
+ * NULL if it is fine.  is_dir: p is a directory's (its manifest path has
+ * one more byte, the trailing '/').
+ */
 static const char *
-unsafe_path_reason(const char *p)
+unsafe_path_reason(const char *p, bool is_dir)
 {
 	size_t		len = strlen(p);
 	const char *comp = p;
+	const char *problem;
 
 	if (len == 0)
 		return "its name is empty";
-	if (len > MAX_ENTRY_PATH)
-		return "its name is longer than 4096 bytes";
 	if (p[0] == '/')
 		return "it is an absolute path";
 	if (strchr(p, '\\') != NULL)
 		return "its name contains a backslash";
 	if (has_control_char(p))
 		return "its name contains a control character";
+	/* the manifest is text, and clients take names as UTF-8 */
+	problem = sms_path_name_problem(p);
+	if (problem != NULL)
+		return psprintf("its name contains %s", problem);
+	if (sms_path_depth(p) > sms_max_path_depth)
+		return psprintf("its path is more than %d levels deep (smsdist.max_path_depth)",
+						sms_max_path_depth);
+	if (len + (is_dir ? 1 : 0) > (size_t) sms_max_path_length)
+		return psprintf("its path is longer than %d bytes (smsdist.max_path_length)",
+						sms_max_path_length);
 	for (;;)
 	{
 		const char *slash = strchr(comp, '/');
@@ -257,6 +268,22 @@ unsafe_path_reason(const char *p)
 			return NULL;
 		comp = slash + 1;
 	}
+}
+
+/* Does path lie in (or is it) a top-level name the package format reserves? */
+static bool
+reserved_top_name(const char *path)
+{
+	static const char *const reserved[] = {SMS_MANIFEST_NAME, SMS_DELTA_NAME};
+
+	for (size_t i = 0; i < lengthof(reserved); i++)
+	{
+		size_t		n = strlen(reserved[i]);
+
+		if (strncmp(path, reserved[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
 }
 
 static void
@@ -347,6 +374,19 @@ find_item(Extract *x, const char *path)
 	return (ExtractItem *) hash_search(x->items, &path, HASH_FIND, NULL);
 }
 
+/*
+ * Is there room for one more file or directory?  Called before each is
+ * created (entry is the entry being extracted, for the message).
+ */
+static void
+check_room(Extract *x, const char *entry)
+{
+	if (hash_get_num_entries(x->items) >= sms_max_package_files)
+		refuse_entry(x, entry,
+					 psprintf("the package holds more than %d files and directories (smsdist.max_package_files)",
+							  sms_max_package_files));
+}
+
 static ExtractItem *
 add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
 {
@@ -401,6 +441,7 @@ open_dir(Extract *x, const char *dir, const char *entry)
 
 		if (item == NULL)
 		{
+			check_room(x, entry);
 			if (mkdirat(cur, name, S_IRWXU) != 0)
 				ereport(ERROR,
 						(errcode_for_file_access(),
@@ -450,6 +491,7 @@ extract_directory(Extract *x, struct archive_entry *entry, const char *path,
 		return;
 	}
 	dfd = open_dir(x, dir, path);
+	check_room(x, path);
 	if (mkdirat(dfd, name, S_IRWXU) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -464,13 +506,31 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 {
 	ExtractItem *item = find_item(x, path);
 	int			dfd;
+	int64		declared;
 
 	if (item != NULL)
 		refuse_entry(x, path, item->from_entry ?
 					 "the archive has more than one entry for it" :
 					 "it names a directory that earlier entries are in");
 
+	/*
+	 * The entry's declared size bounds what is written for it, and is held
+	 * against the limit before anything is: a sparse entry, whose data is
+	 * smaller than the file it makes, is refused.
+	 */
+	if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0)
+		refuse_entry(x, path, "its size is not given");
+	if (archive_entry_sparse_count(entry) > 0)
+		refuse_entry(x, path, "it is a sparse file");
+	declared = archive_entry_size(entry);
+	if (declared > SMS_MAX_PACKAGE_BYTES - x->total_bytes)
+		refuse_entry(x, path,
+					 psprintf("its " INT64_FORMAT " bytes would take the package beyond %d MB (smsdist.max_package_size)",
+							  declared, sms_max_package_size_mb));
+	x->total_bytes += declared;
+
 	dfd = open_dir(x, dir, path);
+	check_room(x, path);
 	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
 							S_IRUSR | S_IWUSR);
 	if (x->file_fd < 0)
@@ -492,6 +552,10 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 			break;
 		if (n < 0)
 			archive_failed(x, psprintf("entry \"%s\"", printable(path)));
+		if (n > declared - item->size)
+			refuse_entry(x, path,
+						 psprintf("it holds more than the " INT64_FORMAT " bytes its header declares",
+								  declared));
 		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
 			hash_failed(x);
 		if (!sms_write_all(x->file_fd, x->buf, n))
@@ -541,35 +605,49 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 	x->file_fd = -1;
 }
 
-/* Read a text entry (the manifest, a delta description) into memory. */
+/*
+ * Read a text entry (the manifest, a delta description) into memory.  Its
+ * declared size is held against smsdist.max_manifest_size before a byte is
+ * read, and memory grows with the bytes that actually come, never by the
+ * declaration: a header that declares a gigabyte over a kilobyte of data
+ * costs a kilobyte.
+ */
 static void
 read_text_entry(Extract *x, struct archive_entry *entry, const char *name,
 				char **text, size_t *len)
 {
 	la_int64_t	size = archive_entry_size(entry);
-	size_t		got = 0;
-	char	   *buf;
+	StringInfoData buf;
 
-	if (size < 0 || size >= (la_int64_t) MaxAllocSize)
-		refuse_entry(x, name, "it is larger than 1 GB");
-	buf = palloc(size + 1);
-	while (got < (size_t) size)
+	if (!archive_entry_size_is_set(entry) || size < 0)
+		refuse_entry(x, name, "its size is not given");
+	if (archive_entry_sparse_count(entry) > 0)
+		refuse_entry(x, name, "it is a sparse file");
+	if (size > SMS_MAX_MANIFEST_BYTES)
+		refuse_entry(x, name,
+					 psprintf("it declares " INT64_FORMAT " bytes, more than %d kB (smsdist.max_manifest_size)",
+							  (int64) size, sms_max_manifest_size_kb));
+	initStringInfo(&buf);
+	for (;;)
 	{
-		la_ssize_t	n = archive_read_data(x->ar, buf + got, size - got);
+		la_ssize_t	n;
 
+		CHECK_FOR_INTERRUPTS();
+		n = archive_read_data(x->ar, x->buf, EXTRACT_BLOCK_SIZE);
 		if (n < 0)
 			archive_failed(x, name);
 		if (n == 0)
 			break;
-		got += n;
+		if (n > size - buf.len)
+			refuse_entry(x, name, "it holds more bytes than its header declares");
+		appendBinaryStringInfo(&buf, x->buf, n);
 	}
-	if (got != (size_t) size)
+	if (buf.len != size)
 		archive_failed(x, psprintf("%s is truncated", name));
-	buf[got] = '\0';
-	if (strlen(buf) != got)
+	if (strlen(buf.data) != (size_t) buf.len)
 		refuse_entry(x, name, "it contains a NUL byte");
-	*text = buf;
-	*len = got;
+	*text = buf.data;
+	*len = buf.len;
 }
 
 /* libarchive's read callback over the inflater's stream (no ERROR here) */
@@ -804,6 +882,15 @@ extract_entries(Extract *x)
 		}
 		if (type == AE_IFREG && strcmp(name, SMS_DELTA_NAME) == 0)
 		{
+			/*
+			 * Only a delta, applied to its base, may carry a description:
+			 * in a full package the name is refused like any bad entry, so
+			 * the package fails with the reason instead of being taken for
+			 * a delta whose base is missing and asked for again and again.
+			 */
+			if (x->base_dir == NULL)
+				refuse_entry(x, name,
+							 "a full package file may not contain the name reserved for a delta's description");
 			if (x->delta_text != NULL)
 				refuse_entry(x, name, "the archive has more than one entry for it");
 			read_text_entry(x, entry, SMS_DELTA_NAME, &x->delta_text, &x->delta_len);
@@ -815,9 +902,11 @@ extract_entries(Extract *x)
 		len = strlen(path);
 		if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
 			path[len - 1] = '\0';
-		reason = unsafe_path_reason(path);
+		reason = unsafe_path_reason(path, type == AE_IFDIR);
 		if (reason != NULL)
 			refuse_entry(x, name, reason);
+		if (reserved_top_name(path))
+			refuse_entry(x, name, "its top-level name is reserved for the manifest and a delta's description");
 
 		/* split into directory ("" for dest_dir) and last component */
 		slash = strrchr(path, '/');
@@ -1120,6 +1209,7 @@ copy_from_base(Extract *x, const SmsManifestEntry *e)
 	if (find_item(x, e->path) != NULL)
 		refuse_entry(x, e->path, "the delta both sends it and keeps it");
 	dfd = open_dir(x, dir, e->path);
+	check_room(x, e->path);
 	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
 							S_IRUSR | S_IWUSR);
 	if (x->file_fd < 0)
@@ -1141,6 +1231,10 @@ copy_from_base(Extract *x, const SmsManifestEntry *e)
 			break;
 		if (n < 0)
 			base_unusable(x, "file \"%s\" cannot be read: %m", printable(e->path));
+		/* never more than the new manifest declares for it */
+		if (n > e->size - item->size)
+			base_unusable(x, "file \"%s\" there is larger than the " INT64_FORMAT " bytes the new version keeps",
+						  printable(e->path), e->size);
 		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
 			hash_failed(x);
 		if (!sms_write_all(x->file_fd, x->buf, n))
@@ -1184,9 +1278,33 @@ copy_from_base(Extract *x, const SmsManifestEntry *e)
 	pfree(dir);
 }
 
+/* Does the (sorted) manifest list path? */
+static bool
+manifest_lists(const SmsManifest *m, const char *path)
+{
+	int			lo = 0,
+				hi = m->nentries;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(m->entries[mid].path, path);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /*
  * A delta: check its description against the manifest, then copy every
- * file the archive did not carry from the base tree.
+ * file the archive did not carry from the base tree.  Linear in the sizes
+ * of the description and the manifest (but for the binary searches), and
+ * interruptible between any two paths.
  */
 static void
 apply_delta(Extract *x)
@@ -1198,13 +1316,14 @@ apply_delta(Extract *x)
 
 	base = sms_delta_parse(x->delta_text, psprintf("package file \"%s\"", x->archive_path),
 						   &deletions);
+	/* the manifest is sorted (the parser checks): one binary search each */
 	foreach(lc, deletions)
 	{
 		const char *path = lfirst(lc);
 
-		for (int i = 0; i < m->nentries; i++)
-			if (strcmp(m->entries[i].path, path) == 0)
-				mismatch(x, "The delta deletes \"%s\", which the manifest lists.", printable(path));
+		CHECK_FOR_INTERRUPTS();
+		if (manifest_lists(m, path))
+			mismatch(x, "The delta deletes \"%s\", which the manifest lists.", printable(path));
 	}
 	if (x->base_dir == NULL)
 		ereport(ERROR,
@@ -1221,6 +1340,7 @@ apply_delta(Extract *x)
 	{
 		const SmsManifestEntry *e = &m->entries[i];
 
+		CHECK_FOR_INTERRUPTS();
 		if (e->is_dir || find_item(x, e->path) != NULL)
 			continue;
 		copy_from_base(x, e);
@@ -1320,6 +1440,17 @@ extract_internal(const char *archive_path, const char *dest_dir,
 												  archive_path));
 		MemoryContextSwitchTo(workcxt);
 
+		/* what the manifest declares, against the limits, before any copy */
+		if (x->manifest->nentries > sms_max_package_files)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("package file \"%s\" lists %d files and directories, more than %d (smsdist.max_package_files)",
+							archive_path, x->manifest->nentries, sms_max_package_files)));
+		if (x->manifest->total_bytes > SMS_MAX_PACKAGE_BYTES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("package file \"%s\" declares " INT64_FORMAT " bytes of files, more than %d MB (smsdist.max_package_size)",
+							archive_path, x->manifest->total_bytes, sms_max_package_size_mb)));
 		if (x->delta_text != NULL)
 			apply_delta(x);
 		items = extract_verify(x, &nitems);

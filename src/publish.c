@@ -204,10 +204,63 @@ list_names(FdSet *s, int dirfd, List **names)
 }
 
 /*
+ * One directory of a removal in progress: its name in its parent, its
+ * identity (to check the way back up), the names still to remove in it,
+ * and whether everything in it could be removed.
+ */
+static bool remove_tree(const char *path, int elevel);
+
+typedef struct RemoveLevel
+{
+	char	   *name;
+	char	   *path;			/* for messages */
+	dev_t		dev;
+	ino_t		ino;
+	List	   *names;
+	int			next;			/* index into names */
+	bool		ok;
+} RemoveLevel;
+
+/*
+ * Open directory name in dirfd for emptying it: O_NOFOLLOW, with rwx for
+ * us (fchmod works only if it is ours anyway).  -1 with errno on failure.
+ */
+static int
+open_for_removal(FdSet *s, int dirfd, const char *name, struct stat *st)
+{
+	int			fd;
+
+	fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (fd < 0 && errno == EACCES &&
+		fchmodat(dirfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW) == 0)
+		fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, st) != 0)
+	{
+		int			save_errno = errno;
+
+		fdset_close(s, fd);
+		errno = save_errno;
+		return -1;
+	}
+	if ((st->st_mode & S_IRWXU) != S_IRWXU)
+		(void) fchmod(fd, (st->st_mode & 07777) | S_IRWXU);
+	return fd;
+}
+
+/*
  * Remove name in directory dirfd: a file, a symbolic link (the link, never
  * what it points to) or a whole directory tree.  path is its full name, for
  * messages.  Absent is not a problem.  Problems are reported at elevel;
  * below ERROR the rest is still removed and the result is false.
+ *
+ * The walk holds one directory descriptor, however deep the tree: it goes
+ * down with openat(O_NOFOLLOW) and back up with openat(".."), checking that
+ * ".." is the directory it came from (device and inode), so a directory
+ * moved meanwhile stops the removal instead of leading it elsewhere.  The
+ * names of each directory on the way are kept in memory, not descriptors:
+ * a tree thousands of levels deep cannot run us out of them.
  */
 static bool
 remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
@@ -215,8 +268,8 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 	int			unlink_errno;
 	int			fd;
 	struct stat st;
-	List	   *names;
-	ListCell   *lc;
+	List	   *stack = NIL;	/* of RemoveLevel *, deepest last */
+	RemoveLevel *top;
 	bool		ok = true;
 
 	/* not while cleaning up after an error: a cancel would interrupt that */
@@ -235,10 +288,7 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 		return false;
 	}
 
-	fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-	if (fd < 0 && errno == EACCES &&
-		fchmodat(dirfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW) == 0)
-		fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	fd = open_for_removal(s, dirfd, name, &st);
 	if (fd < 0)
 	{
 		if (errno == ENOENT)
@@ -252,11 +302,13 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 		return false;
 	}
 
-	/* we need rwx to empty it; fchmod works only if it is ours anyway */
-	if (fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU)
-		(void) fchmod(fd, (st.st_mode & 07777) | S_IRWXU);
-
-	if (!list_names(s, fd, &names))
+	top = palloc0(sizeof(RemoveLevel));
+	top->name = pstrdup(name);
+	top->path = pstrdup(path);
+	top->dev = st.st_dev;
+	top->ino = st.st_ino;
+	top->ok = true;
+	if (!list_names(s, fd, &top->names))
 	{
 		ereport(elevel,
 				(errcode_for_file_access(),
@@ -264,24 +316,129 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 		fdset_close(s, fd);
 		return false;
 	}
-	foreach(lc, names)
-	{
-		char	   *child = lfirst(lc);
-		char	   *child_path = psprintf("%s/%s", path, child);
+	stack = lappend(stack, top);
 
-		if (!remove_at(s, fd, child, child_path, elevel))
-			ok = false;
-		pfree(child_path);
-	}
-	list_free_deep(names);
-	fdset_close(s, fd);
-
-	if (ok && unlinkat(dirfd, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+	while (stack != NIL)
 	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not remove directory \"%s\": %m", path)));
-		ok = false;
+		top = llast(stack);
+
+		if (elevel >= ERROR)
+			CHECK_FOR_INTERRUPTS();
+
+		if (top->next < list_length(top->names))
+		{
+			char	   *child = list_nth(top->names, top->next++);
+			char	   *child_path = psprintf("%s/%s", top->path, child);
+			RemoveLevel *down;
+			int			cfd;
+
+			if (unlinkat(fd, child, 0) == 0 || errno == ENOENT)
+			{
+				pfree(child_path);
+				continue;
+			}
+			unlink_errno = errno;
+			if (unlink_errno != EISDIR && unlink_errno != EPERM)
+			{
+				ereport(elevel,
+						(errcode_for_file_access(),
+						 errmsg("could not remove file \"%s\": %m", child_path)));
+				top->ok = false;
+				pfree(child_path);
+				continue;
+			}
+			cfd = open_for_removal(s, fd, child, &st);
+			if (cfd < 0)
+			{
+				if (errno == ENOENT)
+				{
+					pfree(child_path);
+					continue;
+				}
+				if (errno == ENOTDIR || errno == ELOOP)
+					errno = unlink_errno;
+				ereport(elevel,
+						(errcode_for_file_access(),
+						 errmsg("could not remove \"%s\": %m", child_path)));
+				top->ok = false;
+				pfree(child_path);
+				continue;
+			}
+			down = palloc0(sizeof(RemoveLevel));
+			down->name = child;
+			down->path = child_path;
+			down->dev = st.st_dev;
+			down->ino = st.st_ino;
+			down->ok = true;
+			if (!list_names(s, cfd, &down->names))
+			{
+				ereport(elevel,
+						(errcode_for_file_access(),
+						 errmsg("could not read directory \"%s\": %m", child_path)));
+				fdset_close(s, cfd);
+				top->ok = false;
+				pfree(down);
+				continue;
+			}
+			/* one descriptor: the parent is found again through ".." */
+			fdset_close(s, fd);
+			fd = cfd;
+			stack = lappend(stack, down);
+			continue;
+		}
+
+		/* top is empty (or what is left in it could not be removed) */
+		stack = list_delete_last(stack);
+		if (stack == NIL)
+		{
+			/* the directory we started from: dirfd is its parent */
+			fdset_close(s, fd);
+			fd = -1;
+			if (top->ok && unlinkat(dirfd, top->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			{
+				ereport(elevel,
+						(errcode_for_file_access(),
+						 errmsg("could not remove directory \"%s\": %m", top->path)));
+				top->ok = false;
+			}
+			ok = top->ok;
+		}
+		else
+		{
+			RemoveLevel *up = llast(stack);
+			int			ufd = fdset_openat(s, fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+
+			if (ufd < 0 || fstat(ufd, &st) != 0 ||
+				st.st_dev != up->dev || st.st_ino != up->ino)
+			{
+				/* moved under us: stop here, whatever elevel says */
+				int			save_errno = errno;
+
+				if (ufd >= 0)
+					fdset_close(s, ufd);
+				fdset_close(s, fd);
+				errno = save_errno;
+				ereport(elevel,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("could not remove \"%s\": its directory \"%s\" was moved while it was removed",
+								path, up->path)));
+				return false;
+			}
+			fdset_close(s, fd);
+			fd = ufd;
+			if (top->ok && unlinkat(fd, top->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			{
+				ereport(elevel,
+						(errcode_for_file_access(),
+						 errmsg("could not remove directory \"%s\": %m", top->path)));
+				top->ok = false;
+			}
+			if (!top->ok)
+				up->ok = false;
+			list_free_deep(top->names);
+			pfree(top->path);
+			pfree(top);
+		}
 	}
 	return ok;
 }
@@ -289,7 +446,21 @@ remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
 void
 sms_remove_tree(const char *path)
 {
+	(void) remove_tree(path, ERROR);
+}
+
+bool
+sms_remove_tree_or_warn(const char *path)
+{
+	return remove_tree(path, WARNING);
+}
+
+/* sms_remove_tree, its problems reported at elevel; true if all is gone */
+static bool
+remove_tree(const char *path, int elevel)
+{
 	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile bool ok = false;
 	MemoryContext workcxt;
 	const char *slash = strrchr(path, '/');
 	const char *last;
@@ -313,10 +484,11 @@ sms_remove_tree(const char *path)
 	if (parent_fd < 0)
 	{
 		if (errno == ENOENT)
-			return;
-		ereport(ERROR,
+			return true;
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("could not open directory \"%s\": %m", parent)));
+		return false;
 	}
 
 	workcxt = AllocSetContextCreate(CurrentMemoryContext, "smsdist remove tree",
@@ -325,7 +497,7 @@ sms_remove_tree(const char *path)
 	MemoryContextSwitchTo(workcxt);
 	PG_TRY();
 	{
-		remove_at(s, parent_fd, last, path, ERROR);
+		ok = remove_at(s, parent_fd, last, path, elevel);
 	}
 	PG_FINALLY();
 	{
@@ -335,6 +507,7 @@ sms_remove_tree(const char *path)
 		MemoryContextDelete(workcxt);
 	}
 	PG_END_TRY();
+	return ok;
 }
 
 /*

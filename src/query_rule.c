@@ -39,7 +39,10 @@
 #include "mb/pg_wchar.h"
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
+#include "miscadmin.h"
+#include "utils/datetime.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #define MAX_DEPTH	64
 
@@ -211,13 +214,15 @@ append_value(Parser *ps, const Attribute *a)
 	Oid			infunc;
 	Oid			ioparam;
 	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile Datum value = (Datum) 0;
+	const char *literal;
 
 	if (ps->kind != T_STRING && ps->kind != T_NUMBER)
 		rule_error(ps, "expected a value for %s, found \"%s\"", a->name, ps->tok);
 	getTypeInputInfo(a->type, &infunc, &ioparam);
 	PG_TRY();
 	{
-		(void) OidInputFunctionCall(infunc, ps->tok, ioparam, -1);
+		value = OidInputFunctionCall(infunc, ps->tok, ioparam, -1);
 	}
 	PG_CATCH();
 	{
@@ -227,8 +232,62 @@ append_value(Parser *ps, const Attribute *a)
 		rule_error(ps, "\"%s\" is not a valid %s for %s", ps->tok, a->type_name, a->name);
 	}
 	PG_END_TRY();
-	appendStringInfo(&ps->out, "%s::%s", quote_literal_cstr(ps->tok), a->type_name);
+
+	/*
+	 * A time is read under the writer's DateStyle and TimeZone, which the
+	 * evaluator does not share ('01/02/2026' is another day, '13/01/2026'
+	 * no day at all, under another DateStyle): the rule keeps the instant
+	 * the writer meant, in ISO form, which every DateStyle reads alike.
+	 */
+	literal = ps->tok;
+	if (a->type == TIMESTAMPTZOID)
+	{
+		TimestampTz ts = DatumGetTimestampTz(value);
+		char		buf[MAXDATELEN + 1];
+
+		if (TIMESTAMP_NOT_FINITE(ts))
+			EncodeSpecialTimestamp(ts, buf);
+		else
+		{
+			struct pg_tm tm;
+			fsec_t		fsec;
+			int			tz;
+			const char *tzn;
+
+			if (timestamp2tm(ts, &tz, &tm, &fsec, &tzn, NULL) != 0)
+				rule_error(ps, "\"%s\" is not a valid %s for %s", ps->tok, a->type_name, a->name);
+			EncodeDateTime(&tm, fsec, true, tz, NULL, USE_ISO_DATES, buf);
+		}
+		literal = pstrdup(buf);
+	}
+	appendStringInfo(&ps->out, "%s::%s", quote_literal_cstr(literal), a->type_name);
 	next_token(ps);
+}
+
+/*
+ * A LIKE or ILIKE pattern must be one that the matcher accepts whatever it
+ * is matched against: PostgreSQL finds a pattern's faults only when the
+ * match reaches them (a trailing escape, "LIKE pattern must not end with
+ * escape character"), so a rule that passed one evaluation could fail the
+ * next.  The default escape is the backslash; an escape takes the next
+ * character, whatever it is.
+ */
+static void
+check_like_pattern(Parser *ps, const char *op)
+{
+	const char *p = ps->tok;
+
+	while (*p)
+	{
+		if (*p == '\\')
+		{
+			p++;
+			if (*p == '\0')
+				rule_error(ps, "the %s pattern '%s' ends with the escape character \\ (write \\\\ for a backslash)",
+						   op, ps->tok);
+		}
+		p += pg_mblen(p);
+	}
 }
 
 static void parse_or(Parser *ps);
@@ -282,6 +341,7 @@ parse_predicate(Parser *ps)
 		next_token(ps);
 		if (ps->kind != T_STRING)
 			rule_error(ps, "expected a 'quoted pattern' after %s", op);
+		check_like_pattern(ps, op);
 		appendStringInfo(&ps->out, "(%s %s%s %s)", a->column, negate ? "NOT " : "", op,
 						 quote_literal_cstr(ps->tok));
 		next_token(ps);

@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "package_archive.h"
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -26,6 +27,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -371,6 +373,67 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
+
+	/*
+	 * Limits on packages (package_archive.c, package_extract.c): what one
+	 * package may hold, checked at build and at extraction before anything
+	 * is written.  SUSET: a superuser may raise them for one session's
+	 * build_tar() or extract_package(); the workers read the server's.
+	 */
+	DefineCustomIntVariable("smsdist.max_package_files",
+							"Most files and directories one package may hold.",
+							"Checked when a package is built and when a package file is extracted.",
+							&sms_max_package_files,
+							100000,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.max_package_size",
+							"Most bytes the files of one package may hold together.",
+							"Checked when a package is built and, for each file, before it is extracted.",
+							&sms_max_package_size_mb,
+							65536,
+							1,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.max_path_depth",
+							"Most directory levels of a path in a package.",
+							"A file at the top of the package has depth 1.",
+							&sms_max_path_depth,
+							64,
+							1,
+							SMS_PATH_LENGTH_CEILING / 2,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.max_path_length",
+							"Longest relative path in a package, in bytes.",
+							"A directory's path counts its trailing slash.",
+							&sms_max_path_length,
+							1024,
+							16,
+							SMS_PATH_LENGTH_CEILING,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.max_manifest_size",
+							"Largest manifest a package may have.",
+							"The manifest is read into memory; a larger one is refused before it is read.",
+							&sms_max_manifest_size_kb,
+							65536,
+							1,
+							(int) (MaxAllocSize / 1024) - 1,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("smsdist");
 

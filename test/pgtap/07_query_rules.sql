@@ -2,7 +2,9 @@
 -- compile to, and what is refused (SQL injection, functions, unknown
 -- attributes, bad values), and collection loops.
 BEGIN;
-SELECT plan(31);
+SELECT plan(37);
+-- times are kept as the instant the writer meant, shown in ISO form
+SET LOCAL timezone = 'UTC';
 
 -- what rules compile to
 SELECT is(smsdist.compile_query_rule($$platform = 'WINNT_X86'$$),
@@ -20,7 +22,7 @@ SELECT is(smsdist.compile_query_rule($$name = '''; DROP TABLE smsdist.jobs; --'$
           $$((r.name::text = '''; DROP TABLE smsdist.jobs; --'::text))$$,
           'SQL inside a value is only a value');
 SELECT is(smsdist.compile_query_rule($$last_seen > '2026-01-01' AND free_disk_mb < 1000 AND name NOT ILIKE 'x%'$$),
-          $$((r.last_seen > '2026-01-01'::timestamptz) AND (r.free_disk_mb < '1000'::bigint) AND (r.name::text NOT ILIKE 'x%'))$$,
+          $$((r.last_seen > '2026-01-01 00:00:00+00'::timestamptz) AND (r.free_disk_mb < '1000'::bigint) AND (r.name::text NOT ILIKE 'x%'))$$,
           'timestamps, bigints, NOT ILIKE');
 
 -- refused, with the reason and the place
@@ -53,6 +55,24 @@ SELECT throws_like($$SELECT smsdist.compile_query_rule(repeat('(', 100) || 'name
 SELECT throws_like($$SELECT smsdist.compile_query_rule('name = ''x'' -- comment')$$,
     'invalid query rule: unexpected "-"%', 'SQL comments are refused');
 
+-- what PostgreSQL would refuse only at evaluation is refused now
+SELECT throws_like($$SELECT smsdist.compile_query_rule('name LIKE ''WKS\''')$$,
+    'invalid query rule: the LIKE pattern ''WKS%'' ends with the escape character%at character 11',
+    'a LIKE pattern ending with the escape character is refused');
+SELECT throws_like($$SELECT smsdist.compile_query_rule('domain NOT ILIKE ''a\\\''')$$,
+    'invalid query rule: the ILIKE pattern%ends with the escape character%',
+    'so is an ILIKE pattern whose last backslash is not escaped');
+SELECT is(smsdist.compile_query_rule($$name LIKE 'WKS\\' OR name LIKE 'a\%b'$$),
+          $$((r.name::text LIKE E'WKS\\\\') OR (r.name::text LIKE E'a\\%b'))$$,
+          'an escaped backslash and an escaped % are fine');
+SET LOCAL DateStyle = 'ISO, DMY';
+SELECT is(smsdist.compile_query_rule($$last_seen > '13/01/2026'$$),
+          $$((r.last_seen > '2026-01-13 00:00:00+00'::timestamptz))$$,
+          'a day-first date is kept as the day it meant, whatever DateStyle the evaluator has');
+SET LOCAL DateStyle = 'ISO, MDY';
+SELECT is(smsdist.compile_query_rule($$last_seen < 'infinity'$$),
+          $$((r.last_seen < 'infinity'::timestamptz))$$, 'infinity stays infinity');
+
 -- the rule is checked when it is stored
 INSERT INTO smsdist.sites VALUES ('TR1', 'Rules', NULL);
 INSERT INTO smsdist.collections (collection_id, name) VALUES
@@ -62,6 +82,10 @@ SELECT throws_like($$INSERT INTO smsdist.collection_rules (collection_id, rule_t
     'invalid query rule: unexpected ";"%', 'a bad query rule cannot be stored');
 SELECT lives_ok($$INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
                   VALUES ('TR100001', 'query', 'platform = ''WIN95''')$$, 'a good one can');
+SELECT throws_like($$INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
+                     VALUES ('TR100001', 'query', 'name LIKE ''WKS\''')$$,
+    'invalid query rule: the LIKE pattern%ends with the escape character%',
+    'a rule that would fail at evaluation cannot be stored');
 
 -- loops are refused, naming the loop
 SELECT lives_ok($$INSERT INTO smsdist.collection_rules (collection_id, rule_type, ref_collection_id)
