@@ -1680,8 +1680,13 @@ take_distribution_report(const char *job, const char *hop, PGresult *res)
 								  "       last_error = $5,"
 								  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
 								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
-								  "        OR detail IS DISTINCT FROM 'at the site: ' || $4)",
+								  /*
+								   * (not for the detail alone: every update wakes
+								   * the Sender, which would poll again at once; the
+								   * error, so that a report taken again clears a
+								   * refusal's)
+								   */
+								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5)",
 								  5, types, values, nulls, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording a report failed");
 	}
@@ -1757,8 +1762,12 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 		if (strcmp(pkg, package) != 0)
 			problem = psprintf("package %s was not sent to %s for job %s (its package is %s)",
 							   shown(pkg), hop, job, package);
-		else if ((problem = report_site_problem(job, hop, site)) != NULL)
-			 /* said */ ;
+		if (problem == NULL)
+			problem = report_site_problem(job, hop, site);
+		if (problem != NULL)
+		{
+			/* refused below */
+		}
 		else if (!parse_int32(system, &system_id) || system_id < 1)
 			problem = psprintf("site system \"%s\" is not a positive integer", shown(system));
 		else if (!parse_int32(version, &ver) || ver < 1 || ver > sent_version)
