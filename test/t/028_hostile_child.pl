@@ -195,6 +195,8 @@ is($cen->safe_psql('site', "SELECT string_agg(site_code || ' ' || site_system_id
 	"CEN's own location is unchanged, CH1's one good row is taken, CH2's location is its own");
 is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00099'"), '0',
 	'no location of a package never sent');
+is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.status_messages WHERE message_id = 3304 AND message LIKE '%of site CH2 %'"),
+	'0', "nothing of the well-behaved CH2's reports was refused");
 
 # --- transfers: four packages CH1 answers hostile offsets for, one for CH2
 $cen->safe_psql('site', q{
