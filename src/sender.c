@@ -53,6 +53,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
@@ -918,9 +919,62 @@ same_file(int fd, const char *path, int64 bytes)
 }
 
 /*
+ * A child whose answers to the chunks never bring the transfer forward
+ * (it keeps answering an offset behind the chunk just sent) would keep the
+ * Sender resending the same bytes for ever, serving no other site.  A
+ * well-behaved child resynchronises a transfer once in a while (its part
+ * file was damaged, a session ended); more than this many times in one
+ * attempt, and the attempt fails with the reason.  The transfer is then
+ * retried after the usual delay, and fails for good after
+ * smsdist.send_give_up_after.
+ */
+#define MAX_RESYNCS_PER_ATTEMPT	4
+
+/*
+ * The offset a child answered to call (receive_begin, receive_chunk,
+ * receive_total) about t: one number, lo <= offset <= hi (hi < 0: no upper
+ * bound known yet).  Anything else fails the attempt with the reason.
+ * res is cleared.
+ */
+static bool
+answer_offset(PGresult *res, Transfer *t, const char *call, int64 lo, int64 hi,
+			  int64 *offset, char **err)
+{
+	char	   *why = NULL;
+	bool		ok = link_answer_int8(res, offset, &why);
+
+	PQclear(res);
+	if (!ok)
+	{
+		*err = psprintf("site %s answered %s for package %s version %d with %s",
+						t->hop, call, t->package_id, t->version, why);
+		return false;
+	}
+	if (*offset < lo || (hi >= 0 && *offset > hi))
+	{
+		if (hi >= 0)
+			*err = psprintf("site %s answered %s for package %s version %d with offset %lld: "
+							"it must lie between %lld and %lld",
+							t->hop, call, t->package_id, t->version, (long long) *offset,
+							(long long) lo, (long long) hi);
+		else
+			*err = psprintf("site %s answered %s for package %s version %d with offset %lld: "
+							"it must not be below %lld",
+							t->hop, call, t->package_id, t->version, (long long) *offset,
+							(long long) lo);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Send the package file from the child's offset on; returns bytes sent, -1
  * with *err set on failure, or SEND_RESTART when a stream must be given up
  * (the builder started over): the caller looks at the build again.
+ *
+ * The child's offsets are checked: within the file (what this site has of
+ * it, while streaming), never beyond the end of the chunk just sent, and
+ * moving forward (MAX_RESYNCS_PER_ATTEMPT).
  */
 static int64
 send_file(PGconn *conn, Transfer *t, char **err)
@@ -943,6 +997,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	int64		avail;
 	TimestampTz idle_since = 0;	/* since when no chunk could be sent (streaming) */
 	TimestampTz followed_since = GetCurrentTimestamp();
+	int			resyncs = 0;
 
 	/* a site that does not take streams gets the finished file, as before 0.6 */
 	if (t->stream_id != NULL && !site_takes_streams(conn, err))
@@ -983,8 +1038,9 @@ send_file(PGconn *conn, Transfer *t, char **err)
 						6, bv, NULL, NULL, err);
 	if (res == NULL)
 		return -1;
-	offset = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
+	/* (while streaming, checked against the file's size once it is open) */
+	if (!answer_offset(res, t, "receive_begin", 0, t->streaming ? -1 : t->bytes, &offset, err))
+		return -1;
 	if (!t->streaming && offset >= t->bytes)
 		return 0;				/* the site has it already */
 	if (!throttle_allows(&t->throttle))
@@ -1016,6 +1072,28 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		pgstat_report_activity(STATE_RUNNING,
 							   psprintf("sending package %s to %s while it is compressed",
 										t->package_id, t->hop));
+
+		/*
+		 * The file only grows while it has this name: the child cannot
+		 * have more of it than there is.
+		 */
+		{
+			struct stat st;
+
+			if (fstat(fd, &st) != 0)
+			{
+				*err = psprintf("could not stat package file \"%s\": %m", path);
+				return -1;
+			}
+			if (offset > st.st_size)
+			{
+				*err = psprintf("site %s answered receive_begin for package %s version %d with offset %lld: "
+								"it must lie between 0 and %lld (the bytes written so far)",
+								t->hop, t->package_id, t->version, (long long) offset,
+								(long long) st.st_size);
+				return -1;
+			}
+		}
 	}
 	else
 	{
@@ -1161,8 +1239,13 @@ send_file(PGconn *conn, Transfer *t, char **err)
 					(void) link_pipeline_exit(conn, 0);
 					return -1;
 				}
-				offset = next = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-				PQclear(res);
+				/* it cannot have more than was sent */
+				if (!answer_offset(res, t, "receive_total", 0, Min(t->bytes, next), &offset, err))
+				{
+					(void) link_pipeline_exit(conn, 0);
+					return -1;
+				}
+				next = offset;
 				t->streaming = false;
 				continue;
 			}
@@ -1184,14 +1267,27 @@ send_file(PGconn *conn, Transfer *t, char **err)
 			(void) link_pipeline_exit(conn, inflight);
 			return -1;
 		}
-		acked = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		PQclear(res);
+		/* never beyond the end of the chunk it answers */
+		if (!answer_offset(res, t, "receive_chunk", 0, expected, &acked, err))
+		{
+			(void) link_pipeline_exit(conn, inflight);
+			return -1;
+		}
 		if (acked > offset)
 		{
 			sent += acked - offset;
 			t->sent += acked - offset;
 		}
 		offset = acked;			/* the site's offset: resynchronise on it */
+		if (acked != expected && ++resyncs > MAX_RESYNCS_PER_ATTEMPT)
+		{
+			*err = psprintf("site %s answered offset %lld to the chunk ending at byte %lld of package %s version %d: "
+							"the transfer made no progress after %d resynchronisations",
+							t->hop, (long long) acked, (long long) expected, t->package_id, t->version,
+							MAX_RESYNCS_PER_ATTEMPT);
+			(void) link_pipeline_exit(conn, inflight);
+			return -1;
+		}
 		if (acked != expected)
 		{
 			/*
@@ -1326,51 +1422,6 @@ send_transfer(Transfer *t, char **err)
 }
 
 /*
- * Seed 000: the package location is reported back to the parent site.  The
- * rows of the job's package at the target sites behind the hop are replaced
- * by what the child reports (its own, and those its children reported to
- * it); a Remove Package job thus removes them here too.
- */
-static void
-record_locations(PGconn *conn, const char *job, const char *hop)
-{
-	const char *v[1] = {job};
-	char	   *err = NULL;
-	PGresult   *res = link_exec(conn, "SELECT package_id, site_code, site_system_id, source_version, path"
-								"  FROM smsdist.location_report($1)", 1, v, NULL, NULL, &err);
-	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
-	Datum		values[5];
-
-	if (res == NULL)
-		return;					/* the rows' states were updated; locations next time */
-	values[0] = CStringGetTextDatum(job);
-	values[1] = CStringGetTextDatum(hop);
-	if (SPI_execute_with_args("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
-							  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
-							  "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
-							  "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
-							  "                          AND smsdist.route_hop(s.site_code) = $2)",
-							  2, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "smsdist sender: replacing reported locations failed");
-	for (int r = 0; r < PQntuples(res); r++)
-	{
-		values[0] = CStringGetTextDatum(PQgetvalue(res, r, 0));
-		values[1] = CStringGetTextDatum(PQgetvalue(res, r, 1));
-		values[2] = Int32GetDatum(atoi(PQgetvalue(res, r, 2)));
-		values[3] = Int32GetDatum(atoi(PQgetvalue(res, r, 3)));
-		values[4] = CStringGetTextDatum(PQgetvalue(res, r, 4));
-		if (SPI_execute_with_args("INSERT INTO smsdist.package_locations"
-								  "       (package_id, site_code, site_system_id, source_version, path)"
-								  " VALUES ($1, $2, $3, $4, $5)"
-								  "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
-								  "    SET source_version = $4, path = $5, published_at = clock_timestamp()",
-								  5, types, values, NULL, false, 0) < 0)
-			elog(ERROR, "smsdist sender: recording a reported location failed");
-	}
-	PQclear(res);
-}
-
-/*
  * A site behind a hop could not apply the delta it was sent (its base is
  * missing or damaged) or its copy of the package file is damaged: it
  * waits for the full package.  If what this site sent that way was a
@@ -1410,6 +1461,344 @@ full_package_requested(const char *job, const char *site, Oid *types, Datum *val
 	}
 }
 
+/* ----------------------------------------------------------------
+ * What a child reports
+ *
+ * A child speaks for the sites behind it and for nothing else.  Each row
+ * of its distribution and location reports is checked against what was
+ * sent to it: a site behind it (route_hop) that the job was sent to (a
+ * distribute row here), a state of the enum, the job's package at a version
+ * that was sent, an absolute canonical path, valid text of bounded size.
+ * A row that fails is refused alone, with the reason (status message
+ * SMS_MSG_REPORT_REFUSED, said once per row and reason); the other rows,
+ * and the other children's reports, are taken as usual.
+ * ---------------------------------------------------------------- */
+
+#define REPORT_MAX_ROWS			1000	/* rows of one distribution report */
+#define LOCATION_MAX_ROWS		10000	/* rows of one location report */
+#define REPORT_MAX_TEXT			1000	/* bytes of a reported detail or error kept */
+
+/* the states a child may report for a site (values of smsdist.phase_state) */
+static const char *const report_states[] = {"waiting", "running", "retrying", "done", "failed"};
+
+/* the refusals said already (in TopMemoryContext): reports are polled every second */
+static List *refusals_said = NIL;
+
+/* A reported value, fit for a message. */
+static const char *
+shown(const char *s)
+{
+	char	   *c = link_clean_text(s, 100);
+
+	return c != NULL ? c : "(not valid text)";
+}
+
+static bool
+parse_int32(const char *s, int32 *out)
+{
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < PG_INT32_MIN || v > PG_INT32_MAX)
+		return false;
+	*out = (int32) v;
+	return true;
+}
+
+/* Say that a row (or, row NULL, the whole report) of hop's report was refused. */
+static void
+refuse_report(const char *job, const char *hop, const char *report, const char *row,
+			  const char *reason)
+{
+	char	   *key = psprintf("%s|%s|%s|%s|%s", job, hop, report, row ? row : "", reason);
+	SmsStatusRefs refs = {0};
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, refusals_said)
+	{
+		if (strcmp(lfirst(lc), key) == 0)
+			return;
+	}
+	if (list_length(refusals_said) >= 1000)
+	{
+		list_free_deep(refusals_said);
+		refusals_said = NIL;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	refusals_said = lappend(refusals_said, pstrdup(key));
+	MemoryContextSwitchTo(old);
+
+	refs.job_id = job;
+	if (row != NULL)
+		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_REPORT_REFUSED, &refs,
+						   "A row of the %s of site %s for job %s was refused: %s. The row: %s.",
+						   report, hop, job, reason, row);
+	else
+		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_REPORT_REFUSED, &refs,
+						   "The %s of site %s for job %s was refused: %s.",
+						   report, hop, job, reason);
+}
+
+/*
+ * Why hop may not report on site for job, or NULL if it may: site must be
+ * behind hop (route_hop) and the job must have been sent to it.
+ */
+static char *
+report_site_problem(const char *job, const char *hop, const char *site)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char	   *route;
+	bool		sent;
+
+	if (!sms_valid_site_code(site, false))
+		return psprintf("\"%s\" is not a site code", shown(site));
+	if (strcmp(site, sms_site_code) == 0)
+		return psprintf("site %s is this site, not a site behind %s", site, hop);
+	values[0] = CStringGetTextDatum(job);
+	values[1] = CStringGetTextDatum(site);
+	if (SPI_execute_with_args("SELECT smsdist.route_hop($2::smsdist.site_code)::text,"
+							  "       EXISTS (SELECT 1 FROM smsdist.job_site_status"
+							  "                WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute')",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist sender: looking up a reported site failed");
+	route = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	sent = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
+	if (route == NULL || strcmp(route, hop) != 0)
+		return psprintf("site %s is not behind %s", site, hop);
+	if (!sent)
+		return psprintf("job %s was not sent to site %s", job, site);
+	return NULL;
+}
+
+/*
+ * What hop reported on a site the job was sent to (site NULL: on every such
+ * site behind hop) was refused: the site's distribute row says why, and
+ * fails once its reports have been refused for longer than
+ * smsdist.send_give_up_after, so nothing waits for ever on a child that
+ * never reports properly.  The row is updated only when the reason changes
+ * (or to fail it), so its updated_at is when the refusals began.
+ */
+static void
+report_refused_for(const char *job, const char *hop, const char *site, const char *reason)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', site ? ' ' : 'n', ' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(job);
+	values[1] = site ? CStringGetTextDatum(site) : (Datum) 0;
+	values[2] = CStringGetTextDatum(reason);
+	values[3] = Int32GetDatum(sms_send_give_up_after);
+	values[4] = CStringGetTextDatum(hop);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+							  "   SET last_error = $3,"
+							  "       state = CASE WHEN last_error = $3 THEN 'failed' ELSE state END,"
+							  "       detail = CASE WHEN last_error = $3"
+							  "                     THEN 'gave up after ' || $4 || ' s of refused reports'"
+							  "                     ELSE detail END,"
+							  "       finished_at = CASE WHEN last_error = $3 THEN clock_timestamp() END"
+							  " WHERE job_id = $1 AND phase = 'distribute'"
+							  "   AND coalesce(site_code = $2, true) AND smsdist.route_hop(site_code) = $5"
+							  "   AND state IN ('waiting', 'running', 'retrying')"
+							  "   AND (last_error IS DISTINCT FROM $3"
+							  "        OR updated_at + make_interval(secs => $4) < clock_timestamp())",
+							  5, types, values, nulls, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording a refused report failed");
+}
+
+/* Take hop's distribution report on job (res: site, state, detail, error). */
+static void
+take_distribution_report(const char *job, const char *hop, PGresult *res)
+{
+	const char *report = "distribution report";
+
+	if (PQnfields(res) != 4 || PQntuples(res) > REPORT_MAX_ROWS)
+	{
+		char	   *problem = PQnfields(res) != 4 ?
+			psprintf("it has %d columns, not 4", PQnfields(res)) :
+			psprintf("it has more than %d rows", REPORT_MAX_ROWS);
+
+		refuse_report(job, hop, report, NULL, problem);
+		report_refused_for(job, hop, NULL,
+						   psprintf("the report of site %s was refused: %s", hop, problem));
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *site = PQgetvalue(res, r, 0);
+		const char *state = PQgetvalue(res, r, 1);
+		char	   *detail = link_clean_text(PQgetvalue(res, r, 2), REPORT_MAX_TEXT);
+		char	   *error = link_clean_text(PQgetvalue(res, r, 3), REPORT_MAX_TEXT);
+		char	   *row = psprintf("site %s, state %s", shown(site), shown(state));
+		char	   *problem;
+		bool		known_state = false;
+		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		values[5];
+		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+		problem = report_site_problem(job, hop, site);
+		if (problem != NULL)
+		{
+			refuse_report(job, hop, report, row, problem);
+			continue;
+		}
+		/* a site this child speaks for: what it says of it must make sense */
+		for (int i = 0; i < (int) lengthof(report_states); i++)
+			known_state |= strcmp(state, report_states[i]) == 0;
+		if (!known_state)
+			problem = psprintf("state \"%s\" is not one of waiting, running, retrying, done, failed",
+							   shown(state));
+		else if (detail == NULL || error == NULL)
+			problem = pstrdup("its detail or error is not valid text");
+		if (problem != NULL)
+		{
+			refuse_report(job, hop, report, row, problem);
+			report_refused_for(job, hop, site,
+							   psprintf("the report of site %s was refused: %s", hop, problem));
+			continue;
+		}
+
+		values[0] = CStringGetTextDatum(job);
+		values[1] = CStringGetTextDatum(site);
+		values[2] = CStringGetTextDatum(state);
+		values[3] = CStringGetTextDatum(detail);
+		values[4] = CStringGetTextDatum(error);
+		if (error[0] == '\0')
+			nulls[4] = 'n';
+		if (strcmp(state, "done") != 0 && strcmp(state, "failed") != 0 &&
+			strstr(detail, SMS_NEEDS_FULL_PACKAGE) != NULL)
+		{
+			full_package_requested(job, site, types, values, nulls);
+			continue;
+		}
+		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+								  "   SET state = $3::smsdist.phase_state, detail = 'at the site: ' || $4,"
+								  "       last_error = $5,"
+								  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
+								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+								  /*
+								   * (not for the detail alone: every update wakes
+								   * the Sender, which would poll again at once; the
+								   * error, so that a report taken again clears a
+								   * refusal's)
+								   */
+								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5)",
+								  5, types, values, nulls, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording a report failed");
+	}
+}
+
+/*
+ * Seed 000: the package location is reported back to the parent site.  The
+ * rows of the job's package at the target sites behind the hop are replaced
+ * by what the child reports (its own, and those its children reported to
+ * it); a Remove Package job thus removes them here too.  Rows that are not
+ * of the job's package at a version sent, at a site behind the hop the job
+ * was sent to, with an absolute canonical path, are refused.
+ */
+static void
+record_locations(PGconn *conn, const char *job, const char *hop)
+{
+	const char *report = "location report";
+	const char *v[1] = {job};
+	char	   *err = NULL;
+	PGresult   *res;
+	Oid			types[5] = {TEXTOID, TEXTOID, INT4OID, INT4OID, TEXTOID};
+	Datum		values[5];
+	char	   *package;
+	int32		sent_version;
+
+	/* bounded at the child (and checked again here: it may not obey) */
+	res = link_exec(conn, psprintf("SELECT left(package_id::text, 16), left(site_code::text, 16),"
+								   "       site_system_id::text, source_version::text, left(path, 1100)"
+								   "  FROM smsdist.location_report($1) LIMIT %d", LOCATION_MAX_ROWS + 1),
+					1, v, NULL, NULL, &err);
+	if (res == NULL)
+		return;					/* the rows' states were updated; locations next time */
+	if (PQnfields(res) != 5 || PQntuples(res) > LOCATION_MAX_ROWS)
+	{
+		refuse_report(job, hop, report, NULL,
+					  PQnfields(res) != 5 ? psprintf("it has %d columns, not 5", PQnfields(res)) :
+					  psprintf("it has more than %d rows", LOCATION_MAX_ROWS));
+		PQclear(res);
+		return;
+	}
+
+	/* what was sent: the job's package, up to the job's version */
+	values[0] = CStringGetTextDatum(job);
+	if (SPI_execute_with_args("SELECT j.package_id::text, coalesce(j.source_version, p.source_version)"
+							  "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
+							  " WHERE j.job_id = $1",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist sender: reading the job of a location report failed");
+	package = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	sent_version = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+
+	values[1] = CStringGetTextDatum(hop);
+	if (SPI_execute_with_args("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
+							  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
+							  "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
+							  "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
+							  "                          AND smsdist.route_hop(s.site_code) = $2)",
+							  2, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: replacing reported locations failed");
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *pkg = PQgetvalue(res, r, 0);
+		const char *site = PQgetvalue(res, r, 1);
+		const char *system = PQgetvalue(res, r, 2);
+		const char *version = PQgetvalue(res, r, 3);
+		const char *path = PQgetvalue(res, r, 4);
+		char	   *row = psprintf("package %s, site %s, site system %s, version %s, path %s",
+								   shown(pkg), shown(site), shown(system), shown(version), shown(path));
+		char	   *problem = NULL;
+		int32		system_id;
+		int32		ver;
+
+		if (strcmp(pkg, package) != 0)
+			problem = psprintf("package %s was not sent to %s for job %s (its package is %s)",
+							   shown(pkg), hop, job, package);
+		if (problem == NULL)
+			problem = report_site_problem(job, hop, site);
+		if (problem != NULL)
+		{
+			/* refused below */
+		}
+		else if (!parse_int32(system, &system_id) || system_id < 1)
+			problem = psprintf("site system \"%s\" is not a positive integer", shown(system));
+		else if (!parse_int32(version, &ver) || ver < 1 || ver > sent_version)
+			problem = psprintf("version \"%s\" was not sent (the job's version is %d)",
+							   shown(version), sent_version);
+		else if (!pg_verifymbstr(path, strlen(path), true))
+			problem = pstrdup("the path is not valid text");
+		else if (!sms_valid_server_path(path, "path", false))
+			problem = psprintf("the path \"%s\" is not absolute and canonical (it begins with /, has no empty, \".\" or \"..\" components, no trailing /, no control characters, and is at most 1024 bytes)",
+							   shown(path));
+		if (problem != NULL)
+		{
+			refuse_report(job, hop, report, row, problem);
+			continue;
+		}
+		values[0] = CStringGetTextDatum(pkg);
+		values[1] = CStringGetTextDatum(site);
+		values[2] = Int32GetDatum(system_id);
+		values[3] = Int32GetDatum(ver);
+		values[4] = CStringGetTextDatum(path);
+		if (SPI_execute_with_args("INSERT INTO smsdist.package_locations"
+								  "       (package_id, site_code, site_system_id, source_version, path)"
+								  " VALUES ($1, $2, $3, $4, $5)"
+								  "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
+								  "    SET source_version = $4, path = $5, published_at = clock_timestamp()",
+								  5, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording a reported location failed");
+	}
+	PQclear(res);
+}
+
 /*
  * Bring the children's distribution status back: for each job with
  * 'distribute' rows of sites below us that are not done, ask the hop.
@@ -1439,6 +1828,7 @@ follow_reports(void)
 	for (uint64 i = 0; i < n; i++)
 	{
 		char	   *job = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 1);
+		char	   *hop = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2);
 		char	   *conninfo = SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 3);
 		char	   *err = NULL;
 		PGconn	   *conn;
@@ -1451,41 +1841,26 @@ follow_reports(void)
 		conn = link_open(conninfo, &err);
 		if (conn == NULL)
 			continue;			/* unreachable for now: the rows say waiting */
-		res = link_exec(conn, "SELECT site_code, state, coalesce(detail, ''), coalesce(last_error, '')"
-						"  FROM smsdist.distribution_report($1)", 1, v, NULL, NULL, &err);
+		/* bounded at the child (and checked again here: it may not obey) */
+		res = link_exec(conn, psprintf("SELECT left(site_code::text, 16), left(state::text, 16),"
+									   "       left(coalesce(detail, ''), %d), left(coalesce(last_error, ''), %d)"
+									   "  FROM smsdist.distribution_report($1) LIMIT %d",
+									   REPORT_MAX_TEXT, REPORT_MAX_TEXT, REPORT_MAX_ROWS + 1),
+						1, v, NULL, NULL, &err);
 		if (res != NULL)
 		{
-			for (int r = 0; r < PQntuples(res); r++)
-			{
-				Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-				Datum		values[5];
-				char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-
-				values[0] = CStringGetTextDatum(job);
-				values[1] = CStringGetTextDatum(PQgetvalue(res, r, 0));
-				values[2] = CStringGetTextDatum(PQgetvalue(res, r, 1));
-				values[3] = CStringGetTextDatum(PQgetvalue(res, r, 2));
-				values[4] = CStringGetTextDatum(PQgetvalue(res, r, 3));
-				if (PQgetvalue(res, r, 3)[0] == '\0')
-					nulls[4] = 'n';
-				if (strcmp(PQgetvalue(res, r, 1), "done") != 0 &&
-					strcmp(PQgetvalue(res, r, 1), "failed") != 0 &&
-					strstr(PQgetvalue(res, r, 2), SMS_NEEDS_FULL_PACKAGE) != NULL)
-				{
-					full_package_requested(job, PQgetvalue(res, r, 0), types, values, nulls);
-					continue;
-				}
-				if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-										  "   SET state = $3::smsdist.phase_state, detail = 'at the site: ' || $4,"
-										  "       last_error = $5,"
-										  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
-										  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-										  "   AND state::text IS DISTINCT FROM $3",
-										  5, types, values, nulls, false, 0) < 0)
-					elog(ERROR, "smsdist sender: recording a report failed");
-			}
+			take_distribution_report(job, hop, res);
 			PQclear(res);
-			record_locations(conn, job, SPI_getvalue(tuptable->vals[i], tuptable->tupdesc, 2));
+			record_locations(conn, job, hop);
+		}
+		else if (strncmp(err, "the site refused", 16) == 0)
+		{
+			/* it answers, with an error: it counts as a refused report, not as a site down */
+			char	   *why = link_clean_text(err, 300);
+
+			report_refused_for(job, hop, NULL,
+							   psprintf("the report of site %s could not be read: %s", hop,
+										why ? why : "(an error that is not valid text)"));
 		}
 		link_close(conn, res != NULL);
 	}

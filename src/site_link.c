@@ -22,6 +22,7 @@
 
 #include "site_link.h"
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/latch.h"
@@ -65,10 +66,18 @@ link_error(PGconn *conn, const char *what)
 	return psprintf("%s: %s", what, msg);
 }
 
+/*
+ * The connection asks for this database's encoding (which overrides one in
+ * the conninfo), so the child's server converts what it answers; the
+ * answers are still checked (link_clean_text), a child being able to send
+ * anything.
+ */
 PGconn *
 link_connect(const char *conninfo, char **err)
 {
-	PGconn	   *conn = PQconnectStart(conninfo);
+	const char *const keys[] = {"dbname", "client_encoding", NULL};
+	const char *const vals[] = {conninfo, GetDatabaseEncodingName(), NULL};
+	PGconn	   *conn = PQconnectStartParams(keys, vals, 1);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
 
@@ -105,10 +114,6 @@ link_connect(const char *conninfo, char **err)
 	return conn;
 }
 
-/*
- * Run one statement on the link; returns its result (caller PQclears) or
- * NULL with *err set.  Parameters are text, except those with format 1.
- */
 /* Send what libpq holds for the site; false with *err set. */
 static bool
 link_flush(PGconn *conn, TimestampTz deadline, char **err)
@@ -199,6 +204,10 @@ link_collect(PGconn *conn, TimestampTz deadline, char **err)
 	return res;
 }
 
+/*
+ * Run one statement on the link; returns its result (caller PQclears) or
+ * NULL with *err set.  Parameters are text, except those with format 1.
+ */
 PGresult *
 link_exec(PGconn *conn, const char *sql, int n, const char *const *values,
 		  const int *lengths, const int *formats, char **err)
@@ -421,4 +430,88 @@ sms_link_forget_lost(int idle_ms)
 			return;
 		drop_link(victim);
 	}
+}
+
+/* ----------------------------------------------------------------
+ * What a child answers
+ *
+ * A child site is another server, run by other people: its answers are
+ * input, checked like any other before they are used.  These helpers check
+ * the form; the Sender checks the meaning (sender.c).
+ * ---------------------------------------------------------------- */
+
+/*
+ * The one number a call answers (an offset): exactly one row of one
+ * column, not NULL, a decimal integer that fits 64 bits.  false with *err
+ * saying what came instead.
+ */
+bool
+link_answer_int8(PGresult *res, int64 *value, char **err)
+{
+	const char *s;
+	char	   *end;
+	long long	v;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1)
+	{
+		*err = psprintf("%d rows of %d columns instead of one number",
+						PQntuples(res), PQnfields(res));
+		return false;
+	}
+	if (PQgetisnull(res, 0, 0))
+	{
+		*err = pstrdup("NULL instead of a number");
+		return false;
+	}
+	s = PQgetvalue(res, 0, 0);
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0')
+	{
+		char	   *shown = link_clean_text(s, 40);
+
+		*err = shown ? psprintf("\"%s\" instead of a number", shown) :
+			pstrdup("a value that is not a number (nor valid text)");
+		return false;
+	}
+	*value = (int64) v;
+	return true;
+}
+
+/*
+ * A text a child answered, made fit to be stored and shown here: NULL if it
+ * is not valid in this database's encoding; otherwise a palloc'd copy with
+ * each control character (C0, DEL, and in UTF-8 the C1 controls and the
+ * line and paragraph separators) replaced by a space, cut to at most
+ * max_bytes bytes on a character boundary.
+ */
+char *
+link_clean_text(const char *s, int max_bytes)
+{
+	int			len = strlen(s);
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	char	   *out;
+
+	if (!pg_verifymbstr(s, len, true))
+		return NULL;
+	if (len > max_bytes)
+		len = pg_mbcliplen(s, len, max_bytes);
+	out = pnstrdup(s, len);
+	for (unsigned char *p = (unsigned char *) out; *p; p++)
+	{
+		if (*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+		else if (utf8 && p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+		{
+			/* two bytes become two spaces: the string stays valid */
+			p[0] = p[1] = ' ';
+			p++;
+		}
+		else if (utf8 && p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
+		{
+			p[0] = p[1] = p[2] = ' ';
+			p += 2;
+		}
+	}
+	return out;
 }

@@ -57,4 +57,14 @@ extern void link_close(PGconn *conn, bool keep);
  */
 extern void sms_link_forget_lost(int idle_ms);
 
+/*
+ * What a child answers is input (sender.c checks its meaning):
+ * link_answer_int8 takes the one number of a one-row, one-column answer
+ * (false with *err saying what came instead); link_clean_text gives a copy
+ * of a text fit to store, control characters replaced by spaces and cut to
+ * max_bytes, or NULL if it is not valid in this database's encoding.
+ */
+extern bool link_answer_int8(PGresult *res, int64 *value, char **err);
+extern char *link_clean_text(const char *s, int max_bytes);
+
 #endif							/* SMSDIST_SITE_LINK_H */

@@ -248,6 +248,7 @@ extern bool sms_valid_stream_id(const char *s);
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302
 #define SMS_MSG_RESENDING_FULL			3303
+#define SMS_MSG_REPORT_REFUSED			3304
 #define SMS_MSG_ADVERT_SENT				3310
 #define SMS_MSG_ADVERT_SEND_FAILED		3311
 
