@@ -300,15 +300,72 @@ load_state(Cache *c, char *err, size_t errlen)
 }
 
 /*
+ * Whoever can write a directory above the cache can rename the cache away
+ * and put one of theirs in its place.  Every directory above path (an
+ * absolute path) must belong to root or to the agent's account and be
+ * writable by nobody else, unless it is sticky (like /tmp: others cannot
+ * rename what they do not own there).  Links on the way are not judged
+ * here: the caller checks the resolved path as well.
+ */
+static bool
+safe_above(const char *path, const char *cache, char *err, size_t errlen)
+{
+	char		buf[MAX_PATH_LEN];
+	char	   *slash;
+	struct stat st;
+	size_t		len = strlen(path);
+
+	if (len >= sizeof(buf))
+	{
+		snprintf(err, errlen, "the cache directory \"%s\" has too long a path", cache);
+		return false;
+	}
+	memcpy(buf, path, len + 1);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	while ((slash = strrchr(buf, '/')) != NULL)
+	{
+		if (slash == buf)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (lstat(buf, &st) != 0)
+		{
+			snprintf(err, errlen, "cannot check \"%s\", above the cache directory \"%s\": %s", buf, cache,
+					 strerror(errno));
+			return false;
+		}
+		if (S_ISDIR(st.st_mode) &&
+			((st.st_uid != 0 && st.st_uid != geteuid()) ||
+			 ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)))
+		{
+			snprintf(err, errlen, "the directory \"%s\", above the cache directory \"%s\", belongs to user ID %u "
+					 "with mode %04o: another account than root and the agent's could replace the cache; "
+					 "refusing to run programs from it", buf, cache, (unsigned) st.st_uid,
+					 (unsigned) (st.st_mode & 07777));
+			return false;
+		}
+		if (slash == buf)
+			break;
+	}
+	return true;
+}
+
+/*
  * The cache directory must be the agent's own and writable by nobody else:
  * whoever could rename or replace what is in it would choose what the
- * agent runs.  One owned by another account is refused; group or other
- * write, setgid or sticky bits on the agent's own are taken away, and said.
+ * agent runs.  One owned by another account, or below a directory another
+ * account can write, is refused; group or other write, setgid or sticky
+ * bits on the agent's own are taken away, and said.
  */
 static bool
 own_cache_dir(const char *dir, char *err, size_t errlen)
 {
 	struct stat st;
+	char	   *real;
+	char		cwd[MAX_PATH_LEN];
+	char	   *abs = NULL;
+	bool		ok;
 
 	if (stat(dir, &st) != 0)
 	{
@@ -338,7 +395,29 @@ own_cache_dir(const char *dir, char *err, size_t errlen)
 		fprintf(stderr, "smsdist-agent: the cache directory \"%s\" had mode %04o; made it 0755, so that only the agent "
 				"can change it\n", dir, (unsigned) (st.st_mode & 07777));
 	}
-	return true;
+	/* the path as given and the resolved one */
+	if (dir[0] != '/')
+	{
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+		{
+			snprintf(err, errlen, "cannot check the directories above the cache directory \"%s\": %s", dir,
+					 strerror(errno));
+			return false;
+		}
+		abs = path_join(cwd, dir);
+	}
+	if ((real = realpath(dir, NULL)) == NULL || (dir[0] != '/' && abs == NULL))
+	{
+		snprintf(err, errlen, "cannot check the directories above the cache directory \"%s\": %s", dir,
+				 real == NULL ? strerror(errno) : "out of memory");
+		free(real);
+		free(abs);
+		return false;
+	}
+	ok = safe_above(abs ? abs : dir, dir, err, errlen) && safe_above(real, dir, err, errlen);
+	free(real);
+	free(abs);
+	return ok;
 }
 
 bool

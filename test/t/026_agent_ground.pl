@@ -3,7 +3,8 @@
 # - whatever modes the manifest gives (0777, 0666, setuid 04755, setgid
 #   02755, a sticky 01777 directory), cached files are the agent's, 0644 or
 #   0755, and directories 0755; a cache directory writable by others is
-#   made 0755 (and said);
+#   made 0755 (and said), and one below a directory others may write is
+#   refused;
 # - a cached package changed after its download (bytes appended or changed,
 #   a file made a link, a directory made a link, a mode changed, a file or
 #   a FIFO added, the kept manifest edited or removed) runs nothing: the run
@@ -87,6 +88,7 @@ like($manifest, qr/ 1777 sticky\/$/m, 'hostile: the manifest gives the empty dir
 my $cache = "$b/ws/cache";
 my $pkg = "$cache/CEN00B01.1";
 
+our $state = "$b/ws";
 # The agent is started with descriptors 5 and 7 open (not close-on-exec)
 # and secrets in its environment; with a terminal when $tty.
 sub agent
@@ -100,7 +102,7 @@ sub agent
 	local $ENV{LD_LIBRARY_PATH_EXTRA} = 'x';
 	my @cmd = ('sh', '-c', 'exec 5<"$0" 7>>"$0"; exec "$@"', "$b/inherited.txt",
 		$agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap",
+		'--state-dir', $state, '--logon-server', "$b/logon", '--cap', "$b/cap",
 		'--now', '2026-12-01T12:00:00Z', '--once', @more);
 	if ($tty)
 	{
@@ -223,6 +225,20 @@ ok(!-e "$b/out/owned.txt", 'what was appended never ran');
 ($rc, $out, $err) = agent(0, '--run', 'CEN00C01');
 like($out, qr/^ran advert CEN00C01: Program "Probe" of package CEN00B01 succeeded/m, 'downloaded again, the program runs');
 is(slurp("$b/out/ran.txt"), "ran\nran\n", 'once more');
+
+# a cache below a directory others may write: whoever can write there could
+# put a cache of theirs in its place; nothing is downloaded or run
+make_path("$b/open");
+chmod 0777, "$b/open";
+{
+	local $state = "$b/open/ws";
+	($rc, $out, $err) = agent(0, '--run', 'CEN00C01');
+}
+like($err, qr/the directory "\Q$b\E\/open", above the cache directory "\Q$b\E\/open\/ws\/cache", belongs to user ID $> with mode 0777: another account than root and the agent's could replace the cache; refusing to run programs from it/,
+	'hostile: a cache below a directory writable by all is refused, with the reason') or diag($err);
+unlike($out, qr/^ran advert/m, 'and nothing runs from it');
+ok(!-e "$b/open/ws/cache/CEN00B01.1", 'nothing is downloaded into it');
+is(slurp("$b/out/ran.txt"), "ran\nran\n", 'the program did not run');
 
 # the site has each refusal with its reason
 $node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
