@@ -657,13 +657,14 @@ make_dirs(const char *root, const char *rel)
 }
 
 /*
- * Open rel under root for reading, every component with O_NOFOLLOW: a link
- * planted on the share is refused, not followed (ELOOP).  O_NONBLOCK: a
- * FIFO put in a file's place does not hang the agent.  A directory wants
- * O_DIRECTORY in flags and no trailing '/'.
+ * Open the regular file rel under root for reading, every component with
+ * O_NOFOLLOW: a link planted on the share or in the cache is refused, not
+ * followed (ELOOP; ENOTDIR for a link in place of a directory).  The last
+ * component is looked at before it is opened: a FIFO or a device is never
+ * opened (EINVAL), so it can neither hang the agent nor act on a device.
  */
 static int
-open_beneath_flags(const char *root, const char *rel, int flags)
+open_beneath(const char *root, const char *rel)
 {
 	int			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char		buf[MAX_PATH_LEN];
@@ -679,23 +680,31 @@ open_beneath_flags(const char *root, const char *rel, int flags)
 	for (;;)
 	{
 		char	   *slash = strchr(c, '/');
+		struct stat st;
 		int			fd;
 
 		if (slash)
 			*slash = '\0';
-		fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : flags | O_NONBLOCK));
+		else
+		{
+			int			rc = fstatat(dfd, c, &st, AT_SYMLINK_NOFOLLOW);
+
+			if (rc != 0 || !S_ISREG(st.st_mode))
+			{
+				int			e = rc != 0 ? errno : (S_ISLNK(st.st_mode) ? ELOOP : EINVAL);
+
+				close(dfd);
+				errno = e;
+				return -1;
+			}
+		}
+		fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (slash ? O_DIRECTORY : 0));
 		close(dfd);
 		if (fd < 0 || !slash)
 			return fd;
 		dfd = fd;
 		c = slash + 1;
 	}
-}
-
-static int
-open_beneath(const char *root, const char *rel)
-{
-	return open_beneath_flags(root, rel, 0);
 }
 
 /* Copy one file, checking size and SHA-256; false with msg. */
@@ -1042,6 +1051,8 @@ verify_file(const char *root, const ManifestLine *l, char *msg, size_t msglen)
 	{
 		if (errno == ELOOP || errno == ENOTDIR)
 			snprintf(msg, msglen, "\"%s\" is a symbolic link (or lies below one)", l->path);
+		else if (errno == EINVAL)
+			snprintf(msg, msglen, "\"%s\" is not a regular file", l->path);
 		else
 			snprintf(msg, msglen, "\"%s\" cannot be opened: %s", l->path, strerror(errno));
 		return false;
