@@ -24,7 +24,17 @@
  *	verified	the manifest published beside the package on the
  *				distribution point (<share>/<PACKAGE>.<VERSION>.manifest) must
  *				have the package hash as its SHA-256, and every file must
- *				have the size and SHA-256 the manifest gives.
+ *				have the size and SHA-256 the manifest gives.  A copy of the
+ *				manifest is kept in the cache (<PACKAGE>.<VERSION>.manifest)
+ *				so that the package can be checked again before its program
+ *				runs (cache_verify).
+ *	own ground	programs run from the cache as root, so nobody else may
+ *				change it: the cache directory belongs to the agent's account
+ *				and is not writable by group or others (cache_open makes it
+ *				so, or refuses it); every cached directory is 0755 and every
+ *				cached file 0644, or 0755 when the manifest gives it an
+ *				execute bit -- never writable by group or others, never
+ *				setuid, setgid or sticky, whatever the manifest says.
  *
  * The state file is written whole (temporary name, fsync, rename) after
  * every change, and the downloaded files are made durable (syncfs) before
@@ -53,7 +63,21 @@
 
 #define STATE_FILE		"cache.state"
 #define PARTIAL_PREFIX	".partial."
+#define MANIFEST_SUFFIX	".manifest"
 #define MAX_PATH_LEN	4096
+#define CACHED_DIR_MODE	0755
+
+/*
+ * The mode of a cached file: the manifest only says whether it is
+ * executable.  Readable by every local account, since a program that runs
+ * with the user's rights reads it (as any client may on the distribution
+ * point); writable only by the agent.
+ */
+static mode_t
+cached_file_mode(int manifest_mode)
+{
+	return (manifest_mode & 0111) ? 0755 : 0644;
+}
 
 /* ----------------------------------------------------------------
  * Small helpers
@@ -175,6 +199,31 @@ cache_entry_dir(const Cache *c, const CacheEntry *e)
 	return entry_dir_in(c->dir, e);
 }
 
+/* The name of the copy of an entry's manifest, in the cache directory. */
+static void
+manifest_name(const char *package_id, int64_t version, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s.%lld" MANIFEST_SUFFIX, package_id, (long long) version);
+}
+
+/* Remove an entry's files (its directory and its manifest) from dir. */
+static bool
+remove_entry_files(const char *dir, const CacheEntry *e)
+{
+	char	   *p = entry_dir_in(dir, e);
+	char		name[64];
+	char	   *m;
+	bool		ok = p != NULL && remove_tree(p);
+
+	free(p);
+	manifest_name(e->package_id, e->version, name, sizeof(name));
+	m = path_join(dir, name);
+	if (m == NULL || (unlink(m) != 0 && errno != ENOENT))
+		ok = false;
+	free(m);
+	return ok;
+}
+
 bool
 cache_save(const Cache *c, char *err, size_t errlen)
 {
@@ -250,6 +299,127 @@ load_state(Cache *c, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * Whoever can write a directory above the cache can rename the cache away
+ * and put one of theirs in its place.  Every directory above path (an
+ * absolute path) must belong to root or to the agent's account and be
+ * writable by nobody else, unless it is sticky (like /tmp: others cannot
+ * rename what they do not own there).  Links on the way are not judged
+ * here: the caller checks the resolved path as well.
+ */
+static bool
+safe_above(const char *path, const char *cache, char *err, size_t errlen)
+{
+	char		buf[MAX_PATH_LEN];
+	char	   *slash;
+	struct stat st;
+	size_t		len = strlen(path);
+
+	if (len >= sizeof(buf))
+	{
+		snprintf(err, errlen, "the cache directory \"%s\" has too long a path", cache);
+		return false;
+	}
+	memcpy(buf, path, len + 1);
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
+	while ((slash = strrchr(buf, '/')) != NULL)
+	{
+		if (slash == buf)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (lstat(buf, &st) != 0)
+		{
+			snprintf(err, errlen, "cannot check \"%s\", above the cache directory \"%s\": %s", buf, cache,
+					 strerror(errno));
+			return false;
+		}
+		if (S_ISDIR(st.st_mode) &&
+			((st.st_uid != 0 && st.st_uid != geteuid()) ||
+			 ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)))
+		{
+			snprintf(err, errlen, "the directory \"%s\", above the cache directory \"%s\", belongs to user ID %u "
+					 "with mode %04o: another account than root and the agent's could replace the cache; "
+					 "refusing to run programs from it", buf, cache, (unsigned) st.st_uid,
+					 (unsigned) (st.st_mode & 07777));
+			return false;
+		}
+		if (slash == buf)
+			break;
+	}
+	return true;
+}
+
+/*
+ * The cache directory must be the agent's own and writable by nobody else:
+ * whoever could rename or replace what is in it would choose what the
+ * agent runs.  One owned by another account, or below a directory another
+ * account can write, is refused; group or other write, setgid or sticky
+ * bits on the agent's own are taken away, and said.
+ */
+static bool
+own_cache_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	char	   *real;
+	char		cwd[MAX_PATH_LEN];
+	char	   *abs = NULL;
+	bool		ok;
+
+	if (stat(dir, &st) != 0)
+	{
+		snprintf(err, errlen, "cannot use the cache directory \"%s\": %s", dir, strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode))
+	{
+		snprintf(err, errlen, "the cache directory \"%s\" is not a directory", dir);
+		return false;
+	}
+	if (st.st_uid != geteuid())
+	{
+		snprintf(err, errlen, "the cache directory \"%s\" belongs to user ID %u, not to the agent's account (user ID %u): "
+				 "refusing to run programs from a directory another account controls",
+				 dir, (unsigned) st.st_uid, (unsigned) geteuid());
+		return false;
+	}
+	if ((st.st_mode & (S_IWGRP | S_IWOTH | S_ISUID | S_ISGID | S_ISVTX)) != 0)
+	{
+		if (chmod(dir, CACHED_DIR_MODE) != 0)
+		{
+			snprintf(err, errlen, "the cache directory \"%s\" is writable by group or others (mode %04o) and cannot be "
+					 "made 0755: %s", dir, (unsigned) (st.st_mode & 07777), strerror(errno));
+			return false;
+		}
+		fprintf(stderr, "smsdist-agent: the cache directory \"%s\" had mode %04o; made it 0755, so that only the agent "
+				"can change it\n", dir, (unsigned) (st.st_mode & 07777));
+	}
+	/* the path as given and the resolved one */
+	if (dir[0] != '/')
+	{
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+		{
+			snprintf(err, errlen, "cannot check the directories above the cache directory \"%s\": %s", dir,
+					 strerror(errno));
+			return false;
+		}
+		abs = path_join(cwd, dir);
+	}
+	if ((real = realpath(dir, NULL)) == NULL || (dir[0] != '/' && abs == NULL))
+	{
+		snprintf(err, errlen, "cannot check the directories above the cache directory \"%s\": %s", dir,
+				 real == NULL ? strerror(errno) : "out of memory");
+		free(real);
+		free(abs);
+		return false;
+	}
+	ok = safe_above(abs ? abs : dir, dir, err, errlen) && safe_above(real, dir, err, errlen);
+	free(real);
+	free(abs);
+	return ok;
+}
+
 bool
 cache_open(Cache *c, const char *dir, int64_t limit, char *err, size_t errlen)
 {
@@ -264,11 +434,13 @@ cache_open(Cache *c, const char *dir, int64_t limit, char *err, size_t errlen)
 	 * rights runs from here (the content is what every client may read on
 	 * the distribution point anyway).
 	 */
-	if (c->dir == NULL || (mkdir(dir, 0755) != 0 && errno != EEXIST))
+	if (c->dir == NULL || (mkdir(dir, CACHED_DIR_MODE) != 0 && errno != EEXIST))
 	{
 		snprintf(err, errlen, "cannot create the cache directory \"%s\": %s", dir, strerror(errno));
 		return false;
 	}
+	if (!own_cache_dir(dir, err, errlen))
+		return false;
 	if (!load_state(c, err, errlen))
 		return false;
 	/* what a download cut off by a crash left: it starts over */
@@ -297,7 +469,10 @@ cache_open(Cache *c, const char *dir, int64_t limit, char *err, size_t errlen)
 
 		free(p);
 		if (gone)
+		{
+			remove_entry_files(c->dir, &c->entries[i]);	/* its manifest */
 			drop_entry(c, i);
+		}
 		else
 			i++;
 	}
@@ -378,12 +553,7 @@ make_room(Cache *c, int64_t need, char *msg, size_t msglen)
 				oldest = i;
 		if (oldest == c->n)
 			return false;		/* cannot happen: freeable said so */
-		{
-			char	   *p = cache_entry_dir(c, &c->entries[oldest]);
-
-			remove_tree(p);
-			free(p);
-		}
+		remove_entry_files(c->dir, &c->entries[oldest]);
 		drop_entry(c, oldest);
 	}
 	return true;
@@ -453,6 +623,15 @@ parse_manifest(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 	return true;
 }
 
+/* mkdir with the cache's directory mode, whatever the umask; true if it exists */
+static bool
+make_dir(const char *path)
+{
+	if (mkdir(path, CACHED_DIR_MODE) != 0)
+		return errno == EEXIST;
+	return chmod(path, CACHED_DIR_MODE) == 0;
+}
+
 /* mkdir -p of rel under root (each component a real directory, never a link) */
 static bool
 make_dirs(const char *root, const char *rel)
@@ -468,18 +647,21 @@ make_dirs(const char *root, const char *rel)
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+		if (!make_dir(buf))
 			return false;
 		*p = '/';
 	}
-	if (buf[strlen(buf) - 1] != '/' && mkdir(buf, 0755) != 0 && errno != EEXIST)
+	if (buf[strlen(buf) - 1] != '/' && !make_dir(buf))
 		return false;
 	return true;
 }
 
 /*
- * Open rel under root for reading, every component with O_NOFOLLOW: a link
- * planted on the share is refused, not followed.
+ * Open the regular file rel under root for reading, every component with
+ * O_NOFOLLOW: a link planted on the share or in the cache is refused, not
+ * followed (ELOOP; ENOTDIR for a link in place of a directory).  The last
+ * component is looked at before it is opened: a FIFO or a device is never
+ * opened (EINVAL), so it can neither hang the agent nor act on a device.
  */
 static int
 open_beneath(const char *root, const char *rel)
@@ -498,11 +680,25 @@ open_beneath(const char *root, const char *rel)
 	for (;;)
 	{
 		char	   *slash = strchr(c, '/');
+		struct stat st;
 		int			fd;
 
 		if (slash)
 			*slash = '\0';
-		fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (slash ? O_DIRECTORY : 0));
+		else
+		{
+			int			rc = fstatat(dfd, c, &st, AT_SYMLINK_NOFOLLOW);
+
+			if (rc != 0 || !S_ISREG(st.st_mode))
+			{
+				int			e = rc != 0 ? errno : (S_ISLNK(st.st_mode) ? ELOOP : EINVAL);
+
+				close(dfd);
+				errno = e;
+				return -1;
+			}
+		}
+		fd = openat(dfd, c, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (slash ? O_DIRECTORY : 0));
 		close(dfd);
 		if (fd < 0 || !slash)
 			return fd;
@@ -571,11 +767,7 @@ copy_verified(const char *src_root, const ManifestLine *l, const char *dst_root,
 	else if (total != l->size || strcmp(got, l->sha256) != 0)
 		snprintf(msg, msglen, "\"%s\" does not match the manifest (%lld bytes, SHA-256 %.12s..., not %lld bytes, %.12s...)",
 				 l->path, (long long) total, got, (long long) l->size, l->sha256);
-	/*
-	 * Readable by every local account: a program that runs with the user's
-	 * rights reads it (as any client may on the distribution point).
-	 */
-	else if (fchmod(out, (mode_t) (l->mode | 0444)) != 0)
+	else if (fchmod(out, cached_file_mode(l->mode)) != 0)
 		snprintf(msg, msglen, "cannot set the mode of \"%s\": %s", dst, strerror(errno));
 	else
 		ok = true;
@@ -597,6 +789,7 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 	char		name[64];
 	char	   *slash;
 	char	   *text;
+	char	   *kept;
 	size_t		len;
 	char		err[512];
 	char		got[65];
@@ -613,7 +806,7 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		return false;
 	}
 	*slash = '\0';
-	snprintf(name, sizeof(name), "%s.%lld.manifest", package_id, (long long) version);
+	manifest_name(package_id, version, name, sizeof(name));
 	if (!sms_fmt_read_file(parent, name, &text, &len, err, sizeof(err)))
 	{
 		snprintf(msg, msglen, "no manifest of version %lld at \"%s\": %s", (long long) version, parent, err);
@@ -626,9 +819,19 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		free(text);
 		return false;
 	}
+	/* kept in the cache, to check the package again before a run */
+	if ((kept = malloc(len ? len : 1)) == NULL)
+	{
+		snprintf(msg, msglen, "out of memory");
+		free(text);
+		*verdict = CACHE_ERROR;
+		return false;
+	}
+	memcpy(kept, text, len);
 	if (!parse_manifest(text, &lines, &n, &total, msg, msglen))
 	{
 		free(text);
+		free(kept);
 		return false;
 	}
 	free(text);
@@ -638,6 +841,7 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 				 (long long) total, (long long) c->limit);
 		*verdict = CACHE_TOO_LARGE;
 		free_lines(lines, n);
+		free(kept);
 		return false;
 	}
 	cache_update_locks(c, now);
@@ -645,6 +849,7 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 	{
 		*verdict = CACHE_FULL;
 		free_lines(lines, n);
+		free(kept);
 		return false;
 	}
 	remove_tree(partial);
@@ -653,6 +858,7 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		snprintf(msg, msglen, "cannot create \"%s\": %s", partial, strerror(errno));
 		*verdict = CACHE_ERROR;
 		free_lines(lines, n);
+		free(kept);
 		return false;
 	}
 	for (size_t i = 0, copied = 0; ok && i < n; i++)
@@ -660,7 +866,11 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		size_t		pl = strlen(lines[i].path);
 
 		if (lines[i].path[pl - 1] == '/')
-			ok = make_dirs(partial, lines[i].path);
+		{
+			if (!(ok = make_dirs(partial, lines[i].path)))
+				snprintf(msg, msglen, "cannot create directory \"%s\" in \"%s\": %s", lines[i].path, partial,
+						 strerror(errno));
+		}
 		else
 		{
 			ok = copy_verified(location, &lines[i], partial, msg, msglen);
@@ -671,6 +881,13 @@ fetch_from(Cache *c, const char *location, const char *package_id, int64_t versi
 		}
 	}
 	free_lines(lines, n);
+	if (ok && !sms_fmt_write_file(c->dir, name, kept, len, err, sizeof(err)))
+	{
+		snprintf(msg, msglen, "cannot keep the manifest in the cache: %s", err);
+		*verdict = CACHE_ERROR;
+		ok = false;
+	}
+	free(kept);
 	if (!ok)
 	{
 		remove_tree(partial);
@@ -730,10 +947,7 @@ cache_fetch(Cache *c, const char *package_id, int64_t version, const char *sha25
 	/* another copy of this version (another hash): it goes */
 	if ((e = cache_find(c, package_id, version, NULL)) != NULL)
 	{
-		char	   *p = cache_entry_dir(c, e);
-
-		remove_tree(p);
-		free(p);
+		remove_entry_files(c->dir, e);
 		drop_entry(c, (size_t) (e - c->entries));
 	}
 	if (nlocations == 0)
@@ -774,6 +988,204 @@ cache_fetch(Cache *c, const char *package_id, int64_t version, const char *sha25
 }
 
 /* ----------------------------------------------------------------
+ * Checking a cached package again, before its program runs
+ * ---------------------------------------------------------------- */
+
+/* what the walk of an entry's tree found (nftw has no argument for it) */
+static struct
+{
+	size_t		rootlen;
+	size_t		files;
+	char	   *msg;
+	size_t		msglen;
+}			walk;
+
+static bool
+own_dir(const struct stat *st)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 07777) == CACHED_DIR_MODE;
+}
+
+static int
+walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	const char *rel = path[walk.rootlen] == '/' ? path + walk.rootlen + 1 : ".";
+
+	if (flag == FTW_SL || flag == FTW_SLN)
+		snprintf(walk.msg, walk.msglen, "\"%s\" is a symbolic link", rel);
+	else if (flag == FTW_NS || flag == FTW_DNR)
+		snprintf(walk.msg, walk.msglen, "\"%s\" cannot be read: %s", rel, strerror(errno));
+	else if (flag == FTW_D)
+	{
+		if (own_dir(st))
+			return 0;
+		snprintf(walk.msg, walk.msglen, "directory \"%s\" has owner %u and mode %04o, not %u and %04o",
+				 rel, (unsigned) st->st_uid, (unsigned) (st->st_mode & 07777), (unsigned) geteuid(), CACHED_DIR_MODE);
+	}
+	else if (S_ISREG(st->st_mode))
+	{
+		walk.files++;
+		return 0;
+	}
+	else
+		snprintf(walk.msg, walk.msglen, "\"%s\" is not a regular file or a directory", rel);
+	return 1;
+}
+
+/* Check one file of the manifest in root: type, owner, mode, size, SHA-256. */
+static bool
+verify_file(const char *root, const ManifestLine *l, char *msg, size_t msglen)
+{
+	int			fd = open_beneath(root, l->path);
+	struct stat st;
+	EVP_MD_CTX *md = NULL;
+	unsigned char d[32];
+	unsigned int dl = 0;
+	char		got[65];
+	char		buf[65536];
+	ssize_t		r;
+	int64_t		total = 0;
+	bool		ok = false;
+
+	if (fd < 0)
+	{
+		if (errno == ELOOP || errno == ENOTDIR)
+			snprintf(msg, msglen, "\"%s\" is a symbolic link (or lies below one)", l->path);
+		else if (errno == EINVAL)
+			snprintf(msg, msglen, "\"%s\" is not a regular file", l->path);
+		else
+			snprintf(msg, msglen, "\"%s\" cannot be opened: %s", l->path, strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) != 0)
+		snprintf(msg, msglen, "\"%s\" cannot be read: %s", l->path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(msg, msglen, "\"%s\" is not a regular file", l->path);
+	else if (st.st_uid != geteuid())
+		snprintf(msg, msglen, "\"%s\" belongs to user ID %u, not to the agent (%u)", l->path,
+				 (unsigned) st.st_uid, (unsigned) geteuid());
+	else if ((st.st_mode & 07777) != cached_file_mode(l->mode))
+		snprintf(msg, msglen, "\"%s\" has mode %04o, not %04o", l->path, (unsigned) (st.st_mode & 07777),
+				 (unsigned) cached_file_mode(l->mode));
+	else if (st.st_size != l->size)
+		snprintf(msg, msglen, "\"%s\" has %lld bytes, not %lld", l->path, (long long) st.st_size, (long long) l->size);
+	else if ((md = EVP_MD_CTX_new()) == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		snprintf(msg, msglen, "cannot compute a SHA-256");
+	else
+	{
+		while ((r = read(fd, buf, sizeof(buf))) > 0)
+		{
+			EVP_DigestUpdate(md, buf, (size_t) r);
+			total += r;
+		}
+		EVP_DigestFinal_ex(md, d, &dl);
+		hex(d, got);
+		if (r < 0)
+			snprintf(msg, msglen, "\"%s\" cannot be read: %s", l->path, strerror(errno));
+		else if (total != l->size || strcmp(got, l->sha256) != 0)
+			snprintf(msg, msglen, "\"%s\" has changed (%lld bytes, SHA-256 %.12s..., not %lld bytes, %.12s...)",
+					 l->path, (long long) total, got, (long long) l->size, l->sha256);
+		else
+			ok = true;
+	}
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return ok;
+}
+
+bool
+cache_verify(const Cache *c, const CacheEntry *e, char *msg, size_t msglen)
+{
+	char		name[64];
+	char	   *text = NULL;
+	size_t		len;
+	char		err[512];
+	char		got[65];
+	ManifestLine *lines = NULL;
+	size_t		n = 0,
+				files = 0;
+	int64_t		total;
+	char	   *root = cache_entry_dir(c, e);
+	struct stat st;
+	bool		ok = false;
+
+	manifest_name(e->package_id, e->version, name, sizeof(name));
+	if (root == NULL)
+		snprintf(msg, msglen, "out of memory");
+	else if (!sms_fmt_read_file(c->dir, name, &text, &len, err, sizeof(err)))
+	{
+		snprintf(msg, msglen, "its manifest is not kept in the cache: %s", err);
+		text = NULL;
+	}
+	else if (!sha256_buffer(text, len, got) || strcmp(got, e->sha256) != 0)
+		snprintf(msg, msglen, "the manifest kept in the cache does not match the package hash (SHA-256 %.12s..., not %.12s...)",
+				 got, e->sha256);
+	else if (parse_manifest(text, &lines, &n, &total, msg, msglen))
+	{
+		if (lstat(root, &st) != 0 || !own_dir(&st))
+			snprintf(msg, msglen, "the package directory \"%s\" is not a directory of the agent's with mode %04o",
+					 root, CACHED_DIR_MODE);
+		else
+		{
+			ok = true;
+			for (size_t i = 0; ok && i < n; i++)
+			{
+				size_t		pl = strlen(lines[i].path);
+
+				if (lines[i].path[pl - 1] == '/')
+					continue;	/* an empty directory: the walk checks it */
+				files++;
+				ok = verify_file(root, &lines[i], msg, msglen);
+			}
+			if (ok)
+			{
+				/* nothing else in the tree: no link, no special file, no extra file */
+				walk.rootlen = strlen(root);
+				walk.files = 0;
+				walk.msg = msg;
+				walk.msglen = msglen;
+				msg[0] = '\0';
+				if (nftw(root, walk_one, 16, FTW_PHYS) != 0)
+				{
+					if (msg[0] == '\0')
+						snprintf(msg, msglen, "cannot walk \"%s\": %s", root, strerror(errno));
+					ok = false;
+				}
+				else if (walk.files != files)
+				{
+					snprintf(msg, msglen, "it holds %zu files, the manifest lists %zu", walk.files, files);
+					ok = false;
+				}
+			}
+		}
+		free_lines(lines, n);
+	}
+	free(text);
+	free(root);
+	return ok;
+}
+
+bool
+cache_drop(Cache *c, CacheEntry *e, char *err, size_t errlen)
+{
+	bool		ok = remove_entry_files(c->dir, e);
+	char		e2[512];
+
+	/* forgotten even if a file stays behind: a new download replaces it */
+	if (!ok)
+		snprintf(err, errlen, "cannot remove package %s version %lld from the cache: %s", e->package_id,
+				 (long long) e->version, strerror(errno));
+	drop_entry(c, (size_t) (e - c->entries));
+	if (!cache_save(c, e2, sizeof(e2)))
+	{
+		if (ok)
+			snprintf(err, errlen, "%s", e2);
+		ok = false;
+	}
+	return ok;
+}
+
+/* ----------------------------------------------------------------
  * Administration
  * ---------------------------------------------------------------- */
 
@@ -799,10 +1211,8 @@ cache_clear(Cache *c, char *err, size_t errlen)
 {
 	while (c->n > 0)
 	{
-		char	   *p = cache_entry_dir(c, &c->entries[c->n - 1]);
-		bool		ok = remove_tree(p);
+		bool		ok = remove_entry_files(c->dir, &c->entries[c->n - 1]);
 
-		free(p);
 		if (!ok)
 		{
 			snprintf(err, errlen, "cannot remove a package from the cache: %s", strerror(errno));
@@ -822,7 +1232,7 @@ copy_tree(const char *from, const char *to)
 	struct dirent *de;
 	bool		ok = true;
 
-	if (d == NULL || (mkdir(to, 0755) != 0 && errno != EEXIST))
+	if (d == NULL || !make_dir(to))
 	{
 		if (d)
 			closedir(d);
@@ -845,9 +1255,16 @@ copy_tree(const char *from, const char *to)
 		else if (S_ISREG(st.st_mode))
 		{
 			int			in = open(a, O_RDONLY | O_NOFOLLOW);
-			int			out = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, st.st_mode & 0777);
+			int			out = open(b, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
 			char		buf[65536];
 			ssize_t		r = 0;
+
+			/* the mode it had, never writable by group or others */
+			if (out >= 0 && fchmod(out, st.st_mode & 0755) != 0)
+			{
+				close(out);
+				out = -1;
+			}
 
 			while (in >= 0 && out >= 0 && (r = read(in, buf, sizeof(buf))) > 0)
 				if (write(out, buf, (size_t) r) != r)
@@ -865,6 +1282,30 @@ copy_tree(const char *from, const char *to)
 		free(b);
 	}
 	closedir(d);
+	return ok;
+}
+
+/*
+ * Copy an entry's manifest from one cache directory to another.  An entry
+ * without one (made by an older agent) has none to copy: it fails the check
+ * before its next run and is downloaded again.
+ */
+static bool
+copy_manifest(const char *olddir, const char *newdir, const CacheEntry *e, char *err, size_t errlen)
+{
+	char		name[64];
+	char	   *text;
+	size_t		len;
+	char		e2[256];
+	bool		ok;
+
+	manifest_name(e->package_id, e->version, name, sizeof(name));
+	if (!sms_fmt_read_file(olddir, name, &text, &len, e2, sizeof(e2)))
+		return true;
+	ok = sms_fmt_write_file(newdir, name, text, len, e2, sizeof(e2));
+	if (!ok)
+		snprintf(err, errlen, "cannot copy the manifest \"%s\" to \"%s\": %s", name, newdir, e2);
+	free(text);
 	return ok;
 }
 
@@ -887,9 +1328,14 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 		free(copied);
 		return true;			/* already there */
 	}
-	if (mkdir(newdir, 0755) != 0 && errno != EEXIST)
+	if (mkdir(newdir, CACHED_DIR_MODE) != 0 && errno != EEXIST)
 	{
 		snprintf(err, errlen, "cannot create \"%s\": %s", newdir, strerror(errno));
+		free(copied);
+		return false;
+	}
+	if (!own_cache_dir(newdir, err, errlen))
+	{
 		free(copied);
 		return false;
 	}
@@ -918,6 +1364,17 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 				moved--;		/* this one did not move */
 			}
 		}
+		if (ok && !copy_manifest(olddir, newdir, &c->entries[moved], err, errlen))
+		{
+			/* this one goes back (or its copy goes) now: the undo below does the others */
+			if (copied[moved])
+				remove_tree(to);
+			else if (rename(to, from) != 0)
+				fprintf(stderr, "smsdist-agent: could not move \"%s\" back to \"%s\": %s\n",
+						to, from, strerror(errno));
+			ok = false;
+			moved--;
+		}
 		free(from);
 		free(to);
 	}
@@ -939,11 +1396,18 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 			char	   *back = entry_dir_in(olddir, &c->entries[moved]);
 			char	   *there = entry_dir_in(newdir, &c->entries[moved]);
 
+			char		name[64];
+			char	   *m;
+
 			if (copied[moved])
 				remove_tree(there);
 			else if (rename(there, back) != 0)
 				fprintf(stderr, "smsdist-agent: could not move \"%s\" back to \"%s\": %s\n",
 						there, back, strerror(errno));
+			manifest_name(c->entries[moved].package_id, c->entries[moved].version, name, sizeof(name));
+			if ((m = path_join(newdir, name)) != NULL)
+				unlink(m);
+			free(m);
 			free(back);
 			free(there);
 		}
@@ -954,8 +1418,12 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 		free(copied);
 		return false;
 	}
-	/* recorded in the new place: the old copies and state go */
+	/* recorded in the new place: the old copies, manifests and state go */
 	for (size_t i = 0; i < c->n; i++)
+	{
+		char		name[64];
+		char	   *m;
+
 		if (copied[i])
 		{
 			char	   *from = entry_dir_in(olddir, &c->entries[i]);
@@ -963,6 +1431,11 @@ cache_move(Cache *c, const char *newdir, char *err, size_t errlen)
 			remove_tree(from);
 			free(from);
 		}
+		manifest_name(c->entries[i].package_id, c->entries[i].version, name, sizeof(name));
+		if ((m = path_join(olddir, name)) != NULL)
+			unlink(m);
+		free(m);
+	}
 	{
 		char	   *old_state = path_join(olddir, STATE_FILE);
 

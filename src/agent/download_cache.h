@@ -74,6 +74,17 @@ extern CacheResult cache_fetch(Cache *c, const char *package_id, int64_t version
 
 extern void cache_mark_ran(Cache *c, CacheEntry *e, int64_t now);
 
+/*
+ * Check a cached package again, right before its program runs: the
+ * manifest kept in the cache must still have the package hash, every file
+ * it lists must have its size, SHA-256, type (a regular file, no link on
+ * the way), the agent as owner and the cache's mode for it, and nothing
+ * else may be there.  False with msg saying what differs.
+ */
+extern bool cache_verify(const Cache *c, const CacheEntry *e, char *msg, size_t msglen);
+/* Remove an entry (its files and its record) and save the state; e is gone. */
+extern bool cache_drop(Cache *c, CacheEntry *e, char *err, size_t errlen);
+
 /* "a/b", malloc'd; NULL if out of memory (shared with smsdist-agent.c) */
 extern char *path_join(const char *a, const char *b);
 

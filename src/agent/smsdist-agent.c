@@ -50,6 +50,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <fcntl.h>
@@ -62,6 +63,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +86,7 @@
 #define MSG_ADVERT_OFFERED	10001
 #define MSG_JOB_OFFERED		10002
 #define MSG_FILE_REFUSED	10010
+#define MSG_CACHED_REFUSED	10011
 #define MSG_CLOCK_SKEW		10020
 #define MSG_DOWNLOADED		10003
 #define MSG_NOT_DOWNLOADED	10004
@@ -1483,10 +1486,117 @@ user_rights_account(const Config *c, char *why, size_t whylen)
 }
 
 /*
+ * The PATH a program gets after its package directory: fixed, so that
+ * nothing from the agent's environment decides what a root program runs.
+ */
+#define PROGRAM_PATH		"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+/* what a program may take from the agent's environment, if set */
+static const char *const program_env_kept[] = {"LANG", "LC_ALL", "TZ"};
+#define PROGRAM_ENV_MAX		16
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC	(1U << 2)
+#endif
+
+/*
+ * A program's environment, built from nothing: PATH (its package directory,
+ * then PROGRAM_PATH), HOME, USER and LOGNAME of the account it runs as, and
+ * LANG, LC_ALL and TZ when the agent has them.  Nothing else of the agent's
+ * (PGPASSWORD, PGPASSFILE, test settings...) reaches it.  The strings are
+ * malloc'd; env is NULL-terminated.
+ */
+static void
+program_env(const char *dir, const struct passwd *pw, char **env)
+{
+	int			n = 0;
+	char	   *s;
+
+	s = xmalloc(strlen("PATH=") + strlen(dir) + 1 + strlen(PROGRAM_PATH) + 1);
+	sprintf(s, "PATH=%s:%s", dir, PROGRAM_PATH);
+	env[n++] = s;
+	s = xmalloc(strlen("HOME=") + (pw ? strlen(pw->pw_dir) : 1) + 1);
+	sprintf(s, "HOME=%s", pw ? pw->pw_dir : "/");
+	env[n++] = s;
+	if (pw)
+	{
+		s = xmalloc(strlen("USER=") + strlen(pw->pw_name) + 1);
+		sprintf(s, "USER=%s", pw->pw_name);
+		env[n++] = s;
+		s = xmalloc(strlen("LOGNAME=") + strlen(pw->pw_name) + 1);
+		sprintf(s, "LOGNAME=%s", pw->pw_name);
+		env[n++] = s;
+	}
+	for (size_t i = 0; i < sizeof(program_env_kept) / sizeof(program_env_kept[0]); i++)
+	{
+		const char *v = getenv(program_env_kept[i]);
+
+		if (v == NULL)
+			continue;
+		s = xmalloc(strlen(program_env_kept[i]) + 1 + strlen(v) + 1);
+		sprintf(s, "%s=%s", program_env_kept[i], v);
+		env[n++] = s;
+	}
+	env[n] = NULL;
+}
+
+/*
+ * In the child: every descriptor above 2 is closed when the program starts
+ * (the pipe that reports a failed start is close-on-exec already), whatever
+ * the agent inherited or opened.
+ */
+static bool
+close_on_exec_from_3(void)
+{
+	DIR		   *d;
+	struct dirent *de;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return true;
+#endif
+	if ((d = opendir("/proc/self/fd")) == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+	{
+		int			fd = atoi(de->d_name);
+
+		if (fd > 2 && fd != dirfd(d) && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+		{
+			closedir(d);
+			return false;
+		}
+	}
+	closedir(d);
+	return true;
+}
+
+/*
+ * Descriptors 0, 1 and 2 open (on /dev/null if the agent was started
+ * without them), so that no pipe or file of the agent's takes their place.
+ */
+static void
+std_fds_open(void)
+{
+	int			fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+		;
+	if (fd > 2)
+		close(fd);
+}
+
+/*
  * Run cmd in dir (first on PATH), at most max_minutes, as account (NULL: the
  * agent's own); returns the exit code, 128 + the signal that ended it, or -1
- * if it ran out of time (then its whole process group was killed).  If the
+ * if it ran out of time (then its whole session was killed).  If the
  * program could not be started at all, returns 127 and says why in why.
+ *
+ * The program runs in a session of its own, without a controlling
+ * terminal: a program that runs with the user's rights must not reach the
+ * terminal of whoever started the agent (TIOCSTI would type into a root
+ * shell).  Its standard input is /dev/null, and standard output or error
+ * that is a terminal becomes /dev/null too; it has a clean environment
+ * (program_env) and no descriptor of the agent's beyond 0, 1 and 2.
  */
 static int
 run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minutes,
@@ -1498,12 +1608,18 @@ run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minut
 	time_t		deadline = max_minutes > 0 ? time(NULL) + (time_t) max_minutes * c->minute : 0;
 	int			rc;
 	ssize_t		got;
+	char	   *env[PROGRAM_ENV_MAX];
 
 	why[0] = '\0';
+	std_fds_open();
+	program_env(dir, account ? account : getpwuid(geteuid()), env);
 	/* the child says why it could not start through a pipe closed by exec */
-	if (pipe(errpipe) != 0 || fcntl(errpipe[1], F_SETFD, FD_CLOEXEC) != 0)
+	if (pipe(errpipe) != 0 || fcntl(errpipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
+		fcntl(errpipe[1], F_SETFD, FD_CLOEXEC) != 0)
 	{
 		snprintf(why, whylen, "cannot create a pipe: %s", strerror(errno));
+		for (int i = 0; env[i]; i++)
+			free(env[i]);
 		return 127;
 	}
 	fflush(NULL);
@@ -1513,18 +1629,33 @@ run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minut
 		snprintf(why, whylen, "cannot fork: %s", strerror(errno));
 		close(errpipe[0]);
 		close(errpipe[1]);
+		for (int i = 0; env[i]; i++)
+			free(env[i]);
 		return 127;
 	}
 	if (pid == 0)
 	{
-		const char *path = getenv("PATH");
-		char	   *newpath = xmalloc(strlen(dir) + (path ? strlen(path) : 0) + 2);
 		char		msg[512];
 		const char *step = NULL;
+		int			null;
 
 		close(errpipe[0]);
-		setpgid(0, 0);
-		if (account != NULL && account->pw_uid != geteuid())
+		if (setsid() < 0)
+			step = "starting a new session";
+		else if ((null = open("/dev/null", O_RDWR)) < 0)
+			step = "opening /dev/null";
+		else
+		{
+			if (dup2(null, 0) < 0 ||
+				(isatty(1) && dup2(null, 1) < 0) ||
+				(isatty(2) && dup2(null, 2) < 0))
+				step = "redirecting to /dev/null";
+			if (null > 2)
+				close(null);
+			if (step == NULL && !close_on_exec_from_3())
+				step = "closing the agent's descriptors";
+		}
+		if (step == NULL && account != NULL && account->pw_uid != geteuid())
 		{
 			/* groups first: after setuid there is no right left to change them */
 			if (initgroups(account->pw_name, account->pw_gid) != 0)
@@ -1536,22 +1667,13 @@ run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minut
 			else if (setuid(0) == 0)
 				step = "dropping root";	/* must not be possible any more */
 		}
-		if (account != NULL && step == NULL)
-		{
-			setenv("HOME", account->pw_dir, 1);
-			setenv("USER", account->pw_name, 1);
-			setenv("LOGNAME", account->pw_name, 1);
-		}
+		if (step == NULL && chdir(dir) != 0)
+			step = "entering the package directory";
 		if (step == NULL)
 		{
-			sprintf(newpath, "%s%s%s", dir, path ? ":" : "", path ? path : "");
-			setenv("PATH", newpath, 1);
-			if (chdir(dir) != 0)
-				step = "entering the package directory";
-		}
-		if (step == NULL)
-		{
-			execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+			char	   *argv[] = {"sh", "-c", (char *) cmd, NULL};
+
+			execve("/bin/sh", argv, env);
 			step = "starting /bin/sh";
 		}
 		snprintf(msg, sizeof(msg), "%s%s%s failed: %s", step,
@@ -1561,7 +1683,8 @@ run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minut
 		_exit(127);
 	}
 	close(errpipe[1]);
-	setpgid(pid, pid);
+	for (int i = 0; env[i]; i++)
+		free(env[i]);
 	got = read(errpipe[0], why, whylen - 1);
 	why[got > 0 ? got : 0] = '\0';
 	close(errpipe[0]);
@@ -1578,6 +1701,7 @@ run_program(const Config *c, const char *dir, const char *cmd, int32_t max_minut
 			return 127;
 		if (deadline && time(NULL) >= deadline)
 		{
+			/* its session is its process group: the program and what it started */
 			kill(-pid, SIGTERM);
 			for (int i = 0; i < 50 && waitpid(pid, &st, WNOHANG) == 0; i++)
 				usleep(100000);
@@ -1648,6 +1772,24 @@ run_due(const Config *c, int64_t now, Offers *o)
 				printf("waiting to run %s %s: %s\n", x->kind, x->id, why);
 				continue;
 			}
+		}
+		/*
+		 * The cached copy is checked again right before it runs: whoever
+		 * changed it since the download must not choose what runs here.  A
+		 * copy that differs runs nothing and goes; the next poll downloads
+		 * it again, and the program runs then (nothing is recorded in runs).
+		 */
+		if (!(x->user_rights && account == NULL) && !cache_verify(&cache, e, why, sizeof(why)))
+		{
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s was not started: the cached copy of version %lld "
+					 "does not match its manifest: %s. The cached copy was removed; it will be downloaded again.",
+					 x->program, x->package_id, (long long) x->version, why);
+			printf("not running %s %s: %s\n", x->kind, x->id, text);
+			status_message(c, now, MSG_CACHED_REFUSED, SMS_STATUS_ERROR, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
+			if (!cache_drop(&cache, e, err, sizeof(err)))
+				warnx("%s", err);
+			continue;
 		}
 		pkgdir = cache_entry_dir(&cache, e);
 		if (x->user_rights && account == NULL)

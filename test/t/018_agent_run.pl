@@ -23,9 +23,10 @@ my $b = $node->basedir;
 my $site_key = site_key_file($node);
 make_path("$b/src", "$b/marks");
 sub spew { my ($f, $t) = @_; open(my $fh, '>', $f) or die; print $fh $t; close $fh; }
-spew("$b/src/install.sh", "echo \"\$1 from \$(pwd)\" >> \"\$MARKS/ran.txt\"\n");
+# a program gets a clean environment: the marks' place is in the scripts
+spew("$b/src/install.sh", "echo \"\$1 from \$(pwd)\" >> '$b/marks/ran.txt'\n");
 spew("$b/src/fail.sh", "exit 3\n");
-spew("$b/src/slow.sh", "echo started >> \"\$MARKS/slow.txt\"; sleep 60; echo finished >> \"\$MARKS/slow.txt\"\n");
+spew("$b/src/slow.sh", "echo started >> '$b/marks/slow.txt'; sleep 60; echo finished >> '$b/marks/slow.txt'\n");
 $node->safe_psql('site', qq{
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
@@ -61,7 +62,6 @@ ok(wait_until($node, 'site', qq{SELECT position('CEN00C05' IN coalesce(pg_read_f
 	'the offer files have reached the CAP, with the window of the night-shift collection');
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
-$ENV{MARKS} = "$b/marks";
 $ENV{TZ} = 'UTC';
 sub agent
 {

@@ -5,10 +5,15 @@
 # 10009) when the user has no account or the agent cannot switch to it.
 # The run mode travels in the .PKG file, the PCM file (a run-command job),
 # the management point's policy and the details a child site receives; a
-# changed program rewrites the PCM files of its active jobs.  The last part
-# runs the agent as root (test/run-all lets the postgres OS user run the
-# installed agent, and only it, through sudo) and shows the switch to
-# "nobody".
+# changed program rewrites the PCM files of its active jobs.
+#
+# The switch to another account needs an agent run as root.  No root grant
+# is needed for that: test/run-all, run as root, gives this test (run as the
+# postgres OS user) a directory in SMSDIST_TEST_RUNAS; the site's shares and
+# the marks go there, and at the end this test writes the agent's arguments
+# and a "ready" file.  After the tests that run as postgres, run-all runs
+# test/root/019_agent_run_as.pl as root, which runs the agent against these
+# shares and shows the switch to "nobody"; its trap removes the directory.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -24,13 +29,19 @@ use SmsTest;
 my $agent = agent_path();
 my $me = getpwuid($>);
 
-my $node = agent_site();
-my $b = $node->basedir;
-my $site_key = site_key_file($node);
-# marks and the root-run agent's state where any account can reach them
-my $pub = File::Temp::tempdir('/tmp/smsdist-runas.XXXXXX', CLEANUP => 1);
+# the shares and the marks where the root part of run-all (and "nobody")
+# can reach them, and that outlive this test's node
+my $pub = $ENV{SMSDIST_TEST_RUNAS} // File::Temp::tempdir('/tmp/smsdist-t019.XXXXXX', CLEANUP => 1);
 chmod 0755, $pub;
-make_path("$b/src", "$pub/marks");
+my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '300s'\n");
+my $b = $node->basedir;
+my $s = "$pub/site";
+make_path("$b/src", "$b/drive", "$pub/marks", map { "$s/$_" } qw(dp logon cap));
+$node->safe_psql('site', qq{
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL);
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'distribution_point', 'DP1', '$s/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
+  ('CEN', 'logon_server', 'LOGON1', '$s/logon'), ('CEN', 'client_access_point', 'CAP1', '$s/cap');});
 chmod 0777, "$pub/marks";
 sub spew { my ($f, $t) = @_; open(my $fh, '>', $f) or die; print $fh $t; close $fh; }
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
@@ -50,8 +61,9 @@ INSERT INTO smsdist.programs (package_id, program_name, command_line, run_with) 
   ('CEN00B01', 'JobAsUser', 'sh who.sh job $pub/marks/who.txt', 'administrative_rights');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN}');
 });
-my $keyfile = machine_key_file($node, 'CEN00001');
 ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations", 60), 'the package is published');
+ok(wait_until($node, 'site', "SELECT (pg_stat_file('$s/cap/statmsgs.box', true)).isdir", 60),
+	'the site has made its CAP\'s status inbox (agents never make it)');
 
 my $stderr = '';
 $node->psql('site', q{INSERT INTO smsdist.programs (package_id, program_name, command_line, run_with) VALUES ('CEN00B01', 'Bad', 'x', 'root')},
@@ -67,15 +79,15 @@ INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time, assign_ti
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, offer_after, mandatory_at)
 VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'JobAsUser', 'machines', '{CEN00001}', '2026-01-01 00:00+00',
         '2026-01-01 00:00+00', '2026-12-01 10:00+00');});
-ok(wait_until($node, 'site', qq{SELECT position('run_with=user_rights' IN coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.PKG', 0, 100000, true), '')) > 0
-                                  AND position('CEN00C02' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
-                                  AND position('CEN000D1' IN coalesce(pg_read_file('$b/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 60),
+ok(wait_until($node, 'site', qq{SELECT position('run_with=user_rights' IN coalesce(pg_read_file('$s/cap/pkginfo.box/CEN00B01.PKG', 0, 100000, true), '')) > 0
+                                  AND position('CEN00C02' IN coalesce(pg_read_file('$s/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
+                                  AND position('CEN000D1' IN coalesce(pg_read_file('$s/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 60),
 	'the .PKG on the CAP says which program runs with the user\'s rights; the offers and the PCM file are there');
-unlike(slurp("$b/logon/pcins.box/CEN00001"), qr/run_with/, 'the job\'s program runs with administrative rights: its PCM entry has no run_with');
+unlike(slurp("$s/logon/pcins.box/CEN00001"), qr/run_with/, 'the job\'s program runs with administrative rights: its PCM entry has no run_with');
 
 # changing the program rewrites the PCM file of its active job
 $node->safe_psql('site', q{UPDATE smsdist.programs SET run_with = 'user_rights' WHERE program_name = 'JobAsUser'});
-ok(wait_until($node, 'site', qq{SELECT position('run_with=user_rights' IN coalesce(pg_read_file('$b/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 60),
+ok(wait_until($node, 'site', qq{SELECT position('run_with=user_rights' IN coalesce(pg_read_file('$s/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 60),
 	'a program changed to the user\'s rights: the PCM file of its active job is written again and says so');
 
 # the policy and what a child site receives carry it
@@ -94,16 +106,29 @@ is($node->safe_psql('site', q{SELECT smsdist.run_job_details('CEN000D1', 'CEN')-
 sub ingest
 {
 	$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
-	return wait_until($node, 'site', qq{SELECT NOT EXISTS (SELECT 1 FROM pg_ls_dir('$b/cap/statmsgs.box') f WHERE f LIKE '%.SMS')}, 30);
+	return wait_until($node, 'site', qq{SELECT NOT EXISTS (SELECT 1 FROM pg_ls_dir('$s/cap/statmsgs.box') f WHERE f LIKE '%.SMS')}, 30);
+}
+
+# the site's public key and the machine's key, where the root part can
+# read them after this test's node is gone
+my $site_key = site_key_file($node, "$pub/site-key.pub");
+my $keyfile = "$pub/CEN00001.key";
+system('cp', machine_key_file($node, 'CEN00001'), $keyfile) == 0 or die "copying the machine key: $!";
+chmod 0600, $keyfile;
+
+# what every run of the agent here is given (the root part's too)
+sub agent_args
+{
+	return ('--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+		'--logon-server', "$s/logon", '--cap', "$s/cap", '--site-key', $site_key, '--machine-key', $keyfile,
+		'--now', '2026-12-01T12:00:00Z', '--once');
 }
 
 sub agent
 {
 	my ($ws, @more) = @_;
 	my ($out, $err) = ('', '');
-	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', $ws, '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
-		'--now', '2026-12-01T12:00:00Z', '--once', @more ], '>', \$out, '2>', \$err);
+	IPC::Run::run([ $agent, agent_args(), '--state-dir', $ws, @more ], '>', \$out, '2>', \$err);
 	my $rc = $?;
 	ingest() or diag('the status messages were not taken in');
 	return ($rc, $out, $err);
@@ -147,26 +172,14 @@ like($node->safe_psql('site', q{SELECT string_agg(message, E'\n') FROM smsdist.s
                                  WHERE message_id = 10005 AND advert_id = 'CEN00C01'}),
 	qr/^Program "AsUser" of package CEN00B01 started as \Q$me\E: sh who\.sh/m, 'the start message (10005) names the account');
 
-# as root: the switch to another account
-SKIP:
+# as root: the switch to another account, shown by the root part of
+# test/run-all (test/root/019_agent_run_as.pl) with these shares and arguments
+if (defined $ENV{SMSDIST_TEST_RUNAS})
 {
-	my $can = system("sudo -n -l '$agent' >/dev/null 2>&1") == 0;
-	skip 'sudo does not let this account run the agent as root (test/run-all grants it when run as root)', 7 unless $can;
-	my @cmd = ('sudo', '-n', $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
-		'--state-dir', "$pub/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
-		'--now', '2026-12-01T12:00:00Z', '--once', '--user', 'CORP\\guest', '--user-account', 'nobody');
-	IPC::Run::run(\@cmd, '>', \$out, '2>', \$err);
-	is($?, 0, 'the agent runs as root') or diag($err);
-	like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
-	my $who = slurp("$pub/marks/who.txt");
-	like($who, qr/^user nobody nobody /m, 'as the user\'s account, "nobody", switched to by the root agent');
-	like($who, qr/^agent root /m, 'the administrative-rights program as root, the agent\'s account');
-	like($who, qr/^job nobody /m, 'the job\'s user-rights program as "nobody" too');
-	# the state the root agent wrote stays the agent's: the user cannot change it
-	my @st = stat("$pub/ws/runs");
-	is($st[4], 0, 'the agent\'s state stays owned by root');
-	ok(ingest(), 'the status files the root agent wrote are taken in and removed: the site owns the inbox');
-	system('sudo', '-n', $agent, '--state-dir', "$pub/ws", 'cache', 'clear');
+	open(my $fh, '>', "$pub/agent-args") or die "$pub/agent-args: $!";
+	print $fh map { "$_\n" } agent_args();
+	close $fh;
+	spew("$pub/ready", "t/019 prepared the site for the root part of test/run-all\n");
 }
 
 done_testing();
