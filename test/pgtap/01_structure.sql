@@ -234,6 +234,7 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.machine_keys', 'smsdist.system_resources', 'c'),
              ('smsdist.machine_logins', 'smsdist.system_resources', 'c'),
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
