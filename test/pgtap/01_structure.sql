@@ -233,6 +233,7 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.machine_keys', 'smsdist.system_resources', 'c'),
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
              ('smsdist.package_deltas', 'smsdist.package_builds', 'c'),
@@ -366,13 +367,13 @@ SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is n
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
-                'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'location_report', 'machine_key', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
                 'receive_status_report', 'receive_total',
-                'remove_advertisement'],
-          'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls)');
+                'remove_advertisement', 'rotate_machine_key'],
+          'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what a parent site calls, machine keys)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
               AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)),
@@ -392,7 +393,8 @@ SELECT functions_are('smsdist', ARRAY[
     'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
-    'queue_pcm_for_program', 'receive_total'],
+    'queue_pcm_for_program', 'receive_total',
+    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
