@@ -64,6 +64,16 @@
 #include "utils/resowner.h"
 #include "utils/acl.h"
 #include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "package_archive.h"
+#include "inflate.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#define NOT_REACHED(what) \
+	do { fprintf(stderr, "pg_shim: %s is not available in a fuzz target\n", what); abort(); } while (0)
 
 /* ----------------------------------------------------------------
  * Memory
@@ -222,6 +232,25 @@ pnstrdup(const char *s, Size len)
 	return r;
 }
 
+/*
+ * Memory contexts: one dummy, since all memory is on the one list above
+ * and freed per input; deleting a context frees nothing earlier than the
+ * server would have (the input's end).
+ */
+static MemoryContextData dummy_context;
+
+MemoryContext
+AllocSetContextCreateInternal(MemoryContext parent, const char *name,
+							  Size minContextSize, Size initBlockSize, Size maxBlockSize)
+{
+	return &dummy_context;
+}
+
+void
+MemoryContextDelete(MemoryContext context)
+{
+}
+
 /* ----------------------------------------------------------------
  * Errors
  * ----------------------------------------------------------------
@@ -298,6 +327,12 @@ errmsg_internal(const char *fmt,...)
 
 int
 errdetail(const char *fmt,...)
+{
+	return 0;
+}
+
+int
+errdetail_internal(const char *fmt,...)
 {
 	return 0;
 }
@@ -385,6 +420,18 @@ pg_verifymbstr(const char *mbstr, int len, bool noError)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("invalid byte sequence for encoding \"UTF8\"")));
+	return false;
+}
+
+bool
+pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError)
+{
+	if (pg_encoding_verifymbstr(encoding, mbstr, len) == len)
+		return true;
+	if (!noError)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("invalid byte sequence for encoding %d", encoding)));
 	return false;
 }
 
@@ -591,21 +638,6 @@ lappend(List *list, void *datum)
 ResourceOwner CurrentResourceOwner = NULL;
 int			MyProcPid = 0;
 
-#define NOT_REACHED(what) \
-	do { fprintf(stderr, "pg_shim: %s is not available in a fuzz target\n", what); abort(); } while (0)
-
-MemoryContext
-AllocSetContextCreateInternal(MemoryContext parent, const char *name,
-							  Size minContextSize, Size initBlockSize, Size maxBlockSize)
-{
-	NOT_REACHED("AllocSetContextCreate");
-}
-
-void
-MemoryContextDelete(MemoryContext context)
-{
-	NOT_REACHED("MemoryContextDelete");
-}
 
 ResourceOwner
 ResourceOwnerCreate(ResourceOwner parent, const char *name)
@@ -650,14 +682,206 @@ sms_valid_server_path(const char *s, const char *what, bool raise)
 	NOT_REACHED("sms_valid_server_path");
 }
 
-bool
-sms_sha256_fd(int fd, char *hex, int64 *size)
-{
-	NOT_REACHED("sms_sha256_fd");
-}
 
 int
 durable_rename(const char *oldfile, const char *newfile, int loglevel)
 {
 	NOT_REACHED("durable_rename");
+}
+
+/* ----------------------------------------------------------------
+ * Hash tables (utils/hsearch.h): what package_extract.c uses, over an
+ * array searched linearly with the table's match function (fuzz inputs
+ * hold few entries); entries stay where they were allocated, as in
+ * dynahash.
+ * ----------------------------------------------------------------
+ */
+struct HTAB
+{
+	Size		keysize;
+	Size		entrysize;
+	HashCompareFunc match;
+	void	  **entries;
+	long		n;
+	long		cap;
+};
+
+HTAB *
+hash_create(const char *tabname, long nelem, const HASHCTL *info, int flags)
+{
+	HTAB	   *h = palloc0(sizeof(HTAB));
+
+	if (!(flags & HASH_ELEM))
+		NOT_REACHED("hash_create without HASH_ELEM");
+	h->keysize = info->keysize;
+	h->entrysize = info->entrysize;
+	h->match = (flags & HASH_COMPARE) ? info->match : NULL;
+	return h;
+}
+
+static bool
+key_equal(HTAB *h, const void *a, const void *b)
+{
+	return h->match ? h->match(a, b, h->keysize) == 0 : memcmp(a, b, h->keysize) == 0;
+}
+
+void *
+hash_search(HTAB *h, const void *key, HASHACTION action, bool *found)
+{
+	for (long i = 0; i < h->n; i++)
+	{
+		if (key_equal(h, h->entries[i], key))
+		{
+			if (found)
+				*found = true;
+			if (action == HASH_REMOVE)
+			{
+				void	   *e = h->entries[i];
+
+				h->entries[i] = h->entries[--h->n];
+				return e;
+			}
+			return h->entries[i];
+		}
+	}
+	if (found)
+		*found = false;
+	if (action != HASH_ENTER && action != HASH_ENTER_NULL)
+		return NULL;
+	if (h->n == h->cap)
+	{
+		h->cap = h->cap ? h->cap * 2 : 16;
+		h->entries = h->entries ? repalloc(h->entries, h->cap * sizeof(void *))
+			: palloc(h->cap * sizeof(void *));
+	}
+	h->entries[h->n] = palloc0(h->entrysize);
+	memcpy(h->entries[h->n], key, h->keysize);
+	return h->entries[h->n++];
+}
+
+long
+hash_get_num_entries(HTAB *h)
+{
+	return h->n;
+}
+
+void
+hash_seq_init(HASH_SEQ_STATUS *status, HTAB *h)
+{
+	memset(status, 0, sizeof(*status));
+	status->hashp = h;
+	status->curBucket = 0;
+}
+
+void *
+hash_seq_search(HASH_SEQ_STATUS *status)
+{
+	HTAB	   *h = status->hashp;
+
+	if (status->curBucket >= (uint32) h->n)
+		return NULL;
+	return h->entries[status->curBucket++];
+}
+
+/* ----------------------------------------------------------------
+ * Files (storage/fd.h): the plain system calls
+ * ----------------------------------------------------------------
+ */
+int
+OpenTransientFile(const char *fileName, int fileFlags)
+{
+	return open(fileName, fileFlags, 0600);
+}
+
+int
+CloseTransientFile(int fd)
+{
+	return close(fd);
+}
+
+DIR *
+AllocateDir(const char *dirname)
+{
+	DIR		   *d = opendir(dirname);
+
+	if (d == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", dirname)));
+	return d;
+}
+
+struct dirent *
+ReadDir(DIR *dir, const char *dirname)
+{
+	return readdir(dir);
+}
+
+int
+FreeDir(DIR *dir)
+{
+	return closedir(dir);
+}
+
+void
+ReserveExternalFD(void)
+{
+}
+
+void
+ReleaseExternalFD(void)
+{
+}
+
+void
+pg_flush_data(int fd, off_t offset, off_t nbytes)
+{
+}
+
+/* publish.c's, which the targets do not link: all of buf, retrying short writes */
+bool
+sms_write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0)
+	{
+		ssize_t		n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= n;
+	}
+	return true;
+}
+
+/*
+ * The inflater process (inflate.c) is started only for package files of
+ * SMS_INFLATER_MIN_BYTES and more, which no fuzz input is: libarchive's
+ * gzip filter reads them, as it reads every small package file.
+ */
+SmsInflater *
+sms_inflater_start(const char *path)
+{
+	return NULL;
+}
+
+ssize_t
+sms_inflater_read(SmsInflater *inf, const void **data, char **err)
+{
+	NOT_REACHED("sms_inflater_read");
+}
+
+void
+sms_inflater_finish(SmsInflater *inf, const char *path, char *file_sha256)
+{
+	NOT_REACHED("sms_inflater_finish");
+}
+
+void
+sms_inflater_stop(SmsInflater *inf)
+{
+	if (inf != NULL)
+		NOT_REACHED("sms_inflater_stop");
 }
