@@ -12,7 +12,19 @@
  * blocks; an input that starts with the gzip magic (1f 8b) is written as
  * it is instead, to reach the gzip reader too.  Each input is extracted
  * into an empty directory dest beside an empty directory outside, in a
- * scratch directory made once.  Properties checked:
+ * scratch directory made once.
+ *
+ * Compiled with -DFUZZ_STRUCTURED (target extract_struct), the input is
+ * instead a list of entries, one a line, "<kind> <mode, octal> <path>
+ * [<data>]", from which the target writes the package file with
+ * libarchive, and a manifest that matches it (sorted, with the SHA-256 of
+ * each file, empty directories listed): so the fuzzer reaches what comes
+ * after the manifest is found to be valid, which random bytes in a tar
+ * stream never do.  Kinds: f a file; d a directory; l a symbolic link to
+ * <data>; h a hard link to <data>; F a file whose manifest size is one
+ * more; m a file in the manifest only; x a file in the archive only; D
+ * the delta description, with <data> ('|' for newlines).  Properties
+ * checked, for both:
  *
  *	errors		extracted, or refused with an ERROR whose SQLSTATE is not
  *				XX000 (every refusal says what is wrong) -- never a crash or
@@ -179,6 +191,187 @@ typedef struct Call
 	SmsManifest *m;
 } Call;
 
+#ifdef FUZZ_STRUCTURED
+#include <archive.h>
+#include <archive_entry.h>
+#include <openssl/evp.h>
+
+#define MAX_ENTRIES 64
+
+typedef struct Entry
+{
+	char		kind;
+	int			mode;
+	char	   *path;			/* as in the archive */
+	char	   *data;
+} Entry;
+
+/* manifest lines, sorted by their path: after the third space */
+static const char *
+line_path(const char *l)
+{
+	for (int i = 0; i < 3; i++)
+		l = strchr(l, ' ') + 1;
+	return l;
+}
+
+static int
+cmp_line(const void *a, const void *b)
+{
+	return strcmp(line_path(*(char *const *) a), line_path(*(char *const *) b));
+}
+
+/* Write the package file described by text; false if it is not one. */
+static bool
+write_structured(const uint8_t *data, size_t size)
+{
+	char	   *text = malloc(size + 1);
+	char	   *save = NULL;
+	Entry		e[MAX_ENTRIES];
+	int			n = 0;
+	char	   *mlines[MAX_ENTRIES];
+	int			nm = 0;
+	size_t		mlen = 0;
+	char	   *manifest;
+	struct archive *a;
+	bool		ok = true;
+
+	memcpy(text, data, size);
+	text[size] = '\0';
+	for (char *line = strtok_r(text, "\n", &save); line && n < MAX_ENTRIES;
+		 line = strtok_r(NULL, "\n", &save))
+	{
+		char	   *sp1 = strchr(line, ' ');
+		char	   *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+		char	   *sp3;
+
+		if (sp2 == NULL || strchr("fdlhFmxD", line[0]) == NULL || line[0] == '\0')
+			continue;
+		e[n].kind = line[0];
+		e[n].mode = (int) strtol(sp1 + 1, NULL, 8) & 07777;
+		e[n].path = sp2 + 1;
+		sp3 = strchr(sp2 + 1, ' ');
+		e[n].data = sp3 ? sp3 + 1 : "";
+		if (sp3)
+			*sp3 = '\0';
+		if (e[n].path[0] == '\0')
+			continue;
+		n++;
+	}
+
+	/* the manifest: files, and directories with nothing below them */
+	for (int i = 0; i < n; i++)
+	{
+		char		hex[65];
+		unsigned char d[32];
+		unsigned int dl;
+		size_t		plen = strlen(e[i].path);
+		size_t		dlen = strlen(e[i].data);
+		bool		below = false;
+		char	   *l;
+
+		if (e[i].kind == 'd')
+		{
+			char	   *dir = strndup(e[i].path, plen - (plen > 1 && e[i].path[plen - 1] == '/'));
+			size_t		dl2 = strlen(dir);
+
+			for (int j = 0; j < n; j++)
+				if (j != i && strncmp(e[j].path, dir, dl2) == 0 && e[j].path[dl2] == '/' &&
+					e[j].path[dl2 + 1] != '\0')
+					below = true;
+			if (!below)
+			{
+				l = malloc(dl2 + 100);
+				sprintf(l, "%s 0 %04o %s/\n",
+						"----------------------------------------------------------------",
+						e[i].mode, dir);
+				mlines[nm++] = l;
+			}
+			free(dir);
+			continue;
+		}
+		if (e[i].kind != 'f' && e[i].kind != 'F' && e[i].kind != 'm')
+			continue;
+		EVP_Digest(e[i].data, dlen, d, &dl, EVP_sha256(), NULL);
+		for (int k = 0; k < 32; k++)
+			sprintf(hex + 2 * k, "%02x", d[k]);
+		l = malloc(plen + 120);
+		sprintf(l, "%s %zu %04o %s\n", hex, dlen + (e[i].kind == 'F'), e[i].mode, e[i].path);
+		mlines[nm++] = l;
+	}
+	qsort(mlines, nm, sizeof(char *), cmp_line);
+	for (int i = 0; i < nm; i++)
+		mlen += strlen(mlines[i]);
+	manifest = malloc(mlen + 1);
+	manifest[0] = '\0';
+	for (int i = 0, off = 0; i < nm; i++)
+	{
+		strcpy(manifest + off, mlines[i]);
+		off += strlen(mlines[i]);
+		free(mlines[i]);
+	}
+
+	a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	archive_write_add_filter_gzip(a);
+	if (archive_write_open_filename(a, pkg_path) != ARCHIVE_OK)
+		abort();
+	for (int i = 0; i <= n; i++)
+	{
+		struct archive_entry *ae = archive_entry_new();
+		const char *path = i < n ? e[i].path : ".smsdist-manifest";
+		char	   *content = i < n ? e[i].data : manifest;
+		char		kind = i < n ? e[i].kind : 'f';
+
+		if (kind == 'm')
+		{
+			archive_entry_free(ae);
+			continue;
+		}
+		if (kind == 'D')
+		{
+			path = ".smsdist-delta";
+			content = strdup(content);
+			for (char *c = content; *c; c++)
+				if (*c == '|')
+					*c = '\n';
+		}
+		archive_entry_set_pathname(ae, path);
+		archive_entry_set_perm(ae, i < n ? e[i].mode : 0644);
+		archive_entry_set_mtime(ae, 1700000000, 0);
+		if (kind == 'd')
+			archive_entry_set_filetype(ae, AE_IFDIR);
+		else if (kind == 'l')
+		{
+			archive_entry_set_filetype(ae, AE_IFLNK);
+			archive_entry_set_symlink(ae, content);
+		}
+		else if (kind == 'h')
+		{
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_hardlink(ae, content);
+		}
+		else
+		{
+			archive_entry_set_filetype(ae, AE_IFREG);
+			archive_entry_set_size(ae, strlen(content));
+		}
+		if (archive_write_header(a, ae) < ARCHIVE_WARN)
+			ok = false;
+		else if (kind != 'd' && kind != 'l' && kind != 'h' && strlen(content) > 0)
+			archive_write_data(a, content, strlen(content));
+		if (kind == 'D')
+			free(content);
+		archive_entry_free(ae);
+	}
+	archive_write_close(a);
+	archive_write_free(a);
+	free(manifest);
+	free(text);
+	return ok;
+}
+#endif
+
 static void
 extract(void *arg)
 {
@@ -196,6 +389,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct dirent *de;
 	int			nscratch = 0;
 
+#ifdef FUZZ_STRUCTURED
+	if (!write_structured(data, size))
+		return 0;
+#else
 	if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b)
 	{
 		FILE	   *f = fopen(pkg_path, "wb");
@@ -209,6 +406,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(gz != NULL && (size == 0 || gzwrite(gz, data, size) == (int) size) &&
 			  gzclose(gz) == Z_OK, "writing %s", pkg_path);
 	}
+#endif
 	CHECK(mkdir(dest_dir, 0700) == 0 && mkdir(outside_dir, 0700) == 0, "mkdir: %m");
 
 	if (shim_try(extract, &call))
