@@ -355,13 +355,21 @@ sms_delta_parse(const char *text, const char *what, List **deletions)
 		}
 		else if (lineno == 2)
 		{
-			char	   *end;
+			char	   *end = NULL;
+			long		v = 0;
 
-			if (strncmp(line, "base-version ", 13) != 0 ||
-				(base = (int) strtol(line + 13, &end, 10)) < 1 || *end != '\0')
+			/*
+			 * Range-checked as a long before it becomes an int: a cast alone
+			 * would read "base-version 4294967297" as version 1.
+			 */
+			errno = 0;
+			if (strncmp(line, "base-version ", 13) == 0)
+				v = strtol(line + 13, &end, 10);
+			if (v < 1 || v > PG_INT32_MAX || errno != 0 || *end != '\0')
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("%s: line 2 of the delta description must be \"base-version <n>\"", what)));
+			base = (int) v;
 		}
 		else if (strncmp(line, "delete ", 7) == 0 && sms_safe_relative_path(line + 7))
 			*deletions = lappend(*deletions, pstrdup(line + 7));

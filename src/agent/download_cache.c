@@ -149,11 +149,14 @@ safe_relative(const char *p)
 		const char *e = strchr(c, '/');
 		size_t		n = e ? (size_t) (e - c) : strlen(c);
 
-		if (n == 0 && e && e[1] == '\0')
-			break;				/* the trailing '/' of a directory */
 		if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
 			return false;
-		if (!e)
+		/*
+		 * The last component, or the one before the trailing '/' of a
+		 * directory.  Only a non-empty one may end the path: "a//" has an
+		 * empty component and is refused, as the server refuses it.
+		 */
+		if (!e || e[1] == '\0')
 			break;
 		c = e + 1;
 	}
@@ -596,8 +599,13 @@ parse_manifest(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 					off = 0;
 		ManifestLine *more;
 
+		/*
+		 * The total must not overflow: it decides whether the package fits
+		 * the cache, and a wrapped (negative) total would fit any cache.
+		 */
 		if (sscanf(line, "%64s %lld %o %n", h, &size, &mode, &off) != 3 || off == 0 ||
-			strlen(h) != 64 || size < 0 || !safe_relative(line + off))
+			strlen(h) != 64 || size < 0 || size > INT64_MAX - *total ||
+			!safe_relative(line + off))
 		{
 			snprintf(msg, msglen, "the manifest has a bad line: \"%.100s\"", line);
 			free_lines(l, count);

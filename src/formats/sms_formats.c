@@ -3098,6 +3098,7 @@ sms_nal_parse(const char *buf, size_t len, SmsNalFile *out, char *err, size_t er
 {
 	SmsFmtDoc  *doc;
 	const SmsFmtSection *h;
+	const void **order = NULL;
 	size_t		i,
 				n;
 	bool		ok;
@@ -3126,6 +3127,24 @@ sms_nal_parse(const char *buf, size_t len, SmsNalFile *out, char *err, size_t er
 			rd_str(s, "server", true, chk_server, &l->server, err, errlen) &&
 			rd_str(s, "path", true, chk_path, &l->path, err, errlen);
 	}
+
+	/*
+	 * A location listed twice is refused, as the writer refuses it (as the
+	 * package reader refuses a program listed twice): what a reader accepts
+	 * can always be written back.
+	 */
+	if (ok && (order = sorted_ptrs(out->locations, out->nlocations, sizeof(SmsNalLocation),
+								   cmp_nal_location)) == NULL)
+		ok = oom(err, errlen);
+	for (i = 1; ok && i < out->nlocations; i++)
+		if (cmp_nal_location(&order[i - 1], &order[i]) == 0)
+		{
+			const SmsNalLocation *l = order[i];
+
+			set_err(err, errlen, "location %s %s %s appears twice", l->site, l->server, l->path);
+			ok = false;
+		}
+	free(order);
 	sms_fmt_doc_free(doc);
 	if (!ok)
 		sms_nal_free(out);
