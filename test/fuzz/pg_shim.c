@@ -65,6 +65,9 @@
 #include "utils/acl.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+#include <time.h>
 #include "package_archive.h"
 #include "inflate.h"
 
@@ -884,4 +887,55 @@ sms_inflater_stop(SmsInflater *inf)
 {
 	if (inf != NULL)
 		NOT_REACHED("sms_inflater_stop");
+}
+
+/*
+ * Package sources (source_roots.c) belong to building a package, which no
+ * target does: the extraction targets only link the archive code with it.
+ */
+void
+sms_check_source_directory(const char *source_dir, int dirfd)
+{
+	NOT_REACHED("sms_check_source_directory");
+}
+
+/*
+ * Times in query rules: OidInputFunctionCall above returns 0 for every
+ * timestamptz it accepts (2000-01-01 00:00 UTC), so these need only turn
+ * a timestamp into its ISO form, in UTC, as the backend's do under ISO.
+ */
+void
+EncodeSpecialTimestamp(Timestamp dt, char *str)
+{
+	strcpy(str, dt < 0 ? "-infinity" : "infinity");
+}
+
+int
+timestamp2tm(Timestamp dt, int *tzp, struct pg_tm *tm, fsec_t *fsec, const char **tzn, pg_tz *attimezone)
+{
+	time_t		secs = (time_t) (dt / USECS_PER_SEC) + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY;
+	struct tm	u;
+
+	if (gmtime_r(&secs, &u) == NULL)
+		return -1;
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = u.tm_year + 1900;
+	tm->tm_mon = u.tm_mon + 1;
+	tm->tm_mday = u.tm_mday;
+	tm->tm_hour = u.tm_hour;
+	tm->tm_min = u.tm_min;
+	tm->tm_sec = u.tm_sec;
+	*fsec = (fsec_t) (dt % USECS_PER_SEC);
+	if (tzp)
+		*tzp = 0;
+	if (tzn)
+		*tzn = "UTC";
+	return 0;
+}
+
+void
+EncodeDateTime(struct pg_tm *tm, fsec_t fsec, bool print_tz, int tz, const char *tzn, int style, char *str)
+{
+	sprintf(str, "%04d-%02d-%02d %02d:%02d:%02d%s", tm->tm_year, tm->tm_mon, tm->tm_mday,
+			tm->tm_hour, tm->tm_min, tm->tm_sec, print_tz ? "+00" : "");
 }
