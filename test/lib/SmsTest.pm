@@ -10,8 +10,9 @@
 #   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
 #   source tree in the node's directory) and one system CEN00001 at CH1, so
 #   jobs can be inserted: they become active and wait for the Sender.
-# link_sites(parent, parent code, child, child code)
-#   the logins each site uses at the other (see below).
+# link_sites(parent, parent code, child, child code, child_login => name)
+#   the logins each site uses at the other (see below); child_login names
+#   the child's login at the parent ('' for none; one per child).
 # site_key_file(node, path)
 #   the site's public key (smsdist.site_public_key()) written to path
 #   (default <node's directory>/site-key.pub, mode 0644), for
@@ -157,13 +158,15 @@ INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
 # a middle site has both, bound to different sites.
 sub link_sites
 {
-	my ($parent, $pcode, $child, $ccode) = @_;
+	my ($parent, $pcode, $child, $ccode, %opt) = @_;
+	my $reporter = $opt{child_login} // 'child_reporter';
 	$child->safe_psql('site', qq{
 CREATE ROLE parent_sender LOGIN IN ROLE smsdist_parent_site;
 INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('parent_sender', '$pcode');});
+	return if $reporter eq '';
 	$parent->safe_psql('site', qq{
-CREATE ROLE child_reporter LOGIN IN ROLE smsdist_child_site;
-INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('child_reporter', '$ccode');});
+CREATE ROLE $reporter LOGIN IN ROLE smsdist_child_site;
+INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('$reporter', '$ccode');});
 }
 
 # A central site for the client-agent tests: CEN with one distribution

@@ -44,8 +44,9 @@ INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child 1', 'C
   ('CH2', 'Child 2', 'CEN'), ('GC1', 'Grandchild', 'CH1');
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('$code', 'distribution_point', 'DP1', '$b/dp1'), ('$code', 'site_server_drive', 'D', '$b/drive');});
-	$n->safe_psql('postgres', 'CREATE ROLE parent_sender LOGIN IN ROLE smsdist_site') unless $code eq 'CEN';
 }
+# the parent's login at each child (the children report nothing up here)
+link_sites($cen, 'CEN', $_->[0], $_->[1], child_login => '') for ([$ch1, 'CH1'], [$ch2, 'CH2']);
 for my $pair ([$ch1, 'CH1'], [$ch2, 'CH2'])
 {
 	my ($n, $code) = @$pair;
