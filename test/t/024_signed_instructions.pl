@@ -34,7 +34,7 @@ my $site_key = site_key_file($node);
 make_path("$b/src", "$b/marks");
 sub spew { my ($f, $t) = @_; open(my $fh, '>', $f) or die "$f: $!"; print $fh $t; close $fh; }
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return ''; local $/; my $t = <$fh>; close $fh; return $t; }
-spew("$b/src/install.sh", "echo \"\$1\" >> \"\$MARKS/ran.txt\"\n");
+spew("$b/src/install.sh", "echo \"\$1\" >> \"$b/marks/ran.txt\"\n");	# programs get no variables of the agent's
 $ENV{MARKS} = "$b/marks";
 $ENV{TZ} = 'UTC';
 

@@ -87,6 +87,8 @@ like($manifest, qr/ 1777 sticky\/$/m, 'hostile: the manifest gives the empty dir
 
 my $cache = "$b/ws/cache";
 my $pkg = "$cache/CEN00B01.1";
+my $site_key = site_key_file($node);
+my $machine_key = machine_key_file($node, 'CEN00001');
 
 our $state = "$b/ws";
 # The agent is started with descriptors 5 and 7 open (not close-on-exec)
@@ -103,6 +105,7 @@ sub agent
 	my @cmd = ('sh', '-c', 'exec 5<"$0" 7>>"$0"; exec "$@"', "$b/inherited.txt",
 		$agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
 		'--state-dir', $state, '--logon-server', "$b/logon", '--cap', "$b/cap",
+		'--site-key', $site_key, '--machine-key', $machine_key,
 		'--now', '2026-12-01T12:00:00Z', '--once', @more);
 	if ($tty)
 	{

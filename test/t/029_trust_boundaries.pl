@@ -160,7 +160,7 @@ ok(wait_until($cen, 'site', q{SELECT state = 'failed' FROM smsdist.package_build
 like($cen->safe_psql('site', q{SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN00002'}),
 	qr/package source ".*\/source\/swap" is inside the server's data directory/,
 	'with the reason');
-($rc, $out, $err) = $cen->psql('site', qq{INSERT INTO smsdist.packages (name, source_directory) VALUES ('Secrets', '} . $cen->data_dir . q{/global')},
+($rc, $out, $err) = $cen->psql('site', qq{INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00009', 'Secrets', '} . $cen->data_dir . q{/global')},
 	extra_params => [ '-U', 'op' ]);
 like($err, qr/is inside the server's data directory/, 'an operator cannot name the data directory as a source');
 
