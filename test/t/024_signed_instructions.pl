@@ -97,8 +97,12 @@ sub fresh_shares
 	remove_tree("$b/h");
 	make_path("$b/h");
 	system("cp -a '$b/logon' '$b/h/logon' && cp -a '$b/cap' '$b/h/cap'") == 0 or die;
+	# a status inbox of its own, as the site makes them (agents never do)
 	remove_tree("$b/h/cap/statmsgs.box");
+	mkdir("$b/h/cap/statmsgs.box") or die;
+	chmod 01733, "$b/h/cap/statmsgs.box";
 }
+my $machine_key = machine_key_file($node, 'CEN00001');
 my $ws = 0;
 # run the agent once with a fresh state directory (or $opt{ws}); returns (rc, out, err)
 sub agent
@@ -109,7 +113,7 @@ sub agent
 	my @keys = map { ('--site-key', $_) } @{ $opt{keys} // [$site_key] };
 	IPC::Run::run([ $agent, '--sms-id', $opt{id} // 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
 		'--state-dir', $dir, '--logon-server', $opt{logon} // "$b/h/logon", '--cap', $opt{cap} // "$b/h/cap", '--once',
-		'--test-minute', '1', @keys, @{ $opt{more} // [ '--now', '2026-12-01T12:00:00Z' ] } ], '>', \$out, '2>', \$err);
+		'--test-minute', '1', @keys, '--machine-key', $machine_key, @{ $opt{more} // [ '--now', '2026-12-01T12:00:00Z' ] } ], '>', \$out, '2>', \$err);
 	return ($? >> 8, $out, $err);
 }
 # the 10010 messages written to the hostile CAP
