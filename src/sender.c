@@ -1728,9 +1728,14 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 		return;
 	}
 
-	/* what was sent: the job's package, up to the job's version */
+	/*
+	 * What was sent: the job's package, up to the newest version this site
+	 * has of it -- a later job may have published a newer version at the
+	 * child since, and the child reports where the package is now.
+	 */
 	values[0] = CStringGetTextDatum(job);
-	if (SPI_execute_with_args("SELECT j.package_id::text, coalesce(j.source_version, p.source_version)"
+	if (SPI_execute_with_args("SELECT j.package_id::text,"
+							  "       greatest(coalesce(j.source_version, p.source_version), p.source_version)"
 							  "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
 							  " WHERE j.job_id = $1",
 							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -1771,7 +1776,7 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 		else if (!parse_int32(system, &system_id) || system_id < 1)
 			problem = psprintf("site system \"%s\" is not a positive integer", shown(system));
 		else if (!parse_int32(version, &ver) || ver < 1 || ver > sent_version)
-			problem = psprintf("version \"%s\" was not sent (the job's version is %d)",
+			problem = psprintf("version \"%s\" was not sent (the newest version here is %d)",
 							   shown(version), sent_version);
 		else if (!pg_verifymbstr(path, strlen(path), true))
 			problem = pstrdup("the path is not valid text");

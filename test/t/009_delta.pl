@@ -211,5 +211,10 @@ ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE 
 	}
 }
 
+# The reports of earlier jobs name where the package is now, a later
+# version: that is no hostile row (3304 is for those)
+is($cen->safe_psql('site', q{SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE message_id = 3304}),
+	'', 'no row of the children\'s reports was refused');
+
 $_->stop for ($cen, $ch1, $gc1);
 done_testing();

@@ -185,7 +185,7 @@ for my $case (
 	[ qr/refused: the path "\/srv\/\/share" is not absolute and canonical/, 'a path with //' ],
 	[ qr/refused: the path "\/srv\/line break" is not absolute and canonical/, 'a path with a control character (shown as a space)' ],
 	[ qr/refused: package CEN00099 was not sent to CH1 for job CEN00101 \(its package is CEN00001\)/, 'a package never sent' ],
-	[ qr/refused: version "99" was not sent \(the job's version is 1\)/, 'a version never sent' ])
+	[ qr/refused: version "99" was not sent \(the newest version here is 1\)/, 'a version never sent' ])
 {
 	like($refused, $case->[0], "refused with the reason: $case->[1]");
 }
