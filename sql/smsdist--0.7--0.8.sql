@@ -465,6 +465,11 @@ DECLARE
     a text;
 BEGIN
     PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    -- An advertisement and the members of its collection may be written by
+    -- two transactions at once (an INSERT and the Collection Evaluator):
+    -- each would see the other's rows uncommitted and sync nothing.  Taken
+    -- in turn, the second one's statements see what the first committed.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('smsdist.advertisement_target_status'));
     IF TG_TABLE_NAME = 'advertisements' THEN
         PERFORM smsdist.sync_advertisement_targets(NEW.advert_id);
         RETURN NULL;
