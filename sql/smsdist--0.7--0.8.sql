@@ -207,7 +207,7 @@ BEGIN
     UPDATE smsdist.jobs SET state = 'completed',
            state_reason = CASE WHEN EXISTS (SELECT 1 FROM smsdist.job_target_status t
                                              WHERE t.job_id = p_job_id AND t.state = 'failed')
-                               THEN 'completed with failures: ' ELSE 'completed: ' END
+                               THEN 'with failures: ' ELSE '' END
                           || smsdist.job_target_counts(p_job_id)
      WHERE job_id = p_job_id;
     RETURN true;
@@ -385,14 +385,33 @@ BEGIN
     ELSE
         NEW.target_effect := format('%s %s: %s -> %s', kind, obj, cur.state, to_state);
     END IF;
-    IF kind = 'job' AND smsdist.target_state_is_final(to_state) THEN
-        PERFORM smsdist.finish_job_if_done(NEW.job_id);
-    END IF;
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER move_target BEFORE INSERT ON status_messages
     FOR EACH ROW EXECUTE FUNCTION move_target();
+
+-- After each INSERT of status messages (the Status Manager inserts a batch
+-- in one statement): the jobs whose targets they made final complete if
+-- none is left open.  Once per job and statement, not once per message.
+CREATE FUNCTION finish_jobs_of_messages() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j text;
+BEGIN
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    FOR j IN SELECT DISTINCT n.job_id FROM new_rows n
+              WHERE n.job_id IS NOT NULL AND n.target_effect LIKE 'job %' LOOP
+        PERFORM smsdist.finish_job_if_done(j);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER finish_jobs AFTER INSERT ON status_messages
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION finish_jobs_of_messages();
 
 -- A job that ends otherwise than by its targets takes them with it: what
 -- has not ended is cancelled or expired with the job, or fails with it

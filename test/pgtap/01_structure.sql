@@ -375,7 +375,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
-                'evaluate_collections', 'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
@@ -409,7 +409,7 @@ SELECT functions_are('smsdist', ARRAY[
     'target_state_is_final', 'message_target_state', 'target_changed', 'job_target_counts', 'finish_job_if_done',
     'finish_done_jobs', 'move_target', 'end_job_targets', 'sync_advertisement_targets',
     'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
-    'expire_advertisement_targets', 'queue_pcm_for_target'],
+    'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
