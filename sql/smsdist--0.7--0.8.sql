@@ -53,8 +53,11 @@ CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_control_pushes
 --     are waiting again, so that the job runs again from the start (the
 --     Scheduler makes the per-site rows anew) and no old failure fails it
 --     again.
--- The hops are those of every site the job had a row for: a hop that never
--- received the job answers that it is not there.
+-- The hops are those of every site the job has a row for, and those that
+-- still wait for an earlier change (a retry not sent yet, which a cancel
+-- replaces): a hop that never received the job answers that it is not
+-- there.  A retry is sent once the job is active again here (the Sender),
+-- so that a copy does not run before its job.
 CREATE FUNCTION jobs_control_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
@@ -73,9 +76,11 @@ BEGIN
     SELECT NEW.job_id, h.hop, NEW.state,
            left(format('%s at site %s by %s%s', CASE WHEN retry THEN 'retried' ELSE NEW.state::text END,
                        here, NEW.state_changed_by, ': ' || NEW.state_reason), 1000)
-      FROM (SELECT DISTINCT smsdist.route_hop(s.site_code) AS hop
+      FROM (SELECT smsdist.route_hop(s.site_code) AS hop
               FROM smsdist.job_site_status s
-             WHERE s.job_id = NEW.job_id AND s.site_code::text IS DISTINCT FROM here) h
+             WHERE s.job_id = NEW.job_id AND s.site_code::text IS DISTINCT FROM here
+             UNION
+            SELECT c.hop FROM smsdist.job_control_pushes c WHERE c.job_id = NEW.job_id) h
      WHERE h.hop IS NOT NULL
     ON CONFLICT (job_id, hop) DO UPDATE
        SET state = EXCLUDED.state, reason = EXCLUDED.reason, queued_at = clock_timestamp(),

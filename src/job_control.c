@@ -68,14 +68,21 @@ due_control_pushes(void)
 	List	   *pushes = NIL;
 	MemoryContext old;
 
+	/* a retry that failed again (or ended otherwise) before it was sent: nothing to retry below */
+	if (SPI_execute("DELETE FROM smsdist.job_control_pushes c USING smsdist.jobs j"
+					" WHERE j.job_id = c.job_id AND c.state = 'pending' AND j.state NOT IN ('pending', 'active')",
+					false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "smsdist sender: forgetting retries of jobs that ended failed");
 	if (SPI_execute("SELECT c.job_id::text, j.package_id::text, c.hop::text, c.state::text,"
 					"       coalesce(c.reason, ''), c.queued_at::text, c.last_error,"
 					"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 					"         WHERE a.target_site_code = c.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
 					"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
-					" WHERE c.attempted_at IS NULL"
-					"    OR c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6))))"
-					"       <= clock_timestamp()"
+					" WHERE (c.attempted_at IS NULL"
+					"        OR c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6))))"
+					"           <= clock_timestamp())"
+					/* a retry once the job runs again here: a copy never runs before its job */
+					"   AND (c.state <> 'pending' OR j.state = 'active')"
 					" ORDER BY c.hop, c.queued_at, c.job_id",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for job changes to pass on failed");
@@ -239,8 +246,9 @@ sms_push_job_control(void)
 	}
 	PG_END_TRY();
 
-	if (SPI_execute("SELECT min(attempted_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
-					"  FROM smsdist.job_control_pushes WHERE attempted_at IS NOT NULL",
+	if (SPI_execute("SELECT min(c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6)))))"
+					"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
+					" WHERE c.attempted_at IS NOT NULL AND (c.state <> 'pending' OR j.state = 'active')",
 					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;

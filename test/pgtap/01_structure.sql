@@ -32,6 +32,7 @@ SELECT set_eq(
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
+          'smsdist.job_control_pushes',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -75,7 +76,7 @@ SELECT tables_are('smsdist', ARRAY[
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
-    'machine_keys'],
+    'machine_keys', 'job_control_pushes'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -225,6 +226,7 @@ SELECT results_eq(
              ('smsdist.collection_user_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_user_members', 'smsdist.users', 'c'),
              ('smsdist.collections', 'smsdist.collections', 'r'),
+             ('smsdist.job_control_pushes', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.sites', 'c'),
              ('smsdist.job_target_pushes', 'smsdist.jobs', 'c'),
@@ -371,10 +373,10 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
-                'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'issue_machine_key', 'jobs_check_targets', 'jobs_control_change', 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_system_evaluation',
-                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
+                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
                 'receive_status_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
@@ -401,7 +403,8 @@ SELECT functions_are('smsdist', ARRAY[
     'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
     'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
     'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key',
-    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem'],
+    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem',
+    'jobs_control_change', 'receive_job_state'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -430,8 +433,8 @@ SELECT has_trigger('smsdist', 'jobs', 'jobs_new_is_pending', 'jobs has trigger j
 SELECT has_trigger('smsdist', 'jobs', 'jobs_check_targets', 'jobs has trigger jobs_check_targets');
 SELECT has_trigger('smsdist', 'sites', 'sites_refuse_cycle', 'sites has trigger sites_refuse_cycle');
 SELECT triggers_are('smsdist', 'jobs', ARRAY[
-    'jobs_check_targets', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
-    'notify_scheduler', 'queue_pcm'], 'jobs has exactly its six triggers');
+    'jobs_check_targets', 'jobs_check_transition', 'jobs_control_change', 'jobs_log_transition',
+    'jobs_new_is_pending', 'notify_scheduler', 'queue_pcm'], 'jobs has exactly its seven triggers');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_check_transition', 'smsdist', 'jobs_check_transition',
                   'trigger jobs_check_transition calls jobs_check_transition()');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_log_transition', 'smsdist', 'jobs_log_transition',
@@ -444,6 +447,7 @@ SELECT results_eq(
     $$VALUES
       ('smsdist.jobs', 'CREATE TRIGGER jobs_check_targets BEFORE INSERT OR UPDATE OF target_machines, target_sites ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_check_targets()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_check_transition BEFORE UPDATE ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_check_transition()'),
+      ('smsdist.jobs', 'CREATE TRIGGER jobs_control_change AFTER UPDATE OF state ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_control_change()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_log_transition AFTER INSERT OR UPDATE OF state ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_log_transition()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_new_is_pending BEFORE INSERT ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_new_is_pending()')$$,
     'the job state-machine triggers fire on the right events, before or after');
@@ -469,6 +473,7 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.collections', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
       ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
+      ('smsdist.job_control_pushes', 'notify_sender', 'statement', 'insert update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
