@@ -65,6 +65,7 @@ AS $$
 DECLARE
     here text := current_setting('smsdist.site_code', true);
     retry boolean := OLD.state = 'failed' AND NEW.state = 'pending';
+    report_columns text;
 BEGIN
     PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF NEW.state IS NOT DISTINCT FROM OLD.state
@@ -88,9 +89,17 @@ BEGIN
 
     IF retry THEN
         DELETE FROM smsdist.job_site_status s WHERE s.job_id = NEW.job_id;
-        UPDATE smsdist.job_target_status t
-           SET state = 'waiting', detail = NULL, exit_code = NULL, updated_at = clock_timestamp()
-         WHERE t.job_id = NEW.job_id;
+        -- what the last run's reports left: the state and its reason, the
+        -- exit code, and the message, sequence and client time that set it
+        SELECT string_agg(format(', %I = NULL', a.attname), '' ORDER BY a.attnum) INTO report_columns
+          FROM pg_attribute a
+         WHERE a.attrelid = 'smsdist.job_target_status'::regclass AND NOT a.attisdropped
+           AND a.attname IN ('status_id', 'client_sequence', 'client_at');
+        EXECUTE format('UPDATE smsdist.job_target_status t'
+                       '   SET state = ''waiting'', detail = NULL, exit_code = NULL,'
+                       '       updated_at = clock_timestamp()%s'
+                       ' WHERE t.job_id = $1', coalesce(report_columns, ''))
+          USING NEW.job_id;
     ELSE
         UPDATE smsdist.job_site_status s
            SET state = 'cancelled', detail = 'the job was ' || NEW.state::text,

@@ -822,6 +822,8 @@ other_sends_waiting(Transfer *t)
 							  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying')"
 							  "   AND j.state = 'active' AND s.job_id <> $1"
 							  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+							  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
 							  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 							  "        <= clock_timestamp()))",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)

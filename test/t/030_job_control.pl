@@ -142,6 +142,19 @@ wait_copies('CEN00C03', 'expired');
 ok(pcm_holds('CH1', 'CEN00C03', 0), "CEN00C03: CH1's machine's PCM file no longer holds it");
 ok(pcm_holds('GC1', 'CEN00C03', 0), "CEN00C03: nor does GC1's");
 
+# --- expired by the Scheduler at the central site: the copies' own expiry
+# is a week away
+run_job('CEN00C06');
+$cen->safe_psql('site', "UPDATE smsdist.jobs SET expires_at = clock_timestamp() + interval '1 second' WHERE job_id = 'CEN00C06'");
+ok(wait_until($cen, 'site', "SELECT state = 'expired' FROM smsdist.jobs WHERE job_id = 'CEN00C06'", 30),
+	'CEN00C06: the Scheduler at CEN expires the job');
+wait_copies('CEN00C06', 'expired');
+ok(pcm_holds('CH1', 'CEN00C06', 0), "CEN00C06: CH1's machine's PCM file no longer holds it");
+ok(pcm_holds('GC1', 'CEN00C06', 0), "CEN00C06: nor does GC1's");
+like($ch1->safe_psql('site', "SELECT state_reason FROM smsdist.jobs WHERE job_id = 'CEN00C06'"),
+	qr/^expired at parent site CEN \(expired at site CEN by .*: expiry time .* passed\)$/,
+	"CH1's copy says why");
+
 # --- a parent may only change its own jobs there: a job made at CH1 itself
 # cannot be cancelled through CH1's parent login
 make_path($ch1->basedir . '/own');
