@@ -886,6 +886,17 @@ REVOKE ALL ON FUNCTION receive_job_state(text, text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION receive_job_state(text, text, text) TO smsdist_parent_site;
 REVOKE ALL ON FUNCTION jobs_control_change() FROM PUBLIC;
 
+-- Jobs cancelled or expired before 0.8 left their copies below running:
+-- they are told now (a copy that ended meanwhile stays as it is; a child
+-- not updated yet answers with an error and is asked again).
+INSERT INTO job_control_pushes (job_id, hop, state, reason)
+SELECT DISTINCT j.job_id, route_hop(s.site_code), j.state,
+       j.state::text || ' at site ' || current_setting('smsdist.site_code', true) || ' before 0.8'
+  FROM jobs j JOIN job_site_status s ON s.job_id = j.job_id
+ WHERE j.state IN ('cancelled', 'expired') AND s.phase = 'send' AND s.state = 'done'
+   AND route_hop(s.site_code) IS NOT NULL
+ON CONFLICT DO NOTHING;
+
 
 -------------------------------------------------------------------------------
 -- Advanced-mode parity (run-command jobs, user and group advertisements)
