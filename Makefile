@@ -17,7 +17,7 @@ OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
                src/receiver.o src/sender.o src/sha256.o src/package_delta.o \
                src/query_rule.o src/collection_evaluator.o \
                src/pcm_writer.o src/formats/sms_formats.o src/offer_manager.o \
-               src/site_link.o src/replication_manager.o src/status_manager.o \
+               src/site_link.o src/replication_manager.o src/job_control.o src/status_manager.o \
                src/early_extract.o src/source_roots.o src/site_key.o src/formats/sms_signature.o
 DATA         = $(wildcard sql/smsdist--*.sql)
 

@@ -289,6 +289,9 @@ claim_transfer(void)
 					  "               AND smsdist.route_hop(s2.site_code) = smsdist.route_hop(s.site_code))))"
 					  /* the full package is needed and this site has only a delta: wait for it */
 					  "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
+					  /* a retry reaches the hop first (job_control.c): its old failure goes */
+					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
 					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 					  "        <= clock_timestamp())"
 					  " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
@@ -819,6 +822,8 @@ other_sends_waiting(Transfer *t)
 							  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying')"
 							  "   AND j.state = 'active' AND s.job_id <> $1"
 							  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+							  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
 							  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 							  "        <= clock_timestamp()))",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -1824,6 +1829,9 @@ follow_reports(void)
 					  "  FROM smsdist.job_site_status s JOIN smsdist.jobs j ON j.job_id = s.job_id"
 					  " WHERE s.phase = 'distribute' AND s.state IN ('waiting', 'running', 'retrying')"
 					  "   AND j.state = 'active' AND s.site_code <> current_setting('smsdist.site_code')"
+					  /* not before a retry reached the hop: its report would be of the old attempt */
+					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
 					  " GROUP BY 1, 2, 3",
 					  false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -1961,6 +1969,7 @@ sms_sender_step(void)
 	bool		reports_open;
 	bool		streams_skipped;
 	TimestampTz adverts_due;
+	TimestampTz control_due;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -1971,6 +1980,14 @@ sms_sender_step(void)
 	sms_link_forget_lost(5 * 60 * 1000);	/* kept connections: see site_link.c */
 	pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);	/* (after a FATAL exit) */
 	unroutable_found = false;
+
+	/*
+	 * Cancellations, expiries and retries first: they are small, a cancel
+	 * should not wait for a transfer, and a retry lets the job be sent.
+	 */
+	control_due = sms_push_job_control();
+	sms_step_commit();
+
 	streams_skipped = skip_streams_once;
 	t = claim_transfer();
 	skip_streams_once = false;
@@ -1999,7 +2016,7 @@ sms_sender_step(void)
 	reports_open = follow_reports();
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
-	adverts_due = sms_replicate_advertisements();
+	adverts_due = Min(sms_replicate_advertisements(), control_due);
 	if (streams_skipped)
 		return GetCurrentTimestamp();	/* back to the build we stepped out of */
 	if (reports_open)

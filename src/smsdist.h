@@ -166,6 +166,7 @@ extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
 extern TimestampTz sms_despooler_step(void);
 extern TimestampTz sms_sender_step(void);
 extern TimestampTz sms_replicate_advertisements(void);	/* replication_manager.c */
+extern TimestampTz sms_push_job_control(void);	/* job_control.c */
 extern TimestampTz sms_collection_evaluator_step(void);
 extern TimestampTz sms_offer_manager_step(void);
 extern TimestampTz sms_inbox_manager_step(void);
@@ -251,6 +252,9 @@ extern bool sms_valid_stream_id(const char *s);
 #define SMS_MSG_REPORT_REFUSED			3304
 #define SMS_MSG_ADVERT_SENT				3310
 #define SMS_MSG_ADVERT_SEND_FAILED		3311
+#define SMS_MSG_JOB_CONTROL_SENT		3320
+#define SMS_MSG_JOB_CONTROL_FAILED		3321
+#define SMS_MSG_JOB_CONTROL_TAKEN		3322	/* (written by receive_job_state) */
 
 /*
  * What a distribute row's detail says while its site waits for the full

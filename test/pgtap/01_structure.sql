@@ -32,7 +32,7 @@ SELECT set_eq(
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
-          'smsdist.advertisement_target_status',
+          'smsdist.advertisement_target_status', 'smsdist.job_control_pushes',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -77,7 +77,7 @@ SELECT tables_are('smsdist', ARRAY[
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
     'machine_keys',
-    'advertisement_target_status'],
+    'advertisement_target_status', 'job_control_pushes'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -229,6 +229,7 @@ SELECT results_eq(
              ('smsdist.collection_user_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_user_members', 'smsdist.users', 'c'),
              ('smsdist.collections', 'smsdist.collections', 'r'),
+             ('smsdist.job_control_pushes', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.sites', 'c'),
              ('smsdist.job_target_pushes', 'smsdist.jobs', 'c'),
@@ -375,10 +376,11 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
-                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
+                'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
-                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
+                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
                 'receive_status_report', 'receive_target_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
@@ -409,7 +411,8 @@ SELECT functions_are('smsdist', ARRAY[
     'target_state_is_final', 'message_target_state', 'target_changed', 'job_target_counts', 'finish_job_if_done',
     'finish_done_jobs', 'move_target', 'end_job_targets', 'sync_advertisement_targets',
     'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
-    'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages'],
+    'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
+    'jobs_control_change', 'receive_job_state'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -438,8 +441,8 @@ SELECT has_trigger('smsdist', 'jobs', 'jobs_new_is_pending', 'jobs has trigger j
 SELECT has_trigger('smsdist', 'jobs', 'jobs_check_targets', 'jobs has trigger jobs_check_targets');
 SELECT has_trigger('smsdist', 'sites', 'sites_refuse_cycle', 'sites has trigger sites_refuse_cycle');
 SELECT triggers_are('smsdist', 'jobs', ARRAY[
-    'jobs_check_targets', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
-    'notify_scheduler', 'queue_pcm', 'end_job_targets'], 'jobs has exactly its seven triggers');
+    'jobs_check_targets', 'jobs_check_transition', 'jobs_control_change', 'jobs_log_transition',
+    'jobs_new_is_pending', 'notify_scheduler', 'queue_pcm', 'end_job_targets'], 'jobs has exactly its eight triggers');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_check_transition', 'smsdist', 'jobs_check_transition',
                   'trigger jobs_check_transition calls jobs_check_transition()');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_log_transition', 'smsdist', 'jobs_log_transition',
@@ -452,6 +455,7 @@ SELECT results_eq(
     $$VALUES
       ('smsdist.jobs', 'CREATE TRIGGER jobs_check_targets BEFORE INSERT OR UPDATE OF target_machines, target_sites ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_check_targets()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_check_transition BEFORE UPDATE ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_check_transition()'),
+      ('smsdist.jobs', 'CREATE TRIGGER jobs_control_change AFTER UPDATE OF state ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_control_change()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_log_transition AFTER INSERT OR UPDATE OF state ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_log_transition()'),
       ('smsdist.jobs', 'CREATE TRIGGER jobs_new_is_pending BEFORE INSERT ON smsdist.jobs FOR EACH ROW EXECUTE FUNCTION smsdist.jobs_new_is_pending()')$$,
     'the job state-machine triggers fire on the right events, before or after');
@@ -478,6 +482,7 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.collections', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
       ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
+      ('smsdist.job_control_pushes', 'notify_sender', 'statement', 'insert update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),

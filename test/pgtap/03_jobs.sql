@@ -2,7 +2,7 @@
 -- resolution.  Every job starts after 2099-01-01 so that the running
 -- Scheduler never activates or expires it (and nothing here is committed).
 BEGIN;
-SELECT plan(81);
+SELECT plan(93);
 
 -------------------------------------------------------------------------------
 -- Fixtures: a 3-level site hierarchy TJ1 > TJ2 > TJ3, TJ1 > TJ4, and TJ5 alone
@@ -331,6 +331,68 @@ DELETE FROM smsdist.jobs WHERE job_id = 'TJ1000A2';
 SELECT is((SELECT count(*) FROM smsdist.job_transitions WHERE job_id = 'TJ1000A2')
         + (SELECT count(*) FROM smsdist.job_site_status WHERE job_id = 'TJ1000A2'), 0::bigint,
           'deleting a job deletes its transitions and site status');
+
+-------------------------------------------------------------------------------
+-- Job control: what a cancel, an expiry and a retry do at this site and
+-- queue for the child sites that hold a copy (this site is CEN)
+-------------------------------------------------------------------------------
+INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Central', NULL) ON CONFLICT DO NOTHING;
+INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
+    ('TJC', 'Control child', 'CEN'), ('TJG', 'Control grandchild', 'TJC'), ('TJD', 'Control child 2', 'CEN');
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+    ('TJC00001', 'WKS-TJC-1', 'CORP', 'TJC', 'WINNT_X86');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after)
+SELECT id, 'run_command', 'TJ100001', 'Install', 'machines', '{TJC00001}', '2099-01-01'
+  FROM unnest(ARRAY['TJ1000F1', 'TJ1000F2', 'TJ1000F3']) id;
+UPDATE smsdist.jobs SET state = 'active' WHERE job_id IN ('TJ1000F1', 'TJ1000F2', 'TJ1000F3');
+INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, last_error) VALUES
+    ('TJ1000F1', 'TJC', 'send', 'done', NULL), ('TJ1000F1', 'TJC', 'distribute', 'done', NULL),
+    ('TJ1000F1', 'TJG', 'send', 'done', NULL), ('TJ1000F1', 'TJG', 'distribute', 'failed', 'disk full'),
+    ('TJ1000F2', 'TJC', 'send', 'done', NULL), ('TJ1000F2', 'TJC', 'distribute', 'waiting', NULL),
+    ('TJ1000F2', 'TJG', 'send', 'running', NULL),
+    ('TJ1000F3', 'TJD', 'send', 'retrying', 'unreachable');
+INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state, detail, exit_code) VALUES
+    ('TJ1000F1', 'TJC00001', 'TJC', 'failed', 'exit code 3', 3);
+UPDATE smsdist.jobs SET state = 'failed', state_reason = 'distribution failed at site TJG' WHERE job_id = 'TJ1000F1';
+SELECT is((SELECT count(*) FROM smsdist.job_control_pushes WHERE job_id = 'TJ1000F1'), 0::bigint,
+          'a job that fails queues nothing for the sites below');
+SELECT lives_ok($$UPDATE smsdist.jobs SET state = 'pending', state_reason = 'disk replaced' WHERE job_id = 'TJ1000F1'$$,
+                'retry: failed -> pending');
+SELECT is((SELECT count(*) FROM smsdist.job_site_status WHERE job_id = 'TJ1000F1'), 0::bigint,
+          'a retry deletes every per-site row of the job, so that no old failure fails it again');
+SELECT results_eq($$SELECT state::text, detail, exit_code FROM smsdist.job_target_status WHERE job_id = 'TJ1000F1'$$,
+                  $$VALUES ('waiting', NULL::text, NULL::integer)$$,
+                  'a retry makes every target waiting again, without detail or exit code');
+SELECT results_eq($$SELECT hop::text, state::text, reason, attempts, last_error FROM smsdist.job_control_pushes
+                     WHERE job_id = 'TJ1000F1'$$,
+                  $$VALUES ('TJC', 'pending', 'retried at site CEN by ' || pg_temp.me() || ': disk replaced', 0, NULL::text)$$,
+                  'the retry is queued once for the child on the way to both sites');
+UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'TJ1000F2';
+SELECT results_eq($$SELECT site_code::text, phase::text, state::text, coalesce(detail, '') FROM smsdist.job_site_status
+                     WHERE job_id = 'TJ1000F2' ORDER BY 1, 2$$,
+                  $$VALUES ('TJC', 'distribute', 'cancelled', 'the job was cancelled'), ('TJC', 'send', 'done', ''),
+                           ('TJG', 'send', 'cancelled', 'the job was cancelled')$$,
+                  'a cancel ends the open per-site rows, saying why; finished rows stay');
+SELECT results_eq($$SELECT hop::text, state::text FROM smsdist.job_control_pushes WHERE job_id = 'TJ1000F2'$$,
+                  $$VALUES ('TJC', 'cancelled')$$, 'the cancel is queued for the child');
+UPDATE smsdist.jobs SET state = 'expired' WHERE job_id = 'TJ1000F3';
+SELECT results_eq($$SELECT hop::text, state::text FROM smsdist.job_control_pushes WHERE job_id = 'TJ1000F3'$$,
+                  $$VALUES ('TJD', 'expired')$$, 'an expiry is queued for the child the job was being sent to');
+SELECT is((SELECT state::text || ': ' || detail FROM smsdist.job_site_status WHERE job_id = 'TJ1000F3'),
+          'cancelled: the job was expired', 'its send row ends');
+-- a retry not sent yet (the job is not active again) and then a cancel:
+-- the cancel replaces it, failed attempts forgotten
+UPDATE smsdist.job_control_pushes SET attempts = 3, attempted_at = clock_timestamp(), last_error = 'down'
+ WHERE job_id = 'TJ1000F1';
+UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'TJ1000F1';
+SELECT results_eq($$SELECT hop::text, state::text, attempts, last_error FROM smsdist.job_control_pushes WHERE job_id = 'TJ1000F1'$$,
+                  $$VALUES ('TJC', 'cancelled', 0, NULL::text)$$,
+                  'a newer change of the job replaces the one not sent yet, even with no per-site row left');
+SELECT throws_ok($$INSERT INTO smsdist.job_control_pushes (job_id, hop, state) VALUES ('TJ1000F2', 'TJD', 'completed')$$,
+                 '23514', NULL, 'only cancelled, expired and pending are passed on');
+SELECT throws_ok($$SELECT smsdist.receive_job_state('TJ1000F2', 'active', NULL)$$, '22023',
+                 'invalid job state "active": a parent site sets its copies cancelled, expired or pending (retry)',
+                 'receive_job_state refuses other states');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -68,7 +68,7 @@ SELECT is((SELECT array_agg(f ORDER BY f) FROM unnest(ARRAY[
               'receive_begin(text,integer,bigint,text,text,text,integer,text)',
               'receive_chunk(text,integer,bigint,bytea,text)', 'receive_total(text,integer,text,bigint,text)',
               'receive_end(text,integer,text,text,text[],boolean,jsonb)', 'receive_job_targets(text,jsonb)',
-              'receive_advertisement(jsonb)', 'remove_advertisement(text)', 'distribution_report(text)',
+              'receive_job_state(text,text,text)', 'receive_advertisement(jsonb)', 'remove_advertisement(text)', 'distribution_report(text)',
               'location_report(text)']) f
             WHERE has_function_privilege('smsdist_child_site', 'smsdist.' || f, 'EXECUTE')),
           NULL, 'a child''s login may call none of what a parent calls');
