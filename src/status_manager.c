@@ -524,10 +524,10 @@ ingest(const char *box, InboxFile *f, KeyCache *kc)
 	struct stat st;
 	char	   *path = psprintf("%s/%s", box, f->name);
 	SmsStatusFile m = {0};
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-	Datum		values[11];
-	char		nulls[11];
+	Oid			types[12] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
+		TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[12];
+	char		nulls[12];
 
 	/* the size before reading: a huge file is never read */
 	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > sms_status_file_max)
@@ -605,14 +605,17 @@ ingest(const char *box, InboxFile *f, KeyCache *kc)
 	values[9] = Int64GetDatum(m.sequence);
 	/* Unix seconds to a timestamptz */
 	values[10] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
+	/* the program's exit code (10008/10009), if the file has one */
+	values[11] = Int32GetDatum(m.exit_code);
+	nulls[11] = m.has_exit_code ? ' ' : 'n';
 	sms_status_free(&m);
 	if (SPI_execute_with_args("INSERT INTO smsdist.status_messages"
 							  "        (site_code, component, machine, severity, message_id, message,"
-							  "         job_id, package_id, advert_id, client_sequence, client_at)"
-							  " VALUES ($1, $2, $3, $4::smsdist.severity, $5, $6, $7, $8, $9, $10, $11)"
+							  "         job_id, package_id, advert_id, client_sequence, client_at, exit_code)"
+							  " VALUES ($1, $2, $3, $4::smsdist.severity, $5, $6, $7, $8, $9, $10, $11, $12)"
 							  " ON CONFLICT (machine, client_sequence, client_at)"
 							  "   WHERE client_sequence IS NOT NULL DO NOTHING",
-							  11, types, values, nulls, false, 0) < 0)
+							  12, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "smsdist status manager: inserting a status message failed");
 	return true;
 }
