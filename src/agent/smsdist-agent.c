@@ -2106,10 +2106,14 @@ known_expiry(const char *expires, const char *kind, const char *id)
  * advertisement whose offer file is gone from the CAP (deleted or
  * disabled).  A job cancelled at the site leaves the PCM file just as a
  * machine that left its collection does: the agent cannot tell them apart
- * and reports both; the site keeps a cancelled target cancelled.
+ * and reports both; the site keeps a cancelled target cancelled.  When the
+ * logged-on user or groups changed since the last poll (<state
+ * dir>/logon), an advertisement that left may have been the previous
+ * user's: advertisements are not reported at that poll.
  */
 static void
-report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const char *state)
+report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const char *state,
+						  bool same_logon)
 {
 	char	   *runs = NULL;
 	char	   *expires = NULL;
@@ -2140,6 +2144,8 @@ report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const c
 			continue;
 		if (o->targeted && has_line(o->targeted, line))
 			continue;			/* still a target (offered, waiting, expired, ...) */
+		if (!same_logon && strcmp(kind, "advert") == 0)
+			continue;			/* perhaps the previous user's */
 		run_history(runs, kind, id, &h);
 		if (h.ran)
 			continue;
@@ -2175,6 +2181,39 @@ report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const c
 	}
 	free(runs);
 	free(expires);
+}
+
+/*
+ * Is the logged-on user (and are the groups) the same as at the last poll?
+ * Records this poll's in <state dir>/logon.  Unknown (no record): false.
+ */
+static bool
+same_logon_as_before(const Config *c)
+{
+	size_t		cap = 16 + (c->user ? strlen(c->user) : 0);
+	char	   *now;
+	char	   *before = NULL;
+	size_t		len;
+	char		err[512];
+	bool		same;
+
+	for (int g = 0; g < c->ngroups; g++)
+		cap += strlen(c->groups[g]) + 1;
+	now = xmalloc(cap);
+	snprintf(now, cap, "%s\n", c->user ? c->user : "");
+	for (int g = 0; g < c->ngroups; g++)
+	{
+		strcat(now, c->groups[g]);
+		strcat(now, "\n");
+	}
+	if (!sms_fmt_read_file(c->state_dir, "logon", &before, &len, err, sizeof(err)))
+		before = NULL;
+	same = before != NULL && strcmp(before, now) == 0;
+	if (!same && !sms_fmt_write_file(c->state_dir, "logon", now, strlen(now), err, sizeof(err)))
+		warnx("could not write \"%s/logon\": %s", c->state_dir, err);
+	free(before);
+	free(now);
+	return same;
 }
 
 /* <state dir>/expires: the expiry of each current offer that has one */
@@ -2302,6 +2341,7 @@ poll_once(const Config *c)
 				used = 0;
 	char	   *out = xmalloc(cap);
 	int			refused_before = refusals;
+	bool		same_logon;
 
 	if (c->conninfo != NULL)
 	{
@@ -2366,8 +2406,9 @@ poll_once(const Config *c)
 	}
 	report_not_applicable(c, now, &o);
 	/* a poll that refused an instruction file does not know every target */
+	same_logon = same_logon_as_before(c);
 	if (refusals == refused_before)
-		report_no_longer_targeted(c, now, &o, state);
+		report_no_longer_targeted(c, now, &o, state, same_logon);
 	fflush(stdout);
 	free(state);
 	download_offers(c, now, &o);
