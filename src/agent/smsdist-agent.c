@@ -320,6 +320,8 @@ platform_ok(char **platforms, size_t n, const char *mine)
  * Offers
  * ---------------------------------------------------------------- */
 
+static void add_target(Offers *o, const char *kind, const char *id);
+
 static Offer *
 add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
 		  const char *program, const char *command_line)
@@ -344,6 +346,7 @@ add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
 	snprintf(x->package_id, sizeof(x->package_id), "%s", package_id ? package_id : "");
 	x->program = xstrdup(program ? program : "");
 	x->command_line = xstrdup(command_line ? command_line : "");
+	add_target(o, kind, id);	/* an offer is a target, whatever its source */
 	return x;
 }
 
