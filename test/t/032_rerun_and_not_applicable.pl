@@ -230,4 +230,23 @@ unlike($out, qr/not applicable/, 'advanced mode: once');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE machine = 'CEN00004' AND message_id = 10007 AND advert_id = 'CEN00C07'}),
 	'1', 'advanced mode: one 10007 at the site');
 
+
+# ---- a child site: the advertisement it is sent carries the rerun behaviour
+my $ch1 = site_node('ch1', site_code => 'CH1');
+$ch1->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');});
+$node->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CH1', 'Child', 'CEN');});
+link_sites($node, 'CEN', $ch1, 'CH1');
+$node->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', 'host="
+	  . $ch1->host . ' port=' . $ch1->port . " dbname=site user=parent_sender')");
+$node->safe_psql('site', q{SELECT smsdist.wake('sender')});
+ok(wait_until($ch1, 'site', q{SELECT count(*) = 2 FROM smsdist.advertisements
+                               WHERE (advert_id, rerun_behaviour) IN (('CEN00C02', 'never_rerun'), ('CEN00C03', 'rerun_if_failed'))}, 60),
+	'the child site takes each advertisement with its rerun behaviour');
+$node->safe_psql('site', q{UPDATE smsdist.advertisements SET rerun_behaviour = 'rerun_if_succeeded' WHERE advert_id = 'CEN00C02';
+                          SELECT smsdist.wake('sender');});
+ok(wait_until($ch1, 'site', q{SELECT rerun_behaviour = 'rerun_if_succeeded' FROM smsdist.advertisements WHERE advert_id = 'CEN00C02'}, 60),
+	'a changed rerun behaviour follows to the child');
+is($node->safe_psql('site', q{SELECT smsdist.advertisement_details('CEN00C02', 'CH1')->'advert'->>'rerun_behaviour'}),
+	'rerun_if_succeeded', 'advertisement_details carries it');
+
 done_testing();
