@@ -1010,6 +1010,60 @@ ON CONFLICT DO NOTHING;
 -- Rerun behaviour, recurrence, not applicable
 -------------------------------------------------------------------------------
 
+-- What a mandatory time (an assignment, each recurrence) does on a machine
+-- where the program already ran: Configuration Manager's rerun behaviour.
+-- The agent decides from its own record of runs (docs/agent.md).
+ALTER TABLE advertisements ADD COLUMN rerun_behaviour text NOT NULL DEFAULT 'rerun_if_failed'
+    CONSTRAINT advertisements_rerun_behaviour_check
+    CHECK (rerun_behaviour IN ('never_rerun', 'always_rerun', 'rerun_if_failed', 'rerun_if_succeeded'));
+COMMENT ON COLUMN advertisements.rerun_behaviour IS
+    'never_rerun, always_rerun, rerun_if_failed (default) or rerun_if_succeeded: whether a mandatory time runs '
+    'the program again on a machine where it already ran (by the outcome of its last run there)';
+
+-- The rerun behaviour travels wherever an advertisement goes: the details
+-- pushed to child sites (advertisement_details, taken in by
+-- record_advertisement) and each machine's policy (compute_machine_policy).
+-- These functions are patched in place, each fragment found in the current
+-- definition, rather than written out again, so that this section composes
+-- with the other sections of this script that redefine them; a fragment
+-- that is not there stops the update.
+DO $$
+DECLARE
+    p record;
+    src text;
+    n integer;
+BEGIN
+    FOR p IN SELECT * FROM (VALUES
+        (1, 'smsdist.compute_machine_policy(text)'::regprocedure, true,
+         $o$'advert_id', a.advert_id, 'name', a.name,$o$,
+         $n$'advert_id', a.advert_id, 'name', a.name, 'rerun_behaviour', a.rerun_behaviour,$n$),
+        (2, 'smsdist.advertisement_details(text, text)'::regprocedure, false,
+         $o$'enabled', a.enabled, 'comment', a.comment),$o$,
+         $n$'enabled', a.enabled, 'comment', a.comment, 'rerun_behaviour', a.rerun_behaviour),$n$),
+        (3, 'smsdist.record_advertisement(jsonb)'::regprocedure, false,
+         $o$expires_time, expires_time_utc, enabled, comment, source_site)$o$,
+         $n$expires_time, expires_time_utc, enabled, comment, source_site, rerun_behaviour)$n$),
+        (4, 'smsdist.record_advertisement(jsonb)'::regprocedure, false,
+         $o$(ad->>'enabled')::boolean, ad->>'comment', parent)$o$,
+         $n$(ad->>'enabled')::boolean, ad->>'comment', parent,
+            coalesce(ad->>'rerun_behaviour', 'rerun_if_failed'))$n$),
+        (5, 'smsdist.record_advertisement(jsonb)'::regprocedure, false,
+         $o$enabled = EXCLUDED.enabled, comment = EXCLUDED.comment, source_site = EXCLUDED.source_site;$o$,
+         $n$enabled = EXCLUDED.enabled, comment = EXCLUDED.comment, source_site = EXCLUDED.source_site,
+           rerun_behaviour = EXCLUDED.rerun_behaviour;$n$))
+        AS v(step, f, many, old, new) ORDER BY step
+    LOOP
+        src := pg_catalog.pg_get_functiondef(p.f);
+        n := (length(src) - length(replace(src, p.old, ''))) / length(p.old);
+        IF n = 0 OR (n > 1 AND NOT p.many) THEN
+            RAISE EXCEPTION 'cannot add the rerun behaviour to %: "%" found % times in its definition', p.f, p.old, n
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        EXECUTE replace(src, p.old, p.new);
+    END LOOP;
+END
+$$;
+
 -------------------------------------------------------------------------------
 -- Package versions and live jobs
 -------------------------------------------------------------------------------

@@ -176,7 +176,8 @@ offers(void)
 					"                          || ':' || w.duration_minutes || ':'"
 					"                          || (SELECT sum(1 << (array_position(enum_range(NULL::smsdist.weekday), d) - 1))"
 					"                                FROM unnest(w.days) d), ',')"
-					"          FROM smsdist.maintenance_windows w WHERE w.collection_id = a.collection_id AND w.enabled)"
+					"          FROM smsdist.maintenance_windows w WHERE w.collection_id = a.collection_id AND w.enabled),"
+					"       a.rerun_behaviour"
 					"  FROM smsdist.advertisements a"
 					"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
 					" WHERE a.enabled ORDER BY a.advert_id",
@@ -206,6 +207,8 @@ offers(void)
 		o.offer_time.utc = bool_at(t, d, 8);
 		o.expires_time.secs = int8_or(t, d, 9, SMS_TIME_NONE);
 		o.expires_time.utc = bool_at(t, d, 10);
+		if (!sms_rerun_from_name(SPI_getvalue(t, d, 14), &o.rerun))
+			format_failed("offer file", o.advert_id, "unknown rerun behaviour");
 		if (assigns != NULL)
 		{
 			size_t		n;

@@ -679,9 +679,9 @@ ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 	b->values[9][r] = Int64GetDatum(m.sequence);
 	/* Unix seconds to a timestamptz */
 	b->values[10][r] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
-	/* the program's exit code: from the text (status_messages' trigger) */
-	b->values[11][r] = (Datum) 0;
-	b->nulls[11][r] = true;
+	/* the program's exit code (10008/10009), if the file has one */
+	b->values[11][r] = Int32GetDatum(m.exit_code);
+	b->nulls[11][r] = !m.has_exit_code;
 	sms_status_free(&m);
 	return true;
 }

@@ -94,6 +94,9 @@
 #define MSG_PROGRAM_STARTED	10005
 #define MSG_PROGRAM_OK		10008
 #define MSG_PROGRAM_FAILED	10009
+#define MSG_NOT_APPLICABLE	10007
+#define MSG_RERUN_SKIPPED	10012
+#define NO_EXIT_CODE		(-1)	/* status_message: the message has no exit code */
 
 typedef struct Config
 {
@@ -143,14 +146,37 @@ typedef struct Offer
 	size_t		nassignments;
 	SmsOfferWindow *windows;	/* maintenance windows that apply; none: any time */
 	size_t		nwindows;
+	SmsRerunBehaviour rerun;	/* what a mandatory time does after a run */
+	int64_t		expires;		/* UTC instant, or SMS_TIME_NONE */
 } Offer;
+
+/*
+ * A target whose program does not run on this platform: reported once
+ * (status message 10007, remembered in <state dir>/not_applicable).
+ */
+typedef struct NotApplicable
+{
+	char		kind[8];
+	char		id[16];
+	char		package_id[16];
+	char	   *program;
+	char	   *platforms;		/* comma list */
+} NotApplicable;
 
 typedef struct Offers
 {
 	Offer	   *items;
 	size_t		n;
 	size_t		cap;
+	/* every "<kind> <id>\n" this machine is a target of now, offered or not */
+	char	   *targeted;
+	size_t		targeted_len;
+	NotApplicable *na;
+	size_t		nna;
 } Offers;
+
+/* instruction files refused so far: a poll that refused one does not know all its targets */
+static int refusals = 0;
 
 static const char *progname = "smsdist-agent";
 
@@ -277,6 +303,8 @@ has_come(SmsWhen when, int64_t now)
 	return when.secs <= (when.utc ? now : local_reading(now));
 }
 
+static int64_t local_instant(int64_t reading);
+
 static bool
 platform_ok(char **platforms, size_t n, const char *mine)
 {
@@ -291,6 +319,8 @@ platform_ok(char **platforms, size_t n, const char *mine)
 /* ----------------------------------------------------------------
  * Offers
  * ---------------------------------------------------------------- */
+
+static void add_target(Offers *o, const char *kind, const char *id);
 
 static Offer *
 add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
@@ -316,6 +346,7 @@ add_offer(Offers *o, const char *kind, const char *id, const char *package_id,
 	snprintf(x->package_id, sizeof(x->package_id), "%s", package_id ? package_id : "");
 	x->program = xstrdup(program ? program : "");
 	x->command_line = xstrdup(command_line ? command_line : "");
+	add_target(o, kind, id);	/* an offer is a target, whatever its source */
 	return x;
 }
 
@@ -328,6 +359,52 @@ set_package(Offer *x, int64_t version, const char *sha256, char *const *location
 	for (size_t i = 0; i < n; i++)
 		x->locations[i] = xstrdup(locations[i]);
 	x->nlocations = n;
+}
+
+/* this machine is a target of kind id (whether it is offered or not) */
+static void
+add_target(Offers *o, const char *kind, const char *id)
+{
+	size_t		l = strlen(kind) + strlen(id) + 2;
+	char	   *more = xmalloc(o->targeted_len + l + 1);
+
+	if (o->targeted_len)
+		memcpy(more, o->targeted, o->targeted_len);
+	sprintf(more + o->targeted_len, "%s %s\n", kind, id);
+	free(o->targeted);
+	o->targeted = more;
+	o->targeted_len += l;
+}
+
+/* a target whose program does not run on this machine's platform */
+static void
+add_not_applicable(Offers *o, const char *kind, const char *id, const char *package_id,
+				   const char *program, char *const *platforms, size_t nplatforms)
+{
+	NotApplicable *na = xmalloc(sizeof(NotApplicable) * (o->nna + 1));
+	NotApplicable *x;
+	size_t		l = 1;
+
+	if (o->nna)
+		memcpy(na, o->na, sizeof(NotApplicable) * o->nna);
+	free(o->na);
+	o->na = na;
+	x = &o->na[o->nna++];
+	memset(x, 0, sizeof(*x));
+	snprintf(x->kind, sizeof(x->kind), "%s", kind);
+	snprintf(x->id, sizeof(x->id), "%s", id);
+	snprintf(x->package_id, sizeof(x->package_id), "%s", package_id ? package_id : "");
+	x->program = xstrdup(program ? program : "");
+	for (size_t i = 0; i < nplatforms; i++)
+		l += strlen(platforms[i]) + 2;
+	x->platforms = xmalloc(l);
+	x->platforms[0] = '\0';
+	for (size_t i = 0; i < nplatforms; i++)
+	{
+		if (i)
+			strcat(x->platforms, ", ");
+		strcat(x->platforms, platforms[i]);
+	}
 }
 
 static void
@@ -380,7 +457,7 @@ next_sequence(const Config *c)
 static bool
 status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity,
 			   const char *advert_id, const char *job_id, const char *package_id,
-			   const char *text)
+			   const char *text, int exit_code)
 {
 	SmsStatusFile m = {0};
 	char	   *buf;
@@ -401,6 +478,8 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 	m.job_id = (char *) job_id;
 	m.package_id = (char *) package_id && package_id[0] ? (char *) package_id : NULL;
 	m.text = (char *) text;
+	m.has_exit_code = exit_code >= 0;
+	m.exit_code = exit_code >= 0 ? exit_code : 0;
 	if (m.sequence < 0)
 		goto done;
 	if (c->conninfo != NULL)
@@ -410,7 +489,8 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 		char		seq[32];
 		char		at[32];
 		char		mid[16];
-		const char *v[10];
+		char		code[16];
+		const char *v[11];
 		PGresult   *r;
 
 		if (mp_conn == NULL)
@@ -431,8 +511,10 @@ status_message(const Config *c, int64_t now, int32_t id, SmsStatusLevel severity
 		v[7] = advert_id;
 		v[8] = job_id;
 		v[9] = m.package_id;
-		r = PQexecParams(mp_conn, "SELECT smsdist.client_status($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-						 10, NULL, v, NULL, NULL, 0);
+		snprintf(code, sizeof(code), "%d", exit_code);
+		v[10] = exit_code >= 0 ? code : NULL;
+		r = PQexecParams(mp_conn, "SELECT smsdist.client_status($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, p_exit_code => $11::integer)",
+						 11, NULL, v, NULL, NULL, 0);
 		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
 		if (!ok)
 			warnx("status message %d not sent: %s", id, PQerrorMessage(mp_conn));
@@ -546,7 +628,8 @@ read_share_file(const Config *c, int64_t now, const char *dir, const char *name,
 
 		snprintf(text, sizeof(text), "Instruction file \"%s\" refused: %s", path, err);
 		warnx("%s", text);
-		status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text);
+		status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text, NO_EXIT_CODE);
+		refusals++;
 		free(buf);
 		buf = NULL;
 	}
@@ -562,8 +645,9 @@ refused(const Config *c, int64_t now, const char *dir, const char *name, const c
 	char		text[1024];
 
 	snprintf(text, sizeof(text), "Instruction file \"%s/%s\" refused: %s", dir, name, err);
+	refusals++;
 	warnx("%s", text);
-	status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text);
+	status_message(c, now, MSG_FILE_REFUSED, SMS_STATUS_ERROR, NULL, NULL, NULL, text, NO_EXIT_CODE);
 }
 
 /* Run-command jobs from the PCM file. */
@@ -589,11 +673,18 @@ pcm_offers(const Config *c, int64_t now, Offers *o)
 			SmsPcmJob  *j = &f.jobs[i];
 			Offer	   *x;
 
-			if (!platform_ok(j->platforms, j->nplatforms, c->platform))
-				continue;		/* not for this platform: not shown */
+			add_target(o, "job", j->job_id);
 			if (j->expires_at != SMS_TIME_NONE && j->expires_at <= now)
 				continue;
+			if (!platform_ok(j->platforms, j->nplatforms, c->platform))
+			{
+				/* not for this platform: not shown, reported once */
+				add_not_applicable(o, "job", j->job_id, j->package_id, j->program,
+								   j->platforms, j->nplatforms);
+				continue;
+			}
 			x = add_offer(o, "job", j->job_id, j->package_id, j->program, j->command_line);
+			x->expires = j->expires_at;
 			set_package(x, j->package_version, j->package_sha256, j->locations, j->nlocations);
 			x->max_run_minutes = j->max_run_minutes;
 			x->user_rights = j->user_rights;
@@ -781,6 +872,8 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 	size_t		n = lookup_adverts(c, now, box, &ids);
 
 	for (size_t i = 0; i < n; i++)
+		add_target(o, "advert", ids[i]);
+	for (size_t i = 0; i < n; i++)
 	{
 		char		name[SMS_FMT_NAME_BUFLEN];
 		char		err[512];
@@ -813,9 +906,15 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 			continue;
 		}
 		free(buf);
-		if (platform_ok(ofr.platforms, ofr.nplatforms, c->platform) && !has_come(ofr.expires_time, now))
+		if (!platform_ok(ofr.platforms, ofr.nplatforms, c->platform) && !has_come(ofr.expires_time, now))
+			add_not_applicable(o, "advert", ofr.advert_id, ofr.package_id, ofr.program,
+							   ofr.platforms, ofr.nplatforms);
+		else if (!has_come(ofr.expires_time, now))
 		{
 			x = add_offer(o, "advert", ofr.advert_id, ofr.package_id, ofr.program, ofr.command_line);
+			x->rerun = ofr.rerun;
+			x->expires = ofr.expires_time.secs == SMS_TIME_NONE ? SMS_TIME_NONE :
+				ofr.expires_time.utc ? ofr.expires_time.secs : local_instant(ofr.expires_time.secs);
 			if (ofr.nassignments)
 			{
 				x->assignments = xmalloc(sizeof(SmsOfferAssignment) * ofr.nassignments);
@@ -898,7 +997,7 @@ report_skew(const Config *c, int64_t now, int64_t skew)
 	snprintf(text, sizeof(text),
 			 "This machine's clock is %lld s %s the site's; schedules are checked on the site's clock.",
 			 (long long) (skew < 0 ? -skew : skew), skew < 0 ? "ahead of" : "behind");
-	status_message(c, now, MSG_CLOCK_SKEW, SMS_STATUS_WARNING, NULL, NULL, NULL, text);
+	status_message(c, now, MSG_CLOCK_SKEW, SMS_STATUS_WARNING, NULL, NULL, NULL, text, NO_EXIT_CODE);
 	reported = true;
 }
 
@@ -1082,7 +1181,8 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 					 "                          || (SELECT sum(1 << (array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], d.v) - 1))"
 					 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
 					 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w),"
-					 "       coalesce(a->>'run_with', '') = 'user_rights'"
+					 "       coalesce(a->>'run_with', '') = 'user_rights',"
+					 "       coalesce(a->>'rerun_behaviour', 'rerun_if_failed')"
 					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
 					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
 					 1, NULL, v, NULL, NULL, 0);
@@ -1116,10 +1216,18 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 		offer.utc = PQgetvalue(r, i, 7)[0] == 't';
 		expires.secs = PQgetisnull(r, i, 8) ? SMS_TIME_NONE : strtoll(PQgetvalue(r, i, 8), NULL, 10);
 		expires.utc = PQgetvalue(r, i, 9)[0] == 't';
-		if (platform_ok(platforms, nplatforms, c->platform) && !has_come(expires, *now))
+		add_target(o, "advert", PQgetvalue(r, i, 1));
+		if (!platform_ok(platforms, nplatforms, c->platform) && !has_come(expires, *now))
+			add_not_applicable(o, "advert", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+							   PQgetvalue(r, i, 3), platforms, nplatforms);
+		else if (!has_come(expires, *now))
 		{
 			x = add_offer(o, "advert", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 						  PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
+			if (!sms_rerun_from_name(PQgetvalue(r, i, 18), &x->rerun))
+				x->rerun = SMS_RERUN_IF_FAILED;
+			x->expires = expires.secs == SMS_TIME_NONE ? SMS_TIME_NONE :
+				expires.utc ? expires.secs : local_instant(expires.secs);
 			if (!has_come(offer, *now))
 			{
 				char		when[32];
@@ -1350,7 +1458,7 @@ download_offers(const Config *c, int64_t now, Offers *o)
 						   r == CACHE_DOWNLOADED ? SMS_STATUS_INFO : SMS_STATUS_WARNING,
 						   strcmp(x->kind, "advert") == 0 ? x->id : NULL,
 						   strcmp(x->kind, "job") == 0 ? x->id : NULL,
-						   x->package_id, text);
+						   x->package_id, text, NO_EXIT_CODE);
 		}
 	}
 	if (!sms_fmt_write_file(c->state_dir, "downloads", out, used, err, sizeof(err)))
@@ -1431,24 +1539,99 @@ in_window(const Offer *x, int64_t now)
 	return false;
 }
 
-/* The due time of the last recorded run of x (<state>/runs), or SMS_TIME_NONE. */
-static int64_t
-last_run(const char *runs, const Offer *x)
+/*
+ * What <state>/runs says of x.  Its lines, oldest first:
+ *	"<kind> <id> <due> <exit code> <at>"	a run for the mandatory time due
+ *		(a user's run: the time it ran); exit code -1: stopped at its
+ *		maximum run time
+ *	"<kind> <id> <due> skipped <at>"	the mandatory time due did not run
+ *		the program again (its rerun behaviour)
+ */
+typedef struct RunHistory
+{
+	int64_t		handled;		/* latest due time run or skipped, or SMS_TIME_NONE */
+	bool		ran;			/* it ran at least once */
+	int			last_rc;		/* the exit code of its last run */
+	int64_t		last_at;		/* when its last run was */
+} RunHistory;
+
+static void
+run_history(const char *runs, const char *kind, const char *id, RunHistory *h)
 {
 	char		prefix[64];
 	const char *pos = NULL;
 	const char *rest;
-	int64_t		best = SMS_TIME_NONE;
 
-	snprintf(prefix, sizeof(prefix), "%s %s ", x->kind, x->id);
+	memset(h, 0, sizeof(*h));
+	h->handled = SMS_TIME_NONE;
+	h->last_at = SMS_TIME_NONE;
+	snprintf(prefix, sizeof(prefix), "%s %s ", kind, id);
 	while ((rest = next_line_with(runs, &pos, prefix)) != NULL)
 	{
-		int64_t		due = strtoll(rest, NULL, 10);
+		char	   *p;
+		int64_t		due = strtoll(rest, &p, 10);
 
-		if (best == SMS_TIME_NONE || due > best)
-			best = due;
+		if (h->handled == SMS_TIME_NONE || due > h->handled)
+			h->handled = due;
+		if (strncmp(p, " skipped ", 9) == 0)
+			continue;
+		h->ran = true;
+		h->last_rc = (int) strtol(p, &p, 10);
+		h->last_at = strtoll(p, NULL, 10);
 	}
-	return best;
+}
+
+/*
+ * Does a mandatory time run x again after h?  No (and why, in why) when its
+ * rerun behaviour says so; a program that never ran always runs.
+ */
+static bool
+rerun_wanted(const Offer *x, const RunHistory *h, char *why, size_t whylen)
+{
+	char		at[SMS_FMT_TIME_BUFLEN] = "";
+	char		outcome[64];
+
+	if (!h->ran)
+		return true;
+	sms_fmt_format_time(h->last_at, true, at);
+	if (h->last_rc == 0)
+		snprintf(outcome, sizeof(outcome), "succeeded (exit code 0)");
+	else if (h->last_rc < 0)
+		snprintf(outcome, sizeof(outcome), "failed (stopped at its maximum run time)");
+	else
+		snprintf(outcome, sizeof(outcome), "failed (exit code %d)", h->last_rc);
+	switch (x->rerun)
+	{
+		case SMS_RERUN_ALWAYS:
+			return true;
+		case SMS_RERUN_IF_FAILED:
+			if (h->last_rc != 0)
+				return true;
+			break;
+		case SMS_RERUN_IF_SUCCEEDED:
+			if (h->last_rc == 0)
+				return true;
+			break;
+		case SMS_RERUN_NEVER:
+			break;
+	}
+	snprintf(why, whylen, "its rerun behaviour is %s and its last run, at %s, %s",
+			 sms_rerun_name(x->rerun), at, outcome);
+	return false;
+}
+
+/* append line to the runs text and write it whole to <state>/runs */
+static void
+record_run(const Config *c, char **runs, const char *line)
+{
+	char		err[512];
+	char	   *more = xmalloc((*runs ? strlen(*runs) : 0) + strlen(line) + 1);
+
+	sprintf(more, "%s%s", *runs ? *runs : "", line);
+	free(*runs);
+	*runs = more;
+	if (!sms_fmt_write_file(c->state_dir, "runs", *runs, strlen(*runs), err, sizeof(err)))
+		warnx("could not record the run in \"%s/runs\": %s", c->state_dir, err);
 }
 
 /*
@@ -1748,12 +1931,28 @@ run_due(const Config *c, int64_t now, Offers *o)
 		char		text[1400];
 		int			rc;
 		char		line[128];
-		char	   *more;
+		RunHistory	h;
 
 		if (x->waiting)
 			continue;
-		if (!asked && (due == SMS_TIME_NONE || (last_run(runs, x) != SMS_TIME_NONE && last_run(runs, x) >= due)))
+		run_history(runs, x->kind, x->id, &h);
+		if (!asked && (due == SMS_TIME_NONE || (h.handled != SMS_TIME_NONE && h.handled >= due)))
 			continue;
+		/* a mandatory time: the rerun behaviour decides, once per due time */
+		if (!asked && !rerun_wanted(x, &h, why, sizeof(why)))
+		{
+			char		when[SMS_FMT_TIME_BUFLEN];
+
+			sms_fmt_format_time(due, true, when);
+			snprintf(text, sizeof(text), "Program \"%s\" of package %s was not run again at its mandatory time %s: %s.",
+					 x->program, x->package_id, when, why);
+			printf("skipped %s %s: %s\n", x->kind, x->id, text);
+			status_message(c, now, MSG_RERUN_SKIPPED, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text, NO_EXIT_CODE);
+			snprintf(line, sizeof(line), "%s %s %lld skipped %lld\n", x->kind, x->id, (long long) due, (long long) now);
+			record_run(c, &runs, line);
+			continue;
+		}
 		if (!asked && !in_window(x, now))
 		{
 			printf("waiting to run %s %s: outside its maintenance windows\n", x->kind, x->id);
@@ -1786,7 +1985,7 @@ run_due(const Config *c, int64_t now, Offers *o)
 					 x->program, x->package_id, (long long) x->version, why);
 			printf("not running %s %s: %s\n", x->kind, x->id, text);
 			status_message(c, now, MSG_CACHED_REFUSED, SMS_STATUS_ERROR, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
-						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text, NO_EXIT_CODE);
 			if (!cache_drop(&cache, e, err, sizeof(err)))
 				warnx("%s", err);
 			continue;
@@ -1799,7 +1998,7 @@ run_due(const Config *c, int64_t now, Offers *o)
 			snprintf(text, sizeof(text), "Program \"%s\" of package %s started%s%s: %s", x->program, x->package_id,
 					 account ? " as " : "", account ? account->pw_name : "", x->command_line);
 			status_message(c, now, MSG_PROGRAM_STARTED, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
-						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text);
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text, NO_EXIT_CODE);
 			rc = run_program(c, pkgdir, x->command_line, x->max_run_minutes, account, why, sizeof(why));
 		}
 		free(pkgdir);
@@ -1814,9 +2013,10 @@ run_due(const Config *c, int64_t now, Offers *o)
 		else
 			snprintf(text, sizeof(text), "Program \"%s\" of package %s failed with exit code %d.", x->program, x->package_id, rc);
 		printf("ran %s %s: %s\n", x->kind, x->id, text);
+		/* the exit code of a program that ran to its end; none if stopped or never started */
 		status_message(c, now, rc == 0 ? MSG_PROGRAM_OK : MSG_PROGRAM_FAILED, rc == 0 ? SMS_STATUS_INFO : SMS_STATUS_ERROR,
 					   strcmp(x->kind, "advert") == 0 ? x->id : NULL, strcmp(x->kind, "job") == 0 ? x->id : NULL,
-					   x->package_id, text);
+					   x->package_id, text, rc < 0 || (why[0] && rc == 127) ? NO_EXIT_CODE : rc);
 		/* seed 004: the package unlocks 24 hours after its program ran */
 		if (!(rc == 127 && why[0]))
 			cache_mark_ran(&cache, e, now);
@@ -1824,17 +2024,222 @@ run_due(const Config *c, int64_t now, Offers *o)
 			warnx("%s", err);
 		snprintf(line, sizeof(line), "%s %s %lld %d %lld\n", x->kind, x->id,
 				 (long long) (asked && due == SMS_TIME_NONE ? now : (due == SMS_TIME_NONE ? now : due)), rc, (long long) now);
-		more = xmalloc((runs ? strlen(runs) : 0) + strlen(line) + 1);
-		sprintf(more, "%s%s", runs ? runs : "", line);
-		free(runs);
-		runs = more;
-		if (!sms_fmt_write_file(c->state_dir, "runs", runs, strlen(runs), err, sizeof(err)))
-			warnx("could not record the run in \"%s/runs\": %s", c->state_dir, err);
+		record_run(c, &runs, line);
 	}
 	fflush(stdout);
 	free(runs);
 	free(dir);
 	cache_close(&cache);
+}
+
+/* ----------------------------------------------------------------
+ * Targets that end here: not applicable, no longer targeted
+ * ---------------------------------------------------------------- */
+
+static const char *
+kind_title(const char *kind)
+{
+	return strcmp(kind, "job") == 0 ? "Run-command job" : "Advertisement";
+}
+
+/*
+ * Each target whose program does not run on this platform, once: status
+ * message 10007, remembered in <state dir>/not_applicable (lines "<kind>
+ * <id>") once the message is out, so that it is not repeated every poll.
+ */
+static void
+report_not_applicable(const Config *c, int64_t now, const Offers *o)
+{
+	char	   *done = NULL;
+	size_t		len;
+	char		err[512];
+
+	if (o->nna == 0)
+		return;
+	if (!sms_fmt_read_file(c->state_dir, "not_applicable", &done, &len, err, sizeof(err)))
+		done = NULL;
+	for (size_t i = 0; i < o->nna; i++)
+	{
+		const NotApplicable *x = &o->na[i];
+		char		line[64];
+		char		text[1024];
+
+		snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
+		if (has_line(done, line))
+			continue;
+		snprintf(text, sizeof(text), "%s %s (package %s, program \"%s\") does not apply to this machine: "
+				 "the program runs on %s; this machine is %s.", kind_title(x->kind), x->id, x->package_id,
+				 x->program, x->platforms, c->platform);
+		printf("not applicable %s %s: %s\n", x->kind, x->id, text);
+		if (status_message(c, now, MSG_NOT_APPLICABLE, SMS_STATUS_INFO, strcmp(x->kind, "advert") == 0 ? x->id : NULL,
+						   strcmp(x->kind, "job") == 0 ? x->id : NULL, x->package_id, text, NO_EXIT_CODE))
+		{
+			char	   *more = xmalloc((done ? strlen(done) : 0) + strlen(line) + 1);
+
+			sprintf(more, "%s%s", done ? done : "", line);
+			free(done);
+			done = more;
+			if (!sms_fmt_write_file(c->state_dir, "not_applicable", done, strlen(done), err, sizeof(err)))
+				warnx("could not write \"%s/not_applicable\": %s", c->state_dir, err);
+		}
+	}
+	free(done);
+}
+
+/* the expiry of kind id in <state dir>/expires ("<kind> <id> <epoch>"), or SMS_TIME_NONE */
+static int64_t
+known_expiry(const char *expires, const char *kind, const char *id)
+{
+	char		prefix[64];
+	const char *pos = NULL;
+	const char *rest;
+
+	snprintf(prefix, sizeof(prefix), "%s %s ", kind, id);
+	rest = next_line_with(expires, &pos, prefix);
+	return rest ? strtoll(rest, NULL, 10) : SMS_TIME_NONE;
+}
+
+/*
+ * The offers of the last poll (state) that this poll found no longer
+ * targeting this machine (not in its PCM file, not in the lookup files for
+ * it, its user or groups; advanced mode: not in its policy), before their
+ * program ran here: status message 10007 "no longer targeted", once (the
+ * offer leaves <state dir>/offers).  Not for one that expired (its expiry
+ * is kept in <state dir>/expires), nor, in legacy mode, for an
+ * advertisement whose offer file is gone from the CAP (deleted or
+ * disabled).  A job cancelled at the site leaves the PCM file just as a
+ * machine that left its collection does: the agent cannot tell them apart
+ * and reports both; the site keeps a cancelled target cancelled.  When the
+ * logged-on user or groups changed since the last poll (<state
+ * dir>/logon), an advertisement that left may have been the previous
+ * user's: advertisements are not reported at that poll.
+ */
+static void
+report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const char *state,
+						  bool same_logon)
+{
+	char	   *runs = NULL;
+	char	   *expires = NULL;
+	size_t		len;
+	char		err[512];
+	const char *p = state;
+
+	if (state == NULL)
+		return;
+	if (!sms_fmt_read_file(c->state_dir, "runs", &runs, &len, err, sizeof(err)))
+		runs = NULL;
+	if (!sms_fmt_read_file(c->state_dir, "expires", &expires, &len, err, sizeof(err)))
+		expires = NULL;
+	while (*p)
+	{
+		const char *nl = strchr(p, '\n');
+		size_t		l = nl ? (size_t) (nl - p) : strlen(p);
+		char		line[64];
+		char		kind[8],
+					id[16];
+		RunHistory	h;
+		int64_t		exp;
+		char		text[1024];
+
+		snprintf(line, sizeof(line), "%.*s\n", (int) (l < 60 ? l : 60), p);
+		p += l + (nl ? 1 : 0);
+		if (sscanf(line, "%7s %15s", kind, id) != 2 || (strcmp(kind, "job") != 0 && strcmp(kind, "advert") != 0))
+			continue;
+		if (o->targeted && has_line(o->targeted, line))
+			continue;			/* still a target (offered, waiting, expired, ...) */
+		if (!same_logon && strcmp(kind, "advert") == 0)
+			continue;			/* perhaps the previous user's */
+		run_history(runs, kind, id, &h);
+		if (h.ran)
+			continue;
+		exp = known_expiry(expires, kind, id);
+		if (exp != SMS_TIME_NONE && exp <= now + c->max_skew)
+			continue;
+		if (c->conninfo == NULL && strcmp(kind, "advert") == 0)
+		{
+			char		name[SMS_FMT_NAME_BUFLEN];
+			char	   *box = join(c->cap_dir, SMS_FMT_DIR_OFFERINF);
+			char	   *path = NULL;
+			struct stat st;
+			bool		gone = true;
+
+			if (sms_fmt_file_name(SMS_FILE_OFFER, id, 0, name, sizeof(name), err, sizeof(err)))
+			{
+				path = join(box, name);
+				gone = lstat(path, &st) != 0;
+			}
+			free(path);
+			free(box);
+			if (gone)
+				continue;		/* the advertisement itself is gone */
+		}
+		snprintf(text, sizeof(text), "%s %s is no longer targeted at this machine and its program did not run here: %s.",
+				 kind_title(kind), id,
+				 c->conninfo != NULL ? "this machine's policy no longer has it" :
+				 strcmp(kind, "job") == 0 ? "this machine's PCM file no longer has it" :
+				 "the lookup files no longer name this machine, its user or its groups for it");
+		printf("no longer targeted %s %s: %s\n", kind, id, text);
+		status_message(c, now, MSG_NOT_APPLICABLE, SMS_STATUS_INFO, strcmp(kind, "advert") == 0 ? id : NULL,
+					   strcmp(kind, "job") == 0 ? id : NULL, NULL, text, NO_EXIT_CODE);
+	}
+	free(runs);
+	free(expires);
+}
+
+/*
+ * Is the logged-on user (and are the groups) the same as at the last poll?
+ * Records this poll's in <state dir>/logon.  Unknown (no record): false.
+ */
+static bool
+same_logon_as_before(const Config *c)
+{
+	size_t		cap = 16 + (c->user ? strlen(c->user) : 0);
+	char	   *now;
+	char	   *before = NULL;
+	size_t		len;
+	char		err[512];
+	bool		same;
+
+	for (int g = 0; g < c->ngroups; g++)
+		cap += strlen(c->groups[g]) + 1;
+	now = xmalloc(cap);
+	snprintf(now, cap, "%s\n", c->user ? c->user : "");
+	for (int g = 0; g < c->ngroups; g++)
+	{
+		strcat(now, c->groups[g]);
+		strcat(now, "\n");
+	}
+	if (!sms_fmt_read_file(c->state_dir, "logon", &before, &len, err, sizeof(err)))
+		before = NULL;
+	same = before != NULL && strcmp(before, now) == 0;
+	if (!same && !sms_fmt_write_file(c->state_dir, "logon", now, strlen(now), err, sizeof(err)))
+		warnx("could not write \"%s/logon\": %s", c->state_dir, err);
+	free(before);
+	free(now);
+	return same;
+}
+
+/* <state dir>/expires: the expiry of each current offer that has one */
+static void
+keep_expiries(const Config *c, const Offers *o)
+{
+	size_t		cap = 64 * (o->n + 1);
+	size_t		used = 0;
+	char	   *out = xmalloc(cap);
+	char		err[512];
+	struct stat st;
+	char	   *path = join(c->state_dir, "expires");
+
+	out[0] = '\0';
+	for (size_t i = 0; i < o->n; i++)
+		if (!o->items[i].waiting && o->items[i].expires != SMS_TIME_NONE)
+			used += snprintf(out + used, cap - used, "%s %s %lld\n", o->items[i].kind, o->items[i].id,
+							 (long long) o->items[i].expires);
+	if ((used > 0 || stat(path, &st) == 0) &&
+		!sms_fmt_write_file(c->state_dir, "expires", out, used, err, sizeof(err)))
+		warnx("could not write \"%s/expires\": %s", c->state_dir, err);
+	free(path);
+	free(out);
 }
 
 /* smsdist-agent ... cache show|size MB|move DIR|clear */
@@ -1938,6 +2343,8 @@ poll_once(const Config *c)
 	size_t		cap = 64,
 				used = 0;
 	char	   *out = xmalloc(cap);
+	int			refused_before = refusals;
+	bool		same_logon;
 
 	if (c->conninfo != NULL)
 	{
@@ -1997,13 +2404,19 @@ poll_once(const Config *c)
 						   SMS_STATUS_INFO,
 						   strcmp(x->kind, "advert") == 0 ? x->id : NULL,
 						   strcmp(x->kind, "job") == 0 ? x->id : NULL,
-						   x->package_id, text);
+						   x->package_id, text, NO_EXIT_CODE);
 		}
 	}
+	report_not_applicable(c, now, &o);
+	/* a poll that refused an instruction file does not know every target */
+	same_logon = same_logon_as_before(c);
+	if (refusals == refused_before)
+		report_no_longer_targeted(c, now, &o, state, same_logon);
 	fflush(stdout);
 	free(state);
 	download_offers(c, now, &o);
 	run_due(c, now, &o);
+	keep_expiries(c, &o);
 	if (!sms_fmt_write_file(c->state_dir, "offers", out, used, err, sizeof(err)))
 	{
 		warnx("could not write the offers in \"%s\": %s", c->state_dir, err);
@@ -2023,6 +2436,13 @@ poll_once(const Config *c)
 		free(o.items[i].windows);
 	}
 	free(o.items);
+	for (size_t i = 0; i < o.nna; i++)
+	{
+		free(o.na[i].program);
+		free(o.na[i].platforms);
+	}
+	free(o.na);
+	free(o.targeted);
 	return true;
 }
 

@@ -2410,6 +2410,12 @@ sms_offer_to_text(const SmsOfferFile *f, char **out, size_t *len, char *err, siz
 		wr_list(h, "platforms", ',', f->platforms, f->nplatforms, 0, chk_platform, false, err, errlen) &&
 		wr_when(h, "offer_time", f->offer_time, true, err, errlen) &&
 		wr_when(h, "expires_time", f->expires_time, false, err, errlen);
+	if (ok && sms_rerun_name(f->rerun) == NULL)
+	{
+		set_err(err, errlen, "unknown rerun behaviour %d", (int) f->rerun);
+		ok = false;
+	}
+	ok = ok && sms_fmt_set(h, "rerun_behaviour", sms_rerun_name(f->rerun), err, errlen);
 
 	if (ok && (order = sorted_ptrs(f->assignments, f->nassignments,
 								   sizeof(SmsOfferAssignment), cmp_assignment)) == NULL)
@@ -2432,6 +2438,45 @@ sms_offer_to_text(const SmsOfferFile *f, char **out, size_t *len, char *err, siz
 		ok = offer_write_window(doc, i + 1, order[i], err, errlen);
 	free(order);
 	return finish(doc, ok, out, len, err, errlen);
+}
+
+static const char *const rerun_names[] = {
+	[SMS_RERUN_IF_FAILED] = "rerun_if_failed",
+	[SMS_RERUN_NEVER] = "never_rerun",
+	[SMS_RERUN_ALWAYS] = "always_rerun",
+	[SMS_RERUN_IF_SUCCEEDED] = "rerun_if_succeeded",
+};
+
+const char *
+sms_rerun_name(SmsRerunBehaviour r)
+{
+	return (unsigned) r < sizeof(rerun_names) / sizeof(rerun_names[0]) ? rerun_names[r] : NULL;
+}
+
+bool
+sms_rerun_from_name(const char *name, SmsRerunBehaviour *out)
+{
+	for (size_t i = 0; i < sizeof(rerun_names) / sizeof(rerun_names[0]); i++)
+		if (name != NULL && strcmp(name, rerun_names[i]) == 0)
+		{
+			*out = (SmsRerunBehaviour) i;
+			return true;
+		}
+	return false;
+}
+
+/* rerun_behaviour=, optional: absent is rerun_if_failed */
+static bool
+rd_rerun(const SmsFmtSection *s, SmsRerunBehaviour *out, char *err, size_t errlen)
+{
+	const char *v = sms_fmt_get(s, "rerun_behaviour");
+
+	*out = SMS_RERUN_IF_FAILED;
+	if (v == NULL || sms_rerun_from_name(v, out))
+		return true;
+	return key_problem(s, "rerun_behaviour",
+					   "must be never_rerun, always_rerun, rerun_if_failed or rerun_if_succeeded",
+					   v, err, errlen);
 }
 
 void
@@ -2512,6 +2557,7 @@ sms_offer_parse(const char *buf, size_t len, SmsOfferFile *out, char *err, size_
 		rd_list(h, "platforms", ',', 0, chk_platform, false, &out->platforms, &out->nplatforms, err, errlen) &&
 		rd_when(h, "offer_time", true, &out->offer_time, err, errlen) &&
 		rd_when(h, "expires_time", false, &out->expires_time, err, errlen) &&
+		rd_rerun(h, &out->rerun, err, errlen) &&
 		check_no_bare(doc, "assignment", err, errlen) &&
 		check_no_bare(doc, "window", err, errlen);
 
@@ -3294,6 +3340,8 @@ sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len, char *err, s
 		wr_str(h, "advert_id", f->advert_id, false, chk_sms_id, err, errlen) &&
 		wr_str(h, "job_id", f->job_id, false, chk_sms_id, err, errlen) &&
 		wr_str(h, "package_id", f->package_id, false, chk_sms_id, err, errlen) &&
+		(!f->has_exit_code ||
+		 wr_int(h, "exit_code", f->exit_code, 0, INT32_MAX, err, errlen)) &&
 		wr_str(h, "text", f->text, true, NULL, err, errlen);
 	if (!finish(doc, ok, out, len, err, errlen))
 		return false;
@@ -3370,7 +3418,9 @@ sms_status_parse(const char *buf, size_t len, SmsStatusFile *out, char *err, siz
 		rd_str(h, "advert_id", false, chk_sms_id, &out->advert_id, err, errlen) &&
 		rd_str(h, "job_id", false, chk_sms_id, &out->job_id, err, errlen) &&
 		rd_str(h, "package_id", false, chk_sms_id, &out->package_id, err, errlen) &&
+		rd_int32(h, "exit_code", false, 0, INT32_MAX, &out->exit_code, err, errlen) &&
 		rd_str(h, "text", true, NULL, &out->text, err, errlen);
+	out->has_exit_code = ok && sms_fmt_get(h, "exit_code") != NULL;
 	sms_fmt_doc_free(doc);
 	if (!ok)
 		sms_status_free(out);

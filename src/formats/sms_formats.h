@@ -289,6 +289,25 @@ typedef struct SmsOfferWindow
 	unsigned	days;			/* SMS_DAY_* bits, at least one */
 } SmsOfferWindow;
 
+/*
+ * What a mandatory time does when the program already ran on this machine
+ * (the rerun behaviour of Configuration Manager's deployments).  The
+ * key rerun_behaviour= of an offer file; absent: SMS_RERUN_IF_FAILED, so
+ * files written before the key existed keep the default.
+ */
+typedef enum SmsRerunBehaviour
+{
+	SMS_RERUN_IF_FAILED = 0,	/* rerun_if_failed: run again only after a failure */
+	SMS_RERUN_NEVER,			/* never_rerun: run only if it never ran */
+	SMS_RERUN_ALWAYS,			/* always_rerun: run at every mandatory time */
+	SMS_RERUN_IF_SUCCEEDED		/* rerun_if_succeeded: run again only after a success */
+} SmsRerunBehaviour;
+
+/* "rerun_if_failed" ...; NULL for a value out of range */
+extern const char *sms_rerun_name(SmsRerunBehaviour r);
+/* false: not one of the four names */
+extern bool sms_rerun_from_name(const char *name, SmsRerunBehaviour *out);
+
 typedef struct SmsOfferFile
 {
 	char	   *advert_id;
@@ -304,6 +323,7 @@ typedef struct SmsOfferFile
 	size_t		nassignments;
 	SmsOfferWindow *windows;	/* written sorted by start, duration, days */
 	size_t		nwindows;
+	SmsRerunBehaviour rerun;	/* always written; absent when read: rerun_if_failed */
 } SmsOfferFile;
 
 extern bool sms_offer_to_text(const SmsOfferFile *f, char **out, size_t *len,
@@ -440,6 +460,8 @@ typedef struct SmsStatusFile
 	char	   *job_id;			/* optional */
 	char	   *package_id;		/* optional */
 	char	   *text;			/* may be empty */
+	bool		has_exit_code;	/* exit_code= is present (optional) */
+	int32_t		exit_code;		/* 0-2147483647: the program's exit code */
 	/* writer: the machine's key; NULL writes no hmac line (the site refuses it) */
 	const uint8_t *key;
 	/* reader: the hmac line's value ("" if none) and the bytes it covers */

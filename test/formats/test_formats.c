@@ -370,6 +370,7 @@ example_offer(void)
 	ofr_windows[1].days = SMS_DAY_MON | SMS_DAY_TUE | SMS_DAY_WED | SMS_DAY_THU | SMS_DAY_FRI;
 	f.windows = ofr_windows;
 	f.nwindows = 2;
+	f.rerun = SMS_RERUN_ALWAYS;
 	return f;
 }
 
@@ -394,6 +395,7 @@ offer_equal(const SmsOfferFile *a, const SmsOfferFile *b)
 		SAME(a->assignments[i].time.utc == b->assignments[i].time.utc);
 		SAME(a->assignments[i].recur_every_minutes == b->assignments[i].recur_every_minutes);
 	}
+	SAME(a->rerun == b->rerun);
 	SAME(a->nwindows == b->nwindows);
 	for (i = 0; good && i < a->nwindows; i++)
 	{
@@ -589,6 +591,8 @@ example_status(void)
 	f.job_id = "CEN00003";
 	f.package_id = "CEN00002";
 	f.text = "Program \"Install (silent)\" exited with code 3010:\n\treboot pending; 100% done = [ok]";
+	f.has_exit_code = true;
+	f.exit_code = 3010;
 	return f;
 }
 
@@ -608,6 +612,8 @@ status_equal(const SmsStatusFile *a, const SmsStatusFile *b)
 	SAME(streq(a->job_id, b->job_id));
 	SAME(streq(a->package_id, b->package_id));
 	SAME(streq(a->text, b->text));
+	SAME(a->has_exit_code == b->has_exit_code);
+	SAME(!a->has_exit_code || a->exit_code == b->exit_code);
 	return good;
 }
 
@@ -672,6 +678,17 @@ test_status_signed(void)
 				"does not verify", "status: a changed byte of the text does not verify");
 		if (r)
 			sms_status_free(&back);
+		/* the exit code is signed too: 3010 made 3011 */
+		memcpy(t, g, glen);
+		p = strstr(t, "exit_code=3010\n");
+		if (p != NULL)
+			p[13] = '1';
+		r = p != NULL && sms_status_parse(t, glen, &back, err, sizeof(err));
+		ok(r && back.exit_code == 3011, "status: the changed exit code parses (3011)");
+		refused(r && sms_status_verify(t, glen, &back, key, err, sizeof(err)), err,
+				"does not verify", "status: a changed exit code does not verify");
+		if (r)
+			sms_status_free(&back);
 		free(t);
 	}
 	free(g);
@@ -725,6 +742,81 @@ test_status_signed(void)
 		if (r) sms_##fmt##_free(&back); \
 		free(g); \
 	} while (0)
+
+/*
+ * Files of the previous writers (golden/offer-0.7.txt, status-0.7.txt: no rerun_behaviour in an
+ * offer, no exit_code in a status message) still parse, with the defaults.
+ */
+static void
+test_older_files(void)
+{
+	char		err[512] = "";
+	size_t		glen = 0;
+	char	   *g;
+	bool		r;
+
+	g = slurp(golden_dir, "offer-0.7.txt", &glen);
+	{
+		SmsOfferFile ex = example_offer();
+		SmsOfferFile back;
+
+		r = g != NULL && sms_offer_parse(g, glen, &back, err, sizeof(err));
+		if (g != NULL && !r)
+			diag("%s", err);
+		ex.rerun = SMS_RERUN_IF_FAILED;
+		ok(r && offer_equal(&ex, &back) && back.rerun == SMS_RERUN_IF_FAILED,
+		   "offer: a file without rerun_behaviour parses, as rerun_if_failed");
+		if (r)
+			sms_offer_free(&back);
+	}
+	free(g);
+	g = slurp(golden_dir, "status-0.7.txt", &glen);
+	{
+		SmsStatusFile ex = example_status();
+		SmsStatusFile back;
+
+		r = g != NULL && sms_status_parse(g, glen, &back, err, sizeof(err));
+		if (g != NULL && !r)
+			diag("%s", err);
+		ex.has_exit_code = false;
+		ok(r && status_equal(&ex, &back) && !back.has_exit_code && back.exit_code == 0,
+		   "status: a file without exit_code parses, with no exit code");
+		if (r)
+			sms_status_free(&back);
+	}
+	free(g);
+	{
+		const char *bad =
+			"[smsdist]\nformat=offer\nversion=1\nadvert_id=CEN00007\nname=n\npackage_id=CEN00002\n"
+			"program=p\ncommand_line=c\nplatforms=\noffer_time=2026-03-02T08:00:00Z\noffer_time_utc=true\n"
+			"rerun_behaviour=sometimes\n";
+		const char *neg =
+			"[smsdist]\nformat=status\nversion=1\nmachine=CEN0001A\nsite=CEN\nsequence=1\n"
+			"at=2026-03-03T12:05:09Z\nmessage_id=10009\nseverity=error\ncomponent=Client Agent\n"
+			"exit_code=-1\ntext=t\n";
+		SmsOfferFile o;
+		SmsStatusFile m;
+		SmsOfferFile f = example_offer();
+		char	   *text = NULL;
+		size_t		len;
+
+		refused(sms_offer_parse(bad, strlen(bad), &o, err, sizeof(err)), err,
+				"must be never_rerun, always_rerun, rerun_if_failed or rerun_if_succeeded",
+				"offer reader: refuses an unknown rerun behaviour");
+		refused(sms_status_parse(neg, strlen(neg), &m, err, sizeof(err)), err,
+				"exit_code", "status reader: refuses a negative exit code");
+		f.rerun = (SmsRerunBehaviour) 9;
+		refused(sms_offer_to_text(&f, &text, &len, err, sizeof(err)), err,
+				"unknown rerun behaviour", "offer writer: refuses an unknown rerun behaviour");
+		for (int b = 0; b < 4; b++)
+		{
+			SmsRerunBehaviour back;
+
+			ok(sms_rerun_from_name(sms_rerun_name((SmsRerunBehaviour) b), &back) && (int) back == b,
+			   "rerun behaviour %s: name and back", sms_rerun_name((SmsRerunBehaviour) b));
+		}
+	}
+}
 
 static void
 test_golden(void)
@@ -2008,6 +2100,7 @@ main(int argc, char **argv)
 	scratch_dir = argv[2];
 
 	test_golden();
+	test_older_files();
 	test_deterministic();
 	test_common();
 	test_values();

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(201);
+SELECT plan(205);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -180,6 +180,14 @@ SELECT col_default_is('smsdist', 'sender_addresses', 'priority', '1'::text, 'sen
 SELECT col_default_is('smsdist', 'sender_addresses', 'throttle', 'unlimited'::text, 'sender_addresses.throttle defaults to unlimited');
 SELECT col_default_is('smsdist', 'advertisements', 'include_subcollections', 'true'::text,
                       'advertisements.include_subcollections defaults to true');
+SELECT col_default_is('smsdist', 'advertisements', 'rerun_behaviour', 'rerun_if_failed'::text,
+                      'advertisements.rerun_behaviour defaults to rerun_if_failed');
+SELECT col_not_null('smsdist', 'advertisements', 'rerun_behaviour', 'advertisements.rerun_behaviour is NOT NULL');
+SELECT is((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+            WHERE c.conrelid = 'smsdist.advertisements'::regclass AND c.conname = 'advertisements_rerun_behaviour_check'),
+          'CHECK ((rerun_behaviour = ANY (ARRAY[''never_rerun''::text, ''always_rerun''::text, ''rerun_if_failed''::text, ''rerun_if_succeeded''::text])))',
+          'advertisements.rerun_behaviour is one of the four rerun behaviours');
+SELECT col_type_is('smsdist', 'status_messages', 'exit_code', 'integer', 'status_messages.exit_code is an integer');
 SELECT col_has_default('smsdist', 'jobs', 'job_id', 'jobs.job_id has a default (a new SMS ID)');
 SELECT col_has_default('smsdist', 'packages', 'package_id', 'packages.package_id has a default (a new SMS ID)');
 SELECT col_hasnt_default('smsdist', 'system_resources', 'sms_id', 'system_resources.sms_id has no default (inventory gives it)');

@@ -109,6 +109,8 @@ is(scalar(status_files('CEN00001')), 3, 'polling again: the same offers, no new 
 ($rc, $out) = agent('CEN00002', 'WIN95');
 is($rc, 0, 'CEN00002: the poll runs');
 unlike($out, qr/^offer /m, 'the WIN95 machine is offered nothing: the program is for WINNT_X86 only');
+like($out, qr/^not applicable advert CEN00C01: .*the program runs on WINNT_X86; this machine is WIN95\.$/m,
+	'it reports the advertisement as not applicable (10007)');
 
 # ---- by user: the offer time not reached yet, then reached (test clock)
 ($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\alice');
@@ -144,7 +146,7 @@ ok(wait_until($node, 'site', q{SELECT count(*) = 0 FROM (SELECT 1) x
 is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || coalesce(advert_id, job_id, '') || ':' || severity, ',' ORDER BY machine, client_sequence)
                                FROM smsdist.status_messages WHERE client_sequence IS NOT NULL}),
 	'CEN00001:10002:CEN000D1:informational,CEN00001:10001:CEN00C01:informational,CEN00001:10003:CEN000D1:informational,'
-	  . 'CEN00002:10010::error,CEN00003:10001:CEN00C02:informational,CEN00003:10003:CEN00C02:informational,'
+	  . 'CEN00002:10007:CEN00C01:informational,CEN00002:10010::error,CEN00003:10001:CEN00C02:informational,CEN00003:10003:CEN00C02:informational,'
 	  . 'CEN00003:10001:CEN00C03:informational',
 	'each message is a row of status_messages, with the machine, the message ID, what it is about and its severity')
   or diag($node->safe_psql('site', 'SELECT machine, message_id, advert_id, job_id, message FROM smsdist.status_messages WHERE client_sequence IS NOT NULL'));
