@@ -355,6 +355,10 @@ BEGIN
         why := format('the target is already %s', cur.state);
     ELSIF NOT detail_only AND smsdist.target_state_is_final(cur.state) AND NOT smsdist.target_state_is_final(to_state) THEN
         why := format('the target is already %s and does not go back to %s', cur.state, to_state);
+    ELSIF to_state = 'not_applicable' AND smsdist.target_state_is_final(cur.state) THEN
+        -- "not for this machine" says nothing new about a target that has
+        -- ended (a cancelled job's offer that left the machine's files)
+        why := format('the target is already %s', cur.state);
     ELSIF NOT detail_only AND NOT smsdist.target_state_is_final(to_state) AND to_state < cur.state THEN
         why := format('the target is already %s and does not go back to %s', cur.state, to_state);
     END IF;
@@ -918,13 +922,18 @@ BEGIN
 
     IF retry THEN
         DELETE FROM smsdist.job_site_status s WHERE s.job_id = NEW.job_id;
-        -- what the last run's reports left: the state and its reason, the
-        -- exit code, and the message, sequence and client time that set it
-        -- (a copy's reset is reported to its parent: target_changed)
+        -- the targets the job's failure ended (end_job_targets: "job X
+        -- failed: ..."; at a parent, as a child reported its copy's) wait
+        -- again, without what the last run left (the message, sequence and
+        -- client time that set them).  A target an agent ended keeps its
+        -- state: its program ran (or cannot run there), and the agent,
+        -- which remembers that, would never report it again.  (A copy's
+        -- reset is reported to its parent: target_changed.)
         UPDATE smsdist.job_target_status t
            SET state = 'waiting', detail = NULL, exit_code = NULL, status_id = NULL,
                client_sequence = NULL, client_at = NULL
-         WHERE t.job_id = NEW.job_id;
+         WHERE t.job_id = NEW.job_id
+           AND (t.state < 'succeeded' OR t.detail LIKE 'job ' || NEW.job_id || ' failed%');
     ELSE
         UPDATE smsdist.job_site_status s
            SET state = 'cancelled', detail = 'the job was ' || NEW.state::text,

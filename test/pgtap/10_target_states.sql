@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -117,6 +117,9 @@ SELECT results_eq($$SELECT sms_id::text, state::text, detail FROM smsdist.job_ta
                   $$VALUES ('TS100001', 'cancelled', 'job TS1000B3 cancelled: by the test'),
                            ('TS100002', 'cancelled', 'job TS1000B3 cancelled: by the test')$$,
                   'cancelling a job cancels its open targets, with the reason');
+SELECT is(pg_temp.msg('TS100002', 23, '10:00:23', 10007, 'TS1000B3', 'no longer targeted'),
+          'not applied to job TS1000B3: the target is already cancelled',
+          'an agent that no longer finds the cancelled job says not applicable: the target stays cancelled');
 SELECT is(pg_temp.msg('TS100001', 22, '10:00:22', 10008, 'TS1000B3'), 'job TS1000B3: cancelled -> succeeded',
           'a program that ran before the cancel arrived still reports its true outcome');
 
