@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(201);
+SELECT plan(205);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -401,8 +401,17 @@ SELECT functions_are('smsdist', ARRAY[
     'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
     'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
     'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key',
-    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem'],
+    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem',
+    'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements'],
     'smsdist has exactly the documented functions');
+SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
+                    'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
+SELECT hasnt_function('smsdist', 'machine_policy', ARRAY['text'], 'machine_policy(text) is gone (one-argument calls stay unambiguous)');
+SELECT volatility_is('smsdist', 'lookup_name_key', ARRAY['text'], 'immutable', 'lookup_name_key is IMMUTABLE (indexed)');
+SELECT is((SELECT array_agg(indexname::text || ':' || (indexdef LIKE '%lookup_name_key(%') ORDER BY indexname)
+             FROM pg_indexes WHERE schemaname = 'smsdist' AND indexname LIKE 'collection_%_members_lookup'),
+          ARRAY['collection_group_members_lookup:true', 'collection_user_members_lookup:true'],
+          'users and groups are looked up by their lookup-file name (lookup_name_key)');
 
 -------------------------------------------------------------------------------
 -- Triggers
