@@ -52,7 +52,12 @@
  * site smsdist.status_report_for_parent() -- per advertisement and job of
  * the parent's, this site's counts and those its children sent -- through
  * smsdist.receive_status_report() over libpq (the sender_addresses row for
- * the parent's site code), when it differs from what it last sent.
+ * the parent's site code), when it differs from what it last sent.  And
+ * target by target: the job and advertisement targets whose state changed
+ * since the parent last heard (report_pending, set by a trigger) go to
+ * smsdist.receive_target_report() in batches, each cleared here once the
+ * parent has it, so the site that made a job knows how it ended on every
+ * machine of its subtree.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -79,6 +84,9 @@
 #include "utils/timestamp.h"
 
 #define BATCH			1000
+/* target rows sent to the parent per call, and calls per step */
+#define TARGET_BATCH		5000
+#define MAX_TARGET_BATCHES	20
 #define INBOX_MODE		01733	/* sticky; others create, the owner removes */
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
@@ -617,10 +625,69 @@ ingest(const char *box, InboxFile *f, KeyCache *kc)
 	return true;
 }
 
+/* The next target rows the parent has not heard of (a JSON array text). */
+static char *
+pending_targets(void)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(TARGET_BATCH)};
+
+	if (SPI_execute_with_args("SELECT smsdist.target_report_for_parent($1)::text",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: reading the targets to report failed");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * Send the parent the target rows it has not heard of, TARGET_BATCH at a
+ * time, and clear each batch once the parent has it (a row that changed
+ * again meanwhile stays pending).  Rows the parent refused are said in the
+ * log, once per distinct reason; they are not sent again.  Returns false if
+ * a batch could not be sent (try again soon).
+ */
+static bool
+forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
+{
+	static char *last_refusal = NULL;
+
+	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
+	{
+		const char *v[2] = {sms_site_code, pending};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		PGresult   *res;
+		char	   *answer;
+
+		if (batch == MAX_TARGET_BATCHES)
+			return false;		/* the rest at the next step: the inboxes first */
+		res = link_exec(conn, "SELECT smsdist.receive_target_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
+		if (res == NULL)
+			return false;
+		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		PQclear(res);
+		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
+			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
+		{
+			ereport(LOG,
+					(errmsg("smsdist status manager: parent site %s refused target rows: %s", parent, answer)));
+			if (last_refusal)
+				pfree(last_refusal);
+			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
+		}
+		values[0] = CStringGetTextDatum(pending);
+		if (SPI_execute_with_args("SELECT smsdist.targets_reported($1::jsonb)",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist status manager: clearing reported targets failed");
+		pending = pending_targets();
+	}
+	return true;
+}
+
 /*
  * Send the parent this site's summary if it changed since it was last
  * sent (by this process: after a restart it is sent once more, which is
- * harmless).  Returns false if it could not be sent (try again soon).
+ * harmless), and the target rows it has not heard of.  Returns false if
+ * either could not be sent (try again soon).
  */
 static bool
 forward_to_parent(void)
@@ -633,10 +700,12 @@ forward_to_parent(void)
 	char	   *conninfo;
 	char	   *report;
 	char	   *md5;
+	char	   *pending;
 	char	   *err = NULL;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *v[2];
+	bool		sent = false;
 
 	if (SPI_execute_with_args("SELECT s.parent_site_code::text,"
 							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
@@ -653,31 +722,46 @@ forward_to_parent(void)
 	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	if (strcmp(md5, last_md5) == 0)
+	pending = pending_targets();
+	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0)
 		return true;
 	if (conninfo == NULL)
 	{
 		/* said once per change, not at every step */
-		ereport(LOG,
-				(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
-						parent)));
+		if (strcmp(md5, last_md5) != 0)
+			ereport(LOG,
+					(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
+							parent)));
 		strlcpy(last_md5, md5, sizeof(last_md5));
 		return true;
 	}
 	conn = link_open(conninfo, &err);
 	if (conn != NULL)
 	{
-		v[0] = sms_site_code;
-		v[1] = report;
-		res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
-		link_close(conn, res != NULL);
-		if (res != NULL)
+		sent = true;
+		if (strcmp(md5, last_md5) != 0)
 		{
-			PQclear(res);
-			strlcpy(last_md5, md5, sizeof(last_md5));
+			v[0] = sms_site_code;
+			v[1] = report;
+			res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
+			if (res != NULL)
+			{
+				PQclear(res);
+				strlcpy(last_md5, md5, sizeof(last_md5));
+			}
+			else
+				sent = false;
+		}
+		if (sent)
+			sent = forward_targets(conn, parent, pending, &err);
+		link_close(conn, sent);
+		if (sent)
+		{
 			failing = false;
 			return true;
 		}
+		if (err == NULL)
+			return false;		/* more batches: soon */
 	}
 	ereport(LOG,
 			(errmsg("smsdist status manager: status summaries could not be sent to parent site %s: %s",
