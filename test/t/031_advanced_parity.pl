@@ -108,6 +108,17 @@ sub summary
 	return join("\n", sort grep { /^(offer|waiting|ran|waiting to run) / } split /\n/, $out);
 }
 
+# ---- another user, before the mandatory time: the user's and the group's
+# advertisements are not his
+for my $mode ('legacy', 'advanced')
+{
+	my ($r, $out, $err) = agent($mode, "bob-$mode", $mode eq 'legacy' ? '2026-12-01T09:00:00Z' : '2026-12-01T09:00:01Z',
+		'--user', 'CORP\\bob');
+	is($r, 0, "$mode agent with bob logged on: the poll runs") or diag($err);
+	is(join(',', map { /^offer (\S+ \S+)/ ? $1 : () } sort split /\n/, $out), 'advert CEN00C01,job CEN000D1',
+		"$mode: bob is offered the machine's job and advertisement only, not alice's or staff's");
+}
+
 # (each agent its own test clock: status messages are one per machine,
 # sequence and client time)
 my ($rc, $lout, $lerr) = agent('legacy', 'legacy', '2026-12-01T12:00:00Z', @who);
@@ -144,16 +155,6 @@ is($lmsgs, '10001:CEN00C01,10001:CEN00C02,10001:CEN00C03,10002:CEN000D1,10003:CE
 	'legacy: offered (10001, 10002 with the job ID), downloaded (10003), started (10005), succeeded (10008)');
 is($msgs->('2026-12-01 12:00:01+00'), $lmsgs, 'advanced: the same status message IDs for the same job and advertisements');
 
-# ---- another user: the user's and the group's advertisements are not his
-for my $mode ('legacy', 'advanced')
-{
-	my ($r, $out, $err) = agent($mode, "bob-$mode", $mode eq 'legacy' ? '2026-12-01T09:00:00Z' : '2026-12-01T09:00:01Z',
-		'--user', 'CORP\\bob');
-	is($r, 0, "$mode agent with bob logged on: the poll runs") or diag($err);
-	is(join(',', map { /^offer (\S+ \S+)/ ? $1 : () } sort split /\n/, $out), 'advert CEN00C01,job CEN000D1',
-		"$mode: bob is offered the machine's job and advertisement only, not alice's or staff's");
-}
-
 # ---- the SQL interface
 is($node->safe_psql('site', q{SELECT string_agg((a->>'advert_id') || ':' || (a->>'target'), ',')
                                 FROM jsonb_array_elements(smsdist.machine_policy('CEN00001', 'corp\ALICE', ARRAY['CORP\Staff'])->'advertisements') a}),
@@ -170,25 +171,38 @@ for my $bad ([ q{'CEN00001', 'alice'}, 'invalid user name "alice"', '22023' ],
 	my ($r, $out, $err) = $node->psql('site', "\\set VERBOSITY verbose\nSELECT smsdist.machine_policy($bad->[0])");
 	like($err, qr/ERROR:  $bad->[2]: \Q$bad->[1]\E/, "machine_policy($bad->[0]) is refused: $bad->[1] ($bad->[2])");
 }
-my ($r, $out, $err) = $node->psql('site', q{SET ROLE agent; SELECT smsdist.machine_policy('CEN00002', 'CORP\alice')});
+my ($r, $out, $err) = $node->psql('site', q{SELECT smsdist.machine_policy('CEN00002', 'CORP\alice')}, extra_params => [ '-U', 'agent' ]);
 like($err, qr/speaks for machine CEN00001, not for machine CEN00002/, 'an agent\'s login still reads only its own machine\'s policy');
 ($r, $out, $err) = agent('advanced', 'bad', '2026-12-01T09:00:00Z', '--user', 'alice');
 is($r >> 8, 2, 'the agent refuses a --user that is not DOMAIN\\NAME (bad usage)');
 like($err, qr/--user wants DOMAIN\\NAME/, 'and says what it wants');
 
 # ---- the stored policy follows what rewrites the PCM file
-$node->safe_psql('site', q{UPDATE smsdist.programs SET max_run_minutes = 7 WHERE package_id = 'CEN00B01' AND program_name = 'Job'});
+# the job ended (every target final): it leaves the PCM file and the policy
+ok(wait_until($node, 'site', q{SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN000D1'}, 30),
+	'the run-command job completed');
+ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN00001', true)).size IS NOT NULL
+                                  AND (SELECT policy->'jobs' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001')}, 30),
+	'its PCM file is removed, and the stored policy has no job any more');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.programs (package_id, program_name, command_line) VALUES ('CEN00B01', 'Later', 'sh run.sh later');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, offer_after)
+VALUES ('CEN000D2', 'run_command', 'CEN00B01', 'Later', 'machines', '{CEN00001}', '2026-01-01 00:00+00', '2026-01-01 00:00+00');});
+ok(wait_until($node, 'site', q{SELECT policy->'jobs'->0->>'job_id' = 'CEN000D2' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001'}, 60),
+	'a new job for the machine: the stored policy gains it');
+$node->safe_psql('site', q{UPDATE smsdist.programs SET max_run_minutes = 7 WHERE package_id = 'CEN00B01' AND program_name = 'Later'});
 ok(wait_until($node, 'site', q{SELECT policy->'jobs'->0->>'max_run_minutes' = '7' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001'}, 30),
 	'a changed program: the stored policy has the new maximum run time');
-ok(wait_until($node, 'site', qq{SELECT position('max_run_minutes=7' IN pg_read_file('$b/logon/pcins.box/CEN00001')) > 0}, 30),
+ok(wait_until($node, 'site', qq{SELECT position('max_run_minutes=7' IN coalesce(pg_read_file('$b/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 30),
 	'as the PCM file has');
-$node->safe_psql('site', q{UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'CEN000D1'});
-ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN00001', true)).size IS NOT NULL}, 30),
-	'a cancelled job: the PCM file is removed');
-ok(wait_until($node, 'site', q{SELECT policy->'jobs' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001'}, 30),
-	'and the stored policy has no job');
 ($r, $out, $err) = agent('advanced', 'advanced', '2026-12-01T13:00:00Z', @who);
-unlike($out, qr/CEN000D1/, 'the advanced agent is no longer offered it');
+like($out, qr/^offer job CEN000D2 package CEN00B01 program "Later": sh run\.sh later$/m, 'the advanced agent is offered the new job');
+$node->safe_psql('site', q{UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'CEN000D2'});
+ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN00001', true)).size IS NOT NULL
+                                  AND (SELECT policy->'jobs' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001')}, 30),
+	'a cancelled job: the PCM file is removed and the stored policy has no job');
+($r, $out, $err) = agent('advanced', 'advanced', '2026-12-01T13:00:01Z', @who);
+unlike($out, qr/CEN000D2/, 'the advanced agent is no longer offered it');
 like($out, qr/^offer advert CEN00C02 /m, 'its user\'s advertisement is still offered');
 
 done_testing();
