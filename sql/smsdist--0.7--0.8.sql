@@ -887,10 +887,12 @@ CREATE INDEX collection_group_members_lookup
 -- machine of site p_site gets them, each saying why it is there
 -- (p_target: machine, user or user_group); NULL for none.
 CREATE FUNCTION policy_advertisements(p_adverts text[], p_site text, p_target text) RETURNS jsonb
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT jsonb_agg(jsonb_build_object(
+BEGIN
+    -- PL/pgSQL, not SQL: its plan is kept across calls
+    RETURN (SELECT jsonb_agg(jsonb_build_object(
         'advert_id', a.advert_id, 'name', a.name, 'collection_id', a.collection_id,
         'target', p_target,
         'package_id', a.package_id, 'program', a.program_name,
@@ -917,7 +919,8 @@ AS $$
                  jsonb_agg(l.path ORDER BY l.site_system_id) AS paths
             FROM smsdist.package_locations l
            WHERE l.package_id = a.package_id AND l.site_code = p_site) loc ON true
-     WHERE a.advert_id = ANY (p_adverts)
+     WHERE a.advert_id = ANY (p_adverts));
+END
 $$;
 REVOKE ALL ON FUNCTION policy_advertisements(text[], text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION policy_advertisements(text[], text, text) TO smsdist_reader;
@@ -928,31 +931,44 @@ GRANT EXECUTE ON FUNCTION policy_advertisements(text[], text, text) TO smsdist_r
 -- up.  p_kind: 'system' (p_names are SMS IDs), 'user' or 'user_group'
 -- (DOMAIN\name, matched as lookup_name_key() does).
 CREATE FUNCTION member_advertisements(p_kind text, p_names text[]) RETURNS text[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH RECURSIVE direct(collection_id) AS (
-        SELECT m.collection_id::text FROM smsdist.collection_members m
-         WHERE p_kind = 'system' AND m.sms_id = ANY (p_names)
-        UNION
-        SELECT m.collection_id::text FROM smsdist.collection_user_members m
-         WHERE p_kind = 'user'
-           AND smsdist.lookup_name_key(m.domain || '\' || m.user_name)
-               = ANY (ARRAY(SELECT smsdist.lookup_name_key(n) FROM unnest(p_names) n))
-        UNION
-        SELECT m.collection_id::text FROM smsdist.collection_group_members m
-         WHERE p_kind = 'user_group'
-           AND smsdist.lookup_name_key(m.domain || '\' || m.group_name)
-               = ANY (ARRAY(SELECT smsdist.lookup_name_key(n) FROM unnest(p_names) n))),
-    up(collection_id, depth) AS (
-        SELECT collection_id, 0 FROM direct
-        UNION
-        SELECT s.parent_collection_id::text, u.depth + 1
-          FROM up u JOIN smsdist.collection_subcollections s ON s.child_collection_id = u.collection_id
-         WHERE u.depth < 100)
-    SELECT coalesce(array_agg(DISTINCT a.advert_id::text ORDER BY a.advert_id::text), '{}')
-      FROM up JOIN smsdist.advertisements a ON a.collection_id = up.collection_id
-     WHERE a.enabled AND (up.depth = 0 OR a.include_subcollections)
+DECLARE
+    direct text[];
+    keys text[];
+BEGIN
+    -- PL/pgSQL, not SQL: each query's plan is kept across calls
+    IF p_kind = 'system' THEN
+        direct := ARRAY(SELECT m.collection_id::text FROM smsdist.collection_members m
+                         WHERE m.sms_id = ANY (p_names));
+    ELSIF p_kind IN ('user', 'user_group') THEN
+        keys := ARRAY(SELECT smsdist.lookup_name_key(n) FROM unnest(p_names) n);
+        IF p_kind = 'user' THEN
+            direct := ARRAY(SELECT m.collection_id::text FROM smsdist.collection_user_members m
+                             WHERE smsdist.lookup_name_key(m.domain || '\' || m.user_name) = ANY (keys));
+        ELSE
+            direct := ARRAY(SELECT m.collection_id::text FROM smsdist.collection_group_members m
+                             WHERE smsdist.lookup_name_key(m.domain || '\' || m.group_name) = ANY (keys));
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'unknown member kind "%": system, user or user_group', p_kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(direct) = 0 THEN
+        RETURN '{}';
+    END IF;
+    RETURN (
+        WITH RECURSIVE up(collection_id, depth) AS (
+            SELECT DISTINCT d, 0 FROM unnest(direct) d
+            UNION
+            SELECT s.parent_collection_id::text, u.depth + 1
+              FROM up u JOIN smsdist.collection_subcollections s ON s.child_collection_id = u.collection_id
+             WHERE u.depth < 100)
+        SELECT coalesce(array_agg(DISTINCT a.advert_id::text ORDER BY a.advert_id::text), '{}')
+          FROM up JOIN smsdist.advertisements a ON a.collection_id = up.collection_id
+         WHERE a.enabled AND (up.depth = 0 OR a.include_subcollections));
+END
 $$;
 REVOKE ALL ON FUNCTION member_advertisements(text, text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION member_advertisements(text, text[]) TO smsdist_reader;
