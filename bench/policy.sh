@@ -36,13 +36,24 @@ SELECT 'CEN0C0' || upper(lpad(to_hex(a), 2, '0')), 'Policy advert ' || a, 'CEN0B
 INSERT INTO smsdist.advertisement_assignments (advert_id, assign_time) VALUES ('CEN0C001', '2026-12-24 20:00');
 INSERT INTO smsdist.maintenance_windows (collection_id, name, start_time, duration_minutes, days) VALUES
   ('CEN0A001', 'Nights', '22:00', 240, '{mon,tue,wed,thu,fri}'), ('CEN0A002', 'Weekend', '01:00', 300, '{sat,sun}');
+-- the logged-on users: one per machine, all in one user collection, and a
+-- group in another, each with two advertisements
+INSERT INTO smsdist.users (domain, user_name, full_name) SELECT 'CORP', 'user' || g, 'User ' || g FROM generate_series(1, $machines) g;
+INSERT INTO smsdist.user_groups VALUES ('CORP', 'staff');
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN0A0F1', 'Policy users'), ('CEN0A0F2', 'Policy staff');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, user_domain, user_name)
+SELECT 'CEN0A0F1', 'direct', 'CORP', 'user' || g FROM generate_series(1, $machines) g;
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, group_domain, group_name) VALUES ('CEN0A0F2', 'direct', 'CORP', 'staff');
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id) VALUES
+  ('CEN0C0F1', 'Users 1', 'CEN0B0F1', 'Install', 'CEN0A0F1'), ('CEN0C0F2', 'Users 2', 'CEN0B0F1', 'Install', 'CEN0A0F1'),
+  ('CEN0C0F3', 'Staff 1', 'CEN0B0F1', 'Install', 'CEN0A0F2'), ('CEN0C0F4', 'Staff 2', 'CEN0B0F1', 'Install', 'CEN0A0F2');
 SQL
 # wait for the Collection Evaluator and the Offer Manager (5 min at most)
 psql -X -q -d bench >/dev/null <<'SQL'
 DO $$
 BEGIN
   FOR i IN 1 .. 3000 LOOP
-    EXIT WHEN (SELECT count(*) FROM smsdist.collections WHERE collection_id LIKE 'CEN0A0%' AND evaluated_at IS NOT NULL) = 10
+    EXIT WHEN (SELECT count(*) FROM smsdist.collections WHERE collection_id LIKE 'CEN0A0%' AND evaluated_at IS NOT NULL) = 12
           AND NOT EXISTS (SELECT 1 FROM smsdist.collection_evaluation_queue)
           AND NOT EXISTS (SELECT 1 FROM smsdist.system_evaluation_queue);
     PERFORM pg_sleep(0.1);
@@ -57,6 +68,10 @@ cat > "$work/policy.pgbench" <<'PGB'
 \set id random(65537, 65536 + :machines)
 SELECT smsdist.machine_policy('CEN' || upper(to_hex(:id::integer)));
 PGB
+cat > "$work/policy_user.pgbench" <<'PGB'
+\set id random(65537, 65536 + :machines)
+SELECT smsdist.machine_policy('CEN' || upper(to_hex(:id::integer)), 'CORP\user' || (:id - 65536), ARRAY['CORP\staff']);
+PGB
 cat > "$work/lookup.pgbench" <<'PGB'
 \set id random(65537, 65536 + :machines)
 SELECT sms_id, name, domain, platform FROM smsdist.system_resources WHERE sms_id = 'CEN' || upper(to_hex(:id::integer));
@@ -68,6 +83,8 @@ run() { # run SCRIPT USER -> tps
 }
 base_tps=$(run "$work/lookup.pgbench" postgres)
 policy_tps=$(run "$work/policy.pgbench" agent)
+user_tps=$(run "$work/policy_user.pgbench" agent)
 printf '  %-58s %10.0f /s\n' "baseline: primary-key lookup of a machine (pgbench, $clients clients)" "$base_tps"
 printf '  %-58s %10.0f /s\n' "smsdist.machine_policy() as a reader (pgbench, $clients clients)" "$policy_tps"
+printf '  %-58s %10.0f /s\n' "machine_policy(machine, user, groups): +4 user/group adverts" "$user_tps"
 echo "  policy / lookup: $(awk -v a="$policy_tps" -v b="$base_tps" 'BEGIN{printf "%.2f", a/b}')   (target: 10,000 policies/s)"

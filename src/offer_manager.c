@@ -577,6 +577,8 @@ policies(void)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 
+	/* (the PCM writer stores policies too: one at a time) */
+	sms_lock_machine_policies();
 	if (SPI_execute_with_args("WITH RECURSIVE tgt(advert_id, collection_id, depth) AS ("
 							  "  SELECT a.advert_id::text, a.collection_id::text, 0"
 							  "    FROM smsdist.advertisements a WHERE a.enabled"

@@ -21,7 +21,11 @@
  *				expired or not applicable there) and whose package is
  *				distributed at the machine's site (its 'distribute' row
  *				there is done), with at least one distribution point
- *				location.
+ *				location: smsdist.live_run_jobs(), which the management
+ *				point's policies use too.
+ *	policy		each machine whose file is written or removed gets its
+ *				policy (machine_policies) computed again in the same
+ *				transaction: an advanced agent is offered the same jobs.
  *	site server copy	<first site-server drive>/mancfg.box/pcmdom.box/
  *				<DOMAIN>.000/<SMS ID> (the package store if the site has no
  *				drive configured).
@@ -437,6 +441,63 @@ requeue_if_key_changed(void)
 }
 
 /*
+ * machine_policies is written by the PCM writer and the Offer Manager, each
+ * computing policies in its own snapshot: without an order, a writer whose
+ * snapshot predates the other's commit could store an older policy over a
+ * newer one.  Each takes this lock (until its transaction ends) before the
+ * statement that computes and stores, so that statement's snapshot sees
+ * everything the other stored.
+ */
+void
+sms_lock_machine_policies(void)
+{
+	if (SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock("
+					" pg_catalog.hashtextextended('smsdist machine_policies', 0))",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist: locking machine_policies failed");
+}
+
+/*
+ * The management point follows the PCM files: the policy of every machine
+ * of the batch (its run-command jobs are what its PCM file says, see
+ * live_run_jobs()) is computed again and stored in machine_policies, and
+ * smsdist_policy_<SMS ID> is notified for each one that changed.  Machines
+ * of other sites have no policy here unless one was stored (it is kept
+ * right); a machine that no longer exists loses its row.
+ */
+static void
+refresh_policies(Datum batch)
+{
+	Oid			types[2] = {TEXTARRAYOID, TEXTOID};
+	Datum		values[2] = {batch, CStringGetTextDatum(sms_site_code)};
+
+	sms_lock_machine_policies();
+	if (SPI_execute_with_args("DELETE FROM smsdist.machine_policies mp"
+							  " WHERE mp.sms_id = ANY ($1::text[])"
+							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "smsdist despooler: forgetting policies failed");
+	if (SPI_execute_with_args("WITH pol AS ("
+							  "  SELECT r.sms_id::text AS sms_id, smsdist.compute_machine_policy(r.sms_id) AS p"
+							  "    FROM smsdist.system_resources r"
+							  "   WHERE r.sms_id = ANY ($1::text[])"
+							  "     AND (r.site_code = $2"
+							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))), "
+							  "changed AS ("
+							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy)"
+							  "  SELECT sms_id, md5(coalesce(p::text, '')), p FROM pol"
+							  "      ON CONFLICT (sms_id) DO UPDATE"
+							  "     SET policy_md5 = EXCLUDED.policy_md5, policy = EXCLUDED.policy,"
+							  "         changed_at = clock_timestamp()"
+							  "   WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5"
+							  "      OR machine_policies.policy IS NULL"
+							  "  RETURNING sms_id) "
+							  "SELECT pg_notify('smsdist_policy_' || lower(sms_id), 'changed') FROM changed",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: updating machine policies failed");
+}
+
+/*
  * Write the PCM files of a batch of queued machines.  Returns true if there
  * was a batch (the caller commits, which takes it off the queue).
  */
@@ -511,32 +572,18 @@ sms_pcm_write_queued(void)
 	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
 
 	/* their live jobs, in machine then job order */
-	if (SPI_execute_with_args("SELECT t.sms_id::text, j.job_id::text, j.package_id::text, p.name::text,"
-							  "       j.source_version, j.program_name::text, pr.command_line::text,"
-							  "       coalesce(array_to_string(pr.platforms, ','), ''),"
-							  "       extract(epoch FROM coalesce(j.offer_after, j.start_after))::bigint,"
-							  "       extract(epoch FROM j.mandatory_at)::bigint,"
-							  "       extract(epoch FROM j.expires_at)::bigint,"
-							  "       coalesce(pr.max_run_minutes, 0),"
-							  "       loc.paths,"
-							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256),"
-							  "       pr.run_with = 'user_rights'"
-							  "  FROM smsdist.job_target_status t"
-							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-							  "  JOIN smsdist.jobs j ON j.job_id = t.job_id"
-							  "  JOIN smsdist.packages p ON p.package_id = j.package_id"
-							  "  JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name"
-							  "  JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version"
-							  "  JOIN smsdist.job_site_status d ON d.job_id = j.job_id AND d.site_code = $2"
-							  "   AND d.phase = 'distribute' AND d.state = 'done'"
-							  "  CROSS JOIN LATERAL (SELECT string_agg(l.path, E'\\n' ORDER BY l.site_system_id) AS paths"
-							  "                        FROM smsdist.package_locations l"
-							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2) loc"
-							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired', 'not_applicable')"
-							  "   AND j.job_type = 'run_command' AND j.state = 'active'"
-							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
-							  "   AND loc.paths IS NOT NULL"
-							  " ORDER BY t.sms_id, j.job_id",
+	if (SPI_execute_with_args("SELECT lj.sms_id, lj.job_id, lj.package_id, lj.package_name,"
+							  "       lj.source_version, lj.program_name, lj.command_line,"
+							  "       coalesce(array_to_string(lj.platforms, ','), ''),"
+							  "       extract(epoch FROM lj.offer_after)::bigint,"
+							  "       extract(epoch FROM lj.mandatory_at)::bigint,"
+							  "       extract(epoch FROM lj.expires_at)::bigint,"
+							  "       coalesce(lj.max_run_minutes, 0),"
+							  "       array_to_string(lj.locations, E'\\n'),"
+							  "       lj.package_sha256,"
+							  "       lj.run_with = 'user_rights'"
+							  "  FROM smsdist.live_run_jobs($1::text[], $2) lj"
+							  " ORDER BY lj.sms_id, lj.job_id",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading live jobs failed");
 	jobs = SPI_tuptable;
@@ -640,6 +687,7 @@ sms_pcm_write_queued(void)
 	t_write = GetCurrentTimestamp();
 	flush_copies();
 	record_batch();
+	refresh_policies(batch);
 	SPI_freetuptable(machines);
 	if (written + removed > 0)
 		ereport(DEBUG1,

@@ -176,6 +176,8 @@ extern TimestampTz sms_status_manager_step(void);	/* status_manager.c */
 extern bool sms_pcm_write_queued(void);
 /* the site server's directory for instruction files (step memory) */
 extern char *sms_site_server_dir(void);
+/* machine_policies is written by one transaction at a time (pcm_writer.c) */
+extern void sms_lock_machine_policies(void);
 
 /* query_rule.c: a collection query rule as a SQL condition over alias r */
 extern char *sms_compile_query_rule(const char *rule);

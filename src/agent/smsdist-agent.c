@@ -1145,7 +1145,10 @@ parse_triples(const char *text, Offer *x, bool assignments)
 }
 
 /*
- * The advertisements of this machine's policy.  Schedules are checked on
+ * The run-command jobs and advertisements of this machine's policy, with
+ * those of its logged-on user and the user's groups when --user or --group
+ * say who that is: the offers a legacy agent takes from the PCM file and
+ * the lookup files, from the management point.  Schedules are checked on
  * the site's clock (the server's), not this machine's: *now becomes the
  * site's time, and a skew over --max-skew is reported.  False if the
  * management point could not be asked.
@@ -1153,39 +1156,90 @@ parse_triples(const char *text, Offer *x, bool assignments)
 static bool
 mp_offers(const Config *c, int64_t *now, Offers *o)
 {
-	const char *v[1] = {c->sms_id};
+	const char *v[3] = {c->sms_id, c->user, NULL};
+	char	   *groups = NULL;
+	const char *sql;
 	PGresult   *r;
 	int64_t		local = *now;	/* this machine's clock */
+	bool		who = c->user != NULL || c->ngroups > 0;
 
 	if (!mp_connect(c))
 		return false;
-	r = PQexecParams(mp_conn,
-					 "SELECT extract(epoch FROM clock_timestamp())::bigint,"
-					 "       a->>'advert_id', a->>'package_id', a->>'program', a->>'command_line',"
-					 "       coalesce((SELECT string_agg(pl.v, ',') FROM jsonb_array_elements_text("
-					 "                   CASE WHEN jsonb_typeof(a->'platforms') = 'array' THEN a->'platforms' END) AS pl(v)), ''),"
-					 "       extract(epoch FROM (a->>'offer_time')::timestamp)::bigint, (a->>'offer_time_utc')::boolean,"
-					 "       extract(epoch FROM (a->>'expires_time')::timestamp)::bigint, (a->>'expires_time_utc')::boolean,"
-					 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb)),"
-					 "       a->>'package_version', a->>'package_sha256',"
-					 "       (SELECT string_agg(l.v, '\n') FROM jsonb_array_elements_text("
-					 "           CASE WHEN jsonb_typeof(a->'locations') = 'array' THEN a->'locations' END) AS l(v)),"
-					 "       coalesce((a->>'max_run_minutes')::integer, 0),"
-					 /* assignments: epoch:utc:recur minutes, as the offer file has them */
-					 "       (SELECT string_agg(extract(epoch FROM (s->>'time')::timestamp)::bigint || ':' || (s->>'time_utc')"
-					 "                          || ':' || coalesce(s->>'recur_every_minutes', '0'), ',')"
-					 "          FROM jsonb_array_elements(coalesce(a->'assignments', '[]'::jsonb)) s),"
-					 /* the machine's windows: start minute:duration:days bits (mon = 1) */
-					 "       (SELECT string_agg(((split_part(w->>'start', ':', 1))::int * 60 + (split_part(w->>'start', ':', 2))::int)"
-					 "                          || ':' || (w->>'duration_minutes') || ':'"
-					 "                          || (SELECT sum(1 << (array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], d.v) - 1))"
-					 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
-					 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w),"
-					 "       coalesce(a->>'run_with', '') = 'user_rights',"
-					 "       coalesce(a->>'rerun_behaviour', 'rerun_if_failed')"
-					 "  FROM (SELECT smsdist.machine_policy($1) AS p) x"
-					 "  LEFT JOIN LATERAL jsonb_array_elements(x.p->'advertisements') a ON true",
-					 1, NULL, v, NULL, NULL, 0);
+	if (c->ngroups > 0)
+	{
+		/* one group a line: a name has no control characters (checked) */
+		size_t		len = 1;
+
+		for (int g = 0; g < c->ngroups; g++)
+			len += strlen(c->groups[g]) + 1;
+		groups = xmalloc(len);
+		groups[0] = '\0';
+		for (int g = 0; g < c->ngroups; g++)
+		{
+			strcat(groups, c->groups[g]);
+			if (g + 1 < c->ngroups)
+				strcat(groups, "\n");
+		}
+		v[2] = groups;
+	}
+	/*
+	 * Who is logged on only when somebody is: the machine alone is the
+	 * one-argument call, which a management point of any version answers.
+	 */
+	sql = who ? "SELECT smsdist.machine_policy($1, $2, string_to_array($3, E'\\n')) AS p"
+		: "SELECT smsdist.machine_policy($1) AS p";
+	{
+		char		query[8192];
+
+		snprintf(query, sizeof(query),
+				 "SELECT extract(epoch FROM clock_timestamp())::bigint, o.* FROM (%s) x LEFT JOIN LATERAL ("
+				 /* run-command jobs: what the PCM file says, in the same order */
+				 "SELECT j->>'job_id', j->>'package_id', j->>'program', j->>'command_line',"
+				 "       coalesce((SELECT string_agg(pl.v, ',') FROM jsonb_array_elements_text("
+				 "                   CASE WHEN jsonb_typeof(j->'platforms') = 'array' THEN j->'platforms' END) AS pl(v)), ''),"
+				 "       extract(epoch FROM (j->>'offer_after')::timestamptz)::bigint, true,"
+				 "       extract(epoch FROM (j->>'expires_at')::timestamptz)::bigint, true,"
+				 "       jsonb_array_length(coalesce(j->'locations', '[]'::jsonb)),"
+				 "       j->>'package_version', j->>'package_sha256',"
+				 "       (SELECT string_agg(l.v, E'\\n') FROM jsonb_array_elements_text("
+				 "           CASE WHEN jsonb_typeof(j->'locations') = 'array' THEN j->'locations' END) AS l(v)),"
+				 "       coalesce((j->>'max_run_minutes')::integer, 0),"
+				 /* the mandatory time: one assignment, UTC, not recurring */
+				 "       extract(epoch FROM (j->>'mandatory_at')::timestamptz)::bigint || ':true:0',"
+				 "       NULL::text,"	/* no windows: a PCM job has none */
+				 "       coalesce(j->>'run_with', '') = 'user_rights', 'job',"
+				 /* a run-command job runs again only if it failed */
+				 "       'rerun_if_failed'"
+				 "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'jobs') = 'array' THEN x.p->'jobs' END) j "
+				 "UNION ALL "
+				 "SELECT a->>'advert_id', a->>'package_id', a->>'program', a->>'command_line',"
+				 "       coalesce((SELECT string_agg(pl.v, ',') FROM jsonb_array_elements_text("
+				 "                   CASE WHEN jsonb_typeof(a->'platforms') = 'array' THEN a->'platforms' END) AS pl(v)), ''),"
+				 "       extract(epoch FROM (a->>'offer_time')::timestamp)::bigint, (a->>'offer_time_utc')::boolean,"
+				 "       extract(epoch FROM (a->>'expires_time')::timestamp)::bigint, (a->>'expires_time_utc')::boolean,"
+				 "       jsonb_array_length(coalesce(a->'locations', '[]'::jsonb)),"
+				 "       a->>'package_version', a->>'package_sha256',"
+				 "       (SELECT string_agg(l.v, E'\\n') FROM jsonb_array_elements_text("
+				 "           CASE WHEN jsonb_typeof(a->'locations') = 'array' THEN a->'locations' END) AS l(v)),"
+				 "       coalesce((a->>'max_run_minutes')::integer, 0),"
+				 /* assignments: epoch:utc:recur minutes, as the offer file has them */
+				 "       (SELECT string_agg(extract(epoch FROM (s->>'time')::timestamp)::bigint || ':' || (s->>'time_utc')"
+				 "                          || ':' || coalesce(s->>'recur_every_minutes', '0'), ',')"
+				 "          FROM jsonb_array_elements(coalesce(a->'assignments', '[]'::jsonb)) s),"
+				 /* the machine's windows: start minute:duration:days bits (mon = 1) */
+				 "       (SELECT string_agg(((split_part(w->>'start', ':', 1))::int * 60 + (split_part(w->>'start', ':', 2))::int)"
+				 "                          || ':' || (w->>'duration_minutes') || ':'"
+				 "                          || (SELECT sum(1 << (array_position(ARRAY['mon','tue','wed','thu','fri','sat','sun'], d.v) - 1))"
+				 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
+				 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w),"
+				 "       coalesce(a->>'run_with', '') = 'user_rights', 'advert',"
+				 "       coalesce(a->>'rerun_behaviour', 'rerun_if_failed')"
+				 "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'advertisements') = 'array'"
+				 "                                 THEN x.p->'advertisements' END) a"
+				 ") o ON true", sql);
+		r = PQexecParams(mp_conn, query, who ? 3 : 1, NULL, v, NULL, NULL, 0);
+	}
+	free(groups);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 	{
 		warnx("could not read the policy: %s", PQerrorMessage(mp_conn));
@@ -1207,24 +1261,26 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 		SmsWhen		offer,
 					expires;
 		Offer	   *x;
+		const char *kind;
 
 		if (PQgetisnull(r, i, 1))
-			continue;			/* no advertisement at all */
+			continue;			/* nothing at all */
+		kind = PQgetvalue(r, i, 18);
 		if (!sms_fmt_split(PQgetvalue(r, i, 5), ',', &platforms, &nplatforms))
 			continue;
 		offer.secs = PQgetisnull(r, i, 6) ? SMS_TIME_NONE : strtoll(PQgetvalue(r, i, 6), NULL, 10);
 		offer.utc = PQgetvalue(r, i, 7)[0] == 't';
 		expires.secs = PQgetisnull(r, i, 8) ? SMS_TIME_NONE : strtoll(PQgetvalue(r, i, 8), NULL, 10);
 		expires.utc = PQgetvalue(r, i, 9)[0] == 't';
-		add_target(o, "advert", PQgetvalue(r, i, 1));
+		add_target(o, kind, PQgetvalue(r, i, 1));
 		if (!platform_ok(platforms, nplatforms, c->platform) && !has_come(expires, *now))
-			add_not_applicable(o, "advert", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			add_not_applicable(o, kind, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 							   PQgetvalue(r, i, 3), platforms, nplatforms);
 		else if (!has_come(expires, *now))
 		{
-			x = add_offer(o, "advert", PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
+			x = add_offer(o, kind, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2),
 						  PQgetvalue(r, i, 3), PQgetvalue(r, i, 4));
-			if (!sms_rerun_from_name(PQgetvalue(r, i, 18), &x->rerun))
+			if (!sms_rerun_from_name(PQgetvalue(r, i, 19), &x->rerun))
 				x->rerun = SMS_RERUN_IF_FAILED;
 			x->expires = expires.secs == SMS_TIME_NONE ? SMS_TIME_NONE :
 				expires.utc ? expires.secs : local_instant(expires.secs);
@@ -2447,6 +2503,36 @@ poll_once(const Config *c)
 }
 
 /*
+ * A user or group as the lookup files name it: DOMAIN\name, a NetBIOS
+ * domain (1 to 15 of A-Z a-z 0-9 _ -, not starting with -), a backslash and
+ * a name; 256 bytes at most, no control characters, no trailing space (the
+ * management point refuses anything else).  False after saying what it wants.
+ */
+static bool
+principal_option(const char *name, const char *v)
+{
+	size_t		len = strlen(v);
+	size_t		d = 0;
+	bool		ok = len >= 3 && len <= 256 && v[len - 1] != ' ';
+
+	while (ok && d < len && v[d] != '\\')
+	{
+		char		ch = v[d];
+
+		ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			ch == '_' || (ch == '-' && d > 0);
+		d++;
+	}
+	ok = ok && d >= 1 && d <= 15 && d + 1 < len && v[d + 1] != '\\';
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char) v[i] >= 0x20 && v[i] != 0x7f;
+	if (!ok)
+		warnx("--%s wants DOMAIN\\NAME: a domain of 1 to 15 of A-Z a-z 0-9 _ -, a backslash and a name, "
+			  "256 bytes at most, without control characters or a trailing space, not \"%s\"", name, v);
+	return ok;
+}
+
+/*
  * A whole number from min to max for option name, all of text (no "5x", no
  * overflow); false after saying what it wants.
  */
@@ -2517,6 +2603,8 @@ main(int argc, char **argv)
 				c.site = optarg;
 				break;
 			case 'u':
+				if (!principal_option("user", optarg))
+					return 2;
 				c.user = optarg;
 				break;
 			case 'A':
@@ -2528,6 +2616,8 @@ main(int argc, char **argv)
 					warnx("at most %d groups", MAX_GROUPS);
 					return 2;
 				}
+				if (!principal_option("group", optarg))
+					return 2;
 				c.groups[c.ngroups++] = optarg;
 				break;
 			case 'p':

@@ -420,8 +420,17 @@ SELECT functions_are('smsdist', ARRAY[
     'finish_done_jobs', 'move_target', 'end_job_targets', 'sync_advertisement_targets',
     'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
-    'jobs_control_change', 'receive_job_state'],
+    'jobs_control_change', 'receive_job_state',
+    'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements'],
     'smsdist has exactly the documented functions');
+SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
+                    'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
+SELECT hasnt_function('smsdist', 'machine_policy', ARRAY['text'], 'machine_policy(text) is gone (one-argument calls stay unambiguous)');
+SELECT volatility_is('smsdist', 'lookup_name_key', ARRAY['text'], 'immutable', 'lookup_name_key is IMMUTABLE (indexed)');
+SELECT is((SELECT array_agg(indexname::text || ':' || (indexdef LIKE '%lookup_name_key(%') ORDER BY indexname)
+             FROM pg_indexes WHERE schemaname = 'smsdist' AND indexname LIKE 'collection_%_members_lookup'),
+          ARRAY['collection_group_members_lookup:true', 'collection_user_members_lookup:true'],
+          'users and groups are looked up by their lookup-file name (lookup_name_key)');
 
 -------------------------------------------------------------------------------
 -- Triggers
