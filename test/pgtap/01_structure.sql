@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(205);
+SELECT plan(209);
 
 -------------------------------------------------------------------------------
 -- Extension and schema

@@ -340,7 +340,7 @@ INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Ce
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
     ('TJC', 'Control child', 'CEN'), ('TJG', 'Control grandchild', 'TJC'), ('TJD', 'Control child 2', 'CEN');
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
-    ('TJC00001', 'WKS-TJC-1', 'CORP', 'TJC', 'WINNT_X86');
+    ('TJC00001', 'WKS-TJC-1', 'CORP', 'TJC', 'WINNT_X86'), ('TJC00002', 'WKS-TJC-2', 'CORP', 'TJC', 'WINNT_X86');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after)
 SELECT id, 'run_command', 'TJ100001', 'Install', 'machines', '{TJC00001}', '2099-01-01'
   FROM unnest(ARRAY['TJ1000F1', 'TJ1000F2', 'TJ1000F3']) id;
@@ -352,7 +352,7 @@ INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, last_error
     ('TJ1000F2', 'TJG', 'send', 'running', NULL),
     ('TJ1000F3', 'TJD', 'send', 'retrying', 'unreachable');
 INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state, detail, exit_code) VALUES
-    ('TJ1000F1', 'TJC00001', 'TJC', 'failed', 'exit code 3', 3);
+    ('TJ1000F1', 'TJC00001', 'TJC', 'failed', 'exit code 3', 3), ('TJ1000F1', 'TJC00002', 'TJC', 'waiting', NULL, NULL);
 UPDATE smsdist.jobs SET state = 'failed', state_reason = 'distribution failed at site TJG' WHERE job_id = 'TJ1000F1';
 SELECT is((SELECT count(*) FROM smsdist.job_control_pushes WHERE job_id = 'TJ1000F1'), 0::bigint,
           'a job that fails queues nothing for the sites below');
@@ -360,9 +360,9 @@ SELECT lives_ok($$UPDATE smsdist.jobs SET state = 'pending', state_reason = 'dis
                 'retry: failed -> pending');
 SELECT is((SELECT count(*) FROM smsdist.job_site_status WHERE job_id = 'TJ1000F1'), 0::bigint,
           'a retry deletes every per-site row of the job, so that no old failure fails it again');
-SELECT results_eq($$SELECT state::text, detail, exit_code FROM smsdist.job_target_status WHERE job_id = 'TJ1000F1'$$,
-                  $$VALUES ('waiting', NULL::text, NULL::integer)$$,
-                  'a retry makes every target waiting again, without detail or exit code');
+SELECT results_eq($$SELECT sms_id::text, state::text, detail, exit_code FROM smsdist.job_target_status WHERE job_id = 'TJ1000F1' ORDER BY sms_id$$,
+                  $$VALUES ('TJC00001', 'failed', 'exit code 3', 3), ('TJC00002', 'waiting', NULL::text, NULL::integer)$$,
+                  'a retry makes the targets the job''s failure ended waiting again, without detail or exit code; one whose program ran keeps its state');
 SELECT results_eq($$SELECT hop::text, state::text, reason, attempts, last_error FROM smsdist.job_control_pushes
                      WHERE job_id = 'TJ1000F1'$$,
                   $$VALUES ('TJC', 'pending', 'retried at site CEN by ' || pg_temp.me() || ': disk replaced', 0, NULL::text)$$,
