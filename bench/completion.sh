@@ -16,7 +16,7 @@ machines=${COMPLETION_MACHINES:-10000}
 here=$(cd "$(dirname "$0")" && pwd)
 src=${SMSDIST_SRC:-$(cd "$here/.." && pwd)}/src
 
-gcc -O2 -Wall -std=c99 -D_POSIX_C_SOURCE=200809L -I"$src/formats" -o "$work/status_files" \
+gcc -O2 -Wall -Wno-format-truncation -std=c99 -D_POSIX_C_SOURCE=200809L -I"$src/formats" -o "$work/status_files" \
     "$here/status_files.c" "$src/formats/sms_formats.c" "$src/formats/sms_signature.c" -lcrypto
 
 mkdir -p "$work/completion/dp" "$work/completion/cap" "$work/completion/staging"
@@ -51,18 +51,14 @@ psql -X -At -F ' ' -d bench -c "SELECT sms_id, smsdist.machine_key(sms_id) FROM 
     > "$work/completion/keys"
 
 landed=$("$work/status_files" "$work/completion/staging" "$work/completion/cap/statmsgs.box" CEN0E001 10008 < "$work/completion/keys")
-done_at=$(psql -X -At -d bench <<'SQL'
-SELECT smsdist.wake('status_manager') \gset
-DO $$
+done_at=$(psql -X -q -At -d bench -c "SELECT smsdist.wake('status_manager')" -c "
+DO \$\$
 BEGIN
   FOR i IN 1 .. 600000 LOOP
     EXIT WHEN (SELECT state FROM smsdist.jobs WHERE job_id = 'CEN0E001') <> 'active';
     PERFORM pg_sleep(0.001);
   END LOOP;
-END $$;
-SELECT extract(epoch FROM clock_timestamp());
-SQL
-)
+END \$\$" -c "SELECT extract(epoch FROM clock_timestamp())" | tail -1)
 state=$(psql -X -At -d bench -c "SELECT state || ': ' || state_reason FROM smsdist.jobs WHERE job_id = 'CEN0E001'")
 secs=$(awk -v a="$landed" -v b="$done_at" 'BEGIN{printf "%.3f", b - a}')
 rate=$(awk -v s="$secs" -v n="$machines" 'BEGIN{printf "%.0f", n / s}')

@@ -123,6 +123,61 @@ CREATE TRIGGER target_changed BEFORE UPDATE ON job_target_status
 CREATE TRIGGER target_changed BEFORE UPDATE ON advertisement_target_status
     FOR EACH ROW EXECUTE FUNCTION target_changed();
 
+-- A machine the site took out of a job (it left the job's collection)
+-- must be taken out at the child sites too: the Sender pushes each hop
+-- its machines (run_job_details).  A target row whose report is newly
+-- pending wakes the Status Manager, which sends it up.
+CREATE TRIGGER notify_sender_not_applicable AFTER UPDATE OF state ON job_target_status
+    FOR EACH ROW WHEN (NEW.state = 'not_applicable' AND NEW.status_id IS NULL AND OLD.state <> 'not_applicable')
+    EXECUTE FUNCTION notify_change('sender', 'job_id');
+CREATE TRIGGER notify_status_manager AFTER UPDATE ON job_target_status
+    FOR EACH ROW WHEN (NEW.report_pending AND NOT OLD.report_pending)
+    EXECUTE FUNCTION notify_change('status_manager', 'job_id');
+CREATE TRIGGER notify_status_manager AFTER UPDATE ON advertisement_target_status
+    FOR EACH ROW WHEN (NEW.report_pending AND NOT OLD.report_pending)
+    EXECUTE FUNCTION notify_change('status_manager', 'advert_id');
+
+-- A target that leaves the PCM file (not applicable, cancelled or expired
+-- while its job goes on): the machine's file is due.
+CREATE FUNCTION queue_pcm_for_target() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    INSERT INTO smsdist.pcm_queue (sms_id) VALUES (NEW.sms_id)
+    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER queue_pcm_for_target AFTER UPDATE OF state ON job_target_status
+    FOR EACH ROW WHEN (NEW.state IN ('not_applicable', 'cancelled', 'expired') AND OLD.state IS DISTINCT FROM NEW.state)
+    EXECUTE FUNCTION queue_pcm_for_target();
+
+-- What a hop is told of a run-command job: its machines are the targets
+-- behind it that the job still has (not cancelled, expired, or not
+-- applicable any more).
+CREATE OR REPLACE FUNCTION run_job_details(p_job_id text, p_hop text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'program_name', j.program_name, 'command_line', pr.command_line,
+        'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes, 'run_with', pr.run_with,
+        'offer_after', coalesce(j.offer_after, j.start_after), 'mandatory_at', j.mandatory_at,
+        'expires_at', j.expires_at, 'priority', j.priority,
+        'machines', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('sms_id', r.sms_id, 'name', r.name, 'domain', r.domain,
+                                                'site_code', r.site_code, 'platform', r.platform)
+                             ORDER BY r.sms_id)
+              FROM smsdist.job_target_status t JOIN smsdist.system_resources r ON r.sms_id = t.sms_id
+             WHERE t.job_id = j.job_id AND t.state NOT IN ('cancelled', 'expired', 'not_applicable')
+               AND (r.site_code = p_hop OR smsdist.route_hop(r.site_code) = p_hop)), '[]'::jsonb))
+      FROM smsdist.jobs j
+      JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
+     WHERE j.job_id = p_job_id AND j.job_type = 'run_command'
+$$;
+
 -- "98 succeeded, 2 failed, 3 not applicable": a job's targets by state.
 CREATE FUNCTION job_target_counts(p_job_id text) RETURNS text
 LANGUAGE sql STABLE
@@ -152,7 +207,7 @@ BEGIN
     UPDATE smsdist.jobs SET state = 'completed',
            state_reason = CASE WHEN EXISTS (SELECT 1 FROM smsdist.job_target_status t
                                              WHERE t.job_id = p_job_id AND t.state = 'failed')
-                               THEN 'completed with failures: ' ELSE 'completed: ' END
+                               THEN 'with failures: ' ELSE '' END
                           || smsdist.job_target_counts(p_job_id)
      WHERE job_id = p_job_id;
     RETURN true;
@@ -178,6 +233,31 @@ BEGIN
             n := n + 1;
         END IF;
     END LOOP;
+    RETURN n;
+END
+$$;
+
+-- An advertisement's targets that have not ended when it expires are
+-- expired.  An expiry in local time has passed on every machine 12 hours
+-- after it passed in UTC (the westernmost time zone).  The Scheduler calls
+-- this at every step.
+CREATE FUNCTION expire_advertisement_targets() RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE smsdist.advertisement_target_status t
+       SET state = 'expired', status_id = NULL,
+           detail = format('advertisement %s expired at %s%s', a.advert_id,
+                           to_char(a.expires_time, 'YYYY-MM-DD HH24:MI'),
+                           CASE WHEN a.expires_time_utc THEN ' UTC' ELSE ' local time' END)
+      FROM smsdist.advertisements a
+     WHERE a.advert_id = t.advert_id AND t.state < 'succeeded' AND a.expires_time IS NOT NULL
+       AND (a.expires_time AT TIME ZONE 'UTC')
+           + CASE WHEN a.expires_time_utc THEN interval '0' ELSE interval '12 hours' END <= clock_timestamp();
+    GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END
 $$;
@@ -305,14 +385,33 @@ BEGIN
     ELSE
         NEW.target_effect := format('%s %s: %s -> %s', kind, obj, cur.state, to_state);
     END IF;
-    IF kind = 'job' AND smsdist.target_state_is_final(to_state) THEN
-        PERFORM smsdist.finish_job_if_done(NEW.job_id);
-    END IF;
     RETURN NEW;
 END
 $$;
 CREATE TRIGGER move_target BEFORE INSERT ON status_messages
     FOR EACH ROW EXECUTE FUNCTION move_target();
+
+-- After each INSERT of status messages (the Status Manager inserts a batch
+-- in one statement): the jobs whose targets they made final complete if
+-- none is left open.  Once per job and statement, not once per message.
+CREATE FUNCTION finish_jobs_of_messages() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j text;
+BEGIN
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    FOR j IN SELECT DISTINCT n.job_id FROM new_rows n
+              WHERE n.job_id IS NOT NULL AND n.target_effect LIKE 'job %' LOOP
+        PERFORM smsdist.finish_job_if_done(j);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER finish_jobs AFTER INSERT ON status_messages
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION finish_jobs_of_messages();
 
 -- A job that ends otherwise than by its targets takes them with it: what
 -- has not ended is cancelled or expired with the job, or fails with it
@@ -385,6 +484,11 @@ DECLARE
     a text;
 BEGIN
     PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    -- An advertisement and the members of its collection may be written by
+    -- two transactions at once (an INSERT and the Collection Evaluator):
+    -- each would see the other's rows uncommitted and sync nothing.  Taken
+    -- in turn, the second one's statements see what the first committed.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('smsdist.advertisement_target_status'));
     IF TG_TABLE_NAME = 'advertisements' THEN
         PERFORM smsdist.sync_advertisement_targets(NEW.advert_id);
         RETURN NULL;

@@ -18,7 +18,7 @@
  *	3. completes run-command jobs none of whose targets is still on its way
  *	   (smsdist.finish_done_jobs(): a job normally completes in the
  *	   transaction that makes its last target final; this is the net under
- *	   that);
+ *	   that), and expires the open targets of expired advertisements;
  *	4. returns the earliest future start_after or expires_at, so the worker
  *	   sleeps until exactly then instead of polling.
  *
@@ -501,7 +501,8 @@ sms_scheduler_step(void)
 	}
 
 	expire_jobs();
-	if (SPI_execute("SELECT smsdist.finish_done_jobs()", false, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
+					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: completing finished jobs failed");
 	if (activate_due_jobs() >= BATCH)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */

@@ -376,10 +376,10 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
-                'evaluate_collections', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
+                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
-                'queue_pcm_for_program', 'queue_system_evaluation',
+                'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
                 'receive_status_report', 'receive_target_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
@@ -411,6 +411,7 @@ SELECT functions_are('smsdist', ARRAY[
     'target_state_is_final', 'message_target_state', 'target_changed', 'job_target_counts', 'finish_job_if_done',
     'finish_done_jobs', 'move_target', 'end_job_targets', 'sync_advertisement_targets',
     'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
+    'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state'],
     'smsdist has exactly the documented functions');
 
@@ -471,6 +472,7 @@ SELECT results_eq(
     $$VALUES
       ('smsdist.advertisement_assignments', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
       ('smsdist.advertisement_assignments', 'notify_sender', 'statement', 'insert update delete', 'sender'),
+      ('smsdist.advertisement_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | advert_id'),
       ('smsdist.advertisements', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
       ('smsdist.advertisements', 'notify_sender', 'statement', 'insert update delete', 'sender'),
       ('smsdist.collection_rules', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
@@ -483,6 +485,8 @@ SELECT results_eq(
       ('smsdist.job_control_pushes', 'notify_sender', 'statement', 'insert update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
+      ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),
+      ('smsdist.job_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | job_id'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
       ('smsdist.maintenance_windows', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager,sender'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),

@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(47);
+SELECT plan(49);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -102,12 +102,12 @@ SELECT is(pg_temp.msg('TS100003', 17, '10:00:17', 10007, 'TS1000B1', 'not for th
           'job TS1000B1: waiting -> not_applicable', 'not applicable (10007) is final');
 SELECT is((SELECT state::text FROM smsdist.jobs WHERE job_id = 'TS1000B1'), 'completed',
           'the job completes in the transaction that ends its last target');
-SELECT is((SELECT state_reason FROM smsdist.jobs WHERE job_id = 'TS1000B1'), 'completed: 2 succeeded, 1 not applicable',
+SELECT is((SELECT state_reason FROM smsdist.jobs WHERE job_id = 'TS1000B1'), '2 succeeded, 1 not applicable',
           'its reason gives the counts');
 SELECT is(pg_temp.msg('TS100001', 20, '10:00:20', 10009, 'TS1000B2', 'failed with exit code 1603'),
           'job TS1000B2: waiting -> failed', 'a machine that fails');
 SELECT is((SELECT state::text || ': ' || state_reason FROM smsdist.jobs WHERE job_id = 'TS1000B2'),
-          'completed: completed with failures: 1 failed',
+          'completed: with failures: 1 failed',
           'a job whose programs ran and failed completed, with failures: it is not a job that could not be distributed');
 
 -- ---- a job that ends otherwise takes its open targets with it
@@ -170,6 +170,14 @@ SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B1
           ->>'reason', 'machine TS200001 is not a target of job TS1000B1 here', 'a machine that is not a target here is refused');
 SELECT throws_ok($$SELECT smsdist.receive_target_report('CEN', '[]')$$, '42501', NULL,
                  'only a child of this site may report targets');
+
+-- ---- an advertisement that expires takes its open targets with it
+UPDATE smsdist.advertisements SET offer_time = '2026-01-01 00:00', expires_time = '2026-01-02 00:00' WHERE advert_id = 'TS1000A1';
+SELECT is(smsdist.expire_advertisement_targets(), 2, 'the open targets of an expired advertisement expire');
+SELECT results_eq($$SELECT sms_id::text, state::text, detail FROM smsdist.advertisement_target_status WHERE advert_id = 'TS1000A1' ORDER BY 1$$,
+                  $$VALUES ('TS100001', 'expired', 'advertisement TS1000A1 expired at 2026-01-02 00:00 UTC'),
+                           ('TS100002', 'expired', 'advertisement TS1000A1 expired at 2026-01-02 00:00 UTC')$$,
+                  'with the time it expired');
 
 -- ---- the Scheduler's net
 UPDATE smsdist.job_target_status SET state = 'succeeded' WHERE job_id = 'TS1000B1';
