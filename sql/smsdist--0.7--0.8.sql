@@ -773,7 +773,13 @@ BEGIN
                 why := format('machine %s is of site %s, which is not site %s or behind it', r->>'sms_id', msite, p_child);
             END IF;
         END IF;
-        IF why IS NULL AND r->>'kind' = 'job' THEN
+        IF why IS NULL AND r->>'kind' = 'job'
+           AND EXISTS (SELECT 1 FROM smsdist.job_control_pushes p
+                        WHERE p.job_id = r->>'id' AND p.hop = p_child AND p.state = 'pending') THEN
+            -- a row the child sent before this site's retry reached it
+            why := format('job %s was retried here and the retry has not reached site %s yet: the row is from before',
+                          r->>'id', p_child);
+        ELSIF why IS NULL AND r->>'kind' = 'job' THEN
             UPDATE smsdist.job_target_status t
                SET state = st, detail = r->>'detail', exit_code = (r->>'exit_code')::integer
              WHERE t.job_id = r->>'id' AND t.sms_id = r->>'sms_id';

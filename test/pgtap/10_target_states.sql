@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(50);
+SELECT plan(51);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -171,6 +171,11 @@ SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B2
           ->>'reason', 'done is not a target state', 'a state that does not exist is refused');
 SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B1", "sms_id": "TS200001", "state": "failed"}]')
           ->>'reason', 'machine TS200001 is not a target of job TS1000B1 here', 'a machine that is not a target here is refused');
+INSERT INTO smsdist.job_control_pushes (job_id, hop, state, reason) VALUES ('TS1000B2', 'TS2', 'pending', 'retried');
+SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B2", "sms_id": "TS200001", "state": "failed"}]')
+          ->>'reason', 'job TS1000B2 was retried here and the retry has not reached site TS2 yet: the row is from before',
+          'a row of a job whose retry has not reached the child yet is refused: it is from the run before');
+DELETE FROM smsdist.job_control_pushes WHERE job_id = 'TS1000B2';
 SELECT throws_ok($$SELECT smsdist.receive_target_report('CEN', '[]')$$, '42501', NULL,
                  'only a child of this site may report targets');
 
