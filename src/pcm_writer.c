@@ -530,7 +530,9 @@ sms_pcm_write_queued(void)
 							  "   AND d.phase = 'distribute' AND d.state = 'done'"
 							  "  CROSS JOIN LATERAL (SELECT string_agg(l.path, E'\\n' ORDER BY l.site_system_id) AS paths"
 							  "                        FROM smsdist.package_locations l"
-							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2) loc"
+							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2"
+							  /* only where the job's version is: never a path to other content */
+							  "                         AND l.source_version = j.source_version) loc"
 							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired')"
 							  "   AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
