@@ -866,13 +866,7 @@ follow_site_version(WorkItem *w)
 							  " hold (it named version %s)', $2, moved.was)"
 							  "    FROM moved"
 							  "   WHERE s.job_id = moved.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
-							  "     AND s.state = 'done'), "
-							  "queued AS ("
-							  "  INSERT INTO smsdist.pcm_queue (sms_id)"
-							  "  SELECT DISTINCT t.sms_id FROM moved"
-							  "    JOIN smsdist.job_target_status t ON t.job_id = moved.job_id"
-							  "    JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
-							  "      ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at) "
+							  "     AND s.state = 'done') "
 							  "SELECT moved.job_id::text, moved.was,"
 							  "       (SELECT count(*) FROM smsdist.job_target_status t"
 							  "          JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
@@ -882,6 +876,34 @@ follow_site_version(WorkItem *w)
 		elog(ERROR, "smsdist despooler: moving live jobs to version %d failed", v);
 	t = SPI_tuptable;
 	n = SPI_processed;
+
+	/*
+	 * The files of every live job of the package at this site are written
+	 * again: the moved ones name the new version, and those whose package
+	 * was removed and is now published again (content_gone) are offered
+	 * again.
+	 */
+	if (SPI_execute_with_args("WITH live AS ("
+							  "  SELECT j.job_id FROM smsdist.jobs j"
+							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
+							  "     AND j.source_version = $2"
+							  "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+							  "                  WHERE s.job_id = j.job_id AND s.site_code = $3"
+							  "                    AND s.phase = 'distribute' AND s.state = 'done')), "
+							  "again AS ("
+							  "  UPDATE smsdist.job_site_status s"
+							  "     SET detail = format('published again on the distribution points of this site: runs version %s', $2)"
+							  "    FROM live"
+							  "   WHERE s.job_id = live.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
+							  "     AND s.detail LIKE 'job % removed package % from the distribution points of this site:%') "
+							  "INSERT INTO smsdist.pcm_queue (sms_id)"
+							  "SELECT DISTINCT t.sms_id FROM live"
+							  "  JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
+							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
+							  "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
+							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist despooler: queueing the PCM files of live jobs failed");
+
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;

@@ -148,6 +148,14 @@ like($node->safe_psql('site', q{SELECT detail FROM smsdist.job_target_status WHE
 	"and so does the detail of its machine, which had not run it");
 ok(wait_until($node, 'site', qq{SELECT pg_read_file('$pcm', 0, 100000, true) IS NULL}, 60),
 	'the PCM file no longer offers jobs whose package is gone (the machine has no live job left: no file)');
+
+# ---- published again: the live jobs are offered again
+$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN000A5', 'share_package', 'CEN00B01', 'sites', '{CEN}');});
+ok(wait_until($node, 'site', qq{SELECT coalesce(pg_read_file('$pcm', 0, 100000, true), '') ~ '\\[job CEN000D2\\][^[]*package_version=2\\n'}, 60),
+	'published again, the package is offered again by the live job');
+is($node->safe_psql('site', q{SELECT detail FROM smsdist.job_site_status WHERE job_id = 'CEN000D2' AND phase = 'distribute'}),
+	'published again on the distribution points of this site: runs version 2', "the job's distribute row says so");
 $node->stop;
 
 # ======== two sites: the child's copy follows what the child holds
