@@ -37,8 +37,11 @@
  * (evaluation_error, evaluation_error_at) with a status message, its
  * membership stays as it was, and the others are evaluated as usual.  When
  * membership changes, collections.members_changed_at is set and the active
- * run-command jobs that target the collection gain or lose target machines
- * (job_target_status), which the Run phase follows.
+ * run-command jobs that target the collection gain target machines
+ * (job_target_status), which the Run phase follows; a machine that leaves
+ * before its program ran is not applicable to the job any more (a final
+ * target state, so the job can end), and waiting again if it comes back
+ * before its agent reported anything.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -142,14 +145,18 @@ system_evaluation_sql(const char *collection_id, bool restricted)
 					 "  WHERE j.target_collection_id = $1 AND j.job_type = 'run_command'"
 					 "    AND j.state = 'active'), "
 					 "lost AS ("
-					 " DELETE FROM smsdist.job_target_status t USING jobs, gone"
+					 " UPDATE smsdist.job_target_status t SET state = 'not_applicable', status_id = NULL,"
+					 "        detail = 'the machine left collection ' || $1 || ' before its program ran'"
+					 "   FROM jobs, gone"
 					 "  WHERE t.job_id = jobs.job_id AND t.sms_id = gone.sms_id"
-					 "    AND t.state IN ('waiting', 'offered') RETURNING t.sms_id), "
+					 "    AND t.state < 'running' RETURNING t.sms_id), "
+					 /* back before anybody reported on it: waiting again */
 					 "gained AS ("
-					 " INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code)"
+					 " INSERT INTO smsdist.job_target_status AS t (job_id, sms_id, site_code)"
 					 " SELECT jobs.job_id, a.sms_id, s.site_code FROM jobs, added a"
 					 "   JOIN smsdist.system_resources s ON s.sms_id = a.sms_id"
-					 " ON CONFLICT DO NOTHING RETURNING sms_id) "
+					 " ON CONFLICT (job_id, sms_id) DO UPDATE SET state = 'waiting', detail = NULL"
+					 "  WHERE t.state = 'not_applicable' AND t.status_id IS NULL RETURNING t.sms_id) "
 					 "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM added),"
 					 "       (SELECT count(*) FROM lost) + (SELECT count(*) FROM gained)",
 					 restricted ? " AND r.resource_sms_id = ANY ($2)" : "",

@@ -17,10 +17,11 @@
  *				src/formats/sms_formats.h, docs/formats.md), named by its
  *				SMS ID: every live run-command job of the machine.
  *	live job	a run-command job that is active, not past its expiry,
- *				targets the machine (job_target_status, not cancelled or
- *				expired there) and whose package is distributed at the
- *				machine's site (its 'distribute' row there is done), with
- *				at least one distribution point location.
+ *				targets the machine (job_target_status, not cancelled,
+ *				expired or not applicable there) and whose package is
+ *				distributed at the machine's site (its 'distribute' row
+ *				there is done), with at least one distribution point
+ *				location.
  *	site server copy	<first site-server drive>/mancfg.box/pcmdom.box/
  *				<DOMAIN>.000/<SMS ID> (the package store if the site has no
  *				drive configured).
@@ -533,7 +534,7 @@ sms_pcm_write_queued(void)
 							  "                       WHERE l.package_id = j.package_id AND l.site_code = $2"
 							  /* only where the job's version is: never a path to other content */
 							  "                         AND l.source_version = j.source_version) loc"
-							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired')"
+							  " WHERE t.sms_id = ANY ($1::text[]) AND t.state NOT IN ('cancelled', 'expired', 'not_applicable')"
 							  "   AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "   AND (j.expires_at IS NULL OR j.expires_at > clock_timestamp())"
 							  "   AND loc.paths IS NOT NULL"

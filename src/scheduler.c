@@ -15,7 +15,11 @@
  *	   a child site, "distribute" for this site, where nothing needs sending --
  *	   and, for a run-command job, one smsdist.job_target_status row per target
  *	   machine.  A job that resolves to no site fails, with the reason;
- *	3. returns the earliest future start_after or expires_at, so the worker
+ *	3. completes run-command jobs none of whose targets is still on its way
+ *	   (smsdist.finish_done_jobs(): a job normally completes in the
+ *	   transaction that makes its last target final; this is the net under
+ *	   that), and expires the open targets of expired advertisements;
+ *	4. returns the earliest future start_after or expires_at, so the worker
  *	   sleeps until exactly then instead of polling.
  *
  * Every state change is recorded in smsdist.job_transitions by a trigger
@@ -497,6 +501,9 @@ sms_scheduler_step(void)
 	}
 
 	expire_jobs();
+	if (SPI_execute("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist scheduler: completing finished jobs failed");
 	if (activate_due_jobs() >= BATCH)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */
 	if (!start_builders())

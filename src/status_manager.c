@@ -52,7 +52,12 @@
  * site smsdist.status_report_for_parent() -- per advertisement and job of
  * the parent's, this site's counts and those its children sent -- through
  * smsdist.receive_status_report() over libpq (the sender_addresses row for
- * the parent's site code), when it differs from what it last sent.
+ * the parent's site code), when it differs from what it last sent.  And
+ * target by target: the job and advertisement targets whose state changed
+ * since the parent last heard (report_pending, set by a trigger) go to
+ * smsdist.receive_target_report() in batches, each cleared here once the
+ * parent has it, so the site that made a job knows how it ended on every
+ * machine of its subtree.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -73,12 +78,17 @@
 #include "miscadmin.h"
 #include "port.h"
 #include "storage/fd.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #define BATCH			1000
+/* target rows sent to the parent per call, and calls per step */
+#define TARGET_BATCH		5000
+#define MAX_TARGET_BATCHES	20
 #define INBOX_MODE		01733	/* sticky; others create, the owner removes */
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
@@ -390,55 +400,107 @@ smsdist_strong_random_bytes(PG_FUNCTION_ARGS)
  * Machine keys
  * ----------------------------------------------------------------
  */
-typedef struct KeyCache
-{
-	char		machine[16];	/* "" : nothing cached */
-	bool		known;
-	uint8		key[SMS_STATUS_KEY_LEN];
-	char		why[256];		/* when not known */
-} KeyCache;
-
-/* The key of machine, or false with the reason (an unknown machine). */
-static bool
-machine_key(KeyCache *kc, const char *machine)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	bool		isnull;
-	Datum		d;
-
-	if (strcmp(kc->machine, machine) == 0)
-		return kc->known;
-	strlcpy(kc->machine, machine, sizeof(kc->machine));
-	kc->known = false;
-	values[0] = CStringGetTextDatum(machine);
-	if (SPI_execute_with_args("SELECT k.key FROM smsdist.system_resources r"
-							  "  LEFT JOIN smsdist.machine_keys k ON k.sms_id = r.sms_id"
-							  " WHERE r.sms_id = $1::smsdist.sms_id",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist status manager: reading a machine key failed");
-	if (SPI_processed == 0)
-	{
-		snprintf(kc->why, sizeof(kc->why), "machine %s is unknown here (not in smsdist.system_resources)", machine);
-		return false;
-	}
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull || VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) != SMS_STATUS_KEY_LEN)
-	{
-		snprintf(kc->why, sizeof(kc->why), "machine %s has no key (smsdist.rotate_machine_key() issues one)", machine);
-		return false;
-	}
-	memcpy(kc->key, VARDATA_ANY(DatumGetByteaPP(d)), SMS_STATUS_KEY_LEN);
-	kc->known = true;
-	return true;
-}
-
 typedef struct InboxFile
 {
 	char	   *name;
 	char		machine[16];
 	int64		seq;
 } InboxFile;
+
+typedef struct KeyEntry
+{
+	char		machine[16];	/* hash key */
+	bool		has_key;
+	uint8		key[SMS_STATUS_KEY_LEN];
+} KeyEntry;
+
+typedef struct KeyCache
+{
+	HTAB	   *keys;			/* the machines of one batch: KeyEntry */
+	uint8		key[SMS_STATUS_KEY_LEN];	/* machine_key()'s answer */
+	char		why[256];		/* when it has none */
+} KeyCache;
+
+/*
+ * Read the keys of every machine a batch's files name, in one query (one
+ * per file made the keys a large part of a batch's time).  A machine
+ * that is not in system_resources has no entry.
+ */
+static void
+load_keys(KeyCache *kc, List *files)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum	   *names;
+	Datum		values[1];
+	HASHCTL		ctl;
+	ListCell   *lc;
+	int			n = 0;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(((KeyEntry *) 0)->machine);
+	ctl.entrysize = sizeof(KeyEntry);
+	ctl.hcxt = CurrentMemoryContext;	/* SPI memory: gone at the commit */
+	kc->keys = hash_create("smsdist machine keys", Max(list_length(files), 16), &ctl,
+						   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	names = palloc(sizeof(Datum) * Max(list_length(files), 1));
+	foreach(lc, files)
+	{
+		InboxFile  *f = lfirst(lc);
+
+		/* files are sorted by machine: each name once */
+		if (n == 0 || strcmp(TextDatumGetCString(names[n - 1]), f->machine) != 0)
+			names[n++] = CStringGetTextDatum(f->machine);
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare("SELECT r.sms_id::text, k.key FROM smsdist.system_resources r"
+						   "  LEFT JOIN smsdist.machine_keys k ON k.sms_id = r.sms_id"
+						   " WHERE r.sms_id = ANY ($1::smsdist.sms_id[])",
+						   1, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "smsdist status manager: planning the machine key lookup failed");
+	}
+	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist status manager: reading machine keys failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		KeyEntry   *e;
+
+		if (strlen(id) >= sizeof(e->machine))
+			continue;
+		e = hash_search(kc->keys, id, HASH_ENTER, NULL);
+		e->has_key = !isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == SMS_STATUS_KEY_LEN;
+		if (e->has_key)
+			memcpy(e->key, VARDATA_ANY(DatumGetByteaPP(d)), SMS_STATUS_KEY_LEN);
+	}
+}
+
+/* The key of machine (in kc->key), or false with the reason in kc->why. */
+static bool
+machine_key(KeyCache *kc, const char *machine)
+{
+	KeyEntry   *e = strlen(machine) < sizeof(e->machine) ?
+		hash_search(kc->keys, machine, HASH_FIND, NULL) : NULL;
+
+	if (e == NULL)
+	{
+		snprintf(kc->why, sizeof(kc->why), "machine %s is unknown here (not in smsdist.system_resources)", machine);
+		return false;
+	}
+	if (!e->has_key)
+	{
+		snprintf(kc->why, sizeof(kc->why), "machine %s has no key (smsdist.rotate_machine_key() issues one)", machine);
+		return false;
+	}
+	memcpy(kc->key, e->key, SMS_STATUS_KEY_LEN);
+	return true;
+}
+
 
 static int
 inbox_file_cmp(const ListCell *a, const ListCell *b)
@@ -512,9 +574,22 @@ refuse(const char *box, InboxFile *f, const char *why)
 					   "Status message file \"%s\" refused (kept as %s.bad): %s", from, f->name, why);
 }
 
-/* Insert one message; false if the file was refused. */
+/*
+ * The rows of one batch, column by column, inserted by one statement
+ * (flush_batch): the target moves of a whole batch, and the completion of
+ * the jobs they end, then cost one statement instead of one per file.
+ */
+#define NCOLS			12
+typedef struct Batch
+{
+	int			n;
+	Datum		values[NCOLS][BATCH];
+	bool		nulls[NCOLS][BATCH];
+} Batch;
+
+/* Read, check and add one message to the batch; false if the file was refused. */
 static bool
-ingest(const char *box, InboxFile *f, KeyCache *kc)
+ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 {
 	static const char *const severities[] = {"informational", "warning", "error"};
 	char	   *buf = NULL;
@@ -524,10 +599,7 @@ ingest(const char *box, InboxFile *f, KeyCache *kc)
 	struct stat st;
 	char	   *path = psprintf("%s/%s", box, f->name);
 	SmsStatusFile m = {0};
-	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID};
-	Datum		values[11];
-	char		nulls[11];
+	int			r;
 
 	/* the size before reading: a huge file is never read */
 	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > sms_status_file_max)
@@ -589,38 +661,146 @@ ingest(const char *box, InboxFile *f, KeyCache *kc)
 		refuse(box, f, why);
 		return false;
 	}
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = CStringGetTextDatum(m.site);
-	values[1] = CStringGetTextDatum(m.component);
-	values[2] = CStringGetTextDatum(m.machine);
-	values[3] = CStringGetTextDatum(severities[m.severity]);
-	values[4] = Int32GetDatum(m.message_id);
-	values[5] = CStringGetTextDatum(m.text);
-	values[6] = m.job_id ? CStringGetTextDatum(m.job_id) : (Datum) 0;
-	nulls[6] = m.job_id ? ' ' : 'n';
-	values[7] = m.package_id ? CStringGetTextDatum(m.package_id) : (Datum) 0;
-	nulls[7] = m.package_id ? ' ' : 'n';
-	values[8] = m.advert_id ? CStringGetTextDatum(m.advert_id) : (Datum) 0;
-	nulls[8] = m.advert_id ? ' ' : 'n';
-	values[9] = Int64GetDatum(m.sequence);
+	r = b->n++;
+	for (int c = 0; c < NCOLS; c++)
+		b->nulls[c][r] = false;
+	b->values[0][r] = CStringGetTextDatum(m.site);
+	b->values[1][r] = CStringGetTextDatum(m.component);
+	b->values[2][r] = CStringGetTextDatum(m.machine);
+	b->values[3][r] = CStringGetTextDatum(severities[m.severity]);
+	b->values[4][r] = Int32GetDatum(m.message_id);
+	b->values[5][r] = CStringGetTextDatum(m.text);
+	b->values[6][r] = m.job_id ? CStringGetTextDatum(m.job_id) : (Datum) 0;
+	b->nulls[6][r] = m.job_id == NULL;
+	b->values[7][r] = m.package_id ? CStringGetTextDatum(m.package_id) : (Datum) 0;
+	b->nulls[7][r] = m.package_id == NULL;
+	b->values[8][r] = m.advert_id ? CStringGetTextDatum(m.advert_id) : (Datum) 0;
+	b->nulls[8][r] = m.advert_id == NULL;
+	b->values[9][r] = Int64GetDatum(m.sequence);
 	/* Unix seconds to a timestamptz */
-	values[10] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
+	b->values[10][r] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
+	/* the program's exit code: from the text (status_messages' trigger) */
+	b->values[11][r] = (Datum) 0;
+	b->nulls[11][r] = true;
 	sms_status_free(&m);
-	if (SPI_execute_with_args("INSERT INTO smsdist.status_messages"
-							  "        (site_code, component, machine, severity, message_id, message,"
-							  "         job_id, package_id, advert_id, client_sequence, client_at)"
-							  " VALUES ($1, $2, $3, $4::smsdist.severity, $5, $6, $7, $8, $9, $10, $11)"
-							  " ON CONFLICT (machine, client_sequence, client_at)"
-							  "   WHERE client_sequence IS NOT NULL DO NOTHING",
-							  11, types, values, nulls, false, 0) < 0)
-		elog(ERROR, "smsdist status manager: inserting a status message failed");
+	return true;
+}
+
+/*
+ * Insert the batch's rows in one statement, in file order (oldest sequence
+ * first per machine), so that each message's trigger sees the targets as
+ * the messages before it left them.  A file read again after a crash is
+ * recorded once (the unique index; ON CONFLICT DO NOTHING).
+ */
+static void
+flush_batch(Batch *b)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid elemtypes[NCOLS] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, INT4OID};
+	Datum		arrays[NCOLS];
+
+	if (b->n == 0)
+		return;
+	if (plan == NULL)
+	{
+		Oid			types[NCOLS];
+
+		for (int c = 0; c < NCOLS; c++)
+			types[c] = get_array_type(elemtypes[c]);
+		plan = SPI_prepare("INSERT INTO smsdist.status_messages"
+						   "        (site_code, component, machine, severity, message_id, message,"
+						   "         job_id, package_id, advert_id, client_sequence, client_at, exit_code)"
+						   " SELECT u.s, u.c, u.m, u.sev::smsdist.severity, u.mid, u.msg, u.j, u.p, u.a,"
+						   "        u.seq, u.at, u.x"
+						   "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+						   "        AS u(s, c, m, sev, mid, msg, j, p, a, seq, at, x)"
+						   " ON CONFLICT (machine, client_sequence, client_at)"
+						   "   WHERE client_sequence IS NOT NULL DO NOTHING",
+						   NCOLS, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "smsdist status manager: planning the status message insert failed");
+	}
+	for (int c = 0; c < NCOLS; c++)
+	{
+		int			dims[1] = {b->n};
+		int			lbs[1] = {1};
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(elemtypes[c], &typlen, &typbyval, &typalign);
+		arrays[c] = PointerGetDatum(construct_md_array(b->values[c], b->nulls[c], 1, dims, lbs,
+													   elemtypes[c], typlen, typbyval, typalign));
+	}
+	if (SPI_execute_plan(plan, arrays, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist status manager: inserting %d status messages failed", b->n);
+	b->n = 0;
+}
+
+/* The next target rows the parent has not heard of (a JSON array text). */
+static char *
+pending_targets(void)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(TARGET_BATCH)};
+
+	if (SPI_execute_with_args("SELECT smsdist.target_report_for_parent($1)::text",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: reading the targets to report failed");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * Send the parent the target rows it has not heard of, TARGET_BATCH at a
+ * time, and clear each batch once the parent has it (a row that changed
+ * again meanwhile stays pending).  Rows the parent refused are said in the
+ * log, once per distinct reason; they are not sent again.  Returns false if
+ * a batch could not be sent (try again soon).
+ */
+static bool
+forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
+{
+	static char *last_refusal = NULL;
+
+	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
+	{
+		const char *v[2] = {sms_site_code, pending};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		PGresult   *res;
+		char	   *answer;
+
+		if (batch == MAX_TARGET_BATCHES)
+			return false;		/* the rest at the next step: the inboxes first */
+		res = link_exec(conn, "SELECT smsdist.receive_target_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
+		if (res == NULL)
+			return false;
+		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		PQclear(res);
+		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
+			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
+		{
+			ereport(LOG,
+					(errmsg("smsdist status manager: parent site %s refused target rows: %s", parent, answer)));
+			if (last_refusal)
+				pfree(last_refusal);
+			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
+		}
+		values[0] = CStringGetTextDatum(pending);
+		if (SPI_execute_with_args("SELECT smsdist.targets_reported($1::jsonb)",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist status manager: clearing reported targets failed");
+		pending = pending_targets();
+	}
 	return true;
 }
 
 /*
  * Send the parent this site's summary if it changed since it was last
  * sent (by this process: after a restart it is sent once more, which is
- * harmless).  Returns false if it could not be sent (try again soon).
+ * harmless), and the target rows it has not heard of.  Returns false if
+ * either could not be sent (try again soon).
  */
 static bool
 forward_to_parent(void)
@@ -633,10 +813,12 @@ forward_to_parent(void)
 	char	   *conninfo;
 	char	   *report;
 	char	   *md5;
+	char	   *pending;
 	char	   *err = NULL;
 	PGconn	   *conn;
 	PGresult   *res;
 	const char *v[2];
+	bool		sent = false;
 
 	if (SPI_execute_with_args("SELECT s.parent_site_code::text,"
 							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
@@ -653,31 +835,46 @@ forward_to_parent(void)
 	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	if (strcmp(md5, last_md5) == 0)
+	pending = pending_targets();
+	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0)
 		return true;
 	if (conninfo == NULL)
 	{
 		/* said once per change, not at every step */
-		ereport(LOG,
-				(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
-						parent)));
+		if (strcmp(md5, last_md5) != 0)
+			ereport(LOG,
+					(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
+							parent)));
 		strlcpy(last_md5, md5, sizeof(last_md5));
 		return true;
 	}
 	conn = link_open(conninfo, &err);
 	if (conn != NULL)
 	{
-		v[0] = sms_site_code;
-		v[1] = report;
-		res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
-		link_close(conn, res != NULL);
-		if (res != NULL)
+		sent = true;
+		if (strcmp(md5, last_md5) != 0)
 		{
-			PQclear(res);
-			strlcpy(last_md5, md5, sizeof(last_md5));
+			v[0] = sms_site_code;
+			v[1] = report;
+			res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
+			if (res != NULL)
+			{
+				PQclear(res);
+				strlcpy(last_md5, md5, sizeof(last_md5));
+			}
+			else
+				sent = false;
+		}
+		if (sent)
+			sent = forward_targets(conn, parent, pending, &err);
+		link_close(conn, sent);
+		if (sent)
+		{
 			failing = false;
 			return true;
 		}
+		if (err == NULL)
+			return false;		/* more batches: soon */
 	}
 	ereport(LOG,
 			(errmsg("smsdist status manager: status summaries could not be sent to parent site %s: %s",
@@ -739,6 +936,7 @@ sms_status_manager_step(void)
 		ListCell   *fc;
 		MemoryContext old;
 		KeyCache	kc = {0};
+		Batch	   *batch;
 
 		if (!inbox_usable(lfirst(list_nth_cell(roots, foreach_current_index(lc))), box))
 			continue;			/* reported once; the other inboxes are served */
@@ -748,14 +946,17 @@ sms_status_manager_step(void)
 		MemoryContextSwitchTo(old);
 		if (files == NIL)
 			continue;
+		load_keys(&kc, files);
 		if (list_length(files) == BATCH)
 			more = true;
 		sms_step_note = psprintf("taking %d status messages from %s", list_length(files), box);
+		batch = palloc(sizeof(Batch));
+		batch->n = 0;
 		foreach(fc, files)
 		{
 			InboxFile  *f = lfirst(fc);
 
-			if (ingest(box, f, &kc))
+			if (ingest(box, f, &kc, batch))
 			{
 				/* not in SPI memory: the commit below frees that */
 				old = MemoryContextSwitchTo(sms_step_context);
@@ -763,6 +964,7 @@ sms_status_manager_step(void)
 				MemoryContextSwitchTo(old);
 			}
 		}
+		flush_batch(batch);
 		/* the rows are safe before the files go */
 		sms_step_commit();
 		foreach(fc, done)

@@ -68,10 +68,14 @@ sub wait_until
 	my ($node, $db, $sql, $timeout) = @_;
 	$timeout //= 10;
 	my $deadline = time() + $timeout;
+	# a server restarting after a crash may refuse the connection before
+	# psql has read its input: the write then fails (EPIPE), which is no
+	# answer yet, not a failed test
+	local $SIG{PIPE} = 'IGNORE';
 	while (time() < $deadline)
 	{
-		my ($rc, $out) = $node->psql($db, $sql);
-		return 1 if $rc == 0 && defined $out && $out eq 't';
+		my ($rc, $out) = eval { $node->psql($db, $sql) };
+		return 1 if defined $rc && $rc == 0 && defined $out && $out eq 't';
 		usleep(10_000);
 	}
 	return 0;

@@ -32,6 +32,7 @@ SELECT set_eq(
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
+          'smsdist.advertisement_target_status',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -75,7 +76,8 @@ SELECT tables_are('smsdist', ARRAY[
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
-    'machine_keys'],
+    'machine_keys',
+    'advertisement_target_status'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -211,6 +213,8 @@ SELECT results_eq(
         FROM pg_constraint WHERE contype = 'f' AND connamespace = 'smsdist'::regnamespace
        ORDER BY 1, 2, conname$$,
     $$VALUES ('smsdist.advertisement_assignments', 'smsdist.advertisements', 'c'),
+             ('smsdist.advertisement_target_status', 'smsdist.advertisements', 'c'),
+             ('smsdist.advertisement_target_status', 'smsdist.system_resources', 'c'),
              ('smsdist.advertisements', 'smsdist.collections', 'r'),
              ('smsdist.advertisements', 'smsdist.programs', 'r'),
              ('smsdist.collection_group_members', 'smsdist.collections', 'c'),
@@ -297,7 +301,7 @@ SELECT enum_has_labels('smsdist', 'job_phase', ARRAY['send', 'distribute', 'run'
 SELECT enum_has_labels('smsdist', 'phase_state',
     ARRAY['waiting', 'running', 'retrying', 'done', 'failed', 'cancelled'], 'phase_state labels');
 SELECT enum_has_labels('smsdist', 'target_state',
-    ARRAY['waiting', 'offered', 'received', 'running', 'succeeded', 'failed', 'cancelled', 'expired'],
+    ARRAY['waiting', 'offered', 'downloaded', 'running', 'succeeded', 'failed', 'not_applicable', 'cancelled', 'expired'],
     'target_state labels');
 SELECT enum_has_labels('smsdist', 'rule_type', ARRAY['direct', 'query', 'include', 'exclude'], 'rule_type labels');
 SELECT enum_has_labels('smsdist', 'severity', ARRAY['informational', 'warning', 'error'], 'severity labels');
@@ -369,13 +373,13 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['calling_site',
-                'client_status', 'collection_members_cascade', 'distribution_report', 'evaluate_collections',
-                'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
-                'location_report', 'machine_key', 'machine_policy', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
-                'queue_pcm_for_program', 'queue_system_evaluation',
+          ARRAY['advertisement_targets_follow', 'calling_site',
+                'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
+                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_log_transition',
+                'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_targets',
-                'receive_status_report', 'receive_total',
+                'receive_status_report', 'receive_target_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -401,7 +405,11 @@ SELECT functions_are('smsdist', ARRAY[
     'calling_site', 'require_sent_by', 'site_logins_check_role', 'record_job_targets',
     'record_advertisement', 'drop_parent_advertisement', 'record_status_report', 'require_machine_login',
     'require_allowed_source', 'packages_check_source', 'require_extension_table', 'site_public_key',
-    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem'],
+    'strong_random_bytes', 'issue_machine_key', 'machine_key', 'rotate_machine_key', 'status_problem',
+    'target_state_is_final', 'message_target_state', 'target_changed', 'job_target_counts', 'finish_job_if_done',
+    'finish_done_jobs', 'move_target', 'end_job_targets', 'sync_advertisement_targets',
+    'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
+    'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages'],
     'smsdist has exactly the documented functions');
 
 -------------------------------------------------------------------------------
@@ -431,7 +439,7 @@ SELECT has_trigger('smsdist', 'jobs', 'jobs_check_targets', 'jobs has trigger jo
 SELECT has_trigger('smsdist', 'sites', 'sites_refuse_cycle', 'sites has trigger sites_refuse_cycle');
 SELECT triggers_are('smsdist', 'jobs', ARRAY[
     'jobs_check_targets', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
-    'notify_scheduler', 'queue_pcm'], 'jobs has exactly its six triggers');
+    'notify_scheduler', 'queue_pcm', 'end_job_targets'], 'jobs has exactly its seven triggers');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_check_transition', 'smsdist', 'jobs_check_transition',
                   'trigger jobs_check_transition calls jobs_check_transition()');
 SELECT trigger_is('smsdist', 'jobs', 'jobs_log_transition', 'smsdist', 'jobs_log_transition',
@@ -460,6 +468,7 @@ SELECT results_eq(
     $$VALUES
       ('smsdist.advertisement_assignments', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
       ('smsdist.advertisement_assignments', 'notify_sender', 'statement', 'insert update delete', 'sender'),
+      ('smsdist.advertisement_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | advert_id'),
       ('smsdist.advertisements', 'notify_offer_manager', 'row', 'insert update delete', 'offer_manager | advert_id'),
       ('smsdist.advertisements', 'notify_sender', 'statement', 'insert update delete', 'sender'),
       ('smsdist.collection_rules', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
@@ -471,6 +480,8 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
+      ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),
+      ('smsdist.job_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | job_id'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
       ('smsdist.maintenance_windows', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager,sender'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
@@ -496,8 +507,8 @@ SELECT is((SELECT count(*) FROM pg_trigger
           0::bigint, 'every notify_change trigger fires AFTER the change');
 SELECT is((SELECT array_agg(tgrelid::regclass::text ORDER BY tgrelid::regclass::text) FROM pg_trigger
             WHERE tgname = 'touch_updated_at'),
-          ARRAY['smsdist.job_site_status', 'smsdist.job_target_status', 'smsdist.packages'],
-          'touch_updated_at keeps updated_at of packages, job_site_status and job_target_status');
+          ARRAY['smsdist.job_site_status', 'smsdist.packages'],
+          'touch_updated_at keeps updated_at of packages and job_site_status (target rows: target_changed)');
 
 -------------------------------------------------------------------------------
 -- Indexes the Scheduler relies on

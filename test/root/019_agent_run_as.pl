@@ -37,7 +37,7 @@ IPC::Run::run([ $agent, @args, '--state-dir', $ws, '--user', 'CORP\\guest', '--u
 is($?, 0, 'the agent runs as root') or diag($err);
 like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
 like($out, qr/^ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
-like($out, qr/^ran job CEN000D1: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
+like($out, qr/^ran job CEN000D2: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
 my $who = substr(slurp("$shared/marks/who.txt"), $before);
 my $nobody_home = (getpwnam('nobody'))[7];
 like($who, qr/^user nobody nobody \Q$nobody_home\E$/m, 'as the user\'s account, "nobody", switched to by the root agent, with its USER and HOME');

@@ -111,8 +111,10 @@ ok(wait_until($node, 'site', "SELECT string_agg(sms_id, ',' ORDER BY sms_id) = '
 $node->safe_psql('site', "UPDATE smsdist.system_resources SET platform = 'WIN95' WHERE sms_id = 'CEN00004'");
 expect('CEN00A01', 'CEN00002,CEN00005,CEN00006', 'a machine whose platform changed leaves A01');
 expect('CEN00A05', 'CEN00005,CEN00006', 'and the collections built on it');
-ok(wait_until($node, 'site', "SELECT string_agg(sms_id, ',' ORDER BY sms_id) = 'CEN00005,CEN00006' FROM smsdist.job_target_status WHERE job_id = 'CEN00C01'", 30),
-	'the job lost the machine that left its collection');
+ok(wait_until($node, 'site', "SELECT string_agg(sms_id || ':' || state, ',' ORDER BY sms_id) = 'CEN00004:not_applicable,CEN00005:waiting,CEN00006:waiting' FROM smsdist.job_target_status WHERE job_id = 'CEN00C01'", 30),
+	'the machine that left the job\'s collection before its program ran is not applicable to the job');
+like($node->safe_psql('site', "SELECT detail FROM smsdist.job_target_status WHERE job_id = 'CEN00C01' AND sms_id = 'CEN00004'"),
+	qr/^the machine left collection CEN00A05 before its program ran$/, 'and its detail says why');
 $node->safe_psql('site', "DELETE FROM smsdist.system_resources WHERE sms_id = 'CEN00006'");
 expect('CEN00A03', 'CEN00001,CEN00002,CEN00003,CEN00004,CEN00005', 'a deleted machine is in no collection');
 

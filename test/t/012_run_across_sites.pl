@@ -80,8 +80,9 @@ $cen->safe_psql('site', "UPDATE smsdist.system_resources SET platform = 'WINNT_X
 ok(files_at('CH100003', 1), 'a machine at CH1 that joins the collection at CEN gets its file at CH1');
 $cen->safe_psql('site', "UPDATE smsdist.system_resources SET platform = 'WIN95' WHERE sms_id = 'CH100001'");
 ok(files_at('CH100001', 0), 'one that leaves loses it');
-is($ch1->safe_psql('site', "SELECT string_agg(sms_id, ',' ORDER BY sms_id) FROM smsdist.job_target_status WHERE job_id = 'CEN00C01'"),
-	'CH100002,CH100003', "CH1's copy of the job has the machines CEN has behind CH1");
+is($ch1->safe_psql('site', "SELECT string_agg(sms_id || ':' || state, ',' ORDER BY sms_id) FROM smsdist.job_target_status WHERE job_id = 'CEN00C01'"),
+	'CH100001:not_applicable,CH100002:waiting,CH100003:waiting',
+	"CH1's copy of the job has the machines CEN has behind CH1; the one that left before its program ran is not applicable");
 
 $_->stop for ($cen, $ch1);
 done_testing();

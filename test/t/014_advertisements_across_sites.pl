@@ -155,24 +155,35 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 # (an agent downloads the package when it is at its site's distribution
 # points already: each site reports what its agent did, once its Status
 # Manager has taken in every status file the agent wrote)
-my %downloaded;
-for my $w (['CH1', $ch1], ['GC1', $gc1])
+my %want;
+for my $w (['CH1', $ch1, 'CH100001'], ['GC1', $gc1, 'GC100001'])
 {
-	my ($site, $n) = @$w;
+	my ($site, $n, $id) = @$w;
 	ok(eventually(sub { !glob("$base{$site}/cap1/statmsgs.box/*.SMS") }, 60), "$site has taken in its agent's status files");
-	$downloaded{$site} = $n->safe_psql('site',
-		q{SELECT count(DISTINCT machine) FROM smsdist.status_messages WHERE message_id = 10003 AND advert_id = 'CEN00C01'});
+	# what the site itself says of its machine's target of the advertisement
+	$want{$site} = $n->safe_psql('site', qq{SELECT state FROM smsdist.advertisement_target_status
+	                                         WHERE advert_id = 'CEN00C01' AND sms_id = '$id'});
+	ok($want{$site} ne 'waiting', "$site: its machine's target of the advertisement moved ($want{$site})");
 }
-ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || ':' || offered || ':' || downloaded || ':' || reported_by, ',' ORDER BY site_code)
-                                 = 'CH1:1:1:} . $downloaded{CH1} . q{:CH1,GC1:1:1:} . $downloaded{GC1} . q{:CH1'
+my $summary = sub {
+	my ($site) = @_;
+	my $st = $want{$site};
+	return join(':', $site, 1, map { $st eq $_ ? 1 : 0 } qw(offered downloaded succeeded failed)) . ':CH1';
+};
+ok(wait_until($cen, 'site', q{SELECT string_agg(site_code || ':' || targeted || ':' || offered || ':' || downloaded || ':' || succeeded || ':' || failed || ':' || reported_by, ',' ORDER BY site_code)
+                                 = '} . $summary->('CH1') . ',' . $summary->('GC1') . q{'
                                 FROM smsdist.site_status_reports WHERE kind = 'advertisement' AND object_id = 'CEN00C01'}, 60),
-	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted and offered at each')
+	'CEN holds the summaries of CH1 and of GC1 (passed on by CH1): one machine targeted at each, in the state its site says')
   or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.site_status_reports'),
 	"\nCH1:\n", $ch1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'),
 	"\nGC1:\n", $gc1->safe_psql('site', 'SELECT message_id, machine, job_id, advert_id, message FROM smsdist.status_messages ORDER BY status_id'));
-is($cen->safe_psql('site', q{SELECT string_agg(site_code || ':' || offered, ',' ORDER BY site_code) FROM smsdist.site_status_reports
+is($cen->safe_psql('site', q{SELECT string_agg(site_code || ':' || targeted, ',' ORDER BY site_code) FROM smsdist.site_status_reports
                               WHERE kind = 'job' AND object_id = 'CEN000D1'}),
 	'CH1:1,GC1:1', 'and of the run-command job');
+ok(wait_until($cen, 'site', qq{SELECT string_agg(sms_id || ':' || state, ',' ORDER BY sms_id) = 'CH100001:$want{CH1},GC100001:$want{GC1}'
+                               FROM smsdist.advertisement_target_status WHERE advert_id = 'CEN00C01' AND site_code <> 'CEN'}, 60),
+	'CEN holds the state of each child machine\'s target of the advertisement, as the children reported it')
+  or diag($cen->safe_psql('site', 'SELECT * FROM smsdist.advertisement_target_status'));
 
 # ---- membership at CEN follows to the children: a machine joins, then leaves
 $cen->safe_psql('site', q{INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)

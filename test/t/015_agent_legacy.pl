@@ -152,8 +152,8 @@ ok($node->safe_psql('site', q{SELECT bool_and(client_at IS NOT NULL AND abs(extr
 	'with the agent\'s own time (client_at) beside the site\'s');
 is($node->safe_psql('site', q{SELECT advert_id || ':' || targeted || ':' || offered FROM smsdist.advertisement_status WHERE advert_id = 'CEN00C01'}),
 	'CEN00C01:2:1', 'advertisement_status: 2 machines targeted, 1 has reported the offer');
-is($node->safe_psql('site', q{SELECT targeted || ':' || offered FROM smsdist.job_status WHERE job_id = 'CEN000D1'}),
-	'1:1', 'job_status: the job\'s machine has reported it offered');
+is($node->safe_psql('site', q{SELECT targeted || ':' || waiting FROM smsdist.job_status WHERE job_id = 'CEN000D1'}),
+	'1:0', 'job_status: the job\'s machine has reported on it (it waits no more)');
 
 # a forged file: the name says one machine, the content another
 system("cp '$b/saved.SMS' '$b/cap/statmsgs.box/CEN00002.0000000099.SMS'") == 0 or die;

@@ -176,6 +176,14 @@ like($node->safe_psql('site', q{SELECT string_agg(message, E'\n') FROM smsdist.s
 # test/run-all (test/root/019_agent_run_as.pl) with these shares and arguments
 if (defined $ENV{SMSDIST_TEST_RUNAS})
 {
+	# CEN000D1 has ended (its machine's last report is final): the root
+	# part gets a job of its own, live in the PCM file
+	$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, offer_after, mandatory_at)
+VALUES ('CEN000D2', 'run_command', 'CEN00B01', 'JobAsUser', 'machines', '{CEN00001}', '2026-01-01 00:00+00',
+        '2026-01-01 00:00+00', '2026-12-01 10:00+00');});
+	ok(wait_until($node, 'site', qq{SELECT position('CEN000D2' IN coalesce(pg_read_file('$s/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 60),
+		'a job for the root part is in the PCM file');
 	open(my $fh, '>', "$pub/agent-args") or die "$pub/agent-args: $!";
 	print $fh map { "$_\n" } agent_args();
 	close $fh;
