@@ -5,6 +5,7 @@
 # row being done).  One site, two distribution points, a ~35 MB package
 # (four 8 MB files of random bytes, 3 MB of text, a small file).  The first
 # share job publishes it; then RUNS run-command jobs follow, one at a time.
+# FILES=3000 makes the random part 3,000 files of ~10 kB instead.
 #
 # Run as the postgres OS user (or any user who can run PostgreSQL after
 # `make install`): bench/republish.sh <empty work directory>.  The cluster
@@ -35,7 +36,12 @@ trap "'$bindir/pg_ctl' -D '$work/data' -m fast -w stop >/dev/null 2>&1" EXIT
 
 src=$work/src
 mkdir -p "$src/bin" "$src/doc/deep" "$work/dp1" "$work/dp2" "$work/drive"
-for i in 1 2 3 4; do head -c 8000000 /dev/urandom >"$src/bin/part$i.bin"; done
+if [ "${FILES:-0}" -gt 0 ]; then
+    # FILES=n: the 32 MB of random bytes as n files instead of four
+    head -c 32000000 /dev/urandom | split -a 5 -d -b $((32000000 / FILES)) - "$src/bin/part"
+else
+    for i in 1 2 3 4; do head -c 8000000 /dev/urandom >"$src/bin/part$i.bin"; done
+fi
 yes 'documentation line' | head -c 3000000 >"$src/doc/manual.txt"
 echo 'a small note' >"$src/doc/deep/note.txt"
 echo "package: $(du -sb "$src" | cut -f1) bytes in $(find "$src" -type f | wc -l) files, 2 distribution points"
