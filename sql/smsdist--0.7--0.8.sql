@@ -1054,7 +1054,9 @@ AS $$
        AND d.phase = 'distribute' AND d.state = 'done'
       CROSS JOIN LATERAL (SELECT array_agg(l.path::text ORDER BY l.site_system_id) AS paths
                             FROM smsdist.package_locations l
-                           WHERE l.package_id = j.package_id AND l.site_code = p_site) loc
+                           WHERE l.package_id = j.package_id AND l.site_code = p_site
+                             -- only where the job's version is: never a path to other content
+                             AND l.source_version = j.source_version) loc
      WHERE t.sms_id = ANY (p_sms_ids)
        -- (as text: the same test whatever the states' type has)
        AND t.state::text NOT IN ('cancelled', 'expired', 'not_applicable')

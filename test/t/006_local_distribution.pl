@@ -141,6 +141,10 @@ $node->safe_psql('site', "UPDATE smsdist.package_locations SET source_version = 
 	seek($fh, 5000, 0);
 	print $fh chr(ord($byte) ^ 0xff);
 	close $fh;
+	# version 2 is published intact, and a job for it would not read the
+	# package file at all: a changed file on a distribution point makes
+	# the Despooler publish it again, from the package file
+	write_file("$dp1/SMS_PKGC/CEN00001/docs/new.txt", "changed\n");
 	share_job('CEN00105');
 	ok(wait_job('CEN00105', 'completed'), 'the job with a corrupt package file still completes') or diag(job_state('CEN00105'));
 	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00105' AND message_id = 3202"),

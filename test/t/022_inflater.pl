@@ -91,6 +91,13 @@ like($err, qr/flip\.tar\.gz/, 'naming the file') or diag($err);
 	seek($fh, int($size / 3), 0);
 	print $fh chr(ord($byte) ^ 0xff);
 	close $fh;
+	# (the version is published intact: a job for it would not read the
+	# package file; a file changed on the distribution point has it
+	# published again, from the damaged package file)
+	my $one = "$dp/SMS_PKGC/CEN00001/doc/manual.txt";
+	open(my $w, '>>', $one) or die "$one: $!";
+	print $w "changed\n";
+	close $w;
 	$node->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 VALUES ('CEN00102', 'share_package', 'CEN00001', 'sites', '{CEN}')});
