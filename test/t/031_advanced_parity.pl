@@ -202,7 +202,9 @@ ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN
                                   AND (SELECT policy->'jobs' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001')}, 30),
 	'a cancelled job: the PCM file is removed and the stored policy has no job');
 ($r, $out, $err) = agent('advanced', 'advanced', '2026-12-01T13:00:01Z', @who);
-unlike($out, qr/CEN000D2/, 'the advanced agent is no longer offered it');
+unlike($out, qr/^offer job CEN000D2 /m, 'the advanced agent is no longer offered it');
+like($out, qr/^no longer targeted job CEN000D2: /m,
+	'and says once that it left before its program ran (the agent cannot tell a cancel from a machine taken out)');
 like($out, qr/^offer advert CEN00C02 /m, 'its user\'s advertisement is still offered');
 
 done_testing();
