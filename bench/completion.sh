@@ -33,14 +33,17 @@ SELECT 'CEN0E001', 'run_command', 'CEN00001', 'Run', 'machines',
   FROM generate_series(1, $machines) g;
 SELECT smsdist.wake('status_manager');
 SQL
-# the job is active with every target, its package published, the inbox made
+# the job is active with every target, its package published, its PCM
+# files written, the inbox made
 psql -X -q -d bench >/dev/null <<SQL
 DO \$\$
 BEGIN
   FOR i IN 1 .. 3000 LOOP
     EXIT WHEN (SELECT count(*) FROM smsdist.job_target_status WHERE job_id = 'CEN0E001') = $machines
           AND EXISTS (SELECT 1 FROM smsdist.job_site_status WHERE job_id = 'CEN0E001' AND phase = 'distribute' AND state = 'done')
-          AND (pg_stat_file('$work/completion/cap/statmsgs.box', true)).isdir;
+          AND (pg_stat_file('$work/completion/cap/statmsgs.box', true)).isdir
+          -- and quiet: every PCM file and policy of the job written
+          AND NOT EXISTS (SELECT 1 FROM smsdist.pcm_queue);
     PERFORM pg_sleep(0.1);
   END LOOP;
 END \$\$;
