@@ -583,14 +583,14 @@ move_target_last(List *dps, const char *tmpdir)
 }
 
 /*
- * The manifest as package_builds holds it: the exact text whose SHA-256 the
- * PCM and .PKG files give as the package hash.
+ * The manifest of a version as package_builds holds it, or NULL: the exact
+ * text whose SHA-256 the PCM and .PKG files give as the package hash.
  */
 static char *
-stored_manifest(WorkItem *w)
+manifest_of(const char *package_id, int version)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {CStringGetTextDatum(w->package_id), Int32GetDatum(w->version)};
+	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
 
 	if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
 							  " WHERE package_id = $1 AND source_version = $2",
@@ -657,26 +657,6 @@ publish_manifest(const char *share, const char *package_id, int version, const c
 		}
 	}
 	FreeDir(d);
-}
-
-/* The manifest of a version as package_builds holds it, or NULL. */
-static char *
-manifest_of(const char *package_id, int version)
-{
-	Oid			types[2] = {TEXTOID, INT4OID};
-	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
-
-	if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
-							  " WHERE package_id = $1 AND source_version = $2",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading the manifest failed");
-	if (SPI_processed != 1)
-		return NULL;
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		return v ? MemoryContextStrdup(sms_step_context, v) : NULL;
-	}
 }
 
 /*
@@ -1098,7 +1078,7 @@ publish_extracted(WorkItem *w, List *dps, const char *tmpdir)
 	char	   *manifest_text;
 
 	tmpdir = MemoryContextStrdup(sms_step_context, tmpdir);	/* across commits */
-	manifest_text = stored_manifest(w);
+	manifest_text = manifest_of(w->package_id, w->version);
 	set_detail(w, psprintf("extracted; publishing on %d distribution point%s",
 						   list_length(dps), list_length(dps) == 1 ? "" : "s"), 0);
 	dps = move_target_last(dps, tmpdir);
