@@ -129,6 +129,22 @@ activate_due_jobs(void)
 	values[0] = jobs;
 	values[1] = CStringGetTextDatum(sms_site_code);
 
+	/*
+	 * The collections these jobs target, locked as the Collection Evaluator
+	 * locks one before changing its members: an evaluation that changed
+	 * members and has not committed is waited for, so the statements below
+	 * see its members; one that comes after sees these jobs active and adds
+	 * or removes their machines itself.  Without it a machine that joined
+	 * while its job was activated belonged to neither.
+	 */
+	ret = SPI_execute_with_args("SELECT 1 FROM smsdist.collections c"
+								" WHERE c.collection_id IN (SELECT j.target_collection_id FROM smsdist.jobs j"
+								"                            WHERE j.job_id = ANY ($1))"
+								" ORDER BY c.collection_id FOR SHARE",
+								1, types, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "smsdist scheduler: locking the jobs' collections failed: SPI code %d", ret);
+
 	/* one row per (job, target site): the Send phase for a child, Distribute here */
 	ret = SPI_execute_with_args("INSERT INTO smsdist.job_site_status"
 								"       (job_id, site_code, phase, state, detail)"

@@ -191,5 +191,30 @@ ok(settled(), 'the evaluator goes on');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.collection_members WHERE collection_id LIKE 'CENDD%'}), '0',
 	'nothing is left of them');
 
+# --- a job activated while an evaluation of its collection has changed its
+# members and not committed: the Scheduler waits for the evaluation, so the
+# machine that joined is a target (before, it belonged to neither: the
+# evaluation saw the job pending, the activation did not see the member)
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN0FFF1', 'Race');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id) VALUES ('CEN0FFF1', 'direct', 'CEN00001');});
+ok(wait_until($node, 'site', q{SELECT string_agg(sms_id, ',') = 'CEN00001' FROM smsdist.collection_members WHERE collection_id = 'CEN0FFF1'}, 60),
+	'a collection of one machine');
+my $evaluation = $node->background_psql('site');
+# what the Collection Evaluator does: lock the collection, change its members
+$evaluation->query_safe(q{BEGIN;
+SELECT 1 FROM smsdist.collections WHERE collection_id = 'CEN0FFF1' FOR NO KEY UPDATE;
+INSERT INTO smsdist.collection_members VALUES ('CEN0FFF1', 'CEN00002');});
+$node->safe_psql('site', q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
+                           VALUES ('CEN0FFF3', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN0FFF1')});
+my $scheduler = scheduler_pid($node);
+ok(wait_until($node, 'site', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $scheduler", 30),
+	'the Scheduler activating the job waits for the evaluation of its collection');
+$evaluation->query_safe('COMMIT');
+$evaluation->quit;
+ok(wait_until($node, 'site', q{SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN0FFF3'}, 30), 'then activates it');
+is($node->safe_psql('site', q{SELECT string_agg(sms_id, ',' ORDER BY sms_id) FROM smsdist.job_target_status WHERE job_id = 'CEN0FFF3'}),
+	'CEN00001,CEN00002', 'with the machine the evaluation added as a target');
+
 $node->stop;
 done_testing();
