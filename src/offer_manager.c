@@ -590,23 +590,16 @@ policies(void)
 							  "cand AS ("
 							  "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"
 							  "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
-							  "  UNION SELECT sms_id::text FROM smsdist.machine_policies), "
-							  "pol AS ("
-							  "  SELECT c.sms_id, smsdist.compute_machine_policy(c.sms_id) AS p FROM cand c), "
-							  "changed AS ("
-							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy)"
-							  "  SELECT sms_id, md5(coalesce(p::text, '')), p FROM pol"
-							  "      ON CONFLICT (sms_id) DO UPDATE"
-							  "     SET policy_md5 = EXCLUDED.policy_md5, policy = EXCLUDED.policy,"
-							  "         changed_at = clock_timestamp()"
-							  /* (policy is NULL once, for rows kept from 0.3) */
-							  "   WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5"
-							  "      OR machine_policies.policy IS NULL"
-							  "  RETURNING sms_id) "
-							  "SELECT pg_notify('smsdist_policy_' || lower(sms_id), 'changed') FROM changed",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+							  "  UNION SELECT sms_id::text FROM smsdist.machine_policies) "
+							  "SELECT smsdist.store_machine_policies(array(SELECT sms_id FROM cand))",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist offer manager: updating machine policies failed");
-	return SPI_processed;
+	{
+		bool		isnull;
+		Datum		n = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		return isnull ? 0 : (uint64) DatumGetInt64(n);
+	}
 }
 
 TimestampTz

@@ -477,22 +477,11 @@ refresh_policies(Datum batch)
 							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist despooler: forgetting policies failed");
-	if (SPI_execute_with_args("WITH pol AS ("
-							  "  SELECT r.sms_id::text AS sms_id, smsdist.compute_machine_policy(r.sms_id) AS p"
-							  "    FROM smsdist.system_resources r"
+	if (SPI_execute_with_args("SELECT smsdist.store_machine_policies(array("
+							  "  SELECT r.sms_id::text FROM smsdist.system_resources r"
 							  "   WHERE r.sms_id = ANY ($1::text[])"
 							  "     AND (r.site_code = $2"
-							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))), "
-							  "changed AS ("
-							  "  INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy)"
-							  "  SELECT sms_id, md5(coalesce(p::text, '')), p FROM pol"
-							  "      ON CONFLICT (sms_id) DO UPDATE"
-							  "     SET policy_md5 = EXCLUDED.policy_md5, policy = EXCLUDED.policy,"
-							  "         changed_at = clock_timestamp()"
-							  "   WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5"
-							  "      OR machine_policies.policy IS NULL"
-							  "  RETURNING sms_id) "
-							  "SELECT pg_notify('smsdist_policy_' || lower(sms_id), 'changed') FROM changed",
+							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))))",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: updating machine policies failed");
 }

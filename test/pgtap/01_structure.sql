@@ -421,7 +421,8 @@ SELECT functions_are('smsdist', ARRAY[
     'advertisement_targets_follow', 'target_report_for_parent', 'targets_reported', 'receive_target_report',
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state',
-    'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements'],
+    'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
+    'store_machine_policies'],
     'smsdist has exactly the documented functions');
 SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
                     'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
