@@ -10,6 +10,1063 @@
 -------------------------------------------------------------------------------
 -- Explain
 -------------------------------------------------------------------------------
+-- Times and durations as explain() writes them.
+CREATE FUNCTION explain_time(t timestamptz) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN to_char(t, 'YYYY-MM-DD HH24:MI:SSOF');
+
+CREATE FUNCTION explain_duration(d interval) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT CASE WHEN s < 100 THEN round(s) || ' s'
+                        WHEN s < 6000 THEN round(s / 60) || ' min'
+                        WHEN s < 172800 THEN round(s / 3600, 1) || ' h'
+                        ELSE round(s / 86400, 1) || ' days' END
+              FROM (SELECT greatest(extract(epoch FROM d), 0) AS s) x);
+
+
+-- When the current run of failures of a row began, and when its worker will
+-- try again.  Kept by a trigger so that every writer of a row (the Sender,
+-- the Despooler, the reports of child sites) keeps them right.
+ALTER TABLE job_site_status
+    ADD COLUMN retrying_since timestamptz,
+    ADD COLUMN next_attempt_at timestamptz;
+
+CREATE FUNCTION job_site_status_retry_clock() RETURNS trigger
+    LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
+    IF NEW.state = 'retrying' THEN
+        IF TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM 'retrying' OR NEW.attempts IS DISTINCT FROM OLD.attempts THEN
+            NEW.retrying_since := coalesce(NEW.retrying_since, clock_timestamp());
+            -- the Sender's back-off: 2^attempts seconds, at most a minute
+            NEW.next_attempt_at := CASE WHEN NEW.phase = 'send'
+                THEN clock_timestamp() + make_interval(secs => least(60, power(2, least(NEW.attempts, 6))))
+                END;
+        END IF;
+    ELSIF NEW.state = 'running' THEN
+        -- an attempt is under way; bytes that move end the run of failures
+        NEW.next_attempt_at := NULL;
+        IF TG_OP = 'UPDATE' AND NEW.bytes_done > coalesce(OLD.bytes_done, 0) THEN
+            NEW.retrying_since := NULL;
+        END IF;
+    ELSE
+        NEW.retrying_since := NULL;
+        NEW.next_attempt_at := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER retry_clock BEFORE INSERT OR UPDATE ON job_site_status
+    FOR EACH ROW EXECUTE FUNCTION job_site_status_retry_clock();
+
+
+-- What a job targets and what that resolves to, in one line (the reason of
+-- a job that found nothing to reach).
+CREATE OR REPLACE FUNCTION describe_targets(p_job_id sms_id) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE j.target_type
+        WHEN 'collection' THEN
+            (SELECT CASE
+                 WHEN c.collection_id IS NULL THEN format('collection %s does not exist', j.target_collection_id)
+                 WHEN m.n = 0 THEN format('collection %s has no members (%s)', c.collection_id,
+                     CASE WHEN c.evaluation_error IS NOT NULL
+                          THEN 'its last evaluation failed: ' || c.evaluation_error
+                          WHEN c.evaluated_at IS NULL THEN 'never evaluated'
+                          ELSE 'evaluated at ' || smsdist.explain_time(c.evaluated_at) END)
+                 WHEN m.below = 0 THEN format('collection %s has %s member(s), none of them at this site or below it',
+                                              c.collection_id, m.n)
+                 ELSE format('collection %s has %s member(s) at %s site(s) at or below this one',
+                             c.collection_id, m.below, m.sites) END
+               FROM (SELECT 1) one
+               LEFT JOIN smsdist.collections c ON c.collection_id = j.target_collection_id
+               CROSS JOIN LATERAL (
+                   SELECT count(*) AS n,
+                          count(*) FILTER (WHERE r.site_code = current_setting('smsdist.site_code', true)
+                                              OR smsdist.route_hop(r.site_code) IS NOT NULL) AS below,
+                          count(DISTINCT r.site_code) FILTER (
+                              WHERE r.site_code = current_setting('smsdist.site_code', true)
+                                 OR smsdist.route_hop(r.site_code) IS NOT NULL) AS sites
+                     FROM smsdist.collection_members cm
+                     JOIN smsdist.system_resources r ON r.sms_id = cm.sms_id
+                    WHERE cm.collection_id = j.target_collection_id) m)
+        WHEN 'machines' THEN
+            format('%s listed machine(s), %s of them in system_resources', cardinality(j.target_machines),
+                   (SELECT count(*) FROM smsdist.system_resources r WHERE r.sms_id = ANY (j.target_machines)))
+        ELSE
+            format('%s listed site(s)%s, %s of them in sites', cardinality(j.target_sites),
+                   CASE WHEN j.include_subsites THEN ' with their subsites' ELSE '' END,
+                   (SELECT count(*) FROM smsdist.sites s WHERE s.site_code = ANY (j.target_sites)))
+        END
+      FROM smsdist.jobs j WHERE j.job_id = p_job_id
+$$;
+
+
+-------------------------------------------------------------------------------
+-- explain(): why each open target of a job or an advertisement has not
+-- finished yet, in words, with who it waits for and when something will
+-- next happen.  Computed from the rows alone: this site's own, and what
+-- child sites reported for theirs.  docs/troubleshooting.md.
+-------------------------------------------------------------------------------
+CREATE TYPE explanation AS (
+    sms_id           text,          -- the target machine (NULL: the job or a site)
+    site_code        text,          -- its site
+    state            text,          -- its target state (or the job's, or a phase's)
+    reason           text,          -- why it has not finished, for an operator
+    waiting_on       text,          -- a component, 'agent', 'child site', 'parent site' or 'operator'
+    since            timestamptz,   -- when this reason began
+    next_attempt_at  timestamptz    -- when something will next happen, if known
+);
+
+
+-- The first hour, after at, in which a rate-limited sender address may send
+-- (its hourly_rate_pct, hours of the server's time zone as the Sender
+-- reads them); NULL if it never may.
+CREATE FUNCTION sending_resumes_at(hourly_rate_pct smallint[], at timestamptz) RETURNS timestamptz
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tz text := (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone');
+    local_hour timestamp := date_trunc('hour', at AT TIME ZONE tz);
+BEGIN
+    FOR h IN 1..24 LOOP
+        IF coalesce(hourly_rate_pct[extract(hour FROM local_hour + make_interval(hours => h))::int + 1], 0) > 0 THEN
+            RETURN (local_hour + make_interval(hours => h)) AT TIME ZONE tz;
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+-- The maintenance windows of a machine (those of every collection it is a
+-- member of) at its local time local_now: whether it is inside one, and
+-- which opens next.  has_windows is false when the machine has none.
+CREATE FUNCTION maintenance_window_at(p_sms_id text, local_now timestamp,
+        OUT has_windows boolean, OUT inside boolean, OUT next_window text, OUT next_opens timestamp)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH w AS (
+        SELECT w.name, w.start_time, w.duration_minutes, w.days
+          FROM smsdist.maintenance_windows w
+          JOIN smsdist.collection_members m ON m.collection_id = w.collection_id AND m.sms_id = p_sms_id
+         WHERE w.enabled),
+    starts AS (
+        SELECT w.name, date_trunc('day', local_now) + make_interval(days => d) + w.start_time AS opens,
+               w.duration_minutes
+          FROM w CROSS JOIN generate_series(-7, 7) d
+         WHERE (ARRAY['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'])
+                   [extract(dow FROM date_trunc('day', local_now) + make_interval(days => d))::int + 1]::smsdist.weekday
+               = ANY (w.days))
+    SELECT EXISTS (SELECT 1 FROM w),
+           EXISTS (SELECT 1 FROM starts s
+                    WHERE s.opens <= local_now AND local_now < s.opens + make_interval(mins => s.duration_minutes)),
+           (SELECT s.name::text FROM starts s WHERE s.opens > local_now ORDER BY s.opens, s.name LIMIT 1),
+           (SELECT min(s.opens) FROM starts s WHERE s.opens > local_now)
+$$;
+
+-- The UTC offset (seconds) a machine's agent last reported, or NULL.
+CREATE FUNCTION machine_utc_offset(p_sms_id text) RETURNS integer
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE o integer;
+BEGIN
+    IF pg_catalog.to_regclass('smsdist.machine_caches') IS NULL THEN
+        RETURN NULL;
+    END IF;
+    EXECUTE 'SELECT c.utc_offset_seconds FROM smsdist.machine_caches c WHERE c.sms_id = $1' INTO o USING p_sms_id;
+    RETURN o;
+END
+$$;
+
+
+-- A machine's wall-clock time at an instant: from the UTC offset its agent
+-- last reported with its cache inventory, else the site's time zone.
+CREATE FUNCTION machine_local_time(p_sms_id text, at timestamptz) RETURNS timestamp
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+        (at AT TIME ZONE 'UTC') + make_interval(secs => smsdist.machine_utc_offset(p_sms_id)),
+        at AT TIME ZONE (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))
+$$;
+
+-- The instant a machine's wall-clock time reads local.
+CREATE FUNCTION machine_instant(p_sms_id text, local timestamp) RETURNS timestamptz
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+        (local - make_interval(secs => smsdist.machine_utc_offset(p_sms_id))) AT TIME ZONE 'UTC',
+        local AT TIME ZONE (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))
+$$;
+
+-- When this site last heard from a machine's agent, in words.
+CREATE FUNCTION agent_last_heard(p_sms_id text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(
+        (SELECT format('its agent last reported at %s (%s ago, message %s)',
+                       smsdist.explain_time(m.at), smsdist.explain_duration(clock_timestamp() - m.at), m.message_id)
+           FROM smsdist.status_messages m
+          WHERE m.machine = p_sms_id AND m.client_sequence IS NOT NULL
+          ORDER BY m.client_sequence DESC LIMIT 1),
+        'no message from its agent has ever reached this site')
+$$;
+
+-- Whether a job or an advertisement waits for its program's platform: the
+-- sentence, or NULL when the program runs on the machine's platform (or
+-- either is not known).
+CREATE FUNCTION platform_mismatch(p_package_id text, p_program text, p_sms_id text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT format('program "%s" runs on %s; this machine is %s: its agent will report that it does not apply here (10007)',
+                  p.program_name, array_to_string(p.platforms, ', '), r.platform)
+      FROM smsdist.programs p, smsdist.system_resources r
+     WHERE p.package_id = p_package_id AND p.program_name = p_program AND r.sms_id = p_sms_id
+       AND p.platforms IS NOT NULL AND cardinality(p.platforms) > 0
+       AND r.platform IS NOT NULL AND NOT (r.platform = ANY (p.platforms))
+$$;
+
+-- What the target's last agent report says about the download cache, when
+-- the cache had no room (10006), as an explanation; else NULL.
+CREATE FUNCTION cache_full_reason(p_detail text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p_detail ~* '(cache is full|larger than the whole cache)'
+                THEN 'the download cache of its agent has no room for the package: '
+                     || regexp_replace(p_detail, '^.*not downloaded: ', '') END
+$$;
+
+-- Why a job is held before any of its targets can move (the job's own
+-- state, its package build), or NULL when it is not held.
+CREATE FUNCTION explain_job_gate(p_job_id text) RETURNS explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j smsdist.jobs;
+    b smsdist.package_builds;
+    q timestamptz;
+    e smsdist.explanation;
+    here text := current_setting('smsdist.site_code', true);
+BEGIN
+    SELECT * INTO j FROM smsdist.jobs WHERE job_id = p_job_id;
+    e.state := j.state::text;
+    IF j.state = 'pending' THEN
+        IF j.start_after > clock_timestamp() THEN
+            e.reason := format('its Start After time, %s, has not come (in %s): the Scheduler activates the job then',
+                               smsdist.explain_time(j.start_after), smsdist.explain_duration(j.start_after - clock_timestamp()));
+            e.waiting_on := 'scheduler';
+            e.since := j.created_at;
+            e.next_attempt_at := j.start_after;
+            RETURN e;
+        END IF;
+        SELECT queued_at INTO q FROM smsdist.collection_evaluation_queue
+         WHERE collection_id = j.target_collection_id;
+        IF j.target_type = 'collection' AND q IS NOT NULL THEN
+            e.reason := format('Start After passed at %s; activation waits for the evaluation of collection %s, queued at %s',
+                               smsdist.explain_time(j.start_after), j.target_collection_id, smsdist.explain_time(q));
+            e.waiting_on := 'collection evaluator';
+            e.since := q;
+        ELSE
+            e.reason := format('Start After passed at %s; the Scheduler activates the job at its next step',
+                               smsdist.explain_time(j.start_after));
+            e.waiting_on := 'scheduler';
+            e.since := greatest(j.start_after, j.created_at);
+        END IF;
+        RETURN e;
+    ELSIF j.state IN ('failed', 'cancelled', 'expired') THEN
+        e.reason := format('the job %s at %s: %s', CASE j.state WHEN 'failed' THEN 'failed' WHEN 'cancelled' THEN 'was cancelled'
+                                                                 ELSE 'expired' END,
+                           smsdist.explain_time(j.finished_at), coalesce(j.state_reason, 'no reason recorded'));
+        IF j.state = 'failed' THEN
+            e.reason := e.reason || '; once the cause is fixed, an operator retries it (UPDATE smsdist.jobs SET state = ''pending'')';
+            e.waiting_on := 'operator';
+        END IF;
+        e.since := j.finished_at;
+        RETURN e;
+    ELSIF j.state = 'completed' OR j.job_type = 'remove_package'
+          OR coalesce(j.source_site, here) IS DISTINCT FROM here THEN
+        RETURN NULL;            -- nothing to build here
+    END IF;
+    SELECT * INTO b FROM smsdist.package_builds
+     WHERE package_id = j.package_id AND source_version = j.source_version;
+    IF NOT FOUND THEN
+        e.reason := format('package %s version %s has not started compressing: the Scheduler starts a package builder at its next step',
+                           j.package_id, j.source_version);
+        e.waiting_on := 'scheduler';
+        e.since := j.activated_at;
+    ELSIF b.state = 'building' THEN
+        e.reason := format('package %s version %s is being compressed: %s of %s of source read%s, since %s (%s)',
+                           j.package_id, j.source_version,
+                           pg_size_pretty(coalesce(b.bytes_done, 0)),
+                           coalesce(pg_size_pretty(b.source_bytes), 'an unknown size'),
+                           CASE WHEN b.source_bytes > 0
+                                THEN format(' (%s %%)', round(100.0 * least(coalesce(b.bytes_done, 0), b.source_bytes) / b.source_bytes))
+                                ELSE '' END,
+                           smsdist.explain_time(coalesce(b.started_at, b.created_at)),
+                           CASE WHEN b.attempts > 1 THEN format('attempt %s', b.attempts) ELSE 'first attempt' END);
+        e.waiting_on := 'package builder';
+        e.since := coalesce(b.started_at, b.created_at);
+    ELSIF b.state = 'failed' THEN
+        e.reason := format('compressing package %s version %s failed at %s: %s',
+                           j.package_id, j.source_version, smsdist.explain_time(b.finished_at),
+                           coalesce(b.error, 'no reason recorded'));
+        e.waiting_on := 'operator';
+        e.since := b.finished_at;
+    ELSE
+        RETURN NULL;
+    END IF;
+    RETURN e;
+END
+$$;
+
+-- Why a job has not finished at one site (its send and distribute rows),
+-- or NULL when the package is on that site's distribution points.
+CREATE FUNCTION explain_job_site(p_job_id text, p_site text) RETURNS explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j smsdist.jobs;
+    snd smsdist.job_site_status;
+    dst smsdist.job_site_status;
+    here text := current_setting('smsdist.site_code', true);
+    hop text;
+    via text := '';
+    adr smsdist.sender_addresses;
+    resumes timestamptz;
+    e smsdist.explanation;
+BEGIN
+    SELECT * INTO j FROM smsdist.jobs WHERE job_id = p_job_id;
+    SELECT * INTO snd FROM smsdist.job_site_status WHERE job_id = p_job_id AND site_code = p_site AND phase = 'send';
+    SELECT * INTO dst FROM smsdist.job_site_status WHERE job_id = p_job_id AND site_code = p_site AND phase = 'distribute';
+    e.site_code := p_site;
+    IF p_site IS DISTINCT FROM here THEN
+        hop := smsdist.route_hop(p_site);
+        IF hop IS NULL THEN
+            e.reason := format('site %s is not below this site: nothing can reach it from here', p_site);
+            e.waiting_on := 'operator';
+            RETURN e;
+        END IF;
+        IF hop <> p_site THEN
+            via := format(' (through site %s)', hop);
+        END IF;
+        IF snd.state IS NOT NULL AND snd.state <> 'done' THEN
+            e.state := 'send ' || snd.state;
+            SELECT * INTO adr FROM smsdist.sender_addresses a
+             WHERE a.target_site_code = hop AND a.enabled ORDER BY a.priority LIMIT 1;
+            IF snd.state = 'waiting' THEN
+                IF adr.address_id IS NULL THEN
+                    e.reason := format('waiting to be sent to site %s%s: there is no enabled sender address for site %s',
+                                       p_site, via, hop);
+                    e.waiting_on := 'operator';
+                ELSE
+                    e.reason := format('waiting to be sent to site %s%s: %s', p_site, via,
+                                       coalesce(nullif(snd.detail, ''), 'the Sender has not taken it yet'));
+                    e.waiting_on := 'sender';
+                END IF;
+                e.since := snd.updated_at;
+            ELSIF snd.state = 'retrying' AND snd.last_error LIKE 'paused: the rate limit%' THEN
+                resumes := smsdist.sending_resumes_at(adr.hourly_rate_pct, clock_timestamp());
+                e.reason := format('the sender address to site %s allows no sending in this hour (its hourly rate is 0 %%): sending to site %s resumes at %s',
+                                   hop, p_site, coalesce(smsdist.explain_time(resumes), 'no hour (every hour is 0 %)'));
+                e.waiting_on := 'sender';
+                e.since := snd.retrying_since;
+                e.next_attempt_at := resumes;
+                IF resumes IS NULL THEN
+                    e.waiting_on := 'operator';
+                END IF;
+            ELSIF snd.state = 'retrying' THEN
+                e.reason := format('site %s cannot be reached%s since %s (%s, %s attempt(s)): %s; next attempt at %s',
+                                   hop, CASE WHEN hop <> p_site THEN format(' on the way to site %s', p_site) ELSE '' END,
+                                   smsdist.explain_time(coalesce(snd.retrying_since, snd.updated_at)),
+                                   smsdist.explain_duration(clock_timestamp() - coalesce(snd.retrying_since, snd.updated_at)),
+                                   snd.attempts, coalesce(snd.last_error, 'no error recorded'),
+                                   coalesce(smsdist.explain_time(snd.next_attempt_at), 'the Sender''s next step'));
+                e.waiting_on := 'child site';
+                e.since := coalesce(snd.retrying_since, snd.updated_at);
+                e.next_attempt_at := snd.next_attempt_at;
+            ELSIF snd.state = 'running' THEN
+                e.reason := format('being sent to site %s%s: %s%s (attempt %s)%s', p_site, via,
+                                   CASE WHEN snd.bytes_total > 0
+                                        THEN format('%s of %s (%s %%)', pg_size_pretty(coalesce(snd.bytes_done, 0)),
+                                                    pg_size_pretty(snd.bytes_total),
+                                                    round(100.0 * coalesce(snd.bytes_done, 0) / snd.bytes_total))
+                                        ELSE format('%s so far', pg_size_pretty(coalesce(snd.bytes_done, 0))) END,
+                                   CASE WHEN adr.throttle = 'rate_limited' THEN format(', rate-limited to %s %% of the link in this hour',
+                                        adr.hourly_rate_pct[extract(hour FROM clock_timestamp() AT TIME ZONE
+                                            (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))::int + 1])
+                                        WHEN adr.throttle = 'pulse' THEN format(', in pulses of %s KB every %s ms', adr.pulse_block_kb, adr.pulse_delay_ms)
+                                        ELSE '' END,
+                                   snd.attempts,
+                                   CASE WHEN snd.retrying_since IS NOT NULL
+                                        THEN format('; it has failed since %s: %s', smsdist.explain_time(snd.retrying_since), snd.last_error)
+                                        ELSE '' END);
+                e.waiting_on := 'sender';
+                e.since := coalesce(snd.started_at, snd.updated_at);
+            ELSE
+                e.reason := format('sending to site %s%s %s at %s: %s', p_site, via,
+                                   CASE snd.state WHEN 'failed' THEN 'failed' ELSE 'was ' || snd.state END,
+                                   smsdist.explain_time(coalesce(snd.finished_at, snd.updated_at)),
+                                   coalesce(snd.last_error, snd.detail, 'no reason recorded'));
+                e.waiting_on := CASE snd.state WHEN 'failed' THEN 'operator' END;
+                e.since := coalesce(snd.finished_at, snd.updated_at);
+            END IF;
+            RETURN e;
+        END IF;
+        -- sent: what the child reported of its distribution
+        IF dst.state IS NULL THEN
+            e.state := CASE WHEN snd.state IS NULL THEN 'not started' ELSE 'sent' END;
+            e.reason := CASE WHEN snd.state IS NULL
+                             THEN format('the job has no send or distribution row for site %s', p_site)
+                             ELSE format('the package reached site %s at %s; site %s has reported nothing of its distribution since',
+                                         p_site, smsdist.explain_time(snd.finished_at), p_site) END;
+            e.waiting_on := 'child site';
+            e.since := snd.finished_at;
+            RETURN e;
+        END IF;
+        IF dst.state = 'done' THEN
+            RETURN NULL;
+        END IF;
+        e.state := 'distribute ' || dst.state;
+        IF dst.state = 'failed' THEN
+            e.reason := format('distribution at site %s failed at %s: %s', p_site,
+                               smsdist.explain_time(coalesce(dst.finished_at, dst.updated_at)),
+                               coalesce(dst.last_error, dst.detail, 'no reason recorded'));
+            e.waiting_on := 'operator';
+            e.since := coalesce(dst.finished_at, dst.updated_at);
+        ELSE
+            e.reason := format('site %s reports its distribution %s%s, as of its last report at %s (%s ago)',
+                               p_site, dst.state, coalesce(': ' || nullif(dst.detail, ''), ''),
+                               smsdist.explain_time(dst.updated_at), smsdist.explain_duration(clock_timestamp() - dst.updated_at));
+            IF dst.last_error IS NOT NULL AND dst.state = 'retrying' THEN
+                e.reason := e.reason || '; its last error: ' || dst.last_error;
+            END IF;
+            e.waiting_on := 'child site';
+            e.since := dst.updated_at;
+        END IF;
+        RETURN e;
+    END IF;
+    -- this site
+    IF dst.state IS NULL OR dst.state = 'done' THEN
+        RETURN NULL;
+    END IF;
+    e.state := 'distribute ' || dst.state;
+    IF dst.state = 'waiting' THEN
+        e.reason := format('waiting for the Despooler: %s', coalesce(nullif(dst.detail, ''), 'not taken yet'));
+        e.waiting_on := CASE WHEN dst.full_package_required OR dst.detail ILIKE '%parent%' THEN 'parent site' ELSE 'despooler' END;
+        e.since := dst.updated_at;
+    ELSIF dst.state = 'running' THEN
+        e.reason := format('not on this site''s distribution points yet: the Despooler is publishing package %s version %s on %s distribution point(s) since %s%s',
+                           j.package_id, j.source_version,
+                           (SELECT count(*) FROM smsdist.site_systems s
+                             WHERE s.site_code = here AND s.role = 'distribution_point' AND s.enabled),
+                           smsdist.explain_time(coalesce(dst.started_at, dst.updated_at)),
+                           coalesce(': ' || nullif(dst.detail, ''), ''));
+        e.waiting_on := 'despooler';
+        e.since := coalesce(dst.started_at, dst.updated_at);
+    ELSE
+        e.reason := format('distribution at this site %s at %s: %s',
+                           CASE dst.state WHEN 'failed' THEN 'failed' ELSE 'is ' || dst.state END,
+                           smsdist.explain_time(coalesce(dst.finished_at, dst.updated_at)),
+                           coalesce(dst.last_error, dst.detail, 'no reason recorded'));
+        e.waiting_on := CASE dst.state WHEN 'failed' THEN 'operator' WHEN 'retrying' THEN 'despooler' END;
+        e.since := coalesce(dst.finished_at, dst.updated_at);
+        e.next_attempt_at := dst.next_attempt_at;
+    END IF;
+    RETURN e;
+END
+$$;
+
+-- Why one target of a run-command job has not finished, once its package is
+-- on its site's distribution points (or why it ended, for a final one).
+CREATE FUNCTION explain_job_target(t job_target_status) RETURNS explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j smsdist.jobs;
+    p smsdist.programs;
+    here text := current_setting('smsdist.site_code', true);
+    e smsdist.explanation;
+    pcm smsdist.pcm_files;
+    queued timestamptz;
+    pol timestamptz;
+    s text;
+    last_site_report timestamptz;
+BEGIN
+    SELECT * INTO j FROM smsdist.jobs WHERE job_id = t.job_id;
+    SELECT * INTO p FROM smsdist.programs WHERE package_id = j.package_id AND program_name = j.program_name;
+    e.sms_id := t.sms_id;
+    e.site_code := t.site_code;
+    e.state := t.state::text;
+    e.since := coalesce(t.client_at, t.updated_at);
+    IF t.state = 'succeeded' THEN
+        e.reason := format('its program succeeded at %s%s', smsdist.explain_time(e.since),
+                           coalesce(format(' (exit code %s)', t.exit_code), ''));
+        RETURN e;
+    ELSIF t.state = 'failed' THEN
+        e.reason := format('its program failed at %s%s: %s; a job runs its program once, so it will not run again: '
+                           'an advertisement with rerun behaviour rerun_if_failed, or a new job, runs it again',
+                           smsdist.explain_time(e.since), coalesce(format(' with exit code %s', t.exit_code), ''),
+                           coalesce(nullif(t.detail, ''), 'no detail'));
+        IF t.detail LIKE 'job % failed%' THEN
+            e.reason := format('it ended with its job: %s; retrying the job runs it again', t.detail);
+        END IF;
+        e.waiting_on := 'operator';
+        RETURN e;
+    ELSIF smsdist.target_state_is_final(t.state) THEN
+        e.reason := format('it is %s since %s: %s', replace(t.state::text, '_', ' '), smsdist.explain_time(e.since),
+                           coalesce(nullif(t.detail, ''), 'no detail'));
+        RETURN e;
+    END IF;
+
+    IF t.site_code IS DISTINCT FROM here THEN
+        -- a machine of a child or grandchild site: what that site reported
+        SELECT max(x.updated_at) INTO last_site_report FROM smsdist.job_target_status x
+         WHERE x.job_id = t.job_id AND x.site_code = t.site_code AND x.client_at IS NOT NULL;
+        IF t.state = 'waiting' THEN
+            e.reason := format('the package is on the distribution points of site %s; site %s has reported no message of this machine''s agent on this job%s',
+                               t.site_code, t.site_code,
+                               coalesce(format(' (its last report of a machine on this job: %s)', smsdist.explain_time(last_site_report)), ''));
+            e.waiting_on := 'agent';
+            e.since := (SELECT s2.finished_at FROM smsdist.job_site_status s2
+                         WHERE s2.job_id = t.job_id AND s2.site_code = t.site_code AND s2.phase = 'distribute');
+            RETURN e;
+        END IF;
+    ELSIF t.state = 'waiting' THEN
+        IF NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = t.sms_id) THEN
+            e.reason := 'the machine is not in system_resources any more';
+            e.waiting_on := 'operator';
+            RETURN e;
+        END IF;
+        s := smsdist.platform_mismatch(j.package_id, j.program_name, t.sms_id);
+        IF s IS NOT NULL THEN
+            e.reason := s;
+            e.waiting_on := 'agent';
+            RETURN e;
+        END IF;
+        IF j.offer_after > clock_timestamp() THEN
+            e.reason := format('its Offer After time, %s, has not come (in %s): the agent offers the job then',
+                               smsdist.explain_time(j.offer_after), smsdist.explain_duration(j.offer_after - clock_timestamp()));
+            e.waiting_on := 'agent';
+            e.since := j.activated_at;
+            e.next_attempt_at := j.offer_after;
+            RETURN e;
+        END IF;
+        SELECT q.queued_at INTO queued FROM smsdist.pcm_queue q WHERE q.sms_id = t.sms_id;
+        SELECT * INTO pcm FROM smsdist.pcm_files f WHERE f.sms_id = t.sms_id AND t.job_id = ANY (f.jobs);
+        SELECT mp.changed_at INTO pol FROM smsdist.machine_policies mp
+         WHERE mp.sms_id = t.sms_id AND mp.policy -> 'jobs' @> jsonb_build_array(jsonb_build_object('job_id', t.job_id));
+        IF pcm.sms_id IS NULL AND pol IS NULL THEN
+            IF queued IS NOT NULL THEN
+                e.reason := format('its PCM file and policy are queued for the Run phase since %s', smsdist.explain_time(queued));
+                e.since := queued;
+            ELSE
+                e.reason := 'no PCM file or policy of this machine holds the job yet: the Despooler writes them at its next step';
+            END IF;
+            e.waiting_on := 'despooler';
+            RETURN e;
+        END IF;
+        e.reason := concat_ws('; ',
+            CASE WHEN pcm.sms_id IS NOT NULL THEN format('its PCM file was written at %s on %s logon server(s)',
+                                                         smsdist.explain_time(pcm.written_at), pcm.copies) END,
+            CASE WHEN pol IS NOT NULL THEN format('its policy holds the job since %s', smsdist.explain_time(pol)) END,
+            'the agent has not reported on this job since: ' || smsdist.agent_last_heard(t.sms_id));
+        e.waiting_on := 'agent';
+        e.since := least(pcm.written_at, pol);
+        RETURN e;
+    END IF;
+
+    -- offered, downloaded or running, from the agent's own reports
+    IF t.state = 'running' THEN
+        e.reason := format('its program is running since %s (%s)%s', smsdist.explain_time(t.client_at),
+                           smsdist.explain_duration(clock_timestamp() - t.client_at),
+                           CASE WHEN p.max_run_minutes IS NOT NULL
+                                THEN format('; the agent stops it at %s if it still runs (maximum run time %s min)',
+                                            smsdist.explain_time(t.client_at + make_interval(mins => p.max_run_minutes)),
+                                            p.max_run_minutes) ELSE '' END);
+        e.waiting_on := 'agent';
+        e.next_attempt_at := t.client_at + make_interval(mins => p.max_run_minutes);
+        RETURN e;
+    END IF;
+    s := smsdist.cache_full_reason(t.detail);
+    IF s IS NOT NULL THEN
+        e.reason := format('%s (reported at %s; the agent tries again at each poll)', s, smsdist.explain_time(e.since));
+        e.waiting_on := 'agent';
+        RETURN e;
+    END IF;
+    IF t.state = 'offered' THEN
+        e.reason := format('offered at %s%s; the agent downloads the package at its next poll',
+                           smsdist.explain_time(e.since),
+                           CASE WHEN t.detail ~ 'not downloaded' THEN '; its last download failed: ' || t.detail ELSE '' END);
+    ELSE
+        e.reason := format('the package was downloaded at %s', smsdist.explain_time(e.since));
+    END IF;
+    IF j.mandatory_at > clock_timestamp() THEN
+        e.reason := e.reason || format('; the program runs at its mandatory time, %s (in %s), or when the user runs it',
+                                       smsdist.explain_time(j.mandatory_at), smsdist.explain_duration(j.mandatory_at - clock_timestamp()));
+        e.next_attempt_at := j.mandatory_at;
+    ELSIF j.mandatory_at IS NOT NULL THEN
+        e.reason := e.reason || format('; its mandatory time passed at %s: the agent runs the program at its next poll',
+                                       smsdist.explain_time(j.mandatory_at));
+    ELSE
+        e.reason := e.reason || '; the job has no mandatory time: the program runs when the user runs it';
+    END IF;
+    IF t.site_code = here THEN
+        e.reason := e.reason || '; ' || smsdist.agent_last_heard(t.sms_id);
+    END IF;
+    e.waiting_on := 'agent';
+    RETURN e;
+END
+$$;
+
+-- explain() of a job.
+CREATE FUNCTION explain_job(p_job_id text, p_sms_id text) RETURNS SETOF explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    j smsdist.jobs;
+    gate smsdist.explanation;
+    n bigint := 0;
+    r smsdist.explanation;
+BEGIN
+    SELECT * INTO j FROM smsdist.jobs WHERE job_id = p_job_id;
+    gate := smsdist.explain_job_gate(p_job_id);
+    IF j.job_type <> 'run_command' THEN
+        -- the targets of sharing and removing are sites
+        FOR r IN
+            SELECT (smsdist.explain_job_site(p_job_id, s.site_code)).*
+              FROM (SELECT DISTINCT x.site_code::text AS site_code FROM smsdist.job_site_status x
+                     WHERE x.job_id = p_job_id) s
+             ORDER BY s.site_code
+        LOOP
+            IF r.reason IS NOT NULL AND gate.reason IS NULL THEN
+                n := n + 1;
+                RETURN NEXT r;
+            END IF;
+        END LOOP;
+        IF n = 0 AND gate.reason IS NOT NULL THEN
+            RETURN NEXT gate;
+        END IF;
+        RETURN;
+    END IF;
+
+    IF p_sms_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM smsdist.job_target_status t WHERE t.job_id = p_job_id AND t.sms_id = p_sms_id) THEN
+        r := gate;
+        r.sms_id := p_sms_id;
+        r.site_code := (SELECT x.site_code FROM smsdist.system_resources x WHERE x.sms_id = p_sms_id);
+        IF j.state = 'pending' AND gate.reason IS NOT NULL THEN
+            r.reason := r.reason || '; the machine''s part is known once the job is active (targets: '
+                        || smsdist.describe_targets(p_job_id) || ')';
+        ELSE
+            r.state := 'not a target';
+            r.since := NULL;
+            r.next_attempt_at := NULL;
+            r.waiting_on := NULL;
+            r.reason := CASE
+                WHEN r.site_code IS NULL THEN format('machine %s is not in system_resources', p_sms_id)
+                WHEN j.target_type = 'collection' AND NOT EXISTS (
+                        SELECT 1 FROM smsdist.collection_members m
+                         WHERE m.collection_id = j.target_collection_id AND m.sms_id = p_sms_id)
+                    THEN format('machine %s is not a target of job %s: it is not a member of collection %s (any more)',
+                                p_sms_id, p_job_id, j.target_collection_id)
+                WHEN j.target_type = 'machines' AND NOT (p_sms_id = ANY (j.target_machines))
+                    THEN format('machine %s is not a target of job %s: it is not one of the job''s listed machines',
+                                p_sms_id, p_job_id)
+                ELSE format('machine %s is not a target of job %s: it became a member after the job''s targets were recorded, or its site is not one the job reaches',
+                            p_sms_id, p_job_id) END;
+        END IF;
+        RETURN NEXT r;
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH open AS (
+        SELECT t FROM smsdist.job_target_status t
+         WHERE t.job_id = p_job_id
+           AND (CASE WHEN p_sms_id IS NULL THEN NOT smsdist.target_state_is_final(t.state)
+                     ELSE t.sms_id = p_sms_id END)),
+    sites AS MATERIALIZED (
+        SELECT s.site_code, smsdist.explain_job_site(p_job_id, s.site_code) AS g
+          FROM (SELECT DISTINCT (o.t).site_code::text AS site_code FROM open o) s)
+    SELECT (o.t).sms_id::text, (o.t).site_code::text, (o.t).state::text,
+           x.reason, x.waiting_on, x.since, x.next_attempt_at
+      FROM open o
+      JOIN sites s ON s.site_code = (o.t).site_code
+      CROSS JOIN LATERAL (
+          SELECT (CASE WHEN smsdist.target_state_is_final((o.t).state) THEN smsdist.explain_job_target(o.t)
+                       WHEN gate.reason IS NOT NULL THEN gate
+                       WHEN (s.g).reason IS NOT NULL THEN s.g
+                       ELSE smsdist.explain_job_target(o.t) END).*) x
+     ORDER BY (o.t).site_code, (o.t).sms_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND p_sms_id IS NULL THEN
+        IF gate.reason IS NOT NULL THEN
+            RETURN NEXT gate;
+        ELSIF j.state = 'active' AND NOT EXISTS (SELECT 1 FROM smsdist.job_target_status t WHERE t.job_id = p_job_id) THEN
+            r.state := j.state::text;
+            r.reason := 'the job has no target machine yet: ' || smsdist.describe_targets(p_job_id);
+            r.since := j.activated_at;
+            r.waiting_on := 'collection evaluator';
+            RETURN NEXT r;
+        END IF;
+    END IF;
+END
+$$;
+
+-- The mandatory times of an advertisement on one machine: the last that
+-- passed and the next to come (assignment times in UTC, or in the
+-- machine's own time; recurring ones repeat).
+CREATE FUNCTION advertisement_mandatory_times(p_advert_id text, p_sms_id text,
+        OUT last_passed timestamptz, OUT next_due timestamptz)
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH base AS (
+        SELECT CASE WHEN a.assign_time_utc THEN a.assign_time AT TIME ZONE 'UTC'
+                    ELSE smsdist.machine_instant(p_sms_id, a.assign_time) END AS t0,
+               a.recur_every
+          FROM smsdist.advertisement_assignments a WHERE a.advert_id = p_advert_id),
+    k AS (
+        SELECT t0, recur_every,
+               CASE WHEN recur_every IS NULL OR recur_every <= interval '0' OR t0 > clock_timestamp() THEN 0
+                    ELSE floor(extract(epoch FROM clock_timestamp() - t0) / extract(epoch FROM recur_every))::bigint END AS n
+          FROM base)
+    SELECT max(CASE WHEN t0 <= clock_timestamp() THEN t0 + coalesce(recur_every, interval '0') * n END),
+           min(CASE WHEN t0 > clock_timestamp() THEN t0
+                    WHEN recur_every > interval '0' THEN t0 + recur_every * (n + 1) END)
+      FROM k
+$$;
+
+-- Why an advertisement is held at one site, or NULL.
+CREATE FUNCTION explain_advertisement_site(p_advert_id text, p_site text) RETURNS explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a smsdist.advertisements;
+    here text := current_setting('smsdist.site_code', true);
+    hop text;
+    pu smsdist.advertisement_pushes;
+    share text;
+    e smsdist.explanation;
+BEGIN
+    SELECT * INTO a FROM smsdist.advertisements WHERE advert_id = p_advert_id;
+    e.site_code := p_site;
+    IF p_site IS DISTINCT FROM here THEN
+        hop := smsdist.route_hop(p_site);
+        SELECT * INTO pu FROM smsdist.advertisement_pushes x WHERE x.advert_id = p_advert_id AND x.hop = hop;
+        IF pu.advert_id IS NOT NULL AND pu.pushed_at IS NULL THEN
+            e.state := 'not replicated';
+            e.reason := format('the advertisement has not reached site %s yet%s',
+                               hop, CASE WHEN pu.last_error IS NOT NULL
+                                         THEN format(' (%s attempt(s), the last at %s): %s', pu.attempts,
+                                                     smsdist.explain_time(pu.attempted_at), pu.last_error)
+                                         ELSE ': the Sender replicates it at its next step' END);
+            e.waiting_on := CASE WHEN pu.last_error IS NOT NULL THEN 'child site' ELSE 'sender' END;
+            e.since := pu.attempted_at;
+            RETURN e;
+        END IF;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM smsdist.package_locations l
+                    WHERE l.package_id = a.package_id AND l.site_code = p_site) THEN
+        SELECT string_agg(j.job_id, ', ' ORDER BY j.job_id) INTO share FROM smsdist.jobs j
+         WHERE j.package_id = a.package_id AND j.job_type = 'share_package' AND j.state IN ('pending', 'active');
+        e.state := 'package not distributed';
+        e.reason := format('package %s is not on the distribution points of site %s%s', a.package_id, p_site,
+                           CASE WHEN share IS NOT NULL THEN format(': job %s is distributing it (see explain(''%s''))',
+                                                                  share, split_part(share, ',', 1))
+                                ELSE ': a share-package job distributes it' END);
+        e.waiting_on := CASE WHEN share IS NULL THEN 'operator' ELSE 'despooler' END;
+        RETURN e;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- Why one target of an advertisement has not finished (or what will
+-- happen next, for a final one).
+CREATE FUNCTION explain_advertisement_target(t advertisement_target_status) RETURNS explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a smsdist.advertisements;
+    p smsdist.programs;
+    here text := current_setting('smsdist.site_code', true);
+    e smsdist.explanation;
+    s text;
+    offer timestamptz;
+    expires timestamptz;
+    mt record;
+    mw record;
+    pol timestamptz;
+    files timestamptz;
+    ran boolean;
+BEGIN
+    SELECT * INTO a FROM smsdist.advertisements WHERE advert_id = t.advert_id;
+    SELECT * INTO p FROM smsdist.programs WHERE package_id = a.package_id AND program_name = a.program_name;
+    e.sms_id := t.sms_id;
+    e.site_code := t.site_code;
+    e.state := t.state::text;
+    e.since := coalesce(t.client_at, t.updated_at);
+    mt := smsdist.advertisement_mandatory_times(t.advert_id, t.sms_id);
+    IF t.state IN ('succeeded', 'failed') THEN
+        e.reason := format('its program %s at %s%s%s', t.state, smsdist.explain_time(e.since),
+                           coalesce(format(' with exit code %s', t.exit_code), ''),
+                           CASE WHEN t.state = 'failed' THEN coalesce(': ' || nullif(t.detail, ''), '') ELSE '' END);
+        ran := CASE a.rerun_behaviour
+                   WHEN 'always_rerun' THEN true
+                   WHEN 'never_rerun' THEN false
+                   WHEN 'rerun_if_failed' THEN t.state = 'failed'
+                   WHEN 'rerun_if_succeeded' THEN t.state = 'succeeded' END;
+        IF NOT ran THEN
+            e.reason := e.reason || format('; its rerun behaviour, %s, does not run it again at a mandatory time (a user can still run it)',
+                                           a.rerun_behaviour);
+        ELSIF mt.next_due IS NOT NULL THEN
+            e.reason := e.reason || format('; its rerun behaviour, %s, runs it again at the next mandatory time, %s',
+                                           a.rerun_behaviour, smsdist.explain_time(mt.next_due));
+            e.next_attempt_at := mt.next_due;
+            e.waiting_on := 'agent';
+        ELSE
+            e.reason := e.reason || format('; its rerun behaviour, %s, would run it again, but no mandatory time is left (a user can still run it)',
+                                           a.rerun_behaviour);
+        END IF;
+        IF t.state = 'failed' AND e.waiting_on IS NULL THEN
+            e.waiting_on := 'operator';
+        END IF;
+        RETURN e;
+    ELSIF smsdist.target_state_is_final(t.state) THEN
+        e.reason := format('it is %s since %s: %s', replace(t.state::text, '_', ' '), smsdist.explain_time(e.since),
+                           coalesce(nullif(t.detail, ''), 'no detail'));
+        RETURN e;
+    END IF;
+
+    IF NOT a.enabled THEN
+        e.reason := 'the advertisement is disabled: its agents offer nothing until it is enabled';
+        e.waiting_on := 'operator';
+        RETURN e;
+    END IF;
+    IF t.site_code = here AND NOT t.through_user AND NOT EXISTS (
+            SELECT 1 FROM smsdist.collection_members m
+             WHERE m.sms_id = t.sms_id
+               AND m.collection_id IN (SELECT smsdist.advertisement_collections(t.advert_id))) THEN
+        e.reason := format('the machine is not in collection %s any more: its target ends as not applicable at the next evaluation',
+                           a.collection_id);
+        e.waiting_on := 'collection evaluator';
+        RETURN e;
+    END IF;
+    IF t.state = 'running' THEN
+        e.reason := format('its program is running since %s (%s)%s', smsdist.explain_time(t.client_at),
+                           smsdist.explain_duration(clock_timestamp() - t.client_at),
+                           CASE WHEN p.max_run_minutes IS NOT NULL
+                                THEN format('; the agent stops it at %s if it still runs (maximum run time %s min)',
+                                            smsdist.explain_time(t.client_at + make_interval(mins => p.max_run_minutes)),
+                                            p.max_run_minutes) ELSE '' END);
+        e.waiting_on := 'agent';
+        e.next_attempt_at := t.client_at + make_interval(mins => p.max_run_minutes);
+        RETURN e;
+    END IF;
+    IF t.state = 'waiting' THEN
+        IF t.site_code = here THEN
+            s := smsdist.platform_mismatch(a.package_id, a.program_name, t.sms_id);
+            IF s IS NOT NULL THEN
+                e.reason := s;
+                e.waiting_on := 'agent';
+                RETURN e;
+            END IF;
+        END IF;
+        offer := CASE WHEN a.offer_time_utc THEN a.offer_time AT TIME ZONE 'UTC'
+                      ELSE smsdist.machine_instant(t.sms_id, a.offer_time) END;
+        IF offer > clock_timestamp() THEN
+            e.reason := format('its offer time, %s%s, has not come (in %s): the agent offers it then',
+                               smsdist.explain_time(offer),
+                               CASE WHEN a.offer_time_utc THEN '' ELSE format(' (%s the machine''s own time)', a.offer_time) END,
+                               smsdist.explain_duration(offer - clock_timestamp()));
+            e.waiting_on := 'agent';
+            e.next_attempt_at := offer;
+            e.since := a.created_at;
+            RETURN e;
+        END IF;
+        IF t.site_code IS DISTINCT FROM here THEN
+            e.reason := format('site %s has reported no message of this machine''s agent on this advertisement', t.site_code);
+            e.waiting_on := 'agent';
+            RETURN e;
+        END IF;
+        SELECT mp.changed_at INTO pol FROM smsdist.machine_policies mp
+         WHERE mp.sms_id = t.sms_id
+           AND mp.policy -> 'advertisements' @> jsonb_build_array(jsonb_build_object('advert_id', t.advert_id));
+        SELECT max(m.at) INTO files FROM smsdist.status_messages m
+         WHERE m.advert_id = t.advert_id AND m.component = 'offer_manager';
+        e.reason := concat_ws('; ',
+            CASE WHEN files IS NOT NULL THEN format('the Offer Manager wrote its offer files at %s', smsdist.explain_time(files)) END,
+            CASE WHEN pol IS NOT NULL THEN format('its policy holds the advertisement since %s', smsdist.explain_time(pol)) END,
+            'the agent has not reported on it since: ' || smsdist.agent_last_heard(t.sms_id));
+        e.waiting_on := 'agent';
+        e.since := least(files, pol);
+        RETURN e;
+    END IF;
+    s := smsdist.cache_full_reason(t.detail);
+    IF s IS NOT NULL THEN
+        e.reason := format('%s (reported at %s; the agent tries again at each poll)', s, smsdist.explain_time(e.since));
+        e.waiting_on := 'agent';
+        RETURN e;
+    END IF;
+    e.reason := CASE t.state WHEN 'offered' THEN format('offered at %s', smsdist.explain_time(e.since))
+                             ELSE format('the package was downloaded at %s', smsdist.explain_time(e.since)) END;
+    IF t.state = 'offered' AND t.detail ~ 'not downloaded' THEN
+        e.reason := e.reason || '; its last download failed: ' || t.detail;
+    END IF;
+    IF mt.last_passed IS NOT NULL AND mt.last_passed > coalesce(t.client_at, '-infinity') THEN
+        mw := smsdist.maintenance_window_at(t.sms_id, smsdist.machine_local_time(t.sms_id, clock_timestamp()));
+        IF mw.has_windows AND NOT mw.inside THEN
+            e.reason := e.reason || format('; its mandatory time %s passed, but the machine is outside its maintenance windows: the next, "%s", opens at %s (%s the machine''s own time)',
+                                           smsdist.explain_time(mt.last_passed), mw.next_window,
+                                           smsdist.explain_time(smsdist.machine_instant(t.sms_id, mw.next_opens)),
+                                           to_char(mw.next_opens, 'Dy HH24:MI'));
+            e.next_attempt_at := smsdist.machine_instant(t.sms_id, mw.next_opens);
+        ELSE
+            e.reason := e.reason || format('; its mandatory time %s passed: the agent runs the program at its next poll',
+                                           smsdist.explain_time(mt.last_passed));
+        END IF;
+    ELSIF mt.next_due IS NOT NULL THEN
+        e.reason := e.reason || format('; the program runs at its next mandatory time, %s (in %s), or when the user runs it',
+                                       smsdist.explain_time(mt.next_due), smsdist.explain_duration(mt.next_due - clock_timestamp()));
+        e.next_attempt_at := mt.next_due;
+    ELSE
+        e.reason := e.reason || '; it has no mandatory time: the program runs when the user runs it';
+    END IF;
+    expires := CASE WHEN a.expires_time_utc THEN a.expires_time AT TIME ZONE 'UTC'
+                    ELSE smsdist.machine_instant(t.sms_id, a.expires_time) END;
+    IF expires IS NOT NULL THEN
+        e.reason := e.reason || format('; the advertisement expires at %s', smsdist.explain_time(expires));
+    END IF;
+    IF t.site_code = here THEN
+        e.reason := e.reason || '; ' || smsdist.agent_last_heard(t.sms_id);
+    END IF;
+    e.waiting_on := 'agent';
+    RETURN e;
+END
+$$;
+
+-- explain() of an advertisement.
+CREATE FUNCTION explain_advertisement(p_advert_id text, p_sms_id text) RETURNS SETOF explanation
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a smsdist.advertisements;
+    n bigint;
+    r smsdist.explanation;
+BEGIN
+    SELECT * INTO a FROM smsdist.advertisements WHERE advert_id = p_advert_id;
+    IF p_sms_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM smsdist.advertisement_target_status t
+             WHERE t.advert_id = p_advert_id AND t.sms_id = p_sms_id) THEN
+        r.sms_id := p_sms_id;
+        r.site_code := (SELECT x.site_code FROM smsdist.system_resources x WHERE x.sms_id = p_sms_id);
+        r.state := 'not a target';
+        r.reason := CASE WHEN r.site_code IS NULL THEN format('machine %s is not in system_resources', p_sms_id)
+                         ELSE format('machine %s is not a target of advertisement %s: it is not a member of collection %s%s (a machine reached through its user or group becomes a target with its first report)',
+                                     p_sms_id, p_advert_id, a.collection_id,
+                                     CASE WHEN a.include_subcollections THEN ' or its subcollections' ELSE '' END) END;
+        RETURN NEXT r;
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH open AS (
+        SELECT t FROM smsdist.advertisement_target_status t
+         WHERE t.advert_id = p_advert_id
+           AND (CASE WHEN p_sms_id IS NULL THEN NOT smsdist.target_state_is_final(t.state)
+                     ELSE t.sms_id = p_sms_id END)),
+    sites AS MATERIALIZED (
+        SELECT s.site_code, smsdist.explain_advertisement_site(p_advert_id, s.site_code) AS g
+          FROM (SELECT DISTINCT (o.t).site_code::text AS site_code FROM open o) s)
+    SELECT (o.t).sms_id::text, (o.t).site_code::text, (o.t).state::text,
+           x.reason, x.waiting_on, x.since, x.next_attempt_at
+      FROM open o
+      JOIN sites s ON s.site_code = (o.t).site_code
+      CROSS JOIN LATERAL (
+          SELECT (CASE WHEN NOT smsdist.target_state_is_final((o.t).state) AND (o.t).state = 'waiting'
+                            AND (s.g).reason IS NOT NULL THEN s.g
+                       ELSE smsdist.explain_advertisement_target(o.t) END).*) x
+     ORDER BY (o.t).site_code, (o.t).sms_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 AND p_sms_id IS NULL AND NOT EXISTS (
+            SELECT 1 FROM smsdist.advertisement_target_status t WHERE t.advert_id = p_advert_id) THEN
+        r.state := CASE WHEN a.enabled THEN 'enabled' ELSE 'disabled' END;
+        r.reason := format('the advertisement has no target machine: collection %s%s has no member at this site or below it',
+                           a.collection_id, CASE WHEN a.include_subcollections THEN ' with its subcollections' ELSE '' END);
+        r.waiting_on := 'collection evaluator';
+        RETURN NEXT r;
+    END IF;
+END
+$$;
+
+-- Why the targets of a job or an advertisement have not finished: one row
+-- per target that is not final (or for one machine, whatever its state).
+CREATE FUNCTION explain(object_id text, sms_id text DEFAULT NULL) RETURNS SETOF explanation
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF object_id IS NULL THEN
+        RAISE EXCEPTION 'explain() needs a job ID or an advertisement ID'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT 1 FROM smsdist.jobs j WHERE j.job_id = explain.object_id) THEN
+        RETURN QUERY SELECT * FROM smsdist.explain_job(explain.object_id, explain.sms_id);
+    ELSIF EXISTS (SELECT 1 FROM smsdist.advertisements a WHERE a.advert_id = explain.object_id) THEN
+        RETURN QUERY SELECT * FROM smsdist.explain_advertisement(explain.object_id, explain.sms_id);
+    ELSE
+        RAISE EXCEPTION 'there is no job or advertisement "%" at site %', explain.object_id,
+                        coalesce(current_setting('smsdist.site_code', true), '(unset)')
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Job IDs are in smsdist.jobs, advertisement IDs in smsdist.advertisements.';
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION explain(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION explain(text, text) TO smsdist_reader;
+
+-- The parts of explain() are its own: nobody calls them but it.
+REVOKE ALL ON FUNCTION
+    job_site_status_retry_clock(),
+    sending_resumes_at(smallint[], timestamptz),
+    maintenance_window_at(text, timestamp),
+    machine_utc_offset(text),
+    machine_local_time(text, timestamptz),
+    machine_instant(text, timestamp),
+    agent_last_heard(text),
+    platform_mismatch(text, text, text),
+    cache_full_reason(text),
+    explain_job_gate(text),
+    explain_job_site(text, text),
+    explain_job_target(job_target_status),
+    explain_job(text, text),
+    advertisement_mandatory_times(text, text),
+    explain_advertisement_site(text, text),
+    explain_advertisement_target(advertisement_target_status),
+    explain_advertisement(text, text)
+    FROM PUBLIC;
+-- describe_targets() is the readers' too, and writes its times so.
+REVOKE ALL ON FUNCTION explain_time(timestamptz), explain_duration(interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION explain_time(timestamptz), explain_duration(interval) TO smsdist_reader;
+
 
 -------------------------------------------------------------------------------
 -- Progress

@@ -392,6 +392,29 @@ fail_item(WorkItem *w, const char *reason)
 }
 
 /*
+ * An error that is the despool drive running out of room, said with the
+ * drive and what is free on it (the operator frees room there, or adds a
+ * drive); NULL for any other error.
+ */
+static char *
+full_drive_problem(ErrorData *edata, const char *drive)
+{
+	struct statvfs fs;
+	char	   *free_text;
+
+	if (edata->sqlerrcode != ERRCODE_DISK_FULL &&
+		(edata->message == NULL || strstr(edata->message, "No space left on device") == NULL))
+		return NULL;
+	if (edata->message == NULL || strstr(edata->message, drive) == NULL)
+		return NULL;			/* another disk: a distribution point says so itself */
+	if (statvfs(drive, &fs) == 0)
+		free_text = psprintf("%llu bytes free", (unsigned long long) fs.f_bavail * fs.f_frsize);
+	else
+		free_text = pstrdup("free space unknown");
+	return psprintf("the despool drive \"%s\" is full (%s): %s", drive, free_text, edata->message);
+}
+
+/*
  * Check the package file against the SHA-256 its builder recorded, so that
  * a file damaged on disk (or, later, in transit) is recognised as such --
  * and rebuilt -- rather than reported as a bad package.  Returns NULL if it
@@ -1274,6 +1297,8 @@ sms_despooler_step(void)
 			else if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED && edata->detail != NULL)
 				/* a package that does not match itself: the detail says where */
 				fail_item(w, psprintf("%s: %s", edata->message, edata->detail));
+			else if (full_drive_problem(edata, drive) != NULL)
+				fail_item(w, full_drive_problem(edata, drive));
 			else
 				fail_item(w, edata->message);
 		}

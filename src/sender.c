@@ -56,6 +56,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "pgtime.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
@@ -111,14 +112,18 @@ latch_wait(long ms)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * The hours of hourly_rate_pct are those of the server's time zone (the
+ * timezone setting), as explain() and the docs read them, not of the
+ * process's TZ environment.
+ */
 static int
 current_hour_pct(const Throttle *t)
 {
-	time_t		now = time(NULL);
-	struct tm	tm;
+	pg_time_t	now = (pg_time_t) time(NULL);
+	struct pg_tm *tm = pg_localtime(&now, session_timezone);
 
-	localtime_r(&now, &tm);
-	return t->pct[tm.tm_hour];
+	return t->pct[tm != NULL ? tm->tm_hour : 0];
 }
 
 /*
