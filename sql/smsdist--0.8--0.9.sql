@@ -33,6 +33,12 @@ ALTER TABLE job_site_status
     ADD COLUMN retrying_since timestamptz,
     ADD COLUMN next_attempt_at timestamptz;
 
+-- The rows of a site below a child: when the child last answered the
+-- Sender's distribution report, and why it could not be asked since.
+ALTER TABLE job_site_status
+    ADD COLUMN reported_at timestamptz,
+    ADD COLUMN report_error text;
+
 CREATE FUNCTION job_site_status_retry_clock() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
@@ -449,12 +455,17 @@ BEGIN
         ELSE
             e.reason := format('site %s reports its distribution %s%s, as of its last report at %s (%s ago)',
                                p_site, dst.state, coalesce(': ' || nullif(dst.detail, ''), ''),
-                               smsdist.explain_time(dst.updated_at), smsdist.explain_duration(clock_timestamp() - dst.updated_at));
+                               smsdist.explain_time(coalesce(dst.reported_at, dst.updated_at)),
+                               smsdist.explain_duration(clock_timestamp() - coalesce(dst.reported_at, dst.updated_at)));
             IF dst.last_error IS NOT NULL AND dst.state = 'retrying' THEN
                 e.reason := e.reason || '; its last error: ' || dst.last_error;
             END IF;
+            IF dst.report_error IS NOT NULL THEN
+                e.reason := e.reason || format('; %s has not answered since: %s',
+                                               CASE WHEN hop = p_site THEN 'it' ELSE 'site ' || hop END, dst.report_error);
+            END IF;
             e.waiting_on := 'child site';
-            e.since := dst.updated_at;
+            e.since := coalesce(dst.reported_at, dst.updated_at);
         END IF;
         RETURN e;
     END IF;
@@ -464,7 +475,8 @@ BEGIN
     END IF;
     e.state := 'distribute ' || dst.state;
     IF dst.state = 'waiting' THEN
-        e.reason := format('waiting for the Despooler: %s', coalesce(nullif(dst.detail, ''), 'not taken yet'));
+        e.reason := format('not on this site''s distribution points yet: waiting for the Despooler (%s)',
+                           coalesce(nullif(dst.detail, ''), 'it has not taken the package yet'));
         e.waiting_on := CASE WHEN dst.full_package_required OR dst.detail ILIKE '%parent%' THEN 'parent site' ELSE 'despooler' END;
         e.since := dst.updated_at;
     ELSIF dst.state = 'running' THEN
@@ -931,7 +943,7 @@ BEGIN
     IF t.state = 'offered' AND t.detail ~ 'not downloaded' THEN
         e.reason := e.reason || '; its last download failed: ' || t.detail;
     END IF;
-    IF mt.last_passed IS NOT NULL AND mt.last_passed > coalesce(t.client_at, '-infinity') THEN
+    IF mt.last_passed IS NOT NULL THEN
         mw := smsdist.maintenance_window_at(t.sms_id, smsdist.machine_local_time(t.sms_id, clock_timestamp()));
         IF mw.has_windows AND NOT mw.inside THEN
             e.reason := e.reason || format('; its mandatory time %s passed, but the machine is outside its maintenance windows: the next, "%s", opens at %s (%s the machine''s own time)',
@@ -1028,10 +1040,15 @@ BEGIN
         RAISE EXCEPTION 'explain() needs a job ID or an advertisement ID'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- (reasons quote errors of other programs: one line each)
     IF EXISTS (SELECT 1 FROM smsdist.jobs j WHERE j.job_id = explain.object_id) THEN
-        RETURN QUERY SELECT * FROM smsdist.explain_job(explain.object_id, explain.sms_id);
+        RETURN QUERY SELECT e.sms_id, e.site_code, e.state, regexp_replace(e.reason, '\s*[\r\n]\s*', ' ', 'g'),
+                            e.waiting_on, e.since, e.next_attempt_at
+                       FROM smsdist.explain_job(explain.object_id, explain.sms_id) e;
     ELSIF EXISTS (SELECT 1 FROM smsdist.advertisements a WHERE a.advert_id = explain.object_id) THEN
-        RETURN QUERY SELECT * FROM smsdist.explain_advertisement(explain.object_id, explain.sms_id);
+        RETURN QUERY SELECT e.sms_id, e.site_code, e.state, regexp_replace(e.reason, '\s*[\r\n]\s*', ' ', 'g'),
+                            e.waiting_on, e.since, e.next_attempt_at
+                       FROM smsdist.explain_advertisement(explain.object_id, explain.sms_id) e;
     ELSE
         RAISE EXCEPTION 'there is no job or advertisement "%" at site %', explain.object_id,
                         coalesce(current_setting('smsdist.site_code', true), '(unset)')

@@ -1814,6 +1814,8 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 	PQclear(res);
 }
 
+static void report_answered(const char *job, const char *hop, const char *error);
+
 /*
  * Bring the children's distribution status back: for each job with
  * 'distribute' rows of sites below us that are not done, ask the hop.
@@ -1858,7 +1860,11 @@ follow_reports(void)
 			continue;
 		conn = link_open(conninfo, &err);
 		if (conn == NULL)
-			continue;			/* unreachable for now: the rows say waiting */
+		{
+			/* unreachable for now: the rows keep their state, and say why */
+			report_answered(job, hop, err);
+			continue;
+		}
 		/* bounded at the child (and checked again here: it may not obey) */
 		res = link_exec(conn, psprintf("SELECT left(site_code::text, 16), left(state::text, 16),"
 									   "       left(coalesce(detail, ''), %d), left(coalesce(last_error, ''), %d)"
@@ -1870,6 +1876,7 @@ follow_reports(void)
 			take_distribution_report(job, hop, res);
 			PQclear(res);
 			record_locations(conn, job, hop);
+			report_answered(job, hop, NULL);
 		}
 		else if (strncmp(err, "the site refused", 16) == 0)
 		{
@@ -1899,6 +1906,39 @@ follow_reports(void)
 					false, 0) < 0)
 		elog(ERROR, "smsdist sender: completing jobs failed");
 	return open;
+}
+
+/*
+ * Record that hop answered the distribution report of job (error NULL), or
+ * why it could not be asked: explain() tells an operator how current the
+ * rows of the sites behind it are.
+ */
+static void
+report_answered(const char *job, const char *hop, const char *error)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	values[0] = CStringGetTextDatum(job);
+	values[1] = CStringGetTextDatum(hop);
+	if (error != NULL)
+	{
+		char	   *clean = link_clean_text(error, 300);
+
+		values[2] = CStringGetTextDatum(clean != NULL ? clean : "(an error that is not valid text)");
+	}
+	else
+		nulls[2] = 'n';
+	if (SPI_execute_with_args(error == NULL
+							  ? "UPDATE smsdist.job_site_status SET reported_at = clock_timestamp(), report_error = NULL"
+							  "  WHERE job_id = $1 AND phase = 'distribute' AND smsdist.route_hop(site_code) = $2"
+							  "    AND $3::text IS NULL"
+							  : "UPDATE smsdist.job_site_status SET report_error = $3"
+							  "  WHERE job_id = $1 AND phase = 'distribute' AND smsdist.route_hop(site_code) = $2"
+							  "    AND report_error IS DISTINCT FROM $3",
+							  3, types, values, nulls, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording a report failed");
 }
 
 /*
