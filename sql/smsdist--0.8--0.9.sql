@@ -79,11 +79,11 @@ AS $$
         WHEN 'collection' THEN
             (SELECT CASE
                  WHEN c.collection_id IS NULL THEN format('collection %s does not exist', j.target_collection_id)
-                 WHEN m.n = 0 THEN format('collection %s has no members (%s)', c.collection_id,
+                 WHEN m.n = 0 THEN format('collection %s has no members%s', c.collection_id,
                      CASE WHEN c.evaluation_error IS NOT NULL
-                          THEN 'its last evaluation failed: ' || c.evaluation_error
-                          WHEN c.evaluated_at IS NULL THEN 'never evaluated'
-                          ELSE 'evaluated at ' || smsdist.explain_time(c.evaluated_at) END)
+                          THEN ' (its last evaluation failed: ' || c.evaluation_error || ')'
+                          WHEN c.evaluated_at IS NULL THEN ' (it was never evaluated)'
+                          ELSE '' END)
                  WHEN m.below = 0 THEN format('collection %s has %s member(s), none of them at this site or below it',
                                               c.collection_id, m.n)
                  ELSE format('collection %s has %s member(s) at %s site(s) at or below this one',

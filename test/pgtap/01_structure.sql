@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(209);
+SELECT plan(211);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -384,7 +384,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
-                'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
+                'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
@@ -422,8 +422,19 @@ SELECT functions_are('smsdist', ARRAY[
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state',
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
-    'store_machine_policies'],
+    'store_machine_policies',
+    -- explain() and its parts
+    'explain', 'explain_job', 'explain_job_gate', 'explain_job_site', 'explain_job_target',
+    'explain_advertisement', 'explain_advertisement_site', 'explain_advertisement_target',
+    'explain_time', 'explain_duration', 'sending_resumes_at', 'maintenance_window_at',
+    'machine_utc_offset', 'machine_local_time', 'machine_instant', 'agent_last_heard',
+    'platform_mismatch', 'cache_full_reason', 'advertisement_mandatory_times',
+    'job_site_status_retry_clock'],
     'smsdist has exactly the documented functions');
+SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
+SELECT columns_are('smsdist', 'explanation',
+    ARRAY['sms_id', 'site_code', 'state', 'reason', 'waiting_on', 'since', 'next_attempt_at'],
+    'explain() returns rows of type explanation');
 SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
                     'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
 SELECT hasnt_function('smsdist', 'machine_policy', ARRAY['text'], 'machine_policy(text) is gone (one-argument calls stay unambiguous)');

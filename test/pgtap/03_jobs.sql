@@ -2,7 +2,7 @@
 -- resolution.  Every job starts after 2099-01-01 so that the running
 -- Scheduler never activates or expires it (and nothing here is committed).
 BEGIN;
-SELECT plan(93);
+SELECT plan(94);
 
 -------------------------------------------------------------------------------
 -- Fixtures: a 3-level site hierarchy TJ1 > TJ2 > TJ3, TJ1 > TJ4, and TJ5 alone
@@ -304,12 +304,14 @@ SELECT results_eq($$SELECT sms_id::text FROM smsdist.job_target_machines('TJ1000
 -------------------------------------------------------------------------------
 -- describe_targets
 -------------------------------------------------------------------------------
-SELECT is(smsdist.describe_targets('TJ1000A7'), 'collection TJ100002 has no members',
-          'describe_targets of a collection job');
-SELECT is(smsdist.describe_targets('TJ1000A1'), 'none of its 2 listed machine(s) is in system_resources any more',
-          'describe_targets of a machines job counts the listed machines');
-SELECT is(smsdist.describe_targets('TJ1000A6'), 'none of its 2 listed site(s) is in sites any more',
-          'describe_targets of a sites job counts the listed sites');
+SELECT is(smsdist.describe_targets('TJ1000A7'), 'collection TJ100002 has no members (it was never evaluated)',
+          'describe_targets of an empty collection job');
+SELECT is(smsdist.describe_targets('TJ1000A5'), 'collection TJ100001 has 1 member(s), none of them at this site or below it',
+          'describe_targets of a collection job with members counts them (it said "has no members")');
+SELECT is(smsdist.describe_targets('TJ1000A1'), '2 listed machine(s), 1 of them in system_resources',
+          'describe_targets of a machines job counts the listed machines that exist');
+SELECT is(smsdist.describe_targets('TJ1000A6'), '2 listed site(s) with their subsites, 2 of them in sites',
+          'describe_targets of a sites job counts the listed sites that exist (it said "none of them")');
 SELECT is(smsdist.describe_targets('TJ1FFFFF'), NULL, 'describe_targets of an unknown job is NULL');
 
 -------------------------------------------------------------------------------
