@@ -526,12 +526,12 @@ BEGIN
     e.since := coalesce(t.client_at, t.updated_at);
     IF t.state = 'succeeded' THEN
         e.reason := format('its program succeeded at %s%s', smsdist.explain_time(e.since),
-                           coalesce(format(' (exit code %s)', t.exit_code), ''));
+                           coalesce(' (exit code ' || t.exit_code || ')', ''));
         RETURN e;
     ELSIF t.state = 'failed' THEN
         e.reason := format('its program failed at %s%s: %s; a job runs its program once, so it will not run again: '
                            'an advertisement with rerun behaviour rerun_if_failed, or a new job, runs it again',
-                           smsdist.explain_time(e.since), coalesce(format(' with exit code %s', t.exit_code), ''),
+                           smsdist.explain_time(e.since), coalesce(' with exit code ' || t.exit_code, ''),
                            coalesce(nullif(t.detail, ''), 'no detail'));
         IF t.detail LIKE 'job % failed%' THEN
             e.reason := format('it ended with its job: %s; retrying the job runs it again', t.detail);
@@ -551,7 +551,7 @@ BEGIN
         IF t.state = 'waiting' THEN
             e.reason := format('the package is on the distribution points of site %s; site %s has reported no message of this machine''s agent on this job%s',
                                t.site_code, t.site_code,
-                               coalesce(format(' (its last report of a machine on this job: %s)', smsdist.explain_time(last_site_report)), ''));
+                               coalesce(' (its last report of a machine on this job: ' || smsdist.explain_time(last_site_report) || ')', ''));
             e.waiting_on := 'agent';
             e.since := (SELECT s2.finished_at FROM smsdist.job_site_status s2
                          WHERE s2.job_id = t.job_id AND s2.site_code = t.site_code AND s2.phase = 'distribute');
@@ -839,7 +839,7 @@ BEGIN
     mt := smsdist.advertisement_mandatory_times(t.advert_id, t.sms_id);
     IF t.state IN ('succeeded', 'failed') THEN
         e.reason := format('its program %s at %s%s%s', t.state, smsdist.explain_time(e.since),
-                           coalesce(format(' with exit code %s', t.exit_code), ''),
+                           coalesce(' with exit code ' || t.exit_code, ''),
                            CASE WHEN t.state = 'failed' THEN coalesce(': ' || nullif(t.detail, ''), '') ELSE '' END);
         ran := CASE a.rerun_behaviour
                    WHEN 'always_rerun' THEN true

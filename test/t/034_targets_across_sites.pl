@@ -72,6 +72,20 @@ for my $code (qw(CEN CH1 GC1))
 is($cen->safe_psql('site', q{SELECT string_agg(sms_id || ':' || site_code || ':' || state, ',' ORDER BY sms_id)
                               FROM smsdist.job_target_status WHERE job_id = 'CEN000D1'}),
 	'CEN00001:CEN:waiting,CH100001:CH1:waiting,GC100001:GC1:waiting', 'every target of the job waits');
+# explain() at the central site, for its own machine and, from what they
+# reported, for those of the child and the grandchild
+ok(wait_until($cen, 'site', q{SELECT count(*) = 3 FROM smsdist.explain('CEN000D1') WHERE waiting_on = 'agent'}, 60),
+	'explain() at the central site: every machine waits for its agent')
+  or diag($cen->safe_psql('site', q{SELECT * FROM smsdist.explain('CEN000D1')}));
+like($cen->safe_psql('site', q{SELECT reason FROM smsdist.explain('CEN000D1') WHERE sms_id = 'CEN00001'}),
+	qr/^its PCM file was written at .*; the agent has not reported on this job since: no message from its agent has ever reached this site$/,
+	'its own machine: the PCM file written, no agent heard from');
+for my $code (qw(CH1 GC1))
+{
+	like($cen->safe_psql('site', qq{SELECT reason FROM smsdist.explain('CEN000D1') WHERE sms_id = '$member{$code}'}),
+		qr/^the package is on the distribution points of site $code; site $code has reported no message of this machine's agent on this job$/,
+		"the machine of $code: the package is there, its agent not heard from");
+}
 
 # each machine's agent, once, after the mandatory time: offered, downloaded, run
 for my $code (qw(CEN CH1 GC1))
@@ -111,6 +125,10 @@ is($cen->safe_psql('site', q{SELECT string_agg(sms_id || ':' || state || ':' || 
 	'the central site holds each machine\'s final state and exit code, the grandchild\'s passed on by the child');
 like($cen->safe_psql('site', q{SELECT detail FROM smsdist.job_target_status WHERE job_id = 'CEN000D1' AND sms_id = 'CH100001'}),
 	qr/failed with exit code 3/, 'and the agent\'s words for the failure');
+is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.explain('CEN000D1')}), '0', 'explain() of the completed job: nothing waits');
+like($cen->safe_psql('site', q{SELECT state || '|' || reason FROM smsdist.explain('CEN000D1', 'CH100001')}),
+	qr/^failed\|its program failed at \S+ \S+ with exit code 3: .*failed with exit code 3.*; a job runs its program once/,
+	'explain() of the child\'s machine at the central site: its exit code, from what the child reported');
 is($cen->safe_psql('site', q{SELECT targeted || ':' || succeeded || ':' || failed || ':' || waiting FROM smsdist.job_status WHERE job_id = 'CEN000D1'}),
 	'3:2:1:0', 'job_status counts the current states of the whole subtree');
 for my $w ([CH1 => 'with failures: 1 succeeded, 1 failed'], [GC1 => '1 succeeded'])
