@@ -660,9 +660,10 @@ BEGIN
     IF j.job_type <> 'run_command' THEN
         -- the targets of sharing and removing are sites
         FOR r IN
-            SELECT (smsdist.explain_job_site(p_job_id, s.site_code)).*
+            SELECT g.*
               FROM (SELECT DISTINCT x.site_code::text AS site_code FROM smsdist.job_site_status x
                      WHERE x.job_id = p_job_id) s
+              CROSS JOIN LATERAL smsdist.explain_job_site(p_job_id, s.site_code) g
              ORDER BY s.site_code
         LOOP
             IF r.reason IS NOT NULL AND gate.reason IS NULL THEN
@@ -716,14 +717,16 @@ BEGIN
         SELECT s.site_code, smsdist.explain_job_site(p_job_id, s.site_code) AS g
           FROM (SELECT DISTINCT (o.t).site_code::text AS site_code FROM open o) s)
     SELECT (o.t).sms_id::text, (o.t).site_code::text, (o.t).state::text,
-           x.reason, x.waiting_on, x.since, x.next_attempt_at
+           (x.e).reason, (x.e).waiting_on, (x.e).since, (x.e).next_attempt_at
       FROM open o
       JOIN sites s ON s.site_code = (o.t).site_code
+      -- (OFFSET 0: the reason is computed once per target, not per column)
       CROSS JOIN LATERAL (
-          SELECT (CASE WHEN smsdist.target_state_is_final((o.t).state) THEN smsdist.explain_job_target(o.t)
-                       WHEN gate.reason IS NOT NULL THEN gate
-                       WHEN (s.g).reason IS NOT NULL THEN s.g
-                       ELSE smsdist.explain_job_target(o.t) END).*) x
+          SELECT CASE WHEN smsdist.target_state_is_final((o.t).state) THEN smsdist.explain_job_target(o.t)
+                      WHEN gate.reason IS NOT NULL THEN gate
+                      WHEN (s.g).reason IS NOT NULL THEN s.g
+                      ELSE smsdist.explain_job_target(o.t) END AS e
+          OFFSET 0) x
      ORDER BY (o.t).site_code, (o.t).sms_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 AND p_sms_id IS NULL THEN
@@ -1009,13 +1012,13 @@ BEGIN
         SELECT s.site_code, smsdist.explain_advertisement_site(p_advert_id, s.site_code) AS g
           FROM (SELECT DISTINCT (o.t).site_code::text AS site_code FROM open o) s)
     SELECT (o.t).sms_id::text, (o.t).site_code::text, (o.t).state::text,
-           x.reason, x.waiting_on, x.since, x.next_attempt_at
+           (x.e).reason, (x.e).waiting_on, (x.e).since, (x.e).next_attempt_at
       FROM open o
       JOIN sites s ON s.site_code = (o.t).site_code
       CROSS JOIN LATERAL (
-          SELECT (CASE WHEN NOT smsdist.target_state_is_final((o.t).state) AND (o.t).state = 'waiting'
-                            AND (s.g).reason IS NOT NULL THEN s.g
-                       ELSE smsdist.explain_advertisement_target(o.t) END).*) x
+          SELECT CASE WHEN (o.t).state = 'waiting' AND (s.g).reason IS NOT NULL THEN s.g
+                      ELSE smsdist.explain_advertisement_target(o.t) END AS e
+          OFFSET 0) x
      ORDER BY (o.t).site_code, (o.t).sms_id;
     GET DIAGNOSTICS n = ROW_COUNT;
     IF n = 0 AND p_sms_id IS NULL AND NOT EXISTS (
