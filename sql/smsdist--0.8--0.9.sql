@@ -33,11 +33,22 @@ ALTER TABLE job_site_status
     ADD COLUMN retrying_since timestamptz,
     ADD COLUMN next_attempt_at timestamptz;
 
--- The rows of a site below a child: when the child last answered the
--- Sender's distribution report, and why it could not be asked since.
-ALTER TABLE job_site_status
-    ADD COLUMN reported_at timestamptz,
-    ADD COLUMN report_error text;
+-- Per job and child: when the child last answered the Sender's
+-- distribution report (about once a second while a row of a site behind
+-- it is open), and why it could not be asked since.  A table of its own:
+-- writing it must neither wake the workers nor move job_site_status's
+-- updated_at, which times a child's refused reports.
+CREATE TABLE distribution_report_answers (
+    job_id           sms_id NOT NULL REFERENCES jobs ON DELETE CASCADE,
+    hop              site_code NOT NULL,
+    reported_at      timestamptz,
+    report_error     text,
+    error_since      timestamptz,
+    PRIMARY KEY (job_id, hop)
+);
+REVOKE ALL ON distribution_report_answers FROM PUBLIC;
+GRANT SELECT ON distribution_report_answers TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.distribution_report_answers', '');
 
 CREATE FUNCTION job_site_status_retry_clock() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
@@ -351,12 +362,14 @@ DECLARE
     hop text;
     via text := '';
     adr smsdist.sender_addresses;
+    ans smsdist.distribution_report_answers;
     resumes timestamptz;
     e smsdist.explanation;
 BEGIN
     SELECT * INTO j FROM smsdist.jobs WHERE job_id = p_job_id;
     SELECT * INTO snd FROM smsdist.job_site_status WHERE job_id = p_job_id AND site_code = p_site AND phase = 'send';
     SELECT * INTO dst FROM smsdist.job_site_status WHERE job_id = p_job_id AND site_code = p_site AND phase = 'distribute';
+    SELECT * INTO ans FROM smsdist.distribution_report_answers a WHERE a.job_id = p_job_id AND a.hop = smsdist.route_hop(p_site);
     e.site_code := p_site;
     IF p_site IS DISTINCT FROM here THEN
         hop := smsdist.route_hop(p_site);
@@ -455,17 +468,18 @@ BEGIN
         ELSE
             e.reason := format('site %s reports its distribution %s%s, as of its last report at %s (%s ago)',
                                p_site, dst.state, coalesce(': ' || nullif(dst.detail, ''), ''),
-                               smsdist.explain_time(coalesce(dst.reported_at, dst.updated_at)),
-                               smsdist.explain_duration(clock_timestamp() - coalesce(dst.reported_at, dst.updated_at)));
+                               smsdist.explain_time(coalesce(ans.reported_at, dst.updated_at)),
+                               smsdist.explain_duration(clock_timestamp() - coalesce(ans.reported_at, dst.updated_at)));
             IF dst.last_error IS NOT NULL AND dst.state = 'retrying' THEN
                 e.reason := e.reason || '; its last error: ' || dst.last_error;
             END IF;
-            IF dst.report_error IS NOT NULL THEN
-                e.reason := e.reason || format('; %s has not answered since: %s',
-                                               CASE WHEN hop = p_site THEN 'it' ELSE 'site ' || hop END, dst.report_error);
+            IF ans.report_error IS NOT NULL THEN
+                e.reason := e.reason || format('; %s has not answered since %s: %s',
+                                               CASE WHEN hop = p_site THEN 'it' ELSE 'site ' || hop END,
+                                               smsdist.explain_time(ans.error_since), ans.report_error);
             END IF;
             e.waiting_on := 'child site';
-            e.since := coalesce(dst.reported_at, dst.updated_at);
+            e.since := coalesce(ans.reported_at, dst.updated_at);
         END IF;
         RETURN e;
     END IF;

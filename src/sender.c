@@ -1910,8 +1910,8 @@ follow_reports(void)
 
 /*
  * Record that hop answered the distribution report of job (error NULL), or
- * why it could not be asked: explain() tells an operator how current the
- * rows of the sites behind it are.
+ * why it could not be asked (distribution_report_answers): explain() tells
+ * an operator how current the rows of the sites behind it are.
  */
 static void
 report_answered(const char *job, const char *hop, const char *error)
@@ -1931,12 +1931,18 @@ report_answered(const char *job, const char *hop, const char *error)
 	else
 		nulls[2] = 'n';
 	if (SPI_execute_with_args(error == NULL
-							  ? "UPDATE smsdist.job_site_status SET reported_at = clock_timestamp(), report_error = NULL"
-							  "  WHERE job_id = $1 AND phase = 'distribute' AND smsdist.route_hop(site_code) = $2"
-							  "    AND $3::text IS NULL"
-							  : "UPDATE smsdist.job_site_status SET report_error = $3"
-							  "  WHERE job_id = $1 AND phase = 'distribute' AND smsdist.route_hop(site_code) = $2"
-							  "    AND report_error IS DISTINCT FROM $3",
+							  ? "INSERT INTO smsdist.distribution_report_answers (job_id, hop, reported_at)"
+							  " VALUES ($1, $2, clock_timestamp())"
+							  " ON CONFLICT (job_id, hop) DO UPDATE"
+							  "   SET reported_at = EXCLUDED.reported_at, report_error = NULL, error_since = NULL"
+							  " RETURNING $3::text"
+							  : "INSERT INTO smsdist.distribution_report_answers (job_id, hop, report_error, error_since)"
+							  " VALUES ($1, $2, $3, clock_timestamp())"
+							  " ON CONFLICT (job_id, hop) DO UPDATE"
+							  "   SET report_error = EXCLUDED.report_error,"
+							  "       error_since = coalesce(distribution_report_answers.error_since, EXCLUDED.error_since)"
+							  " WHERE distribution_report_answers.report_error IS DISTINCT FROM EXCLUDED.report_error"
+							  " RETURNING $3::text",
 							  3, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording a report failed");
 }

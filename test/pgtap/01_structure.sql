@@ -32,7 +32,7 @@ SELECT set_eq(
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
-          'smsdist.advertisement_target_status', 'smsdist.job_control_pushes',
+          'smsdist.advertisement_target_status', 'smsdist.job_control_pushes', 'smsdist.distribution_report_answers',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -77,7 +77,8 @@ SELECT tables_are('smsdist', ARRAY[
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
     'machine_keys',
-    'advertisement_target_status', 'job_control_pushes'],
+    'advertisement_target_status', 'job_control_pushes',
+    'distribution_report_answers'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -237,6 +238,7 @@ SELECT results_eq(
              ('smsdist.collection_user_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_user_members', 'smsdist.users', 'c'),
              ('smsdist.collections', 'smsdist.collections', 'r'),
+             ('smsdist.distribution_report_answers', 'smsdist.jobs', 'c'),
              ('smsdist.job_control_pushes', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.sites', 'c'),
