@@ -86,6 +86,10 @@ int			sms_max_path_depth = 64;
 int			sms_max_path_length = 1024;
 int			sms_max_manifest_size_kb = 65536;
 
+/* called after every block a build reads (see package_archive.h) */
+void		(*sms_archive_tick) (void *arg) = NULL;
+void	   *sms_archive_tick_arg = NULL;
+
 /* Read (and hash, and archive) files in blocks of this size. */
 #define READ_BLOCK_SIZE		(256 * 1024)
 
@@ -726,6 +730,8 @@ stream_file(TarBuild *b, const WalkEntry *we, SmsManifestEntry *me)
 			elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(b->hash));
 		write_data(b, we->path, b->buf, n);
 		done += n;
+		if (sms_archive_tick)
+			sms_archive_tick(sms_archive_tick_arg);
 	}
 
 	if (fstat(fd, &after) != 0)
