@@ -1,0 +1,186 @@
+# Progress that can be trusted, on real sites: CEN -> CH1 -> GC1, a package
+# compressed slowly (smsdist.test_compress_delay_ms) and sent while it is
+# compressed, CH1's link to GC1 throttled so that its leg lasts.
+#
+# - build_progress moves while the build runs, about once a second, with a
+#   percent from the start, seen from another session;
+# - a send while the package is compressed has an estimated total (and says
+#   so), replaced by the true one;
+# - the grandchild's leg keeps moving at the central site (bytes, detail),
+#   with an eta from CH1;
+# - a send's rate is its attempt's bytes over its time;
+# - relayed details are not prefixed twice, job_overview counts sites, a
+#   removal says it removed;
+# - a failed build names every path that failed, bounded.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use POSIX qw(mkfifo);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
+$cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 700\n");
+$cen->reload;
+# CH1 -> GC1: 512 kB every 150 ms, so that the leg lasts a few seconds
+$ch1->safe_psql('site', q{UPDATE smsdist.sender_addresses SET throttle = 'pulse', pulse_block_kb = 512, pulse_delay_ms = 150});
+
+sub rows
+{
+	my ($node, $job) = @_;
+	return $node->safe_psql('site', "SELECT string_agg(site_code || ' ' || phase || ' ' || state || ' ' || bytes_done || '/' || coalesce(bytes_total::text, '-') || ' ' || coalesce(detail, '') || ' ' || coalesce(last_error, ''), E'\\n' ORDER BY site_code, phase) FROM smsdist.job_site_status WHERE job_id = '$job'");
+}
+
+# --- the build: progress while it runs
+my $src = make_source($cen, 'app', 48);
+$cen->safe_psql('site', qq{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'App', '$src');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00101', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+
+# Polled from this session (another than the builder's) until the build ends.
+my (%seen_done, $seen_percent, $seen_early, $seen_estimate, $est_row, $polls);
+my $deadline = time() + 120;
+while (time() < $deadline)
+{
+	my $r = $cen->safe_psql('site', q{
+SELECT b.state, b.bytes_done, coalesce(b.percent::text, ''), coalesce(b.source_bytes, 0),
+       coalesce((SELECT s.bytes_total_estimated || ':' || coalesce(s.bytes_total::text, '') || ':' || s.bytes_done || ':' || coalesce(s.percent::text, '')
+                   FROM smsdist.job_progress s
+                  WHERE s.job_id = 'CEN00101' AND s.site_code = 'CH1' AND s.phase = 'send' AND s.state = 'running'), '')
+  FROM smsdist.build_progress b WHERE b.package_id = 'CEN00001' AND b.source_version = 1});
+	$polls++;
+	if ($r eq '') { usleep(50_000); next; }
+	my ($state, $done, $pct, $size, $send) = split /\|/, $r;
+	last if $state ne 'building';
+	if ($done > 0)
+	{
+		$seen_done{$done} = 1;
+		$seen_percent = 1 if $pct ne '' && $pct > 0 && $pct < 100;
+		$seen_early = 1 if $size > 0 && $done < $size / 2;
+	}
+	if ($send =~ /^true:(\d+):(\d+):([\d.]+)$/ && $1 >= $2 && $2 > 0 && $3 < 100)
+	{
+		$seen_estimate = 1;
+		$est_row = $send;
+	}
+	usleep(100_000);
+}
+is($cen->safe_psql('site', "SELECT state FROM smsdist.package_builds WHERE package_id = 'CEN00001'"), 'ready', 'the build is ready');
+ok(keys(%seen_done) >= 2, 'bytes_done moved while the package was being built (' . join(', ', sort { $a <=> $b } keys %seen_done) . ')');
+ok($seen_early, 'progress was recorded early in the build (less than half done), not just at its end');
+ok($seen_percent, 'build_progress had a percent between 0 and 100 while building');
+ok($seen_estimate, 'while streaming, the send row had an estimated total, flagged as such, with a percent below 100' . ($est_row ? " ($est_row)" : ''));
+
+# --- the grandchild's leg, seen at the central site as it goes
+my ($first, $later);
+$deadline = time() + 120;
+while (time() < $deadline && !defined $later)
+{
+	my $r = $cen->safe_psql('site', q{
+SELECT s.state || '|' || s.bytes_done || '|' || coalesce(s.bytes_total::text, '') || '|' || coalesce(s.detail, '')
+  FROM smsdist.job_site_status s WHERE s.job_id = 'CEN00101' AND s.site_code = 'GC1' AND s.phase = 'distribute'});
+	my ($state, $done, $total, $detail) = split /\|/, $r, 4;
+	last if !defined $state || $state eq 'done' || $state eq 'failed';
+	if ($state eq 'running' && $done > 0 && $total ne '' && $done < $total && $detail =~ /sending to GC1: (\d+) of \d+ bytes/)
+	{
+		if (!defined $first) { $first = [$done, $1]; }
+		elsif ($done > $first->[0] && $1 > $first->[1]) { $later = [$done, $1]; }
+	}
+	usleep(100_000);
+}
+ok(defined $first, 'CEN shows the bytes of the CH1 -> GC1 leg') or diag(rows($cen, 'CEN00101'));
+ok(defined $later, 'and they keep moving at CEN (bytes_done and the detail), not frozen at the first report'
+	. (defined $later ? " ($first->[0] then $later->[0])" : '')) or diag(rows($cen, 'CEN00101'));
+
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00101'", 180),
+	'the job completes') or diag(rows($cen, 'CEN00101'));
+
+# --- figures after the fact
+my ($bytes) = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00001'");
+is($cen->safe_psql('site', q{SELECT bytes_total || ' ' || bytes_total_estimated || ' ' || percent
+	FROM smsdist.job_progress WHERE job_id = 'CEN00101' AND site_code = 'CH1' AND phase = 'send'}),
+	"$bytes false 100.0", 'once sent, the send row has the true total, no longer an estimate');
+my ($sent) = $cen->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00101' AND message_id = 3302")
+  =~ /\((\d+) bytes sent\)/;
+ok(defined $sent && $sent > 0, "the Sender says how many bytes it sent ($sent)");
+my ($attempt_bytes, $rate, $expected) = split /\|/, $cen->safe_psql('site', q{
+SELECT p.attempt_bytes, p.bytes_per_second,
+       round(p.attempt_bytes / extract(epoch FROM s.finished_at - s.attempt_started_at))
+  FROM smsdist.job_progress p JOIN smsdist.job_site_status s USING (job_id, site_code, phase)
+ WHERE p.job_id = 'CEN00101' AND p.site_code = 'CH1' AND p.phase = 'send'});
+# a stream stepped out of is claimed again: its attempt's bytes are those since
+ok($attempt_bytes > 0 && $attempt_bytes <= $sent, "the attempt's bytes ($attempt_bytes) are at most the bytes sent ($sent)");
+is($rate, $expected, "bytes_per_second is the attempt's bytes over its time ($rate)");
+unlike($cen->safe_psql('site', "SELECT string_agg(detail, ' | ') FROM smsdist.job_site_status WHERE job_id = 'CEN00101'"),
+	qr/at the site: at the site:/, 'a detail relayed from GC1 through CH1 is not prefixed twice');
+like($cen->safe_psql('site', "SELECT detail FROM smsdist.job_site_status WHERE job_id = 'CEN00101' AND site_code = 'GC1' AND phase = 'distribute'"),
+	qr/^at the site: published on 2 distribution points/, 'the grandchild\'s detail at CEN');
+is($cen->safe_psql('site', "SELECT sites || ' ' || sites_done FROM smsdist.job_overview WHERE job_id = 'CEN00101'"),
+	'2 2', 'job_overview: 2 sites (CH1, GC1), both done -- sites, not status rows');
+is($cen->safe_psql('site', "SELECT count(*) FROM smsdist.job_site_status WHERE job_id = 'CEN00101'"),
+	'4', '(the job has 4 status rows)');
+is($cen->safe_psql('site', "SELECT eta = finished_at FROM smsdist.job_progress WHERE job_id = 'CEN00101' AND site_code = 'CH1' AND phase = 'send'"),
+	't', 'a finished row\'s eta is its finished_at');
+
+# --- a removal says it removed
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00102', 'remove_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 120),
+	'the removal completes') or diag(rows($cen, 'CEN00102'));
+is($cen->safe_psql('site', "SELECT state_reason FROM smsdist.jobs WHERE job_id = 'CEN00102'"),
+	'removed from every target site', 'a completed removal says it removed, not "distributed"');
+ok(wait_until($ch1, 'site', "SELECT state_reason = 'removed from every target site' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 60),
+	'so does the copy of the job at CH1');
+
+# --- a failed build names every path that failed
+sub bad_source
+{
+	my ($name, $unreadable) = @_;
+	my $dir = $cen->basedir . "/source/$name";
+	File::Path::make_path("$dir/sub");
+	for my $i (1 .. $unreadable)
+	{
+		my $f = sprintf("%s/sub/locked%03d.bin", $dir, $i);
+		open my $fh, '>', $f or die "$f: $!";
+		print $fh "secret $i\n";
+		close $fh;
+		chmod 0000, $f or die;
+	}
+	mkfifo("$dir/a.fifo", 0600) or die "mkfifo: $!";
+	open my $fh, '>', "$dir/readable.txt" or die;
+	print $fh "fine\n";
+	close $fh;
+	return $dir;
+}
+my $bad1 = bad_source('bad1', 2);
+my $bad2 = bad_source('bad2', 104);
+$cen->safe_psql('site', qq{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES
+    ('CEN00002', 'Bad one', '$bad1'), ('CEN00003', 'Bad two', '$bad2');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES
+    ('CEN00103', 'share_package', 'CEN00002', 'sites', '{CH1}'),
+    ('CEN00104', 'share_package', 'CEN00003', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', "SELECT count(*) = 2 FROM smsdist.package_builds WHERE package_id IN ('CEN00002', 'CEN00003') AND state = 'failed'", 60),
+	'both builds fail');
+my $err1 = $cen->safe_psql('site', "SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN00002'");
+like($err1, qr/^package source "\Q$bad1\E" has 3 paths that cannot be packaged: /, 'the error counts the 3 paths') or diag($err1);
+like($err1, qr/"sub\/locked001\.bin" \(could not open: Permission denied\)/, 'it names the first unreadable file');
+like($err1, qr/"sub\/locked002\.bin" \(could not open: Permission denied\)/, 'and the second');
+like($err1, qr/"a\.fifo" \(a FIFO\)/, 'and the FIFO');
+unlike($err1, qr/readable\.txt/, 'not the readable file');
+like($cen->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE package_id = 'CEN00002' AND message_id = 3101"),
+	qr/locked001\.bin.*locked002\.bin|locked002\.bin.*locked001\.bin/, 'the status message names them too');
+like($cen->safe_psql('site', "SELECT state_reason FROM smsdist.jobs WHERE job_id = 'CEN00103'"),
+	qr/a\.fifo/, 'and the job\'s reason');
+my $err2 = $cen->safe_psql('site', "SELECT error FROM smsdist.package_builds WHERE package_id = 'CEN00003'");
+like($err2, qr/^package source "\Q$bad2\E" has 105 paths that cannot be packaged: .*; and 5 more$/, 'bounded: 105 paths, the first 100 named and 5 more counted');
+my @named = $err2 =~ /"[^"]+" \(/g;
+is(scalar @named, 100, 'exactly 100 paths are named');
+
+done_testing();
