@@ -681,6 +681,17 @@ transfer_yield(Transfer *t)
 		elog(ERROR, "smsdist sender: recording a pause failed");
 }
 
+static bool follow_reports(const char *during_job);
+
+/*
+ * When the Sender last took its children's reports during a transfer: a
+ * long transfer to one site must not freeze what this site shows of the
+ * others (and of the sites below them), so their reports are taken about
+ * every REPORTS_DURING_TRANSFER_MS between chunks.
+ */
+#define REPORTS_DURING_TRANSFER_MS 2000
+static TimestampTz reports_taken_at = 0;
+
 /* Progress of the transfer, visible at once. */
 static void
 transfer_progress(Transfer *t, int64 done, const char *detail)
@@ -735,6 +746,12 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 							  8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
+	if (TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
+	{
+		(void) follow_reports(t->job_id);
+		reports_taken_at = GetCurrentTimestamp();
+		sms_step_commit();
+	}
 }
 
 /* The send rows are done; each target gets a distribute row to follow. */
@@ -1782,7 +1799,7 @@ parse_seconds(PGresult *res, int r, int c, bool *isnull, double *out)
  * only its distribution report.
  */
 static void
-take_progress_report(PGconn *conn, const char *job, const char *hop)
+take_progress_report(PGconn *conn, const char *job, const char *hop, TimestampTz polled_at)
 {
 	const char *report = "progress report";
 	const char *v[1] = {job};
@@ -1829,9 +1846,9 @@ take_progress_report(PGconn *conn, const char *job, const char *hop)
 					n_abytes,
 					n_asecs,
 					n_eta;
-		Oid			types[8] = {TEXTOID, TEXTOID, INT8OID, INT8OID, BOOLOID, INT8OID, FLOAT8OID, FLOAT8OID};
-		Datum		values[8];
-		char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			types[9] = {TEXTOID, TEXTOID, INT8OID, INT8OID, BOOLOID, INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID};
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		if (problem == NULL &&
 			(!parse_count(res, r, 1, false, &n_done, &done) ||
@@ -1864,6 +1881,7 @@ take_progress_report(PGconn *conn, const char *job, const char *hop)
 		/* a time gone by is no estimate */
 		values[7] = Float8GetDatum(eta);
 		nulls[7] = n_eta || eta < 0 ? 'n' : ' ';
+		values[8] = TimestampTzGetDatum(polled_at);
 		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
 								  "   SET bytes_done = $3, bytes_total = $4, bytes_total_estimated = $5,"
 								  "       attempt_bytes = $6,"
@@ -1872,8 +1890,10 @@ take_progress_report(PGconn *conn, const char *job, const char *hop)
 								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
 								  "   AND (bytes_done, bytes_total, bytes_total_estimated, attempt_bytes)"
 								  "       IS DISTINCT FROM ($3, $4, $5, $6)"
-								  "   AND (state IN ('done', 'failed') OR updated_at < clock_timestamp() - interval '1 second')",
-								  8, types, values, nulls, false, 0) < 0)
+								  /* (or updated by this poll's distribution report: one wake-up) */
+								  "   AND (state IN ('done', 'failed') OR updated_at < clock_timestamp() - interval '1 second'"
+								  "        OR updated_at >= $9)",
+								  9, types, values, nulls, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording a progress report failed");
 	}
 	PQclear(res);
@@ -1997,14 +2017,18 @@ record_locations(PGconn *conn, const char *job, const char *hop)
  * Returns true if some rows are still open (the step polls again soon).
  */
 static bool
-follow_reports(void)
+follow_reports(const char *during_job)
 {
 	int			ret;
 	SPITupleTable *tuptable;
 	uint64		n;
 	bool		open = false;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {during_job ? ' ' : 'n'};
 
-	ret = SPI_execute("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+	values[0] = during_job ? CStringGetTextDatum(during_job) : (Datum) 0;
+	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
 					  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 					  "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
 					  "         ORDER BY a.priority LIMIT 1)"
@@ -2014,8 +2038,10 @@ follow_reports(void)
 					  /* not before a retry reached the hop: its report would be of the old attempt */
 					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
 					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+					  /* during a transfer: not its own job (its rows are the transfer's) */
+					  "   AND s.job_id IS DISTINCT FROM $1"
 					  " GROUP BY 1, 2, 3",
-					  false, 0);
+					  1, types, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for reports failed");
 	tuptable = SPI_tuptable;
@@ -2029,11 +2055,13 @@ follow_reports(void)
 		PGconn	   *conn;
 		PGresult   *res;
 		const char *v[1] = {job};
+		TimestampTz polled_at = GetCurrentTimestamp();
 
 		open = true;
 		if (conninfo == NULL)
 			continue;
-		conn = link_open(conninfo, &err);
+		/* during a transfer, only a link already open: no waiting on a site down */
+		conn = during_job ? link_open_kept(conninfo) : link_open(conninfo, &err);
 		if (conn == NULL)
 			continue;			/* unreachable for now: the rows say waiting */
 		/* bounded at the child (and checked again here: it may not obey) */
@@ -2046,7 +2074,7 @@ follow_reports(void)
 		{
 			take_distribution_report(job, hop, res);
 			PQclear(res);
-			take_progress_report(conn, job, hop);
+			take_progress_report(conn, job, hop, polled_at);
 			record_locations(conn, job, hop);
 		}
 		else if (strncmp(err, "the site refused", 16) == 0)
@@ -2060,6 +2088,8 @@ follow_reports(void)
 		}
 		link_close(conn, res != NULL);
 	}
+	if (during_job != NULL)
+		return open;			/* jobs are completed between transfers */
 
 	/* a job whose every site is done is complete; one that failed somewhere fails */
 	if (SPI_execute("UPDATE smsdist.jobs j SET state = 'failed',"
@@ -2198,7 +2228,7 @@ sms_sender_step(void)
 		return GetCurrentTimestamp();	/* more work may wait */
 	}
 
-	reports_open = follow_reports();
+	reports_open = follow_reports(NULL);
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
 	adverts_due = Min(sms_replicate_advertisements(), control_due);

@@ -77,25 +77,33 @@ ok($seen_percent, 'build_progress had a percent between 0 and 100 while building
 ok($seen_estimate, 'while streaming, the send row had an estimated total, flagged as such, with a percent below 100' . ($est_row ? " ($est_row)" : ''));
 
 # --- the grandchild's leg, seen at the central site as it goes
-my ($first, $later);
+my ($first, $later, $eta_seen, $rate_seen);
 $deadline = time() + 120;
-while (time() < $deadline && !defined $later)
+while (time() < $deadline && !(defined $later && $eta_seen))
 {
 	my $r = $cen->safe_psql('site', q{
-SELECT s.state || '|' || s.bytes_done || '|' || coalesce(s.bytes_total::text, '') || '|' || coalesce(s.detail, '')
-  FROM smsdist.job_site_status s WHERE s.job_id = 'CEN00101' AND s.site_code = 'GC1' AND s.phase = 'distribute'});
-	my ($state, $done, $total, $detail) = split /\|/, $r, 4;
-	last if !defined $state || $state eq 'done' || $state eq 'failed';
+SELECT p.state || '|' || p.bytes_done || '|' || coalesce(p.bytes_total::text, '') || '|'
+       || coalesce((p.eta > clock_timestamp() AND p.eta < clock_timestamp() + interval '10 minutes')::text, '') || '|'
+       || coalesce(p.bytes_per_second::text, '') || '|' || coalesce(p.detail, '')
+  FROM smsdist.job_progress p WHERE p.job_id = 'CEN00101' AND p.site_code = 'GC1' AND p.phase = 'distribute'});
+	if ($r eq '') { usleep(100_000); next; }	# not sent to CH1 yet
+	my ($state, $done, $total, $eta_ok, $rate, $detail) = split /\|/, $r, 6;
+	last if $state eq 'done' || $state eq 'failed';
 	if ($state eq 'running' && $done > 0 && $total ne '' && $done < $total && $detail =~ /sending to GC1: (\d+) of \d+ bytes/)
 	{
 		if (!defined $first) { $first = [$done, $1]; }
 		elsif ($done > $first->[0] && $1 > $first->[1]) { $later = [$done, $1]; }
+		$eta_seen = 1 if $eta_ok eq 'true';
+		$rate_seen = $rate if $rate ne '' && $rate > 0;
 	}
 	usleep(100_000);
 }
 ok(defined $first, 'CEN shows the bytes of the CH1 -> GC1 leg') or diag(rows($cen, 'CEN00101'));
 ok(defined $later, 'and they keep moving at CEN (bytes_done and the detail), not frozen at the first report'
 	. (defined $later ? " ($first->[0] then $later->[0])" : '')) or diag(rows($cen, 'CEN00101'));
+ok($eta_seen, 'the leg has an eta at CEN, from CH1, within the next minutes');
+# 512 kB every 150 ms: at most 3.5 MB/s
+ok(defined $rate_seen && $rate_seen < 3_600_000, 'and a rate, from CH1\'s attempt (' . ($rate_seen // 'none') . ' B/s)');
 
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00101'", 180),
 	'the job completes') or diag(rows($cen, 'CEN00101'));
