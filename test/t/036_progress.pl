@@ -19,6 +19,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 use POSIX qw(mkfifo);
+use IPC::Run;
+use File::Path;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest;
@@ -145,6 +147,48 @@ is($cen->safe_psql('site', "SELECT state_reason FROM smsdist.jobs WHERE job_id =
 	'removed from every target site', 'a completed removal says it removed, not "distributed"');
 ok(wait_until($ch1, 'site', "SELECT state_reason = 'removed from every target site' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 60),
 	'so does the copy of the job at CH1');
+
+# --- after a removal, an agent says the package was removed, not "not here yet"
+{
+	my $b = $cen->basedir;
+	File::Path::make_path("$b/dp", "$b/drive", "$b/src4", "$b/ws");
+	system("echo setup > '$b/src4/setup.exe'") == 0 or die;
+	$cen->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
+	$cen->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
+  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive');
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+  ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
+INSERT INTO smsdist.machine_logins (role_name, sms_id) VALUES ('agent', 'CEN00001');
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A01', 'Workstations');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression) VALUES ('CEN00A01', 'query', 'name LIKE ''WKS%''');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00004', 'Editor', '$b/src4');
+INSERT INTO smsdist.programs (package_id, program_name, command_line) VALUES ('CEN00004', 'Install', 'setup.exe /q');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN00105', 'share_package', 'CEN00004', 'sites', '{CEN}');
+});
+	ok(wait_until($cen, 'site', "SELECT count(*) = 1 FROM smsdist.package_locations WHERE package_id = 'CEN00004'", 60), 'the package is published at CEN');
+	$cen->safe_psql('site', q{
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
+VALUES ('CEN00C01', 'Editor', 'CEN00004', 'Install', 'CEN00A01', '2026-01-01 00:00')});
+	ok(wait_until($cen, 'site', q{SELECT jsonb_array_length(smsdist.machine_policy('CEN00001')->'advertisements') = 1}, 60),
+		'the machine\'s policy has the advertisement');
+	my $mp = 'host=' . $cen->host . ' port=' . $cen->port . ' dbname=site user=agent';
+	my @agent = (agent_path(), '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+		'--state-dir', "$b/ws/CEN00001", '--management-point', $mp, '--once');
+	my ($out, $err) = ('', '');
+	IPC::Run::run(\@agent, '>', \$out, '2>', \$err);
+	like($out, qr/^offer advert CEN00C01 package CEN00004 /m, 'the agent is offered the program') or diag("out: $out\nerr: $err");
+	$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN00106', 'remove_package', 'CEN00004', 'sites', '{CEN}')});
+	ok(wait_until($cen, 'site', q{SELECT state = 'completed' AND state_reason = 'removed from every target site' FROM smsdist.jobs WHERE job_id = 'CEN00106'}, 60),
+		'the removal at CEN completes, and says it removed') or diag(rows($cen, 'CEN00106'));
+	ok(wait_until($cen, 'site', q{SELECT (smsdist.machine_policy('CEN00001')->'advertisements'->0->>'package_removed')::boolean}, 60),
+		'the policy says the package was removed');
+	($out, $err) = ('', '');
+	IPC::Run::run(\@agent, '>', \$out, '2>', \$err);
+	like($out, qr/^waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
+		'the agent says the package was removed from the site') or diag("out: $out\nerr: $err");
+}
 
 # --- a failed build names every path that failed
 sub bad_source
