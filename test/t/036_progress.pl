@@ -148,6 +148,36 @@ is($cen->safe_psql('site', "SELECT state_reason FROM smsdist.jobs WHERE job_id =
 ok(wait_until($ch1, 'site', "SELECT state_reason = 'removed from every target site' FROM smsdist.jobs WHERE job_id = 'CEN00102'", 60),
 	'so does the copy of the job at CH1');
 
+# --- a child's progress report is checked: a bad row is refused alone
+# (GC1 down: the job's leg to it stays open, so CEN keeps asking CH1)
+$gc1->stop;
+$ch1->safe_psql('site', q{
+CREATE OR REPLACE FUNCTION smsdist.progress_report(p_job_id text)
+RETURNS TABLE (site_code text, bytes_done bigint, bytes_total bigint, bytes_total_estimated boolean,
+               attempt_bytes bigint, attempt_seconds numeric, eta_seconds numeric)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    VALUES ('GC1', -5::bigint, 100::bigint, false, 1::bigint, 1::numeric, 10::numeric),
+           ('GC1', 500, 100, false, 1, 1, 10),
+           ('GC1', 50, 100, false, 1, 99999999, 10),
+           ('ZZ9', 50, 100, false, 1, 1, 10)
+$$});
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00005', 'Small', '} . $cen->basedir . q{/source/app/doc');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN00107', 'share_package', 'CEN00005', 'sites', '{GC1}')});
+ok(wait_until($cen, 'site', q{SELECT count(DISTINCT message) = 4 FROM smsdist.status_messages
+	WHERE job_id = 'CEN00107' AND message_id = 3304 AND message LIKE '%progress report%'}, 90),
+	'each bad row of the progress report is refused with its own message (3304)')
+  or diag($cen->safe_psql('site', "SELECT string_agg(message, E'\n') FROM smsdist.status_messages WHERE message_id = 3304"));
+my $refusals = $cen->safe_psql('site', q{SELECT string_agg(message, E'\n' ORDER BY message) FROM smsdist.status_messages
+	WHERE job_id = 'CEN00107' AND message_id = 3304});
+like($refusals, qr/its byte counts are not non-negative integers/, 'a negative count is refused');
+like($refusals, qr/it has done 500 of 100 bytes/, 'more done than the total is refused');
+like($refusals, qr/its times are not numbers of seconds within a month/, 'an attempt of three years is refused');
+like($refusals, qr/"ZZ9" is not a site code|site ZZ9 is not behind CH1/, 'a site CH1 does not speak for is refused');
+is($cen->safe_psql('site', "SELECT bytes_done || ' ' || coalesce(bytes_total::text, '-') FROM smsdist.job_site_status WHERE job_id = 'CEN00107' AND site_code = 'GC1' AND phase = 'distribute'"),
+	'0 -', 'and nothing of it reaches the row');
+$cen->safe_psql('site', "UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'CEN00107'");
+
 # --- after a removal, an agent says the package was removed, not "not here yet"
 {
 	my $b = $cen->basedir;
