@@ -623,6 +623,9 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	{
 		uint32		k;
 
+		/* whatever the leader does next, progress is recorded (about once a second) */
+		if (progress)
+			progress(sms_compress_progress(job), arg);
 		pg_read_barrier();
 		if (sh->chunk_state[next_out] == 2)
 		{
@@ -658,8 +661,6 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 			continue;
 		}
 
-		if (progress)
-			progress(sms_compress_progress(job), arg);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -324,7 +324,8 @@ finish_item(WorkItem *w, int ndps)
 
 	/* share and remove jobs end with the Distribute phase everywhere */
 	if (SPI_execute_with_args("UPDATE smsdist.jobs j SET state = 'completed',"
-							  "       state_reason = 'distributed to every target site'"
+							  "       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
+							  "                      ELSE 'distributed to every target site' END"
 							  " WHERE j.job_id = $1 AND j.state = 'active'"
 							  "   AND j.job_type IN ('share_package', 'remove_package')"
 							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"

@@ -86,6 +86,10 @@ int			sms_max_path_depth = 64;
 int			sms_max_path_length = 1024;
 int			sms_max_manifest_size_kb = 65536;
 
+/* called after every block a build reads (see package_archive.h) */
+void		(*sms_archive_tick) (void *arg) = NULL;
+void	   *sms_archive_tick_arg = NULL;
+
 /* Read (and hash, and archive) files in blocks of this size. */
 #define READ_BLOCK_SIZE		(256 * 1024)
 
@@ -140,7 +144,23 @@ typedef struct TarBuild
 	int64		total_bytes;	/* of the regular files the walk saw */
 	uint8	   *buf;			/* READ_BLOCK_SIZE bytes, reused for every file */
 	time_t		newest_mtime;
+
+	/*
+	 * What the walk found wrong with single paths (unreadable, refused
+	 * types and names): the walk goes on, so that the error names them all
+	 * (walk_problems_raise).  The first one's whole report is kept: alone,
+	 * it is raised as it is.
+	 */
+	int			nproblems;
+	StringInfoData problems;	/* "path" (reason); ... for the first PROBLEMS_LISTED */
+	int			first_errcode;
+	char	   *first_message;
+	char	   *first_detail;
+	char	   *first_hint;
 } TarBuild;
+
+/* paths a failed build lists by name; the rest are counted */
+#define PROBLEMS_LISTED 100
 
 
 /* ------------------------------------------------------------------------
@@ -453,14 +473,97 @@ walk_entry_cmp(const void *a, const void *b)
 	return strcmp(((const WalkEntry *) a)->path, ((const WalkEntry *) b)->path);
 }
 
-/* Refuse anything but a regular file or a directory, naming what it is. */
+/* The SQLSTATE errcode_for_file_access() gives for errno e. */
+static int
+errcode_for_file_access_code(int e)
+{
+	switch (e)
+	{
+		case EPERM:
+		case EACCES:
+#ifdef EROFS
+		case EROFS:
+#endif
+			return ERRCODE_INSUFFICIENT_PRIVILEGE;
+		case ENOENT:
+			return ERRCODE_UNDEFINED_FILE;
+		case EEXIST:
+			return ERRCODE_DUPLICATE_FILE;
+		case ENOTDIR:
+		case EISDIR:
+		case ENOTEMPTY:
+			return ERRCODE_WRONG_OBJECT_TYPE;
+		case ENOSPC:
+			return ERRCODE_DISK_FULL;
+		case ENFILE:
+		case EMFILE:
+			return ERRCODE_INSUFFICIENT_RESOURCES;
+		case EIO:
+			return ERRCODE_IO_ERROR;
+		default:
+			return ERRCODE_INTERNAL_ERROR;
+	}
+}
+
+/*
+ * One path the walk cannot package: recorded, and the walk goes on.  reason
+ * is what the list says of it, message (detail, hint) the error raised if
+ * it is the only one.
+ */
 static void
+walk_problem(TarBuild *b, int sqlerrcode, const char *relpath, const char *reason,
+			 const char *message, const char *detail, const char *hint)
+{
+	if (b->nproblems == 0)
+	{
+		initStringInfo(&b->problems);
+		b->first_errcode = sqlerrcode;
+		b->first_message = pstrdup(message);
+		b->first_detail = detail ? pstrdup(detail) : NULL;
+		b->first_hint = hint ? pstrdup(hint) : NULL;
+	}
+	if (b->nproblems < PROBLEMS_LISTED)
+		appendStringInfo(&b->problems, "%s\"%s\" (%s)",
+						 b->nproblems > 0 ? "; " : "", printable(relpath), reason);
+	b->nproblems++;
+}
+
+/* After the walk: the paths it could not package, all in one error. */
+static void
+walk_problems_raise(TarBuild *b)
+{
+	if (b->nproblems == 0)
+		return;
+	if (b->nproblems == 1)
+		ereport(ERROR,
+				(errcode(b->first_errcode),
+				 errmsg_internal("%s", b->first_message),
+				 b->first_detail ? errdetail_internal("%s", b->first_detail) : 0,
+				 b->first_hint ? errhint("%s", b->first_hint) : 0));
+	if (b->nproblems > PROBLEMS_LISTED)
+		ereport(ERROR,
+				(errcode(b->first_errcode),
+				 errmsg("package source \"%s\" has %d paths that cannot be packaged: %s; and %d more",
+						b->source_dir, b->nproblems, b->problems.data, b->nproblems - PROBLEMS_LISTED),
+				 errhint("A package source may contain only regular files and directories that the server can read, with valid names.")));
+	ereport(ERROR,
+			(errcode(b->first_errcode),
+			 errmsg("package source \"%s\" has %d paths that cannot be packaged: %s",
+					b->source_dir, b->nproblems, b->problems.data),
+			 errhint("A package source may contain only regular files and directories that the server can read, with valid names.")));
+}
+
+/*
+ * Refuse anything but a regular file or a directory, naming what it is:
+ * false (recorded) if refused.
+ */
+static bool
 check_file_type(TarBuild *b, const char *relpath, mode_t mode)
 {
 	const char *what;
 
 	if (S_ISREG(mode) || S_ISDIR(mode))
-		return;
+		return true;
 	if (S_ISLNK(mode))
 		what = "a symbolic link";
 	else if (S_ISCHR(mode) || S_ISBLK(mode))
@@ -472,11 +575,11 @@ check_file_type(TarBuild *b, const char *relpath, mode_t mode)
 	else
 		what = "a file of unknown type";
 
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("package source \"%s\" contains %s: \"%s\"",
-					b->source_dir, what, printable(relpath)),
-			 errhint("A package source may contain only regular files and directories.")));
+	walk_problem(b, ERRCODE_INVALID_PARAMETER_VALUE, relpath, what,
+				 psprintf("package source \"%s\" contains %s: \"%s\"",
+						  b->source_dir, what, printable(relpath)),
+				 NULL, "A package source may contain only regular files and directories.");
+	return false;
 }
 
 /*
@@ -507,6 +610,18 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 	{
 		if (parent >= 0 && (errno == ENOENT || errno == ELOOP || errno == ENOTDIR))
 			source_changed(b, dirpath, "it was removed or replaced");
+		if (parent >= 0)
+		{
+			/* an unreadable directory: named with the others, its contents skipped */
+			int			save_errno = errno;
+			char	   *reason = psprintf("could not open directory: %s", strerror(save_errno));
+
+			walk_problem(b, errcode_for_file_access_code(save_errno), dirpath, reason,
+						 psprintf("could not open directory \"%s\" in package source \"%s\": %s",
+								  printable(dirpath), b->source_dir, strerror(save_errno)),
+						 NULL, NULL);
+			return;
+		}
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open directory \"%s\" in package source \"%s\": %m",
@@ -557,29 +672,51 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 
 		if (parent < 0 && (strcmp(de->d_name, SMS_MANIFEST_NAME) == 0 ||
 						   strcmp(de->d_name, SMS_DELTA_NAME) == 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("package source \"%s\" contains \"%s\" at its top level",
-							b->source_dir, de->d_name),
-					 errdetail("That name is reserved for the package's manifest and delta description.")));
+		{
+			walk_problem(b, ERRCODE_INVALID_PARAMETER_VALUE, relpath, "a reserved name at the top level",
+						 psprintf("package source \"%s\" contains \"%s\" at its top level",
+								  b->source_dir, de->d_name),
+						 "That name is reserved for the package's manifest and delta description.", NULL);
+			continue;
+		}
 		problem = name_problem(de->d_name);
 		if (problem != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("package source \"%s\" contains a name with %s: \"%s\"",
-							b->source_dir, problem, printable(relpath)),
-					 errdetail("Names in a package must be valid UTF-8 without control characters or backslashes.")));
+		{
+			walk_problem(b, ERRCODE_INVALID_PARAMETER_VALUE, relpath, psprintf("a name with %s", problem),
+						 psprintf("package source \"%s\" contains a name with %s: \"%s\"",
+								  b->source_dir, problem, printable(relpath)),
+						 "Names in a package must be valid UTF-8 without control characters or backslashes.", NULL);
+			continue;
+		}
 
 		if (fstatat(dirfd(b->dir), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		{
+			int			save_errno = errno;
+
 			if (errno == ENOENT)
 				source_changed(b, relpath, "it was removed while its directory was read");
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not stat \"%s\" in package source \"%s\": %m",
-							printable(relpath), b->source_dir)));
+			walk_problem(b, errcode_for_file_access_code(save_errno), relpath,
+						 psprintf("could not stat: %s", strerror(save_errno)),
+						 psprintf("could not stat \"%s\" in package source \"%s\": %s",
+								  printable(relpath), b->source_dir, strerror(save_errno)),
+						 NULL, NULL);
+			continue;
 		}
-		check_file_type(b, relpath, st.st_mode);
+		if (!check_file_type(b, relpath, st.st_mode))
+			continue;
+		/* a file the server cannot read: named now, with every other one */
+		if (S_ISREG(st.st_mode) && faccessat(dirfd(b->dir), de->d_name, R_OK, AT_EACCESS) != 0 &&
+			errno != ENOENT)
+		{
+			int			save_errno = errno;
+
+			walk_problem(b, errcode_for_file_access_code(save_errno), relpath,
+						 psprintf("could not open: %s", strerror(save_errno)),
+						 psprintf("could not open file \"%s\" in package source \"%s\": %s",
+								  printable(relpath), b->source_dir, strerror(save_errno)),
+						 NULL, NULL);
+			continue;
+		}
 		if (S_ISDIR(st.st_mode))
 		{
 			char	   *dirname = psprintf("%s/", relpath);
@@ -589,17 +726,23 @@ walk_directory(TarBuild *b, const char *dirpath, int parent)
 		}
 		/* the limits, before anything is written (docs/packages.md) */
 		if (strlen(relpath) > (size_t) sms_max_path_length)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("package source \"%s\" contains a path longer than %d bytes: \"%s\"",
-							b->source_dir, sms_max_path_length, printable(relpath)),
-					 errhint("The limit is smsdist.max_path_length.")));
+		{
+			walk_problem(b, ERRCODE_PROGRAM_LIMIT_EXCEEDED, relpath,
+						 psprintf("longer than %d bytes", sms_max_path_length),
+						 psprintf("package source \"%s\" contains a path longer than %d bytes: \"%s\"",
+								  b->source_dir, sms_max_path_length, printable(relpath)),
+						 NULL, "The limit is smsdist.max_path_length.");
+			continue;
+		}
 		if (sms_path_depth(relpath) > sms_max_path_depth)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("package source \"%s\" contains a path more than %d levels deep: \"%s\"",
-							b->source_dir, sms_max_path_depth, printable(relpath)),
-					 errhint("The limit is smsdist.max_path_depth.")));
+		{
+			walk_problem(b, ERRCODE_PROGRAM_LIMIT_EXCEEDED, relpath,
+						 psprintf("more than %d levels deep", sms_max_path_depth),
+						 psprintf("package source \"%s\" contains a path more than %d levels deep: \"%s\"",
+								  b->source_dir, sms_max_path_depth, printable(relpath)),
+						 NULL, "The limit is smsdist.max_path_depth.");
+			continue;
+		}
 		if (b->nentries >= sms_max_package_files)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -726,6 +869,8 @@ stream_file(TarBuild *b, const WalkEntry *we, SmsManifestEntry *me)
 			elog(ERROR, "could not compute SHA-256: %s", pg_cryptohash_error(b->hash));
 		write_data(b, we->path, b->buf, n);
 		done += n;
+		if (sms_archive_tick)
+			sms_archive_tick(sms_archive_tick_arg);
 	}
 
 	if (fstat(fd, &after) != 0)
@@ -819,6 +964,7 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 		if (S_ISDIR(b->entries[i].mode))
 			walk_directory(b, b->entries[i].path, i);
 	}
+	walk_problems_raise(b);
 
 	/*
 	 * Manifest order.  With a directory's path ending in '/', plain strcmp

@@ -102,6 +102,14 @@ typedef struct SmsManifest
  * while it was read ("changed while the package was being compressed",
  * ERRCODE_OBJECT_IN_USE).
  */
+/*
+ * If set, sms_archive_write_tar calls it with sms_archive_tick_arg after
+ * every block of a file it reads (a package builder records its progress:
+ * the call may run a transaction; an error it throws fails the build).
+ */
+extern void (*sms_archive_tick) (void *arg);
+extern void *sms_archive_tick_arg;
+
 extern SmsManifest *sms_archive_write_tar(const char *source_dir, const char *tar_path,
 										  bool durable);
 

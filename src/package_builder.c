@@ -128,6 +128,7 @@ exec_in_xact(const char *sql, int nargs, Datum *values, Oid *types)
 {
 	/* a transaction leaves CurrentResourceOwner NULL: keep the build's */
 	ResourceOwner build_owner = CurrentResourceOwner;
+	MemoryContext build_cxt = CurrentMemoryContext;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -139,6 +140,8 @@ exec_in_xact(const char *sql, int nargs, Datum *values, Oid *types)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	CurrentResourceOwner = build_owner;
+	/* (a commit leaves TopMemoryContext current; the caller may be mid-walk) */
+	MemoryContextSwitchTo(build_cxt);
 }
 
 typedef struct ProgressArg
@@ -146,8 +149,15 @@ typedef struct ProgressArg
 	const char *package_id;
 	int			version;
 	TimestampTz last;
+	SmsCompressJob *job;		/* the compression under way, if any */
 } ProgressArg;
 
+/*
+ * Record bytes_done (input bytes compressed so far), committed so that
+ * other sessions see it, at most about once a second: called after every
+ * block the tar writer reads and every chunk the leader compresses or
+ * appends, so it is called often enough whatever the leader is doing.
+ */
 static void
 report_progress(int64 done, void *arg)
 {
@@ -318,6 +328,20 @@ source_below(const char *dir, int64 limit)
 }
 
 /*
+ * The size of the regular files under dir, for progress before the build
+ * knows it (package_builds.source_bytes, replaced by the manifest's total
+ * when the build is ready).  Anything odd is left to the real walk.
+ */
+static int64
+source_size(const char *dir)
+{
+	int64		total = 0;
+
+	(void) source_below_walk(dir, PG_INT64_MAX, &total, 0);
+	return total;
+}
+
+/*
  * A builder's output file may be sent while it is written (sender.c): it
  * gets a new name for every attempt, <stem>.tar.gz.<stream ID>.tmp, made
  * here (empty) and recorded in the build's row before anything is written
@@ -363,6 +387,16 @@ begin_stream(const char *store, const char *stem, ProgressArg *parg)
  * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
  * caller's transaction is open), and the output is not streamed.
  */
+/* The tar writer's tick (sms_archive_tick): the compressors' progress. */
+static void
+tar_tick(void *arg)
+{
+	ProgressArg *p = (ProgressArg *) arg;
+
+	if (p->job != NULL)
+		report_progress(sms_compress_progress(p->job), p);
+}
+
 static SmsManifest *
 build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
 		   int64 *tar_bytes, int64 *out_bytes, int64 *stored_bytes, char *sha256_hex)
@@ -384,7 +418,16 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,
 								 source_below(source, SMS_CHUNK_BYTES) ? 0 : sms_compression_workers);
 		pgstat_report_activity(STATE_RUNNING, "writing and compressing package");
+		if (parg)
+		{
+			/* the compressors work while the tar is written: say how far */
+			parg->job = job;
+			sms_archive_tick = tar_tick;
+			sms_archive_tick_arg = parg;
+		}
 		manifest = sms_archive_write_tar(source, tar_path, false);
+		sms_archive_tick = NULL;
+		sms_archive_tick_arg = NULL;
 		if (stat(tar_path, &st) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -394,9 +437,15 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 										 sha256_hex, stored_bytes,
 										 parg ? report_progress : NULL, parg);
 		job = NULL;
+		if (parg)
+			parg->job = NULL;
 	}
 	PG_CATCH();
 	{
+		sms_archive_tick = NULL;
+		sms_archive_tick_arg = NULL;
+		if (parg)
+			parg->job = NULL;
 		if (job != NULL)
 			sms_compress_abort(job);
 		(void) unlink(tar_path);
@@ -485,9 +534,21 @@ smsdist_package_builder_main(Datum main_arg)
 
 	store = sms_package_store();
 	stem = psprintf("%s.%d", args.package_id, args.source_version);
+
+	/* the size first, so that progress has a percent from the start */
+	{
+		Datum		v[3] = {CStringGetTextDatum(args.package_id), Int32GetDatum(args.source_version),
+		Int64GetDatum(source_size(source))};
+		Oid			t[3] = {TEXTOID, INT4OID, INT8OID};
+
+		exec_in_xact("UPDATE smsdist.package_builds SET source_bytes = $3, updated_at = clock_timestamp()"
+					 " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
+					 3, v, t);
+	}
 	parg.package_id = args.package_id;
 	parg.version = args.source_version;
 	parg.last = 0;
+	parg.job = NULL;
 
 	for (attempt = 1; attempt <= BUILD_ATTEMPTS; attempt++)
 	{

@@ -46,6 +46,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -183,6 +184,7 @@ typedef struct Transfer
 	char	   *stream_id;		/* the build's stream ID (a full file of a local build) */
 	bool		streaming;		/* the build is still being written: size and hash unknown */
 	int64		sent;			/* bytes the site took in this attempt (all streams) */
+	int64		sent_at_claim;	/* of which before this claim (a stream stepped out of) */
 } Transfer;
 
 /* set by claim_transfer when it failed rows that cannot be routed */
@@ -331,6 +333,8 @@ claim_transfer(void)
 									"  UPDATE smsdist.job_site_status s"
 									"     SET state = 'running', attempts = s.attempts + 1,"
 									"         started_at = coalesce(s.started_at, clock_timestamp()),"
+									/* the rate is of this attempt's bytes over its time */
+									"         attempt_started_at = clock_timestamp(), attempt_bytes = 0,"
 									"         detail = 'sending to ' || $2"
 									"   WHERE s.job_id = $1 AND s.phase = 'send'"
 									"     AND s.state IN ('waiting', 'retrying', 'running')"
@@ -682,19 +686,37 @@ transfer_yield(Transfer *t)
 		elog(ERROR, "smsdist sender: recording a pause failed");
 }
 
+static bool follow_reports(const char *during_job);
+
+/*
+ * When the Sender last took its children's reports during a transfer: a
+ * long transfer to one site must not freeze what this site shows of the
+ * others (and of the sites below them), so their reports are taken about
+ * every REPORTS_DURING_TRANSFER_MS between chunks.
+ */
+#define REPORTS_DURING_TRANSFER_MS 2000
+static TimestampTz reports_taken_at = 0;
+
 /* Progress of the transfer, visible at once. */
 static void
 transfer_progress(Transfer *t, int64 done, const char *detail)
 {
-	Oid			types[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT4OID};
-	Datum		values[6];
+	Oid			types[8] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, INT8OID, INT4OID, INT8OID, INT8OID};
+	Datum		values[8];
+	int64		written = 0;
+	struct stat st;
 
+	/* while streaming: what the builder has written of the file so far */
+	if (t->streaming && t->fd >= 0 && fstat(t->fd, &st) == 0)
+		written = st.st_size;
 	values[0] = CStringGetTextDatum(t->job_id);
 	values[1] = CStringGetTextDatum(t->hop);
 	values[2] = Int64GetDatum(done);
 	values[3] = CStringGetTextDatum(detail);
-	values[4] = Int64GetDatum(t->bytes);
+	values[4] = Int64GetDatum(t->streaming ? 0 : t->bytes);
 	values[5] = Int32GetDatum(t->base_version);
+	values[6] = Int64GetDatum(Max(t->sent - t->sent_at_claim, 0));
+	values[7] = Int64GetDatum(written);
 	/*
 	 * Progress is for the operator: the child's offset is the truth a
 	 * transfer resumes from.  So its commit need not wait for the WAL to
@@ -703,23 +725,46 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 	 */
 	if (SPI_execute("SET LOCAL synchronous_commit = off", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "smsdist sender: SET LOCAL failed");
-	/* (while streaming, the size is not known yet: bytes_total is NULL) */
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET bytes_done = $3, bytes_total = nullif($5, 0), detail = $4,"
-							  "       delta_base = nullif($6, 0)"
+	/*
+	 * While streaming, the size is not known yet: it is estimated from the
+	 * source's size and the ratio the build has reached so far (the file
+	 * written over the input bytes compressed), or the source's size before
+	 * there is a ratio, never below what was sent; bytes_total_estimated
+	 * says so.  The true size replaces it once the build is ready.
+	 */
+	if (SPI_execute_with_args("WITH e AS ("
+							  "  SELECT CASE WHEN $5 > 0 THEN $5"
+							  "              ELSE greatest((SELECT CASE WHEN b.bytes_done > 0 AND $8 > 0"
+							  "                                         THEN round(b.source_bytes::numeric * $8 / b.bytes_done)"
+							  "                                         ELSE b.source_bytes END::bigint"
+							  "                               FROM smsdist.jobs j JOIN smsdist.package_builds b"
+							  "                                 ON b.package_id = j.package_id AND b.source_version = j.source_version"
+							  "                              WHERE j.job_id = $1 AND b.source_bytes > 0),"
+							  "                             $8, $3) END AS total)"
+							  "UPDATE smsdist.job_site_status"
+							  "   SET bytes_done = $3, bytes_total = nullif(e.total, 0),"
+							  "       bytes_total_estimated = $5 = 0 AND e.total > 0, detail = $4,"
+							  "       delta_base = nullif($6, 0), attempt_bytes = $7"
+							  "  FROM e"
 							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
 							  "   AND smsdist.route_hop(site_code) = $2",
-							  6, types, values, NULL, false, 0) < 0)
+							  8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
+	if (TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
+	{
+		(void) follow_reports(t->job_id);
+		reports_taken_at = GetCurrentTimestamp();
+		sms_step_commit();
+	}
 }
 
 /* The send rows are done; each target gets a distribute row to follow. */
 static void
 transfer_done(Transfer *t, int64 sent)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID};
-	Datum		values[5];
+	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID};
+	Datum		values[6];
 	SmsStatusRefs refs = {0};
 
 	values[0] = CStringGetTextDatum(t->job_id);
@@ -730,6 +775,7 @@ transfer_done(Transfer *t, int64 sent)
 									psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent));
 	values[3] = Int32GetDatum(t->base_version);
 	values[4] = Int64GetDatum(t->bytes);
+	values[5] = Int64GetDatum(Max(sent - t->sent_at_claim, 0));
 	/*
 	 * A resend of the full package (a site could not apply the delta)
 	 * starts the sites' distribute rows over.
@@ -738,6 +784,7 @@ transfer_done(Transfer *t, int64 sent)
 							  "  UPDATE smsdist.job_site_status"
 							  "     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
 							  "         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
+							  "         bytes_total_estimated = false, attempt_bytes = $6,"
 							  "         delta_base = nullif($4, 0), full_package_required = false,"
 							  "         last_error = NULL, finished_at = clock_timestamp()"
 							  "   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
@@ -749,7 +796,7 @@ transfer_done(Transfer *t, int64 sent)
 							  "   SET state = 'waiting', detail = EXCLUDED.detail, last_error = NULL,"
 							  "       full_package_required = false, finished_at = NULL"
 							  " WHERE job_site_status.state NOT IN ('done', 'failed')",
-							  5, types, values, NULL, false, 0) < 0)
+							  6, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording the transfer failed");
 	if (t->run != NULL)
 	{
@@ -1447,7 +1494,8 @@ full_package_requested(const char *job, const char *site, Oid *types, Datum *val
 
 	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
 							  "   SET state = 'waiting', full_package_required = true,"
-							  "       detail = 'at the site: ' || $4, last_error = $5, finished_at = NULL"
+							  "       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
+							  "       last_error = $5, finished_at = NULL"
 							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
 							  "   AND NOT full_package_required",
 							  5, types, values, nulls, false, 0) < 0)
@@ -1685,21 +1733,175 @@ take_distribution_report(const char *job, const char *hop, PGresult *res)
 			full_package_requested(job, site, types, values, nulls);
 			continue;
 		}
+		/*
+		 * A detail relayed from further down already says where it comes
+		 * from: it is not prefixed twice.
+		 */
 		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-								  "   SET state = $3::smsdist.phase_state, detail = 'at the site: ' || $4,"
+								  "   SET state = $3::smsdist.phase_state,"
+								  "       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
 								  "       last_error = $5,"
 								  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
 								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
 								  /*
-								   * (not for the detail alone: every update wakes
-								   * the Sender, which would poll again at once; the
-								   * error, so that a report taken again clears a
-								   * refusal's)
+								   * (the error, so that a report taken again clears a
+								   * refusal's; the detail alone at most once a second:
+								   * every update wakes the Sender, which polls again)
 								   */
-								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5)",
+								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
+								  "        OR (detail IS DISTINCT FROM CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END"
+								  "            AND updated_at < clock_timestamp() - interval '1 second'))",
 								  5, types, values, nulls, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording a report failed");
 	}
+}
+
+/* A reported non-negative count (NULL allowed if nullable). */
+static bool
+parse_count(PGresult *res, int r, int c, bool nullable, bool *isnull, int64 *out)
+{
+	const char *s = PQgetvalue(res, r, c);
+	char	   *end;
+	long long	v;
+
+	*isnull = PQgetisnull(res, r, c);
+	if (*isnull)
+		return nullable;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 0)
+		return false;
+	*out = (int64) v;
+	return true;
+}
+
+/* A reported number of seconds, within a month either way (NULL allowed). */
+static bool
+parse_seconds(PGresult *res, int r, int c, bool *isnull, double *out)
+{
+	const char *s = PQgetvalue(res, r, c);
+	char	   *end;
+	double		v;
+
+	*isnull = PQgetisnull(res, r, c);
+	if (*isnull)
+		return true;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || isnan(v) || v < -31 * 86400.0 || v > 31 * 86400.0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/*
+ * Take hop's progress report on job (progress_report(): per site, the
+ * figures of the leg under way there) into the distribute rows of the
+ * sites behind it, so that a site further down shows bytes, percent, rate
+ * and eta here as it goes, not only its state.  Updated when the figures
+ * change, at most once a second per row (every update wakes the Sender).
+ * A child that does not have progress_report() yet (before 0.9) sends
+ * only its distribution report.
+ */
+static void
+take_progress_report(PGconn *conn, const char *job, const char *hop, TimestampTz polled_at)
+{
+	const char *report = "progress report";
+	const char *v[1] = {job};
+	char	   *err = NULL;
+	PGresult   *res;
+
+	res = link_exec(conn, "SELECT to_regprocedure('smsdist.progress_report(text)') IS NOT NULL",
+					0, NULL, NULL, NULL, &err);
+	if (res == NULL)
+		return;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0)
+	{
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	res = link_exec(conn, psprintf("SELECT left(site_code, 16), bytes_done, bytes_total, bytes_total_estimated,"
+								   "       attempt_bytes, attempt_seconds, eta_seconds"
+								   "  FROM smsdist.progress_report($1) LIMIT %d", REPORT_MAX_ROWS + 1),
+					1, v, NULL, NULL, &err);
+	if (res == NULL)
+		return;
+	if (PQnfields(res) != 7 || PQntuples(res) > REPORT_MAX_ROWS)
+	{
+		refuse_report(job, hop, report, NULL,
+					  PQnfields(res) != 7 ? psprintf("it has %d columns, not 7", PQnfields(res)) :
+					  psprintf("it has more than %d rows", REPORT_MAX_ROWS));
+		PQclear(res);
+		return;
+	}
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		const char *site = PQgetvalue(res, r, 0);
+		const char *est = PQgetvalue(res, r, 3);
+		char	   *row = psprintf("site %s", shown(site));
+		char	   *problem = report_site_problem(job, hop, site);
+		int64		done = 0,
+					total = 0,
+					abytes = 0;
+		double		asecs = 0,
+					eta = 0;
+		bool		n_done,
+					n_total,
+					n_abytes,
+					n_asecs,
+					n_eta;
+		Oid			types[9] = {TEXTOID, TEXTOID, INT8OID, INT8OID, BOOLOID, INT8OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID};
+		Datum		values[9];
+		char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		if (problem == NULL &&
+			(!parse_count(res, r, 1, false, &n_done, &done) ||
+			 !parse_count(res, r, 2, true, &n_total, &total) ||
+			 !parse_count(res, r, 4, true, &n_abytes, &abytes)))
+			problem = pstrdup("its byte counts are not non-negative integers");
+		if (problem == NULL && !n_total && done > total && strcmp(est, "t") != 0)
+			problem = psprintf("it has done %lld of %lld bytes", (long long) done, (long long) total);
+		if (problem == NULL &&
+			(!parse_seconds(res, r, 5, &n_asecs, &asecs) || asecs < 0 ||
+			 !parse_seconds(res, r, 6, &n_eta, &eta)))
+			problem = pstrdup("its times are not numbers of seconds within a month");
+		if (problem == NULL && strcmp(est, "t") != 0 && strcmp(est, "f") != 0)
+			problem = pstrdup("bytes_total_estimated is not a boolean");
+		if (problem != NULL)
+		{
+			refuse_report(job, hop, report, row, problem);
+			continue;
+		}
+		values[0] = CStringGetTextDatum(job);
+		values[1] = CStringGetTextDatum(site);
+		values[2] = Int64GetDatum(done);
+		values[3] = Int64GetDatum(total);
+		nulls[3] = n_total ? 'n' : ' ';
+		values[4] = BoolGetDatum(strcmp(est, "t") == 0);
+		values[5] = Int64GetDatum(abytes);
+		nulls[5] = n_abytes ? 'n' : ' ';
+		values[6] = Float8GetDatum(asecs);
+		nulls[6] = n_asecs ? 'n' : ' ';
+		/* a time gone by is no estimate */
+		values[7] = Float8GetDatum(eta);
+		nulls[7] = n_eta || eta < 0 ? 'n' : ' ';
+		values[8] = TimestampTzGetDatum(polled_at);
+		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+								  "   SET bytes_done = $3, bytes_total = $4, bytes_total_estimated = $5,"
+								  "       attempt_bytes = $6,"
+								  "       attempt_started_at = clock_timestamp() - make_interval(secs => $7),"
+								  "       reported_eta = clock_timestamp() + make_interval(secs => $8)"
+								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+								  "   AND (bytes_done, bytes_total, bytes_total_estimated, attempt_bytes)"
+								  "       IS DISTINCT FROM ($3, $4, $5, $6)"
+								  /* (or updated by this poll's distribution report: one wake-up) */
+								  "   AND (state IN ('done', 'failed') OR updated_at < clock_timestamp() - interval '1 second'"
+								  "        OR updated_at >= $9)",
+								  9, types, values, nulls, false, 0) < 0)
+			elog(ERROR, "smsdist sender: recording a progress report failed");
+	}
+	PQclear(res);
 }
 
 /*
@@ -1822,14 +2024,18 @@ static void report_answered(const char *job, const char *hop, const char *error)
  * Returns true if some rows are still open (the step polls again soon).
  */
 static bool
-follow_reports(void)
+follow_reports(const char *during_job)
 {
 	int			ret;
 	SPITupleTable *tuptable;
 	uint64		n;
 	bool		open = false;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[1] = {during_job ? ' ' : 'n'};
 
-	ret = SPI_execute("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+	values[0] = during_job ? CStringGetTextDatum(during_job) : (Datum) 0;
+	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
 					  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 					  "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
 					  "         ORDER BY a.priority LIMIT 1)"
@@ -1839,8 +2045,10 @@ follow_reports(void)
 					  /* not before a retry reached the hop: its report would be of the old attempt */
 					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
 					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+					  /* during a transfer: not its own job (its rows are the transfer's) */
+					  "   AND s.job_id IS DISTINCT FROM $1"
 					  " GROUP BY 1, 2, 3",
-					  false, 0);
+					  1, types, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for reports failed");
 	tuptable = SPI_tuptable;
@@ -1854,11 +2062,13 @@ follow_reports(void)
 		PGconn	   *conn;
 		PGresult   *res;
 		const char *v[1] = {job};
+		TimestampTz polled_at = GetCurrentTimestamp();
 
 		open = true;
 		if (conninfo == NULL)
 			continue;
-		conn = link_open(conninfo, &err);
+		/* during a transfer, only a link already open: no waiting on a site down */
+		conn = during_job ? link_open_kept(conninfo) : link_open(conninfo, &err);
 		if (conn == NULL)
 		{
 			/* unreachable for now: the rows keep their state, and say why */
@@ -1875,6 +2085,7 @@ follow_reports(void)
 		{
 			take_distribution_report(job, hop, res);
 			PQclear(res);
+			take_progress_report(conn, job, hop, polled_at);
 			record_locations(conn, job, hop);
 			report_answered(job, hop, NULL);
 		}
@@ -1889,6 +2100,8 @@ follow_reports(void)
 		}
 		link_close(conn, res != NULL);
 	}
+	if (during_job != NULL)
+		return open;			/* jobs are completed between transfers */
 
 	/* a job whose every site is done is complete; one that failed somewhere fails */
 	if (SPI_execute("UPDATE smsdist.jobs j SET state = 'failed',"
@@ -1898,7 +2111,8 @@ follow_reports(void)
 					" WHERE j.job_id = f.job_id AND j.state = 'active'",
 					false, 0) < 0 ||
 		SPI_execute("UPDATE smsdist.jobs j SET state = 'completed',"
-					"       state_reason = 'distributed to every target site'"
+					"       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
+					"                      ELSE 'distributed to every target site' END"
 					" WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
 					"   AND EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
 					"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
@@ -2049,6 +2263,7 @@ sms_sender_step(void)
 		sms_step_commit();		/* 'running' is visible */
 		choose_file(t);
 		t->sent = take_sent_so_far(t);
+		t->sent_at_claim = t->sent;
 		transfer_yielded = false;
 		if (!send_transfer(t, &err))
 		{
@@ -2064,7 +2279,7 @@ sms_sender_step(void)
 		return GetCurrentTimestamp();	/* more work may wait */
 	}
 
-	reports_open = follow_reports();
+	reports_open = follow_reports(NULL);
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
 	adverts_due = Min(sms_replicate_advertisements(), control_due);

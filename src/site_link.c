@@ -383,6 +383,34 @@ link_open(const char *conninfo, char **err)
 	return conn;
 }
 
+/*
+ * A kept link to conninfo that is idle and good, marked in use; NULL (and
+ * no attempt to connect) if there is none: for work that must not wait on
+ * a site that does not answer.
+ */
+PGconn *
+link_open_kept(const char *conninfo)
+{
+	ListCell   *lc;
+
+	foreach(lc, kept_links)
+	{
+		KeptLink   *k = lfirst(lc);
+
+		if (!k->in_use && strcmp(k->conninfo, conninfo) == 0)
+		{
+			if (!link_usable(k->conn))
+			{
+				drop_link(k);
+				return NULL;
+			}
+			k->in_use = true;
+			return k->conn;
+		}
+	}
+	return NULL;
+}
+
 void
 link_close(PGconn *conn, bool keep)
 {

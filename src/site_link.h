@@ -49,6 +49,7 @@ extern bool link_pipeline_exit(PGconn *conn, int pending);
  * it open for the next caller, or (keep = false, after a failure) close it.
  */
 extern PGconn *link_open(const char *conninfo, char **err);
+extern PGconn *link_open_kept(const char *conninfo);
 extern void link_close(PGconn *conn, bool keep);
 
 /*

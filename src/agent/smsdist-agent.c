@@ -1209,7 +1209,7 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 				 "       NULL::text,"	/* no windows: a PCM job has none */
 				 "       coalesce(j->>'run_with', '') = 'user_rights', 'job',"
 				 /* a run-command job runs again only if it failed */
-				 "       'rerun_if_failed'"
+				 "       'rerun_if_failed', false"
 				 "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'jobs') = 'array' THEN x.p->'jobs' END) j "
 				 "UNION ALL "
 				 "SELECT a->>'advert_id', a->>'package_id', a->>'program', a->>'command_line',"
@@ -1233,7 +1233,9 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 				 "                                FROM jsonb_array_elements_text(w->'days') AS d(v)), ',')"
 				 "          FROM jsonb_array_elements(coalesce(x.p->'maintenance_windows', '[]'::jsonb)) w),"
 				 "       coalesce(a->>'run_with', '') = 'user_rights', 'advert',"
-				 "       coalesce(a->>'rerun_behaviour', 'rerun_if_failed')"
+				 "       coalesce(a->>'rerun_behaviour', 'rerun_if_failed'),"
+				 /* a site before 0.9 does not say: "not here yet" */
+				 "       coalesce(a->>'package_removed', 'false') = 'true'"
 				 "  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'advertisements') = 'array'"
 				 "                                 THEN x.p->'advertisements' END) a"
 				 ") o ON true", sql);
@@ -1292,7 +1294,9 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 				wait_for(x, when);
 			}
 			else if (strcmp(PQgetvalue(r, i, 10), "0") == 0)
-				wait_for(x, "its package is not at this site yet");
+				wait_for(x, PQgetvalue(r, i, 20)[0] == 't' ?
+						 "its package was removed from this site" :
+						 "its package is not at this site yet");
 			else
 			{
 				char	  **locs;

@@ -90,7 +90,8 @@ SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', '
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
     'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',
-    'started_at', 'finished_at', 'elapsed', 'attempts', 'detail', 'last_error'],
+    'started_at', 'finished_at', 'elapsed', 'attempts', 'detail', 'last_error',
+    'bytes_total_estimated', 'eta', 'attempt_bytes', 'attempt_elapsed'],
     'job_progress has its documented columns');
 SELECT columns_are('smsdist', 'workers', ARRAY[
     'component', 'title', 'pid', 'state', 'wake_requests', 'steps', 'started_at',
@@ -388,7 +389,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
-                'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'location_report', 'machine_key', 'machine_policy', 'move_target', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
                 'receive_status_report', 'receive_target_report', 'receive_total',
@@ -424,7 +425,7 @@ SELECT functions_are('smsdist', ARRAY[
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state',
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
-    'store_machine_policies',
+    'store_machine_policies', 'transfer_eta', 'progress_report',
     -- explain() and its parts
     'explain', 'explain_job', 'explain_job_gate', 'explain_job_site', 'explain_job_target',
     'explain_advertisement', 'explain_advertisement_site', 'explain_advertisement_target',

@@ -68,7 +68,7 @@ ok(wait_until($ch1, 'site', q{SELECT total_bytes IS NULL AND sha256 IS NULL AND 
 	'at CH1 the transfer has a stream ID and no size yet');
 ok(wait_until($cen, 'site', q{SELECT s.bytes_done > 0 AND b.state = 'building'
 	  AND s.detail LIKE 'sending to CH1 while the package is compressed: % bytes so far'
-	  AND s.bytes_total IS NULL
+	  AND s.bytes_total_estimated AND s.bytes_total >= s.bytes_done
 	FROM smsdist.job_site_status s, smsdist.package_builds b
 	WHERE s.job_id = 'CEN00101' AND s.site_code = 'CH1' AND s.phase = 'send'
 	  AND b.package_id = 'CEN00001' AND b.source_version = 1}, 60),
