@@ -57,6 +57,12 @@ BEGIN
     PERFORM smsdist.require_extension_table(TG_NAME, TG_TABLE_SCHEMA, TG_TABLE_NAME);
     IF NEW.state = 'retrying' THEN
         IF TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM 'retrying' OR NEW.attempts IS DISTINCT FROM OLD.attempts THEN
+            -- a pause (an hour at 0 %) and a failure are two kinds of
+            -- trouble: each has its own start
+            IF TG_OP = 'UPDATE' AND (coalesce(OLD.last_error, '') LIKE 'paused:%')
+                                    IS DISTINCT FROM (coalesce(NEW.last_error, '') LIKE 'paused:%') THEN
+                NEW.retrying_since := NULL;
+            END IF;
             NEW.retrying_since := coalesce(NEW.retrying_since, clock_timestamp());
             -- the Sender's back-off: 2^attempts seconds, at most a minute
             NEW.next_attempt_at := CASE WHEN NEW.phase = 'send'
@@ -140,6 +146,14 @@ CREATE TYPE explanation AS (
 );
 
 
+-- The time zone whose hours a sender address's hourly_rate_pct counts: the
+-- server's timezone setting (what the Sender's session has), not the
+-- caller's session.
+CREATE FUNCTION server_time_zone() RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone');
+
 -- The first hour, after at, in which a rate-limited sender address may send
 -- (its hourly_rate_pct, hours of the server's time zone as the Sender
 -- reads them); NULL if it never may.
@@ -148,7 +162,7 @@ CREATE FUNCTION sending_resumes_at(hourly_rate_pct smallint[], at timestamptz) R
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tz text := (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone');
+    tz text := smsdist.server_time_zone();
     local_hour timestamp := date_trunc('hour', at AT TIME ZONE tz);
 BEGIN
     FOR h IN 1..24 LOOP
@@ -211,7 +225,7 @@ CREATE FUNCTION machine_local_time(p_sms_id text, at timestamptz) RETURNS timest
 AS $$
     SELECT coalesce(
         (at AT TIME ZONE 'UTC') + make_interval(secs => smsdist.machine_utc_offset(p_sms_id)),
-        at AT TIME ZONE (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))
+        at AT TIME ZONE smsdist.server_time_zone())
 $$;
 
 -- The instant a machine's wall-clock time reads local.
@@ -221,7 +235,7 @@ CREATE FUNCTION machine_instant(p_sms_id text, local timestamp) RETURNS timestam
 AS $$
     SELECT coalesce(
         (local - make_interval(secs => smsdist.machine_utc_offset(p_sms_id))) AT TIME ZONE 'UTC',
-        local AT TIME ZONE (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))
+        local AT TIME ZONE smsdist.server_time_zone())
 $$;
 
 -- When this site last heard from a machine's agent, in words.
@@ -425,7 +439,7 @@ BEGIN
                                         ELSE format('%s so far', pg_size_pretty(coalesce(snd.bytes_done, 0))) END,
                                    CASE WHEN adr.throttle = 'rate_limited' THEN format(', rate-limited to %s %% of the link in this hour',
                                         adr.hourly_rate_pct[extract(hour FROM clock_timestamp() AT TIME ZONE
-                                            (SELECT s.reset_val FROM pg_catalog.pg_settings s WHERE s.name = 'TimeZone'))::int + 1])
+                                            smsdist.server_time_zone())::int + 1])
                                         WHEN adr.throttle = 'pulse' THEN format(', in pulses of %s KB every %s ms', adr.pulse_block_kb, adr.pulse_delay_ms)
                                         ELSE '' END,
                                    snd.attempts,
@@ -1098,8 +1112,8 @@ REVOKE ALL ON FUNCTION
     explain_advertisement(text, text)
     FROM PUBLIC;
 -- describe_targets() is the readers' too, and writes its times so.
-REVOKE ALL ON FUNCTION explain_time(timestamptz), explain_duration(interval) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION explain_time(timestamptz), explain_duration(interval) TO smsdist_reader;
+REVOKE ALL ON FUNCTION explain_time(timestamptz), explain_duration(interval), server_time_zone() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION explain_time(timestamptz), explain_duration(interval), server_time_zone() TO smsdist_reader;
 
 
 -------------------------------------------------------------------------------
@@ -1121,8 +1135,8 @@ ALTER TABLE job_site_status
 -- from_time, under a sender address's throttling.  rate_limited: the rate
 -- measured is taken as the rate of the current hour's share of the link, and
 -- each later hour moves its own share (hourly_rate_pct, hours of the day in
--- time_zone, by default log_timezone, the server's local time the Sender
--- uses); an hour at 0 % moves nothing.  NULL when it cannot be known: no
+-- time_zone, by default the server's timezone setting, as the Sender reads
+-- them); an hour at 0 % moves nothing.  NULL when it cannot be known: no
 -- remaining figure, no rate, or more than 31 days away.
 CREATE FUNCTION transfer_eta(remaining bigint, rate numeric, throttle throttle_mode,
                              hourly_rate_pct smallint[], from_time timestamptz,
@@ -1132,7 +1146,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    tz text := coalesce(time_zone, current_setting('log_timezone'));
+    tz text := coalesce(time_zone, smsdist.server_time_zone());
     t timestamptz := from_time;
     left_bytes numeric := remaining;
     full_rate numeric;

@@ -621,20 +621,25 @@ transfer_failed(Transfer *t, const char *reason)
 
 	/*
 	 * Nothing waits forever: a transfer that has failed for longer than
-	 * smsdist.send_give_up_after fails, and its job with it.
+	 * smsdist.send_give_up_after -- since its current run of failures began
+	 * (retrying_since: bytes that move end a run) -- fails, and its job
+	 * with it.  An hour at 0 % of a rate-limited address is a pause the
+	 * operator chose, not a failure: it never gives up.
 	 */
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
-							  "                    THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+	if (SPI_execute_with_args("WITH x AS ("
+							  "  SELECT $3 NOT LIKE 'paused:%' AND clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
+							  "         > make_interval(secs => $4) AS give_up, s.job_id, s.site_code"
+							  "    FROM smsdist.job_site_status s"
+							  "   WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'running'"
+							  "     AND smsdist.route_hop(s.site_code) = $2)"
+							  "UPDATE smsdist.job_site_status s"
+							  "   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
 							  "       last_error = $3,"
-							  "       detail = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
-							  "                     THEN 'gave up after ' || $4 || ' s: ' || $3"
+							  "       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
 							  "                     ELSE 'will try again: ' || $3 END,"
-							  "       finished_at = CASE WHEN clock_timestamp() - started_at > make_interval(secs => $4)"
-							  "                          THEN clock_timestamp() END"
-							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-							  "   AND smsdist.route_hop(site_code) = $2"
-							  " RETURNING state = 'failed'",
+							  "       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
+							  "  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'"
+							  " RETURNING s.state = 'failed'",
 							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist sender: recording a failure failed");
 	if (SPI_processed == 0)

@@ -429,7 +429,7 @@ SELECT functions_are('smsdist', ARRAY[
     -- explain() and its parts
     'explain', 'explain_job', 'explain_job_gate', 'explain_job_site', 'explain_job_target',
     'explain_advertisement', 'explain_advertisement_site', 'explain_advertisement_target',
-    'explain_time', 'explain_duration', 'sending_resumes_at', 'maintenance_window_at',
+    'explain_time', 'explain_duration', 'server_time_zone', 'sending_resumes_at', 'maintenance_window_at',
     'machine_utc_offset', 'machine_local_time', 'machine_instant', 'agent_last_heard',
     'platform_mismatch', 'cache_full_reason', 'advertisement_mandatory_times',
     'job_site_status_retry_clock'],

@@ -260,6 +260,15 @@ like(why('CEN000E2'), qr/^-\|CH1\|send retrying\|sender\|the sender address to s
 	'a paused sender address: when sending resumes');
 is(q1(qq{SELECT next_attempt_at = date_trunc('hour', now()) + make_interval(hours => ($hour - extract(hour FROM now())::int + 24) % 24)
           FROM smsdist.explain('CEN000E2')}), 't', 'at the first hour whose rate is not 0 %');
+# a pause is not a failure: however long it lasts, the transfer does not give up
+q1(q{ALTER SYSTEM SET smsdist.send_give_up_after = 1; SELECT pg_reload_conf();});
+ok(wait_until($cen, 'site', q{SELECT attempts >= 3 AND clock_timestamp() - started_at > interval '2 s'
+                                FROM smsdist.job_site_status WHERE job_id = 'CEN000E2' AND phase = 'send'}, 60),
+	'the paused transfer is tried again and again, past send_give_up_after')
+  or diag(q1(q{SELECT state, attempts, detail FROM smsdist.job_site_status WHERE job_id = 'CEN000E2'}));
+is(q1(q{SELECT j.state || ' ' || s.state FROM smsdist.jobs j JOIN smsdist.job_site_status s USING (job_id)
+         WHERE job_id = 'CEN000E2' AND s.phase = 'send'}), 'active retrying', 'and neither it nor its job gives up');
+q1(q{ALTER SYSTEM RESET smsdist.send_give_up_after; SELECT pg_reload_conf();});
 q1(q{UPDATE smsdist.sender_addresses SET throttle = 'unlimited', hourly_rate_pct = NULL WHERE target_site_code = 'CH1'});
 
 # --- at CH1 nothing distributes: not on its distribution points yet; then CH1 stops answering
