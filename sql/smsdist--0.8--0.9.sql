@@ -560,7 +560,7 @@ BEGIN
         e.reason := format('its program failed at %s%s: %s; a job runs its program once, so it will not run again: '
                            'an advertisement with rerun behaviour rerun_if_failed, or a new job, runs it again',
                            smsdist.explain_time(e.since), coalesce(' with exit code ' || t.exit_code, ''),
-                           coalesce(nullif(t.detail, ''), 'no detail'));
+                           coalesce(nullif(rtrim(t.detail, '. '), ''), 'no detail'));
         IF t.detail LIKE 'job % failed%' THEN
             e.reason := format('it ended with its job: %s; retrying the job runs it again', t.detail);
         END IF;
@@ -568,7 +568,7 @@ BEGIN
         RETURN e;
     ELSIF smsdist.target_state_is_final(t.state) THEN
         e.reason := format('it is %s since %s: %s', replace(t.state::text, '_', ' '), smsdist.explain_time(e.since),
-                           coalesce(nullif(t.detail, ''), 'no detail'));
+                           coalesce(nullif(rtrim(t.detail, '. '), ''), 'no detail'));
         RETURN e;
     END IF;
 
@@ -871,7 +871,7 @@ BEGIN
     IF t.state IN ('succeeded', 'failed') THEN
         e.reason := format('its program %s at %s%s%s', t.state, smsdist.explain_time(e.since),
                            coalesce(' with exit code ' || t.exit_code, ''),
-                           CASE WHEN t.state = 'failed' THEN coalesce(': ' || nullif(t.detail, ''), '') ELSE '' END);
+                           CASE WHEN t.state = 'failed' THEN coalesce(': ' || nullif(rtrim(t.detail, '. '), ''), '') ELSE '' END);
         ran := CASE a.rerun_behaviour
                    WHEN 'always_rerun' THEN true
                    WHEN 'never_rerun' THEN false
@@ -895,7 +895,7 @@ BEGIN
         RETURN e;
     ELSIF smsdist.target_state_is_final(t.state) THEN
         e.reason := format('it is %s since %s: %s', replace(t.state::text, '_', ' '), smsdist.explain_time(e.since),
-                           coalesce(nullif(t.detail, ''), 'no detail'));
+                           coalesce(nullif(rtrim(t.detail, '. '), ''), 'no detail'));
         RETURN e;
     END IF;
 

@@ -357,6 +357,7 @@ for my $sql (@examples)
 	my ($r, $out, $err) = $cen->psql('site', $sql);
 	my $first = (split /\n/, $sql)[0];
 	is($r, 0, "example runs: $first") or diag($err);
+	note("$first\n$out");
 }
 
 done_testing();
