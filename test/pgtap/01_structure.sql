@@ -33,6 +33,7 @@ SELECT set_eq(
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.advertisement_target_status', 'smsdist.job_control_pushes',
+          'smsdist.machine_caches', 'smsdist.machine_cache_packages', 'smsdist.link_measurements',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -77,7 +78,8 @@ SELECT tables_are('smsdist', ARRAY[
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
     'machine_keys',
-    'advertisement_target_status', 'job_control_pushes'],
+    'advertisement_target_status', 'job_control_pushes',
+    'machine_caches', 'machine_cache_packages', 'link_measurements'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -85,7 +87,8 @@ SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
 SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
-    'collection_dependencies', 'advertisement_status', 'job_status'], 'smsdist has exactly seven views');
+    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput'],
+    'smsdist has exactly its documented views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
     'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',
@@ -247,6 +250,9 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.link_measurements', 'smsdist.sender_addresses', 'c'),
+             ('smsdist.machine_cache_packages', 'smsdist.machine_caches', 'c'),
+             ('smsdist.machine_caches', 'smsdist.system_resources', 'c'),
              ('smsdist.machine_keys', 'smsdist.system_resources', 'c'),
              ('smsdist.machine_logins', 'smsdist.system_resources', 'c'),
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
@@ -382,11 +388,11 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['advertisement_targets_follow', 'calling_site',
+          ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
-                'location_report', 'machine_key', 'machine_policy', 'move_target', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
                 'receive_status_report', 'receive_target_report', 'receive_total',
@@ -422,7 +428,9 @@ SELECT functions_are('smsdist', ARRAY[
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state',
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
-    'store_machine_policies'],
+    'store_machine_policies',
+    'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
+    'manifest_delta_bytes', 'preview'],
     'smsdist has exactly the documented functions');
 SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
                     'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
