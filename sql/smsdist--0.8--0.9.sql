@@ -33,13 +33,18 @@ CREATE TABLE machine_caches (
     used_bytes          bigint NOT NULL CHECK (used_bytes >= 0),
     locked_bytes        bigint NOT NULL CHECK (locked_bytes BETWEEN 0 AND used_bytes),
     utc_offset_seconds  integer NOT NULL CHECK (utc_offset_seconds BETWEEN -50400 AND 50400),
-    package_count       integer NOT NULL CHECK (package_count BETWEEN 0 AND 1000)
+    package_count       integer NOT NULL CHECK (package_count BETWEEN 0 AND 1000),
+    -- changed since the parent site last heard (status_manager.c sends it up)
+    report_pending      boolean NOT NULL DEFAULT true
 );
 COMMENT ON TABLE machine_caches IS
     'each machine''s download cache as its agent last reported it: size limit, bytes used and locked, and the machine''s UTC offset';
 REVOKE ALL ON machine_caches FROM PUBLIC;
 GRANT SELECT ON machine_caches TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.machine_caches', '');
+-- an inventory an agent reported over libpq goes up to the parent site soon
+CREATE TRIGGER notify_status_manager AFTER INSERT OR UPDATE ON machine_caches
+    FOR EACH STATEMENT EXECUTE FUNCTION notify_change('status_manager');
 
 CREATE TABLE machine_cache_packages (
     sms_id          sms_id NOT NULL REFERENCES machine_caches ON DELETE CASCADE,
@@ -233,7 +238,7 @@ BEGIN
            SET site_code = EXCLUDED.site_code, reported_at = clock_timestamp(), client_at = EXCLUDED.client_at,
                size_limit_bytes = EXCLUDED.size_limit_bytes, used_bytes = EXCLUDED.used_bytes,
                locked_bytes = EXCLUDED.locked_bytes, utc_offset_seconds = EXCLUDED.utc_offset_seconds,
-               package_count = EXCLUDED.package_count;
+               package_count = EXCLUDED.package_count, report_pending = true;
         DELETE FROM smsdist.machine_cache_packages p WHERE p.sms_id = p_machine;
         INSERT INTO smsdist.machine_cache_packages (sms_id, package_id, source_version, bytes, downloaded_at,
                                                     locked_until, last_run_at)
@@ -278,6 +283,119 @@ END
 $$;
 REVOKE ALL ON FUNCTION client_cache_inventory(text, timestamptz, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION client_cache_inventory(text, timestamptz, jsonb) TO smsdist_client;
+
+-- Up the hierarchy: the inventories of this site's machines, and those
+-- its children sent, go to the parent site, so that preview() there knows
+-- the caches of every site below it.  At most p_limit rows that changed
+-- since the parent last heard, each with the time it was recorded here
+-- (caches_reported() clears a row only if it has not changed since).
+CREATE FUNCTION cache_report_for_parent(p_limit integer) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'sms_id', c.sms_id, 'reported_at', c.reported_at,
+               'client_at', to_char(c.client_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'inventory', jsonb_build_object(
+                   'size_limit_bytes', c.size_limit_bytes, 'used_bytes', c.used_bytes,
+                   'locked_bytes', c.locked_bytes, 'utc_offset_seconds', c.utc_offset_seconds,
+                   'packages', coalesce((SELECT jsonb_agg(jsonb_build_object(
+                                  'package_id', p.package_id, 'source_version', p.source_version, 'bytes', p.bytes,
+                                  'downloaded_at', to_char(p.downloaded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                                  'locked_until', to_char(p.locked_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                                  'last_run_at', to_char(p.last_run_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                                  ORDER BY p.package_id, p.source_version)
+                                FROM smsdist.machine_cache_packages p WHERE p.sms_id = c.sms_id), '[]'::jsonb)))
+               ORDER BY c.sms_id), '[]'::jsonb)
+      FROM (SELECT * FROM smsdist.machine_caches WHERE report_pending ORDER BY sms_id LIMIT p_limit) c
+$$;
+REVOKE ALL ON FUNCTION cache_report_for_parent(integer) FROM PUBLIC;
+
+CREATE FUNCTION caches_reported(report jsonb) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE smsdist.machine_caches c SET report_pending = false
+      FROM jsonb_array_elements(report) r
+     WHERE c.sms_id = r->>'sms_id' AND c.reported_at = (r->>'reported_at')::timestamptz;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+REVOKE ALL ON FUNCTION caches_reported(jsonb) FROM PUBLIC;
+
+-- At the parent, granted to smsdist_child_site: a child's inventories.  The
+-- login speaks for the child (site_logins), and the child for its own
+-- machines and those of the sites below it, no others; each row is checked
+-- as an agent's report is, and a bad row is refused alone.  Answers
+-- {"recorded": n, "refused": n, "reasons": [the first ten]}.
+CREATE FUNCTION receive_cache_report(p_child text, report jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    caller smsdist.site_code := smsdist.calling_site('child');
+    r jsonb;
+    machine_site text;
+    why text;
+    t timestamptz;
+    recorded integer := 0;
+    refused integer := 0;
+    reasons text[] := '{}';
+BEGIN
+    IF caller IS NOT NULL AND caller IS DISTINCT FROM p_child THEN
+        RAISE EXCEPTION 'login "%" speaks for site %, not for site %', session_user, caller, p_child
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code = p_child
+                      AND s.parent_site_code = current_setting('smsdist.site_code')::smsdist.site_code) THEN
+        RAISE EXCEPTION 'site % is not a child of site %', p_child, current_setting('smsdist.site_code')
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF jsonb_typeof(report) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'a cache report is a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF jsonb_array_length(report) > 1000 OR octet_length(report::text) > 64 * 1024 * 1024 THEN
+        RAISE EXCEPTION 'cache report of site % is too large: % rows, % bytes (at most 1000 rows and 64 MB)', p_child,
+            jsonb_array_length(report), octet_length(report::text)
+            USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    FOR r IN SELECT e FROM jsonb_array_elements(report) e LOOP
+        why := NULL;
+        SELECT m.site_code INTO machine_site FROM smsdist.system_resources m
+         WHERE jsonb_typeof(r) = 'object' AND m.sms_id::text = r->>'sms_id';
+        IF machine_site IS NULL THEN
+            why := format('machine %s is unknown here', left(coalesce(r->>'sms_id', 'NULL'), 40));
+        ELSIF machine_site <> p_child AND smsdist.route_hop(machine_site::smsdist.site_code) IS DISTINCT FROM p_child THEN
+            why := format('machine %s is at site %s, not at site %s or below it', r->>'sms_id', machine_site, p_child);
+        ELSE
+            BEGIN
+                t := (r->>'client_at')::timestamptz;
+            EXCEPTION WHEN OTHERS THEN
+                t := NULL;
+            END;
+            why := smsdist.record_cache_inventory(r->>'sms_id', t, (r->'inventory')::text);
+            IF why IS NOT NULL THEN
+                why := format('machine %s: %s', r->>'sms_id', why);
+            END IF;
+        END IF;
+        IF why IS NULL THEN
+            recorded := recorded + 1;
+        ELSE
+            refused := refused + 1;
+            IF refused <= 10 THEN
+                reasons := reasons || why;
+            END IF;
+        END IF;
+    END LOOP;
+    RETURN jsonb_build_object('recorded', recorded, 'refused', refused, 'reasons', to_jsonb(reasons));
+END
+$$;
+REVOKE ALL ON FUNCTION receive_cache_report(text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION receive_cache_report(text, jsonb) TO smsdist_child_site;
 
 -- The link's measured throughput: one row per completed transfer to a child
 -- site, the bytes the child took and the seconds spent sending them

@@ -982,6 +982,71 @@ forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
 }
 
 /*
+ * Send the parent the cache inventories it has not heard of (this site's
+ * machines' and those its children sent), CACHE_BATCH at a time, each
+ * cleared here once the parent has it.  Rows the parent refused are said
+ * in the log once per distinct answer.  Returns false if a batch could not
+ * be sent.
+ */
+#define CACHE_BATCH		500
+
+static char *
+pending_caches(void)
+{
+	if (SPI_execute(psprintf("SELECT smsdist.cache_report_for_parent(%d)::text", CACHE_BATCH), true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: reading the cache inventories to report failed");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+static bool
+forward_caches(PGconn *conn, const char *parent, char **err)
+{
+	static char *last_refusal = NULL;
+	char	   *pending = pending_caches();
+
+	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
+	{
+		const char *v[2] = {sms_site_code, pending};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		PGresult   *res;
+		char	   *answer;
+
+		if (batch == MAX_TARGET_BATCHES)
+			return false;		/* the rest at the next step */
+		res = link_exec(conn, "SELECT smsdist.receive_cache_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
+		if (res == NULL)
+		{
+			/* a parent older than 0.9 takes no inventories: not an error worth retrying for */
+			if (*err != NULL && strstr(*err, "receive_cache_report") != NULL && strstr(*err, "does not exist") != NULL)
+			{
+				*err = NULL;
+				return true;
+			}
+			return false;
+		}
+		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		PQclear(res);
+		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
+			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
+		{
+			ereport(LOG,
+					(errmsg("smsdist status manager: parent site %s refused cache inventories: %s", parent, answer)));
+			if (last_refusal)
+				pfree(last_refusal);
+			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
+		}
+		values[0] = CStringGetTextDatum(pending);
+		if (SPI_execute_with_args("SELECT smsdist.caches_reported($1::jsonb)",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist status manager: clearing reported cache inventories failed");
+		pending = pending_caches();
+	}
+	return true;
+}
+
+/*
  * Send the parent this site's summary if it changed since it was last
  * sent (by this process: after a restart it is sent once more, which is
  * harmless), and the target rows it has not heard of.  Returns false if
@@ -1021,7 +1086,8 @@ forward_to_parent(void)
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	pending = pending_targets();
-	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0)
+	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0 &&
+		strcmp(pending_caches(), "[]") == 0)
 		return true;
 	if (conninfo == NULL)
 	{
@@ -1052,6 +1118,8 @@ forward_to_parent(void)
 		}
 		if (sent)
 			sent = forward_targets(conn, parent, pending, &err);
+		if (sent)
+			sent = forward_caches(conn, parent, &err);
 		link_close(conn, sent);
 		if (sent)
 		{

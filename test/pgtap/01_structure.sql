@@ -394,8 +394,8 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
-                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
-                'receive_status_report', 'receive_target_report', 'receive_total',
+                'receive_advertisement', 'receive_begin', 'receive_cache_report', 'receive_chunk', 'receive_end', 'receive_job_state',
+                'receive_job_targets', 'receive_status_report', 'receive_target_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -430,7 +430,7 @@ SELECT functions_are('smsdist', ARRAY[
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
     'store_machine_policies',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
-    'manifest_delta_bytes', 'preview'],
+    'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report'],
     'smsdist has exactly the documented functions');
 SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
                     'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');
@@ -514,6 +514,7 @@ SELECT results_eq(
       ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),
       ('smsdist.job_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | job_id'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
+      ('smsdist.machine_caches', 'notify_status_manager', 'statement', 'insert update', 'status_manager'),
       ('smsdist.maintenance_windows', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager,sender'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.package_locations', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),

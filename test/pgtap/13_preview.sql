@@ -5,7 +5,7 @@
 -- throttling mode, the delta estimate from two manifests, and preview() of
 -- a job inserted in the same transaction, which writes nothing.
 BEGIN;
-SELECT plan(45);
+SELECT plan(50);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -119,6 +119,27 @@ SELECT is(smsdist.record_cache_inventory('PV100002', now(), '{"size_limit_bytes"
           'not JSON: refused with the reason, not an error');
 SELECT is(smsdist.record_cache_inventory('PV100002', now(), pg_temp.inv(4000, 1000, 0, -18000,
               jsonb_build_array(pg_temp.pkg('CEN00B09', 1, 1000)))::text), NULL, 'a good one is recorded (NULL)');
+
+-------------------------------------------------------------------------------
+-- Up the hierarchy: a child speaks for its own machines and those below it
+-------------------------------------------------------------------------------
+CREATE ROLE tap_pv_child LOGIN IN ROLE smsdist_child_site;
+INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('tap_pv_child', 'PV2');
+SELECT is(pg_temp.as_login('tap_pv_child', format($$SELECT smsdist.receive_cache_report('PV2', %L)::text$$, jsonb_build_array(
+              jsonb_build_object('sms_id', 'PV200001', 'client_at', now(), 'inventory', pg_temp.inv(3000, 0, 0, 7200)),
+              jsonb_build_object('sms_id', 'PV100001', 'client_at', now() + interval '1 minute', 'inventory', pg_temp.inv(1, 0, 0, 0)),
+              jsonb_build_object('sms_id', 'PV200001', 'client_at', now() + interval '1 minute', 'inventory', pg_temp.inv(1, 0, 0, 99999))))),
+          'ok: {"reasons": ["machine PV100001 is at site CEN, not at site PV2 or below it", "machine PV200001: utc_offset_seconds must be a whole number of seconds from -50400 to 50400 (14 hours), not 99999"], "refused": 2, "recorded": 1}',
+          'a child''s report: its own machine recorded, a machine of another site and a bad inventory refused, each with its reason');
+SELECT is((SELECT concat_ws(' ', site_code, size_limit_bytes, utc_offset_seconds) FROM smsdist.machine_caches WHERE sms_id = 'PV200001'),
+          'PV2 3000 7200', 'the child''s machine''s cache is known here, at its site');
+SELECT is(pg_temp.as_login('tap_pv_child', $$SELECT smsdist.receive_cache_report('CEN', '[]')::text$$),
+          '42501: login "tap_pv_child" speaks for site PV2, not for site CEN', 'a child cannot report for another site');
+SELECT is((SELECT string_agg(r->>'sms_id', ',' ORDER BY r->>'sms_id') FROM jsonb_array_elements(smsdist.cache_report_for_parent(2)) r)
+          || ' / ' || smsdist.caches_reported(smsdist.cache_report_for_parent(2)),
+          'PV100001,PV100002 / 2', 'what goes to the parent: the changed rows, a batch at a time, cleared once sent');
+SELECT is((SELECT string_agg(r->>'sms_id', ',') FROM jsonb_array_elements(smsdist.cache_report_for_parent(10)) r),
+          'PV200001', 'the next batch: what is still pending');
 
 -------------------------------------------------------------------------------
 -- Transfer times: unthrottled, pulses, hourly rates (hours in the server's zone)

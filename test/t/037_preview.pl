@@ -169,6 +169,25 @@ ok(!-e "$b/cap/statmsgs.box/CEN00001.INV", 'a poll whose cache did not change re
 ok(-f "$b/cap/statmsgs.box/CEN00001.INV", 'the second unchanged poll reports again with --inventory-every 2');
 ok(take_in(), 'taken in');
 
+# ---- a machine of CH1 reports to CH1 (advanced mode); CH1 passes it up to CEN
+$ch1->safe_psql('postgres', 'CREATE ROLE agent5 LOGIN IN ROLE smsdist_client');
+$ch1->safe_psql('site', "INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES ('CEN00005', 'WKS-05', 'CORP', 'CH1', 'WINNT_X86');
+	INSERT INTO smsdist.machine_logins (role_name, sms_id) VALUES ('agent5', 'CEN00005');
+	INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CEN', 'host=" . $cen->host . ' port=' . $cen->port . " dbname=site user=child_reporter')");
+{
+	local $ENV{TZ} = 'Asia/Tokyo';
+	my $mp = 'host=' . $ch1->host . ' port=' . $ch1->port . ' dbname=site user=agent5';
+	IPC::Run::run([ $agent, '--sms-id', 'CEN00005', '--site', 'CH1', '--platform', 'WINNT_X86', '--state-dir', "$b/ws/CEN00005",
+		'--management-point', $mp, '--cache-size', '1', '--now', $T0, '--once' ], '>', \$out, '2>', \$err);
+	is($?, 0, 'WKS-05 (advanced, at CH1) polls and reports its empty cache') or diag($err);
+}
+is(q1($ch1, q{SELECT concat_ws(' ', sms_id, site_code, size_limit_bytes, used_bytes, utc_offset_seconds) FROM smsdist.machine_caches}),
+	'CEN00005 CH1 1048576 0 32400', 'CH1 has its inventory (Tokyo: UTC+09:00)');
+ok(wait_until($cen, 'site', q{SELECT concat_ws(' ', site_code, size_limit_bytes, used_bytes, utc_offset_seconds, package_count) = 'CH1 1048576 0 32400 0'
+	FROM smsdist.machine_caches WHERE sms_id = 'CEN00005'}, 60), 'and CEN has it from CH1, at its site');
+ok(wait_until($ch1, 'site', q{SELECT NOT report_pending FROM smsdist.machine_caches WHERE sms_id = 'CEN00005'}, 30),
+	'CH1 knows CEN has it: not sent again');
+
 # ---- the preview of a run-command job for the five machines, the address throttled
 $cen->safe_psql('site', q{UPDATE smsdist.sender_addresses SET throttle = 'pulse', pulse_block_kb = 64, pulse_delay_ms = 1000});
 my ($full2, $src2) = split /\|/, q1($cen, q{SELECT bytes || '|' || source_bytes FROM smsdist.package_builds WHERE package_id = 'CEN00B01' AND source_version = 2});
@@ -182,8 +201,8 @@ my @rows = split /\n/, $p;
 is(scalar(@rows), 2, 'one row per site the job would reach') or diag($p);
 like($rows[0], qr/^CEN\|-\|4\|0\|-\|0\|1\|1\|1\|this site: nothing to send; version 2 is built: $full2 bytes$/,
 	'CEN: 4 machines, nothing to send; WKS-02 would evict its unlocked package, WKS-03 has no room (its package is locked), WKS-04 never reported');
-like($rows[1], qr/^CH1\|CH1\|1\|$delta\|1\|\Q$secs\E\|0\|0\|1\|the delta from version 1 \(estimated from the manifests: 102400 of 819200 source bytes changed\); \d+ bytes\/s measured to CH1, pulses of 64 kB every 1000 ms$/,
-	"CH1: the delta from version 1 ($delta bytes, an eighth of $full2), $secs s at the measured rate with the pulses' pauses")
+like($rows[1], qr/^CH1\|CH1\|1\|$delta\|1\|\Q$secs\E\|0\|0\|0\|the delta from version 1 \(estimated from the manifests: 102400 of 819200 source bytes changed\); \d+ bytes\/s measured to CH1, pulses of 64 kB every 1000 ms$/,
+	"CH1: the delta from version 1 ($delta bytes, an eighth of $full2), $secs s at the measured rate with the pulses' pauses; WKS-05's cache (reported through CH1) has room")
   or diag($rows[1]);
 is(q1($cen, q{SELECT count(*) FROM smsdist.jobs WHERE job_id = 'CEN00F02'}), '0', 'rolled back: no job');
 
@@ -227,7 +246,7 @@ is(q1($cen, q{SELECT string_agg(machine || ': ' || regexp_replace(message, '^.*\
 	'a file signed with another machine\'s key and a negative size are refused, each with its reason (3400)');
 ok(-f "$box/CEN00001.INV.bad" && -f "$box/CEN00002.INV.bad", 'and kept as .bad');
 is(q1($cen, q{SELECT string_agg(concat_ws(' ', sms_id, size_limit_bytes, used_bytes, utc_offset_seconds), ', ' ORDER BY sms_id) FROM smsdist.machine_caches}),
-	'CEN00001 2097152 307200 19800, CEN00002 1048576 307200 -18000, CEN00003 1048576 307200 0, CEN00004 5000 100 -3600',
+	'CEN00001 2097152 307200 19800, CEN00002 1048576 307200 -18000, CEN00003 1048576 307200 0, CEN00004 5000 100 -3600, CEN00005 1048576 0 32400',
 	'the refused reports changed nothing; the good one after them was recorded');
 is(q1($cen, q{SELECT count(*) FROM smsdist.status_messages WHERE message_id = 501}), '0', 'no component step failed');
 
