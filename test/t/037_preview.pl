@@ -197,6 +197,17 @@ my $delta = ceil($full2 * 102400 / 819200);
 my $secs = sprintf('%.1f', $delta / ($mbytes / $msecs) + (ceil($delta / 65536) - 1) * 1.0);
 $p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
 	VALUES ('CEN00F02', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01')}, 'CEN00F02');
+# the worked example of docs/preview.md, as psql prints it
+note("worked example:\n" . $cen->safe_psql('site', q{BEGIN;
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
+VALUES ('CEN00F02', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01');
+SELECT site_code, sent_via, machines, bytes_to_send, delta_from_version AS delta_from, estimated_seconds, cache_evictions AS evict, cache_no_room AS no_room, cache_unknown AS unknown FROM smsdist.preview('CEN00F02');
+SELECT site_code, note FROM smsdist.preview('CEN00F02');
+ROLLBACK;
+SELECT address_id, target_site_code, throttle, transfers, bytes, seconds, bytes_per_second FROM smsdist.link_throughput;
+SELECT sms_id, site_code, size_limit_bytes, used_bytes, locked_bytes, utc_offset_seconds FROM smsdist.machine_caches ORDER BY sms_id;
+SELECT sms_id, package_id, source_version, bytes, locked_until FROM smsdist.machine_cache_packages ORDER BY sms_id;},
+	extra_params => [ '-P', 'format=aligned', '-P', 'tuples_only=off' ]));
 my @rows = split /\n/, $p;
 is(scalar(@rows), 2, 'one row per site the job would reach') or diag($p);
 like($rows[0], qr/^CEN\|-\|4\|0\|-\|0\|1\|1\|1\|this site: nothing to send; version 2 is built: $full2 bytes$/,
