@@ -2447,7 +2447,7 @@ inventory_json(const Config *c, int64_t now, size_t *npackages)
 
 	if (!cache_open(&cache, dir, c->cache_size, err, sizeof(err)))
 	{
-		warnx("%s", err);
+		/* said already by the poll's downloads: nothing to report */
 		free(dir);
 		return NULL;
 	}
@@ -2496,6 +2496,7 @@ static void
 report_inventory(const Config *c, int64_t now)
 {
 	static bool site_lacks_it = false;
+	static bool said_no_key = false;
 	char	   *json;
 	char	   *last = NULL;
 	size_t		len;
@@ -2569,7 +2570,11 @@ report_inventory(const Config *c, int64_t now)
 		PQclear(r);
 	}
 	else if (!c->have_key)
-		warnx("cache inventory not written: no --machine-key");
+	{
+		if (!said_no_key)
+			warnx("cache inventory not written: no --machine-key (the site would refuse it)");
+		said_no_key = true;
+	}
 	else
 	{
 		SmsStatusFile m = {0};
