@@ -2496,7 +2496,7 @@ static void
 report_inventory(const Config *c, int64_t now)
 {
 	static bool site_lacks_it = false;
-	static bool said_no_key = false;
+	static bool said_no_key = false;	/* or no inbox: said once a run */
 	char	   *json;
 	char	   *last = NULL;
 	size_t		len;
@@ -2593,7 +2593,12 @@ report_inventory(const Config *c, int64_t now)
 		m.inventory = json;
 		m.key = c->machine_key;
 		if (access(box, F_OK) != 0)
-			;					/* status_message() says so */
+		{
+			if (!said_no_key)
+				warnx("cache inventory not written: the CAP has no status inbox \"%s\" (%s; the site's Status Manager creates it)",
+					  box, strerror(errno));
+			said_no_key = true;	/* once a run, as for the key */
+		}
 		else if (!sms_status_to_text(&m, &buf, &len, err, sizeof(err)))
 			warnx("could not make the cache inventory: %s", err);
 		else

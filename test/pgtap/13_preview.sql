@@ -5,7 +5,7 @@
 -- throttling mode, the delta estimate from two manifests, and preview() of
 -- a job inserted in the same transaction, which writes nothing.
 BEGIN;
-SELECT plan(50);
+SELECT plan(53);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -197,6 +197,42 @@ SELECT is(pg_temp.as_login('tap_pv1', $$SELECT count(*)::text FROM smsdist.previ
 SELECT throws_ok($$SELECT * FROM smsdist.preview('PV1FFFFF')$$, 'P0002', 'job PV1FFFFF does not exist', 'an unknown job');
 SELECT is((SELECT provolatile::text FROM pg_proc WHERE oid = 'smsdist.preview(text)'::regprocedure), 's',
           'preview() is STABLE: PostgreSQL refuses any write in it');
+
+-------------------------------------------------------------------------------
+-- A child and a grandchild: the delta needs the same version at both
+-------------------------------------------------------------------------------
+INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('PV3', 'Preview grandchild', 'PV2');
+INSERT INTO smsdist.package_builds (package_id, source_version, state, file_path, bytes, sha256, manifest, source_bytes, file_count)
+VALUES ('PV100001', 1, 'ready', '/srv/store/PV100001.1.tar.gz', 1000, repeat('1', 64),
+        repeat('a', 64) || E' 600 0644 a.bin\n' || repeat('b', 64) || E' 400 0644 b.bin\n', 1000, 2),
+       ('PV100001', 2, 'ready', '/srv/store/PV100001.2.tar.gz', 1000, repeat('2', 64),
+        repeat('a', 64) || E' 600 0644 a.bin\n' || repeat('c', 64) || E' 400 0644 b.bin\n', 1000, 2);
+UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'PV100001';
+INSERT INTO smsdist.package_locations (package_id, site_code, site_system_id, source_version, path) VALUES
+    ('PV100001', 'PV2', 1, 1, '/srv/pv2/dp'), ('PV100001', 'PV3', 1, 1, '/srv/pv3/dp');
+INSERT INTO smsdist.sender_addresses (target_site_code, conninfo, throttle, hourly_rate_pct)
+VALUES ('PV2', 'host=pv2.example dbname=site', 'rate_limited', array_fill(50::smallint, ARRAY[24]));
+INSERT INTO smsdist.link_measurements (address_id, job_id, bytes, seconds)
+SELECT address_id, 'PV1000A9', 800, 1 FROM smsdist.sender_addresses WHERE target_site_code = 'PV2';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites, start_after)
+VALUES ('PV1000A2', 'share_package', 'PV100001', 'sites', '{PV2}', true, '2099-01-01');
+SELECT results_eq(
+    $$SELECT site_code::text, sent_via::text, bytes_to_send, delta_from_version, estimated_seconds, note
+        FROM smsdist.preview('PV1000A2') ORDER BY site_code$$,
+    $$VALUES ('PV2', 'PV2', 400::bigint, 1, 1.0::numeric,
+              'the delta from version 1 (estimated from the manifests: 400 of 1000 source bytes changed); 800 bytes/s measured to PV2, rate limited by the hour'),
+             ('PV3', 'PV2', 400::bigint, 1, 1.0::numeric,
+              'the delta from version 1 (estimated from the manifests: 400 of 1000 source bytes changed); 800 bytes/s measured to PV2, rate limited by the hour; sent through PV2, whose own transfer onwards is not counted')$$,
+    'child and grandchild hold version 1: the delta goes through PV2 (400 bytes at half of 800 bytes/s)');
+INSERT INTO smsdist.package_deltas (package_id, base_version, source_version, file_path, bytes, sha256, files_sent, files_deleted, files_kept, full_bytes)
+VALUES ('PV100001', 1, 2, '/srv/store/deltas/PV100001.1-2.tar.gz', 450, repeat('d', 64), 1, 0, 1, 1000);
+SELECT is((SELECT bytes_to_send || ' ' || note FROM smsdist.preview('PV1000A2') WHERE site_code = 'PV2'),
+          '450 the delta from version 1 (made already: 450 of 1000 bytes); 800 bytes/s measured to PV2, rate limited by the hour',
+          'a delta made already: its real size');
+DELETE FROM smsdist.package_locations WHERE site_code = 'PV3';
+SELECT is((SELECT string_agg(site_code || ' ' || bytes_to_send || ' ' || coalesce(delta_from_version::text, 'full'), ', ' ORDER BY site_code)
+             FROM smsdist.preview('PV1000A2')),
+          'PV2 1000 full, PV3 1000 full', 'the grandchild lacks version 1: the full package for both, as the Sender would send it');
 
 SELECT * FROM finish();
 ROLLBACK;
