@@ -228,6 +228,8 @@ is(q1($cen, q{SELECT delta_base FROM smsdist.job_site_status WHERE job_id = 'CEN
 ok(abs($real - $delta) <= 0.25 * $real, "the estimate ($delta bytes) is within 25 % of the delta made ($real bytes)");
 my ($lb, $ls) = split /\|/, q1($cen, q{SELECT bytes || '|' || seconds FROM smsdist.link_measurements ORDER BY measured_at DESC LIMIT 1});
 ok($lb > 65536 && $ls < 1.0, "measured: $lb bytes in $ls s, at least two pulses: the 1 s pause between them is not link time");
+is(q1($cen, q{BEGIN READ ONLY; SELECT count(*) FROM smsdist.preview('CEN00F04'); COMMIT;}), '1',
+	'preview() of a committed job runs in a read-only transaction: it writes nothing');
 $p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 	VALUES ('CEN00F05', 'share_package', 'CEN00B01', 'sites', '{CH1}')}, 'CEN00F05');
 like($p, qr/^CH1\|CH1\|0\|0\|-\|0\|0\|0\|0\|every target site behind CH1 holds version 2 already/,
