@@ -667,7 +667,8 @@ BEGIN
         ELSE
             SELECT sum(lm.bytes) / nullif(sum(lm.seconds), 0) INTO rate
               FROM smsdist.link_measurements lm WHERE lm.address_id = a.address_id;
-            estimated_seconds := smsdist.transfer_seconds(bytes_to_send, a, rate);
+            -- the schedule from when the transfer can begin: Start After, or now
+            estimated_seconds := smsdist.transfer_seconds(bytes_to_send, a, rate, greatest(now(), j.start_after));
             IF rate IS NULL AND coalesce(bytes_to_send, 1) > 0 THEN
                 note := note || format('; the link to %s was never measured: no time estimate', s.hop);
             ELSIF bytes_to_send > 0 AND estimated_seconds IS NULL AND a.throttle = 'rate_limited' THEN

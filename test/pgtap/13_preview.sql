@@ -5,7 +5,7 @@
 -- throttling mode, the delta estimate from two manifests, and preview() of
 -- a job inserted in the same transaction, which writes nothing.
 BEGIN;
-SELECT plan(53);
+SELECT plan(54);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -229,6 +229,12 @@ VALUES ('PV100001', 1, 2, '/srv/store/deltas/PV100001.1-2.tar.gz', 450, repeat('
 SELECT is((SELECT bytes_to_send || ' ' || note FROM smsdist.preview('PV1000A2') WHERE site_code = 'PV2'),
           '450 the delta from version 1 (made already: 450 of 1000 bytes); 800 bytes/s measured to PV2, rate limited by the hour',
           'a delta made already: its real size');
+UPDATE smsdist.sender_addresses SET hourly_rate_pct = (SELECT array_agg(CASE WHEN h < 12 THEN 0 ELSE 100 END::smallint ORDER BY h)
+                                                         FROM generate_series(0, 23) h)
+ WHERE target_site_code = 'PV2';
+UPDATE smsdist.jobs SET start_after = pg_temp.at('2099-01-01 00:00') WHERE job_id = 'PV1000A2';
+SELECT is((SELECT estimated_seconds FROM smsdist.preview('PV1000A2') WHERE site_code = 'PV2'), 43200.6,
+          'the schedule counts from the job''s Start After (midnight): nothing until noon, then 450 bytes at 800 bytes/s');
 DELETE FROM smsdist.package_locations WHERE site_code = 'PV3';
 SELECT is((SELECT string_agg(site_code || ' ' || bytes_to_send || ' ' || coalesce(delta_from_version::text, 'full'), ', ' ORDER BY site_code)
              FROM smsdist.preview('PV1000A2')),
