@@ -504,6 +504,43 @@ $$;
 REVOKE ALL ON FUNCTION manifest_delta_bytes(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION manifest_delta_bytes(text, text) TO smsdist_reader;
 
+-- The regular files' bytes and count of a package's source tree, for a
+-- version not built yet: at most 100,000 entries and 32 levels (complete is
+-- false beyond), only below smsdist.source_roots.  NULL bytes when the
+-- directory cannot be read.  Called by preview() as the extension's owner.
+CREATE FUNCTION source_tree_size(p_dir text, OUT bytes bigint, OUT files bigint, OUT complete boolean)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    complete := false;
+    BEGIN
+        PERFORM smsdist.require_allowed_source(p_dir);
+        IF NOT coalesce((pg_stat_file(p_dir, true)).isdir, false) THEN
+            RETURN;
+        END IF;
+        WITH RECURSIVE walk(path, isdir, size, depth) AS (
+            SELECT p_dir, true, 0::bigint, 0
+          UNION ALL
+            SELECT w.path || '/' || f, st.isdir, st.size, w.depth + 1
+              FROM walk w
+              CROSS JOIN LATERAL pg_ls_dir(w.path, true, false) f
+              CROSS JOIN LATERAL pg_stat_file(w.path || '/' || f, true) st
+             WHERE w.isdir AND w.depth < 32)
+        SELECT coalesce(sum(x.size) FILTER (WHERE NOT x.isdir), 0), count(*) FILTER (WHERE NOT x.isdir), count(*)
+          INTO bytes, files, n
+          FROM (SELECT * FROM walk LIMIT 100001) x;
+        complete := n <= 100000;
+    EXCEPTION WHEN OTHERS THEN
+        bytes := NULL;
+        files := NULL;
+    END;
+END
+$$;
+REVOKE ALL ON FUNCTION source_tree_size(text) FROM PUBLIC;
+
 -- What a job would cost, before it is committed: one row per site it would
 -- reach.  Works on a job inserted in the same transaction (BEGIN; INSERT
 -- INTO smsdist.jobs ...; SELECT * FROM smsdist.preview(job_id); ROLLBACK;)
@@ -533,6 +570,7 @@ DECLARE
     d record;
     hop_bytes bigint;
     hop_note text;
+    tree record;
 BEGIN
     SELECT * INTO j FROM smsdist.jobs x WHERE x.job_id = p_job_id;
     IF NOT FOUND THEN
@@ -551,17 +589,31 @@ BEGIN
         need_bytes := b.source_bytes;
         size_note := format('version %s is built: %s bytes', version, b.bytes);
     ELSE
-        -- not built yet: the newest version built before, as an estimate
+        -- not built yet: its source tree as it is now, compressed as the
+        -- newest version built before was (or not at all)
         SELECT * INTO b FROM smsdist.package_builds x
          WHERE x.package_id = j.package_id AND x.state = 'ready' AND x.source_version < version
          ORDER BY x.source_version DESC LIMIT 1;
-        IF FOUND THEN
+        SELECT * INTO tree FROM smsdist.source_tree_size(
+            (SELECT p.source_directory FROM smsdist.packages p WHERE p.package_id = j.package_id));
+        IF tree.bytes IS NOT NULL AND tree.complete THEN
+            need_bytes := tree.bytes;
+            IF b.source_bytes > 0 THEN
+                full_bytes := ceil(tree.bytes::numeric * b.bytes / b.source_bytes)::bigint;
+                size_note := format('version %s is not built yet: estimated from its source tree (%s bytes in %s files) compressed as version %s was',
+                                    version, tree.bytes, tree.files, b.source_version);
+            ELSE
+                full_bytes := tree.bytes;
+                size_note := format('version %s is not built yet: estimated from its source tree (%s bytes in %s files), as if it did not compress',
+                                    version, tree.bytes, tree.files);
+            END IF;
+        ELSIF b.bytes IS NOT NULL THEN
             full_bytes := b.bytes;
             need_bytes := b.source_bytes;
-            size_note := format('version %s is not built yet: sizes estimated from version %s', version,
-                                b.source_version);
+            size_note := format('version %s is not built yet and its source tree cannot be measured: sizes estimated from version %s',
+                                version, b.source_version);
         ELSE
-            size_note := format('version %s is not built yet and no version was: sizes unknown', version);
+            size_note := format('version %s is not built yet and its source tree cannot be measured: sizes unknown', version);
         END IF;
         b := NULL;              -- no manifest of this version: no delta
     END IF;

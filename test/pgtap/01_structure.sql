@@ -430,7 +430,8 @@ SELECT functions_are('smsdist', ARRAY[
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
     'store_machine_policies',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
-    'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report'],
+    'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
+    'source_tree_size'],
     'smsdist has exactly the documented functions');
 SELECT has_function('smsdist', 'machine_policy', ARRAY['text', 'text', 'text[]'],
                     'machine_policy(machine, user, groups) exists (the one-argument call uses its defaults)');

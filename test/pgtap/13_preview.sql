@@ -186,10 +186,10 @@ SELECT results_eq(
     $$SELECT site_code::text, sent_via::text, machines, bytes_to_send, cache_evictions, cache_no_room, cache_unknown, note
         FROM smsdist.preview('PV1000A1') ORDER BY site_code$$,
     $$VALUES ('CEN', NULL, 2, 0::bigint, 0, 0, 2,
-              'this site: nothing to send; version 1 is not built yet and no version was: sizes unknown'),
+              'this site: nothing to send; version 1 is not built yet and its source tree cannot be measured: sizes unknown'),
              ('PV2', 'PV2', 1, NULL, 0, 0, 1,
-              'version 1 is not built yet and no version was: sizes unknown; no enabled sender address for PV2: it cannot be sent')$$,
-    'a package never built: sizes unknown, and each machine''s room unknown too');
+              'version 1 is not built yet and its source tree cannot be measured: sizes unknown; no enabled sender address for PV2: it cannot be sent')$$,
+    'a package never built whose source is not there: sizes unknown, and each machine''s room unknown too');
 SELECT is(pg_temp.as_login('tap_pv_reader', $$SELECT count(*)::text FROM smsdist.preview('PV1000A1')$$), 'ok: 2',
           'readers may preview (it reads the addresses'' schedules for them, never their conninfo)');
 SELECT is(pg_temp.as_login('tap_pv1', $$SELECT count(*)::text FROM smsdist.preview('PV1000A1')$$),

@@ -77,6 +77,16 @@ my $p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, tar
 	VALUES ('CEN00F01', 'share_package', 'CEN00B01', 'sites', '{CH1}')}, 'CEN00F01');
 like($p, qr/^CH1\|CH1\|0\|$full1\|-\|NULL\|0\|0\|0\|version 1 is built: $full1 bytes; the link to CH1 was never measured: no time estimate$/,
 	'a link never measured: the full package, no estimated time, and the note says why') or diag($p);
+# a package never built: its source tree, as if it did not compress
+make_path("$b/srcC/sub");
+system("head -c 102400 /dev/urandom > '$b/srcC/$_'") == 0 or die for qw(c1.bin c2.bin);
+system("head -c 51200 /dev/urandom > '$b/srcC/sub/c3.bin'") == 0 or die;
+$cen->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00B03', 'New', '$b/srcC')");
+$p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+	VALUES ('CEN00F06', 'share_package', 'CEN00B03', 'sites', '{CH1}')}, 'CEN00F06');
+like($p, qr/^CH1\|CH1\|0\|256000\|-\|NULL\|0\|0\|0\|version 1 is not built yet: estimated from its source tree \(256000 bytes in 3 files\), as if it did not compress; /,
+	'a package never built: its source tree measured (256000 bytes in 3 files)') or diag($p);
+is(q1($cen, q{SELECT count(*) FROM smsdist.package_builds WHERE package_id = 'CEN00B03'}), '0', 'and nothing was built for it');
 is(q1($cen, q{SELECT count(*) FROM smsdist.jobs WHERE job_id = 'CEN00F01'}) . '/'
 	. q1($cen, q{SELECT count(*) FROM smsdist.job_transitions WHERE job_id = 'CEN00F01'}), '0/0',
 	'the rolled-back job left nothing behind');
@@ -234,6 +244,15 @@ $p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, target
 	VALUES ('CEN00F05', 'share_package', 'CEN00B01', 'sites', '{CH1}')}, 'CEN00F05');
 like($p, qr/^CH1\|CH1\|0\|0\|-\|0\|0\|0\|0\|every target site behind CH1 holds version 2 already/,
 	'a site that holds the version already: nothing to send') or diag($p);
+
+# ---- version 3 not built yet: its source tree, compressed as version 2 was
+system("head -c 102400 /dev/urandom > '$b/srcA/f9.bin'") == 0 or die;
+$cen->safe_psql('site', q{UPDATE smsdist.packages SET source_version = 3 WHERE package_id = 'CEN00B01'});
+my $est3 = ceil(921600 * $full2 / 819200);
+$p = preview_of(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+	VALUES ('CEN00F07', 'share_package', 'CEN00B01', 'sites', '{CH1}')}, 'CEN00F07');
+like($p, qr/^CH1\|CH1\|0\|$est3\|-\|[0-9.]+\|0\|0\|0\|version 3 is not built yet: estimated from its source tree \(921600 bytes in 9 files\) compressed as version 2 was;/,
+	"version 3 not built: 921600 source bytes at version 2's ratio, $est3 bytes, in full (no manifest for a delta)") or diag($p);
 
 # ---- bad inventory files fail alone; a good one after them is taken in
 my $box = "$b/cap/statmsgs.box";
