@@ -185,6 +185,9 @@ typedef struct Transfer
 	bool		streaming;		/* the build is still being written: size and hash unknown */
 	int64		sent;			/* bytes the site took in this attempt (all streams) */
 	int64		sent_at_claim;	/* of which before this claim (a stream stepped out of) */
+	/* the link's throughput, measured: bytes taken and time on the wire */
+	int64		link_bytes;
+	int64		link_us;		/* chunks sent and answered, not throttling pauses */
 } Transfer;
 
 /* set by claim_transfer when it failed rows that cannot be routed */
@@ -1339,6 +1342,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		{
 			sent += acked - offset;
 			t->sent += acked - offset;
+			t->link_bytes += acked - offset;
 		}
 		offset = acked;			/* the site's offset: resynchronise on it */
 		if (acked != expected && ++resyncs > MAX_RESYNCS_PER_ATTEMPT)
@@ -1374,6 +1378,8 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		else
 			transfer_progress(t, offset, psprintf("sending to %s: %lld of %lld bytes",
 												  t->hop, (long long) offset, (long long) t->bytes));
+		/* the time of this round (throttle_after's pause is not in it) */
+		t->link_us += GetCurrentTimestamp() - t0;
 		if ((t->streaming || offset < t->bytes) && depth == 1 &&
 			!throttle_after(&t->throttle, TimestampDifferenceMilliseconds(t0, GetCurrentTimestamp())))
 		{
@@ -1388,6 +1394,42 @@ send_file(PGconn *conn, Transfer *t, char **err)
 		return -1;
 	}
 	return sent;
+}
+
+/*
+ * Keep what this transfer measured of the link (smsdist.link_measurements,
+ * the ten newest per sender address), for preview()'s time estimates: the
+ * bytes the site took and the time of the rounds that carried them, without
+ * throttling pauses and without waiting for a build that is still written.
+ */
+static void
+record_throughput(Transfer *t)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, FLOAT8OID};
+	Datum		values[5];
+
+	if (t->link_bytes <= 0 || t->link_us <= 0 || t->conninfo == NULL)
+		return;
+	values[0] = CStringGetTextDatum(t->hop);
+	values[1] = CStringGetTextDatum(t->conninfo);
+	values[2] = CStringGetTextDatum(t->job_id);
+	values[3] = Int64GetDatum(t->link_bytes);
+	values[4] = Float8GetDatum((double) t->link_us / 1000000.0);
+	if (SPI_execute_with_args("WITH a AS ("
+							  "  SELECT address_id FROM smsdist.sender_addresses"
+							  "   WHERE target_site_code = $1 AND conninfo::text = $2 AND enabled"
+							  "   ORDER BY priority LIMIT 1),"
+							  " ins AS ("
+							  "  INSERT INTO smsdist.link_measurements (address_id, job_id, bytes, seconds)"
+							  "  SELECT address_id, $3, $4, $5 FROM a"
+							  "      ON CONFLICT DO NOTHING RETURNING address_id)"
+							  "DELETE FROM smsdist.link_measurements m USING a"
+							  " WHERE m.address_id = a.address_id"
+							  "   AND m.measured_at < (SELECT measured_at FROM smsdist.link_measurements k"
+							  "                         WHERE k.address_id = a.address_id"
+							  "                         ORDER BY measured_at DESC OFFSET 8 LIMIT 1)",
+							  5, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "smsdist sender: recording the link's throughput failed");
 }
 
 static bool
@@ -1479,6 +1521,7 @@ send_transfer(Transfer *t, char **err)
 
 	if (sent < 0)
 		return false;
+	record_throughput(t);
 	transfer_done(t, t->sent);
 	return true;
 }

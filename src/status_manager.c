@@ -738,6 +738,191 @@ flush_batch(Batch *b)
 	b->n = 0;
 }
 
+/* ----------------------------------------------------------------
+ * Cache inventories: <MACHINE>.INV, one per machine, replaced by its agent
+ * ----------------------------------------------------------------
+ */
+#define INVENTORY_FILE_MAX	(SMS_STATUS_INVENTORY_MAX + 8192)
+
+typedef struct InventoryDone
+{
+	char	   *name;
+	dev_t		dev;
+	ino_t		ino;
+} InventoryDone;
+
+/*
+ * Check one inventory file and record it (smsdist.record_cache_inventory,
+ * which refuses a bad report with the reason and never raises for one).
+ * A file that is refused is renamed <name>.bad and reported (3400), as a
+ * status file is.  True if recorded (or older than the one kept); *st is
+ * the file as it was read, so that a newer one the agent put in its place
+ * meanwhile is not removed.
+ */
+static bool
+ingest_inventory(const char *box, InboxFile *f, KeyCache *kc, struct stat *st)
+{
+	static SPIPlanPtr plan = NULL;
+	char	   *buf = NULL;
+	size_t		len;
+	char		err[512];
+	char	   *why;
+	char	   *path = psprintf("%s/%s", box, f->name);
+	SmsStatusFile m = {0};
+	Datum		values[3];
+	bool		isnull;
+	Datum		d;
+
+	if (lstat(path, st) != 0)
+		return false;			/* gone: nothing to do */
+	if (S_ISREG(st->st_mode) && st->st_size > INVENTORY_FILE_MAX)
+	{
+		snprintf(err, sizeof(err), "it is %lld bytes, more than an inventory file may have (%d bytes)",
+				 (long long) st->st_size, INVENTORY_FILE_MAX);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
+	{
+		refuse(box, f, err);
+		return false;
+	}
+	if (len > INVENTORY_FILE_MAX)
+	{
+		free(buf);
+		snprintf(err, sizeof(err), "it is %zu bytes, more than an inventory file may have (%d bytes)",
+				 len, INVENTORY_FILE_MAX);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_status_parse(buf, len, &m, err, sizeof(err)))
+	{
+		free(buf);
+		refuse(box, f, err);
+		return false;
+	}
+	if (strcmp(m.machine, f->machine) != 0)
+		snprintf(err, sizeof(err), "the file name says machine %s; the file says %s", f->machine, m.machine);
+	else if (m.message_id != SMS_STATUS_CACHE_INVENTORY || m.inventory == NULL)
+		snprintf(err, sizeof(err), "an inventory file holds message %d with an inventory line",
+				 SMS_STATUS_CACHE_INVENTORY);
+	else if (!machine_key(kc, m.machine))
+		strlcpy(err, kc->why, sizeof(err));
+	else if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
+		;						/* err says why */
+	else
+		err[0] = '\0';
+	free(buf);
+	if (err[0] == '\0' && (why = status_problem(m.text, strlen(m.text), true, m.at)) != NULL)
+		strlcpy(err, why, sizeof(err));
+	if (err[0] != '\0')
+	{
+		sms_status_free(&m);
+		refuse(box, f, err);
+		return false;
+	}
+	if (plan == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TEXTOID};
+
+		plan = SPI_prepare("SELECT smsdist.record_cache_inventory($1, $2, $3)", 3, types);
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "smsdist status manager: planning the inventory insert failed");
+	}
+	values[0] = CStringGetTextDatum(m.machine);
+	values[1] = TimestampTzGetDatum((TimestampTz) (m.at - UNIX_TO_PG_SECS) * USECS_PER_SEC);
+	values[2] = CStringGetTextDatum(m.inventory);
+	sms_status_free(&m);
+	if (SPI_execute_plan(plan, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: recording an inventory failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+	{
+		snprintf(err, sizeof(err), "its cache inventory was refused: %s", TextDatumGetCString(d));
+		refuse(box, f, err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Take in the inventory files of one inbox (at most BATCH), commit, then
+ * remove each one recorded, unless its agent has replaced it since.
+ */
+static void
+take_inventories(const char *box)
+{
+	DIR		   *dir;
+	struct dirent *de;
+	List	   *files = NIL;
+	List	   *done = NIL;
+	ListCell   *lc;
+	KeyCache	kc = {0};
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+
+	dir = AllocateDir(box);
+	while (dir != NULL && (de = ReadDirExtended(dir, box, LOG)) != NULL && list_length(files) < BATCH)
+	{
+		char		machine[16];
+		InboxFile  *f;
+
+		if (!sms_fmt_parse_inventory_name(de->d_name, machine))
+			continue;
+		if (problems != NULL)
+		{
+			char	   *path = psprintf("%s/%s", box, de->d_name);
+			bool		stuck = find_problem(path) != NULL;
+
+			pfree(path);
+			if (stuck)
+				continue;
+		}
+		f = palloc0(sizeof(InboxFile));
+		f->name = pstrdup(de->d_name);
+		strlcpy(f->machine, machine, sizeof(f->machine));
+		files = lappend(files, f);
+	}
+	if (dir != NULL)
+		FreeDir(dir);
+	MemoryContextSwitchTo(old);
+	if (files == NIL)
+		return;
+	list_sort(files, inbox_file_cmp);
+	load_keys(&kc, files);
+	foreach(lc, files)
+	{
+		InboxFile  *f = lfirst(lc);
+		struct stat st;
+
+		if (ingest_inventory(box, f, &kc, &st))
+		{
+			InventoryDone *x = MemoryContextAlloc(sms_step_context, sizeof(InventoryDone));
+
+			x->name = f->name;
+			x->dev = st.st_dev;
+			x->ino = st.st_ino;
+			old = MemoryContextSwitchTo(sms_step_context);
+			done = lappend(done, x);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	sms_step_commit();
+	foreach(lc, done)
+	{
+		InventoryDone *x = lfirst(lc);
+		char	   *path = psprintf("%s/%s", box, x->name);
+		struct stat now;
+
+		/* the agent renames a newer report over it: that one stays */
+		if (lstat(path, &now) != 0 || now.st_dev != x->dev || now.st_ino != x->ino)
+			continue;
+		if (unlink(path) != 0 && errno != ENOENT)
+			report_problem(path, PROBLEM_REMOVE, NULL,
+						   "Inventory file \"%s\" is recorded but could not be removed: %m; it is skipped until it can be.",
+						   path);
+	}
+}
+
 /* The next target rows the parent has not heard of (a JSON array text). */
 static char *
 pending_targets(void)
@@ -797,6 +982,71 @@ forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
 }
 
 /*
+ * Send the parent the cache inventories it has not heard of (this site's
+ * machines' and those its children sent), CACHE_BATCH at a time, each
+ * cleared here once the parent has it.  Rows the parent refused are said
+ * in the log once per distinct answer.  Returns false if a batch could not
+ * be sent.
+ */
+#define CACHE_BATCH		500
+
+static char *
+pending_caches(void)
+{
+	if (SPI_execute(psprintf("SELECT smsdist.cache_report_for_parent(%d)::text", CACHE_BATCH), true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: reading the cache inventories to report failed");
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+static bool
+forward_caches(PGconn *conn, const char *parent, char **err)
+{
+	static char *last_refusal = NULL;
+	char	   *pending = pending_caches();
+
+	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
+	{
+		const char *v[2] = {sms_site_code, pending};
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+		PGresult   *res;
+		char	   *answer;
+
+		if (batch == MAX_TARGET_BATCHES)
+			return false;		/* the rest at the next step */
+		res = link_exec(conn, "SELECT smsdist.receive_cache_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
+		if (res == NULL)
+		{
+			/* a parent older than 0.9 takes no inventories: not an error worth retrying for */
+			if (*err != NULL && strstr(*err, "receive_cache_report") != NULL && strstr(*err, "does not exist") != NULL)
+			{
+				*err = NULL;
+				return true;
+			}
+			return false;
+		}
+		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		PQclear(res);
+		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
+			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
+		{
+			ereport(LOG,
+					(errmsg("smsdist status manager: parent site %s refused cache inventories: %s", parent, answer)));
+			if (last_refusal)
+				pfree(last_refusal);
+			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
+		}
+		values[0] = CStringGetTextDatum(pending);
+		if (SPI_execute_with_args("SELECT smsdist.caches_reported($1::jsonb)",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist status manager: clearing reported cache inventories failed");
+		pending = pending_caches();
+	}
+	return true;
+}
+
+/*
  * Send the parent this site's summary if it changed since it was last
  * sent (by this process: after a restart it is sent once more, which is
  * harmless), and the target rows it has not heard of.  Returns false if
@@ -836,7 +1086,8 @@ forward_to_parent(void)
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	pending = pending_targets();
-	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0)
+	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0 &&
+		strcmp(pending_caches(), "[]") == 0)
 		return true;
 	if (conninfo == NULL)
 	{
@@ -867,6 +1118,8 @@ forward_to_parent(void)
 		}
 		if (sent)
 			sent = forward_targets(conn, parent, pending, &err);
+		if (sent)
+			sent = forward_caches(conn, parent, &err);
 		link_close(conn, sent);
 		if (sent)
 		{
@@ -941,6 +1194,7 @@ sms_status_manager_step(void)
 		if (!inbox_usable(lfirst(list_nth_cell(roots, foreach_current_index(lc))), box))
 			continue;			/* reported once; the other inboxes are served */
 		retry_stuck_files(box);
+		take_inventories(box);
 		old = MemoryContextSwitchTo(sms_step_context);
 		files = inbox_files(box);
 		MemoryContextSwitchTo(old);

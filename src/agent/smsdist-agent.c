@@ -96,6 +96,7 @@
 #define MSG_PROGRAM_FAILED	10009
 #define MSG_NOT_APPLICABLE	10007
 #define MSG_RERUN_SKIPPED	10012
+#define INVENTORY_MAX_PACKAGES	1000	/* what the site takes in one report */
 #define NO_EXIT_CODE		(-1)	/* status_message: the message has no exit code */
 
 typedef struct Config
@@ -119,6 +120,7 @@ typedef struct Config
 	int64_t		cache_size;		/* bytes, for a new cache */
 	int			max_skew;		/* seconds of clock skew worth a status message */
 	int			interval;		/* seconds between polls */
+	int			inventory_every;	/* polls: the cache inventory is reported again */
 	bool		once;
 	int64_t		now;			/* SMS_TIME_NONE: the clock */
 	/* legacy mode: the key that signs status files (--machine-key) */
@@ -218,6 +220,8 @@ usage(FILE *out)
 			"  --max-skew SECONDS   report a clock skew larger than this (default 300)\n"
 			"  --cache-dir DIR      the download cache (default STATE-DIR/cache)\n"
 			"  --cache-size MB      its size when it is made (default 1024; see 'cache size')\n"
+			"  --inventory-every POLLS  report the cache's inventory when it changed, and\n"
+			"                       at least every POLLS polls (default 60)\n"
 			"  --run ID             run the program of offer ID (an advertisement or a job) now,\n"
 			"                       as the user asking for it would\n"
 			"  --test-minute SECONDS  seconds in a minute of maximum run time (tests only)\n"
@@ -2391,6 +2395,239 @@ cache_command(const Config *c, int argc, char **argv)
 	return rc;
 }
 
+/* ----------------------------------------------------------------
+ * The cache inventory: what the cache holds, for the site (preview())
+ * ---------------------------------------------------------------- */
+
+/* this machine's offset from UTC at now, in seconds */
+static int32_t
+utc_offset(int64_t now)
+{
+	time_t		t = (time_t) now;
+	struct tm	tm;
+
+	localtime_r(&t, &tm);
+	return (int32_t) (timegm(&tm) - (int64_t) t);
+}
+
+static void
+append(char **buf, size_t *used, size_t *cap, const char *fmt,...)
+{
+	va_list		ap;
+	int			n;
+
+	for (;;)
+	{
+		va_start(ap, fmt);
+		n = vsnprintf(*buf + *used, *cap - *used, fmt, ap);
+		va_end(ap);
+		if (n >= 0 && (size_t) n < *cap - *used)
+		{
+			*used += (size_t) n;
+			return;
+		}
+		{
+			char	   *more = xmalloc(*cap * 2);
+
+			memcpy(more, *buf, *used);
+			free(*buf);
+			*buf = more;
+			*cap *= 2;
+		}
+	}
+}
+
+/* The inventory as the site takes it (a JSON object), malloc'd; NULL: no cache. */
+static char *
+inventory_json(const Config *c, int64_t now, size_t *npackages)
+{
+	Cache		cache;
+	char		err[512];
+	char	   *dir = cache_location(c);
+	size_t		cap = 1024,
+				used = 0;
+	char	   *out;
+	int64_t		locked = 0;
+
+	if (!cache_open(&cache, dir, c->cache_size, err, sizeof(err)))
+	{
+		/* said already by the poll's downloads: nothing to report */
+		free(dir);
+		return NULL;
+	}
+	free(dir);
+	cache_update_locks(&cache, now);
+	out = xmalloc(cap);
+	out[0] = '\0';
+	for (size_t i = 0; i < cache.n; i++)
+		if (cache.entries[i].locked)
+			locked += cache.entries[i].bytes;
+	append(&out, &used, &cap, "{\"size_limit_bytes\": %lld, \"used_bytes\": %lld, \"locked_bytes\": %lld, "
+		   "\"utc_offset_seconds\": %d, \"packages\": [",
+		   (long long) cache.limit, (long long) cache_used(&cache), (long long) locked, (int) utc_offset(now));
+	for (size_t i = 0; i < cache.n; i++)
+	{
+		CacheEntry *e = &cache.entries[i];
+		char		dl[32],
+					un[32],
+					ran[32];
+
+		sms_fmt_format_time(e->downloaded_at, true, dl);
+		sms_fmt_format_time(cache_unlock_at(e), true, un);
+		if (e->ran_at)
+			sms_fmt_format_time(e->ran_at, true, ran);
+		append(&out, &used, &cap, "%s{\"package_id\": \"%s\", \"source_version\": %lld, \"bytes\": %lld, "
+			   "\"downloaded_at\": \"%s\", \"locked_until\": %s%s%s, \"last_run_at\": %s%s%s}",
+			   i ? ", " : "", e->package_id, (long long) e->version, (long long) e->bytes, dl,
+			   e->locked ? "\"" : "", e->locked ? un : "null", e->locked ? "\"" : "",
+			   e->ran_at ? "\"" : "", e->ran_at ? ran : "null", e->ran_at ? "\"" : "");
+	}
+	append(&out, &used, &cap, "]}");
+	*npackages = cache.n;
+	cache_close(&cache);
+	return out;
+}
+
+/*
+ * Report the cache's inventory to the site when it changed since the last
+ * report, and at least every --inventory-every polls: legacy mode as
+ * <MACHINE>.INV in the CAP's status inbox (replaced by each report, signed
+ * like a status file), advanced mode through client_cache_inventory().
+ * <state dir>/inventory keeps the polls since the last report and what it
+ * said; a report that could not be made is tried again at the next poll.
+ */
+static void
+report_inventory(const Config *c, int64_t now)
+{
+	static bool site_lacks_it = false;
+	static bool said_no_key = false;	/* or no inbox: said once a run */
+	char	   *json;
+	char	   *last = NULL;
+	size_t		len;
+	size_t		npackages = 0;
+	long		polls = 0;
+	const char *said = NULL;
+	char		err[512];
+	char		text[256];
+	bool		ok = false;
+
+	if (site_lacks_it)
+		return;
+	json = inventory_json(c, now, &npackages);
+	if (json == NULL)
+		return;
+	if (sms_fmt_read_file(c->state_dir, "inventory", &last, &len, err, sizeof(err)))
+	{
+		polls = strtol(last, NULL, 10);
+		said = strchr(last, '\n');
+		said = said ? said + 1 : NULL;
+	}
+	if (said != NULL && polls + 1 < c->inventory_every && strcmp(said, json) == 0)
+	{
+		/* nothing new: count the poll */
+		char	   *keep = xmalloc(strlen(json) + 32);
+
+		snprintf(keep, strlen(json) + 32, "%ld\n%s", polls + 1, json);
+		if (!sms_fmt_write_file(c->state_dir, "inventory", keep, strlen(keep), err, sizeof(err)))
+			warnx("could not write \"%s/inventory\": %s", c->state_dir, err);
+		free(keep);
+		free(last);
+		free(json);
+		return;
+	}
+	free(last);
+	if (npackages > INVENTORY_MAX_PACKAGES)
+		warnx("the cache holds %zu packages; the site takes an inventory of at most %d: it will refuse this one",
+			  npackages, INVENTORY_MAX_PACKAGES);
+	snprintf(text, sizeof(text), "Download cache inventory: %zu package%s", npackages, npackages == 1 ? "" : "s");
+	if (c->conninfo != NULL)
+	{
+		char		at[32];
+		const char *v[3];
+		PGresult   *r;
+
+		if (mp_conn == NULL)
+		{
+			free(json);
+			return;				/* said by the poll; tried again at the next */
+		}
+		sms_fmt_format_time(now, true, at);
+		v[0] = c->sms_id;
+		v[1] = at;
+		v[2] = json;
+		r = PQexecParams(mp_conn, "SELECT smsdist.client_cache_inventory($1, $2::timestamptz, $3::jsonb)",
+						 3, NULL, v, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		if (!ok)
+		{
+			const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+			if (state != NULL && strcmp(state, "42883") == 0)
+			{
+				/* a site older than 0.9: it takes no inventories */
+				warnx("the site takes no cache inventory (smsdist before 0.9); not reported again in this run");
+				site_lacks_it = true;
+			}
+			else
+				warnx("cache inventory not reported: %s", PQerrorMessage(mp_conn));
+		}
+		PQclear(r);
+	}
+	else if (!c->have_key)
+	{
+		if (!said_no_key)
+			warnx("cache inventory not written: no --machine-key (the site would refuse it)");
+		said_no_key = true;
+	}
+	else
+	{
+		SmsStatusFile m = {0};
+		char	   *buf;
+		char		name[SMS_FMT_NAME_BUFLEN];
+		char	   *box = join(c->cap_dir, SMS_FMT_DIR_STATUS);
+
+		m.machine = (char *) c->sms_id;
+		m.site = (char *) c->site;
+		m.sequence = 0;
+		m.at = now;
+		m.message_id = SMS_STATUS_CACHE_INVENTORY;
+		m.severity = SMS_STATUS_INFO;
+		m.component = AGENT_COMPONENT;
+		m.text = text;
+		m.inventory = json;
+		m.key = c->machine_key;
+		if (access(box, F_OK) != 0)
+		{
+			if (!said_no_key)
+				warnx("cache inventory not written: the CAP has no status inbox \"%s\" (%s; the site's Status Manager creates it)",
+					  box, strerror(errno));
+			said_no_key = true;	/* once a run, as for the key */
+		}
+		else if (!sms_status_to_text(&m, &buf, &len, err, sizeof(err)))
+			warnx("could not make the cache inventory: %s", err);
+		else
+		{
+			if (!sms_fmt_file_name(SMS_FILE_INVENTORY, c->sms_id, 0, name, sizeof(name), err, sizeof(err)) ||
+				!sms_fmt_write_file(box, name, buf, len, err, sizeof(err)))
+				warnx("could not write the cache inventory to \"%s\": %s", box, err);
+			else
+				ok = true;
+			free(buf);
+		}
+		free(box);
+	}
+	if (ok)
+	{
+		char	   *keep = xmalloc(strlen(json) + 32);
+
+		snprintf(keep, strlen(json) + 32, "0\n%s", json);
+		if (!sms_fmt_write_file(c->state_dir, "inventory", keep, strlen(keep), err, sizeof(err)))
+			warnx("could not write \"%s/inventory\": %s", c->state_dir, err);
+		free(keep);
+	}
+	free(json);
+}
+
 static bool
 poll_once(const Config *c)
 {
@@ -2476,6 +2713,7 @@ poll_once(const Config *c)
 	free(state);
 	download_offers(c, now, &o);
 	run_due(c, now, &o);
+	report_inventory(c, now);
 	keep_expiries(c, &o);
 	if (!sms_fmt_write_file(c->state_dir, "offers", out, used, err, sizeof(err)))
 	{
@@ -2579,6 +2817,7 @@ main(int argc, char **argv)
 		{"test-minute", required_argument, NULL, 'T'},
 		{"clock-offset", required_argument, NULL, 'O'},
 		{"cache-size", required_argument, NULL, 'Z'},
+		{"inventory-every", required_argument, NULL, 1002},
 		{"interval", required_argument, NULL, 'i'},
 		{"now", required_argument, NULL, 'n'},
 		{"site-key", required_argument, NULL, 'K'},
@@ -2592,6 +2831,7 @@ main(int argc, char **argv)
 	int64_t		v;
 
 	c.interval = 60;
+	c.inventory_every = 60;
 	c.max_skew = 300;
 	c.minute = 60;
 	c.cache_size = (int64_t) 1024 * 1024 * 1024;	/* 1 GB */
@@ -2707,6 +2947,11 @@ main(int argc, char **argv)
 			case 1001:
 				if (!read_machine_key(&c, optarg))
 					return 2;
+				break;
+			case 1002:
+				if (!int_option("inventory-every", optarg, 1, 100000, "polls", &v))
+					return 2;
+				c.inventory_every = (int) v;
 				break;
 			case 'h':
 				usage(stdout);

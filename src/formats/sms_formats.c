@@ -1466,6 +1466,9 @@ sms_fmt_file_name(SmsFmtFileKind kind, const char *id, int64_t seq,
 		case SMS_FILE_HEARTBEAT:
 			suffix = ".HBT";
 			break;
+		case SMS_FILE_INVENTORY:
+			suffix = ".INV";
+			break;
 		default:
 			set_err(err, errlen, "unknown file kind %d", (int) kind);
 			return false;
@@ -1516,6 +1519,16 @@ sms_fmt_parse_status_name(const char *name, char *machine, int64_t *seq)
 	}
 	*seq = v;
 	return true;
+}
+
+bool
+sms_fmt_parse_inventory_name(const char *name, char *machine)
+{
+	if (strlen(name) != 12 || strcmp(name + 8, ".INV") != 0)
+		return false;
+	memcpy(machine, name, 8);
+	machine[8] = '\0';
+	return sms_fmt_valid_sms_id(machine);
 }
 
 /* ----------------------------------------------------------------
@@ -1643,6 +1656,23 @@ chk_component(const char *v)
 			break;
 	if (l == 0 || l > MAX_COMPONENT || i < l)
 		return "a component is 1 to 64 of A-Z a-z 0-9 _ . - and space";
+	return NULL;
+}
+
+/*
+ * An inventory: a JSON object of printable ASCII, at most
+ * SMS_STATUS_INVENTORY_MAX bytes; the site checks what it says.
+ */
+static const char *
+chk_inventory(const char *v)
+{
+	size_t		l = strlen(v);
+
+	if (l < 2 || l > SMS_STATUS_INVENTORY_MAX || v[0] != '{' || v[l - 1] != '}')
+		return "an inventory is a JSON object of at most 262144 bytes";
+	for (size_t i = 0; i < l; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return "an inventory holds printable ASCII only";
 	return NULL;
 }
 
@@ -3342,6 +3372,7 @@ sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len, char *err, s
 		wr_str(h, "package_id", f->package_id, false, chk_sms_id, err, errlen) &&
 		(!f->has_exit_code ||
 		 wr_int(h, "exit_code", f->exit_code, 0, INT32_MAX, err, errlen)) &&
+		wr_str(h, "inventory", f->inventory, false, chk_inventory, err, errlen) &&
 		wr_str(h, "text", f->text, true, NULL, err, errlen);
 	if (!finish(doc, ok, out, len, err, errlen))
 		return false;
@@ -3380,6 +3411,7 @@ sms_status_free(SmsStatusFile *f)
 	free(f->advert_id);
 	free(f->job_id);
 	free(f->package_id);
+	free(f->inventory);
 	free(f->text);
 	memset(f, 0, sizeof(*f));
 }
@@ -3419,6 +3451,7 @@ sms_status_parse(const char *buf, size_t len, SmsStatusFile *out, char *err, siz
 		rd_str(h, "job_id", false, chk_sms_id, &out->job_id, err, errlen) &&
 		rd_str(h, "package_id", false, chk_sms_id, &out->package_id, err, errlen) &&
 		rd_int32(h, "exit_code", false, 0, INT32_MAX, &out->exit_code, err, errlen) &&
+		rd_str(h, "inventory", false, chk_inventory, &out->inventory, err, errlen) &&
 		rd_str(h, "text", true, NULL, &out->text, err, errlen);
 	out->has_exit_code = ok && sms_fmt_get(h, "exit_code") != NULL;
 	sms_fmt_doc_free(doc);

@@ -212,7 +212,8 @@ typedef enum SmsFmtFileKind
 	SMS_FILE_ICON,				/* <PACKAGEID>.ICO */
 	SMS_FILE_NAL,				/* <PACKAGEID>.NAL */
 	SMS_FILE_STATUS,			/* <MACHINE>.<SEQ, 10 digits>.SMS */
-	SMS_FILE_HEARTBEAT			/* <SITE>.HBT */
+	SMS_FILE_HEARTBEAT,			/* <SITE>.HBT */
+	SMS_FILE_INVENTORY			/* <MACHINE>.INV: a status file with the cache inventory */
 } SmsFmtFileKind;
 
 /* seq is used by SMS_FILE_STATUS only; buf holds SMS_FMT_NAME_BUFLEN */
@@ -220,6 +221,8 @@ extern bool sms_fmt_file_name(SmsFmtFileKind kind, const char *id, int64_t seq,
 							  char *buf, size_t buflen, char *err, size_t errlen);
 /* Split a status file name; machine holds 9 bytes.  false: not one. */
 extern bool sms_fmt_parse_status_name(const char *name, char *machine, int64_t *seq);
+/* The machine of an inventory file name (<MACHINE>.INV); false: not one. */
+extern bool sms_fmt_parse_inventory_name(const char *name, char *machine);
 
 /* ----------------------------------------------------------------
  * The typed formats.  *_to_text validates every field and writes the
@@ -445,6 +448,8 @@ typedef enum SmsStatusLevel
  * SMS_STATUS_KEY_LEN * 2 hex digits (a key file may end with one LF).
  */
 #define SMS_STATUS_KEY_LEN		32
+#define SMS_STATUS_CACHE_INVENTORY	10030	/* the message ID of an inventory file */
+#define SMS_STATUS_INVENTORY_MAX	(256 * 1024)	/* bytes of its inventory= */
 #define SMS_STATUS_HMAC_HEX		64
 
 typedef struct SmsStatusFile
@@ -462,6 +467,12 @@ typedef struct SmsStatusFile
 	char	   *text;			/* may be empty */
 	bool		has_exit_code;	/* exit_code= is present (optional) */
 	int32_t		exit_code;		/* 0-2147483647: the program's exit code */
+	/*
+	 * optional: the download cache's inventory, a JSON object on one line
+	 * (message SMS_STATUS_CACHE_INVENTORY in a <MACHINE>.INV file; the site
+	 * checks its content: smsdist.cache_inventory_problem())
+	 */
+	char	   *inventory;
 	/* writer: the machine's key; NULL writes no hmac line (the site refuses it) */
 	const uint8_t *key;
 	/* reader: the hmac line's value ("" if none) and the bytes it covers */

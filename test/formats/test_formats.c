@@ -711,6 +711,83 @@ test_status_signed(void)
 	}
 }
 
+/*
+ * A cache inventory file (<MACHINE>.INV): a signed status file, message
+ * 10030, with an inventory= line (inventory-signed.txt); the line must be
+ * one JSON object of printable ASCII, at most SMS_STATUS_INVENTORY_MAX.
+ */
+static void
+test_inventory(void)
+{
+	uint8_t		key[SMS_STATUS_KEY_LEN];
+	SmsStatusFile ex = {0};
+	SmsStatusFile back;
+	char	   *text = NULL;
+	char	   *g;
+	char	   *big;
+	size_t		len = 0,
+				glen = 0;
+	char		err[512] = "";
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char		machine[16];
+	bool		r;
+
+	for (int i = 0; i < SMS_STATUS_KEY_LEN; i++)
+		key[i] = (uint8_t) i;
+	ex.machine = "CEN0001A";
+	ex.site = "CEN";
+	ex.sequence = 0;
+	ex.at = 1772539509;			/* 2026-03-03T12:05:09Z */
+	ex.message_id = SMS_STATUS_CACHE_INVENTORY;
+	ex.severity = SMS_STATUS_INFO;
+	ex.component = "Client Agent";
+	ex.text = "Download cache inventory: 1 package";
+	ex.inventory = "{\"size_limit_bytes\": 1048576, \"used_bytes\": 307200, \"locked_bytes\": 307200, "
+		"\"utc_offset_seconds\": 19800, \"packages\": [{\"package_id\": \"CEN00002\", \"source_version\": 1, "
+		"\"bytes\": 307200, \"downloaded_at\": \"2026-03-01T00:00:00Z\", \"locked_until\": \"2026-03-31T00:00:00Z\", "
+		"\"last_run_at\": null}]}";
+	ex.key = key;
+	r = sms_status_to_text(&ex, &text, &len, err, sizeof(err));
+	if (!r)
+		diag("%s", err);
+	ok(r && matches_golden("inventory-signed.txt", text, len),
+	   "inventory: the example signed with a key serializes to inventory-signed.txt");
+	free(text);
+	if (write_golden)
+		return;
+	g = slurp(golden_dir, "inventory-signed.txt", &glen);
+	r = g != NULL && sms_status_parse(g, glen, &back, err, sizeof(err));
+	ok(r && back.message_id == SMS_STATUS_CACHE_INVENTORY && streq(back.inventory, ex.inventory) &&
+	   sms_status_verify(g, glen, &back, key, err, sizeof(err)),
+	   "inventory: inventory-signed.txt parses back with its inventory and verifies");
+	if (r)
+		sms_status_free(&back);
+	free(g);
+	ex.key = NULL;
+	ex.inventory = "{\"a\":\t1}";
+	refused(sms_status_to_text(&ex, &text, &len, err, sizeof(err)), err, "printable ASCII",
+			"inventory: a control character is refused");
+	ex.inventory = "[1, 2]";
+	refused(sms_status_to_text(&ex, &text, &len, err, sizeof(err)), err, "a JSON object",
+			"inventory: not an object is refused");
+	big = malloc(SMS_STATUS_INVENTORY_MAX + 2);
+	memset(big, ' ', SMS_STATUS_INVENTORY_MAX + 1);
+	big[0] = '{';
+	big[SMS_STATUS_INVENTORY_MAX] = '}';
+	big[SMS_STATUS_INVENTORY_MAX + 1] = '\0';
+	ex.inventory = big;
+	refused(sms_status_to_text(&ex, &text, &len, err, sizeof(err)), err, "at most 262144 bytes",
+			"inventory: more than 256 kB is refused");
+	free(big);
+	ok(sms_fmt_file_name(SMS_FILE_INVENTORY, "CEN0001A", 0, name, sizeof(name), err, sizeof(err)) &&
+	   strcmp(name, "CEN0001A.INV") == 0 && sms_fmt_parse_inventory_name(name, machine) &&
+	   strcmp(machine, "CEN0001A") == 0 &&
+	   !sms_fmt_parse_inventory_name("cen0001a.INV", machine) &&
+	   !sms_fmt_parse_inventory_name("CEN0001A.INV.bad", machine) &&
+	   !sms_fmt_parse_inventory_name("CEN0001A.0000000042.SMS", machine),
+	   "file name: inventory <MACHINE>.INV, and back; others refused");
+}
+
 /* ----------------------------------------------------------------
  * Golden tests, one block per format: serialize == golden, parse(golden)
  * == example, serialize(parse(golden)) == golden.
@@ -829,6 +906,7 @@ test_golden(void)
 	GOLDEN_TESTS(nal, "nal.txt", example_nal, nal_equal, SmsNalFile);
 	GOLDEN_TESTS(status, "status.txt", example_status, status_equal, SmsStatusFile);
 	test_status_signed();
+	test_inventory();
 	{
 		SmsInstallFile ins = {"CEN00007", "CEN00010"};
 		SmsInstallFile back;

@@ -33,6 +33,7 @@ SELECT set_eq(
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.advertisement_target_status', 'smsdist.job_control_pushes', 'smsdist.distribution_report_answers',
+          'smsdist.machine_caches', 'smsdist.machine_cache_packages', 'smsdist.link_measurements',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -78,7 +79,7 @@ SELECT tables_are('smsdist', ARRAY[
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
     'machine_keys',
     'advertisement_target_status', 'job_control_pushes',
-    'distribution_report_answers'],
+    'distribution_report_answers', 'machine_caches', 'machine_cache_packages', 'link_measurements'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -86,7 +87,8 @@ SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
 SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
-    'collection_dependencies', 'advertisement_status', 'job_status'], 'smsdist has exactly seven views');
+    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput'],
+    'smsdist has exactly its documented views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
     'bytes_total', 'percent', 'bytes_per_second', 'delta_base', 'full_package_required',
@@ -250,6 +252,9 @@ SELECT results_eq(
              ('smsdist.jobs', 'smsdist.collections', 'r'),
              ('smsdist.jobs', 'smsdist.packages', 'r'),
              ('smsdist.jobs', 'smsdist.programs', 'r'),
+             ('smsdist.link_measurements', 'smsdist.sender_addresses', 'c'),
+             ('smsdist.machine_cache_packages', 'smsdist.machine_caches', 'c'),
+             ('smsdist.machine_caches', 'smsdist.system_resources', 'c'),
              ('smsdist.machine_keys', 'smsdist.system_resources', 'c'),
              ('smsdist.machine_logins', 'smsdist.system_resources', 'c'),
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
@@ -385,14 +390,14 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['advertisement_targets_follow', 'calling_site',
+          ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
                 'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
-                'location_report', 'machine_key', 'machine_policy', 'move_target', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
-                'receive_advertisement', 'receive_begin', 'receive_chunk', 'receive_end', 'receive_job_state', 'receive_job_targets',
-                'receive_status_report', 'receive_target_report', 'receive_total',
+                'receive_advertisement', 'receive_begin', 'receive_cache_report', 'receive_chunk', 'receive_end', 'receive_job_state',
+                'receive_job_targets', 'receive_status_report', 'receive_target_report', 'receive_total',
                 'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
@@ -432,7 +437,10 @@ SELECT functions_are('smsdist', ARRAY[
     'explain_time', 'explain_duration', 'server_time_zone', 'sending_resumes_at', 'maintenance_window_at',
     'machine_utc_offset', 'machine_local_time', 'machine_instant', 'agent_last_heard',
     'platform_mismatch', 'cache_full_reason', 'advertisement_mandatory_times',
-    'job_site_status_retry_clock'],
+    'job_site_status_retry_clock',
+    'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
+    'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
+    'source_tree_size'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
 SELECT columns_are('smsdist', 'explanation',
@@ -520,6 +528,7 @@ SELECT results_eq(
       ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),
       ('smsdist.job_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | job_id'),
       ('smsdist.jobs', 'notify_scheduler', 'row', 'insert update', 'scheduler | job_id'),
+      ('smsdist.machine_caches', 'notify_status_manager', 'statement', 'insert update', 'status_manager'),
       ('smsdist.maintenance_windows', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager,sender'),
       ('smsdist.package_builds', 'notify_sender', 'row', 'insert update', 'sender,despooler | package_id | source_version'),
       ('smsdist.package_locations', 'notify_offer_manager', 'statement', 'insert update delete', 'offer_manager'),
