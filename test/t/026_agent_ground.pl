@@ -76,8 +76,10 @@ INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUE
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time) VALUES
   ('CEN00C01', 'Probe', 'CEN00B01', 'Probe', 'CEN00A01', '2026-11-01 00:00');});
 ok(wait_until($node, 'site', qq{SELECT count(*) = 1 FROM smsdist.package_locations}, 60)
-	  && wait_until($node, 'site', qq{SELECT position('CEN00C01' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0}, 60),
-	'the package is published and advertised');
+	  && wait_until($node, 'site', qq{SELECT position('CEN00C01' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0}, 60)
+	  # the package's location reaches the CAP after its publication
+	  && wait_until($node, 'site', qq{SELECT coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.NAL', 0, 100000, true), '') LIKE '%[location%'}, 60),
+	'the package is published and advertised, with its location');
 my $manifest = slurp("$b/dp/SMS_PKGC/CEN00B01.1.manifest");
 like($manifest, qr/ 0777 probe\.sh$/m, 'hostile: the manifest gives probe.sh mode 0777');
 like($manifest, qr/ 4755 suid\.sh$/m, 'hostile: the manifest gives suid.sh mode 4755 (setuid)');
