@@ -1273,10 +1273,28 @@ SELECT b.package_id, p.name AS package_name, b.source_version, b.state, b.source
        b.updated_at AS progress_at
   FROM smsdist.package_builds b JOIN smsdist.packages p USING (package_id);
 
+-- Whether a package was removed from a site: a removal of the package
+-- reached the site after any job that distributed it.  With no location
+-- of it at the site, the agent tells "removed" from "not here yet" (the
+-- policy's package_removed, a NAL file with removed=true).
+CREATE FUNCTION package_removed_at(p_package_id text, p_site text) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM smsdist.jobs rj
+          JOIN smsdist.job_site_status rs
+            ON rs.job_id = rj.job_id AND rs.site_code = p_site AND rs.phase = 'distribute'
+         WHERE rj.job_type = 'remove_package' AND rj.package_id = p_package_id
+           AND rj.state IN ('active', 'completed')
+           AND NOT EXISTS (SELECT 1 FROM smsdist.jobs sj
+                            WHERE sj.package_id = p_package_id AND sj.job_type <> 'remove_package'
+                              AND sj.state IN ('pending', 'active', 'completed')
+                              AND sj.created_at > rj.created_at))
+$$;
+
 -- The policy's advertisement entries say when their package was removed
--- from the site (package_removed), so that an agent tells "removed" from
--- "not here yet": no location at the site, and a removal of the package
--- reached the site after any job that distributed it.
+-- from the site (package_removed_at).
 CREATE OR REPLACE FUNCTION policy_advertisements(p_adverts text[], p_site text, p_target text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -1302,16 +1320,7 @@ BEGIN
                              FROM smsdist.package_builds b
                             WHERE b.package_id = a.package_id AND b.source_version = loc.version),
         'locations', coalesce(loc.paths, '[]'::jsonb),
-        'package_removed', loc.paths IS NULL AND EXISTS (
-            SELECT 1 FROM smsdist.jobs rj
-              JOIN smsdist.job_site_status rs
-                ON rs.job_id = rj.job_id AND rs.site_code = p_site AND rs.phase = 'distribute'
-             WHERE rj.job_type = 'remove_package' AND rj.package_id = a.package_id
-               AND rj.state IN ('active', 'completed')
-               AND NOT EXISTS (SELECT 1 FROM smsdist.jobs sj
-                                WHERE sj.package_id = a.package_id AND sj.job_type <> 'remove_package'
-                                  AND sj.state IN ('pending', 'active', 'completed')
-                                  AND sj.created_at > rj.created_at)))
+        'package_removed', loc.paths IS NULL AND smsdist.package_removed_at(a.package_id, p_site))
         ORDER BY a.advert_id)
       FROM smsdist.advertisements a
       JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name
@@ -1327,7 +1336,7 @@ $$;
 REVOKE ALL ON job_progress, job_overview, build_progress FROM PUBLIC;
 GRANT SELECT ON job_progress, job_overview, build_progress TO smsdist_reader;
 REVOKE ALL ON FUNCTION transfer_eta(bigint, numeric, throttle_mode, smallint[], timestamptz, text),
-    progress_report(text) FROM PUBLIC;
+    progress_report(text), package_removed_at(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION transfer_eta(bigint, numeric, throttle_mode, smallint[], timestamptz, text)
     TO smsdist_reader;
 GRANT EXECUTE ON FUNCTION progress_report(text) TO smsdist_parent_site;

@@ -356,7 +356,10 @@ nal_server(const char *name)
 	return s;
 }
 
-/* .PKG and .NAL of every advertised package published at this site. */
+/*
+ * .PKG and .NAL of every advertised package published at this site, and a
+ * NAL that says "removed" for one removed from it.
+ */
 static void
 packages(void)
 {
@@ -456,6 +459,36 @@ packages(void)
 			format_failed("NAL file", pf.package_id, err);
 		if (!sms_fmt_file_name(SMS_FILE_NAL, pf.package_id, 0, name, sizeof(name), err, sizeof(err)))
 			format_failed("NAL file", pf.package_id, err);
+		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
+	}
+
+	/*
+	 * An advertised package removed from this site: a NAL file that says
+	 * so (and no .PKG), so that agents tell "removed" from "not here yet".
+	 */
+	if (SPI_execute_with_args("SELECT p.package_id::text, greatest(p.source_version, 1)"
+							  "  FROM smsdist.packages p"
+							  " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
+							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.package_locations l"
+							  "                    WHERE l.package_id = p.package_id AND l.site_code = $1)"
+							  "   AND smsdist.package_removed_at(p.package_id, $1)"
+							  " ORDER BY 1",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist offer manager: reading removed packages failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		SmsNalFile nal = {0};
+		char	   *buf;
+		size_t		len;
+		bool		isnull;
+
+		nal.package_id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		nal.source_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		nal.removed = true;
+		if (!sms_nal_to_text(&nal, &buf, &len, err, sizeof(err)))
+			format_failed("NAL file", nal.package_id, err);
+		if (!sms_fmt_file_name(SMS_FILE_NAL, nal.package_id, 0, name, sizeof(name), err, sizeof(err)))
+			format_failed("NAL file", nal.package_id, err);
 		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
 	}
 }

@@ -798,6 +798,33 @@ lookup_adverts(const Config *c, int64_t now, const char *box, char ***out)
  * locations from its .NAL.  False if either is missing (not at this site
  * yet) or refused.
  */
+/*
+ * Does the CAP say the package was removed from this site (a NAL file with
+ * removed=true)?  A file that does not verify says nothing.
+ */
+static bool
+package_removed(const Config *c, int64_t now, const char *package_id)
+{
+	char	   *box = join(c->cap_dir, SMS_FMT_DIR_PKGINFO);
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char		err[512];
+	size_t		len;
+	char	   *buf = NULL;
+	SmsNalFile	nal = {0};
+	bool		removed = false;
+
+	if (sms_fmt_file_name(SMS_FILE_NAL, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
+		(buf = read_share_file(c, now, box, name, &len)) != NULL &&
+		sms_nal_parse(buf, len, &nal, err, sizeof(err)))
+	{
+		removed = nal.removed && strcmp(nal.package_id, package_id) == 0;
+		sms_nal_free(&nal);
+	}
+	free(buf);
+	free(box);
+	return removed;
+}
+
 static bool
 package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 {
@@ -939,7 +966,9 @@ advert_offers(const Config *c, int64_t now, Offers *o)
 				wait_for(x, when);
 			}
 			else if (!package_info(c, now, ofr.package_id, x))
-				wait_for(x, "its package is not at this site yet");
+				wait_for(x, package_removed(c, now, ofr.package_id) ?
+						 "its package was removed from this site" :
+						 "its package is not at this site yet");
 		}
 		sms_offer_free(&ofr);
 	}

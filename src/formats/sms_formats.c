@@ -3126,8 +3126,17 @@ sms_nal_to_text(const SmsNalFile *f, char **out, size_t *len, char *err, size_t 
 	if ((doc = sms_fmt_doc_new(SMS_FMT_NAL, err, errlen)) == NULL)
 		return false;
 	h = sms_fmt_header(doc);
+	if (f->removed && f->nlocations > 0)
+	{
+		set_err(err, errlen, "a removed package has no location");
+		sms_fmt_doc_free(doc);
+		return false;
+	}
 	ok = wr_str(h, "package_id", f->package_id, true, chk_sms_id, err, errlen) &&
 		wr_int(h, "source_version", f->source_version, 1, INT32_MAX, err, errlen);
+	/* written only when true: files of packages that are here stay as they were */
+	if (ok && f->removed)
+		ok = sms_fmt_set_bool(h, "removed", true, err, errlen);
 	if (ok && (order = sorted_ptrs(f->locations, f->nlocations, sizeof(SmsNalLocation),
 								   cmp_nal_location)) == NULL)
 		ok = oom(err, errlen);
@@ -3185,8 +3194,14 @@ sms_nal_parse(const char *buf, size_t len, SmsNalFile *out, char *err, size_t er
 	h = doc->sections[0];
 	ok = rd_str(h, "package_id", true, chk_sms_id, &out->package_id, err, errlen) &&
 		rd_int(h, "source_version", true, 1, INT32_MAX, &out->source_version, err, errlen) &&
+		(sms_fmt_get(h, "removed") == NULL || rd_bool(h, "removed", &out->removed, err, errlen)) &&
 		check_no_bare(doc, "location", err, errlen);
 	n = count_sections(doc, "location");
+	if (ok && out->removed && n > 0)
+	{
+		set_err(err, errlen, "a removed package has no location, and this file lists %zu", n);
+		ok = false;
+	}
 	if (ok && n > 0 && (out->locations = calloc(n, sizeof(SmsNalLocation))) == NULL)
 		ok = oom(err, errlen);
 	for (i = 1; ok && i < doc->nsections; i++)

@@ -424,6 +424,7 @@ typedef struct SmsNalFile
 	int64_t		source_version;
 	SmsNalLocation *locations;	/* written sorted by site, server, path */
 	size_t		nlocations;
+	bool		removed;		/* removed from this site: no location */
 } SmsNalFile;
 
 extern bool sms_nal_to_text(const SmsNalFile *f, char **out, size_t *len,

@@ -565,6 +565,7 @@ nal_equal(const SmsNalFile *a, const SmsNalFile *b)
 	SAME(streq(a->package_id, b->package_id));
 	SAME(a->source_version == b->source_version);
 	SAME(a->nlocations == b->nlocations);
+	SAME(a->removed == b->removed);
 	for (i = 0; good && i < a->nlocations; i++)
 	{
 		SAME(streq(a->locations[i].site, b->locations[i].site));
@@ -1023,6 +1024,37 @@ test_deterministic(void)
 		text = NULL;
 		ok(sms_nal_to_text(&f, &text, &len, err, sizeof(err)) && matches_golden("nal.txt", text, len),
 		   "nal: locations in another order give the same bytes");
+		free(text);
+	}
+	{
+		/* a package removed from the site: removed=true and no location */
+		SmsNalFile	f = {0};
+		SmsNalFile	back = {0};
+		static const char with_location[] =
+			"[smsdist]\nformat=nal\nversion=1\npackage_id=CEN00002\nsource_version=3\nremoved=true\n\n"
+			"[location 1]\nsite=CEN\nserver=DP1\npath=/srv/sms/SMS_PKGC/CEN00002\n";
+
+		f.package_id = "CEN00002";
+		f.source_version = 3;
+		f.removed = true;
+		text = NULL;
+		ok(sms_nal_to_text(&f, &text, &len, err, sizeof(err)) && strstr(text, "\nremoved=true\n") != NULL &&
+		   sms_nal_parse(text, len, &back, err, sizeof(err)) && back.removed && back.nlocations == 0,
+		   "nal: a removed package is written with removed=true and read back");
+		sms_nal_free(&back);
+		free(text);
+		f = example_nal();
+		f.removed = true;
+		text = NULL;
+		ok(!sms_nal_to_text(&f, &text, &len, err, sizeof(err)) && strstr(err, "no location") != NULL,
+		   "nal: a removed package with a location is not written");
+		ok(!sms_nal_parse(with_location, strlen(with_location), &back, err, sizeof(err)) &&
+		   strstr(err, "no location") != NULL,
+		   "nal: nor read");
+		f = example_nal();
+		text = NULL;
+		ok(sms_nal_to_text(&f, &text, &len, err, sizeof(err)) && strstr(text, "removed") == NULL,
+		   "nal: a package that is here has no removed key");
 		free(text);
 	}
 }

@@ -430,7 +430,7 @@ SELECT functions_are('smsdist', ARRAY[
     'expire_advertisement_targets', 'queue_pcm_for_target', 'finish_jobs_of_messages',
     'jobs_control_change', 'receive_job_state',
     'live_run_jobs', 'lookup_name_key', 'policy_advertisements', 'member_advertisements',
-    'store_machine_policies', 'transfer_eta', 'progress_report',
+    'store_machine_policies', 'transfer_eta', 'progress_report', 'package_removed_at',
     -- explain() and its parts
     'explain', 'explain_job', 'explain_job_gate', 'explain_job_site', 'explain_job_target',
     'explain_advertisement', 'explain_advertisement_site', 'explain_advertisement_target',

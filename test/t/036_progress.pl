@@ -181,12 +181,13 @@ $cen->safe_psql('site', "UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_i
 # --- after a removal, an agent says the package was removed, not "not here yet"
 {
 	my $b = $cen->basedir;
-	File::Path::make_path("$b/dp", "$b/drive", "$b/src4", "$b/ws");
+	File::Path::make_path("$b/dp", "$b/drive", "$b/src4", "$b/ws", "$b/cap", "$b/logon");
 	system("echo setup > '$b/src4/setup.exe'") == 0 or die;
 	$cen->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
 	$cen->safe_psql('site', qq{
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
-  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive');
+  ('CEN', 'distribution_point', 'DP1', '$b/dp'), ('CEN', 'site_server_drive', 'D', '$b/drive'),
+  ('CEN', 'client_access_point', 'CAP1', '$b/cap'), ('CEN', 'logon_server', 'LOGON1', '$b/logon');
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
   ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
 INSERT INTO smsdist.machine_logins (role_name, sms_id) VALUES ('agent', 'CEN00001');
@@ -218,6 +219,17 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_site
 	IPC::Run::run(\@agent, '>', \$out, '2>', \$err);
 	like($out, qr/^waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
 		'the agent says the package was removed from the site') or diag("out: $out\nerr: $err");
+
+	# a legacy agent reads it from the CAP: a NAL file that says removed
+	ok(wait_until($cen, 'site', qq{SELECT coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00004.NAL', 0, 100000, true), '') LIKE '%removed=true%'
+	                                 AND pg_stat_file('$b/cap/pkginfo.box/CEN00004.PKG', true) IS NULL}, 60),
+		'the CAP has a NAL file that says the package was removed, and no package file');
+	($out, $err) = ('', '');
+	IPC::Run::run([ agent_path(), '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+		'--state-dir', "$b/ws/legacy", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', site_key_file($cen),
+		'--machine-key', machine_key_file($cen, 'CEN00001'), '--once' ], '>', \$out, '2>', \$err);
+	like($out, qr/^waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
+		'a legacy agent says so too') or diag("out: $out\nerr: $err");
 }
 
 # --- a failed build names every path that failed
