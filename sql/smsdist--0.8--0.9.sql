@@ -274,6 +274,31 @@ AS $$
                      || regexp_replace(p_detail, '^.*not downloaded: ', '') END
 $$;
 
+-- What a machine's last cache inventory adds to a full cache: how much is
+-- locked and when the first lock ends (when room may come), or NULL.
+CREATE FUNCTION cache_locks(p_sms_id text, OUT said text, OUT first_unlock timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- (PL/pgSQL: the inventory tables are made further down this script)
+    SELECT format('; its agent reported at %s a cache of %s, %s used, %s locked%s',
+                  smsdist.explain_time(c.reported_at), pg_size_pretty(c.size_limit_bytes),
+                  pg_size_pretty(c.used_bytes), pg_size_pretty(c.locked_bytes),
+                  CASE WHEN l.first IS NOT NULL
+                       THEN format(', the first lock ends at %s (package %s)', smsdist.explain_time(l.first), l.package_id)
+                       ELSE '' END),
+           l.first
+      INTO said, first_unlock
+      FROM smsdist.machine_caches c
+      LEFT JOIN LATERAL (SELECT p.locked_until AS first, p.package_id
+                           FROM smsdist.machine_cache_packages p
+                          WHERE p.sms_id = c.sms_id AND p.locked_until > clock_timestamp()
+                          ORDER BY p.locked_until LIMIT 1) l ON true
+     WHERE c.sms_id = p_sms_id;
+END
+$$;
+
 -- Why a job is held before any of its targets can move (the job's own
 -- state, its package build), or NULL when it is not held.
 CREATE FUNCTION explain_job_gate(p_job_id text) RETURNS explanation
@@ -537,6 +562,7 @@ DECLARE
     here text := current_setting('smsdist.site_code', true);
     e smsdist.explanation;
     pcm smsdist.pcm_files;
+    cl record;
     queued timestamptz;
     pol timestamptz;
     s text;
@@ -639,8 +665,11 @@ BEGIN
     END IF;
     s := smsdist.cache_full_reason(t.detail);
     IF s IS NOT NULL THEN
-        e.reason := format('%s (reported at %s; the agent tries again at each poll)', s, smsdist.explain_time(e.since));
+        cl := smsdist.cache_locks(t.sms_id);
+        e.reason := format('%s (reported at %s; the agent tries again at each poll)%s', s, smsdist.explain_time(e.since),
+                           coalesce(cl.said, ''));
         e.waiting_on := 'agent';
+        e.next_attempt_at := cl.first_unlock;
         RETURN e;
     END IF;
     IF t.state = 'offered' THEN
@@ -853,6 +882,7 @@ DECLARE
     expires timestamptz;
     mt record;
     mw record;
+    cl record;
     pol timestamptz;
     files timestamptz;
     ran boolean;
@@ -961,8 +991,11 @@ BEGIN
     END IF;
     s := smsdist.cache_full_reason(t.detail);
     IF s IS NOT NULL THEN
-        e.reason := format('%s (reported at %s; the agent tries again at each poll)', s, smsdist.explain_time(e.since));
+        cl := smsdist.cache_locks(t.sms_id);
+        e.reason := format('%s (reported at %s; the agent tries again at each poll)%s', s, smsdist.explain_time(e.since),
+                           coalesce(cl.said, ''));
         e.waiting_on := 'agent';
+        e.next_attempt_at := cl.first_unlock;
         RETURN e;
     END IF;
     e.reason := CASE t.state WHEN 'offered' THEN format('offered at %s', smsdist.explain_time(e.since))
@@ -1090,6 +1123,7 @@ GRANT EXECUTE ON FUNCTION explain(text, text) TO smsdist_reader;
 -- The parts of explain() are its own: nobody calls them but it.
 REVOKE ALL ON FUNCTION
     job_site_status_retry_clock(),
+    cache_locks(text),
     sending_resumes_at(smallint[], timestamptz),
     maintenance_window_at(text, timestamp),
     machine_utc_offset(text),

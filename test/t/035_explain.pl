@@ -244,8 +244,10 @@ IPC::Run::run(agent_cmd('CEN00003', '--cache-size', '1'), '>', \$aout, '2>', \$a
 q1(q{SELECT smsdist.wake('status_manager')});
 ok(wait_until($cen, 'site', q{SELECT detail LIKE '%cache is full%' FROM smsdist.job_target_status WHERE job_id = 'CEN000DB'}, 60),
 	'the agent reports a full cache') or diag("$aout$aerr");
-like(why('CEN000DB'), qr/^CEN00003\|CEN\|offered\|agent\|the download cache of its agent has no room for the package: the cache is full: \d+ bytes are needed, \d+ are free and 0 more could be freed \(the rest is locked\) \(reported at /,
-	'a full cache: bytes needed, free, and locked');
+like(why('CEN000DB'), qr/^CEN00003\|CEN\|offered\|agent\|the download cache of its agent has no room for the package: the cache is full: \d+ bytes are needed, \d+ are free and 0 more could be freed \(the rest is locked\) \(reported at \S+ \S+; the agent tries again at each poll\); its agent reported at \S+ \S+ a cache of 1024 kB, 684 kB used, 684 kB locked, the first lock ends at \S+ \S+ \(package CEN00B0A\)$/,
+	'a full cache: bytes needed, free, and locked, and when the first lock ends');
+is(q1(q{SELECT next_attempt_at = (SELECT locked_until FROM smsdist.machine_cache_packages WHERE sms_id = 'CEN00003' AND package_id = 'CEN00B0A')
+          FROM smsdist.explain('CEN000DB')}), 't', 'the next attempt: when that lock ends');
 
 # --- a sender address paused for the hour: when sending resumes
 my $hour = q1(q{SELECT (extract(hour FROM now() AT TIME ZONE current_setting('TimeZone'))::int + 12) % 24});
