@@ -299,6 +299,39 @@ BEGIN
 END
 $$;
 
+-- A running program, in words: since when, and when the agent stops it.
+CREATE FUNCTION running_reason(client_at timestamptz, max_run_minutes integer) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN format('its program is running since %s (%s)%s', smsdist.explain_time(client_at),
+                  smsdist.explain_duration(clock_timestamp() - client_at),
+                  CASE WHEN max_run_minutes IS NOT NULL
+                       THEN format('; the agent stops it at %s if it still runs (maximum run time %s min)',
+                                   smsdist.explain_time(client_at + make_interval(mins => max_run_minutes)),
+                                   max_run_minutes) ELSE '' END);
+
+-- A target whose agent last said its cache had no room: the reason, with
+-- what the agent's cache inventory adds, and when the first lock ends (or
+-- NULLs when the detail is not about the cache).
+CREATE FUNCTION cache_full(p_sms_id text, p_detail text, p_reported timestamptz,
+        OUT reason text, OUT first_unlock timestamptz)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s text := smsdist.cache_full_reason(p_detail);
+    cl record;
+BEGIN
+    IF s IS NULL THEN
+        RETURN;
+    END IF;
+    cl := smsdist.cache_locks(p_sms_id);
+    reason := format('%s (reported at %s; the agent tries again at each poll)%s', s, smsdist.explain_time(p_reported),
+                     coalesce(cl.said, ''));
+    first_unlock := cl.first_unlock;
+END
+$$;
+
 -- Why a job is held before any of its targets can move (the job's own
 -- state, its package build), or NULL when it is not held.
 CREATE FUNCTION explain_job_gate(p_job_id text) RETURNS explanation
@@ -562,7 +595,7 @@ DECLARE
     here text := current_setting('smsdist.site_code', true);
     e smsdist.explanation;
     pcm smsdist.pcm_files;
-    cl record;
+    cf record;
     queued timestamptz;
     pol timestamptz;
     s text;
@@ -653,23 +686,16 @@ BEGIN
 
     -- offered, downloaded or running, from the agent's own reports
     IF t.state = 'running' THEN
-        e.reason := format('its program is running since %s (%s)%s', smsdist.explain_time(t.client_at),
-                           smsdist.explain_duration(clock_timestamp() - t.client_at),
-                           CASE WHEN p.max_run_minutes IS NOT NULL
-                                THEN format('; the agent stops it at %s if it still runs (maximum run time %s min)',
-                                            smsdist.explain_time(t.client_at + make_interval(mins => p.max_run_minutes)),
-                                            p.max_run_minutes) ELSE '' END);
+        e.reason := smsdist.running_reason(t.client_at, p.max_run_minutes);
         e.waiting_on := 'agent';
         e.next_attempt_at := t.client_at + make_interval(mins => p.max_run_minutes);
         RETURN e;
     END IF;
-    s := smsdist.cache_full_reason(t.detail);
-    IF s IS NOT NULL THEN
-        cl := smsdist.cache_locks(t.sms_id);
-        e.reason := format('%s (reported at %s; the agent tries again at each poll)%s', s, smsdist.explain_time(e.since),
-                           coalesce(cl.said, ''));
+    cf := smsdist.cache_full(t.sms_id, t.detail, e.since);
+    IF cf.reason IS NOT NULL THEN
+        e.reason := cf.reason;
         e.waiting_on := 'agent';
-        e.next_attempt_at := cl.first_unlock;
+        e.next_attempt_at := cf.first_unlock;
         RETURN e;
     END IF;
     IF t.state = 'offered' THEN
@@ -882,7 +908,7 @@ DECLARE
     expires timestamptz;
     mt record;
     mw record;
-    cl record;
+    cf record;
     pol timestamptz;
     files timestamptz;
     ran boolean;
@@ -940,12 +966,7 @@ BEGIN
         RETURN e;
     END IF;
     IF t.state = 'running' THEN
-        e.reason := format('its program is running since %s (%s)%s', smsdist.explain_time(t.client_at),
-                           smsdist.explain_duration(clock_timestamp() - t.client_at),
-                           CASE WHEN p.max_run_minutes IS NOT NULL
-                                THEN format('; the agent stops it at %s if it still runs (maximum run time %s min)',
-                                            smsdist.explain_time(t.client_at + make_interval(mins => p.max_run_minutes)),
-                                            p.max_run_minutes) ELSE '' END);
+        e.reason := smsdist.running_reason(t.client_at, p.max_run_minutes);
         e.waiting_on := 'agent';
         e.next_attempt_at := t.client_at + make_interval(mins => p.max_run_minutes);
         RETURN e;
@@ -989,13 +1010,11 @@ BEGIN
         e.since := least(files, pol);
         RETURN e;
     END IF;
-    s := smsdist.cache_full_reason(t.detail);
-    IF s IS NOT NULL THEN
-        cl := smsdist.cache_locks(t.sms_id);
-        e.reason := format('%s (reported at %s; the agent tries again at each poll)%s', s, smsdist.explain_time(e.since),
-                           coalesce(cl.said, ''));
+    cf := smsdist.cache_full(t.sms_id, t.detail, e.since);
+    IF cf.reason IS NOT NULL THEN
+        e.reason := cf.reason;
         e.waiting_on := 'agent';
-        e.next_attempt_at := cl.first_unlock;
+        e.next_attempt_at := cf.first_unlock;
         RETURN e;
     END IF;
     e.reason := CASE t.state WHEN 'offered' THEN format('offered at %s', smsdist.explain_time(e.since))
@@ -1124,6 +1143,8 @@ GRANT EXECUTE ON FUNCTION explain(text, text) TO smsdist_reader;
 REVOKE ALL ON FUNCTION
     job_site_status_retry_clock(),
     cache_locks(text),
+    running_reason(timestamptz, integer),
+    cache_full(text, text, timestamptz),
     sending_resumes_at(smallint[], timestamptz),
     maintenance_window_at(text, timestamp),
     machine_utc_offset(text),

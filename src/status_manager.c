@@ -937,6 +937,26 @@ pending_targets(void)
 }
 
 /*
+ * The parent's answer to rows sent up ({..., "refused": n, ...}):
+ * refusals are logged, once for each distinct answer, so that a parent
+ * that keeps refusing does not fill the log at every step.
+ */
+static void
+note_refusals(PGresult *res, const char *parent, const char *what, char **last)
+{
+	char	   *answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+
+	if (answer == NULL || strstr(answer, "\"refused\": 0") != NULL ||
+		(*last != NULL && strcmp(answer, *last) == 0))
+		return;
+	ereport(LOG,
+			(errmsg("smsdist status manager: parent site %s refused %s: %s", parent, what, answer)));
+	if (*last)
+		pfree(*last);
+	*last = MemoryContextStrdup(TopMemoryContext, answer);
+}
+
+/*
  * Send the parent the target rows it has not heard of, TARGET_BATCH at a
  * time, and clear each batch once the parent has it (a row that changed
  * again meanwhile stays pending).  Rows the parent refused are said in the
@@ -954,24 +974,14 @@ forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
 		Oid			types[1] = {TEXTOID};
 		Datum		values[1];
 		PGresult   *res;
-		char	   *answer;
 
 		if (batch == MAX_TARGET_BATCHES)
 			return false;		/* the rest at the next step: the inboxes first */
 		res = link_exec(conn, "SELECT smsdist.receive_target_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
 		if (res == NULL)
 			return false;
-		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		note_refusals(res, parent, "target rows", &last_refusal);
 		PQclear(res);
-		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
-			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
-		{
-			ereport(LOG,
-					(errmsg("smsdist status manager: parent site %s refused target rows: %s", parent, answer)));
-			if (last_refusal)
-				pfree(last_refusal);
-			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
-		}
 		values[0] = CStringGetTextDatum(pending);
 		if (SPI_execute_with_args("SELECT smsdist.targets_reported($1::jsonb)",
 								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -1011,7 +1021,6 @@ forward_caches(PGconn *conn, const char *parent, char **err)
 		Oid			types[1] = {TEXTOID};
 		Datum		values[1];
 		PGresult   *res;
-		char	   *answer;
 
 		if (batch == MAX_TARGET_BATCHES)
 			return false;		/* the rest at the next step */
@@ -1026,17 +1035,8 @@ forward_caches(PGconn *conn, const char *parent, char **err)
 			}
 			return false;
 		}
-		answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
+		note_refusals(res, parent, "cache inventories", &last_refusal);
 		PQclear(res);
-		if (answer != NULL && strstr(answer, "\"refused\": 0") == NULL &&
-			(last_refusal == NULL || strcmp(answer, last_refusal) != 0))
-		{
-			ereport(LOG,
-					(errmsg("smsdist status manager: parent site %s refused cache inventories: %s", parent, answer)));
-			if (last_refusal)
-				pfree(last_refusal);
-			last_refusal = MemoryContextStrdup(TopMemoryContext, answer);
-		}
 		values[0] = CStringGetTextDatum(pending);
 		if (SPI_execute_with_args("SELECT smsdist.caches_reported($1::jsonb)",
 								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)

@@ -436,7 +436,7 @@ SELECT functions_are('smsdist', ARRAY[
     'explain_advertisement', 'explain_advertisement_site', 'explain_advertisement_target',
     'explain_time', 'explain_duration', 'server_time_zone', 'sending_resumes_at', 'maintenance_window_at',
     'machine_utc_offset', 'machine_local_time', 'machine_instant', 'agent_last_heard',
-    'platform_mismatch', 'cache_full_reason', 'cache_locks', 'advertisement_mandatory_times',
+    'platform_mismatch', 'cache_full_reason', 'cache_locks', 'cache_full', 'running_reason', 'advertisement_mandatory_times',
     'job_site_status_retry_clock',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
