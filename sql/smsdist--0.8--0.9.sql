@@ -2092,6 +2092,15 @@ BEGIN
         bytes_to_send := hop_bytes;
         delta_from_version := base;
         note := hop_note;
+        -- a site that holds the version itself needs nothing, whatever the
+        -- sites behind the same hop need
+        IF j.job_type <> 'remove_package' AND hop_bytes > 0 AND EXISTS (
+                SELECT 1 FROM smsdist.package_locations l
+                 WHERE l.package_id = j.package_id AND l.site_code = s.code AND l.source_version = version) THEN
+            bytes_to_send := 0;
+            delta_from_version := NULL;
+            note := format('site %s holds version %s already', s.code, version);
+        END IF;
 
         SELECT * INTO a FROM smsdist.sender_addresses x
          WHERE x.target_site_code = s.hop AND x.enabled ORDER BY x.priority LIMIT 1;

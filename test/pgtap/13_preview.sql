@@ -5,7 +5,7 @@
 -- throttling mode, the delta estimate from two manifests, and preview() of
 -- a job inserted in the same transaction, which writes nothing.
 BEGIN;
-SELECT plan(54);
+SELECT plan(55);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -239,6 +239,15 @@ DELETE FROM smsdist.package_locations WHERE site_code = 'PV3';
 SELECT is((SELECT string_agg(site_code || ' ' || bytes_to_send || ' ' || coalesce(delta_from_version::text, 'full'), ', ' ORDER BY site_code)
              FROM smsdist.preview('PV1000A2')),
           'PV2 1000 full, PV3 1000 full', 'the grandchild lacks version 1: the full package for both, as the Sender would send it');
+-- a child that holds the version itself needs nothing, whatever its child needs (the
+-- demo showed the full package for a child that held it)
+INSERT INTO smsdist.package_locations (package_id, site_code, site_system_id, source_version, path) VALUES
+    ('PV100001', 'PV2', 2, 2, '/srv/pv2/dp2');
+DELETE FROM smsdist.package_locations WHERE site_code = 'PV2' AND source_version = 1;
+SELECT is((SELECT string_agg(site_code || ' ' || bytes_to_send || ' ' || coalesce(delta_from_version::text, 'full') || ' ' || note, ', ' ORDER BY site_code)
+             FROM smsdist.preview('PV1000A2')),
+          'PV2 0 full site PV2 holds version 2 already, PV3 1000 full version 2 is built: 1000 bytes; 800 bytes/s measured to PV2, rate limited by the hour; sent through PV2, whose own transfer onwards is not counted',
+          'a child that holds the version: 0 for it, the full package for the grandchild behind it');
 
 SELECT * FROM finish();
 ROLLBACK;
