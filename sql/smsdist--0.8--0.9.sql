@@ -99,7 +99,6 @@ AS $$
                  WHEN m.n = 0 THEN format('collection %s has no members%s', c.collection_id,
                      CASE WHEN c.evaluation_error IS NOT NULL
                           THEN ' (its last evaluation failed: ' || c.evaluation_error || ')'
-                          WHEN c.evaluated_at IS NULL THEN ' (it was never evaluated)'
                           ELSE '' END)
                  WHEN m.below = 0 THEN format('collection %s has %s member(s), none of them at this site or below it',
                                               c.collection_id, m.n)

@@ -304,7 +304,7 @@ SELECT results_eq($$SELECT sms_id::text FROM smsdist.job_target_machines('TJ1000
 -------------------------------------------------------------------------------
 -- describe_targets
 -------------------------------------------------------------------------------
-SELECT is(smsdist.describe_targets('TJ1000A7'), 'collection TJ100002 has no members (it was never evaluated)',
+SELECT is(smsdist.describe_targets('TJ1000A7'), 'collection TJ100002 has no members',
           'describe_targets of an empty collection job');
 SELECT is(smsdist.describe_targets('TJ1000A5'), 'collection TJ100001 has 1 member(s), none of them at this site or below it',
           'describe_targets of a collection job with members counts them (it said "has no members")');
