@@ -23,7 +23,8 @@ DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
 REGRESS      = schema validation roles wakeup
-REGRESS_OPTS = --temp-instance=./tmp_regress --temp-config=test/regress.conf \
+REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress \
+               --temp-instance=./tmp_regress --temp-config=test/regress/regress.conf \
                --load-extension=smsdist
 
 PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
@@ -34,7 +35,7 @@ SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
-EXTRA_CLEAN  = src/agent/smsdist-agent
+EXTRA_CLEAN  = src/agent/smsdist-agent test/regress/results test/regress/regression.diffs test/regress/regression.out
 include $(PGXS)
 
 # The client agent: a plain C program over the shared format library and
