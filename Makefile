@@ -10,15 +10,10 @@
 EXTENSION    = smsdist
 EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" smsdist.control)
 MODULE_big   = smsdist
-OBJS         = src/smsdist.o src/wakeup.o src/validate.o src/status.o \
-               src/worker.o src/supervisor.o src/scheduler.o \
-               src/package_archive.o src/package_extract.o src/publish.o \
-               src/compress.o src/inflate.o src/package_builder.o src/despooler.o \
-               src/receiver.o src/sender.o src/sha256.o src/package_delta.o \
-               src/query_rule.o src/collection_evaluator.o \
-               src/pcm_writer.o src/formats/sms_formats.o src/offer_manager.o \
-               src/site_link.o src/replication_manager.o src/job_control.o src/status_manager.o \
-               src/early_extract.o src/source_roots.o src/site_key.o src/formats/sms_signature.o
+# The server library: every C file of its layers (src/core, src/package,
+# src/link, src/formats, src/components); the agent is built apart below.
+SRC_DIRS     = src/core src/package src/link src/formats src/components
+OBJS         = $(patsubst %.c,%.o,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
@@ -29,13 +24,16 @@ REGRESS_OPTS = --inputdir=test/regress --outputdir=test/regress \
 
 PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
                -Wno-unused-parameter -Wno-missing-field-initializers \
-               -I$(libpq_srcdir)
+               -Isrc $(addprefix -I,$(SRC_DIRS)) -I$(libpq_srcdir)
+# each object's headers, from the compiler (<object>.d); the bitcode files
+# (.bc, for JIT) follow their object
+PG_CFLAGS    = -MMD -MP
 SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
-EXTRA_CLEAN  = src/agent/smsdist-agent test/regress/results test/regress/regression.diffs test/regress/regression.out
+EXTRA_CLEAN  = src/agent/smsdist-agent $(OBJS:.o=.d) test/regress/results test/regress/regression.diffs test/regress/regression.out
 include $(PGXS)
 
 # The client agent: a plain C program over the shared format library and
@@ -67,6 +65,8 @@ demo:
 bench:
 	bash bench/run-all
 
-# The version is compiled in, and every file shares the headers: rebuild
-# when either changes (PGXS knows neither).
-$(OBJS) $(OBJS:.o=.bc): smsdist.control $(wildcard src/*.h src/formats/*.h)
+# The version is compiled in (PGXS does not know): rebuild when it changes.
+# Each object's headers come from the compiler (-MMD: <object>.d).
+$(OBJS) $(OBJS:.o=.bc): smsdist.control
+$(OBJS:.o=.bc): %.bc: %.o
+-include $(wildcard $(OBJS:.o=.d))

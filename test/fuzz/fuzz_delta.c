@@ -2,7 +2,7 @@
  *
  * fuzz_delta.c
  *	  libFuzzer target for the delta description reader
- *	  (src/package_delta.c, sms_delta_parse), run outside the server over
+ *	  (src/package/package_delta.c, sms_delta_parse), run outside the server over
  *	  pg_shim.c.
  *
  * A delta package file carries .smsdist-delta: its base version and the

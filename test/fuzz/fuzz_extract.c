@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_extract.c
- *	  libFuzzer target for the package file reader (src/package_extract.c,
+ *	  libFuzzer target for the package file reader (src/package/package_extract.c,
  *	  sms_archive_extract, with the manifest and delta readers under it),
  *	  run outside the server over pg_shim.c.
  *

@@ -2,7 +2,7 @@
  *
  * fuzz_manifest.c
  *	  libFuzzer target for the server's package manifest reader
- *	  (src/package_archive.c, sms_manifest_parse), run outside the server
+ *	  (src/package/package_archive.c, sms_manifest_parse), run outside the server
  *	  over pg_shim.c.
  *
  * The manifest is the last entry of every package file, including those a

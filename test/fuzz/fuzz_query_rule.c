@@ -2,7 +2,7 @@
  *
  * fuzz_query_rule.c
  *	  libFuzzer target for the collection query-rule compiler
- *	  (src/query_rule.c, sms_compile_query_rule), run outside the server
+ *	  (src/core/query_rule.c, sms_compile_query_rule), run outside the server
  *	  over pg_shim.c.
  *
  * An operator writes the rule; the Collection Evaluator, with the rights of
