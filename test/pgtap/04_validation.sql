@@ -1,4 +1,4 @@
--- The validators (src/validate.c) called directly, the domains built on them,
+-- The validators (src/core/validate.c) called directly, the domains built on them,
 -- and the site hierarchy's refusal of cycles.
 BEGIN;
 SELECT plan(113);

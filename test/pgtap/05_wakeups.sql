@@ -1,5 +1,5 @@
 -- Wake-ups: worker_status(), wake() and the notify_change() trigger
--- (src/wakeup.c).  Nothing here commits, so no worker is actually woken:
+-- (src/core/wakeup.c).  Nothing here commits, so no worker is actually woken:
 -- these tests check that wake-ups wait for the commit, that misuse of the
 -- trigger is refused, and that every notify trigger of the schema fires
 -- cleanly on the changes it is declared for.
