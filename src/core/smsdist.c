@@ -15,7 +15,6 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
-#include "package_archive.h"
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -51,6 +50,11 @@ bool		sms_send_while_compressing = true;
 bool		sms_extract_while_receiving = true;
 bool		sms_store_incompressible = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
+int			sms_max_package_files = 100000;
+int			sms_max_package_size_mb = 65536;
+int			sms_max_path_depth = 64;
+int			sms_max_path_length = 1024;
+int			sms_max_manifest_size_kb = 65536;
 
 SmsSharedState *sms_shared = NULL;
 

@@ -122,6 +122,19 @@ extern int	sms_send_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
 extern bool sms_store_incompressible;
+/*
+ * Limits on what one package may hold, checked at build (the operator's
+ * source tree) and at extraction (a package file, whoever made it) before
+ * anything is written (docs/packages.md).
+ */
+extern int	sms_max_package_files;	/* files and directories */
+extern int	sms_max_package_size_mb;	/* bytes of all files, in MB */
+extern int	sms_max_path_depth;		/* components of a relative path */
+extern int	sms_max_path_length;	/* bytes of a relative path */
+extern int	sms_max_manifest_size_kb;	/* bytes of the manifest, in kB */
+
+/* The hard ceiling of smsdist.max_path_length (PATH_MAX on Linux). */
+#define SMS_PATH_LENGTH_CEILING	4096
 /* status limits (GUCs registered in smsdist.c, defined in status_manager.c) */
 extern int	sms_status_text_max;	/* bytes */
 extern int	sms_status_file_max;	/* bytes */

@@ -79,13 +79,6 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-/* The limits on packages (package_archive.h); registered in smsdist.c. */
-int			sms_max_package_files = 100000;
-int			sms_max_package_size_mb = 65536;
-int			sms_max_path_depth = 64;
-int			sms_max_path_length = 1024;
-int			sms_max_manifest_size_kb = 65536;
-
 /* called after every block a build reads (see package_archive.h) */
 void		(*sms_archive_tick) (void *arg) = NULL;
 void	   *sms_archive_tick_arg = NULL;

@@ -36,20 +36,6 @@
 #include "common/sha2.h"
 #include "nodes/pg_list.h"
 
-/*
- * Limits on what one package may hold, checked at build (the operator's
- * source tree) and at extraction (a package file, whoever made it) before
- * anything is written (smsdist.c registers them; docs/packages.md).
- */
-extern int	sms_max_package_files;	/* files and directories */
-extern int	sms_max_package_size_mb;	/* bytes of all files, in MB */
-extern int	sms_max_path_depth;		/* components of a relative path */
-extern int	sms_max_path_length;	/* bytes of a relative path */
-extern int	sms_max_manifest_size_kb;	/* bytes of the manifest, in kB */
-
-/* The hard ceiling of smsdist.max_path_length (PATH_MAX on Linux). */
-#define SMS_PATH_LENGTH_CEILING	4096
-
 #define SMS_MAX_PACKAGE_BYTES	((int64) sms_max_package_size_mb * 1024 * 1024)
 #define SMS_MAX_MANIFEST_BYTES	((int64) sms_max_manifest_size_kb * 1024)
 

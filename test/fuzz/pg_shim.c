@@ -65,6 +65,16 @@
 #include "utils/acl.h"
 #include "storage/fd.h"
 #include "utils/hsearch.h"
+
+/*
+ * The package limits the code under test reads, at their defaults: in a
+ * server they are settings that src/core/smsdist.c defines and registers.
+ */
+int			sms_max_package_files = 100000;
+int			sms_max_package_size_mb = 65536;
+int			sms_max_path_depth = 64;
+int			sms_max_path_length = 1024;
+int			sms_max_manifest_size_kb = 65536;
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include <time.h>
