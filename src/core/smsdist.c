@@ -1,14 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * smsdist.c
- *	  Library entry point: settings (GUCs), shared memory, the table of
- *	  components, and the SQL functions that show the workers' state.
- *
- * The library must be loaded through shared_preload_libraries: its workers
- * are started by the postmaster and its wake-up slots live in shared memory
- * that can only be reserved at server start.  Loading it any other way (for
- * example by CREATE EXTENSION in a server that does not preload it) is an
- * error that says how to fix it.
+ *	  The ground floor of the server library: the settings' variables (GUCs,
+ *	  registered by module.c), the shared state and its slots, the table of
+ *	  components, the SQL functions that show the workers' state, and the
+ *	  process helpers the workers share.  It calls nothing above it.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -31,10 +27,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-
-PG_MODULE_MAGIC;
-
-void		_PG_init(void);
 
 /* GUCs */
 char	   *sms_database = NULL;
@@ -120,32 +112,6 @@ sms_slot_set_error(SmsComponentId id, const char *msg)
 	SpinLockRelease(&slot->mutex);
 }
 
-static bool
-check_site_code_guc(char **newval, void **extra, GucSource source)
-{
-	if (*newval == NULL || (*newval)[0] == '\0')
-		return true;			/* unset: workers wait and say so */
-	if (!sms_valid_site_code(*newval, false))
-	{
-		GUC_check_errdetail("A site code is exactly three characters, each an upper-case letter A-Z or a digit 0-9.");
-		return false;
-	}
-	return true;
-}
-
-static bool
-check_package_store(char **newval, void **extra, GucSource source)
-{
-	if (*newval == NULL || (*newval)[0] == '\0')
-		return true;
-	if (!sms_valid_server_path(*newval, "package store", false))
-	{
-		GUC_check_errdetail("The package store must be an absolute, canonical path (no \".\" or \"..\" components, no trailing /).");
-		return false;
-	}
-	return true;
-}
-
 static void
 sms_shmem_request(void)
 {
@@ -184,271 +150,16 @@ sms_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* Reserve and set up the shared state at server start (from _PG_init). */
 void
-_PG_init(void)
+sms_shmem_install(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("smsdist must be loaded via shared_preload_libraries"),
-				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-	/*
-	 * The supervisor, six components, a package builder and its compressor,
-	 * and whatever parallel query uses: with fewer slots a component or a
-	 * builder does not start, and the symptom is a slow site, not an error.
-	 */
-	if (max_worker_processes < 12)
-		ereport(WARNING,
-				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
-						max_worker_processes),
-				 errdetail("The supervisor, its six components and a package builder with a compressor use nine; parallel query takes from the same pool."),
-				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
-
-	DefineCustomStringVariable("smsdist.database",
-							   "Database in which the smsdist workers run (the site database).",
-							   NULL,
-							   &sms_database,
-							   "postgres",
-							   PGC_SIGHUP,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("smsdist.site_code",
-							   "Three-character code of the site this server is.",
-							   "Used to name new packages, jobs and collections and to tell local from remote targets.",
-							   &sms_site_code,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   check_site_code_guc, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.poll_interval",
-							"Safety-net interval at which each worker looks for work even if nobody woke it.",
-							"Commits wake the workers at once; this only bounds the delay after a missed wake-up.",
-							&sms_poll_interval,
-							60,
-							1,
-							86400,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("smsdist.package_store",
-							   "Directory for compressed package files.",
-							   "Empty: pg_smsdist/packages in the data directory.",
-							   &sms_package_store_dir,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   check_package_store, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.compression_level",
-							"zlib level at which packages are compressed (1 fastest, 9 smallest).",
-							NULL,
-							&sms_compression_level,
-							6,
-							1,
-							9,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.compression_workers",
-							"Compressor workers that help a package builder compress one package.",
-							"They start compressing while the builder is still writing the tar stream; once it is written the builder compresses too.  Each needs a free slot in max_worker_processes; without one the builder does the work alone.  0: the builder alone.",
-							&sms_compression_workers,
-							2,
-							0,
-							64,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("smsdist.source_roots",
-							   "Directories that package sources must lie under (comma-separated).",
-							   "Set by a superuser in postgresql.conf; empty: no package can be built.  "
-							   "Symbolic links in the roots are resolved; the data directory and the "
-							   "configuration files are refused even below a root.",
-							   &sms_source_roots,
-							   "",
-							   PGC_SIGHUP,
-							   GUC_LIST_INPUT | GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.send_give_up_after",
-							"How long the Sender keeps retrying a transfer before the transfer and its job fail.",
-							"Counted from the transfer's first attempt; meanwhile the rows are 'retrying' with the reason.",
-							&sms_send_give_up_after,
-							3 * 24 * 3600,
-							1,
-							INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("smsdist.send_while_compressing",
-							 "Send a package to a child site while it is being compressed.",
-							 "Only to a child site whose sites hold no version of the package (no delta is possible).",
-							 &sms_send_while_compressing,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("smsdist.store_incompressible",
-							 "Store data that is as good as random instead of compressing it.",
-							 "Each 64 kB of a package whose bytes are near-random (already compressed) is stored in the gzip stream; off compresses everything at smsdist.compression_level.",
-							 &sms_store_incompressible,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("smsdist.extract_while_receiving",
-							 "Extract a package sent while the parent site compresses it as it arrives.",
-							 "The Despooler starts an early extractor for the part file; the job then only publishes the tree.",
-							 &sms_extract_while_receiving,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-
-	/* Status from machines: limits on what the Status Manager takes in */
-	DefineCustomIntVariable("smsdist.status_text_max",
-							"The longest status message text taken in from a machine.",
-							"A status file or client_status() call with a longer text is refused with the reason.",
-							&sms_status_text_max,
-							16 * 1024,
-							256,
-							1024 * 1024,
-							PGC_SIGHUP,
-							GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.status_file_max",
-							"The largest status file the Status Manager reads from a CAP's status inbox.",
-							"Checked before the file is read; a larger file is kept as <name>.bad with the reason.",
-							&sms_status_file_max,
-							64 * 1024,
-							4096,
-							64 * 1024 * 1024,
-							PGC_SIGHUP,
-							GUC_UNIT_BYTE,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.client_time_window",
-							"How far a machine's time in a status message may be from the site's clock.",
-							"Either way; a status message with a client time outside the window is refused with the reason.",
-							&sms_client_time_window,
-							30 * 86400,
-							60,
-							INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",
-							 "For tests: the Sender flips one byte of the next chunk it sends.",
-							 "The receiving site must refuse the chunk and the Sender send it again.",
-							 &sms_test_corrupt_chunk,
-							 false,
-							 PGC_SIGHUP,
-							 GUC_NOT_IN_SAMPLE,
-							 NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.test_compress_delay_ms",
-							"For tests: every compression chunk takes this much longer.",
-							"Makes a build slow enough to watch what happens while it runs.",
-							&sms_test_compress_delay_ms,
-							0,
-							0,
-							60000,
-							PGC_SIGHUP,
-							GUC_NOT_IN_SAMPLE | GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	/* signed instruction files (site_key.c) */
-	DefineCustomStringVariable("smsdist.signing_key",
-							   "The site's Ed25519 private key (PEM), which signs every instruction file for workstations.",
-							   "Relative to the data directory unless absolute; created with mode 0600 when it does not exist.  Agents verify the signatures with the public key from smsdist.site_public_key().",
-							   &sms_signing_key,
-							   "smsdist_signing_key.pem",
-							   PGC_SIGHUP,
-							   0,
-							   NULL, NULL, NULL);
-
-	/*
-	 * Limits on packages (package_archive.c, package_extract.c): what one
-	 * package may hold, checked at build and at extraction before anything
-	 * is written.  SUSET: a superuser may raise them for one session's
-	 * build_tar() or extract_package(); the workers read the server's.
-	 */
-	DefineCustomIntVariable("smsdist.max_package_files",
-							"Most files and directories one package may hold.",
-							"Checked when a package is built and when a package file is extracted.",
-							&sms_max_package_files,
-							100000,
-							1,
-							INT_MAX,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.max_package_size",
-							"Most bytes the files of one package may hold together.",
-							"Checked when a package is built and, for each file, before it is extracted.",
-							&sms_max_package_size_mb,
-							65536,
-							1,
-							INT_MAX,
-							PGC_SUSET,
-							GUC_UNIT_MB,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.max_path_depth",
-							"Most directory levels of a path in a package.",
-							"A file at the top of the package has depth 1.",
-							&sms_max_path_depth,
-							64,
-							1,
-							SMS_PATH_LENGTH_CEILING / 2,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.max_path_length",
-							"Longest relative path in a package, in bytes.",
-							"A directory's path counts its trailing slash.",
-							&sms_max_path_length,
-							1024,
-							16,
-							SMS_PATH_LENGTH_CEILING,
-							PGC_SUSET,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("smsdist.max_manifest_size",
-							"Largest manifest a package may have.",
-							"The manifest is read into memory; a larger one is refused before it is read.",
-							&sms_max_manifest_size_kb,
-							65536,
-							1,
-							(int) (MaxAllocSize / 1024) - 1,
-							PGC_SUSET,
-							GUC_UNIT_KB,
-							NULL, NULL, NULL);
-
-	MarkGUCPrefixReserved("smsdist");
-
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = sms_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = sms_shmem_startup;
-
-	sms_install_utility_hook();
-	sms_register_supervisor();
 }
+
 
 /*
  * smsdist.worker_status(): one row per component, from shared memory.
@@ -497,20 +208,6 @@ smsdist_worker_status(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
-}
-
-/*
- * smsdist.wake(component text): ask a component to look for work when the
- * calling transaction commits (nothing happens if it rolls back).
- */
-PG_FUNCTION_INFO_V1(smsdist_wake);
-Datum
-smsdist_wake(PG_FUNCTION_ARGS)
-{
-	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-
-	sms_wake_at_commit(sms_component_by_name(name, false));
-	PG_RETURN_VOID();
 }
 
 /* smsdist.library_version(): the version compiled into smsdist.so */

@@ -110,7 +110,7 @@ typedef struct SmsSharedState
 
 extern SmsSharedState *sms_shared;
 
-/* GUCs (smsdist.c) */
+/* GUCs (defined in smsdist.c, registered in module.c) */
 extern char *sms_database;
 extern char *sms_site_code;
 extern int	sms_poll_interval;	/* seconds */
@@ -148,6 +148,7 @@ extern const char *sms_site_key_id(void);
 extern void sms_sign_instruction(char **buf, size_t *len, const char *what);
 
 /* smsdist.c */
+extern void sms_shmem_install(void);
 extern SmsComponentId sms_component_by_name(const char *name, bool missing_ok);
 extern void sms_slot_set_state(SmsComponentId id, const char *fmt,...) pg_attribute_printf(2, 3);
 extern void sms_slot_set_error(SmsComponentId id, const char *msg);
