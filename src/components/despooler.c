@@ -3,7 +3,7 @@
  * despooler.c
  *	  The SMS Despooler: the Distribute phase at this site.
  *
- * Seed 000: "At the target sites, the Despooler decompresses the package
+ * In SMS: "At the target sites, the Despooler decompresses the package
  * into a temporary directory on the Site Server disk drive with the largest
  * amount of free space", then "copies the package from the temporary
  * directory ... to the Distribute Server or servers SMS_PKGx share" and

@@ -4,7 +4,7 @@
  *	  The SMS Offer Manager and Inbox Manager: advertisement instruction
  *	  files, and their copies on every client access point.
  *
- * Seed 004: "when the advertisement is created and written to the SMS
+ * In SMS: "when the advertisement is created and written to the SMS
  * database, a SQL trigger causes ... a wake-up ... The Offer Manager
  * component generates instruction files ... an offer file (.OFR) ...; an
  * installation file (.INS) that references the advertisement ID and the

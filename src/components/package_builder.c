@@ -4,7 +4,7 @@
  *	  The Scheduler's package compression: one builder process per package
  *	  version that a newly active job needs.
  *
- * Seed 000, phase 1: "the SMS Scheduler compresses the entire package and
+ * In SMS, phase 1 of a job: "the SMS Scheduler compresses the entire package and
  * all subdirectories".  Compressing a large package takes seconds to
  * minutes, so the Scheduler does not do it inside its own loop (due jobs
  * would wait behind it): it records the need as a row of

@@ -4,7 +4,7 @@
  *	  The Run phase: Package Command Manager instruction files, written by
  *	  the Despooler.
  *
- * Seed 000, phase 3: "the SMS Despooler creates Package Command Manager
+ * In SMS, phase 3 of a job: "the SMS Despooler creates Package Command Manager
  * (PCM) definition files in the site.srv\mancfg.box\pcmdom.box\
  * domain_name.000 directories on the site server.  SMS creates one PCM file
  * for each target workstation and uses the SMS ID of the target

@@ -5,7 +5,7 @@
  *	  site's Sender calls, over libpq, to hand this site a package file and
  *	  the job that distributes it.
  *
- * Seed 000, phase 1: "the SMS Sender copies the package to the child site
+ * In SMS, phase 1 of a job: "the SMS Sender copies the package to the child site
  * or sites", and at the target sites the Despooler takes over.  Here the
  * copy arrives as SQL calls; once it is complete this site has what its own
  * Scheduler would have made for a local job -- a 'ready' row of

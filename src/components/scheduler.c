@@ -4,7 +4,7 @@
  *	  The SMS Scheduler: activates jobs whose Start After time has passed and
  *	  expires jobs whose expiry time has passed.
  *
- * Seed 000, phase 1: "If the job's Start After time has elapsed, SMS will
+ * In SMS, phase 1 of a job: "If the job's Start After time has elapsed, SMS will
  * mark the job active and start processing."  A step of the Scheduler:
  *
  *	1. expires pending and active jobs whose expires_at has passed;

@@ -4,7 +4,7 @@
  *	  The SMS Sender: sends packages to child sites over libpq, and brings
  *	  their distribution status back.
  *
- * Seed 000, phase 1: "the SMS Sender copies the package to the child site
+ * In SMS, phase 1 of a job: "the SMS Sender copies the package to the child site
  * or sites."  Here a site is a PostgreSQL server and the copy is made with
  * SQL calls on the child (receiver.c), over a libpq connection described by
  * a row of smsdist.sender_addresses.
@@ -1953,7 +1953,7 @@ take_progress_report(PGconn *conn, const char *job, const char *hop, TimestampTz
 }
 
 /*
- * Seed 000: the package location is reported back to the parent site.  The
+ * In SMS: the package location is reported back to the parent site.  The
  * rows of the job's package at the target sites behind the hop are replaced
  * by what the child reports (its own, and those its children reported to
  * it); a Remove Package job thus removes them here too.  Rows that are not

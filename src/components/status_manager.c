@@ -4,7 +4,7 @@
  *	  The SMS Status Manager: takes the status messages client agents leave
  *	  on the site's client access points into smsdist.status_messages.
  *
- * Seed 004: the client writes status back, and the site ingests it into a
+ * In SMS: the client writes status back, and the site ingests it into a
  * status table.  Here an agent writes one file per message into its CAP's
  * status inbox, <CAP root>/statmsgs.box/<MACHINE>.<SEQ>.SMS (format
  * "status", docs/formats.md); the Status Manager reads each, checks it, and
