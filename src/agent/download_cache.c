@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * download_cache.c
- *	  The client agent's download cache, as seed 004 describes it.
+ *	  The client agent's download cache, as SMS's Advanced Client kept it.
  *
  * Terms:
  *	cache		a directory (its location and size are settings) holding

@@ -14,8 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_UNLOCK_AFTER_RUN		(24 * 3600)			/* seed 004 */
-#define CACHE_UNLOCK_NEVER_RAN		(30 * 24 * 3600)	/* seed 004 */
+#define CACHE_UNLOCK_AFTER_RUN		(24 * 3600)			/* as in SMS's Advanced Client */
+#define CACHE_UNLOCK_NEVER_RAN		(30 * 24 * 3600)	/* as in SMS's Advanced Client */
 
 typedef struct CacheEntry
 {

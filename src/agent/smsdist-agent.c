@@ -3,7 +3,8 @@
  * smsdist-agent.c
  *	  The client agent: one workstation's side of software distribution.
  *
- * Seed 000 phase 3 and seed 004, for a workstation of an smsdist site.
+ * SMS's Package Command Manager (the Run phase of a job) and Advanced
+ * Client, for a workstation of an smsdist site.
  * Legacy (shares) mode: like SMS's Package Command Manager the
  * agent reads its PCM file in its logon server's pcins.box, and like the
  * Offer Data Providers it reads its CAP's lookup files to find the
@@ -2110,7 +2111,7 @@ run_due(const Config *c, int64_t now, Offers *o)
 		status_message(c, now, rc == 0 ? MSG_PROGRAM_OK : MSG_PROGRAM_FAILED, rc == 0 ? SMS_STATUS_INFO : SMS_STATUS_ERROR,
 					   strcmp(x->kind, "advert") == 0 ? x->id : NULL, strcmp(x->kind, "job") == 0 ? x->id : NULL,
 					   x->package_id, text, rc < 0 || (why[0] && rc == 127) ? NO_EXIT_CODE : rc);
-		/* seed 004: the package unlocks 24 hours after its program ran */
+		/* as in SMS: the package unlocks 24 hours after its program ran */
 		if (!(rc == 127 && why[0]))
 			cache_mark_ran(&cache, e, now);
 		if (!cache_save(&cache, err, sizeof(err)))
