@@ -41,7 +41,7 @@
  *					a share or run-command job at the parent: this site's part
  *					is to distribute; or a remove_package job).
  *
- * Streaming (0.6): a parent may send its package file while its builder
+ * Streaming: a parent may send its package file while its builder
  * is still writing it (appending compressed members in order, so the file
  * is final up to its current size).  receive_begin then has a stream ID
  * (the builder's name for that file) instead of a size and hash; chunks

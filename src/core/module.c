@@ -66,7 +66,7 @@ _PG_init(void)
 				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
 
 	/*
-	 * The supervisor, six components, a package builder and its compressor,
+	 * The supervisor, seven components, a package builder and its compressor,
 	 * and whatever parallel query uses: with fewer slots a component or a
 	 * builder does not start, and the symptom is a slow site, not an error.
 	 */
@@ -74,7 +74,7 @@ _PG_init(void)
 		ereport(WARNING,
 				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
 						max_worker_processes),
-				 errdetail("The supervisor, its six components and a package builder with a compressor use nine; parallel query takes from the same pool."),
+				 errdetail("The supervisor, its seven components and a package builder with a compressor use ten; parallel query takes from the same pool."),
 				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
 
 	DefineCustomStringVariable("smsdist.database",

@@ -4,7 +4,9 @@
  *	  The ground floor of the server library: the settings' variables (GUCs,
  *	  registered by module.c), the shared state and its slots, the table of
  *	  components, the SQL functions that show the workers' state, and the
- *	  process helpers the workers share.  It calls nothing above it.
+ *	  process helpers the workers share.  It includes nothing above it; only
+ *	  the table of components names the components' step functions (the
+ *	  worker loop calls them through it).
  *
  * Copyright (c) 2026, the smsdist developers
  *

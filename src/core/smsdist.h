@@ -135,7 +135,7 @@ extern int	sms_max_manifest_size_kb;	/* bytes of the manifest, in kB */
 
 /* The hard ceiling of smsdist.max_path_length (PATH_MAX on Linux). */
 #define SMS_PATH_LENGTH_CEILING	4096
-/* status limits (GUCs registered in smsdist.c, defined in status_manager.c) */
+/* status limits (GUCs registered in module.c, defined in status_manager.c) */
 extern int	sms_status_text_max;	/* bytes */
 extern int	sms_status_file_max;	/* bytes */
 extern int	sms_client_time_window;	/* seconds */
