@@ -39,6 +39,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_store.h"
 #include "early_extract.h"
 #include "formats/sms_formats.h"
 

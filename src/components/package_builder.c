@@ -38,6 +38,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_store.h"
 #include "compress.h"
 
 #include <fcntl.h>
@@ -71,15 +72,6 @@ typedef struct BuilderArgs
 	char		package_id[16];
 	int32		source_version;
 } BuilderArgs;
-
-/* The package store: where package files live. */
-char *
-sms_package_store(void)
-{
-	if (sms_package_store_dir != NULL && sms_package_store_dir[0] != '\0')
-		return pstrdup(sms_package_store_dir);
-	return psprintf("%s/pg_smsdist/packages", DataDir);
-}
 
 static void
 ensure_dir(const char *path)

@@ -52,6 +52,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

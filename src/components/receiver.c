@@ -80,6 +80,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -223,25 +224,6 @@ require_site_code(void)
  * ---------------------------------------------------------------------
  */
 
-static char *
-incoming_dir(const char *store)
-{
-	return psprintf("%s/incoming", store);
-}
-
-/* The part file of a transfer (the Despooler's early extraction follows it). */
-char *
-sms_part_path(const char *store, const char *package_id, int32 version)
-{
-	return psprintf("%s/incoming/%s.%d.part", store, package_id, version);
-}
-
-/* The name package_builder.c gives a package file: the Scheduler's purge knows it. */
-static char *
-package_file_path(const char *store, const char *package_id, int32 version)
-{
-	return psprintf("%s/%s.%d.tar.gz", store, package_id, version);
-}
 
 /* SHA-256 of a whole open file (sha256.c), or an error naming it. */
 static void
@@ -384,7 +366,7 @@ session_offset(const char *package_id, int32 version, int64 durable)
 static int
 open_part_file(const char *store, const char *path, off_t *size)
 {
-	char	   *dir = incoming_dir(store);
+	char	   *dir = sms_incoming_dir(store);
 	int			fd;
 	bool		created = false;
 	struct stat st;
@@ -1201,7 +1183,7 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	check_version_arg(version);
 	lock_transfer(package_id, version);
 	store = sms_package_store();
-	final_path = package_file_path(store, package_id, version);
+	final_path = sms_package_file_path(store, package_id, version);
 	row = fetch_transfer(package_id, version);
 
 	if (row.found)

@@ -31,6 +31,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "package_store.h"
 
 #include "catalog/pg_type.h"
 #include "utils/array.h"

@@ -42,6 +42,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_store.h"
 #include "site_link.h"
 
 #include <fcntl.h>

@@ -204,7 +204,6 @@ extern void sms_install_utility_hook(void);
 extern TimestampTz sms_scheduler_step(void);
 
 /* package_builder.c */
-extern char *sms_package_store(void);
 struct BackgroundWorkerHandle;
 extern bool sms_start_package_builder(Oid dboid, const char *package_id, int source_version,
 									  struct BackgroundWorkerHandle **handle);

@@ -160,9 +160,6 @@ extern SmsManifest *sms_archive_extract_growing(const char *archive_path, const 
 												SmsFollowFn follow, void *follow_arg,
 												char *file_sha256);
 
-/* receiver.c: <store>/incoming/<package>.<version>.part, a file being received */
-extern char *sms_part_path(const char *store, const char *package_id, int32 version);
-
 /* package_delta.c */
 typedef struct SmsDeltaResult
 {

@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ *
+ * package_store.c
+ *	  The paths of the package store (see package_store.h for its terms).
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "package_store.h"
+
+#include "miscadmin.h"
+
+/* The package store: where package files live. */
+char *
+sms_package_store(void)
+{
+	if (sms_package_store_dir != NULL && sms_package_store_dir[0] != '\0')
+		return pstrdup(sms_package_store_dir);
+	return psprintf("%s/pg_smsdist/packages", DataDir);
+}
+
+/* A package file, as a builder names it and as a transfer is published. */
+char *
+sms_package_file_path(const char *store, const char *package_id, int32 version)
+{
+	return psprintf("%s/%s.%d.tar.gz", store, package_id, version);
+}
+
+/* Where transfers from the parent arrive. */
+char *
+sms_incoming_dir(const char *store)
+{
+	return psprintf("%s/incoming", store);
+}
+
+/* The part file of a transfer (the Despooler's early extraction follows it). */
+char *
+sms_part_path(const char *store, const char *package_id, int32 version)
+{
+	return psprintf("%s/incoming/%s.%d.part", store, package_id, version);
+}
