@@ -341,7 +341,7 @@ source_size(const char *dir)
  * earlier attempt or an earlier builder is never taken for this one.
  */
 static char *
-begin_stream(const char *store, const char *stem, ProgressArg *parg)
+begin_stream(const char *store, ProgressArg *parg)
 {
 	uint8		rnd[SMS_STREAM_ID_LEN / 2];
 	char		id[SMS_STREAM_ID_LEN + 1];
@@ -356,7 +356,7 @@ begin_stream(const char *store, const char *stem, ProgressArg *parg)
 				 errmsg("could not generate a random stream ID")));
 	for (int i = 0; i < (int) sizeof(rnd); i++)
 		sprintf(id + 2 * i, "%02x", rnd[i]);
-	path = psprintf("%s/%s.tar.gz.%s.tmp", store, stem, id);
+	path = sms_stream_path(store, parg->package_id, parg->version, id);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | PG_BINARY, pg_file_create_mode);
 	if (fd < 0)
 		ereport(ERROR,
@@ -404,7 +404,7 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 	{
 		struct stat st;
 
-		tmp_path = parg ? begin_stream(store, stem, parg) : psprintf("%s.tmp", out_path);
+		tmp_path = parg ? begin_stream(store, parg) : psprintf("%s.tmp", out_path);
 
 		/* a source smaller than one chunk is compressed here alone */
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,

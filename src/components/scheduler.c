@@ -443,7 +443,7 @@ purge_package_store(void)
 		FreeDir(dir);
 
 	/* delta files no delta row names (their package was deleted) */
-	store = psprintf("%s/deltas", sms_package_store());
+	store = sms_delta_dir(sms_package_store());
 	dir = AllocateDir(store);
 	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
 	{

@@ -553,7 +553,7 @@ choose_file(Transfer *t)
 	if (path == NULL)
 	{
 		char	   *base_manifest;
-		char	   *dir = psprintf("%s/deltas", sms_package_store());
+		char	   *dir = sms_delta_dir(sms_package_store());
 		SmsDeltaResult res;
 		Oid			types2[10] = {TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID,
 		INT4OID, INT4OID, INT4OID, INT8OID};
@@ -570,7 +570,7 @@ choose_file(Transfer *t)
 					(errcode_for_file_access(),
 					 errmsg("could not create directory \"%s\": %m", dir)));
 		path = MemoryContextStrdup(sms_step_context,
-								   psprintf("%s/%s.%d.from%d.tar.gz", dir, t->package_id, t->version, base));
+								   sms_delta_file_path(sms_package_store(), t->package_id, t->version, base));
 		pgstat_report_activity(STATE_RUNNING,
 							   psprintf("making the delta of package %s from version %d to %d",
 										t->package_id, base, t->version));
@@ -1124,8 +1124,7 @@ send_file(PGconn *conn, Transfer *t, char **err)
 	 */
 	if (t->streaming)
 	{
-		char	   *path = psprintf("%s/%s.%d.tar.gz.%s.tmp", sms_package_store(),
-									t->package_id, t->version, t->stream_id);
+		char	   *path = sms_stream_path(sms_package_store(), t->package_id, t->version, t->stream_id);
 
 		fd = t->fd = open(path, O_RDONLY | O_CLOEXEC | PG_BINARY);
 		if (fd < 0 && errno == ENOENT)

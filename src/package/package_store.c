@@ -40,3 +40,24 @@ sms_part_path(const char *store, const char *package_id, int32 version)
 {
 	return psprintf("%s/incoming/%s.%d.part", store, package_id, version);
 }
+
+/* A package file its builder is still writing (sent while it grows). */
+char *
+sms_stream_path(const char *store, const char *package_id, int32 version, const char *stream_id)
+{
+	return psprintf("%s/%s.%d.tar.gz.%s.tmp", store, package_id, version, stream_id);
+}
+
+/* Where delta files are kept. */
+char *
+sms_delta_dir(const char *store)
+{
+	return psprintf("%s/deltas", store);
+}
+
+/* The delta of a version from an earlier one. */
+char *
+sms_delta_file_path(const char *store, const char *package_id, int32 version, int32 base_version)
+{
+	return psprintf("%s/deltas/%s.%d.from%d.tar.gz", store, package_id, version, base_version);
+}

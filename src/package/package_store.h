@@ -11,6 +11,11 @@
  *	part file	<store>/incoming/<package>.<version>.part, a transfer from
  *				the parent while it arrives (the Despooler may extract it
  *				as it grows)
+ *	stream file	<store>/<package>.<version>.tar.gz.<stream ID>.tmp, a
+ *				package file its builder is still writing (the Sender may
+ *				send it as it grows)
+ *	delta file	<store>/deltas/<package>.<version>.from<base>.tar.gz, the
+ *				files that changed since version <base>
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -25,5 +30,10 @@ extern char *sms_package_store(void);
 extern char *sms_package_file_path(const char *store, const char *package_id, int32 version);
 extern char *sms_incoming_dir(const char *store);
 extern char *sms_part_path(const char *store, const char *package_id, int32 version);
+extern char *sms_stream_path(const char *store, const char *package_id, int32 version,
+							 const char *stream_id);
+extern char *sms_delta_dir(const char *store);
+extern char *sms_delta_file_path(const char *store, const char *package_id, int32 version,
+								 int32 base_version);
 
 #endif							/* SMSDIST_PACKAGE_STORE_H */
