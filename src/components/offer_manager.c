@@ -39,8 +39,8 @@
  * that was missed costs nothing but the wait for the next one or the poll.
  * The Inbox Manager then makes every CAP's boxes equal to the outbox.  A
  * lookup file only lists machines of this site; a child site's Offer
- * Manager writes its own (advertisements themselves are not sent to child
- * sites yet).
+ * Manager writes its own, from the advertisement the parent's Replication
+ * Manager sent it (replication_manager.c).
  *
  * Copyright (c) 2026, the smsdist developers
  *
