@@ -48,10 +48,13 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_typ
 SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 2)
     AS activated_within_2s;
 SELECT wake_requests - :before >= 1 AS woken FROM smsdist.workers WHERE component = 'scheduler';
-SELECT job_id, sms_id, site_code, state FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
+-- (its target waits, or has already ended with the job: the builder may be quick)
+SELECT job_id, sms_id, site_code, state IN ('waiting', 'failed') AS recorded
+  FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
 -- the package builder finds no source: the job fails, with the reason
 SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 10)
     AS failed_for_its_package;
+SELECT sms_id, state FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
 SELECT job_id, site_code, phase, state, last_error FROM smsdist.job_site_status WHERE job_id = 'CEN000A1';
 SELECT package_id, source_version, state, error FROM smsdist.package_builds;
 SELECT from_state, to_state, by_application, reason FROM smsdist.job_transitions
