@@ -40,11 +40,12 @@ include $(PGXS)
 # libpq (no server headers), installed next to the PostgreSQL programs.
 AGENT        = src/agent/smsdist-agent
 all: $(AGENT)
-AGENT_SRC    = src/agent/smsdist-agent.c src/agent/download_cache.c src/formats/sms_formats.c \
-               src/formats/sms_signature.c
-$(AGENT): $(AGENT_SRC) src/agent/download_cache.h src/formats/sms_formats.h src/formats/sms_signature.h smsdist.control
+# Every C file of src/agent and src/formats; headers found the same way.
+AGENT_SRC    = $(wildcard src/agent/*.c src/formats/*.c)
+AGENT_HDR    = $(wildcard src/agent/*.h src/formats/*.h)
+$(AGENT): $(AGENT_SRC) $(AGENT_HDR) smsdist.control
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
-		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/formats -I$(includedir) -o $@ \
+		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/agent -Isrc/formats -I$(includedir) -o $@ \
 		$(AGENT_SRC) -L$(libdir) -lpq -lcrypto
 install: install-agent
 .PHONY: install-agent
