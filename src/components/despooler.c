@@ -39,6 +39,11 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "despooler.h"
+#include "pcm_writer.h"
+#include "status.h"
+#include "validate.h"
+#include "worker.h"
 #include "package_store.h"
 #include "job_state.h"
 #include "early_extract.h"

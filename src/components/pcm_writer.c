@@ -52,6 +52,9 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "pcm_writer.h"
+#include "site_key.h"
+#include "worker.h"
 #include "package_store.h"
 
 #include <fcntl.h>

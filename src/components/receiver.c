@@ -80,6 +80,9 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "status.h"
+#include "validate.h"
+#include "wakeup.h"
 #include "package_store.h"
 
 #include <fcntl.h>

@@ -42,6 +42,13 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "despooler.h"
+#include "job_control.h"
+#include "replication_manager.h"
+#include "sender.h"
+#include "status.h"
+#include "validate.h"
+#include "worker.h"
 #include "package_store.h"
 #include "site_link.h"
 #include "job_state.h"

@@ -64,6 +64,9 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "status.h"
+#include "status_manager.h"
+#include "worker.h"
 #include "site_link.h"
 
 #include <sys/stat.h>
@@ -97,9 +100,6 @@
 #define SMS_MSG_STATUS_FILE_STUCK		3403
 
 /* GUCs (registered in smsdist.c) */
-int			sms_status_text_max = 16 * 1024;
-int			sms_status_file_max = 64 * 1024;
-int			sms_client_time_window = 30 * 86400;
 
 /* seconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch */
 #define UNIX_TO_PG_SECS	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)

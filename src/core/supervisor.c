@@ -36,6 +36,9 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "supervisor.h"
+#include "wakeup.h"
+#include "worker.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"

@@ -26,6 +26,8 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "status.h"
+#include "worker.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"

@@ -11,14 +11,27 @@
  * example by CREATE EXTENSION in a server that does not preload it) is an
  * error that says how to fix it.
  *
- * This is the top of src/core: it calls into the supervisor and the
- * wake-ups, which stand on smsdist.c; nothing calls back into it.
+ * This file stands above every layer of src/: it registers each
+ * component's step function with the ground floor (src/core), so that the
+ * core names nothing above it; nothing includes or calls this file.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "site_key.h"
+#include "wakeup.h"
+
+#include "collection_evaluator.h"
+#include "despooler.h"
+#include "inbox_manager.h"
+#include "offer_manager.h"
+#include "scheduler.h"
+#include "sender.h"
+#include "status_manager.h"
+#include "supervisor.h"
+#include "validate.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -314,6 +327,15 @@ _PG_init(void)
 	MarkGUCPrefixReserved("smsdist");
 
 	sms_shmem_install();
+
+	/* the components the supervisor starts, each by its step function */
+	sms_register_component_step(SMS_SCHEDULER, sms_scheduler_step);
+	sms_register_component_step(SMS_SENDER, sms_sender_step);
+	sms_register_component_step(SMS_DESPOOLER, sms_despooler_step);
+	sms_register_component_step(SMS_OFFER_MANAGER, sms_offer_manager_step);
+	sms_register_component_step(SMS_INBOX_MANAGER, sms_inbox_manager_step);
+	sms_register_component_step(SMS_COLLECTION_EVALUATOR, sms_collection_evaluator_step);
+	sms_register_component_step(SMS_STATUS_MANAGER, sms_status_manager_step);
 
 	sms_install_utility_hook();
 	sms_register_supervisor();
