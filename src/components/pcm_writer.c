@@ -167,7 +167,7 @@ pcm_places(void)
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading the logon servers failed");
+		elog(ERROR, "smsdist run phase: reading the logon servers failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pl.logon_servers = lappend(pl.logon_servers,
@@ -401,7 +401,7 @@ record_batch(void)
 								  "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
 								  "       written_at = clock_timestamp()",
 								  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "smsdist despooler: recording PCM files failed");
+			elog(ERROR, "smsdist run phase: recording PCM files failed");
 	}
 	if (forgotten != NIL)
 	{
@@ -410,7 +410,7 @@ record_batch(void)
 
 		if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
 								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "smsdist despooler: forgetting PCM files failed");
+			elog(ERROR, "smsdist run phase: forgetting PCM files failed");
 	}
 }
 
@@ -436,10 +436,10 @@ requeue_if_key_changed(void)
 							  "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
 							  "    ON CONFLICT (sms_id) DO NOTHING",
 							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "smsdist despooler: queueing PCM files signed with another key failed");
+		elog(ERROR, "smsdist run phase: queueing PCM files signed with another key failed");
 	if (SPI_processed > 0)
 		ereport(LOG,
-				(errmsg("smsdist despooler: %llu PCM file%s to sign again with key %s",
+				(errmsg("smsdist run phase: %llu PCM file%s to sign again with key %s",
 						(unsigned long long) SPI_processed, SPI_processed == 1 ? "" : "s", id)));
 	strlcpy(checked, id, sizeof(checked));
 }
@@ -480,14 +480,14 @@ refresh_policies(Datum batch)
 							  " WHERE mp.sms_id = ANY ($1::text[])"
 							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "smsdist despooler: forgetting policies failed");
+		elog(ERROR, "smsdist run phase: forgetting policies failed");
 	if (SPI_execute_with_args("SELECT smsdist.store_machine_policies(array("
 							  "  SELECT r.sms_id::text FROM smsdist.system_resources r"
 							  "   WHERE r.sms_id = ANY ($1::text[])"
 							  "     AND (r.site_code = $2"
 							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))))",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: updating machine policies failed");
+		elog(ERROR, "smsdist run phase: updating machine policies failed");
 }
 
 /*
@@ -532,7 +532,7 @@ sms_pcm_write_queued(void)
 					"  RETURNING q.sms_id)"
 					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
 					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: taking queued PCM files failed");
+		elog(ERROR, "smsdist run phase: taking queued PCM files failed");
 	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (n == 0)
 		return false;
@@ -559,7 +559,7 @@ sms_pcm_write_queued(void)
 							  "  FROM unnest($1::text[]) m(id)"
 							  " ORDER BY m.id",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading machines failed");
+		elog(ERROR, "smsdist run phase: reading machines failed");
 	machines = SPI_tuptable;
 	nmachines = SPI_processed;
 	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
@@ -578,7 +578,7 @@ sms_pcm_write_queued(void)
 							  "  FROM smsdist.live_run_jobs($1::text[], $2) lj"
 							  " ORDER BY lj.sms_id, lj.job_id",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading live jobs failed");
+		elog(ERROR, "smsdist run phase: reading live jobs failed");
 	jobs = SPI_tuptable;
 	njobrows = SPI_processed;
 	t_query = GetCurrentTimestamp();
@@ -684,7 +684,7 @@ sms_pcm_write_queued(void)
 	SPI_freetuptable(machines);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist despooler: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
+				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
 						written, written == 1 ? "" : "s", removed,
 						TimestampDifferenceMilliseconds(t_start, t_query),
 						TimestampDifferenceMilliseconds(t_query, t_write),
