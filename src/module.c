@@ -69,27 +69,10 @@ check_package_store(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-void
-_PG_init(void)
+/* The site: its database, code, safety-net poll and package store. */
+static void
+define_site_settings(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("smsdist must be loaded via shared_preload_libraries"),
-				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-	/*
-	 * The supervisor, seven components, a package builder and its compressor,
-	 * and whatever parallel query uses: with fewer slots a component or a
-	 * builder does not start, and the symptom is a slow site, not an error.
-	 */
-	if (max_worker_processes < 12)
-		ereport(WARNING,
-				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
-						max_worker_processes),
-				 errdetail("The supervisor, its seven components and a package builder with a compressor use ten; parallel query takes from the same pool."),
-				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
-
 	DefineCustomStringVariable("smsdist.database",
 							   "Database in which the smsdist workers run (the site database).",
 							   NULL,
@@ -127,7 +110,12 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_package_store, NULL, NULL);
+}
 
+/* How packages are compressed, sent and extracted. */
+static void
+define_pipeline_settings(void)
+{
 	DefineCustomIntVariable("smsdist.compression_level",
 							"zlib level at which packages are compressed (1 fastest, 9 smallest).",
 							NULL,
@@ -198,7 +186,12 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+}
 
+/* What machines may say, the test hooks, and the signing key. */
+static void
+define_status_settings(void)
+{
 	/* Status from machines: limits on what the Status Manager takes in */
 	DefineCustomIntVariable("smsdist.status_text_max",
 							"The longest status message text taken in from a machine.",
@@ -262,7 +255,12 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
+}
 
+/* What one package may hold. */
+static void
+define_package_limits(void)
+{
 	/*
 	 * Limits on packages (package_archive.c, package_extract.c): what one
 	 * package may hold, checked at build and at extraction before anything
@@ -323,6 +321,33 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("smsdist must be loaded via shared_preload_libraries"),
+				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/*
+	 * The supervisor, seven components, a package builder and its compressor,
+	 * and whatever parallel query uses: with fewer slots a component or a
+	 * builder does not start, and the symptom is a slow site, not an error.
+	 */
+	if (max_worker_processes < 12)
+		ereport(WARNING,
+				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
+						max_worker_processes),
+				 errdetail("The supervisor, its seven components and a package builder with a compressor use ten; parallel query takes from the same pool."),
+				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
+
+	define_site_settings();
+	define_pipeline_settings();
+	define_status_settings();
+	define_package_limits();
 
 	MarkGUCPrefixReserved("smsdist");
 
