@@ -36,22 +36,59 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
-/* target rows sent to the parent per call, and calls per step */
+/* rows sent to the parent per call, and calls per step */
 #define TARGET_BATCH		5000
-#define MAX_TARGET_BATCHES	20
+#define CACHE_BATCH			500
+#define MAX_BATCHES			20
 
 #define SMS_MSG_STATUS_NOT_FORWARDED	3401
 
-/* The next target rows the parent has not heard of (a JSON array text). */
+/*
+ * What is sent to the parent in batches: the rows the parent has not heard
+ * of, read with report_sql (a JSON array text, "[]" when none), sent to
+ * receive_sql on the parent, and cleared here with cleared_sql once the
+ * parent has them (a row that changed again meanwhile stays pending).
+ */
+typedef struct PendingRows
+{
+	const char *what;			/* for the log */
+	const char *report_sql;		/* $1: the batch size */
+	int			batch_size;
+	const char *receive_sql;	/* on the parent: $1 this site, $2 the rows */
+	const char *receive_function;	/* its name, to recognise an older parent */
+	const char *cleared_sql;	/* $1: the rows sent */
+	bool		optional;		/* a parent without receive_function takes none */
+	char	   *last_refusal;	/* the parent's last refusal, said once */
+} PendingRows;
+
+/*
+ * target rows: the job and advertisement targets whose state changed;
+ * cache inventories: this site's machines' and those its children sent
+ * (a parent older than 0.9 takes none: not an error worth retrying for)
+ */
+static PendingRows target_rows = {
+	"target rows",
+	"SELECT smsdist.target_report_for_parent($1)::text", TARGET_BATCH,
+	"SELECT smsdist.receive_target_report($1, $2::jsonb)::text", "receive_target_report",
+	"SELECT smsdist.targets_reported($1::jsonb)", false, NULL
+};
+static PendingRows cache_rows = {
+	"cache inventories",
+	"SELECT smsdist.cache_report_for_parent($1)::text", CACHE_BATCH,
+	"SELECT smsdist.receive_cache_report($1, $2::jsonb)::text", "receive_cache_report",
+	"SELECT smsdist.caches_reported($1::jsonb)", true, NULL
+};
+
+/* The next batch of rows the parent has not heard of (a JSON array text). */
 static char *
-pending_targets(void)
+pending_rows(const PendingRows *pr)
 {
 	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(TARGET_BATCH)};
+	Datum		values[1] = {Int32GetDatum(pr->batch_size)};
 
-	if (SPI_execute_with_args("SELECT smsdist.target_report_for_parent($1)::text",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "smsdist status manager: reading the targets to report failed");
+	if (SPI_execute_with_args(pr->report_sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "smsdist status manager: reading the %s to report failed", pr->what);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 }
 
@@ -76,16 +113,16 @@ note_refusals(PGresult *res, const char *parent, const char *what, char **last)
 }
 
 /*
- * Send the parent the target rows it has not heard of, TARGET_BATCH at a
- * time, and clear each batch once the parent has it (a row that changed
- * again meanwhile stays pending).  Rows the parent refused are said in the
- * log, once per distinct reason; they are not sent again.  Returns false if
- * a batch could not be sent (try again soon).
+ * Send the parent the rows it has not heard of, batch by batch, clearing
+ * each once the parent has it; at most MAX_BATCHES a step, so that the
+ * inboxes are served too.  Rows the parent refused are said in the log,
+ * once per distinct answer; they are not sent again.  Returns false if a
+ * batch could not be sent (try again soon), with *err saying why.
  */
 static bool
-forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
+forward_rows(PGconn *conn, const char *parent, PendingRows *pr, char **err)
 {
-	static char *last_refusal = NULL;
+	char	   *pending = pending_rows(pr);
 
 	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
 	{
@@ -94,73 +131,25 @@ forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
 		Datum		values[1];
 		PGresult   *res;
 
-		if (batch == MAX_TARGET_BATCHES)
+		if (batch == MAX_BATCHES)
 			return false;		/* the rest at the next step: the inboxes first */
-		res = link_exec(conn, "SELECT smsdist.receive_target_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
-		if (res == NULL)
-			return false;
-		note_refusals(res, parent, "target rows", &last_refusal);
-		PQclear(res);
-		values[0] = CStringGetTextDatum(pending);
-		if (SPI_execute_with_args("SELECT smsdist.targets_reported($1::jsonb)",
-								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist status manager: clearing reported targets failed");
-		pending = pending_targets();
-	}
-	return true;
-}
-
-/*
- * Send the parent the cache inventories it has not heard of (this site's
- * machines' and those its children sent), CACHE_BATCH at a time, each
- * cleared here once the parent has it.  Rows the parent refused are said
- * in the log once per distinct answer.  Returns false if a batch could not
- * be sent.
- */
-#define CACHE_BATCH		500
-
-static char *
-pending_caches(void)
-{
-	if (SPI_execute(psprintf("SELECT smsdist.cache_report_for_parent(%d)::text", CACHE_BATCH), true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "smsdist status manager: reading the cache inventories to report failed");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-static bool
-forward_caches(PGconn *conn, const char *parent, char **err)
-{
-	static char *last_refusal = NULL;
-	char	   *pending = pending_caches();
-
-	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
-	{
-		const char *v[2] = {sms_site_code, pending};
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1];
-		PGresult   *res;
-
-		if (batch == MAX_TARGET_BATCHES)
-			return false;		/* the rest at the next step */
-		res = link_exec(conn, "SELECT smsdist.receive_cache_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
+		res = link_exec(conn, pr->receive_sql, 2, v, NULL, NULL, err);
 		if (res == NULL)
 		{
-			/* a parent older than 0.9 takes no inventories: not an error worth retrying for */
-			if (*err != NULL && strstr(*err, "receive_cache_report") != NULL && strstr(*err, "does not exist") != NULL)
+			if (pr->optional && *err != NULL && strstr(*err, pr->receive_function) != NULL &&
+				strstr(*err, "does not exist") != NULL)
 			{
 				*err = NULL;
 				return true;
 			}
 			return false;
 		}
-		note_refusals(res, parent, "cache inventories", &last_refusal);
+		note_refusals(res, parent, pr->what, &pr->last_refusal);
 		PQclear(res);
 		values[0] = CStringGetTextDatum(pending);
-		if (SPI_execute_with_args("SELECT smsdist.caches_reported($1::jsonb)",
-								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist status manager: clearing reported cache inventories failed");
-		pending = pending_caches();
+		if (SPI_execute_with_args(pr->cleared_sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist status manager: clearing the reported %s failed", pr->what);
+		pending = pending_rows(pr);
 	}
 	return true;
 }
@@ -182,7 +171,6 @@ sms_forward_status_to_parent(void)
 	char	   *conninfo;
 	char	   *report;
 	char	   *md5;
-	char	   *pending;
 	char	   *err = NULL;
 	PGconn	   *conn;
 	PGresult   *res;
@@ -204,9 +192,8 @@ sms_forward_status_to_parent(void)
 	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	pending = pending_targets();
-	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0 &&
-		strcmp(pending_caches(), "[]") == 0)
+	if (strcmp(md5, last_md5) == 0 && strcmp(pending_rows(&target_rows), "[]") == 0 &&
+		strcmp(pending_rows(&cache_rows), "[]") == 0)
 		return true;
 	if (conninfo == NULL)
 	{
@@ -236,9 +223,9 @@ sms_forward_status_to_parent(void)
 				sent = false;
 		}
 		if (sent)
-			sent = forward_targets(conn, parent, pending, &err);
+			sent = forward_rows(conn, parent, &target_rows, &err);
 		if (sent)
-			sent = forward_caches(conn, parent, &err);
+			sent = forward_rows(conn, parent, &cache_rows, &err);
 		link_close(conn, sent);
 		if (sent)
 		{

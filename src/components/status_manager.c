@@ -561,6 +561,69 @@ typedef struct Batch
 	bool		nulls[NCOLS][BATCH];
 } Batch;
 
+/*
+ * Read and parse a status-format file of box (a status message or an
+ * inventory) of at most limit bytes (limit_name says which limit): its
+ * size is looked at before it is read, so a huge file never is, and again
+ * after.  False if the file was refused (or is gone); else *m and *buf
+ * (malloc'd, the caller frees it) hold it.
+ */
+static bool
+read_machine_file(const char *box, InboxFile *f, int limit, const char *limit_name,
+				  SmsStatusFile *m, char **buf, size_t *len)
+{
+	char		err[512];
+	struct stat st;
+	char	   *path = psprintf("%s/%s", box, f->name);
+
+	if (lstat(path, &st) != 0)
+		return false;			/* gone: nothing to do */
+	if (S_ISREG(st.st_mode) && st.st_size > limit)
+	{
+		snprintf(err, sizeof(err), "it is %lld bytes, more than %s (%d bytes)",
+				 (long long) st.st_size, limit_name, limit);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_fmt_read_file(box, f->name, buf, len, err, sizeof(err)))
+	{
+		refuse(box, f, err);
+		return false;
+	}
+	if (*len > (size_t) limit)
+	{
+		/* it grew after the look */
+		free(*buf);
+		snprintf(err, sizeof(err), "it is %zu bytes, more than %s (%d bytes)", *len, limit_name, limit);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_status_parse(*buf, *len, m, err, sizeof(err)))
+	{
+		free(*buf);
+		refuse(box, f, err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Why the file (buf, len, parsed as m) does not speak for the machine it
+ * names -- it is not signed with that machine's key, or its text or time
+ * are outside the site's limits -- or NULL if it does.
+ */
+static char *
+signed_problem(KeyCache *kc, SmsStatusFile *m, const char *buf, size_t len)
+{
+	char		err[512];
+
+	if (!machine_key(kc, m->machine))
+		return kc->why;
+	if (!sms_status_verify(buf, len, m, kc->key, err, sizeof(err)))
+		return pstrdup(err);
+	return status_problem(m->text, strlen(m->text), true, m->at);
+}
+
 /* Read, check and add one message to the batch; false if the file was refused. */
 static bool
 ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
@@ -570,39 +633,11 @@ ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 	size_t		len;
 	char		err[512];
 	char	   *why;
-	struct stat st;
-	char	   *path = psprintf("%s/%s", box, f->name);
 	SmsStatusFile m = {0};
 	int			r;
 
-	/* the size before reading: a huge file is never read */
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > sms_status_file_max)
-	{
-		snprintf(err, sizeof(err), "it is %lld bytes, more than smsdist.status_file_max (%d bytes)",
-				 (long long) st.st_size, sms_status_file_max);
-		refuse(box, f, err);
+	if (!read_machine_file(box, f, sms_status_file_max, "smsdist.status_file_max", &m, &buf, &len))
 		return false;
-	}
-	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
-	{
-		refuse(box, f, err);
-		return false;
-	}
-	if (len > (size_t) sms_status_file_max)
-	{
-		/* it grew after the look */
-		free(buf);
-		snprintf(err, sizeof(err), "it is %zu bytes, more than smsdist.status_file_max (%d bytes)",
-				 len, sms_status_file_max);
-		refuse(box, f, err);
-		return false;
-	}
-	if (!sms_status_parse(buf, len, &m, err, sizeof(err)))
-	{
-		free(buf);
-		refuse(box, f, err);
-		return false;
-	}
 	if (strcmp(m.machine, f->machine) != 0 || m.sequence != f->seq)
 	{
 		free(buf);
@@ -613,22 +648,8 @@ ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 		return false;
 	}
 	/* it speaks for the machine it names only if signed with that machine's key */
-	if (!machine_key(kc, m.machine))
-	{
-		free(buf);
-		sms_status_free(&m);
-		refuse(box, f, kc->why);
-		return false;
-	}
-	if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
-	{
-		free(buf);
-		sms_status_free(&m);
-		refuse(box, f, err);
-		return false;
-	}
+	why = signed_problem(kc, &m, buf, len);
 	free(buf);
-	why = status_problem(m.text, strlen(m.text), true, m.at);
 	if (why != NULL)
 	{
 		sms_status_free(&m);
@@ -749,46 +770,18 @@ ingest_inventory(const char *box, InboxFile *f, KeyCache *kc, struct stat *st)
 
 	if (lstat(path, st) != 0)
 		return false;			/* gone: nothing to do */
-	if (S_ISREG(st->st_mode) && st->st_size > INVENTORY_FILE_MAX)
-	{
-		snprintf(err, sizeof(err), "it is %lld bytes, more than an inventory file may have (%d bytes)",
-				 (long long) st->st_size, INVENTORY_FILE_MAX);
-		refuse(box, f, err);
+	if (!read_machine_file(box, f, INVENTORY_FILE_MAX, "an inventory file may have", &m, &buf, &len))
 		return false;
-	}
-	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
-	{
-		refuse(box, f, err);
-		return false;
-	}
-	if (len > INVENTORY_FILE_MAX)
-	{
-		free(buf);
-		snprintf(err, sizeof(err), "it is %zu bytes, more than an inventory file may have (%d bytes)",
-				 len, INVENTORY_FILE_MAX);
-		refuse(box, f, err);
-		return false;
-	}
-	if (!sms_status_parse(buf, len, &m, err, sizeof(err)))
-	{
-		free(buf);
-		refuse(box, f, err);
-		return false;
-	}
 	if (strcmp(m.machine, f->machine) != 0)
 		snprintf(err, sizeof(err), "the file name says machine %s; the file says %s", f->machine, m.machine);
 	else if (m.message_id != SMS_STATUS_CACHE_INVENTORY || m.inventory == NULL)
 		snprintf(err, sizeof(err), "an inventory file holds message %d with an inventory line",
 				 SMS_STATUS_CACHE_INVENTORY);
-	else if (!machine_key(kc, m.machine))
-		strlcpy(err, kc->why, sizeof(err));
-	else if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
-		;						/* err says why */
+	else if ((why = signed_problem(kc, &m, buf, len)) != NULL)
+		strlcpy(err, why, sizeof(err));
 	else
 		err[0] = '\0';
 	free(buf);
-	if (err[0] == '\0' && (why = status_problem(m.text, strlen(m.text), true, m.at)) != NULL)
-		strlcpy(err, why, sizeof(err));
 	if (err[0] != '\0')
 	{
 		sms_status_free(&m);
