@@ -38,7 +38,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "file_util.h"
+#include "package_extract.h"
+#include "publish.h"
 #include "package_store.h"
 #include "early_extract.h"
 #include "formats/sms_formats.h"

@@ -46,7 +46,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "smsdist.h"
 
 #include <time.h>
 

@@ -37,6 +37,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "file_util.h"
 #include "package_archive.h"
 #include "package_store.h"
 #include "compress.h"

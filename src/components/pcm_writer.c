@@ -51,7 +51,8 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "file_util.h"
+#include "sha256.h"
 #include "package_store.h"
 
 #include <fcntl.h>

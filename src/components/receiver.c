@@ -79,7 +79,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "sha256.h"
 #include "package_store.h"
 
 #include <fcntl.h>

@@ -41,7 +41,6 @@
 #include "utils/memutils.h"
 #include "storage/fd.h"
 #include "nodes/pg_list.h"
-#include "package_archive.h"
 #include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>

@@ -41,7 +41,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "package_delta.h"
 #include "package_store.h"
 #include "site_link.h"
 

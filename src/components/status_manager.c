@@ -63,7 +63,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "smsdist.h"
 #include "site_link.h"
 
 #include <sys/stat.h>

@@ -52,6 +52,8 @@
  *-------------------------------------------------------------------------
  */
 #include "early_extract.h"
+#include "file_util.h"
+#include "package_extract.h"
 
 #include <fcntl.h>
 #include <signal.h>
