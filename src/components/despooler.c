@@ -257,7 +257,7 @@ record_location(WorkItem *w, DistPoint *dp, bool present)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(dp->id);
 	values[3] = Int32GetDatum(w->version);
-	values[4] = CStringGetTextDatum(psprintf("%s/%s", dp->share, w->package_id));
+	values[4] = CStringGetTextDatum(sms_published_tree_path(dp->share, w->package_id));
 	if (present)
 		ret = SPI_execute_with_args("INSERT INTO smsdist.package_locations"
 									"       (package_id, site_code, site_system_id, source_version, path)"
@@ -727,7 +727,7 @@ dp_problem(DistPoint *dp, const char *package_id, int version, const char *manif
 	char		err[512];
 	char	   *text = NULL;
 	size_t		len;
-	char	   *tree = psprintf("%s/%s", dp->share, package_id);
+	char	   *tree = sms_published_tree_path(dp->share, package_id);
 	struct stat st;
 
 	snprintf(name, sizeof(name), "%s.%d.manifest", package_id, version);
@@ -1048,7 +1048,7 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		{
 			w->early_stage = MemoryContextStrdup(sms_step_context, stage);
 			remember_manifest(w, m);
-			publish_extracted(w, dps, psprintf("%s/tree", w->early_stage));
+			publish_extracted(w, dps, sms_early_stage_tree(w->early_stage));
 			sms_remove_tree(w->early_stage);
 			return;
 		}
@@ -1152,13 +1152,13 @@ clean_despool_dirs(void)
 
 	if (done)
 		return;
-	if (SPI_execute_with_args("SELECT root_directory::text || '/smsdist-despool' FROM smsdist.site_systems"
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive'",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing site-server drives failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
-		dirs = lappend(dirs, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-	dirs = lappend(dirs, psprintf("%s/smsdist-despool", sms_package_store()));
+		dirs = lappend(dirs, sms_despool_dir(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	dirs = lappend(dirs, sms_despool_dir(sms_package_store()));
 
 	foreach(lc, dirs)
 	{
@@ -1248,13 +1248,13 @@ sms_despooler_step(void)
 	dps = distribution_points();
 	drive = choose_drive(&fallback);
 	tmpdir = MemoryContextStrdup(sms_step_context,
-								 psprintf("%s/smsdist-despool", drive));
+								 sms_despool_dir(drive));
 	if (MakePGDirectory(tmpdir) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", tmpdir)));
 	tmpdir = MemoryContextStrdup(sms_step_context,
-								 psprintf("%s/%s.%s", tmpdir, w->job_id, w->package_id));
+								 sms_despool_job_dir(tmpdir, w->job_id, w->package_id));
 	sms_step_commit();			/* 'running' is visible */
 
 	if (dps == NIL && strcmp(w->job_type, "remove_package") != 0)

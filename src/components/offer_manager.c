@@ -47,6 +47,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "package_store.h"
 
 #include <time.h>
 
@@ -593,7 +594,7 @@ sync_box(const char *dir, const char *box, List *files)
 static char *
 outbox(void)
 {
-	return MemoryContextStrdup(sms_step_context, psprintf("%s/inboxes", sms_site_server_dir()));
+	return MemoryContextStrdup(sms_step_context, sms_outbox_dir(sms_site_server_dir()));
 }
 
 /*
