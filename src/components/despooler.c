@@ -38,13 +38,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "despooler.h"
 #include "despooler_content.h"
 #include "pcm_writer.h"
 #include "status.h"
 #include "validate.h"
 #include "worker.h"
+#include "file_util.h"
+#include "package_extract.h"
+#include "publish.h"
 #include "package_store.h"
 #include "job_state.h"
 #include "early_extract.h"
@@ -486,7 +488,7 @@ distribute(WorkItem *w, List *dps, const char *tmpdir)
 		{
 			w->early_stage = MemoryContextStrdup(sms_step_context, stage);
 			remember_manifest(w, m);
-			publish_extracted(w, dps, psprintf("%s/tree", w->early_stage));
+			publish_extracted(w, dps, sms_early_stage_tree(w->early_stage));
 			sms_remove_tree(w->early_stage);
 			return;
 		}
@@ -590,13 +592,13 @@ clean_despool_dirs(void)
 
 	if (done)
 		return;
-	if (SPI_execute_with_args("SELECT root_directory::text || '/smsdist-despool' FROM smsdist.site_systems"
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive'",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing site-server drives failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
-		dirs = lappend(dirs, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-	dirs = lappend(dirs, psprintf("%s/smsdist-despool", sms_package_store()));
+		dirs = lappend(dirs, sms_despool_dir(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	dirs = lappend(dirs, sms_despool_dir(sms_package_store()));
 
 	foreach(lc, dirs)
 	{
@@ -686,13 +688,13 @@ sms_despooler_step(void)
 	dps = despool_distribution_points();
 	drive = choose_drive(&fallback);
 	tmpdir = MemoryContextStrdup(sms_step_context,
-								 psprintf("%s/smsdist-despool", drive));
+								 sms_despool_dir(drive));
 	if (MakePGDirectory(tmpdir) != 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", tmpdir)));
 	tmpdir = MemoryContextStrdup(sms_step_context,
-								 psprintf("%s/%s.%s", tmpdir, w->job_id, w->package_id));
+								 sms_despool_job_dir(tmpdir, w->job_id, w->package_id));
 	sms_step_commit();			/* 'running' is visible */
 
 	if (dps == NIL && strcmp(w->job_type, "remove_package") != 0)

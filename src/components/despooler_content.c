@@ -27,6 +27,10 @@
 #include "validate.h"
 #include "worker.h"
 #include "package_store.h"
+#include "publish.h"
+#include "file_util.h"
+#include "package_manifest.h"
+#include "sha256.h"
 #include "formats/sms_formats.h"
 
 #include <sys/stat.h>
@@ -80,7 +84,7 @@ despool_record_location(WorkItem *w, DistPoint *dp, bool present)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(dp->id);
 	values[3] = Int32GetDatum(w->version);
-	values[4] = CStringGetTextDatum(psprintf("%s/%s", dp->share, w->package_id));
+	values[4] = CStringGetTextDatum(sms_published_tree_path(dp->share, w->package_id));
 	if (present)
 		ret = SPI_execute_with_args("INSERT INTO smsdist.package_locations"
 									"       (package_id, site_code, site_system_id, source_version, path)"
@@ -234,7 +238,7 @@ dp_problem(DistPoint *dp, const char *package_id, int version, const char *manif
 	char		err[512];
 	char	   *text = NULL;
 	size_t		len;
-	char	   *tree = psprintf("%s/%s", dp->share, package_id);
+	char	   *tree = sms_published_tree_path(dp->share, package_id);
 	struct stat st;
 
 	snprintf(name, sizeof(name), "%s.%d.manifest", package_id, version);

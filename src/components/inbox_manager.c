@@ -99,7 +99,7 @@ sms_inbox_manager_step(void)
 		return DT_NOEND;
 	}
 	values[0] = CStringGetTextDatum(sms_site_code);
-	box = sms_outbox_dir();
+	box = sms_instruction_outbox();
 	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
 							  " ORDER BY site_system_id",

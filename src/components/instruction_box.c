@@ -22,6 +22,7 @@
  *-------------------------------------------------------------------------
  */
 #include "instruction_box.h"
+#include "package_store.h"
 #include "pcm_writer.h"
 #include "worker.h"
 
@@ -130,7 +131,7 @@ sms_sync_box(const char *dir, const char *box, List *files)
 
 /* <site server>/inboxes, where the Offer Manager writes. */
 char *
-sms_outbox_dir(void)
+sms_instruction_outbox(void)
 {
-	return MemoryContextStrdup(sms_step_context, psprintf("%s/inboxes", sms_site_server_dir()));
+	return MemoryContextStrdup(sms_step_context, sms_outbox_dir(sms_site_server_dir()));
 }

@@ -26,6 +26,6 @@ typedef struct SmsBoxFile
 
 extern bool sms_instruction_file_name(const char *name);
 extern int	sms_sync_box(const char *dir, const char *box, List *files);
-extern char *sms_outbox_dir(void);
+extern char *sms_instruction_outbox(void);
 
 #endif							/* SMSDIST_INSTRUCTION_BOX_H */

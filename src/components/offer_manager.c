@@ -47,12 +47,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "instruction_box.h"
 #include "offer_manager.h"
 #include "pcm_writer.h"
 #include "site_key.h"
 #include "worker.h"
+#include "smsdist.h"
+#include "package_store.h"
 
 #include <time.h>
 
@@ -550,7 +551,7 @@ sms_offer_manager_step(void)
 	offers();
 	lookups();
 	packages();
-	box = sms_outbox_dir();
+	box = sms_instruction_outbox();
 	/* package files first: an offer that appears finds its package's */
 	changes = sms_sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
 	changes += sms_sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);

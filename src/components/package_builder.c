@@ -37,6 +37,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "file_util.h"
 #include "package_archive.h"
 #include "package_builder.h"
 #include "status.h"
@@ -176,22 +177,17 @@ report_progress(int64 done, void *arg)
 
 /* Remove what an earlier, crashed builder of this build left. */
 static void
-remove_leftovers(const char *store, const char *stem)
+remove_leftovers(const char *store, const char *package_id, int version)
 {
 	DIR		   *dir = AllocateDir(store);
 	struct dirent *de;
-	size_t		stemlen = strlen(stem);
 
 	while ((de = ReadDir(dir, store)) != NULL)
 	{
 		char		path[MAXPGPATH];
 
-		if (strncmp(de->d_name, stem, stemlen) != 0 || de->d_name[stemlen] != '.')
+		if (!sms_is_build_leftover(de->d_name, package_id, version))
 			continue;
-		/* <stem>.tar.<pid>, <stem>.parts.<pid>, <stem>.tar.gz.tmp */
-		if (strstr(de->d_name + stemlen, ".tmp") == NULL &&
-			strncmp(de->d_name + stemlen, ".tar.gz", 8) == 0)
-			continue;			/* a finished package file: keep */
 		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
 		sms_remove_tree(path);
 	}
@@ -204,7 +200,7 @@ remove_leftovers(const char *store, const char *stem)
  * caller's transaction, SPI connected.
  */
 static void
-record_ready(const char *package_id, int version, const char *store, const char *stem,
+record_ready(const char *package_id, int version, const char *store,
 			 SmsManifest *manifest, int64 out_bytes, int64 stored_bytes,
 			 const char *sha256_hex, TimestampTz started)
 {
@@ -217,7 +213,7 @@ record_ready(const char *package_id, int version, const char *store, const char 
 	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
 	values[0] = CStringGetTextDatum(package_id);
 	values[1] = Int32GetDatum(version);
-	values[2] = CStringGetTextDatum(psprintf("%s/%s.tar.gz", store, stem));
+	values[2] = CStringGetTextDatum(sms_package_file_path(store, package_id, version));
 	values[3] = Int64GetDatum(out_bytes);
 	values[4] = CStringGetTextDatum(sha256_hex);
 	values[5] = CStringGetTextDatum(sms_manifest_to_text(manifest));
@@ -327,7 +323,7 @@ source_size(const char *dir)
 
 /*
  * A builder's output file may be sent while it is written (sender.c): it
- * gets a new name for every attempt, <stem>.tar.gz.<stream ID>.tmp, made
+ * gets a new name for every attempt, a stream file (package_store.h), made
  * here (empty) and recorded in the build's row before anything is written
  * to it, and the Sender is woken.  A stream ID is random, so a file of an
  * earlier attempt or an earlier builder is never taken for this one.
@@ -367,7 +363,7 @@ begin_stream(const char *store, ProgressArg *parg)
 }
 
 /*
- * One attempt: tar + compress into <store>/<stem>.tar.gz.  Returns the
+ * One attempt: tar + compress into the package file.  Returns the
  * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
  * caller's transaction is open), and the output is not streamed.
  */
@@ -382,12 +378,12 @@ tar_tick(void *arg)
 }
 
 static SmsManifest *
-build_once(const char *source, const char *store, const char *stem, ProgressArg *parg,
-		   int64 *tar_bytes, int64 *out_bytes, int64 *stored_bytes, char *sha256_hex)
+build_once(const char *source, const char *store, const char *package_id, int version,
+		   ProgressArg *parg, int64 *tar_bytes, int64 *out_bytes, int64 *stored_bytes, char *sha256_hex)
 {
-	char	   *tar_path = psprintf("%s/%s.tar.%d", store, stem, MyProcPid);
-	char	   *parts = psprintf("%s/%s.parts.%d", store, stem, MyProcPid);
-	char	   *out_path = psprintf("%s/%s.tar.gz", store, stem);
+	char	   *tar_path = sms_build_tar_path(store, package_id, version, MyProcPid);
+	char	   *parts = sms_build_parts_dir(store, package_id, version, MyProcPid);
+	char	   *out_path = sms_package_file_path(store, package_id, version);
 	char	   *volatile tmp_path = NULL;
 	SmsCompressJob *volatile job = NULL;
 	SmsManifest *volatile manifest = NULL;
@@ -396,7 +392,7 @@ build_once(const char *source, const char *store, const char *stem, ProgressArg 
 	{
 		struct stat st;
 
-		tmp_path = parg ? begin_stream(store, parg) : psprintf("%s.tmp", out_path);
+		tmp_path = parg ? begin_stream(store, parg) : sms_build_tmp_path(store, package_id, version);
 
 		/* a source smaller than one chunk is compressed here alone */
 		job = sms_compress_begin(tar_path, parts, sms_compression_level,
@@ -448,7 +444,6 @@ smsdist_package_builder_main(Datum main_arg)
 	BuilderArgs args;
 	char	   *volatile source = NULL;
 	char	   *store;
-	char	   *stem;
 	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
@@ -517,7 +512,6 @@ smsdist_package_builder_main(Datum main_arg)
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "smsdist package builder");
 
 	store = sms_package_store();
-	stem = psprintf("%s.%d", args.package_id, args.source_version);
 
 	/* the size first, so that progress has a percent from the start */
 	{
@@ -541,8 +535,8 @@ smsdist_package_builder_main(Datum main_arg)
 		PG_TRY();
 		{
 			ensure_dir(store);
-			remove_leftovers(store, stem);
-			manifest = build_once(source, store, stem, &parg, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
+			remove_leftovers(store, args.package_id, args.source_version);
+			manifest = build_once(source, store, args.package_id, args.source_version, &parg, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
 			failure = NULL;
 		}
 		PG_CATCH();
@@ -571,7 +565,7 @@ smsdist_package_builder_main(Datum main_arg)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		record_ready(args.package_id, args.source_version, store, stem, manifest,
+		record_ready(args.package_id, args.source_version, store, manifest,
 					 out_bytes, stored_bytes, sha256_hex, started);
 		SPI_finish();
 		PopActiveSnapshot();
@@ -611,7 +605,6 @@ sms_build_small_package_here(const char *package_id, int version)
 	Oid			types[2] = {TEXTOID, INT4OID};
 	char	   *source;
 	char	   *store;
-	char	   *stem;
 	char		sha256_hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
@@ -643,7 +636,6 @@ sms_build_small_package_here(const char *package_id, int version)
 		elog(ERROR, "smsdist scheduler: claiming build %s.%d failed", package_id, version);
 
 	store = sms_package_store();
-	stem = psprintf("%s.%d", package_id, version);
 	for (int attempt = 1; attempt <= BUILD_ATTEMPTS; attempt++)
 	{
 		/* a subtransaction: a failure releases its files and memory, not ours */
@@ -652,8 +644,8 @@ sms_build_small_package_here(const char *package_id, int version)
 		PG_TRY();
 		{
 			ensure_dir(store);
-			remove_leftovers(store, stem);
-			manifest = build_once(source, store, stem, NULL, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
+			remove_leftovers(store, package_id, version);
+			manifest = build_once(source, store, package_id, version, NULL, &tar_bytes, &out_bytes, &stored_bytes, sha256_hex);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
@@ -676,7 +668,7 @@ sms_build_small_package_here(const char *package_id, int version)
 						package_id, version, failure->message, attempt + 1, BUILD_ATTEMPTS)));
 	}
 	if (failure == NULL)
-		record_ready(package_id, version, store, stem, manifest, out_bytes, stored_bytes,
+		record_ready(package_id, version, store, manifest, out_bytes, stored_bytes,
 					 sha256_hex, started);
 	else
 	{

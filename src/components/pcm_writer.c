@@ -51,10 +51,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "pcm_writer.h"
 #include "site_key.h"
 #include "worker.h"
+#include "file_util.h"
+#include "sha256.h"
 #include "package_store.h"
 
 #include <fcntl.h>
@@ -162,7 +163,7 @@ pcm_places(void)
 	MemoryContext old;
 
 	pl.site_server = MemoryContextStrdup(sms_step_context,
-										 psprintf("%s/mancfg.box/pcmdom.box", sms_site_server_dir()));
+										 sms_pcm_domain_box(sms_site_server_dir()));
 	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",

@@ -79,10 +79,10 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "status.h"
 #include "validate.h"
 #include "wakeup.h"
+#include "sha256.h"
 #include "package_store.h"
 
 #include <fcntl.h>

@@ -45,7 +45,6 @@
 #include "utils/memutils.h"
 #include "storage/fd.h"
 #include "nodes/pg_list.h"
-#include "package_archive.h"
 #include "job_state.h"
 #include <unistd.h>
 #include <sys/stat.h>
@@ -367,14 +366,13 @@ purge_package_store(void)
 	dir = AllocateDir(store);
 	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
 	{
-		size_t		len = strlen(de->d_name);
 		char	   *path;
 		Datum		arg;
 		Oid			type = TEXTOID;
 
 		struct stat st;
 
-		if (len <= 7 || strcmp(de->d_name + len - 7, ".tar.gz") != 0)
+		if (!sms_is_package_file_name(de->d_name))
 			continue;
 		path = psprintf("%s/%s", store, de->d_name);
 		/* a file renamed into place whose row is not committed yet: leave it */
@@ -382,8 +380,8 @@ purge_package_store(void)
 			continue;
 		arg = CStringGetTextDatum(path);
 		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_builds"
-								  " WHERE file_path = $1 OR state = 'building' AND $1 LIKE"
-								  "  '%/' || package_id || '.' || source_version || '.tar.gz'",
+								  " WHERE file_path = $1 OR state = 'building' AND $1 LIKE "
+								  SMS_PACKAGE_FILE_SQL_PATTERN,
 								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist scheduler: checking package files failed");
 		if (SPI_processed == 0)

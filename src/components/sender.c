@@ -41,7 +41,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "despooler.h"
 #include "job_control.h"
 #include "replication_manager.h"
@@ -49,6 +48,7 @@
 #include "status.h"
 #include "validate.h"
 #include "worker.h"
+#include "package_delta.h"
 #include "package_store.h"
 #include "site_link.h"
 #include "job_state.h"

@@ -64,11 +64,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "status.h"
 #include "status_manager.h"
 #include "status_forwarder.h"
 #include "worker.h"
+#include "smsdist.h"
 #include "site_link.h"
 
 #include <sys/stat.h>

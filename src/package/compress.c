@@ -29,9 +29,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "wakeup.h"
 #include "compress.h"
+#include "file_util.h"
+#include "sha256.h"
+#include "smsdist.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -685,8 +687,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256");
 	pg_cryptohash_free(hash);
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(sha256_hex + 2 * i, "%02x", digest[i]);
+	sms_sha256_digest_hex(digest, sha256_hex);
 
 	(void) durable_rename(tmp_path, out_path, ERROR);
 	*stored_bytes = (int64) pg_atomic_read_u64(&sh->bytes_stored);

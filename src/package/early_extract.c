@@ -52,6 +52,9 @@
  *-------------------------------------------------------------------------
  */
 #include "early_extract.h"
+#include "file_util.h"
+#include "package_extract.h"
+#include "package_store.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -260,7 +263,7 @@ smsdist_early_extractor_main(Datum arg)
 
 	PG_TRY();
 	{
-		char	   *tree = psprintf("%s/tree", sh->stage_dir);
+		char	   *tree = sms_early_stage_tree(sh->stage_dir);
 		SmsManifest *m;
 		char	   *text;
 
@@ -270,7 +273,7 @@ smsdist_early_extractor_main(Datum arg)
 					 errmsg("could not create directory \"%s\": %m", tree)));
 		m = sms_archive_extract_growing(sh->part_path, tree, follow_part_file, &f, sha);
 		text = sms_manifest_to_text(m);
-		write_whole_file(psprintf("%s/manifest", sh->stage_dir), text, strlen(text));
+		write_whole_file(sms_early_stage_manifest(sh->stage_dir), text, strlen(text));
 		SpinLockAcquire(&sh->mutex);
 		strlcpy(sh->file_sha256, sha, sizeof(sh->file_sha256));
 		sh->bytes_read = f.last_offset;
@@ -362,8 +365,8 @@ sms_early_start(const char *package_id, int version, const char *stream_id,
 {
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 	char	   *key = stream_key(package_id, version, stream_id);
-	char	   *despool = psprintf("%s/smsdist-despool", drive);
-	char	   *stage = psprintf("%s/%s.early", despool, key);
+	char	   *despool = sms_despool_dir(drive);
+	char	   *stage = sms_early_stage_dir(despool, package_id, version, stream_id);
 	dsm_segment *seg;
 	EarlyShared *sh;
 	BackgroundWorkerHandle *handle;
@@ -583,7 +586,7 @@ sms_early_take(const char *package_id, int version, const char *sha256,
 	early_forget(true);
 	PG_TRY();
 	{
-		text = read_whole_file(psprintf("%s/manifest", stage), &len);
+		text = read_whole_file(sms_early_stage_manifest(stage), &len);
 		*manifest = sms_manifest_parse(text, len, psprintf("the manifest of \"%s\"", stage));
 	}
 	PG_CATCH();

@@ -10,7 +10,7 @@
 #ifndef SMS_EARLY_EXTRACT_H
 #define SMS_EARLY_EXTRACT_H
 
-#include "package_archive.h"
+#include "package_manifest.h"
 
 /* An early extraction waits this long for new bytes before it gives up. */
 #define SMS_EARLY_STALL_MS		(60 * 1000)

@@ -34,8 +34,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "inflate.h"
+#include "sha256.h"
+#include "smsdist.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -32,7 +32,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "package_delta.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -48,33 +48,11 @@
 
 #define DELTA_BLOCK_SIZE	(256 * 1024)
 
-/* the base manifest's entry for path, or NULL (entries are sorted) */
-static SmsManifestEntry *
-manifest_find(const SmsManifest *m, const char *path)
-{
-	int			lo = 0,
-				hi = m->nentries;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(m->entries[mid].path, path);
-
-		if (c == 0)
-			return &m->entries[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Is the new entry e the same file in the base manifest? */
 static bool
 kept_file(const SmsManifest *base, const SmsManifestEntry *e)
 {
-	SmsManifestEntry *b = manifest_find(base, e->path);
+	const SmsManifestEntry *b = sms_manifest_find(base, e->path);
 
 	return b != NULL && !b->is_dir && b->size == e->size &&
 		(b->mode & 07777) == (e->mode & 07777) &&
@@ -187,7 +165,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 	for (int i = 0; i < base->nentries; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (manifest_find(cur, base->entries[i].path) == NULL)
+		if (sms_manifest_find(cur, base->entries[i].path) == NULL)
 		{
 			appendStringInfo(&delta, "delete %s\n", base->entries[i].path);
 			res->files_deleted++;
@@ -248,7 +226,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 			continue;			/* written last, below */
 		else if (type == AE_IFREG)
 		{
-			SmsManifestEntry *e = manifest_find(cur, name);
+			const SmsManifestEntry *e = sms_manifest_find(cur, name);
 
 			if (e == NULL || e->is_dir)
 				ereport(ERROR,

@@ -46,565 +46,32 @@
  * the server must be able to read, publish and later remove what it
  * extracted.  Implied directories without an entry get 0755.
  *
+ * The work is shared by the files of this module (extract_internal.h):
+ * this one reads the archive and drives the extraction; extract_tree.c
+ * creates what it holds under dest_dir; extract_verify.c compares that with
+ * the manifest; extract_delta.c completes a delta from its base tree.
+ *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "validate.h"
 #include "inflate.h"
+#include "extract_internal.h"
 
 #include <fcntl.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "file_util.h"
 
 #include "catalog/pg_authid.h"
-#include "common/cryptohash.h"
-#include "common/hashfn.h"
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/memutils.h"
-
-/* libarchive's read size, and ours: big enough that syscalls do not show */
-#define EXTRACT_BLOCK_SIZE	(256 * 1024)
-
-typedef struct ExtractItem
-{
-	char	   *path;			/* hash key: the entry path */
-	bool		is_dir;
-	bool		from_entry;		/* the archive has an entry for it */
-	int			mode;			/* the entry's mode & 07777 */
-	int64		size;			/* bytes written (files) */
-	uint8		sha256[PG_SHA256_DIGEST_LENGTH];	/* of those bytes (files) */
-} ExtractItem;
-
-/*
- * Everything one extraction holds.  Descriptors live here, not in local
- * variables, so that the error path closes every one of them.
- */
-typedef struct Extract
-{
-	const char *archive_path;
-	const char *dest_dir;
-	int			archive_fd;		/* OpenTransientFile, or -1 */
-	int			dest_fd;		/* OpenTransientFile, or -1 */
-	struct archive *ar;
-	int			dir_fd;			/* raw: directory dir_rel, or -1 */
-	char	   *dir_rel;		/* entry path of dir_fd; NULL if none */
-	int			file_fd;		/* raw: the file being written, or -1 */
-	pg_cryptohash_ctx *sha;
-	HTAB	   *items;
-	char	   *buf;
-	char	   *manifest_text;	/* the manifest entry's data, NUL-terminated */
-	size_t		manifest_len;
-	char	   *delta_text;		/* the delta description's, or NULL */
-	size_t		delta_len;
-	const char *base_dir;		/* a delta's base tree, or NULL */
-	int			base_version;
-	int			base_fd;		/* OpenTransientFile of base_dir, or -1 */
-	int			base_file_fd;	/* raw: the base file being copied, or -1 */
-	SmsManifest *manifest;		/* parsed, in the caller's memory context */
-	int64		total_bytes;	/* declared by the file entries so far */
-	SmsInflater *inflater;		/* inflating in another process, or NULL */
-	char	   *inflate_error;	/* why the inflated stream stopped */
-	/* a file still being written (sms_archive_extract_growing), or NULL */
-	SmsFollowFn follow;
-	void	   *follow_arg;
-	char	   *follow_buf;		/* the compressed bytes read */
-	int64		follow_offset;	/* how many */
-	pg_cryptohash_ctx *follow_sha;	/* their SHA-256 */
-	char	   *follow_error;	/* why reading stopped */
-} Extract;
-
-/*
- * Raw descriptors (openat() has no PostgreSQL wrapper) are reported to fd.c
- * so that it closes cached VFDs when we need room, instead of our open
- * failing with EMFILE.
- */
-static int
-raw_openat(int dirfd, const char *name, int flags, mode_t mode)
-{
-	int			fd;
-
-	ReserveExternalFD();
-	fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
-	if (fd < 0)
-	{
-		int			save_errno = errno;
-
-		ReleaseExternalFD();
-		errno = save_errno;
-	}
-	return fd;
-}
-
-static int
-raw_close(int fd)
-{
-	int			rc = close(fd);
-	int			save_errno = errno;
-
-	ReleaseExternalFD();
-	errno = save_errno;
-	return rc;
-}
-
-/*
- * Length of the control character at p, or 0 if there is none: ASCII C0 and
- * DEL, and the UTF-8 encodings of the C1 controls (U+0080-U+009F) and of
- * U+2028/U+2029, as in validate.c; here regardless of the database encoding,
- * because a file name reaches Windows clients as UTF-8 whatever the database
- * uses.
- */
-static int
-control_char_at(const unsigned char *p)
-{
-	if (*p < 0x20 || *p == 0x7f)
-		return 1;
-	if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
-		return 2;
-	if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9))
-		return 3;
-	return 0;
-}
-
-static bool
-has_control_char(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		if (control_char_at(p) > 0)
-			return true;
-	return false;
-}
-
-/*
- * An entry name fit for an error message: a refused name may contain line
- * breaks or bytes that are not valid in the server encoding, which must not
- * reach the log or the client raw.  Such bytes are shown as \xNN.
- */
-static char *
-printable(const char *s)
-{
-	StringInfoData buf;
-	bool		valid = pg_verify_mbstr(GetDatabaseEncoding(), s, strlen(s), true);
-	const unsigned char *p = (const unsigned char *) s;
-
-	initStringInfo(&buf);
-	while (*p)
-	{
-		int			k = control_char_at(p);
-
-		if (buf.len > 1024)
-		{
-			appendStringInfoString(&buf, "...");
-			break;
-		}
-		if (k == 0 && *p >= 0x80 && !valid)
-			k = 1;
-		if (k > 0)
-		{
-			for (int i = 0; i < k; i++)
-				appendStringInfo(&buf, "\\x%02x", p[i]);
-			p += k;
-		}
-		else
-			appendStringInfoChar(&buf, *p++);
-	}
-	return buf.data;
-}
-
-/*
- * Why is entry path p not a safe path, or beyond the limits on paths?
- * NULL if it is fine.  is_dir: p is a directory's (its manifest path has
- * one more byte, the trailing '/').
- */
-static const char *
-unsafe_path_reason(const char *p, bool is_dir)
-{
-	size_t		len = strlen(p);
-	const char *comp = p;
-	const char *problem;
-
-	if (len == 0)
-		return "its name is empty";
-	if (p[0] == '/')
-		return "it is an absolute path";
-	if (strchr(p, '\\') != NULL)
-		return "its name contains a backslash";
-	if (has_control_char(p))
-		return "its name contains a control character";
-	/* the manifest is text, and clients take names as UTF-8 */
-	problem = sms_path_name_problem(p);
-	if (problem != NULL)
-		return psprintf("its name contains %s", problem);
-	if (sms_path_depth(p) > sms_max_path_depth)
-		return psprintf("its path is more than %d levels deep (smsdist.max_path_depth)",
-						sms_max_path_depth);
-	if (len + (is_dir ? 1 : 0) > (size_t) sms_max_path_length)
-		return psprintf("its path is longer than %d bytes (smsdist.max_path_length)",
-						sms_max_path_length);
-	for (;;)
-	{
-		const char *slash = strchr(comp, '/');
-		size_t		clen = slash ? (size_t) (slash - comp) : strlen(comp);
-
-		if (clen == 0)
-			return "its name has an empty component";
-		if (clen == 1 && comp[0] == '.')
-			return "its name has a \".\" component";
-		if (clen == 2 && comp[0] == '.' && comp[1] == '.')
-			return "its name has a \"..\" component";
-		if (clen > NAME_MAX)
-			return "a component of its name is longer than 255 bytes";
-		if (slash == NULL)
-			return NULL;
-		comp = slash + 1;
-	}
-}
-
-/* Does path lie in (or is it) a top-level name the package format reserves? */
-static bool
-reserved_top_name(const char *path)
-{
-	static const char *const reserved[] = {SMS_MANIFEST_NAME, SMS_DELTA_NAME};
-
-	for (size_t i = 0; i < lengthof(reserved); i++)
-	{
-		size_t		n = strlen(reserved[i]);
-
-		if (strncmp(path, reserved[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
-			return true;
-	}
-	return false;
-}
-
-static void
-pg_attribute_noreturn()
-refuse_entry(Extract *x, const char *path, const char *reason)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("refusing entry \"%s\" of package file \"%s\": %s",
-					printable(path), x->archive_path, reason),
-			 errdetail("A package file may contain only regular files and directories with relative paths that stay beneath the package directory, each once, followed by the manifest.")));
-}
-
-static void
-pg_attribute_noreturn()
-archive_failed(Extract *x, const char *what)
-{
-	const char *msg = archive_error_string(x->ar);
-
-	CHECK_FOR_INTERRUPTS();		/* an interrupt stopped the inflater's stream */
-	/* a growing file that stopped: libarchive's gzip filter says "truncated" */
-	if (x->follow_error != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s", x->follow_error)));
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("could not read package file \"%s\": %s%s%s",
-					x->archive_path, what,
-					msg ? ": " : "", msg ? msg : "")));
-}
-
-/* A package file that is readable but does not match its manifest. */
-static void
-pg_attribute_noreturn()
-pg_attribute_printf(2, 3)
-mismatch(Extract *x, const char *fmt,...)
-{
-	StringInfoData detail;
-
-	initStringInfo(&detail);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&detail, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&detail, needed);
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_CORRUPTED),
-			 errmsg("package file \"%s\" does not match its manifest", x->archive_path),
-			 errdetail_internal("%s", detail.data)));
-}
-
-static void
-pg_attribute_noreturn()
-hash_failed(Extract *x)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INTERNAL_ERROR),
-			 errmsg("could not compute SHA-256 while extracting package file \"%s\": %s",
-					x->archive_path, pg_cryptohash_error(x->sha))));
-}
-
-/* Hash table of items: the key is a char * pointing to the entry path. */
-static uint32
-item_hash(const void *key, Size keysize)
-{
-	const char *s = *(const char *const *) key;
-
-	return hash_bytes((const unsigned char *) s, strlen(s));
-}
-
-static int
-item_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(const char *const *) key1, *(const char *const *) key2);
-}
-
-static ExtractItem *
-find_item(Extract *x, const char *path)
-{
-	return (ExtractItem *) hash_search(x->items, &path, HASH_FIND, NULL);
-}
-
-/*
- * Is there room for one more file or directory?  Called before each is
- * created (entry is the entry being extracted, for the message).
- */
-static void
-check_room(Extract *x, const char *entry)
-{
-	if (hash_get_num_entries(x->items) >= sms_max_package_files)
-		refuse_entry(x, entry,
-					 psprintf("the package holds more than %d files and directories (smsdist.max_package_files)",
-							  sms_max_package_files));
-}
-
-static ExtractItem *
-add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
-{
-	char	   *key = pstrdup(path);
-	ExtractItem *item;
-	bool		found;
-
-	item = (ExtractItem *) hash_search(x->items, &key, HASH_ENTER, &found);
-	Assert(!found);
-	item->path = key;
-	item->is_dir = is_dir;
-	item->from_entry = from_entry;
-	item->mode = mode;
-	item->size = 0;
-	memset(item->sha256, 0, sizeof(item->sha256));
-	return item;
-}
-
-/*
- * A descriptor of directory dir (an entry path, or "" for dest_dir itself),
- * creating the implied directories on the way.  The walk starts at dest_dir
- * and opens every component with O_NOFOLLOW | O_DIRECTORY.  The last
- * directory stays open (x->dir_fd), since archives list the contents of a
- * directory together.  entry is the entry being extracted, for messages.
- */
-static int
-open_dir(Extract *x, const char *dir, const char *entry)
-{
-	const char *comp = dir;
-
-	if (dir[0] == '\0')
-		return x->dest_fd;
-	if (x->dir_rel != NULL && strcmp(x->dir_rel, dir) == 0)
-		return x->dir_fd;
-
-	if (x->dir_fd >= 0)
-	{
-		raw_close(x->dir_fd);
-		x->dir_fd = -1;
-	}
-	x->dir_rel = NULL;
-
-	for (;;)
-	{
-		const char *slash = strchr(comp, '/');
-		size_t		clen = slash ? (size_t) (slash - comp) : strlen(comp);
-		char	   *prefix = pnstrdup(dir, (comp - dir) + clen);
-		char	   *name = pnstrdup(comp, clen);
-		int			cur = x->dir_fd >= 0 ? x->dir_fd : x->dest_fd;
-		ExtractItem *item = find_item(x, prefix);
-		int			next;
-
-		if (item == NULL)
-		{
-			check_room(x, entry);
-			if (mkdirat(cur, name, S_IRWXU) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not create directory \"%s\" in \"%s\": %m",
-								printable(prefix), x->dest_dir)));
-			add_item(x, prefix, true, false, 0755);
-		}
-		else if (!item->is_dir)
-			refuse_entry(x, entry,
-						 psprintf("\"%s\" is a file, not a directory", printable(prefix)));
-
-		next = raw_openat(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-		if (next < 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\" in \"%s\": %m",
-							printable(prefix), x->dest_dir)));
-		if (x->dir_fd >= 0)
-			raw_close(x->dir_fd);
-		x->dir_fd = next;
-		pfree(name);
-		pfree(prefix);
-		if (slash == NULL)
-			break;
-		comp = slash + 1;
-	}
-	x->dir_rel = pstrdup(dir);
-	return x->dir_fd;
-}
-
-
-static void
-extract_directory(Extract *x, struct archive_entry *entry, const char *path,
-				  const char *dir, const char *name)
-{
-	ExtractItem *item = find_item(x, path);
-	int			mode = archive_entry_perm(entry) & 07777;
-	int			dfd;
-
-	if (item != NULL)
-	{
-		if (item->from_entry)
-			refuse_entry(x, path, "the archive has more than one entry for it");
-		/* an implied directory, created for an earlier entry: fine */
-		item->from_entry = true;
-		item->mode = mode;
-		return;
-	}
-	dfd = open_dir(x, dir, path);
-	check_room(x, path);
-	if (mkdirat(dfd, name, S_IRWXU) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\" in \"%s\": %m",
-						printable(path), x->dest_dir)));
-	add_item(x, path, true, true, mode);
-}
-
-static void
-extract_file(Extract *x, struct archive_entry *entry, const char *path,
-			 const char *dir, const char *name)
-{
-	ExtractItem *item = find_item(x, path);
-	int			dfd;
-	int64		declared;
-
-	if (item != NULL)
-		refuse_entry(x, path, item->from_entry ?
-					 "the archive has more than one entry for it" :
-					 "it names a directory that earlier entries are in");
-
-	/*
-	 * The entry's declared size bounds what is written for it, and is held
-	 * against the limit before anything is: a sparse entry, whose data is
-	 * smaller than the file it makes, is refused.
-	 */
-	if (!archive_entry_size_is_set(entry) || archive_entry_size(entry) < 0)
-		refuse_entry(x, path, "its size is not given");
-	if (archive_entry_sparse_count(entry) > 0)
-		refuse_entry(x, path, "it is a sparse file");
-	declared = archive_entry_size(entry);
-	if (declared > SMS_MAX_PACKAGE_BYTES - x->total_bytes)
-		refuse_entry(x, path,
-					 psprintf("its " INT64_FORMAT " bytes would take the package beyond %d MB (smsdist.max_package_size)",
-							  declared, sms_max_package_size_mb));
-	x->total_bytes += declared;
-
-	dfd = open_dir(x, dir, path);
-	check_room(x, path);
-	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-							S_IRUSR | S_IWUSR);
-	if (x->file_fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\" in \"%s\": %m",
-						printable(path), x->dest_dir)));
-	item = add_item(x, path, false, true, archive_entry_perm(entry) & 07777);
-
-	if (pg_cryptohash_init(x->sha) < 0)
-		hash_failed(x);
-	for (;;)
-	{
-		la_ssize_t	n;
-
-		CHECK_FOR_INTERRUPTS();
-		n = archive_read_data(x->ar, x->buf, EXTRACT_BLOCK_SIZE);
-		if (n == 0)
-			break;
-		if (n < 0)
-			archive_failed(x, psprintf("entry \"%s\"", printable(path)));
-		if (n > declared - item->size)
-			refuse_entry(x, path,
-						 psprintf("it holds more than the " INT64_FORMAT " bytes its header declares",
-								  declared));
-		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
-			hash_failed(x);
-		if (!sms_write_all(x->file_fd, x->buf, n))
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write file \"%s\" in \"%s\": %m",
-							printable(path), x->dest_dir)));
-		item->size += n;
-	}
-	if (pg_cryptohash_final(x->sha, item->sha256, sizeof(item->sha256)) < 0)
-		hash_failed(x);
-
-	if (fchmod(x->file_fd, (item->mode & 0777) | S_IRUSR) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not set permissions of file \"%s\" in \"%s\": %m",
-						printable(path), x->dest_dir)));
-	if (archive_entry_mtime_is_set(entry))
-	{
-		struct timespec ts[2];
-
-		ts[0].tv_sec = 0;
-		ts[0].tv_nsec = UTIME_OMIT;
-		ts[1].tv_sec = archive_entry_mtime(entry);
-		ts[1].tv_nsec = archive_entry_mtime_nsec(entry);
-		/* a modification time is a courtesy to clients, not worth an error */
-		(void) futimens(x->file_fd, ts);
-	}
-
-	/*
-	 * No fsync: the extracted tree is a temporary that a crash throws away
-	 * (a Despooler that starts removes it and extracts again); the copy that
-	 * matters, the published one, is made durable by publish.c with one
-	 * syncfs() before it becomes visible.  But the kernel is asked to start
-	 * writing the file out now (as PostgreSQL's checkpointer does with
-	 * pg_flush_data), so that the syncfs() finds little left to write.
-	 */
-	pg_flush_data(x->file_fd, 0, 0);
-	if (raw_close(x->file_fd) != 0)
-	{
-		x->file_fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\" in \"%s\": %m",
-						printable(path), x->dest_dir)));
-	}
-	x->file_fd = -1;
-}
 
 /*
  * Read a text entry (the manifest, a delta description) into memory.  Its
@@ -621,11 +88,11 @@ read_text_entry(Extract *x, struct archive_entry *entry, const char *name,
 	StringInfoData buf;
 
 	if (!archive_entry_size_is_set(entry) || size < 0)
-		refuse_entry(x, name, "its size is not given");
+		extract_refuse_entry(x, name, "its size is not given");
 	if (archive_entry_sparse_count(entry) > 0)
-		refuse_entry(x, name, "it is a sparse file");
+		extract_refuse_entry(x, name, "it is a sparse file");
 	if (size > SMS_MAX_MANIFEST_BYTES)
-		refuse_entry(x, name,
+		extract_refuse_entry(x, name,
 					 psprintf("it declares " INT64_FORMAT " bytes, more than %d kB (smsdist.max_manifest_size)",
 							  (int64) size, sms_max_manifest_size_kb));
 	initStringInfo(&buf);
@@ -636,17 +103,17 @@ read_text_entry(Extract *x, struct archive_entry *entry, const char *name,
 		CHECK_FOR_INTERRUPTS();
 		n = archive_read_data(x->ar, x->buf, EXTRACT_BLOCK_SIZE);
 		if (n < 0)
-			archive_failed(x, name);
+			extract_archive_failed(x, name);
 		if (n == 0)
 			break;
 		if (n > size - buf.len)
-			refuse_entry(x, name, "it holds more bytes than its header declares");
+			extract_refuse_entry(x, name, "it holds more bytes than its header declares");
 		appendBinaryStringInfo(&buf, x->buf, n);
 	}
 	if (buf.len != size)
-		archive_failed(x, psprintf("%s is truncated", name));
+		extract_archive_failed(x, psprintf("%s is truncated", name));
 	if (strlen(buf.data) != (size_t) buf.len)
-		refuse_entry(x, name, "it contains a NUL byte");
+		extract_refuse_entry(x, name, "it contains a NUL byte");
 	*text = buf.data;
 	*len = buf.len;
 }
@@ -739,7 +206,7 @@ open_gzip_filter(Extract *x)
 	else
 		r = archive_read_open_fd(x->ar, x->archive_fd, EXTRACT_BLOCK_SIZE);
 	if (r != ARCHIVE_OK)
-		archive_failed(x, "not a gzip-compressed tar stream");
+		extract_archive_failed(x, "not a gzip-compressed tar stream");
 
 	/* one gzip filter under the tar reader; a plain tar is not a package */
 	if (archive_filter_count(x->ar) != 2 ||
@@ -806,7 +273,7 @@ extract_open(Extract *x)
 	 * by side.  The inflater checks the gzip stream as libarchive would.
 	 */
 	if (archive_read_support_format_tar(x->ar) != ARCHIVE_OK)
-		archive_failed(x, "tar support");
+		extract_archive_failed(x, "tar support");
 	if (x->follow != NULL)
 	{
 		/*
@@ -824,7 +291,7 @@ extract_open(Extract *x)
 		(x->inflater = sms_inflater_start(x->archive_path)) != NULL)
 	{
 		if (archive_read_open(x->ar, x, NULL, inflated_read, NULL) != ARCHIVE_OK)
-			archive_failed(x, "not a gzip-compressed tar stream");
+			extract_archive_failed(x, "not a gzip-compressed tar stream");
 	}
 	else
 		open_gzip_filter(x);
@@ -858,23 +325,23 @@ extract_entries(Extract *x)
 		if (name == NULL)
 			name = archive_entry_pathname_utf8(entry);
 		if (name == NULL)
-			refuse_entry(x, "", "its name cannot be read");
+			extract_refuse_entry(x, "", "its name cannot be read");
 
 		/* links and special files first: their type is the reason */
 		if (archive_entry_hardlink(entry) != NULL)
-			refuse_entry(x, name, psprintf("it is a hard link to \"%s\"",
-										   printable(archive_entry_hardlink(entry))));
+			extract_refuse_entry(x, name, psprintf("it is a hard link to \"%s\"",
+										   extract_printable(archive_entry_hardlink(entry))));
 		if (archive_entry_symlink(entry) != NULL || type == AE_IFLNK)
-			refuse_entry(x, name, "it is a symbolic link");
+			extract_refuse_entry(x, name, "it is a symbolic link");
 		if (type != AE_IFREG && type != AE_IFDIR)
-			refuse_entry(x, name,
+			extract_refuse_entry(x, name,
 						 type == AE_IFCHR ? "it is a character device" :
 						 type == AE_IFBLK ? "it is a block device" :
 						 type == AE_IFIFO ? "it is a FIFO" :
 						 type == AE_IFSOCK ? "it is a socket" :
 						 "it is neither a regular file nor a directory");
 		if (x->manifest_text != NULL)
-			refuse_entry(x, name, "it follows the manifest, which must be the last entry");
+			extract_refuse_entry(x, name, "it follows the manifest, which must be the last entry");
 
 		if (type == AE_IFREG && strcmp(name, SMS_MANIFEST_NAME) == 0)
 		{
@@ -890,10 +357,10 @@ extract_entries(Extract *x)
 			 * a delta whose base is missing and asked for again and again.
 			 */
 			if (x->base_dir == NULL)
-				refuse_entry(x, name,
+				extract_refuse_entry(x, name,
 							 "a full package file may not contain the name reserved for a delta's description");
 			if (x->delta_text != NULL)
-				refuse_entry(x, name, "the archive has more than one entry for it");
+				extract_refuse_entry(x, name, "the archive has more than one entry for it");
 			read_text_entry(x, entry, SMS_DELTA_NAME, &x->delta_text, &x->delta_len);
 			continue;
 		}
@@ -903,11 +370,11 @@ extract_entries(Extract *x)
 		len = strlen(path);
 		if (type == AE_IFDIR && len > 1 && path[len - 1] == '/')
 			path[len - 1] = '\0';
-		reason = unsafe_path_reason(path, type == AE_IFDIR);
+		reason = extract_unsafe_path_reason(path, type == AE_IFDIR);
 		if (reason != NULL)
-			refuse_entry(x, name, reason);
-		if (reserved_top_name(path))
-			refuse_entry(x, name, "its top-level name is reserved for the manifest and a delta's description");
+			extract_refuse_entry(x, name, reason);
+		if (extract_reserved_top_name(path))
+			extract_refuse_entry(x, name, "its top-level name is reserved for the manifest and a delta's description");
 
 		/* split into directory ("" for dest_dir) and last component */
 		slash = strrchr(path, '/');
@@ -928,7 +395,7 @@ extract_entries(Extract *x)
 		pfree(path);
 	}
 	if (r != ARCHIVE_EOF)
-		archive_failed(x, "invalid tar stream");
+		extract_archive_failed(x, "invalid tar stream");
 	if (x->manifest_text == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
@@ -937,186 +404,15 @@ extract_entries(Extract *x)
 						   SMS_MANIFEST_NAME)));
 }
 
-static int
-cmp_manifest_entry(const void *a, const void *b)
-{
-	return strcmp((*(SmsManifestEntry *const *) a)->path,
-				  (*(SmsManifestEntry *const *) b)->path);
-}
-
-static int
-cmp_item(const void *a, const void *b)
-{
-	return strcmp((*(ExtractItem *const *) a)->path,
-				  (*(ExtractItem *const *) b)->path);
-}
-
-/* Index of the first of the n sorted entries whose path is >= key. */
-static int
-lower_bound(SmsManifestEntry **sorted, int n, const char *key)
-{
-	int			lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (strcmp(sorted[mid]->path, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-static SmsManifestEntry *
-find_entry(SmsManifestEntry **sorted, int n, const char *key)
-{
-	int			i = lower_bound(sorted, n, key);
-
-	return (i < n && strcmp(sorted[i]->path, key) == 0) ? sorted[i] : NULL;
-}
-
-static char *
-hex(const uint8 *digest)
-{
-	char	   *s = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
-
-	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
-		sprintf(s + 2 * i, "%02x", digest[i]);
-	return s;
-}
-
-/*
- * Everything extracted must be in the manifest, and equal to it; everything
- * in the manifest must have been extracted.  Returns the items, sorted.
- */
-static ExtractItem **
-extract_verify(Extract *x, int *nitems)
-{
-	SmsManifest *m = x->manifest;
-	SmsManifestEntry **sorted = palloc(sizeof(SmsManifestEntry *) * Max(m->nentries, 1));
-	ExtractItem **items;
-	long		n = hash_get_num_entries(x->items);
-	HASH_SEQ_STATUS seq;
-	ExtractItem *item;
-	int			i = 0;
-
-	/* the parser sorts; sorting again costs little and relies on nothing */
-	for (int j = 0; j < m->nentries; j++)
-		sorted[j] = &m->entries[j];
-	qsort(sorted, m->nentries, sizeof(SmsManifestEntry *), cmp_manifest_entry);
-	for (int j = 1; j < m->nentries; j++)
-		if (strcmp(sorted[j - 1]->path, sorted[j]->path) == 0)
-			mismatch(x, "The manifest lists \"%s\" twice.", printable(sorted[j]->path));
-
-	items = palloc(sizeof(ExtractItem *) * Max(n, 1));
-	hash_seq_init(&seq, x->items);
-	while ((item = hash_seq_search(&seq)) != NULL)
-		items[i++] = item;
-	Assert(i == n);
-	qsort(items, n, sizeof(ExtractItem *), cmp_item);
-
-	for (i = 0; i < n; i++)
-	{
-		SmsManifestEntry *e;
-
-		item = items[i];
-		if (!item->is_dir)
-		{
-			e = find_entry(sorted, m->nentries, item->path);
-			if (e == NULL || e->is_dir)
-				mismatch(x, "The archive has a file \"%s\" that the manifest does not list.",
-						 printable(item->path));
-			if (item->size != e->size)
-				mismatch(x, "File \"%s\" is " INT64_FORMAT " bytes long; the manifest says " INT64_FORMAT ".",
-						 printable(item->path), item->size, e->size);
-			if (memcmp(item->sha256, e->sha256, PG_SHA256_DIGEST_LENGTH) != 0)
-				mismatch(x, "The SHA-256 of file \"%s\" is %s; the manifest says %s.",
-						 printable(item->path), hex(item->sha256), hex(e->sha256));
-			if (item->mode != (e->mode & 07777))
-				mismatch(x, "File \"%s\" has mode %04o; the manifest says %04o.",
-						 printable(item->path), item->mode, e->mode & 07777);
-		}
-		else
-		{
-			char	   *key = psprintf("%s/", item->path);
-			int			k;
-
-			e = find_entry(sorted, m->nentries, key);
-			if (e != NULL)
-			{
-				if (item->from_entry && item->mode != (e->mode & 07777))
-					mismatch(x, "Directory \"%s\" has mode %04o; the manifest says %04o.",
-							 printable(item->path), item->mode, e->mode & 07777);
-			}
-			else
-			{
-				/* not listed, so it must hold something that is */
-				k = lower_bound(sorted, m->nentries, key);
-				if (k >= m->nentries || strncmp(sorted[k]->path, key, strlen(key)) != 0)
-					mismatch(x, "The archive has a directory \"%s\" that the manifest neither lists nor implies.",
-							 printable(item->path));
-			}
-			pfree(key);
-		}
-	}
-
-	for (int j = 0; j < m->nentries; j++)
-	{
-		SmsManifestEntry *e = sorted[j];
-		char	   *path = pstrdup(e->path);
-		size_t		len = strlen(path);
-
-		if (e->is_dir && len > 0 && path[len - 1] == '/')
-			path[len - 1] = '\0';
-		item = find_item(x, path);
-		if (item == NULL || item->is_dir != e->is_dir)
-			mismatch(x, "The manifest lists %s \"%s\", which is not in the archive.",
-					 e->is_dir ? "directory" : "file", printable(e->path));
-		pfree(path);
-	}
-
-	*nitems = n;
-	return items;
-}
-
-/*
- * Give directories their permissions, now that nothing more is created in
- * them, deepest first.  Not fsynced: the tree is a temporary (see
- * extract_file_data).
- */
-static void
-finish_directories(Extract *x, ExtractItem **items, int n)
-{
-	for (int i = n - 1; i >= 0; i--)
-	{
-		ExtractItem *item = items[i];
-		int			fd;
-		int			mode;
-
-		if (!item->is_dir)
-			continue;
-		fd = open_dir(x, item->path, item->path);
-		mode = item->from_entry ? ((item->mode & 0777) | S_IRWXU) : 0755;
-		if (fchmod(fd, mode) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not set permissions of directory \"%s\" in \"%s\": %m",
-							printable(item->path), x->dest_dir)));
-	}
-}
-
 /* Release everything; on the error path too, so it must not fail. */
 static void
 extract_cleanup(Extract *x)
 {
 	if (x->file_fd >= 0)
-		raw_close(x->file_fd);
+		sms_close_external(x->file_fd);
 	x->file_fd = -1;
 	if (x->dir_fd >= 0)
-		raw_close(x->dir_fd);
+		sms_close_external(x->dir_fd);
 	x->dir_fd = -1;
 	if (x->ar != NULL)
 		archive_read_free(x->ar);
@@ -1131,7 +427,7 @@ extract_cleanup(Extract *x)
 		pg_cryptohash_free(x->sha);
 	x->sha = NULL;
 	if (x->base_file_fd >= 0)
-		raw_close(x->base_file_fd);
+		sms_close_external(x->base_file_fd);
 	x->base_file_fd = -1;
 	if (x->base_fd >= 0)
 		CloseTransientFile(x->base_fd);
@@ -1141,211 +437,6 @@ extract_cleanup(Extract *x)
 	if (x->follow_sha != NULL)
 		pg_cryptohash_free(x->follow_sha);
 	x->follow_sha = NULL;
-}
-
-/* The base tree a delta needs is not usable: the site needs the full package. */
-static void
-pg_attribute_noreturn()
-pg_attribute_printf(2, 3)
-base_unusable(Extract *x, const char *fmt,...)
-{
-	va_list		ap;
-	char		buf[1024];
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	ereport(ERROR,
-			(errcode(SMS_ERRCODE_DELTA_BASE),
-			 errmsg("delta package file \"%s\" cannot be applied to \"%s\" (version %d): %s",
-					x->archive_path, x->base_dir, x->base_version, buf),
-			 errhint("The full package file is needed.")));
-}
-
-/*
- * Copy the kept file e from the base tree into dest_dir, checking it against
- * the new manifest while it is copied.  The base path is walked from the
- * base directory with O_NOFOLLOW, like every path we create: a link planted
- * in a distribution point's copy is not followed.
- */
-static void
-copy_from_base(Extract *x, const SmsManifestEntry *e)
-{
-	const char *comp = e->path;
-	int			cur = x->base_fd;
-	int			opened = -1;
-	const char *slash;
-	struct stat st;
-	ExtractItem *item;
-	int			dfd;
-	char	   *dir;
-	const char *name;
-
-	/* open the base file, component by component */
-	while ((slash = strchr(comp, '/')) != NULL)
-	{
-		char	   *c = pnstrdup(comp, slash - comp);
-		int			next = raw_openat(cur, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-
-		if (next < 0)
-			base_unusable(x, "directory of \"%s\" cannot be opened: %m", printable(e->path));
-		if (opened >= 0)
-			raw_close(opened);
-		opened = cur = next;
-		pfree(c);
-		comp = slash + 1;
-	}
-	x->base_file_fd = raw_openat(cur, comp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
-	if (opened >= 0)
-		raw_close(opened);
-	if (x->base_file_fd < 0)
-		base_unusable(x, "file \"%s\" cannot be opened: %m", printable(e->path));
-	if (fstat(x->base_file_fd, &st) != 0 || !S_ISREG(st.st_mode))
-		base_unusable(x, "\"%s\" is not a regular file", printable(e->path));
-
-	/* create it in dest_dir */
-	slash = strrchr(e->path, '/');
-	dir = slash ? pnstrdup(e->path, slash - e->path) : pstrdup("");
-	name = slash ? slash + 1 : e->path;
-	if (find_item(x, e->path) != NULL)
-		refuse_entry(x, e->path, "the delta both sends it and keeps it");
-	dfd = open_dir(x, dir, e->path);
-	check_room(x, e->path);
-	x->file_fd = raw_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-							S_IRUSR | S_IWUSR);
-	if (x->file_fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\" in \"%s\": %m",
-						printable(e->path), x->dest_dir)));
-	item = add_item(x, e->path, false, true, e->mode & 07777);
-
-	if (pg_cryptohash_init(x->sha) < 0)
-		hash_failed(x);
-	for (;;)
-	{
-		ssize_t		n;
-
-		CHECK_FOR_INTERRUPTS();
-		n = read(x->base_file_fd, x->buf, EXTRACT_BLOCK_SIZE);
-		if (n == 0)
-			break;
-		if (n < 0)
-			base_unusable(x, "file \"%s\" cannot be read: %m", printable(e->path));
-		/* never more than the new manifest declares for it */
-		if (n > e->size - item->size)
-			base_unusable(x, "file \"%s\" there is larger than the " INT64_FORMAT " bytes the new version keeps",
-						  printable(e->path), e->size);
-		if (pg_cryptohash_update(x->sha, (uint8 *) x->buf, n) < 0)
-			hash_failed(x);
-		if (!sms_write_all(x->file_fd, x->buf, n))
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write file \"%s\" in \"%s\": %m",
-							printable(e->path), x->dest_dir)));
-		item->size += n;
-	}
-	if (pg_cryptohash_final(x->sha, item->sha256, sizeof(item->sha256)) < 0)
-		hash_failed(x);
-	if (item->size != e->size || memcmp(item->sha256, e->sha256, PG_SHA256_DIGEST_LENGTH) != 0)
-		base_unusable(x, "file \"%s\" there is not the one the new version keeps (" INT64_FORMAT " bytes, SHA-256 %s; expected " INT64_FORMAT " bytes, SHA-256 %s)",
-					  printable(e->path), item->size, hex(item->sha256), e->size, hex(e->sha256));
-
-	if (fchmod(x->file_fd, (item->mode & 0777) | S_IRUSR) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not set permissions of file \"%s\" in \"%s\": %m",
-						printable(e->path), x->dest_dir)));
-	{
-		struct timespec ts[2];
-
-		ts[0].tv_sec = 0;
-		ts[0].tv_nsec = UTIME_OMIT;
-		ts[1] = st.st_mtim;
-		(void) futimens(x->file_fd, ts);
-	}
-	/* no fsync, as for an extracted file: see extract_file */
-	raw_close(x->base_file_fd);
-	x->base_file_fd = -1;
-	if (raw_close(x->file_fd) != 0)
-	{
-		x->file_fd = -1;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\" in \"%s\": %m",
-						printable(e->path), x->dest_dir)));
-	}
-	x->file_fd = -1;
-	pfree(dir);
-}
-
-/* Does the (sorted) manifest list path? */
-static bool
-manifest_lists(const SmsManifest *m, const char *path)
-{
-	int			lo = 0,
-				hi = m->nentries;
-
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-		int			c = strcmp(m->entries[mid].path, path);
-
-		if (c == 0)
-			return true;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-/*
- * A delta: check its description against the manifest, then copy every
- * file the archive did not carry from the base tree.  Linear in the sizes
- * of the description and the manifest (but for the binary searches), and
- * interruptible between any two paths.
- */
-static void
-apply_delta(Extract *x)
-{
-	List	   *deletions;
-	ListCell   *lc;
-	int			base;
-	SmsManifest *m = x->manifest;
-
-	base = sms_delta_parse(x->delta_text, psprintf("package file \"%s\"", x->archive_path),
-						   &deletions);
-	/* the manifest is sorted (the parser checks): one binary search each */
-	foreach(lc, deletions)
-	{
-		const char *path = lfirst(lc);
-
-		CHECK_FOR_INTERRUPTS();
-		if (manifest_lists(m, path))
-			mismatch(x, "The delta deletes \"%s\", which the manifest lists.", printable(path));
-	}
-	if (x->base_dir == NULL)
-		ereport(ERROR,
-				(errcode(SMS_ERRCODE_DELTA_BASE),
-				 errmsg("package file \"%s\" is a delta from version %d: it can only be applied to that version's tree",
-						x->archive_path, base)));
-	if (base != x->base_version)
-		base_unusable(x, "it is a delta from version %d", base);
-
-	x->base_fd = OpenTransientFile(x->base_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (x->base_fd < 0)
-		base_unusable(x, "it cannot be opened: %m");
-	for (int i = 0; i < m->nentries; i++)
-	{
-		const SmsManifestEntry *e = &m->entries[i];
-
-		CHECK_FOR_INTERRUPTS();
-		if (e->is_dir || find_item(x, e->path) != NULL)
-			continue;
-		copy_from_base(x, e);
-	}
 }
 
 /*
@@ -1381,7 +472,6 @@ extract_internal(const char *archive_path, const char *dest_dir,
 	MemoryContext workcxt;
 	Extract    *x;
 	SmsManifest *manifest;
-	HASHCTL		ctl;
 
 	workcxt = AllocSetContextCreate(CurrentMemoryContext,
 									"smsdist package extraction",
@@ -1396,13 +486,7 @@ extract_internal(const char *archive_path, const char *dest_dir,
 	x->follow = follow;
 	x->follow_arg = follow_arg;
 
-	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(ExtractItem);
-	ctl.hash = item_hash;
-	ctl.match = item_match;
-	ctl.hcxt = workcxt;
-	x->items = hash_create("smsdist extracted items", 1024, &ctl,
-						   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	x->items = extract_items_create(workcxt);
 
 	MemoryContextSwitchTo(workcxt);
 	PG_TRY();
@@ -1453,9 +537,9 @@ extract_internal(const char *archive_path, const char *dest_dir,
 					 errmsg("package file \"%s\" declares " INT64_FORMAT " bytes of files, more than %d MB (smsdist.max_package_size)",
 							archive_path, x->manifest->total_bytes, sms_max_package_size_mb)));
 		if (x->delta_text != NULL)
-			apply_delta(x);
+			extract_apply_delta(x);
 		items = extract_verify(x, &nitems);
-		finish_directories(x, items, nitems);
+		extract_finish_directories(x, items, nitems);
 	}
 	PG_CATCH();
 	{

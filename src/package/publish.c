@@ -2,8 +2,7 @@
  *
  * publish.c
  *	  Publishing a package tree on a distribution point's share in one
- *	  atomic step, unpublishing it, and removing directory trees without
- *	  ever following a symbolic link.
+ *	  atomic step, and unpublishing it.
  *
  * Terms:
  *	share			a distribution point's <root>/SMS_PKGx directory.
@@ -37,18 +36,21 @@
  *
  * Every directory walk works on descriptors (openat, mkdirat, unlinkat, all
  * with O_NOFOLLOW) rather than path names, so a symbolic link planted in a
- * tree is never followed: the copy refuses it and the removal unlinks it.
+ * tree is never followed: the copy refuses it and the removal (file_util.c)
+ * unlinks it.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
 #include "validate.h"
+#include "publish.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "file_util.h"
 
 #include "catalog/pg_authid.h"
 #include "fmgr.h"
@@ -63,19 +65,6 @@
 #define COPY_BUFFER_SIZE	(1024 * 1024)
 #define COPY_CHUNK			((size_t) 64 * 1024 * 1024)
 
-/*
- * The raw descriptors one operation holds (openat() has no PostgreSQL
- * wrapper).  They are reported to fd.c, so that it closes cached VFDs when
- * we need room, and closed on the error path.
- */
-typedef struct FdSet
-{
-	int		   *fds;
-	int			nfds;
-	int			maxfds;
-	DIR		   *dir;			/* a directory being listed, or NULL */
-} FdSet;
-
 typedef struct Publish
 {
 	const char *name;			/* package ID */
@@ -84,432 +73,13 @@ typedef struct Publish
 	const char *action;			/* "publish package X to \"share\"", for errors */
 	char	   *tmp_name;		/* .<name>.new.<pid> */
 	char	   *old_name;		/* .<name>.old.<pid> */
-	FdSet		fds;
+	SmsFdSet	fds;
 	int			share_fd;
 	bool		tmp_exists;		/* tmp_name is ours to remove on error */
 	const char *garbage;		/* after the swap: the old version's name */
 	bool		use_cfr;		/* copy_file_range has not been refused */
 	char	   *buf;
 } Publish;
-
-static int
-fdset_openat(FdSet *s, int dirfd, const char *name, int flags, mode_t mode)
-{
-	int			fd;
-
-	/* room first, so that a descriptor is never left unrecorded */
-	if (s->nfds == s->maxfds)
-	{
-		s->maxfds = Max(16, s->maxfds * 2);
-		s->fds = s->fds ? repalloc(s->fds, sizeof(int) * s->maxfds) :
-			palloc(sizeof(int) * s->maxfds);
-	}
-	ReserveExternalFD();
-	fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
-	if (fd < 0)
-	{
-		int			save_errno = errno;
-
-		ReleaseExternalFD();
-		errno = save_errno;
-		return -1;
-	}
-	s->fds[s->nfds++] = fd;
-	return fd;
-}
-
-static int
-fdset_close(FdSet *s, int fd)
-{
-	int			rc;
-	int			save_errno;
-
-	for (int i = s->nfds - 1; i >= 0; i--)
-	{
-		if (s->fds[i] == fd)
-		{
-			s->fds[i] = s->fds[--s->nfds];
-			break;
-		}
-	}
-	rc = close(fd);
-	save_errno = errno;
-	ReleaseExternalFD();
-	errno = save_errno;
-	return rc;
-}
-
-/* On every exit path; must not fail. */
-static void
-fdset_close_all(FdSet *s)
-{
-	if (s->dir != NULL)
-	{
-		closedir(s->dir);
-		ReleaseExternalFD();
-		s->dir = NULL;
-	}
-	while (s->nfds > 0)
-	{
-		close(s->fds[--s->nfds]);
-		ReleaseExternalFD();
-	}
-}
-
-/*
- * The names in directory dirfd, except "." and "..", read to the end before
- * anything is changed in it.  false, with errno set, if it cannot be read.
- */
-static bool
-list_names(FdSet *s, int dirfd, List **names)
-{
-	int			fd;
-	int			save_errno;
-	struct dirent *de;
-
-	*names = NIL;
-	/* a fresh open: fdopendir() would take over dirfd and its offset */
-	ReserveExternalFD();
-	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (s->dir = fdopendir(fd)) == NULL)
-	{
-		save_errno = errno;
-		if (fd >= 0)
-			close(fd);
-		ReleaseExternalFD();
-		errno = save_errno;
-		return false;
-	}
-	for (;;)
-	{
-		errno = 0;
-		de = readdir(s->dir);
-		if (de == NULL)
-			break;
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		*names = lappend(*names, pstrdup(de->d_name));
-	}
-	save_errno = errno;
-	closedir(s->dir);
-	s->dir = NULL;
-	ReleaseExternalFD();
-	if (save_errno != 0)
-	{
-		list_free_deep(*names);
-		*names = NIL;
-		errno = save_errno;
-		return false;
-	}
-	return true;
-}
-
-/*
- * One directory of a removal in progress: its name in its parent, its
- * identity (to check the way back up), the names still to remove in it,
- * and whether everything in it could be removed.
- */
-static bool remove_tree(const char *path, int elevel);
-
-typedef struct RemoveLevel
-{
-	char	   *name;
-	char	   *path;			/* for messages */
-	dev_t		dev;
-	ino_t		ino;
-	List	   *names;
-	int			next;			/* index into names */
-	bool		ok;
-} RemoveLevel;
-
-/*
- * Open directory name in dirfd for emptying it: O_NOFOLLOW, with rwx for
- * us (fchmod works only if it is ours anyway).  -1 with errno on failure.
- */
-static int
-open_for_removal(FdSet *s, int dirfd, const char *name, struct stat *st)
-{
-	int			fd;
-
-	fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-	if (fd < 0 && errno == EACCES &&
-		fchmodat(dirfd, name, S_IRWXU, AT_SYMLINK_NOFOLLOW) == 0)
-		fd = fdset_openat(s, dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, st) != 0)
-	{
-		int			save_errno = errno;
-
-		fdset_close(s, fd);
-		errno = save_errno;
-		return -1;
-	}
-	if ((st->st_mode & S_IRWXU) != S_IRWXU)
-		(void) fchmod(fd, (st->st_mode & 07777) | S_IRWXU);
-	return fd;
-}
-
-/*
- * Remove name in directory dirfd: a file, a symbolic link (the link, never
- * what it points to) or a whole directory tree.  path is its full name, for
- * messages.  Absent is not a problem.  Problems are reported at elevel;
- * below ERROR the rest is still removed and the result is false.
- *
- * The walk holds one directory descriptor, however deep the tree: it goes
- * down with openat(O_NOFOLLOW) and back up with openat(".."), checking that
- * ".." is the directory it came from (device and inode), so a directory
- * moved meanwhile stops the removal instead of leading it elsewhere.  The
- * names of each directory on the way are kept in memory, not descriptors:
- * a tree thousands of levels deep cannot run us out of them.
- */
-static bool
-remove_at(FdSet *s, int dirfd, const char *name, const char *path, int elevel)
-{
-	int			unlink_errno;
-	int			fd;
-	struct stat st;
-	List	   *stack = NIL;	/* of RemoveLevel *, deepest last */
-	RemoveLevel *top;
-	bool		ok = true;
-
-	/* not while cleaning up after an error: a cancel would interrupt that */
-	if (elevel >= ERROR)
-		CHECK_FOR_INTERRUPTS();
-
-	/* most entries are files: try that first (Linux says EISDIR otherwise) */
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-		return true;
-	unlink_errno = errno;
-	if (unlink_errno != EISDIR && unlink_errno != EPERM)
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not remove file \"%s\": %m", path)));
-		return false;
-	}
-
-	fd = open_for_removal(s, dirfd, name, &st);
-	if (fd < 0)
-	{
-		if (errno == ENOENT)
-			return true;
-		/* not a directory after all: the unlink's error is the one */
-		if (errno == ENOTDIR || errno == ELOOP)
-			errno = unlink_errno;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not remove \"%s\": %m", path)));
-		return false;
-	}
-
-	top = palloc0(sizeof(RemoveLevel));
-	top->name = pstrdup(name);
-	top->path = pstrdup(path);
-	top->dev = st.st_dev;
-	top->ino = st.st_ino;
-	top->ok = true;
-	if (!list_names(s, fd, &top->names))
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not read directory \"%s\": %m", path)));
-		fdset_close(s, fd);
-		return false;
-	}
-	stack = lappend(stack, top);
-
-	while (stack != NIL)
-	{
-		top = llast(stack);
-
-		if (elevel >= ERROR)
-			CHECK_FOR_INTERRUPTS();
-
-		if (top->next < list_length(top->names))
-		{
-			char	   *child = list_nth(top->names, top->next++);
-			char	   *child_path = psprintf("%s/%s", top->path, child);
-			RemoveLevel *down;
-			int			cfd;
-
-			if (unlinkat(fd, child, 0) == 0 || errno == ENOENT)
-			{
-				pfree(child_path);
-				continue;
-			}
-			unlink_errno = errno;
-			if (unlink_errno != EISDIR && unlink_errno != EPERM)
-			{
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not remove file \"%s\": %m", child_path)));
-				top->ok = false;
-				pfree(child_path);
-				continue;
-			}
-			cfd = open_for_removal(s, fd, child, &st);
-			if (cfd < 0)
-			{
-				if (errno == ENOENT)
-				{
-					pfree(child_path);
-					continue;
-				}
-				if (errno == ENOTDIR || errno == ELOOP)
-					errno = unlink_errno;
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not remove \"%s\": %m", child_path)));
-				top->ok = false;
-				pfree(child_path);
-				continue;
-			}
-			down = palloc0(sizeof(RemoveLevel));
-			down->name = child;
-			down->path = child_path;
-			down->dev = st.st_dev;
-			down->ino = st.st_ino;
-			down->ok = true;
-			if (!list_names(s, cfd, &down->names))
-			{
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not read directory \"%s\": %m", child_path)));
-				fdset_close(s, cfd);
-				top->ok = false;
-				pfree(down);
-				continue;
-			}
-			/* one descriptor: the parent is found again through ".." */
-			fdset_close(s, fd);
-			fd = cfd;
-			stack = lappend(stack, down);
-			continue;
-		}
-
-		/* top is empty (or what is left in it could not be removed) */
-		stack = list_delete_last(stack);
-		if (stack == NIL)
-		{
-			/* the directory we started from: dirfd is its parent */
-			fdset_close(s, fd);
-			fd = -1;
-			if (top->ok && unlinkat(dirfd, top->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-			{
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not remove directory \"%s\": %m", top->path)));
-				top->ok = false;
-			}
-			ok = top->ok;
-		}
-		else
-		{
-			RemoveLevel *up = llast(stack);
-			int			ufd = fdset_openat(s, fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-
-			if (ufd < 0 || fstat(ufd, &st) != 0 ||
-				st.st_dev != up->dev || st.st_ino != up->ino)
-			{
-				/* moved under us: stop here, whatever elevel says */
-				int			save_errno = errno;
-
-				if (ufd >= 0)
-					fdset_close(s, ufd);
-				fdset_close(s, fd);
-				errno = save_errno;
-				ereport(elevel,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("could not remove \"%s\": its directory \"%s\" was moved while it was removed",
-								path, up->path)));
-				return false;
-			}
-			fdset_close(s, fd);
-			fd = ufd;
-			if (top->ok && unlinkat(fd, top->name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-			{
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not remove directory \"%s\": %m", top->path)));
-				top->ok = false;
-			}
-			if (!top->ok)
-				up->ok = false;
-			list_free_deep(top->names);
-			pfree(top->path);
-			pfree(top);
-		}
-	}
-	return ok;
-}
-
-void
-sms_remove_tree(const char *path)
-{
-	(void) remove_tree(path, ERROR);
-}
-
-bool
-sms_remove_tree_or_warn(const char *path)
-{
-	return remove_tree(path, WARNING);
-}
-
-/* sms_remove_tree, its problems reported at elevel; true if all is gone */
-static bool
-remove_tree(const char *path, int elevel)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	volatile bool ok = false;
-	MemoryContext workcxt;
-	const char *slash = strrchr(path, '/');
-	const char *last;
-	char	   *parent;
-	int			parent_fd;
-	FdSet	   *s;
-
-	if (path[0] != '/')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("refusing to remove \"%s\": it is not an absolute path", path)));
-	last = slash + 1;
-	if (*last == '\0' || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("refusing to remove \"%s\": it does not end in a file name", path)));
-
-	/* the parent is the caller's and may be reached through links; not below */
-	parent = slash == path ? pstrdup("/") : pnstrdup(path, slash - path);
-	parent_fd = OpenTransientFile(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (parent_fd < 0)
-	{
-		if (errno == ENOENT)
-			return true;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("could not open directory \"%s\": %m", parent)));
-		return false;
-	}
-
-	workcxt = AllocSetContextCreate(CurrentMemoryContext, "smsdist remove tree",
-									ALLOCSET_SMALL_SIZES);
-	s = MemoryContextAllocZero(workcxt, sizeof(FdSet));
-	MemoryContextSwitchTo(workcxt);
-	PG_TRY();
-	{
-		ok = remove_at(s, parent_fd, last, path, elevel);
-	}
-	PG_FINALLY();
-	{
-		fdset_close_all(s);
-		CloseTransientFile(parent_fd);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextDelete(workcxt);
-	}
-	PG_END_TRY();
-	return ok;
-}
 
 /*
  * ERROR for a failed system call while publishing: the message names the
@@ -556,38 +126,6 @@ refuse_source(Publish *p, const char *path, mode_t mode)
 					S_ISREG(mode) ? "a file, not a directory" :
 					"neither a regular file nor a directory"),
 			 errdetail("Only regular files and directories are published.")));
-}
-
-/*
- * Write all of buf, retrying short writes and EINTR.  false with errno set
- * on failure (a write that makes no progress is taken as a full disk).
- * Shared by the package modules.
- */
-bool
-sms_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n;
-
-		errno = 0;
-		n = write(fd, buf, len);
-		if (n < 0)
-		{
-			if (errno == EINTR)
-				continue;
-			return false;
-		}
-		if (n == 0)
-		{
-			/* no progress and no error: assume the disk is full */
-			errno = ENOSPC;
-			return false;
-		}
-		buf += n;
-		len -= n;
-	}
-	return true;
 }
 
 /*
@@ -667,7 +205,7 @@ copy_file(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const ch
 	struct timespec ts[2];
 
 	/* O_NONBLOCK: a FIFO swapped in after our fstatat must not hang us */
-	in = fdset_openat(&p->fds, src_dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
+	in = sms_fdset_openat(&p->fds, src_dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
 	if (in < 0 && errno == ELOOP)
 		refuse_source(p, src_path, S_IFLNK);
 	if (in < 0)
@@ -677,7 +215,7 @@ copy_file(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const ch
 	if (!S_ISREG(st.st_mode))
 		refuse_source(p, src_path, st.st_mode);
 
-	out = fdset_openat(&p->fds, dst_dir_fd, name,
+	out = sms_fdset_openat(&p->fds, dst_dir_fd, name,
 					   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, S_IRUSR | S_IWUSR);
 	if (out < 0)
 		publish_failed(p, errno, "Creating \"%s\" failed.", dst_path);
@@ -698,9 +236,9 @@ copy_file(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const ch
 	if (futimens(out, ts) != 0)
 		publish_failed(p, errno, "Setting the modification time of \"%s\" failed.", dst_path);
 	/* no fsync here: publish_copy makes the whole copy durable at once */
-	if (fdset_close(&p->fds, out) != 0)
+	if (sms_fdset_close(&p->fds, out) != 0)
 		publish_failed(p, errno, "Closing \"%s\" failed.", dst_path);
-	fdset_close(&p->fds, in);
+	sms_fdset_close(&p->fds, in);
 	pfree(src_path);
 	pfree(dst_path);
 }
@@ -712,7 +250,7 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 	List	   *names;
 	ListCell   *lc;
 
-	if (!list_names(&p->fds, src_fd, &names))
+	if (!sms_list_names(&p->fds, src_fd, &names))
 		publish_failed(p, errno, "Reading directory \"%s\" failed.", join(p->src_dir, rel));
 
 	foreach(lc, names)
@@ -732,7 +270,7 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 			int			s;
 			int			d;
 
-			s = fdset_openat(&p->fds, src_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+			s = sms_fdset_openat(&p->fds, src_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 			if (s < 0 && (errno == ELOOP || errno == ENOTDIR))
 				refuse_source(p, join(p->src_dir, child), S_IFLNK);
 			if (s < 0 || fstat(s, &st) != 0)
@@ -740,7 +278,7 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 							   join(p->src_dir, child));
 			if (mkdirat(dst_fd, name, S_IRWXU) != 0)
 				publish_failed(p, errno, "Creating directory \"%s\" failed.", dst_path);
-			d = fdset_openat(&p->fds, dst_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+			d = sms_fdset_openat(&p->fds, dst_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 			if (d < 0)
 				publish_failed(p, errno, "Opening directory \"%s\" failed.", dst_path);
 
@@ -748,8 +286,8 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 
 			if (fchmod(d, (st.st_mode & 0777) | S_IRWXU) != 0)
 				publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", dst_path);
-			fdset_close(&p->fds, d);
-			fdset_close(&p->fds, s);
+			sms_fdset_close(&p->fds, d);
+			sms_fdset_close(&p->fds, s);
 			pfree(dst_path);
 		}
 		else
@@ -768,7 +306,7 @@ remove_leftovers(Publish *p)
 	List	   *names;
 	ListCell   *lc;
 
-	if (!list_names(&p->fds, p->share_fd, &names))
+	if (!sms_list_names(&p->fds, p->share_fd, &names))
 		publish_failed(p, errno, "Reading directory \"%s\" failed.", p->share_dir);
 	foreach(lc, names)
 	{
@@ -776,7 +314,7 @@ remove_leftovers(Publish *p)
 
 		if (strncmp(name, new_prefix, strlen(new_prefix)) == 0 ||
 			strncmp(name, old_prefix, strlen(old_prefix)) == 0)
-			remove_at(&p->fds, p->share_fd, name,
+			sms_remove_at(&p->fds, p->share_fd, name,
 					  psprintf("%s/%s", p->share_dir, name), ERROR);
 	}
 	list_free_deep(names);
@@ -839,7 +377,7 @@ publish_copy(Publish *p)
 	int			src_fd;
 	int			dst_fd;
 
-	src_fd = fdset_openat(&p->fds, AT_FDCWD, p->src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	src_fd = sms_fdset_openat(&p->fds, AT_FDCWD, p->src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (src_fd < 0 && (errno == ELOOP || errno == ENOTDIR))
 	{
 		struct stat st;
@@ -855,7 +393,7 @@ publish_copy(Publish *p)
 	if (mkdirat(p->share_fd, p->tmp_name, S_IRWXU) != 0)
 		publish_failed(p, errno, "Creating directory \"%s\" failed.", tmp_path);
 	p->tmp_exists = true;
-	dst_fd = fdset_openat(&p->fds, p->share_fd, p->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	dst_fd = sms_fdset_openat(&p->fds, p->share_fd, p->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (dst_fd < 0)
 		publish_failed(p, errno, "Opening directory \"%s\" failed.", tmp_path);
 
@@ -864,8 +402,8 @@ publish_copy(Publish *p)
 	if (fchmod(dst_fd, 0755) != 0)
 		publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", tmp_path);
 	make_durable(p, dst_fd, tmp_path);
-	fdset_close(&p->fds, dst_fd);
-	fdset_close(&p->fds, src_fd);
+	sms_fdset_close(&p->fds, dst_fd);
+	sms_fdset_close(&p->fds, src_fd);
 }
 
 /*
@@ -892,13 +430,13 @@ publish_move(Publish *p)
 		publish_failed(p, errno, "Moving \"%s\" to \"%s\" failed.", p->src_dir, tmp_path);
 	}
 	p->tmp_exists = true;
-	dst_fd = fdset_openat(&p->fds, p->share_fd, p->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	dst_fd = sms_fdset_openat(&p->fds, p->share_fd, p->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 	if (dst_fd < 0)
 		publish_failed(p, errno, "Opening directory \"%s\" failed.", tmp_path);
 	if (fchmod(dst_fd, 0755) != 0)
 		publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", tmp_path);
 	make_durable(p, dst_fd, tmp_path);
-	fdset_close(&p->fds, dst_fd);
+	sms_fdset_close(&p->fds, dst_fd);
 	return true;
 }
 
@@ -987,7 +525,7 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name, b
 	PG_TRY();
 	{
 		make_share_dir(p);
-		p->share_fd = fdset_openat(&p->fds, AT_FDCWD, p->share_dir, O_RDONLY | O_DIRECTORY, 0);
+		p->share_fd = sms_fdset_openat(&p->fds, AT_FDCWD, p->share_dir, O_RDONLY | O_DIRECTORY, 0);
 		if (p->share_fd < 0)
 			publish_failed(p, errno, "Opening directory \"%s\" failed.", p->share_dir);
 		remove_leftovers(p);
@@ -999,7 +537,7 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name, b
 
 		/* published: the old version is garbage, not worth an ERROR */
 		if (p->garbage != NULL)
-			remove_at(&p->fds, p->share_fd, p->garbage,
+			sms_remove_at(&p->fds, p->share_fd, p->garbage,
 					  psprintf("%s/%s", p->share_dir, p->garbage), WARNING);
 	}
 	PG_CATCH();
@@ -1008,12 +546,12 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name, b
 		MemoryContextSwitchTo(workcxt);
 		HOLD_INTERRUPTS();
 		if (p->tmp_exists)
-			remove_at(&p->fds, p->share_fd, p->tmp_name,
+			sms_remove_at(&p->fds, p->share_fd, p->tmp_name,
 					  psprintf("%s/%s", p->share_dir, p->tmp_name), WARNING);
 		else if (p->garbage != NULL)
-			remove_at(&p->fds, p->share_fd, p->garbage,
+			sms_remove_at(&p->fds, p->share_fd, p->garbage,
 					  psprintf("%s/%s", p->share_dir, p->garbage), WARNING);
-		fdset_close_all(&p->fds);
+		sms_fdset_close_all(&p->fds);
 		RESUME_INTERRUPTS();
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(workcxt);
@@ -1021,7 +559,7 @@ sms_publish_tree(const char *src_dir, const char *share_dir, const char *name, b
 	}
 	PG_END_TRY();
 
-	fdset_close_all(&p->fds);
+	sms_fdset_close_all(&p->fds);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(workcxt);
 	return moved;
@@ -1044,7 +582,7 @@ sms_unpublish(const char *share_dir, const char *name)
 
 	PG_TRY();
 	{
-		p->share_fd = fdset_openat(&p->fds, AT_FDCWD, p->share_dir, O_RDONLY | O_DIRECTORY, 0);
+		p->share_fd = sms_fdset_openat(&p->fds, AT_FDCWD, p->share_dir, O_RDONLY | O_DIRECTORY, 0);
 		if (p->share_fd < 0 && errno != ENOENT)
 			publish_failed(p, errno, "Opening directory \"%s\" failed.", p->share_dir);
 		if (p->share_fd >= 0)
@@ -1057,7 +595,7 @@ sms_unpublish(const char *share_dir, const char *name)
 				if (pg_fsync(p->share_fd) != 0)
 					publish_failed(p, errno, "Flushing directory \"%s\" to disk failed.",
 								   p->share_dir);
-				remove_at(&p->fds, p->share_fd, p->old_name,
+				sms_remove_at(&p->fds, p->share_fd, p->old_name,
 						  psprintf("%s/%s", p->share_dir, p->old_name), ERROR);
 			}
 			else if (errno != ENOENT)
@@ -1067,11 +605,17 @@ sms_unpublish(const char *share_dir, const char *name)
 	}
 	PG_FINALLY();
 	{
-		fdset_close_all(&p->fds);
+		sms_fdset_close_all(&p->fds);
 		MemoryContextSwitchTo(oldcxt);
 		MemoryContextDelete(workcxt);
 	}
 	PG_END_TRY();
+}
+
+char *
+sms_published_tree_path(const char *share_dir, const char *package_id)
+{
+	return psprintf("%s/%s", share_dir, package_id);
 }
 
 /*

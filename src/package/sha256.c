@@ -10,7 +10,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "package_archive.h"
+#include "sha256.h"
 
 #include "common/cryptohash.h"
 #include "miscadmin.h"

@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "package_archive.h"
+#include "package_delta.h"
 
 #define CHECK(cond, ...) \
 	do { \

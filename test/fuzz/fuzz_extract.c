@@ -59,7 +59,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "package_archive.h"
+#include "package_extract.h"
 
 #define CHECK(cond, ...) \
 	do { \

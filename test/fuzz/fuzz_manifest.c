@@ -31,7 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "package_archive.h"
+#include "package_manifest.h"
 
 #define CHECK(cond, ...) \
 	do { \

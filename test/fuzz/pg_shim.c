@@ -78,7 +78,6 @@ int			sms_max_manifest_size_kb = 65536;
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include <time.h>
-#include "package_archive.h"
 #include "inflate.h"
 
 #include <dirent.h>
@@ -644,7 +643,7 @@ lappend(List *list, void *datum)
 
 /* ----------------------------------------------------------------
  * Referenced by the tar writer, the delta writer and the SQL-callable
- * functions of package_archive.c and package_delta.c, which no target
+ * functions of package_delta.c and file_util.c, which no target
  * calls: reaching one is a crash, never a silent success.
  * ----------------------------------------------------------------
  */
@@ -669,6 +668,25 @@ void
 ResourceOwnerDelete(ResourceOwner owner)
 {
 	NOT_REACHED("ResourceOwnerDelete");
+}
+
+/* file_util.c's directory listings and tree removal */
+void
+list_free_deep(List *list)
+{
+	NOT_REACHED("list_free_deep");
+}
+
+List *
+list_make1_impl(NodeTag t, ListCell datum1)
+{
+	NOT_REACHED("list_make1_impl");
+}
+
+List *
+list_delete_last(List *list)
+{
+	NOT_REACHED("list_delete_last");
 }
 
 Oid
@@ -849,24 +867,6 @@ ReleaseExternalFD(void)
 void
 pg_flush_data(int fd, off_t offset, off_t nbytes)
 {
-}
-
-/* publish.c's, which the targets do not link: all of buf, retrying short writes */
-bool
-sms_write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= n;
-	}
-	return true;
 }
 
 /*

@@ -2,7 +2,8 @@
  *
  * pg_shim.h
  *	  Just enough of the PostgreSQL server for the fuzz targets that run
- *	  server code (query_rule.c, package_archive.c, package_delta.c)
+ *	  server code (query_rule.c, package_manifest.c, package_delta.c,
+ *	  package_extract.c and the files it uses)
  *	  outside a server: see pg_shim.c.
  *
  * Copyright (c) 2026, the smsdist developers
