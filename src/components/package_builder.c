@@ -155,15 +155,22 @@ typedef struct ProgressArg
  * other sessions see it, at most about once a second: called after every
  * block the tar writer reads and every chunk the leader compresses or
  * appends, so it is called often enough whatever the leader is doing.
+ *
+ * file_bytes >= 0: the stream file is final up to there (a member was
+ * appended); a Sender that follows this build sends it on at once.  Only
+ * while one follows a build is it woken (a Sender step for nothing, 50
+ * times a build, costs the build CPU).
  */
 static void
-report_progress(int64 done, void *arg)
+report_progress(int64 done, int64 file_bytes, void *arg)
 {
 	ProgressArg *p = (ProgressArg *) arg;
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		values[3];
 	Oid			types[3] = {TEXTOID, INT4OID, INT8OID};
 
+	if (file_bytes >= 0 && pg_atomic_read_u32(&sms_shared->sender_follows_build) != 0)
+		sms_wake_now(SMS_SENDER);
 	if (!TimestampDifferenceExceeds(p->last, now, 1000))
 		return;
 	p->last = now;
@@ -362,11 +369,6 @@ begin_stream(const char *store, ProgressArg *parg)
 	return path;
 }
 
-/*
- * One attempt: tar + compress into the package file.  Returns the
- * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
- * caller's transaction is open), and the output is not streamed.
- */
 /* The tar writer's tick (sms_archive_tick): the compressors' progress. */
 static void
 tar_tick(void *arg)
@@ -374,9 +376,14 @@ tar_tick(void *arg)
 	ProgressArg *p = (ProgressArg *) arg;
 
 	if (p->job != NULL)
-		report_progress(sms_compress_progress(p->job), p);
+		report_progress(sms_compress_progress(p->job), -1, p);
 }
 
+/*
+ * One attempt: tar + compress into the package file.  Returns the
+ * manifest; fills sizes and hash.  parg NULL: no progress is recorded (the
+ * caller's transaction is open), and the output is not streamed.
+ */
 static SmsManifest *
 build_once(const char *source, const char *store, const char *package_id, int version,
 		   ProgressArg *parg, int64 *tar_bytes, int64 *out_bytes, int64 *stored_bytes, char *sha256_hex)
@@ -413,7 +420,7 @@ build_once(const char *source, const char *store, const char *package_id, int ve
 					(errcode_for_file_access(),
 					 errmsg("could not stat \"%s\": %m", tar_path)));
 		*tar_bytes = st.st_size;
-		*out_bytes = sms_compress_finish(job, st.st_size, out_path, tmp_path, parg != NULL,
+		*out_bytes = sms_compress_finish(job, st.st_size, out_path, tmp_path,
 										 sha256_hex, stored_bytes,
 										 parg ? report_progress : NULL, parg);
 		job = NULL;

@@ -29,7 +29,6 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "wakeup.h"
 #include "compress.h"
 #include "file_util.h"
 #include "sha256.h"
@@ -440,9 +439,9 @@ remove_parts(SmsCompressShared *sh)
  * SHA-256.
  *
  * The members are appended to tmp_path in order as they are done, so that
- * file is final up to its current size while it is written: with streamed,
- * a Sender that follows the build (sender.c) is woken after each member,
- * and sends the file as it grows.
+ * file is final up to its current size while it is written; the progress
+ * callback is told each new final size (the package builder wakes a
+ * Sender that sends the file as it grows).
  */
 struct SmsCompressJob
 {
@@ -585,9 +584,8 @@ append_part(SmsCompressShared *sh, uint32 k, int out_fd, const char *out_name,
  */
 int64
 sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
-					const char *tmp_path, bool streamed, char *sha256_hex,
-					int64 *stored_bytes,
-					void (*progress) (int64 done, void *arg), void *arg)
+					const char *tmp_path, char *sha256_hex, int64 *stored_bytes,
+					SmsCompressProgress progress, void *arg)
 {
 	SmsCompressShared *sh = job->sh;
 	uint32		nchunks;
@@ -628,7 +626,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 
 		/* whatever the leader does next, progress is recorded (about once a second) */
 		if (progress)
-			progress(sms_compress_progress(job), arg);
+			progress(sms_compress_progress(job), -1, arg);
 		pg_read_barrier();
 		if (sh->chunk_state[next_out] == 2)
 		{
@@ -638,9 +636,9 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 			pg_flush_data(out_fd, total_out, n);
 			total_out += n;
 			next_out++;
-			/* the file is final up to here: a Sender following it sends it on */
-			if (streamed && pg_atomic_read_u32(&sms_shared->sender_follows_build) != 0)
-				sms_wake_now(SMS_SENDER);
+			/* the file is final up to here: whoever follows it may send it on */
+			if (progress)
+				progress(sms_compress_progress(job), total_out, arg);
 			continue;
 		}
 
@@ -670,7 +668,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 		CHECK_FOR_INTERRUPTS();
 	}
 	if (progress)
-		progress(sms_compress_progress(job), arg);
+		progress(sms_compress_progress(job), total_out, arg);
 	pfree(buf);
 	pfree(inbuf);
 	pfree(outbuf);
