@@ -34,7 +34,8 @@ spew("$b/src/run.sh", "echo \"\$1\" >> '$b/marks/ran.txt'\n");
 $node->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
 $node->safe_psql('site', qq{
 INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
-  ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86');
+  ('CEN00001', 'WKS-01', 'CORP', 'CEN', 'WINNT_X86'),
+  ('CEN00002', 'WKS-02', 'CORP', 'CEN', 'WINNT_X86');
 INSERT INTO smsdist.machine_logins (role_name, sms_id) VALUES ('agent', 'CEN00001');
 INSERT INTO smsdist.users VALUES ('CORP', 'alice', 'Alice'), ('CORP', 'bob', 'Bob');
 INSERT INTO smsdist.user_groups VALUES ('CORP', 'staff');
@@ -62,10 +63,14 @@ ok(wait_until($node, 'site', q{SELECT EXISTS (SELECT 1 FROM smsdist.machine_poli
                                                WHERE sms_id = 'CEN00001' AND policy->'advertisements'->0->>'advert_id' = 'CEN00C01')}, 60),
 	'the Offer Manager stored the machine\'s policy, with the advertisement for its collection');
 
-# the job comes after: only the PCM writer can put it in the stored policy
+# the job comes after: only the PCM writer can put it in the stored policy.
+# It also targets CEN00002, whose agent says nothing until both agents of
+# CEN00001 have polled: the legacy agent's success, taken in whenever the
+# Status Manager wakes (an advanced agent's cache report wakes it), must not
+# end the job before the advanced agent reads its policy.
 $node->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after, offer_after, mandatory_at)
-VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Job', 'machines', '{CEN00001}', '2026-01-01 00:00+00', '2026-01-01 00:00+00',
+VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Job', 'machines', '{CEN00001,CEN00002}', '2026-01-01 00:00+00', '2026-01-01 00:00+00',
         '2026-12-01 10:00+00');});
 ok(wait_until($node, 'site', qq{SELECT position('[job CEN000D1]' IN coalesce(pg_read_file('$b/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0
                                   AND position('CEN00C02' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENUSR.LKP', 0, 100000, true), '')) > 0
@@ -179,6 +184,9 @@ like($err, qr/--user wants DOMAIN\\NAME/, 'and says what it wants');
 
 # ---- the stored policy follows what rewrites the PCM file
 # the job ended (every target final): it leaves the PCM file and the policy
+# CEN00002's agent reports that the job does not apply to it: every target is final
+$node->safe_psql('site', q{SELECT smsdist.client_status('CEN00002', 1, now(), 10007, 'informational', 'Client Agent',
+                                                        'the program does not apply here', NULL, 'CEN000D1')});
 ok(wait_until($node, 'site', q{SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN000D1'}, 30),
 	'the run-command job completed');
 ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN00001', true)).size IS NOT NULL

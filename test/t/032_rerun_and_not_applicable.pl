@@ -88,7 +88,9 @@ like($err, qr/advertisements_rerun_behaviour_check/, 'an unknown rerun behaviour
 ok(wait_until($node, 'site', qq{SELECT position('CEN00C09' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) > 0
                                   AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C07.OFR', 0, 100000, true), '') LIKE '%recur_every_minutes=1440%'
                                   AND coalesce(pg_read_file('$b/cap/pkginfo.box/CEN00B01.NAL', 0, 100000, true), '') LIKE '%[location%'
-                                  AND coalesce(pg_read_file('$b/logon/pcins.box/CEN00002', 0, 100000, true), '') LIKE '%[job CEN000D1]%'}, 60),
+                                  AND coalesce(pg_read_file('$b/logon/pcins.box/CEN00002', 0, 100000, true), '') LIKE '%[job CEN000D1]%'
+                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C02.OFR', 0, 100000, true), '') LIKE '%rerun_behaviour=%'
+                                  AND coalesce(pg_read_file('$b/cap/offerinf.box/CEN00C03.OFR', 0, 100000, true), '') LIKE '%rerun_behaviour=%'}, 60),
 	'the offer, lookup, NAL and PCM files are written');
 like(slurp("$b/cap/offerinf.box/CEN00C02.OFR"), qr/^rerun_behaviour=never_rerun$/m, 'the offer file carries the rerun behaviour');
 like(slurp("$b/cap/offerinf.box/CEN00C03.OFR"), qr/^rerun_behaviour=rerun_if_failed$/m, 'the default one too');
