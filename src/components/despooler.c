@@ -40,6 +40,7 @@
  */
 #include "package_archive.h"
 #include "package_store.h"
+#include "job_state.h"
 #include "early_extract.h"
 #include "formats/sms_formats.h"
 
@@ -88,44 +89,10 @@ copy_value(SPITupleTable *t, int row, int col)
 static WorkItem *
 claim_item(void)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-	int			ret;
 	WorkItem   *w;
 	bool		isnull;
 
-	ret = SPI_execute_with_args(
-								"WITH item AS ("
-								"  SELECT s.job_id FROM smsdist.job_site_status s"
-								"    JOIN smsdist.jobs j ON j.job_id = s.job_id"
-								"    LEFT JOIN smsdist.package_builds b"
-								"      ON b.package_id = j.package_id AND b.source_version = j.source_version"
-								"   WHERE s.site_code = $1 AND s.phase = 'distribute'"
-								"     AND s.state IN ('waiting', 'retrying', 'running')"
-								"     AND j.state = 'active'"
-								"     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
-								/* waiting for the full package: not while the file is a delta */
-								"     AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
-								"   ORDER BY j.priority, s.updated_at"
-								"   LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
-								"UPDATE smsdist.job_site_status s"
-								"   SET state = 'running', attempts = s.attempts + 1,"
-								"       started_at = coalesce(s.started_at, clock_timestamp()),"
-								"       detail = 'extracting the package', last_error = NULL,"
-								"       full_package_required = false"
-								"  FROM item, smsdist.jobs j"
-								"  LEFT JOIN smsdist.package_builds b"
-								"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
-								" WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
-								"   AND j.job_id = item.job_id"
-								" RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
-								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256,"
-								"          coalesce(b.base_version, 0), coalesce(b.received, false),"
-								"          b.manifest IS NOT NULL",
-								1, types, values, NULL, false, 1);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "smsdist despooler: claiming work failed: SPI code %d", ret);
-	if (SPI_processed == 0)
+	if (sms_distribute_row_claim(sms_site_code) == NULL)
 		return NULL;
 
 	w = MemoryContextAllocZero(sms_step_context, sizeof(WorkItem));
@@ -298,41 +265,29 @@ static void content_gone(WorkItem *w);
 static void
 finish_item(WorkItem *w, int ndps)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char	   *detail;
 	SmsStatusRefs refs = {0};
 	bool		removing = strcmp(w->job_type, "remove_package") == 0;
 
 	values[0] = CStringGetTextDatum(w->job_id);
 	values[1] = CStringGetTextDatum(sms_site_code);
 	if (w->already == w->version && w->already > 0)
-		values[2] = CStringGetTextDatum(psprintf("already published on %d distribution point%s",
-												 ndps, ndps == 1 ? "" : "s"));
+		detail = psprintf("already published on %d distribution point%s",
+						  ndps, ndps == 1 ? "" : "s");
 	else if (w->already > 0)
-		values[2] = CStringGetTextDatum(psprintf("version %d, newer, is already published on %d distribution point%s",
-												 w->already, ndps, ndps == 1 ? "" : "s"));
+		detail = psprintf("version %d, newer, is already published on %d distribution point%s",
+						  w->already, ndps, ndps == 1 ? "" : "s");
 	else
-		values[2] = CStringGetTextDatum(psprintf("%s %d distribution point%s%s",
-												 removing ? "removed from" : "published on",
-												 ndps, ndps == 1 ? "" : "s",
-												 w->early_stage ? " (extracted while it was received)" : ""));
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
-							  "       finished_at = clock_timestamp()"
-							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "smsdist despooler: finishing the item failed");
+		detail = psprintf("%s %d distribution point%s%s",
+						  removing ? "removed from" : "published on",
+						  ndps, ndps == 1 ? "" : "s",
+						  w->early_stage ? " (extracted while it was received)" : "");
+	sms_distribute_row_done(w->job_id, sms_site_code, detail);
 
 	/* share and remove jobs end with the Distribute phase everywhere */
-	if (SPI_execute_with_args("UPDATE smsdist.jobs j SET state = 'completed',"
-							  "       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
-							  "                      ELSE 'distributed to every target site' END"
-							  " WHERE j.job_id = $1 AND j.state = 'active'"
-							  "   AND j.job_type IN ('share_package', 'remove_package')"
-							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-							  "                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "smsdist despooler: completing the job failed");
+	sms_jobs_complete_distributed(w->job_id);
 
 	/* the Run phase: this site's target machines get their PCM files */
 	if (strcmp(w->job_type, "run_command") == 0 &&
@@ -369,23 +324,9 @@ finish_item(WorkItem *w, int ndps)
 static void
 fail_item(WorkItem *w, const char *reason)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
 	SmsStatusRefs refs = {0};
 
-	values[0] = CStringGetTextDatum(w->job_id);
-	values[1] = CStringGetTextDatum(sms_site_code);
-	values[2] = CStringGetTextDatum(reason);
-	if (SPI_execute_with_args("WITH s AS ("
-							  "  UPDATE smsdist.job_site_status"
-							  "     SET state = 'failed', last_error = $3, detail = 'failed',"
-							  "         finished_at = clock_timestamp()"
-							  "   WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute' RETURNING 1)"
-							  "UPDATE smsdist.jobs SET state = 'failed',"
-							  "       state_reason = 'distribution at site ' || $2 || ' failed: ' || $3"
-							  " WHERE job_id = $1 AND state = 'active'",
-							  3, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "smsdist despooler: failing the item failed");
+	sms_distribute_row_fail(w->job_id, sms_site_code, reason);
 	refs.job_id = w->job_id;
 	refs.package_id = w->package_id;
 	sms_status_message(SMS_DESPOOLER, SMS_ERROR, SMS_MSG_DISTRIBUTE_FAILED, &refs,
@@ -467,17 +408,13 @@ repair_item(WorkItem *w, const char *reason)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(w->version);
 	values[3] = CStringGetTextDatum(reason);
-	if (SPI_execute_with_args("WITH b AS ("
-							  "  UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
+	if (SPI_execute_with_args("UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
 							  "         updated_at = clock_timestamp()"
 							  "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
-							  "     AND source_version = $3 AND state = 'ready' RETURNING 1) "
-							  "UPDATE smsdist.job_site_status"
-							  "   SET state = 'retrying', last_error = $4,"
-							  "       detail = 'the package file was corrupt: it is being compressed again'"
-							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  "     AND source_version = $3 AND state = 'ready'",
 							  4, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "smsdist despooler: repairing the item failed");
+		elog(ERROR, "smsdist despooler: compressing the package again failed");
+	sms_distribute_row_repairing(w->job_id, sms_site_code, reason);
 	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
 	refs.job_id = w->job_id;
 	refs.package_id = w->package_id;
@@ -495,19 +432,10 @@ repair_item(WorkItem *w, const char *reason)
 static void
 needs_full_package(WorkItem *w, const char *reason)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
 	SmsStatusRefs refs = {0};
 
-	values[0] = CStringGetTextDatum(w->job_id);
-	values[1] = CStringGetTextDatum(sms_site_code);
-	values[2] = CStringGetTextDatum(reason);
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = 'waiting', full_package_required = true, last_error = $3,"
-							  "       detail = '" SMS_NEEDS_FULL_PACKAGE " from the parent site: ' || $3"
-							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "smsdist despooler: asking for the full package failed");
+	sms_distribute_row_needs_full(w->job_id, sms_site_code, reason,
+								  SMS_NEEDS_FULL_PACKAGE " from the parent site: ");
 	refs.job_id = w->job_id;
 	refs.package_id = w->package_id;
 	sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_NEEDS_FULL_PACKAGE, &refs,

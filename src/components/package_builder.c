@@ -39,6 +39,7 @@
  */
 #include "package_archive.h"
 #include "package_store.h"
+#include "job_state.h"
 #include "compress.h"
 
 #include <fcntl.h>
@@ -238,7 +239,7 @@ record_ready(const char *package_id, int version, const char *store, const char 
 
 /*
  * The build failed: it and every job waiting for it fail, with the reason
- * (status message 3101).  In the caller's transaction, SPI connected.
+ * (status message 3101; job_state.c moves the jobs).  In the caller's transaction, SPI connected.
  */
 static void
 record_failed(const char *package_id, int version, const char *reason)
@@ -253,27 +254,14 @@ record_failed(const char *package_id, int version, const char *reason)
 					 "  UPDATE smsdist.package_builds"
 					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
 					 "         updated_at = clock_timestamp(), builder_pid = NULL"
-					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1),"
-					 " s AS ("
-					 "  UPDATE smsdist.job_site_status s"
-					 "     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
-					 "         finished_at = clock_timestamp()"
-					 "    FROM smsdist.jobs j"
-					 "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
-					 "     AND j.state = 'active' AND s.state IN ('waiting', 'retrying', 'running')"
-					 /* (a Sender may be sending it while it is compressed) */
-					 "   RETURNING 1),"
-					 " j AS ("
-					 "  UPDATE smsdist.jobs j"
-					 "     SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3"
-					 "   WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
-					 "     AND j.job_type IN ('run_command', 'share_package') RETURNING 1)"
+					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1)"
 					 "INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message, package_id)"
 					 " VALUES (current_setting('smsdist.site_code'), 'scheduler', 'error', "
 					 CppAsString2(SMS_MSG_PACKAGE_FAILED) ","
 					 "         'Package ' || $1 || ' version ' || $2 || ' could not be compressed: ' || $3, $1)",
 							  3, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist package builder: recording the failure failed");
+	sms_jobs_fail_build(package_id, version, reason);
 }
 
 /*

@@ -42,6 +42,7 @@
 #include "storage/fd.h"
 #include "nodes/pg_list.h"
 #include "package_archive.h"
+#include "job_state.h"
 #include <unistd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -53,26 +54,11 @@
 static void
 expire_jobs(void)
 {
-	int			ret;
 	SPITupleTable *tuptable;
 	uint64		n;
 
-	ret = SPI_execute("UPDATE smsdist.jobs j"
-					  "   SET state = 'expired',"
-					  "       state_reason = 'expiry time ' || j.expires_at || ' passed'"
-					  "  FROM (SELECT job_id FROM smsdist.jobs"
-					  "         WHERE state IN ('pending', 'active')"
-					  "           AND expires_at <= clock_timestamp()"
-					  "         FOR UPDATE SKIP LOCKED) due"
-					  " WHERE j.job_id = due.job_id"
-					  " RETURNING j.job_id::text, j.package_id::text, j.expires_at::text",
-					  false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "smsdist scheduler: expiring jobs failed: SPI code %d", ret);
-
 	/* the next SPI call replaces SPI_tuptable: keep ours */
-	tuptable = SPI_tuptable;
-	n = SPI_processed;
+	tuptable = sms_jobs_expire_due(&n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = tuptable->vals[i];
@@ -98,7 +84,6 @@ static uint64
 activate_due_jobs(void)
 {
 	int			ret;
-	bool		isnull;
 	Datum		jobs;
 	uint64		n;
 	uint64		nfailed;
@@ -106,27 +91,9 @@ activate_due_jobs(void)
 	Datum		values[2];
 	SPITupleTable *tuptable;
 
-	ret = SPI_execute("WITH due AS ("
-					  "  SELECT job_id FROM smsdist.jobs"
-					  "   WHERE state = 'pending' AND start_after <= clock_timestamp()"
-					  "   ORDER BY priority, start_after, job_id"
-					  "   LIMIT " CppAsString2(BATCH)
-					  "   FOR UPDATE SKIP LOCKED),"
-					  " act AS ("
-					  "  UPDATE smsdist.jobs j"
-					  "     SET state = 'active', state_reason = 'Start After time reached',"
-					  "         source_version = p.source_version"
-					  "    FROM due, smsdist.packages p"
-					  "   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
-					  "  RETURNING j.job_id)"
-					  "SELECT count(*), array_agg(job_id::text) FROM act",
-					  false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "smsdist scheduler: activating jobs failed: SPI code %d", ret);
-	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	n = sms_jobs_activate_due(BATCH, &jobs);
 	if (n == 0)
 		return 0;
-	jobs = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	values[0] = jobs;
 	values[1] = CStringGetTextDatum(sms_site_code);
 
@@ -147,18 +114,7 @@ activate_due_jobs(void)
 		elog(ERROR, "smsdist scheduler: locking the jobs' collections failed: SPI code %d", ret);
 
 	/* one row per (job, target site): the Send phase for a child, Distribute here */
-	ret = SPI_execute_with_args("INSERT INTO smsdist.job_site_status"
-								"       (job_id, site_code, phase, state, detail)"
-								"SELECT j, t.site_code,"
-								"       CASE WHEN t.site_code = $2 THEN 'distribute' ELSE 'send' END::smsdist.job_phase,"
-								"       'waiting',"
-								"       CASE WHEN t.site_code = $2 THEN 'waiting for the Despooler of this site'"
-								"            ELSE 'waiting for the Sender' END"
-								"  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_sites(j) t"
-								"    ON CONFLICT DO NOTHING",
-								2, types, values, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "smsdist scheduler: recording target sites failed: SPI code %d", ret);
+	sms_site_rows_create(jobs);
 
 	/* one row per (run-command job, target machine) */
 	ret = SPI_execute_with_args("INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
@@ -170,17 +126,7 @@ activate_due_jobs(void)
 		elog(ERROR, "smsdist scheduler: recording target machines failed: SPI code %d", ret);
 
 	/* a job that resolved to no site fails, with the reason */
-	ret = SPI_execute_with_args("UPDATE smsdist.jobs j"
-								"   SET state = 'failed',"
-								"       state_reason = 'no target site: ' || smsdist.describe_targets(j.job_id)"
-								" WHERE j.job_id = ANY ($1)"
-								"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
-								" RETURNING j.job_id::text, j.package_id::text, j.state_reason",
-								1, types, values, NULL, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "smsdist scheduler: failing jobs without targets failed: SPI code %d", ret);
-	tuptable = SPI_tuptable;
-	nfailed = SPI_processed;
+	tuptable = sms_jobs_fail_without_sites(jobs, &nfailed);
 	for (uint64 i = 0; i < nfailed; i++)
 	{
 		HeapTuple	tup = tuptable->vals[i];

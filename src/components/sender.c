@@ -44,6 +44,7 @@
 #include "package_archive.h"
 #include "package_store.h"
 #include "site_link.h"
+#include "job_state.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -269,7 +270,6 @@ val(int col)
 static Transfer *
 claim_transfer(void)
 {
-	Oid			types[1] = {TEXTOID};
 	Oid			bool_type[1] = {BOOLOID};
 	Datum		values[1];
 	Transfer   *t;
@@ -321,36 +321,28 @@ claim_transfer(void)
 	{
 		/* not below this site: nothing can ever reach it from here */
 		unroutable_found = true;
-		values[0] = CStringGetTextDatum(t->job_id);
-		SPI_execute_with_args("UPDATE smsdist.job_site_status SET state = 'failed',"
-							  "       last_error = 'the site is not below this site', finished_at = clock_timestamp()"
-							  " WHERE job_id = $1 AND phase = 'send' AND smsdist.route_hop(site_code) IS NULL",
-							  1, types, values, NULL, false, 0);
+		sms_send_rows_fail_unroutable(t->job_id);
 		return NULL;
 	}
 
 	{
-		Oid			t2[2] = {TEXTOID, TEXTOID};
-		Datum		v2[2] = {CStringGetTextDatum(t->job_id), CStringGetTextDatum(t->hop)};
+		Oid			t2[4] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID};
+		Datum		v2[4] = {CStringGetTextDatum(t->job_id), CStringGetTextDatum(t->hop)};
+		char		n2[4] = {' ', ' ', ' ', ' '};
+		char	   *sites;
+		bool		full_required;
 
-		ret = SPI_execute_with_args("WITH rows AS ("
-									"  UPDATE smsdist.job_site_status s"
-									"     SET state = 'running', attempts = s.attempts + 1,"
-									"         started_at = coalesce(s.started_at, clock_timestamp()),"
-									/* the rate is of this attempt's bytes over its time */
-									"         attempt_started_at = clock_timestamp(), attempt_bytes = 0,"
-									"         detail = 'sending to ' || $2"
-									"   WHERE s.job_id = $1 AND s.phase = 'send'"
-									"     AND s.state IN ('waiting', 'retrying', 'running')"
-									"     AND smsdist.route_hop(s.site_code) = $2"
-									"  RETURNING s.site_code, s.full_package_required)"
-									"SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
+		sms_send_rows_claim(t->job_id, t->hop, &sites, &full_required);
+		v2[2] = sites ? CStringGetTextDatum(sites) : (Datum) 0;
+		n2[2] = sites ? ' ' : 'n';
+		v2[3] = BoolGetDatum(full_required);
+		ret = SPI_execute_with_args("SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
 									"       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
-									"       (SELECT array_agg(site_code::text ORDER BY site_code) FROM rows)::text,"
+									"       $3,"
 									"       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
 									"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, ''),"
 									"       coalesce(b.base_version, 0),"
-									"       coalesce((SELECT bool_or(full_package_required) FROM rows), false),"
+									"       $4,"
 									"       b.manifest, b.state::text, b.stream_id"
 									"  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
 									"  LEFT JOIN smsdist.package_builds b"
@@ -359,7 +351,7 @@ claim_transfer(void)
 									"                      WHERE a.target_site_code = $2 AND a.enabled"
 									"                      ORDER BY a.priority LIMIT 1) a ON true"
 									" WHERE j.job_id = $1",
-									2, t2, v2, NULL, false, 0);
+									4, t2, v2, n2, false, 0);
 		if (ret != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "smsdist sender: claiming a transfer failed: SPI code %d", ret);
 	}
@@ -613,59 +605,18 @@ choose_file(Transfer *t)
 static void
 transfer_failed(Transfer *t, const char *reason)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
-	Datum		values[4];
 	SmsStatusRefs refs = {0};
 	bool		gave_up = false;
 
-	values[0] = CStringGetTextDatum(t->job_id);
-	values[1] = CStringGetTextDatum(t->hop);
-	values[2] = CStringGetTextDatum(reason);
-	values[3] = Int32GetDatum(sms_send_give_up_after);
-
-	/*
-	 * Nothing waits forever: a transfer that has failed for longer than
-	 * smsdist.send_give_up_after -- since its current run of failures began
-	 * (retrying_since: bytes that move end a run) -- fails, and its job
-	 * with it.  An hour at 0 % of a rate-limited address is a pause the
-	 * operator chose, not a failure: it never gives up.
-	 */
-	if (SPI_execute_with_args("WITH x AS ("
-							  "  SELECT $3 NOT LIKE 'paused:%' AND clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
-							  "         > make_interval(secs => $4) AS give_up, s.job_id, s.site_code"
-							  "    FROM smsdist.job_site_status s"
-							  "   WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'running'"
-							  "     AND smsdist.route_hop(s.site_code) = $2)"
-							  "UPDATE smsdist.job_site_status s"
-							  "   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
-							  "       last_error = $3,"
-							  "       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
-							  "                     ELSE 'will try again: ' || $3 END,"
-							  "       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
-							  "  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'"
-							  " RETURNING s.state = 'failed'",
-							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "smsdist sender: recording a failure failed");
-	if (SPI_processed == 0)
+	if (!sms_send_rows_failed(t->job_id, t->hop, reason, &gave_up))
 		return;					/* not ours any more (the build failed, the job was cancelled) */
-	{
-		bool		isnull;
-
-		gave_up = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
 	refs.job_id = t->job_id;
 	refs.package_id = t->package_id;
 	refs.site_code = NULL;
 	if (gave_up)
-	{
-		(void) SPI_execute_with_args("UPDATE smsdist.jobs SET state = 'failed',"
-									 "       state_reason = 'gave up sending to site ' || $2 || ' after ' || $4 || ' s: ' || $3"
-									 " WHERE job_id = $1 AND state = 'active'",
-									 4, types, values, NULL, false, 0);
 		sms_status_message(SMS_SENDER, SMS_ERROR, SMS_MSG_SEND_FAILED, &refs,
 						   "Sending package %s version %d to site %s failed: %s; gave up after %d s.",
 						   t->package_id, t->version, t->hop, reason, sms_send_give_up_after);
-	}
 	else
 		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
 						   "Sending package %s version %d to site %s failed: %s; trying again.",
@@ -680,19 +631,9 @@ transfer_failed(Transfer *t, const char *reason)
 static void
 transfer_yield(Transfer *t)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-
-	values[0] = CStringGetTextDatum(t->job_id);
-	values[1] = CStringGetTextDatum(t->hop);
-	values[2] = CStringGetTextDatum(psprintf("sending to %s while the package is compressed: waiting for the build",
-											 t->hop));
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = 'waiting', detail = $3, attempts = greatest(attempts - 1, 0)"
-							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-							  "   AND smsdist.route_hop(site_code) = $2",
-							  3, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "smsdist sender: recording a pause failed");
+	sms_send_rows_yield(t->job_id, t->hop,
+						psprintf("sending to %s while the package is compressed: waiting for the build",
+								 t->hop));
 }
 
 static bool follow_reports(const char *during_job);
@@ -772,41 +713,18 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 static void
 transfer_done(Transfer *t, int64 sent)
 {
-	Oid			types[6] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID};
-	Datum		values[6];
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
 	SmsStatusRefs refs = {0};
 
 	values[0] = CStringGetTextDatum(t->job_id);
 	values[1] = CStringGetTextDatum(t->hop);
-	values[2] = CStringGetTextDatum(t->base_version > 0 ?
-									psprintf("sent to %s: the delta from version %d (%lld bytes this time)",
-											 t->hop, t->base_version, (long long) sent) :
-									psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent));
-	values[3] = Int32GetDatum(t->base_version);
-	values[4] = Int64GetDatum(t->bytes);
-	values[5] = Int64GetDatum(Max(sent - t->sent_at_claim, 0));
-	/*
-	 * A resend of the full package (a site could not apply the delta)
-	 * starts the sites' distribute rows over.
-	 */
-	if (SPI_execute_with_args("WITH done AS ("
-							  "  UPDATE smsdist.job_site_status"
-							  "     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
-							  "         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
-							  "         bytes_total_estimated = false, attempt_bytes = $6,"
-							  "         delta_base = nullif($4, 0), full_package_required = false,"
-							  "         last_error = NULL, finished_at = clock_timestamp()"
-							  "   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-							  "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
-							  "INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, detail)"
-							  "SELECT $1, site_code, 'distribute', 'waiting', 'waiting for the site''s report'"
-							  "  FROM done"
-							  "    ON CONFLICT (job_id, site_code, phase) DO UPDATE"
-							  "   SET state = 'waiting', detail = EXCLUDED.detail, last_error = NULL,"
-							  "       full_package_required = false, finished_at = NULL"
-							  " WHERE job_site_status.state NOT IN ('done', 'failed')",
-							  6, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "smsdist sender: recording the transfer failed");
+	sms_send_rows_done(t->job_id, t->hop,
+					   t->base_version > 0 ?
+					   psprintf("sent to %s: the delta from version %d (%lld bytes this time)",
+								t->hop, t->base_version, (long long) sent) :
+					   psprintf("sent to %s (%lld bytes this time)", t->hop, (long long) sent),
+					   t->base_version, t->bytes, Max(sent - t->sent_at_claim, 0));
 	if (t->run != NULL)
 	{
 		/* what the hop now knows of the job's machines (push_targets) */
@@ -820,16 +738,7 @@ transfer_done(Transfer *t, int64 sent)
 	if (strcmp(t->job_type, "remove_package") == 0)
 	{
 		/* the child runs the removal; a missing package there is nothing to do */
-		if (SPI_execute_with_args("WITH done AS ("
-								  "  UPDATE smsdist.job_site_status SET state = 'done',"
-								  "         detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
-								  "   WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
-								  "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
-								  "DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
-								  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
-								  "   AND l.site_code IN (SELECT site_code FROM done)",
-								  2, types, values, NULL, false, 0) < 0)
-			elog(ERROR, "smsdist sender: recording the removal failed");
+		sms_distribute_rows_handed_over(t->job_id, t->hop);
 	}
 	refs.job_id = t->job_id;
 	refs.package_id = t->package_id;
@@ -1533,37 +1442,20 @@ send_transfer(Transfer *t, char **err)
  * delta, send the full package file to the hop again; if it was the full
  * file, the hop itself passes it on.  The distribute row keeps the detail,
  * so that this site's own parent sees the request too when this site only
- * has the delta.  values: job, site, state, detail, last error.
+ * has the delta.  error: NULL when the site gave none.
  */
 static void
-full_package_requested(const char *job, const char *site, Oid *types, Datum *values, char *nulls)
+full_package_requested(const char *job, const char *site, const char *detail, const char *error)
 {
 	SmsStatusRefs refs = {0};
 
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET state = 'waiting', full_package_required = true,"
-							  "       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
-							  "       last_error = $5, finished_at = NULL"
-							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-							  "   AND NOT full_package_required",
-							  5, types, values, nulls, false, 0) < 0)
-		elog(ERROR, "smsdist sender: recording a request for the full package failed");
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status s"
-							  "   SET state = 'waiting', full_package_required = true, started_at = NULL,"
-							  "       finished_at = NULL, attempts = 0, bytes_done = 0,"
-							  "       detail = 'site ' || $2 || ' needs the full package: it will be sent',"
-							  "       last_error = $5"
-							  " WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'done'"
-							  "   AND s.delta_base IS NOT NULL"
-							  "   AND smsdist.route_hop(s.site_code) = smsdist.route_hop($2)",
-							  5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "smsdist sender: planning to send the full package failed");
-	if (SPI_processed > 0)
+	sms_distribute_row_wants_full(job, site, detail, error);
+	if (sms_send_rows_resend_full(job, site, error) > 0)
 	{
 		refs.job_id = job;
 		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_RESENDING_FULL, &refs,
 						   "Site %s cannot use the delta it was sent for job %s (%s); sending the full package.",
-						   site, job, nulls[4] == 'n' ? "no reason given" : TextDatumGetCString(values[4]));
+						   site, job, error ? error : "no reason given");
 	}
 }
 
@@ -1680,42 +1572,6 @@ report_site_problem(const char *job, const char *hop, const char *site)
 	return NULL;
 }
 
-/*
- * What hop reported on a site the job was sent to (site NULL: on every such
- * site behind hop) was refused: the site's distribute row says why, and
- * fails once its reports have been refused for longer than
- * smsdist.send_give_up_after, so nothing waits for ever on a child that
- * never reports properly.  The row is updated only when the reason changes
- * (or to fail it), so its updated_at is when the refusals began.
- */
-static void
-report_refused_for(const char *job, const char *hop, const char *site, const char *reason)
-{
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', site ? ' ' : 'n', ' ', ' ', ' '};
-
-	values[0] = CStringGetTextDatum(job);
-	values[1] = site ? CStringGetTextDatum(site) : (Datum) 0;
-	values[2] = CStringGetTextDatum(reason);
-	values[3] = Int32GetDatum(sms_send_give_up_after);
-	values[4] = CStringGetTextDatum(hop);
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-							  "   SET last_error = $3,"
-							  "       state = CASE WHEN last_error = $3 THEN 'failed' ELSE state END,"
-							  "       detail = CASE WHEN last_error = $3"
-							  "                     THEN 'gave up after ' || $4 || ' s of refused reports'"
-							  "                     ELSE detail END,"
-							  "       finished_at = CASE WHEN last_error = $3 THEN clock_timestamp() END"
-							  " WHERE job_id = $1 AND phase = 'distribute'"
-							  "   AND coalesce(site_code = $2, true) AND smsdist.route_hop(site_code) = $5"
-							  "   AND state IN ('waiting', 'running', 'retrying')"
-							  "   AND (last_error IS DISTINCT FROM $3"
-							  "        OR updated_at + make_interval(secs => $4) < clock_timestamp())",
-							  5, types, values, nulls, false, 0) < 0)
-		elog(ERROR, "smsdist sender: recording a refused report failed");
-}
-
 /* Take hop's distribution report on job (res: site, state, detail, error). */
 static void
 take_distribution_report(const char *job, const char *hop, PGresult *res)
@@ -1729,8 +1585,8 @@ take_distribution_report(const char *job, const char *hop, PGresult *res)
 			psprintf("it has more than %d rows", REPORT_MAX_ROWS);
 
 		refuse_report(job, hop, report, NULL, problem);
-		report_refused_for(job, hop, NULL,
-						   psprintf("the report of site %s was refused: %s", hop, problem));
+		sms_distribute_rows_refused(job, hop, NULL,
+						            psprintf("the report of site %s was refused: %s", hop, problem));
 		return;
 	}
 	for (int r = 0; r < PQntuples(res); r++)
@@ -1742,9 +1598,6 @@ take_distribution_report(const char *job, const char *hop, PGresult *res)
 		char	   *row = psprintf("site %s, state %s", shown(site), shown(state));
 		char	   *problem;
 		bool		known_state = false;
-		Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-		Datum		values[5];
-		char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
 		problem = report_site_problem(job, hop, site);
 		if (problem != NULL)
@@ -1763,44 +1616,22 @@ take_distribution_report(const char *job, const char *hop, PGresult *res)
 		if (problem != NULL)
 		{
 			refuse_report(job, hop, report, row, problem);
-			report_refused_for(job, hop, site,
-							   psprintf("the report of site %s was refused: %s", hop, problem));
+			sms_distribute_rows_refused(job, hop, site,
+							            psprintf("the report of site %s was refused: %s", hop, problem));
 			continue;
 		}
 
-		values[0] = CStringGetTextDatum(job);
-		values[1] = CStringGetTextDatum(site);
-		values[2] = CStringGetTextDatum(state);
-		values[3] = CStringGetTextDatum(detail);
-		values[4] = CStringGetTextDatum(error);
-		if (error[0] == '\0')
-			nulls[4] = 'n';
 		if (strcmp(state, "done") != 0 && strcmp(state, "failed") != 0 &&
 			strstr(detail, SMS_NEEDS_FULL_PACKAGE) != NULL)
 		{
-			full_package_requested(job, site, types, values, nulls);
+			full_package_requested(job, site, detail, error[0] ? error : NULL);
 			continue;
 		}
 		/*
 		 * A detail relayed from further down already says where it comes
 		 * from: it is not prefixed twice.
 		 */
-		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
-								  "   SET state = $3::smsdist.phase_state,"
-								  "       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
-								  "       last_error = $5,"
-								  "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
-								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-								  /*
-								   * (the error, so that a report taken again clears a
-								   * refusal's; the detail alone at most once a second:
-								   * every update wakes the Sender, which polls again)
-								   */
-								  "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
-								  "        OR (detail IS DISTINCT FROM CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END"
-								  "            AND updated_at < clock_timestamp() - interval '1 second'))",
-								  5, types, values, nulls, false, 0) < 0)
-			elog(ERROR, "smsdist sender: recording a report failed");
+		sms_distribute_row_reported(job, site, state, detail, error[0] ? error : NULL);
 	}
 }
 
@@ -2142,8 +1973,8 @@ follow_reports(const char *during_job)
 			/* it answers, with an error: it counts as a refused report, not as a site down */
 			char	   *why = link_clean_text(err, 300);
 
-			report_refused_for(job, hop, NULL,
-							   psprintf("the report of site %s could not be read: %s", hop,
+			sms_distribute_rows_refused(job, hop, NULL,
+							            psprintf("the report of site %s could not be read: %s", hop,
 										why ? why : "(an error that is not valid text)"));
 		}
 		link_close(conn, res != NULL);
@@ -2152,21 +1983,8 @@ follow_reports(const char *during_job)
 		return open;			/* jobs are completed between transfers */
 
 	/* a job whose every site is done is complete; one that failed somewhere fails */
-	if (SPI_execute("UPDATE smsdist.jobs j SET state = 'failed',"
-					"       state_reason = 'distribution failed at site ' || f.site_code || ': ' || coalesce(f.last_error, 'unknown')"
-					"  FROM (SELECT DISTINCT ON (job_id) job_id, site_code, last_error FROM smsdist.job_site_status"
-					"         WHERE state = 'failed' ORDER BY job_id, site_code) f"
-					" WHERE j.job_id = f.job_id AND j.state = 'active'",
-					false, 0) < 0 ||
-		SPI_execute("UPDATE smsdist.jobs j SET state = 'completed',"
-					"       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
-					"                      ELSE 'distributed to every target site' END"
-					" WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
-					"   AND EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
-					"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-					"                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
-					false, 0) < 0)
-		elog(ERROR, "smsdist sender: completing jobs failed");
+	sms_jobs_fail_where_a_site_failed();
+	sms_jobs_complete_distributed(NULL);
 	return open;
 }
 
