@@ -11,9 +11,10 @@ EXTENSION    = smsdist
 EXTVERSION   = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" smsdist.control)
 MODULE_big   = smsdist
 # The server library: every C file of its layers (src/core, src/package,
-# src/link, src/formats, src/components); the agent is built apart below.
+# src/link, src/formats, src/components) and the entry point above them
+# (src/module.c); the agent is built apart below.
 SRC_DIRS     = src/core src/package src/link src/formats src/components
-OBJS         = $(patsubst %.c,%.o,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
+OBJS         = src/module.o $(patsubst %.c,%.o,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
 DATA         = $(wildcard sql/smsdist--*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.

@@ -48,6 +48,10 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "collection_evaluator.h"
+#include "query_rule.h"
+#include "status.h"
+#include "worker.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"

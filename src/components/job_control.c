@@ -31,6 +31,9 @@
 #include "postgres.h"
 
 #include "smsdist.h"
+#include "job_control.h"
+#include "status.h"
+#include "worker.h"
 #include "site_link.h"
 
 #include "catalog/pg_type.h"

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * offer_manager.c
- *	  The SMS Offer Manager and Inbox Manager: advertisement instruction
- *	  files, and their copies on every client access point.
+ *	  The SMS Offer Manager: the instruction files of advertisements, in
+ *	  the site server's outbox (inbox_manager.c copies them to every CAP),
+ *	  and the machine policies the management point serves.
  *
  * In SMS: "when the advertisement is created and written to the SMS
  * database, a SQL trigger causes ... a wake-up ... The Offer Manager
@@ -47,6 +48,11 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "instruction_box.h"
+#include "offer_manager.h"
+#include "pcm_writer.h"
+#include "site_key.h"
+#include "worker.h"
 
 #include <time.h>
 
@@ -67,16 +73,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-/* One file the outbox must hold. */
-typedef struct WantedFile
-{
-	const char *box;			/* SMS_FMT_DIR_OFFERINF or SMS_FMT_DIR_PKGINFO */
-	char	   *name;
-	char	   *text;			/* palloc'd */
-	size_t		len;
-} WantedFile;
 
-static List *wanted = NIL;		/* of WantedFile, in sms_step_context */
+static List *wanted = NIL;		/* of SmsBoxFile, in sms_step_context */
 
 /* the site's key for this step (taken before any file is made) */
 static const SmsSigner *step_signer = NULL;
@@ -89,7 +87,7 @@ static void
 want(const char *box, const char *name, char *buf, size_t len)
 {
 	MemoryContext old;
-	WantedFile *w;
+	SmsBoxFile *w;
 	char		err[512];
 
 	if (!sms_sig_append(step_signer, &buf, &len, err, sizeof(err)))
@@ -100,7 +98,7 @@ want(const char *box, const char *name, char *buf, size_t len)
 				 errmsg("could not sign \"%s\": %s", name, err)));
 	}
 	old = MemoryContextSwitchTo(sms_step_context);
-	w = palloc(sizeof(WantedFile));
+	w = palloc(sizeof(SmsBoxFile));
 
 	w->box = box;
 	w->name = pstrdup(name);
@@ -493,108 +491,9 @@ packages(void)
 	}
 }
 
-/* Is name one of the files the Offer Manager writes (and may remove)? */
-static bool
-instruction_file_name(const char *name)
-{
-	size_t		len = strlen(name);
-	static const char *const exts[] = {".OFR", ".INS", ".LKP", ".PKG", ".ICO", ".NAL"};
 
-	if (name[0] == '.' || len < 5)
-		return false;
-	for (size_t i = 0; i < lengthof(exts); i++)
-		if (strcmp(name + len - 4, exts[i]) == 0)
-			return true;
-	return false;
-}
 
-/* Does dir/name hold exactly text? */
-static bool
-same_content(const char *dir, const char *name, const char *text, size_t len)
-{
-	char	   *buf;
-	size_t		have;
-	bool		same;
 
-	if (!sms_fmt_read_file(dir, name, &buf, &have, NULL, 0))
-		return false;
-	same = have == len && memcmp(buf, text, len) == 0;
-	free(buf);
-	return same;
-}
-
-/*
- * Make dir hold exactly the wanted files of box: write what differs, remove
- * instruction files that are not wanted.  Returns the number of changes.
- */
-static int
-sync_box(const char *dir, const char *box, List *files)
-{
-	ListCell   *lc;
-	DIR		   *d;
-	struct dirent *de;
-	int			changes = 0;
-	char		err[512];
-	bool		any = false;
-	struct stat st;
-
-	/* nothing to hold and no box yet: do not make one */
-	foreach(lc, files)
-		if (strcmp(((WantedFile *) lfirst(lc))->box, box) == 0)
-			any = true;
-	if (!any && stat(dir, &st) != 0 && errno == ENOENT)
-		return 0;
-	if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
-	foreach(lc, files)
-	{
-		WantedFile *w = lfirst(lc);
-
-		if (strcmp(w->box, box) != 0 || same_content(dir, w->name, w->text, w->len))
-			continue;
-		if (!sms_fmt_write_file(dir, w->name, w->text, w->len, err, sizeof(err)))
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write \"%s/%s\": %s", dir, w->name, err)));
-		changes++;
-	}
-	d = AllocateDir(dir);
-	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
-	{
-		bool		keep = false;
-
-		if (!instruction_file_name(de->d_name))
-			continue;
-		foreach(lc, files)
-		{
-			WantedFile *w = lfirst(lc);
-
-			if (strcmp(w->box, box) == 0 && strcmp(w->name, de->d_name) == 0)
-				keep = true;
-		}
-		if (!keep)
-		{
-			char	   *path = psprintf("%s/%s", dir, de->d_name);
-
-			if (unlink(path) != 0 && errno != ENOENT)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not remove \"%s\": %m", path)));
-			changes++;
-		}
-	}
-	FreeDir(d);
-	return changes;
-}
-
-/* <site server>/inboxes, where the Offer Manager writes. */
-static char *
-outbox(void)
-{
-	return MemoryContextStrdup(sms_step_context, psprintf("%s/inboxes", sms_site_server_dir()));
-}
 
 /*
  * The management point: store the policy (compute_machine_policy()) of every
@@ -651,10 +550,10 @@ sms_offer_manager_step(void)
 	offers();
 	lookups();
 	packages();
-	box = outbox();
+	box = sms_outbox_dir();
 	/* package files first: an offer that appears finds its package's */
-	changes = sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
-	changes += sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
+	changes = sms_sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_PKGINFO), SMS_FMT_DIR_PKGINFO, wanted);
+	changes += sms_sync_box(psprintf("%s/%s", box, SMS_FMT_DIR_OFFERINF), SMS_FMT_DIR_OFFERINF, wanted);
 	(void) policies();
 	if (changes > 0)
 	{
@@ -666,115 +565,3 @@ sms_offer_manager_step(void)
 	return DT_NOEND;
 }
 
-/*
- * The Inbox Manager: every client access point's boxes are made equal to
- * the outbox (files read from the outbox, checked by the format library's
- * reader: no links, regular files only).
- */
-/*
- * The site's clock on every CAP (<SITE>.HBT in offerinf.box), for clients
- * that read the shares to measure their skew: rewritten at every step, and
- * a step comes at least every smsdist.poll_interval.  A CAP that cannot be
- * written is reported in the log and tried again next time.
- */
-static void
-write_heartbeats(List *caps)
-{
-	SmsHeartbeatFile hb = {0};
-	char	   *buf;
-	size_t		len;
-	char		err[512];
-	char		name[SMS_FMT_NAME_BUFLEN];
-	ListCell   *lc;
-	const SmsSigner *signer = sms_site_signer();
-
-	hb.site = sms_site_code;
-	hb.site_time = (int64_t) time(NULL);
-	hb.interval_seconds = Min(Max(sms_poll_interval, 1), 86400);
-	if (!sms_heartbeat_to_text(&hb, &buf, &len, err, sizeof(err)) ||
-		!sms_fmt_file_name(SMS_FILE_HEARTBEAT, sms_site_code, 0, name, sizeof(name), err, sizeof(err)))
-		elog(ERROR, "smsdist inbox manager: making the heartbeat failed: %s", err);
-	if (!sms_sig_append(signer, &buf, &len, err, sizeof(err)))
-	{
-		free(buf);
-		elog(ERROR, "smsdist inbox manager: signing the heartbeat failed: %s", err);
-	}
-	foreach(lc, caps)
-	{
-		char	   *dir = psprintf("%s/%s", (char *) lfirst(lc), SMS_FMT_DIR_OFFERINF);
-
-		if (MakePGDirectory(dir) != 0 && errno != EEXIST)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("smsdist inbox manager: could not create \"%s\": %m", dir)));
-		else if (!sms_fmt_write_file(dir, name, buf, len, err, sizeof(err)))
-			ereport(LOG,
-					(errmsg("smsdist inbox manager: could not write the heartbeat to \"%s\": %s", dir, err)));
-	}
-	free(buf);
-}
-
-TimestampTz
-sms_inbox_manager_step(void)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	char	   *box;
-	List	   *caps = NIL;
-	ListCell   *lc;
-	/* (package files first, as in the outbox) */
-	static const char *const boxes[] = {SMS_FMT_DIR_PKGINFO, SMS_FMT_DIR_OFFERINF};
-
-	if (sms_site_code == NULL || sms_site_code[0] == '\0')
-	{
-		sms_step_note = "waiting: smsdist.site_code is not set";
-		return DT_NOEND;
-	}
-	values[0] = CStringGetTextDatum(sms_site_code);
-	box = outbox();
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist inbox manager: reading client access points failed");
-	for (uint64 i = 0; i < SPI_processed; i++)
-		caps = lappend(caps, MemoryContextStrdup(sms_step_context,
-												 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
-	for (size_t b = 0; b < lengthof(boxes); b++)
-	{
-		char	   *src = psprintf("%s/%s", box, boxes[b]);
-		List	   *files = NIL;
-		DIR		   *d = AllocateDir(src);
-		struct dirent *de;
-
-		/* what the outbox holds (nothing yet: the CAPs hold nothing either) */
-		while (d != NULL && (de = ReadDirExtended(d, src, LOG)) != NULL)
-		{
-			WantedFile *w;
-			char	   *buf;
-			size_t		len;
-			char		err[512];
-
-			if (!instruction_file_name(de->d_name))
-				continue;
-			if (!sms_fmt_read_file(src, de->d_name, &buf, &len, err, sizeof(err)))
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read \"%s/%s\": %s", src, de->d_name, err)));
-			w = palloc(sizeof(WantedFile));
-			w->box = boxes[b];
-			w->name = pstrdup(de->d_name);
-			w->text = palloc(len + 1);
-			memcpy(w->text, buf, len);
-			w->len = len;
-			free(buf);
-			files = lappend(files, w);
-		}
-		if (d != NULL)
-			FreeDir(d);
-		foreach(lc, caps)
-			(void) sync_box(psprintf("%s/%s", (char *) lfirst(lc), boxes[b]), boxes[b], files);
-	}
-	write_heartbeats(caps);
-	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) sms_poll_interval * 1000);
-}

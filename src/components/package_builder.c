@@ -38,6 +38,10 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "package_builder.h"
+#include "status.h"
+#include "validate.h"
+#include "wakeup.h"
 #include "package_store.h"
 #include "job_state.h"
 #include "compress.h"

@@ -52,6 +52,9 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "pcm_writer.h"
+#include "site_key.h"
+#include "worker.h"
 #include "package_store.h"
 
 #include <fcntl.h>
@@ -164,7 +167,7 @@ pcm_places(void)
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading the logon servers failed");
+		elog(ERROR, "smsdist run phase: reading the logon servers failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		pl.logon_servers = lappend(pl.logon_servers,
@@ -398,7 +401,7 @@ record_batch(void)
 								  "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
 								  "       written_at = clock_timestamp()",
 								  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "smsdist despooler: recording PCM files failed");
+			elog(ERROR, "smsdist run phase: recording PCM files failed");
 	}
 	if (forgotten != NIL)
 	{
@@ -407,7 +410,7 @@ record_batch(void)
 
 		if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
 								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "smsdist despooler: forgetting PCM files failed");
+			elog(ERROR, "smsdist run phase: forgetting PCM files failed");
 	}
 }
 
@@ -433,10 +436,10 @@ requeue_if_key_changed(void)
 							  "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
 							  "    ON CONFLICT (sms_id) DO NOTHING",
 							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "smsdist despooler: queueing PCM files signed with another key failed");
+		elog(ERROR, "smsdist run phase: queueing PCM files signed with another key failed");
 	if (SPI_processed > 0)
 		ereport(LOG,
-				(errmsg("smsdist despooler: %llu PCM file%s to sign again with key %s",
+				(errmsg("smsdist run phase: %llu PCM file%s to sign again with key %s",
 						(unsigned long long) SPI_processed, SPI_processed == 1 ? "" : "s", id)));
 	strlcpy(checked, id, sizeof(checked));
 }
@@ -477,14 +480,106 @@ refresh_policies(Datum batch)
 							  " WHERE mp.sms_id = ANY ($1::text[])"
 							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "smsdist despooler: forgetting policies failed");
+		elog(ERROR, "smsdist run phase: forgetting policies failed");
 	if (SPI_execute_with_args("SELECT smsdist.store_machine_policies(array("
 							  "  SELECT r.sms_id::text FROM smsdist.system_resources r"
 							  "   WHERE r.sms_id = ANY ($1::text[])"
 							  "     AND (r.site_code = $2"
 							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))))",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: updating machine policies failed");
+		elog(ERROR, "smsdist run phase: updating machine policies failed");
+}
+
+/*
+ * One job of a PCM file, from a row of live_run_jobs() as
+ * sms_pcm_write_queued() reads it (column 1 is the machine).  Strings are
+ * malloc'd: the format library frees them (free_pcm).
+ */
+static void
+pcm_job_from_row(HeapTuple tup, TupleDesc td, SmsPcmJob *j)
+{
+	bool		null;
+	Datum		d;
+
+	memset(j, 0, sizeof(*j));
+	j->job_id = strdup_or_error(SPI_getvalue(tup, td, 2));
+	j->package_id = strdup_or_error(SPI_getvalue(tup, td, 3));
+	j->package_name = strdup_or_error(SPI_getvalue(tup, td, 4));
+	j->package_version = DatumGetInt32(SPI_getbinval(tup, td, 5, &null));
+	j->program = strdup_or_error(SPI_getvalue(tup, td, 6));
+	j->command_line = strdup_or_error(SPI_getvalue(tup, td, 7));
+	j->platforms = split_malloc(SPI_getvalue(tup, td, 8), ',', &j->nplatforms);
+	j->offer_after = DatumGetInt64(SPI_getbinval(tup, td, 9, &null));
+	d = SPI_getbinval(tup, td, 10, &null);
+	j->mandatory_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
+	d = SPI_getbinval(tup, td, 11, &null);
+	j->expires_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
+	j->max_run_minutes = DatumGetInt32(SPI_getbinval(tup, td, 12, &null));
+	j->locations = split_malloc(SPI_getvalue(tup, td, 13), '\n', &j->nlocations);
+	j->package_sha256 = strdup_or_error(SPI_getvalue(tup, td, 14));
+	j->user_rights = DatumGetBool(SPI_getbinval(tup, td, 15, &null));
+}
+
+/*
+ * Take up to PCM_BATCH machines off the queue (committed with the batch).
+ * Returns how many; *batch is their SMS IDs (text[]), in order.
+ *
+ * The batch is materialized first: as "IN (SELECT ... LIMIT)" the planner,
+ * misled by a queue that was empty at its last ANALYZE, could rerun the
+ * subquery for every row -- minutes for 100,000 rows.
+ */
+static int
+take_queued_batch(Datum *batch)
+{
+	bool		isnull;
+	int			n;
+
+	if (SPI_execute("WITH pick AS MATERIALIZED ("
+					"  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+					"   LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED), "
+					"b AS ("
+					"  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
+					"  RETURNING q.sms_id)"
+					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
+					false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist run phase: taking queued PCM files failed");
+	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (n > 0)
+		*batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return n;
+}
+
+/*
+ * Sign the PCM file of machine id (buf, malloc'd: freed here whatever
+ * happens) and put a copy in its domain's directory on the site server and
+ * on every logon server; a machine that moved to another domain loses its
+ * old copy.  Recorded with the batch (record_file).
+ */
+static void
+place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *old_domain,
+			   const char *joblist, char *buf, size_t len)
+{
+	char		err[512];
+	ListCell   *lc;
+
+	PG_TRY();
+	{
+		if (!sms_sig_append(batch_signer, &buf, &len, err, sizeof(err)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("could not sign the PCM file of machine %s: %s", id, err)));
+		if (old_domain != NULL && strcmp(old_domain, domain) != 0)
+			remove_copy(domain_dir(pl, old_domain), id);
+		write_copy(domain_dir(pl, domain), id, buf, len);
+		foreach(lc, pl->logon_servers)
+			write_copy(lfirst(lc), id, buf, len);
+		record_file(id, domain, joblist, buf, len, 1 + list_length(pl->logon_servers));
+	}
+	PG_FINALLY();
+	{
+		free(buf);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -496,8 +591,7 @@ sms_pcm_write_queued(void)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	bool		isnull;
-	Datum		batch;
+	Datum		batch = (Datum) 0;
 	int			n;
 	PcmPlaces	pl;
 	SPITupleTable *machines;
@@ -516,24 +610,9 @@ sms_pcm_write_queued(void)
 	batch_signer = sms_site_signer();
 	requeue_if_key_changed();
 
-	/*
-	 * The batch is materialized first: as "IN (SELECT ... LIMIT)" the
-	 * planner, misled by a queue that was empty at its last ANALYZE, could
-	 * rerun the subquery for every row -- minutes for 100,000 rows.
-	 */
-	if (SPI_execute("WITH pick AS MATERIALIZED ("
-					"  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
-					"   LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED), "
-					"b AS ("
-					"  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
-					"  RETURNING q.sms_id)"
-					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
-					false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: taking queued PCM files failed");
-	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	n = take_queued_batch(&batch);
 	if (n == 0)
 		return false;
-	batch = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
 	/* (lists of an earlier batch that failed are in a reset context) */
 	pending_copies = NIL;
@@ -556,7 +635,7 @@ sms_pcm_write_queued(void)
 							  "  FROM unnest($1::text[]) m(id)"
 							  " ORDER BY m.id",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading machines failed");
+		elog(ERROR, "smsdist run phase: reading machines failed");
 	machines = SPI_tuptable;
 	nmachines = SPI_processed;
 	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
@@ -575,7 +654,7 @@ sms_pcm_write_queued(void)
 							  "  FROM smsdist.live_run_jobs($1::text[], $2) lj"
 							  " ORDER BY lj.sms_id, lj.job_id",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: reading live jobs failed");
+		elog(ERROR, "smsdist run phase: reading live jobs failed");
 	jobs = SPI_tuptable;
 	njobrows = SPI_processed;
 	t_query = GetCurrentTimestamp();
@@ -589,40 +668,19 @@ sms_pcm_write_queued(void)
 		StringInfoData joblist;
 		char	   *buf = NULL;
 		size_t		len;
-		ListCell   *lc;
 
 		CHECK_FOR_INTERRUPTS();
 		initStringInfo(&joblist);
 		/* the job rows of this machine */
 		while (jr < njobrows && strcmp(SPI_getvalue(jobs->vals[jr], jobs->tupdesc, 1), id) == 0)
 		{
-			HeapTuple	tup = jobs->vals[jr];
-			TupleDesc	td = jobs->tupdesc;
 			SmsPcmJob  *j;
-			bool		null;
-			Datum		d;
 
 			f.jobs = realloc(f.jobs, sizeof(SmsPcmJob) * (f.njobs + 1));
 			if (f.jobs == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			j = &f.jobs[f.njobs++];
-			memset(j, 0, sizeof(*j));
-			j->job_id = strdup_or_error(SPI_getvalue(tup, td, 2));
-			j->package_id = strdup_or_error(SPI_getvalue(tup, td, 3));
-			j->package_name = strdup_or_error(SPI_getvalue(tup, td, 4));
-			j->package_version = DatumGetInt32(SPI_getbinval(tup, td, 5, &null));
-			j->program = strdup_or_error(SPI_getvalue(tup, td, 6));
-			j->command_line = strdup_or_error(SPI_getvalue(tup, td, 7));
-			j->platforms = split_malloc(SPI_getvalue(tup, td, 8), ',', &j->nplatforms);
-			j->offer_after = DatumGetInt64(SPI_getbinval(tup, td, 9, &null));
-			d = SPI_getbinval(tup, td, 10, &null);
-			j->mandatory_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
-			d = SPI_getbinval(tup, td, 11, &null);
-			j->expires_at = null ? SMS_TIME_NONE : DatumGetInt64(d);
-			j->max_run_minutes = DatumGetInt32(SPI_getbinval(tup, td, 12, &null));
-			j->locations = split_malloc(SPI_getvalue(tup, td, 13), '\n', &j->nlocations);
-			j->package_sha256 = strdup_or_error(SPI_getvalue(tup, td, 14));
-			j->user_rights = DatumGetBool(SPI_getbinval(tup, td, 15, &null));
+			pcm_job_from_row(jobs->vals[jr], jobs->tupdesc, j);
 			appendStringInfo(&joblist, "%s%s", joblist.len ? "," : "", j->job_id);
 			jr++;
 		}
@@ -653,25 +711,7 @@ sms_pcm_write_queued(void)
 					 errmsg("could not make the PCM file of machine %s: %s", id, err)));
 		}
 		free_pcm(&f);
-		PG_TRY();
-		{
-			if (!sms_sig_append(batch_signer, &buf, &len, err, sizeof(err)))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_EXCEPTION),
-						 errmsg("could not sign the PCM file of machine %s: %s", id, err)));
-			/* a machine that moved to another domain: its old copy goes */
-			if (old_domain != NULL && strcmp(old_domain, domain) != 0)
-				remove_copy(domain_dir(&pl, old_domain), id);
-			write_copy(domain_dir(&pl, domain), id, buf, len);
-			foreach(lc, pl.logon_servers)
-				write_copy(lfirst(lc), id, buf, len);
-			record_file(id, domain, joblist.data, buf, len, 1 + list_length(pl.logon_servers));
-		}
-		PG_FINALLY();
-		{
-			free(buf);
-		}
-		PG_END_TRY();
+		place_pcm_file(&pl, id, domain, old_domain, joblist.data, buf, len);
 		written++;
 	}
 	t_write = GetCurrentTimestamp();
@@ -681,7 +721,7 @@ sms_pcm_write_queued(void)
 	SPI_freetuptable(machines);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist despooler: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
+				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
 						written, written == 1 ? "" : "s", removed,
 						TimestampDifferenceMilliseconds(t_start, t_query),
 						TimestampDifferenceMilliseconds(t_query, t_write),

@@ -85,6 +85,9 @@
  */
 #include "receiver_job.h"
 #include "receiver_transfer.h"
+#include "status.h"
+#include "validate.h"
+#include "wakeup.h"
 #include "package_store.h"
 
 #include <unistd.h>

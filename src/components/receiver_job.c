@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "receiver_job.h"
+#include "validate.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -23,6 +23,7 @@
 #define SMSDIST_RECEIVER_TRANSFER_H
 
 #include "package_archive.h"
+#include "validate.h"
 
 #include <sys/types.h>
 

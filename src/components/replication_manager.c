@@ -33,6 +33,9 @@
 #include "postgres.h"
 
 #include "smsdist.h"
+#include "replication_manager.h"
+#include "status.h"
+#include "worker.h"
 #include "site_link.h"
 
 #include "catalog/pg_type.h"

@@ -31,6 +31,10 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "package_builder.h"
+#include "scheduler.h"
+#include "status.h"
+#include "worker.h"
 #include "package_store.h"
 
 #include "catalog/pg_type.h"

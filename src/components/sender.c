@@ -37,10 +37,15 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "sender.h"
 #include "sender_delta.h"
 #include "sender_reports.h"
 #include "sender_throttle.h"
 #include "sender_transfer.h"
+#include "job_control.h"
+#include "replication_manager.h"
+#include "status.h"
+#include "worker.h"
 #include "job_state.h"
 #include "site_link.h"
 

@@ -23,6 +23,7 @@
  *-------------------------------------------------------------------------
  */
 #include "sender_delta.h"
+#include "worker.h"
 #include "package_archive.h"
 #include "package_store.h"
 

@@ -29,8 +29,11 @@
  *-------------------------------------------------------------------------
  */
 #include "sender_reports.h"
+#include "despooler.h"
 #include "job_state.h"
 #include "site_link.h"
+#include "status.h"
+#include "validate.h"
 
 #include <math.h>
 

@@ -33,6 +33,7 @@
  */
 #include "sender_transfer.h"
 #include "sender_reports.h"
+#include "worker.h"
 #include "package_archive.h"
 #include "package_store.h"
 #include "site_link.h"

@@ -48,7 +48,8 @@
  * is counted twice.  Agents write no wake-up: the Status Manager looks at
  * every smsdist.poll_interval, and at once when woken (smsdist.wake()).
  *
- * Summaries travel up: after each step the Status Manager sends its parent
+ * Summaries travel up (status_forwarder.c): after each step the Status
+ * Manager sends its parent
  * site smsdist.status_report_for_parent() -- per advertisement and job of
  * the parent's, this site's counts and those its children sent -- through
  * smsdist.receive_status_report() over libpq (the sender_addresses row for
@@ -64,6 +65,10 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "status.h"
+#include "status_manager.h"
+#include "status_forwarder.h"
+#include "worker.h"
 #include "site_link.h"
 
 #include <sys/stat.h>
@@ -86,20 +91,11 @@
 #include "utils/timestamp.h"
 
 #define BATCH			1000
-/* target rows sent to the parent per call, and calls per step */
-#define TARGET_BATCH		5000
-#define MAX_TARGET_BATCHES	20
 #define INBOX_MODE		01733	/* sticky; others create, the owner removes */
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
-#define SMS_MSG_STATUS_NOT_FORWARDED	3401
 #define SMS_MSG_STATUS_INBOX_UNUSABLE	3402
 #define SMS_MSG_STATUS_FILE_STUCK		3403
-
-/* GUCs (registered in smsdist.c) */
-int			sms_status_text_max = 16 * 1024;
-int			sms_status_file_max = 64 * 1024;
-int			sms_client_time_window = 30 * 86400;
 
 /* seconds from 1970-01-01 to 2000-01-01, PostgreSQL's epoch */
 #define UNIX_TO_PG_SECS	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
@@ -374,28 +370,6 @@ smsdist_status_problem(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(why));
 }
 
-PG_FUNCTION_INFO_V1(smsdist_strong_random_bytes);
-
-/* smsdist.strong_random_bytes(n integer) returns bytea: for keys */
-Datum
-smsdist_strong_random_bytes(PG_FUNCTION_ARGS)
-{
-	int32		n = PG_GETARG_INT32(0);
-	bytea	   *b;
-
-	if (n < 1 || n > 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("strong_random_bytes takes 1 to 1024 bytes, not %d", n)));
-	b = palloc(VARHDRSZ + n);
-	SET_VARSIZE(b, VARHDRSZ + n);
-	if (!pg_strong_random(VARDATA(b), n))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate %d random bytes", n)));
-	PG_RETURN_BYTEA_P(b);
-}
-
 /* ----------------------------------------------------------------
  * Machine keys
  * ----------------------------------------------------------------
@@ -587,6 +561,69 @@ typedef struct Batch
 	bool		nulls[NCOLS][BATCH];
 } Batch;
 
+/*
+ * Read and parse a status-format file of box (a status message or an
+ * inventory) of at most limit bytes (limit_name says which limit): its
+ * size is looked at before it is read, so a huge file never is, and again
+ * after.  False if the file was refused (or is gone); else *m and *buf
+ * (malloc'd, the caller frees it) hold it.
+ */
+static bool
+read_machine_file(const char *box, InboxFile *f, int limit, const char *limit_name,
+				  SmsStatusFile *m, char **buf, size_t *len)
+{
+	char		err[512];
+	struct stat st;
+	char	   *path = psprintf("%s/%s", box, f->name);
+
+	if (lstat(path, &st) != 0)
+		return false;			/* gone: nothing to do */
+	if (S_ISREG(st.st_mode) && st.st_size > limit)
+	{
+		snprintf(err, sizeof(err), "it is %lld bytes, more than %s (%d bytes)",
+				 (long long) st.st_size, limit_name, limit);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_fmt_read_file(box, f->name, buf, len, err, sizeof(err)))
+	{
+		refuse(box, f, err);
+		return false;
+	}
+	if (*len > (size_t) limit)
+	{
+		/* it grew after the look */
+		free(*buf);
+		snprintf(err, sizeof(err), "it is %zu bytes, more than %s (%d bytes)", *len, limit_name, limit);
+		refuse(box, f, err);
+		return false;
+	}
+	if (!sms_status_parse(*buf, *len, m, err, sizeof(err)))
+	{
+		free(*buf);
+		refuse(box, f, err);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Why the file (buf, len, parsed as m) does not speak for the machine it
+ * names -- it is not signed with that machine's key, or its text or time
+ * are outside the site's limits -- or NULL if it does.
+ */
+static char *
+signed_problem(KeyCache *kc, SmsStatusFile *m, const char *buf, size_t len)
+{
+	char		err[512];
+
+	if (!machine_key(kc, m->machine))
+		return kc->why;
+	if (!sms_status_verify(buf, len, m, kc->key, err, sizeof(err)))
+		return pstrdup(err);
+	return status_problem(m->text, strlen(m->text), true, m->at);
+}
+
 /* Read, check and add one message to the batch; false if the file was refused. */
 static bool
 ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
@@ -596,39 +633,11 @@ ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 	size_t		len;
 	char		err[512];
 	char	   *why;
-	struct stat st;
-	char	   *path = psprintf("%s/%s", box, f->name);
 	SmsStatusFile m = {0};
 	int			r;
 
-	/* the size before reading: a huge file is never read */
-	if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > sms_status_file_max)
-	{
-		snprintf(err, sizeof(err), "it is %lld bytes, more than smsdist.status_file_max (%d bytes)",
-				 (long long) st.st_size, sms_status_file_max);
-		refuse(box, f, err);
+	if (!read_machine_file(box, f, sms_status_file_max, "smsdist.status_file_max", &m, &buf, &len))
 		return false;
-	}
-	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
-	{
-		refuse(box, f, err);
-		return false;
-	}
-	if (len > (size_t) sms_status_file_max)
-	{
-		/* it grew after the look */
-		free(buf);
-		snprintf(err, sizeof(err), "it is %zu bytes, more than smsdist.status_file_max (%d bytes)",
-				 len, sms_status_file_max);
-		refuse(box, f, err);
-		return false;
-	}
-	if (!sms_status_parse(buf, len, &m, err, sizeof(err)))
-	{
-		free(buf);
-		refuse(box, f, err);
-		return false;
-	}
 	if (strcmp(m.machine, f->machine) != 0 || m.sequence != f->seq)
 	{
 		free(buf);
@@ -639,22 +648,8 @@ ingest(const char *box, InboxFile *f, KeyCache *kc, Batch *b)
 		return false;
 	}
 	/* it speaks for the machine it names only if signed with that machine's key */
-	if (!machine_key(kc, m.machine))
-	{
-		free(buf);
-		sms_status_free(&m);
-		refuse(box, f, kc->why);
-		return false;
-	}
-	if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
-	{
-		free(buf);
-		sms_status_free(&m);
-		refuse(box, f, err);
-		return false;
-	}
+	why = signed_problem(kc, &m, buf, len);
 	free(buf);
-	why = status_problem(m.text, strlen(m.text), true, m.at);
 	if (why != NULL)
 	{
 		sms_status_free(&m);
@@ -775,46 +770,18 @@ ingest_inventory(const char *box, InboxFile *f, KeyCache *kc, struct stat *st)
 
 	if (lstat(path, st) != 0)
 		return false;			/* gone: nothing to do */
-	if (S_ISREG(st->st_mode) && st->st_size > INVENTORY_FILE_MAX)
-	{
-		snprintf(err, sizeof(err), "it is %lld bytes, more than an inventory file may have (%d bytes)",
-				 (long long) st->st_size, INVENTORY_FILE_MAX);
-		refuse(box, f, err);
+	if (!read_machine_file(box, f, INVENTORY_FILE_MAX, "an inventory file may have", &m, &buf, &len))
 		return false;
-	}
-	if (!sms_fmt_read_file(box, f->name, &buf, &len, err, sizeof(err)))
-	{
-		refuse(box, f, err);
-		return false;
-	}
-	if (len > INVENTORY_FILE_MAX)
-	{
-		free(buf);
-		snprintf(err, sizeof(err), "it is %zu bytes, more than an inventory file may have (%d bytes)",
-				 len, INVENTORY_FILE_MAX);
-		refuse(box, f, err);
-		return false;
-	}
-	if (!sms_status_parse(buf, len, &m, err, sizeof(err)))
-	{
-		free(buf);
-		refuse(box, f, err);
-		return false;
-	}
 	if (strcmp(m.machine, f->machine) != 0)
 		snprintf(err, sizeof(err), "the file name says machine %s; the file says %s", f->machine, m.machine);
 	else if (m.message_id != SMS_STATUS_CACHE_INVENTORY || m.inventory == NULL)
 		snprintf(err, sizeof(err), "an inventory file holds message %d with an inventory line",
 				 SMS_STATUS_CACHE_INVENTORY);
-	else if (!machine_key(kc, m.machine))
-		strlcpy(err, kc->why, sizeof(err));
-	else if (!sms_status_verify(buf, len, &m, kc->key, err, sizeof(err)))
-		;						/* err says why */
+	else if ((why = signed_problem(kc, &m, buf, len)) != NULL)
+		strlcpy(err, why, sizeof(err));
 	else
 		err[0] = '\0';
 	free(buf);
-	if (err[0] == '\0' && (why = status_problem(m.text, strlen(m.text), true, m.at)) != NULL)
-		strlcpy(err, why, sizeof(err));
 	if (err[0] != '\0')
 	{
 		sms_status_free(&m);
@@ -923,229 +890,6 @@ take_inventories(const char *box)
 	}
 }
 
-/* The next target rows the parent has not heard of (a JSON array text). */
-static char *
-pending_targets(void)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(TARGET_BATCH)};
-
-	if (SPI_execute_with_args("SELECT smsdist.target_report_for_parent($1)::text",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "smsdist status manager: reading the targets to report failed");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/*
- * The parent's answer to rows sent up ({..., "refused": n, ...}):
- * refusals are logged, once for each distinct answer, so that a parent
- * that keeps refusing does not fill the log at every step.
- */
-static void
-note_refusals(PGresult *res, const char *parent, const char *what, char **last)
-{
-	char	   *answer = link_clean_text(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "", 600);
-
-	if (answer == NULL || strstr(answer, "\"refused\": 0") != NULL ||
-		(*last != NULL && strcmp(answer, *last) == 0))
-		return;
-	ereport(LOG,
-			(errmsg("smsdist status manager: parent site %s refused %s: %s", parent, what, answer)));
-	if (*last)
-		pfree(*last);
-	*last = MemoryContextStrdup(TopMemoryContext, answer);
-}
-
-/*
- * Send the parent the target rows it has not heard of, TARGET_BATCH at a
- * time, and clear each batch once the parent has it (a row that changed
- * again meanwhile stays pending).  Rows the parent refused are said in the
- * log, once per distinct reason; they are not sent again.  Returns false if
- * a batch could not be sent (try again soon).
- */
-static bool
-forward_targets(PGconn *conn, const char *parent, char *pending, char **err)
-{
-	static char *last_refusal = NULL;
-
-	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
-	{
-		const char *v[2] = {sms_site_code, pending};
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1];
-		PGresult   *res;
-
-		if (batch == MAX_TARGET_BATCHES)
-			return false;		/* the rest at the next step: the inboxes first */
-		res = link_exec(conn, "SELECT smsdist.receive_target_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
-		if (res == NULL)
-			return false;
-		note_refusals(res, parent, "target rows", &last_refusal);
-		PQclear(res);
-		values[0] = CStringGetTextDatum(pending);
-		if (SPI_execute_with_args("SELECT smsdist.targets_reported($1::jsonb)",
-								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist status manager: clearing reported targets failed");
-		pending = pending_targets();
-	}
-	return true;
-}
-
-/*
- * Send the parent the cache inventories it has not heard of (this site's
- * machines' and those its children sent), CACHE_BATCH at a time, each
- * cleared here once the parent has it.  Rows the parent refused are said
- * in the log once per distinct answer.  Returns false if a batch could not
- * be sent.
- */
-#define CACHE_BATCH		500
-
-static char *
-pending_caches(void)
-{
-	if (SPI_execute(psprintf("SELECT smsdist.cache_report_for_parent(%d)::text", CACHE_BATCH), true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "smsdist status manager: reading the cache inventories to report failed");
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-static bool
-forward_caches(PGconn *conn, const char *parent, char **err)
-{
-	static char *last_refusal = NULL;
-	char	   *pending = pending_caches();
-
-	for (int batch = 0; strcmp(pending, "[]") != 0; batch++)
-	{
-		const char *v[2] = {sms_site_code, pending};
-		Oid			types[1] = {TEXTOID};
-		Datum		values[1];
-		PGresult   *res;
-
-		if (batch == MAX_TARGET_BATCHES)
-			return false;		/* the rest at the next step */
-		res = link_exec(conn, "SELECT smsdist.receive_cache_report($1, $2::jsonb)::text", 2, v, NULL, NULL, err);
-		if (res == NULL)
-		{
-			/* a parent older than 0.9 takes no inventories: not an error worth retrying for */
-			if (*err != NULL && strstr(*err, "receive_cache_report") != NULL && strstr(*err, "does not exist") != NULL)
-			{
-				*err = NULL;
-				return true;
-			}
-			return false;
-		}
-		note_refusals(res, parent, "cache inventories", &last_refusal);
-		PQclear(res);
-		values[0] = CStringGetTextDatum(pending);
-		if (SPI_execute_with_args("SELECT smsdist.caches_reported($1::jsonb)",
-								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist status manager: clearing reported cache inventories failed");
-		pending = pending_caches();
-	}
-	return true;
-}
-
-/*
- * Send the parent this site's summary if it changed since it was last
- * sent (by this process: after a restart it is sent once more, which is
- * harmless), and the target rows it has not heard of.  Returns false if
- * either could not be sent (try again soon).
- */
-static bool
-forward_to_parent(void)
-{
-	static char last_md5[33] = "";
-	static bool failing = false;	/* reported once until it works again */
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-	char	   *parent;
-	char	   *conninfo;
-	char	   *report;
-	char	   *md5;
-	char	   *pending;
-	char	   *err = NULL;
-	PGconn	   *conn;
-	PGresult   *res;
-	const char *v[2];
-	bool		sent = false;
-
-	if (SPI_execute_with_args("SELECT s.parent_site_code::text,"
-							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
-							  "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
-							  "         ORDER BY a.priority LIMIT 1),"
-							  "       r::text, md5(r::text)"
-							  "  FROM smsdist.sites s, smsdist.status_report_for_parent() r"
-							  " WHERE s.site_code = $1 AND s.parent_site_code IS NOT NULL",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist status manager: making the report for the parent failed");
-	if (SPI_processed != 1)
-		return true;			/* the central site: nobody to tell */
-	parent = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
-	pending = pending_targets();
-	if (strcmp(md5, last_md5) == 0 && strcmp(pending, "[]") == 0 &&
-		strcmp(pending_caches(), "[]") == 0)
-		return true;
-	if (conninfo == NULL)
-	{
-		/* said once per change, not at every step */
-		if (strcmp(md5, last_md5) != 0)
-			ereport(LOG,
-					(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
-							parent)));
-		strlcpy(last_md5, md5, sizeof(last_md5));
-		return true;
-	}
-	conn = link_open(conninfo, &err);
-	if (conn != NULL)
-	{
-		sent = true;
-		if (strcmp(md5, last_md5) != 0)
-		{
-			v[0] = sms_site_code;
-			v[1] = report;
-			res = link_exec(conn, "SELECT smsdist.receive_status_report($1, $2::jsonb)", 2, v, NULL, NULL, &err);
-			if (res != NULL)
-			{
-				PQclear(res);
-				strlcpy(last_md5, md5, sizeof(last_md5));
-			}
-			else
-				sent = false;
-		}
-		if (sent)
-			sent = forward_targets(conn, parent, pending, &err);
-		if (sent)
-			sent = forward_caches(conn, parent, &err);
-		link_close(conn, sent);
-		if (sent)
-		{
-			failing = false;
-			return true;
-		}
-		if (err == NULL)
-			return false;		/* more batches: soon */
-	}
-	ereport(LOG,
-			(errmsg("smsdist status manager: status summaries could not be sent to parent site %s: %s",
-					parent, err ? err : "unknown error")));
-	if (!failing)
-	{
-		SmsStatusRefs refs = {0};
-
-		/* a status message wakes this worker: one, not one per attempt */
-		failing = true;
-
-		sms_status_message(SMS_STATUS_MANAGER, SMS_WARNING, SMS_MSG_STATUS_NOT_FORWARDED, &refs,
-						   "Status summaries could not be sent to parent site %s: %s (tried again shortly).",
-						   parent, err ? err : "unknown error");
-	}
-	return false;
-}
-
 TimestampTz
 sms_status_manager_step(void)
 {
@@ -1234,7 +978,7 @@ sms_status_manager_step(void)
 	}
 	if (more)
 		return GetCurrentTimestamp();
-	if (!forward_to_parent())
+	if (!sms_forward_status_to_parent())
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sms_poll_interval * 1000L);
 }

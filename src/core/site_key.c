@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "site_key.h"
 
 #include <sys/stat.h>
 
@@ -138,4 +139,30 @@ smsdist_site_public_key(PG_FUNCTION_ARGS)
 	t = cstring_to_text(pem);
 	free(pem);
 	PG_RETURN_TEXT_P(t);
+}
+
+/*
+ * Keys the site issues (machine keys, the status HMAC keys of the agents)
+ * come from the operating system's strong random source.
+ */
+PG_FUNCTION_INFO_V1(smsdist_strong_random_bytes);
+
+/* smsdist.strong_random_bytes(n integer) returns bytea: for keys */
+Datum
+smsdist_strong_random_bytes(PG_FUNCTION_ARGS)
+{
+	int32		n = PG_GETARG_INT32(0);
+	bytea	   *b;
+
+	if (n < 1 || n > 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("strong_random_bytes takes 1 to 1024 bytes, not %d", n)));
+	b = palloc(VARHDRSZ + n);
+	SET_VARSIZE(b, VARHDRSZ + n);
+	if (!pg_strong_random(VARDATA(b), n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate %d random bytes", n)));
+	PG_RETURN_BYTEA_P(b);
 }

@@ -49,6 +49,9 @@ int			sms_max_package_size_mb = 65536;
 int			sms_max_path_depth = 64;
 int			sms_max_path_length = 1024;
 int			sms_max_manifest_size_kb = 65536;
+int			sms_status_text_max = 16 * 1024;
+int			sms_status_file_max = 64 * 1024;
+int			sms_client_time_window = 30 * 86400;
 
 SmsSharedState *sms_shared = NULL;
 
@@ -61,16 +64,28 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
  * that), but its wake-up channel already exists so that triggers and
  * outside listeners can use it.
  */
-const SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
-	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", sms_scheduler_step},
-	[SMS_SENDER] = {"sender", "SMS Sender", sms_sender_step},
-	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", sms_despooler_step},
-	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", sms_offer_manager_step},
-	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", sms_inbox_manager_step},
-	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", sms_collection_evaluator_step},
-	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", sms_status_manager_step},
+/* The step functions are registered by the library's entry point (module.c). */
+SmsComponent sms_components[SMS_NUM_COMPONENTS] = {
+	[SMS_SCHEDULER] = {"scheduler", "SMS Scheduler", NULL},
+	[SMS_SENDER] = {"sender", "SMS Sender", NULL},
+	[SMS_DESPOOLER] = {"despooler", "SMS Despooler", NULL},
+	[SMS_OFFER_MANAGER] = {"offer_manager", "SMS Offer Manager", NULL},
+	[SMS_INBOX_MANAGER] = {"inbox_manager", "SMS Inbox Manager", NULL},
+	[SMS_COLLECTION_EVALUATOR] = {"collection_evaluator", "SMS Collection Evaluator", NULL},
+	[SMS_STATUS_MANAGER] = {"status_manager", "SMS Status Manager", NULL},
 	[SMS_SUPERVISOR] = {"supervisor", "smsdist supervisor", NULL},
 };
+
+/*
+ * A component's step function, set once in _PG_init: the ground floor
+ * names no function of the components above it.
+ */
+void
+sms_register_component_step(SmsComponentId id, SmsStepFunction step)
+{
+	Assert(id >= 0 && id < SMS_SUPERVISOR);
+	sms_components[id].step = step;
+}
 
 SmsComponentId
 sms_component_by_name(const char *name, bool missing_ok)

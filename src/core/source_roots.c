@@ -30,6 +30,8 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "source_roots.h"
+#include "validate.h"
 
 #include <limits.h>
 #include <stdlib.h>

@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "status.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

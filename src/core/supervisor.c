@@ -36,6 +36,9 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "supervisor.h"
+#include "wakeup.h"
+#include "worker.h"
 
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -189,6 +192,65 @@ lookup_database(const char *name)
 	return oid;
 }
 
+/*
+ * One pass over the components: count those running, start those due (a
+ * stopped one again after a back-off that doubles while it keeps stopping
+ * soon after it starts), and bring *wake_at forward to the next due start.
+ */
+static int
+supervise_components(Oid dboid, TimestampTz now, TimestampTz *wake_at)
+{
+	int			running = 0;
+
+	for (int i = 0; i < SMS_SUPERVISOR; i++)
+	{
+		ComponentRun *run = &runs[i];
+		pid_t		pid;
+
+		if (sms_components[i].step == NULL)
+			continue;	/* not built in this version */
+
+		if (run->handle != NULL)
+		{
+			BgwHandleStatus st = GetBackgroundWorkerPid(run->handle, &pid);
+
+			if (st == BGWH_POSTMASTER_DIED)
+				proc_exit(1);
+			if (st != BGWH_STOPPED)
+			{
+				running++;
+				continue;
+			}
+			/* it stopped: decide when to start it again */
+			pfree(run->handle);
+			run->handle = NULL;
+			if (TimestampDifferenceExceeds(run->started_at, now, STABLE_RUN_MS))
+				run->backoff_ms = 1000;
+			else
+				run->backoff_ms = run->backoff_ms == 0 ? 1000 :
+					Min(run->backoff_ms * 2, (long) sms_poll_interval * 1000L);
+			run->not_before = TimestampTzPlusMilliseconds(now, run->backoff_ms);
+			ereport(LOG,
+					(errmsg("the %s stopped; starting it again in %ld ms",
+							sms_components[i].title, run->backoff_ms)));
+			SpinLockAcquire(&sms_shared->slots[i].mutex);
+			sms_shared->slots[i].restarts++;
+			SpinLockRelease(&sms_shared->slots[i].mutex);
+		}
+
+		if (now >= run->not_before)
+		{
+			if (start_component(i, dboid))
+				running++;
+			else
+				run->not_before = TimestampTzPlusMilliseconds(now, 5000);
+		}
+		if (run->handle == NULL && run->not_before < *wake_at)
+			*wake_at = run->not_before;
+	}
+	return running;
+}
+
 void
 smsdist_supervisor_main(Datum arg)
 {
@@ -265,7 +327,7 @@ smsdist_supervisor_main(Datum arg)
 		}
 		else
 		{
-			int			running = 0;
+			int			running;
 
 			running_db = dboid;
 			if (missing_db_warned)
@@ -274,52 +336,7 @@ smsdist_supervisor_main(Datum arg)
 				missing_db_warned = NULL;
 			}
 
-			for (int i = 0; i < SMS_SUPERVISOR; i++)
-			{
-				ComponentRun *run = &runs[i];
-				pid_t		pid;
-
-				if (sms_components[i].step == NULL)
-					continue;	/* not built in this version */
-
-				if (run->handle != NULL)
-				{
-					BgwHandleStatus st = GetBackgroundWorkerPid(run->handle, &pid);
-
-					if (st == BGWH_POSTMASTER_DIED)
-						proc_exit(1);
-					if (st != BGWH_STOPPED)
-					{
-						running++;
-						continue;
-					}
-					/* it stopped: decide when to start it again */
-					pfree(run->handle);
-					run->handle = NULL;
-					if (TimestampDifferenceExceeds(run->started_at, now, STABLE_RUN_MS))
-						run->backoff_ms = 1000;
-					else
-						run->backoff_ms = run->backoff_ms == 0 ? 1000 :
-							Min(run->backoff_ms * 2, (long) sms_poll_interval * 1000L);
-					run->not_before = TimestampTzPlusMilliseconds(now, run->backoff_ms);
-					ereport(LOG,
-							(errmsg("the %s stopped; starting it again in %ld ms",
-									sms_components[i].title, run->backoff_ms)));
-					SpinLockAcquire(&sms_shared->slots[i].mutex);
-					sms_shared->slots[i].restarts++;
-					SpinLockRelease(&sms_shared->slots[i].mutex);
-				}
-
-				if (now >= run->not_before)
-				{
-					if (start_component(i, dboid))
-						running++;
-					else
-						run->not_before = TimestampTzPlusMilliseconds(now, 5000);
-				}
-				if (run->handle == NULL && run->not_before < wake_at)
-					wake_at = run->not_before;
-			}
+			running = supervise_components(dboid, now, &wake_at);
 			sms_slot_set_state(SMS_SUPERVISOR, "supervising %d worker%s in database \"%s\"",
 							   running, running == 1 ? "" : "s", sms_database);
 		}

@@ -32,6 +32,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "validate.h"
 
 #include "fmgr.h"
 #include "libpq-fe.h"

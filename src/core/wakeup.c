@@ -28,6 +28,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "wakeup.h"
 
 #include "access/xact.h"
 #include "commands/async.h"

@@ -26,6 +26,8 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "status.h"
+#include "worker.h"
 
 #include "access/xact.h"
 #include "commands/extension.h"
@@ -234,6 +236,79 @@ record_error(const SmsComponent *comp, const char *message)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/*
+ * A worker of a supervisor that has just been restarted may still be
+ * stopping: let it finish so that one component never runs twice.
+ */
+static void
+wait_for_previous_instance(const SmsComponent *comp, SmsWorkerSlot *slot)
+{
+	for (int tries = 0;; tries++)
+	{
+		pid_t		other;
+
+		SpinLockAcquire(&slot->mutex);
+		other = slot->pid;
+		SpinLockRelease(&slot->mutex);
+		if (other == 0 || other == MyProcPid || kill(other, 0) != 0)
+			break;
+		if (tries >= 100)
+			ereport(FATAL,
+					(errcode(ERRCODE_OBJECT_IN_USE),
+					 errmsg("another %s (process %d) is still running", comp->title, (int) other)));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Sleep until woken, until the step's due time (next), or for the poll --
+ * never before not_before (an error's back-off).  wakes_seen is the wake-up
+ * count read when the last step began.
+ */
+static void
+sleep_until_due(SmsWorkerSlot *slot, TimestampTz next, TimestampTz not_before,
+				uint64 wakes_seen)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake_at;
+	long		timeout_ms;
+
+	wake_at = TimestampTzPlusMilliseconds(now, (int64) sms_poll_interval * 1000);
+	if (next < wake_at)
+		wake_at = next;
+	if (not_before > wake_at)
+		wake_at = not_before;
+	timeout_ms = wake_at <= now ? 0 :
+		(long) ((wake_at - now + 999) / 1000);	/* round up: never wake early */
+
+	/*
+	 * A wake-up that came during the step may have been consumed: any lock
+	 * wait inside the step (the commit of a transaction that notified waits
+	 * for the cluster-wide NOTIFY lock, for one) sleeps on the same latch and
+	 * resets it.  The counter is bumped before the latch is set, so comparing
+	 * it here catches every wake-up that the latch may have lost; a later one
+	 * sets the latch again.
+	 */
+	if (now >= not_before && pg_atomic_read_u64(&slot->wake_requests) != wakes_seen)
+		timeout_ms = 0;
+
+	SpinLockAcquire(&slot->mutex);
+	slot->next_step_at = wake_at;
+	SpinLockRelease(&slot->mutex);
+
+	if (timeout_ms > 0)
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout_ms,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
 void
 smsdist_component_main(Datum arg)
 {
@@ -265,28 +340,7 @@ smsdist_component_main(Datum arg)
 	snprintf(appname, sizeof(appname), "smsdist %s", comp->name);
 	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
 
-	/*
-	 * A worker of a supervisor that has just been restarted may still be
-	 * stopping: let it finish so that one component never runs twice.
-	 */
-	for (int tries = 0;; tries++)
-	{
-		pid_t		other;
-
-		SpinLockAcquire(&slot->mutex);
-		other = slot->pid;
-		SpinLockRelease(&slot->mutex);
-		if (other == 0 || other == MyProcPid || kill(other, 0) != 0)
-			break;
-		if (tries >= 100)
-			ereport(FATAL,
-					(errcode(ERRCODE_OBJECT_IN_USE),
-					 errmsg("another %s (process %d) is still running", comp->title, (int) other)));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 100, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
+	wait_for_previous_instance(comp, slot);
 
 	SpinLockAcquire(&slot->mutex);
 	slot->pid = MyProcPid;
@@ -308,8 +362,6 @@ smsdist_component_main(Datum arg)
 	{
 		TimestampTz now;
 		TimestampTz next = DT_NOEND;
-		TimestampTz wake_at;
-		long		timeout_ms;
 		const char *waiting = NULL;
 
 		CHECK_FOR_INTERRUPTS();
@@ -370,38 +422,6 @@ smsdist_component_main(Datum arg)
 		else
 			next = not_before;
 
-		/* sleep until woken, until the step's due time, or for the poll */
-		now = GetCurrentTimestamp();
-		wake_at = TimestampTzPlusMilliseconds(now, (int64) sms_poll_interval * 1000);
-		if (next < wake_at)
-			wake_at = next;
-		if (not_before > wake_at)
-			wake_at = not_before;
-		timeout_ms = wake_at <= now ? 0 :
-			(long) ((wake_at - now + 999) / 1000);	/* round up: never wake early */
-
-		/*
-		 * A wake-up that came during the step may have been consumed: any
-		 * lock wait inside the step (the commit of a transaction that
-		 * notified waits for the cluster-wide NOTIFY lock, for one) sleeps
-		 * on the same latch and resets it.  The counter is bumped before
-		 * the latch is set, so comparing it here catches every wake-up
-		 * that the latch may have lost; a later one sets the latch again.
-		 */
-		if (now >= not_before && pg_atomic_read_u64(&slot->wake_requests) != wakes_seen)
-			timeout_ms = 0;
-
-		SpinLockAcquire(&slot->mutex);
-		slot->next_step_at = wake_at;
-		SpinLockRelease(&slot->mutex);
-
-		if (timeout_ms > 0)
-		{
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout_ms,
-							 PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
+		sleep_until_due(slot, next, not_before, wakes_seen);
 	}
 }

@@ -30,6 +30,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "wakeup.h"
 #include "compress.h"
 
 #include <fcntl.h>

@@ -56,6 +56,8 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "source_roots.h"
+#include "validate.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -51,6 +51,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "validate.h"
 #include "inflate.h"
 
 #include <fcntl.h>

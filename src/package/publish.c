@@ -44,6 +44,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_archive.h"
+#include "validate.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -89,7 +89,8 @@ like($pcm, qr/offer_after=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\nmandatory_at=.*Z\nexp
 like($pcm, qr/locations=\Q$base\E\/dp\/SMS_PKGC\/CEN00B01\n/, 'and the distribution point location');
 like($pcm, qr/package_sha256=[0-9a-f]{64}\n/, 'and the hash that vouches for the package');
 is(slurp(pcm_path('site', 'CEN00001', 'CORP')), $pcm, 'the site server copy and the logon server copies are the same');
-is($node->safe_psql('site', "SELECT count(*) FROM smsdist.pcm_files WHERE jobs = '{CEN00C01}' AND copies = 3"), '3',
+# the rows are committed just after the files are renamed into place
+ok($node->poll_query_until('site', "SELECT count(*) FROM smsdist.pcm_files WHERE jobs = '{CEN00C01}' AND copies = 3", '3'),
 	'pcm_files lists the three files and their copies');
 
 # --- a second job for one machine shares its file
@@ -125,7 +126,7 @@ ok($ok3, 'a logon server added later receives the existing PCM files');
 # --- a deleted machine's file goes
 $node->safe_psql('site', "DELETE FROM smsdist.system_resources WHERE sms_id = 'CEN00001'");
 ok(no_files('CEN00001', 'CORP'), 'a deleted machine has no file');
-is($node->safe_psql('site', "SELECT count(*) FROM smsdist.pcm_files WHERE sms_id = 'CEN00001'"), '0', 'nor a pcm_files row');
+ok($node->poll_query_until('site', "SELECT count(*) FROM smsdist.pcm_files WHERE sms_id = 'CEN00001'", '0'), 'nor a pcm_files row');
 
 $node->stop;
 done_testing();

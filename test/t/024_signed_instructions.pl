@@ -79,7 +79,8 @@ for my $f ("$b/logon/pcins.box/CEN00001", map({ "$b/cap/offerinf.box/$_" } qw(CE
 	my ($id) = slurp($f) =~ $sig_re;
 	is($id // '', $key_id, "$f is signed with the site's key $key_id");
 }
-is($node->safe_psql('site', q{SELECT string_agg(DISTINCT key_id, ',') FROM smsdist.pcm_files}), $key_id,
+# (the rows are committed just after the files are in place)
+ok($node->poll_query_until('site', q{SELECT string_agg(DISTINCT key_id, ',') FROM smsdist.pcm_files}, $key_id),
 	'pcm_files records the key that signed each PCM file');
 
 # the DER form of the first public key of a PEM file
@@ -269,7 +270,8 @@ ok(eventually(sub {
 			  map({ "$b/cap/pkginfo.box/$_" } qw(CEN00B01.PKG CEN00B01.NAL));
 			return !grep { $_ ne $new_id } @ids;
 		}), 'every file on the shares is signed again with the new key, the PCM file too');
-is($node->safe_psql('site', q{SELECT string_agg(DISTINCT key_id, ',') FROM smsdist.pcm_files}), $new_id,
+# (the rows are committed just after the files are in place)
+ok($node->poll_query_until('site', q{SELECT string_agg(DISTINCT key_id, ',') FROM smsdist.pcm_files}, $new_id),
 	'pcm_files records the new key');
 
 unlink("$b/marks/ran.txt");

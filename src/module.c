@@ -11,14 +11,27 @@
  * example by CREATE EXTENSION in a server that does not preload it) is an
  * error that says how to fix it.
  *
- * This is the top of src/core: it calls into the supervisor and the
- * wake-ups, which stand on smsdist.c; nothing calls back into it.
+ * This file stands above every layer of src/: it registers each
+ * component's step function with the ground floor (src/core), so that the
+ * core names nothing above it; nothing includes or calls this file.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "site_key.h"
+#include "wakeup.h"
+
+#include "collection_evaluator.h"
+#include "despooler.h"
+#include "inbox_manager.h"
+#include "offer_manager.h"
+#include "scheduler.h"
+#include "sender.h"
+#include "status_manager.h"
+#include "supervisor.h"
+#include "validate.h"
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -56,27 +69,10 @@ check_package_store(char **newval, void **extra, GucSource source)
 	return true;
 }
 
-void
-_PG_init(void)
+/* The site: its database, code, safety-net poll and package store. */
+static void
+define_site_settings(void)
 {
-	if (!process_shared_preload_libraries_in_progress)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("smsdist must be loaded via shared_preload_libraries"),
-				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-	/*
-	 * The supervisor, seven components, a package builder and its compressor,
-	 * and whatever parallel query uses: with fewer slots a component or a
-	 * builder does not start, and the symptom is a slow site, not an error.
-	 */
-	if (max_worker_processes < 12)
-		ereport(WARNING,
-				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
-						max_worker_processes),
-				 errdetail("The supervisor, its seven components and a package builder with a compressor use ten; parallel query takes from the same pool."),
-				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
-
 	DefineCustomStringVariable("smsdist.database",
 							   "Database in which the smsdist workers run (the site database).",
 							   NULL,
@@ -114,7 +110,12 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_package_store, NULL, NULL);
+}
 
+/* How packages are compressed, sent and extracted. */
+static void
+define_pipeline_settings(void)
+{
 	DefineCustomIntVariable("smsdist.compression_level",
 							"zlib level at which packages are compressed (1 fastest, 9 smallest).",
 							NULL,
@@ -185,7 +186,12 @@ _PG_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+}
 
+/* What machines may say, the test hooks, and the signing key. */
+static void
+define_status_settings(void)
+{
 	/* Status from machines: limits on what the Status Manager takes in */
 	DefineCustomIntVariable("smsdist.status_text_max",
 							"The longest status message text taken in from a machine.",
@@ -249,7 +255,12 @@ _PG_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
+}
 
+/* What one package may hold. */
+static void
+define_package_limits(void)
+{
 	/*
 	 * Limits on packages (package_archive.c, package_extract.c): what one
 	 * package may hold, checked at build and at extraction before anything
@@ -310,10 +321,46 @@ _PG_init(void)
 							PGC_SUSET,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("smsdist must be loaded via shared_preload_libraries"),
+				 errhint("Add smsdist to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/*
+	 * The supervisor, seven components, a package builder and its compressor,
+	 * and whatever parallel query uses: with fewer slots a component or a
+	 * builder does not start, and the symptom is a slow site, not an error.
+	 */
+	if (max_worker_processes < 12)
+		ereport(WARNING,
+				(errmsg("max_worker_processes is %d: smsdist needs at least 12 background worker slots",
+						max_worker_processes),
+				 errdetail("The supervisor, its seven components and a package builder with a compressor use ten; parallel query takes from the same pool."),
+				 errhint("Set max_worker_processes = 16 in postgresql.conf and restart the server.")));
+
+	define_site_settings();
+	define_pipeline_settings();
+	define_status_settings();
+	define_package_limits();
 
 	MarkGUCPrefixReserved("smsdist");
 
 	sms_shmem_install();
+
+	/* the components the supervisor starts, each by its step function */
+	sms_register_component_step(SMS_SCHEDULER, sms_scheduler_step);
+	sms_register_component_step(SMS_SENDER, sms_sender_step);
+	sms_register_component_step(SMS_DESPOOLER, sms_despooler_step);
+	sms_register_component_step(SMS_OFFER_MANAGER, sms_offer_manager_step);
+	sms_register_component_step(SMS_INBOX_MANAGER, sms_inbox_manager_step);
+	sms_register_component_step(SMS_COLLECTION_EVALUATOR, sms_collection_evaluator_step);
+	sms_register_component_step(SMS_STATUS_MANAGER, sms_status_manager_step);
 
 	sms_install_utility_hook();
 	sms_register_supervisor();

@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * pcm_writer.h
+ *	  The Run phase (run by the Despooler): writes the PCM files and
+ *	  policies of the machines a job or advertisement now reaches.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SMSDIST_PCM_WRITER_H
+#define SMSDIST_PCM_WRITER_H
+
+#include "smsdist.h"
+
+/* write one batch of queued PCM files; true if it did a batch */
+extern bool sms_pcm_write_queued(void);
+/* the site server's directory for instruction files (step memory) */
+extern char *sms_site_server_dir(void);
+/* machine_policies is written by one transaction at a time */
+extern void sms_lock_machine_policies(void);
+
+#endif							/* SMSDIST_PCM_WRITER_H */
