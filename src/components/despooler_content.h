@@ -15,7 +15,7 @@
 #include "smsdist.h"
 
 #include "nodes/pg_list.h"
-#include "package_archive.h"
+#include "package_manifest.h"
 
 /* One claimed distribute row and what its package file is. */
 typedef struct WorkItem
