@@ -1,0 +1,24 @@
+-- explain() and preview(): why not yet, and what if.
+--
+-- explain() says why each open target of a job or an advertisement has not
+-- finished yet, in words, with who it waits for and when something will
+-- next happen.  It is computed from the rows alone: this site's own, and
+-- what child sites reported for theirs (docs/troubleshooting.md).
+-- preview() says what a job would do before it is activated: which sites
+-- and machines it reaches, what it sends, and which caches have no room.
+\ir ../functions/explain_time.sql
+\ir ../functions/explain_duration.sql
+\ir ../functions/platform_mismatch.sql
+\ir ../functions/cache_full_reason.sql
+\ir ../functions/cache_locks.sql
+\ir ../functions/running_reason.sql
+\ir ../functions/cache_full.sql
+\ir ../functions/explain_job_gate.sql
+\ir ../functions/explain_job_site.sql
+\ir ../functions/explain_job_target.sql
+\ir ../functions/explain_job.sql
+\ir ../functions/explain_advertisement_site.sql
+\ir ../functions/explain_advertisement_target.sql
+\ir ../functions/explain_advertisement.sql
+\ir ../functions/explain.sql
+\ir ../functions/preview.sql

@@ -1,0 +1,3 @@
+CREATE VIEW workers AS SELECT * FROM worker_status();
+REVOKE ALL ON workers FROM PUBLIC;
+GRANT SELECT ON workers TO smsdist_reader;
