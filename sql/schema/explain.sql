@@ -6,6 +6,9 @@
 -- what child sites reported for theirs (docs/troubleshooting.md).
 -- preview() says what a job would do before it is activated: which sites
 -- and machines it reaches, what it sends, and which caches have no room.
+-- The parts of explain() are its own: nobody calls them but it (readers
+-- may call explain_time() and explain_duration(), which describe_targets()
+-- uses too).
 \ir ../functions/explain_time.sql
 \ir ../functions/explain_duration.sql
 \ir ../functions/platform_mismatch.sql
