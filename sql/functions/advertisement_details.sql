@@ -1,4 +1,6 @@
--- What child site p_hop needs of an advertisement (see above).
+-- What child site p_hop needs of an advertisement to act on it alone: the
+-- package and program, the schedule, and each targeted collection with its
+-- maintenance windows and members behind that child.
 CREATE OR REPLACE FUNCTION advertisement_details(p_advert_id text, p_hop text) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- An advertisement's targets follow its collections: when it is created
+-- or retargeted, and when members join or leave (sync_advertisement_targets()).
 CREATE OR REPLACE FUNCTION advertisement_targets_follow() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- At the child, with the parent's answer to its cache report: the rows the
+-- parent took (unchanged since) are no longer pending.
 CREATE OR REPLACE FUNCTION caches_reported(report jsonb) RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,9 @@
+-- An advanced agent's status message (status files come through the
+-- Status Manager): the same row as a status file, with the program's exit
+-- code, recorded once per (machine, sequence, client time), for the
+-- caller's own machine only, with the same limits as a status file
+-- (status_problem(): smsdist.status_text_max, smsdist.client_time_window,
+-- no control characters but tab).
 CREATE OR REPLACE FUNCTION client_status(p_machine text, p_sequence bigint, p_client_at timestamptz, p_message_id integer,
                               p_severity text, p_component text, p_text text, p_advert_id text DEFAULT NULL,
                               p_job_id text DEFAULT NULL, p_package_id text DEFAULT NULL,

@@ -1,3 +1,5 @@
+-- Deleted systems and collections take their membership rows with them
+-- (collection_members has no foreign keys).
 CREATE OR REPLACE FUNCTION collection_members_cascade() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

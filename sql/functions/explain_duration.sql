@@ -1,3 +1,4 @@
+-- A duration as explain() writes it.
 CREATE OR REPLACE FUNCTION explain_duration(d interval) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp

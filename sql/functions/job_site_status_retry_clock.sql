@@ -1,3 +1,5 @@
+-- Keeps retrying_since and next_attempt_at of a job_site_status row right,
+-- whoever writes the row.
 CREATE OR REPLACE FUNCTION job_site_status_retry_clock() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$

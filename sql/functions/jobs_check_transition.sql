@@ -1,3 +1,5 @@
+-- The allowed changes of a job's state, and the timestamps each one sets
+-- (docs/architecture.md).
 CREATE OR REPLACE FUNCTION jobs_check_transition() RETURNS trigger
     LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$

@@ -1,3 +1,12 @@
+-- The management point: what an agent connected as a member of
+-- smsdist_client calls (it LISTENs on smsdist_policy_<sms id in lower
+-- case>, which store_machine_policies() notifies).  Its machine's policy
+-- (the stored copy, or computed now for a machine nothing targets yet)
+-- and, when the agent says who is logged on, the advertisements for that
+-- user ("target": "user") and for the user's groups ("user_group"),
+-- computed at each call, as the user and user-group lookup files give them
+-- to a legacy agent.  Names are DOMAIN\name (matched ignoring the case of
+-- A-Z), at most smsdist's lookup-name length; at most 256 groups.
 CREATE OR REPLACE FUNCTION machine_policy(p_sms_id text, p_user text DEFAULT NULL, p_groups text[] DEFAULT NULL)
     RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER

@@ -1,3 +1,5 @@
+-- A new object ID: this site's code (smsdist.site_code) and the next value
+-- of sequence seq in 5 hex digits.
 CREATE OR REPLACE FUNCTION new_sms_id(seq regclass) RETURNS sms_id
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp

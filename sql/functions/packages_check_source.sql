@@ -1,3 +1,5 @@
+-- The source directory of one of this site's own packages must be allowed
+-- (require_allowed_source()).
 CREATE OR REPLACE FUNCTION packages_check_source() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp

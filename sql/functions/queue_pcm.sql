@@ -1,3 +1,5 @@
+-- A job's targets or state changed: the PCM files of the machines
+-- concerned are due.
 CREATE OR REPLACE FUNCTION queue_pcm() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- Advertisements from the parent: its own, for its own packages
+-- (record_advertisement() takes them in).
 CREATE OR REPLACE FUNCTION receive_advertisement(details jsonb) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- The parent's machines of a run-command job changed: the parent that sent
+-- the job, and nobody else, may retarget it (record_job_targets() does).
 CREATE OR REPLACE FUNCTION receive_job_targets(p_job_id text, machines jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- A child reports for itself and its subtree, under its own name only
+-- (record_status_report() keeps the report).
 CREATE OR REPLACE FUNCTION receive_status_report(p_child text, report jsonb) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -1,5 +1,5 @@
--- At the child: take an advertisement sent by the parent (the connecting
--- role must be a member of smsdist_site).
+-- At the child: take an advertisement sent by the parent
+-- (receive_advertisement() calls it, having checked the login).
 CREATE OR REPLACE FUNCTION record_advertisement(details jsonb) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,6 @@
+-- Called by receive_end (C) for a run-command job from site p_source: the
+-- program and the machines, then the job itself, targeting the machines.
+-- receive_end has checked that the package and the job are p_source's.
 CREATE OR REPLACE FUNCTION record_run_job(p_job_id text, p_package_id text, run jsonb, p_source site_code)
     RETURNS boolean
     LANGUAGE plpgsql

@@ -1,5 +1,5 @@
 -- At the parent: a child's report replaces what that child reported before
--- (the connecting role must be a member of smsdist_site).
+-- (receive_status_report() calls it, having checked the login).
 CREATE OR REPLACE FUNCTION record_status_report(p_child text, report jsonb) RETURNS integer
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- The parent deleted one of its advertisements: the parent that sent it,
+-- and nobody else, may remove it here (drop_parent_advertisement()).
 CREATE OR REPLACE FUNCTION remove_advertisement(p_advert_id text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,5 @@
+-- A login bound to a site or a machine must be a role that exists and is
+-- not a superuser.
 CREATE OR REPLACE FUNCTION site_logins_check_role() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp

@@ -1,3 +1,4 @@
+-- Each worker's state, wake-ups and last error (the view workers).
 CREATE OR REPLACE FUNCTION worker_status(
     OUT component text, OUT title text, OUT pid integer, OUT state text,
     OUT wake_requests bigint, OUT steps bigint, OUT started_at timestamptz,

@@ -1,3 +1,5 @@
+-- Per advertisement: its targets by current state, counted as job_status
+-- counts them.
 CREATE VIEW advertisement_status AS
 SELECT a.advert_id, a.name, a.enabled,
        coalesce(c.targeted, 0) AS targeted,

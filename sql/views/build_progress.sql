@@ -1,3 +1,4 @@
+-- What operators watch while a package is compressed.
 CREATE VIEW build_progress AS
 SELECT b.package_id, p.name AS package_name, b.source_version, b.state, b.source_bytes, b.bytes_done,
        CASE WHEN b.state = 'ready' THEN 100::numeric

@@ -1,3 +1,5 @@
+-- One row per job: its state, and how many of its sites are done and
+-- machines it has.
 CREATE VIEW job_overview AS
 SELECT j.job_id, j.job_type, j.package_id, p.name AS package_name, j.program_name,
        j.state, j.state_reason, j.priority, j.start_after, j.activated_at, j.finished_at,

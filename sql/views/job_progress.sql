@@ -1,3 +1,5 @@
+-- What operators watch: per (job, site, phase), with the rate of the
+-- attempt under way and an estimated completion time (eta).
 CREATE VIEW job_progress AS
 SELECT s.job_id, j.package_id, j.source_version, s.site_code, s.phase, s.state,
        s.bytes_done, s.bytes_total,

@@ -1,3 +1,6 @@
+-- Per run-command job: its targets by current state.  Each target counts
+-- once, in the state it is in now (a machine that failed and then
+-- succeeded is one success).
 CREATE VIEW job_status AS
 SELECT j.job_id, j.state, j.state_reason,
        coalesce(c.targeted, 0) AS targeted,

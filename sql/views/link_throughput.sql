@@ -1,3 +1,4 @@
+-- Per sender address: the throughput measured over its latest transfers.
 CREATE VIEW link_throughput AS
 SELECT a.address_id, a.target_site_code, a.throttle, count(m.*) AS transfers,
        sum(m.bytes)::bigint AS bytes, sum(m.seconds) AS seconds,
