@@ -28,7 +28,7 @@ my %from;
 for my $sqldir ("$FindBin::Bin/../../sql", "$FindBin::Bin/../../sql/updates")
 {
 	opendir(my $dh, $sqldir) or die "$sqldir: $!";
-	$from{$1} = 1 for map { /^smsdist--([0-9.]+)--[0-9.]+\.sql$/ ? ($1) : () } readdir($dh);
+	$from{$_} = 1 for map { /^smsdist--([0-9.]+)--[0-9.]+\.sql$/ ? ($1) : () } readdir($dh);
 	closedir($dh);
 }
 my @versions = sort { version_key($a) <=> version_key($b) } keys %from;
