@@ -15,10 +15,13 @@
 \ir schema/types.sql
 \ir schema/workers.sql
 \ir schema/sites.sql
+\ir schema/throughput.sql
 \ir schema/inventory.sql
+\ir schema/caches.sql
 \ir schema/packages.sql
 \ir schema/collections.sql
 \ir schema/jobs.sql
+\ir schema/job_retries.sql
 \ir schema/advertisements.sql
 \ir schema/status.sql
 \ir schema/policy.sql

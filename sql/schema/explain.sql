@@ -9,6 +9,18 @@
 -- The parts of explain() are its own: nobody calls them but it (readers
 -- may call explain_time() and explain_duration(), which describe_targets()
 -- uses too).
+-- One reason explain() gives: why an open target of a job or an
+-- advertisement has not finished yet (docs/troubleshooting.md).
+CREATE TYPE explanation AS (
+    sms_id           text,          -- the target machine (NULL: the job or a site)
+    site_code        text,          -- its site
+    state            text,          -- its target state (or the job's, or a phase's)
+    reason           text,          -- why it has not finished, for an operator
+    waiting_on       text,          -- a component, 'agent', 'child site', 'parent site' or 'operator'
+    since            timestamptz,   -- when this reason began
+    next_attempt_at  timestamptz    -- when something will next happen, if known
+);
+
 \ir ../functions/explain_time.sql
 \ir ../functions/explain_duration.sql
 \ir ../functions/platform_mismatch.sql

@@ -139,9 +139,6 @@ CREATE TRIGGER touch_updated_at BEFORE UPDATE ON job_site_status
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_site_status
     FOR EACH ROW EXECUTE FUNCTION notify_change('sender,despooler', 'job_id', 'site_code', 'phase');
-\ir ../functions/job_site_status_retry_clock.sql
-CREATE TRIGGER retry_clock BEFORE INSERT OR UPDATE ON job_site_status
-    FOR EACH ROW EXECUTE FUNCTION job_site_status_retry_clock();
 
 -- Per (job, target machine): the Run phase as the workstation reports it.
 -- status_id: the message that set the state (NULL: the site set it);
@@ -220,23 +217,6 @@ GRANT SELECT ON job_control_pushes TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_control_pushes', '');
 CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_control_pushes
     FOR EACH STATEMENT EXECUTE FUNCTION notify_change('sender');
-
--- Per job and child: when the child last answered the Sender's
--- distribution report (about once a second while a row of a site behind
--- it is open), and why it could not be asked since.  A table of its own:
--- writing it must neither wake the workers nor move job_site_status's
--- updated_at, which times a child's refused reports.
-CREATE TABLE distribution_report_answers (
-    job_id           sms_id NOT NULL REFERENCES jobs ON DELETE CASCADE,
-    hop              site_code NOT NULL,
-    reported_at      timestamptz,
-    report_error     text,
-    error_since      timestamptz,
-    PRIMARY KEY (job_id, hop)
-);
-REVOKE ALL ON distribution_report_answers FROM PUBLIC;
-GRANT SELECT ON distribution_report_answers TO smsdist_reader;
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.distribution_report_answers', '');
 
 -- The job state machine: allowed transitions, timestamps, the transition
 -- log (docs/architecture.md).

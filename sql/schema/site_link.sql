@@ -35,13 +35,10 @@
 \ir ../functions/location_report.sql
 \ir ../functions/progress_report.sql
 
--- To the parent: status summaries, targets and cache inventories
+-- To the parent: status summaries and targets (cache inventories: caches.sql)
 \ir ../functions/status_report_for_parent.sql
 \ir ../functions/record_status_report.sql
 \ir ../functions/receive_status_report.sql
 \ir ../functions/target_report_for_parent.sql
 \ir ../functions/targets_reported.sql
 \ir ../functions/receive_target_report.sql
-\ir ../functions/cache_report_for_parent.sql
-\ir ../functions/caches_reported.sql
-\ir ../functions/receive_cache_report.sql

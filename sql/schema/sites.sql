@@ -90,32 +90,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.site_logins', '');
 CREATE TRIGGER check_role BEFORE INSERT OR UPDATE ON site_logins
     FOR EACH ROW EXECUTE FUNCTION site_logins_check_role();
 
--- The link's measured throughput: one row per completed transfer to a child
--- site, the bytes the child took and the seconds spent sending them
--- (chunks on the wire and the child's writes, not the throttling pauses),
--- the ten newest per sender address.  The Sender writes them.
-CREATE TABLE link_measurements (
-    address_id    integer NOT NULL REFERENCES sender_addresses ON DELETE CASCADE,
-    measured_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
-    job_id        sms_id NOT NULL,
-    bytes         bigint NOT NULL CHECK (bytes > 0),
-    seconds       double precision NOT NULL CHECK (seconds > 0),
-    PRIMARY KEY (address_id, measured_at)
-);
-COMMENT ON TABLE link_measurements IS
-    'bytes and seconds of the latest completed transfers over each sender address (throttling pauses not counted)';
-REVOKE ALL ON link_measurements FROM PUBLIC;
-GRANT SELECT ON link_measurements TO smsdist_reader;
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.link_measurements', '');
-
 -- The hierarchy: routes and who is calling
 \ir ../functions/route_hop.sql
 \ir ../functions/calling_site.sql
 \ir ../functions/require_sent_by.sql
 \ir ../functions/site_public_key.sql
-
--- Throttling schedules and transfer times
-\ir ../functions/server_time_zone.sql
-\ir ../functions/sending_resumes_at.sql
-\ir ../functions/transfer_eta.sql
-\ir ../functions/transfer_seconds.sql

@@ -57,18 +57,6 @@ CREATE TYPE build_state AS ENUM ('building', 'ready', 'failed', 'purged');
 
 CREATE TYPE weekday AS ENUM ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun');
 
--- One reason explain() gives: why an open target of a job or an
--- advertisement has not finished yet (docs/troubleshooting.md).
-CREATE TYPE explanation AS (
-    sms_id           text,          -- the target machine (NULL: the job or a site)
-    site_code        text,          -- its site
-    state            text,          -- its target state (or the job's, or a phase's)
-    reason           text,          -- why it has not finished, for an operator
-    waiting_on       text,          -- a component, 'agent', 'child site', 'parent site' or 'operator'
-    since            timestamptz,   -- when this reason began
-    next_attempt_at  timestamptz    -- when something will next happen, if known
-);
-
 -- IDs: <site code><5 hex digits>, from one sequence per kind of object.
 CREATE SEQUENCE package_id_seq MINVALUE 1 MAXVALUE 1048575 NO CYCLE;
 CREATE SEQUENCE job_id_seq MINVALUE 1 MAXVALUE 1048575 NO CYCLE;

@@ -7,4 +7,3 @@
 \ir ../views/build_progress.sql
 \ir ../views/advertisement_status.sql
 \ir ../views/collection_dependencies.sql
-\ir ../views/link_throughput.sql
