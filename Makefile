@@ -43,7 +43,7 @@ SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
-EXTRA_CLEAN  = src/agent/smsdist-agent $(OBJS:.o=.d) test/regress/results test/regress/regression.diffs test/regress/regression.out
+EXTRA_CLEAN  = src/agent/smsdist-agent $(addsuffix .tmp,$(DATA_built)) $(OBJS:.o=.d) test/regress/results test/regress/regression.diffs test/regress/regression.out
 include $(PGXS)
 
 # The client agent: a plain C program over the shared format library and
