@@ -13,15 +13,17 @@
 --                        mode), bound to one machine by machine_logins
 --   smsdist_parent_site  what a parent site's Sender calls here
 --   smsdist_child_site   what a child site's Status Manager calls here
--- (smsdist_site, of versions 0.2 to 0.6, may call nothing any more: a login
--- that had it needs one of the two site roles and a row in site_logins.)
+--   smsdist_site         the site role of versions 0.2 to 0.6, granted
+--                        nothing: a login that had it needs one of the two
+--                        site roles and a row in site_logins.  It exists
+--                        in a new install as in an updated one.
 -- Every SECURITY DEFINER function and every trigger function has no EXECUTE
 -- for PUBLIC.
 DO $$
 DECLARE r text;
 BEGIN
     FOREACH r IN ARRAY ARRAY['smsdist_reader', 'smsdist_operator', 'smsdist_admin', 'smsdist_client',
-                             'smsdist_parent_site', 'smsdist_child_site'] LOOP
+                             'smsdist_site', 'smsdist_parent_site', 'smsdist_child_site'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
         END IF;
