@@ -8,7 +8,9 @@
  * The source of the update script: make expands each \ir line with the
  * file it names (tools/expand-sql), the one source of that function's or
  * view's current definition, also used by the base script (sql/smsdist.sql).
- * What only an update does (ALTER TABLE, the new tables) is written here. */
+ * The areas new in 0.9 are included whole; what only an update does (ALTER
+ * TABLE of an existing table, DROP VIEW of a view made again) is written
+ * here. */
 
 \echo Use "ALTER EXTENSION smsdist UPDATE TO '0.9'" to load this file. \quit
 
