@@ -6,8 +6,9 @@
 -- script.  Every object is written once, in the file of its area; each
 -- function has a file of its own in sql/functions/ and each view one in
 -- sql/views/, so that an update script can include the current definition
--- (sql/updates/).  The order is the order of creation: an area uses only
--- what the areas before it define.  Every table is documented in
+-- (sql/updates/).  The order is the order of creation: an area's tables,
+-- triggers, views and SQL-language functions use only what the areas
+-- before it define (a PL/pgSQL body is resolved when it runs).  Every table is documented in
 -- docs/data-model.md; the wake-up channels in docs/workers.md.
 \echo Use "CREATE EXTENSION smsdist" to load this file. \quit
 
