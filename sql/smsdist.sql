@@ -8,8 +8,9 @@
 -- sql/views/, so that an update script can include the current definition
 -- (sql/updates/).  The order is the order of creation: an area's tables,
 -- triggers, views and SQL-language functions use only what the areas
--- before it define (a PL/pgSQL body is resolved when it runs).  Every table is documented in
--- docs/data-model.md; the wake-up channels in docs/workers.md.
+-- before it define (a PL/pgSQL body is resolved when it runs).  Every
+-- table is documented in docs/data-model.md; the wake-up channels in
+-- docs/workers.md.
 \echo Use "CREATE EXTENSION smsdist" to load this file. \quit
 
 \ir schema/roles.sql
