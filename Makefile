@@ -15,7 +15,16 @@ MODULE_big   = smsdist
 # (src/module.c); the agent is built apart below.
 SRC_DIRS     = src/core src/package src/link src/formats src/components
 OBJS         = src/module.o $(patsubst %.c,%.o,$(wildcard $(addsuffix /*.c,$(SRC_DIRS))))
-DATA         = $(wildcard sql/smsdist--*.sql)
+# The extension scripts.  The current version's base script is built from
+# sql/smsdist.sql and each unreleased update script from its source in
+# sql/updates/, by expanding their include lines (\ir <file>) with the
+# files of sql/schema, sql/functions and sql/views (tools/expand-sql).  The
+# scripts of released versions are installed as they shipped.
+SQL_BASE     = sql/$(EXTENSION)--$(EXTVERSION).sql
+SQL_UPDATES  = $(patsubst sql/updates/%,sql/%,$(wildcard sql/updates/$(EXTENSION)--*.sql))
+DATA_built   = $(SQL_BASE) $(SQL_UPDATES)
+DATA         = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
+SQL_SOURCES  = $(wildcard sql/$(EXTENSION).sql sql/schema/*.sql sql/functions/*.sql sql/views/*.sql)
 
 # pg_regress: run against a temporary instance that preloads the library.
 REGRESS      = schema validation roles wakeup
@@ -34,7 +43,7 @@ SHLIB_LINK   = -larchive -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)
-EXTRA_CLEAN  = src/agent/smsdist-agent $(OBJS:.o=.d) test/regress/results test/regress/regression.diffs test/regress/regression.out
+EXTRA_CLEAN  = src/agent/smsdist-agent $(addsuffix .tmp,$(DATA_built)) $(OBJS:.o=.d) test/regress/results test/regress/regression.diffs test/regress/regression.out
 include $(PGXS)
 
 # The client agent: a plain C program over the shared format library and
@@ -66,6 +75,12 @@ demo:
 
 bench:
 	bash bench/run-all
+
+# (written to a temporary file first: a failed expansion leaves no script)
+$(SQL_BASE): sql/$(EXTENSION).sql $(SQL_SOURCES) tools/expand-sql smsdist.control
+	perl tools/expand-sql $< >$@.tmp && mv $@.tmp $@
+$(SQL_UPDATES): sql/%: sql/updates/% $(SQL_SOURCES) tools/expand-sql
+	perl tools/expand-sql $< >$@.tmp && mv $@.tmp $@
 
 # The version is compiled in (PGXS does not know): rebuild when it changes.
 # Each object's headers come from the compiler (-MMD: <object>.d).

@@ -5,9 +5,12 @@
 # version -- tables and columns with their types, defaults and nullability,
 # constraints, indexes, functions (their whole definitions, volatility,
 # security, settings and privileges), views, triggers, types and enum
-# labels in order, sequences, the privileges on every relation, and the
-# tables pg_dump dumps.  Whatever way the extension scripts are built, an
-# administrator who upgrades gets what a new site gets.
+# labels in order, sequences, the privileges on every relation and on the
+# schema, the comments on every object, each relation's columns in order,
+# the objects that belong to the extension, and the tables pg_dump dumps
+# (with their conditions).  The current version's scripts are built from
+# the source files in sql/ (docs/data-model.md): whatever way they are
+# built, an administrator who upgrades gets what a new site gets.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -20,10 +23,14 @@ use SmsTest;
 my $node = site_node('cat', site_code => 'CEN', database => 'site');
 
 # the versions: every "from" version of an update script
-my $sqldir = "$FindBin::Bin/../../sql";
-opendir(my $dh, $sqldir) or die "$sqldir: $!";
-my %from = map { /^smsdist--([0-9.]+)--[0-9.]+\.sql$/ ? ($1 => 1) : () } readdir($dh);
-closedir($dh);
+# (released in sql/, unreleased ones' sources in sql/updates/)
+my %from;
+for my $sqldir ("$FindBin::Bin/../../sql", "$FindBin::Bin/../../sql/updates")
+{
+	opendir(my $dh, $sqldir) or die "$sqldir: $!";
+	$from{$_} = 1 for map { /^smsdist--([0-9.]+)--[0-9.]+\.sql$/ ? ($1) : () } readdir($dh);
+	closedir($dh);
+}
 my @versions = sort { version_key($a) <=> version_key($b) } keys %from;
 sub version_key { my ($v) = @_; my ($a, $b) = split /\./, $v; return $a * 1000 + $b; }
 ok(@versions >= 8, 'the earlier versions: ' . join(', ', @versions));
@@ -74,8 +81,24 @@ facts AS (
   SELECT 'sequence ' || q.seqrelid::regclass::text || ' ' || q.seqtypid::regtype::text || ' ' || q.seqincrement
     FROM pg_sequence q JOIN pg_class c ON c.oid = q.seqrelid JOIN s ON c.relnamespace = s.ns
   UNION ALL
-  SELECT 'dumped ' || x::regclass::text
-    FROM pg_extension e, unnest(e.extconfig) x WHERE e.extname = 'smsdist')
+  SELECT 'dumped ' || e.extconfig[i]::regclass::text || ' where ' || coalesce(e.extcondition[i], '-')
+    FROM pg_extension e, generate_subscripts(e.extconfig, 1) i WHERE e.extname = 'smsdist'
+  UNION ALL
+  SELECT 'position ' || c.relname || '.' || a.attname || ' '
+         || row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum)
+    FROM pg_class c JOIN s ON c.relnamespace = s.ns
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+   WHERE c.relkind IN ('r', 'v', 'c', 'p')
+  UNION ALL
+  SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ' ' || d.description
+    FROM pg_description d
+   WHERE (pg_identify_object(d.classoid, d.objoid, d.objsubid)).schema = 'smsdist'
+  UNION ALL
+  SELECT 'member ' || pg_describe_object(d.classid, d.objid, d.objsubid)
+    FROM pg_depend d JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
+   WHERE e.extname = 'smsdist' AND d.deptype = 'e'
+  UNION ALL
+  SELECT 'schema acl ' || coalesce(n.nspacl::text, '-') FROM pg_namespace n JOIN s ON n.oid = s.ns)
 SELECT string_agg(f, E'\n' ORDER BY f) FROM facts
 };
 

@@ -1,0 +1,4 @@
+CREATE OR REPLACE FUNCTION check_conninfo(text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'smsdist_check_conninfo';
+REVOKE ALL ON FUNCTION check_conninfo(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION check_conninfo(text) TO PUBLIC;

@@ -1,0 +1,4 @@
+CREATE OR REPLACE FUNCTION check_object_name(text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'smsdist_check_object_name';
+REVOKE ALL ON FUNCTION check_object_name(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION check_object_name(text) TO PUBLIC;

@@ -1,0 +1,4 @@
+CREATE OR REPLACE FUNCTION check_site_code(text) RETURNS boolean
+    LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'smsdist_check_site_code';
+REVOKE ALL ON FUNCTION check_site_code(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION check_site_code(text) TO PUBLIC;

@@ -1,0 +1,47 @@
+-- The run-command jobs a machine of site p_site is to be offered: its PCM
+-- file says exactly these (src/pcm_writer.c reads them from here), and its
+-- policy (compute_machine_policy(), "jobs") too.  A job is live for a
+-- machine when it is an active run-command job, not past its expiry, whose
+-- package is distributed at the machine's site (its 'distribute' row there
+-- is done, with at least one location), and the machine is its target in a
+-- state that still wants the job (not cancelled, expired or not
+-- applicable).  An SQL function that the planner inlines: a caller's
+-- condition on sms_id reaches the index.
+CREATE OR REPLACE FUNCTION live_run_jobs(p_sms_ids text[], p_site text)
+    RETURNS TABLE (sms_id text, job_id text, package_id text, package_name text,
+                   source_version integer, program_name text, command_line text,
+                   platforms text[], offer_after timestamptz, mandatory_at timestamptz,
+                   expires_at timestamptz, max_run_minutes integer, locations text[],
+                   package_sha256 text, run_with text)
+    LANGUAGE sql STABLE
+AS $$
+    SELECT t.sms_id::text, j.job_id::text, j.package_id::text, p.name::text,
+           j.source_version, j.program_name::text, pr.command_line::text,
+           pr.platforms::text[], coalesce(j.offer_after, j.start_after), j.mandatory_at,
+           j.expires_at, pr.max_run_minutes, loc.paths,
+           coalesce(encode(pg_catalog.sha256(pg_catalog.convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256),
+           pr.run_with
+      FROM smsdist.job_target_status t
+      JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = p_site
+      JOIN smsdist.jobs j ON j.job_id = t.job_id
+      JOIN smsdist.packages p ON p.package_id = j.package_id
+      JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
+      JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version
+      JOIN smsdist.job_site_status d ON d.job_id = j.job_id AND d.site_code = p_site
+       AND d.phase = 'distribute' AND d.state = 'done'
+      CROSS JOIN LATERAL (SELECT array_agg(l.path::text ORDER BY l.site_system_id) AS paths
+                            FROM smsdist.package_locations l
+                           WHERE l.package_id = j.package_id AND l.site_code = p_site
+                             -- only where the job's version is: never a path to other content
+                             AND l.source_version = j.source_version) loc
+     WHERE t.sms_id = ANY (p_sms_ids)
+       -- (as text: the same test whatever the states' type has)
+       AND t.state::text NOT IN ('cancelled', 'expired', 'not_applicable')
+       AND j.job_type = 'run_command' AND j.state = 'active'
+       AND (j.expires_at IS NULL OR j.expires_at > pg_catalog.clock_timestamp())
+       AND loc.paths IS NOT NULL
+$$;
+COMMENT ON FUNCTION live_run_jobs(text[], text) IS
+    'The run-command jobs the PCM files and policies of these machines of site p_site carry.';
+REVOKE ALL ON FUNCTION live_run_jobs(text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION live_run_jobs(text[], text) TO smsdist_reader;

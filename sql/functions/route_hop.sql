@@ -1,0 +1,15 @@
+-- The child of this site through which a site below it is reached (NULL if
+-- the site is not below this one).
+CREATE OR REPLACE FUNCTION route_hop(target site_code) RETURNS site_code
+    LANGUAGE sql STABLE
+AS $$
+    WITH RECURSIVE up(code, parent, depth) AS (
+        SELECT s.site_code, s.parent_site_code, 0 FROM smsdist.sites s WHERE s.site_code = target
+        UNION ALL
+        SELECT s.site_code, s.parent_site_code, up.depth + 1
+          FROM smsdist.sites s JOIN up ON s.site_code = up.parent
+         WHERE up.parent IS DISTINCT FROM current_setting('smsdist.site_code')::smsdist.site_code
+           AND up.depth < 100)
+    SELECT code FROM up WHERE parent = current_setting('smsdist.site_code')::smsdist.site_code LIMIT 1
+$$;
+GRANT EXECUTE ON FUNCTION route_hop(site_code) TO smsdist_reader;

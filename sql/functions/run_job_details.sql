@@ -1,0 +1,24 @@
+-- What a hop is told of a run-command job: its machines are the targets
+-- behind it that the job still has (not cancelled, expired, or not
+-- applicable any more).
+CREATE OR REPLACE FUNCTION run_job_details(p_job_id text, p_hop text) RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'program_name', j.program_name, 'command_line', pr.command_line,
+        'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes, 'run_with', pr.run_with,
+        'offer_after', coalesce(j.offer_after, j.start_after), 'mandatory_at', j.mandatory_at,
+        'expires_at', j.expires_at, 'priority', j.priority,
+        'machines', coalesce((
+            SELECT jsonb_agg(jsonb_build_object('sms_id', r.sms_id, 'name', r.name, 'domain', r.domain,
+                                                'site_code', r.site_code, 'platform', r.platform)
+                             ORDER BY r.sms_id)
+              FROM smsdist.job_target_status t JOIN smsdist.system_resources r ON r.sms_id = t.sms_id
+             WHERE t.job_id = j.job_id AND t.state NOT IN ('cancelled', 'expired', 'not_applicable')
+               AND (r.site_code = p_hop OR smsdist.route_hop(r.site_code) = p_hop)), '[]'::jsonb))
+      FROM smsdist.jobs j
+      JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
+     WHERE j.job_id = p_job_id AND j.job_type = 'run_command'
+$$;
+REVOKE ALL ON FUNCTION run_job_details(text, text) FROM PUBLIC;

@@ -1,0 +1,73 @@
+/* smsdist 0.8 -> 0.9: why not yet, what if, and how long.
+ *
+ * explain() says why each open target has not finished, preview() what a
+ * job would cost before it is committed, and the progress views give
+ * figures that can be trusted, with an estimated completion time.
+ * docs/troubleshooting.md, docs/preview.md and docs/data-model.md.
+ *
+ * The source of the update script: make expands each \ir line with the
+ * file it names (tools/expand-sql), the one source of that function's or
+ * view's current definition, also used by the base script (sql/smsdist.sql).
+ * The areas new in 0.9 are included whole; what only an update does (ALTER
+ * TABLE of an existing table, DROP VIEW of a view made again) is written
+ * here. */
+
+\echo Use "ALTER EXTENSION smsdist UPDATE TO '0.9'" to load this file. \quit
+
+-------------------------------------------------------------------------------
+-- Why not yet: retries, the machines' clocks and schedules
+-------------------------------------------------------------------------------
+
+-- When the current run of failures of a row began, and when its worker will
+-- try again.  Kept by a trigger so that every writer of a row (the Sender,
+-- the Despooler, the reports of child sites) keeps them right.
+ALTER TABLE job_site_status
+    ADD COLUMN retrying_since timestamptz,
+    ADD COLUMN next_attempt_at timestamptz;
+\ir ../schema/job_retries.sql
+
+\ir ../functions/describe_targets.sql
+\ir ../functions/maintenance_window_at.sql
+\ir ../functions/machine_utc_offset.sql
+\ir ../functions/machine_local_time.sql
+\ir ../functions/machine_instant.sql
+\ir ../functions/agent_last_heard.sql
+\ir ../functions/advertisement_mandatory_times.sql
+
+-------------------------------------------------------------------------------
+-- Progress
+-------------------------------------------------------------------------------
+
+-- Figures of the attempt in progress (or the last one), so that a rate is
+-- computed from the bytes this attempt moved and the time it took, never
+-- from a total carried over from an earlier attempt or already at the site;
+-- an estimated total while the package is still being compressed; and, for
+-- the rows of sites below a child, the completion time the child estimated.
+ALTER TABLE job_site_status
+    ADD COLUMN bytes_total_estimated boolean NOT NULL DEFAULT false,
+    ADD COLUMN attempt_started_at timestamptz,
+    ADD COLUMN attempt_bytes bigint CHECK (attempt_bytes >= 0),
+    ADD COLUMN reported_eta timestamptz;
+
+\ir ../schema/throughput.sql
+\ir ../functions/progress_report.sql
+
+-- the views gained columns: made again
+DROP VIEW job_progress;
+\ir ../views/job_progress.sql
+DROP VIEW job_overview;
+\ir ../views/job_overview.sql
+DROP VIEW build_progress;
+\ir ../views/build_progress.sql
+
+\ir ../functions/package_removed_at.sql
+\ir ../functions/policy_advertisements.sql
+
+-------------------------------------------------------------------------------
+-- Cache inventory, preview and explain
+-------------------------------------------------------------------------------
+
+\ir ../schema/caches.sql
+\ir ../functions/manifest_delta_bytes.sql
+\ir ../functions/source_tree_size.sql
+\ir ../schema/explain.sql
