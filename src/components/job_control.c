@@ -168,11 +168,9 @@ control_push_failed(const ControlPush *p, const char *err)
 
 /* Do the pushes; one connection per hop (the rows come ordered by hop). */
 static void
-push_all(List *pushes, PGconn **connp)
+push_all(List *pushes, SmsHopLink *link)
 {
 	ListCell   *lc;
-	const char *hop = NULL;
-	char	   *hop_err = NULL;
 
 	foreach(lc, pushes)
 	{
@@ -182,35 +180,17 @@ push_all(List *pushes, PGconn **connp)
 		PGresult   *res;
 		char	   *answer;
 
-		if (hop == NULL || strcmp(hop, p->hop) != 0)
+		if (!link_to_hop(link, p->hop, p->conninfo))
 		{
-			if (*connp != NULL)
-				link_close(*connp, true);
-			*connp = NULL;
-			hop = p->hop;
-			hop_err = NULL;
-			if (p->conninfo == NULL)
-				hop_err = psprintf("no enabled sender address for site %s", p->hop);
-			else
-				*connp = link_open(p->conninfo, &hop_err);
-		}
-		if (*connp == NULL)
-		{
-			control_push_failed(p, hop_err);
+			control_push_failed(p, link->err);
 			continue;
 		}
 		sms_step_note = psprintf("passing the %s of job %s to site %s", change_name(p), p->job_id, p->hop);
-		res = link_exec(*connp, "SELECT smsdist.receive_job_state($1, $2, $3)", 3, v, NULL, NULL, &err);
+		res = link_exec(link->conn, "SELECT smsdist.receive_job_state($1, $2, $3)", 3, v, NULL, NULL, &err);
 		if (res == NULL)
 		{
 			control_push_failed(p, err);
-			/* a lost connection fails the rest of this hop's pushes at once */
-			if (PQstatus(*connp) != CONNECTION_OK)
-			{
-				link_close(*connp, false);
-				*connp = NULL;
-				hop_err = err;
-			}
+			link_hop_failed(link, err);
 			continue;
 		}
 		/* what the hop answers is input: one short text, fit to store */
@@ -235,17 +215,16 @@ TimestampTz
 sms_push_job_control(void)
 {
 	List	   *volatile pushes;
-	PGconn	  **connp = palloc0(sizeof(PGconn *));	/* not changed under PG_TRY */
+	SmsHopLink *link = palloc0(sizeof(SmsHopLink));	/* not changed under PG_TRY */
 
 	pushes = due_control_pushes();
 	PG_TRY();
 	{
-		push_all((List *) pushes, connp);
+		push_all((List *) pushes, link);
 	}
 	PG_FINALLY();
 	{
-		if (*connp != NULL)
-			link_close(*connp, true);
+		link_hop_close(link);
 	}
 	PG_END_TRY();
 

@@ -45,13 +45,6 @@
 #include "utils/timestamp.h"
 
 /* The connection to the hop being served */
-typedef struct HopLink
-{
-	PGconn	   *conn;			/* NULL: none (err says why) */
-	const char *hop;
-	char	   *err;
-} HopLink;
-
 typedef struct Push
 {
 	char	   *advert_id;
@@ -140,7 +133,7 @@ due_pushes(void)
 
 /* Do the pushes; rows come ordered by hop: one connection per hop. */
 static void
-push_all(List *pushes, HopLink *link)
+push_all(List *pushes, SmsHopLink *link)
 {
 	ListCell   *lc;
 
@@ -151,19 +144,7 @@ push_all(List *pushes, HopLink *link)
 		char	   *err = NULL;
 		const char *v[1];
 
-		if (link->hop == NULL || strcmp(link->hop, p->hop) != 0)
-		{
-			if (link->conn != NULL)
-				link_close(link->conn, true);
-			link->conn = NULL;
-			link->hop = p->hop;
-			link->err = NULL;
-			if (p->conninfo == NULL)
-				link->err = psprintf("no enabled sender address for site %s", p->hop);
-			else
-				link->conn = link_open(p->conninfo, &link->err);
-		}
-		if (link->conn == NULL)
+		if (!link_to_hop(link, p->hop, p->conninfo))
 		{
 			push_failed(p, link->err);
 			continue;
@@ -182,13 +163,7 @@ push_all(List *pushes, HopLink *link)
 		if (res == NULL)
 		{
 			push_failed(p, err);
-			/* a lost connection fails the rest of this hop's pushes at once */
-			if (PQstatus(link->conn) != CONNECTION_OK)
-			{
-				link_close(link->conn, false);
-				link->conn = NULL;
-				link->err = err;
-			}
+			link_hop_failed(link, err);
 			continue;
 		}
 		PQclear(res);
@@ -212,7 +187,7 @@ TimestampTz
 sms_replicate_advertisements(void)
 {
 	List	   *volatile pushes;
-	HopLink    *link = palloc0(sizeof(HopLink));	/* not changed under PG_TRY */
+	SmsHopLink    *link = palloc0(sizeof(SmsHopLink));	/* not changed under PG_TRY */
 
 	pushes = due_pushes();
 	PG_TRY();
@@ -221,8 +196,7 @@ sms_replicate_advertisements(void)
 	}
 	PG_FINALLY();
 	{
-		if (link->conn != NULL)
-			link_close(link->conn, true);
+		link_hop_close(link);
 	}
 	PG_END_TRY();
 

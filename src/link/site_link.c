@@ -543,3 +543,42 @@ link_clean_text(const char *s, int max_bytes)
 	}
 	return out;
 }
+
+/* ----------------------------------------------------------------
+ * One hop at a time (see site_link.h)
+ * ----------------------------------------------------------------
+ */
+bool
+link_to_hop(SmsHopLink *link, const char *hop, const char *conninfo)
+{
+	if (link->hop == NULL || strcmp(link->hop, hop) != 0)
+	{
+		link_hop_close(link);
+		link->hop = hop;
+		link->err = NULL;
+		if (conninfo == NULL)
+			link->err = psprintf("no enabled sender address for site %s", hop);
+		else
+			link->conn = link_open(conninfo, &link->err);
+	}
+	return link->conn != NULL;
+}
+
+void
+link_hop_failed(SmsHopLink *link, char *err)
+{
+	if (link->conn != NULL && PQstatus(link->conn) != CONNECTION_OK)
+	{
+		link_close(link->conn, false);
+		link->conn = NULL;
+		link->err = err;
+	}
+}
+
+void
+link_hop_close(SmsHopLink *link)
+{
+	if (link->conn != NULL)
+		link_close(link->conn, true);
+	link->conn = NULL;
+}

@@ -53,6 +53,26 @@ extern PGconn *link_open_kept(const char *conninfo);
 extern void link_close(PGconn *conn, bool keep);
 
 /*
+ * One connection at a time over a list of calls ordered by hop (the child
+ * site through which a site below is reached): link_to_hop connects to hop
+ * unless it is the hop already connected (conninfo NULL: the hop has no
+ * enabled sender address), false with link->err saying why there is no
+ * connection; after a failed call, link_hop_failed drops a connection that
+ * is lost, so the rest of that hop's calls fail at once with err;
+ * link_hop_close gives the connection back.  Start from a zeroed struct.
+ */
+typedef struct SmsHopLink
+{
+	const char *hop;			/* NULL: none yet */
+	PGconn	   *conn;			/* NULL: none (err says why) */
+	char	   *err;
+} SmsHopLink;
+
+extern bool link_to_hop(SmsHopLink *link, const char *hop, const char *conninfo);
+extern void link_hop_failed(SmsHopLink *link, char *err);
+extern void link_hop_close(SmsHopLink *link);
+
+/*
  * At the start of a step: close kept connections an error left marked in
  * use, and those unused for idle_ms.
  */
