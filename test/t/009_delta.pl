@@ -149,8 +149,7 @@ my $total6 = send_row($cen, 'CEN00160', 'CH1', 'bytes_total');
 my $receiver = $ch1->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE usename = 'parent_sender' AND datname = 'site' LIMIT 1");
 ok($receiver =~ /^\d+$/, "the receiving backend at CH1 is process $receiver");
 $ch1->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
-$ch1->reload;
-sleep(1);
+reload_settings($ch1, 'site', { restart_after_crash => 'on' });
 kill 'KILL', $receiver;
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00160'", 120),
 	'after kill -9 of the receiving backend at CH1 the job completes') or diag(job_state($cen, 'CEN00160'), rows($cen, 'CEN00160'));
