@@ -100,6 +100,10 @@ VALUES ('CEN00104', 'share_package', 'CEN00001', 'sites', '{CH1}')});
 ok(wait_until($cen, 'site', q{SELECT bytes_done > 1000000 FROM smsdist.job_site_status
 	WHERE job_id = 'CEN00104' AND site_code = 'CH1' AND phase = 'send'}, 60),
 	'a throttled transfer is under way');
+# resuming needs a durable offset at CH1: its row, updated once the bytes
+# are fsynced (every 32 MB or 0.5 s), not the bytes CEN has had acknowledged
+ok(wait_until($ch1, 'site', "SELECT bytes_received > 0 FROM smsdist.package_transfers WHERE package_id = 'CEN00001' AND source_version = 4", 60),
+	'CH1 has a durable part of the transfer');
 my $total = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 4");
 my $sender = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
 $cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
