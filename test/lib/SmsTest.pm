@@ -6,6 +6,17 @@
 #   create => 0), and returns the node.
 # wait_until(node, db, sql, timeout_s)
 #   polls every 10 ms until the query returns 't'; returns true or false.
+# eventually(sub, timeout_s)
+#   (on request: use SmsTest qw(:DEFAULT eventually)) calls sub every
+#   100 ms until it returns true, for state outside the database (files);
+#   returns true or false.  Default timeout 60 s.
+# reload_settings(node, db, { name => value, ... }, component, ...)
+#   reloads the configuration and returns once it is in force, so that a
+#   test never acts on a worker that still has the old values: a new
+#   session shows every value as SHOW does (so the postmaster has read the
+#   file and signalled its processes, and every process it starts from now
+#   on has the values), and each named component has begun a step since (a
+#   worker reads a reload at the top of its loop).  Dies after 60 s.
 # basic_inventory(node, db)
 #   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
 #   source tree in the node's directory) and one system CEN00001 at CH1, so
@@ -35,7 +46,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file reload_settings);
+our @EXPORT_OK = qw(eventually);
 
 sub site_node
 {
@@ -79,6 +91,35 @@ sub wait_until
 		usleep(10_000);
 	}
 	return 0;
+}
+
+sub eventually
+{
+	my ($test, $timeout) = @_;
+	my $deadline = time() + ($timeout // 60);
+	while (time() < $deadline)
+	{
+		return 1 if $test->();
+		usleep(100_000);
+	}
+	return $test->() ? 1 : 0;
+}
+
+sub reload_settings
+{
+	my ($node, $db, $settings, @components) = @_;
+	$node->reload;
+	my $check = join(' AND ', map { "current_setting('$_') = '$settings->{$_}'" } sort keys %$settings);
+	wait_until($node, $db, "SELECT $check", 60)
+	  or die 'the reload did not bring ' . join(', ', map { "$_ = $settings->{$_}" } sort keys %$settings);
+	for my $c (@components)
+	{
+		my $steps = $node->safe_psql($db, "SELECT steps FROM smsdist.workers WHERE component = '$c'");
+		$node->safe_psql($db, "SELECT smsdist.wake('$c')");
+		wait_until($node, $db, "SELECT steps > $steps FROM smsdist.workers WHERE component = '$c'", 60)
+		  or die "the $c took no step after the reload";
+	}
+	return;
 }
 
 sub basic_inventory

@@ -18,11 +18,13 @@ ok(wait_until($node, 'site',
 	'scheduler is running and idle');
 is($node->safe_psql('site', 'SHOW smsdist.poll_interval'), '1min', 'safety-net poll is 60 s');
 
-# names: backend_type and application_name say what each worker is
-is($node->safe_psql('postgres',
+# names: backend_type and application_name say what each worker is (the
+# Scheduler being idle says nothing of the other workers, which may still be
+# starting or connecting: wait for the whole list)
+ok($node->poll_query_until('postgres',
 		"SELECT string_agg(backend_type || '|' || coalesce(datname, '-') || '|' || application_name, ',' ORDER BY backend_type)
-		   FROM pg_stat_activity WHERE backend_type LIKE 'smsdist%'"),
-	'smsdist collection_evaluator|site|smsdist collection_evaluator,smsdist despooler|site|smsdist despooler,smsdist inbox_manager|site|smsdist inbox_manager,smsdist offer_manager|site|smsdist offer_manager,smsdist scheduler|site|smsdist scheduler,smsdist sender|site|smsdist sender,smsdist status_manager|site|smsdist status_manager,smsdist supervisor|-|smsdist supervisor',
+		   FROM pg_stat_activity WHERE backend_type LIKE 'smsdist%'",
+	'smsdist collection_evaluator|site|smsdist collection_evaluator,smsdist despooler|site|smsdist despooler,smsdist inbox_manager|site|smsdist inbox_manager,smsdist offer_manager|site|smsdist offer_manager,smsdist scheduler|site|smsdist scheduler,smsdist sender|site|smsdist sender,smsdist status_manager|site|smsdist status_manager,smsdist supervisor|-|smsdist supervisor'),
 	'workers are named in pg_stat_activity');
 
 # commit wakes: a job due now is active within a fraction of a second

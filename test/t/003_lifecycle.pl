@@ -28,9 +28,17 @@ sub supervisor_pid
 
 # --- the site database does not exist yet
 my $node = site_node('life', create => 0, conf => "smsdist.poll_interval = '1s'\n");
+# three polls' time to show a loop if there were one; then wait for the
+# supervisor and its report, which a busy machine may delay past that
 sleep(3);
+ok(wait_until($node, 'postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist supervisor'", 60),
+	'supervisor runs without its database');
 my $sup = supervisor_pid($node);
-ok($sup > 0, 'supervisor runs without its database');
+for (1 .. 600)
+{
+	last if count_in_log($node, qr/smsdist.database "site" does not exist/) > 0;
+	select(undef, undef, undef, 0.1);
+}
 is(count_in_log($node, qr/smsdist.database "site" does not exist/), 1,
 	'missing database reported once, not in a loop');
 is(count_in_log($node, qr/smsdist supervisor" \(PID \d+\) exited/), 0, 'supervisor never exited');
@@ -43,8 +51,10 @@ ok(wait_until($node, 'postgres',
 my $sched = scheduler_pid($node);
 sleep(2);
 is(scheduler_pid($node), $sched, 'scheduler waits for the extension without restarting');
-like($node->safe_psql('postgres',
-		"SELECT wait_event FROM pg_stat_activity WHERE pid = $sched"), qr/Extension/,
+# (a Scheduler just started may still be connecting or in its first look
+# for the extension: wait until it sleeps)
+ok(wait_until($node, 'postgres',
+		"SELECT wait_event LIKE '%Extension%' FROM pg_stat_activity WHERE pid = $sched", 30),
 	'and it waits on its latch');
 
 # --- CREATE EXTENSION wakes it and it works
@@ -60,8 +70,11 @@ $node->safe_psql('site', "SELECT smsdist.wake('scheduler')");
 ok(wait_until($node, 'site',
 		"SELECT state LIKE 'waiting for ALTER EXTENSION smsdist UPDATE (installed 0.0, library %' FROM smsdist.workers WHERE component = 'scheduler'", 5),
 	'scheduler waits for ALTER EXTENSION UPDATE on a version mismatch');
+# once the Scheduler has begun a step after the insert (it polls every
+# second, and the insert wakes it), the job must still be pending
 insert_job($node, 'site', 'CEN00002');
-sleep(1);
+my $steps = $node->safe_psql('site', "SELECT steps FROM smsdist.workers WHERE component = 'scheduler'");
+wait_until($node, 'site', "SELECT steps > $steps FROM smsdist.workers WHERE component = 'scheduler'", 30);
 is($node->safe_psql('site', "SELECT state FROM smsdist.jobs WHERE job_id = 'CEN00002'"), 'pending',
 	'and does not touch jobs meanwhile');
 $node->safe_psql('site', q{

@@ -35,10 +35,20 @@ SELECT string_agg(t, E'\n' ORDER BY t) FROM (
   UNION ALL SELECT 'member ' || collection_id || ' ' || sms_id FROM smsdist.collection_members
   UNION ALL SELECT 'message ' || status_id || ' ' || message_id FROM smsdist.status_messages
 ) s(t)};
-my $before = $node->safe_psql('site', $snapshot);
+# The workers keep writing (the Sender retries CH1, status messages come):
+# read the rows in the very snapshot pg_dump dumps, exported by a session
+# that holds it open until the dump is done.
+my $holder = $node->background_psql('site');
+$holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+my $exported = $holder->query_safe('SELECT pg_export_snapshot()');
+$exported =~ s/\s+//g;
+my $before = $holder->query_safe($snapshot);
+$before =~ s/\n+$//;
 
 my $dump = $node->basedir . '/site.dump';
-$node->command_ok([ 'pg_dump', '-Fc', '-f', $dump, '-d', $node->connstr('site') ], 'pg_dump of the site database');
+$node->command_ok([ 'pg_dump', '-Fc', "--snapshot=$exported", '-f', $dump, '-d', $node->connstr('site') ], 'pg_dump of the site database');
+$holder->query_safe('COMMIT');
+$holder->quit;
 
 sub restore
 {
@@ -54,8 +64,10 @@ restore('copy');
 is($node->safe_psql('copy', $snapshot), $before, 'every row is back as it was');
 
 # lose the site database, wait past job 2's due time, restore it
+my $due = $node->safe_psql('site', "SELECT start_after FROM smsdist.jobs WHERE job_id = 'CEN00002'");
 $node->safe_psql('postgres', 'DROP DATABASE site');
-sleep(3);
+wait_until($node, 'postgres', "SELECT clock_timestamp() > '$due'::timestamptz", 30)
+  or die "job 2's due time $due has not come";
 $node->safe_psql('postgres', 'CREATE DATABASE site');
 restore('site');
 

@@ -15,12 +15,24 @@ basic_inventory($node, 'site');
 ok(wait_until($node, 'site', "SELECT state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'"),
 	'scheduler idle');
 
-# --- a locked due job is skipped, not waited for
-insert_job($node, 'site', 'CEN00010', "clock_timestamp() + interval '1 s'");
+# --- a locked due job is skipped, not waited for.  The job must be locked
+# before the Scheduler first sees it due, whatever the machine's speed: the
+# Scheduler is held back meanwhile by a version mismatch (it then touches no
+# job, t/003), and let go once the lock is taken.
+$node->safe_psql('site', q{
+UPDATE pg_extension SET extversion = '0.0' WHERE extname = 'smsdist';
+SELECT smsdist.wake('scheduler');});
+ok(wait_until($node, 'site', "SELECT state LIKE 'waiting for ALTER EXTENSION%' FROM smsdist.workers WHERE component = 'scheduler'", 30),
+	'the scheduler is held back');
+insert_job($node, 'site', 'CEN00010');
 my $editor = $node->background_psql('site');
 $editor->query_safe('BEGIN');
 $editor->query_safe("UPDATE smsdist.jobs SET comment = 'being edited' WHERE job_id = 'CEN00010'");
-sleep(1.5);
+$node->safe_psql('site', q{
+UPDATE pg_extension SET extversion = smsdist.library_version() WHERE extname = 'smsdist';
+SELECT smsdist.wake('scheduler');});
+ok(wait_until($node, 'site', "SELECT state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'", 30),
+	'let go, the scheduler has taken a step with CEN00010 due and locked');
 insert_job($node, 'site', 'CEN00011');
 ok(wait_until($node, 'site', "SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN00011'", 5),
 	'another due job is activated while CEN00010 is locked');

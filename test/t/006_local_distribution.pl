@@ -14,7 +14,7 @@ use File::Path qw(make_path remove_tree);
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $node = site_node('distribute', conf => "smsdist.compression_workers = 2\nmax_worker_processes = 16\nsmsdist.poll_interval = '2s'\n");
 my $base = $node->basedir;
@@ -220,7 +220,8 @@ INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00
 my $store = $node->data_dir . '/pg_smsdist/packages';
 ok(wait_until($node, 'site', "SELECT state = 'purged' FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1", 10),
 	'version 1 of CEN00001 is purged once no job needs it');
-ok(!-e "$store/CEN00001.1.tar.gz", 'its package file is gone');
+# (the Scheduler removes the file after it commits the row)
+ok(eventually(sub { !-e "$store/CEN00001.1.tar.gz" }, 30), 'its package file is gone');
 ok(-e "$store/CEN00001.2.tar.gz", 'the current version stays');
 is($node->safe_psql('site', "SELECT manifest IS NOT NULL FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1"),
 	't', 'the purged version keeps its manifest');

@@ -74,8 +74,7 @@ everywhere('version 2 after the outage');
 system("head -c 2500000 /dev/urandom > '$src/bin/patch2.bin'") == 0 or die;
 $cen->safe_psql('site', "UPDATE smsdist.packages SET source_version = 3 WHERE package_id = 'CEN00001'");
 $cen->append_conf('postgresql.conf', "smsdist.test_corrupt_next_chunk = on\n");
-$cen->reload;
-sleep(1);
+reload_settings($cen, 'site', { 'smsdist.test_corrupt_next_chunk' => 'on' }, 'sender');
 $cen->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
 VALUES ('CEN00103', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
@@ -101,10 +100,14 @@ VALUES ('CEN00104', 'share_package', 'CEN00001', 'sites', '{CH1}')});
 ok(wait_until($cen, 'site', q{SELECT bytes_done > 1000000 FROM smsdist.job_site_status
 	WHERE job_id = 'CEN00104' AND site_code = 'CH1' AND phase = 'send'}, 60),
 	'a throttled transfer is under way');
+# resuming needs a durable offset at CH1: its row, updated once the bytes
+# are fsynced (every 32 MB or 0.5 s), not the bytes CEN has had acknowledged
+ok(wait_until($ch1, 'site', "SELECT bytes_received > 0 FROM smsdist.package_transfers WHERE package_id = 'CEN00001' AND source_version = 4", 60),
+	'CH1 has a durable part of the transfer');
 my $total = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 4");
 my $sender = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
 $cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
-$cen->reload;
+reload_settings($cen, 'site', { restart_after_crash => 'on' });
 kill 'KILL', $sender;
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00104'", 120),
 	'after kill -9 of the Sender the job completes') or diag(job_state($cen, 'CEN00104'));

@@ -89,6 +89,9 @@ like(slurp("$b/cap1/pkginfo.box/CEN00B01.NAL"), qr/path=\Q$b\E\/dp\/SMS_PKGC\/CE
 
 # --- the management point: an agent (smsdist_client) reads its machine's policy
 $node->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
+# (the Offer Manager stores the policies after it writes the files, and the
+# Inbox Manager may copy them to the CAPs before that commit)
+wait_until($node, 'site', q{SET ROLE agent; SELECT smsdist.machine_policy('CEN00001') LIKE '%"advert_id": "CEN00C01"%'}, 60);
 my $pol = $node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00001')");
 like($pol, qr/"advert_id": "CEN00C01"/, 'the policy of CEN00001 has the advertisement');
 like($pol, qr/"command_line": "setup.exe \/q"/, 'with its command line');
@@ -96,13 +99,16 @@ like($pol, qr/"locations": \["\Q$b\E\/dp\/SMS_PKGC\/CEN00B01"\]/, 'and where the
 like($node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00002')"), qr/"advertisements": \[\]/,
 	'CEN00002, not a member yet, has none');
 
-# --- membership: a machine joins; its agent, listening, is told
-my ($lout, $lerr) = ('', '');
-my $listener = IPC::Run::start(['psql', '-XAt', '-d', $node->connstr('site'), '-c', 'LISTEN smsdist_policy_CEN00002',
-		'-c', 'SELECT pg_sleep(5)', '-c', 'SELECT 1'], '>', \$lout, '2>', \$lerr);
-sleep 1;
+# --- membership: a machine joins; its agent, listening, is told.  The
+# listener is listening before the change (LISTEN has returned), and is
+# asked until the notification has come: psql prints one after the command
+# during which it arrived.
+my $listener = $node->background_psql('site');
+$listener->query_safe('LISTEN smsdist_policy_CEN00002');
 $node->safe_psql('site', "UPDATE smsdist.system_resources SET platform = 'WINNT_X86' WHERE sms_id = 'CEN00002'");
-$listener->finish;
+my $lout = '';
+eventually(sub { $lout .= $listener->query_safe('SELECT 1'); $lout =~ /Asynchronous notification/ });
+$listener->quit;
 like($lout, qr/Asynchronous notification "smsdist_policy_cen00002"/, 'the listening agent of the machine that joined is notified');
 like($node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00002')"), qr/"advert_id": "CEN00C01"/,
 	'and its policy now has the advertisement');

@@ -117,15 +117,20 @@ is($ch1->safe_psql('site', q{SELECT source_site || ' ' || enabled FROM smsdist.a
 	'CEN true', 'CH1 holds the advertisement, marked as made at CEN');
 is($gc1->safe_psql('site', q{SELECT source_site FROM smsdist.collections WHERE collection_id = 'CEN00A01'}),
 	'CH1', 'GC1 holds the collection, kept by its parent CH1');
+# (CH1's Offer Manager stores the policies after it writes the files, which
+# its Inbox Manager may copy to the CAPs first)
+wait_until($ch1, 'site', q{SELECT smsdist.machine_policy('CH100001') LIKE '%"advert_id": "CEN00C01"%'}, 60);
 my $policy = $ch1->safe_psql('site', q{SELECT smsdist.machine_policy('CH100001')});
 like($policy, qr/"advert_id": "CEN00C01"/, 'the management point at CH1: the advertisement is in the policy of CH100001');
 like($policy, qr/"maintenance_windows": \[\{"days": \["sat", "sun"\], "name": "Weekend", "start": "01:30"/,
 	'with the maintenance windows of its collections');
-is($cen->safe_psql('site', q{SELECT string_agg(hop || ':' || (payload_md5 IS NOT NULL) || ':' || coalesce(last_error, ''), ',' ORDER BY hop)
-                              FROM smsdist.advertisement_pushes WHERE advert_id = 'CEN00C01'}),
-	'CH1:true:', 'CEN records what CH1 has (GC1 is CH1\'s to serve)');
-is($ch1->safe_psql('site', q{SELECT string_agg(hop, ',') FROM smsdist.advertisement_pushes WHERE payload_md5 IS NOT NULL}),
-	'GC1', 'CH1 sent it on to GC1');
+# (a Sender records a push once the child has answered: after the child
+# committed what its CAPs now show)
+ok($cen->poll_query_until('site', q{SELECT string_agg(hop || ':' || (payload_md5 IS NOT NULL) || ':' || coalesce(last_error, ''), ',' ORDER BY hop)
+                              FROM smsdist.advertisement_pushes WHERE advert_id = 'CEN00C01'}, 'CH1:true:'),
+	'CEN records what CH1 has (GC1 is CH1\'s to serve)');
+ok($ch1->poll_query_until('site', q{SELECT string_agg(hop, ',') FROM smsdist.advertisement_pushes WHERE payload_md5 IS NOT NULL}, 'GC1'),
+	'CH1 sent it on to GC1');
 
 # ---- status travels up: workstations at CH1 and GC1 report to their own
 # site, and each site sends its parent the summaries (CH1 passes GC1's on)
@@ -138,7 +143,7 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 	my ($out, $err) = ('', '');
 	# the agents run on a test clock (--now) that may be far from the real one
 	$n->safe_psql('site', q{ALTER SYSTEM SET smsdist.client_time_window = '20000d'});
-	$n->reload;
+	reload_settings($n, 'site', { 'smsdist.client_time_window' => '20000d' }, 'status_manager');
 	ok(wait_until($n, 'site', "SELECT (pg_stat_file('$base{$site}/cap1/statmsgs.box', true)).isdir", 60), "$site has made its CAP's status inbox");
 	IPC::Run::run([ agent_path(), '--sms-id', $id, '--site', $site, '--platform', 'WINNT_X86',
 		'--state-dir', "$base{$site}/ws-$id", '--logon-server', "$base{$site}/logon1", '--cap', "$base{$site}/cap1", '--once',

@@ -168,7 +168,8 @@ is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE
 
 # ---- the site's clock on the shares: a clock set back six years is noticed
 system("cp '$b/ofr.keep' '$b/cap/offerinf.box/CEN00C01.OFR'") == 0 or die;    # undamaged again
-ok(-f "$b/cap/offerinf.box/CEN.HBT", 'the Inbox Manager writes the site\'s clock (heartbeat) to the CAP');
+# (written after the boxes, in the same step)
+ok(eventually(sub { -f "$b/cap/offerinf.box/CEN.HBT" }), 'the Inbox Manager writes the site\'s clock (heartbeat) to the CAP');
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '--clock-offset', '-200000000');
 like($out, qr/^offer advert CEN00C01 /m,
 	'with this machine\'s clock six years behind, the advertisement is still offered: schedules follow the site\'s clock');

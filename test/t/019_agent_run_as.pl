@@ -91,9 +91,10 @@ ok(wait_until($node, 'site', qq{SELECT position('run_with=user_rights' IN coales
 	'a program changed to the user\'s rights: the PCM file of its active job is written again and says so');
 
 # the policy and what a child site receives carry it
-is($node->safe_psql('site', q{SELECT string_agg(a->>'advert_id' || ':' || (a->>'run_with'), ',' ORDER BY a->>'advert_id')
-                               FROM jsonb_array_elements(smsdist.machine_policy('CEN00001')->'advertisements') a}),
-	'CEN00C01:user_rights,CEN00C02:administrative_rights', 'the management point\'s policy carries the run mode');
+# (the policy is stored after the files are written, which were waited for)
+ok($node->poll_query_until('site', q{SELECT string_agg(a->>'advert_id' || ':' || (a->>'run_with'), ',' ORDER BY a->>'advert_id')
+                               FROM jsonb_array_elements(smsdist.machine_policy('CEN00001')->'advertisements') a},
+	'CEN00C01:user_rights,CEN00C02:administrative_rights'), 'the management point\'s policy carries the run mode');
 is($node->safe_psql('site', q{SELECT smsdist.advertisement_details('CEN00C01', 'CH1')->'program'->>'run_with'}),
 	'user_rights', 'the details a child site receives for an advertisement carry it');
 is($node->safe_psql('site', q{SELECT smsdist.run_job_details('CEN000D1', 'CEN')->>'run_with'}),

@@ -28,7 +28,8 @@ use SmsTest;
 my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 my %dps = %$dps_ref;
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
-$cen->reload;
+# (a builder has the postmaster's settings when it starts)
+reload_settings($cen, 'site', { 'smsdist.test_compress_delay_ms' => '500ms' });
 
 
 sub identical
@@ -131,7 +132,7 @@ identical($src1, 'CEN00001', 'version 2 as a delta', 'CH1');
 # child goes while the big one is still being compressed, and the big one
 # is taken up again where it was
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 3000\n");
-$cen->reload;
+reload_settings($cen, 'site', { 'smsdist.test_compress_delay_ms' => '3s' });
 my $src4 = make_source($cen, 'slow', 64);
 my $src5 = $cen->basedir . '/source/small';
 make_path($src5);
@@ -172,7 +173,7 @@ is($cen->safe_psql('site', "SELECT sha256 FROM smsdist.package_builds WHERE pack
 # writes a new stream, and the package arrives whole
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 1000\n");
 $cen->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
-$cen->reload;
+reload_settings($cen, 'site', { 'smsdist.test_compress_delay_ms' => '1s', restart_after_crash => 'on' });
 my $src6 = make_source($cen, 'crash', 48);
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00006', 'Crash', '$src6');
@@ -198,7 +199,7 @@ $cen->reload;
 # --- smsdist.send_while_compressing = off: a first send waits for the build
 my $src3 = make_source($cen, 'tools', 24);
 $cen->append_conf('postgresql.conf', "smsdist.send_while_compressing = off\n");
-$cen->reload;
+reload_settings($cen, 'site', { 'smsdist.send_while_compressing' => 'off' }, 'sender');
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00003', 'Tools', '$src3');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)

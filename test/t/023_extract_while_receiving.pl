@@ -28,7 +28,8 @@ my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 my %dps = %$dps_ref;
 my $drive = $ch1->basedir . '/drive';
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 500\n");
-$cen->reload;
+# (a builder has the postmaster's settings when it starts)
+reload_settings($cen, 'site', { 'smsdist.test_compress_delay_ms' => '500ms' });
 
 
 sub identical
@@ -159,7 +160,7 @@ ok(despool_dir_empty(), 'nothing is left in the despool directory');
 
 # --- smsdist.extract_while_receiving = off
 $ch1->append_conf('postgresql.conf', "smsdist.extract_while_receiving = off\n");
-$ch1->reload;
+reload_settings($ch1, 'site', { 'smsdist.extract_while_receiving' => 'off' }, 'despooler');
 my $src4 = make_source($cen, 'docs', 32);
 send_job('CEN00004', 'CEN00104', $src4);
 ok(wait_until($ch1, 'site', "SELECT EXISTS (SELECT 1 FROM smsdist.package_transfers WHERE package_id = 'CEN00004' AND bytes_received > 0)

@@ -38,7 +38,7 @@ for my $code (qw(CEN CH1 GC1))
 ALTER SYSTEM SET smsdist.client_time_window = '20000d';
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('$code', 'logon_server', 'LOGON1', '$b/logon1'), ('$code', 'client_access_point', 'CAP1', '$b/cap1');});
-	$node{$code}->reload;
+	reload_settings($node{$code}, 'site', { 'smsdist.client_time_window' => '20000d' }, 'status_manager');
 }
 # status travels up: each child's login at its parent
 my $to = sub { my ($n) = @_; return 'host=' . $n->host . ' port=' . $n->port . ' dbname=site user=child_reporter'; };

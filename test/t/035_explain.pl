@@ -311,6 +311,8 @@ like(why('CEN000E3'), qr/two\.bin/, 'and the second');
 
 # --- a package being compressed: how far
 q1(q{ALTER SYSTEM SET smsdist.test_compress_delay_ms = 2000; SELECT pg_reload_conf();});
+# (a builder has the postmaster's settings when it starts)
+wait_until($cen, 'site', q{SELECT current_setting('smsdist.test_compress_delay_ms') = '2s'}, 60);
 q1(q{INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN000E4', 'share_package', 'CEN00B02', 'sites', '{CEN}')});
 ok(wait_until($cen, 'site', q{SELECT count(*) = 1 FROM smsdist.explain('CEN000E4') WHERE waiting_on = 'package builder'}, 60),
 	'the package is being compressed');

@@ -27,7 +27,8 @@ use SmsTest;
 
 my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 $cen->append_conf('postgresql.conf', "smsdist.test_compress_delay_ms = 700\n");
-$cen->reload;
+# (a builder has the postmaster's settings when it starts)
+reload_settings($cen, 'site', { 'smsdist.test_compress_delay_ms' => '700ms' });
 # CH1 -> GC1: 512 kB every 150 ms, so that the leg lasts a few seconds
 $ch1->safe_psql('site', q{UPDATE smsdist.sender_addresses SET throttle = 'pulse', pulse_block_kb = 512, pulse_delay_ms = 150});
 
