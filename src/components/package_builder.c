@@ -196,7 +196,14 @@ remove_leftovers(const char *store, const char *package_id, int version)
 		if (!sms_is_build_leftover(de->d_name, package_id, version))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", store, de->d_name);
-		sms_remove_tree(path);
+
+		/*
+		 * Not an error if something stays: the compressors of a builder
+		 * that was killed may still be writing into its parts directory
+		 * for a moment (seen as "Directory not empty").  This build uses
+		 * names of its own; what stays is removed once the build is ready.
+		 */
+		(void) sms_remove_tree_or_warn(path);
 	}
 	FreeDir(dir);
 }
@@ -577,6 +584,8 @@ smsdist_package_builder_main(Datum main_arg)
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* what a killed builder's compressors still wrote when this build began */
+		remove_leftovers(store, args.package_id, args.source_version);
 	}
 	else
 	{
