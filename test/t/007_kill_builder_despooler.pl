@@ -92,5 +92,21 @@ is(scalar(() = glob("$drive/smsdist-despool/*")), 0, 'no temporary directory lef
 is($node->safe_psql('site', "SELECT count(*) FROM smsdist.package_locations WHERE package_id = 'CEN00001' AND source_version = 2"),
 	'2', 'both locations recorded once, for version 2');
 
+# --- what a killed builder left and cannot be removed (its compressors may
+# still write into it) does not fail the next build of the version
+my $stuck = "$store/CEN00001.3.parts.99999";
+make_path("$stuck/locked");
+system("echo chunk > '$stuck/locked/0'") == 0 or die;
+chmod 0500, "$stuck/locked" or die;
+$node->safe_psql('site', q{
+UPDATE smsdist.packages SET source_version = 3 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+VALUES ('CEN00103', 'share_package', 'CEN00001', 'sites', '{CEN}')});
+ok(wait_until($node, 'site', "SELECT state IN ('completed', 'failed') FROM smsdist.jobs WHERE job_id = 'CEN00103'", 90)
+	  && $node->safe_psql('site', "SELECT state FROM smsdist.jobs WHERE job_id = 'CEN00103'") eq 'completed',
+	'a build completes although an earlier builder left what cannot be removed')
+  or diag($node->safe_psql('site', "SELECT state || ' ' || coalesce(state_reason, '') FROM smsdist.jobs WHERE job_id = 'CEN00103'"));
+chmod 0700, "$stuck/locked";
+
 $node->stop;
 done_testing();
