@@ -15,6 +15,7 @@
  *-------------------------------------------------------------------------
  */
 #include "smsdist.h"
+#include "message_text.h"
 #include "status.h"
 
 #include "catalog/pg_type.h"
@@ -47,7 +48,7 @@ sms_status_message(SmsComponentId component, SmsSeverity severity,
 				   const char *fmt,...)
 {
 	static const SmsStatusRefs no_refs = {0};
-	StringInfoData text;
+	char	   *text;
 	Oid			argtypes[9] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[9];
@@ -58,18 +59,12 @@ sms_status_message(SmsComponentId component, SmsSeverity severity,
 	if (refs == NULL)
 		refs = &no_refs;
 
-	initStringInfo(&text);
-	for (;;)
 	{
 		va_list		ap;
-		int			needed;
 
 		va_start(ap, fmt);
-		needed = appendStringInfoVA(&text, fmt, ap);
+		text = sms_vformat(fmt, ap);
 		va_end(ap);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&text, needed);
 	}
 
 	site = refs->site_code;
@@ -81,7 +76,7 @@ sms_status_message(SmsComponentId component, SmsSeverity severity,
 	values[2] = text_or_null(severity_names[severity], &nulls[2]);
 	values[3] = Int32GetDatum(message_id);
 	nulls[3] = ' ';
-	values[4] = text_or_null(text.data, &nulls[4]);
+	values[4] = text_or_null(text, &nulls[4]);
 	values[5] = text_or_null(refs->job_id, &nulls[5]);
 	values[6] = text_or_null(refs->package_id, &nulls[6]);
 	values[7] = text_or_null(refs->advert_id, &nulls[7]);

@@ -10,6 +10,7 @@
  *-------------------------------------------------------------------------
  */
 #include "extract_internal.h"
+#include "message_text.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -186,25 +187,19 @@ extract_archive_failed(Extract *x, const char *what)
 void
 extract_mismatch(Extract *x, const char *fmt,...)
 {
-	StringInfoData detail;
+	char	   *detail;
 
-	initStringInfo(&detail);
-	for (;;)
 	{
 		va_list		args;
-		int			needed;
 
 		va_start(args, fmt);
-		needed = appendStringInfoVA(&detail, fmt, args);
+		detail = sms_vformat(fmt, args);
 		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&detail, needed);
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_CORRUPTED),
 			 errmsg("package file \"%s\" does not match its manifest", x->archive_path),
-			 errdetail_internal("%s", detail.data)));
+			 errdetail_internal("%s", detail)));
 }
 
 void

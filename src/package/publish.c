@@ -44,6 +44,7 @@
  *-------------------------------------------------------------------------
  */
 #include "validate.h"
+#include "message_text.h"
 #include "publish.h"
 
 #include <fcntl.h>
@@ -90,26 +91,20 @@ pg_attribute_noreturn()
 pg_attribute_printf(3, 4)
 publish_failed(Publish *p, int err, const char *fmt,...)
 {
-	StringInfoData detail;
+	char	   *detail;
 
-	initStringInfo(&detail);
-	for (;;)
 	{
 		va_list		args;
-		int			needed;
 
 		va_start(args, fmt);
-		needed = appendStringInfoVA(&detail, fmt, args);
+		detail = sms_vformat(fmt, args);
 		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&detail, needed);
 	}
 	errno = err;
 	ereport(ERROR,
 			(errcode_for_file_access(),
 			 errmsg("could not %s: %m", p->action),
-			 errdetail_internal("%s", detail.data)));
+			 errdetail_internal("%s", detail)));
 }
 
 static void
