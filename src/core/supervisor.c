@@ -346,14 +346,7 @@ smsdist_supervisor_main(Datum arg)
 		/* a wake-up whose latch a lock wait consumed (see worker.c) */
 		if (pg_atomic_read_u64(&slot->wake_requests) != wakes_seen)
 			timeout_ms = 0;
-		if (timeout_ms > 0)
-		{
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout_ms,
-							 PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
+		sms_wait_on_latch(timeout_ms);
 	}
 
 	/*

@@ -299,14 +299,23 @@ sleep_until_due(SmsWorkerSlot *slot, TimestampTz next, TimestampTz not_before,
 	slot->next_step_at = wake_at;
 	SpinLockRelease(&slot->mutex);
 
-	if (timeout_ms > 0)
-	{
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 timeout_ms,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	sms_wait_on_latch(timeout_ms);
+}
+
+/*
+ * Sleep until the latch is set or timeout_ms pass (not at all if 0); the
+ * process exits if the postmaster dies.
+ */
+void
+sms_wait_on_latch(long timeout_ms)
+{
+	if (timeout_ms <= 0)
+		return;
+	(void) WaitLatch(MyLatch,
+					 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 timeout_ms,
+					 PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
 }
 
 void

@@ -20,6 +20,7 @@
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);
 extern const char *sms_step_note;	/* a step's own state for worker_status() */
 extern void sms_step_commit(void);
+extern void sms_wait_on_latch(long timeout_ms);
 struct LOCKTAG;
 extern void sms_maintenance_locktag(struct LOCKTAG *tag);
 extern MemoryContext sms_step_context;	/* lives across sms_step_commit() */
