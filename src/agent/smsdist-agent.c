@@ -69,7 +69,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cache_fetch.h"
+#include "cache_move.h"
+#include "cache_verify.h"
 #include "download_cache.h"
+#include "file_tree.h"
 #include "libpq-fe.h"
 #include "sms_formats.h"
 #include "sms_signature.h"
