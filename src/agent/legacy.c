@@ -107,6 +107,22 @@ read_share_file(const Config *c, int64_t now, const char *dir, const char *name,
 	return buf;
 }
 
+/*
+ * The instruction file of kind for id (a site, an advertisement, a
+ * package) in box, read as read_share_file reads it; its name in name
+ * (SMS_FMT_NAME_BUFLEN bytes).  NULL if it is not there or refused.
+ */
+static char *
+read_instruction(const Config *c, int64_t now, const char *box, SmsFmtFileKind kind, const char *id,
+				 char *name, size_t *len)
+{
+	char		err[512];
+
+	if (!sms_fmt_file_name(kind, id, 0, name, SMS_FMT_NAME_BUFLEN, err, sizeof(err)))
+		return NULL;
+	return read_share_file(c, now, box, name, len);
+}
+
 /* One job of the PCM file into o: a target, and an offer unless it expired or is not for this platform. */
 static void
 add_job(const Config *c, int64_t now, const SmsPcmJob *j, Offers *o)
@@ -232,9 +248,7 @@ lookup_adverts(const Config *c, int64_t now, const char *box, AdvertIds *out)
 
 		if (nwho == 0)
 			continue;
-		if (!sms_fmt_file_name(kinds[k], c->site, 0, name, sizeof(name), err, sizeof(err)))
-			continue;
-		if ((buf = read_share_file(c, now, box, name, &len)) == NULL)
+		if ((buf = read_instruction(c, now, box, kinds[k], c->site, name, &len)) == NULL)
 			continue;
 		if (!sms_lookup_parse(buf, len, &f, err, sizeof(err)))
 			refused(c, now, box, name, err);
@@ -274,8 +288,7 @@ package_removed(const Config *c, int64_t now, const char *package_id)
 	SmsNalFile	nal = {0};
 	bool		removed = false;
 
-	if (sms_fmt_file_name(SMS_FILE_NAL, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
-		(buf = read_share_file(c, now, box, name, &len)) != NULL &&
+	if ((buf = read_instruction(c, now, box, SMS_FILE_NAL, package_id, name, &len)) != NULL &&
 		sms_nal_parse(buf, len, &nal, err, sizeof(err)))
 	{
 		removed = nal.removed && strcmp(nal.package_id, package_id) == 0;
@@ -301,8 +314,7 @@ package_locations(const Config *c, int64_t now, const char *box, const SmsPackag
 	SmsNalFile	nal = {0};
 	bool		here = false;
 
-	if (!sms_fmt_file_name(SMS_FILE_NAL, pkg->package_id, 0, name, sizeof(name), err, sizeof(err)) ||
-		(buf = read_share_file(c, now, box, name, &len)) == NULL)
+	if ((buf = read_instruction(c, now, box, SMS_FILE_NAL, pkg->package_id, name, &len)) == NULL)
 		return false;
 	if (!sms_nal_parse(buf, len, &nal, err, sizeof(err)))
 		refused(c, now, box, name, err);
@@ -351,8 +363,7 @@ package_info(const Config *c, int64_t now, const char *package_id, Offer *x)
 	SmsPackageFile pkg = {0};
 	bool		here = false;
 
-	if (sms_fmt_file_name(SMS_FILE_PACKAGE, package_id, 0, name, sizeof(name), err, sizeof(err)) &&
-		(buf = read_share_file(c, now, box, name, &len)) != NULL)
+	if ((buf = read_instruction(c, now, box, SMS_FILE_PACKAGE, package_id, name, &len)) != NULL)
 	{
 		if (!sms_package_parse(buf, len, &pkg, err, sizeof(err)))
 			refused(c, now, box, name, err);
@@ -385,8 +396,7 @@ read_offer_file(const Config *c, int64_t now, const char *box, const char *id, S
 	SmsInstallFile ins = {0};
 
 	/* the installation file first: it must name this advertisement */
-	if (!sms_fmt_file_name(SMS_FILE_INSTALL, id, 0, name, sizeof(name), err, sizeof(err)) ||
-		(buf = read_share_file(c, now, box, name, &len)) == NULL)
+	if ((buf = read_instruction(c, now, box, SMS_FILE_INSTALL, id, name, &len)) == NULL)
 		return false;			/* not written yet: next poll */
 	if (!sms_install_parse(buf, len, &ins, err, sizeof(err)) || strcmp(ins.advert_id, id) != 0)
 	{
@@ -397,8 +407,7 @@ read_offer_file(const Config *c, int64_t now, const char *box, const char *id, S
 	free(buf);
 	sms_install_free(&ins);
 
-	if (!sms_fmt_file_name(SMS_FILE_OFFER, id, 0, name, sizeof(name), err, sizeof(err)) ||
-		(buf = read_share_file(c, now, box, name, &len)) == NULL)
+	if ((buf = read_instruction(c, now, box, SMS_FILE_OFFER, id, name, &len)) == NULL)
 		return false;
 	if (!sms_offer_parse(buf, len, ofr, err, sizeof(err)) || strcmp(ofr->advert_id, id) != 0)
 	{
@@ -561,8 +570,7 @@ legacy_site_time(const Config *c, int64_t local)
 	SmsHeartbeatFile hb = {0};
 	int64_t		site = local;
 
-	if (sms_fmt_file_name(SMS_FILE_HEARTBEAT, c->site, 0, name, sizeof(name), err, sizeof(err)) &&
-		(buf = read_share_file(c, local, box, name, &len)) != NULL)
+	if ((buf = read_instruction(c, local, box, SMS_FILE_HEARTBEAT, c->site, name, &len)) != NULL)
 	{
 		int64_t		newest = newest_heartbeat(c);
 
