@@ -41,7 +41,6 @@
 
 #include "agent_util.h"
 #include "legacy.h"
-#include "schedule.h"
 #include "sms_formats.h"
 #include "sms_signature.h"
 #include "state_files.h"

@@ -37,7 +37,6 @@
 #include "agent_util.h"
 #include "libpq-fe.h"
 #include "management_point.h"
-#include "status_report.h"
 
 /* the connection to the management point, or NULL */
 static PGconn *mp_conn = NULL;
