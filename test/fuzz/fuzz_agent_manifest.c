@@ -3,9 +3,9 @@
  * fuzz_agent_manifest.c
  *	  libFuzzer target for the client agent's reader of the manifest
  *	  published beside a package on a distribution point
- *	  (src/agent/download_cache.c, parse_manifest).
+ *	  (src/agent/cache_manifest.c, manifest_parse).
  *
- * parse_manifest is static, so this file includes download_cache.c (plain
+ * The target links cache_manifest.c and what it uses of the agent (plain
  * C, OpenSSL; no server code).  The agent reads the manifest with
  * sms_fmt_read_file, which NUL-terminates it, and checks its SHA-256
  * before parsing; whoever controls a share and the instruction that names
@@ -23,7 +23,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "../../src/agent/download_cache.c"
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache_manifest.h"
 
 #define CHECK(cond, ...) \
 	do { \
@@ -73,7 +79,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(text, data, len);
 	text[len] = '\0';
-	if (parse_manifest(text, &lines, &n, &total, msg, sizeof(msg)))
+	if (manifest_parse(text, &lines, &n, &total, msg, sizeof(msg)))
 	{
 		int64_t		sum = 0;
 
@@ -85,7 +91,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(!__builtin_add_overflow(sum, lines[i].size, &sum), "the total overflows");
 		}
 		CHECK(total == sum, "total %lld, sum %lld", (long long) total, (long long) sum);
-		free_lines(lines, n);
+		manifest_free(lines, n);
 		if (getenv("SMSDIST_FUZZ_VERBOSE"))
 			fprintf(stderr, "accepted: %zu lines\n", n);
 	}

@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache_manifest.h
+ *	  A package's manifest and SHA-256 checks against it
+ *	  (cache_manifest.c).
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SMSDIST_CACHE_MANIFEST_H
+#define SMSDIST_CACHE_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_HEX_BUFLEN	65	/* 64 lower-case hex digits and a NUL */
+
+/* One line of a manifest: a file, or a directory (its path ends in '/'). */
+typedef struct ManifestLine
+{
+	char		sha256[SHA256_HEX_BUFLEN];	/* "" for a directory */
+	int64_t		size;
+	int			mode;			/* permission bits only */
+	char	   *path;			/* relative, no empty, "." or ".." component */
+} ManifestLine;
+
+/*
+ * Parse "<sha256|64 '-'> <size> <mode> <path>" lines (text is cut up);
+ * *total is the sum of the sizes.  False with msg for a bad line.
+ */
+extern bool manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total,
+						   char *msg, size_t msglen);
+extern void manifest_free(ManifestLine *l, size_t n);
+
+/* "<PACKAGE>.<VERSION>.manifest": on the share beside the package, and in the cache */
+extern void manifest_name(const char *package_id, int64_t version, char *out, size_t outlen);
+
+/* SHA-256 of buf as hex; false if it cannot be computed */
+extern bool sha256_of_buffer(const char *buf, size_t len, char *hex);
+
+typedef enum HashResult
+{
+	HASH_OK,
+	HASH_NO_DIGEST,				/* the SHA-256 could not be set up */
+	HASH_READ_FAILED,			/* errno says why */
+	HASH_WRITE_FAILED			/* errno says why */
+} HashResult;
+
+/*
+ * Read in to its end, hashing what it reads and writing it to copy_to as
+ * well unless that is -1: the SHA-256 as hex and the bytes read (*total).
+ */
+extern HashResult sha256_of_file(int in, int copy_to, char *hex, int64_t *total);
+
+#endif							/* SMSDIST_CACHE_MANIFEST_H */

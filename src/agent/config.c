@@ -1,0 +1,420 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.c
+ *	  The client agent's settings, from its command line.
+ *
+ * Terms:
+ *	legacy mode		--logon-server and --cap: the agent reads signed
+ *					instruction files on the shares (legacy.c) and needs
+ *					--site-key, and --machine-key to write status files.
+ *	advanced mode	--management-point: the agent asks the site database
+ *					(management_point.c).
+ *	principal		a user or group as the lookup files and the policy
+ *					name it: DOMAIN\name.
+ *
+ * Every option that takes a number takes all of its text as a whole number
+ * in a range; anything else is bad usage (exit status 2), said before any
+ * poll, so that a typing error never runs the agent with another setting.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent_util.h"
+#include "config.h"
+
+/* the long options without a short form */
+#define OPT_MACHINE_KEY		1001
+#define OPT_INVENTORY_EVERY	1002
+
+static const struct option options[] = {
+	{"sms-id", required_argument, NULL, 'm'},
+	{"site", required_argument, NULL, 's'},
+	{"user", required_argument, NULL, 'u'},
+	{"user-account", required_argument, NULL, 'A'},
+	{"group", required_argument, NULL, 'g'},
+	{"platform", required_argument, NULL, 'p'},
+	{"state-dir", required_argument, NULL, 'd'},
+	{"logon-server", required_argument, NULL, 'l'},
+	{"cap", required_argument, NULL, 'c'},
+	{"once", no_argument, NULL, '1'},
+	{"management-point", required_argument, NULL, 'M'},
+	{"max-skew", required_argument, NULL, 'k'},
+	{"cache-dir", required_argument, NULL, 'C'},
+	{"run", required_argument, NULL, 'R'},
+	{"test-minute", required_argument, NULL, 'T'},
+	{"clock-offset", required_argument, NULL, 'O'},
+	{"cache-size", required_argument, NULL, 'Z'},
+	{"inventory-every", required_argument, NULL, OPT_INVENTORY_EVERY},
+	{"interval", required_argument, NULL, 'i'},
+	{"now", required_argument, NULL, 'n'},
+	{"site-key", required_argument, NULL, 'K'},
+	{"machine-key", required_argument, NULL, OPT_MACHINE_KEY},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0}
+};
+
+static void
+usage(FILE *out)
+{
+	const char *progname = AGENT_PROGNAME;
+
+	fprintf(out,
+			"%s: the smsdist client agent (legacy mode: logon server and client access point\n"
+			"shares; advanced mode: the management point)\n"
+			"\n"
+			"Usage:\n"
+			"  %s --sms-id ID --site CODE --platform NAME --state-dir DIR\n"
+			"     (--logon-server DIR --cap DIR --site-key FILE... --machine-key FILE | --management-point CONNINFO)\n"
+			"     [--user DOMAIN\\NAME [--user-account LOGIN]] [--group DOMAIN\\NAME]...\n"
+			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
+			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
+			"\n"
+			"Options:\n"
+			"  --sms-id ID          this workstation's SMS ID (e.g. CEN0001A)\n"
+			"  --site CODE          its site (e.g. CEN)\n"
+			"  --platform NAME      its platform, as in the offer files (e.g. WINNT_X86)\n"
+			"  --user DOMAIN\\NAME   the logged-on user (advertisements for users)\n"
+			"  --user-account LOGIN the user's local account, for programs that run with the\n"
+			"                       user's rights (default: NAME of --user; switching to it\n"
+			"                       needs the agent to run as root)\n"
+			"  --group DOMAIN\\NAME  a group of that user; repeat for each group\n"
+			"  --state-dir DIR      the agent's own directory (created if missing)\n"
+			"  --logon-server DIR   the logon server share (its pcins.box holds the PCM file)\n"
+			"  --cap DIR            the client access point share\n"
+			"  --site-key FILE      the site's public key(s) (PEM, from SELECT\n"
+			"                       smsdist.site_public_key()); every file on the shares must\n"
+			"                       be signed with one of them; repeat for several files\n"
+			"  --machine-key FILE   the key the site issued this machine (hex, mode 0600):\n"
+			"                       signs its status files (legacy mode)\n"
+			"  --management-point CONNINFO\n"
+			"                       advanced mode: fetch the policy from the site database\n"
+			"                       (libpq conninfo; a role in smsdist_client), LISTEN for\n"
+			"                       changes; --logon-server and --cap are then not used\n"
+			"  --max-skew SECONDS   report a clock skew larger than this (default 300)\n"
+			"  --cache-dir DIR      the download cache (default STATE-DIR/cache)\n"
+			"  --cache-size MB      its size when it is made (default 1024; see 'cache size')\n"
+			"  --inventory-every POLLS  report the cache's inventory when it changed, and\n"
+			"                       at least every POLLS polls (default 60)\n"
+			"  --run ID             run the program of offer ID (an advertisement or a job) now,\n"
+			"                       as the user asking for it would\n"
+			"  --test-minute SECONDS  seconds in a minute of maximum run time (tests only)\n"
+			"  --clock-offset SECONDS  take this machine's clock as off by SECONDS (tests only)\n"
+			"  --once               poll once and exit\n"
+			"  --interval SECONDS   poll every SECONDS (default 60)\n"
+			"  --now TIME           a test clock: take TIME as the time, the site's too\n"
+			"  --help, --version\n"
+			"\n"
+			"Each poll prints one line per offer and per waiting offer. Exit status: 0 the\n"
+			"poll ran, 1 a poll failed, 2 bad usage. See smsdist-agent(1).\n",
+			progname, progname, progname);
+}
+
+/*
+ * A principal: a NetBIOS domain (1 to 15 of A-Z a-z 0-9 _ -, not starting
+ * with -), a backslash and a name; 256 bytes at most, no control
+ * characters, no trailing space (the management point refuses anything
+ * else).  False after saying what it wants.
+ */
+static bool
+principal_option(const char *name, const char *v)
+{
+	size_t		len = strlen(v);
+	size_t		d = 0;
+	bool		ok = len >= 3 && len <= 256 && v[len - 1] != ' ';
+
+	while (ok && d < len && v[d] != '\\')
+	{
+		char		ch = v[d];
+
+		ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+			ch == '_' || (ch == '-' && d > 0);
+		d++;
+	}
+	ok = ok && d >= 1 && d <= 15 && d + 1 < len && v[d + 1] != '\\';
+	ok = ok && !has_control_char(v);
+	if (!ok)
+		agent_warn("--%s wants DOMAIN\\NAME: a domain of 1 to 15 of A-Z a-z 0-9 _ -, a backslash and a name, "
+				   "256 bytes at most, without control characters or a trailing space, not \"%s\"", name, v);
+	return ok;
+}
+
+/*
+ * A whole number from min to max for option name, all of text (no "5x", no
+ * overflow); false after saying what it wants.
+ */
+static bool
+int_option(const char *name, const char *text, int64_t min, int64_t max, const char *unit, int64_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+	{
+		agent_warn("--%s wants a whole number of %s from %lld to %lld, not \"%s\"", name, unit,
+				   (long long) min, (long long) max, text);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * --machine-key FILE: the key the site issued this machine, in hex; the
+ * file must not be open to other accounts (whoever reads it can speak for
+ * this machine).  false after saying why.
+ */
+static bool
+read_machine_key(Config *c, const char *file)
+{
+	struct stat st;
+	char		text[SMS_STATUS_KEY_LEN * 2 + 8];
+	char		err[256];
+	ssize_t		n;
+	int			fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+	{
+		agent_warn("could not open the machine key \"%s\": %s", file, strerror(errno));
+		return false;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+	{
+		agent_warn("the machine key \"%s\" is not a regular file", file);
+		close(fd);
+		return false;
+	}
+	if (st.st_mode & 077)
+	{
+		agent_warn("the machine key \"%s\" is open to other accounts (mode %04o): make it 0600",
+				   file, (unsigned) (st.st_mode & 07777));
+		close(fd);
+		return false;
+	}
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (n < 0 || !sms_status_key_from_hex(text, (size_t) n, c->machine_key, err, sizeof(err)))
+	{
+		agent_warn("could not read the machine key \"%s\": %s", file, n < 0 ? strerror(errno) : err);
+		return false;
+	}
+	c->have_key = true;
+	return true;
+}
+
+/* --site-key FILE: its public keys join the ring; CONFIG_OK or an exit status */
+static int
+add_site_key(Config *c, const char *file)
+{
+	char		err[512];
+
+	if (c->site_keys == NULL)
+		c->site_keys = sms_sig_keyring_new();
+	if (c->site_keys == NULL)
+	{
+		agent_warn("out of memory");
+		return 1;
+	}
+	if (!sms_sig_keyring_load(c->site_keys, file, err, sizeof(err)))
+	{
+		agent_warn("--site-key: %s", err);
+		return 2;
+	}
+	return CONFIG_OK;
+}
+
+/* The options that take a number; CONFIG_OK or 2 (said). */
+static int
+apply_number_option(Config *c, int opt, const char *arg)
+{
+	int64_t		v;
+
+	switch (opt)
+	{
+		case 'O':
+			/* a century either way */
+			return int_option("clock-offset", arg, -3155760000LL, 3155760000LL, "seconds", &c->clock_offset) ?
+				CONFIG_OK : 2;
+		case 'T':
+			if (!int_option("test-minute", arg, 1, 60, "seconds", &v))
+				return 2;
+			c->minute = (int) v;
+			break;
+		case 'Z':
+			/* up to a petabyte */
+			if (!int_option("cache-size", arg, 1, (int64_t) 1 << 30, "megabytes", &v))
+				return 2;
+			c->cache_size = v * 1024 * 1024;
+			break;
+		case 'k':
+			if (!int_option("max-skew", arg, 1, 86400 * 366, "seconds", &v))
+				return 2;
+			c->max_skew = (int) v;
+			break;
+		case 'i':
+			if (!int_option("interval", arg, 1, 86400, "seconds", &v))
+				return 2;
+			c->interval = (int) v;
+			break;
+		case OPT_INVENTORY_EVERY:
+			if (!int_option("inventory-every", arg, 1, 100000, "polls", &v))
+				return 2;
+			c->inventory_every = (int) v;
+			break;
+	}
+	return CONFIG_OK;
+}
+
+/* One option (getopt_long's opt, its argument arg); CONFIG_OK or an exit status. */
+static int
+apply_option(Config *c, int opt, const char *arg)
+{
+	switch (opt)
+	{
+		case 'm':
+			c->sms_id = arg;
+			break;
+		case 's':
+			c->site = arg;
+			break;
+		case 'u':
+			if (!principal_option("user", arg))
+				return 2;
+			c->user = arg;
+			break;
+		case 'A':
+			c->user_account = arg;
+			break;
+		case 'g':
+			if (c->ngroups == MAX_GROUPS)
+			{
+				agent_warn("at most %d groups", MAX_GROUPS);
+				return 2;
+			}
+			if (!principal_option("group", arg))
+				return 2;
+			c->groups[c->ngroups++] = arg;
+			break;
+		case 'p':
+			c->platform = arg;
+			break;
+		case 'd':
+			c->state_dir = arg;
+			break;
+		case 'l':
+			c->logon_dir = arg;
+			break;
+		case 'c':
+			c->cap_dir = arg;
+			break;
+		case '1':
+			c->once = true;
+			break;
+		case 'M':
+			c->conninfo = arg;
+			break;
+		case 'R':
+			c->run_now = arg;
+			break;
+		case 'O':
+		case 'T':
+		case 'Z':
+		case 'k':
+		case 'i':
+		case OPT_INVENTORY_EVERY:
+			return apply_number_option(c, opt, arg);
+		case 'C':
+			if (arg[0] != '/')
+			{
+				agent_warn("--cache-dir wants an absolute directory");
+				return 2;
+			}
+			c->cache_dir = arg;
+			break;
+		case 'n':
+			if (!sms_fmt_parse_time(arg, true, &c->now))
+			{
+				agent_warn("--now wants a UTC time like 2026-12-01T08:00:00Z, not \"%s\"", arg);
+				return 2;
+			}
+			break;
+		case 'K':
+			return add_site_key(c, arg);
+		case OPT_MACHINE_KEY:
+			return read_machine_key(c, arg) ? CONFIG_OK : 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("smsdist-agent (smsdist) %s\n", SMSDIST_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+	}
+	return CONFIG_OK;
+}
+
+int
+config_from_args(Config *c, int argc, char **argv)
+{
+	int			opt;
+
+	memset(c, 0, sizeof(*c));
+	c->interval = 60;
+	c->inventory_every = 60;
+	c->max_skew = 300;
+	c->minute = 60;
+	c->cache_size = (int64_t) 1024 * 1024 * 1024;	/* 1 GB */
+	c->now = SMS_TIME_NONE;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1)
+	{
+		int			rc = apply_option(c, opt, optarg);
+
+		if (rc != CONFIG_OK)
+			return rc;
+	}
+	return CONFIG_OK;
+}
+
+int
+config_check(const Config *c)
+{
+	if (!c->sms_id || !c->site || !c->platform || !c->state_dir ||
+		(!c->conninfo && (!c->logon_dir || !c->cap_dir)))
+	{
+		agent_warn("--sms-id, --site, --platform, --state-dir, and --logon-server and --cap "
+				   "(or --management-point) are required (--help)");
+		return 2;
+	}
+	if (!c->conninfo && sms_sig_keyring_count(c->site_keys) == 0)
+	{
+		agent_warn("legacy mode (--logon-server and --cap) needs --site-key FILE: the site's public key "
+				   "(SELECT smsdist.site_public_key() at the site); files on the shares are run only "
+				   "when the site's signature verifies");
+		return 2;
+	}
+	if (!sms_fmt_valid_sms_id(c->sms_id))
+	{
+		agent_warn("invalid SMS ID \"%s\": three characters of site code and five upper-case hexadecimal digits", c->sms_id);
+		return 2;
+	}
+	if (!sms_fmt_valid_site_code(c->site))
+	{
+		agent_warn("invalid site code \"%s\": three characters A-Z 0-9", c->site);
+		return 2;
+	}
+	return CONFIG_OK;
+}
