@@ -10,6 +10,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use File::Path qw(make_path);
 use Time::HiRes qw(usleep);
+use POSIX ();
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest qw(:DEFAULT eventually);
@@ -106,9 +107,9 @@ if ($writer == 0)
 	{
 		make_path($stuck);
 		if (open(my $fh, '>', "$stuck/chunk." . $n++)) { close $fh; }
-		usleep(1_000);
+		usleep(200);
 	}
-	exit 0;
+	POSIX::_exit(0);	# (not exit: that would run the test's END blocks here)
 }
 ok(eventually(sub { -d $stuck }, 30), 'something keeps writing into what a dead builder left');
 $node->safe_psql('site', q{
