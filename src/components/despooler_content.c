@@ -45,6 +45,25 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+/* Set the item's detail (and bytes done), visible at once. */
+void
+despool_set_detail(WorkItem *w, const char *detail, int64 bytes_done)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(w->job_id);
+	values[1] = CStringGetTextDatum(sms_site_code);
+	values[2] = CStringGetTextDatum(detail);
+	values[3] = Int64GetDatum(bytes_done);
+	if (SPI_execute_with_args("UPDATE smsdist.job_site_status SET detail = $3, bytes_done = $4,"
+							  "       bytes_total = coalesce(bytes_total, 0)"
+							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "smsdist despooler: progress update failed");
+	sms_step_commit();
+}
+
 List *
 despool_distribution_points(void)
 {

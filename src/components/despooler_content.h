@@ -43,10 +43,8 @@ typedef struct DistPoint
 	char	   *share;
 } DistPoint;
 
-/* despooler.c */
+/* the item's detail (and bytes done), committed so that it is seen at once */
 extern void despool_set_detail(WorkItem *w, const char *detail, int64 bytes_done);
-
-/* despooler_content.c */
 extern List *despool_distribution_points(void);
 extern void despool_record_location(WorkItem *w, DistPoint *dp, bool present);
 extern int	despool_published_version(WorkItem *w, DistPoint *dp);
