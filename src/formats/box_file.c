@@ -86,6 +86,20 @@ check_file_name(const char *name, char *err, size_t errlen)
 	return false;
 }
 
+/* The directory, for the *at() calls on a valid name in it; -1 on failure. */
+static int
+open_box(const char *dir, const char *name, char *err, size_t errlen)
+{
+	int			dfd;
+
+	if (!check_file_name(name, err, errlen))
+		return -1;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		sms_fmt_error(err, errlen, "could not open directory \"%s\": %s", dir, strerror(errno));
+	return dfd;
+}
+
 bool
 sms_fmt_write_file(const char *dir, const char *name, const char *buf,
 				   size_t len, char *err, size_t errlen)
@@ -96,14 +110,8 @@ sms_fmt_write_file(const char *dir, const char *name, const char *buf,
 	int			save;
 	const char *what;
 
-	if (!check_file_name(name, err, errlen))
+	if ((dfd = open_box(dir, name, err, errlen)) < 0)
 		return false;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-	{
-		sms_fmt_error(err, errlen, "could not open directory \"%s\": %s", dir, strerror(errno));
-		return false;
-	}
 	snprintf(tmp, sizeof(tmp), ".%s.tmp.%ld", name, (long) getpid());
 
 	/* a leftover of a crashed process that had our pid is ours to replace */
@@ -195,14 +203,8 @@ sms_fmt_read_file(const char *dir, const char *name, char **out, size_t *len,
 
 	*out = NULL;
 	*len = 0;
-	if (!check_file_name(name, err, errlen))
+	if ((dfd = open_box(dir, name, err, errlen)) < 0)
 		return false;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-	{
-		sms_fmt_error(err, errlen, "could not open directory \"%s\": %s", dir, strerror(errno));
-		return false;
-	}
 	/* look before opening, so that a device or FIFO is never opened */
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 	{

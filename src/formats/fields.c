@@ -724,6 +724,7 @@ sms_fields_write_sections(SmsFmtDoc *doc, const SmsSectionSpec *spec, const void
 			snprintf(name, sizeof(name), "%s %s", spec->type,
 					 *(char *const *) CMEMBER(order[i], spec->arg_offset));
 		ok = (s = sms_fmt_add_section(doc, name, err, errlen)) != NULL &&
+			(spec->write_check == NULL || spec->write_check(s, order[i], err, errlen)) &&
 			sms_fields_write(s, spec->fields, spec->nfields, order[i], err, errlen);
 	}
 	free(order);

@@ -166,6 +166,9 @@ typedef struct SmsSectionSpec
 	int			(*cmp) (const void *a, const void *b);
 	/* if set, two elements cmp finds equal are refused, and this says so */
 	void		(*duplicate) (const void *elem, char *err, size_t errlen);
+	/* if set, a writer's rule across the element's fields, before any is written */
+	bool		(*write_check) (const SmsFmtSection *s, const void *elem,
+								char *err, size_t errlen);
 } SmsSectionSpec;
 
 extern size_t sms_fields_count_sections(const SmsFmtDoc *doc, const char *type);

@@ -51,15 +51,27 @@ sms_rerun_from_name(const char *name, SmsRerunBehaviour *out)
  * A window's start and days
  * ----------------------------------------------------------------
  */
+/* Both refused before a key of the window is written; the writers rely on it. */
+static bool
+check_window(const SmsFmtSection *s, const void *elem, char *err, size_t errlen)
+{
+	const SmsOfferWindow *w = elem;
+
+	if (w->start_minute < 0 || w->start_minute > 1439)
+		return sms_field_write_problem(s, "start", "the start is a time of day from 00:00 to 23:59",
+									   NULL, err, errlen);
+	if (w->days == 0 || (w->days & ~0x7Fu) != 0)
+		return sms_field_write_problem(s, "days", "at least one day, and only SMS_DAY_* bits",
+									   NULL, err, errlen);
+	return true;
+}
+
 static bool
 write_start(SmsFmtSection *s, const SmsField *f, const void *obj, char *err, size_t errlen)
 {
 	int			m = ((const SmsOfferWindow *) obj)->start_minute;
 	char		start[16];
 
-	if (m < 0 || m > 1439)
-		return sms_field_write_problem(s, f->key, "the start is a time of day from 00:00 to 23:59",
-									   NULL, err, errlen);
 	snprintf(start, sizeof(start), "%02d:%02d", m / 60, m % 60);
 	return sms_fmt_set(s, f->key, start, err, errlen);
 }
@@ -88,9 +100,6 @@ write_days(SmsFmtSection *s, const SmsField *f, const void *obj, char *err, size
 	char		days[32];
 	int			d;
 
-	if (bits == 0 || (bits & ~0x7Fu) != 0)
-		return sms_field_write_problem(s, f->key, "at least one day, and only SMS_DAY_* bits",
-									   NULL, err, errlen);
 	days[0] = '\0';
 	for (d = 0; d < 7; d++)
 		if (bits & (1u << d))
@@ -210,6 +219,7 @@ static const SmsSectionSpec offer_sections[] = {
 		.array_offset = offsetof(SmsOfferFile, windows),
 		.count_offset = offsetof(SmsOfferFile, nwindows),
 		.cmp = cmp_window,
+		.write_check = check_window,
 	},
 };
 

@@ -224,6 +224,16 @@ append_hmac(const uint8_t *key, char **out, size_t *len, char *err, size_t errle
 bool
 sms_status_to_text(const SmsStatusFile *f, char **out, size_t *len, char *err, size_t errlen)
 {
+	/*
+	 * The table refuses it too, but later: an unknown severity is a bug of
+	 * the caller, reported before whatever it may have caused in the rest.
+	 */
+	if ((unsigned) f->severity > SMS_STATUS_ERROR)
+	{
+		*out = NULL;
+		*len = 0;
+		return sms_fmt_error(err, errlen, "unknown severity %d", (int) f->severity);
+	}
 	if (!sms_format_to_text(&status_format, f, out, len, err, errlen))
 		return false;
 	return f->key == NULL || append_hmac(f->key, out, len, err, errlen);
