@@ -17,7 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=${SMSDIST_SRC:-$(cd "$here/.." && pwd)}/src
 
 gcc -O2 -Wall -Wno-format-truncation -std=c99 -D_POSIX_C_SOURCE=200809L -I"$src/formats" -o "$work/status_files" \
-    "$here/status_files.c" "$src/formats/sms_formats.c" "$src/formats/sms_signature.c" -lcrypto
+    "$here/status_files.c" "$src"/formats/*.c -lcrypto
 
 mkdir -p "$work/completion/dp" "$work/completion/cap" "$work/completion/staging"
 psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,9 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include "box_file.h"
+#include "values.h"
 
 #define RAW_KEY_LEN		32
 #define SIG_LEN			64
@@ -46,20 +48,6 @@ struct SmsSigKeyring
 	RingKey		keys[SMS_SIG_MAX_KEYS];
 	size_t		n;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt,...) __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt,...)
-{
-	va_list		ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* The reason OpenSSL gives for its last failure, or a fallback. */
 static const char *
@@ -108,40 +96,40 @@ read_key_file(const char *path, bool private_key, size_t *len, char *err, size_t
 
 	if (fd < 0)
 	{
-		set_err(err, errlen, "could not open key file \"%s\": %s", path, strerror(errno));
+		sms_fmt_error(err, errlen, "could not open key file \"%s\": %s", path, strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0)
 	{
-		set_err(err, errlen, "could not stat key file \"%s\": %s", path, strerror(errno));
+		sms_fmt_error(err, errlen, "could not stat key file \"%s\": %s", path, strerror(errno));
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode))
 	{
-		set_err(err, errlen, "key file \"%s\" is not a regular file", path);
+		sms_fmt_error(err, errlen, "key file \"%s\" is not a regular file", path);
 		goto fail;
 	}
 	if (private_key && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 	{
-		set_err(err, errlen, "private key file \"%s\" may be accessed by group or others (mode %04o): it must be 0600 or stricter",
+		sms_fmt_error(err, errlen, "private key file \"%s\" may be accessed by group or others (mode %04o): it must be 0600 or stricter",
 				path, (unsigned) (st.st_mode & 07777));
 		goto fail;
 	}
 	if (!private_key && (st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
 	{
-		set_err(err, errlen, "key file \"%s\" may be written by group or others (mode %04o): whoever can change it decides what this machine runs",
+		sms_fmt_error(err, errlen, "key file \"%s\" may be written by group or others (mode %04o): whoever can change it decides what this machine runs",
 				path, (unsigned) (st.st_mode & 07777));
 		goto fail;
 	}
 	if (st.st_size > MAX_KEY_FILE)
 	{
-		set_err(err, errlen, "key file \"%s\" is larger than %d bytes", path, MAX_KEY_FILE);
+		sms_fmt_error(err, errlen, "key file \"%s\" is larger than %d bytes", path, MAX_KEY_FILE);
 		goto fail;
 	}
 	buf = malloc((size_t) st.st_size + 1);
 	if (buf == NULL)
 	{
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		goto fail;
 	}
 	while (have < (size_t) st.st_size)
@@ -152,7 +140,7 @@ read_key_file(const char *path, bool private_key, size_t *len, char *err, size_t
 			continue;
 		if (r < 0)
 		{
-			set_err(err, errlen, "could not read key file \"%s\": %s", path, strerror(errno));
+			sms_fmt_error(err, errlen, "could not read key file \"%s\": %s", path, strerror(errno));
 			goto fail;
 		}
 		if (r == 0)
@@ -178,7 +166,7 @@ sms_sig_signer_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 
 	if (bio == NULL)
 	{
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		return NULL;
 	}
 	ERR_clear_error();
@@ -186,13 +174,13 @@ sms_sig_signer_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 	BIO_free(bio);
 	if (key == NULL)
 	{
-		set_err(err, errlen, "no PEM private key (%s)", ssl_reason());
+		sms_fmt_error(err, errlen, "no PEM private key (%s)", ssl_reason());
 		return NULL;
 	}
 	if (EVP_PKEY_id(key) != EVP_PKEY_ED25519)
 	{
 		EVP_PKEY_free(key);
-		set_err(err, errlen, "the private key is not an Ed25519 key");
+		sms_fmt_error(err, errlen, "the private key is not an Ed25519 key");
 		return NULL;
 	}
 	s = calloc(1, sizeof(SmsSigner));
@@ -200,7 +188,7 @@ sms_sig_signer_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 	{
 		EVP_PKEY_free(key);
 		free(s);
-		set_err(err, errlen, "could not compute the key ID");
+		sms_fmt_error(err, errlen, "could not compute the key ID");
 		return NULL;
 	}
 	s->key = key;
@@ -221,7 +209,7 @@ sms_sig_signer_load(const char *path, char *err, size_t errlen)
 	OPENSSL_cleanse(pem, len);
 	free(pem);
 	if (s == NULL)
-		set_err(err, errlen, "key file \"%s\": %s", path, e2);
+		sms_fmt_error(err, errlen, "key file \"%s\": %s", path, e2);
 	return s;
 }
 
@@ -249,9 +237,9 @@ sms_sig_signer_public_pem(const SmsSigner *s, char *err, size_t errlen)
 	char	   *out = NULL;
 
 	if (bio == NULL || PEM_write_bio_PUBKEY(bio, s->key) != 1)
-		set_err(err, errlen, "could not write the public key (%s)", ssl_reason());
+		sms_fmt_error(err, errlen, "could not write the public key (%s)", ssl_reason());
 	else if ((n = BIO_get_mem_data(bio, &data)) <= 0 || (out = malloc((size_t) n + 1)) == NULL)
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 	else
 	{
 		memcpy(out, data, (size_t) n);
@@ -259,24 +247,6 @@ sms_sig_signer_public_pem(const SmsSigner *s, char *err, size_t errlen)
 	}
 	BIO_free(bio);
 	return out;
-}
-
-/* write all of buf to fd */
-static bool
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0)
-	{
-		ssize_t		w = write(fd, buf, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		buf += w;
-		len -= (size_t) w;
-	}
-	return true;
 }
 
 bool
@@ -299,7 +269,7 @@ sms_sig_create_key(const char *path, bool *created, char *err, size_t errlen)
 		return true;
 	if (errno != ENOENT)
 	{
-		set_err(err, errlen, "could not stat \"%s\": %s", path, strerror(errno));
+		sms_fmt_error(err, errlen, "could not stat \"%s\": %s", path, strerror(errno));
 		return false;
 	}
 	ERR_clear_error();
@@ -309,28 +279,28 @@ sms_sig_create_key(const char *path, bool *created, char *err, size_t errlen)
 		PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1 ||
 		(n = BIO_get_mem_data(bio, &data)) <= 0)
 	{
-		set_err(err, errlen, "could not make an Ed25519 key (%s)", ssl_reason());
+		sms_fmt_error(err, errlen, "could not make an Ed25519 key (%s)", ssl_reason());
 		goto out;
 	}
 	tmp = malloc(strlen(path) + 32);
 	dir = strdup(path);
 	if (tmp == NULL || dir == NULL)
 	{
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		goto out;
 	}
 	sprintf(tmp, "%s.tmp.%ld", path, (long) getpid());
 	(void) unlink(tmp);			/* a leftover of a crashed process with our pid */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fchmod(fd, 0600) != 0 || !write_all(fd, data, (size_t) n) || fsync(fd) != 0)
+	if (fd < 0 || fchmod(fd, 0600) != 0 || !sms_fmt_write_all(fd, data, (size_t) n) || fsync(fd) != 0)
 	{
-		set_err(err, errlen, "could not write \"%s\": %s", tmp, strerror(errno));
+		sms_fmt_error(err, errlen, "could not write \"%s\": %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (close(fd) != 0)
 	{
 		fd = -1;
-		set_err(err, errlen, "could not write \"%s\": %s", tmp, strerror(errno));
+		sms_fmt_error(err, errlen, "could not write \"%s\": %s", tmp, strerror(errno));
 		goto out;
 	}
 	fd = -1;
@@ -339,7 +309,7 @@ sms_sig_create_key(const char *path, bool *created, char *err, size_t errlen)
 		*created = true;
 	else if (errno != EEXIST)
 	{
-		set_err(err, errlen, "could not create \"%s\": %s", path, strerror(errno));
+		sms_fmt_error(err, errlen, "could not create \"%s\": %s", path, strerror(errno));
 		goto out;
 	}
 	slash = strrchr(dir, '/');
@@ -351,7 +321,7 @@ sms_sig_create_key(const char *path, bool *created, char *err, size_t errlen)
 		*slash = '\0';
 	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(fd) != 0)
 	{
-		set_err(err, errlen, "could not sync directory \"%s\": %s", dir, strerror(errno));
+		sms_fmt_error(err, errlen, "could not sync directory \"%s\": %s", dir, strerror(errno));
 		goto out;
 	}
 	ok = true;
@@ -385,13 +355,13 @@ sms_sig_append(const SmsSigner *s, char **buf, size_t *len, char *err, size_t er
 
 	if (n == 0 || (*buf)[n - 1] != '\n')
 	{
-		set_err(err, errlen, "a document to sign must end with a line feed");
+		sms_fmt_error(err, errlen, "a document to sign must end with a line feed");
 		return false;
 	}
 	b = realloc(*buf, n + 1 + SMS_SIG_TRAILER_LEN + 1);
 	if (b == NULL)
 	{
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		return false;
 	}
 	*buf = b;
@@ -405,7 +375,7 @@ sms_sig_append(const SmsSigner *s, char **buf, size_t *len, char *err, size_t er
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
 	{
-		set_err(err, errlen, "could not sign (%s)", ssl_reason());
+		sms_fmt_error(err, errlen, "could not sign (%s)", ssl_reason());
 		return false;
 	}
 	EVP_EncodeBlock(b64, sig, SIG_LEN);
@@ -452,7 +422,7 @@ sms_sig_keyring_add_pem(SmsSigKeyring *r, const char *pem, size_t len, const cha
 
 	if (bio == NULL)
 	{
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		return false;
 	}
 	ERR_clear_error();
@@ -471,9 +441,9 @@ sms_sig_keyring_add_pem(SmsSigKeyring *r, const char *pem, size_t len, const cha
 		if (key == NULL)
 		{
 			if (found == 0)
-				set_err(err, errlen, "%s holds no PEM public key (%s)", what, ssl_reason());
+				sms_fmt_error(err, errlen, "%s holds no PEM public key (%s)", what, ssl_reason());
 			else
-				set_err(err, errlen, "%s: PEM block after public key %d is not a public key (%s)",
+				sms_fmt_error(err, errlen, "%s: PEM block after public key %d is not a public key (%s)",
 						what, found, ssl_reason());
 			ok = false;
 			break;
@@ -482,7 +452,7 @@ sms_sig_keyring_add_pem(SmsSigKeyring *r, const char *pem, size_t len, const cha
 		if (EVP_PKEY_id(key) != EVP_PKEY_ED25519 || !key_id(key, id))
 		{
 			EVP_PKEY_free(key);
-			set_err(err, errlen, "%s: public key %d is not an Ed25519 key", what, found);
+			sms_fmt_error(err, errlen, "%s: public key %d is not an Ed25519 key", what, found);
 			ok = false;
 			break;
 		}
@@ -497,7 +467,7 @@ sms_sig_keyring_add_pem(SmsSigKeyring *r, const char *pem, size_t len, const cha
 		if (r->n == SMS_SIG_MAX_KEYS)
 		{
 			EVP_PKEY_free(key);
-			set_err(err, errlen, "%s: more than %d site keys", what, SMS_SIG_MAX_KEYS);
+			sms_fmt_error(err, errlen, "%s: more than %d site keys", what, SMS_SIG_MAX_KEYS);
 			ok = false;
 			break;
 		}
@@ -524,7 +494,7 @@ sms_sig_keyring_load(SmsSigKeyring *r, const char *path, char *err, size_t errle
 	if (what == NULL)
 	{
 		free(pem);
-		set_err(err, errlen, "out of memory");
+		sms_fmt_error(err, errlen, "out of memory");
 		return false;
 	}
 	sprintf(what, "key file \"%s\"", path);
@@ -583,7 +553,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 
 	if (p == (size_t) -1)
 	{
-		set_err(err, errlen, "it is not signed: it has no [" SMS_SIG_SECTION "] section");
+		sms_fmt_error(err, errlen, "it is not signed: it has no [" SMS_SIG_SECTION "] section");
 		return false;
 	}
 	t = buf + p + 12;
@@ -592,7 +562,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 	if (rest < 7 + SMS_SIG_KEY_ID_LEN + 1 || memcmp(t, "key_id=", 7) != 0 ||
 		t[7 + SMS_SIG_KEY_ID_LEN] != '\n')
 	{
-		set_err(err, errlen, "its [" SMS_SIG_SECTION "] section does not start with key_id=<%d hex digits>",
+		sms_fmt_error(err, errlen, "its [" SMS_SIG_SECTION "] section does not start with key_id=<%d hex digits>",
 				SMS_SIG_KEY_ID_LEN);
 		return false;
 	}
@@ -602,7 +572,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 
 		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
 		{
-			set_err(err, errlen, "its key_id is not %d lower-case hex digits", SMS_SIG_KEY_ID_LEN);
+			sms_fmt_error(err, errlen, "its key_id is not %d lower-case hex digits", SMS_SIG_KEY_ID_LEN);
 			return false;
 		}
 	}
@@ -613,7 +583,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 	/* ed25519=<88 base64>\n, and the end of the file */
 	if (rest < 8 || memcmp(t, "ed25519=", 8) != 0)
 	{
-		set_err(err, errlen, "its [" SMS_SIG_SECTION "] section has no ed25519= line after key_id");
+		sms_fmt_error(err, errlen, "its [" SMS_SIG_SECTION "] section has no ed25519= line after key_id");
 		return false;
 	}
 	t += 8;
@@ -625,24 +595,24 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 			n++;
 		if (n == rest)
 		{
-			set_err(err, errlen, "its ed25519 line does not end with a line feed: the file is truncated");
+			sms_fmt_error(err, errlen, "its ed25519 line does not end with a line feed: the file is truncated");
 			return false;
 		}
 		if (n != SMS_SIG_B64_LEN || t[86] != '=' || t[87] != '=')
 		{
-			set_err(err, errlen, "its ed25519 signature is %zu characters, not %d of base64 (64 bytes): truncated or damaged",
+			sms_fmt_error(err, errlen, "its ed25519 signature is %zu characters, not %d of base64 (64 bytes): truncated or damaged",
 					n, SMS_SIG_B64_LEN);
 			return false;
 		}
 		for (int i = 0; i < 86; i++)
 			if (!is_b64(t[i]))
 			{
-				set_err(err, errlen, "its ed25519 signature is not base64");
+				sms_fmt_error(err, errlen, "its ed25519 signature is not base64");
 				return false;
 			}
 		if (n + 1 != rest)
 		{
-			set_err(err, errlen, "%zu bytes follow its [" SMS_SIG_SECTION "] section: the signature must end the file",
+			sms_fmt_error(err, errlen, "%zu bytes follow its [" SMS_SIG_SECTION "] section: the signature must end the file",
 					rest - n - 1);
 			return false;
 		}
@@ -652,7 +622,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 		EVP_EncodeBlock(again, dec, SIG_LEN) != SMS_SIG_B64_LEN ||
 		memcmp(again, t, SMS_SIG_B64_LEN) != 0)
 	{
-		set_err(err, errlen, "its ed25519 signature is not the base64 of 64 bytes");
+		sms_fmt_error(err, errlen, "its ed25519 signature is not the base64 of 64 bytes");
 		return false;
 	}
 	for (size_t i = 0; r != NULL && i < r->n; i++)
@@ -660,7 +630,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 			k = &r->keys[i];
 	if (k == NULL)
 	{
-		set_err(err, errlen, "it is signed with key %s, which is not a site key this machine trusts (%zu installed with --site-key)",
+		sms_fmt_error(err, errlen, "it is signed with key %s, which is not a site key this machine trusts (%zu installed with --site-key)",
 				id, r ? r->n : 0);
 		return false;
 	}
@@ -672,7 +642,7 @@ sms_sig_verify(const SmsSigKeyring *r, const char *buf, size_t len, size_t *sign
 	ERR_clear_error();
 	if (v != 1)
 	{
-		set_err(err, errlen, "its signature does not verify with site key %s: the file was changed after the site signed it",
+		sms_fmt_error(err, errlen, "its signature does not verify with site key %s: the file was changed after the site signed it",
 				id);
 		return false;
 	}
