@@ -102,12 +102,3 @@ textbuf_append(TextBuf *b, const char *fmt,...)
 		}
 	}
 }
-
-bool
-has_control_char(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f)
-			return true;
-	return false;
-}

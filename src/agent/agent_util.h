@@ -37,7 +37,4 @@ typedef struct TextBuf
 extern void textbuf_init(TextBuf *b, size_t cap);
 extern void textbuf_append(TextBuf *b, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 
-/* Does s hold a control character (C0 or DEL)? */
-extern bool has_control_char(const char *s);
-
 #endif							/* SMSDIST_AGENT_UTIL_H */

@@ -31,6 +31,7 @@
 
 #include "agent_util.h"
 #include "cache_manifest.h"
+#include "values.h"
 
 #define MANIFEST_SUFFIX	".manifest"
 #define MAX_MANIFEST_PATH	1024
@@ -43,7 +44,7 @@ safe_relative(const char *p)
 
 	if (*p == '\0' || *p == '/' || strlen(p) > MAX_MANIFEST_PATH)
 		return false;
-	if (has_control_char(p) || strchr(p, '\\') != NULL)
+	if (sms_fmt_has_control_char(p) || strchr(p, '\\') != NULL)
 		return false;
 	while (*c)
 	{

@@ -31,6 +31,7 @@
 
 #include "agent_util.h"
 #include "config.h"
+#include "values.h"
 
 /* the long options without a short form */
 #define OPT_MACHINE_KEY		1001
@@ -142,7 +143,7 @@ principal_option(const char *name, const char *v)
 		d++;
 	}
 	ok = ok && d >= 1 && d <= 15 && d + 1 < len && v[d + 1] != '\\';
-	ok = ok && !has_control_char(v);
+	ok = ok && !sms_fmt_has_control_char(v);
 	if (!ok)
 		agent_warn("--%s wants DOMAIN\\NAME: a domain of 1 to 15 of A-Z a-z 0-9 _ -, a backslash and a name, "
 				   "256 bytes at most, without control characters or a trailing space, not \"%s\"", name, v);
