@@ -7,7 +7,9 @@
  * INSERT with a message that says what a valid value looks like) and are
  * called again by the workers before a value becomes part of a file name,
  * so a row that reached a table some other way still cannot lead a worker
- * out of its directory.
+ * out of its directory.  Site codes and SMS IDs are checked by the formats
+ * library (src/formats/values.c), which the client agent shares: one
+ * definition for the server and the workstation.
  *
  * Terms:
  *	site code	three characters A-Z/0-9, e.g. CEN.
@@ -33,6 +35,7 @@
  */
 #include "smsdist.h"
 #include "validate.h"
+#include "formats/values.h"
 
 #include "fmgr.h"
 #include "libpq-fe.h"
@@ -66,23 +69,10 @@ has_control_char(const char *s)
 	return false;
 }
 
-static bool
-is_upper_alnum(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool
-is_upper_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
-}
-
 bool
 sms_valid_site_code(const char *s, bool raise)
 {
-	bool		ok = strlen(s) == 3 &&
-		is_upper_alnum(s[0]) && is_upper_alnum(s[1]) && is_upper_alnum(s[2]);
+	bool		ok = sms_fmt_valid_site_code(s);
 
 	if (!ok && raise)
 		ereport(ERROR,
@@ -95,10 +85,7 @@ sms_valid_site_code(const char *s, bool raise)
 bool
 sms_valid_sms_id(const char *s, bool raise)
 {
-	bool		ok = strlen(s) == 8 && sms_valid_site_code(pnstrdup(s, 3), false);
-
-	for (int i = 3; ok && i < 8; i++)
-		ok = is_upper_hex(s[i]);
+	bool		ok = sms_fmt_valid_sms_id(s);
 
 	if (!ok && raise)
 		ereport(ERROR,
