@@ -54,6 +54,26 @@
 
 #define BATCH 100
 
+/*
+ * One status message per row of jobs that moved (job, package, and a text
+ * that fmt, with the job as its first %s, takes as its second).
+ */
+static void
+message_per_job(SPITupleTable *rows, uint64 n, SmsSeverity severity, int message_id,
+				const char *fmt)
+{
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		SmsStatusRefs refs = {0};
+
+		refs.job_id = SPI_getvalue(tup, rows->tupdesc, 1);
+		refs.package_id = SPI_getvalue(tup, rows->tupdesc, 2);
+		sms_status_message(SMS_SCHEDULER, severity, message_id, &refs, fmt,
+						   refs.job_id, SPI_getvalue(tup, rows->tupdesc, 3));
+	}
+}
+
 static void
 expire_jobs(void)
 {
@@ -62,17 +82,8 @@ expire_jobs(void)
 
 	/* the next SPI call replaces SPI_tuptable: keep ours */
 	tuptable = sms_jobs_expire_due(&n);
-	for (uint64 i = 0; i < n; i++)
-	{
-		HeapTuple	tup = tuptable->vals[i];
-		SmsStatusRefs refs = {0};
-
-		refs.job_id = SPI_getvalue(tup, tuptable->tupdesc, 1);
-		refs.package_id = SPI_getvalue(tup, tuptable->tupdesc, 2);
-		sms_status_message(SMS_SCHEDULER, SMS_WARNING, SMS_MSG_JOB_EXPIRED, &refs,
-						   "Job %s expired: its expiry time %s passed.",
-						   refs.job_id, SPI_getvalue(tup, tuptable->tupdesc, 3));
-	}
+	message_per_job(tuptable, n, SMS_WARNING, SMS_MSG_JOB_EXPIRED,
+					"Job %s expired: its expiry time %s passed.");
 }
 
 /*
@@ -130,17 +141,7 @@ activate_due_jobs(void)
 
 	/* a job that resolved to no site fails, with the reason */
 	tuptable = sms_jobs_fail_without_sites(jobs, &nfailed);
-	for (uint64 i = 0; i < nfailed; i++)
-	{
-		HeapTuple	tup = tuptable->vals[i];
-		SmsStatusRefs refs = {0};
-
-		refs.job_id = SPI_getvalue(tup, tuptable->tupdesc, 1);
-		refs.package_id = SPI_getvalue(tup, tuptable->tupdesc, 2);
-		sms_status_message(SMS_SCHEDULER, SMS_ERROR, SMS_MSG_JOB_NO_TARGETS, &refs,
-						   "Job %s failed: %s.", refs.job_id,
-						   SPI_getvalue(tup, tuptable->tupdesc, 3));
-	}
+	message_per_job(tuptable, nfailed, SMS_ERROR, SMS_MSG_JOB_NO_TARGETS, "Job %s failed: %s.");
 
 	/*
 	 * The package versions these jobs send must be compressed: record the
