@@ -301,6 +301,50 @@ start_builders(void)
 	return all;
 }
 
+/* Every entry of a directory but "." and "..". */
+static bool
+any_name(const char *name)
+{
+	return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
+/*
+ * Add to doomed the regular files of dir whose names look_at accepts and
+ * that no row names (sql finds the row of the path $1), unless they are
+ * younger than five minutes: a file renamed into place whose row is not
+ * committed yet, or one being made.  In sms_step_context.
+ */
+static List *
+unnamed_files(List *doomed, const char *dir, bool (*look_at) (const char *name), const char *sql)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+
+	while (d != NULL && (de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		char	   *path;
+		Datum		arg;
+		Oid			type = TEXTOID;
+		struct stat st;
+
+		if (!look_at(de->d_name))
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || time(NULL) - st.st_mtime < 300)
+			continue;
+		arg = CStringGetTextDatum(path);
+		if (SPI_execute_with_args(sql, 1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "smsdist scheduler: checking the files of \"%s\" failed", dir);
+		if (SPI_processed == 0)
+			doomed = lappend(doomed, path);
+	}
+	if (d != NULL)
+		FreeDir(d);
+	MemoryContextSwitchTo(old);
+	return doomed;
+}
+
 /*
  * Keep the package store from growing without end, at most once per
  * smsdist.poll_interval: remove the file of every build of an older version
@@ -317,9 +361,6 @@ purge_package_store(void)
 	TimestampTz now = GetCurrentTimestamp();
 	List	   *doomed = NIL;
 	ListCell   *lc;
-	char	   *store;
-	DIR		   *dir;
-	struct dirent *de;
 	MemoryContext old;
 
 	if (last != 0 && !TimestampDifferenceExceeds(last, now, sms_poll_interval * 1000))
@@ -363,59 +404,13 @@ purge_package_store(void)
 		doomed = lappend(doomed, pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
 
 	/* package files no ready build names: their package was deleted */
-	store = sms_package_store();
-	dir = AllocateDir(store);
-	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
-	{
-		char	   *path;
-		Datum		arg;
-		Oid			type = TEXTOID;
-
-		struct stat st;
-
-		if (!sms_is_package_file_name(de->d_name))
-			continue;
-		path = psprintf("%s/%s", store, de->d_name);
-		/* a file renamed into place whose row is not committed yet: leave it */
-		if (stat(path, &st) != 0 || time(NULL) - st.st_mtime < 300)
-			continue;
-		arg = CStringGetTextDatum(path);
-		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_builds"
-								  " WHERE file_path = $1 OR state = 'building' AND $1 LIKE "
-								  SMS_PACKAGE_FILE_SQL_PATTERN,
-								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist scheduler: checking package files failed");
-		if (SPI_processed == 0)
-			doomed = lappend(doomed, path);
-	}
-	if (dir != NULL)
-		FreeDir(dir);
-
+	doomed = unnamed_files(doomed, sms_package_store(), sms_is_package_file_name,
+						   "SELECT 1 FROM smsdist.package_builds"
+						   " WHERE file_path = $1 OR state = 'building' AND $1 LIKE "
+						   SMS_PACKAGE_FILE_SQL_PATTERN);
 	/* delta files no delta row names (their package was deleted) */
-	store = sms_delta_dir(sms_package_store());
-	dir = AllocateDir(store);
-	while (dir != NULL && (de = ReadDirExtended(dir, store, LOG)) != NULL)
-	{
-		char	   *path;
-		Datum		arg;
-		Oid			type = TEXTOID;
-		struct stat st;
-
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		path = psprintf("%s/%s", store, de->d_name);
-		/* one being made, or renamed into place before its row commits */
-		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || time(NULL) - st.st_mtime < 300)
-			continue;
-		arg = CStringGetTextDatum(path);
-		if (SPI_execute_with_args("SELECT 1 FROM smsdist.package_deltas WHERE file_path = $1",
-								  1, &type, &arg, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "smsdist scheduler: checking delta files failed");
-		if (SPI_processed == 0)
-			doomed = lappend(doomed, path);
-	}
-	if (dir != NULL)
-		FreeDir(dir);
+	doomed = unnamed_files(doomed, sms_delta_dir(sms_package_store()), any_name,
+						   "SELECT 1 FROM smsdist.package_deltas WHERE file_path = $1");
 	MemoryContextSwitchTo(old);
 
 	if (doomed == NIL)
