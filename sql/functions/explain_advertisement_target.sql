@@ -1,5 +1,8 @@
 -- Why one target of an advertisement has not finished (or what will
 -- happen next, for a final one).
+-- Longer than 150 lines: one IF chain over the target's state, from a
+-- final result (and what the rerun behaviour does next) back to a target
+-- still waiting, each reason one branch.
 CREATE OR REPLACE FUNCTION explain_advertisement_target(t advertisement_target_status) RETURNS explanation
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp

@@ -1,5 +1,7 @@
 -- Why a job has not finished at one site (its send and distribute rows),
 -- or NULL when the package is on that site's distribution points.
+-- Longer than 150 lines: the send row's reasons, then the distribute
+-- row's, one branch each, in the order the phases happen.
 CREATE OR REPLACE FUNCTION explain_job_site(p_job_id text, p_site text) RETURNS explanation
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp

@@ -4,6 +4,8 @@
 -- and writes nothing (STABLE: the executor refuses any write).  SECURITY
 -- DEFINER to read the throttling schedules of sender_addresses (readers may
 -- not read their conninfo), which it does not return.  docs/preview.md.
+-- Longer than 150 lines: one pass over the sites the job reaches, each
+-- figure (bytes, time, caches) a commented block that uses the ones before.
 CREATE OR REPLACE FUNCTION preview(p_job_id text)
     RETURNS TABLE (site_code smsdist.site_code, sent_via smsdist.site_code, machines integer,
                    bytes_to_send bigint, delta_from_version integer, estimated_seconds numeric,

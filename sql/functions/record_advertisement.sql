@@ -1,5 +1,9 @@
 -- At the child: take an advertisement sent by the parent
 -- (receive_advertisement() calls it, having checked the login).
+-- Longer than 150 lines: it writes everything an advertisement brings
+-- (package, program, collections with their members, windows and
+-- subcollections, the advertisement, its assignments) in one transaction,
+-- each part a block of its own.
 CREATE OR REPLACE FUNCTION record_advertisement(details jsonb) RETURNS void
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
