@@ -662,9 +662,11 @@ sms_despooler_step(void)
 	if (w == NULL)
 	{
 		/* the Run phase: PCM files of this site's machines */
+		TimestampTz retry = sms_pcm_retry_failing_servers();
+
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
-		return DT_NOEND;
+		return retry;
 	}
 	dps = despool_distribution_points();
 	drive = choose_drive(&fallback);

@@ -31,6 +31,11 @@
  *				drive configured).
  *	logon server copy	<logon server root>/pcins.box/<SMS ID>, on every
  *				enabled logon server of this site.
+ *	failing logon server	one whose copy could not be written (its disk
+ *				full, say): it is left out of the batches, the others
+ *				are served, and after a back-off (1 s, doubling up to
+ *				smsdist.poll_interval) every file of the site is queued
+ *				again so that it gets them all once it can take them.
  *	queue		smsdist.pcm_queue: machines whose file is due, filled by
  *				triggers (a job gained or lost a machine, a job changed
  *				state) and by the Despooler when a job's package is
@@ -52,6 +57,7 @@
  *-------------------------------------------------------------------------
  */
 #include "pcm_writer.h"
+#include "status.h"
 #include "site_key.h"
 #include "worker.h"
 #include "file_util.h"
@@ -129,8 +135,117 @@ free_pcm(SmsPcmFile *f)
 typedef struct PcmPlaces
 {
 	char	   *site_server;	/* .../mancfg.box/pcmdom.box */
-	List	   *logon_servers;	/* .../pcins.box, each */
+	List	   *logon_servers;	/* .../pcins.box, each, but failing ones */
+	List	   *all_logon_servers;	/* failing ones too: a removal is tried there */
 } PcmPlaces;
+
+/*
+ * A logon server whose copies could not be written: kept in the
+ * Despooler's memory (TopMemoryContext), since a restart tries every
+ * server again anyway.
+ */
+typedef struct FailingServer
+{
+	char	   *dir;			/* .../pcins.box */
+	TimestampTz retry_at;		/* left out of the batches until then */
+	long		backoff_ms;
+	bool		probing;		/* the files were queued again to try it */
+} FailingServer;
+
+static List *failing_servers = NIL;
+
+static FailingServer *
+failing_server(const char *dir)
+{
+	ListCell   *lc;
+
+	foreach(lc, failing_servers)
+	{
+		FailingServer *f = lfirst(lc);
+
+		if (strcmp(f->dir, dir) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/*
+ * A copy could not be written to logon server dir: leave it out for a
+ * while (said once, with a status message, when it begins to fail).
+ */
+static void
+server_failed(const char *dir, const char *error)
+{
+	FailingServer *f = failing_server(dir);
+	MemoryContext old;
+
+	if (f == NULL)
+	{
+		SmsStatusRefs refs = {0};
+
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		f = palloc0(sizeof(FailingServer));
+		f->dir = pstrdup(dir);
+		failing_servers = lappend(failing_servers, f);
+		MemoryContextSwitchTo(old);
+		sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_LOGON_SERVER_FAILING, &refs,
+						   "PCM files could not be written to the logon server \"%s\": %s; the other "
+						   "places are served, and it is tried again until it takes them.", dir, error);
+	}
+	f->backoff_ms = f->backoff_ms == 0 ? 1000 : Min(f->backoff_ms * 2, (long) sms_poll_interval * 1000L);
+	f->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), f->backoff_ms);
+	f->probing = false;
+	ereport(LOG,
+			(errmsg("smsdist run phase: left out logon server \"%s\" for %ld ms: %s",
+					dir, f->backoff_ms, error)));
+}
+
+/*
+ * Failing logon servers whose back-off is over: every file of the site is
+ * queued again, so that the next batches try them with every file.  Returns
+ * the earliest time a failing server is to be tried (DT_NOEND if none).
+ */
+TimestampTz
+sms_pcm_retry_failing_servers(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = DT_NOEND;
+	ListCell   *lc;
+	bool		requeue = false;
+
+	foreach(lc, failing_servers)
+	{
+		FailingServer *f = lfirst(lc);
+
+		if (!f->probing && f->retry_at <= now)
+		{
+			f->probing = true;
+			requeue = true;
+		}
+		if (!f->probing && f->retry_at < next)
+			next = f->retry_at;
+	}
+	if (requeue &&
+		SPI_execute("INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files"
+					"    ON CONFLICT (sms_id) DO NOTHING", false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist run phase: queueing the files of a failing logon server failed");
+	return next;
+}
+
+/* A copy reached logon server dir: it is failing no more. */
+static void
+server_served(const char *dir)
+{
+	FailingServer *f = failing_server(dir);
+
+	if (f == NULL)
+		return;
+	ereport(LOG,
+			(errmsg("smsdist run phase: logon server \"%s\" takes PCM files again", dir)));
+	failing_servers = list_delete_ptr(failing_servers, f);
+	pfree(f->dir);
+	pfree(f);
+}
 
 /*
  * The site server's directory for instruction files: the root of the
@@ -171,8 +286,14 @@ pcm_places(void)
 		elog(ERROR, "smsdist run phase: reading the logon servers failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		pl.logon_servers = lappend(pl.logon_servers,
-								   pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+	{
+		char	   *dir = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		FailingServer *f = failing_server(dir);
+
+		pl.all_logon_servers = lappend(pl.all_logon_servers, dir);
+		if (f == NULL || f->probing)
+			pl.logon_servers = lappend(pl.logon_servers, dir);
+	}
 	MemoryContextSwitchTo(old);
 	return pl;
 }
@@ -181,15 +302,6 @@ static char *
 domain_dir(PcmPlaces *pl, const char *domain)
 {
 	return psprintf("%s/%s.000", pl->site_server, domain);
-}
-
-static void
-make_dir(const char *dir)
-{
-	if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", dir)));
 }
 
 /*
@@ -209,8 +321,37 @@ typedef struct PendingCopy
 static List *pending_copies = NIL;	/* in sms_step_context */
 static List *pending_dirs = NIL;	/* distinct directories written to */
 
-static void
-write_copy(const char *dir, const char *name, const char *buf, size_t len)
+/*
+ * A copy could not be written (message says why): an ERROR at elevel
+ * ERROR; otherwise its temporary file goes (fd, if open, is closed first)
+ * and false is returned with *error set.
+ */
+static bool
+copy_failed(const char *tmp, int fd, char *message, int elevel, char **error,
+			MemoryContext old)
+{
+	if (fd >= 0)
+		close(fd);
+	MemoryContextSwitchTo(old);
+	if (elevel >= ERROR)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg_internal("%s", message)));
+	if (tmp != NULL)
+		(void) unlink(tmp);
+	*error = message;
+	return false;
+}
+
+/*
+ * Write a copy under its temporary name (renamed by flush_copies).  A
+ * problem is an ERROR, unless elevel is lower (a logon server's copy):
+ * then it is reported to the caller, false with *error set, and nothing of
+ * the copy is left.
+ */
+static bool
+write_copy_at(const char *dir, const char *name, const char *buf, size_t len,
+			  int elevel, char **error)
 {
 	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
 	PendingCopy *pc = palloc(sizeof(PendingCopy));
@@ -224,32 +365,33 @@ write_copy(const char *dir, const char *name, const char *buf, size_t len)
 			known = true;
 	if (!known)
 	{
-		make_dir(dir);
+		if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
+			return copy_failed(NULL, -1, psprintf("could not create directory \"%s\": %m", dir),
+							   elevel, error, old);
 		pending_dirs = lappend(pending_dirs, pstrdup(dir));
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create PCM file \"%s\": %m", tmp)));
+		return copy_failed(NULL, -1, psprintf("could not create PCM file \"%s\": %m", tmp),
+						   elevel, error, old);
 	if (!sms_write_all(fd, buf, len) || fchmod(fd, 0644) != 0)
-	{
-		int			save_errno = errno;
-
-		close(fd);
-		errno = save_errno;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write PCM file \"%s\": %m", tmp)));
-	}
+		return copy_failed(tmp, fd, psprintf("could not write PCM file \"%s\": %m", tmp),
+						   elevel, error, old);
 	if (close(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close PCM file \"%s\": %m", tmp)));
+		return copy_failed(tmp, -1, psprintf("could not close PCM file \"%s\": %m", tmp),
+						   elevel, error, old);
 	pc->dir = pstrdup(dir);
 	pc->name = pstrdup(name);
 	pending_copies = lappend(pending_copies, pc);
 	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/* The site server's copy: it must be written, or the batch fails. */
+static void
+write_copy(const char *dir, const char *name, const char *buf, size_t len)
+{
+	(void) write_copy_at(dir, name, buf, len, ERROR, NULL);
 }
 
 static void
@@ -321,7 +463,12 @@ remove_copy(const char *dir, const char *name)
 				 errmsg("could not remove PCM file \"%s\": %m", path)));
 }
 
-/* Remove every copy of a machine's file (domain: where the site server's is). */
+/*
+ * Remove every copy of a machine's file (domain: where the site server's
+ * is).  On a failing logon server too: a removal needs no room, so a full
+ * disk does not keep a stale file there; a removal that fails on a logon
+ * server is logged and does not fail the batch.
+ */
 static void
 remove_pcm(PcmPlaces *pl, const char *sms_id, const char *domain)
 {
@@ -329,8 +476,16 @@ remove_pcm(PcmPlaces *pl, const char *sms_id, const char *domain)
 
 	if (domain != NULL)
 		remove_copy(domain_dir(pl, domain), sms_id);
-	foreach(lc, pl->logon_servers)
-		remove_copy(lfirst(lc), sms_id);
+	foreach(lc, pl->all_logon_servers)
+	{
+		char	   *path = psprintf("%s/%s", (char *) lfirst(lc), sms_id);
+
+		if (unlink(path) != 0 && errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("smsdist run phase: could not remove PCM file \"%s\": %m", path)));
+		pfree(path);
+	}
 }
 
 /*
@@ -562,6 +717,7 @@ place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *ol
 {
 	char		err[512];
 	ListCell   *lc;
+	volatile int copies = 1;
 
 	PG_TRY();
 	{
@@ -573,8 +729,23 @@ place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *ol
 			remove_copy(domain_dir(pl, old_domain), id);
 		write_copy(domain_dir(pl, domain), id, buf, len);
 		foreach(lc, pl->logon_servers)
-			write_copy(lfirst(lc), id, buf, len);
-		record_file(id, domain, joblist, buf, len, 1 + list_length(pl->logon_servers));
+		{
+			char	   *dir = lfirst(lc);
+			char	   *error;
+
+			if (write_copy_at(dir, id, buf, len, LOG, &error))
+			{
+				server_served(dir);
+				copies++;
+			}
+			else
+			{
+				/* out of this batch; the others go on */
+				server_failed(dir, error);
+				pl->logon_servers = foreach_delete_current(pl->logon_servers, lc);
+			}
+		}
+		record_file(id, domain, joblist, buf, len, copies);
 	}
 	PG_FINALLY();
 	{

@@ -128,5 +128,36 @@ $node->safe_psql('site', "DELETE FROM smsdist.system_resources WHERE sms_id = 'C
 ok(no_files('CEN00001', 'CORP'), 'a deleted machine has no file');
 ok($node->poll_query_until('site', "SELECT count(*) FROM smsdist.pcm_files WHERE sms_id = 'CEN00001'", '0'), 'nor a pcm_files row');
 
+# --- a full logon server: the others are served, and it catches up by
+# itself once it has room again
+SKIP:
+{
+	my $small = $ENV{SMSDIST_TEST_SMALLFS};
+	skip 'no small file system (run the tests as root to get one)', 6 unless $small && -w $small;
+	make_path("$small/logon");
+	# (fails once the file system is full: that is the point)
+	system("head -c 40000000 /dev/zero > '$small/filler' 2>/dev/null");
+	$node->safe_psql('site', qq{
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES ('CEN', 'logon_server', 'FULL', '$small/logon');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+VALUES ('CEN00C03', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00004}');});
+	ok(wait_until($node, 'site', "SELECT jobs = '{CEN00C03}' FROM smsdist.pcm_files WHERE sms_id = 'CEN00004'", 60)
+		  && (slurp(pcm_path('logon1', 'CEN00004')) // '') =~ /\[job CEN00C03\]/,
+		'with one logon server full, the file reaches the site server and the other logon servers');
+	ok(!-e "$small/logon/pcins.box/CEN00004", 'not the full one');
+	is($node->safe_psql('site', "SELECT copies FROM smsdist.pcm_files WHERE sms_id = 'CEN00004'"), '4',
+		'pcm_files counts the copies made');
+	like($node->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE message_id = 3207 ORDER BY 1 LIMIT 1"),
+		qr/could not be written to the logon server "\Q$small\E\/logon\/pcins\.box".*No space left on device/,
+		'status message 3207 says which logon server and why');
+	unlink("$small/filler");
+	ok(wait_until($node, 'site', "SELECT copies = 5 FROM smsdist.pcm_files WHERE sms_id = 'CEN00004'", 90)
+		  && (slurp("$small/logon/pcins.box/CEN00004") // '') =~ /\[job CEN00C03\]/,
+		'once it has room, the full logon server gets the file by itself');
+	is(scalar(() = glob("$small/logon/pcins.box/.*.tmp")), 0, 'no temporary file is left there');
+	$node->safe_psql('site', "DELETE FROM smsdist.site_systems WHERE name = 'FULL'");
+	system("rm -rf '$small/logon'");
+}
+
 $node->stop;
 done_testing();

@@ -1,4 +1,4 @@
-# Advertisements (seed 004): the Offer Manager writes the offer (.OFR),
+# Advertisements: the Offer Manager writes the offer (.OFR),
 # installation (.INS) and lookup (.LKP) files and the package files (.PKG,
 # .NAL) to the site server's boxes, and the Inbox Manager copies them to
 # both client access points; the files follow membership, and a disabled

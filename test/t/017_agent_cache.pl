@@ -1,4 +1,4 @@
-# The client agent's download cache (issue 5, seed 004): a package offered
+# The client agent's download cache: a package offered
 # to the workstation is downloaded from the distribution point into the
 # cache, every file checked against the manifest published beside it, and
 # locked; a package larger than the cache is refused; when a download does

@@ -1,4 +1,4 @@
-# A program runs as the designated user (issue 5, seed 004): a program that
+# A program runs as the designated user: a program that
 # runs with administrative rights runs as the agent's own account; one that
 # runs with the user's rights runs as the logged-on user's local account,
 # waits while nobody is logged on, and fails with a reason (status message
