@@ -48,7 +48,7 @@ extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 #define SMS_MSG_ALREADY_PUBLISHED		3204
 #define SMS_MSG_JOB_FOLLOWS_VERSION		3205
 #define SMS_MSG_JOB_CONTENT_GONE		3206
-#define SMS_MSG_LOGON_SERVER_FAILING	3207
+#define SMS_MSG_LOGON_SERVER_FAILING	3210
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302
 #define SMS_MSG_RESENDING_FULL			3303

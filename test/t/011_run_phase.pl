@@ -147,9 +147,9 @@ VALUES ('CEN00C03', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00004
 	ok(!-e "$small/logon/pcins.box/CEN00004", 'not the full one');
 	is($node->safe_psql('site', "SELECT copies FROM smsdist.pcm_files WHERE sms_id = 'CEN00004'"), '4',
 		'pcm_files counts the copies made');
-	like($node->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE message_id = 3207 ORDER BY 1 LIMIT 1"),
+	like($node->safe_psql('site', "SELECT message FROM smsdist.status_messages WHERE message_id = 3210 ORDER BY 1 LIMIT 1"),
 		qr/could not be written to the logon server "\Q$small\E\/logon\/pcins\.box".*No space left on device/,
-		'status message 3207 says which logon server and why');
+		'status message 3210 says which logon server and why');
 	unlink("$small/filler");
 	ok(wait_until($node, 'site', "SELECT copies = 5 FROM smsdist.pcm_files WHERE sms_id = 'CEN00004'", 90)
 		  && (slurp("$small/logon/pcins.box/CEN00004") // '') =~ /\[job CEN00C03\]/,
