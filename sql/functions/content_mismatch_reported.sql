@@ -1,8 +1,8 @@
 -- A machine could not download a package (10004: no location had it, or its
 -- manifest or a file did not verify): the distribution points of its site
 -- that hold the package are validated at once (the Despooler is woken).  A
--- location already queued, or checked in the last minute, is left as it
--- is, so that many machines reporting the same damage cause one check.
+-- location already queued is left as it is, so that many machines
+-- reporting the same damage while it waits cause one check.
 CREATE OR REPLACE FUNCTION content_mismatch_reported() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -27,8 +27,7 @@ BEGIN
      WHERE l.package_id = pkg AND l.site_code = site AND d.role = 'distribution_point' AND d.enabled
     ON CONFLICT ON CONSTRAINT content_validations_pkey DO UPDATE
        SET requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by
-     WHERE v.requested_at IS NULL
-       AND (v.checked_at IS NULL OR v.checked_at < clock_timestamp() - interval '1 minute');
+     WHERE v.requested_at IS NULL;
     RETURN NULL;
 END
 $$;

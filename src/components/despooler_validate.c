@@ -165,6 +165,30 @@ check_entry(Findings *f, const char *tree, SmsManifestEntry *e)
 }
 
 /*
+ * Is dir ("a/b/") a directory of the manifest: listed itself (an empty
+ * one), or above an entry?  The entries are sorted (strcmp), so the first
+ * one not before dir tells.
+ */
+static bool
+manifest_has_dir(SmsManifest *m, const char *dir)
+{
+	int			lo = 0;
+	int			hi = m->nentries;
+	size_t		len = strlen(dir);
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->entries[mid].path, dir) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < m->nentries && strncmp(m->entries[lo].path, dir, len) == 0;
+}
+
+/*
  * What is in <tree>/<rel> that the manifest does not list.  A directory
  * that is listed is walked; one that is not is one extra finding (what is
  * in it is not walked).  Entries listed with another type were found by
@@ -197,12 +221,12 @@ walk_extras(Findings *f, const char *tree, const char *rel, SmsManifest *m, int 
 			continue;			/* gone meanwhile */
 		if (S_ISDIR(st.st_mode))
 		{
-			if (sms_manifest_find(m, as_dir) != NULL)
+			if (manifest_has_dir(m, as_dir))
 				walk_extras(f, tree, as_dir, m, depth + 1);
 			else if (sms_manifest_find(m, sub) == NULL)
 				add_finding(f, &f->extra, "extra", as_dir, NULL);
 		}
-		else if (sms_manifest_find(m, sub) == NULL && sms_manifest_find(m, as_dir) == NULL)
+		else if (sms_manifest_find(m, sub) == NULL && !manifest_has_dir(m, as_dir))
 			add_finding(f, &f->extra, "extra", sub, NULL);
 	}
 	FreeDir(d);
