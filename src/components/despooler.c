@@ -33,6 +33,8 @@
  * the reason, leaves the previously published version in place, and
  * removes the temporary directory.  A Remove Package job removes the
  * package from every distribution point of the site and its locations.
+ * Between items, a step validates one published tree against its manifest
+ * and repairs it (despooler_validate.c).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -683,14 +685,11 @@ sms_despooler_step(void)
 	w = claim_item();
 	if (w == NULL)
 	{
-		TimestampTz next;
-
 		/* the Run phase: PCM files of this site's machines */
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
 		/* between items: one location's content validated (and repaired) */
-		next = despool_validate_step();
-		return next;
+		return despool_validate_step();
 	}
 	dps = despool_distribution_points();
 	drive = despool_choose_drive(&fallback);
