@@ -190,9 +190,11 @@ manifest_has_dir(SmsManifest *m, const char *dir)
 
 /*
  * What is in <tree>/<rel> that the manifest does not list.  A directory
- * that is listed is walked; one that is not is one extra finding (what is
- * in it is not walked).  Entries listed with another type were found by
- * check_entry.
+ * that is listed or implied is walked; one that is not is one extra
+ * finding (what is in it is not walked).  Entries listed with another type
+ * were found by check_entry; something other than a directory where the
+ * manifest implies one (a link to a directory elsewhere, say) is found
+ * here.
  */
 static void
 walk_extras(Findings *f, const char *tree, const char *rel, SmsManifest *m, int depth)
@@ -226,7 +228,14 @@ walk_extras(Findings *f, const char *tree, const char *rel, SmsManifest *m, int 
 			else if (sms_manifest_find(m, sub) == NULL)
 				add_finding(f, &f->extra, "extra", as_dir, NULL);
 		}
-		else if (sms_manifest_find(m, sub) == NULL && !manifest_has_dir(m, as_dir))
+		else if (manifest_has_dir(m, as_dir))
+		{
+			/* a listed directory was found by check_entry; an implied one here */
+			if (sms_manifest_find(m, as_dir) == NULL)
+				add_finding(f, &f->wrong_type, "wrong type", as_dir,
+							S_ISLNK(st.st_mode) ? "(a symbolic link, not a directory)" : "(not a directory)");
+		}
+		else if (sms_manifest_find(m, sub) == NULL)
 			add_finding(f, &f->extra, "extra", sub, NULL);
 	}
 	FreeDir(d);

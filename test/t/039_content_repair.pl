@@ -139,6 +139,22 @@ ok(wait_until($node, 'site', "SELECT requested_at IS NULL AND checked_at > '$che
 is($node->safe_psql('site', "SELECT published_at FROM smsdist.package_locations WHERE site_system_id = $dp_id{DP1}"),
 	$published, 'and is not published again');
 
+# --- a directory replaced by a link to an identical copy elsewhere is of
+# the wrong type, though every file read through it matches
+{
+	my $before = repairs('DP2');
+	make_path("$base/elsewhere");
+	system("cp -a '$t2/sub/deeper' '$base/elsewhere/deeper'") == 0 or die;
+	remove_tree("$t2/sub/deeper");
+	symlink("$base/elsewhere/deeper", "$t2/sub/deeper") or die;
+	$node->safe_psql('site', 'SELECT count(*) FROM smsdist.validate_content()');
+	ok(repaired_after('DP2', $before), 'a directory replaced by a link is repaired');
+	is(row('DP2', "wrong_type_count || ' ' || array_to_string(findings, ' | ')"),
+		'1 wrong type: sub/deeper/ (a symbolic link, not a directory)', 'as a directory of the wrong type');
+	ok(!-l "$t2/sub/deeper" && identical($t2), 'DP2 holds a real directory again');
+	ok(-f "$base/elsewhere/deeper/notes.txt", 'and what the link pointed to is untouched');
+}
+
 # --- the interval: no one asks, the Despooler checks on its own
 my $before = repairs('DP2');
 write_file("$t2/setup.exe", "short");
