@@ -26,6 +26,7 @@
 \ir schema/job_retries.sql
 \ir schema/advertisements.sql
 \ir schema/status.sql
+\ir schema/content.sql
 \ir schema/policy.sql
 \ir schema/site_link.sql
 \ir schema/explain.sql

@@ -186,6 +186,17 @@ define_pipeline_settings(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.content_validation_interval",
+							"How often the Despooler checks each published package tree against its manifest.",
+							"A tree whose last check (or publication) is this old is checked between distributions, and re-published from the package file if it differs.  0: only when validate_content() or a machine's 10004 asks.",
+							&sms_content_validation_interval,
+							7 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 }
 
 /* What machines may say, the test hooks, and the signing key. */

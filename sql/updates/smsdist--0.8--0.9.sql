@@ -71,3 +71,9 @@ DROP VIEW build_progress;
 \ir ../functions/manifest_delta_bytes.sql
 \ir ../functions/source_tree_size.sql
 \ir ../schema/explain.sql
+
+-------------------------------------------------------------------------------
+-- Content validation: the distribution points checked and repaired
+-------------------------------------------------------------------------------
+
+\ir ../schema/content.sql

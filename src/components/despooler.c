@@ -33,6 +33,8 @@
  * the reason, leaves the previously published version in place, and
  * removes the temporary directory.  A Remove Package job removes the
  * package from every distribution point of the site and its locations.
+ * Between items, a step validates one published tree against its manifest
+ * and repairs it (despooler_validate.c).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -104,8 +106,8 @@ claim_item(void)
 }
 
 /* The drive with the most free space, or the package store. */
-static char *
-choose_drive(bool *fallback)
+char *
+despool_choose_drive(bool *fallback)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
@@ -251,8 +253,8 @@ full_drive_problem(ErrorData *edata, const char *drive)
  * is intact, else what is wrong.  Used when an extraction failed: a
  * successful one checks the hash of what it read (distribute).
  */
-static char *
-package_file_problem(WorkItem *w)
+char *
+despool_package_file_problem(WorkItem *w)
 {
 	int			fd;
 	char		hex[SMS_SHA256_HEX_LEN + 1];
@@ -423,6 +425,28 @@ move_target_last(List *dps, const char *tmpdir)
 }
 
 static void publish_extracted(WorkItem *w, List *dps, const char *tmpdir);
+
+/*
+ * In a PG_CATCH of a step: the error, copied, and the transaction aborted
+ * and started again -- the state the worker loop expects (a transaction,
+ * SPI).  The caller stays in the context SPI_connect() left it in: the one
+ * it was in before was the aborted transaction's, and is gone.
+ */
+ErrorData *
+despool_error_restart(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(sms_step_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return edata;
+}
 
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)
@@ -635,7 +659,7 @@ start_early_extraction(void)
 			continue;
 		(void) sms_early_start(package_id, version, stream_id,
 							   sms_part_path(sms_package_store(), package_id, version),
-							   choose_drive(&fallback));
+							   despool_choose_drive(&fallback));
 		return;
 	}
 }
@@ -666,10 +690,15 @@ sms_despooler_step(void)
 
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
-		return retry;
+		/* between items: one location's content validated (and repaired) */
+		{
+			TimestampTz next = despool_validate_step();
+
+			return next < retry ? next : retry;
+		}
 	}
 	dps = despool_distribution_points();
-	drive = choose_drive(&fallback);
+	drive = despool_choose_drive(&fallback);
 	tmpdir = MemoryContextStrdup(sms_step_context,
 								 sms_despool_dir(drive));
 	if (MakePGDirectory(tmpdir) != 0 && errno != EEXIST)
@@ -695,19 +724,7 @@ sms_despooler_step(void)
 	{
 		ErrorData  *edata;
 
-		MemoryContextSwitchTo(sms_step_context);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		/* back to the state the worker loop expects: a transaction, SPI */
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		/*
-		 * Stay in the context SPI_connect() left us in: the one we were in
-		 * before was the aborted transaction's, and is gone.
-		 */
+		edata = despool_error_restart();
 		sms_remove_tree(tmpdir);
 		if (w->early_stage != NULL)
 			sms_remove_tree(w->early_stage);
@@ -717,7 +734,7 @@ sms_despooler_step(void)
 		{
 			/* was it the package file?  Then it is repaired, not the job failed */
 			char	   *problem = strcmp(w->job_type, "remove_package") != 0 ?
-				package_file_problem(w) : NULL;
+				despool_package_file_problem(w) : NULL;
 
 			if (problem != NULL)
 				file_problem(w, problem);

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * despooler_content.h
- *	  Inside the Despooler: a work item, the distribution points, and what
- *	  they hold (despooler_content.c), shared by despooler.c.  No other
- *	  file includes it.
+ *	  Inside the Despooler: a work item, the distribution points, what
+ *	  they hold (despooler_content.c) and its validation
+ *	  (despooler_validate.c), shared by despooler.c.  No other file
+ *	  includes it.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -15,6 +16,8 @@
 #include "smsdist.h"
 
 #include "nodes/pg_list.h"
+#include "utils/elog.h"
+#include "utils/timestamp.h"
 #include "package_manifest.h"
 
 /* One claimed distribute row and what its package file is. */
@@ -54,5 +57,13 @@ extern void despool_publish_manifest(const char *share, const char *package_id, 
 extern bool despool_already_published(WorkItem *w, List *dps);
 extern void despool_follow_site_version(WorkItem *w);
 extern void despool_content_gone(WorkItem *w);
+
+/* despooler.c */
+extern char *despool_choose_drive(bool *fallback);
+extern char *despool_package_file_problem(WorkItem *w);
+extern ErrorData *despool_error_restart(void);
+
+/* despooler_validate.c: one due validation; when none is, when one will be */
+extern TimestampTz despool_validate_step(void);
 
 #endif							/* SMSDIST_DESPOOLER_CONTENT_H */

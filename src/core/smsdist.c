@@ -42,6 +42,7 @@ bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;
 bool		sms_send_while_compressing = true;
 bool		sms_extract_while_receiving = true;
+int			sms_content_validation_interval = 7 * 86400;
 bool		sms_store_incompressible = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
 int			sms_max_package_files = 100000;

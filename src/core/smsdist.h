@@ -122,6 +122,7 @@ extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
+extern int	sms_content_validation_interval;	/* seconds; 0: off */
 extern bool sms_store_incompressible;
 /*
  * Limits on what one package may hold, checked at build (the operator's

@@ -48,6 +48,9 @@ extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 #define SMS_MSG_ALREADY_PUBLISHED		3204
 #define SMS_MSG_JOB_FOLLOWS_VERSION		3205
 #define SMS_MSG_JOB_CONTENT_GONE		3206
+#define SMS_MSG_CONTENT_REPAIRED		3207
+#define SMS_MSG_CONTENT_DAMAGED			3208
+#define SMS_MSG_CONTENT_CHECK_FAILED	3209
 #define SMS_MSG_LOGON_SERVER_FAILING	3210
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(211);
+SELECT plan(214);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -34,6 +34,7 @@ SELECT set_eq(
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.advertisement_target_status', 'smsdist.job_control_pushes', 'smsdist.distribution_report_answers',
           'smsdist.machine_caches', 'smsdist.machine_cache_packages', 'smsdist.link_measurements',
+          'smsdist.content_validations',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -79,7 +80,8 @@ SELECT tables_are('smsdist', ARRAY[
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
     'machine_keys',
     'advertisement_target_status', 'job_control_pushes',
-    'distribution_report_answers', 'machine_caches', 'machine_cache_packages', 'link_measurements'],
+    'distribution_report_answers', 'machine_caches', 'machine_cache_packages', 'link_measurements',
+    'content_validations'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -241,6 +243,7 @@ SELECT results_eq(
              ('smsdist.collection_user_members', 'smsdist.collections', 'c'),
              ('smsdist.collection_user_members', 'smsdist.users', 'c'),
              ('smsdist.collections', 'smsdist.collections', 'r'),
+             ('smsdist.content_validations', 'smsdist.package_locations', 'c'),
              ('smsdist.distribution_report_answers', 'smsdist.jobs', 'c'),
              ('smsdist.job_control_pushes', 'smsdist.jobs', 'c'),
              ('smsdist.job_site_status', 'smsdist.jobs', 'c'),
@@ -391,14 +394,14 @@ SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is n
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
-                'client_status', 'collection_members_cascade', 'distribution_report', 'end_job_targets',
+                'client_status', 'collection_members_cascade', 'content_mismatch_reported', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_cache_report', 'receive_chunk', 'receive_end', 'receive_job_state',
                 'receive_job_targets', 'receive_status_report', 'receive_target_report', 'receive_total',
-                'remove_advertisement', 'require_machine_login', 'rotate_machine_key'],
+                'remove_advertisement', 'require_machine_login', 'rotate_machine_key', 'validate_content'],
           'only the documented functions are SECURITY DEFINER (job and queue triggers, evaluate_collections, what other sites and agents call, and the checks of who is calling)');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
@@ -440,9 +443,15 @@ SELECT functions_are('smsdist', ARRAY[
     'job_site_status_retry_clock',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
-    'source_tree_size'],
+    'source_tree_size', 'validate_content', 'content_mismatch_reported'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
+SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
+                   'status_messages has trigger content_mismatch_reported (a 10004 queues a validation)');
+SELECT is_definer('smsdist', 'validate_content', ARRAY['text'],
+                  'validate_content is SECURITY DEFINER (admins queue validations without writing the table)');
+SELECT function_returns('smsdist', 'validate_content', ARRAY['text'], 'setof record',
+                        'validate_content(text) returns what it queued');
 SELECT columns_are('smsdist', 'explanation',
     ARRAY['sms_id', 'site_code', 'state', 'reason', 'waiting_on', 'since', 'next_attempt_at'],
     'explain() returns rows of type explanation');
@@ -522,6 +531,7 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_collection_evaluator', 'row', 'insert update delete', 'collection_evaluator | collection_id'),
       ('smsdist.collections', 'notify_offer_manager', 'statement', 'update', 'offer_manager'),
       ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
+      ('smsdist.content_validations', 'notify_despooler', 'row', 'insert update', 'despooler | package_id'),
       ('smsdist.job_control_pushes', 'notify_sender', 'statement', 'insert update', 'sender'),
       ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),

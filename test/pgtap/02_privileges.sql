@@ -1,7 +1,7 @@
 -- smsdist privileges: what smsdist_reader, smsdist_operator, smsdist_admin,
 -- smsdist_client and PUBLIC may do, in the catalog and in practice.
 BEGIN;
-SELECT plan(234);
+SELECT plan(249);
 
 -------------------------------------------------------------------------------
 -- The roles
@@ -243,6 +243,54 @@ SET ROLE tap_nobody;
 SELECT throws_ok($$SELECT count(*) FROM smsdist.jobs$$,
                  '42501', 'permission denied for schema smsdist', 'a role outside the smsdist groups may not use the schema');
 RESET ROLE;
+
+-------------------------------------------------------------------------------
+-- validate_content(): the admins of the site, for this site only
+-------------------------------------------------------------------------------
+SELECT function_privs_are('smsdist', 'validate_content', ARRAY['text']::name[], r,
+           CASE WHEN r = 'smsdist_admin' THEN ARRAY['EXECUTE']::name[] ELSE ARRAY[]::name[] END,
+           format('%s %s execute smsdist.validate_content', r,
+                  CASE WHEN r = 'smsdist_admin' THEN 'may' ELSE 'may not' END))
+  FROM unnest(ARRAY['smsdist_reader', 'smsdist_operator', 'smsdist_admin', 'smsdist_client', 'public']::name[]) r;
+SELECT function_privs_are('smsdist', 'content_mismatch_reported', ARRAY[]::name[], r, ARRAY[]::name[],
+           format('%s may not execute trigger function smsdist.content_mismatch_reported', r))
+  FROM unnest(ARRAY['smsdist_admin', 'public']::name[]) r;
+INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL) ON CONFLICT DO NOTHING;
+INSERT INTO smsdist.site_systems (site_code, role, name, root_directory)
+VALUES ('CEN', 'distribution_point', 'DPV', '/srv/cen/dpv');
+INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN0C001', 'Validated', '/srv/src/content');
+INSERT INTO smsdist.package_locations (package_id, site_code, site_system_id, source_version, path)
+SELECT 'CEN0C001', 'CEN', site_system_id, 1, '/srv/cen/dpv/SMS_PKGC/CEN0C001'
+  FROM smsdist.site_systems WHERE name = 'DPV';
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform)
+VALUES ('CEN0C001', 'WKS-CEN-C1', 'CORP', 'CEN', 'WIN_X64');
+SET ROLE tap_operator;
+SELECT throws_ok($$SELECT * FROM smsdist.validate_content()$$, '42501', NULL,
+                 'smsdist_operator may not queue content validations');
+RESET ROLE;
+SET ROLE tap_admin;
+SELECT throws_ok($$SELECT * FROM smsdist.validate_content('ZZ9')$$, '23503', 'unknown site ZZ9',
+                 'validate_content() refuses an unknown site');
+SELECT throws_ok($$SELECT * FROM smsdist.validate_content('TQ2')$$, '22023',
+                 'the distribution points of site TQ2 are validated by that site''s Despooler, not by site CEN',
+                 'validate_content() refuses another site (its own Despooler validates it)');
+SELECT results_eq($$SELECT package_id, source_version, path FROM smsdist.validate_content()$$,
+                  $$VALUES ('CEN0C001'::text, 1, '/srv/cen/dpv/SMS_PKGC/CEN0C001'::text)$$,
+                  'validate_content() queues every location of this site and returns it');
+SELECT results_eq($$SELECT package_id, source_version FROM smsdist.validate_content('CEN')$$,
+                  $$VALUES ('CEN0C001'::text, 1)$$,
+                  'validate_content(this site) does the same');
+SELECT throws_ok($$UPDATE smsdist.content_validations SET requested_at = NULL$$, '42501', NULL,
+                 'smsdist_admin may not write content_validations directly');
+RESET ROLE;
+SELECT is((SELECT requested_by FROM smsdist.content_validations WHERE package_id = 'CEN0C001'), session_user::text,
+          'the request says who made it (the login)');
+UPDATE smsdist.content_validations SET requested_at = NULL WHERE package_id = 'CEN0C001';
+INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, message, package_id)
+VALUES ('CEN', 'Client Agent', 'CEN0C001', 'warning', 10004, 'Package CEN0C001 version 1 not downloaded: a file did not verify', 'CEN0C001');
+SELECT ok((SELECT requested_at IS NOT NULL AND requested_by LIKE 'machine CEN0C001 (status message %)'
+             FROM smsdist.content_validations WHERE package_id = 'CEN0C001'),
+          'a 10004 from a machine of this site queues the validation of the package''s locations');
 
 SELECT * FROM finish();
 ROLLBACK;
