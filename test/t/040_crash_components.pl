@@ -88,11 +88,12 @@ sub kill_and_restart
 	is($n, $kills, 'the server saw the kill');
 }
 
-# every file under the directories whose name says it is a temporary one
+# every file under the directories that is a temporary one: a dot name
+# (box and PCM files, publish copies), a part file, a despool directory
 sub leftovers
 {
 	my @found;
-	find(sub { push @found, $File::Find::name if /^\..*\.tmp/ || /\.tmp(\.\d+)?$/ || /\.part$/; }, @_);
+	find(sub { push @found, $File::Find::name if /^\.(?!\.?$)/ || /\.tmp(\.\d+)?$/ || /\.part$/ || $File::Find::dir =~ m{/smsdist-despool$}; }, @_);
 	return join(', ', @found);
 }
 
@@ -110,14 +111,17 @@ my %expected = (
 $node->safe_psql('site', q{INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A03', 'Sales')});
 wait_until($node, 'site', q{SELECT count(*) = 0 FROM smsdist.collection_evaluation_queue}, 60) or die 'CEN00A03 was not evaluated';
 my $hold = hold(q{SELECT 1 FROM smsdist.collections WHERE collection_id = 'CEN00A03' FOR NO KEY UPDATE});
+# (one transaction: the evaluator sees the five queued at once)
 $node->safe_psql('site', q{
+BEGIN;
 INSERT INTO smsdist.collections (collection_id, name) VALUES
   ('CEN00A01', 'NT'), ('CEN00A02', 'Corp'), ('CEN00A04', 'Win95'), ('CEN00A05', 'NT not Corp');
 INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression) VALUES
   ('CEN00A01', 'query', 'platform = ''WINNT_X86'''), ('CEN00A02', 'query', 'domain = ''CORP'''),
   ('CEN00A03', 'query', 'domain = ''SALES'''), ('CEN00A04', 'query', 'platform = ''WIN95''');
 INSERT INTO smsdist.collection_rules (collection_id, rule_type, ref_collection_id) VALUES
-  ('CEN00A05', 'include', 'CEN00A01'), ('CEN00A05', 'exclude', 'CEN00A02');});
+  ('CEN00A05', 'include', 'CEN00A01'), ('CEN00A05', 'exclude', 'CEN00A02');
+COMMIT;});
 my $pid = kill_while_waiting('collection_evaluator', 'evaluating collection %', $hold);
 is($node->safe_psql('site', q{SELECT string_agg(collection_id || ':' || n, ',' ORDER BY collection_id)
                                 FROM (SELECT collection_id, count(*) AS n FROM smsdist.collection_members GROUP BY 1) m}),
