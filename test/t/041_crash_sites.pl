@@ -1,13 +1,15 @@
-# Crashes across sites (docs/reliability.md).  A child's receive_end killed
-# while it creates the child's copy of the job; and a whole site -- its
-# postmaster and every process, as a power cut -- killed while the
-# Despooler records a despool it has published, and again in the middle of
-# a PCM batch of 4,000 machines.  Each is held at its point by a session
-# that holds the lock it needs next.  After each: the job is at the child
-# exactly once and its send done exactly once, the published package is
-# byte-identical to the source and recorded once per distribution point,
-# every PCM file is on disk once per place with its row's content, and no
-# temporary file or directory is left.
+# Crashes across sites (docs/reliability.md): a child's receive_end killed
+# while it creates the child's copy of the job; an advertisement push
+# killed at the parent after the child took it in, and at the child while
+# it records it; and a whole site -- its postmaster and every process, as
+# a power cut -- killed while the Despooler records a despool it has
+# published, and again in the middle of a PCM batch of 4,000 machines.
+# Each is held at its point by a session that holds the lock it needs next.
+# After each: the job or advertisement is at the child exactly once and its
+# send said done exactly once, the published package is byte-identical to
+# the source and recorded once per distribution point, every PCM file is on
+# disk once per place with its row's content, the child's lookup file names
+# each machine once, and no temporary file or directory is left.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -112,6 +114,61 @@ ok(eventually(sub { -f "$cb/logon1/pcins.box/CH100001" && -f "$cb/logon1/pcins.b
 	&& wait_until($ch1, 'site', 'SELECT count(*) = 2 FROM smsdist.pcm_files', 30), "CH1's machines have their PCM files, once");
 my $store = $ch1->safe_psql('site', q{SELECT setting FROM pg_settings WHERE name = 'smsdist.package_store'});
 is(leftovers("$cb/dp1", "$cb/drive", "$cb/logon1", grep { $_ ne '' && -d $_ } $store), '', 'no temporary file is left at CH1');
+
+# --- an advertisement push: the Sender at CEN killed after CH1 took the
+# advertisement in but before CEN recorded the push (CEN's
+# advertisement_pushes locked); then CH1's receive_advertisement killed
+# while it records the next one (CH1's advertisements locked)
+sub lookup_right
+{
+	my ($adverts) = @_;
+	my $lkp = "$cb/drive/inboxes/offerinf.box/CH1SYSTM.LKP";
+	ok(eventually(sub { my $t = -f $lkp ? slurp_file($lkp) : ''; $t =~ /^adverts=\Q$adverts\E$/m
+		&& (() = $t =~ /^adverts=\Q$adverts\E$/mg) == 2 }, 60),
+		"CH1's lookup file gives both its machines $adverts");
+	my $t = slurp_file($lkp);
+	is(join(',', $t =~ /^name=(\S+)$/mg), 'CH100001,CH100002', 'and names each machine once');
+}
+$hold = hold($cen, 'LOCK TABLE smsdist.advertisement_pushes IN SHARE MODE');
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A01', 'Branch');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id) VALUES
+  ('CEN00A01', 'direct', 'CH100001'), ('CEN00A01', 'direct', 'CH100002');
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
+VALUES ('CEN00D01', 'Editor', 'CEN00B01', 'Install', 'CEN00A01');});
+ok(wait_until($cen, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist sender' AND wait_event_type = 'Lock'}, 90)
+	&& $ch1->safe_psql('site', q{SELECT count(*) FROM smsdist.advertisements WHERE advert_id = 'CEN00D01'}) eq '1',
+	'CH1 took the advertisement in; the Sender waits to record the push');
+$pid = $cen->safe_psql('site', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'});
+kill 'KILL', $pid;
+$hold->kill_kill;
+ok(wait_until($cen, 'site', q{SELECT payload_md5 IS NOT NULL AND last_error IS NULL FROM smsdist.advertisement_pushes
+                               WHERE advert_id = 'CEN00D01' AND hop = 'CH1'}, 120),
+	'after CEN restarted the push is recorded');
+is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE advert_id = 'CEN00D01' AND message_id = 3310}), '1',
+	'and said once');
+is($ch1->safe_psql('site', q{SELECT count(*) FROM smsdist.advertisements WHERE advert_id = 'CEN00D01'}), '1',
+	'CH1 holds the advertisement once');
+lookup_right('CEN00D01');
+
+$hold = hold($ch1, 'LOCK TABLE smsdist.advertisements IN SHARE MODE');
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
+VALUES ('CEN00D02', 'Editor again', 'CEN00B01', 'Install', 'CEN00A01');});
+ok(wait_until($ch1, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%receive_advertisement%'}, 90),
+	"CH1's receive_advertisement waits to record the advertisement");
+$pid = $ch1->safe_psql('site', q{SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%receive_advertisement%'});
+kill 'KILL', $pid;
+$hold->kill_kill;
+ok(wait_until($cen, 'site', q{SELECT payload_md5 IS NOT NULL AND last_error IS NULL FROM smsdist.advertisement_pushes
+                               WHERE advert_id = 'CEN00D02' AND hop = 'CH1'}, 120),
+	'after CH1 restarted the push is sent again and recorded');
+is($ch1->safe_psql('site', q{SELECT string_agg(advert_id, ',' ORDER BY advert_id) FROM smsdist.advertisements}), 'CEN00D01,CEN00D02',
+	'CH1 holds both advertisements, once each');
+is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE advert_id = 'CEN00D02' AND message_id = 3310}), '1',
+	'the push is said done once');
+lookup_right('CEN00D01,CEN00D02');
+is(leftovers("$cb/drive"), '', 'no temporary file is left at CH1');
 $_->stop for ($cen, $ch1);
 
 # --- a whole site crashes while the Despooler records a despool, then in
