@@ -16,6 +16,9 @@
  * Writes go through the format library (temporary name, fsync, rename), and
  * a file whose content is unchanged is not rewritten, so a client that reads
  * a box never sees a partial file and re-running a step changes nothing.
+ * A writer killed between create and rename leaves its temporary file
+ * (".<name>.tmp.<pid>", box_file.c); the next sync removes it once no live
+ * process has that ID.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -26,11 +29,15 @@
 #include "pcm_writer.h"
 #include "worker.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/file_perm.h"
 #include "formats/sms_formats.h"
+#include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 
@@ -47,6 +54,28 @@ sms_instruction_file_name(const char *name)
 		if (strcmp(name + len - 4, exts[i]) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * Is name the temporary file of a writer that is gone?  The format library
+ * writes ".<name>.tmp.<pid>" and renames it; a kill between the two leaves
+ * it, and nothing would ever remove it.  A file of a live process (another
+ * component writing now, or a recycled ID) is left for a later sync.
+ */
+static bool
+stale_temporary(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+	char	   *end;
+	long		pid;
+
+	if (name[0] != '.' || t == NULL || t == name || t[5] == '\0')
+		return false;
+	errno = 0;
+	pid = strtol(t + 5, &end, 10);
+	if (*end != '\0' || errno != 0 || pid <= 0 || pid == (long) MyProcPid)
+		return false;
+	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
 }
 
 static bool
@@ -105,6 +134,16 @@ sms_sync_box(const char *dir, const char *box, List *files)
 	{
 		bool		keep = false;
 
+		if (stale_temporary(de->d_name))
+		{
+			char	   *path = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not remove \"%s\": %m", path)));
+			continue;
+		}
 		if (!sms_instruction_file_name(de->d_name))
 			continue;
 		foreach(lc, files)
