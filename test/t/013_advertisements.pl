@@ -91,7 +91,7 @@ like(slurp("$b/cap1/pkginfo.box/CEN00B01.NAL"), qr/path=\Q$b\E\/dp\/SMS_PKGC\/CE
 $node->safe_psql('postgres', 'CREATE ROLE agent LOGIN IN ROLE smsdist_client');
 # (the Offer Manager stores the policies after it writes the files, and the
 # Inbox Manager may copy them to the CAPs before that commit)
-wait_until($node, 'site', q{SET ROLE agent; SELECT smsdist.machine_policy('CEN00001') LIKE '%"advert_id": "CEN00C01"%'}, 60);
+wait_until($node, 'site', q{SELECT smsdist.machine_policy('CEN00001')::text LIKE '%"advert_id": "CEN00C01"%'}, 60);
 my $pol = $node->safe_psql('site', "SET ROLE agent; SELECT smsdist.machine_policy('CEN00001')");
 like($pol, qr/"advert_id": "CEN00C01"/, 'the policy of CEN00001 has the advertisement');
 like($pol, qr/"command_line": "setup.exe \/q"/, 'with its command line');

@@ -119,7 +119,7 @@ is($gc1->safe_psql('site', q{SELECT source_site FROM smsdist.collections WHERE c
 	'CH1', 'GC1 holds the collection, kept by its parent CH1');
 # (CH1's Offer Manager stores the policies after it writes the files, which
 # its Inbox Manager may copy to the CAPs first)
-wait_until($ch1, 'site', q{SELECT smsdist.machine_policy('CH100001') LIKE '%"advert_id": "CEN00C01"%'}, 60);
+wait_until($ch1, 'site', q{SELECT smsdist.machine_policy('CH100001')::text LIKE '%"advert_id": "CEN00C01"%'}, 60);
 my $policy = $ch1->safe_psql('site', q{SELECT smsdist.machine_policy('CH100001')});
 like($policy, qr/"advert_id": "CEN00C01"/, 'the management point at CH1: the advertisement is in the policy of CH100001');
 like($policy, qr/"maintenance_windows": \[\{"days": \["sat", "sun"\], "name": "Weekend", "start": "01:30"/,
