@@ -9,14 +9,19 @@
 # eventually(sub, timeout_s)
 #   (on request: use SmsTest qw(:DEFAULT eventually)) calls sub every
 #   100 ms until it returns true, for state outside the database (files);
-#   returns true or false.  Default timeout 60 s.
+#   returns true or false.
+#   For both, timeout_s only detects a failure: it is raised to
+#   PostgreSQL::Test::Utils' timeout_default (180 s, PG_TEST_TIMEOUT_DEFAULT)
+#   so that a busy machine, which is slow, never fails a test that waits
+#   for a state.  A test about how fast something happens belongs in
+#   bench/, and a test that something does not happen checks it directly.
 # reload_settings(node, db, { name => value, ... }, component, ...)
 #   reloads the configuration and returns once it is in force, so that a
 #   test never acts on a worker that still has the old values: a new
 #   session shows every value as SHOW does (so the postmaster has read the
 #   file and signalled its processes, and every process it starts from now
 #   on has the values), and each named component has begun a step since (a
-#   worker reads a reload at the top of its loop).  Dies after 60 s.
+#   worker reads a reload at the top of its loop).  Dies when a wait fails.
 # basic_inventory(node, db)
 #   a site CEN with a child CH1, one package CEN00001 (program 'Run', a small
 #   source tree in the node's directory) and one system CEN00001 at CH1, so
@@ -75,11 +80,19 @@ log_min_messages = info
 	return $node;
 }
 
+# How long a wait may last before it counts as failed: never less than
+# timeout_default, whatever the test asked for (see the header).
+sub failure_timeout
+{
+	my ($asked) = @_;
+	my $floor = $PostgreSQL::Test::Utils::timeout_default;
+	return (defined $asked && $asked > $floor) ? $asked : $floor;
+}
+
 sub wait_until
 {
 	my ($node, $db, $sql, $timeout) = @_;
-	$timeout //= 10;
-	my $deadline = time() + $timeout;
+	my $deadline = time() + failure_timeout($timeout);
 	# a server restarting after a crash may refuse the connection before
 	# psql has read its input: the write then fails (EPIPE), which is no
 	# answer yet, not a failed test
@@ -96,7 +109,7 @@ sub wait_until
 sub eventually
 {
 	my ($test, $timeout) = @_;
-	my $deadline = time() + ($timeout // 60);
+	my $deadline = time() + failure_timeout($timeout);
 	while (time() < $deadline)
 	{
 		return 1 if $test->();

@@ -128,10 +128,10 @@ is($node->safe_psql('site', "SELECT extversion = smsdist.library_version() FROM 
 	't', 'the extension is at the library version');
 
 # --- DROP DATABASE of the site database is not blocked by the workers
-my $t0 = time();
+# (DROP DATABASE gives up after 5 s if other sessions stay: success means
+# the workers left when asked)
 my ($rc, $out, $err) = $node->psql('postgres', 'DROP DATABASE site');
 is($rc, 0, 'DROP DATABASE of the site database succeeds') or diag($err);
-cmp_ok(time() - $t0, '<=', 5, 'promptly');
 ok(wait_until($node, 'postgres',
 		"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'smsdist scheduler'", 5),
 	'no scheduler without a database');

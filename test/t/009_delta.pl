@@ -182,7 +182,7 @@ my $t0 = time;
 $cen->safe_psql('postgres', "SELECT pg_terminate_backend($sender)");
 ok(wait_until($cen, 'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $sender", 10),
 	'the throttled Sender exits on SIGTERM');
-ok(time - $t0 <= 5, 'within seconds (' . (time - $t0) . ' s), not after the 30 s delay');
+ok(time - $t0 < 25, 'before the 30 s delay between blocks ends (' . (time - $t0) . ' s)');
 $cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1'");
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00170'", 120),
 	'the next Sender finishes the job') or diag(job_state($cen, 'CEN00170'), rows($cen, 'CEN00170'));

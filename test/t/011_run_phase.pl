@@ -50,7 +50,7 @@ sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t
 sub has_files
 {
 	my ($id, $domain, $timeout) = @_;
-	my $deadline = time + ($timeout // 30);
+	my $deadline = time + ($timeout // 180);
 	while (time < $deadline)
 	{
 		return 1 if -f pcm_path('site', $id, $domain) && -f pcm_path('logon1', $id) && -f pcm_path('logon2', $id);
@@ -61,7 +61,7 @@ sub has_files
 sub no_files
 {
 	my ($id, $domain, $timeout) = @_;
-	my $deadline = time + ($timeout // 30);
+	my $deadline = time + ($timeout // 180);
 	while (time < $deadline)
 	{
 		return 1 if !-e pcm_path('site', $id, $domain) && !-e pcm_path('logon1', $id) && !-e pcm_path('logon2', $id);

@@ -77,16 +77,16 @@ like($node->safe_psql('site', q{SELECT message FROM smsdist.status_messages WHER
 my ($bg_out, $bg_err) = ('', '');
 my $h = IPC::Run::start([ @base, '--interval', '60' ], '>', \$bg_out, '2>', \$bg_err);
 my $t0 = time;
-$h->pump_nb while time - $t0 < 10 && $bg_out !~ /CEN00C01/ && select(undef, undef, undef, 0.05) >= 0;
+$h->pump_nb while time - $t0 < 180 && $bg_out !~ /CEN00C01/ && select(undef, undef, undef, 0.05) >= 0;
 like($bg_out, qr/offer advert CEN00C01/, 'the background agent made its first poll');
 $node->safe_psql('site', q{
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
 VALUES ('CEN00C02', 'Repair', 'CEN00B01', 'Repair', 'CEN00A01', '2026-01-01 00:00');});
 my $t1 = time;
-$h->pump_nb while time - $t1 < 30 && $bg_out !~ /CEN00C02/ && select(undef, undef, undef, 0.02) >= 0;
+$h->pump_nb while time - $t1 < 50 && $bg_out !~ /CEN00C02/ && select(undef, undef, undef, 0.02) >= 0;
 my $took = time - $t1;
 like($bg_out, qr/offer advert CEN00C02 package CEN00B01 program "Repair"/, 'the new advertisement reaches the connected agent');
-ok($took < 2, sprintf('within %.3f s of the commit (its poll interval is 60 s: only the NOTIFY explains it)', $took));
+ok($took < 45, sprintf('within %.3f s of the commit (its next poll is about 60 s away: only the NOTIFY explains it)', $took));
 diag(sprintf('new advertisement to a connected agent: %.3f s', $took));
 
 # the connection is cut: the agent polls until it is back
@@ -95,13 +95,13 @@ $h->kill_kill;
 ($bg_out, $bg_err) = ('', '');
 $h = IPC::Run::start([ @base, '--interval', '1' ], '>', \$bg_out, '2>', \$bg_err);
 $t0 = time;
-$h->pump_nb while time - $t0 < 10 && $bg_out !~ /CEN00C02/ && select(undef, undef, undef, 0.05) >= 0;
+$h->pump_nb while time - $t0 < 180 && $bg_out !~ /CEN00C02/ && select(undef, undef, undef, 0.05) >= 0;
 $node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'agent'});
 $node->safe_psql('site', q{UPDATE smsdist.advertisements SET name = 'Repair (2)' WHERE advert_id = 'CEN00C02';
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
 VALUES ('CEN00C03', 'Third', 'CEN00B01', 'Install', 'CEN00A01', '2026-01-01 00:00');});
 $t0 = time;
-$h->pump_nb while time - $t0 < 20 && $bg_out !~ /CEN00C03/ && select(undef, undef, undef, 0.05) >= 0;
+$h->pump_nb while time - $t0 < 180 && $bg_out !~ /CEN00C03/ && select(undef, undef, undef, 0.05) >= 0;
 like($bg_out, qr/offer advert CEN00C03/, 'after its connection was cut the agent polls, reconnects and sees the change');
 like($bg_err, qr/lost the management point|could not read the policy/, 'and said that it lost the connection');
 $h->kill_kill;
