@@ -84,6 +84,8 @@ copy_verified(const char *src_root, const ManifestLine *l, const char *dst_root,
 				 l->path, (long long) total, got, (long long) l->size, l->sha256);
 	else if (fchmod(out, cached_file_mode(l->mode)) != 0)
 		snprintf(msg, msglen, "cannot set the mode of \"%s\": %s", dst, strerror(errno));
+	else if (l->has_mtime && futimens(out, (struct timespec[2]) {{0, UTIME_OMIT}, l->mtime}) != 0)
+		snprintf(msg, msglen, "cannot set the modification time of \"%s\": %s", dst, strerror(errno));
 	else
 		ok = true;
 	if (out >= 0)
@@ -150,6 +152,38 @@ room_for(Cache *c, int64_t total, int64_t now, char *msg, size_t msglen, CacheRe
 	return true;
 }
 
+/*
+ * The directories' modification times (version 2 manifests), once nothing
+ * more is created in them: deepest first, since the lines are sorted by
+ * path and a directory comes before its contents.
+ */
+static bool
+set_dir_times(const ManifestLine *lines, size_t n, const char *partial, char *msg, size_t msglen)
+{
+	for (size_t i = n; i-- > 0;)
+	{
+		size_t		pl = strlen(lines[i].path);
+		char	   *dir;
+		bool		ok;
+
+		if (lines[i].path[pl - 1] != '/' || !lines[i].has_mtime)
+			continue;
+		if ((dir = path_join(partial, lines[i].path)) == NULL)
+		{
+			snprintf(msg, msglen, "out of memory");
+			return false;
+		}
+		ok = utimensat(AT_FDCWD, dir, (struct timespec[2]) {{0, UTIME_OMIT}, lines[i].mtime},
+					   AT_SYMLINK_NOFOLLOW) == 0;
+		if (!ok)
+			snprintf(msg, msglen, "cannot set the modification time of \"%s\": %s", dir, strerror(errno));
+		free(dir);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
 /* Copy every file and directory of the manifest from location into partial. */
 static bool
 copy_package(const char *location, const ManifestLine *lines, size_t n, const char *partial,
@@ -176,7 +210,7 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 				kill(getpid(), SIGKILL);
 		}
 	}
-	return ok;
+	return ok && set_dir_times(lines, n, partial, msg, msglen);
 }
 
 /* The downloaded files durable (syncfs) before they become a cache entry. */

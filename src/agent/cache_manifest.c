@@ -8,7 +8,10 @@
  *				beside the package on each distribution point
  *				(<share>/<PACKAGE>.<VERSION>.manifest), one line a file or
  *				directory: its SHA-256 (64 '-' for a directory), size, mode
- *				(octal) and path.  Its own SHA-256 is the package hash that
+ *				(octal), modification time (version 2, whose first line is
+ *				MANIFEST_HEADER_V2) and path.  A version 2 manifest may list
+ *				symbolic links (64 '@'): the cache does not keep links, so
+ *				such a package is refused with a message that says so.  Its own SHA-256 is the package hash that
  *				the instruction files and the policy give, so a manifest
  *				that has it vouches for every file it lists.
  *
@@ -73,12 +76,51 @@ manifest_free(ManifestLine *l, size_t n)
 	free(l);
 }
 
+/*
+ * A version 2 line's mtime at *p: seconds ('-' before 1970), '.', nine
+ * digits, one space; *p moves past it.  False if it is not one.
+ */
+static bool
+parse_mtime(const char **p, struct timespec *t)
+{
+	const char *f = *p;
+	bool		negative = (*f == '-');
+	long long	sec = 0;
+	long		nsec = 0;
+	int			digits = 0;
+
+	if (negative)
+		f++;
+	for (; *f >= '0' && *f <= '9'; f++, digits++)
+	{
+		if (sec > (INT64_MAX / 10) - 10)
+			return false;
+		sec = sec * 10 + (*f - '0');
+	}
+	if (digits == 0 || *f++ != '.')
+		return false;
+	for (int i = 0; i < 9; i++, f++)
+	{
+		if (*f < '0' || *f > '9')
+			return false;
+		nsec = nsec * 10 + (*f - '0');
+	}
+	if (*f++ != ' ')
+		return false;
+	t->tv_sec = (time_t) (negative ? -sec : sec);
+	t->tv_nsec = nsec;
+	*p = f;
+	return true;
+}
+
 bool
 manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *msg, size_t msglen)
 {
 	ManifestLine *l = NULL;
 	size_t		count = 0;
 	char	   *save = NULL;
+	bool		v2 = false;
+	bool		first = true;
 
 	*total = 0;
 	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
@@ -87,15 +129,39 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 		long long	size;
 		int			mode,
 					off = 0;
+		const char *path;
+		struct timespec mtime = {0, 0};
 		ManifestLine *more;
+
+		if (first && strcmp(line, MANIFEST_HEADER_V2) == 0)
+		{
+			v2 = true;
+			first = false;
+			continue;
+		}
+		first = false;
+		if (v2 && strncmp(line, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ ", 65) == 0)
+		{
+			const char *what = line + 65;
+
+			/* past the size, the mode and the time: "<path> -> <target>" */
+			for (int i = 0; i < 3 && strchr(what, ' ') != NULL; i++)
+				what = strchr(what, ' ') + 1;
+			snprintf(msg, msglen, "the package holds a symbolic link, which the agent's cache does not keep: \"%.200s\"",
+					 what);
+			manifest_free(l, count);
+			return false;
+		}
 
 		/*
 		 * The total must not overflow: it decides whether the package fits
 		 * the cache, and a wrapped (negative) total would fit any cache.
 		 */
+		path = line;
 		if (sscanf(line, "%64s %lld %o %n", h, &size, &mode, &off) != 3 || off == 0 ||
 			strlen(h) != 64 || size < 0 || size > INT64_MAX - *total ||
-			!safe_relative(line + off))
+			!((path = line + off), !v2 || parse_mtime(&path, &mtime)) ||
+			!safe_relative(path))
 		{
 			snprintf(msg, msglen, "the manifest has a bad line: \"%.100s\"", line);
 			manifest_free(l, count);
@@ -112,7 +178,9 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 		strcpy(l[count].sha256, h[0] == '-' ? "" : h);
 		l[count].size = size;
 		l[count].mode = mode & 0777;
-		l[count].path = strdup(line + off);
+		l[count].has_mtime = v2;
+		l[count].mtime = mtime;
+		l[count].path = strdup(path);
 		*total += size;
 		count++;
 	}

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define SHA256_HEX_BUFLEN	65	/* 64 lower-case hex digits and a NUL */
 
@@ -23,12 +24,20 @@ typedef struct ManifestLine
 	char		sha256[SHA256_HEX_BUFLEN];	/* "" for a directory */
 	int64_t		size;
 	int			mode;			/* permission bits only */
+	bool		has_mtime;		/* a version 2 manifest's line */
+	struct timespec mtime;
 	char	   *path;			/* relative, no empty, "." or ".." component */
 } ManifestLine;
 
+/* The first line of a version 2 manifest (docs/formats.md). */
+#define MANIFEST_HEADER_V2	"smsdist-manifest 2"
+
 /*
- * Parse "<sha256|64 '-'> <size> <mode> <path>" lines (text is cut up);
- * *total is the sum of the sizes.  False with msg for a bad line.
+ * Parse "<sha256|64 '-'> <size> <mode> <path>" lines (version 1), or after
+ * MANIFEST_HEADER_V2 "<sha256|64 '-'> <size> <mode> <mtime> <path>" lines
+ * (text is cut up); *total is the sum of the sizes.  False with msg for a
+ * bad line, and for a symbolic link (64 '@'), which the cache does not
+ * keep.
  */
 extern bool manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total,
 						   char *msg, size_t msglen);

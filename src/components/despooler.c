@@ -374,7 +374,7 @@ remember_manifest(WorkItem *w, SmsManifest *m)
 	if (w->has_manifest)
 		return;
 	for (int i = 0; i < m->nentries; i++)
-		files += m->entries[i].is_dir ? 0 : 1;
+		files += (m->entries[i].is_dir || m->entries[i].is_link) ? 0 : 1;
 	values[0] = CStringGetTextDatum(w->package_id);
 	values[1] = Int32GetDatum(w->version);
 	values[2] = CStringGetTextDatum(sms_manifest_to_text(m));

@@ -283,8 +283,22 @@ dp_problem(DistPoint *dp, const char *package_id, int version, const char *manif
 		CHECK_FOR_INTERRUPTS();
 		if (e->is_dir)
 		{
+			/* without the trailing '/', which would follow a link */
+			path[strlen(path) - 1] = '\0';
 			if (lstat(path, &st) != 0 || !S_ISDIR(st.st_mode))
 				return psprintf("\"%s\" is not a directory", path);
+			pfree(path);
+			continue;
+		}
+		if (e->is_link)
+		{
+			char		target[SMS_PATH_LENGTH_CEILING + 1];
+			ssize_t		n;
+
+			if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) ||
+				(n = readlink(path, target, sizeof(target))) < 0 ||
+				(size_t) n != strlen(e->target) || memcmp(target, e->target, n) != 0)
+				return psprintf("\"%s\" is not a symbolic link to \"%s\"", path, e->target);
 			pfree(path);
 			continue;
 		}

@@ -88,6 +88,9 @@ typedef struct Findings
 	int			changed;
 	int			wrong_type;
 	List	   *named;			/* of char *, the first MAX_FINDINGS */
+	List	   *paths;			/* of char *, the path of every finding */
+	List	   *dir_times;		/* of SmsManifestEntry *: a directory whose
+								 * time differs (see check_dir_times) */
 } Findings;
 
 static int
@@ -100,12 +103,32 @@ static void
 add_finding(Findings *f, int *counter, const char *kind, const char *path, const char *how)
 {
 	(*counter)++;
+	f->paths = lappend(f->paths, pstrdup(path));
 	if (list_length(f->named) < MAX_FINDINGS)
 		f->named = lappend(f->named, psprintf("%s: %s%s%s", kind, sms_path_printable(path),
 											  how ? " " : "", how ? how : ""));
 }
 
-/* One manifest entry against what is at <tree>/<path>. */
+/* Has it the manifest's modification time (version 2 manifests carry one)? */
+static bool
+same_mtime(const struct stat *st, const SmsManifestEntry *e)
+{
+	return !e->has_mtime ||
+		(st->st_mtim.tv_sec == e->mtime.tv_sec && st->st_mtim.tv_nsec == e->mtime.tv_nsec);
+}
+
+static char *
+mtime_how(const struct stat *st, const SmsManifestEntry *e)
+{
+	return psprintf("(modified at %lld.%09ld, not %lld.%09ld)",
+					(long long) st->st_mtim.tv_sec, (long) st->st_mtim.tv_nsec,
+					(long long) e->mtime.tv_sec, (long) e->mtime.tv_nsec);
+}
+
+/*
+ * One manifest entry against what is at <tree>/<path>: type, size, mode,
+ * link target, modification time, SHA-256.
+ */
 static void
 check_entry(Findings *f, const char *tree, SmsManifestEntry *e)
 {
@@ -116,6 +139,9 @@ check_entry(Findings *f, const char *tree, SmsManifestEntry *e)
 	char		got[SMS_SHA256_HEX_LEN + 1];
 	int64		size;
 
+	/* without a directory's trailing '/', which would follow a link */
+	if (e->is_dir)
+		path[strlen(path) - 1] = '\0';
 	if (lstat(path, &st) != 0)
 	{
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -127,7 +153,35 @@ check_entry(Findings *f, const char *tree, SmsManifestEntry *e)
 	if (e->is_dir)
 	{
 		if (!S_ISDIR(st.st_mode))
-			add_finding(f, &f->wrong_type, "wrong type", e->path, "(not a directory)");
+			add_finding(f, &f->wrong_type, "wrong type", e->path,
+						S_ISLNK(st.st_mode) ? "(a symbolic link, not a directory)" : "(not a directory)");
+		else if ((int) (st.st_mode & 07777) != ((e->mode & 03777) | S_IRWXU))
+			add_finding(f, &f->changed, "changed", e->path,
+						psprintf("(mode %04o, not %04o)", (int) (st.st_mode & 07777),
+								 (e->mode & 03777) | S_IRWXU));
+		else if (!same_mtime(&st, e))
+			f->dir_times = lappend(f->dir_times, e);
+		return;
+	}
+	if (e->is_link)
+	{
+		char		target[SMS_PATH_LENGTH_CEILING + 1];
+		ssize_t		n;
+
+		if (!S_ISLNK(st.st_mode))
+		{
+			add_finding(f, &f->wrong_type, "wrong type", e->path, "(not a symbolic link)");
+			return;
+		}
+		n = readlink(path, target, sizeof(target));
+		if (n < 0 || n >= (ssize_t) sizeof(target))
+			add_finding(f, &f->changed, "changed", e->path, "(its target cannot be read)");
+		else if ((size_t) n != strlen(e->target) || memcmp(target, e->target, n) != 0)
+			add_finding(f, &f->changed, "changed", e->path,
+						psprintf("(points to \"%s\", not \"%s\")",
+								 sms_path_printable(pnstrdup(target, n)), sms_path_printable(e->target)));
+		else if (!same_mtime(&st, e))
+			add_finding(f, &f->changed, "changed", e->path, mtime_how(&st, e));
 		return;
 	}
 	if (!S_ISREG(st.st_mode))
@@ -161,6 +215,8 @@ check_entry(Findings *f, const char *tree, SmsManifestEntry *e)
 	sms_sha256_digest_hex(e->sha256, want);
 	if (size != e->size || strcmp(got, want) != 0)
 		add_finding(f, &f->changed, "changed", e->path, "(its SHA-256 is not the manifest's)");
+	else if (!same_mtime(&st, e))
+		add_finding(f, &f->changed, "changed", e->path, mtime_how(&st, e));
 	pfree(path);
 }
 
@@ -241,6 +297,39 @@ walk_extras(Findings *f, const char *tree, const char *rel, SmsManifest *m, int 
 	FreeDir(d);
 }
 
+/*
+ * A directory whose time is not the manifest's is a finding of its own only
+ * if nothing in it was found: adding, removing or replacing a name in a
+ * directory changes its time, and that finding already says what happened.
+ */
+static void
+check_dir_times(Findings *f, const char *tree)
+{
+	ListCell   *lc;
+
+	foreach(lc, f->dir_times)
+	{
+		SmsManifestEntry *e = lfirst(lc);
+		size_t		len = strlen(e->path);
+		bool		inside = false;
+		ListCell   *lp;
+		struct stat st;
+
+		foreach(lp, f->paths)
+		{
+			const char *p = lfirst(lp);
+
+			if (strncmp(p, e->path, len) == 0 && p[len] != '\0')
+			{
+				inside = true;
+				break;
+			}
+		}
+		if (!inside && lstat(psprintf("%s/%.*s", tree, (int) len - 1, e->path), &st) == 0)
+			add_finding(f, &f->changed, "changed", e->path, mtime_how(&st, e));
+	}
+}
+
 /* The published tree and the manifest beside it against the build's manifest. */
 static Findings *
 check_location(Location *loc, SmsManifest *m)
@@ -274,6 +363,7 @@ check_location(Location *loc, SmsManifest *m)
 		check_entry(f, tree, &m->entries[i]);
 	}
 	walk_extras(f, tree, "", m, 1);
+	check_dir_times(f, tree);
 	return f;
 }
 

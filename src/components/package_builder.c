@@ -222,8 +222,12 @@ record_ready(const char *package_id, int version, const char *store,
 	Oid			types[8] = {TEXTOID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, INT4OID};
 	long		secs;
 	int			usecs;
+	int			files = 0;
 	SmsStatusRefs refs = {0};
 
+	/* file_count: the regular files, as the Despooler counts a received one */
+	for (int i = 0; i < manifest->nentries; i++)
+		files += (manifest->entries[i].is_dir || manifest->entries[i].is_link) ? 0 : 1;
 	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
 	values[0] = CStringGetTextDatum(package_id);
 	values[1] = Int32GetDatum(version);
@@ -232,7 +236,7 @@ record_ready(const char *package_id, int version, const char *store,
 	values[4] = CStringGetTextDatum(sha256_hex);
 	values[5] = CStringGetTextDatum(sms_manifest_to_text(manifest));
 	values[6] = Int64GetDatum(manifest->total_bytes);
-	values[7] = Int32GetDatum(manifest->nentries);
+	values[7] = Int32GetDatum(files);
 	if (SPI_execute_with_args("WITH b AS ("
 							  "UPDATE smsdist.package_builds"
 							  "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"

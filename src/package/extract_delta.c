@@ -157,7 +157,7 @@ extract_apply_delta(Extract *x)
 		const SmsManifestEntry *e = &m->entries[i];
 
 		CHECK_FOR_INTERRUPTS();
-		if (e->is_dir || extract_find_item(x, e->path) != NULL)
+		if (e->is_dir || e->is_link || extract_find_item(x, e->path) != NULL)
 			continue;
 		copy_from_base(x, e);
 	}

@@ -33,6 +33,8 @@ typedef struct ExtractItem
 {
 	char	   *path;			/* hash key: the entry path */
 	bool		is_dir;
+	bool		is_link;
+	char	   *target;			/* links: the target */
 	bool		from_entry;		/* the archive has an entry for it */
 	int			mode;			/* the entry's mode & 07777 */
 	int64		size;			/* bytes written (files) */
@@ -97,6 +99,8 @@ extern void extract_close_file(Extract *x, ExtractItem *item, const char *path,
 extern void extract_directory(Extract *x, struct archive_entry *entry, const char *path,
 							  const char *dir, const char *name);
 extern void extract_file(Extract *x, struct archive_entry *entry, const char *path,
+						 const char *dir, const char *name);
+extern void extract_link(Extract *x, const char *target, const char *path,
 						 const char *dir, const char *name);
 
 /* extract_verify.c */

@@ -162,7 +162,7 @@ extract_refuse_entry(Extract *x, const char *path, const char *reason)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("refusing entry \"%s\" of package file \"%s\": %s",
 					extract_printable(path), x->archive_path, reason),
-			 errdetail("A package file may contain only regular files and directories with relative paths that stay beneath the package directory, each once, followed by the manifest.")));
+			 errdetail("A package file may contain only regular files, directories and relative symbolic links with relative paths that stay beneath the package directory, each once, followed by the manifest.")));
 }
 
 void
@@ -271,6 +271,8 @@ add_item(Extract *x, const char *path, bool is_dir, bool from_entry, int mode)
 	Assert(!found);
 	item->path = key;
 	item->is_dir = is_dir;
+	item->is_link = false;
+	item->target = NULL;
 	item->from_entry = from_entry;
 	item->mode = mode;
 	item->size = 0;
@@ -397,7 +399,8 @@ extract_open_dir(Extract *x, const char *dir, const char *entry)
 		}
 		else if (!item->is_dir)
 			extract_refuse_entry(x, entry,
-						 psprintf("\"%s\" is a file, not a directory", extract_printable(prefix)));
+						 psprintf("\"%s\" is a %s, not a directory", extract_printable(prefix),
+								  item->is_link ? "symbolic link" : "file"));
 
 		next = sms_openat_external(cur, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
 		if (next < 0)
@@ -515,3 +518,46 @@ extract_file(Extract *x, struct archive_entry *entry, const char *path,
 		extract_close_file(x, item, path, NULL);
 }
 
+
+/* SmsIsLinkFn over the items extracted so far. */
+static bool
+item_is_link(void *arg, const char *path)
+{
+	ExtractItem *item = extract_find_item((Extract *) arg, path);
+
+	return item != NULL && item->is_link;
+}
+
+/*
+ * A symbolic link entry: its target is held to the link rule against the
+ * links extracted so far (and against the whole manifest once it is read),
+ * and it is created with symlinkat() in a directory reached without
+ * following links, so nothing is ever written through it.
+ */
+void
+extract_link(Extract *x, const char *target, const char *path,
+			 const char *dir, const char *name)
+{
+	ExtractItem *item = extract_find_item(x, path);
+	const char *problem;
+	int			dfd;
+
+	if (item != NULL)
+		extract_refuse_entry(x, path, item->from_entry ?
+					 "the archive has more than one entry for it" :
+					 "it names a directory that earlier entries are in");
+	problem = sms_link_target_problem(path, target, item_is_link, x);
+	if (problem != NULL)
+		extract_refuse_entry(x, path,
+					 psprintf("it is a symbolic link to \"%s\": %s", extract_printable(target), problem));
+	dfd = extract_open_dir(x, dir, path);
+	check_room(x, path);
+	if (symlinkat(target, dfd, name) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create symbolic link \"%s\" in \"%s\": %m",
+						extract_printable(path), x->dest_dir)));
+	item = add_item(x, path, false, true, 0777);
+	item->is_link = true;
+	item->target = pstrdup(target);
+}

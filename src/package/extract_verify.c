@@ -11,6 +11,7 @@
  */
 #include "extract_internal.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "miscadmin.h"
@@ -101,10 +102,21 @@ extract_verify(Extract *x, int *nitems)
 		SmsManifestEntry *e;
 
 		item = items[i];
-		if (!item->is_dir)
+		if (item->is_link)
 		{
 			e = find_sorted(sorted, m->nentries, item->path);
-			if (e == NULL || e->is_dir)
+			if (e == NULL || !e->is_link)
+				extract_mismatch(x, "The archive has a symbolic link \"%s\" that the manifest does not list.",
+						 extract_printable(item->path));
+			if (strcmp(item->target, e->target) != 0)
+				extract_mismatch(x, "Symbolic link \"%s\" points to \"%s\"; the manifest says \"%s\".",
+						 extract_printable(item->path), extract_printable(item->target),
+						 extract_printable(e->target));
+		}
+		else if (!item->is_dir)
+		{
+			e = find_sorted(sorted, m->nentries, item->path);
+			if (e == NULL || e->is_dir || e->is_link)
 				extract_mismatch(x, "The archive has a file \"%s\" that the manifest does not list.",
 						 extract_printable(item->path));
 			if (item->size != e->size)
@@ -131,11 +143,13 @@ extract_verify(Extract *x, int *nitems)
 			}
 			else
 			{
-				/* not listed, so it must hold something that is */
+				/* not listed, so it must hold something that is (version 1) */
 				k = lower_bound(sorted, m->nentries, key);
-				if (k >= m->nentries || strncmp(sorted[k]->path, key, strlen(key)) != 0)
-					extract_mismatch(x, "The archive has a directory \"%s\" that the manifest neither lists nor implies.",
-							 extract_printable(item->path));
+				if (m->version >= 2 || k >= m->nentries ||
+					strncmp(sorted[k]->path, key, strlen(key)) != 0)
+					extract_mismatch(x, "The archive has a directory \"%s\" that the manifest %s.",
+							 extract_printable(item->path),
+							 m->version >= 2 ? "does not list" : "neither lists nor implies");
 			}
 			pfree(key);
 		}
@@ -150,9 +164,10 @@ extract_verify(Extract *x, int *nitems)
 		if (e->is_dir && len > 0 && path[len - 1] == '/')
 			path[len - 1] = '\0';
 		item = extract_find_item(x, path);
-		if (item == NULL || item->is_dir != e->is_dir)
+		if (item == NULL || item->is_dir != e->is_dir || item->is_link != e->is_link)
 			extract_mismatch(x, "The manifest lists %s \"%s\", which is not in the archive.",
-					 e->is_dir ? "directory" : "file", extract_printable(e->path));
+					 e->is_dir ? "directory" : e->is_link ? "symbolic link" : "file",
+					 extract_printable(e->path));
 		pfree(path);
 	}
 
@@ -161,28 +176,95 @@ extract_verify(Extract *x, int *nitems)
 }
 
 /*
+ * The manifest entry of an item (a directory's path there ends in '/'), or
+ * NULL.
+ */
+static const SmsManifestEntry *
+item_entry(Extract *x, const ExtractItem *item)
+{
+	const SmsManifestEntry *e;
+	char	   *key;
+
+	if (!item->is_dir)
+		return sms_manifest_find(x->manifest, item->path);
+	key = psprintf("%s/", item->path);
+	e = sms_manifest_find(x->manifest, key);
+	pfree(key);
+	return e;
+}
+
+/*
+ * Set the modification time of a file or link from its manifest entry,
+ * without following a link: relative to its directory, reached as every
+ * path of the extraction is.
+ */
+static void
+set_item_time(Extract *x, const ExtractItem *item, const struct timespec *mtime)
+{
+	const char *slash = strrchr(item->path, '/');
+	char	   *dir = slash ? pnstrdup(item->path, slash - item->path) : pstrdup("");
+	int			dfd = extract_open_dir(x, dir, item->path);
+	struct timespec ts[2];
+
+	ts[0].tv_sec = 0;
+	ts[0].tv_nsec = UTIME_OMIT;
+	ts[1] = *mtime;
+	if (utimensat(dfd, slash ? slash + 1 : item->path, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not set the modification time of \"%s\" in \"%s\": %m",
+						extract_printable(item->path), x->dest_dir)));
+	pfree(dir);
+}
+
+/*
  * Give directories their permissions, now that nothing more is created in
- * them, deepest first.  Not fsynced: the tree is a temporary (see
- * extract_file).
+ * them, and with a version 2 manifest every item its modification time,
+ * deepest first (items are sorted by path, so the contents of a directory
+ * come after it): a directory's time is set once nothing in it changes any
+ * more.  Not fsynced: the tree is a temporary (see extract_file).
  */
 void
 extract_finish_directories(Extract *x, ExtractItem **items, int n)
 {
+	bool		times = x->manifest->version >= 2;
+
 	for (int i = n - 1; i >= 0; i--)
 	{
 		ExtractItem *item = items[i];
+		const SmsManifestEntry *e = times ? item_entry(x, item) : NULL;
 		int			fd;
 		int			mode;
 
+		CHECK_FOR_INTERRUPTS();
 		if (!item->is_dir)
+		{
+			if (e != NULL)
+				set_item_time(x, item, &e->mtime);
 			continue;
+		}
 		fd = extract_open_dir(x, item->path, item->path);
-		mode = item->from_entry ? ((item->mode & 0777) | S_IRWXU) : 0755;
+		if (e != NULL)
+			mode = (e->mode & 03777) | S_IRWXU;
+		else
+			mode = item->from_entry ? ((item->mode & 03777) | S_IRWXU) : 0755;
 		if (fchmod(fd, mode) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),
 					 errmsg("could not set permissions of directory \"%s\" in \"%s\": %m",
 							extract_printable(item->path), x->dest_dir)));
+		if (e != NULL)
+		{
+			struct timespec ts[2];
+
+			ts[0].tv_sec = 0;
+			ts[0].tv_nsec = UTIME_OMIT;
+			ts[1] = e->mtime;
+			if (futimens(fd, ts) != 0)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("could not set the modification time of directory \"%s\" in \"%s\": %m",
+								extract_printable(item->path), x->dest_dir)));
+		}
 	}
 }
-

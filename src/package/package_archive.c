@@ -22,16 +22,17 @@
  *				it was read from what it was when it was opened, that was
  *				replaced or removed between the walk and the stream, or that
  *				did not yield exactly its size in bytes (sms_source_changed).
- *	tar entries	every file and directory of the tree, sorted by path as in
- *				the manifest (a directory's path ends in '/', so it comes
- *				before its contents), then the manifest itself
- *				(SMS_MANIFEST_NAME, mode 0644).  Every directory has an entry,
- *				so `tar -x` restores its mode, but the manifest lists only the
- *				empty ones: the others are implied by their contents' paths.
- *				Owner and group are 0 with no names, so the archive does not
- *				depend on the accounts of the server that built it.  The
- *				manifest entry's mtime is the newest mtime in the tree, so the
- *				same tree always gives the same tar, byte for byte.
+ *	tar entries	every file, directory and symbolic link of the tree, sorted
+ *				by path as in the manifest (a directory's path ends in '/',
+ *				so it comes before its contents), then the manifest itself
+ *				(SMS_MANIFEST_NAME, mode 0644).  Every entry carries its
+ *				mode and its modification time to the nanosecond (pax
+ *				headers), and the manifest (version 2) lists them all, so a
+ *				tree is extracted and published as it was.  Owner and group
+ *				are 0 with no names, so the archive does not depend on the
+ *				accounts of the server that built it.  The manifest entry's
+ *				mtime is the newest mtime in the tree, so the same tree
+ *				always gives the same tar, byte for byte.
  *	file names	pax headers carry UTF-8 names, and libarchive converts
  *				through the current locale, which in a database with
  *				LC_CTYPE=C would turn every non-ASCII name into a
@@ -104,7 +105,7 @@ typedef struct TarBuild
 	ResourceOwner owner;		/* our own, when the caller had none */
 	locale_t	utf8_locale;	/* C.UTF-8 for libarchive's name conversion */
 	uint8	   *buf;			/* READ_BLOCK_SIZE bytes, reused for every file */
-	time_t		newest_mtime;
+	struct timespec newest_mtime;
 } TarBuild;
 
 /* ------------------------------------------------------------------------
@@ -169,14 +170,16 @@ write_header(TarBuild *b, const char *relpath)
  */
 static void
 write_entry_header(TarBuild *b, const char *relpath, mode_t type, int perm, int64 size,
-				   time_t mtime)
+				   const struct timespec *mtime, const char *target)
 {
 	archive_entry_clear(b->entry);
 	archive_entry_copy_pathname(b->entry, relpath);
 	archive_entry_set_filetype(b->entry, type);
 	archive_entry_set_perm(b->entry, perm);
 	archive_entry_set_size(b->entry, size);
-	archive_entry_set_mtime(b->entry, mtime, 0);
+	archive_entry_set_mtime(b->entry, mtime->tv_sec, mtime->tv_nsec);
+	if (target != NULL)
+		archive_entry_copy_symlink(b->entry, target);
 	archive_entry_set_uid(b->entry, 0);
 	archive_entry_set_gid(b->entry, 0);
 	write_header(b, relpath);
@@ -267,6 +270,15 @@ same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+/* The manifest entry's mtime is the newest in the tree. */
+static void
+note_mtime(TarBuild *b, const struct timespec *t)
+{
+	if (t->tv_sec > b->newest_mtime.tv_sec ||
+		(t->tv_sec == b->newest_mtime.tv_sec && t->tv_nsec > b->newest_mtime.tv_nsec))
+		b->newest_mtime = *t;
+}
+
 /* Copy one regular file into the tar, hashing it; fill its manifest entry. */
 static void
 stream_file(TarBuild *b, const SmsWalkEntry *we, SmsManifestEntry *me)
@@ -300,7 +312,7 @@ stream_file(TarBuild *b, const SmsWalkEntry *we, SmsManifestEntry *me)
 	(void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
 	write_entry_header(b, we->path, AE_IFREG, before.st_mode & 07777, before.st_size,
-					   before.st_mtime);
+					   &before.st_mtim, NULL);
 
 	if (pg_cryptohash_init(b->hash) < 0)
 		elog(ERROR, "could not initialize SHA-256 context: %s",
@@ -361,30 +373,60 @@ stream_file(TarBuild *b, const SmsWalkEntry *we, SmsManifestEntry *me)
 	me->size = before.st_size;
 	me->mode = before.st_mode & 07777;
 	me->is_dir = false;
-	if (before.st_mtime > b->newest_mtime)
-		b->newest_mtime = before.st_mtime;
+	me->has_mtime = true;
+	me->mtime = before.st_mtim;
+	note_mtime(b, &before.st_mtim);
 }
 
-/*
- * A directory's tar entry, from what the walk saw; me is its manifest entry
- * if it is empty, NULL if its contents imply it.
- */
+/* A directory's tar entry and manifest entry, from what the walk saw. */
 static void
 stream_directory(TarBuild *b, const SmsWalkEntry *we, SmsManifestEntry *me)
 {
-	write_entry_header(b, we->path, AE_IFDIR, we->mode & 07777, 0, we->mtime);
+	write_entry_header(b, we->path, AE_IFDIR, we->mode & 07777, 0, &we->mtime, NULL);
 	if (archive_write_finish_entry(b->archive) != ARCHIVE_OK)
 		archive_failed(b, we->path);
-	if (we->mtime > b->newest_mtime)
-		b->newest_mtime = we->mtime;
+	note_mtime(b, &we->mtime);
 
-	if (me != NULL)
-	{
-		me->size = 0;
-		me->mode = we->mode & 07777;
-		me->is_dir = true;
-		memset(me->sha256, 0, sizeof(me->sha256));
-	}
+	me->size = 0;
+	me->mode = we->mode & 07777;
+	me->is_dir = true;
+	me->has_mtime = true;
+	me->mtime = we->mtime;
+	memset(me->sha256, 0, sizeof(me->sha256));
+}
+
+/*
+ * A symbolic link's tar entry and manifest entry.  It is read again, never
+ * followed, and must still be the link the walk saw, with the target the
+ * walk checked.  Its target is copied into result_cxt, the manifest's.
+ */
+static void
+stream_link(TarBuild *b, const SmsWalkEntry *we, SmsManifestEntry *me,
+			MemoryContext result_cxt)
+{
+	char		buf[SMS_PATH_LENGTH_CEILING + 1];
+	struct stat st;
+	ssize_t		n;
+
+	if (fstatat(b->walk.root_fd, we->path, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		!S_ISLNK(st.st_mode) || st.st_dev != we->dev || st.st_ino != we->ino)
+		sms_source_changed(b->source_dir, we->path, "it was removed or replaced");
+	n = readlinkat(b->walk.root_fd, we->path, buf, sizeof(buf));
+	if (n < 0 || n >= (ssize_t) sizeof(buf) || (size_t) n != strlen(we->target) ||
+		memcmp(buf, we->target, n) != 0)
+		sms_source_changed(b->source_dir, we->path, "its target changed");
+
+	write_entry_header(b, we->path, AE_IFLNK, 0777, 0, &we->mtime, we->target);
+	if (archive_write_finish_entry(b->archive) != ARCHIVE_OK)
+		archive_failed(b, we->path);
+	note_mtime(b, &we->mtime);
+
+	me->size = strlen(we->target);
+	me->mode = 0777;
+	me->is_link = true;
+	me->target = MemoryContextStrdup(result_cxt, we->target);
+	me->has_mtime = true;
+	me->mtime = we->mtime;
 }
 
 /*
@@ -405,9 +447,11 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 	nmanifest = b->walk.nlisted;
 
 	m = MemoryContextAllocZero(result_cxt, sizeof(SmsManifest));
+	m->version = SMS_MANIFEST_VERSION;
 	m->nentries = nmanifest;
 	m->entries = MemoryContextAllocHuge(result_cxt,
 										sizeof(SmsManifestEntry) * Max(nmanifest, 1));
+	memset(m->entries, 0, sizeof(SmsManifestEntry) * Max(nmanifest, 1));
 
 	/* the tar file, and its writer */
 	b->tar_fd = open(b->tar_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | PG_BINARY,
@@ -430,19 +474,18 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 		archive_write_open_fd(b->archive, b->tar_fd) != ARCHIVE_OK)
 		archive_failed(b, NULL);
 
-	/* the stream: every walk entry, but only files and empty dirs listed */
+	/* the stream: every walk entry, each listed */
 	for (i = 0, k = 0; i < b->walk.nentries; i++)
 	{
 		SmsWalkEntry *we = &b->walk.entries[i];
-		SmsManifestEntry *me = NULL;
+		SmsManifestEntry *me = &m->entries[k++];
 
-		if (sms_walk_listed(we))
-		{
-			me = &m->entries[k++];
-			me->path = MemoryContextStrdup(result_cxt, we->path);
-		}
+		Assert(sms_walk_listed(we));
+		me->path = MemoryContextStrdup(result_cxt, we->path);
 		if (S_ISDIR(we->mode))
 			stream_directory(b, we, me);
+		else if (S_ISLNK(we->mode))
+			stream_link(b, we, me, result_cxt);
 		else
 		{
 			stream_file(b, we, me);
@@ -454,7 +497,7 @@ write_tar(TarBuild *b, MemoryContext result_cxt)
 	/* the manifest, last */
 	text = sms_manifest_to_text(m);
 	textlen = strlen(text);
-	write_entry_header(b, SMS_MANIFEST_NAME, AE_IFREG, 0644, textlen, b->newest_mtime);
+	write_entry_header(b, SMS_MANIFEST_NAME, AE_IFREG, 0644, textlen, &b->newest_mtime, NULL);
 	write_data(b, SMS_MANIFEST_NAME, text, textlen);
 	if (archive_write_close(b->archive) != ARCHIVE_OK)
 		archive_failed(b, NULL);

@@ -34,8 +34,8 @@ extern void *sms_archive_tick_arg;
  * manifest is the last entry.  durable: fsync the tar before returning (not
  * needed for an intermediate file that is compressed and then removed).
  * Refuses (ereport ERROR, with the offending relative path in the message):
- * a missing or unreadable source, symbolic links, special files, unsafe
- * names, a file whose size or mtime changed while it was read ("changed
+ * a missing or unreadable source, symbolic links that break the link rule,
+ * special files, setuid bits, unsafe names, a file whose size or mtime changed while it was read ("changed
  * while the package was being compressed", ERRCODE_OBJECT_IN_USE).
  */
 extern SmsManifest *sms_archive_write_tar(const char *source_dir, const char *tar_path,

@@ -48,14 +48,20 @@
 
 #define DELTA_BLOCK_SIZE	(256 * 1024)
 
-/* Is the new entry e the same file in the base manifest? */
+/*
+ * Is the new entry e the same file in the base manifest: same bytes, mode
+ * and modification time?  Directories and links are always sent.
+ */
 static bool
 kept_file(const SmsManifest *base, const SmsManifestEntry *e)
 {
 	const SmsManifestEntry *b = sms_manifest_find(base, e->path);
 
-	return b != NULL && !b->is_dir && b->size == e->size &&
+	return b != NULL && !b->is_dir && !b->is_link && b->size == e->size &&
 		(b->mode & 07777) == (e->mode & 07777) &&
+		b->has_mtime == e->has_mtime &&
+		(!b->has_mtime || (b->mtime.tv_sec == e->mtime.tv_sec &&
+						   b->mtime.tv_nsec == e->mtime.tv_nsec)) &&
 		memcmp(b->sha256, e->sha256, PG_SHA256_DIGEST_LENGTH) == 0;
 }
 
@@ -173,7 +179,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 	}
 	for (int i = 0; i < cur->nentries; i++)
 	{
-		if (cur->entries[i].is_dir)
+		if (cur->entries[i].is_dir || cur->entries[i].is_link)
 			continue;
 		if (kept_file(base, &cur->entries[i]))
 			res->files_kept++;
@@ -220,7 +226,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 			name = archive_entry_pathname_utf8(entry);
 		if (name == NULL)
 			delta_archive_failed(d, d->in, "an entry's name cannot be read");
-		if (type == AE_IFDIR)
+		if (type == AE_IFDIR || type == AE_IFLNK)
 			copy_entry(d, entry, name);
 		else if (type == AE_IFREG && strcmp(name, SMS_MANIFEST_NAME) == 0)
 			continue;			/* written last, below */
@@ -228,7 +234,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 		{
 			const SmsManifestEntry *e = sms_manifest_find(cur, name);
 
-			if (e == NULL || e->is_dir)
+			if (e == NULL || e->is_dir || e->is_link)
 				ereport(ERROR,
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("could not make a delta from package file \"%s\": it has a file \"%s\" that its manifest does not list",

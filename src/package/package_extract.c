@@ -21,8 +21,9 @@
  *					MAX_ENTRY_PATH bytes and NAME_MAX bytes a component.
  *	implied directory	a directory created because an entry path runs
  *					through it; the archive may or may not also have an entry
- *					for it (the manifest lists only empty directories).
- *	item			what this extraction created, file or directory, kept in
+ *					for it (a version 1 manifest lists only empty directories,
+ *					version 2 every one).
+ *	item			what this extraction created, file, directory or link, kept in
  *					a hash table keyed by its entry path: it finds duplicates
  *					and is compared with the manifest at the end.
  *
@@ -31,8 +32,12 @@
  * with openat(O_DIRECTORY | O_NOFOLLOW), the last component being created
  * with openat(O_CREAT | O_EXCL | O_NOFOLLOW) or mkdirat().  So even a
  * symbolic link that appeared on disk behind our back is never followed,
- * and nothing that already exists is ever written to.  Only regular files
- * and directories are created; links, devices, FIFOs and sockets in the
+ * and nothing that already exists is ever written to.  Only regular files,
+ * directories and symbolic links are created; a link's target must follow
+ * the link rule (package_manifest.h), checked when it is created and again
+ * against the whole manifest, and a link is made with symlinkat() and never
+ * followed, since every later entry is reached with O_NOFOLLOW: an entry
+ * below a link is refused.  Hard links, devices, FIFOs and sockets in the
  * archive are refused, as is anything after the manifest.
  *
  * The manifest is the last entry, so it is known only once every file is on
@@ -41,10 +46,14 @@
  * to be trusted; on ERROR the caller removes it (sms_remove_tree).
  *
  * Permissions: files and directories get the permission bits of their
- * entries (which must equal the manifest's), without setuid, setgid and
- * sticky, and always with the owner's read bit (files) or rwx (directories):
- * the server must be able to read, publish and later remove what it
- * extracted.  Implied directories without an entry get 0755.
+ * entries (which must equal the manifest's): files without setuid, setgid
+ * and sticky, directories with setgid and sticky but never setuid, and
+ * always with the owner's read bit (files) or rwx (directories): the server
+ * must be able to read, publish and later remove what it extracted.
+ * Implied directories without an entry get the manifest's mode (version
+ * 2), or 0755.  Times: with a version 2 manifest, every file, link and
+ * directory gets the manifest's modification time, directories after
+ * everything in them, deepest first (extract_finish_directories).
  *
  * The work is shared by the files of this module (extract_internal.h):
  * this one reads the archive and drives the extraction; extract_tree.c
@@ -315,6 +324,7 @@ extract_entries(Extract *x)
 	{
 		const char *name = archive_entry_pathname(entry);
 		mode_t		type = archive_entry_filetype(entry);
+		const char *target = NULL;
 		char	   *path;
 		size_t		len;
 		const char *reason;
@@ -331,9 +341,17 @@ extract_entries(Extract *x)
 		if (archive_entry_hardlink(entry) != NULL)
 			extract_refuse_entry(x, name, psprintf("it is a hard link to \"%s\"",
 										   extract_printable(archive_entry_hardlink(entry))));
-		if (archive_entry_symlink(entry) != NULL || type == AE_IFLNK)
-			extract_refuse_entry(x, name, "it is a symbolic link");
-		if (type != AE_IFREG && type != AE_IFDIR)
+		if (type == AE_IFLNK)
+		{
+			target = archive_entry_symlink(entry);
+			if (target == NULL)
+				target = archive_entry_symlink_utf8(entry);
+			if (target == NULL)
+				extract_refuse_entry(x, name, "it is a symbolic link whose target cannot be read");
+		}
+		else if (archive_entry_symlink(entry) != NULL)
+			extract_refuse_entry(x, name, "it has a link target but is not a symbolic link");
+		if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
 			extract_refuse_entry(x, name,
 						 type == AE_IFCHR ? "it is a character device" :
 						 type == AE_IFBLK ? "it is a block device" :
@@ -384,12 +402,16 @@ extract_entries(Extract *x)
 
 			if (type == AE_IFDIR)
 				extract_directory(x, entry, path, dir, slash + 1);
+			else if (type == AE_IFLNK)
+				extract_link(x, target, path, dir, slash + 1);
 			else
 				extract_file(x, entry, path, dir, slash + 1);
 			pfree(dir);
 		}
 		else if (type == AE_IFDIR)
 			extract_directory(x, entry, path, "", path);
+		else if (type == AE_IFLNK)
+			extract_link(x, target, path, "", path);
 		else
 			extract_file(x, entry, path, "", path);
 		pfree(path);

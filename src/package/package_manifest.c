@@ -17,6 +17,8 @@
  */
 #include "package_manifest.h"
 
+#include <sys/stat.h>
+
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -154,18 +156,125 @@ sms_path_depth(const char *path)
 	return depth;
 }
 
-/* Bytes of the manifest line of a path with a file of size bytes. */
-int64
-sms_manifest_line_bytes(const char *path, int64 size)
+/* Bytes of an mtime as the manifest writes it: seconds, '.', 9 digits. */
+static int
+mtime_bytes(const struct timespec *t)
 {
 	char		digits[32];
 
-	/* digest, space, size, space, mode (4), space, path, newline */
-	return DIR_DIGEST_CHARS + 1 + snprintf(digits, sizeof(digits), INT64_FORMAT, size) +
-		1 + 4 + 1 + strlen(path) + 1;
+	return snprintf(digits, sizeof(digits), "%lld", (long long) t->tv_sec) + 1 + 9;
 }
 
+int64
+sms_manifest_line_bytes(const char *path, int64 size, const struct timespec *mtime,
+						const char *target)
+{
+	char		digits[32];
 
+	/* digest, space, size, space, mode (4), space, mtime, space, path, newline */
+	return DIR_DIGEST_CHARS + 1 + snprintf(digits, sizeof(digits), INT64_FORMAT, size) +
+		1 + 4 + 1 + mtime_bytes(mtime) + 1 + strlen(path) +
+		(target ? strlen(SMS_LINK_ARROW) + strlen(target) : 0) + 1;
+}
+
+int64
+sms_manifest_header_bytes(void)
+{
+	return strlen(SMS_MANIFEST_HEADER) + 1;
+}
+
+const char *
+sms_mode_problem(int mode, bool is_dir, bool is_link)
+{
+	if (is_link)
+		return (mode & 07777) == 0777 ? NULL : "a link's mode other than 0777";
+	if (mode & S_ISUID)
+		return "the setuid bit";
+	if (!is_dir && (mode & S_ISGID))
+		return "the setgid bit on a file";
+	if (!is_dir && (mode & S_ISVTX))
+		return "the sticky bit on a file";
+	return NULL;
+}
+
+/*
+ * The link rule (package_manifest.h).  The target is resolved as a path
+ * would be by a client that follows the link, component by component from
+ * the link's directory, but on names only: nothing on disk is looked at, so
+ * the answer is the same at the build, at every extraction and on a client.
+ * A directory that is itself a link would make ".." after it mean something
+ * else than the lexical parent, hence the refusal of links on the way; the
+ * last component may be a link, whose own target is checked in its turn.
+ */
+const char *
+sms_link_target_problem(const char *linkpath, const char *target,
+						SmsIsLinkFn is_link, void *arg)
+{
+	size_t		tlen = strlen(target);
+	char	   *res = palloc(strlen(linkpath) + tlen + 2);
+	const char *slash = strrchr(linkpath, '/');
+	size_t		len = slash ? (size_t) (slash - linkpath) : 0;
+	const char *comp = target;
+	const char *problem;
+
+	if (tlen == 0)
+		return "its target is empty";
+	if (target[0] == '/')
+		return "its target is an absolute path";
+	if (tlen > SMS_PATH_LENGTH_CEILING)
+		return "its target is too long";
+	problem = sms_path_name_problem(target);
+	if (problem != NULL)
+		return psprintf("its target contains %s", problem);
+
+	/* res: the directory reached so far, without a trailing '/' */
+	memcpy(res, linkpath, len);
+	res[len] = '\0';
+	for (;;)
+	{
+		const char *next = strchr(comp, '/');
+		size_t		clen = next ? (size_t) (next - comp) : strlen(comp);
+
+		if (clen == 0 || (clen == 1 && comp[0] == '.'))
+		{
+			/* "a//b", "a/./b": nothing moves */
+		}
+		else if (len > 0 && is_link(arg, res))
+		{
+			/* what is reached so far is passed through as a directory */
+			return psprintf("its target passes through \"%s\", a symbolic link",
+							sms_path_printable(res));
+		}
+		else if (clen == 2 && comp[0] == '.' && comp[1] == '.')
+		{
+			char	   *up;
+
+			if (len == 0)
+				return "its target leaves the package";
+			up = strrchr(res, '/');
+			len = up ? (size_t) (up - res) : 0;
+			res[len] = '\0';
+		}
+		else
+		{
+			if (len > 0)
+				res[len++] = '/';
+			memcpy(res + len, comp, clen);
+			len += clen;
+			res[len] = '\0';
+		}
+		if (next == NULL)
+			break;
+		comp = next + 1;
+	}
+	if (len == 0)
+		return "its target is the package's top directory";
+	if (strncmp(linkpath, res, len) == 0 && (linkpath[len] == '/' || linkpath[len] == '\0'))
+		return strlen(linkpath) == len ? "its target is the link itself"
+			: "its target is a directory that holds the link";
+	pfree(res);
+	return NULL;
+}
 
 /* ------------------------------------------------------------------------
  * The manifest's text form
@@ -179,14 +288,16 @@ sms_manifest_to_text(const SmsManifest *m)
 	static const char hex[] = "0123456789abcdef";
 
 	initStringInfo(&buf);
+	if (m->version >= 2)
+		appendStringInfoString(&buf, SMS_MANIFEST_HEADER "\n");
 	for (int i = 0; i < m->nentries; i++)
 	{
 		const SmsManifestEntry *e = &m->entries[i];
 
-		if (e->is_dir)
+		if (e->is_dir || e->is_link)
 		{
 			for (int j = 0; j < DIR_DIGEST_CHARS; j++)
-				appendStringInfoChar(&buf, '-');
+				appendStringInfoChar(&buf, e->is_link ? '@' : '-');
 		}
 		else
 		{
@@ -196,8 +307,14 @@ sms_manifest_to_text(const SmsManifest *m)
 				appendStringInfoChar(&buf, hex[e->sha256[j] & 0x0f]);
 			}
 		}
-		appendStringInfo(&buf, " " INT64_FORMAT " %04o %s\n",
-						 e->size, e->mode & 07777, e->path);
+		appendStringInfo(&buf, " " INT64_FORMAT " %04o ", e->size, e->mode & 07777);
+		if (m->version >= 2)
+			appendStringInfo(&buf, "%lld.%09ld ",
+							 (long long) e->mtime.tv_sec, (long) e->mtime.tv_nsec);
+		appendStringInfoString(&buf, e->path);
+		if (e->is_link)
+			appendStringInfo(&buf, SMS_LINK_ARROW "%s", e->target);
+		appendStringInfoChar(&buf, '\n');
 	}
 	return buf.data;
 }
@@ -244,15 +361,62 @@ manifest_error(const char *what, int lineno, const char *problem)
 }
 
 /*
+ * A version 2 line's mtime at f: seconds (decimal, no leading zeros, '-'
+ * before a time before 1970), '.', exactly nine digits of nanoseconds, one
+ * space.  Returns where the path begins.
+ */
+static const char *
+parse_mtime(const char *f, const char *nl, const char *what, int lineno, SmsManifestEntry *e)
+{
+	bool		negative = false;
+	int64		sec = 0;
+	long		nsec = 0;
+	int			ndigits = 0;
+
+	if (f < nl && *f == '-')
+	{
+		negative = true;
+		f++;
+	}
+	while (f < nl && *f >= '0' && *f <= '9')
+	{
+		if (sec > (PG_INT64_MAX / 10) - 10)
+			manifest_error(what, lineno, "the modification time is out of range");
+		sec = sec * 10 + (*f - '0');
+		ndigits++;
+		f++;
+	}
+	if (ndigits == 0 || (ndigits > 1 && f[-ndigits] == '0') || (negative && sec == 0))
+		manifest_error(what, lineno, "the modification time's seconds are not a decimal number without leading zeros");
+	if (f >= nl || *f++ != '.')
+		manifest_error(what, lineno, "expected '.' and nanoseconds in the modification time");
+	for (int i = 0; i < 9; i++, f++)
+	{
+		if (f >= nl || *f < '0' || *f > '9')
+			manifest_error(what, lineno, "the modification time's nanoseconds are not nine digits");
+		nsec = nsec * 10 + (*f - '0');
+	}
+	if (f >= nl || *f++ != ' ')
+		manifest_error(what, lineno, "expected one space after the modification time");
+	if ((time_t) sec != sec)
+		manifest_error(what, lineno, "the modification time is out of range");
+	e->has_mtime = true;
+	e->mtime.tv_sec = negative ? -sec : sec;
+	e->mtime.tv_nsec = nsec;
+	return f;
+}
+
+/*
  * One line of a manifest, p up to its newline nl, into e: everything a line
  * must be on its own (the order of lines is checked by the caller).
  */
 static void
 parse_manifest_line(const char *p, const char *nl, const char *what, int lineno,
-					SmsManifestEntry *e)
+					int version, SmsManifestEntry *e)
 {
 	const char *f = p;
 	bool		dashes = true;
+	bool		ats = (version >= 2);
 	bool		hexdigits = true;
 	int64		size = 0;
 	int			ndigits = 0;
@@ -265,12 +429,15 @@ parse_manifest_line(const char *p, const char *nl, const char *what, int lineno,
 	for (int i = 0; i < DIR_DIGEST_CHARS; i++)
 	{
 		dashes &= (f[i] == '-');
+		ats &= (f[i] == '@');
 		hexdigits &= (hex_value(f[i]) >= 0);
 	}
-	if (!dashes && !hexdigits)
-		manifest_error(what, lineno,
+	if (!dashes && !hexdigits && !ats)
+		manifest_error(what, lineno, version >= 2 ?
+					   "the line does not begin with 64 lower-case hexadecimal digits, 64 '-' or 64 '@'" :
 					   "the line does not begin with 64 lower-case hexadecimal digits or 64 '-'");
 	e->is_dir = dashes;
+	e->is_link = ats;
 	if (hexdigits)
 	{
 		for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
@@ -303,9 +470,22 @@ parse_manifest_line(const char *p, const char *nl, const char *what, int lineno,
 	}
 	if (f >= nl || *f++ != ' ')
 		manifest_error(what, lineno, "expected one space after the mode");
+	if (version >= 2)
+		f = parse_mtime(f, nl, what, lineno, e);
 
-	/* path: the rest of the line */
+	/* path: the rest of the line; a link's ends before " -> <target>" */
 	pathlen = nl - f;
+	if (e->is_link)
+	{
+		size_t		arrow = strlen(SMS_LINK_ARROW);
+
+		if (size == 0 || (size_t) size + arrow >= pathlen ||
+			memcmp(nl - size - arrow, SMS_LINK_ARROW, arrow) != 0)
+			manifest_error(what, lineno,
+						   "a link's line must end with \" -> \" and a target of its size");
+		e->target = pnstrdup(nl - size, size);
+		pathlen -= size + arrow;
+	}
 	e->path = pnstrdup(f, pathlen);
 	e->size = size;
 	e->mode = mode;
@@ -325,6 +505,14 @@ parse_manifest_line(const char *p, const char *nl, const char *what, int lineno,
 					   : "a file's path must not end with '/'");
 	if (e->is_dir && size != 0)
 		manifest_error(what, lineno, "a directory's size must be 0");
+	if (version >= 2)
+	{
+		const char *problem = sms_mode_problem(mode, e->is_dir, e->is_link);
+
+		if (problem != NULL)
+			manifest_error(what, lineno,
+						   psprintf("\"%s\" has %s", sms_path_printable(e->path), problem));
+	}
 	if (strcmp(e->path, SMS_MANIFEST_NAME) == 0 ||
 		strcmp(e->path, SMS_MANIFEST_NAME "/") == 0 ||
 		strcmp(e->path, SMS_DELTA_NAME) == 0 ||
@@ -335,13 +523,16 @@ parse_manifest_line(const char *p, const char *nl, const char *what, int lineno,
 
 /*
  * The tree a manifest describes must be possible.  For each entry, none of
- * its ancestors may be listed, neither as a file ("a" for "a/b") nor as an
- * empty directory ("a/" for "a/b"); and a directory "a/" may not also be a
- * file "a".
+ * its ancestors may be listed as a file or a link ("a" for "a/b"), and a
+ * directory "a/" may not also be a file "a".  In version 1 no ancestor may
+ * be listed as an (empty) directory either ("a/" for "a/b"); in version 2
+ * every ancestor must be listed as one.
  */
 static void
 check_tree_possible(const SmsManifest *m, const char *what)
 {
+	int			first = m->version >= 2 ? 2 : 1;	/* the first entry's line */
+
 	for (int i = 0; i < m->nentries; i++)
 	{
 		const char *path = m->entries[i].path;
@@ -358,21 +549,27 @@ check_tree_possible(const SmsManifest *m, const char *what)
 			prefix[j] = '\0';
 			other = sms_manifest_find(m, prefix);
 			if (other != NULL && j + 1 == plen)
-				manifest_error(what, i + 1,
-							   psprintf("\"%s\" is listed both as a file and as a directory",
-										sms_path_printable(prefix)));
+				manifest_error(what, i + first,
+							   psprintf("\"%s\" is listed both as a %s and as a directory",
+										sms_path_printable(prefix),
+										other->is_link ? "link" : "file"));
 			if (other != NULL)
-				manifest_error(what, i + 1,
-							   psprintf("\"%s\" is inside \"%s\", which is listed as a file",
-										sms_path_printable(path), sms_path_printable(prefix)));
+				manifest_error(what, i + first,
+							   psprintf("\"%s\" is inside \"%s\", which is listed as a %s",
+										sms_path_printable(path), sms_path_printable(prefix),
+										other->is_link ? "link" : "file"));
 			if (j + 1 < plen)
 			{
 				prefix[j] = '/';
 				prefix[j + 1] = '\0';
 				other = sms_manifest_find(m, prefix);
-				if (other != NULL)
-					manifest_error(what, i + 1,
+				if (other != NULL && m->version < 2)
+					manifest_error(what, i + first,
 								   psprintf("directory \"%s\" is listed as empty, but \"%s\" is inside it",
+											sms_path_printable(prefix), sms_path_printable(path)));
+				if (other == NULL && m->version >= 2)
+					manifest_error(what, i + first,
+								   psprintf("directory \"%s\" is not listed, but \"%s\" is inside it",
 											sms_path_printable(prefix), sms_path_printable(path)));
 			}
 		}
@@ -380,13 +577,44 @@ check_tree_possible(const SmsManifest *m, const char *what)
 	}
 }
 
+/* SmsIsLinkFn over a manifest. */
+static bool
+manifest_is_link(void *arg, const char *path)
+{
+	const SmsManifestEntry *e = sms_manifest_find((const SmsManifest *) arg, path);
+
+	return e != NULL && e->is_link;
+}
+
+/* Every link must follow the link rule (package_manifest.h). */
+static void
+check_links(const SmsManifest *m, const char *what)
+{
+	for (int i = 0; i < m->nentries; i++)
+	{
+		const SmsManifestEntry *e = &m->entries[i];
+		const char *problem;
+
+		if (!e->is_link)
+			continue;
+		problem = sms_link_target_problem(e->path, e->target, manifest_is_link, (void *) m);
+		if (problem != NULL)
+			manifest_error(what, i + 1 + (m->version >= 2 ? 1 : 0),
+						   psprintf("link \"%s\": %s", sms_path_printable(e->path), problem));
+	}
+}
+
 /*
  * Parse the text form, accepting only what sms_manifest_to_text writes:
- * one space between fields, a size without sign or leading zeros, a mode
- * of exactly four octal digits, lines sorted and unique, every line ended
- * by a newline, safe paths.  The tree described must also be possible: no
- * path below a name that is listed as a file, and no directory listed as
- * empty that has something in it.  So one package has one manifest text.
+ * the header line of version 2 or none (version 1), one space between
+ * fields, a size without sign or leading zeros, a mode of exactly four
+ * octal digits (version 2: one sms_mode_problem accepts), a modification
+ * time (version 2), links that follow the link rule, lines sorted and
+ * unique, every line ended by a newline, safe paths.  The tree described
+ * must also be possible: no path below a name that is listed as a file or
+ * a link, no directory listed as empty that has something in it (version
+ * 1), no directory unlisted that has (version 2).  So one package has one
+ * manifest text.
  */
 SmsManifest *
 sms_manifest_parse(const char *text, size_t len, const char *what)
@@ -413,13 +641,22 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 	m->entries = palloc_extended(sizeof(SmsManifestEntry) * Max(nlines, 1),
 								 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
-	for (lineno = 1; p < end; lineno++)
+	m->version = 1;
+	lineno = 1;
+	if ((size_t) (end - p) > strlen(SMS_MANIFEST_HEADER) &&
+		memcmp(p, SMS_MANIFEST_HEADER "\n", strlen(SMS_MANIFEST_HEADER) + 1) == 0)
+	{
+		m->version = SMS_MANIFEST_VERSION;
+		p += strlen(SMS_MANIFEST_HEADER) + 1;
+		lineno++;
+	}
+	for (; p < end; lineno++)
 	{
 		const char *nl = memchr(p, '\n', end - p);
 		SmsManifestEntry *e = &m->entries[m->nentries];
 
 		Assert(nl != NULL);
-		parse_manifest_line(p, nl, what, lineno, e);
+		parse_manifest_line(p, nl, what, lineno, m->version, e);
 		if (m->nentries > 0)
 		{
 			int			c = strcmp(m->entries[m->nentries - 1].path, e->path);
@@ -434,14 +671,19 @@ sms_manifest_parse(const char *text, size_t len, const char *what)
 										sms_path_printable(e->path)));
 		}
 
-		if (m->total_bytes > PG_INT64_MAX - e->size)
-			manifest_error(what, lineno, "the total size is out of range");
-		m->total_bytes += e->size;
+		/* a link's size is its target's length: not bytes of the package */
+		if (!e->is_link)
+		{
+			if (m->total_bytes > PG_INT64_MAX - e->size)
+				manifest_error(what, lineno, "the total size is out of range");
+			m->total_bytes += e->size;
+		}
 		m->nentries++;
 		p = nl + 1;
 	}
 
 	check_tree_possible(m, what);
+	check_links(m, what);
 	return m;
 }
 

@@ -29,15 +29,19 @@
  * (a full disk, typically) the temporary copy is removed and the old version
  * stays as it was.
  *
- * Modes: files keep their permission bits (without setuid, setgid, sticky);
- * directories too, with rwx for the owner so that the server can always
- * remove them; the published tree's own directory is 0755, whatever the
- * private directory it was copied from had, because clients must read it.
+ * Modes and times: files keep their permission bits (without setuid,
+ * setgid, sticky); directories keep theirs with setgid and sticky (never
+ * setuid), with rwx for the owner so that the server can always remove
+ * them; the published tree's own directory is 0755, whatever the private
+ * directory it was copied from had, because clients must read it.  Files,
+ * links and directories keep their modification times to the nanosecond,
+ * a directory's set once its contents are copied.
  *
  * Every directory walk works on descriptors (openat, mkdirat, unlinkat, all
- * with O_NOFOLLOW) rather than path names, so a symbolic link planted in a
- * tree is never followed: the copy refuses it and the removal (file_util.c)
- * unlinks it.
+ * with O_NOFOLLOW) rather than path names, so a symbolic link in a tree is
+ * never followed: the copy makes a link with the same target (the tree
+ * copied was checked against its manifest, whose links follow the link
+ * rule of package_manifest.h), and the removal (file_util.c) unlinks it.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -238,6 +242,32 @@ copy_file(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const ch
 	pfree(dst_path);
 }
 
+/*
+ * Copy symbolic link name (st from its lstat) as a link with the same
+ * target and modification time, never following it.
+ */
+static void
+copy_link(Publish *p, int src_dir_fd, int dst_dir_fd, const char *name, const char *rel,
+		  const struct stat *st)
+{
+	char		target[SMS_PATH_LENGTH_CEILING + 1];
+	ssize_t		n = readlinkat(src_dir_fd, name, target, sizeof(target));
+	struct timespec ts[2];
+
+	if (n < 0)
+		publish_failed(p, errno, "Reading link \"%s\" failed.", join(p->src_dir, rel));
+	if (n >= (ssize_t) sizeof(target))
+		publish_failed(p, ENAMETOOLONG, "Reading link \"%s\" failed.", join(p->src_dir, rel));
+	target[n] = '\0';
+	if (symlinkat(target, dst_dir_fd, name) != 0)
+		publish_failed(p, errno, "Creating link \"%s/%s/%s\" failed.", p->share_dir, p->tmp_name, rel);
+	ts[0] = st->st_atim;
+	ts[1] = st->st_mtim;
+	if (utimensat(dst_dir_fd, name, ts, AT_SYMLINK_NOFOLLOW) != 0)
+		publish_failed(p, errno, "Setting the modification time of \"%s/%s/%s\" failed.",
+					   p->share_dir, p->tmp_name, rel);
+}
+
 /* Copy the contents of directory src_fd (rel, "" for the top) into dst_fd. */
 static void
 copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
@@ -253,12 +283,15 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 		char	   *name = lfirst(lc);
 		char	   *child = rel[0] ? psprintf("%s/%s", rel, name) : pstrdup(name);
 		struct stat st;
+		struct timespec ts[2];
 
 		CHECK_FOR_INTERRUPTS();
 		if (fstatat(src_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 			publish_failed(p, errno, "Reading \"%s\" failed.", join(p->src_dir, child));
 		if (S_ISREG(st.st_mode))
 			copy_file(p, src_fd, dst_fd, name, child);
+		else if (S_ISLNK(st.st_mode))
+			copy_link(p, src_fd, dst_fd, name, child, &st);
 		else if (S_ISDIR(st.st_mode))
 		{
 			char	   *dst_path = psprintf("%s/%s/%s", p->share_dir, p->tmp_name, child);
@@ -279,8 +312,12 @@ copy_dir(Publish *p, int src_fd, int dst_fd, const char *rel)
 
 			copy_dir(p, s, d, child);
 
-			if (fchmod(d, (st.st_mode & 0777) | S_IRWXU) != 0)
+			if (fchmod(d, (st.st_mode & 03777) | S_IRWXU) != 0)
 				publish_failed(p, errno, "Setting the permissions of \"%s\" failed.", dst_path);
+			ts[0] = st.st_atim;
+			ts[1] = st.st_mtim;
+			if (futimens(d, ts) != 0)
+				publish_failed(p, errno, "Setting the modification time of \"%s\" failed.", dst_path);
 			sms_fdset_close(&p->fds, d);
 			sms_fdset_close(&p->fds, s);
 			pfree(dst_path);

@@ -28,6 +28,9 @@
 /* paths a failed build lists by name; the rest are counted */
 #define PROBLEMS_LISTED 100
 
+/* What a package source may hold (docs/packages.md). */
+#define SOURCE_HINT "A package source may contain only regular files, directories and relative symbolic links that stay inside it, that the server can read, with valid names, and no setuid bit (nor setgid or sticky bit on a file)."
+
 /* The first size of the entries array; it doubles as needed. */
 #define FIRST_MAX_ENTRIES 256
 
@@ -126,7 +129,7 @@ walk_problems_raise(SmsSourceWalk *w)
 				(errcode(w->first_errcode),
 				 errmsg("package source \"%s\" has %d paths that cannot be packaged: %s; and %d more",
 						w->source_dir, w->nproblems, w->problems.data, w->nproblems - PROBLEMS_LISTED),
-				 errhint("A package source may contain only regular files and directories that the server can read, with valid names.")));
+				 errhint("%s", SOURCE_HINT)));
 	ereport(ERROR,
 			(errcode(w->first_errcode),
 			 errmsg("package source \"%s\" has %d paths that cannot be packaged: %s",
@@ -135,18 +138,27 @@ walk_problems_raise(SmsSourceWalk *w)
 }
 
 /*
- * Refuse anything but a regular file or a directory, naming what it is:
- * false (recorded) if refused.
+ * Refuse anything but a regular file, a directory or a symbolic link, naming
+ * what it is, and a mode that cannot be distributed: false (recorded) if
+ * refused.
  */
 static bool
 check_file_type(SmsSourceWalk *w, const char *relpath, mode_t mode)
 {
 	const char *what;
 
-	if (S_ISREG(mode) || S_ISDIR(mode))
-		return true;
-	if (S_ISLNK(mode))
-		what = "a symbolic link";
+	if (S_ISREG(mode) || S_ISDIR(mode) || S_ISLNK(mode))
+	{
+		const char *problem = sms_mode_problem(mode & 07777, S_ISDIR(mode), S_ISLNK(mode));
+
+		if (problem == NULL)
+			return true;
+		walk_problem(w, ERRCODE_INVALID_PARAMETER_VALUE, relpath, psprintf("mode %04o: %s", (int) (mode & 07777), problem),
+					 psprintf("package source \"%s\" contains \"%s\" with mode %04o: %s",
+							  w->source_dir, sms_path_printable(relpath), (int) (mode & 07777), problem),
+					 NULL, SOURCE_HINT);
+		return false;
+	}
 	else if (S_ISCHR(mode) || S_ISBLK(mode))
 		what = "a device file";
 	else if (S_ISFIFO(mode))
@@ -159,7 +171,7 @@ check_file_type(SmsSourceWalk *w, const char *relpath, mode_t mode)
 	walk_problem(w, ERRCODE_INVALID_PARAMETER_VALUE, relpath, what,
 				 psprintf("package source \"%s\" contains %s: \"%s\"",
 						  w->source_dir, what, sms_path_printable(relpath)),
-				 NULL, "A package source may contain only regular files and directories.");
+				 NULL, SOURCE_HINT);
 	return false;
 }
 
@@ -235,7 +247,7 @@ open_walk_directory(SmsSourceWalk *w, const char *dirpath, int parent)
  */
 static char *
 walk_check(SmsSourceWalk *w, const char *dirpath, int parent, const char *name,
-		   struct stat *st)
+		   struct stat *st, char **target)
 {
 	const char *problem;
 	char	   *relpath = psprintf("%s%s", dirpath, name);
@@ -275,6 +287,29 @@ walk_check(SmsSourceWalk *w, const char *dirpath, int parent, const char *name,
 	}
 	if (!check_file_type(w, relpath, st->st_mode))
 		return NULL;
+	*target = NULL;
+	if (S_ISLNK(st->st_mode))
+	{
+		char		buf[SMS_PATH_LENGTH_CEILING + 1];
+		ssize_t		n = readlinkat(dirfd(w->dir), name, buf, sizeof(buf));
+
+		if (n < 0 && (errno == ENOENT || errno == EINVAL))
+			sms_source_changed(w->source_dir, relpath, "it was removed or replaced while its directory was read");
+		if (n < 0 || n >= (ssize_t) sizeof(buf))
+		{
+			int			save_errno = errno;
+
+			walk_problem(w, n < 0 ? errcode_for_file_access_code(save_errno) : ERRCODE_PROGRAM_LIMIT_EXCEEDED, relpath,
+						 n < 0 ? psprintf("could not read link: %s", strerror(save_errno)) :
+						 "a symbolic link with a target too long",
+						 psprintf("could not read symbolic link \"%s\" in package source \"%s\"",
+								  sms_path_printable(relpath), w->source_dir),
+						 NULL, NULL);
+			return NULL;
+		}
+		buf[n] = '\0';
+		*target = pnstrdup(buf, n);
+	}
 	/* a file the server cannot read: named now, with every other one */
 	if (S_ISREG(st->st_mode) && faccessat(dirfd(w->dir), name, R_OK, AT_EACCESS) != 0 &&
 		errno != ENOENT)
@@ -354,6 +389,7 @@ walk_directory(SmsSourceWalk *w, const char *dirpath, int parent)
 	for (;;)
 	{
 		char	   *relpath;
+		char	   *target = NULL;
 		SmsWalkEntry *we;
 
 		CHECK_FOR_INTERRUPTS();
@@ -371,7 +407,7 @@ walk_directory(SmsSourceWalk *w, const char *dirpath, int parent)
 		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		relpath = walk_check(w, dirpath, parent, de->d_name, &st);
+		relpath = walk_check(w, dirpath, parent, de->d_name, &st, &target);
 		if (relpath == NULL)
 			continue;
 
@@ -383,7 +419,8 @@ walk_directory(SmsSourceWalk *w, const char *dirpath, int parent)
 		we = &w->entries[w->nentries++];
 		we->path = relpath;
 		we->mode = st.st_mode;
-		we->mtime = st.st_mtime;
+		we->mtime = st.st_mtim;
+		we->target = target;
 		we->size = S_ISREG(st.st_mode) ? st.st_size : 0;
 		we->dev = st.st_dev;
 		we->ino = st.st_ino;
@@ -415,7 +452,43 @@ sms_walk_init(SmsSourceWalk *w, const char *source_dir)
 bool
 sms_walk_listed(const SmsWalkEntry *we)
 {
-	return !S_ISDIR(we->mode) || we->nchildren == 0;
+	return true;
+}
+
+/* SmsIsLinkFn over the sorted entries of a walk. */
+static bool
+walk_is_link(void *arg, const char *path)
+{
+	SmsSourceWalk *w = (SmsSourceWalk *) arg;
+	SmsWalkEntry key;
+	SmsWalkEntry *we;
+
+	key.path = (char *) path;
+	we = bsearch(&key, w->entries, w->nentries, sizeof(SmsWalkEntry), walk_entry_cmp);
+	return we != NULL && S_ISLNK(we->mode);
+}
+
+/* Every link must follow the link rule: the others named with the problems. */
+static void
+walk_check_links(SmsSourceWalk *w)
+{
+	for (int i = 0; i < w->nentries; i++)
+	{
+		SmsWalkEntry *we = &w->entries[i];
+		const char *problem;
+
+		if (!S_ISLNK(we->mode))
+			continue;
+		problem = sms_link_target_problem(we->path, we->target, walk_is_link, w);
+		if (problem == NULL)
+			continue;
+		walk_problem(w, ERRCODE_INVALID_PARAMETER_VALUE, we->path,
+					 psprintf("a symbolic link to \"%s\": %s", sms_path_printable(we->target), problem),
+					 psprintf("package source \"%s\" contains a symbolic link that cannot be distributed: \"%s\" -> \"%s\": %s",
+							  w->source_dir, sms_path_printable(we->path),
+							  sms_path_printable(we->target), problem),
+					 NULL, SOURCE_HINT);
+	}
 }
 
 void
@@ -440,13 +513,15 @@ sms_walk_source(SmsSourceWalk *w)
 		if (S_ISDIR(w->entries[i].mode))
 			walk_directory(w, w->entries[i].path, i);
 	}
-	walk_problems_raise(w);
 
 	/*
 	 * Manifest order.  With a directory's path ending in '/', plain strcmp
 	 * order puts every directory before its contents.
 	 */
 	qsort(w->entries, w->nentries, sizeof(SmsWalkEntry), walk_entry_cmp);
+	walk_check_links(w);
+	walk_problems_raise(w);
+	manifest_bytes = sms_manifest_header_bytes();
 
 	/* the manifest's size, from the walk: refused before the tar is begun */
 	for (int i = 0; i < w->nentries; i++)
@@ -456,7 +531,10 @@ sms_walk_source(SmsSourceWalk *w)
 		if (!sms_walk_listed(we))
 			continue;
 		w->nlisted++;
-		manifest_bytes += sms_manifest_line_bytes(we->path, S_ISDIR(we->mode) ? 0 : we->size);
+		manifest_bytes += sms_manifest_line_bytes(we->path,
+												  S_ISREG(we->mode) ? (int64) we->size :
+												  S_ISLNK(we->mode) ? (int64) strlen(we->target) : 0,
+												  &we->mtime, we->target);
 	}
 	if (manifest_bytes > SMS_MAX_MANIFEST_BYTES)
 		ereport(ERROR,

@@ -6,7 +6,10 @@
  *
  * Terms:
  *	walk		one directory at a time, breadth first, lstat-ing every name,
- *				refusing anything that is not a regular file or a directory
+ *				refusing anything that is not a regular file, a directory or
+ *				a symbolic link (never followed; its target read and held to
+ *				the link rule of package_manifest.h once the walk is done),
+ *				every mode that could not be distributed (sms_mode_problem)
  *				and every name that could not be distributed.  It records
  *				each entry's device and inode, so that the stream (the
  *				second pass, package_archive.c) can check that it reads what
@@ -14,9 +17,8 @@
  *	problem		one path the walk cannot package (unreadable, a refused type
  *				or name, beyond a limit on paths).  The walk goes on, so
  *				that the error names them all.
- *	listed		an entry the manifest lists: every regular file, and the
- *				directories that are empty (the others are implied by the
- *				paths of their contents).
+ *	listed		an entry the manifest lists: every one (version 2 of the
+ *				manifest lists every file, directory and link).
  *	changed		a file or directory that was replaced or removed since the
  *				walk saw it, or a file that changed while it was read: the
  *				build fails with "changed while the package was being
@@ -42,7 +44,8 @@ typedef struct SmsWalkEntry
 {
 	char	   *path;			/* relative; a directory's ends in '/' */
 	mode_t		mode;			/* st_mode from the walk's lstat */
-	time_t		mtime;
+	struct timespec mtime;
+	char	   *target;			/* links: the target, else NULL */
 	off_t		size;			/* regular files: st_size from the walk */
 	dev_t		dev;
 	ino_t		ino;

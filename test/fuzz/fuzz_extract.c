@@ -23,22 +23,26 @@
  * stream never do.  Kinds: f a file; d a directory; l a symbolic link to
  * <data>; h a hard link to <data>; F a file whose manifest size is one
  * more; m a file in the manifest only; x a file in the archive only; D
- * the delta description, with <data> ('|' for newlines).  Properties
- * checked, for both:
+ * the delta description, with <data> ('|' for newlines).  A first line
+ * "2" makes the manifest version 2 (its header, a time on every line,
+ * every directory and every link listed).  Properties checked, for both:
  *
  *	errors		extracted, or refused with an ERROR whose SQLSTATE is not
  *				XX000 (every refusal says what is wrong) -- never a crash or
  *				a sanitizer report.
  *	confinement	nothing is created outside dest (the scratch directory
  *				still holds only the package file, dest and an empty
- *				outside), and dest holds only directories and regular files
- *				(no link, device or FIFO), refused or not.
+ *				outside), and dest holds only directories, regular files
+ *				and symbolic links whose targets are relative and, resolved
+ *				by name from the link's directory, stay inside dest (no
+ *				device or FIFO), refused or not; no file has the setuid,
+ *				setgid or sticky bit, no directory the setuid bit.
  *	descriptors	none is left open, refused or not.
  *	manifest	when accepted: every regular file under dest is a file of
- *				the returned manifest with its size, every file of the
- *				manifest is there, every directory under dest is implied
- *				by the manifest, and no file or directory has the setuid,
- *				setgid or sticky bit or is writable by group or others
+ *				the returned manifest with its size, every link a link of
+ *				it with its target, every file and link of the manifest is
+ *				there, every directory under dest is listed or implied by
+ *				the manifest, and nothing is writable by group or others
  *				beyond the manifest's mode.
  *
  * Copyright (c) 2026, the smsdist developers
@@ -149,22 +153,74 @@ implied(const SmsManifest *m, const char *rel)
 	return false;
 }
 
+/*
+ * Does a link at rel (below dest) to target stay inside dest, resolved by
+ * name?  Independent of the extractor's rule, which is stricter.
+ */
+static bool
+link_stays_inside(const char *rel, const char *target)
+{
+	int			depth = 0;
+	const char *c;
+
+	if (target[0] == '/' || target[0] == '\0')
+		return false;
+	for (c = rel; *c; c++)
+		depth += (*c == '/');
+	for (c = target; *c;)
+	{
+		const char *e = strchr(c, '/');
+		size_t		n = e ? (size_t) (e - c) : strlen(c);
+
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+		{
+			if (--depth < 0)
+				return false;
+		}
+		else if (n > 0 && !(n == 1 && c[0] == '.'))
+			depth++;
+		c = e ? e + 1 : c + n;
+	}
+	return true;
+}
+
 static int
 check_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	const char *rel = path + strlen(dest_dir);
+	char		target[4097];
+	ssize_t		tn = 0;
 
-	CHECK(flag == FTW_F || flag == FTW_D, "%s: not a file or a directory (flag %d)", path, flag);
-	CHECK(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode), "%s: mode %o", path, st->st_mode);
-	CHECK((st->st_mode & (S_ISUID | S_ISGID | S_ISVTX)) == 0, "%s: mode %o", path, st->st_mode);
+	CHECK(flag == FTW_F || flag == FTW_D || flag == FTW_SL,
+		  "%s: not a file, a directory or a link (flag %d)", path, flag);
+	CHECK(S_ISREG(st->st_mode) || S_ISDIR(st->st_mode) || S_ISLNK(st->st_mode),
+		  "%s: mode %o", path, st->st_mode);
+	CHECK((st->st_mode & S_ISUID) == 0, "%s: mode %o", path, st->st_mode);
+	CHECK(S_ISDIR(st->st_mode) || S_ISLNK(st->st_mode) || (st->st_mode & (S_ISGID | S_ISVTX)) == 0,
+		  "%s: mode %o", path, st->st_mode);
+	if (S_ISLNK(st->st_mode))
+	{
+		tn = readlink(path, target, sizeof(target) - 1);
+		CHECK(tn > 0, "%s: readlink: %m", path);
+		target[tn] = '\0';
+		CHECK(*rel == '/' && link_stays_inside(rel + 1, target), "%s: a link to \"%s\"", path, target);
+	}
 	if (walk_manifest == NULL || *rel == '\0')
 		return 0;
 	rel++;						/* the '/' after dest */
-	if (S_ISREG(st->st_mode))
+	if (S_ISLNK(st->st_mode))
 	{
 		const SmsManifestEntry *e = find(walk_manifest, rel);
 
-		CHECK(e != NULL && !e->is_dir, "%s is not a file of the manifest", rel);
+		CHECK(e != NULL && e->is_link && strcmp(e->target, target) == 0,
+			  "%s is not a link of the manifest to \"%s\"", rel, target);
+		walk_files++;
+	}
+	else if (S_ISREG(st->st_mode))
+	{
+		const SmsManifestEntry *e = find(walk_manifest, rel);
+
+		CHECK(e != NULL && !e->is_dir && !e->is_link, "%s is not a file of the manifest", rel);
 		CHECK(e->size == st->st_size, "%s: %lld bytes, the manifest says %lld", rel,
 			  (long long) st->st_size, (long long) e->size);
 		CHECK((st->st_mode & 022 & ~e->mode) == 0, "%s: mode %o, manifest %o", rel,
@@ -206,11 +262,13 @@ typedef struct Entry
 	char	   *data;
 } Entry;
 
-/* manifest lines, sorted by their path: after the third space */
+/* manifest lines, sorted by their path: after the third space (fourth: v2) */
+static int	line_fields = 3;
+
 static const char *
 line_path(const char *l)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < line_fields; i++)
 		l = strchr(l, ' ') + 1;
 	return l;
 }
@@ -235,9 +293,13 @@ write_structured(const uint8_t *data, size_t size)
 	char	   *manifest;
 	struct archive *a;
 	bool		ok = true;
+	bool		v2;
+	const char *mtime;
 
 	memcpy(text, data, size);
 	text[size] = '\0';
+	v2 = (strncmp(text, "2\n", 2) == 0);
+	line_fields = v2 ? 4 : 3;
 	for (char *line = strtok_r(text, "\n", &save); line && n < MAX_ENTRIES;
 		 line = strtok_r(NULL, "\n", &save))
 	{
@@ -259,7 +321,8 @@ write_structured(const uint8_t *data, size_t size)
 		n++;
 	}
 
-	/* the manifest: files, and directories with nothing below them */
+	/* the manifest: files, and directories with nothing below them (v2: all, and links) */
+	mtime = v2 ? " 1700000000.000000000" : "";
 	for (int i = 0; i < n; i++)
 	{
 		char		hex[65];
@@ -279,15 +342,24 @@ write_structured(const uint8_t *data, size_t size)
 				if (j != i && strncmp(e[j].path, dir, dl2) == 0 && e[j].path[dl2] == '/' &&
 					e[j].path[dl2 + 1] != '\0')
 					below = true;
-			if (!below)
+			if (!below || v2)
 			{
 				l = malloc(dl2 + 100);
-				sprintf(l, "%s 0 %04o %s/\n",
+				sprintf(l, "%s 0 %04o%s %s/\n",
 						"----------------------------------------------------------------",
-						e[i].mode, dir);
+						e[i].mode, mtime, dir);
 				mlines[nm++] = l;
 			}
 			free(dir);
+			continue;
+		}
+		if (e[i].kind == 'l' && v2)
+		{
+			l = malloc(plen + dlen + 120);
+			sprintf(l, "%s %zu %04o%s %s -> %s\n",
+					"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@",
+					dlen, e[i].mode, mtime, e[i].path, e[i].data);
+			mlines[nm++] = l;
 			continue;
 		}
 		if (e[i].kind != 'f' && e[i].kind != 'F' && e[i].kind != 'm')
@@ -296,15 +368,15 @@ write_structured(const uint8_t *data, size_t size)
 		for (int k = 0; k < 32; k++)
 			sprintf(hex + 2 * k, "%02x", d[k]);
 		l = malloc(plen + 120);
-		sprintf(l, "%s %zu %04o %s\n", hex, dlen + (e[i].kind == 'F'), e[i].mode, e[i].path);
+		sprintf(l, "%s %zu %04o%s %s\n", hex, dlen + (e[i].kind == 'F'), e[i].mode, mtime, e[i].path);
 		mlines[nm++] = l;
 	}
 	qsort(mlines, nm, sizeof(char *), cmp_line);
 	for (int i = 0; i < nm; i++)
 		mlen += strlen(mlines[i]);
-	manifest = malloc(mlen + 1);
-	manifest[0] = '\0';
-	for (int i = 0, off = 0; i < nm; i++)
+	manifest = malloc(mlen + 32);
+	strcpy(manifest, v2 ? "smsdist-manifest 2\n" : "");
+	for (int i = 0, off = strlen(manifest); i < nm; i++)
 	{
 		strcpy(manifest + off, mlines[i]);
 		off += strlen(mlines[i]);
@@ -415,7 +487,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		walk_files = 0;
 		CHECK(nftw(dest_dir, check_one, 16, FTW_PHYS) == 0, "walk");
 		for (int i = 0; i < call.m->nentries; i++)
-			walk_files -= !call.m->entries[i].is_dir;
+			walk_files -= !call.m->entries[i].is_dir;	/* files and links */
 		CHECK(walk_files == 0, "the manifest lists files that are not there");
 	}
 	else

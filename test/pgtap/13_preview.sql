@@ -5,7 +5,7 @@
 -- throttling mode, the delta estimate from two manifests, and preview() of
 -- a job inserted in the same transaction, which writes nothing.
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -174,6 +174,14 @@ SELECT is((smsdist.manifest_delta_bytes(
           '(30,40)', 'a changed file and an added one travel; the kept file and directories do not');
 SELECT is((smsdist.manifest_delta_bytes(repeat('a', 64) || E' 10 0644 a.txt\n', repeat('a', 64) || E' 10 0755 a.txt\n'))::text,
           '(10,10)', 'a mode change sends the file again');
+SELECT is((smsdist.manifest_delta_bytes(
+              E'smsdist-manifest 2\n' || repeat('a', 64) || E' 10 0644 1700000000.000000000 a.txt\n' || repeat('b', 64) || E' 20 0644 1700000000.000000000 b c.txt\n',
+              E'smsdist-manifest 2\n' || repeat('a', 64) || E' 10 0644 1700000000.000000000 a.txt\n' || repeat('b', 64) || E' 20 0644 1700000001.000000000 b c.txt\n'
+              || repeat('-', 64) || E' 0 1775 1700000000.000000000 d/\n' || repeat('@', 64) || E' 5 0777 1700000000.000000000 l -> a.txt\n'))::text,
+          '(20,30)', 'version 2: a changed modification time sends the file again; directories and links are not counted');
+SELECT is((smsdist.manifest_delta_bytes(repeat('a', 64) || E' 10 0644 a.txt\n',
+              E'smsdist-manifest 2\n' || repeat('a', 64) || E' 10 0644 1700000000.000000000 a.txt\n'))::text,
+          '(10,10)', 'from a version 1 base every file travels (it carried no time)');
 
 -------------------------------------------------------------------------------
 -- preview() of a job inserted in the same transaction

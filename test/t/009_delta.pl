@@ -83,7 +83,7 @@ is(send_row($ch1, $j2, 'GC1', 'delta_base'), '1', 'and CH1 passed the delta on t
 my $delta2 = send_row($cen, $j2, 'CH1', 'bytes_total');
 ok($delta2 * 20 < $full1, "the delta ($delta2 bytes) is a small part of the full file ($full1 bytes)");
 is($cen->safe_psql('site', "SELECT files_sent || ' sent, ' || files_deleted || ' deleted, ' || files_kept || ' kept' FROM smsdist.package_deltas WHERE package_id = 'CEN00001' AND source_version = 2 AND base_version = 1"),
-	'3 sent, 2 deleted, 100 kept', 'the delta holds the changed, added and re-moded files and lists the deletions');
+	'3 sent, 3 deleted, 100 kept', 'the delta holds the changed, added and re-moded files and lists the deletions (old/file, old/, empty/)');
 for my $dp (@{ $dps{CH1} }, @{ $dps{GC1} })
 {
 	ok(!-e "$dp/SMS_PKGC/CEN00001/old/gone.txt" && !-e "$dp/SMS_PKGC/CEN00001/empty" && -d "$dp/SMS_PKGC/CEN00001/cache",

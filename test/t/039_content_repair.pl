@@ -120,8 +120,8 @@ like($findings, qr/extra: sub\/added\.txt/, 'the added file is named');
 like($findings, qr/changed: sub\/data\.bin \(5000 bytes, not 100000\)/, 'the truncated file is named with its size');
 like($findings, qr/changed: run\.sh \(mode 0600, not 0755\)/, 'the changed mode is named');
 like($findings, qr/changed: setup\.exe \(its SHA-256 is not the manifest's\)/, 'the corrupted file is named');
-is(row('DP2', 'missing_count, extra_count, changed_count'), '1|1|0',
-	'DP2: the file of the removed directory missing, one extra directory');
+is(row('DP2', 'missing_count, extra_count, changed_count'), '2|1|0',
+	'DP2: the removed directory and its file missing, one extra directory');
 like(row('DP2', "array_to_string(findings, ' | ')"), qr/extra: junk\//, 'the extra directory is named once');
 is($node->safe_psql('site', "SELECT count(*) FROM smsdist.status_messages WHERE message_id = 3207 AND package_id = 'CEN00001'"),
 	'2', 'a status message (3207) for each repair');
