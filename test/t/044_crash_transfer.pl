@@ -32,7 +32,9 @@ use lib "$FindBin::Bin/../lib";
 use SmsTest qw(:DEFAULT eventually);
 
 my $psql = agent_path() =~ s{/smsdist-agent$}{/psql}r;
-my $conf = "smsdist.poll_interval = '5s'\nrestart_after_crash = on\n";
+# (the chunks' bytes stay out of the server logs: a throttled transfer
+# is hundreds of statements)
+my $conf = "smsdist.poll_interval = '5s'\nrestart_after_crash = on\nlog_parameter_max_length = 0\n";
 
 # A session that runs sql in an open transaction and keeps it open.
 sub hold
