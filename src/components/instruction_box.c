@@ -58,12 +58,14 @@ sms_instruction_file_name(const char *name)
 
 /*
  * Is name the temporary file of a writer that is gone?  The format library
- * writes ".<name>.tmp.<pid>" and renames it; a kill between the two leaves
- * it, and nothing would ever remove it.  A file of a live process (another
- * component writing now, or a recycled ID) is left for a later sync.
+ * (and the PCM writer) write ".<name>.tmp.<pid>" and rename it; a kill
+ * between the two leaves it, and nothing would ever remove it.  A file of
+ * a live process (another component writing now, or a recycled ID) is left
+ * for a later sync.  own_stale: one of this process is stale too (the
+ * caller has no write of its own in flight).
  */
-static bool
-stale_temporary(const char *name)
+bool
+sms_stale_temporary(const char *name, bool own_stale)
 {
 	const char *t = strstr(name, ".tmp.");
 	char	   *end;
@@ -73,8 +75,10 @@ stale_temporary(const char *name)
 		return false;
 	errno = 0;
 	pid = strtol(t + 5, &end, 10);
-	if (*end != '\0' || errno != 0 || pid <= 0 || pid == (long) MyProcPid)
+	if (*end != '\0' || errno != 0 || pid <= 0)
 		return false;
+	if (pid == (long) MyProcPid)
+		return own_stale;
 	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
 }
 
@@ -134,7 +138,7 @@ sms_sync_box(const char *dir, const char *box, List *files)
 	{
 		bool		keep = false;
 
-		if (stale_temporary(de->d_name))
+		if (sms_stale_temporary(de->d_name, false))
 		{
 			char	   *path = psprintf("%s/%s", dir, de->d_name);
 

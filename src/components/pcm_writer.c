@@ -50,13 +50,16 @@
  * written under a temporary name, fsynced and renamed, so a workstation
  * reads a whole file or the previous one; a batch's queue rows are removed
  * in the transaction that records the files, so after a crash the files
- * are simply written again.
+ * are simply written again.  The temporary names carry the writer's
+ * process ID, and a Despooler that starts removes those a crash left
+ * (remove_stale_copies), whether or not their machine has a batch to come.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include "pcm_writer.h"
+#include "instruction_box.h"
 #include "status.h"
 #include "site_key.h"
 #include "worker.h"
@@ -305,7 +308,7 @@ domain_dir(PcmPlaces *pl, const char *domain)
 }
 
 /*
- * Files are written in batches: each copy goes to "<dir>/.<name>.tmp"
+ * Files are written in batches: each copy goes to "<dir>/.<name>.tmp.<pid>"
  * (a name no reader takes: they refuse names that start with '.'), then
  * flush_copies() makes the data durable with one syncfs() per file system,
  * renames every copy into place and fsyncs each directory once.  A reader
@@ -320,6 +323,13 @@ typedef struct PendingCopy
 
 static List *pending_copies = NIL;	/* in sms_step_context */
 static List *pending_dirs = NIL;	/* distinct directories written to */
+
+/* A copy's temporary name: this process's ID in it (see remove_stale_copies) */
+static char *
+copy_tmp_path(const char *dir, const char *name)
+{
+	return psprintf("%s/.%s.tmp.%d", dir, name, MyProcPid);
+}
 
 /*
  * A copy could not be written (message says why): an ERROR at elevel
@@ -355,7 +365,7 @@ write_copy_at(const char *dir, const char *name, const char *buf, size_t len,
 {
 	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
 	PendingCopy *pc = palloc(sizeof(PendingCopy));
-	char	   *tmp = psprintf("%s/.%s.tmp", dir, name);
+	char	   *tmp = copy_tmp_path(dir, name);
 	ListCell   *lc;
 	bool		known = false;
 	int			fd;
@@ -436,7 +446,7 @@ flush_copies(void)
 	foreach(lc, pending_copies)
 	{
 		PendingCopy *pc = lfirst(lc);
-		char	   *tmp = psprintf("%s/.%s.tmp", pc->dir, pc->name);
+		char	   *tmp = copy_tmp_path(pc->dir, pc->name);
 		char	   *path = psprintf("%s/%s", pc->dir, pc->name);
 
 		if (rename(tmp, path) != 0)
@@ -461,6 +471,87 @@ remove_copy(const char *dir, const char *name)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not remove PCM file \"%s\": %m", path)));
+}
+
+/*
+ * Remove the temporary copies in dir that no batch will rename: those of a
+ * process that is gone (a Despooler killed between write and rename), of
+ * this one (a batch of its that failed), and the names without a process
+ * ID that an earlier version wrote.  Problems are logged only: a batch
+ * never fails for a leftover.  Returns how many were removed.
+ */
+static int
+remove_stale_in(const char *dir)
+{
+	DIR		   *d = AllocateDir(dir);
+	struct dirent *de;
+	int			removed = 0;
+
+	if (d == NULL && errno == ENOENT)
+		return 0;
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		size_t		len = strlen(de->d_name);
+		char	   *path;
+
+		if (de->d_name[0] != '.' ||
+			!(sms_stale_temporary(de->d_name, true) ||
+			  (len > 5 && strcmp(de->d_name + len - 4, ".tmp") == 0)))
+			continue;
+		path = psprintf("%s/%s", dir, de->d_name);
+		if (unlink(path) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("smsdist run phase: could not remove \"%s\": %m", path)));
+		pfree(path);
+	}
+	if (d != NULL)
+		FreeDir(d);
+	return removed;
+}
+
+/*
+ * Every place of PCM files swept of stale temporary copies: each domain's
+ * directory on the site server and every logon server's box.  Done when a
+ * Despooler starts and after a batch that failed (sweep_due), before any
+ * batch of its own is in flight, so a machine that left the site (no batch
+ * of its own to come) does not keep the file of a crash.
+ */
+static bool sweep_due = true;
+
+static void
+remove_stale_copies(void)
+{
+	PcmPlaces	places = pcm_places();
+	PcmPlaces  *pl = &places;
+	DIR		   *d = AllocateDir(pl->site_server);
+	struct dirent *de;
+	ListCell   *lc;
+	int			removed = 0;
+
+	while (d != NULL && (de = ReadDirExtended(d, pl->site_server, LOG)) != NULL)
+	{
+		char	   *sub;
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		sub = psprintf("%s/%s", pl->site_server, de->d_name);
+		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			removed += remove_stale_in(sub);
+		pfree(sub);
+	}
+	if (d != NULL)
+		FreeDir(d);
+	foreach(lc, pl->all_logon_servers)
+		removed += remove_stale_in(lfirst(lc));
+	if (removed > 0)
+		ereport(LOG,
+				(errmsg("smsdist run phase: removed %d temporary PCM file%s left by an earlier batch",
+						removed, removed == 1 ? "" : "s")));
+	sweep_due = false;
 }
 
 /*
@@ -782,9 +873,13 @@ sms_pcm_write_queued(void)
 	batch_signer = sms_site_signer();
 	requeue_if_key_changed();
 
+	if (sweep_due)
+		remove_stale_copies();
 	n = take_queued_batch(&batch);
 	if (n == 0)
 		return false;
+	/* until its copies are renamed: a batch that fails leaves them */
+	sweep_due = true;
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
 	/* (lists of an earlier batch that failed are in a reset context) */
 	pending_copies = NIL;
@@ -888,6 +983,7 @@ sms_pcm_write_queued(void)
 	}
 	t_write = GetCurrentTimestamp();
 	flush_copies();
+	sweep_due = false;
 	record_batch();
 	refresh_policies(batch);
 	SPI_freetuptable(machines);
