@@ -15,6 +15,11 @@
 #   so that a busy machine, which is slow, never fails a test that waits
 #   for a state.  A test about how fast something happens belongs in
 #   bench/, and a test that something does not happen checks it directly.
+# crash_site(node)
+#   (on request) the whole site at once: the postmaster and each of its
+#   processes get signal 9 together; once all are gone the server is
+#   started again.  Returns how many processes were killed, 0 if some were
+#   still there when the wait failed.
 # reload_settings(node, db, { name => value, ... }, component, ...)
 #   reloads the configuration and returns once it is in force, so that a
 #   test never acts on a worker that still has the old values: a new
@@ -52,7 +57,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file reload_settings);
-our @EXPORT_OK = qw(eventually);
+our @EXPORT_OK = qw(eventually crash_site);
 
 sub site_node
 {
@@ -116,6 +121,18 @@ sub eventually
 		usleep(100_000);
 	}
 	return $test->() ? 1 : 0;
+}
+
+sub crash_site
+{
+	my ($node) = @_;
+	my $pm = $node->{_pid} or die 'no postmaster';
+	my @children = map { /^\s*(\d+)/ ? $1 : () } `ps -o pid= --ppid $pm`;
+	kill 'KILL', $pm, @children;
+	my $gone = eventually(sub { !grep { kill 0, $_ } $pm, @children });
+	$node->_update_pid(-1);
+	$node->start;
+	return $gone ? 1 + @children : 0;
 }
 
 sub reload_settings

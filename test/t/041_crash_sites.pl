@@ -21,7 +21,7 @@ use Digest::SHA qw(sha256_hex);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT eventually);
+use SmsTest qw(:DEFAULT eventually crash_site);
 
 my $psql = agent_path() =~ s{/smsdist-agent$}{/psql}r;
 my $conf = "smsdist.poll_interval = '5s'\nrestart_after_crash = on\n";
@@ -44,19 +44,6 @@ sub leftovers
 	my @found;
 	find(sub { push @found, $File::Find::name if /^\.(?!\.?$)/ || /\.tmp(\.\d+)?$/ || /\.part$/ || $File::Find::dir =~ m{/smsdist-despool$}; }, @_);
 	return join(', ', @found);
-}
-
-# The whole site at once: every process of the server and the postmaster
-# get signal 9 together, then the server is started again.
-sub crash_site
-{
-	my ($node) = @_;
-	my $pm = $node->{_pid} or die 'no postmaster';
-	my @children = map { /^\s*(\d+)/ ? $1 : () } `ps -o pid= --ppid $pm`;
-	kill 'KILL', $pm, @children;
-	ok(eventually(sub { !grep { kill 0, $_ } $pm, @children }, 60), 'the site\'s ' . (1 + @children) . ' processes are gone');
-	$node->_update_pid(-1);
-	$node->start;
 }
 
 # --- receive_end at the child, killed while it creates the child's job
@@ -196,7 +183,7 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_typ
 VALUES ('CEN00C01', 'run_command', 'CEN00B01', 'Install', 'machines', $all, now() + interval '7 days')});
 ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist despooler' AND wait_event_type = 'Lock'}, 90),
 	'the Despooler waits to record the package it published');
-crash_site($node);
+ok(crash_site($node), "every process of the site is gone, and it is started again");
 ok(wait_until($node, 'site', q{SELECT state = 'done' FROM smsdist.job_site_status WHERE job_id = 'CEN00C01' AND phase = 'distribute'}, 120),
 	'after the restart the package is distributed');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE job_id = 'CEN00C01' AND message_id = 3200}), '1',
@@ -237,7 +224,7 @@ VALUES ('CEN00C02', 'run_command', 'CEN00B01', 'Install', 'machines', $all, now(
 ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist despooler'
                                 AND wait_event_type = 'Lock' AND query LIKE 'writing 2000 PCM files'}, 90),
 	'the PCM writer waits to record a batch it has written');
-crash_site($node);
+ok(crash_site($node), "every process of the site is gone, and it is started again");
 pcm_files_right('{CEN00C01,CEN00C02}');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.machine_policies WHERE policy::text LIKE '%CEN00C02%'}), '4000',
 	'every machine has the new job in its policy');

@@ -29,7 +29,7 @@ use File::Find;
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT eventually);
+use SmsTest qw(:DEFAULT eventually crash_site);
 
 my $psql = agent_path() =~ s{/smsdist-agent$}{/psql}r;
 # (the chunks' bytes stay out of the server logs: a throttled transfer
@@ -51,19 +51,6 @@ sub leftovers
 	my @found;
 	find(sub { push @found, $File::Find::name if /^\.(?!\.?$)/ || /\.tmp(\.\d+)?$/ || /\.part$/ || $File::Find::dir =~ m{/smsdist-despool$}; }, @_);
 	return join(', ', @found);
-}
-
-# The whole site at once: the postmaster and every process get signal 9
-# together, then the server is started again.
-sub crash_site
-{
-	my ($node) = @_;
-	my $pm = $node->{_pid} or die 'no postmaster';
-	my @children = map { /^\s*(\d+)/ ? $1 : () } `ps -o pid= --ppid $pm`;
-	kill 'KILL', $pm, @children;
-	ok(eventually(sub { !grep { kill 0, $_ } $pm, @children }, 60), "the site's " . (1 + @children) . ' processes are gone');
-	$node->_update_pid(-1);
-	$node->start;
 }
 
 my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
@@ -155,7 +142,7 @@ sub hold_mid_transfer
 new_package('CEN00B01', 12);
 share_job('CEN00C01', 'CEN00B01');
 my $h = hold_mid_transfer('CEN00B01');
-crash_site($cen);
+ok(crash_site($cen), "every process of the site is gone, and it is started again");
 $h->kill_kill;
 delivered_once('CEN00C01', 'CEN00B01', 'parent killed mid-transfer');
 
@@ -163,7 +150,7 @@ delivered_once('CEN00C01', 'CEN00B01', 'parent killed mid-transfer');
 new_package('CEN00B02', 12);
 share_job('CEN00C02', 'CEN00B02');
 $h = hold_mid_transfer('CEN00B02');
-crash_site($ch1);
+ok(crash_site($ch1), "every process of the site is gone, and it is started again");
 $h->kill_kill;
 delivered_once('CEN00C02', 'CEN00B02', 'child killed mid-transfer');
 
