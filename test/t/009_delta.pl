@@ -149,7 +149,12 @@ my $total6 = send_row($cen, 'CEN00160', 'CH1', 'bytes_total');
 # resuming needs a durable offset at CH1: its row, updated once the bytes
 # are fsynced (every 32 MB or 0.5 s), not the bytes CEN has had acknowledged
 ok(wait_until($ch1, 'site', "SELECT bytes_received > 0 FROM smsdist.package_transfers WHERE package_id = 'CEN00001' AND source_version = 6", 60),
-	'CH1 has a durable part of the transfer');
+	'CH1 has recorded part of the transfer');
+# the chunk's commit does not wait for the WAL flush (synchronous_commit
+# off): the offset is durable once the flush has passed that commit
+my $recorded = $ch1->safe_psql('site', 'SELECT pg_current_wal_insert_lsn()');
+ok(wait_until($ch1, 'site', "SELECT pg_current_wal_flush_lsn() >= '$recorded'::pg_lsn"),
+	'and that record is durable');
 my $receiver = $ch1->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE usename = 'parent_sender' AND datname = 'site' LIMIT 1");
 ok($receiver =~ /^\d+$/, "the receiving backend at CH1 is process $receiver");
 $ch1->safe_psql('postgres', "ALTER SYSTEM SET restart_after_crash = on");
