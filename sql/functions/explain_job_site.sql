@@ -154,6 +154,16 @@ BEGIN
                            coalesce(': ' || nullif(dst.detail, ''), ''));
         e.waiting_on := 'despooler';
         e.since := coalesce(dst.started_at, dst.updated_at);
+    ELSIF dst.state = 'retrying' AND dst.next_attempt_at IS NOT NULL THEN
+        -- a full disk: the Despooler tries again by itself
+        e.reason := format('not on this site''s distribution points yet: the Despooler has been waiting for room since %s (%s, %s attempt(s)): %s; next attempt at %s',
+                           smsdist.explain_time(coalesce(dst.retrying_since, dst.updated_at)),
+                           smsdist.explain_duration(clock_timestamp() - coalesce(dst.retrying_since, dst.updated_at)),
+                           dst.attempts, coalesce(dst.last_error, 'no error recorded'),
+                           smsdist.explain_time(dst.next_attempt_at));
+        e.waiting_on := 'despooler';
+        e.since := coalesce(dst.retrying_since, dst.updated_at);
+        e.next_attempt_at := dst.next_attempt_at;
     ELSE
         e.reason := format('distribution at this site %s at %s: %s',
                            CASE dst.state WHEN 'failed' THEN 'failed' ELSE 'is ' || dst.state END,
