@@ -294,43 +294,37 @@ record_failed(const char *package_id, int version, const char *reason)
  * connected.
  */
 static void
-record_store_full(const char *package_id, int version, const char *store, const char *error)
+record_store_full(const char *package_id, int version, const char *store, int64 needed,
+				  const char *error)
 {
 	Datum		values[5];
 	Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID};
 	bool		isnull;
 	char	   *reason;
-	int64		needed = -1;
 	bool		give_up;
 	bool		first;
 	TimestampTz next;
 	SmsStatusRefs refs = {0};
 
+	reason = sms_disk_full_reason("package store", store, needed, error);
 	values[0] = CStringGetTextDatum(package_id);
 	values[1] = Int32GetDatum(version);
-	if (SPI_execute_with_args("SELECT source_bytes FROM smsdist.package_builds"
-							  " WHERE package_id = $1 AND source_version = $2",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist package builder: reading the build failed");
-	if (SPI_processed == 1)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-
-		needed = isnull ? -1 : DatumGetInt64(d);
-	}
-	reason = sms_disk_full_reason("package store", store, needed, error);
 	values[2] = CStringGetTextDatum(reason);
 	values[3] = Int32GetDatum(sms_disk_full_give_up_after);
 	values[4] = Int32GetDatum(Max(sms_poll_interval, 1));
-	if (SPI_execute_with_args("UPDATE smsdist.package_builds b"
+	if (SPI_execute_with_args("WITH old AS ("
+							  "  SELECT retrying_since FROM smsdist.package_builds"
+							  "   WHERE package_id = $1 AND source_version = $2 AND state = 'building' FOR UPDATE)"
+							  "UPDATE smsdist.package_builds b"
 							  "   SET error = $3, builder_pid = NULL, stream_id = NULL,"
-							  "       retrying_since = coalesce(b.retrying_since, clock_timestamp()),"
+							  "       retrying_since = coalesce(old.retrying_since, clock_timestamp()),"
 							  "       next_attempt_at = clock_timestamp() + make_interval(secs => least($5,"
 							  "           power(2, least(greatest(b.attempts - 1, 0), 20)))),"
 							  "       updated_at = clock_timestamp()"
+							  "  FROM old"
 							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'"
-							  " RETURNING coalesce(clock_timestamp() - b.retrying_since > make_interval(secs => $4), false),"
-							  "           b.retrying_since = clock_timestamp(), b.next_attempt_at",
+							  " RETURNING coalesce(clock_timestamp() - old.retrying_since > make_interval(secs => $4), false),"
+							  "           old.retrying_since IS NULL, b.next_attempt_at",
 							  5, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist package builder: recording the full package store failed");
 	if (SPI_processed == 0)
@@ -360,10 +354,11 @@ record_store_full(const char *package_id, int version, const char *store, const 
  * record_failed and record_store_full.
  */
 static void
-record_failure(const char *package_id, int version, const char *store, ErrorData *failure)
+record_failure(const char *package_id, int version, const char *store, int64 source_bytes,
+			   ErrorData *failure)
 {
 	if (sms_error_is_disk_full(failure))
-		record_store_full(package_id, version, store, failure->message);
+		record_store_full(package_id, version, store, source_bytes, failure->message);
 	else
 		record_failed(package_id, version, failure->message);
 }
@@ -552,6 +547,7 @@ smsdist_package_builder_main(Datum main_arg)
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
 	int64		stored_bytes = 0;
+	int64		source_bytes;
 	SmsManifest *volatile manifest = NULL;
 	ErrorData  *volatile failure = NULL;
 	ProgressArg parg;
@@ -618,9 +614,10 @@ smsdist_package_builder_main(Datum main_arg)
 	store = sms_package_store();
 
 	/* the size first, so that progress has a percent from the start */
+	source_bytes = source_size(source);
 	{
 		Datum		v[3] = {CStringGetTextDatum(args.package_id), Int32GetDatum(args.source_version),
-		Int64GetDatum(source_size(source))};
+		Int64GetDatum(source_bytes)};
 		Oid			t[3] = {TEXTOID, INT4OID, INT8OID};
 
 		exec_in_xact("UPDATE smsdist.package_builds SET source_bytes = $3, updated_at = clock_timestamp()"
@@ -683,7 +680,7 @@ smsdist_package_builder_main(Datum main_arg)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		record_failure(args.package_id, args.source_version, store, failure);
+		record_failure(args.package_id, args.source_version, store, source_bytes, failure);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -778,7 +775,7 @@ sms_build_small_package_here(const char *package_id, int version)
 					 sha256_hex, started);
 	else
 	{
-		record_failure(package_id, version, store, failure);
+		record_failure(package_id, version, store, source_size(source), failure);
 		ereport(LOG,
 				(errmsg("package %s version %d could not be compressed: %s",
 						package_id, version, failure->message)));

@@ -212,12 +212,16 @@ INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00
 	share_job('CEN00502', 'CEN00005');
 	ok(wait_until($node, 'site', "SELECT state = 'retrying' AND next_attempt_at IS NOT NULL FROM smsdist.job_site_status WHERE job_id = 'CEN00502' AND phase = 'distribute'", 60),
 		'a version that does not fit waits, retrying') or diag(job_state('CEN00502'));
-	like($node->safe_psql('site', "SELECT last_error FROM smsdist.job_site_status WHERE job_id = 'CEN00502'"),
-		qr/^the distribution point "\Q$smalldp\E\/SMS_PKGC" is full \(\d+ bytes free, 30000\d\d bytes needed\): .*No space left on device/,
-		'saying which distribution point is full, what is free and what is needed');
+	# (read between attempts: during one the row is 'running', its error cleared)
+	my $full = qr/^the distribution point "\Q$smalldp\E\/SMS_PKGC" is full \(\d+ bytes free, 30000\d\d bytes needed\): .*No space left on device/;
+	my $error = '';
+	ok(eventually(sub { $error = $node->safe_psql('site', "SELECT last_error FROM smsdist.job_site_status WHERE job_id = 'CEN00502' AND state = 'retrying'"); $error =~ $full }, 60),
+		'saying which distribution point is full, what is free and what is needed') or diag($error);
 	like(job_state('CEN00502'), qr/^active: /, 'the job has not failed');
-	like($node->safe_psql('site', "SELECT reason || ' | ' || (next_attempt_at IS NOT NULL) FROM smsdist.explain('CEN00502')"),
-		qr/waiting for room since .*is full .*; next attempt at \S+ \S+ \| true$/, 'explain() says why, and when the next attempt is');
+	my $why = '';
+	ok(eventually(sub { $why = $node->safe_psql('site', "SELECT reason || ' | ' || (next_attempt_at IS NOT NULL) FROM smsdist.explain('CEN00502')");
+			$why =~ /waiting for room since .*is full .*; next attempt at \S+ \S+ \| true$/ }, 60),
+		'explain() says why, and when the next attempt is') or diag($why);
 	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00502' AND message_id = 3211"),
 		qr/waits for room: the distribution point .* is full/, 'status message 3211 says it');
 	ok(same_tree("$base/source/small/one.txt", "$smalldp/SMS_PKGC/CEN00005/one.txt")
