@@ -34,8 +34,9 @@
  * temporary directory.  A full disk (the despool drive, a distribution
  * point) does the same but fails nothing: the item waits in 'retrying'
  * with the disk and its free bytes, and is tried again with back-off until
- * there is room (or smsdist.disk_full_give_up_after has passed).  A Remove Package job removes the
- * package from every distribution point of the site and its locations.
+ * there is room (or smsdist.disk_full_give_up_after has passed).  A Remove
+ * Package job removes the package from every distribution point of the
+ * site and its locations.
  * Between items, a step validates one published tree against its manifest
  * and repairs it (despooler_validate.c).
  *
@@ -790,14 +791,15 @@ sms_despooler_step(void)
 			/* was it the package file?  Then it is repaired, not the job failed */
 			char	   *problem = strcmp(w->job_type, "remove_package") != 0 ?
 				despool_package_file_problem(w) : NULL;
+			char	   *full = NULL;
 
 			if (problem != NULL)
 				file_problem(w, problem);
 			else if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED && edata->detail != NULL)
 				/* a package that does not match itself: the detail says where */
 				fail_item(w, psprintf("%s: %s", edata->message, edata->detail));
-			else if (full_disk_problem(edata, drive, dps, w) != NULL)
-				wait_for_room(w, full_disk_problem(edata, drive, dps, w));
+			else if ((full = full_disk_problem(edata, drive, dps, w)) != NULL)
+				wait_for_room(w, full);
 			else
 				fail_item(w, edata->message);
 		}

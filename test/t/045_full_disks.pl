@@ -138,12 +138,30 @@ ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE 
 	'once there is room, the job completes by itself') or diag(job_state($cen, 'CEN00102'));
 ok(same_tree($src, "$b/dp/SMS_PKGC/CEN00001"), 'version 2 is published, identical to the source');
 is(join(' ', glob("$small/drive/smsdist-despool/*")), '', 'no temporary directory is left on the drive');
+
+# --- nothing waits for ever: a disk full for longer than
+# smsdist.disk_full_give_up_after fails the item and its job
+$cen->append_conf('postgresql.conf', "smsdist.disk_full_give_up_after = '3s'\n");
+reload_settings($cen, 'site', { 'smsdist.disk_full_give_up_after' => '3s' }, 'despooler');
+new_version(4);
+fill();
+share_job('CEN00104', 'CEN');
+ok(wait_until($cen, 'site', "SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN00104'", 60),
+	'a drive full for longer than smsdist.disk_full_give_up_after fails the job') or diag(job_state($cen, 'CEN00104'));
+like(job_state($cen, 'CEN00104'), qr/^failed: distribution at site CEN gave up after 3 s: the despool drive "\Q$small\E\/drive" is full /,
+	'saying why');
+ok(-e "$b/dp/SMS_PKGC/CEN00001/bin/v2.bin" && !-e "$b/dp/SMS_PKGC/CEN00001/bin/v4.bin",
+	'version 2 stays published');
+is(join(' ', glob("$small/drive/smsdist-despool/*")), '', 'no temporary directory is left on the drive');
+unlink("$small/filler");
+$cen->append_conf('postgresql.conf', "smsdist.disk_full_give_up_after = '1d'\n");
+reload_settings($cen, 'site', { 'smsdist.disk_full_give_up_after' => '1d' }, 'despooler');
 $cen->safe_psql('site', "UPDATE smsdist.site_systems SET root_directory = '$b/drive' WHERE role = 'site_server_drive'");
 
 # --- (d) a full file system under the child's receiving side: the child's
 # receive fails with the reason and removes its part file; the parent's
 # Sender tries again with back-off, and the transfer completes once freed
-new_version(3);
+new_version(5);
 fill();
 share_job('CEN00103', 'CH1');
 ok(wait_until($cen, 'site', "SELECT state = 'retrying' AND next_attempt_at IS NOT NULL FROM smsdist.job_site_status WHERE job_id = 'CEN00103' AND phase = 'send'", 90),
@@ -155,7 +173,7 @@ like(job_state($cen, 'CEN00103'), qr/^active: /, 'the job has not failed');
 ok(poll_until(qr/^child site\|site CH1 has no room for the package since .*the package store of site CH1 .* is full .*; next attempt at \S+ \S+\|true$/,
 		sub { $cen->safe_psql('site', "SELECT waiting_on || '|' || reason || '|' || (next_attempt_at IS NOT NULL) FROM smsdist.explain('CEN00103')") }),
 	'explain() at the parent says why, and when the next attempt is');
-ok(eventually(sub { !glob("$small/ch1store/incoming/*") }, 30), 'the child removed its part file');
+ok(eventually(sub { my @part = glob("$small/ch1store/incoming/*"); !@part }, 30), 'the child removed its part file');
 $attempts = $cen->safe_psql('site', "SELECT attempts FROM smsdist.job_site_status WHERE job_id = 'CEN00103' AND phase = 'send'");
 ok(wait_until($cen, 'site', "SELECT attempts > $attempts FROM smsdist.job_site_status WHERE job_id = 'CEN00103' AND phase = 'send'", 90),
 	'the Sender tries again by itself');
@@ -163,7 +181,7 @@ unlink("$small/filler");
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00103'", 120),
 	'once there is room, the transfer and the job complete by themselves')
   or diag(job_state($cen, 'CEN00103'), $cen->safe_psql('site', "SELECT string_agg(site_code || ' ' || phase || ' ' || state || ' ' || coalesce(last_error, ''), E'\\n') FROM smsdist.job_site_status WHERE job_id = 'CEN00103'"));
-ok(same_tree($src, "$cb/dp/SMS_PKGC/CEN00001"), 'the child publishes version 3, identical to the source');
+ok(same_tree($src, "$cb/dp/SMS_PKGC/CEN00001"), 'the child publishes version 5, identical to the source');
 is($ch1->safe_psql('site', "SELECT count(*) FROM smsdist.package_transfers"), '0', 'no transfer is left open at the child');
 is(join(' ', glob("$small/ch1store/incoming/*")), '', 'nor a part file');
 
