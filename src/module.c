@@ -160,6 +160,18 @@ define_pipeline_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("smsdist.disk_full_give_up_after",
+							"How long a full disk may hold up a build, a distribution or a transfer before its job fails.",
+							"Counted from the first time the disk was found full; meanwhile the item waits, "
+							"retrying with back-off, with the disk and its free bytes in its reason.",
+							&sms_disk_full_give_up_after,
+							24 * 3600,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("smsdist.send_while_compressing",
 							 "Send a package to a child site while it is being compressed.",
 							 "Only to a child site whose sites hold no version of the package (no delta is possible).",

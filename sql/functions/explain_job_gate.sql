@@ -57,6 +57,17 @@ BEGIN
                            j.package_id, j.source_version);
         e.waiting_on := 'scheduler';
         e.since := j.activated_at;
+    ELSIF b.state = 'building' AND b.next_attempt_at IS NOT NULL THEN
+        -- a full package store: the Scheduler starts a builder again by itself
+        e.reason := format('package %s version %s cannot be compressed since %s (%s, %s attempt(s)): %s; next attempt at %s',
+                           j.package_id, j.source_version,
+                           smsdist.explain_time(coalesce(b.retrying_since, b.updated_at)),
+                           smsdist.explain_duration(clock_timestamp() - coalesce(b.retrying_since, b.updated_at)),
+                           b.attempts, coalesce(b.error, 'no reason recorded'),
+                           smsdist.explain_time(b.next_attempt_at));
+        e.waiting_on := 'package builder';
+        e.since := coalesce(b.retrying_since, b.updated_at);
+        e.next_attempt_at := b.next_attempt_at;
     ELSIF b.state = 'building' THEN
         e.reason := format('package %s version %s is being compressed: %s of %s of source read%s, since %s (%s)',
                            j.package_id, j.source_version,

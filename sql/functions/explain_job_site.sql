@@ -58,6 +58,16 @@ BEGIN
                 IF resumes IS NULL THEN
                     e.waiting_on := 'operator';
                 END IF;
+            ELSIF snd.state = 'retrying' AND snd.last_error LIKE '%package store of site % is full (%' THEN
+                -- the child answers, but its disk is full: it goes on once room is made there
+                e.reason := format('site %s has no room for the package since %s (%s, %s attempt(s)): %s; next attempt at %s',
+                                   hop, smsdist.explain_time(coalesce(snd.retrying_since, snd.updated_at)),
+                                   smsdist.explain_duration(clock_timestamp() - coalesce(snd.retrying_since, snd.updated_at)),
+                                   snd.attempts, snd.last_error,
+                                   coalesce(smsdist.explain_time(snd.next_attempt_at), 'the Sender''s next step'));
+                e.waiting_on := 'child site';
+                e.since := coalesce(snd.retrying_since, snd.updated_at);
+                e.next_attempt_at := snd.next_attempt_at;
             ELSIF snd.state = 'retrying' THEN
                 e.reason := format('site %s cannot be reached%s since %s (%s, %s attempt(s)): %s; next attempt at %s',
                                    hop, CASE WHEN hop <> p_site THEN format(' on the way to site %s', p_site) ELSE '' END,
@@ -154,6 +164,16 @@ BEGIN
                            coalesce(': ' || nullif(dst.detail, ''), ''));
         e.waiting_on := 'despooler';
         e.since := coalesce(dst.started_at, dst.updated_at);
+    ELSIF dst.state = 'retrying' AND dst.next_attempt_at IS NOT NULL THEN
+        -- a full disk: the Despooler tries again by itself
+        e.reason := format('not on this site''s distribution points yet: the Despooler has been waiting for room since %s (%s, %s attempt(s)): %s; next attempt at %s',
+                           smsdist.explain_time(coalesce(dst.retrying_since, dst.updated_at)),
+                           smsdist.explain_duration(clock_timestamp() - coalesce(dst.retrying_since, dst.updated_at)),
+                           dst.attempts, coalesce(dst.last_error, 'no error recorded'),
+                           smsdist.explain_time(dst.next_attempt_at));
+        e.waiting_on := 'despooler';
+        e.since := coalesce(dst.retrying_since, dst.updated_at);
+        e.next_attempt_at := dst.next_attempt_at;
     ELSE
         e.reason := format('distribution at this site %s at %s: %s',
                            CASE dst.state WHEN 'failed' THEN 'failed' ELSE 'is ' || dst.state END,

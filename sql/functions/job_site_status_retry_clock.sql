@@ -14,15 +14,18 @@ BEGIN
                 NEW.retrying_since := NULL;
             END IF;
             NEW.retrying_since := coalesce(NEW.retrying_since, clock_timestamp());
-            -- the Sender's back-off: 2^attempts seconds, at most a minute
+            -- the Sender's back-off: 2^attempts seconds, at most a minute;
+            -- a distribute row's is the Despooler's to set (a full disk)
             NEW.next_attempt_at := CASE WHEN NEW.phase = 'send'
                 THEN clock_timestamp() + make_interval(secs => least(60, power(2, least(NEW.attempts, 6))))
-                END;
+                ELSE NEW.next_attempt_at END;
         END IF;
     ELSIF NEW.state = 'running' THEN
-        -- an attempt is under way; bytes that move end the run of failures
+        -- an attempt is under way; bytes that move end a transfer's run of
+        -- failures (a distribution's progress does not: a full disk stops
+        -- it after it has published elsewhere)
         NEW.next_attempt_at := NULL;
-        IF TG_OP = 'UPDATE' AND NEW.bytes_done > coalesce(OLD.bytes_done, 0) THEN
+        IF TG_OP = 'UPDATE' AND NEW.phase = 'send' AND NEW.bytes_done > coalesce(OLD.bytes_done, 0) THEN
             NEW.retrying_since := NULL;
         END IF;
     ELSE

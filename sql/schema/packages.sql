@@ -98,6 +98,8 @@ CREATE TABLE package_builds (
     received         boolean NOT NULL DEFAULT false,
     base_version     integer,
     stream_id        text CONSTRAINT stream_id_format CHECK (stream_id ~ '^[0-9a-f]{16}$'),
+    retrying_since   timestamptz,
+    next_attempt_at  timestamptz,
     PRIMARY KEY (package_id, source_version),
     CONSTRAINT delta_base_is_older CHECK (base_version IS NULL OR
         (base_version >= 1 AND base_version < source_version))
@@ -105,6 +107,10 @@ CREATE TABLE package_builds (
 CREATE INDEX ON package_builds (state) WHERE state = 'building';
 COMMENT ON COLUMN package_builds.stream_id IS
     'while building: the ID of the package file being written (<stem>.tar.gz.<stream_id>.tmp in the package store), which the Sender may send as it grows';
+COMMENT ON COLUMN package_builds.next_attempt_at IS
+    'while building: the package store was full (error says so); the Scheduler starts a builder again at this time';
+COMMENT ON COLUMN package_builds.retrying_since IS
+    'while building: when the package store was first found full in this run of failures (smsdist.disk_full_give_up_after counts from it)';
 REVOKE ALL ON package_builds FROM PUBLIC;
 GRANT SELECT ON package_builds TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_builds', '');

@@ -26,6 +26,16 @@ ALTER TABLE job_site_status
     ADD COLUMN next_attempt_at timestamptz;
 \ir ../schema/job_retries.sql
 
+-- A build whose package store is full waits and is started again by
+-- itself: since when, and when next.
+ALTER TABLE package_builds
+    ADD COLUMN retrying_since timestamptz,
+    ADD COLUMN next_attempt_at timestamptz;
+COMMENT ON COLUMN package_builds.next_attempt_at IS
+    'while building: the package store was full (error says so); the Scheduler starts a builder again at this time';
+COMMENT ON COLUMN package_builds.retrying_since IS
+    'while building: when the package store was first found full in this run of failures (smsdist.disk_full_give_up_after counts from it)';
+
 \ir ../functions/describe_targets.sql
 \ir ../functions/maintenance_window_at.sql
 \ir ../functions/machine_utc_offset.sql

@@ -28,11 +28,15 @@
  * (package_extract.c), publishes the tree on every enabled distribution
  * point of the site with an atomic swap (publish.c), records each location
  * in smsdist.package_locations, and marks the item done.  A share_package
- * job whose every site is done is completed.  A failure (a full
- * distribution point, a corrupt package) fails the item and its job with
- * the reason, leaves the previously published version in place, and
- * removes the temporary directory.  A Remove Package job removes the
- * package from every distribution point of the site and its locations.
+ * job whose every site is done is completed.  A failure (a package that
+ * does not match its manifest) fails the item and its job with the reason,
+ * leaves the previously published version in place, and removes the
+ * temporary directory.  A full disk (the despool drive, a distribution
+ * point) does the same but fails nothing: the item waits in 'retrying'
+ * with the disk and its free bytes, and is tried again with back-off until
+ * there is room (or smsdist.disk_full_give_up_after has passed).  A Remove
+ * Package job removes the package from every distribution point of the
+ * site and its locations.
  * Between items, a step validates one published tree against its manifest
  * and repairs it (despooler_validate.c).
  *
@@ -224,26 +228,57 @@ fail_item(WorkItem *w, const char *reason)
 }
 
 /*
- * An error that is the despool drive running out of room, said with the
- * drive and what is free on it (the operator frees room there, or adds a
- * drive); NULL for any other error.
+ * An error that is a disk running out of room, said with the disk (the
+ * despool drive, or the distribution point whose share the error names),
+ * what is free on it and what the package needs (its source bytes: the
+ * extracted tree, or the copy a distribution point gets beside the version
+ * it serves); NULL for any other error.  The operator frees room there, or
+ * adds a drive; the item waits meanwhile (wait_for_room).
  */
 static char *
-full_drive_problem(ErrorData *edata, const char *drive)
+full_disk_problem(ErrorData *edata, const char *drive, List *dps, WorkItem *w)
 {
-	struct statvfs fs;
-	char	   *free_text;
+	ListCell   *lc;
+	int64		needed = w->bytes_total > 0 ? w->bytes_total : -1;
 
-	if (edata->sqlerrcode != ERRCODE_DISK_FULL &&
-		(edata->message == NULL || strstr(edata->message, "No space left on device") == NULL))
+	if (!sms_error_is_disk_full(edata))
 		return NULL;
-	if (edata->message == NULL || strstr(edata->message, drive) == NULL)
-		return NULL;			/* another disk: a distribution point says so itself */
-	if (statvfs(drive, &fs) == 0)
-		free_text = psprintf("%llu bytes free", (unsigned long long) fs.f_bavail * fs.f_frsize);
-	else
-		free_text = pstrdup("free space unknown");
-	return psprintf("the despool drive \"%s\" is full (%s): %s", drive, free_text, edata->message);
+	foreach(lc, dps)
+	{
+		DistPoint  *dp = lfirst(lc);
+
+		if (edata->message != NULL && strstr(edata->message, dp->share) != NULL)
+			return sms_disk_full_reason("distribution point", dp->share, needed, edata->message);
+	}
+	if (edata->message != NULL && strstr(edata->message, drive) != NULL)
+		return sms_disk_full_reason("despool drive", drive, needed, edata->message);
+	return psprintf("a disk is full: %s", edata->message ? edata->message : "no message");
+}
+
+/*
+ * A disk the item writes to is full: the item waits in 'retrying' with the
+ * reason and is tried again after a back-off, by itself (job_state.c); what
+ * the distribution points served before stays.  Said once per run of
+ * failures (status message 3211), and again if it gives up (3201).
+ */
+static void
+wait_for_room(WorkItem *w, const char *reason)
+{
+	SmsStatusRefs refs = {0};
+	TimestampTz next = 0;
+	bool		first = false;
+
+	refs.job_id = w->job_id;
+	refs.package_id = w->package_id;
+	if (sms_distribute_row_disk_full(w->job_id, sms_site_code, reason, &next, &first))
+		sms_status_message(SMS_DESPOOLER, SMS_ERROR, SMS_MSG_DISTRIBUTE_FAILED, &refs,
+						   "Distribution of package %s at site %s failed: a disk stayed full for %d s (smsdist.disk_full_give_up_after): %s",
+						   w->package_id, sms_site_code, sms_disk_full_give_up_after, reason);
+	else if (first && next != 0)
+		sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_DISK_FULL_WAITING, &refs,
+						   "Distribution of package %s version %d at site %s waits for room: %s; it is tried again by itself, first at %s.",
+						   w->package_id, w->version, sms_site_code, reason,
+						   timestamptz_to_str(next));
 }
 
 /*
@@ -664,6 +699,24 @@ start_early_extraction(void)
 	}
 }
 
+/* The earliest back-off of this site's items that wait for room, or DT_NOEND. */
+static TimestampTz
+next_retry(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT min(next_attempt_at) FROM smsdist.job_site_status"
+							  " WHERE site_code = $1 AND phase = 'distribute' AND state = 'retrying'"
+							  "   AND next_attempt_at > clock_timestamp()",
+							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: reading the next retry failed");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
 TimestampTz
 sms_despooler_step(void)
 {
@@ -687,7 +740,10 @@ sms_despooler_step(void)
 	{
 		/* the Run phase: PCM files of this site's machines */
 		TimestampTz retry = sms_pcm_retry_failing_servers();
+		TimestampTz room = next_retry();
 
+		if (room < retry)
+			retry = room;
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
 		/* between items: one location's content validated (and repaired) */
@@ -735,14 +791,15 @@ sms_despooler_step(void)
 			/* was it the package file?  Then it is repaired, not the job failed */
 			char	   *problem = strcmp(w->job_type, "remove_package") != 0 ?
 				despool_package_file_problem(w) : NULL;
+			char	   *full = NULL;
 
 			if (problem != NULL)
 				file_problem(w, problem);
 			else if (edata->sqlerrcode == ERRCODE_DATA_CORRUPTED && edata->detail != NULL)
 				/* a package that does not match itself: the detail says where */
 				fail_item(w, psprintf("%s: %s", edata->message, edata->detail));
-			else if (full_drive_problem(edata, drive) != NULL)
-				fail_item(w, full_drive_problem(edata, drive));
+			else if ((full = full_disk_problem(edata, drive, dps, w)) != NULL)
+				wait_for_room(w, full);
 			else
 				fail_item(w, edata->message);
 		}

@@ -24,7 +24,9 @@
  * workers compress it in parallel (compress.c), records progress
  * (bytes_done) about once a second, and at the end marks the build ready
  * (with size, SHA-256 and manifest) or failed (with the reason, and fails the
- * jobs waiting for it).  A file that changes while it is being read makes
+ * jobs waiting for it).  A full package store fails nothing: the build
+ * waits, with the reason, and is started again with back-off
+ * (record_store_full).  A file that changes while it is being read makes
  * the builder start over, up to three times.  Everything it leaves behind
  * on a crash has a temporary name that the next builder of the same build
  * removes.
@@ -242,7 +244,8 @@ record_ready(const char *package_id, int version, const char *store,
 							  "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
 							  "       manifest = $6, source_bytes = $7, file_count = $8,"
 							  "       bytes_done = $7, finished_at = clock_timestamp(),"
-							  "       updated_at = clock_timestamp(), builder_pid = NULL"
+							  "       updated_at = clock_timestamp(), builder_pid = NULL,"
+							  "       retrying_since = NULL, next_attempt_at = NULL"
 							  " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
 							  "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
 							  8, types, values, NULL, false, 0) < 0)
@@ -271,7 +274,8 @@ record_failed(const char *package_id, int version, const char *reason)
 	if (SPI_execute_with_args("WITH b AS ("
 					 "  UPDATE smsdist.package_builds"
 					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
-					 "         updated_at = clock_timestamp(), builder_pid = NULL"
+					 "         updated_at = clock_timestamp(), builder_pid = NULL,"
+					 "         retrying_since = NULL, next_attempt_at = NULL"
 					 "   WHERE package_id = $1 AND source_version = $2 RETURNING 1)"
 					 "INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message, package_id)"
 					 " VALUES (current_setting('smsdist.site_code'), 'scheduler', 'error', "
@@ -280,6 +284,87 @@ record_failed(const char *package_id, int version, const char *reason)
 							  3, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist package builder: recording the failure failed");
 	sms_jobs_fail_build(package_id, version, reason);
+}
+
+/*
+ * The package store is full: the build stays 'building', with the reason
+ * (the store, what is free there, the size of the source) in its error, and
+ * the Scheduler starts a builder for it again at next_attempt_at -- 1 s
+ * after the first failure, doubling with each attempt up to
+ * smsdist.poll_interval -- so the build goes on by itself once room is
+ * made; the jobs wait meanwhile.  After smsdist.disk_full_give_up_after of
+ * failures it fails as any build does (record_failed).  Status message
+ * 3102 says it once per run of failures.  In the caller's transaction, SPI
+ * connected.
+ */
+static void
+record_store_full(const char *package_id, int version, const char *store, int64 needed,
+				  const char *error)
+{
+	Datum		values[5];
+	Oid			types[5] = {TEXTOID, INT4OID, TEXTOID, INT4OID, INT4OID};
+	bool		isnull;
+	char	   *reason;
+	bool		give_up;
+	bool		first;
+	TimestampTz next;
+	SmsStatusRefs refs = {0};
+
+	reason = sms_disk_full_reason("package store", store, needed, error);
+	values[0] = CStringGetTextDatum(package_id);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(reason);
+	values[3] = Int32GetDatum(sms_disk_full_give_up_after);
+	values[4] = Int32GetDatum(Max(sms_poll_interval, 1));
+	if (SPI_execute_with_args("WITH old AS ("
+							  "  SELECT retrying_since FROM smsdist.package_builds"
+							  "   WHERE package_id = $1 AND source_version = $2 AND state = 'building' FOR UPDATE)"
+							  "UPDATE smsdist.package_builds b"
+							  "   SET error = $3, builder_pid = NULL, stream_id = NULL,"
+							  "       retrying_since = coalesce(old.retrying_since, clock_timestamp()),"
+							  "       next_attempt_at = clock_timestamp() + make_interval(secs => least($5,"
+							  "           power(2, least(greatest(b.attempts - 1, 0), 20)))),"
+							  "       updated_at = clock_timestamp()"
+							  "  FROM old"
+							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'"
+							  " RETURNING coalesce(clock_timestamp() - old.retrying_since > make_interval(secs => $4), false),"
+							  "           old.retrying_since IS NULL, b.next_attempt_at",
+							  5, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "smsdist package builder: recording the full package store failed");
+	if (SPI_processed == 0)
+		return;					/* not building any more */
+	give_up = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	first = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	next = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (give_up)
+	{
+		record_failed(package_id, version,
+					  psprintf("gave up after %d s (smsdist.disk_full_give_up_after): %s",
+							   sms_disk_full_give_up_after, reason));
+		return;
+	}
+	if (first)
+	{
+		refs.package_id = package_id;
+		sms_status_message(SMS_SCHEDULER, SMS_WARNING, SMS_MSG_STORE_FULL_WAITING, &refs,
+						   "Package %s version %d waits for room to be compressed: %s; it is tried again by itself, first at %s.",
+						   package_id, version, reason, timestamptz_to_str(next));
+	}
+	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
+}
+
+/*
+ * The build failed for good, or waits for room in the package store: see
+ * record_failed and record_store_full.
+ */
+static void
+record_failure(const char *package_id, int version, const char *store, int64 source_bytes,
+			   ErrorData *failure)
+{
+	if (sms_error_is_disk_full(failure))
+		record_store_full(package_id, version, store, source_bytes, failure->message);
+	else
+		record_failed(package_id, version, failure->message);
 }
 
 /*
@@ -466,6 +551,7 @@ smsdist_package_builder_main(Datum main_arg)
 	int64		tar_bytes = 0;
 	int64		out_bytes = 0;
 	int64		stored_bytes = 0;
+	int64		source_bytes;
 	SmsManifest *volatile manifest = NULL;
 	ErrorData  *volatile failure = NULL;
 	ProgressArg parg;
@@ -500,7 +586,7 @@ smsdist_package_builder_main(Datum main_arg)
 							  2, t, v, NULL, false, 0);
 		if (SPI_execute_with_args("UPDATE smsdist.package_builds b"
 								  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
-								  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL,"
+								  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
 								  "       updated_at = clock_timestamp()"
 								  "  FROM smsdist.packages p"
 								  " WHERE b.package_id = $1 AND b.source_version = $2"
@@ -532,9 +618,10 @@ smsdist_package_builder_main(Datum main_arg)
 	store = sms_package_store();
 
 	/* the size first, so that progress has a percent from the start */
+	source_bytes = source_size(source);
 	{
 		Datum		v[3] = {CStringGetTextDatum(args.package_id), Int32GetDatum(args.source_version),
-		Int64GetDatum(source_size(source))};
+		Int64GetDatum(source_bytes)};
 		Oid			t[3] = {TEXTOID, INT4OID, INT8OID};
 
 		exec_in_xact("UPDATE smsdist.package_builds SET source_bytes = $3, updated_at = clock_timestamp()"
@@ -597,7 +684,7 @@ smsdist_package_builder_main(Datum main_arg)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		record_failed(args.package_id, args.source_version, failure->message);
+		record_failure(args.package_id, args.source_version, store, source_bytes, failure);
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -649,7 +736,7 @@ sms_build_small_package_here(const char *package_id, int version)
 		return false;
 	if (SPI_execute_with_args("UPDATE smsdist.package_builds"
 							  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
-							  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL,"
+							  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
 							  "       updated_at = clock_timestamp()"
 							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
 							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
@@ -692,7 +779,7 @@ sms_build_small_package_here(const char *package_id, int version)
 					 sha256_hex, started);
 	else
 	{
-		record_failed(package_id, version, failure->message);
+		record_failure(package_id, version, store, source_size(source), failure);
 		ereport(LOG,
 				(errmsg("package %s version %d could not be compressed: %s",
 						package_id, version, failure->message)));

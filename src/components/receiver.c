@@ -574,7 +574,7 @@ write_chunk(const ChunkArgs *c, const TransferRow *row)
 		return 0;
 	}
 
-	receiver_write_part_file(fd, part, c->bytes, c->offset, c->len);
+	receiver_write_part_file(fd, store, part, c->bytes, c->offset, c->len, row->total_bytes);
 	done = c->offset + c->len;
 	receiver_session_wrote(c->package_id, c->version, row->bytes_received,
 						   c->bytes, c->offset, c->len);

@@ -29,6 +29,7 @@
  */
 #include "receiver_transfer.h"
 #include "package_store.h"
+#include "file_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -256,9 +257,17 @@ receiver_truncate_part_file(int fd, const char *path, off_t length)
 	receiver_fsync_part_file(fd, path);
 }
 
-/* A plain pwrite per chunk: chunks are large (8 MB from this Sender), calls few. */
+/*
+ * A plain pwrite per chunk: chunks are large (8 MB from this Sender), calls
+ * few.  A full disk removes the part file -- no half-written file stays to
+ * hold the room the site needs -- and answers the parent with the store,
+ * what is free there and what the package needs (total_bytes, -1 while it
+ * is unknown); its Sender tries again with back-off, and the next
+ * receive_begin finds no file and starts the transfer over.
+ */
 void
-receiver_write_part_file(int fd, const char *path, const char *bytes, int64 offset, int64 len)
+receiver_write_part_file(int fd, const char *store, const char *path, const char *bytes,
+						 int64 offset, int64 len, int64 total_bytes)
 {
 	for (int64 written = 0; written < len;)
 	{
@@ -268,12 +277,27 @@ receiver_write_part_file(int fd, const char *path, const char *bytes, int64 offs
 		w = pg_pwrite(fd, bytes + written, len - written, offset + written);
 		if (w <= 0)
 		{
-			if (errno == 0)
-				errno = ENOSPC;	/* a short write with no error: a full disk */
+			int			save_errno = errno ? errno : ENOSPC;	/* a short write with no error: a full disk */
+			char	   *error;
+
+			errno = save_errno;
+			error = psprintf("could not write %lld bytes at offset %lld of part file \"%s\": %m",
+							 (long long) (len - written), (long long) (offset + written), path);
+			if (save_errno != ENOSPC && save_errno != EDQUOT)
+				ereport(ERROR,
+						(errcode_for_file_access(),
+						 errmsg("%s", error)));
+			receiver_forget_session();
+			if (unlink(path) != 0 && errno != ENOENT)
+				ereport(WARNING,
+						(errcode_for_file_access(),
+						 errmsg("could not remove part file \"%s\": %m", path)));
 			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not write %lld bytes at offset %lld of part file \"%s\": %m",
-							(long long) (len - written), (long long) (offset + written), path)));
+					(errcode(ERRCODE_DISK_FULL),
+					 errmsg("%s", sms_disk_full_reason(psprintf("package store of site %s",
+																 sms_site_code ? sms_site_code : "?"),
+													   store, total_bytes, error)),
+					 errdetail("The part file was removed; the transfer starts over once there is room.")));
 		}
 		written += w;
 	}

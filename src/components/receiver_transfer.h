@@ -63,8 +63,9 @@ extern ReadyBuild receiver_fetch_ready_build(const char *package_id, int32 versi
 extern int	receiver_open_part_file(const char *store, const char *path, off_t *size);
 extern void receiver_truncate_part_file(int fd, const char *path, off_t length);
 extern void receiver_fsync_part_file(int fd, const char *path);
-extern void receiver_write_part_file(int fd, const char *path, const char *bytes,
-									 int64 offset, int64 len);
+extern void receiver_write_part_file(int fd, const char *store, const char *path,
+									 const char *bytes, int64 offset, int64 len,
+									 int64 total_bytes);
 extern void receiver_sha256_of_part_file(int fd, const char *path, char *hex, int64 *size);
 
 /* The receiving session of this backend */

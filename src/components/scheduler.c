@@ -19,8 +19,11 @@
  *	   (smsdist.finish_done_jobs(): a job normally completes in the
  *	   transaction that makes its last target final; this is the net under
  *	   that), and expires the open targets of expired advertisements;
- *	4. returns the earliest future start_after or expires_at, so the worker
- *	   sleeps until exactly then instead of polling.
+ *	4. starts a package builder for each build that needs one (a build
+ *	   whose package store was full waits for its next_attempt_at);
+ *	5. returns the earliest future start_after, expires_at or next attempt
+ *	   of such a build, so the worker sleeps until exactly then instead of
+ *	   polling.
  *
  * Every state change is recorded in smsdist.job_transitions by a trigger
  * (with jobs.state_reason as the reason) and announced as a status message.
@@ -152,7 +155,8 @@ activate_due_jobs(void)
 								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
 								"   AND j.job_type IN ('run_command', 'share_package')"
 								"    ON CONFLICT (package_id, source_version) DO UPDATE"
-								"   SET state = 'building', error = NULL, stream_id = NULL, updated_at = clock_timestamp()"
+								"   SET state = 'building', error = NULL, stream_id = NULL, updated_at = clock_timestamp(),"
+								"       retrying_since = NULL, next_attempt_at = NULL"
 								" WHERE package_builds.state IN ('failed', 'purged')",
 								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
@@ -253,6 +257,8 @@ start_builders(void)
 
 	ret = SPI_execute("SELECT package_id::text, source_version FROM smsdist.package_builds"
 					  " WHERE state = 'building'"
+					  /* a full package store: not before its back-off has passed */
+					  "   AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
 					  "   AND pg_try_advisory_xact_lock(smsdist.build_lock_key(package_id, source_version))"
 					  " ORDER BY created_at",
 					  false, 0);
@@ -430,7 +436,10 @@ purge_package_store(void)
 	}
 }
 
-/* The earliest future start_after or expires_at, or DT_NOEND. */
+/*
+ * The earliest future start_after or expires_at, or the next attempt of a
+ * build whose package store was full; DT_NOEND if none.
+ */
 static TimestampTz
 next_due_time(void)
 {
@@ -441,7 +450,9 @@ next_due_time(void)
 	ret = SPI_execute("SELECT least("
 					  " (SELECT min(start_after) FROM smsdist.jobs WHERE state = 'pending'),"
 					  " (SELECT min(expires_at) FROM smsdist.jobs"
-					  "   WHERE state IN ('pending', 'active') AND expires_at IS NOT NULL))",
+					  "   WHERE state IN ('pending', 'active') AND expires_at IS NOT NULL),"
+					  " (SELECT min(next_attempt_at) FROM smsdist.package_builds"
+					  "   WHERE state = 'building' AND next_attempt_at > clock_timestamp()))",
 					  false, 1);	/* not read-only: it must see this step's updates */
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist scheduler: finding the next due job failed: SPI code %d", ret);

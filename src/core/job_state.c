@@ -19,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 /* The messages of failed statements name what was being done. */
 #define CHECK(ret, ok, what) \
@@ -434,6 +435,9 @@ sms_distribute_row_claim(const char *site)
 								"      ON b.package_id = j.package_id AND b.source_version = j.source_version"
 								"   WHERE s.site_code = $1 AND s.phase = 'distribute'"
 								"     AND s.state IN ('waiting', 'retrying', 'running')"
+								/* a full disk: not before its back-off has passed */
+								"     AND (s.state <> 'retrying' OR s.next_attempt_at IS NULL"
+								"          OR s.next_attempt_at <= clock_timestamp())"
 								"     AND j.state = 'active'"
 								"     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
 								/* waiting for the full package: not while the file is a delta */
@@ -510,6 +514,59 @@ sms_distribute_row_repairing(const char *job_id, const char *site, const char *e
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
 								3, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a repair");
+}
+
+/*
+ * running -> retrying, or failed: a disk that the distribution of job at
+ * site writes to is full (reason says which, and what is free on it).  The
+ * Despooler takes the row again at next_attempt_at: 1 s after the first
+ * failure, doubling with each attempt up to smsdist.poll_interval, so that
+ * the item goes on by itself once room is made.  A row whose disk has been
+ * full for longer than smsdist.disk_full_give_up_after (counted from
+ * retrying_since, the first failure of the run) fails, and its job with
+ * it.  Returns whether it gave up; *next is the next attempt otherwise,
+ * *first whether this failure began the run.
+ */
+bool
+sms_distribute_row_disk_full(const char *job_id, const char *site, const char *reason,
+							 TimestampTz *next, bool *first)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		values[5] = {text_datum(job_id), text_datum(site), text_datum(reason),
+		Int32GetDatum(sms_disk_full_give_up_after), Int32GetDatum(Max(sms_poll_interval, 1))};
+	bool		isnull;
+	bool		gave_up;
+	int			ret;
+
+	ret = SPI_execute_with_args("WITH x AS ("
+								"  SELECT s.job_id, s.site_code, s.retrying_since IS NULL AS first,"
+								"         coalesce(clock_timestamp() - s.retrying_since > make_interval(secs => $4), false)"
+								"           AS give_up,"
+								"         clock_timestamp() + make_interval(secs => least($5,"
+								"           power(2, least(greatest(s.attempts - 1, 0), 20)))) AS next_at"
+								"    FROM smsdist.job_site_status s"
+								"   WHERE s.job_id = $1 AND s.site_code = $2 AND s.phase = 'distribute'"
+								"     AND s.state = 'running')"
+								"UPDATE smsdist.job_site_status s"
+								"   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+								"       last_error = $3,"
+								"       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
+								"                     ELSE 'waiting for room on a full disk' END,"
+								"       next_attempt_at = CASE WHEN NOT x.give_up THEN x.next_at END,"
+								"       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
+								"  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'distribute'"
+								" RETURNING s.state = 'failed', s.next_attempt_at, x.first",
+								5, types, values, NULL, false, 0);
+	CHECK(ret, SPI_OK_UPDATE_RETURNING, "recording a full disk");
+	if (SPI_processed == 0)
+		return false;			/* not running any more: cancelled meanwhile */
+	gave_up = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*next = gave_up ? 0 : DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	*first = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (gave_up)
+		(void) sms_job_fail(job_id, psprintf("distribution at site %s gave up after %d s: %s",
+											 site, sms_disk_full_give_up_after, reason));
+	return gave_up;
 }
 
 /*

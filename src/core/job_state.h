@@ -29,6 +29,7 @@
  *				  running -> waiting		sms_send_rows_yield,
  *											sms_distribute_row_needs_full
  *				  running -> retrying		sms_distribute_row_repairing
+ *				  running -> retrying|failed	sms_distribute_row_disk_full
  *				  running -> done			sms_send_rows_done,
  *											sms_distribute_row_done
  *				  waiting -> done			sms_distribute_rows_handed_over
@@ -56,6 +57,7 @@
 #include "smsdist.h"
 
 #include "executor/spi.h"
+#include "datatype/timestamp.h"
 
 /* jobs */
 extern uint64 sms_jobs_activate_due(int batch, Datum *job_ids);
@@ -82,6 +84,9 @@ extern void sms_distribute_row_done(const char *job_id, const char *site, const 
 extern void sms_distribute_row_fail(const char *job_id, const char *site, const char *reason);
 extern void sms_distribute_row_repairing(const char *job_id, const char *site,
 										 const char *error);
+extern bool sms_distribute_row_disk_full(const char *job_id, const char *site,
+										 const char *reason, TimestampTz *next,
+										 bool *first);
 extern void sms_distribute_row_needs_full(const char *job_id, const char *site,
 										  const char *error, const char *detail_prefix);
 extern void sms_distribute_rows_handed_over(const char *job_id, const char *hop);

@@ -45,6 +45,7 @@ bool		sms_extract_while_receiving = true;
 int			sms_content_validation_interval = 7 * 86400;
 bool		sms_store_incompressible = true;
 int			sms_send_give_up_after = 3 * 24 * 3600;
+int			sms_disk_full_give_up_after = 24 * 3600;
 int			sms_max_package_files = 100000;
 int			sms_max_package_size_mb = 65536;
 int			sms_max_path_depth = 64;

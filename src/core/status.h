@@ -41,6 +41,7 @@ extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 #define SMS_MSG_JOB_EXPIRED				3002
 #define SMS_MSG_PACKAGE_COMPRESSED		3100
 #define SMS_MSG_PACKAGE_FAILED			3101
+#define SMS_MSG_STORE_FULL_WAITING		3102
 #define SMS_MSG_DISTRIBUTED				3200
 #define SMS_MSG_DISTRIBUTE_FAILED		3201
 #define SMS_MSG_PACKAGE_CORRUPT			3202
@@ -52,6 +53,7 @@ extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 #define SMS_MSG_CONTENT_DAMAGED			3208
 #define SMS_MSG_CONTENT_CHECK_FAILED	3209
 #define SMS_MSG_LOGON_SERVER_FAILING	3210
+#define SMS_MSG_DISK_FULL_WAITING		3211
 #define SMS_MSG_SEND_FAILED				3301
 #define SMS_MSG_SENT					3302
 #define SMS_MSG_RESENDING_FULL			3303

@@ -13,6 +13,8 @@
  */
 #include "file_util.h"
 
+#include <sys/statvfs.h>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -484,3 +486,43 @@ sms_remove_tree_or_warn(const char *path)
 	return remove_tree(path, WARNING);
 }
 
+
+/* ---------------------------------------------------------------------
+ * Full disks
+ * ---------------------------------------------------------------------
+ */
+
+bool
+sms_error_is_disk_full(ErrorData *edata)
+{
+	if (edata->sqlerrcode == ERRCODE_DISK_FULL)
+		return true;
+	return edata->message != NULL &&
+		(strstr(edata->message, "No space left on device") != NULL ||
+		 strstr(edata->message, "Disk quota exceeded") != NULL);
+}
+
+int64
+sms_free_bytes(const char *path)
+{
+	struct statvfs fs;
+
+	if (statvfs(path, &fs) != 0)
+		return -1;
+	return (int64) fs.f_bavail * (int64) fs.f_frsize;
+}
+
+char *
+sms_disk_full_reason(const char *what, const char *path, int64 needed, const char *error)
+{
+	int64		free_bytes = sms_free_bytes(path);
+	char	   *free_text;
+
+	free_text = free_bytes >= 0 ?
+		psprintf("%lld bytes free", (long long) free_bytes) :
+		pstrdup("free space unknown");
+	if (needed >= 0)
+		return psprintf("the %s \"%s\" is full (%s, %lld bytes needed): %s",
+						what, path, free_text, (long long) needed, error);
+	return psprintf("the %s \"%s\" is full (%s): %s", what, path, free_text, error);
+}

@@ -2,8 +2,9 @@
  *
  * file_util.h
  *	  File helpers of the package modules (file_util.c): writing a whole
- *	  buffer, descriptors opened with openat() and accounted to fd.c, and
- *	  removing a directory tree without following a symbolic link.
+ *	  buffer, descriptors opened with openat() and accounted to fd.c,
+ *	  removing a directory tree without following a symbolic link, and
+ *	  recognising a full disk.
  *
  * Terms:
  *	external descriptor	one opened with openat() (PostgreSQL has no wrapper
@@ -12,6 +13,10 @@
  *					open failing with EMFILE.
  *	descriptor set	the external descriptors one operation holds, so that its
  *					error path can close every one (sms_fdset_close_all).
+ *	full disk	an error whose cause is a file system without room: ENOSPC
+ *					or EDQUOT (SQLSTATE 53100, disk_full), or a message that
+ *					says so.  Work that meets one waits and is tried again
+ *					rather than failed (smsdist.disk_full_give_up_after).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -69,5 +74,17 @@ extern bool sms_remove_at(SmsFdSet *s, int dirfd, const char *name, const char *
 extern void sms_remove_tree(const char *path);
 /* The same, its problems logged as WARNINGs: false if something is left. */
 extern bool sms_remove_tree_or_warn(const char *path);
+
+/* Is this error a full disk (see above)? */
+extern bool sms_error_is_disk_full(ErrorData *edata);
+/* The bytes an unprivileged writer may still use on path's file system; -1 if unknown. */
+extern int64 sms_free_bytes(const char *path);
+/*
+ * The reason of a full disk, said the same way everywhere: "the <what>
+ * "<path>" is full (F bytes free, N bytes needed): <error>" (needed < 0:
+ * unknown, left out).
+ */
+extern char *sms_disk_full_reason(const char *what, const char *path, int64 needed,
+								  const char *error);
 
 #endif							/* SMSDIST_FILE_UTIL_H */

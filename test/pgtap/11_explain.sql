@@ -2,7 +2,7 @@
 -- windows and schedules, the retry clock of job_site_status, and who may
 -- call what.  The situations themselves are made for real in t/035.
 BEGIN;
-SELECT plan(26);
+SELECT plan(28);
 
 -- durations as an operator reads them
 SELECT is(smsdist.explain_duration(interval '42 seconds'), '42 s', 'seconds');
@@ -87,6 +87,19 @@ SELECT is((SELECT row(retrying_since IS NOT NULL, next_attempt_at IS NULL)::text
           '(t,t)', 'a new attempt keeps the start of the failures');
 UPDATE smsdist.job_site_status SET bytes_done = 1000 WHERE job_id = 'XP1000E1';
 SELECT is((SELECT retrying_since FROM smsdist.job_site_status WHERE job_id = 'XP1000E1'), NULL, 'bytes that move end them');
+-- a distribute row's next attempt is its writer's (the Despooler's, for a
+-- full disk), and a distribution's progress does not end its failures
+INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, attempts) VALUES ('XP1000E1', 'XP1', 'distribute', 'running', 1);
+UPDATE smsdist.job_site_status SET state = 'retrying', last_error = 'full', next_attempt_at = '2099-01-01 00:00+00'
+ WHERE job_id = 'XP1000E1' AND phase = 'distribute';
+SELECT is((SELECT row(retrying_since IS NOT NULL, next_attempt_at = '2099-01-01 00:00+00')::text
+             FROM smsdist.job_site_status WHERE job_id = 'XP1000E1' AND phase = 'distribute'),
+          '(t,t)', 'a distribute row keeps the next attempt its writer set');
+UPDATE smsdist.job_site_status SET state = 'running', attempts = 2 WHERE job_id = 'XP1000E1' AND phase = 'distribute';
+UPDATE smsdist.job_site_status SET bytes_done = 1000 WHERE job_id = 'XP1000E1' AND phase = 'distribute';
+SELECT is((SELECT row(retrying_since IS NOT NULL, next_attempt_at IS NULL)::text
+             FROM smsdist.job_site_status WHERE job_id = 'XP1000E1' AND phase = 'distribute'),
+          '(t,t)', 'its progress keeps the start of the failures (smsdist.disk_full_give_up_after counts from it)');
 
 -- who may call what
 SELECT ok(has_function_privilege('smsdist_reader', 'smsdist.explain(text, text)', 'EXECUTE'), 'readers may explain');

@@ -3,8 +3,8 @@
 # `tar -tzf` reads), the Despooler extracts it on the site-server drive with
 # the most free space and publishes it on both distribution points; a new
 # source version replaces it whole; Remove Package deletes it; bad sources
-# fail the job with the reason; a full distribution point fails the job and
-# leaves the old version published.
+# fail the job with the reason; a full distribution point holds the item
+# (the old version stays published) until it has room, then it completes.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -189,11 +189,13 @@ make_path("$base/source/fifo");
 system("mkfifo '$base/source/fifo/pipe'") == 0 or die;
 bad_source('CEN00004', "$base/source/fifo", 'CEN00401', qr/pipe/, 'source with a FIFO');
 
-# --- a full distribution point: the job fails, the old version stays
+# --- a full distribution point: the item waits, saying which and how much
+# room there is, the old version stays published, and once room is made the
+# job completes by itself
 SKIP:
 {
 	my $small = $ENV{SMSDIST_TEST_SMALLFS};
-	skip 'no small file system (run the tests as root to get one)', 5 unless $small && -w $small;
+	skip 'no small file system (run the tests as root to get one)', 11 unless $small && -w $small;
 	my $smalldp = "$small/dp";
 	make_path($smalldp);
 	make_path("$base/source/small");
@@ -203,15 +205,37 @@ INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES 
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00005', 'Small', '$base/source/small');});
 	share_job('CEN00501', 'CEN00005');
 	ok(wait_job('CEN00501', 'completed'), 'small package published on the small distribution point');
-	system("head -c 30000000 /dev/urandom > '$base/source/small/big.bin'") == 0 or die;
+	# (fails once the file system is full: that is the point)
+	system("head -c 40000000 /dev/zero > '$small/filler006' 2>/dev/null");
+	system("head -c 3000000 /dev/urandom > '$base/source/small/big.bin'") == 0 or die;
 	$node->safe_psql('site', "UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00005'");
 	share_job('CEN00502', 'CEN00005');
-	ok(wait_job('CEN00502', 'failed'), 'a version that does not fit fails the job');
-	like(job_state('CEN00502'), qr/No space left on device/, 'saying the disk is full');
+	ok(wait_until($node, 'site', "SELECT state = 'retrying' AND next_attempt_at IS NOT NULL FROM smsdist.job_site_status WHERE job_id = 'CEN00502' AND phase = 'distribute'", 60),
+		'a version that does not fit waits, retrying') or diag(job_state('CEN00502'));
+	# (read between attempts: during one the row is 'running', its error cleared)
+	my $full = qr/^the distribution point "\Q$smalldp\E\/SMS_PKGC" is full \(\d+ bytes free, 30000\d\d bytes needed\): .*No space left on device/;
+	my $error = '';
+	ok(eventually(sub { $error = $node->safe_psql('site', "SELECT last_error FROM smsdist.job_site_status WHERE job_id = 'CEN00502' AND state = 'retrying'"); $error =~ $full }, 60),
+		'saying which distribution point is full, what is free and what is needed') or diag($error);
+	like(job_state('CEN00502'), qr/^active: /, 'the job has not failed');
+	my $why = '';
+	ok(eventually(sub { $why = $node->safe_psql('site', "SELECT reason || ' | ' || (next_attempt_at IS NOT NULL) FROM smsdist.explain('CEN00502')");
+			$why =~ /waiting for room since .*is full .*; next attempt at \S+ \S+ \| true$/ }, 60),
+		'explain() says why, and when the next attempt is') or diag($why);
+	like($node->safe_psql('site', "SELECT string_agg(message, ' | ') FROM smsdist.status_messages WHERE job_id = 'CEN00502' AND message_id = 3211"),
+		qr/waits for room: the distribution point .* is full/, 'status message 3211 says it');
 	ok(same_tree("$base/source/small/one.txt", "$smalldp/SMS_PKGC/CEN00005/one.txt")
 		  && !-e "$smalldp/SMS_PKGC/CEN00005/big.bin", 'the old version stays published, whole');
 	is(scalar(() = glob("$smalldp/SMS_PKGC/.CEN00005*")), 0, 'no temporary copy left');
+	my $attempts = $node->safe_psql('site', "SELECT attempts FROM smsdist.job_site_status WHERE job_id = 'CEN00502'");
+	ok(wait_until($node, 'site', "SELECT attempts > $attempts FROM smsdist.job_site_status WHERE job_id = 'CEN00502'", 30),
+		'it is tried again by itself');
+	unlink("$small/filler006");
+	ok(wait_job('CEN00502', 'completed'), 'once there is room, the job completes by itself') or diag(job_state('CEN00502'));
+	ok(same_tree("$base/source/small", "$smalldp/SMS_PKGC/CEN00005"), 'the new version is published, identical to the source');
+	is(scalar(() = glob("$smalldp/SMS_PKGC/.CEN00005*")), 0, 'no temporary copy left');
 	$node->safe_psql('site', "DELETE FROM smsdist.site_systems WHERE name = 'SMALL'");
+	system("rm -rf '$smalldp'");
 }
 
 # --- the package store does not grow without end: an older version no job

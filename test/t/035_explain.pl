@@ -18,7 +18,7 @@ use File::Path qw(make_path remove_tree);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 $ENV{TZ} = 'UTC';
 my $agent = agent_path();
@@ -332,14 +332,23 @@ q1(q{ALTER SYSTEM RESET smsdist.test_compress_delay_ms; SELECT pg_reload_conf();
 SKIP:
 {
 	my $small = $ENV{SMSDIST_TEST_SMALLFS};
-	skip 'no small file system (run the tests as root to get one)', 2 unless $small && -w $small;
+	skip 'no small file system (run the tests as root to get one)', 4 unless $small && -w $small;
 	make_path("$small/drive035");
 	q1(qq{UPDATE smsdist.site_systems SET root_directory = '$small/drive035' WHERE role = 'site_server_drive';
 	      INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN000E5', 'share_package', 'CEN00B02', 'sites', '{CEN}')});
-	ok(wait_until($cen, 'site', q{SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000E5'}, 120), 'the despool fails');
-	like(why('CEN000E5'), qr/^-\|-\|failed\|operator\|the job failed at \S+ \S+: distribution at site CEN failed: the despool drive "\Q$small\E\/drive035" is full \(\d+ bytes free\): .*No space left on device/,
-		'a full despool drive: which, and what is free');
+	ok(wait_until($cen, 'site', q{SELECT state = 'retrying' FROM smsdist.job_site_status WHERE job_id = 'CEN000E5'}, 120),
+		'the despool waits for room');
+	# (between attempts: during one the row is 'running')
+	my $full = qr/^-\|CEN\|distribute retrying\|despooler\|not on this site's distribution points yet: the Despooler has been waiting for room since \S+ \S+ \(.*, \d+ attempt\(s\)\): the despool drive "\Q$small\E\/drive035" is full \(\d+ bytes free, \d+ bytes needed\): .*No space left on device.*; next attempt at \S+ \S+$/;
+	ok(eventually(sub { why('CEN000E5') =~ $full }, 60),
+		'a full despool drive: which, what is free, what is needed, and when the next attempt is') or diag(why('CEN000E5'));
+	ok(wait_until($cen, 'site', q{SELECT e.next_attempt_at = s.next_attempt_at AND s.next_attempt_at IS NOT NULL
+	                                FROM smsdist.explain('CEN000E5') e, smsdist.job_site_status s WHERE s.job_id = 'CEN000E5'}, 60),
+		'next_attempt_at is the row\'s');
+	# another drive with room: the next attempt uses it
 	q1(qq{UPDATE smsdist.site_systems SET root_directory = '$b/drive' WHERE role = 'site_server_drive'});
+	ok(wait_until($cen, 'site', q{SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN000E5'}, 120),
+		'once there is room, the job completes by itself');
 	remove_tree("$small/drive035");
 }
 
