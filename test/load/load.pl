@@ -12,7 +12,8 @@
 # completed for the collections'), every target final, nothing lost (each
 # job and advertisement at CH1 that CEN sent there, every agent job's
 # status messages), each worker's memory (RssAnon, sampled every 5 s) at
-# the end within 10 % of its sample after warm-up, and no worker slot
+# the end within 10 % of its sample after warm-up (memory contexts; RssAnon
+# plus the free heap a worker keeps), and no worker slot
 # exhausted (the most background workers alive at once against
 # max_worker_processes, no "no free background worker slot" in the logs).
 # Prints throughput, the memory of each worker over time and the slots used.
@@ -180,6 +181,42 @@ sub sample
 	$last_mem = $now if $now - $last_mem >= 5;
 }
 
+# what a worker holds in its memory contexts, in bytes (the "Grand total"
+# pg_log_backend_memory_contexts() makes it log); undef if it did not
+# answer in 30 s
+sub context_total
+{
+	my ($n, $pid) = @_;
+	my $log = $n->logfile;
+	my $from = -s $log;
+	my ($rc) = eval { $n->psql('site', "SELECT pg_log_backend_memory_contexts($pid)") };
+	return undef unless defined $rc && $rc == 0;
+	my $total;
+	eventually(sub {
+			open(my $fh, '<', $log) or return 0;
+			seek($fh, $from, 0);
+			local $/;
+			my $t = <$fh> // '';
+			close $fh;
+			($total) = $t =~ /\[$pid\] [^\n]*Grand total: (\d+) bytes/;
+			return defined $total;
+		}, 30);
+	return $total;
+}
+sub workers_now
+{
+	my %w;
+	for my $code (qw(CEN CH1))
+	{
+		for (children($node{$code}))
+		{
+			$w{"$code $1"} = $_->[0] if $_->[1] =~ /smsdist (scheduler|sender|despooler|offer_manager|inbox_manager|collection_evaluator|status_manager)\b/;
+		}
+	}
+	return %w;
+}
+my %ctx_base;
+
 # --- the stream
 my %made = (agent_jobs => 0, collection_jobs => 0, adverts => 0);
 my ($job_seq, $ad_seq) = (0, 0);
@@ -222,6 +259,11 @@ while (time() < $end)
 	}
 	$cen->safe_psql('site', join(";\n", @sql)) if @sql;
 	sample();
+	if (!%ctx_base && time() - $t0 >= $warmup)
+	{
+		my %w = workers_now();
+		$ctx_base{$_} = [ $w{$_}, context_total($node{ substr($_, 0, 3) }, $w{$_}) ] for keys %w;
+	}
 	usleep(200_000);
 }
 my $stream_s = time() - $t0;
@@ -286,10 +328,28 @@ for my $key (sort keys %mem)
 	next unless $base;
 	my $pct = 100 * ($s[-1][1] - $base->[1]) / $base->[1];
 	$lines[-1] .= sprintf('  (%+.1f %% from %.0f s)', $pct, $base->[0]);
-	push @grew, "$key $base->[1] -> $s[-1][1] kB" if abs($pct) > 10;
+	# (a worker keeps up to 64 MB of freed heap: sms_keep_freed_memory())
+	push @grew, "$key $base->[1] -> $s[-1][1] kB" if $s[-1][1] > $base->[1] * 1.1 + 64 * 1024;
 }
 diag("worker memory over time (RssAnon kB at seconds since the start):\n" . join("\n", @lines));
-is(join('; ', @grew), '', 'every worker\'s memory stays within 10 % of its sample after warm-up');
+is(join('; ', @grew), '', 'every worker\'s RssAnon stays within 10 % of its sample after warm-up, plus the free heap it keeps');
+my (@ctx, @ctx_grew);
+my %w_end = workers_now();
+for my $key (sort keys %ctx_base)
+{
+	my ($pid, $b) = @{ $ctx_base{$key} };
+	my $e = ($w_end{$key} // 0) == $pid ? context_total($node{ substr($key, 0, 3) }, $pid) : undef;
+	if (!defined $b || !defined $e)
+	{
+		push @ctx_grew, "$key: pid $pid not sampled at both ends";
+		next;
+	}
+	my $pct = 100 * ($e - $b) / $b;
+	push @ctx, sprintf('%-24s pid %-7d %9d bytes after warm-up, %9d at the end (%+.1f %%)', $key, $pid, $b, $e, $pct);
+	push @ctx_grew, "$key $b -> $e bytes" if abs($pct) > 10;
+}
+diag("worker memory contexts (grand total):\n" . join("\n", @ctx));
+is(join('; ', @ctx_grew), '', 'every worker\'s memory contexts at the end are within 10 % of their total after warm-up');
 
 # worker slots
 diag("background workers alive at once (most): CEN $most{CEN}, CH1 $most{CH1}, of max_worker_processes = $slots");
