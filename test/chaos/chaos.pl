@@ -209,7 +209,15 @@ sub kill_one
 		my $n = $node{$code};
 		my @pick;
 		if ($kind eq 'worker') { @pick = map { $_->[0] } grep { $_->[1] =~ $workers } children($n); }
-		elsif ($kind eq 'helper') { @pick = map { $_->[0] } grep { $_->[1] =~ $helpers } map { children($_) } values %node; }
+		elsif ($kind eq 'helper')
+		{
+			# helpers live for a build or an extraction: look for up to 2 s
+			my $until = time() + 2;
+			do
+			{
+				@pick = map { $_->[0] } grep { $_->[1] =~ $helpers } map { children($_) } values %node;
+			} while (!@pick && time() < $until && (usleep(50_000) || 1));
+		}
 		elsif ($kind eq 'receiver') { @pick = map { $_->[0] } grep { $_->[1] =~ /parent_sender/ } map { children($_) } $ch1, $gc1; }
 		elsif ($kind eq 'agent')
 		{
