@@ -28,7 +28,8 @@
  *				  running -> retrying|failed	sms_send_rows_failed
  *				  running -> waiting		sms_send_rows_yield,
  *											sms_distribute_row_needs_full
- *				  running -> retrying		sms_distribute_row_repairing
+ *				  running -> retrying		sms_distribute_row_repairing,
+ *											sms_distribute_row_retry
  *				  running -> done			sms_send_rows_done,
  *											sms_distribute_row_done
  *				  waiting -> done			sms_distribute_rows_handed_over
@@ -82,6 +83,7 @@ extern void sms_distribute_row_done(const char *job_id, const char *site, const 
 extern void sms_distribute_row_fail(const char *job_id, const char *site, const char *reason);
 extern void sms_distribute_row_repairing(const char *job_id, const char *site,
 										 const char *error);
+extern void sms_distribute_row_retry(const char *job_id, const char *site, const char *error);
 extern void sms_distribute_row_needs_full(const char *job_id, const char *site,
 										  const char *error, const char *detail_prefix);
 extern void sms_distribute_rows_handed_over(const char *job_id, const char *hop);
