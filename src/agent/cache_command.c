@@ -22,6 +22,7 @@
 #include "agent_util.h"
 #include "cache_command.h"
 #include "cache_move.h"
+#include "cache_verify.h"
 #include "downloads.h"
 #include "state_files.h"
 
@@ -99,6 +100,33 @@ clear_cache(Cache *cache)
 	return 0;
 }
 
+/*
+ * Every entry checked as before a run (cache_verify.c): one line per
+ * package, and status 1 if any differs from its manifest.  Nothing is
+ * changed: a damaged entry is fetched again by the next download of it.
+ */
+static int
+verify_cache(const Cache *cache)
+{
+	int			rc = 0;
+
+	for (size_t i = 0; i < cache->n; i++)
+	{
+		const CacheEntry *e = &cache->entries[i];
+		char		msg[512];
+
+		if (cache_verify(cache, e, msg, sizeof(msg)))
+			printf("%s version %lld: verified\n", e->package_id, (long long) e->version);
+		else
+		{
+			printf("%s version %lld: differs: %s\n", e->package_id, (long long) e->version, msg);
+			rc = 1;
+		}
+	}
+	printf("cache %s: %zu package%s checked\n", cache->dir, cache->n, cache->n == 1 ? "" : "s");
+	return rc;
+}
+
 int
 cache_command(const Config *c, int argc, char **argv)
 {
@@ -123,9 +151,11 @@ cache_command(const Config *c, int argc, char **argv)
 		rc = move_cache(c, &cache, argv[1]);
 	else if (strcmp(what, "clear") == 0 && argc == 1)
 		rc = clear_cache(&cache);
+	else if (strcmp(what, "verify") == 0 && argc == 1)
+		rc = verify_cache(&cache);
 	else
 	{
-		agent_warn("cache commands: show, size MEGABYTES, move DIRECTORY, clear");
+		agent_warn("cache commands: show, size MEGABYTES, move DIRECTORY, clear, verify");
 		rc = 2;
 	}
 	cache_close(&cache);

@@ -79,7 +79,7 @@ usage(FILE *out)
 			"     (--logon-server DIR --cap DIR --site-key FILE... --machine-key FILE | --management-point CONNINFO)\n"
 			"     [--user DOMAIN\\NAME [--user-account LOGIN]] [--group DOMAIN\\NAME]...\n"
 			"     [--once | --interval SECONDS] [--now YYYY-MM-DDTHH:MM:SSZ]\n"
-			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear\n"
+			"  %s --state-dir DIR cache show | size MEGABYTES | move DIRECTORY | clear | verify\n"
 			"\n"
 			"Options:\n"
 			"  --sms-id ID          this workstation's SMS ID (e.g. CEN0001A)\n"

@@ -384,9 +384,24 @@ mp_send_status(const SmsStatusFile *m)
 	v[8] = m->job_id;
 	v[9] = m->package_id;
 	v[10] = m->has_exit_code ? code : NULL;
-	r = PQexecParams(mp_conn, "SELECT smsdist.client_status($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, p_exit_code => $11::integer)",
-					 11, NULL, v, NULL, NULL, 0);
-	ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	/*
+	 * A deadlock or serialization failure is the site's workers' moment,
+	 * not the message's fault: it is sent again (a few times), or it would
+	 * be lost -- the agent keeps no copy of a message it could not send.
+	 */
+	for (int attempt = 0;; attempt++)
+	{
+		const char *state;
+
+		r = PQexecParams(mp_conn, "SELECT smsdist.client_status($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, p_exit_code => $11::integer)",
+						 11, NULL, v, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+		state = ok ? NULL : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (ok || attempt >= 4 || state == NULL ||
+			(strcmp(state, "40P01") != 0 && strcmp(state, "40001") != 0))
+			break;
+		PQclear(r);
+	}
 	if (!ok)
 		agent_warn("status message %d not sent: %s", m->message_id, PQerrorMessage(mp_conn));
 	PQclear(r);

@@ -786,6 +786,15 @@ sms_despooler_step(void)
 			sms_remove_tree(w->early_stage);
 		if (edata->sqlerrcode == SMS_ERRCODE_DELTA_BASE && w->received)
 			needs_full_package(w, edata->message);
+		else if (edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+				 edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE)
+		{
+			/*
+			 * Another worker's transaction, not the package or the
+			 * distribution points: done again, never the job failed
+			 */
+			sms_distribute_row_retry(w->job_id, sms_site_code, edata->message);
+		}
 		else
 		{
 			/* was it the package file?  Then it is repaired, not the job failed */

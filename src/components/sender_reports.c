@@ -532,8 +532,9 @@ report_answered(const char *job, const char *hop, const char *error)
 }
 
 /*
- * Bring the children's distribution status back: for each job with
- * 'distribute' rows of sites below us that are not done, ask the hop.
+ * Bring the children's distribution status back: for each active job (or
+ * run-command job completed by its targets) with 'distribute' rows of
+ * sites below us that are not done, ask the hop.
  * Returns true if some rows are still open (the step polls again soon).
  */
 bool
@@ -554,7 +555,15 @@ sender_follow_reports(const char *during_job)
 					  "         ORDER BY a.priority LIMIT 1)"
 					  "  FROM smsdist.job_site_status s JOIN smsdist.jobs j ON j.job_id = s.job_id"
 					  " WHERE s.phase = 'distribute' AND s.state IN ('waiting', 'running', 'retrying')"
-					  "   AND j.state = 'active' AND s.site_code <> current_setting('smsdist.site_code')"
+					  /*
+					   * A run-command job completes when its last target has
+					   * finished, which a child's status forwarder may tell
+					   * before this Sender has taken the child's distribution
+					   * report: its rows are still followed, or they would wait
+					   * (and its locations stay unknown) for ever.
+					   */
+					  "   AND (j.state = 'active' OR (j.state = 'completed' AND j.job_type = 'run_command'))"
+					  "   AND s.site_code <> current_setting('smsdist.site_code')"
 					  /* not before a retry reached the hop: its report would be of the old attempt */
 					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
 					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"

@@ -570,6 +570,26 @@ sms_distribute_row_disk_full(const char *job_id, const char *site, const char *r
 }
 
 /*
+ * running -> retrying: the distribution was rolled back by a transient
+ * error (a deadlock, a serialization failure); the Despooler takes the
+ * row again, and distributing again gives the same result.
+ */
+void
+sms_distribute_row_retry(const char *job_id, const char *site, const char *error)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3] = {text_datum(job_id), text_datum(site), text_datum(error)};
+	int			ret;
+
+	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+								"   SET state = 'retrying', last_error = $3,"
+								"       detail = 'a transient error rolled the distribution back: it is done again'"
+								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+								3, types, values, NULL, false, 0);
+	CHECK_RAN(ret, "recording a retry");
+}
+
+/*
  * running -> waiting: the file received from the parent site cannot be
  * used at site (a delta without its base, a damaged file); the row waits
  * for the full package, and its detail, which begins with detail_prefix,

@@ -28,7 +28,8 @@
  *				  running -> retrying|failed	sms_send_rows_failed
  *				  running -> waiting		sms_send_rows_yield,
  *											sms_distribute_row_needs_full
- *				  running -> retrying		sms_distribute_row_repairing
+ *				  running -> retrying		sms_distribute_row_repairing,
+ *											sms_distribute_row_retry
  *				  running -> retrying|failed	sms_distribute_row_disk_full
  *				  running -> done			sms_send_rows_done,
  *											sms_distribute_row_done
@@ -87,6 +88,7 @@ extern void sms_distribute_row_repairing(const char *job_id, const char *site,
 extern bool sms_distribute_row_disk_full(const char *job_id, const char *site,
 										 const char *reason, TimestampTz *next,
 										 bool *first);
+extern void sms_distribute_row_retry(const char *job_id, const char *site, const char *error);
 extern void sms_distribute_row_needs_full(const char *job_id, const char *site,
 										  const char *error, const char *detail_prefix);
 extern void sms_distribute_rows_handed_over(const char *job_id, const char *hop);

@@ -186,6 +186,17 @@ is(join(',', grep { !-d "$b/newcache/$_" } @entries), '', 'every package is stil
 is(join(',', map { s{.*/}{}r } glob("$b/blocked/*")), $last, 'nothing was left in the new place but what was there before');
 ($rc, $out) = agent($day31, '--once');
 like($out, qr/^cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent still uses the cache where it was');
+($rc, $out, $err) = cache_cmd($day31, 'verify');
+is($rc, 0, 'cache verify: every entry is whole') or diag($out, $err);
+like($out, qr/^CEN00B04 version 1: verified$/m, 'and says so per package');
+my ($victim) = grep { -f } glob("$b/newcache/CEN00B04.1/*"), glob("$b/newcache/CEN00B04.1/*/*");
+chmod 0644, $victim;
+open(my $vfh, '>>', $victim) or die "$victim: $!";
+print $vfh "changed\n";
+close $vfh;
+($rc, $out, $err) = cache_cmd($day31, 'verify');
+is($rc >> 8, 1, 'cache verify fails when a cached file was changed');
+like($out, qr/^CEN00B04 version 1: differs: /m, 'and names the package');
 ($rc, $out, $err) = cache_cmd($day31, 'clear');
 is($rc, 0, 'cache clear') or diag($err);
 ($rc, $out) = cache_cmd($day31, 'show');
