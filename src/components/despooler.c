@@ -59,7 +59,6 @@
 #include "formats/sms_formats.h"
 
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -68,9 +67,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "access/xact.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 static char *
@@ -107,51 +104,6 @@ claim_item(void)
 	w->received = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 9, &isnull));
 	w->has_manifest = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 10, &isnull));
 	return w;
-}
-
-/* The drive with the most free space, or the package store. */
-char *
-despool_choose_drive(bool *fallback)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-	char	   *best = NULL;
-	uint64		best_free = 0;
-
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist despooler: listing site-server drives failed");
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *root = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		struct statvfs sv;
-
-		if (!sms_valid_server_path(root, "site-server drive", false))
-			continue;
-		if (statvfs(root, &sv) != 0)
-		{
-			ereport(WARNING,
-					(errcode_for_file_access(),
-					 errmsg("site-server drive \"%s\" is not usable: %m", root)));
-			continue;
-		}
-		if (best == NULL || (uint64) sv.f_bavail * sv.f_frsize > best_free)
-		{
-			best = MemoryContextStrdup(sms_step_context, root);
-			best_free = (uint64) sv.f_bavail * sv.f_frsize;
-		}
-	}
-	*fallback = (best == NULL);
-	if (best == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(sms_step_context);
-
-		best = sms_package_store();
-		MemoryContextSwitchTo(old);
-	}
-	return best;
 }
 
 /* The item is done: the row, the job if all its sites are, a status message. */
@@ -279,41 +231,6 @@ wait_for_room(WorkItem *w, const char *reason)
 						   "Distribution of package %s version %d at site %s waits for room: %s; it is tried again by itself, first at %s.",
 						   w->package_id, w->version, sms_site_code, reason,
 						   timestamptz_to_str(next));
-}
-
-/*
- * Check the package file against the SHA-256 its builder recorded, so that
- * a file damaged on disk (or, later, in transit) is recognised as such --
- * and rebuilt -- rather than reported as a bad package.  Returns NULL if it
- * is intact, else what is wrong.  Used when an extraction failed: a
- * successful one checks the hash of what it read (distribute).
- */
-char *
-despool_package_file_problem(WorkItem *w)
-{
-	int			fd;
-	char		hex[SMS_SHA256_HEX_LEN + 1];
-	int64		size;
-	bool		ok;
-
-	if (w->sha256 == NULL)
-		return NULL;
-	fd = OpenTransientFile(w->package_file, O_RDONLY | PG_BINARY);
-	if (fd < 0)
-		return psprintf("package file \"%s\" cannot be read: %m", w->package_file);
-	ok = sms_sha256_fd(fd, hex, &size);
-	if (!ok)
-	{
-		char	   *msg = psprintf("package file \"%s\" cannot be read: %m", w->package_file);
-
-		CloseTransientFile(fd);
-		return msg;
-	}
-	CloseTransientFile(fd);
-	if (strcmp(hex, w->sha256) != 0)
-		return psprintf("package file \"%s\" is corrupt: its SHA-256 is %s, not %s",
-						w->package_file, hex, w->sha256);
-	return NULL;
 }
 
 /*
@@ -460,28 +377,6 @@ move_target_last(List *dps, const char *tmpdir)
 }
 
 static void publish_extracted(WorkItem *w, List *dps, const char *tmpdir);
-
-/*
- * In a PG_CATCH of a step: the error, copied, and the transaction aborted
- * and started again -- the state the worker loop expects (a transaction,
- * SPI).  The caller stays in the context SPI_connect() left it in: the one
- * it was in before was the aborted transaction's, and is gone.
- */
-ErrorData *
-despool_error_restart(void)
-{
-	ErrorData  *edata;
-
-	MemoryContextSwitchTo(sms_step_context);
-	edata = CopyErrorData();
-	FlushErrorState();
-	AbortCurrentTransaction();
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	return edata;
-}
 
 static void
 distribute(WorkItem *w, List *dps, const char *tmpdir)

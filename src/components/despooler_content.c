@@ -5,6 +5,10 @@
  *	  locations recorded in smsdist.package_locations, the manifest beside
  *	  each published tree, the check that a published version is whole, and
  *	  the live run-command jobs that follow the version the site holds.
+ *	  Also what both the distribution (despooler.c) and the validation of
+ *	  content (despooler_validate.c) need: the despool drive, the check of
+ *	  a package file against its SHA-256, and the way back from an error
+ *	  caught in a step.
  *
  *	site version	the version of a package that every enabled distribution
  *				point of the site holds (package_locations); 0 when they
@@ -34,15 +38,18 @@
 #include "formats/sms_formats.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "storage/fd.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* Set the item's detail (and bytes done), visible at once. */
@@ -546,4 +553,112 @@ despool_content_gone(WorkItem *w)
 	}
 	if (n > 0)
 		(void) SPI_execute("SELECT smsdist.wake('offer_manager')", false, 0);
+}
+
+
+/* ------------------------------------------------------------------------
+ * The despool drive, the package file, and recovering from an error
+ * ------------------------------------------------------------------------
+ */
+
+/* The drive with the most free space, or the package store. */
+char *
+despool_choose_drive(bool *fallback)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	char	   *best = NULL;
+	uint64		best_free = 0;
+
+	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+							  " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
+							  " ORDER BY site_system_id",
+							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist despooler: listing site-server drives failed");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *root = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		struct statvfs sv;
+
+		if (!sms_valid_server_path(root, "site-server drive", false))
+			continue;
+		if (statvfs(root, &sv) != 0)
+		{
+			ereport(WARNING,
+					(errcode_for_file_access(),
+					 errmsg("site-server drive \"%s\" is not usable: %m", root)));
+			continue;
+		}
+		if (best == NULL || (uint64) sv.f_bavail * sv.f_frsize > best_free)
+		{
+			best = MemoryContextStrdup(sms_step_context, root);
+			best_free = (uint64) sv.f_bavail * sv.f_frsize;
+		}
+	}
+	*fallback = (best == NULL);
+	if (best == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+
+		best = sms_package_store();
+		MemoryContextSwitchTo(old);
+	}
+	return best;
+}
+
+/*
+ * Check the package file against the SHA-256 its builder recorded, so that
+ * a file damaged on disk (or, later, in transit) is recognised as such --
+ * and rebuilt -- rather than reported as a bad package.  Returns NULL if it
+ * is intact, else what is wrong.  Used when an extraction failed: a
+ * successful one checks the hash of what it read (distribute).
+ */
+char *
+despool_package_file_problem(WorkItem *w)
+{
+	int			fd;
+	char		hex[SMS_SHA256_HEX_LEN + 1];
+	int64		size;
+	bool		ok;
+
+	if (w->sha256 == NULL)
+		return NULL;
+	fd = OpenTransientFile(w->package_file, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return psprintf("package file \"%s\" cannot be read: %m", w->package_file);
+	ok = sms_sha256_fd(fd, hex, &size);
+	if (!ok)
+	{
+		char	   *msg = psprintf("package file \"%s\" cannot be read: %m", w->package_file);
+
+		CloseTransientFile(fd);
+		return msg;
+	}
+	CloseTransientFile(fd);
+	if (strcmp(hex, w->sha256) != 0)
+		return psprintf("package file \"%s\" is corrupt: its SHA-256 is %s, not %s",
+						w->package_file, hex, w->sha256);
+	return NULL;
+}
+
+/*
+ * In a PG_CATCH of a step: the error, copied, and the transaction aborted
+ * and started again -- the state the worker loop expects (a transaction,
+ * SPI).  The caller stays in the context SPI_connect() left it in: the one
+ * it was in before was the aborted transaction's, and is gone.
+ */
+ErrorData *
+despool_error_restart(void)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(sms_step_context);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	return edata;
 }

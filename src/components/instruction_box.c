@@ -25,6 +25,7 @@
  *-------------------------------------------------------------------------
  */
 #include "instruction_box.h"
+#include "file_util.h"
 #include "package_store.h"
 #include "pcm_writer.h"
 #include "worker.h"
@@ -54,32 +55,6 @@ sms_instruction_file_name(const char *name)
 		if (strcmp(name + len - 4, exts[i]) == 0)
 			return true;
 	return false;
-}
-
-/*
- * Is name the temporary file of a writer that is gone?  The format library
- * (and the PCM writer) write ".<name>.tmp.<pid>" and rename it; a kill
- * between the two leaves it, and nothing would ever remove it.  A file of
- * a live process (another component writing now, or a recycled ID) is left
- * for a later sync.  own_stale: one of this process is stale too (the
- * caller has no write of its own in flight).
- */
-bool
-sms_stale_temporary(const char *name, bool own_stale)
-{
-	const char *t = strstr(name, ".tmp.");
-	char	   *end;
-	long		pid;
-
-	if (name[0] != '.' || t == NULL || t == name || t[5] == '\0')
-		return false;
-	errno = 0;
-	pid = strtol(t + 5, &end, 10);
-	if (*end != '\0' || errno != 0 || pid <= 0)
-		return false;
-	if (pid == (long) MyProcPid)
-		return own_stale;
-	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
 }
 
 static bool

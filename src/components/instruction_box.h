@@ -25,7 +25,6 @@ typedef struct SmsBoxFile
 } SmsBoxFile;
 
 extern bool sms_instruction_file_name(const char *name);
-extern bool sms_stale_temporary(const char *name, bool own_stale);
 extern int	sms_sync_box(const char *dir, const char *box, List *files);
 extern char *sms_instruction_outbox(void);
 

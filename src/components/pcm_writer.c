@@ -59,7 +59,6 @@
  *-------------------------------------------------------------------------
  */
 #include "pcm_writer.h"
-#include "instruction_box.h"
 #include "status.h"
 #include "site_key.h"
 #include "worker.h"
