@@ -534,8 +534,8 @@ sms_disk_full_reason(const char *what, const char *path, int64 needed, const cha
  * (box files) and the PCM writer write ".<name>.tmp.<pid>" and rename it;
  * a kill between the two leaves it, and nothing would ever remove it.  A
  * file of a live process (another component writing now, or a recycled
- * ID) is left for a later sync.  own_stale: one of this process is stale too (the
- * caller has no write of its own in flight).
+ * ID) is left for a later sync.  own_stale: one of this process is stale
+ * too (the caller has no write of its own in flight).
  */
 bool
 sms_stale_temporary(const char *name, bool own_stale)
