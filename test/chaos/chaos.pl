@@ -30,7 +30,7 @@ use POSIX ();
 use Time::HiRes qw(time usleep);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT eventually);
+use SmsTest qw(:DEFAULT eventually crash_site site_processes component_workers memory_context_total);
 
 my $seed = $ENV{CHAOS_SEED} // (time() * 1000 % 1_000_000_000);
 my $seconds = $ENV{CHAOS_SECONDS} // 600;
@@ -169,31 +169,8 @@ for my $m (@machines)
 }
 
 # --- the processes that can be killed
-sub children
-{
-	my ($n) = @_;
-	my $pm = $n->{_pid} or return ();
-	return map { /^\s*(\d+)\s+(.*)$/ ? [ $1, $2 ] : () } `ps -o pid=,args= --ppid $pm 2>/dev/null`;
-}
 my $workers = qr/smsdist (scheduler|sender|despooler|offer_manager|inbox_manager|collection_evaluator|status_manager|supervisor)\b/;
 my $helpers = qr/smsdist (package builder|compressor|inflater|early extractor)/;
-
-# a whole site: the postmaster and every process at once, then a start
-sub crash_site
-{
-	my ($n) = @_;
-	my $pm = $n->{_pid} or return 0;
-	my @pids = ($pm, map { $_->[0] } children($n));
-	kill 'KILL', @pids;
-	eventually(sub { !grep { kill 0, $_ } @pids }, 60) or die 'a killed site did not go away';
-	$n->_update_pid(-1);
-	for my $try (1 .. 10)
-	{
-		return 1 if eval { $n->start(fail_ok => 1) };
-		eventually(sub { 0 }, 1);
-	}
-	die 'a crashed site did not start again';
-}
 
 my %kills;
 my @kinds = (('worker') x 4, ('helper') x 3, ('receiver') x 3, ('agent') x 3, 'postmaster');
@@ -208,17 +185,17 @@ sub kill_one
 		my $code = $codes[int(rand(@codes))];
 		my $n = $node{$code};
 		my @pick;
-		if ($kind eq 'worker') { @pick = map { $_->[0] } grep { $_->[1] =~ $workers } children($n); }
+		if ($kind eq 'worker') { @pick = map { $_->[0] } grep { $_->[1] =~ $workers } site_processes($n); }
 		elsif ($kind eq 'helper')
 		{
 			# helpers live for a build or an extraction: look for up to 2 s
 			my $until = time() + 2;
 			do
 			{
-				@pick = map { $_->[0] } grep { $_->[1] =~ $helpers } map { children($_) } values %node;
+				@pick = map { $_->[0] } grep { $_->[1] =~ $helpers } map { site_processes($_) } values %node;
 			} while (!@pick && time() < $until && (usleep(50_000) || 1));
 		}
-		elsif ($kind eq 'receiver') { @pick = map { $_->[0] } grep { $_->[1] =~ /parent_sender/ } map { children($_) } $ch1, $gc1; }
+		elsif ($kind eq 'receiver') { @pick = map { $_->[0] } grep { $_->[1] =~ /parent_sender/ } map { site_processes($_) } $ch1, $gc1; }
 		elsif ($kind eq 'agent')
 		{
 			# a poll lasts a moment of each second: look for one for up to 2 s
@@ -253,7 +230,7 @@ sub sample_memory
 	my ($now) = @_;
 	for my $code (@codes)
 	{
-		for my $c (children($node{$code}))
+		for my $c (site_processes($node{$code}))
 		{
 			my ($pid, $args) = @$c;
 			next unless $args =~ $workers;
@@ -268,27 +245,6 @@ sub sample_memory
 		}
 	}
 }
-# The memory a worker holds in its memory contexts (palloc), in bytes:
-# pg_log_backend_memory_contexts() makes it log them; its "Grand total"
-# line is read from the server log.  Undef if it did not answer in 30 s.
-sub context_total
-{
-	my ($n, $pid) = @_;
-	my $log = $n->logfile;
-	my $from = -s $log;
-	return undef unless defined answer($n, "SELECT pg_log_backend_memory_contexts($pid)");
-	my $total;
-	eventually(sub {
-			open(my $fh, '<', $log) or return 0;
-			seek($fh, $from, 0);
-			local $/;
-			my $t = <$fh> // '';
-			close $fh;
-			($total) = $t =~ /\[$pid\] [^\n]*Grand total: (\d+) bytes/;
-			return defined $total;
-		}, 30);
-	return $total;
-}
 
 # every component worker alive now: "$code $component" => pid
 sub workers_now
@@ -296,10 +252,8 @@ sub workers_now
 	my %w;
 	for my $code (@codes)
 	{
-		for (children($node{$code}))
-		{
-			$w{"$code $1"} = $_->[0] if $_->[1] =~ /smsdist (scheduler|sender|despooler|offer_manager|inbox_manager|collection_evaluator|status_manager)\b/;
-		}
+		my %c = component_workers($node{$code});
+		$w{"$code $_"} = $c{$_} for keys %c;
 	}
 	return %w;
 }
@@ -432,7 +386,7 @@ while (time() < $end)
 	if ($::calm_start && !%ctx_base && time() >= $::calm_start + $warmup)
 	{
 		my %w = workers_now();
-		$ctx_base{$_} = [ $w{$_}, context_total($node{ substr($_, 0, 3) }, $w{$_}) ] for keys %w;
+		$ctx_base{$_} = [ $w{$_}, memory_context_total($node{ substr($_, 0, 3) }, 'site', $w{$_}) ] for keys %w;
 	}
 	usleep(200_000);
 }
@@ -574,7 +528,7 @@ my (@report, @grew, @earlier);
 for my $key (sort keys %mem)
 {
 	my ($code) = split / /, $key;
-	my $alive = { map { $_->[0] => 1 } children($node{$code}) };
+	my $alive = { map { $_->[0] => 1 } site_processes($node{$code}) };
 	for my $pid (sort { $mem{$key}{$a}{born} <=> $mem{$key}{$b}{born} } keys %{ $mem{$key} })
 	{
 		my $r = $mem{$key}{$pid};
@@ -607,7 +561,7 @@ for my $key (sort keys %ctx_base)
 		push @ctx_grew, "$key: pid $pid did not live to the end";
 		next;
 	}
-	my $e = context_total($node{ substr($key, 0, 3) }, $pid);
+	my $e = memory_context_total($node{ substr($key, 0, 3) }, 'site', $pid);
 	if (!defined $b || !defined $e)
 	{
 		push @ctx_grew, "$key: pid $pid logged no memory context total";

@@ -18,8 +18,19 @@
 # crash_site(node)
 #   (on request) the whole site at once: the postmaster and each of its
 #   processes get signal 9 together; once all are gone the server is
-#   started again.  Returns how many processes were killed, 0 if some were
-#   still there when the wait failed.
+#   started again (tried again for a few seconds while the old one's port
+#   or shared memory is still held).  Returns how many processes were
+#   killed, 0 if some were still there when the wait failed; dies if the
+#   server does not start.
+# site_processes(node)
+#   (on request) the postmaster's children now: [ pid, command line ], ...
+# component_workers(node)
+#   (on request) each smsdist component worker alive now (not the
+#   supervisor): component name => pid.
+# memory_context_total(node, db, pid)
+#   (on request) the bytes a backend or worker holds in its memory
+#   contexts: the "Grand total" that pg_log_backend_memory_contexts()
+#   makes it write to the server log; undef if it could not be asked.
 # reload_settings(node, db, { name => value, ... }, component, ...)
 #   reloads the configuration and returns once it is in force, so that a
 #   test never acts on a worker that still has the old values: a new
@@ -57,7 +68,7 @@ use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
 our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file reload_settings);
-our @EXPORT_OK = qw(eventually crash_site);
+our @EXPORT_OK = qw(eventually crash_site site_processes component_workers memory_context_total);
 
 sub site_node
 {
@@ -127,12 +138,56 @@ sub crash_site
 {
 	my ($node) = @_;
 	my $pm = $node->{_pid} or die 'no postmaster';
-	my @children = map { /^\s*(\d+)/ ? $1 : () } `ps -o pid= --ppid $pm`;
+	my @children = map { $_->[0] } site_processes($node);
 	kill 'KILL', $pm, @children;
 	my $gone = eventually(sub { !grep { kill 0, $_ } $pm, @children });
 	$node->_update_pid(-1);
-	$node->start;
-	return $gone ? 1 + @children : 0;
+	for my $try (1 .. 10)
+	{
+		return $gone ? 1 + @children : 0 if eval { $node->start(fail_ok => 1) };
+		Time::HiRes::sleep(1);	# a pause between tries, not a wait for a state
+	}
+	die 'the crashed site did not start again';
+}
+
+sub site_processes
+{
+	my ($node) = @_;
+	my $pm = $node->{_pid} or return ();
+	return map { /^\s*(\d+)\s+(.*)$/ ? [ $1, $2 ] : () } `ps -o pid=,args= --ppid $pm 2>/dev/null`;
+}
+
+sub component_workers
+{
+	my ($node) = @_;
+	my %w;
+	for (site_processes($node))
+	{
+		$w{$1} = $_->[0]
+		  if $_->[1] =~ /smsdist (scheduler|sender|despooler|offer_manager|inbox_manager|collection_evaluator|status_manager)\b/;
+	}
+	return %w;
+}
+
+sub memory_context_total
+{
+	my ($node, $db, $pid) = @_;
+	my $log = $node->logfile;
+	my $from = -s $log;
+	my ($rc, $out) = eval { $node->psql($db, "SELECT pg_log_backend_memory_contexts($pid)") };
+	# false: no such server process (it has gone); nothing will be logged
+	return undef unless defined $rc && $rc == 0 && defined $out && $out eq 't';
+	my $total;
+	eventually(sub {
+			open(my $fh, '<', $log) or return 0;
+			seek($fh, $from, 0);
+			local $/;
+			my $t = <$fh> // '';
+			close $fh;
+			($total) = $t =~ /\[$pid\] [^\n]*Grand total: (\d+) bytes/;
+			return defined $total;
+		});
+	return $total;
 }
 
 sub reload_settings

@@ -26,7 +26,7 @@ use File::Path qw(make_path);
 use Time::HiRes qw(time usleep);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT eventually);
+use SmsTest qw(:DEFAULT eventually crash_site site_processes component_workers memory_context_total);
 
 my $seconds = $ENV{LOAD_SECONDS} // 300;
 my $n_machines = $ENV{LOAD_MACHINES} // 4000;
@@ -153,19 +153,13 @@ for my $k (1 .. $n_advanced)
 my %mem;        # "$code $component" => [ [t, kB, pid], ... ]
 my %most = (CEN => 0, CH1 => 0);
 my $t0;
-sub children
-{
-	my ($n) = @_;
-	my $pm = $n->{_pid} or return ();
-	return map { /^\s*(\d+)\s+(.*)$/ ? [ $1, $2 ] : () } `ps -o pid=,args= --ppid $pm 2>/dev/null`;
-}
 my $last_mem = 0;
 sub sample
 {
 	my $now = time();
 	for my $code (qw(CEN CH1))
 	{
-		my @c = children($node{$code});
+		my @c = site_processes($node{$code});
 		# background workers: smsdist's and parallel query's
 		my $bg = grep { $_->[1] =~ /smsdist |parallel worker/ } @c;
 		$most{$code} = $bg if $bg > $most{$code};
@@ -184,37 +178,14 @@ sub sample
 	$last_mem = $now if $now - $last_mem >= 5;
 }
 
-# what a worker holds in its memory contexts, in bytes (the "Grand total"
-# pg_log_backend_memory_contexts() makes it log); undef if it did not
-# answer in 30 s
-sub context_total
-{
-	my ($n, $pid) = @_;
-	my $log = $n->logfile;
-	my $from = -s $log;
-	my ($rc) = eval { $n->psql('site', "SELECT pg_log_backend_memory_contexts($pid)") };
-	return undef unless defined $rc && $rc == 0;
-	my $total;
-	eventually(sub {
-			open(my $fh, '<', $log) or return 0;
-			seek($fh, $from, 0);
-			local $/;
-			my $t = <$fh> // '';
-			close $fh;
-			($total) = $t =~ /\[$pid\] [^\n]*Grand total: (\d+) bytes/;
-			return defined $total;
-		}, 30);
-	return $total;
-}
+# every component worker alive now: "$code $component" => pid
 sub workers_now
 {
 	my %w;
 	for my $code (qw(CEN CH1))
 	{
-		for (children($node{$code}))
-		{
-			$w{"$code $1"} = $_->[0] if $_->[1] =~ /smsdist (scheduler|sender|despooler|offer_manager|inbox_manager|collection_evaluator|status_manager)\b/;
-		}
+		my %c = component_workers($node{$code});
+		$w{"$code $_"} = $c{$_} for keys %c;
 	}
 	return %w;
 }
@@ -265,7 +236,7 @@ while (time() < $end)
 	if (!%ctx_base && time() - $t0 >= $warmup)
 	{
 		my %w = workers_now();
-		$ctx_base{$_} = [ $w{$_}, context_total($node{ substr($_, 0, 3) }, $w{$_}) ] for keys %w;
+		$ctx_base{$_} = [ $w{$_}, memory_context_total($node{ substr($_, 0, 3) }, 'site', $w{$_}) ] for keys %w;
 	}
 	usleep(200_000);
 }
@@ -346,7 +317,7 @@ my %w_end = workers_now();
 for my $key (sort keys %ctx_base)
 {
 	my ($pid, $b) = @{ $ctx_base{$key} };
-	my $e = ($w_end{$key} // 0) == $pid ? context_total($node{ substr($key, 0, 3) }, $pid) : undef;
+	my $e = ($w_end{$key} // 0) == $pid ? memory_context_total($node{ substr($key, 0, 3) }, 'site', $pid) : undef;
 	if (!defined $b || !defined $e)
 	{
 		push @ctx_grew, "$key: pid $pid not sampled at both ends";
