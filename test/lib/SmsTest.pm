@@ -30,7 +30,8 @@
 # memory_context_total(node, db, pid)
 #   (on request) the bytes a backend or worker holds in its memory
 #   contexts: the "Grand total" that pg_log_backend_memory_contexts()
-#   makes it write to the server log; undef if it could not be asked.
+#   makes it write to the server log, asked between two of its steps;
+#   undef if it could not be asked.
 # reload_settings(node, db, { name => value, ... }, component, ...)
 #   reloads the configuration and returns once it is in force, so that a
 #   test never acts on a worker that still has the old values: a new
@@ -172,6 +173,14 @@ sub component_workers
 sub memory_context_total
 {
 	my ($node, $db, $pid) = @_;
+	# a worker is asked between two steps (pg_stat_activity's state idle),
+	# so that the total is what it keeps, not what a step holds for a
+	# while; one that is never idle is asked anyway
+	eventually(sub {
+			my ($rc, $out) = eval { $node->psql($db,
+				"SELECT coalesce((SELECT state = 'idle' FROM pg_stat_activity WHERE pid = $pid), true)") };
+			return defined $rc && $rc == 0 && defined $out && $out eq 't';
+		});
 	my $log = $node->logfile;
 	my $from = -s $log;
 	my ($rc, $out) = eval { $node->psql($db, "SELECT pg_log_backend_memory_contexts($pid)") };
