@@ -184,7 +184,45 @@ set_dir_times(const ManifestLine *lines, size_t n, const char *partial, char *ms
 	return true;
 }
 
-/* Copy every file and directory of the manifest from location into partial. */
+/*
+ * The link l in partial, made with symlinkat in its directory, which is
+ * opened component by component without following a link; its time is
+ * set on the link itself.  The manifest reader made sure that the target
+ * obeys the link rule and that nothing of the package lies below a link.
+ */
+static bool
+make_link(const ManifestLine *l, const char *partial, char *msg, size_t msglen)
+{
+	char		rel[MAX_PATH_LEN];
+	char	   *slash;
+	const char *name = l->path;
+	int			dfd;
+	bool		ok;
+
+	snprintf(rel, sizeof(rel), "%s", l->path);
+	if ((slash = strrchr(rel, '/')) != NULL)
+	{
+		*slash = '\0';
+		name = slash + 1;
+		dfd = make_dirs(partial, rel, CACHED_DIR_MODE) ? open_dir_beneath(partial, rel) : -1;
+	}
+	else
+		dfd = open(partial, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ok = dfd >= 0 && symlinkat(l->target, dfd, name) == 0 &&
+		(!l->has_mtime ||
+		 utimensat(dfd, name, (struct timespec[2]) {{0, UTIME_OMIT}, l->mtime}, AT_SYMLINK_NOFOLLOW) == 0);
+	if (!ok)
+		snprintf(msg, msglen, "cannot create the link \"%s\" in \"%s\": %s", l->path, partial, strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	return ok;
+}
+
+/*
+ * Copy every file and directory of the manifest from location into
+ * partial, then make its links: last, so that nothing is created after a
+ * link that could lead elsewhere.
+ */
 static bool
 copy_package(const char *location, const ManifestLine *lines, size_t n, const char *partial,
 			 char *msg, size_t msglen)
@@ -195,6 +233,8 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 	{
 		size_t		pl = strlen(lines[i].path);
 
+		if (lines[i].target != NULL)
+			continue;
 		if (lines[i].path[pl - 1] == '/')
 		{
 			if (!(ok = make_dirs(partial, lines[i].path, CACHED_DIR_MODE)))
@@ -210,6 +250,9 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 				kill(getpid(), SIGKILL);
 		}
 	}
+	for (size_t i = 0; ok && i < n; i++)
+		if (lines[i].target != NULL)
+			ok = make_link(&lines[i], partial, msg, msglen);
 	return ok && set_dir_times(lines, n, partial, msg, msglen);
 }
 

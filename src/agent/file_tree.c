@@ -135,6 +135,30 @@ open_beneath(const char *root, const char *rel)
 	}
 }
 
+int
+open_dir_beneath(const char *root, const char *rel)
+{
+	int			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char		buf[MAX_PATH_LEN];
+	char	   *save = NULL;
+
+	if (dfd < 0 || strlen(rel) >= sizeof(buf))
+	{
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	strcpy(buf, rel);
+	for (char *c = strtok_r(buf, "/", &save); c && dfd >= 0; c = strtok_r(NULL, "/", &save))
+	{
+		int			fd = openat(dfd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		close(dfd);
+		dfd = fd;
+	}
+	return dfd;
+}
+
 /* Copy the regular file a to b with mode, fsync'd. */
 static bool
 copy_file(const char *a, const char *b, mode_t mode)
