@@ -153,31 +153,30 @@ room_for(Cache *c, int64_t total, int64_t now, char *msg, size_t msglen, CacheRe
 }
 
 /*
- * The directories' modification times (version 2 manifests), once nothing
- * more is created in them: deepest first, since the lines are sorted by
- * path and a directory comes before its contents.
+ * The directories' modes (cached_dir_mode) and modification times (version
+ * 2 manifests), once nothing more is created in them: deepest first, since
+ * the lines are sorted by path and a directory comes before its contents.
+ * Each is opened without following a link.
  */
 static bool
-set_dir_times(const ManifestLine *lines, size_t n, const char *partial, char *msg, size_t msglen)
+set_dir_attrs(const ManifestLine *lines, size_t n, const char *partial, char *msg, size_t msglen)
 {
 	for (size_t i = n; i-- > 0;)
 	{
 		size_t		pl = strlen(lines[i].path);
-		char	   *dir;
+		int			fd;
 		bool		ok;
 
-		if (lines[i].path[pl - 1] != '/' || !lines[i].has_mtime)
+		if (lines[i].path[pl - 1] != '/' || lines[i].target != NULL)
 			continue;
-		if ((dir = path_join(partial, lines[i].path)) == NULL)
-		{
-			snprintf(msg, msglen, "out of memory");
-			return false;
-		}
-		ok = utimensat(AT_FDCWD, dir, (struct timespec[2]) {{0, UTIME_OMIT}, lines[i].mtime},
-					   AT_SYMLINK_NOFOLLOW) == 0;
+		fd = open_dir_beneath(partial, lines[i].path);
+		ok = fd >= 0 && fchmod(fd, cached_dir_mode(lines[i].mode)) == 0 &&
+			(!lines[i].has_mtime || futimens(fd, (struct timespec[2]) {{0, UTIME_OMIT}, lines[i].mtime}) == 0);
 		if (!ok)
-			snprintf(msg, msglen, "cannot set the modification time of \"%s\": %s", dir, strerror(errno));
-		free(dir);
+			snprintf(msg, msglen, "cannot set the mode and time of directory \"%s\" in \"%s\": %s",
+					 lines[i].path, partial, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		if (!ok)
 			return false;
 	}
@@ -253,7 +252,7 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 	for (size_t i = 0; ok && i < n; i++)
 		if (lines[i].target != NULL)
 			ok = make_link(&lines[i], partial, msg, msglen);
-	return ok && set_dir_times(lines, n, partial, msg, msglen);
+	return ok && set_dir_attrs(lines, n, partial, msg, msglen);
 }
 
 /* The downloaded files durable (syncfs) before they become a cache entry. */

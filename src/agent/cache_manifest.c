@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -234,6 +235,18 @@ links_obey_rule(const ManifestLine *l, size_t n, char *msg, size_t msglen)
 }
 
 /*
+ * A version 2 line's mode, by the server's setuid rule (sms_mode_problem
+ * in src/package/package_manifest.c): never setuid, setgid and sticky only
+ * on a directory.
+ */
+static bool
+mode_allowed(int mode, bool is_dir)
+{
+	return (mode & ~07777) == 0 && (mode & S_ISUID) == 0 &&
+		(is_dir || (mode & (S_ISGID | S_ISVTX)) == 0);
+}
+
+/*
  * A link line's rest, "<path> -> <target>" with a target of size bytes,
  * cut in two at the arrow: *target points into rest.  False if it is not
  * one.
@@ -294,7 +307,8 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 			strlen(h) != 64 || size < 0 || size > INT64_MAX - *total ||
 			!((path = line + off), !v2 || parse_mtime(&path, &mtime)) ||
 			(is_link && (mode != 0777 || !split_link((char *) path, size, &target))) ||
-			!safe_relative(path) || (is_link && path[strlen(path) - 1] == '/'))
+			!safe_relative(path) || (is_link && path[strlen(path) - 1] == '/') ||
+			(v2 && !mode_allowed(mode, path[strlen(path) - 1] == '/')))
 		{
 			snprintf(msg, msglen, "the manifest has a bad line: \"%.100s\"", line);
 			manifest_free(l, count);
@@ -310,7 +324,7 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 		l = more;
 		strcpy(l[count].sha256, (h[0] == '-' || is_link) ? "" : h);
 		l[count].size = is_link ? 0 : size;
-		l[count].mode = mode & 0777;
+		l[count].mode = mode & (v2 ? 07777 : 0777);
 		l[count].has_mtime = v2;
 		l[count].mtime = mtime;
 		l[count].path = strdup(path);

@@ -26,7 +26,8 @@ typedef struct ManifestLine
 {
 	char		sha256[SHA256_HEX_BUFLEN];	/* "" for a directory */
 	int64_t		size;
-	int			mode;			/* permission bits only */
+	int			mode;			/* permission bits; version 2: a directory's
+								 * setgid and sticky bits too */
 	bool		has_mtime;		/* a version 2 manifest's line */
 	struct timespec mtime;
 	char	   *path;			/* relative, no empty, "." or ".." component */
@@ -41,7 +42,8 @@ typedef struct ManifestLine
  * MANIFEST_HEADER_V2 "<sha256|64 '-'> <size> <mode> <mtime> <path>" lines
  * (text is cut up); *total is the sum of the files' sizes.  A symbolic
  * link (64 '@', "<path> -> <target>") must obey the server's link rule
- * (docs/packages.md), and nothing may lie below a link.  False with msg for
+ * (docs/packages.md), and nothing may lie below a link; a version 2 mode
+ * is never setuid, and setgid or sticky only on a directory.  False with msg for
  * a bad line or link.
  */
 extern bool manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total,

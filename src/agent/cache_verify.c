@@ -11,7 +11,7 @@
  * directory, which must hold nothing else -- no extra file, no symbolic
  * link but the manifest's, each with exactly its target (read, never
  * followed), no special file, no directory that is not the agent's with
- * the cache's mode.
+ * the mode cached_dir_mode gives its line (CACHED_DIR_MODE if unlisted).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -75,6 +75,22 @@ link_is_listed(const char *path, const char *rel, const struct stat *st)
 	return false;
 }
 
+/* The mode the directory rel should have: by its line, if it has one. */
+static mode_t
+listed_dir_mode(const char *rel)
+{
+	size_t		rl = strlen(rel);
+
+	for (size_t i = 0; i < walk.n; i++)
+	{
+		const char *p = walk.lines[i].path;
+
+		if (strncmp(p, rel, rl) == 0 && p[rl] == '/' && p[rl + 1] == '\0')
+			return cached_dir_mode(walk.lines[i].mode);
+	}
+	return CACHED_DIR_MODE;
+}
+
 static int
 walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -92,10 +108,12 @@ walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 		snprintf(walk.msg, walk.msglen, "\"%s\" cannot be read: %s", rel, strerror(errno));
 	else if (flag == FTW_D)
 	{
-		if (cached_dir_is_own(st))
+		mode_t		want = listed_dir_mode(rel);
+
+		if (cached_dir_is_own(st, want))
 			return 0;
 		snprintf(walk.msg, walk.msglen, "directory \"%s\" has owner %u and mode %04o, not %u and %04o",
-				 rel, (unsigned) st->st_uid, (unsigned) (st->st_mode & 07777), (unsigned) geteuid(), CACHED_DIR_MODE);
+				 rel, (unsigned) st->st_uid, (unsigned) (st->st_mode & 07777), (unsigned) geteuid(), (unsigned) want);
 	}
 	else if (S_ISREG(st->st_mode))
 	{
@@ -203,7 +221,7 @@ verify_tree(const char *root, const ManifestLine *lines, size_t n, char *msg, si
 	size_t		files = 0;
 	size_t		links = 0;
 
-	if (lstat(root, &st) != 0 || !cached_dir_is_own(&st))
+	if (lstat(root, &st) != 0 || !cached_dir_is_own(&st, CACHED_DIR_MODE))
 	{
 		snprintf(msg, msglen, "the package directory \"%s\" is not a directory of the agent's with mode %04o",
 				 root, CACHED_DIR_MODE);

@@ -17,7 +17,8 @@
  *			here): the agent creates them below its cache.
  *	sizes	every size >= 0 and the total is their sum, without overflow
  *			(the total decides whether the package fits the cache).
- *	modes	permission bits only (0777).
+ *	modes	permission bits only (0777); a directory's may add the
+ *			setgid and sticky bits, never setuid.
  *	links	a link's target is relative and, resolved by name from the
  *			link's directory, never climbs above the package's top
  *			(rechecked here the simple way: depth never below zero); no
@@ -117,7 +118,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			CHECK(lines[i].path != NULL && path_ok(lines[i].path), "unsafe path \"%s\"", lines[i].path);
 			CHECK(lines[i].size >= 0, "size %lld", (long long) lines[i].size);
-			CHECK((lines[i].mode & ~0777) == 0, "mode %o", lines[i].mode);
+			CHECK((lines[i].mode & ~((lines[i].path[strlen(lines[i].path) - 1] == '/') ? 03777 : 0777)) == 0,
+				  "mode %o of \"%s\"", lines[i].mode, lines[i].path);
 			CHECK(!__builtin_add_overflow(sum, lines[i].size, &sum), "the total overflows");
 			CHECK(lines[i].target == NULL || target_stays_inside(lines[i].path, lines[i].target),
 				  "link \"%s\" -> \"%s\" leaves the package", lines[i].path, lines[i].target);

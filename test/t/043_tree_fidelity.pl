@@ -16,7 +16,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use File::Path qw(make_path);
+use File::Path qw(make_path remove_tree);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
@@ -171,6 +171,8 @@ is_deeply([ grep { / l / } split /\n/, $tree ], \@want_links,
 	'its links arrive in the cache as links, with their targets and times') or diag($tree);
 is(scalar(@want_links), 5, 'all five of them');
 like($tree, qr/^sgid\/deep\/c.txt f \d+ 1650000000\.9876543210 $/m, 'a file below keeps its time');
+like($tree, qr/^sticky d 1755 1400000001\.3333333330 $/m, 'the 1775 directory keeps its sticky bit and time in the cache, not group write');
+like($tree, qr/^sgid d 2755 1400000001\.3333333330 $/m, 'the 2755 directory keeps its setgid bit');
 sub run_advert
 {
 	my ($o, $e) = ('', '');
@@ -183,9 +185,18 @@ sub run_advert
 ($out, $err) = run_advert();
 like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
 	'its program runs: the check before the run accepts the links of the manifest') or diag($out, $err);
+# moved to another file system (a copy): links, modes and times go along
+my $moved = "/dev/shm/smsdist-043-$$";
+END { remove_tree($moved) if defined $moved; }
+($out, $err) = ('', '');
+IPC::Run::run([ $agent, '--state-dir', "$b/ws", 'cache', 'move', $moved ], '>', \$out, '2>', \$err);
+is(listing("$moved/CEN00001.1"), $tree, 'the cache moved to another file system keeps links, modes and times') or diag($out, $err);
+($out, $err) = run_advert();
+like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
+	'and the program runs from it') or diag($out, $err);
 # a cached link given another target: the check before the run refuses it
-unlink("$b/ws/cache/CEN00001.1/docs") or die;
-symlink('sticky', "$b/ws/cache/CEN00001.1/docs") or die;
+unlink("$moved/CEN00001.1/docs") or die;
+symlink('sticky', "$moved/CEN00001.1/docs") or die;
 ($out, $err) = run_advert();
 like($out, qr/^not running advert CEN00C01: .*the cached copy of version 1 does not match its manifest: the link "docs" points to "sticky", not "sgid"\./m,
 	'a cached link whose target changed runs nothing, and the reason says why') or diag($out, $err);
