@@ -153,38 +153,75 @@ room_for(Cache *c, int64_t total, int64_t now, char *msg, size_t msglen, CacheRe
 }
 
 /*
- * The directories' modification times (version 2 manifests), once nothing
- * more is created in them: deepest first, since the lines are sorted by
- * path and a directory comes before its contents.
+ * The directories' modes (cached_dir_mode) and modification times (version
+ * 2 manifests), once nothing more is created in them: deepest first, since
+ * the lines are sorted by path and a directory comes before its contents.
+ * Each is opened without following a link.
  */
 static bool
-set_dir_times(const ManifestLine *lines, size_t n, const char *partial, char *msg, size_t msglen)
+set_dir_attrs(const ManifestLine *lines, size_t n, const char *partial, char *msg, size_t msglen)
 {
 	for (size_t i = n; i-- > 0;)
 	{
 		size_t		pl = strlen(lines[i].path);
-		char	   *dir;
+		int			fd;
 		bool		ok;
 
-		if (lines[i].path[pl - 1] != '/' || !lines[i].has_mtime)
+		if (lines[i].path[pl - 1] != '/' || lines[i].target != NULL)
 			continue;
-		if ((dir = path_join(partial, lines[i].path)) == NULL)
-		{
-			snprintf(msg, msglen, "out of memory");
-			return false;
-		}
-		ok = utimensat(AT_FDCWD, dir, (struct timespec[2]) {{0, UTIME_OMIT}, lines[i].mtime},
-					   AT_SYMLINK_NOFOLLOW) == 0;
+		fd = open_dir_beneath(partial, lines[i].path);
+		ok = fd >= 0 && fchmod(fd, cached_dir_mode(lines[i].mode)) == 0 &&
+			(!lines[i].has_mtime || futimens(fd, (struct timespec[2]) {{0, UTIME_OMIT}, lines[i].mtime}) == 0);
 		if (!ok)
-			snprintf(msg, msglen, "cannot set the modification time of \"%s\": %s", dir, strerror(errno));
-		free(dir);
+			snprintf(msg, msglen, "cannot set the mode and time of directory \"%s\" in \"%s\": %s",
+					 lines[i].path, partial, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		if (!ok)
 			return false;
 	}
 	return true;
 }
 
-/* Copy every file and directory of the manifest from location into partial. */
+/*
+ * The link l in partial, made with symlinkat in its directory, which is
+ * opened component by component without following a link; its time is
+ * set on the link itself.  The manifest reader made sure that the target
+ * obeys the link rule and that nothing of the package lies below a link.
+ */
+static bool
+make_link(const ManifestLine *l, const char *partial, char *msg, size_t msglen)
+{
+	char		rel[MAX_PATH_LEN];
+	char	   *slash;
+	const char *name = l->path;
+	int			dfd;
+	bool		ok;
+
+	snprintf(rel, sizeof(rel), "%s", l->path);
+	if ((slash = strrchr(rel, '/')) != NULL)
+	{
+		*slash = '\0';
+		name = slash + 1;
+		dfd = make_dirs(partial, rel, CACHED_DIR_MODE) ? open_dir_beneath(partial, rel) : -1;
+	}
+	else
+		dfd = open(partial, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	ok = dfd >= 0 && symlinkat(l->target, dfd, name) == 0 &&
+		(!l->has_mtime ||
+		 utimensat(dfd, name, (struct timespec[2]) {{0, UTIME_OMIT}, l->mtime}, AT_SYMLINK_NOFOLLOW) == 0);
+	if (!ok)
+		snprintf(msg, msglen, "cannot create the link \"%s\" in \"%s\": %s", l->path, partial, strerror(errno));
+	if (dfd >= 0)
+		close(dfd);
+	return ok;
+}
+
+/*
+ * Copy every file and directory of the manifest from location into
+ * partial, then make its links: last, so that nothing is created after a
+ * link that could lead elsewhere.
+ */
 static bool
 copy_package(const char *location, const ManifestLine *lines, size_t n, const char *partial,
 			 char *msg, size_t msglen)
@@ -195,6 +232,8 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 	{
 		size_t		pl = strlen(lines[i].path);
 
+		if (lines[i].target != NULL)
+			continue;
 		if (lines[i].path[pl - 1] == '/')
 		{
 			if (!(ok = make_dirs(partial, lines[i].path, CACHED_DIR_MODE)))
@@ -210,7 +249,10 @@ copy_package(const char *location, const ManifestLine *lines, size_t n, const ch
 				kill(getpid(), SIGKILL);
 		}
 	}
-	return ok && set_dir_times(lines, n, partial, msg, msglen);
+	for (size_t i = 0; ok && i < n; i++)
+		if (lines[i].target != NULL)
+			ok = make_link(&lines[i], partial, msg, msglen);
+	return ok && set_dir_attrs(lines, n, partial, msg, msglen);
 }
 
 /* The downloaded files durable (syncfs) before they become a cache entry. */

@@ -8,9 +8,11 @@
  *				change it: the cache directory belongs to the agent's account
  *				and is not writable by group or others (secure_cache_dir
  *				makes it so, or refuses it); every cached directory is 0755
- *				and every cached file 0644, or 0755 when the manifest gives
- *				it an execute bit -- never writable by group or others, never
- *				setuid, setgid or sticky, whatever the manifest says.
+ *				plus the setgid and sticky bits the manifest gives it, and
+ *				every cached file 0644, or 0755 when the manifest gives it
+ *				an execute bit -- never writable by group or others, a
+ *				file never setuid, setgid or sticky, whatever the manifest
+ *				says.
  *	above		the directories on the way to the cache: whoever can write
  *				one of them can rename the cache away and put another in
  *				its place, so they are checked too.
@@ -40,10 +42,22 @@ cached_file_mode(int manifest_mode)
 	return (manifest_mode & 0111) ? 0755 : 0644;
 }
 
-bool
-cached_dir_is_own(const struct stat *st)
+/*
+ * A directory keeps the manifest's setgid and sticky bits, which only
+ * decide the group and the deletion of what is created in it; its
+ * permission bits stay CACHED_DIR_MODE, so that nobody but the agent can
+ * change the package.
+ */
+mode_t
+cached_dir_mode(int manifest_mode)
 {
-	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 07777) == CACHED_DIR_MODE;
+	return CACHED_DIR_MODE | (manifest_mode & (S_ISGID | S_ISVTX));
+}
+
+bool
+cached_dir_is_own(const struct stat *st, mode_t want)
+{
+	return S_ISDIR(st->st_mode) && st->st_uid == geteuid() && (st->st_mode & 07777) == want;
 }
 
 /*

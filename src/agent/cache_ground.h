@@ -15,14 +15,17 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
-/* the mode of the cache directory and of every directory in it */
+/* the mode of the cache directory, and the permission bits of every directory in it */
 #define CACHED_DIR_MODE	0755
 
 /* the mode of a cached file whose manifest mode is manifest_mode */
 extern mode_t cached_file_mode(int manifest_mode);
 
-/* Is st a directory of the agent's with CACHED_DIR_MODE? */
-extern bool cached_dir_is_own(const struct stat *st);
+/* the mode of a cached directory whose manifest mode is manifest_mode */
+extern mode_t cached_dir_mode(int manifest_mode);
+
+/* Is st a directory of the agent's with mode want? */
+extern bool cached_dir_is_own(const struct stat *st, mode_t want);
 
 /*
  * Make the existing directory dir the agent's own ground, or refuse it

@@ -10,8 +10,10 @@
  *				directory: its SHA-256 (64 '-' for a directory), size, mode
  *				(octal), modification time (version 2, whose first line is
  *				MANIFEST_HEADER_V2) and path.  A version 2 manifest may list
- *				symbolic links (64 '@'): the cache does not keep links, so
- *				such a package is refused with a message that says so.  Its own SHA-256 is the package hash that
+ *				symbolic links (64 '@', "<path> -> <target>"), each of which
+ *				must obey the server's link rule (link_target_problem);
+ *				the cache keeps them as links.  Its own SHA-256 is the
+ *				package hash that
  *				the instruction files and the policy give, so a manifest
  *				that has it vouches for every file it lists.
  *
@@ -28,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -38,6 +41,8 @@
 
 #define MANIFEST_SUFFIX	".manifest"
 #define MAX_MANIFEST_PATH	1024
+#define LINK_DIGEST	"@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@"
+#define LINK_ARROW	" -> "
 
 /* A manifest path is relative, with no empty, "." or ".." component. */
 static bool
@@ -72,7 +77,10 @@ void
 manifest_free(ManifestLine *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
+	{
 		free(l[i].path);
+		free(l[i].target);
+	}
 	free(l);
 }
 
@@ -113,6 +121,150 @@ parse_mtime(const char **p, struct timespec *t)
 	return true;
 }
 
+/* Is path listed as a link among l[0..n)? */
+static bool
+listed_link(const ManifestLine *l, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l[i].target != NULL && strcmp(l[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The link rule of the server (sms_link_target_problem in
+ * src/package/package_manifest.c; docs/packages.md, "What a source may
+ * hold"), without palloc: the target is resolved on names only, component
+ * by component from the link's directory, and must stay inside the
+ * package, name neither the top directory nor a directory that holds the
+ * link, and pass through no directory listed as a link.  NULL if the
+ * target of the link at linkpath obeys it, else why not.
+ */
+static const char *
+link_target_problem(const char *linkpath, const char *target, const ManifestLine *l, size_t n)
+{
+	char		res[2 * MAX_MANIFEST_PATH + 2];
+	const char *slash = strrchr(linkpath, '/');
+	size_t		len = slash ? (size_t) (slash - linkpath) : 0;
+	const char *comp = target;
+
+	if (*target == '\0')
+		return "its target is empty";
+	if (target[0] == '/')
+		return "its target is an absolute path";
+	if (strlen(target) > MAX_MANIFEST_PATH || strlen(linkpath) > MAX_MANIFEST_PATH)
+		return "its target is too long";
+	if (sms_fmt_has_control_char(target) || strchr(target, '\\') != NULL)
+		return "its target contains a control character or a backslash";
+	memcpy(res, linkpath, len);
+	res[len] = '\0';
+	for (;;)
+	{
+		const char *next = strchr(comp, '/');
+		size_t		clen = next ? (size_t) (next - comp) : strlen(comp);
+
+		if (clen == 0 || (clen == 1 && comp[0] == '.'))
+		{
+			/* "a//b", "a/./b": nothing moves */
+		}
+		else if (len > 0 && listed_link(l, n, res))
+			return "its target passes through a symbolic link";
+		else if (clen == 2 && comp[0] == '.' && comp[1] == '.')
+		{
+			char	   *up;
+
+			if (len == 0)
+				return "its target leaves the package";
+			up = strrchr(res, '/');
+			len = up ? (size_t) (up - res) : 0;
+			res[len] = '\0';
+		}
+		else
+		{
+			if (len > 0)
+				res[len++] = '/';
+			memcpy(res + len, comp, clen);
+			len += clen;
+			res[len] = '\0';
+		}
+		if (next == NULL)
+			break;
+		comp = next + 1;
+	}
+	if (len == 0)
+		return "its target is the package's top directory";
+	if (strncmp(linkpath, res, len) == 0 && (linkpath[len] == '/' || linkpath[len] == '\0'))
+		return linkpath[len] == '\0' ? "its target is the link itself"
+			: "its target is a directory that holds the link";
+	return NULL;
+}
+
+/*
+ * Every link obeys the link rule, and nothing is listed below a link (the
+ * cache would create it through the link); false with msg.
+ */
+static bool
+links_obey_rule(const ManifestLine *l, size_t n, char *msg, size_t msglen)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		char		prefix[MAX_MANIFEST_PATH + 1];
+		const char *problem = NULL;
+
+		snprintf(prefix, sizeof(prefix), "%s", l[i].path);
+		for (char *s = strchr(prefix, '/'); s; s = strchr(s + 1, '/'))
+		{
+			*s = '\0';
+			if (listed_link(l, n, prefix))
+			{
+				snprintf(msg, msglen, "the manifest lists \"%.200s\" below the link \"%.200s\"", l[i].path, prefix);
+				return false;
+			}
+			*s = '/';
+		}
+		if (l[i].target != NULL)
+			problem = link_target_problem(l[i].path, l[i].target, l, n);
+		if (problem != NULL)
+		{
+			snprintf(msg, msglen, "the manifest has a bad link: \"%.200s%s%.200s\": %s", l[i].path,
+					 l[i].target ? LINK_ARROW : "", l[i].target ? l[i].target : "", problem);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * A version 2 line's mode, by the server's setuid rule (sms_mode_problem
+ * in src/package/package_manifest.c): never setuid, setgid and sticky only
+ * on a directory.
+ */
+static bool
+mode_allowed(int mode, bool is_dir)
+{
+	return (mode & ~07777) == 0 && (mode & S_ISUID) == 0 &&
+		(is_dir || (mode & (S_ISGID | S_ISVTX)) == 0);
+}
+
+/*
+ * A link line's rest, "<path> -> <target>" with a target of size bytes,
+ * cut in two at the arrow: *target points into rest.  False if it is not
+ * one.
+ */
+static bool
+split_link(char *rest, long long size, char **target)
+{
+	size_t		len = strlen(rest);
+	size_t		arrow = strlen(LINK_ARROW);
+
+	if (size <= 0 || (size_t) size + arrow >= len ||
+		memcmp(rest + len - size - arrow, LINK_ARROW, arrow) != 0)
+		return false;
+	rest[len - size - arrow] = '\0';
+	*target = rest + len - size;
+	return true;
+}
+
 bool
 manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *msg, size_t msglen)
 {
@@ -130,6 +282,8 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 		int			mode,
 					off = 0;
 		const char *path;
+		char	   *target = NULL;
+		bool		is_link;
 		struct timespec mtime = {0, 0};
 		ManifestLine *more;
 
@@ -140,28 +294,21 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 			continue;
 		}
 		first = false;
-		if (v2 && strncmp(line, "@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@ ", 65) == 0)
-		{
-			const char *what = line + 65;
-
-			/* past the size, the mode and the time: "<path> -> <target>" */
-			for (int i = 0; i < 3 && strchr(what, ' ') != NULL; i++)
-				what = strchr(what, ' ') + 1;
-			snprintf(msg, msglen, "the package holds a symbolic link, which the agent's cache does not keep: \"%.200s\"",
-					 what);
-			manifest_free(l, count);
-			return false;
-		}
+		is_link = v2 && strncmp(line, LINK_DIGEST " ", 65) == 0;
 
 		/*
 		 * The total must not overflow: it decides whether the package fits
-		 * the cache, and a wrapped (negative) total would fit any cache.
+		 * the cache, and a wrapped (negative) total would fit any cache.  A
+		 * link's line ends in " -> <target>", cut off before the path is
+		 * judged; its size is the target's, not counted in the total.
 		 */
 		path = line;
 		if (sscanf(line, "%64s %lld %o %n", h, &size, &mode, &off) != 3 || off == 0 ||
 			strlen(h) != 64 || size < 0 || size > INT64_MAX - *total ||
 			!((path = line + off), !v2 || parse_mtime(&path, &mtime)) ||
-			!safe_relative(path))
+			(is_link && (mode != 0777 || !split_link((char *) path, size, &target))) ||
+			!safe_relative(path) || (is_link && path[strlen(path) - 1] == '/') ||
+			(v2 && !mode_allowed(mode, path[strlen(path) - 1] == '/')))
 		{
 			snprintf(msg, msglen, "the manifest has a bad line: \"%.100s\"", line);
 			manifest_free(l, count);
@@ -175,14 +322,20 @@ manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total, char *
 			return false;
 		}
 		l = more;
-		strcpy(l[count].sha256, h[0] == '-' ? "" : h);
-		l[count].size = size;
-		l[count].mode = mode & 0777;
+		strcpy(l[count].sha256, (h[0] == '-' || is_link) ? "" : h);
+		l[count].size = is_link ? 0 : size;
+		l[count].mode = mode & (v2 ? 07777 : 0777);
 		l[count].has_mtime = v2;
 		l[count].mtime = mtime;
 		l[count].path = strdup(path);
-		*total += size;
+		l[count].target = target ? strdup(target) : NULL;
+		*total += l[count].size;
 		count++;
+	}
+	if (!links_obey_rule(l, count, msg, msglen))
+	{
+		manifest_free(l, count);
+		return false;
 	}
 	*out = l;
 	*n = count;

@@ -18,15 +18,20 @@
 
 #define SHA256_HEX_BUFLEN	65	/* 64 lower-case hex digits and a NUL */
 
-/* One line of a manifest: a file, or a directory (its path ends in '/'). */
+/*
+ * One line of a manifest: a file, a directory (its path ends in '/') or,
+ * in version 2, a symbolic link (target not NULL; sha256 "", size 0).
+ */
 typedef struct ManifestLine
 {
 	char		sha256[SHA256_HEX_BUFLEN];	/* "" for a directory */
 	int64_t		size;
-	int			mode;			/* permission bits only */
+	int			mode;			/* permission bits; version 2: a directory's
+								 * setgid and sticky bits too */
 	bool		has_mtime;		/* a version 2 manifest's line */
 	struct timespec mtime;
 	char	   *path;			/* relative, no empty, "." or ".." component */
+	char	   *target;			/* a link's target, by the link rule; or NULL */
 } ManifestLine;
 
 /* The first line of a version 2 manifest (docs/formats.md). */
@@ -35,9 +40,11 @@ typedef struct ManifestLine
 /*
  * Parse "<sha256|64 '-'> <size> <mode> <path>" lines (version 1), or after
  * MANIFEST_HEADER_V2 "<sha256|64 '-'> <size> <mode> <mtime> <path>" lines
- * (text is cut up); *total is the sum of the sizes.  False with msg for a
- * bad line, and for a symbolic link (64 '@'), which the cache does not
- * keep.
+ * (text is cut up); *total is the sum of the files' sizes.  A symbolic
+ * link (64 '@', "<path> -> <target>") must obey the server's link rule
+ * (docs/packages.md), and nothing may lie below a link; a version 2 mode
+ * is never setuid, and setgid or sticky only on a directory.  False with msg for
+ * a bad line or link.
  */
 extern bool manifest_parse(char *text, ManifestLine **out, size_t *n, int64_t *total,
 						   char *msg, size_t msglen);

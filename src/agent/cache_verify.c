@@ -9,8 +9,9 @@
  * with the manifest kept in the cache (whose SHA-256 must still be the
  * package hash): every file it lists, and then the walk of the package
  * directory, which must hold nothing else -- no extra file, no symbolic
- * link, no special file, no directory that is not the agent's with the
- * cache's mode.
+ * link but the manifest's, each with exactly its target (read, never
+ * followed), no special file, no directory that is not the agent's with
+ * the mode cached_dir_mode gives its line (CACHED_DIR_MODE if unlisted).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -36,9 +37,59 @@ static struct
 {
 	size_t		rootlen;
 	size_t		files;
+	size_t		links;
+	const ManifestLine *lines;
+	size_t		n;
 	char	   *msg;
 	size_t		msglen;
 }			walk;
+
+/*
+ * The link at path (rel in the package) is the agent's and is listed in
+ * the manifest with exactly the target it has; it is read, never followed.
+ * If not, walk.msg says why.
+ */
+static bool
+link_is_listed(const char *path, const char *rel, const struct stat *st)
+{
+	char		got[MAX_PATH_LEN];
+	ssize_t		len;
+
+	for (size_t i = 0; i < walk.n; i++)
+	{
+		if (walk.lines[i].target == NULL || strcmp(walk.lines[i].path, rel) != 0)
+			continue;
+		if (st->st_uid != geteuid())
+			snprintf(walk.msg, walk.msglen, "the link \"%s\" belongs to user ID %u, not to the agent (%u)", rel,
+					 (unsigned) st->st_uid, (unsigned) geteuid());
+		else if ((len = readlink(path, got, sizeof(got) - 1)) < 0)
+			snprintf(walk.msg, walk.msglen, "the link \"%s\" cannot be read: %s", rel, strerror(errno));
+		else if ((got[len] = '\0', strcmp(got, walk.lines[i].target) != 0))
+			snprintf(walk.msg, walk.msglen, "the link \"%s\" points to \"%.200s\", not \"%.200s\"", rel, got,
+					 walk.lines[i].target);
+		else
+			return true;
+		return false;
+	}
+	snprintf(walk.msg, walk.msglen, "\"%s\" is a symbolic link", rel);
+	return false;
+}
+
+/* The mode the directory rel should have: by its line, if it has one. */
+static mode_t
+listed_dir_mode(const char *rel)
+{
+	size_t		rl = strlen(rel);
+
+	for (size_t i = 0; i < walk.n; i++)
+	{
+		const char *p = walk.lines[i].path;
+
+		if (strncmp(p, rel, rl) == 0 && p[rl] == '/' && p[rl + 1] == '\0')
+			return cached_dir_mode(walk.lines[i].mode);
+	}
+	return CACHED_DIR_MODE;
+}
 
 static int
 walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -46,15 +97,23 @@ walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	const char *rel = path[walk.rootlen] == '/' ? path + walk.rootlen + 1 : ".";
 
 	if (flag == FTW_SL || flag == FTW_SLN)
-		snprintf(walk.msg, walk.msglen, "\"%s\" is a symbolic link", rel);
+	{
+		if (link_is_listed(path, rel, st))
+		{
+			walk.links++;
+			return 0;
+		}
+	}
 	else if (flag == FTW_NS || flag == FTW_DNR)
 		snprintf(walk.msg, walk.msglen, "\"%s\" cannot be read: %s", rel, strerror(errno));
 	else if (flag == FTW_D)
 	{
-		if (cached_dir_is_own(st))
+		mode_t		want = listed_dir_mode(rel);
+
+		if (cached_dir_is_own(st, want))
 			return 0;
 		snprintf(walk.msg, walk.msglen, "directory \"%s\" has owner %u and mode %04o, not %u and %04o",
-				 rel, (unsigned) st->st_uid, (unsigned) (st->st_mode & 07777), (unsigned) geteuid(), CACHED_DIR_MODE);
+				 rel, (unsigned) st->st_uid, (unsigned) (st->st_mode & 07777), (unsigned) geteuid(), (unsigned) want);
 	}
 	else if (S_ISREG(st->st_mode))
 	{
@@ -66,12 +125,19 @@ walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return 1;
 }
 
-/* The tree at root holds the files of the manifest and nothing else (files of them). */
+/*
+ * The tree at root holds the files and links of the manifest (lines; files
+ * and links of them) and nothing else.
+ */
 static bool
-nothing_else_in(const char *root, size_t files, char *msg, size_t msglen)
+nothing_else_in(const char *root, const ManifestLine *lines, size_t n, size_t files, size_t links,
+				char *msg, size_t msglen)
 {
 	walk.rootlen = strlen(root);
 	walk.files = 0;
+	walk.links = 0;
+	walk.lines = lines;
+	walk.n = n;
 	walk.msg = msg;
 	walk.msglen = msglen;
 	msg[0] = '\0';
@@ -84,6 +150,11 @@ nothing_else_in(const char *root, size_t files, char *msg, size_t msglen)
 	if (walk.files != files)
 	{
 		snprintf(msg, msglen, "it holds %zu files, the manifest lists %zu", walk.files, files);
+		return false;
+	}
+	if (walk.links != links)
+	{
+		snprintf(msg, msglen, "it holds %zu links, the manifest lists %zu", walk.links, links);
 		return false;
 	}
 	return true;
@@ -148,8 +219,9 @@ verify_tree(const char *root, const ManifestLine *lines, size_t n, char *msg, si
 {
 	struct stat st;
 	size_t		files = 0;
+	size_t		links = 0;
 
-	if (lstat(root, &st) != 0 || !cached_dir_is_own(&st))
+	if (lstat(root, &st) != 0 || !cached_dir_is_own(&st, CACHED_DIR_MODE))
 	{
 		snprintf(msg, msglen, "the package directory \"%s\" is not a directory of the agent's with mode %04o",
 				 root, CACHED_DIR_MODE);
@@ -159,13 +231,18 @@ verify_tree(const char *root, const ManifestLine *lines, size_t n, char *msg, si
 	{
 		size_t		pl = strlen(lines[i].path);
 
+		if (lines[i].target != NULL)
+		{
+			links++;			/* the walk checks it */
+			continue;
+		}
 		if (lines[i].path[pl - 1] == '/')
 			continue;			/* an empty directory: the walk checks it */
 		files++;
 		if (!verify_file(root, &lines[i], msg, msglen))
 			return false;
 	}
-	return nothing_else_in(root, files, msg, msglen);
+	return nothing_else_in(root, lines, n, files, links, msg, msglen);
 }
 
 bool

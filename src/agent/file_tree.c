@@ -135,6 +135,30 @@ open_beneath(const char *root, const char *rel)
 	}
 }
 
+int
+open_dir_beneath(const char *root, const char *rel)
+{
+	int			dfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char		buf[MAX_PATH_LEN];
+	char	   *save = NULL;
+
+	if (dfd < 0 || strlen(rel) >= sizeof(buf))
+	{
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	strcpy(buf, rel);
+	for (char *c = strtok_r(buf, "/", &save); c && dfd >= 0; c = strtok_r(NULL, "/", &save))
+	{
+		int			fd = openat(dfd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		close(dfd);
+		dfd = fd;
+	}
+	return dfd;
+}
+
 /* Copy the regular file a to b with mode, fsync'd. */
 static bool
 copy_file(const char *a, const char *b, mode_t mode)
@@ -164,14 +188,35 @@ copy_file(const char *a, const char *b, mode_t mode)
 	return ok;
 }
 
+/* A copy's modification time: st's, on the name itself (never through a link). */
+static bool
+copy_time(const char *b, const struct stat *st)
+{
+	return utimensat(AT_FDCWD, b, (struct timespec[2]) {{0, UTIME_OMIT}, st->st_mtim}, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Copy the symbolic link a to b: its target as it is, never followed. */
+static bool
+copy_link(const char *a, const char *b)
+{
+	char		target[MAX_PATH_LEN];
+	ssize_t		len = readlink(a, target, sizeof(target) - 1);
+
+	if (len < 0)
+		return false;
+	target[len] = '\0';
+	return symlink(target, b) == 0;
+}
+
 bool
 copy_tree(const char *from, const char *to, mode_t dir_mode)
 {
 	DIR		   *d = opendir(from);
 	struct dirent *de;
+	struct stat top;
 	bool		ok = true;
 
-	if (d == NULL || !make_dir(to, dir_mode))
+	if (d == NULL || lstat(from, &top) != 0 || !make_dir(to, dir_mode))
 	{
 		if (d)
 			closedir(d);
@@ -192,10 +237,13 @@ copy_tree(const char *from, const char *to, mode_t dir_mode)
 		else if (S_ISDIR(st.st_mode))
 			ok = copy_tree(a, b, dir_mode);
 		else if (S_ISREG(st.st_mode))
-			ok = copy_file(a, b, st.st_mode & 0755);	/* never writable by group or others */
+			ok = copy_file(a, b, st.st_mode & 0755) && copy_time(b, &st);	/* never writable by group or others */
+		else if (S_ISLNK(st.st_mode))
+			ok = copy_link(a, b) && copy_time(b, &st);
 		free(a);
 		free(b);
 	}
 	closedir(d);
-	return ok;
+	/* the directory's setgid and sticky bits, and its time once it is full */
+	return ok && chmod(to, dir_mode | (top.st_mode & (S_ISGID | S_ISVTX))) == 0 && copy_time(to, &top);
 }

@@ -34,9 +34,14 @@ extern bool make_dirs(const char *root, const char *rel, mode_t mode);
  */
 extern int	open_beneath(const char *root, const char *rel);
 
+/* Open the directory rel under root, no component a link; -1 on failure. */
+extern int	open_dir_beneath(const char *root, const char *rel);
+
 /*
- * Copy a tree of directories (made with dir_mode) and regular files (the
- * mode they had, never writable by group or others), each file fsync'd.
+ * Copy a tree of directories (made with dir_mode and the setgid and sticky
+ * bits they had), regular files (the mode they had, never writable by
+ * group or others; each fsync'd) and symbolic links (their targets, never
+ * followed), all with their modification times.
  */
 extern bool copy_tree(const char *from, const char *to, mode_t dir_mode);
 

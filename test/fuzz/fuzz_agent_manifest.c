@@ -17,7 +17,12 @@
  *			here): the agent creates them below its cache.
  *	sizes	every size >= 0 and the total is their sum, without overflow
  *			(the total decides whether the package fits the cache).
- *	modes	permission bits only (0777).
+ *	modes	permission bits only (0777); a directory's may add the
+ *			setgid and sticky bits, never setuid.
+ *	links	a link's target is relative and, resolved by name from the
+ *			link's directory, never climbs above the package's top
+ *			(rechecked here the simple way: depth never below zero); no
+ *			path lies below a link.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -65,6 +70,32 @@ path_ok(const char *p)
 	}
 }
 
+/* Resolved by name from the directory of linkpath, target stays inside. */
+static bool
+target_stays_inside(const char *linkpath, const char *target)
+{
+	int			depth = 0;
+
+	if (target[0] == '/')
+		return false;
+	for (const char *c = linkpath; *c; c++)
+		depth += (*c == '/');
+	for (const char *c = target; *c;)
+	{
+		const char *e = strchr(c, '/');
+		size_t		n = e ? (size_t) (e - c) : strlen(c);
+
+		if (n == 2 && c[0] == '.' && c[1] == '.')
+			depth--;
+		else if (n > 0 && !(n == 1 && c[0] == '.'))
+			depth++;
+		if (depth < 0)
+			return false;
+		c = e ? e + 1 : c + n;
+	}
+	return true;
+}
+
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -87,8 +118,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{
 			CHECK(lines[i].path != NULL && path_ok(lines[i].path), "unsafe path \"%s\"", lines[i].path);
 			CHECK(lines[i].size >= 0, "size %lld", (long long) lines[i].size);
-			CHECK((lines[i].mode & ~0777) == 0, "mode %o", lines[i].mode);
+			CHECK((lines[i].mode & ~((lines[i].path[strlen(lines[i].path) - 1] == '/') ? 03777 : 0777)) == 0,
+				  "mode %o of \"%s\"", lines[i].mode, lines[i].path);
 			CHECK(!__builtin_add_overflow(sum, lines[i].size, &sum), "the total overflows");
+			CHECK(lines[i].target == NULL || target_stays_inside(lines[i].path, lines[i].target),
+				  "link \"%s\" -> \"%s\" leaves the package", lines[i].path, lines[i].target);
+			for (size_t j = 0; j < n; j++)
+			{
+				size_t		pl = strlen(lines[j].path);
+
+				CHECK(lines[j].target == NULL || i == j || strncmp(lines[i].path, lines[j].path, pl) != 0 ||
+					  lines[i].path[pl] != '/', "\"%s\" lies below the link \"%s\"", lines[i].path, lines[j].path);
+			}
 		}
 		CHECK(total == sum, "total %lld, sum %lld", (long long) total, (long long) sum);
 		manifest_free(lines, n);

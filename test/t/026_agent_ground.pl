@@ -3,7 +3,8 @@
 # - whatever modes the manifest gives (0777, 0666, a sticky 01777
 #   directory; setuid and setgid files are never distributed: the build
 #   refuses them, t/043), cached files are the agent's, 0644 or
-#   0755, and directories 0755; a cache directory writable by others is
+#   0755, and directories 0755 plus the sticky or setgid bit the
+#   manifest gives (1777 is cached 1755); a cache directory writable by others is
 #   made 0755 (and said), and one below a directory others may write is
 #   refused;
 # - a cached package changed after its download (bytes appended or changed,
@@ -130,12 +131,12 @@ ok(-d $pkg, 'the package is in the cache') or diag($out);
 
 # modes in the cache, whatever the manifest said
 my %want = ('probe.sh' => 0755, 'world.txt' => 0644,
-	'private.txt' => 0644, 'sub/tool.sh' => 0755, 'sub' => 0755, 'empty' => 0755, 'sticky' => 0755, '.' => 0755);
+	'private.txt' => 0644, 'sub/tool.sh' => 0755, 'sub' => 0755, 'empty' => 0755, 'sticky' => 01755, '.' => 0755);
 for my $f (sort keys %want)
 {
 	my @st = lstat("$pkg/$f");
 	is(sprintf('%04o %d', $st[2] & 07777, $st[4]), sprintf('%04o %d', $want{$f}, $>),
-		"cached $f: mode " . sprintf('%04o', $want{$f}) . ", owned by the agent (no setuid, setgid, sticky or group/other write)");
+		"cached $f: mode " . sprintf('%04o', $want{$f}) . ", owned by the agent (no group/other write; a directory keeps only its sticky bit)");
 }
 
 # the program, with a terminal: its own session, no terminal, a clean

@@ -4,8 +4,9 @@
 # file, to a directory, a chain of links, nested ../ that stays inside) is
 # published on the site's distribution point and on a child site's exactly
 # as it was: types, modes, times to the nanosecond, link targets.  The
-# agent's cache keeps the times of a package without links and refuses one
-# with links, saying why.  A source with a setuid file, an absolute link, a
+# agent's cache keeps the times and the links, with their targets; a
+# manifest edited on the share (a link made to leave the package) is
+# refused, saying why.  A source with a setuid file, an absolute link, a
 # link leaving the package and a link through a link fails to build, the
 # error naming every one of them.  Hostile package files whose tar carries a
 # link that leaves the package, or a file written through a link, are
@@ -15,7 +16,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use File::Path qw(make_path);
+use File::Path qw(make_path remove_tree);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
@@ -126,7 +127,7 @@ like($reason, qr/"d\/escape" \(a symbolic link to "..\/..\/outside": its target 
 like($reason, qr/"through" \(a symbolic link to "dl\/..\/ok.txt": its target passes through "dl", a symbolic link\)/, 'the link through a link is named');
 like($reason, qr/"suid" \(mode 4755: the setuid bit\)/, 'the setuid file is named');
 
-# ---- the agent's cache: times kept; a package with links refused, with the reason
+# ---- the agent's cache: times and links kept; an edited manifest refused
 my $plain = "$b/src/plain";
 make_path("$plain/sub");
 write_file("$plain/setup.bin", "setup" x 100);
@@ -163,8 +164,57 @@ my $cached = listing("$b/ws/cache/CEN00003.1");
 like($cached, qr/^setup.bin f \d+ 1690000000\.1234567890 $/m, 'a cached file keeps its time to the nanosecond');
 like($cached, qr/^sub\/data.txt f \d+ 1690000001\.0000000070 $/m, 'so does one in a directory');
 like($cached, qr/^sub d \d+ 1690000002\.5000000000 $/m, 'and the directory keeps its time');
-like($out . $err, qr/^not downloaded CEN00001 version 1: the package holds a symbolic link, which the agent's cache does not keep: "bin\/libfoo -> ..\/lib\/libfoo\.so\.1\.2\.3"$/m,
-	'the package with links is not cached, and the reason says why');
+like($out, qr/^cached CEN00001 version 1: .*every file verified$/m, 'the agent caches the package with links') or diag($out, $err);
+my $tree = listing("$b/ws/cache/CEN00001.1");
+my @want_links = grep { / l / } split /\n/, $want;
+is_deeply([ grep { / l / } split /\n/, $tree ], \@want_links,
+	'its links arrive in the cache as links, with their targets and times') or diag($tree);
+is(scalar(@want_links), 5, 'all five of them');
+like($tree, qr/^sgid\/deep\/c.txt f \d+ 1650000000\.9876543210 $/m, 'a file below keeps its time');
+like($tree, qr/^sticky d 1755 1400000001\.3333333330 $/m, 'the 1775 directory keeps its sticky bit and time in the cache, not group write');
+like($tree, qr/^sgid d 2755 1400000001\.3333333330 $/m, 'the 2755 directory keeps its setgid bit');
+sub run_advert
+{
+	my ($o, $e) = ('', '');
+	IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+		'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key,
+		'--machine-key', $keyfile, '--cache-size', '1', '--now', '2026-12-01T00:00:00Z', '--once',
+		'--run', 'CEN00C01' ], '>', \$o, '2>', \$e);
+	return ($o, $e);
+}
+($out, $err) = run_advert();
+like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
+	'its program runs: the check before the run accepts the links of the manifest') or diag($out, $err);
+# moved to another file system (a copy): links, modes and times go along
+my $moved = "/dev/shm/smsdist-043-$$";
+END { remove_tree($moved) if defined $moved; }
+($out, $err) = ('', '');
+IPC::Run::run([ $agent, '--state-dir', "$b/ws", 'cache', 'move', $moved ], '>', \$out, '2>', \$err);
+is(listing("$moved/CEN00001.1"), $tree, 'the cache moved to another file system keeps links, modes and times') or diag($out, $err);
+($out, $err) = run_advert();
+like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
+	'and the program runs from it') or diag($out, $err);
+# a cached link given another target: the check before the run refuses it
+unlink("$moved/CEN00001.1/docs") or die;
+symlink('sticky', "$moved/CEN00001.1/docs") or die;
+($out, $err) = run_advert();
+like($out, qr/^not running advert CEN00C01: .*the cached copy of version 1 does not match its manifest: the link "docs" points to "sticky", not "sgid"\./m,
+	'a cached link whose target changed runs nothing, and the reason says why') or diag($out, $err);
+
+# a manifest on the share whose link leaves the package: the agent refuses it
+my $pub = "$b/dp/SMS_PKGC/CEN00001.1.manifest";
+open(my $mfh, '<', $pub) or die; my $m = do { local $/; <$mfh> }; close $mfh;
+my $edited = $m =~ s/ bin\/libfoo -> \.\.\/lib\/libfoo\.so\.1\.2\.3$/ bin\/libfoo -> ..\/..\/..\/etc\/passwd/mr;
+isnt($edited, $m, 'the published manifest is edited: bin/libfoo leaves the package');
+write_file($pub, $edited);
+($out, $err) = ('', '');
+IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
+	'--state-dir', "$b/ws2", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
+	'--cache-size', '1', '--now', '2026-12-01T00:00:00Z', '--once' ], '>', \$out, '2>', \$err);
+like($out . $err, qr/^not downloaded CEN00001 version 1: the manifest at "[^"]*" does not match the package hash/m,
+	'the agent refuses the edited manifest, with the reason') or diag($out, $err);
+ok(!-e "$b/ws2/cache/CEN00001.1", 'and caches nothing of it');
+write_file($pub, $m);
 
 # ---- hostile package files: a link leaving the package, a file through a link
 sub hostile
