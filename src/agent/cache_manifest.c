@@ -37,6 +37,7 @@
 
 #include "agent_util.h"
 #include "cache_manifest.h"
+#include "link_rule.h"
 #include "values.h"
 
 #define MANIFEST_SUFFIX	".manifest"
@@ -131,22 +132,35 @@ listed_link(const ManifestLine *l, size_t n, const char *path)
 	return false;
 }
 
+/* The lines of a manifest, for is_listed_link. */
+typedef struct ListedLines
+{
+	const ManifestLine *l;
+	size_t		n;
+} ListedLines;
+
+/* SmsFmtIsLinkFn over the lines of a manifest. */
+static bool
+is_listed_link(void *arg, const char *path)
+{
+	ListedLines *ll = arg;
+
+	return listed_link(ll->l, ll->n, path);
+}
+
 /*
  * The link rule of the server (sms_link_target_problem in
  * src/package/package_manifest.c; docs/packages.md, "What a source may
- * hold"), without palloc: the target is resolved on names only, component
- * by component from the link's directory, and must stay inside the
- * package, name neither the top directory nor a directory that holds the
- * link, and pass through no directory listed as a link.  NULL if the
- * target of the link at linkpath obeys it, else why not.
+ * hold"): what is about the target's text checked here, without palloc,
+ * and the same walk on names (src/formats/link_rule.c), with the links the
+ * manifest lists.  NULL if the target of the link at linkpath obeys it,
+ * else why not.
  */
 static const char *
 link_target_problem(const char *linkpath, const char *target, const ManifestLine *l, size_t n)
 {
 	char		res[2 * MAX_MANIFEST_PATH + 2];
-	const char *slash = strrchr(linkpath, '/');
-	size_t		len = slash ? (size_t) (slash - linkpath) : 0;
-	const char *comp = target;
+	ListedLines ll = {l, n};
 
 	if (*target == '\0')
 		return "its target is empty";
@@ -156,47 +170,7 @@ link_target_problem(const char *linkpath, const char *target, const ManifestLine
 		return "its target is too long";
 	if (sms_fmt_has_control_char(target) || strchr(target, '\\') != NULL)
 		return "its target contains a control character or a backslash";
-	memcpy(res, linkpath, len);
-	res[len] = '\0';
-	for (;;)
-	{
-		const char *next = strchr(comp, '/');
-		size_t		clen = next ? (size_t) (next - comp) : strlen(comp);
-
-		if (clen == 0 || (clen == 1 && comp[0] == '.'))
-		{
-			/* "a//b", "a/./b": nothing moves */
-		}
-		else if (len > 0 && listed_link(l, n, res))
-			return "its target passes through a symbolic link";
-		else if (clen == 2 && comp[0] == '.' && comp[1] == '.')
-		{
-			char	   *up;
-
-			if (len == 0)
-				return "its target leaves the package";
-			up = strrchr(res, '/');
-			len = up ? (size_t) (up - res) : 0;
-			res[len] = '\0';
-		}
-		else
-		{
-			if (len > 0)
-				res[len++] = '/';
-			memcpy(res + len, comp, clen);
-			len += clen;
-			res[len] = '\0';
-		}
-		if (next == NULL)
-			break;
-		comp = next + 1;
-	}
-	if (len == 0)
-		return "its target is the package's top directory";
-	if (strncmp(linkpath, res, len) == 0 && (linkpath[len] == '/' || linkpath[len] == '\0'))
-		return linkpath[len] == '\0' ? "its target is the link itself"
-			: "its target is a directory that holds the link";
-	return NULL;
+	return sms_fmt_link_walk_problem(linkpath, target, res, is_listed_link, &ll);
 }
 
 /*

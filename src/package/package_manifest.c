@@ -17,6 +17,8 @@
  */
 #include "package_manifest.h"
 
+#include "formats/link_rule.h"
+
 #include <sys/stat.h>
 
 #include "lib/stringinfo.h"
@@ -198,23 +200,16 @@ sms_mode_problem(int mode, bool is_dir, bool is_link)
 }
 
 /*
- * The link rule (package_manifest.h).  The target is resolved as a path
- * would be by a client that follows the link, component by component from
- * the link's directory, but on names only: nothing on disk is looked at, so
- * the answer is the same at the build, at every extraction and on a client.
- * A directory that is itself a link would make ".." after it mean something
- * else than the lexical parent, hence the refusal of links on the way; the
- * last component may be a link, whose own target is checked in its turn.
+ * The link rule (package_manifest.h): what is about the target's text is
+ * checked here, the walk on names is the one the agent's cache applies too
+ * (src/formats/link_rule.c).
  */
 const char *
 sms_link_target_problem(const char *linkpath, const char *target,
 						SmsIsLinkFn is_link, void *arg)
 {
 	size_t		tlen = strlen(target);
-	char	   *res = palloc(strlen(linkpath) + tlen + 2);
-	const char *slash = strrchr(linkpath, '/');
-	size_t		len = slash ? (size_t) (slash - linkpath) : 0;
-	const char *comp = target;
+	char	   *res;
 	const char *problem;
 
 	if (tlen == 0)
@@ -227,53 +222,13 @@ sms_link_target_problem(const char *linkpath, const char *target,
 	if (problem != NULL)
 		return psprintf("its target contains %s", problem);
 
-	/* res: the directory reached so far, without a trailing '/' */
-	memcpy(res, linkpath, len);
-	res[len] = '\0';
-	for (;;)
-	{
-		const char *next = strchr(comp, '/');
-		size_t		clen = next ? (size_t) (next - comp) : strlen(comp);
-
-		if (clen == 0 || (clen == 1 && comp[0] == '.'))
-		{
-			/* "a//b", "a/./b": nothing moves */
-		}
-		else if (len > 0 && is_link(arg, res))
-		{
-			/* what is reached so far is passed through as a directory */
-			return psprintf("its target passes through \"%s\", a symbolic link",
-							sms_path_printable(res));
-		}
-		else if (clen == 2 && comp[0] == '.' && comp[1] == '.')
-		{
-			char	   *up;
-
-			if (len == 0)
-				return "its target leaves the package";
-			up = strrchr(res, '/');
-			len = up ? (size_t) (up - res) : 0;
-			res[len] = '\0';
-		}
-		else
-		{
-			if (len > 0)
-				res[len++] = '/';
-			memcpy(res + len, comp, clen);
-			len += clen;
-			res[len] = '\0';
-		}
-		if (next == NULL)
-			break;
-		comp = next + 1;
-	}
-	if (len == 0)
-		return "its target is the package's top directory";
-	if (strncmp(linkpath, res, len) == 0 && (linkpath[len] == '/' || linkpath[len] == '\0'))
-		return strlen(linkpath) == len ? "its target is the link itself"
-			: "its target is a directory that holds the link";
+	res = palloc(strlen(linkpath) + tlen + 2);
+	problem = sms_fmt_link_walk_problem(linkpath, target, res, is_link, arg);
+	if (problem == sms_fmt_link_through_link)
+		problem = psprintf("its target passes through \"%s\", a symbolic link",
+						   sms_path_printable(res));
 	pfree(res);
-	return NULL;
+	return problem;
 }
 
 /* ------------------------------------------------------------------------
