@@ -427,6 +427,14 @@ smsdist_component_main(Datum arg)
 				next = not_before;
 			}
 			PG_END_TRY();
+
+			/*
+			 * What the step allocated is not kept while the worker sleeps:
+			 * an idle worker holds only what it caches on purpose, however
+			 * large its last step was.
+			 */
+			sms_step_note = NULL;
+			MemoryContextReset(loop_cxt);
 		}
 		else
 			next = not_before;
