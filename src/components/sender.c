@@ -73,6 +73,9 @@ static bool unroutable_found = false;
  */
 static bool skip_streams_once = false;
 
+/* whether this Sender has removed what killed delta builders left */
+static bool deltas_swept = false;
+
 /*
  * Bytes sent before stepping out, per "job/hop", so that the status
  * message of the transfer counts them all (in TopMemoryContext; a restarted
@@ -432,6 +435,12 @@ sms_sender_step(void)
 	}
 
 	sms_link_forget_lost(5 * 60 * 1000);	/* kept connections: see site_link.c */
+	if (!deltas_swept)
+	{
+		/* a Sender killed while making a delta left its temporary file */
+		sms_delta_remove_stale(sms_delta_dir(sms_package_store()));
+		deltas_swept = true;
+	}
 	pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);	/* (after a FATAL exit) */
 	unroutable_found = false;
 

@@ -33,6 +33,7 @@
  *-------------------------------------------------------------------------
  */
 #include "package_delta.h"
+#include "file_util.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -274,6 +275,52 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 				 errmsg("could not read delta file \"%s\": %m", d->tmp_path)));
 }
 
+/*
+ * A delta is written to ".<name>.tmp.<pid>" beside its final name, so that a
+ * builder killed before the rename leaves a name sms_stale_temporary knows.
+ */
+static char *
+delta_tmp_path(const char *out_path)
+{
+	const char *slash = strrchr(out_path, '/');
+
+	if (slash == NULL)
+		return psprintf(".%s.tmp.%d", out_path, MyProcPid);
+	return psprintf("%.*s/.%s.tmp.%d", (int) (slash - out_path), out_path, slash + 1,
+					MyProcPid);
+}
+
+/*
+ * Remove the temporaries of delta builders that are gone from dir (the
+ * deltas directory).  The caller has no delta of its own in flight.
+ * Nothing else would ever remove them: the next build of the same delta is
+ * made by another process, or by none if the job ended meanwhile.
+ */
+void
+sms_delta_remove_stale(const char *dir)
+{
+	DIR		   *d;
+	struct dirent *de;
+
+	d = AllocateDir(dir);
+	if (d == NULL)
+		return;					/* no deltas yet */
+	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
+	{
+		if (sms_stale_temporary(de->d_name, true))
+		{
+			char	   *p = psprintf("%s/%s", dir, de->d_name);
+
+			if (unlink(p) != 0 && errno != ENOENT)
+				ereport(LOG,
+						(errcode_for_file_access(),
+						 errmsg("could not remove \"%s\": %m", p)));
+			pfree(p);
+		}
+	}
+	FreeDir(d);
+}
+
 void
 sms_delta_build(const char *full_path, const char *base_manifest, const char *new_manifest,
 				int base_version, const char *out_path, int level, SmsDeltaResult *res)
@@ -286,9 +333,21 @@ sms_delta_build(const char *full_path, const char *base_manifest, const char *ne
 	base = sms_manifest_parse(base_manifest, strlen(base_manifest), "the base version's manifest");
 	cur = sms_manifest_parse(new_manifest, strlen(new_manifest), "the new version's manifest");
 	d.full_path = full_path;
-	d.tmp_path = psprintf("%s.tmp.%d", out_path, MyProcPid);
+	d.tmp_path = delta_tmp_path(out_path);
 	d.in_fd = d.out_fd = -1;
-	(void) unlink(d.tmp_path);	/* a crashed attempt of this process id */
+	/* what killed builders left, and a crashed attempt of this process id */
+	{
+		char	   *dir = pstrdup(out_path);
+		char	   *slash = strrchr(dir, '/');
+
+		if (slash != NULL)
+		{
+			*slash = '\0';
+			sms_delta_remove_stale(dir);
+		}
+		pfree(dir);
+	}
+	(void) unlink(d.tmp_path);
 
 	PG_TRY();
 	{

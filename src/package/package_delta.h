@@ -31,6 +31,7 @@ typedef struct SmsDeltaResult
  * version whose package file is full_path and manifest new_manifest, as
  * out_path (temporary name, fsync, rename).  level: gzip level.
  */
+extern void sms_delta_remove_stale(const char *dir);
 extern void sms_delta_build(const char *full_path, const char *base_manifest,
 							const char *new_manifest, int base_version,
 							const char *out_path, int level, SmsDeltaResult *res);

@@ -555,27 +555,33 @@ my (@ctx, @ctx_grew);
 my %w_end = workers_now();
 for my $key (sort keys %ctx_base)
 {
-	my ($pid, $b) = @{ $ctx_base{$key} };
+	my ($pid, $b, $bw) = @{ $ctx_base{$key} };
 	if (($w_end{$key} // 0) != $pid)
 	{
 		push @ctx_grew, "$key: pid $pid did not live to the end";
 		next;
 	}
-	my $e = memory_context_total($node{ substr($key, 0, 3) }, 'site', $pid);
+	my ($e, $ew) = memory_context_total($node{ substr($key, 0, 3) }, 'site', $pid);
 	if (!defined $b || !defined $e)
 	{
 		push @ctx_grew, "$key: pid $pid logged no memory context total";
 		next;
 	}
-	my $pct = 100 * ($e - $b) / $b;
-	push @ctx, sprintf('%-26s pid %-7d %9d bytes after warm-up, %9d at the end (%+.1f %%)', $key, $pid, $b, $e, $pct);
+	# Checked: what the worker holds outside the caches of code and
+	# catalog (SmsTest::working_memory).  The caches are reported: a worker
+	# that reaches a path for the first time after the warm-up (a function
+	# it had not called, a statement it had not planned) adds to them once.
+	my $pct = 100 * ($ew - $bw) / $bw;
+	push @ctx, sprintf('%-26s pid %-7d %8d bytes outside the caches after warm-up, %8d at the end (%+.1f %%); in all %9d -> %9d (%+.1f %%)',
+		$key, $pid, $bw, $ew, $pct, $b, $e, 100 * ($e - $b) / $b);
 	# (growth: a warm-up sample in the middle of a step holds that step's
-	# memory too, so the end, idle, may be lower)
-	push @ctx_grew, "$key pid $pid $b -> $e bytes" if $pct > 10;
+	# memory too, so the end, idle, may be lower; 64 kB: the statistics
+	# and error contexts a worker keeps are a few blocks that come and go)
+	push @ctx_grew, "$key pid $pid $bw -> $ew bytes outside the caches" if $ew > $bw * 1.1 + 65536;
 }
-diag("worker memory contexts (pg_log_backend_memory_contexts, grand total):\n" . join("\n", @ctx));
+diag("worker memory contexts (pg_log_backend_memory_contexts):\n" . join("\n", @ctx));
 ok(%ctx_base > 0, 'the memory contexts of the workers were sampled after warm-up');
-is(join('; ', @ctx_grew), '', 'every worker\'s memory contexts at the end are within 10 % of their total after warm-up');
+is(join('; ', @ctx_grew), '', 'every worker\'s memory contexts outside the caches at the end are within 10 % (plus 64 kB) of their total after warm-up');
 
 # the counts
 my $bytes = 0;

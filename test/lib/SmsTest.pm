@@ -186,17 +186,51 @@ sub memory_context_total
 	my ($rc, $out) = eval { $node->psql($db, "SELECT pg_log_backend_memory_contexts($pid)") };
 	# false: no such server process (it has gone); nothing will be logged
 	return undef unless defined $rc && $rc == 0 && defined $out && $out eq 't';
-	my $total;
+	my ($total, $dump);
 	eventually(sub {
 			open(my $fh, '<', $log) or return 0;
 			seek($fh, $from, 0);
 			local $/;
 			my $t = <$fh> // '';
 			close $fh;
-			($total) = $t =~ /\[$pid\] [^\n]*Grand total: (\d+) bytes/;
+			($dump, $total) = $t =~ /\[$pid\] [^\n]*logging memory contexts of PID $pid\n(.*?)\[$pid\] [^\n]*Grand total: (\d+) bytes/s;
 			return defined $total;
 		});
-	return $total;
+	return $total unless wantarray;
+	return ($total, defined $total ? working_memory($pid, $dump) : undef);
+}
+
+# What a worker's memory contexts hold outside the caches of code and
+# catalog: the grand total less every level-1 context below that fills
+# once per distinct function, statement, relation or type a process uses
+# (with everything under it, and the "N more child contexts" summary line
+# printed at the level of the cache that has them).  Those grow as a
+# long-lived worker reaches a path for the first time, so they show first
+# use, not a leak; a leak in what a step allocates shows here.
+my $code_caches = qr/^(?:CacheMemoryContext|PL\/pgSQL function|PLpgSQL function hash|PLpgSQL cast cache|PLpgSQL cast expressions|Relcache by OID|Type information cache|Record information cache|Operator lookup cache|Operator class cache|Btree proof lookup cache|RI compare cache|RI query cache|RI constraint cache|CFuncHash|TableSpace cache|Domain constraints|smgr relation table|Sequence values|Rendezvous variable hash)$/;
+
+sub working_memory
+{
+	my ($pid, $dump) = @_;
+	my ($sum, $in_cache) = (0, 0);
+	for my $line (split /\n/, $dump)
+	{
+		my ($level, $rest) = $line =~ /\[$pid\] [^\n]*level: (\d+); (.*)$/ or next;
+		my ($bytes) = $rest =~ /(\d+) total in \d+ blocks/ or next;
+		if ($level == 1 && $rest =~ /^\d+ more child contexts/)
+		{
+			# children of the level-1 context before it
+			$sum += $bytes unless $in_cache;
+			next;
+		}
+		if ($level <= 1)
+		{
+			my ($name) = $rest =~ /^([^:]+):/;
+			$in_cache = $level == 1 && defined $name && $name =~ $code_caches;
+		}
+		$sum += $bytes unless $in_cache;
+	}
+	return $sum;
 }
 
 sub reload_settings

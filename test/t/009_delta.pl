@@ -183,6 +183,20 @@ ok(wait_until($cen, 'site', q{SELECT bytes_done > 0 FROM smsdist.job_site_status
 	WHERE job_id = 'CEN00170' AND site_code = 'CH1' AND phase = 'send'}, 60),
 	'a transfer with 30 s between blocks is under way');
 my $sender = $cen->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist sender'");
+# a Sender killed while making a delta leaves its temporary file: the
+# next Sender removes those of processes that are gone, and only those
+my $deltas = $cen->data_dir . '/pg_smsdist/packages/deltas';
+ok(-d $deltas, 'CEN keeps its deltas in pg_smsdist/packages/deltas');
+my $gone = `sh -c 'echo \$\$'`;
+chomp $gone;
+my $stale = "$deltas/.CEN00001.4.from1.tar.gz.tmp.$gone";
+my $live = "$deltas/.CEN00001.4.from1.tar.gz.tmp.$$";
+for my $f ($stale, $live)
+{
+	open(my $fh, '>', $f) or die "$f: $!";
+	print $fh "half a delta\n";
+	close $fh;
+}
 my $t0 = time;
 $cen->safe_psql('postgres', "SELECT pg_terminate_backend($sender)");
 ok(wait_until($cen, 'postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $sender", 10),
@@ -191,6 +205,9 @@ ok(time - $t0 < 25, 'before the 30 s delay between blocks ends (' . (time - $t0)
 $cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1'");
 ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00170'", 120),
 	'the next Sender finishes the job') or diag(job_state($cen, 'CEN00170'), rows($cen, 'CEN00170'));
+ok(!-e $stale, 'the next Sender removed the delta temporary of a process that is gone');
+ok(-e $live, 'and left the one of a live process');
+unlink $live;
 
 # --- bad input: a full package (extract_package takes no base) may not
 # carry a delta description at all; the description's own checks, applied
