@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(51);
+SELECT plan(55);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -178,6 +178,20 @@ SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B2
 DELETE FROM smsdist.job_control_pushes WHERE job_id = 'TS1000B2';
 SELECT throws_ok($$SELECT smsdist.receive_target_report('CEN', '[]')$$, '42501', NULL,
                  'only a child of this site may report targets');
+-- one bad row fails alone: a row without a state (which once made the
+-- whole report fail on the table's NOT NULL) or without a kind is refused,
+-- the good row beside it applied
+SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B2", "sms_id": "TS200001"},
+          {"id": "TS1000B2", "sms_id": "TS200001", "state": "failed"},
+          {"kind": "job", "id": "TS1000B2", "sms_id": "TS200001", "state": "running"}]'),
+          '{"applied": 1, "reason": "it has no state", "refused": 2}'::jsonb,
+          'a row without a state or a kind is refused by itself, the others applied');
+SELECT is(pg_temp.state('TS1000B2', 'TS200001'), 'running', 'the good row of that report is applied');
+-- a report that names a target twice: the last row wins, both count
+SELECT is(smsdist.receive_target_report('TS2', '[{"kind": "job", "id": "TS1000B2", "sms_id": "TS200001", "state": "failed", "exit_code": 3},
+          {"kind": "job", "id": "TS1000B2", "sms_id": "TS200001", "state": "succeeded", "exit_code": 0}]'),
+          '{"applied": 2, "reason": null, "refused": 0}'::jsonb, 'a target named twice in one report: both rows count');
+SELECT is(pg_temp.state('TS1000B2', 'TS200001'), 'succeeded', 'and the last row is the one that stays');
 
 -- ---- an advertisement that expires takes its open targets with it
 UPDATE smsdist.advertisements SET offer_time = '2026-01-01 00:00', expires_time = '2026-01-02 00:00' WHERE advert_id = 'TS1000A1';
