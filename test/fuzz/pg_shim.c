@@ -848,6 +848,12 @@ ReadDir(DIR *dir, const char *dirname)
 	return readdir(dir);
 }
 
+struct dirent *
+ReadDirExtended(DIR *dir, const char *dirname, int elevel)
+{
+	return dir ? readdir(dir) : NULL;
+}
+
 int
 FreeDir(DIR *dir)
 {
