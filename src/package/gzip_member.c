@@ -242,8 +242,14 @@ sms_member_inflate(SmsMemberInflater *d, const void *in, size_t n, void *out, si
 	const uint8 *p = in;
 	uint32		isize;
 
-	/* a gzip member has a 10-byte header and an 8-byte trailer */
-	if (n < 18 || p[0] != 0x1f || p[1] != 0x8b)
+	/*
+	 * A gzip member has a 10-byte header and an 8-byte trailer.  Only the
+	 * plain header every gzip writer here makes (deflate, no flags) is
+	 * taken: libdeflate skips the optional fields without checking what
+	 * zlib checks (the header's own CRC, FHCRC), and must accept nothing
+	 * zlib would refuse.
+	 */
+	if (n < 18 || p[0] != 0x1f || p[1] != 0x8b || p[2] != 8 || p[3] != 0)
 		return SMS_MEMBER_UNSURE;
 	if (libdeflate_gzip_decompress_ex(d->ld, in, n, out, cap, in_used, out_len) != LIBDEFLATE_SUCCESS)
 		return SMS_MEMBER_UNSURE;
