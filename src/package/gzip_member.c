@@ -8,8 +8,8 @@
  * time, and pays for that generality.  A package file is a series of gzip
  * members of at most SMS_CHUNK_BYTES of input each (compress.c), so both
  * directions can work on whole buffers, which is what libdeflate is made
- * for (it compresses at a given level about twice as fast as zlib and
- * inflates about three times as fast).  ISA-L's igzip, at its level 1,
+ * for (at level 6 it compresses in about half zlib's CPU time, and
+ * inflates in 0.44-0.47 of it, measured on the benchmark data).  ISA-L's igzip, at its level 1,
  * compresses several times faster again, for somewhat larger files: the
  * fast method, for links where bytes are cheap.
  *
