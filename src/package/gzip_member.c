@@ -9,9 +9,9 @@
  * members of at most SMS_CHUNK_BYTES of input each (compress.c), so both
  * directions can work on whole buffers, which is what libdeflate is made
  * for (at level 6 it compresses in about half zlib's CPU time, and
- * inflates in 0.44-0.47 of it, measured on the benchmark data).  ISA-L's igzip, at its level 1,
- * compresses several times faster again, for somewhat larger files: the
- * fast method, for links where bytes are cheap.
+ * inflates in 0.44-0.47 of it, measured on the benchmark data).  ISA-L's
+ * igzip, at its level 1, compresses several times faster again, for
+ * somewhat larger files: the fast method, for links where bytes are cheap.
  *
  * Terms:
  *	method		smsdist.compression_method: SMS_COMPRESSION_LIBDEFLATE,
