@@ -39,7 +39,7 @@ PG_CPPFLAGS  = -DSMSDIST_VERSION='"$(EXTVERSION)"' -Wall -Wextra -Werror \
 # (.bc, for JIT) follow their object
 PG_CFLAGS    = -MMD -MP
 SHLIB_LINK_INTERNAL = $(libpq)
-SHLIB_LINK   = -larchive -lz -lcrypto
+SHLIB_LINK   = -larchive -ldeflate -lisal -lz -lcrypto
 
 PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs)

@@ -44,11 +44,12 @@ psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_
 [ -n "$workers" ] && psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.compression_workers = $workers" >/dev/null
 psql -X -q -d bench -v ON_ERROR_STOP=1 -c "SELECT pg_reload_conf()" >/dev/null
 echo "smsdist.compression_workers = $(psql -X -At -d bench -c 'SHOW smsdist.compression_workers')"
-# build_package <package id> <smsdist.store_incompressible>: sets build_s,
-# out_bytes, file and wall_s
+# build_package <package id> <smsdist.store_incompressible> [<smsdist.compression_method>]:
+# sets build_s, out_bytes, file and wall_s
 build_package() {
-    local id=$1 st
-    psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.store_incompressible = $2" -c "SELECT pg_reload_conf()" >/dev/null
+    local id=$1 method=${3:-libdeflate} st
+    psql -X -q -d bench -v ON_ERROR_STOP=1 -c "ALTER SYSTEM SET smsdist.store_incompressible = $2" \
+        -c "ALTER SYSTEM SET smsdist.compression_method = '$method'" -c "SELECT pg_reload_conf()" >/dev/null
     sleep 0.3
     t0=$(now)
     psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
@@ -71,7 +72,8 @@ SQL
     [ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = '$id'"; exit 1; }
     IFS='|' read -r build_s out_bytes file <<<"$(psql -X -At -d bench -c "SELECT extract(epoch FROM finished_at - started_at), bytes, file_path FROM smsdist.package_builds WHERE package_id = '$id'")"
     wall_s=$(secs "$t0" "$t1")
-    psql -X -q -d bench -c "ALTER SYSTEM RESET smsdist.store_incompressible" -c "SELECT pg_reload_conf()" >/dev/null
+    psql -X -q -d bench -c "ALTER SYSTEM RESET smsdist.store_incompressible" \
+        -c "ALTER SYSTEM RESET smsdist.compression_method" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
 # every slice at the level, as pigz does (like for like), then the default:
@@ -81,14 +83,23 @@ all_s=$build_s all_bytes=$out_bytes
 tar -tzf "$file" >/dev/null || { echo "tar -tzf cannot read $file"; exit 1; }
 build_package CEN000B1 on
 tar -tzf "$file" >/dev/null && readable=yes || readable=NO
+def_s=$build_s def_bytes=$out_bytes def_wall=$wall_s
+# the fast method (smsdist.compression_method = isal: ISA-L level 1), for
+# links where bytes are cheap
+build_package CEN000B2 on isal
+isal_s=$build_s isal_bytes=$out_bytes
+tar -tzf "$file" >/dev/null || readable=NO
+build_s=$def_s out_bytes=$def_bytes wall_s=$def_wall
 
 printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | gzip -$level" "$gzip_s" "$(awk -v b="$bytes" -v s="$gzip_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/gzip.tgz")")"
 printf '  %-42s %8s s  %7s MB/s  %8s MB\n' "tar | pigz -$level -p $(nproc)" "$pigz_s" "$(awk -v b="$bytes" -v s="$pigz_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$(stat -c %s "$work/pigz.tgz")")"
 printf '  %-42s %8s s  %7s MB/s\n' "the same, then fsync of the file (durable)" "$pigzd_s" "$(awk -v b="$bytes" -v s="$pigzd_s" 'BEGIN{printf "%.1f", b/1048576/s}')"
 printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist, every slice at level $level" "$all_s" "$(awk -v b="$bytes" -v s="$all_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$all_bytes")"
-echo "  smsdist (every slice at the level) / pigz time: $(awk -v a="$all_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')"
+echo "  smsdist (every slice at the level) / pigz time: $(awk -v a="$all_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 0.50, file no larger than pigz's: $( [ "$all_bytes" -le "$(stat -c %s "$work/pigz.tgz")" ] && echo yes || echo NO))"
 printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist builder (started -> ready)" "$build_s" "$(awk -v b="$bytes" -v s="$build_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$out_bytes")"
 printf '  %-42s %8s s\n' "smsdist, job INSERT -> build ready (wall)" "$wall_s"
+printf '  %-42s %8.3f s  %7s MB/s  %8s MB\n' "smsdist, compression_method = isal" "$isal_s" "$(awk -v b="$bytes" -v s="$isal_s" 'BEGIN{printf "%.1f", b/1048576/s}')" "$(mb "$isal_bytes")"
+echo "  smsdist (isal) / pigz time: $(awk -v a="$isal_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}'); size / pigz's: $(awk -v a="$isal_bytes" -v b="$(stat -c %s "$work/pigz.tgz")" 'BEGIN{printf "%.2f", a/b}')"
 echo "  smsdist time / pigz time: $(awk -v a="$build_s" -v b="$pigz_s" 'BEGIN{printf "%.2f", a/b}')   (target: <= 1.00)"
 echo "  smsdist time / pigz time, durable as smsdist is: $(awk -v a="$build_s" -v b="$pigzd_s" 'BEGIN{printf "%.2f", a/b}')"
 echo "  smsdist time / gzip time: $(awk -v a="$build_s" -v b="$gzip_s" 'BEGIN{printf "%.2f", a/b}')"

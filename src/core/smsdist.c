@@ -37,6 +37,7 @@ int			sms_poll_interval = 60;
 char	   *sms_package_store_dir = NULL;
 char	   *sms_source_roots = NULL;
 int			sms_compression_level = 6;
+int			sms_compression_method = SMS_COMPRESSION_LIBDEFLATE;
 int			sms_compression_workers = 2;
 bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;

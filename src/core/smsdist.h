@@ -111,6 +111,17 @@ typedef struct SmsSharedState
 
 extern SmsSharedState *sms_shared;
 
+/*
+ * smsdist.compression_method: the library that compresses each gzip member
+ * of a package file (src/package/gzip_member.c, docs/packages.md).
+ */
+typedef enum SmsCompressionMethod
+{
+	SMS_COMPRESSION_LIBDEFLATE,	/* whole members, at smsdist.compression_level */
+	SMS_COMPRESSION_ISAL,		/* ISA-L level 1: fastest, larger files */
+	SMS_COMPRESSION_ZLIB		/* zlib streaming, as before 0.9 */
+} SmsCompressionMethod;
+
 /* GUCs (defined in smsdist.c, registered in module.c) */
 extern char *sms_database;
 extern char *sms_site_code;
@@ -118,6 +129,7 @@ extern int	sms_poll_interval;	/* seconds */
 extern char *sms_package_store_dir;
 extern char *sms_source_roots;	/* smsdist.source_roots: see source_roots.c */
 extern int	sms_compression_level;
+extern int	sms_compression_method; /* SmsCompressionMethod */
 extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
 extern int	sms_disk_full_give_up_after;	/* seconds */

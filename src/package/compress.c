@@ -31,6 +31,7 @@
  */
 #include "compress.h"
 #include "file_util.h"
+#include "gzip_member.h"
 #include "sha256.h"
 #include "smsdist.h"
 
@@ -78,6 +79,7 @@ typedef struct SmsCompressShared
 {
 	slock_t		mutex;
 	int			level;
+	int			method;			/* smsdist.compression_method */
 	bool		store_incompressible;	/* smsdist.store_incompressible */
 	int64		chunk_bytes;
 	char		tar_path[MAXPGPATH];
@@ -190,25 +192,15 @@ deflate_failed(z_stream *zs, int zret)
 }
 
 /*
- * Compress chunk k of the tar file into its part file as one gzip member.
- * Returns false when k lies beyond the end of a complete tar.  Waits
- * (interruptibly) for the leader to have written the chunk.
+ * How long chunk k of the tar file is, once the leader has written it all:
+ * waits (interruptibly) for that; -1 when k lies beyond the end of a
+ * complete tar.
  */
-static bool
-compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_t outcap)
+static int64
+wait_for_chunk(SmsCompressShared *sh, uint32 k)
 {
 	int64		start = (int64) k * sh->chunk_bytes;
-	int64		len;
-	int			in_fd;
-	int			out_fd;
-	char		path[MAXPGPATH];
-	z_stream	zs;
-	int64		done;
-	int			zret;
-	int			level;
-	int64		written = 0;
 
-	/* wait until the chunk is in the tar file */
 	for (;;)
 	{
 		struct stat st;
@@ -219,15 +211,11 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 			int64		total = (int64) pg_atomic_read_u64(&sh->tar_bytes);
 
 			if (start >= total)
-				return false;
-			len = Min(sh->chunk_bytes, total - start);
-			break;
+				return -1;
+			return Min(sh->chunk_bytes, total - start);
 		}
 		if (stat(sh->tar_path, &st) == 0 && st.st_size >= start + sh->chunk_bytes)
-		{
-			len = sh->chunk_bytes;
-			break;
-		}
+			return sh->chunk_bytes;
 		/* a leader that exited without stopping us (FATAL, SIGTERM) writes no more */
 		if (sh->leader_pid != MyProcPid && kill(sh->leader_pid, 0) != 0 && errno == ESRCH)
 			ereport(ERROR,
@@ -238,13 +226,19 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+static void
+read_chunk(SmsCompressShared *sh, int64 start, int64 len, char *inbuf)
+{
+	int			in_fd;
+	int64		done = 0;
 
 	in_fd = OpenTransientFile(sh->tar_path, O_RDONLY | PG_BINARY);
 	if (in_fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open \"%s\": %m", sh->tar_path)));
-	done = 0;
 	while (done < len)
 	{
 		ssize_t		r = pg_pread(in_fd, inbuf + done, len - done, start + done);
@@ -260,13 +254,31 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 		done += r;
 	}
 	CloseTransientFile(in_fd);
+}
 
-	part_path(sh, k, path);
-	out_fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (out_fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create \"%s\": %m", path)));
+/* Should this slice of the chunk be stored (see INCOMPRESSIBLE_BITS)? */
+static bool
+store_slice(SmsCompressShared *sh, const char *p, size_t n)
+{
+	if (!sh->store_incompressible || sh->level == 0 ||
+		!looks_incompressible((const unsigned char *) p, n))
+		return false;
+	pg_atomic_fetch_add_u64(&sh->bytes_stored, (uint64) n);
+	return true;
+}
+
+/*
+ * zlib: the chunk as one member, streamed, switching to level 0 for
+ * near-random slices and back (deflateParams).  Returns the bytes written.
+ */
+static int64
+deflate_chunk_zlib(SmsCompressShared *sh, const char *inbuf, int64 len,
+				   int out_fd, const char *path, char *outbuf, size_t outcap)
+{
+	z_stream	zs;
+	int			zret;
+	int			level;
+	int64		written = 0;
 
 	memset(&zs, 0, sizeof(zs));
 	/* windowBits 15 + 16: a gzip member with its own header and CRC */
@@ -280,14 +292,8 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 	for (int64 off = 0; off < len; off += SLICE_BYTES)
 	{
 		size_t		n = (size_t) Min(SLICE_BYTES, len - off);
-		int			want = sh->level;
+		int			want = store_slice(sh, inbuf + off, n) ? 0 : sh->level;
 
-		if (sh->store_incompressible && sh->level > 0 &&
-			looks_incompressible((unsigned char *) inbuf + off, n))
-		{
-			want = 0;
-			pg_atomic_fetch_add_u64(&sh->bytes_stored, (uint64) n);
-		}
 		if (want != level)
 		{
 			/* the switch ends the current block: room for it first */
@@ -323,6 +329,79 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 	} while (zret != Z_STREAM_END);
 	drain_output(&zs, out_fd, path, outbuf, outcap, 0, &written);
 	deflateEnd(&zs);
+	return written;
+}
+
+/*
+ * libdeflate or ISA-L: whole buffers, so no switching level inside a
+ * member.  Each run of consecutive slices of one kind (near-random, or
+ * not) becomes a member of its own, stored or compressed.  Returns the
+ * bytes written.
+ */
+static int64
+deflate_chunk_runs(SmsCompressShared *sh, SmsMemberCompressor *comp, const char *inbuf,
+				   int64 len, int out_fd, const char *path, char *outbuf, size_t outcap)
+{
+	int64		written = 0;
+	int			nslices = (int) ((len + SLICE_BYTES - 1) / SLICE_BYTES);
+	bool		store[SMS_CHUNK_BYTES / SLICE_BYTES + 1];
+	int			first = 0;
+
+	Assert(nslices <= lengthof(store));
+	for (int i = 0; i < nslices; i++)
+		store[i] = store_slice(sh, inbuf + (int64) i * SLICE_BYTES,
+							   (size_t) Min(SLICE_BYTES, len - (int64) i * SLICE_BYTES));
+	while (first < nslices)
+	{
+		int			end = first + 1;
+		int64		from = (int64) first * SLICE_BYTES;
+		size_t		size;
+
+		while (end < nslices && store[end] == store[first])
+			end++;
+		size = sms_member_compress(comp, store[first], inbuf + from,
+								   (size_t) (Min((int64) end * SLICE_BYTES, len) - from),
+								   outbuf, outcap);
+		if (!sms_write_all(out_fd, outbuf, size))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not write \"%s\": %m", path)));
+		written += size;
+		first = end;
+		CHECK_FOR_INTERRUPTS();
+	}
+	return written;
+}
+
+/*
+ * Compress chunk k of the tar file into its part file (one gzip member, or
+ * with libdeflate and ISA-L one per run of slices).  Returns false when k
+ * lies beyond the end of a complete tar.  Waits (interruptibly) for the
+ * leader to have written the chunk.
+ */
+static bool
+compress_chunk(SmsCompressShared *sh, uint32 k, SmsMemberCompressor *comp,
+			   char *inbuf, char *outbuf, size_t outcap)
+{
+	int64		len = wait_for_chunk(sh, k);
+	int			out_fd;
+	char		path[MAXPGPATH];
+	int64		written;
+
+	if (len < 0)
+		return false;
+	read_chunk(sh, (int64) k * sh->chunk_bytes, len, inbuf);
+
+	part_path(sh, k, path);
+	out_fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
+	if (out_fd < 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create \"%s\": %m", path)));
+	if (comp == NULL)
+		written = deflate_chunk_zlib(sh, inbuf, len, out_fd, path, outbuf, outcap);
+	else
+		written = deflate_chunk_runs(sh, comp, inbuf, len, out_fd, path, outbuf, outcap);
 	CloseTransientFile(out_fd);
 
 	if (sms_test_compress_delay_ms > 0)
@@ -342,14 +421,45 @@ compress_chunk(SmsCompressShared *sh, uint32 k, char *inbuf, char *outbuf, size_
 	return true;
 }
 
+/*
+ * A compressor's buffers: the chunk, its output, and (libdeflate, ISA-L)
+ * the library's compressor, made once per process and job.
+ */
+typedef struct ChunkBuffers
+{
+	SmsMemberCompressor *comp;	/* NULL: zlib */
+	char	   *inbuf;
+	char	   *outbuf;
+	size_t		outcap;
+} ChunkBuffers;
+
+static void
+chunk_buffers_init(SmsCompressShared *sh, ChunkBuffers *b)
+{
+	b->outcap = Max(deflateBound(NULL, (uLong) sh->chunk_bytes),
+					sms_member_bound((size_t) sh->chunk_bytes)) + 1024;
+	b->inbuf = palloc(sh->chunk_bytes);
+	b->outbuf = palloc(b->outcap);
+	b->comp = NULL;
+	if (sh->method != SMS_COMPRESSION_ZLIB)
+		b->comp = sms_member_compressor_create(sh->method, sh->level);
+}
+
+static void
+chunk_buffers_free(ChunkBuffers *b)
+{
+	sms_member_compressor_free(b->comp);
+	pfree(b->inbuf);
+	pfree(b->outbuf);
+}
+
 /* Claim and compress chunks until there are none left. */
 static void
 compress_loop(SmsCompressShared *sh)
 {
-	size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
-	char	   *inbuf = palloc(sh->chunk_bytes);
-	char	   *outbuf = palloc(outcap);
+	ChunkBuffers b;
 
+	chunk_buffers_init(sh, &b);
 	for (;;)
 	{
 		uint32		k = pg_atomic_fetch_add_u32(&sh->next_chunk, 1);
@@ -360,7 +470,7 @@ compress_loop(SmsCompressShared *sh)
 					 errmsg("package is too large: more than %d chunks of %lld bytes",
 							SMS_MAX_CHUNKS, (long long) sh->chunk_bytes)));
 		sh->chunk_state[k] = 1;
-		if (!compress_chunk(sh, k, inbuf, outbuf, outcap))
+		if (!compress_chunk(sh, k, b.comp, b.inbuf, b.outbuf, b.outcap))
 		{
 			sh->chunk_state[k] = 0;
 			break;
@@ -368,8 +478,7 @@ compress_loop(SmsCompressShared *sh)
 		if (sh->failed)
 			break;
 	}
-	pfree(inbuf);
-	pfree(outbuf);
+	chunk_buffers_free(&b);
 }
 
 /* Entry point of a compressor worker: bgw_main_arg is the DSM handle. */
@@ -471,6 +580,7 @@ sms_compress_begin(const char *tar_path, const char *parts_dir, int level, int n
 	memset(sh->chunk_state, 0, sizeof(sh->chunk_state));
 	SpinLockInit(&sh->mutex);
 	sh->level = level;
+	sh->method = sms_compression_method;
 	sh->store_incompressible = sms_store_incompressible;
 	sh->chunk_bytes = SMS_CHUNK_BYTES;
 	strlcpy(sh->tar_path, tar_path, MAXPGPATH);
@@ -596,10 +706,9 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	size_t		bufsize = 1024 * 1024;
 	char	   *buf = palloc(bufsize);
-	size_t		outcap = deflateBound(NULL, (uLong) sh->chunk_bytes) + 1024;
-	char	   *inbuf = palloc(sh->chunk_bytes);
-	char	   *outbuf = palloc(outcap);
+	ChunkBuffers b;
 
+	chunk_buffers_init(sh, &b);
 	pg_atomic_write_u64(&sh->tar_bytes, (uint64) tar_bytes);
 	pg_write_barrier();
 	pg_atomic_write_u32(&sh->tar_complete, 1);
@@ -646,7 +755,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 		if (k < nchunks)
 		{
 			sh->chunk_state[k] = 1;
-			(void) compress_chunk(sh, k, inbuf, outbuf, outcap);
+			(void) compress_chunk(sh, k, b.comp, b.inbuf, b.outbuf, b.outcap);
 			continue;
 		}
 
@@ -657,7 +766,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 			{
 				pg_read_barrier();
 				if (sh->chunk_state[j] != 2)
-					(void) compress_chunk(sh, j, inbuf, outbuf, outcap);
+					(void) compress_chunk(sh, j, b.comp, b.inbuf, b.outbuf, b.outcap);
 			}
 			continue;
 		}
@@ -670,8 +779,7 @@ sms_compress_finish(SmsCompressJob *job, int64 tar_bytes, const char *out_path,
 	if (progress)
 		progress(sms_compress_progress(job), total_out, arg);
 	pfree(buf);
-	pfree(inbuf);
-	pfree(outbuf);
+	chunk_buffers_free(&b);
 
 	if (pg_fsync(out_fd) != 0)
 		ereport(ERROR,

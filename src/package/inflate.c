@@ -35,6 +35,8 @@
  *-------------------------------------------------------------------------
  */
 #include "inflate.h"
+#include "compress.h"
+#include "gzip_member.h"
 #include "sha256.h"
 #include "smsdist.h"
 
@@ -87,21 +89,138 @@ struct SmsInflater
  * The inflater
  * ---------------------------------------------------------------- */
 
+/*
+ * The window of the package file that whole members are inflated from:
+ * room for two members of SMS_CHUNK_BYTES stored, refilled (the rest moved
+ * to the front) whenever less than one such member is left in it.
+ */
+typedef struct InflateInput
+{
+	int			fd;
+	const char *path;
+	char	   *buf;
+	size_t		pos;			/* next byte not consumed */
+	size_t		len;			/* bytes in buf */
+	bool		eof;
+	bool		any;			/* the file is not empty */
+	pg_cryptohash_ctx *hash;	/* of every byte read */
+} InflateInput;
+
+#define WINDOW_BYTES	((size_t) (2 * SMS_CHUNK_BYTES + 1024 * 1024))
+#define REFILL_BELOW	((size_t) (SMS_CHUNK_BYTES + 512 * 1024))
+
+static void
+fill_window(InflateInput *in)
+{
+	if (in->pos > 0)
+	{
+		memmove(in->buf, in->buf + in->pos, in->len - in->pos);
+		in->len -= in->pos;
+		in->pos = 0;
+	}
+	while (in->len < WINDOW_BYTES && !in->eof)
+	{
+		ssize_t		r = read(in->fd, in->buf + in->len, Min(WINDOW_BYTES - in->len, READ_BYTES * 8));
+
+		if (r < 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read package file \"%s\": %m", in->path)));
+		if (r == 0)
+		{
+			in->eof = true;
+			break;
+		}
+		if (pg_cryptohash_update(in->hash, (uint8 *) in->buf + in->len, r) < 0)
+			elog(ERROR, "could not compute SHA-256");
+		in->len += r;
+		in->any = true;
+	}
+}
+
+/* Send n inflated bytes as 'D' messages. */
+static void
+send_data(shm_mq_handle *mqh, const char *data, size_t n)
+{
+	for (size_t off = 0; off < n; off += MESSAGE_BYTES)
+	{
+		shm_mq_iovec iov[2];
+
+		iov[0].data = "D";
+		iov[0].len = 1;
+		iov[1].data = data + off;
+		iov[1].len = Min(MESSAGE_BYTES, n - off);
+		if (shm_mq_sendv(mqh, iov, 2, false, true) != SHM_MQ_SUCCESS)
+			proc_exit(0);		/* the extractor has gone */
+	}
+}
+
+/*
+ * Stream the member at the window's position with zlib (which checks its
+ * CRC and length), reading on as far as it goes; the rest stays in the
+ * window.
+ */
+static void
+inflate_member_zlib(InflateInput *in, z_stream *zs, shm_mq_handle *mqh, char *out)
+{
+	int			zret;
+
+	if (inflateReset(zs) != Z_OK)
+		elog(ERROR, "zlib inflateReset failed");
+	zs->next_out = (Bytef *) out;
+	zs->avail_out = MESSAGE_BYTES;
+	for (;;)
+	{
+		if (in->pos == in->len)
+		{
+			fill_window(in);
+			if (in->pos == in->len)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("package file \"%s\" ends in the middle of a gzip member",
+								in->path)));
+		}
+		zs->next_in = (Bytef *) in->buf + in->pos;
+		zs->avail_in = (uInt) (in->len - in->pos);
+		zret = inflate(zs, Z_NO_FLUSH);
+		in->pos = in->len - zs->avail_in;
+		if (zret != Z_OK && zret != Z_STREAM_END && zret != Z_BUF_ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("package file \"%s\" is not a valid gzip stream: %s",
+							in->path, zs->msg ? zs->msg : "zlib error")));
+		if (zs->avail_out == 0 || zret == Z_STREAM_END)
+		{
+			send_data(mqh, out, MESSAGE_BYTES - zs->avail_out);
+			zs->next_out = (Bytef *) out;
+			zs->avail_out = MESSAGE_BYTES;
+		}
+		if (zret == Z_STREAM_END)
+			return;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Inflate the package file member by member: whole members with libdeflate
+ * (gzip_member.c) when one lies whole in the window and fits the output
+ * buffer, anything else streamed by zlib, so that errors read as they
+ * always have.
+ */
 static void
 inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 {
-	int			fd;
+	InflateInput in;
 	z_stream	zs;
-	pg_cryptohash_ctx *hash;
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *in = palloc(READ_BYTES);
-	char	   *out = palloc(MESSAGE_BYTES + 1);
-	bool		member_done = false;
-	bool		any = false;
-	int			zret;
+	SmsMemberInflater *dec = sms_member_inflater_create();
+	char	   *out = palloc(SMS_CHUNK_BYTES);
 
-	fd = OpenTransientFile(sh->path, O_RDONLY | PG_BINARY);
-	if (fd < 0)
+	memset(&in, 0, sizeof(in));
+	in.path = sh->path;
+	in.buf = palloc(WINDOW_BYTES);
+	in.fd = OpenTransientFile(sh->path, O_RDONLY | PG_BINARY);
+	if (in.fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not open package file \"%s\": %m", sh->path)));
@@ -111,72 +230,44 @@ inflate_file(InflaterShared *sh, shm_mq_handle *mqh)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("could not initialize zlib decompression")));
-	out[0] = 'D';
-	zs.next_out = (Bytef *) out + 1;
-	zs.avail_out = MESSAGE_BYTES;
 	/* the whole file's hash on the way: the extractor checks it (no second read) */
-	hash = pg_cryptohash_create(PG_SHA256);
-	if (hash == NULL || pg_cryptohash_init(hash) < 0)
+	in.hash = pg_cryptohash_create(PG_SHA256);
+	if (in.hash == NULL || pg_cryptohash_init(in.hash) < 0)
 		elog(ERROR, "could not initialize SHA-256");
 
 	for (;;)
 	{
-		if (zs.avail_in == 0)
-		{
-			ssize_t		r = read(fd, in, READ_BYTES);
+		size_t		used;
+		size_t		n;
 
-			if (r < 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not read package file \"%s\": %m", sh->path)));
-			if (r == 0)
-				break;
-			if (pg_cryptohash_update(hash, (uint8 *) in, r) < 0)
-				elog(ERROR, "could not compute SHA-256");
-			zs.next_in = (Bytef *) in;
-			zs.avail_in = (uInt) r;
-			any = true;
-		}
-		if (member_done)
+		if (in.len - in.pos < REFILL_BELOW)
+			fill_window(&in);
+		if (in.pos == in.len)
+			break;
+		if (sms_member_inflate(dec, in.buf + in.pos, in.len - in.pos, out, SMS_CHUNK_BYTES,
+							   &used, &n) == SMS_MEMBER_OK)
 		{
-			/* more after a member: the next member */
-			if (inflateReset(&zs) != Z_OK)
-				elog(ERROR, "zlib inflateReset failed");
-			member_done = false;
+			in.pos += used;
+			send_data(mqh, out, n);
 		}
-		zret = inflate(&zs, Z_NO_FLUSH);
-		if (zret == Z_STREAM_END)
-			member_done = true;
-		else if (zret != Z_OK && zret != Z_BUF_ERROR)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("package file \"%s\" is not a valid gzip stream: %s",
-							sh->path, zs.msg ? zs.msg : "zlib error")));
-		if (zs.avail_out == 0)
-		{
-			if (shm_mq_send(mqh, MESSAGE_BYTES + 1, out, false, true) != SHM_MQ_SUCCESS)
-				proc_exit(0);	/* the extractor has gone */
-			zs.next_out = (Bytef *) out + 1;
-			zs.avail_out = MESSAGE_BYTES;
-		}
+		else
+			inflate_member_zlib(&in, &zs, mqh, out);
 		CHECK_FOR_INTERRUPTS();
 	}
-	if (!any || !member_done)
+	if (!in.any)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("package file \"%s\" ends in the middle of a gzip member", sh->path)));
 	inflateEnd(&zs);
-	CloseTransientFile(fd);
-	if (pg_cryptohash_final(hash, digest, sizeof(digest)) < 0)
+	sms_member_inflater_free(dec);
+	CloseTransientFile(in.fd);
+	if (pg_cryptohash_final(in.hash, digest, sizeof(digest)) < 0)
 		elog(ERROR, "could not compute SHA-256");
-	pg_cryptohash_free(hash);
+	pg_cryptohash_free(in.hash);
 	SpinLockAcquire(&sh->mutex);
 	sms_sha256_digest_hex(digest, sh->file_sha256);
 	SpinLockRelease(&sh->mutex);
 
-	if (zs.avail_out < MESSAGE_BYTES &&
-		shm_mq_send(mqh, MESSAGE_BYTES - zs.avail_out + 1, out, false, true) != SHM_MQ_SUCCESS)
-		proc_exit(0);
 	if (shm_mq_send(mqh, 1, "E", false, true) != SHM_MQ_SUCCESS)
 		proc_exit(0);
 }

@@ -251,6 +251,12 @@ pnstrdup(const char *s, Size len)
  */
 static MemoryContextData dummy_context;
 
+/* contexts are never reset here: what is registered is freed by its owner */
+void
+MemoryContextRegisterResetCallback(MemoryContext context, MemoryContextCallback *cb)
+{
+}
+
 MemoryContext
 AllocSetContextCreateInternal(MemoryContext parent, const char *name,
 							  Size minContextSize, Size initBlockSize, Size maxBlockSize)
