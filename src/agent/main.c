@@ -24,8 +24,9 @@
  *				them; --once polls once, else the agent polls every
  *				--interval seconds (in advanced mode, also as soon as the
  *				site says the policy changed).
- *	exit status	0 the poll(s) ran; 1 a poll failed (an unreadable share or
- *				state directory); 2 bad usage.
+ *	exit status	0 the poll(s) ran, or --check found all well; 1 a poll
+ *				failed (an unreadable share or state directory), or --check
+ *				found a problem; 2 bad usage or a bad configuration file.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_check.h"
 #include "agent_util.h"
 #include "cache_command.h"
 #include "config.h"
@@ -54,11 +56,13 @@ main(int argc, char **argv)
 		return cache_command(&c, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)
 	{
-		agent_warn("unexpected argument \"%s\"", argv[optind]);
+		agent_error("unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
 	if ((rc = config_check(&c)) != CONFIG_OK)
 		return rc;
+	if (c.check)
+		return agent_check(&c);
 	if (!make_state_dir(&c))
 		return 1;
 	for (;;)

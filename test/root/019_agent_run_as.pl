@@ -11,6 +11,9 @@ use warnings;
 use Test::More;
 use IPC::Run;
 
+# an info line of the agent's log: its time and level, then the message
+my $AGENT_INFO = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: /;
+
 my $runas = $ENV{SMSDIST_TEST_RUNAS};
 my $agent = $ENV{SMSDIST_AGENT};
 plan skip_all => 'run by test/run-all as root (SMSDIST_TEST_RUNAS, SMSDIST_AGENT)'
@@ -35,9 +38,9 @@ my ($out, $err) = ('', '');
 IPC::Run::run([ $agent, @args, '--state-dir', $ws, '--user', 'CORP\\guest', '--user-account', 'nobody' ],
 	'>', \$out, '2>', \$err);
 is($?, 0, 'the agent runs as root') or diag($err);
-like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
-like($out, qr/^ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
-like($out, qr/^ran job CEN000D2: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
+like($out, qr/^${AGENT_INFO}ran job CEN000D2: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
 my $who = substr(slurp("$shared/marks/who.txt"), $before);
 my $nobody_home = (getpwnam('nobody'))[7];
 like($who, qr/^user nobody nobody \Q$nobody_home\E$/m, 'as the user\'s account, "nobody", switched to by the root agent, with its USER and HOME');
