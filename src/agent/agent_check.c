@@ -12,7 +12,8 @@
  *	legacy mode		the logon server and its pcins.box readable; the CAP's
  *					offerinf.box and pkginfo.box readable; its statmsgs.box
  *					writable when there is a machine key (else a warning:
- *					no status would be written).
+ *					no status would be written).  A box the site has not
+ *					made yet is a warning, not a failure.
  *	advanced mode	the management point: connect, authenticate, ask this
  *					machine's policy (management_point.c, mp_check).
  *	both			the state directory writable, or creatable.
@@ -67,13 +68,23 @@ check_dir(const char *what, const char *dir, bool writable)
 	return true;
 }
 
-/* dir/sub, checked as check_dir does */
+/*
+ * dir/sub, checked as check_dir does; but one that is not there yet is a
+ * warning only: the site makes its boxes when it first writes into them
+ * (a CAP has no pkginfo.box before the first advertisement), and a poll
+ * then finds nothing there.
+ */
 static bool
 check_subdir(const char *what, const char *dir, const char *sub, bool writable)
 {
 	char	   *path = xpath_join(dir, sub);
-	bool		ok = check_dir(what, path, writable);
+	bool		ok = true;
 
+	if (access(path, F_OK) != 0 && errno == ENOENT)
+		agent_warn("check: %s \"%s\" is not there (yet): nothing is offered through it until the site "
+				   "writes it; is this the right directory?", what, path);
+	else
+		ok = check_dir(what, path, writable);
 	free(path);
 	return ok;
 }
