@@ -442,16 +442,39 @@ apply_option(Config *c, int opt, const char *arg)
 }
 
 /*
+ * Whether argument a is the long option name, as getopt_long takes it: in
+ * full or abbreviated to at least min characters (unambiguous there),
+ * alone or with "=value" (then *value points to the value).
+ */
+static bool
+is_long_option(const char *a, const char *name, size_t min, const char **value)
+{
+	const char *eq;
+	size_t		len;
+
+	if (strncmp(a, "--", 2) != 0)
+		return false;
+	a += 2;
+	eq = strchr(a, '=');
+	len = eq ? (size_t) (eq - a) : strlen(a);
+	if (len < min || len > strlen(name) || strncmp(a, name, len) != 0)
+		return false;
+	*value = eq ? eq + 1 : NULL;
+	return true;
+}
+
+/*
  * The configuration file the command line names: --config FILE, none with
  * --no-config, --help or --version (which must work whatever the file
  * holds), else DEFAULT_CONFIG_FILE when it exists.  NULL: none.  A scan of
  * its own, before getopt_long, because the file comes first and the
- * command line overrides it.
+ * command line overrides it; it takes the abbreviations getopt_long takes.
  */
 static const char *
 config_file_of(int argc, char **argv)
 {
 	const char *file = NULL;
+	const char *value;
 	bool		none = false;
 
 	for (int i = 1; i < argc; i++)
@@ -460,12 +483,10 @@ config_file_of(int argc, char **argv)
 
 		if (strcmp(a, "--") == 0)
 			break;
-		if (strcmp(a, "--config") == 0 && i + 1 < argc)
-			file = argv[++i];
-		else if (strncmp(a, "--config=", 9) == 0)
-			file = a + 9;
-		else if (strcmp(a, "--no-config") == 0 || strcmp(a, "--help") == 0 ||
-				 strcmp(a, "--version") == 0)
+		if (is_long_option(a, "config", 3, &value))
+			file = value ? value : (i + 1 < argc ? argv[++i] : NULL);
+		else if (is_long_option(a, "no-config", 3, &value) || is_long_option(a, "help", 1, &value) ||
+				 is_long_option(a, "version", 1, &value))
 			none = true;
 	}
 	if (none)

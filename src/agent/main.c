@@ -33,6 +33,7 @@
  *-------------------------------------------------------------------------
  */
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -48,7 +49,15 @@ int
 main(int argc, char **argv)
 {
 	Config		c;
-	int			rc = config_from_args(&c, argc, argv);
+	int			rc;
+
+	/*
+	 * A line at a time: under a service manager standard output is a pipe,
+	 * and a log line should reach the journal when it happens, in order
+	 * with standard error's.
+	 */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = config_from_args(&c, argc, argv);
 
 	if (rc != CONFIG_OK)
 		return rc;
@@ -65,10 +74,15 @@ main(int argc, char **argv)
 		return agent_check(&c);
 	if (!make_state_dir(&c))
 		return 1;
+	agent_debug("settings from %s%s", c.config_file ? c.config_file : "the command line only",
+				c.config_file ? " and the command line" : "");
 	for (;;)
 	{
-		bool		ok = poll_once(&c);
+		bool		ok;
 
+		agent_debug("poll starts");
+		ok = poll_once(&c);
+		agent_debug("poll %s", ok ? "done" : "failed");
 		if (c.once)
 			return ok ? 0 : 1;
 		if (c.conninfo != NULL)

@@ -88,6 +88,8 @@ like($o, qr/ info: check: all is well with \Q$good\E$/m, 'and says all is well')
 like($e, qr/ warning: check: the CAP's package files ".*pkginfo\.box" is not there \(yet\)/m,
 	'a box the site has not made yet is a warning (no advertisement: no pkginfo.box)');
 ok(!-e "$b/ws/check", '--check makes no state directory');
+($rc, $o, $e) = agent("--conf=$good", '--state-dir', "$b/ws/check", '--check');
+like($o, qr/ info: check: all is well with \Q$good\E$/m, '--config abbreviated as getopt allows (--conf=FILE) is read too');
 is(scalar(() = glob("$b/cap/statmsgs.box/*")), 0, 'and sends no status');
 ($rc, $o, $e) = agent('--config', $good, '--state-dir', "$b/ws/check", '--cap', "$b/nocap", '--check');
 is($rc, 1, '--check, a CAP that is not there: exit 1');
@@ -141,6 +143,10 @@ is(scalar(grep { $_ lt $before || $_ gt $after } @times), 0,
 	'--machine-key', $machine_key, '--once', '--now', '2026-12-01T12:00:00Z', '--log-level', 'warning');
 is($rc, 0, '--log-level warning: the poll runs');
 unlike($o, qr/ info: /, 'and logs no info line');
+($rc, $o, $e) = agent('--config', $good, '--state-dir', "$b/ws/debug", '--log-level', 'debug');
+is($rc, 0, '--log-level debug: the poll runs') or diag($e);
+like($o, qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z debug: settings from \Q$good\E and the command line$/m,
+	'and logs debug lines too') or diag($o);
 ($rc, $o, $e) = agent('--no-config', '--sms-id', '../x', '--site', 'CEN', '--platform', 'WINNT_X86',
 	'--state-dir', "$b/ws/log", '--management-point', $mp, '--once');
 is($rc, 2, 'bad usage: exit status 2');
