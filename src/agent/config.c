@@ -206,7 +206,7 @@ principal_option(const char *name, const char *v)
 	ok = ok && !sms_fmt_has_control_char(v);
 	if (!ok)
 		config_error("--%s wants DOMAIN\\NAME: a domain of 1 to 15 of A-Z a-z 0-9 _ -, a backslash and a name, "
-				   "256 bytes at most, without control characters or a trailing space, not \"%s\"", name, v);
+					 "256 bytes at most, without control characters or a trailing space, not \"%s\"", name, v);
 	return ok;
 }
 
@@ -225,7 +225,7 @@ int_option(const char *name, const char *text, int64_t min, int64_t max, const c
 	if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
 	{
 		config_error("--%s wants a whole number of %s from %lld to %lld, not \"%s\"", name, unit,
-				   (long long) min, (long long) max, text);
+					 (long long) min, (long long) max, text);
 		return false;
 	}
 	*out = v;
@@ -260,7 +260,7 @@ read_machine_key(Config *c, const char *file)
 	if (st.st_mode & 077)
 	{
 		config_error("the machine key \"%s\" is open to other accounts (mode %04o): make it 0600",
-				   file, (unsigned) (st.st_mode & 07777));
+					 file, (unsigned) (st.st_mode & 07777));
 		close(fd);
 		return false;
 	}
@@ -672,14 +672,14 @@ config_check(const Config *c)
 		(!c->conninfo && (!c->logon_dir || !c->cap_dir)))
 	{
 		config_error("--sms-id, --site, --platform, --state-dir, and --logon-server and --cap "
-				   "(or --management-point) are required (--help)");
+					 "(or --management-point) are required (--help)");
 		return 2;
 	}
 	if (!c->conninfo && sms_sig_keyring_count(c->site_keys) == 0)
 	{
 		config_error("legacy mode (--logon-server and --cap) needs --site-key FILE: the site's public key "
-				   "(SELECT smsdist.site_public_key() at the site); files on the shares are run only "
-				   "when the site's signature verifies");
+					 "(SELECT smsdist.site_public_key() at the site); files on the shares are run only "
+					 "when the site's signature verifies");
 		return 2;
 	}
 	if (!sms_fmt_valid_sms_id(c->sms_id))
