@@ -60,4 +60,21 @@ is(sprintf('%d %04o', $st[4], $st[2] & 07777), '0 0755', 'its directory is root\
 IPC::Run::run([ $agent, '--state-dir', $ws, 'cache', 'clear' ], '>', \$out, '2>', \$err);
 is($?, 0, 'the cache is cleared') or diag($err);
 
+# a configuration file decides what runs as root: one owned by another
+# account is refused, even when nobody else may write it
+my $conf = "$runas/agent/agent.conf";
+open(my $cfh, '>', $conf) or die "$conf: $!";
+print $cfh "state-dir = $ws\n";
+close $cfh;
+chmod(0644, $conf) or die;
+chown(scalar(getpwnam('nobody')), -1, $conf) or die "chown $conf: $!";
+IPC::Run::run([ $agent, '--config', $conf, 'cache', 'show' ], '>', \$out, '2>', \$err);
+is($? >> 8, 2, 'as root, a configuration file owned by "nobody" is refused (exit 2)');
+like($err, qr/ error: the configuration file "\Q$conf\E" is owned by user \d+, not by root or by this user \(0\)/,
+	'and says why') or diag($err);
+chown(0, -1, $conf) or die;
+IPC::Run::run([ $agent, '--config', $conf, 'cache', 'show' ], '>', \$out, '2>', \$err);
+is($?, 0, 'owned by root, it is read') or diag($err);
+like($out, qr/^cache \Q$ws\E\/cache: /m, 'its state directory is used');
+
 done_testing();
