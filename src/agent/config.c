@@ -21,7 +21,8 @@
  *
  * The file decides what runs as root, so it is trusted only when it is a
  * regular file owned by root or by the agent's user and not writable by
- * group or others; anything else is refused before it is read.  A key that
+ * group or others, in directories that group and others may not write
+ * (or sticky ones); anything else is refused before it is read.  A key that
  * is not an option, a value an option refuses, or an option that makes no
  * sense in a file (--config, --run, --check, --help, --version) is an error
  * naming the file and the line.
@@ -497,8 +498,55 @@ config_file_of(int argc, char **argv)
 }
 
 /*
+ * No directory on the way to the configuration file (its real path, links
+ * resolved) lets group or others replace it: none is writable by them
+ * unless it is sticky (as /tmp), where only a file's owner may rename or
+ * remove it.  False after naming the directory.
+ */
+static bool
+config_dirs_safe(const char *file)
+{
+	char	   *path = realpath(file, NULL);
+	char	   *slash;
+	bool		ok = true;
+
+	if (path == NULL)
+	{
+		config_error("could not resolve the configuration file \"%s\": %s", file, strerror(errno));
+		return false;
+	}
+	while (ok && (slash = strrchr(path, '/')) != NULL)
+	{
+		struct stat st;
+
+		if (slash == path)
+			slash[1] = '\0';	/* the root directory, last */
+		else
+			*slash = '\0';
+		if (stat(path, &st) != 0)
+		{
+			config_error("could not check the directory \"%s\" of the configuration file: %s", path,
+						 strerror(errno));
+			ok = false;
+		}
+		else if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX))
+		{
+			config_error("the configuration file \"%s\" is in directory \"%s\", which is writable by %s "
+						 "(mode %04o): the file could be replaced", file, path,
+						 (st.st_mode & 002) ? "others" : "its group", (unsigned) (st.st_mode & 07777));
+			ok = false;
+		}
+		if (slash == path)
+			break;
+	}
+	free(path);
+	return ok;
+}
+
+/*
  * Open the configuration file if it may be trusted: a regular file, owned
- * by root or by this user, writable by nobody else.  NULL (said) if not.
+ * by root or by this user, writable by nobody else, in directories nobody
+ * else may change (config_dirs_safe).  NULL (said) if not.
  */
 static FILE *
 open_config_file(const char *file)
@@ -521,6 +569,8 @@ open_config_file(const char *file)
 		config_error("the configuration file \"%s\" is writable by %s (mode %04o): "
 					 "it decides what runs here; make it 0644 or 0600", file,
 					 (st.st_mode & 002) ? "others" : "its group", (unsigned) (st.st_mode & 07777));
+	else if (!config_dirs_safe(file))
+		;						/* said */
 	else if ((f = fdopen(fd, "r")) != NULL)
 		return f;
 	else

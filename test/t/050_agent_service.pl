@@ -183,6 +183,17 @@ for my $what (sort keys %refused)
 	is($rc, 2, "$what configuration file: refused with exit status 2");
 	like($e, qr/ error: .*$why/, "$what: says why") or diag($e);
 }
+make_path("$b/open", "$b/sticky");
+chmod(0777, "$b/open") or die;
+chmod(01777, "$b/sticky") or die;
+copy($good, "$b/open/agent.conf") or die;
+copy($good, "$b/sticky/agent.conf") or die;
+($rc, $o, $e) = agent('--config', "$b/open/agent.conf", '--state-dir', "$b/ws/refused", '--check');
+is($rc, 2, 'a configuration file in a directory others may write: refused with exit status 2');
+like($e, qr/ error: the configuration file ".*" is in directory "[^"]*\/open", which is writable by others \(mode 0777\): the file could be replaced/,
+	'naming the directory') or diag($e);
+($rc, $o, $e) = agent('--config', "$b/sticky/agent.conf", '--state-dir', "$b/ws/check", '--check');
+is($rc, 0, 'in a sticky directory (as /tmp) it is read: only its owner may replace it') or diag($e);
 ok(!-e "$b/ws/refused", 'a refused configuration polls nothing');
 
 # ---- the example configuration and the systemd unit
