@@ -1,7 +1,9 @@
 # smsdist: PGXS build of the extension, its tests and its demo.
 #
 #   make && make install      build and install smsdist.so, the SQL scripts and
-#                             the client agent (smsdist-agent, in pg_config --bindir)
+#                             the client agent (smsdist-agent, in pg_config --bindir,
+#                             a link to it in /usr/bin: AGENT_LINK_DIR, and its
+#                             man page in /usr/share/man/man1: AGENT_MAN_DIR)
 #   make test                 every test (pg_regress, pgTAP, multi-server TAP);
 #                             prints "N passed, N failed" as its last line
 #   make demo                 the demo on a throwaway local cluster
@@ -57,11 +59,34 @@ $(AGENT): $(AGENT_SRC) $(AGENT_HDR) smsdist.control
 	$(CC) -O2 -g -std=gnu99 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-format-truncation \
 		-DSMSDIST_VERSION='"$(EXTVERSION)"' -Isrc/agent -Isrc/formats -I$(includedir) -o $@ \
 		$(AGENT_SRC) -L$(libdir) -lpq -lcrypto
+# The agent is run by administrators and by its systemd unit
+# (contrib/smsdist-agent.service) as /usr/bin/smsdist-agent: a symbolic link
+# there to the program in bindir puts it on PATH (none when bindir is that
+# directory; AGENT_LINK_DIR= installs no link).  The link's target is the
+# installed path, without DESTDIR, so that packages built with DESTDIR work.
+AGENT_LINK_DIR ?= /usr/bin
+# its man page, where man finds it (AGENT_MAN_DIR= installs none)
+AGENT_MAN_DIR ?= /usr/share/man/man1
 install: install-agent
-.PHONY: install-agent
+uninstall: uninstall-agent
+.PHONY: install-agent uninstall-agent
 install-agent: $(AGENT)
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) $(AGENT) '$(DESTDIR)$(bindir)/smsdist-agent'
+	if [ -n '$(AGENT_LINK_DIR)' ] && [ '$(AGENT_LINK_DIR)' != '$(bindir)' ]; then \
+		$(MKDIR_P) '$(DESTDIR)$(AGENT_LINK_DIR)' && \
+		ln -sfn '$(bindir)/smsdist-agent' '$(DESTDIR)$(AGENT_LINK_DIR)/smsdist-agent'; \
+	fi
+	if [ -n '$(AGENT_MAN_DIR)' ]; then \
+		$(MKDIR_P) '$(DESTDIR)$(AGENT_MAN_DIR)' && \
+		$(INSTALL_DATA) docs/smsdist-agent.1 '$(DESTDIR)$(AGENT_MAN_DIR)/smsdist-agent.1'; \
+	fi
+uninstall-agent:
+	rm -f '$(DESTDIR)$(bindir)/smsdist-agent'
+	if [ -n '$(AGENT_LINK_DIR)' ] && [ -L '$(DESTDIR)$(AGENT_LINK_DIR)/smsdist-agent' ]; then \
+		rm -f '$(DESTDIR)$(AGENT_LINK_DIR)/smsdist-agent'; \
+	fi
+	if [ -n '$(AGENT_MAN_DIR)' ]; then rm -f '$(DESTDIR)$(AGENT_MAN_DIR)/smsdist-agent.1'; fi
 
 .PHONY: test demo bench deps
 deps:

@@ -79,11 +79,11 @@ announce_offers(const Config *c, int64_t now, const Offers *o, const char *state
 
 		if (x->waiting)
 		{
-			printf("waiting %s %s package %s program \"%s\": %s\n", x->kind, x->id, x->package_id,
+			agent_info("waiting %s %s package %s program \"%s\": %s", x->kind, x->id, x->package_id,
 				   x->program, x->why);
 			continue;
 		}
-		printf("offer %s %s package %s program \"%s\": %s\n", x->kind, x->id, x->package_id,
+		agent_info("offer %s %s package %s program \"%s\": %s", x->kind, x->id, x->package_id,
 			   x->program, x->command_line);
 		snprintf(line, sizeof(line), "%s %s\n", x->kind, x->id);
 		textbuf_append(out, "%s", line);

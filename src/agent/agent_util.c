@@ -8,17 +8,90 @@
  * every call; the x-prefixed functions do that.  A TextBuf is the text of
  * a state file or of a report, built a line at a time.
  *
+ * Log lines carry their time and level so that a service's log (the
+ * journal, a file) can be read without the agent's context; the message
+ * text after "<level>: " is what the tests and administrators search for.
+ *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
+#define _GNU_SOURCE				/* vasprintf */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+#include <time.h>
 
 #include "agent_util.h"
 #include "file_tree.h"
+
+AgentLogLevel agent_log_level = AGENT_LOG_INFO;
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+bool
+agent_log_level_from_name(const char *name, AgentLogLevel *level)
+{
+	for (int i = 0; i < (int) (sizeof(level_names) / sizeof(level_names[0])); i++)
+		if (strcmp(name, level_names[i]) == 0)
+		{
+			*level = (AgentLogLevel) i;
+			return true;
+		}
+	return false;
+}
+
+static void
+agent_vlog(AgentLogLevel level, const char *fmt, va_list ap)
+{
+	FILE	   *out = level <= AGENT_LOG_WARNING ? stderr : stdout;
+	struct timeval tv;
+	struct tm	tm;
+	char		stamp[40];
+	char	   *text;
+
+	if (level > agent_log_level)
+		return;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* the line in one piece: standard error is unbuffered */
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	/* libpq's messages end with a newline: a line ends once */
+	if (text != NULL)
+	{
+		size_t		len = strlen(text);
+
+		while (len > 0 && text[len - 1] == '\n')
+			text[--len] = '\0';
+	}
+	fprintf(out, "%s.%03dZ %s: %s\n", stamp, (int) (tv.tv_usec / 1000), level_names[level],
+			text ? text : "(out of memory)");
+	free(text);
+}
+
+void
+agent_log(AgentLogLevel level, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	agent_vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void
+agent_error(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	agent_vlog(AGENT_LOG_ERROR, fmt, ap);
+	va_end(ap);
+}
 
 void
 agent_warn(const char *fmt,...)
@@ -26,9 +99,27 @@ agent_warn(const char *fmt,...)
 	va_list		ap;
 
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", AGENT_PROGNAME);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	agent_vlog(AGENT_LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void
+agent_info(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	agent_vlog(AGENT_LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void
+agent_debug(const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	agent_vlog(AGENT_LOG_DEBUG, fmt, ap);
 	va_end(ap);
 }
 

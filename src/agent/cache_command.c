@@ -54,12 +54,12 @@ resize_cache(Cache *cache, const char *megabytes, int64_t now)
 
 	if (*end != '\0' || mb < 1)
 	{
-		agent_warn("cache size wants a whole number of megabytes, at least 1");
+		agent_error("cache size wants a whole number of megabytes, at least 1");
 		return 2;
 	}
 	if (!cache_resize(cache, (int64_t) mb * 1024 * 1024, now, err, sizeof(err)))
 	{
-		agent_warn("%s", err);
+		agent_error("%s", err);
 		return 1;
 	}
 	printf("cache %s: %lld bytes\n", cache->dir, (long long) cache->limit);
@@ -73,13 +73,13 @@ move_cache(const Config *c, Cache *cache, const char *dir)
 
 	if (dir[0] != '/')
 	{
-		agent_warn("cache move wants an absolute directory");
+		agent_error("cache move wants an absolute directory");
 		return 2;
 	}
 	if (!cache_move(cache, dir, err, sizeof(err)) ||
 		!sms_fmt_write_file(c->state_dir, "cache.location", dir, strlen(dir), err, sizeof(err)))
 	{
-		agent_warn("%s", err);
+		agent_error("%s", err);
 		return 1;
 	}
 	printf("cache moved to %s with its %zu package%s\n", dir, cache->n, cache->n == 1 ? "" : "s");
@@ -93,7 +93,7 @@ clear_cache(Cache *cache)
 
 	if (!cache_clear(cache, err, sizeof(err)))
 	{
-		agent_warn("%s", err);
+		agent_error("%s", err);
 		return 1;
 	}
 	printf("cache %s emptied\n", cache->dir);
@@ -137,7 +137,7 @@ cache_command(const Config *c, int argc, char **argv)
 
 	if (!c->state_dir)
 	{
-		agent_warn("cache commands need --state-dir");
+		agent_error("cache commands need --state-dir");
 		return 2;
 	}
 	if (!make_state_dir(c) || !agent_cache_open(c, &cache, true))
@@ -155,7 +155,7 @@ cache_command(const Config *c, int argc, char **argv)
 		rc = verify_cache(&cache);
 	else
 	{
-		agent_warn("cache commands: show, size MEGABYTES, move DIRECTORY, clear, verify");
+		agent_error("cache commands: show, size MEGABYTES, move DIRECTORY, clear, verify");
 		rc = 2;
 	}
 	cache_close(&cache);

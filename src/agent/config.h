@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * config.h
- *	  The client agent's settings, from its command line (config.c).
+ *	  The client agent's settings, from its configuration file and its
+ *	  command line (config.c).
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent_util.h"
 #include "sms_formats.h"
 #include "sms_signature.h"
 
@@ -41,6 +43,9 @@ typedef struct Config
 	int			interval;		/* seconds between polls */
 	int			inventory_every;	/* polls: the cache inventory is reported again */
 	bool		once;
+	bool		check;			/* --check: check the settings and exit */
+	AgentLogLevel log_level;
+	const char *config_file;	/* the configuration file read, or NULL */
 	int64_t		now;			/* SMS_TIME_NONE: the clock */
 	/* legacy mode: the key that signs status files (--machine-key) */
 	bool		have_key;
@@ -51,10 +56,10 @@ typedef struct Config
 #define CONFIG_OK			(-1)
 
 /*
- * The options of argv into c (getopt_long: optind is then the first
- * argument that is not an option).  CONFIG_OK, or the exit status the
- * agent ends with at once: 0 for --help and --version, 2 for bad usage
- * (said), 1 when out of memory.
+ * The configuration file's settings, then the options of argv, into c
+ * (getopt_long: optind is then the first argument that is not an option).  CONFIG_OK, or the exit status the
+ * agent ends with at once: 0 for --help and --version, 2 for bad usage or
+ * a bad configuration file (said), 1 when out of memory.
  */
 extern int	config_from_args(Config *c, int argc, char **argv);
 

@@ -121,7 +121,7 @@ download_offers(const Config *c, int64_t now, const Offers *o)
 			continue;			/* another offer of the same package, handled above */
 		r = cache_fetch(&cache, x->package_id, x->version, x->sha256, x->locations, x->nlocations,
 						now, msg, sizeof(msg));
-		printf("%s %s version %lld: %s\n",
+		agent_info("%s %s version %lld: %s",
 			   r == CACHE_DOWNLOADED || r == CACHE_PRESENT ? "cached" : "not downloaded",
 			   x->package_id, (long long) x->version, msg);
 		snprintf(line, sizeof(line), "%s%s\n", key, outcome_name(r));

@@ -131,7 +131,7 @@ skip_rerun(const Config *c, int64_t now, const Offer *x, int64_t due, const char
 	sms_fmt_format_time(due, true, when);
 	snprintf(text, sizeof(text), "Program \"%s\" of package %s was not run again at its mandatory time %s: %s.",
 			 x->program, x->package_id, when, why);
-	printf("skipped %s %s: %s\n", x->kind, x->id, text);
+	agent_info("skipped %s %s: %s", x->kind, x->id, text);
 	status_message_about(c, now, MSG_RERUN_SKIPPED, SMS_STATUS_INFO, x->kind, x->id, x->package_id,
 						 text, NO_EXIT_CODE);
 	snprintf(line, sizeof(line), "%s %s %lld skipped %lld\n", x->kind, x->id, (long long) due, (long long) now);
@@ -152,7 +152,7 @@ refuse_changed_copy(const Config *c, int64_t now, Cache *cache, const Offer *x, 
 	snprintf(text, sizeof(text), "Program \"%s\" of package %s was not started: the cached copy of version %lld "
 			 "does not match its manifest: %s. The cached copy was removed; it will be downloaded again.",
 			 x->program, x->package_id, (long long) x->version, why);
-	printf("not running %s %s: %s\n", x->kind, x->id, text);
+	agent_info("not running %s %s: %s", x->kind, x->id, text);
 	status_message_about(c, now, MSG_CACHED_REFUSED, SMS_STATUS_ERROR, x->kind, x->id, x->package_id,
 						 text, NO_EXIT_CODE);
 	if (!cache_drop(cache, e, err, sizeof(err)))
@@ -201,7 +201,7 @@ report_run(const Config *c, int64_t now, const Offer *x, int rc, const char *why
 				 x->program, x->package_id, x->max_run_minutes);
 	else
 		snprintf(text, sizeof(text), "Program \"%s\" of package %s failed with exit code %d.", x->program, x->package_id, rc);
-	printf("ran %s %s: %s\n", x->kind, x->id, text);
+	agent_info("ran %s %s: %s", x->kind, x->id, text);
 	/* the exit code of a program that ran to its end; none if stopped or never started */
 	status_message_about(c, now, rc == 0 ? MSG_PROGRAM_OK : MSG_PROGRAM_FAILED, rc == 0 ? SMS_STATUS_INFO : SMS_STATUS_ERROR,
 						 x->kind, x->id, x->package_id, text, rc < 0 || not_started ? NO_EXIT_CODE : rc);
@@ -234,19 +234,19 @@ run_if_due(const Config *c, int64_t now, Cache *cache, const Offer *x, char **ru
 	}
 	if (!asked && !in_window(x->windows, x->nwindows, now))
 	{
-		printf("waiting to run %s %s: outside its maintenance windows\n", x->kind, x->id);
+		agent_info("waiting to run %s %s: outside its maintenance windows", x->kind, x->id);
 		return;
 	}
 	if ((e = cache_find(cache, x->package_id, x->version, x->sha256[0] ? x->sha256 : NULL)) == NULL)
 	{
-		printf("waiting to run %s %s: its package is not in the cache\n", x->kind, x->id);
+		agent_info("waiting to run %s %s: its package is not in the cache", x->kind, x->id);
 		return;
 	}
 	/* no user logged on: it waits for one; anything else is a failure */
 	if (x->user_rights && (account = user_rights_account(c->user, c->user_account, why, sizeof(why))) == NULL &&
 		c->user == NULL)
 	{
-		printf("waiting to run %s %s: %s\n", x->kind, x->id, why);
+		agent_info("waiting to run %s %s: %s", x->kind, x->id, why);
 		return;
 	}
 	/* whoever changed the cached copy since the download must not choose what runs here */

@@ -24,17 +24,20 @@
  *				them; --once polls once, else the agent polls every
  *				--interval seconds (in advanced mode, also as soon as the
  *				site says the policy changed).
- *	exit status	0 the poll(s) ran; 1 a poll failed (an unreadable share or
- *				state directory); 2 bad usage.
+ *	exit status	0 the poll(s) ran, or --check found all well; 1 a poll
+ *				failed (an unreadable share or state directory), or --check
+ *				found a problem; 2 bad usage or a bad configuration file.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include <getopt.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_check.h"
 #include "agent_util.h"
 #include "cache_command.h"
 #include "config.h"
@@ -46,7 +49,15 @@ int
 main(int argc, char **argv)
 {
 	Config		c;
-	int			rc = config_from_args(&c, argc, argv);
+	int			rc;
+
+	/*
+	 * A line at a time: under a service manager standard output is a pipe,
+	 * and a log line should reach the journal when it happens, in order
+	 * with standard error's.
+	 */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rc = config_from_args(&c, argc, argv);
 
 	if (rc != CONFIG_OK)
 		return rc;
@@ -54,17 +65,24 @@ main(int argc, char **argv)
 		return cache_command(&c, argc - optind - 1, argv + optind + 1);
 	if (optind < argc)
 	{
-		agent_warn("unexpected argument \"%s\"", argv[optind]);
+		agent_error("unexpected argument \"%s\"", argv[optind]);
 		return 2;
 	}
 	if ((rc = config_check(&c)) != CONFIG_OK)
 		return rc;
+	if (c.check)
+		return agent_check(&c);
 	if (!make_state_dir(&c))
 		return 1;
+	agent_debug("settings from %s%s", c.config_file ? c.config_file : "the command line only",
+				c.config_file ? " and the command line" : "");
 	for (;;)
 	{
-		bool		ok = poll_once(&c);
+		bool		ok;
 
+		agent_debug("poll starts");
+		ok = poll_once(&c);
+		agent_debug("poll %s", ok ? "done" : "failed");
 		if (c.once)
 			return ok ? 0 : 1;
 		if (c.conninfo != NULL)

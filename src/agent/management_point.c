@@ -325,6 +325,31 @@ mp_offers(const Config *c, int64_t *now, Offers *o)
 	return true;
 }
 
+bool
+mp_check(const Config *c)
+{
+	PGresult   *r;
+
+	if (!mp_connect(c))
+	{
+		agent_error("check: the management point cannot be reached or refused this agent");
+		return false;
+	}
+	agent_info("check: connected to the management point as role \"%s\" (database \"%s\" on %s)",
+			   PQuser(mp_conn), PQdb(mp_conn), PQhost(mp_conn));
+	if ((r = query_policy(c)) == NULL)
+	{
+		agent_error("check: the management point did not give this machine's policy");
+		mp_drop();
+		return false;
+	}
+	agent_info("check: the management point gave this machine's policy (%d row%s)", PQntuples(r),
+			   PQntuples(r) == 1 ? "" : "s");
+	PQclear(r);
+	mp_drop();
+	return true;
+}
+
 void
 mp_wait(const Config *c)
 {

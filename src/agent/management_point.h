@@ -26,6 +26,12 @@
 extern bool mp_offers(const Config *c, int64_t *now, Offers *o);
 
 /*
+ * --check: connect, authenticate and ask this machine's policy, then
+ * disconnect; false after saying what failed.  Sends nothing.
+ */
+extern bool mp_check(const Config *c);
+
+/*
  * Between polls: wait until the policy changes (a NOTIFY) or the interval
  * passes.
  */

@@ -41,7 +41,7 @@ make_state_dir(const Config *c)
 {
 	if (mkdir(c->state_dir, STATE_DIR_MODE) != 0 && errno != EEXIST)
 	{
-		agent_warn("could not create the state directory \"%s\": %s", c->state_dir, strerror(errno));
+		agent_error("could not create the state directory \"%s\": %s", c->state_dir, strerror(errno));
 		return false;
 	}
 	return true;

@@ -61,7 +61,7 @@ report_not_applicable(const Config *c, int64_t now, const Offers *o)
 		snprintf(text, sizeof(text), "%s %s (package %s, program \"%s\") does not apply to this machine: "
 				 "the program runs on %s; this machine is %s.", kind_title(x->kind), x->id, x->package_id,
 				 x->program, x->platforms, c->platform);
-		printf("not applicable %s %s: %s\n", x->kind, x->id, text);
+		agent_info("not applicable %s %s: %s", x->kind, x->id, text);
 		if (status_message_about(c, now, MSG_NOT_APPLICABLE, SMS_STATUS_INFO, x->kind, x->id, x->package_id,
 								 text, NO_EXIT_CODE))
 		{
@@ -148,7 +148,7 @@ report_no_longer_targeted(const Config *c, int64_t now, const Offers *o, const c
 				 c->conninfo != NULL ? "this machine's policy no longer has it" :
 				 strcmp(kind, "job") == 0 ? "this machine's PCM file no longer has it" :
 				 "the lookup files no longer name this machine, its user or its groups for it");
-		printf("no longer targeted %s %s: %s\n", kind, id, text);
+		agent_info("no longer targeted %s %s: %s", kind, id, text);
 		status_message_about(c, now, MSG_NOT_APPLICABLE, SMS_STATUS_INFO, kind, id, NULL, text, NO_EXIT_CODE);
 	}
 	free(runs);

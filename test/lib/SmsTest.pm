@@ -68,7 +68,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file reload_settings);
+our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job three_sites link_sites agent_site agent_path make_source site_key_file machine_key_file reload_settings $AGENT_INFO);
+# An info line of smsdist-agent's log, before its message: the time (ISO
+# 8601 UTC, milliseconds) and the level.
+our $AGENT_INFO = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: /;
 our @EXPORT_OK = qw(eventually crash_site site_processes component_workers memory_context_total);
 
 sub site_node

@@ -11,6 +11,9 @@ use warnings;
 use Test::More;
 use IPC::Run;
 
+# an info line of the agent's log: its time and level, then the message
+my $AGENT_INFO = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: /;
+
 my $runas = $ENV{SMSDIST_TEST_RUNAS};
 my $agent = $ENV{SMSDIST_AGENT};
 plan skip_all => 'run by test/run-all as root (SMSDIST_TEST_RUNAS, SMSDIST_AGENT)'
@@ -35,9 +38,9 @@ my ($out, $err) = ('', '');
 IPC::Run::run([ $agent, @args, '--state-dir', $ws, '--user', 'CORP\\guest', '--user-account', 'nobody' ],
 	'>', \$out, '2>', \$err);
 is($?, 0, 'the agent runs as root') or diag($err);
-like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
-like($out, qr/^ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
-like($out, qr/^ran job CEN000D2: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'the user-rights program runs') or diag($out);
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
+like($out, qr/^${AGENT_INFO}ran job CEN000D2: Program "JobAsUser" of package CEN00B01 succeeded/m, 'the job\'s program runs');
 my $who = substr(slurp("$shared/marks/who.txt"), $before);
 my $nobody_home = (getpwnam('nobody'))[7];
 like($who, qr/^user nobody nobody \Q$nobody_home\E$/m, 'as the user\'s account, "nobody", switched to by the root agent, with its USER and HOME');
@@ -56,5 +59,22 @@ is(sprintf('%d %04o', $st[4], $st[2] & 07777), '0 0755', 'its directory is root\
 
 IPC::Run::run([ $agent, '--state-dir', $ws, 'cache', 'clear' ], '>', \$out, '2>', \$err);
 is($?, 0, 'the cache is cleared') or diag($err);
+
+# a configuration file decides what runs as root: one owned by another
+# account is refused, even when nobody else may write it
+my $conf = "$runas/agent/agent.conf";
+open(my $cfh, '>', $conf) or die "$conf: $!";
+print $cfh "state-dir = $ws\n";
+close $cfh;
+chmod(0644, $conf) or die;
+chown(scalar(getpwnam('nobody')), -1, $conf) or die "chown $conf: $!";
+IPC::Run::run([ $agent, '--config', $conf, 'cache', 'show' ], '>', \$out, '2>', \$err);
+is($? >> 8, 2, 'as root, a configuration file owned by "nobody" is refused (exit 2)');
+like($err, qr/ error: the configuration file "\Q$conf\E" is owned by user \d+, not by root or by this user \(0\)/,
+	'and says why') or diag($err);
+chown(0, -1, $conf) or die;
+IPC::Run::run([ $agent, '--config', $conf, 'cache', 'show' ], '>', \$out, '2>', \$err);
+is($?, 0, 'owned by root, it is read') or diag($err);
+like($out, qr/^cache \Q$ws\E\/cache: /m, 'its state directory is used');
 
 done_testing();

@@ -154,7 +154,7 @@ for my $w (['CH1', 'CH100001', $ch1], ['GC1', 'GC100001', $gc1])
 		'--now', POSIX::strftime('%Y-%m-%dT%H:%M:%SZ', gmtime(time() + 86400 > 1796169600 ? time() + 86400 : 1796169600)) ],
 		'>', \$out, '2>', \$err);
 	note("$id: $out$err");
-	like($out, qr/^offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
+	like($out, qr/^${AGENT_INFO}offer advert CEN00C01 /m, "$id, a workstation of $site, is offered the central site's advertisement") or diag($err);
 	$n->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 }
 # (an agent downloads the package when it is at its site's distribution

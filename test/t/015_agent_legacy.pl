@@ -86,9 +86,9 @@ sub status_files { my ($id) = @_; my @f = sort glob("$b/cap/statmsgs.box/$id.*.S
 # ---- by machine, and the PCM file
 my ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86');
 is($rc, 0, 'CEN00001: the poll runs') or diag($err);
-like($out, qr/^offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
+like($out, qr/^${AGENT_INFO}offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
 	'CEN00001 is offered the advertisement for its collection');
-like($out, qr/^offer job CEN000D1 package CEN00B01 program "Install": setup\.exe \/q$/m,
+like($out, qr/^${AGENT_INFO}offer job CEN000D1 package CEN00B01 program "Install": setup\.exe \/q$/m,
 	'and the run-command job from its PCM file');
 unlike($out, qr/CEN00C02|CEN00C03/, 'and nothing meant for users or groups (nobody is logged on)');
 my @sms = status_files('CEN00001');
@@ -108,21 +108,21 @@ is(scalar(status_files('CEN00001')), 3, 'polling again: the same offers, no new 
 # ---- a platform that does not match
 ($rc, $out) = agent('CEN00002', 'WIN95');
 is($rc, 0, 'CEN00002: the poll runs');
-unlike($out, qr/^offer /m, 'the WIN95 machine is offered nothing: the program is for WINNT_X86 only');
-like($out, qr/^not applicable advert CEN00C01: .*the program runs on WINNT_X86; this machine is WIN95\.$/m,
+unlike($out, qr/^${AGENT_INFO}offer /m, 'the WIN95 machine is offered nothing: the program is for WINNT_X86 only');
+like($out, qr/^${AGENT_INFO}not applicable advert CEN00C01: .*the program runs on WINNT_X86; this machine is WIN95\.$/m,
 	'it reports the advertisement as not applicable (10007)');
 
 # ---- by user: the offer time not reached yet, then reached (test clock)
 ($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\alice');
-like($out, qr/^waiting advert CEN00C02 package CEN00B01 program "Anywhere": 2030-01-01T00:00:00Z$/m,
+like($out, qr/^${AGENT_INFO}waiting advert CEN00C02 package CEN00B01 program "Anywhere": 2030-01-01T00:00:00Z$/m,
 	'CEN00003 with alice logged on: the advertisement for alice waits for its offer time');
 is(scalar(status_files('CEN00003')), 0, 'no status message for a waiting offer');
 ($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\alice', '--now', '2030-01-02T00:00:00Z');
-like($out, qr/^offer advert CEN00C02 /m, 'once the offer time has come it is offered');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C02 /m, 'once the offer time has come it is offered');
 
 # ---- by group
 ($rc, $out) = agent('CEN00003', 'WINNT_X86', '--user', 'CORP\\bob', '--group', 'CORP\\staff');
-like($out, qr/^offer advert CEN00C03 package CEN00B01 program "Anywhere": setup\.exe \/any$/m,
+like($out, qr/^${AGENT_INFO}offer advert CEN00C03 package CEN00B01 program "Anywhere": setup\.exe \/any$/m,
 	'with bob (a member of CORP\\staff) logged on: the advertisement for the group is offered');
 unlike($out, qr/CEN00C02/, 'not alice\'s');
 
@@ -171,7 +171,7 @@ system("cp '$b/ofr.keep' '$b/cap/offerinf.box/CEN00C01.OFR'") == 0 or die;    # 
 # (written after the boxes, in the same step)
 ok(eventually(sub { -f "$b/cap/offerinf.box/CEN.HBT" }), 'the Inbox Manager writes the site\'s clock (heartbeat) to the CAP');
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '--clock-offset', '-200000000');
-like($out, qr/^offer advert CEN00C01 /m,
+like($out, qr/^${AGENT_INFO}offer advert CEN00C01 /m,
 	'with this machine\'s clock six years behind, the advertisement is still offered: schedules follow the site\'s clock');
 $node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 ok(wait_until($node, 'site', q{SELECT count(*) = 1 FROM smsdist.status_messages WHERE message_id = 10020 AND machine = 'CEN00001'

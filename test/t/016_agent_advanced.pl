@@ -56,7 +56,7 @@ my @base = ($agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINN
 my ($out, $err) = ('', '');
 IPC::Run::run([ @base, '--once' ], '>', \$out, '2>', \$err);
 is($?, 0, 'advanced mode: one poll runs (exit 0, no signal)') or diag($err);
-like($out, qr/^offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
+like($out, qr/^${AGENT_INFO}offer advert CEN00C01 package CEN00B01 program "Install": setup\.exe \/q$/m,
 	'the advertisement from the policy is offered') or diag("out: $out\nerr: $err");
 unlike($out, qr/CEN00C09/, 'the expired one is not');
 is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || ':' || advert_id, ',' ORDER BY client_sequence)
@@ -68,7 +68,7 @@ is($node->safe_psql('site', q{SELECT string_agg(machine || ':' || message_id || 
 ($out, $err) = ('', '');
 IPC::Run::run([ @base, '--once', '--clock-offset', '-200000000' ], '>', \$out, '2>', \$err);
 unlike($out, qr/CEN00C09/, 'with this machine\'s clock set back six years the expired offer stays expired');
-like($out, qr/^offer advert CEN00C01 /m, 'and the current one is still offered');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C01 /m, 'and the current one is still offered');
 like($node->safe_psql('site', q{SELECT message FROM smsdist.status_messages WHERE message_id = 10020 AND machine = 'CEN00001'}),
 	qr/^This machine's clock is (?:199999|200000)\d{3} s behind the site's; schedules are checked on the site's clock\.$/,
 	'and the skew is reported (10020)');

@@ -104,7 +104,7 @@ ok(@partial >= 1 && !-e "$cache/CEN00B01.1", 'leaves only a partial download, ne
 unlike(slurp("$cache/cache.state") // '', qr/CEN00B01/, 'and nothing in the cache state');
 ($rc, $out, $err) = agent($day0, '--once');
 is($rc, 0, 'the poll runs') or diag($err);
-like($out, qr/^cached CEN00B01 version 1: 307200 bytes from ".*SMS_PKGC\/CEN00B01", every file verified$/m,
+like($out, qr/^${AGENT_INFO}cached CEN00B01 version 1: 307200 bytes from ".*SMS_PKGC\/CEN00B01", every file verified$/m,
 	'package 1 is downloaded into the cache, every file verified');
 is(system("diff -r '$b/dp/SMS_PKGC/CEN00B01' '$cache/CEN00B01.1' >/dev/null"), 0, 'the cached copy is identical to the distribution point\'s');
 ok(!-e "$cache/.partial.CEN00B01.1", 'the partial download was removed and the download started over');
@@ -112,23 +112,23 @@ ok(!-e "$cache/.partial.CEN00B01.1", 'the partial download was removed and the d
 like($out, qr/^CEN00B01 version 1: 307200 bytes, downloaded 2026-12-01T00:00:00Z, locked until 2026-12-31T00:00:00Z$/m,
 	'it is locked for 30 days (its program has not run)');
 ($rc, $out) = agent($day0, '--once');
-like($out, qr/^cached CEN00B01 version 1: already in the cache \(locked\)$/m, 'a second poll finds it there');
+like($out, qr/^${AGENT_INFO}cached CEN00B01 version 1: already in the cache \(locked\)$/m, 'a second poll finds it there');
 
 # ---- larger than the whole cache: refused
 advertise(3);
 ($rc, $out) = agent($day0, '--once');
-like($out, qr/^not downloaded CEN00B03 version 1: the package \(1572864 bytes\) is larger than the whole cache \(1048576 bytes\)$/m,
+like($out, qr/^${AGENT_INFO}not downloaded CEN00B03 version 1: the package \(1572864 bytes\) is larger than the whole cache \(1048576 bytes\)$/m,
 	'a package larger than the whole cache is not downloaded, and the reason is given');
 
 # ---- fits beside the locked one
 advertise(2);
 ($rc, $out) = agent($day0, '--once');
-like($out, qr/^cached CEN00B02 version 1: 409600 bytes/m, 'package 2 fits beside package 1');
+like($out, qr/^${AGENT_INFO}cached CEN00B02 version 1: 409600 bytes/m, 'package 2 fits beside package 1');
 
 # ---- does not fit, and only locked packages are there: nothing is deleted
 advertise(4);
 ($rc, $out) = agent($day0, '--once');
-like($out, qr/^not downloaded CEN00B04 version 1: the cache is full: 512000 bytes are needed, 331776 are free and 0 more could be freed \(the rest is locked\)$/m,
+like($out, qr/^${AGENT_INFO}not downloaded CEN00B04 version 1: the cache is full: 512000 bytes are needed, 331776 are free and 0 more could be freed \(the rest is locked\)$/m,
 	'package 4 does not fit and packages 1 and 2 are locked: it is not downloaded');
 ok(-d "$cache/CEN00B01.1" && -d "$cache/CEN00B02.1", 'and nothing was deleted');
 ok(messages(), 'the status messages reach the site');
@@ -140,7 +140,7 @@ is($node->safe_psql('site', q{SELECT string_agg(message_id || ':' || package_id,
 # ---- 31 days later: both unlocked (their programs never ran); the oldest goes
 my $day31 = '2027-01-01T00:00:00Z';
 ($rc, $out) = agent($day31, '--once');
-like($out, qr/^cached CEN00B04 version 1: 512000 bytes/m, 'after 30 days without a run the packages unlock: package 4 fits now');
+like($out, qr/^${AGENT_INFO}cached CEN00B04 version 1: 512000 bytes/m, 'after 30 days without a run the packages unlock: package 4 fits now');
 ok(!-e "$cache/CEN00B01.1", 'the oldest unlocked package (1) was deleted to make room');
 ok(-d "$cache/CEN00B02.1", 'and only that one');
 ($rc, $out) = cache_cmd($day31, 'show');
@@ -155,7 +155,7 @@ print $fh 'x';
 close $fh;
 advertise(5);
 ($rc, $out) = agent($day31, '--once');
-like($out, qr/^not downloaded CEN00B05 version 1: "setup\.bin" does not match the manifest \(10241 bytes/m,
+like($out, qr/^${AGENT_INFO}not downloaded CEN00B05 version 1: "setup\.bin" does not match the manifest \(10241 bytes/m,
 	'a file that does not match the manifest is refused');
 ok(!-e "$cache/CEN00B05.1" && !glob("$cache/.partial.*"), 'and nothing of it stays in the cache');
 
@@ -172,7 +172,7 @@ like($out, qr/2097152 bytes/, 'the cache is resized');
 is($rc, 0, 'cache move') or diag($err);
 ok(-d "$b/newcache/CEN00B04.1" && !-e "$cache/CEN00B04.1", 'the content moves with it');
 ($rc, $out) = agent($day31, '--once');
-like($out, qr/^cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent finds the cache in its new place');
+like($out, qr/^${AGENT_INFO}cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent finds the cache in its new place');
 
 # a move that cannot finish is undone: nothing lost, nothing left behind
 my @entries = map { s{.*/}{}r } grep { -d } glob("$b/newcache/CEN*");
@@ -185,7 +185,7 @@ like($err, qr/cannot move .*\Q$last\E/, 'and names the package it could not move
 is(join(',', grep { !-d "$b/newcache/$_" } @entries), '', 'every package is still in the cache, where it was');
 is(join(',', map { s{.*/}{}r } glob("$b/blocked/*")), $last, 'nothing was left in the new place but what was there before');
 ($rc, $out) = agent($day31, '--once');
-like($out, qr/^cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent still uses the cache where it was');
+like($out, qr/^${AGENT_INFO}cached CEN00B04 version 1: already in the cache \(locked\)$/m, 'the agent still uses the cache where it was');
 ($rc, $out, $err) = cache_cmd($day31, 'verify');
 is($rc, 0, 'cache verify: every entry is whole') or diag($out, $err);
 like($out, qr/^CEN00B04 version 1: verified$/m, 'and says so per package');

@@ -76,37 +76,37 @@ sub agent
 # before the mandatory time: nothing runs
 my ($rc, $out, $err) = agent('2026-12-01T09:00:00Z');
 is($rc, 0, 'the poll runs') or diag($err);
-like($out, qr/^cached CEN00B01 version 1:/m, 'the package is in the cache');
-unlike($out, qr/^ran /m, 'before the mandatory time nothing runs');
+like($out, qr/^${AGENT_INFO}cached CEN00B01 version 1:/m, 'the package is in the cache');
+unlike($out, qr/^${AGENT_INFO}ran /m, 'before the mandatory time nothing runs');
 is(slurp("$b/marks/ran.txt"), '', 'no program has run');
 
 # after it (a Tuesday, 12:00): the mandatory programs run, from the cache
 my $t0 = time;
 ($rc, $out, $err) = agent('2026-12-01T12:00:00Z');
 my $took = time - $t0;
-like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
 	'the mandatory assignment that was missed runs at the next poll, and succeeds');
 like(slurp("$b/marks/ran.txt"), qr/^mandatory from \Q$b\E\/ws\/cache\/CEN00B01\.1$/m, 'from the verified copy in the cache');
-like($out, qr/^ran advert CEN00C02: Program "Broken" of package CEN00B01 failed with exit code 3\.$/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: Program "Broken" of package CEN00B01 failed with exit code 3\.$/m,
 	'exit code 3 is a failure');
-like($out, qr/^ran advert CEN00C03: Program "Slow" of package CEN00B01 ran longer than its maximum run time \(1 minutes\) and was stopped\.$/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C03: Program "Slow" of package CEN00B01 ran longer than its maximum run time \(1 minutes\) and was stopped\.$/m,
 	'a program that exceeds its maximum run time is stopped');
 ok($took < 55, "it was stopped after its maximum run time (a test minute of 2 s), not left to finish its 60 s ($took s)");
 is(slurp("$b/marks/slow.txt"), "started\n", 'the slow program was killed, with its process group');
-like($out, qr/^waiting to run advert CEN00C05: outside its maintenance windows$/m,
+like($out, qr/^${AGENT_INFO}waiting to run advert CEN00C05: outside its maintenance windows$/m,
 	'the advertisement for the night-shift collection waits for its maintenance window');
-unlike($out, qr/^ran advert CEN00C04/m, 'the advertisement without an assignment does not run by itself');
+unlike($out, qr/^${AGENT_INFO}ran advert CEN00C04/m, 'the advertisement without an assignment does not run by itself');
 
 ($rc, $out) = agent('2026-12-01T13:00:00Z');
-unlike($out, qr/^ran advert CEN00C0[123]/m, 'a program runs once per assignment: not again at the next poll');
+unlike($out, qr/^${AGENT_INFO}ran advert CEN00C0[123]/m, 'a program runs once per assignment: not again at the next poll');
 
 # Monday night, inside the window
 ($rc, $out) = agent('2026-12-07T23:00:00Z');
-like($out, qr/^ran advert CEN00C05: Program "Nightly" of package CEN00B01 succeeded/m, 'inside its window it runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C05: Program "Nightly" of package CEN00B01 succeeded/m, 'inside its window it runs');
 
 # a user runs an offered program
 ($rc, $out) = agent('2026-12-07T23:30:00Z', '--run', 'CEN00C04');
-like($out, qr/^ran advert CEN00C04: Program "Optional" of package CEN00B01 succeeded/m, 'a user can run an offered program at any time');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C04: Program "Optional" of package CEN00B01 succeeded/m, 'a user can run an offered program at any time');
 like(slurp("$b/marks/ran.txt"), qr/^asked from /m, 'it ran');
 
 # the package unlocks 24 hours after its program ran

@@ -138,23 +138,23 @@ sub agent
 # nobody logged on: the user-rights programs wait, the other runs as the agent
 my ($rc, $out, $err) = agent("$b/ws1");
 is($rc, 0, 'the poll runs') or diag($err);
-like($out, qr/^waiting to run advert CEN00C01: it runs with the user's rights and no user is logged on$/m,
+like($out, qr/^${AGENT_INFO}waiting to run advert CEN00C01: it runs with the user's rights and no user is logged on$/m,
 	'with nobody logged on, the program that runs with the user\'s rights waits');
-like($out, qr/^waiting to run job CEN000D1: it runs with the user's rights and no user is logged on$/m,
+like($out, qr/^${AGENT_INFO}waiting to run job CEN000D1: it runs with the user's rights and no user is logged on$/m,
 	'so does the job\'s, read from the PCM file');
-like($out, qr/^ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: Program "AsAgent" of package CEN00B01 succeeded/m, 'the administrative-rights program runs');
 like(slurp("$pub/marks/who.txt"), qr/^agent $me /m, 'as the agent\'s own account');
 unlike(slurp("$pub/marks/who.txt"), qr/^(user|job) /m, 'the waiting ones did not run');
 
 # the user logs on (CORP\<this account>): they run, as that account
 ($rc, $out, $err) = agent("$b/ws1", '--user', "CORP\\$me");
-like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'once the user is logged on it runs');
-like($out, qr/^ran job CEN000D1: Program "JobAsUser" of package CEN00B01 succeeded/m, 'and the job\'s program too');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "AsUser" of package CEN00B01 succeeded/m, 'once the user is logged on it runs');
+like($out, qr/^${AGENT_INFO}ran job CEN000D1: Program "JobAsUser" of package CEN00B01 succeeded/m, 'and the job\'s program too');
 like(slurp("$pub/marks/who.txt"), qr/^user $me $me /m, "as the user's account ($me), with USER set to it");
 
 # a user with no local account, and an account the agent may not switch to
 ($rc, $out, $err) = agent("$b/ws2", '--user', 'CORP\\nosuchuser19', '--now', '2026-12-01T12:00:02Z');
-like($out, qr/^ran advert CEN00C01: Program "AsUser" of package CEN00B01 could not be started: it runs with the user's rights and user CORP\\nosuchuser19 has no local account "nosuchuser19"\.$/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "AsUser" of package CEN00B01 could not be started: it runs with the user's rights and user CORP\\nosuchuser19 has no local account "nosuchuser19"\.$/m,
 	'a user without a local account: the program fails with the reason');
 if ($> != 0)
 {

@@ -148,8 +148,8 @@ sub sign_other
 fresh_shares();
 my ($rc, $out, $err) = agent();
 is($rc, 0, 'the genuine files: the poll runs') or diag($err);
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'the advertisement\'s program runs') or diag($out, $err);
-like($out, qr/^ran job CEN000D1: .*succeeded/m, 'and the job\'s') or diag($out);
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'the advertisement\'s program runs') or diag($out, $err);
+like($out, qr/^${AGENT_INFO}ran job CEN000D1: .*succeeded/m, 'and the job\'s') or diag($out);
 is(join(',', sort split /\n/, slurp("$b/marks/ran.txt")), 'advert,job', 'their command lines ran');
 is(refusals(), '', 'and nothing was refused');
 unlink("$b/marks/ran.txt");
@@ -185,7 +185,7 @@ for my $c (@cases)
 	$plant->();
 	($rc, $out, $err) = agent();
 	is($rc, 0, "$what: the poll runs") or diag($err);
-	unlike($out, qr/^offer \Q$offer\E /m, "$what: $offer is not offered");
+	unlike($out, qr/^${AGENT_INFO}offer \Q$offer\E /m, "$what: $offer is not offered");
 	unlike(slurp("$b/marks/ran.txt"), qr/evil/, "$what: the forged command line did not run");
 	like(refusals(), $why, "$what: status message 10010 names the reason") or diag(refusals(), $err);
 }
@@ -195,7 +195,7 @@ unlink("$b/marks/ran.txt");
 fresh_shares();
 system("cp '$b/$pcm' '$b/h/logon/pcins.box/CEN00002'") == 0 or die;
 ($rc, $out, $err) = agent(id => 'CEN00002');
-unlike($out, qr/^offer job/m, 'CEN00001\'s signed PCM file put as CEN00002\'s: nothing offered to CEN00002');
+unlike($out, qr/^${AGENT_INFO}offer job/m, 'CEN00001\'s signed PCM file put as CEN00002\'s: nothing offered to CEN00002');
 like(refusals(), qr/CEN00002" refused: it is the PCM file of another machine/, 'and refused (10010): it is the PCM file of another machine');
 
 fresh_shares();
@@ -211,7 +211,7 @@ my $hbt = slurp("$b/cap/offerinf.box/CEN.HBT");
 spew("$b/h/cap/offerinf.box/CEN.HBT", $future);
 ($rc, $out, $err) = agent(more => []);    # this machine's clock: the heartbeat would set the site's time
 like(refusals(), qr/CEN\.HBT" refused: it is not signed/, 'a forged heartbeat of year 9999 is refused (10010): not signed');
-like($out, qr/^offer advert CEN00C01 /m, 'and the advertisement is still offered: its clock was not taken');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C01 /m, 'and the advertisement is still offered: its clock was not taken');
 fresh_shares();
 spew("$b/h/cap/offerinf.box/CEN.HBT", sign_other($future));
 ($rc, $out, $err) = agent(more => []);
@@ -277,14 +277,14 @@ ok($node->poll_query_until('site', q{SELECT string_agg(DISTINCT key_id, ',') FRO
 unlink("$b/marks/ran.txt");
 fresh_shares();
 ($rc, $out, $err) = agent();
-unlike($out, qr/^offer /m, 'an agent that knows only the old key is offered nothing');
+unlike($out, qr/^${AGENT_INFO}offer /m, 'an agent that knows only the old key is offered nothing');
 like(refusals(), qr/CEN00001" refused: it is signed with key $new_id, which is not a site key this machine trusts/,
 	'a file validly signed with a site key the agent was not installed with is refused (10010)');
 is(slurp("$b/marks/ran.txt"), '', 'and nothing ran');
 fresh_shares();
 ($rc, $out, $err) = agent(keys => [ $site_key, $new_key ]);
 is(refusals(), '', 'an agent installed with the old and the new key accepts the new files');
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'and runs the advertisement') or diag($out, $err);
-like($out, qr/^ran job CEN000D1: .*succeeded/m, 'and the job');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'and runs the advertisement') or diag($out, $err);
+like($out, qr/^${AGENT_INFO}ran job CEN000D1: .*succeeded/m, 'and the job');
 
 done_testing();

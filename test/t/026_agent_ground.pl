@@ -142,7 +142,7 @@ for my $f (sort keys %want)
 # the program, with a terminal: its own session, no terminal, a clean
 # environment, no inherited descriptor
 ($rc, $out, $err) = agent(1, '--run', 'CEN00C01');
-like($out, qr/^ran advert CEN00C01: Program "Probe" of package CEN00B01 succeeded/m, 'the program runs (the agent with a terminal)')
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Probe" of package CEN00B01 succeeded/m, 'the program runs (the agent with a terminal)')
   or diag($out, $err);
 sub stat_fields { my ($t) = @_; $t =~ s/^.*\) //s; return split / /, $t; }
 my @prog = stat_fields(slurp("$b/out/stat.txt"));
@@ -214,7 +214,7 @@ for my $case (@cases)
 	  or diag($out, $err);
 	$tamper->();
 	($rc, $out, $err) = agent(0, '--run', 'CEN00C01');
-	like($out, qr/^not running advert CEN00C01: Program "Probe" of package CEN00B01 was not started: the cached copy of version 1 does not match its manifest: $reason\. The cached copy was removed; it will be downloaded again\.$/m,
+	like($out, qr/^${AGENT_INFO}not running advert CEN00C01: Program "Probe" of package CEN00B01 was not started: the cached copy of version 1 does not match its manifest: $reason\. The cached copy was removed; it will be downloaded again\.$/m,
 		"hostile: $what: nothing runs, the reason is given") or diag($out, $err);
 	is(slurp("$b/out/ran.txt"), "ran\n" x $ran, "$what: the program did not run");
 	ok(!-e $pkg && !-e "$cache/CEN00B01.1.manifest", "$what: the cached copy is gone");
@@ -224,7 +224,7 @@ ok(!-e "$b/out/owned.txt", 'what was appended never ran');
 # downloaded again, it runs
 ($rc, $out, $err) = agent(0);
 ($rc, $out, $err) = agent(0, '--run', 'CEN00C01');
-like($out, qr/^ran advert CEN00C01: Program "Probe" of package CEN00B01 succeeded/m, 'downloaded again, the program runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Probe" of package CEN00B01 succeeded/m, 'downloaded again, the program runs');
 is(slurp("$b/out/ran.txt"), "ran\nran\n", 'once more');
 
 # a cache below a directory others may write: whoever can write there could
@@ -237,7 +237,7 @@ chmod 0777, "$b/open";
 }
 like($err, qr/the directory "\Q$b\E\/open", above the cache directory "\Q$b\E\/open\/ws\/cache", belongs to user ID $> with mode 0777: another account than root and the agent's could replace the cache; refusing to run programs from it/,
 	'hostile: a cache below a directory writable by all is refused, with the reason') or diag($err);
-unlike($out, qr/^ran advert/m, 'and nothing runs from it');
+unlike($out, qr/^${AGENT_INFO}ran advert/m, 'and nothing runs from it');
 ok(!-e "$b/open/ws/cache/CEN00B01.1", 'nothing is downloaded into it');
 is(slurp("$b/out/ran.txt"), "ran\nran\n", 'the program did not run');
 

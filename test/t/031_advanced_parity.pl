@@ -110,7 +110,7 @@ sub agent
 sub summary
 {
 	my ($out) = @_;
-	return join("\n", sort grep { /^(offer|waiting|ran|waiting to run) / } split /\n/, $out);
+	return join("\n", sort grep { /^(offer|waiting|ran|waiting to run) / } map { s/^$AGENT_INFO//r } split /\n/, $out);
 }
 
 # ---- another user, before the mandatory time: the user's and the group's
@@ -120,7 +120,7 @@ for my $mode ('legacy', 'advanced')
 	my ($r, $out, $err) = agent($mode, "bob-$mode", $mode eq 'legacy' ? '2026-12-01T09:00:00Z' : '2026-12-01T09:00:01Z',
 		'--user', 'CORP\\bob');
 	is($r, 0, "$mode agent with bob logged on: the poll runs") or diag($err);
-	is(join(',', map { /^offer (\S+ \S+)/ ? $1 : () } sort split /\n/, $out), 'advert CEN00C01,job CEN000D1',
+	is(join(',', map { /^offer (\S+ \S+)/ ? $1 : () } sort map { s/^$AGENT_INFO//r } split /\n/, $out), 'advert CEN00C01,job CEN000D1',
 		"$mode: bob is offered the machine's job and advertisement only, not alice's or staff's");
 }
 
@@ -204,15 +204,15 @@ ok(wait_until($node, 'site', q{SELECT policy->'jobs'->0->>'max_run_minutes' = '7
 ok(wait_until($node, 'site', qq{SELECT position('max_run_minutes=7' IN coalesce(pg_read_file('$b/logon/pcins.box/CEN00001', 0, 100000, true), '')) > 0}, 30),
 	'as the PCM file has');
 ($r, $out, $err) = agent('advanced', 'advanced', '2026-12-01T13:00:00Z', @who);
-like($out, qr/^offer job CEN000D2 package CEN00B01 program "Later": sh run\.sh later$/m, 'the advanced agent is offered the new job');
+like($out, qr/^${AGENT_INFO}offer job CEN000D2 package CEN00B01 program "Later": sh run\.sh later$/m, 'the advanced agent is offered the new job');
 $node->safe_psql('site', q{UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'CEN000D2'});
 ok(wait_until($node, 'site', qq{SELECT NOT (pg_stat_file('$b/logon/pcins.box/CEN00001', true)).size IS NOT NULL
                                   AND (SELECT policy->'jobs' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00001')}, 30),
 	'a cancelled job: the PCM file is removed and the stored policy has no job');
 ($r, $out, $err) = agent('advanced', 'advanced', '2026-12-01T13:00:01Z', @who);
-unlike($out, qr/^offer job CEN000D2 /m, 'the advanced agent is no longer offered it');
-like($out, qr/^no longer targeted job CEN000D2: /m,
+unlike($out, qr/^${AGENT_INFO}offer job CEN000D2 /m, 'the advanced agent is no longer offered it');
+like($out, qr/^${AGENT_INFO}no longer targeted job CEN000D2: /m,
 	'and says once that it left before its program ran (the agent cannot tell a cancel from a machine taken out)');
-like($out, qr/^offer advert CEN00C02 /m, 'its user\'s advertisement is still offered');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C02 /m, 'its user\'s advertisement is still offered');
 
 done_testing();

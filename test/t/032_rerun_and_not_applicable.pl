@@ -129,44 +129,44 @@ sub runs
 my ($rc);
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '2026-12-01T10:30:00Z');
 is($rc, 0, 'day 1: the poll runs') or diag($err);
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'day 1: always_rerun runs');
-like($out, qr/^ran advert CEN00C04: Program "IfFailedFlaky" of package CEN00B01 failed with exit code 4\.$/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'day 1: always_rerun runs');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C04: Program "IfFailedFlaky" of package CEN00B01 failed with exit code 4\.$/m,
 	'day 1: the flaky program fails (exit code 4)');
-like($out, qr/^ran advert CEN00C05: .*failed with exit code 3/m, 'day 1: the failing program fails');
-unlike($out, qr/^skipped /m, 'day 1: nothing is skipped: no program ran before');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C05: .*failed with exit code 3/m, 'day 1: the failing program fails');
+unlike($out, qr/^${AGENT_INFO}skipped /m, 'day 1: nothing is skipped: no program ran before');
 is(runs('M'), 'always:1,iffailed-flaky failed:1,iffailed-ok:1,ifsucceeded-fail:1,ifsucceeded-ok:1,never:1',
 	'day 1: each mandatory program ran once');
 
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '2026-12-02T10:30:00Z');
-like($out, qr/^skipped advert CEN00C02: Program "Never" of package CEN00B01 was not run again at its mandatory time 2026-12-02T10:00:00Z: its rerun behaviour is never_rerun and its last run, at 2026-12-01T10:30:00Z, succeeded \(exit code 0\)\.$/m,
+like($out, qr/^${AGENT_INFO}skipped advert CEN00C02: Program "Never" of package CEN00B01 was not run again at its mandatory time 2026-12-02T10:00:00Z: its rerun behaviour is never_rerun and its last run, at 2026-12-01T10:30:00Z, succeeded \(exit code 0\)\.$/m,
 	'day 2: never_rerun is skipped, saying why') or diag($out);
-like($out, qr/^skipped advert CEN00C03: .*its rerun behaviour is rerun_if_failed and its last run, at 2026-12-01T10:30:00Z, succeeded \(exit code 0\)\.$/m,
+like($out, qr/^${AGENT_INFO}skipped advert CEN00C03: .*its rerun behaviour is rerun_if_failed and its last run, at 2026-12-01T10:30:00Z, succeeded \(exit code 0\)\.$/m,
 	'day 2: rerun_if_failed after a success is skipped');
-like($out, qr/^ran advert CEN00C04: Program "IfFailedFlaky" of package CEN00B01 succeeded/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C04: Program "IfFailedFlaky" of package CEN00B01 succeeded/m,
 	'day 2: rerun_if_failed after a failure runs again (and succeeds)');
-like($out, qr/^skipped advert CEN00C05: .*its rerun behaviour is rerun_if_succeeded and its last run, at 2026-12-01T10:30:00Z, failed \(exit code 3\)\.$/m,
+like($out, qr/^${AGENT_INFO}skipped advert CEN00C05: .*its rerun behaviour is rerun_if_succeeded and its last run, at 2026-12-01T10:30:00Z, failed \(exit code 3\)\.$/m,
 	'day 2: rerun_if_succeeded after a failure is skipped');
-like($out, qr/^ran advert CEN00C06: .*succeeded/m, 'day 2: rerun_if_succeeded after a success runs again');
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'day 2: always_rerun runs again');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C06: .*succeeded/m, 'day 2: rerun_if_succeeded after a success runs again');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'day 2: always_rerun runs again');
 
 ($rc, $out, $err) = agent('CEN00001', 'WINNT_X86', '2026-12-03T10:30:00Z');
-like($out, qr/^skipped advert CEN00C04: .*rerun_if_failed and its last run, at 2026-12-02T10:30:00Z, succeeded/m,
+like($out, qr/^${AGENT_INFO}skipped advert CEN00C04: .*rerun_if_failed and its last run, at 2026-12-02T10:30:00Z, succeeded/m,
 	'day 3: rerun_if_failed after the success of day 2 is skipped');
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'day 3: always_rerun runs a third time');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'day 3: always_rerun runs a third time');
 my ($rc2, $out2) = agent('CEN00001', 'WINNT_X86', '2026-12-03T11:00:00Z');
 unlike($out2, qr/^(ran|skipped) /m, 'day 3, later: each recurrence is decided once, not at every poll');
 is(runs('M'), 'always:3,iffailed-flaky failed:1,iffailed-flaky ok:1,iffailed-ok:1,ifsucceeded-fail:1,ifsucceeded-ok:3,never:1',
 	'after three recurrences: always_rerun and rerun_if_succeeded (succeeding) ran three times, the others as their behaviour says');
 ($rc, $out) = agent('CEN00001', 'WINNT_X86', '2026-12-03T12:00:00Z', '--run', 'CEN00C02');
-like($out, qr/^ran advert CEN00C02: .*succeeded/m, 'a user can still run a never_rerun program that already ran');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: .*succeeded/m, 'a user can still run a never_rerun program that already ran');
 like(slurp("$b/ws/CEN00001/runs"), qr/^advert CEN00C02 \d+ skipped \d+$/m, 'the runs file records the skipped times');
 
 # ---- not applicable: a platform the program does not support
 ($rc, $out, $err) = agent('CEN00002', 'WIN95', '2026-12-01T10:30:00Z');
 is($rc, 0, 'the WIN95 machine polls') or diag($err);
-like($out, qr/^not applicable advert CEN00C07: Advertisement CEN00C07 \(package CEN00B01, program "NT only"\) does not apply to this machine: the program runs on WINNT_X86, WIN_X64; this machine is WIN95\.$/m,
+like($out, qr/^${AGENT_INFO}not applicable advert CEN00C07: Advertisement CEN00C07 \(package CEN00B01, program "NT only"\) does not apply to this machine: the program runs on WINNT_X86, WIN_X64; this machine is WIN95\.$/m,
 	'an advertisement for other platforms is reported as not applicable, with both platforms');
-like($out, qr/^not applicable job CEN000D1: Run-command job CEN000D1 \(package CEN00B01, program "NT only"\) does not apply to this machine: the program runs on WINNT_X86, WIN_X64; this machine is WIN95\.$/m,
+like($out, qr/^${AGENT_INFO}not applicable job CEN000D1: Run-command job CEN000D1 \(package CEN00B01, program "NT only"\) does not apply to this machine: the program runs on WINNT_X86, WIN_X64; this machine is WIN95\.$/m,
 	'so is a run-command job of its PCM file');
 unlike($out, qr/^(offer|ran) /m, 'nothing is offered or run');
 is(slurp("$b/ws/CEN00002/not_applicable"), "job CEN000D1\nadvert CEN00C07\n", 'the state directory remembers what was reported');
@@ -175,15 +175,15 @@ unlike($out, qr/not applicable/, 'the next poll (the next recurrence too) does n
 
 # ---- no longer targeted: the machine leaves the collection before the program ran
 ($rc, $out) = agent('CEN00001', 'WINNT_X86', '2026-12-03T12:30:00Z');
-like($out, qr/^offer advert CEN00C08 /m, 'an optional advertisement is offered');
-like($out, qr/^offer advert CEN00C09 /m, 'and another');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C08 /m, 'an optional advertisement is offered');
+like($out, qr/^${AGENT_INFO}offer advert CEN00C09 /m, 'and another');
 $node->safe_psql('site', q{UPDATE smsdist.advertisements SET enabled = false WHERE advert_id = 'CEN00C09';
                           DELETE FROM smsdist.collection_rules WHERE collection_id = 'CEN00A02';});
 ok(wait_until($node, 'site', qq{SELECT position('CEN00C08' IN coalesce(pg_read_file('$b/cap/offerinf.box/CENSYSTM.LKP', 0, 100000, true), '')) = 0
                                   AND (pg_stat_file('$b/cap/offerinf.box/CEN00C09.OFR', true)).size IS NULL}, 60),
 	'the machine leaves the collection; the other advertisement is disabled');
 ($rc, $out) = agent('CEN00001', 'WINNT_X86', '2026-12-03T13:00:00Z');
-like($out, qr/^no longer targeted advert CEN00C08: Advertisement CEN00C08 is no longer targeted at this machine and its program did not run here: the lookup files no longer name this machine, its user or its groups for it\.$/m,
+like($out, qr/^${AGENT_INFO}no longer targeted advert CEN00C08: Advertisement CEN00C08 is no longer targeted at this machine and its program did not run here: the lookup files no longer name this machine, its user or its groups for it\.$/m,
 	'the offer that left before its program ran is reported as no longer targeted');
 unlike($out, qr/CEN00C09/, 'not the disabled advertisement (the agent sees its offer file gone)');
 unlike($out, qr/no longer targeted advert CEN00C0[1-6]/, 'nor the offers still targeted');
@@ -217,16 +217,16 @@ is($node->safe_psql('site', q{SELECT string_agg(a->>'advert_id' || ':' || (a->>'
 	'the policy carries each advertisement\'s rerun behaviour');
 ($rc, $out, $err) = advanced('CEN00003', 'agent3', 'WINNT_X86', '2026-12-01T10:30:00Z');
 is($rc, 0, 'advanced mode: day 1') or diag($err);
-like($out, qr/^ran advert CEN00C02: .*succeeded/m, 'day 1: never_rerun runs the first time');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C02: .*succeeded/m, 'day 1: never_rerun runs the first time');
 ($rc, $out, $err) = advanced('CEN00003', 'agent3', 'WINNT_X86', '2026-12-02T10:30:00Z');
-like($out, qr/^skipped advert CEN00C02: .*never_rerun/m, 'day 2: never_rerun is skipped');
-like($out, qr/^ran advert CEN00C01: .*succeeded/m, 'day 2: always_rerun runs again');
+like($out, qr/^${AGENT_INFO}skipped advert CEN00C02: .*never_rerun/m, 'day 2: never_rerun is skipped');
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: .*succeeded/m, 'day 2: always_rerun runs again');
 is($node->safe_psql('site', q{SELECT string_agg(advert_id || ':' || message_id || ':' || coalesce(exit_code::text, 'none'), ',' ORDER BY client_sequence)
                                FROM smsdist.status_messages WHERE machine = 'CEN00003' AND message_id IN (10008, 10009, 10012) AND advert_id IN ('CEN00C02', 'CEN00C05')}),
 	'CEN00C02:10008:0,CEN00C05:10009:3,CEN00C02:10012:none,CEN00C05:10012:none',
 	'advanced mode: exit codes and skipped runs through client_status');
 ($rc, $out, $err) = advanced('CEN00004', 'agent4', 'WIN95', '2026-12-01T10:30:00Z');
-like($out, qr/^not applicable advert CEN00C07: .*this machine is WIN95\.$/m, 'advanced mode: not applicable') or diag($err);
+like($out, qr/^${AGENT_INFO}not applicable advert CEN00C07: .*this machine is WIN95\.$/m, 'advanced mode: not applicable') or diag($err);
 ($rc, $out) = advanced('CEN00004', 'agent4', 'WIN95', '2026-12-02T10:30:00Z');
 unlike($out, qr/not applicable/, 'advanced mode: once');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE machine = 'CEN00004' AND message_id = 10007 AND advert_id = 'CEN00C07'}),

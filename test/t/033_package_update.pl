@@ -97,9 +97,9 @@ sub agent
 }
 my ($rc, $out, $err) = agent('2026-12-01T12:00:00Z');
 is($rc, 0, 'the agent runs') or diag($err);
-like($out, qr/^cached CEN00B01 version 2: /m, 'it downloads version 2 into its cache');
+like($out, qr/^${AGENT_INFO}cached CEN00B01 version 2: /m, 'it downloads version 2 into its cache');
 unlike($out, qr/no manifest of version/, 'it finds the manifest of the version it was told');
-like($out, qr/^ran job CEN000D1: Program "Install" of package CEN00B01 succeeded/m, 'and runs the job');
+like($out, qr/^${AGENT_INFO}ran job CEN000D1: Program "Install" of package CEN00B01 succeeded/m, 'and runs the job');
 like(slurp("$b/marks/ran.txt"), qr/^version 2 from \Q$b\E\/ws\/cache\/CEN00B01\.2$/m, 'version 2 ran, from the cache');
 
 # ---- a second job for version 2, already published: not extracted again

@@ -97,7 +97,7 @@ for my $code (qw(CEN CH1 GC1))
 		'--once', '--now', '2026-12-01T07:00:00Z',
 		'--machine-key', machine_key_file($node{$code}, $id),
 		'--site-key', site_key_file($node{$code}, "$base{$code}/site-key.pub") ], '>', \$o, '2>', \$e);
-	like($o, qr/^ran job CEN000D1: /m, "the agent of $id ran the job's program") or diag("$o$e");
+	like($o, qr/^${AGENT_INFO}ran job CEN000D1: /m, "the agent of $id ran the job's program") or diag("$o$e");
 	$node{$code}->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 }
 

@@ -209,7 +209,7 @@ VALUES ('CEN00C01', 'Editor', 'CEN00004', 'Install', 'CEN00A01', '2026-01-01 00:
 		'--state-dir', "$b/ws/CEN00001", '--management-point', $mp, '--once');
 	my ($out, $err) = ('', '');
 	IPC::Run::run(\@agent, '>', \$out, '2>', \$err);
-	like($out, qr/^offer advert CEN00C01 package CEN00004 /m, 'the agent is offered the program') or diag("out: $out\nerr: $err");
+	like($out, qr/^${AGENT_INFO}offer advert CEN00C01 package CEN00004 /m, 'the agent is offered the program') or diag("out: $out\nerr: $err");
 	$cen->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN00106', 'remove_package', 'CEN00004', 'sites', '{CEN}')});
 	ok(wait_until($cen, 'site', q{SELECT state = 'completed' AND state_reason = 'removed from every target site' FROM smsdist.jobs WHERE job_id = 'CEN00106'}, 60),
@@ -218,7 +218,7 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_site
 		'the policy says the package was removed');
 	($out, $err) = ('', '');
 	IPC::Run::run(\@agent, '>', \$out, '2>', \$err);
-	like($out, qr/^waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
+	like($out, qr/^${AGENT_INFO}waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
 		'the agent says the package was removed from the site') or diag("out: $out\nerr: $err");
 
 	# a legacy agent reads it from the CAP: a NAL file that says removed
@@ -229,7 +229,7 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_site
 	IPC::Run::run([ agent_path(), '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
 		'--state-dir', "$b/ws/legacy", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', site_key_file($cen),
 		'--machine-key', machine_key_file($cen, 'CEN00001'), '--once' ], '>', \$out, '2>', \$err);
-	like($out, qr/^waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
+	like($out, qr/^${AGENT_INFO}waiting advert CEN00C01 package CEN00004 program "Install": its package was removed from this site$/m,
 		'a legacy agent says so too') or diag("out: $out\nerr: $err");
 }
 

@@ -140,11 +140,11 @@ sub take_in
 }
 # WKS-01: a 2 MB cache, in India (UTC+05:30)
 my ($rc, $out, $err) = legacy('CEN00001', 'Asia/Kolkata', 2, $T0);
-like($out, qr/^cached CEN00B02 version 1:/m, 'WKS-01 downloads B') or diag("$out\n$err");
+like($out, qr/^${AGENT_INFO}cached CEN00B02 version 1:/m, 'WKS-01 downloads B') or diag("$out\n$err");
 ok(-f "$b/cap/statmsgs.box/CEN00001.INV", 'and leaves its inventory in the status inbox');
 # WKS-02: a 1 MB cache (UTC-05:00); B downloaded 40 days ago, so unlocked since 10 days ago
 ($rc, $out, $err) = legacy('CEN00002', 'Etc/GMT+5', 1, $iso->($t - 40 * 86400));
-like($out, qr/^cached CEN00B02 version 1:/m, 'WKS-02 downloads B, 40 days ago') or diag("$out\n$err");
+like($out, qr/^${AGENT_INFO}cached CEN00B02 version 1:/m, 'WKS-02 downloads B, 40 days ago') or diag("$out\n$err");
 ($rc, $out, $err) = legacy('CEN00002', 'Etc/GMT+5', 1, $iso->($t - 5 * 86400));
 is($rc, 0, 'and polls again 5 days ago: B has been unlocked for 5 days (30 days without a run)') or diag($err);
 # WKS-03: advanced mode, a 1 MB cache, UTC
@@ -153,7 +153,7 @@ is($rc, 0, 'and polls again 5 days ago: B has been unlocked for 5 days (30 days 
 	my $mp = 'host=' . $cen->host . ' port=' . $cen->port . ' dbname=site user=agent3';
 	IPC::Run::run([ $agent, '--sms-id', 'CEN00003', '--site', 'CEN', '--platform', 'WINNT_X86', '--state-dir', "$b/ws/CEN00003",
 		'--management-point', $mp, '--cache-size', '1', '--now', $T0, '--once' ], '>', \$out, '2>', \$err);
-	like($out, qr/^cached CEN00B02 version 1:/m, 'WKS-03 (advanced) downloads B') or diag("$out\n$err");
+	like($out, qr/^${AGENT_INFO}cached CEN00B02 version 1:/m, 'WKS-03 (advanced) downloads B') or diag("$out\n$err");
 }
 ok(take_in(), 'the Status Manager takes the inventory files in');
 is(q1($cen, q{SELECT string_agg(concat_ws(' ', sms_id, site_code, size_limit_bytes, used_bytes, locked_bytes, utc_offset_seconds, package_count), ', ' ORDER BY sms_id) FROM smsdist.machine_caches}),

@@ -73,12 +73,12 @@ unlike(slurp("$b/ws/runs"), qr/CEN00C01/, 'no run was recorded');
 # the next poll runs it again, once
 my ($rc, $out2, $err2) = agent('2026-12-01T12:05:00Z');
 is($rc, 0, 'the next poll runs') or diag($err2);
-like($out2, qr/^ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
+like($out2, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
 	'it runs the program again: at least once per due time');
 is(slurp("$b/marks/ran.txt"), "started\nfinished\nstarted\nfinished\n", 'the program ran twice in all');
 is(scalar(() = slurp("$b/ws/runs") =~ /^advert CEN00C01 /mg), 1, 'the run is recorded once');
 ($rc, $out2) = agent('2026-12-01T13:00:00Z');
-unlike($out2, qr/^ran advert CEN00C01/m, 'the poll after that does not run it again');
+unlike($out2, qr/^${AGENT_INFO}ran advert CEN00C01/m, 'the poll after that does not run it again');
 is(slurp("$b/marks/ran.txt"), "started\nfinished\nstarted\nfinished\n", 'so it ran no third time');
 
 my @tmp;

@@ -159,12 +159,12 @@ my ($out, $err) = ('', '');
 IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
 	'--state-dir', "$b/ws", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
 	'--cache-size', '1', '--now', '2026-12-01T00:00:00Z', '--once' ], '>', \$out, '2>', \$err);
-like($out, qr/^cached CEN00003 version 1: .*every file verified$/m, 'the agent caches the plain package') or diag($out, $err);
+like($out, qr/^${AGENT_INFO}cached CEN00003 version 1: .*every file verified$/m, 'the agent caches the plain package') or diag($out, $err);
 my $cached = listing("$b/ws/cache/CEN00003.1");
 like($cached, qr/^setup.bin f \d+ 1690000000\.1234567890 $/m, 'a cached file keeps its time to the nanosecond');
 like($cached, qr/^sub\/data.txt f \d+ 1690000001\.0000000070 $/m, 'so does one in a directory');
 like($cached, qr/^sub d \d+ 1690000002\.5000000000 $/m, 'and the directory keeps its time');
-like($out, qr/^cached CEN00001 version 1: .*every file verified$/m, 'the agent caches the package with links') or diag($out, $err);
+like($out, qr/^${AGENT_INFO}cached CEN00001 version 1: .*every file verified$/m, 'the agent caches the package with links') or diag($out, $err);
 my $tree = listing("$b/ws/cache/CEN00001.1");
 my @want_links = grep { / l / } split /\n/, $want;
 is_deeply([ grep { / l / } split /\n/, $tree ], \@want_links,
@@ -183,7 +183,7 @@ sub run_advert
 	return ($o, $e);
 }
 ($out, $err) = run_advert();
-like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
 	'its program runs: the check before the run accepts the links of the manifest') or diag($out, $err);
 # moved to another file system (a copy): links, modes and times go along
 my $moved = "/dev/shm/smsdist-043-$$";
@@ -192,13 +192,13 @@ END { remove_tree($moved) if defined $moved; }
 IPC::Run::run([ $agent, '--state-dir', "$b/ws", 'cache', 'move', $moved ], '>', \$out, '2>', \$err);
 is(listing("$moved/CEN00001.1"), $tree, 'the cache moved to another file system keeps links, modes and times') or diag($out, $err);
 ($out, $err) = run_advert();
-like($out, qr/^ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
+like($out, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00001 succeeded/m,
 	'and the program runs from it') or diag($out, $err);
 # a cached link given another target: the check before the run refuses it
 unlink("$moved/CEN00001.1/docs") or die;
 symlink('sticky', "$moved/CEN00001.1/docs") or die;
 ($out, $err) = run_advert();
-like($out, qr/^not running advert CEN00C01: .*the cached copy of version 1 does not match its manifest: the link "docs" points to "sticky", not "sgid"\./m,
+like($out, qr/^${AGENT_INFO}not running advert CEN00C01: .*the cached copy of version 1 does not match its manifest: the link "docs" points to "sticky", not "sgid"\./m,
 	'a cached link whose target changed runs nothing, and the reason says why') or diag($out, $err);
 
 # a manifest on the share whose link leaves the package: the agent refuses it
@@ -211,7 +211,7 @@ write_file($pub, $edited);
 IPC::Run::run([ $agent, '--sms-id', 'CEN00001', '--site', 'CEN', '--platform', 'WINNT_X86',
 	'--state-dir', "$b/ws2", '--logon-server', "$b/logon", '--cap', "$b/cap", '--site-key', $site_key, '--machine-key', $keyfile,
 	'--cache-size', '1', '--now', '2026-12-01T00:00:00Z', '--once' ], '>', \$out, '2>', \$err);
-like($out . $err, qr/^not downloaded CEN00001 version 1: the manifest at "[^"]*" does not match the package hash/m,
+like($out . $err, qr/^${AGENT_INFO}not downloaded CEN00001 version 1: the manifest at "[^"]*" does not match the package hash/m,
 	'the agent refuses the edited manifest, with the reason') or diag($out, $err);
 ok(!-e "$b/ws2/cache/CEN00001.1", 'and caches nothing of it');
 write_file($pub, $m);

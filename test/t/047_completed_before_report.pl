@@ -64,7 +64,7 @@ my ($o, $e) = ('', '');
 IPC::Run::run([ agent_path(), '--sms-id', 'CH100001', '--site', 'CH1', '--platform', 'WINNT_X86',
 	'--state-dir', "$b/ws", '--logon-server', "$b/logon1", '--cap', "$b/cap1", '--once',
 	'--machine-key', machine_key_file($ch1, 'CH100001'), '--site-key', site_key_file($ch1) ], '>', \$o, '2>', \$e);
-like($o, qr/^ran job CEN00C01: /m, 'the agent ran the program') or diag("$o$e");
+like($o, qr/^${AGENT_INFO}ran job CEN00C01: /m, 'the agent ran the program') or diag("$o$e");
 $ch1->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 ok(wait_until($cen, 'site', q{SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00C01'}, 90),
 	"CEN's job completes with its target");
