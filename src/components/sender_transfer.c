@@ -131,7 +131,9 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 							  8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
-	if (TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
+	/* a send helper leaves the reports to the Sender, which is free for them */
+	if (!t->in_helper &&
+		TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
 	{
 		(void) sender_follow_reports(t->job_id);
 		reports_taken_at = GetCurrentTimestamp();
@@ -920,8 +922,12 @@ sender_run_transfer(Transfer *t, char **err)
 
 	PG_TRY();
 	{
-		/* builders wake us after every member only while we follow one */
-		pg_atomic_write_u32(&sms_shared->sender_follows_build, t->streaming ? 1 : 0);
+		/*
+		 * builders wake the Sender after every member only while it follows
+		 * one (a send helper never streams: the flag is the Sender's)
+		 */
+		if (!t->in_helper)
+			pg_atomic_write_u32(&sms_shared->sender_follows_build, t->streaming ? 1 : 0);
 		while (!is_final(state))
 		{
 			state = run_state(&run, state);
@@ -933,7 +939,8 @@ sender_run_transfer(Transfer *t, char **err)
 	}
 	PG_FINALLY();
 	{
-		pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
+		if (!t->in_helper)
+			pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
 		link_close(run.conn, run.keep_link);
 		if (t->fd >= 0)
 		{
