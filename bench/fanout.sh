@@ -12,9 +12,14 @@
 # that left it are the package bytes the Sender's send rows counted.
 # Called by bench/run-all with the central cluster up (PGHOST/PGPORT set,
 # database bench, data directory $1/data); $1 = work directory.
+# FANOUT_MB=200: the tree's size in MB; other than 200, a tree of the same
+# mix scaled to it in $1/tree-<MB> (a machine short of disk: each child
+# holds the package file and its published tree).
 set -eu
 work=$1
+mbs=${FANOUT_MB:-200}
 tree=$work/tree
+[ "$mbs" = 200 ] || tree=$work/tree-$mbs
 children=10
 bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 [ -x "$bindir/initdb" ] || bindir=/usr/lib/postgresql/15/bin
@@ -25,13 +30,13 @@ mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 # the tree compress.sh makes (~200 MB: random, text, binaries)
 if [ ! -d "$tree" ]; then
     mkdir -p "$tree/random" "$tree/text" "$tree/bin"
-    for i in $(seq 1 350); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
-    for i in $(seq 1 70); do
+    for i in $(seq 1 $((350 * mbs / 200))); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
+    for i in $(seq 1 $((70 * mbs / 200))); do
         seq $((i * 100000)) $((i * 100000 + 21000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
     done
     find /usr/lib/x86_64-linux-gnu /usr/lib/postgresql -type f -size +20k 2>/dev/null | sort | head -3000 |
         while read -r f; do
-            [ "$(du -sm "$tree/bin" | cut -f1)" -ge 60 ] && break
+            [ "$(du -sm "$tree/bin" | cut -f1)" -ge $((60 * mbs / 200)) ] && break
             cp "$f" "$tree/bin/$(echo "$f" | tr / _)" 2>/dev/null || true
         done
 fi
@@ -147,7 +152,7 @@ VALUES ('$job', 'share_package', '$id', 'sites', '$sites');
 SQL
     # the most transfers running at once, sampled by one session until the
     # sends are done (CEN's own record: its send helpers)
-    most=$(psql -X -At -d bench -v job="$job" <<'SQL'
+    most=$(psql -X -q -At -d bench -v job="$job" <<'SQL'
 SELECT set_config('bench.job', :'job', false) \g /dev/null
 CREATE TEMP TABLE most (n int);
 DO $$
@@ -177,6 +182,8 @@ SQL
         last=$(awk -v a="$last" -v b="$f" 'BEGIN { print (b > a) ? b : a }')
         diff -r "$tree" "$work/fan/$c/dp/SMS_PKGC/$id" >/dev/null || identical=no
     done
+    # checked: the published trees go (disk), the package files stay
+    for c in "$@"; do rm -rf "$work/fan/$c/dp/SMS_PKGC/$id"; done
     took_s=$(secs "$created" "$last")
     sent_bytes=$(psql -X -At -d bench -c "SELECT sum(bytes_done) FROM smsdist.job_site_status WHERE job_id = '$job' AND phase = 'send'")
 }
