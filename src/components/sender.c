@@ -535,7 +535,7 @@ sms_sender_step(void)
 	sms_step_commit();
 
 	streams_skipped = skip_streams_once;
-	sender_fanout_reap();
+	(void) sender_fanout_reap();
 	for (;;)
 	{
 		bool		stream = false;
@@ -573,6 +573,13 @@ sms_sender_step(void)
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
 	adverts_due = Min(sms_replicate_advertisements(), control_due);
+	/*
+	 * A helper that stopped while this step talked to the children: the
+	 * postmaster's word (bgw_notify_pid) set the latch, and a wait of the
+	 * step may have reset it.  Its slot is free: claim again at once.
+	 */
+	if (sender_fanout_reap() > 0)
+		return GetCurrentTimestamp();
 	if (streams_skipped)
 		return GetCurrentTimestamp();	/* back to the build we stepped out of */
 	if (reports_open)

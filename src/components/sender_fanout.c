@@ -97,10 +97,12 @@ sender_fanout_running(void)
 	return PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
-void
+/* Forget the helpers that stopped; answers how many. */
+int
 sender_fanout_reap(void)
 {
 	ListCell   *lc;
+	int			reaped = 0;
 
 	foreach(lc, helpers)
 	{
@@ -113,7 +115,9 @@ sender_fanout_reap(void)
 		pfree(h->handle);
 		pfree(h->key);
 		pfree(h);
+		reaped++;
 	}
+	return reaped;
 }
 
 /*

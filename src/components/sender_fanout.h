@@ -33,7 +33,7 @@
 	"           AND a.datname = pg_catalog.current_database()) r"
 
 extern Datum sender_fanout_running(void);
-extern void sender_fanout_reap(void);
+extern int	sender_fanout_reap(void);
 extern bool sender_fanout_start(const char *job_id, const char *hop);
 extern PGDLLEXPORT void smsdist_send_helper_main(Datum arg);
 
