@@ -204,7 +204,27 @@ smsdist_send_helper_main(Datum arg)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING,
 						   psprintf("sending job %s to site %s", args.job_id, args.hop));
-	sender_send_one(args.job_id, args.hop);
+	PG_TRY();
+	{
+		sender_send_one(args.job_id, args.hop);
+	}
+	PG_CATCH();
+	{
+		/*
+		 * Before the claim (a claimed transfer's errors are its rows'): the
+		 * rows are as they were, and the Sender would start a helper for
+		 * them again at once.  Hold the slot a second, as a worker backs
+		 * off after an error.
+		 */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		LockRelease(&tag, ShareLock, true);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		proc_exit(1);
+	}
+	PG_END_TRY();
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
