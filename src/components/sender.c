@@ -66,7 +66,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-/* set by claim_transfer when it failed rows that cannot be routed */
+/* set by find_send_rows when it failed rows that cannot be routed */
 static bool unroutable_found = false;
 
 /*

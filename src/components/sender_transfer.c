@@ -149,7 +149,8 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
  * sends whole chunks of it as it grows; once the build is ready it tells
  * the site the size and hash (receive_total) and sends the rest.  Only a
  * full file is streamed: a delta needs the finished file, so a hop whose
- * sites hold a version of the package waits for the build (claim_transfer).
+ * sites hold a version of the package waits for the build (find_send_rows
+ * in sender.c).
  *
  * What the build's row says, looked at while streaming.
  */
