@@ -177,6 +177,28 @@ define_pipeline_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("smsdist.max_concurrent_sends",
+							"How many transfers to child sites the Sender runs at once.",
+							"Each runs in a send helper, a background worker of its own (max_worker_processes); 1 sends to one site at a time.",
+							&sms_max_concurrent_sends,
+							4,
+							1,
+							64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("smsdist.max_concurrent_sends_per_site",
+							"How many transfers to one child site (of different jobs) the Sender runs at once.",
+							"Within smsdist.max_concurrent_sends.",
+							&sms_max_concurrent_sends_per_site,
+							1,
+							1,
+							64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("smsdist.disk_full_give_up_after",
 							"How long a full disk may hold up a build, a distribution or a transfer before its job fails.",
 							"Counted from the first time the disk was found full; meanwhile the item waits, "

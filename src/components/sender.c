@@ -17,15 +17,19 @@
  *				sends it on.  One transfer per (job, hop) carries all of the
  *				job's targets behind that hop.
  *	claim		taking the send rows of one (job, hop) that may be sent now
- *				and marking them running; the Sender does one transfer per
- *				step.
+ *				and marking them running.  A finished package file is sent
+ *				by a send helper (sender_fanout.c), several at once within
+ *				smsdist.max_concurrent_sends and
+ *				smsdist.max_concurrent_sends_per_site; a file still being
+ *				compressed is streamed by the Sender itself, one per step.
  *	report		once a hop has the package, the send rows become 'done' and
  *				the job gets a 'distribute' row per target site, which the
  *				Sender keeps current from the child's own rows.
  *
  * This file holds the step and the claim, and moves the send rows when a
  * transfer ends.  The rest is beside it: the transfer itself, a state
- * machine (sender_transfer.c); the choice of a delta (sender_delta.c);
+ * machine (sender_transfer.c); the send helpers and the limits on
+ * transfers at once (sender_fanout.c); the choice of a delta (sender_delta.c);
  * throttling and link measurements (sender_throttle.c); the children's
  * reports (sender_reports.c).
  *
@@ -40,6 +44,7 @@
 #include "despooler.h"
 #include "sender.h"
 #include "sender_delta.h"
+#include "sender_fanout.h"
 #include "sender_reports.h"
 #include "sender_throttle.h"
 #include "sender_transfer.h"
@@ -52,14 +57,16 @@
 #include "site_link.h"
 #include "job_state.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-/* set by claim_transfer when it failed rows that cannot be routed */
+/* set by find_send_rows when it failed rows that cannot be routed */
 static bool unroutable_found = false;
 
 /*
@@ -125,20 +132,26 @@ keep_sent_so_far(Transfer *t)
 }
 
 /*
- * Find the send rows of one (job, hop) that may be sent now and lock them.
- * Returns NULL when there is nothing to send now, or when they cannot be
- * routed (unroutable_found: they failed at once).
+ * Find the send rows of one (job, hop) that may be sent now, within the
+ * limits on transfers at once, and lock them.  Returns NULL when there is
+ * nothing to send now, or when they cannot be routed (unroutable_found:
+ * they failed at once).  *stream: the package is still being compressed.
  */
 static Transfer *
-find_send_rows(void)
+find_send_rows(bool *stream)
 {
-	Oid			bool_type[1] = {BOOLOID};
-	Datum		values[1];
+	Oid			types[4] = {BOOLOID, TEXTARRAYOID, INT4OID, INT4OID};
+	Datum		values[4];
 	Transfer   *t;
 	int			ret;
 
 	values[0] = BoolGetDatum(sms_send_while_compressing && !skip_streams_once);
-	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text"
+	values[1] = sender_fanout_running();
+	values[2] = Int32GetDatum(sms_max_concurrent_sends);
+	values[3] = Int32GetDatum(sms_max_concurrent_sends_per_site);
+	ret = SPI_execute_with_args("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
+					  "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+					  "       coalesce(b.state = 'building', false)"
 					  "  FROM smsdist.job_site_status s"
 					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
 					  "  LEFT JOIN smsdist.package_builds b"
@@ -167,9 +180,14 @@ find_send_rows(void)
 					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
 					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 					  "        <= clock_timestamp())"
+					  /* not under way already, and within the limits (sender_fanout.c) */
+					  "   AND NOT EXISTS (SELECT 1 FROM running r"
+					  "                    WHERE r.job_id = s.job_id::text AND r.hop = smsdist.route_hop(s.site_code))"
+					  "   AND (SELECT count(*) FROM running) < $3"
+					  "   AND (SELECT count(*) FROM running r WHERE r.hop = smsdist.route_hop(s.site_code)) < $4"
 					  " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
 					  " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
-					  1, bool_type, values, NULL, false, 1);
+					  4, types, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for work failed: SPI code %d", ret);
 	if (SPI_processed == 0)
@@ -179,6 +197,7 @@ find_send_rows(void)
 	t->fd = -1;
 	t->job_id = sender_result_value(1);
 	t->hop = sender_result_value(2);
+	*stream = strcmp(sender_result_value(3), "t") == 0;
 	if (t->hop == NULL)
 	{
 		/* not below this site: nothing can ever reach it from here */
@@ -261,20 +280,6 @@ read_transfer(Transfer *t)
 	}
 }
 
-/*
- * Claim the send rows of one (job, hop) and mark them running.  Returns NULL
- * when there is nothing to send now.
- */
-static Transfer *
-claim_transfer(void)
-{
-	Transfer   *t = find_send_rows();
-
-	if (t != NULL)
-		read_transfer(t);
-	return t;
-}
-
 /* Put the transfer's rows back to retrying, with the reason. */
 static void
 transfer_failed(Transfer *t, const char *reason)
@@ -354,6 +359,83 @@ transfer_done(Transfer *t, int64 sent)
 }
 
 /*
+ * Record how transfer t ended (state, with err for a failure) and answer
+ * the state.
+ */
+static TransferState
+sender_finish_transfer(Transfer *t, TransferState state, char *err)
+{
+	switch (state)
+	{
+		case TRANSFER_DONE:
+			sender_record_throughput(t->hop, t->conninfo, t->job_id, t->link_bytes, t->link_us);
+			transfer_done(t, t->sent);
+			break;
+		case TRANSFER_YIELDED:
+			if (!t->in_helper)
+				keep_sent_so_far(t);
+			transfer_yield(t);
+			break;
+		default:
+			transfer_failed(t, err);
+			break;
+	}
+	return state;
+}
+
+/*
+ * A send helper's work (sender_fanout.c): claim the send rows of (job_id,
+ * hop) the Sender chose and send them.  Called in a transaction with SPI
+ * connected, as a step; an ERROR once the rows are claimed puts them back
+ * to retrying with its message, in a new transaction, as a failed
+ * attempt.
+ */
+void
+sender_send_one(const char *job_id, const char *hop)
+{
+	Transfer   *t = MemoryContextAllocZero(sms_step_context, sizeof(Transfer));
+	volatile bool claimed = false;
+	char	   *err = NULL;
+	TransferState state;
+
+	t->fd = -1;
+	t->job_id = MemoryContextStrdup(sms_step_context, job_id);
+	t->hop = MemoryContextStrdup(sms_step_context, hop);
+	t->in_helper = true;
+	PG_TRY();
+	{
+		read_transfer(t);
+		if (t->targets != NULL)
+		{
+			claimed = true;
+			sms_step_commit();	/* 'running' is visible */
+			sender_choose_file(t);
+			t->sent_at_claim = t->sent = 0;
+			state = sender_run_transfer(t, &err);
+			(void) sender_finish_transfer(t, state, err);
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		if (!claimed)
+			PG_RE_THROW();
+		MemoryContextSwitchTo(sms_step_context);
+		edata = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		transfer_failed(t, edata->message);
+	}
+	PG_END_TRY();
+}
+
+/*
  * A run-command job's machines changed (its collection's membership): tell
  * each hop that has the job the machines it now has behind it.  The hop
  * passes it on the same way.  Returns true if a push failed (try again).
@@ -423,6 +505,7 @@ sms_sender_step(void)
 {
 	Transfer   *t;
 	char	   *err = NULL;
+	TransferState state;
 	bool		reports_open;
 	bool		streams_skipped;
 	TimestampTz adverts_due;
@@ -452,38 +535,51 @@ sms_sender_step(void)
 	sms_step_commit();
 
 	streams_skipped = skip_streams_once;
-	t = claim_transfer();
-	skip_streams_once = false;
-	if (unroutable_found)
-		return GetCurrentTimestamp();
-	if (t != NULL)
+	(void) sender_fanout_reap();
+	for (;;)
 	{
+		bool		stream = false;
+
+		t = find_send_rows(&stream);
+		if (unroutable_found)
+			return GetCurrentTimestamp();
+		if (t == NULL)
+			break;
+		/*
+		 * A finished file goes to a send helper, so that transfers to
+		 * several sites run at once and this process stays free for the
+		 * reports.  A stream is sent here: the builder wakes the Sender
+		 * after every member.  Without a free worker slot, here too.
+		 */
+		if (!stream && sender_fanout_start(t->job_id, t->hop))
+		{
+			sms_step_commit();	/* the helper claims the rows */
+			continue;
+		}
+		skip_streams_once = false;
+		read_transfer(t);
 		sms_step_commit();		/* 'running' is visible */
 		sender_choose_file(t);
 		t->sent = take_sent_so_far(t);
 		t->sent_at_claim = t->sent;
-		switch (sender_run_transfer(t, &err))
-		{
-			case TRANSFER_DONE:
-				sender_record_throughput(t->hop, t->conninfo, t->job_id, t->link_bytes, t->link_us);
-				transfer_done(t, t->sent);
-				break;
-			case TRANSFER_YIELDED:
-				keep_sent_so_far(t);
-				transfer_yield(t);
-				skip_streams_once = true;	/* the next step does the other work */
-				break;
-			default:
-				transfer_failed(t, err);
-				break;
-		}
+		state = sender_run_transfer(t, &err);
+		if (sender_finish_transfer(t, state, err) == TRANSFER_YIELDED)
+			skip_streams_once = true;	/* the next step does the other work */
 		return GetCurrentTimestamp();	/* more work may wait */
 	}
+	skip_streams_once = false;
 
 	reports_open = sender_follow_reports(NULL);
 	if (push_targets())
 		reports_open = true;	/* a hop was unreachable: try again soon */
 	adverts_due = Min(sms_replicate_advertisements(), control_due);
+	/*
+	 * A helper that stopped while this step talked to the children: the
+	 * postmaster's word (bgw_notify_pid) set the latch, and a wait of the
+	 * step may have reset it.  Its slot is free: claim again at once.
+	 */
+	if (sender_fanout_reap() > 0)
+		return GetCurrentTimestamp();
 	if (streams_skipped)
 		return GetCurrentTimestamp();	/* back to the build we stepped out of */
 	if (reports_open)

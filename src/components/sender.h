@@ -14,5 +14,6 @@
 #include "smsdist.h"
 
 extern TimestampTz sms_sender_step(void);
+extern void sender_send_one(const char *job_id, const char *hop);
 
 #endif							/* SMSDIST_SENDER_H */

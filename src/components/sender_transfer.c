@@ -131,7 +131,9 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 							  8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
-	if (TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
+	/* a send helper leaves the reports to the Sender, which is free for them */
+	if (!t->in_helper &&
+		TimestampDifferenceExceeds(reports_taken_at, GetCurrentTimestamp(), REPORTS_DURING_TRANSFER_MS))
 	{
 		(void) sender_follow_reports(t->job_id);
 		reports_taken_at = GetCurrentTimestamp();
@@ -147,7 +149,8 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
  * sends whole chunks of it as it grows; once the build is ready it tells
  * the site the size and hash (receive_total) and sends the rest.  Only a
  * full file is streamed: a delta needs the finished file, so a hop whose
- * sites hold a version of the package waits for the build (claim_transfer).
+ * sites hold a version of the package waits for the build (find_send_rows
+ * in sender.c).
  *
  * What the build's row says, looked at while streaming.
  */
@@ -920,8 +923,12 @@ sender_run_transfer(Transfer *t, char **err)
 
 	PG_TRY();
 	{
-		/* builders wake us after every member only while we follow one */
-		pg_atomic_write_u32(&sms_shared->sender_follows_build, t->streaming ? 1 : 0);
+		/*
+		 * builders wake the Sender after every member only while it follows
+		 * one (a send helper never streams: the flag is the Sender's)
+		 */
+		if (!t->in_helper)
+			pg_atomic_write_u32(&sms_shared->sender_follows_build, t->streaming ? 1 : 0);
 		while (!is_final(state))
 		{
 			state = run_state(&run, state);
@@ -933,7 +940,8 @@ sender_run_transfer(Transfer *t, char **err)
 	}
 	PG_FINALLY();
 	{
-		pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
+		if (!t->in_helper)
+			pg_atomic_write_u32(&sms_shared->sender_follows_build, 0);
 		link_close(run.conn, run.keep_link);
 		if (t->fd >= 0)
 		{

@@ -51,6 +51,7 @@ typedef struct Transfer
 	/* the link's throughput, measured: bytes taken and time on the wire */
 	int64		link_bytes;
 	int64		link_us;		/* chunks sent and answered, not throttling pauses */
+	bool		in_helper;		/* run by a send helper, not the Sender (sender_fanout.c) */
 } Transfer;
 
 /*

@@ -132,6 +132,9 @@ extern int	sms_compression_level;
 extern int	sms_compression_method; /* SmsCompressionMethod */
 extern int	sms_compression_workers;
 extern int	sms_send_give_up_after;	/* seconds */
+/* transfers the Sender runs at once: in all, and to one child site */
+extern int	sms_max_concurrent_sends;
+extern int	sms_max_concurrent_sends_per_site;
 extern int	sms_disk_full_give_up_after;	/* seconds */
 extern bool sms_send_while_compressing;
 extern bool sms_extract_while_receiving;
