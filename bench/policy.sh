@@ -48,21 +48,30 @@ INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, c
   ('CEN0C0F1', 'Users 1', 'CEN0B0F1', 'Install', 'CEN0A0F1'), ('CEN0C0F2', 'Users 2', 'CEN0B0F1', 'Install', 'CEN0A0F1'),
   ('CEN0C0F3', 'Staff 1', 'CEN0B0F1', 'Install', 'CEN0A0F2'), ('CEN0C0F4', 'Staff 2', 'CEN0B0F1', 'Install', 'CEN0A0F2');
 SQL
-# wait for the Collection Evaluator and the Offer Manager (5 min at most)
-psql -X -q -d bench >/dev/null <<'SQL'
-DO $$
+# wait for the Collection Evaluator and the Offer Manager (5 min at most):
+# every machine's policy stored, and neither of them in a step.  Measured
+# while the Offer Manager still computes policies, pgbench would share the
+# two cores with it, and a request for a machine whose policy is not
+# stored yet computes it (that is not what a request costs).
+psql -X -q -d bench >/dev/null <<SQL
+DO \$\$
 BEGIN
   FOR i IN 1 .. 3000 LOOP
     EXIT WHEN (SELECT count(*) FROM smsdist.collections WHERE collection_id LIKE 'CEN0A0%' AND evaluated_at IS NOT NULL) = 12
           AND NOT EXISTS (SELECT 1 FROM smsdist.collection_evaluation_queue)
-          AND NOT EXISTS (SELECT 1 FROM smsdist.system_evaluation_queue);
+          AND NOT EXISTS (SELECT 1 FROM smsdist.system_evaluation_queue)
+          AND (SELECT count(*) FROM smsdist.machine_policies WHERE sms_id LIKE 'CEN1____') = $machines
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE backend_type IN ('smsdist offer_manager', 'smsdist collection_evaluator')
+                             AND state <> 'idle');
     PERFORM pg_sleep(0.1);
   END LOOP;
-END $$;
+END \$\$;
 SQL
 members=$(psql -X -At -d bench -c "SELECT count(*) FROM smsdist.collection_members WHERE collection_id LIKE 'CEN0A0%'")
 adverts=$(psql -X -At -d bench -c "SELECT jsonb_array_length(smsdist.machine_policy('CEN10001')->'advertisements')")
-echo "  $machines machines, 10 collections ($members memberships), 20 advertisements; CEN10001 has $adverts in its policy"
+stored=$(psql -X -At -d bench -c "SELECT count(*) FROM smsdist.machine_policies WHERE sms_id LIKE 'CEN1____'")
+echo "  $machines machines, 10 collections ($members memberships), 20 advertisements; CEN10001 has $adverts in its policy; $stored policies stored"
 
 cat > "$work/policy.pgbench" <<'PGB'
 \set id random(65537, 65536 + :machines)

@@ -21,14 +21,26 @@ DECLARE
     name text;
     kind text;
     n integer;
+    bound text;
+    found_machine boolean;
 BEGIN
-    PERFORM smsdist.require_machine_login(p_sms_id);
-    -- PL/pgSQL, not SQL: its plan is kept across calls
-    SELECT coalesce(mp.policy, smsdist.compute_machine_policy(r.sms_id)), r.site_code
-      INTO pol, site
-      FROM smsdist.system_resources r
-      LEFT JOIN smsdist.machine_policies mp ON mp.sms_id = r.sms_id
-     WHERE r.sms_id = p_sms_id;
+    -- PL/pgSQL, not SQL: its plans are kept across calls.  One query reads
+    -- the caller's binding, the machine and its stored policy: what
+    -- require_machine_login() checks, without a call and a query more.
+    SELECT (SELECT l.sms_id FROM smsdist.machine_logins l WHERE l.role_name = session_user),
+           r.sms_id IS NOT NULL, mp.policy, r.site_code
+      INTO bound, found_machine, pol, site
+      FROM (SELECT) one
+      LEFT JOIN smsdist.system_resources r ON r.sms_id = p_sms_id
+      LEFT JOIN smsdist.machine_policies mp ON mp.sms_id = r.sms_id;
+    IF bound IS DISTINCT FROM p_sms_id
+       AND NOT (bound IS NULL AND pg_has_role(session_user, 'smsdist_reader', 'USAGE')) THEN
+        PERFORM smsdist.require_machine_login(p_sms_id);    -- raises the error
+    END IF;
+    IF pol IS NULL AND found_machine THEN
+        -- a machine nothing targets yet: no policy stored
+        pol := smsdist.compute_machine_policy(p_sms_id);
+    END IF;
     IF p_user IS NULL AND p_groups IS NULL THEN
         RETURN pol;
     END IF;

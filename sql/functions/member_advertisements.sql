@@ -6,6 +6,9 @@
 CREATE OR REPLACE FUNCTION member_advertisements(p_kind text, p_names text[]) RETURNS text[]
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- one plan for every call: planning each call again cost more than
+    -- the query (these run once per machine of every policy computed)
+    SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     direct text[];

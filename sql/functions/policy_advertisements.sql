@@ -3,6 +3,9 @@
 CREATE OR REPLACE FUNCTION policy_advertisements(p_adverts text[], p_site text, p_target text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    -- one plan for every call: planning each call again cost more than
+    -- the query (these run once per machine of every policy computed)
+    SET plan_cache_mode = force_generic_plan
 AS $$
 BEGIN
     -- PL/pgSQL, not SQL: its plan is kept across calls

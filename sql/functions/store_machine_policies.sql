@@ -1,4 +1,4 @@
--- Store the policies of these machines (compute_machine_policy()) in
+-- Store the policies of these machines (compute_machine_policies()) in
 -- machine_policies, which machine_policy() serves, and notify
 -- smsdist_policy_<sms id> for each one that changed since it was last
 -- stored.  The PCM writer (the machines of a batch) and the Offer Manager
@@ -9,9 +9,7 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     WITH pol AS (
-        SELECT r.sms_id::text AS sms_id, smsdist.compute_machine_policy(r.sms_id) AS p
-          FROM smsdist.system_resources r
-         WHERE r.sms_id = ANY (p_sms_ids)),
+        SELECT c.sms_id, c.policy AS p FROM smsdist.compute_machine_policies(p_sms_ids) c),
     changed AS (
         INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy)
         SELECT sms_id, md5(coalesce(p::text, '')), p FROM pol

@@ -78,6 +78,7 @@ CREATE TRIGGER queue_pcm_for_target AFTER UPDATE OF state ON job_target_status
 \ir ../functions/live_run_jobs.sql
 \ir ../functions/package_removed_at.sql
 \ir ../functions/policy_advertisements.sql
+\ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql
 \ir ../functions/machine_policy.sql

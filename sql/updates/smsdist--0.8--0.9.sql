@@ -73,6 +73,14 @@ DROP VIEW build_progress;
 \ir ../functions/package_removed_at.sql
 \ir ../functions/policy_advertisements.sql
 
+-- policies computed for a set of machines in one statement, and served
+-- with one query
+\ir ../functions/member_advertisements.sql
+\ir ../functions/compute_machine_policies.sql
+\ir ../functions/compute_machine_policy.sql
+\ir ../functions/store_machine_policies.sql
+\ir ../functions/machine_policy.sql
+
 -------------------------------------------------------------------------------
 -- Cache inventory, preview and explain
 -------------------------------------------------------------------------------
