@@ -99,7 +99,7 @@ expire_jobs(void)
  * a second; see docs/benchmarks.md.)
  */
 static uint64
-activate_due_jobs(void)
+activate_due_jobs(bool *new_builds)
 {
 	int			ret;
 	Datum		jobs;
@@ -109,6 +109,7 @@ activate_due_jobs(void)
 	Datum		values[2];
 	SPITupleTable *tuptable;
 
+	*new_builds = false;
 	n = sms_jobs_activate_due(BATCH, &jobs);
 	if (n == 0)
 		return 0;
@@ -162,6 +163,7 @@ activate_due_jobs(void)
 								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording package builds failed: SPI code %d", ret);
+	*new_builds = SPI_processed > 0;
 
 	/* status message 3000 for every job that is now active */
 	ret = SPI_execute_with_args("INSERT INTO smsdist.status_messages"
@@ -466,6 +468,8 @@ sms_scheduler_step(void)
 {
 	TimestampTz next;
 	TimestampTz now;
+	uint64		nactivated;
+	bool		new_builds;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -478,8 +482,18 @@ sms_scheduler_step(void)
 	 * below would delay it by a millisecond or more.  A due job whose
 	 * expiry time has passed too is not activated, but expired right after.
 	 */
-	if (activate_due_jobs() >= BATCH)
+	nactivated = activate_due_jobs(&new_builds);
+	if (nactivated >= BATCH)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */
+
+	/*
+	 * Jobs whose packages need no build (received from the parent, or
+	 * built already) are committed at once: that wakes the Sender and the
+	 * Despooler now, not after the rest of this step.  A new build is
+	 * committed with the jobs, below, once it is started or made.
+	 */
+	if (nactivated > 0 && !new_builds)
+		sms_step_commit();
 	expire_jobs();
 	if (SPI_execute("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
 					false, 0) != SPI_OK_SELECT)
