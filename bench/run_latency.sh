@@ -34,7 +34,24 @@ SELECT 'CH1' || upper(lpad(to_hex(g), 5, '0')), 'LAT' || g, 'BRANCH', 'CH1', 'WI
   FROM generate_series(1, $n) g
 ON CONFLICT DO NOTHING;
 SQL
+# CPU time of a cluster (clock ticks): its postmaster, the children it has
+# reaped and those still running.  Latency on a shared machine depends on
+# the load; the CPU the two sites spend per job does not.
+cluster_cpu() {
+    local pm f t c
+    pm=$(head -1 "$1/postmaster.pid")
+    read -r -a f < "/proc/$pm/stat"
+    t=$((f[13] + f[14] + f[15] + f[16]))
+    for c in $(ps --ppid "$pm" -o pid=); do
+        read -r -a f < "/proc/$c/stat" 2>/dev/null && t=$((t + f[13] + f[14]))
+    done
+    echo "$t"
+}
+cpu0=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
 "$work/run_latency" "host=$PGHOST port=$PGPORT dbname=bench" "host=$PGHOST port=$chport dbname=bench" "$n" "$work"
+cpu1=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
+awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    'BEGIN { printf "  CPU of both sites (all their processes): %.1f ms per job\n", t * 1000 / hz / n }'
 # Where the time goes: each hop's p50/p90 from timestamps the two sites'
 # rows already carry (one machine's clock), joined by job ID (a job keeps
 # its ID at the child).  CH1's job row is written by receive_end, so "send"
