@@ -47,40 +47,28 @@ text_datum(const char *s)
 uint64
 sms_jobs_activate_due(int batch, Datum *job_ids)
 {
-	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(batch)};
 	bool		isnull;
 	uint64		n;
 	int			ret;
 
-	/*
-	 * Prepared once: this statement is what a woken Scheduler runs first,
-	 * and planning it each time cost a good part of a wake-up.
-	 */
-	if (plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare("WITH due AS ("
-						   "  SELECT job_id FROM smsdist.jobs"
-						   "   WHERE state = 'pending' AND start_after <= clock_timestamp()"
-						   "     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
-						   "   ORDER BY priority, start_after, job_id"
-						   "   LIMIT $1"
-						   "   FOR UPDATE SKIP LOCKED),"
-						   " act AS ("
-						   "  UPDATE smsdist.jobs j"
-						   "     SET state = 'active', state_reason = 'Start After time reached',"
-						   "         source_version = p.source_version"
-						   "    FROM due, smsdist.packages p"
-						   "   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
-						   "  RETURNING j.job_id)"
-						   "SELECT count(*), array_agg(job_id::text) FROM act",
-						   1, types);
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "smsdist: preparing the activation of jobs failed");
-		plan = p;
-	}
-	ret = SPI_execute_plan(plan, values, NULL, false, 0);
+	ret = SPI_execute_with_args("WITH due AS ("
+								"  SELECT job_id FROM smsdist.jobs"
+								"   WHERE state = 'pending' AND start_after <= clock_timestamp()"
+								"     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
+								"   ORDER BY priority, start_after, job_id"
+								"   LIMIT $1"
+								"   FOR UPDATE SKIP LOCKED),"
+								" act AS ("
+								"  UPDATE smsdist.jobs j"
+								"     SET state = 'active', state_reason = 'Start After time reached',"
+								"         source_version = p.source_version"
+								"    FROM due, smsdist.packages p"
+								"   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
+								"  RETURNING j.job_id)"
+								"SELECT count(*), array_agg(job_id::text) FROM act",
+								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist: activating jobs failed: SPI code %d", ret);
 	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
