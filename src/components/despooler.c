@@ -620,7 +620,6 @@ sms_despooler_step(void)
 	char	   *drive;
 	char	   *tmpdir;
 	bool		fallback;
-	volatile bool distributed = false;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -671,7 +670,6 @@ sms_despooler_step(void)
 	{
 		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
 		distribute(w, dps, tmpdir);
-		distributed = strcmp(w->job_type, "run_command") == 0;
 	}
 	PG_CATCH();
 	{
@@ -712,17 +710,5 @@ sms_despooler_step(void)
 	}
 	PG_END_TRY();
 
-	/*
-	 * The machines this distribution queued get their PCM files now, once
-	 * it has committed, rather than after the next step has looked for
-	 * other work first: the Run phase of a job starts as soon as its
-	 * package is published.  A failure here leaves the distribution done
-	 * and the machines queued, as it would in a later step.
-	 */
-	if (distributed)
-	{
-		sms_step_commit();
-		(void) sms_pcm_write_queued();
-	}
 	return GetCurrentTimestamp();	/* look for more work at once */
 }
