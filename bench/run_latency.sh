@@ -7,7 +7,7 @@
 set -eu
 work=$1
 n=${RUN_JOBS:-200}
-bindir=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+bindir=$(${PG_CONFIG:-pg_config} --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 [ -x "$bindir/initdb" ] || bindir=/usr/lib/postgresql/15/bin
 chport=$((PGPORT + 2))
 
@@ -34,25 +34,74 @@ SELECT 'CH1' || upper(lpad(to_hex(g), 5, '0')), 'LAT' || g, 'BRANCH', 'CH1', 'WI
   FROM generate_series(1, $n) g
 ON CONFLICT DO NOTHING;
 SQL
+# CPU time of a cluster (clock ticks): its postmaster, the children it has
+# reaped and those still running.  Latency on a shared machine depends on
+# the load; the CPU the two sites spend per job does not.
+cluster_cpu() {
+    local pm f t c
+    pm=$(head -1 "$1/postmaster.pid")
+    read -r -a f < "/proc/$pm/stat"
+    t=$((f[13] + f[14] + f[15] + f[16]))
+    for c in $(ps --ppid "$pm" -o pid=); do
+        read -r -a f < "/proc/$c/stat" 2>/dev/null && t=$((t + f[13] + f[14]))
+    done
+    echo "$t"
+}
+cpu0=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
 "$work/run_latency" "host=$PGHOST port=$PGPORT dbname=bench" "host=$PGHOST port=$chport dbname=bench" "$n" "$work"
-# where the time goes: medians of each step, from the two sites' own rows
-echo "  medians (ms):"
-psql -X -At -d bench -F ' ' <<'SQL' | awk '{ printf "    CEN: job INSERT -> build started %s, build %s, build -> send started %s, send (to the end of receive_end) %s\n", $1, $2, $3, $4 }'
-SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM b.started_at - j.created_at))::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM b.finished_at - b.started_at))::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.started_at - b.finished_at))::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.finished_at - s.started_at))::numeric, 1)
+cpu1=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
+awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$n" \
+    'BEGIN { printf "  CPU of both sites (all their processes): %.1f ms per job\n", t * 1000 / hz / n }'
+# Where the time goes: each hop's p50/p90 from timestamps the two sites'
+# rows already carry (one machine's clock), joined by job ID (a job keeps
+# its ID at the child).  CH1's job row is written by receive_end, so "send"
+# ends inside receive_end's transaction.
+psql -X -At -d bench -F ' ' >"$work/hops-cen" <<'SQL'
+SELECT j.job_id, extract(epoch FROM j.created_at), extract(epoch FROM j.activated_at),
+       extract(epoch FROM b.started_at), extract(epoch FROM b.finished_at), extract(epoch FROM s.started_at)
   FROM smsdist.jobs j
   JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version
   JOIN smsdist.job_site_status s ON s.job_id = j.job_id AND s.phase = 'send'
  WHERE j.job_type = 'run_command' AND j.comment IS DISTINCT FROM 'sent by the parent site'
-   AND j.target_machines[1] LIKE 'CH1%';
+   AND j.target_machines[1] LIKE 'CH1%' AND s.state = 'done'
+ ORDER BY 1;
 SQL
-PGPORT=$chport psql -X -At -d bench -F ' ' <<'SQL' | awk '{ printf "    CH1: job recorded -> distribution started %s, distribution %s, distribution -> PCM file %s\n", $1, $2, $3 }'
-SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.started_at - j.created_at))::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM s.finished_at - s.started_at))::numeric, 1),
-       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY 1000 * extract(epoch FROM p.written_at - s.finished_at))::numeric, 1)
+PGPORT=$chport psql -X -At -d bench -F ' ' >"$work/hops-ch1" <<'SQL'
+SELECT j.job_id, extract(epoch FROM j.created_at), extract(epoch FROM j.activated_at),
+       extract(epoch FROM s.started_at), extract(epoch FROM s.finished_at), extract(epoch FROM p.written_at)
   FROM smsdist.jobs j
   JOIN smsdist.job_site_status s ON s.job_id = j.job_id AND s.phase = 'distribute'
-  JOIN smsdist.pcm_files p ON j.job_id = ANY (p.jobs);
+  JOIN smsdist.pcm_files p ON j.job_id = ANY (p.jobs)
+ ORDER BY 1;
 SQL
+join "$work/hops-cen" "$work/hops-ch1" | awk '
+function pct(a, n, p,   i) { i = int(p / 100 * (n - 1) + 0.5) + 1; return a[i] }
+function show(name, col,   n, i, j, v, x) {
+    n = 0
+    for (i = 1; i <= rows; i++) {
+        x = d[i, col]
+        for (j = ++n; j > 1 && v[j - 1] > x; j--) v[j] = v[j - 1]
+        v[j] = x
+    }
+    printf "    %-58s %7.1f %7.1f\n", name, pct(v, n, 50), pct(v, n, 90)
+}
+{
+    rows++
+    d[rows, 1] = ($3 - $2) * 1000; d[rows, 2] = ($4 - $3) * 1000; d[rows, 3] = ($5 - $4) * 1000
+    d[rows, 4] = ($6 - $5) * 1000; d[rows, 5] = ($7 - $6) * 1000; d[rows, 6] = ($8 - $7) * 1000
+    d[rows, 7] = ($9 - $8) * 1000; d[rows, 8] = ($10 - $9) * 1000; d[rows, 9] = ($11 - $10) * 1000
+    d[rows, 10] = ($11 - $2) * 1000
+}
+END {
+    printf "  where the time goes, per hop (%d jobs; ms)                      p50     p90\n", rows
+    show("CEN: job INSERT -> activated (Scheduler woken at commit)", 1)
+    show("CEN: activated -> build started (rest of the activation)", 2)
+    show("CEN: build (small package, in the Scheduler step)", 3)
+    show("CEN: build finished -> send started (Sender woken)", 4)
+    show("send started -> job recorded at CH1 (in receive_end)", 5)
+    show("CH1: job recorded -> activated (CH1 Scheduler woken)", 6)
+    show("CH1: activated -> distribution started (Despooler woken)", 7)
+    show("CH1: distribution (extract, publish)", 8)
+    show("CH1: distribution finished -> PCM file written", 9)
+    show("total: job INSERT at CEN -> PCM file at CH1", 10)
+}'

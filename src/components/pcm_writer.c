@@ -409,8 +409,8 @@ flush_copies(void)
 	ListCell   *lc;
 	List	   *devices = NIL;
 
-	/* the data, durable: one syncfs() per file system */
-	foreach(lc, pending_dirs)
+	/* the data, durable: one syncfs() per file system, or (few) an fsync each */
+	foreach(lc, list_length(pending_copies) <= SMS_FEW_FILES ? NIL : pending_dirs)
 	{
 		const char *dir = lfirst(lc);
 		struct stat st;
@@ -448,6 +448,8 @@ flush_copies(void)
 		char	   *tmp = copy_tmp_path(pc->dir, pc->name);
 		char	   *path = psprintf("%s/%s", pc->dir, pc->name);
 
+		if (list_length(pending_copies) <= SMS_FEW_FILES)
+			(void) fsync_fname_ext(tmp, false, false, ERROR);
 		if (rename(tmp, path) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),

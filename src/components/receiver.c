@@ -972,10 +972,19 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	/*
 	 * Last, so that every failure above leaves the part file where a new
 	 * receive_end finds it.  The rename is durable before we return; the
-	 * rows commit right after.
+	 * rows commit right after.  The file's bytes are durable already (the
+	 * row counts only fsync'd bytes, and all of them were counted), so only
+	 * the new name needs flushing: durable_rename() would fsync the file
+	 * twice more.
 	 */
 	if (part != NULL)
-		(void) durable_rename(part, final_path, ERROR);
+	{
+		if (rename(part, final_path) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rename file \"%s\" to \"%s\": %m", part, final_path)));
+		(void) fsync_fname_ext(store, true, false, ERROR);
+	}
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -216,11 +216,13 @@ receiver_open_part_file(const char *store, const char *path, off_t *size)
 	char	   *dir = sms_incoming_dir(store);
 	int			fd;
 	bool		created = false;
+	bool		new_dir = false;
 	struct stat st;
 
 	fd = OpenTransientFile(path, O_RDWR | PG_BINARY);
 	if (fd < 0 && errno == ENOENT)
 	{
+		new_dir = stat(dir, &st) != 0;
 		if (pg_mkdir_p(pstrdup(dir), pg_dir_create_mode) != 0 && errno != EEXIST)
 			ereport(ERROR,
 					(errcode_for_file_access(),
@@ -240,7 +242,9 @@ receiver_open_part_file(const char *store, const char *path, off_t *size)
 	{
 		receiver_fsync_part_file(fd, path);
 		(void) fsync_fname_ext(dir, true, false, ERROR);
-		(void) fsync_fname_ext(store, true, false, ERROR);
+		/* the store holds the incoming directory's entry: new only once */
+		if (new_dir)
+			(void) fsync_fname_ext(store, true, false, ERROR);
 	}
 	*size = st.st_size;
 	return fd;

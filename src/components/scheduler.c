@@ -7,14 +7,15 @@
  * In SMS, phase 1 of a job: "If the job's Start After time has elapsed, SMS will
  * mark the job active and start processing."  A step of the Scheduler:
  *
- *	1. expires pending and active jobs whose expires_at has passed;
- *	2. claims up to BATCH pending jobs whose start_after has passed (FOR
+ *	1. claims up to BATCH pending jobs whose start_after has passed (FOR
  *	   UPDATE SKIP LOCKED, so an operator editing a job or a second Scheduler
  *	   never blocks it), marks them active and, for each, resolves its targets
  *	   into one smsdist.job_site_status row per target site -- phase "send" for
  *	   a child site, "distribute" for this site, where nothing needs sending --
  *	   and, for a run-command job, one smsdist.job_target_status row per target
- *	   machine.  A job that resolves to no site fails, with the reason;
+ *	   machine.  A job that resolves to no site fails, with the reason.
+ *	   A job whose expires_at has passed as well is left to the next item;
+ *	2. expires pending and active jobs whose expires_at has passed;
  *	3. completes run-command jobs none of whose targets is still on its way
  *	   (smsdist.finish_done_jobs(): a job normally completes in the
  *	   transaction that makes its last target final; this is the net under
@@ -98,7 +99,7 @@ expire_jobs(void)
  * a second; see docs/benchmarks.md.)
  */
 static uint64
-activate_due_jobs(void)
+activate_due_jobs(bool *new_builds)
 {
 	int			ret;
 	Datum		jobs;
@@ -108,6 +109,7 @@ activate_due_jobs(void)
 	Datum		values[2];
 	SPITupleTable *tuptable;
 
+	*new_builds = false;
 	n = sms_jobs_activate_due(BATCH, &jobs);
 	if (n == 0)
 		return 0;
@@ -161,6 +163,7 @@ activate_due_jobs(void)
 								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording package builds failed: SPI code %d", ret);
+	*new_builds = SPI_processed > 0;
 
 	/* status message 3000 for every job that is now active */
 	ret = SPI_execute_with_args("INSERT INTO smsdist.status_messages"
@@ -465,6 +468,8 @@ sms_scheduler_step(void)
 {
 	TimestampTz next;
 	TimestampTz now;
+	uint64		nactivated;
+	bool		new_builds;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -472,12 +477,27 @@ sms_scheduler_step(void)
 		return DT_NOEND;
 	}
 
+	/*
+	 * Due jobs first: a wake-up is usually for one, and the housekeeping
+	 * below would delay it by a millisecond or more.  A due job whose
+	 * expiry time has passed too is not activated, but expired right after.
+	 */
+	nactivated = activate_due_jobs(&new_builds);
+	if (nactivated >= BATCH)
+		return GetCurrentTimestamp();	/* more may be due: go again at once */
+
+	/*
+	 * Jobs whose packages need no build (received from the parent, or
+	 * built already) are committed at once: that wakes the Sender and the
+	 * Despooler now, not after the rest of this step.  A new build is
+	 * committed with the jobs, below, once it is started or made.
+	 */
+	if (nactivated > 0 && !new_builds)
+		sms_step_commit();
 	expire_jobs();
 	if (SPI_execute("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
 					false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: completing finished jobs failed");
-	if (activate_due_jobs() >= BATCH)
-		return GetCurrentTimestamp();	/* more may be due: go again at once */
 	if (!start_builders())
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
 	purge_package_store();

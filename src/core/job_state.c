@@ -40,7 +40,8 @@ text_datum(const char *s)
 
 /*
  * pending -> active: claim up to batch jobs whose Start After has come, in
- * priority order, and fix the package version each one sends.  Returns how
+ * priority order, and fix the package version each one sends.  A job whose
+ * expiry time has passed is left for sms_jobs_expire_due().  Returns how
  * many; *job_ids is their IDs (text[]) when there are any.
  */
 uint64
@@ -55,6 +56,7 @@ sms_jobs_activate_due(int batch, Datum *job_ids)
 	ret = SPI_execute_with_args("WITH due AS ("
 								"  SELECT job_id FROM smsdist.jobs"
 								"   WHERE state = 'pending' AND start_after <= clock_timestamp()"
+								"     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
 								"   ORDER BY priority, start_after, job_id"
 								"   LIMIT $1"
 								"   FOR UPDATE SKIP LOCKED),"

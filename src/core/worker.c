@@ -29,8 +29,11 @@
 #include "status.h"
 #include "worker.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
-#include "commands/extension.h"
+#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -41,6 +44,7 @@
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -110,26 +114,42 @@ step_lock_release(void)
 
 /*
  * Is the extension installed at our version?  Returns NULL if so, else the
- * reason we cannot work.  Must be called in a transaction with SPI connected.
+ * reason we cannot work.  Must be called in a transaction.  Every step asks,
+ * so it reads pg_extension through its index rather than by a query that
+ * would be parsed and planned each time.
  */
 static const char *
 extension_problem(void)
 {
-	int			ret;
-	char	   *installed;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *installed = NULL;
+	const char *problem = NULL;
 
-	if (!OidIsValid(get_extension_oid(SMSDIST_EXTENSION_NAME, true)))
-		return "waiting for CREATE EXTENSION smsdist";
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(SMSDIST_EXTENSION_NAME));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
 
-	ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'smsdist'",
-					  true, 1);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		return "waiting for CREATE EXTENSION smsdist";
-	installed = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (installed == NULL || strcmp(installed, SMSDIST_VERSION) != 0)
-		return psprintf("waiting for ALTER EXTENSION smsdist UPDATE (installed %s, library %s)",
-						installed ? installed : "?", SMSDIST_VERSION);
-	return NULL;
+		installed = isnull ? pstrdup("?") : TextDatumGetCString(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (installed == NULL)
+		problem = "waiting for CREATE EXTENSION smsdist";
+	else if (strcmp(installed, SMSDIST_VERSION) != 0)
+		problem = psprintf("waiting for ALTER EXTENSION smsdist UPDATE (installed %s, library %s)",
+						   installed, SMSDIST_VERSION);
+	return problem;
 }
 
 /*

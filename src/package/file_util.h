@@ -35,6 +35,14 @@
 /* Write all of buf (short writes retried); false with errno set on failure. */
 extern bool sms_write_all(int fd, const char *buf, size_t len);
 
+/*
+ * Up to this many new files are made durable by an fsync each, more by one
+ * syncfs() of their file system.  A syncfs() also writes out whatever else
+ * is dirty there (other clusters, a package being extracted): 126 ms was
+ * seen for a 1 KB package on a busy machine, where its fsyncs took a few.
+ */
+#define SMS_FEW_FILES 32
+
 /* openat() as an external descriptor (O_CLOEXEC added); -1 with errno. */
 extern int	sms_openat_external(int dirfd, const char *name, int flags, mode_t mode);
 /* close() of an external descriptor; errno as close() left it. */
