@@ -17,7 +17,7 @@ use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $psql = agent_path() =~ s{/smsdist-agent$}{/psql}r;
 my $conf = "smsdist.poll_interval = '5s'\nrestart_after_crash = on\n";
@@ -58,6 +58,17 @@ ok(wait_until($cen, 'site', q{SELECT count(*) = 1 FROM pg_stat_activity WHERE ba
 	"CEN's Sender waits to record CH1's first report");
 ok(wait_until($ch1, 'site', qq{SELECT coalesce(pg_read_file('$b/logon1/pcins.box/CH100001', 0, 100000, true), '') LIKE '%[job CEN00C01]%'}, 90),
 	'CH1 published the package and wrote the PCM file');
+
+# The agent judges a mandatory time by the site's clock in the heartbeat
+# (CH1.HBT, rewritten every poll interval): it runs the program once that
+# clock has passed the job's time, which a fast chain can beat
+my $due = $ch1->safe_psql('site', q{SELECT to_char((date_trunc('second', mandatory_at) + interval '1 second') AT TIME ZONE 'UTC',
+	'YYYY-MM-DD"T"HH24:MI:SS"Z"') FROM smsdist.jobs WHERE job_id = 'CEN00C01'});
+ok(eventually(sub {
+			open(my $fh, '<', "$b/cap1/offerinf.box/CH1.HBT") or return 0;
+			my ($t) = join('', <$fh>) =~ /^site_time=(\S+)$/m;
+			return defined $t && $t ge $due;
+		}), "CH1's heartbeat shows its clock past the job's mandatory time ($due)");
 
 # the machine's agent runs the program; CH1 tells CEN, whose job completes
 my ($o, $e) = ('', '');
