@@ -56,12 +56,20 @@
 #include "package_store.h"
 #include "site_link.h"
 #include "job_state.h"
+#include "wakeup.h"
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lock.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -384,13 +392,13 @@ sender_finish_transfer(Transfer *t, TransferState state, char *err)
 }
 
 /*
- * A send helper's work (sender_fanout.c): claim the send rows of (job_id,
+ * A send helper's work (smsdist_send_helper_main, below): claim the send rows of (job_id,
  * hop) the Sender chose and send them.  Called in a transaction with SPI
  * connected, as a step; an ERROR once the rows are claimed puts them back
  * to retrying with its message, in a new transaction, as a failed
  * attempt.
  */
-void
+static void
 sender_send_one(const char *job_id, const char *hop)
 {
 	Transfer   *t = MemoryContextAllocZero(sms_step_context, sizeof(Transfer));
@@ -433,6 +441,73 @@ sender_send_one(const char *job_id, const char *hop)
 		transfer_failed(t, edata->message);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * A send helper: one transfer, as a step of the Sender would run it (a
+ * transaction, SPI, the maintenance lock in share mode), then it wakes
+ * the Sender and leaves.
+ */
+void
+smsdist_send_helper_main(Datum arg)
+{
+	SendHelperArgs args;
+	char		appname[NAMEDATALEN];
+	LOCKTAG		tag;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
+	/* the record of running transfers (sender_fanout.h) */
+	snprintf(appname, sizeof(appname), "smsdist send %s %s", args.job_id, args.hop);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	sms_step_context = AllocSetContextCreate(TopMemoryContext, "smsdist send helper",
+											 ALLOCSET_DEFAULT_SIZES);
+
+	/* the extension is being dropped or updated: the Sender tries later */
+	sms_maintenance_locktag(&tag);
+	if (LockAcquire(&tag, ShareLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
+		proc_exit(0);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("sending job %s to site %s", args.job_id, args.hop));
+	PG_TRY();
+	{
+		sender_send_one(args.job_id, args.hop);
+	}
+	PG_CATCH();
+	{
+		/*
+		 * Before the claim (a claimed transfer's errors are its rows'): the
+		 * rows are as they were, and the Sender would start a helper for
+		 * them again at once.  Hold the slot a second, as a worker backs
+		 * off after an error.
+		 */
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		LockRelease(&tag, ShareLock, true);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		proc_exit(1);
+	}
+	PG_END_TRY();
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	LockRelease(&tag, ShareLock, true);
+	pgstat_report_stat(true);
+	pgstat_report_activity(STATE_IDLE, NULL);
+	/* the Sender may start the next transfer (its latch, if it is not our parent) */
+	sms_wake_now(SMS_SENDER);
+	proc_exit(0);
 }
 
 /*

@@ -14,6 +14,6 @@
 #include "smsdist.h"
 
 extern TimestampTz sms_sender_step(void);
-extern void sender_send_one(const char *job_id, const char *hop);
+extern PGDLLEXPORT void smsdist_send_helper_main(Datum arg);
 
 #endif							/* SMSDIST_SENDER_H */

@@ -32,9 +32,17 @@
 	"         WHERE a.backend_type = 'smsdist send' AND a.application_name LIKE 'smsdist send %'" \
 	"           AND a.datname = pg_catalog.current_database()) r"
 
+/* What a helper is told, in bgw_extra (its main is in sender.c). */
+typedef struct SendHelperArgs
+{
+	Oid			dboid;
+	char		job_id[16];
+	char		hop[16];
+} SendHelperArgs;
+
+
 extern Datum sender_fanout_running(void);
 extern int	sender_fanout_reap(void);
 extern bool sender_fanout_start(const char *job_id, const char *hop);
-extern PGDLLEXPORT void smsdist_send_helper_main(Datum arg);
 
 #endif							/* SMSDIST_SENDER_FANOUT_H */
