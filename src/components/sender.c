@@ -392,8 +392,8 @@ sender_finish_transfer(Transfer *t, TransferState state, char *err)
 }
 
 /*
- * A send helper's work (smsdist_send_helper_main, below): claim the send rows of (job_id,
- * hop) the Sender chose and send them.  Called in a transaction with SPI
+ * A send helper's work (smsdist_send_helper_main, below): claim the send
+ * rows of (job_id, hop) the Sender chose and send them.  Called in a transaction with SPI
  * connected, as a step; an ERROR once the rows are claimed puts them back
  * to retrying with its message, in a new transaction, as a failed
  * attempt.
