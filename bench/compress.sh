@@ -10,18 +10,7 @@ level=${LEVEL:-6}
 workers=${WORKERS:-}   # smsdist.compression_workers; empty: the default
 
 # ~200 MB of mixed files: incompressible (random), text, and real binaries
-if [ ! -d "$tree" ]; then
-    mkdir -p "$tree/random" "$tree/text" "$tree/bin"
-    for i in $(seq 1 350); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
-    for i in $(seq 1 70); do
-        seq $((i * 100000)) $((i * 100000 + 21000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
-    done
-    find /usr/lib/x86_64-linux-gnu /usr/lib/postgresql -type f -size +20k 2>/dev/null | sort | head -3000 |
-        while read -r f; do
-            [ "$(du -sm "$tree/bin" | cut -f1)" -ge 60 ] && break
-            cp "$f" "$tree/bin/$(echo "$f" | tr / _)" 2>/dev/null || true
-        done
-fi
+bash "$(dirname "$0")/make_tree.sh" "$tree" 200
 bytes=$(du -sb "$tree" | cut -f1)
 files=$(find "$tree" -type f | wc -l)
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }

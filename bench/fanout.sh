@@ -28,18 +28,7 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
 
 # the tree compress.sh makes (~200 MB: random, text, binaries)
-if [ ! -d "$tree" ]; then
-    mkdir -p "$tree/random" "$tree/text" "$tree/bin"
-    for i in $(seq 1 $((350 * mbs / 200))); do head -c 200000 /dev/urandom > "$tree/random/r$i.dat"; done
-    for i in $(seq 1 $((70 * mbs / 200))); do
-        seq $((i * 100000)) $((i * 100000 + 21000)) | awk '{print "line " $1 " of a log file, status=" ($1 % 7) " user=u" ($1 % 113)}' > "$tree/text/log$i.txt"
-    done
-    find /usr/lib/x86_64-linux-gnu /usr/lib/postgresql -type f -size +20k 2>/dev/null | sort | head -3000 |
-        while read -r f; do
-            [ "$(du -sm "$tree/bin" | cut -f1)" -ge $((60 * mbs / 200)) ] && break
-            cp "$f" "$tree/bin/$(echo "$f" | tr / _)" 2>/dev/null || true
-        done
-fi
+bash "$(dirname "$0")/make_tree.sh" "$tree" "$mbs"
 echo "tree: $(find "$tree" -type f | wc -l) files, $(mb "$(du -sb "$tree" | cut -f1)") MB; $children child sites; $(nproc) CPUs"
 
 # CEN: room for a helper per child (8 workers, a builder and its compressors)
