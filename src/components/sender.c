@@ -88,6 +88,9 @@ static bool unroutable_found = false;
  */
 static bool skip_streams_once = false;
 
+/* a package file smaller than this is sent by the Sender, not a helper */
+#define SEND_HERE_BELOW_BYTES	((int64) 1024 * 1024)
+
 /* whether this Sender has removed what killed delta builders left */
 static bool deltas_swept = false;
 
@@ -103,6 +106,23 @@ typedef struct SentSoFar
 	char	   *key;
 	int64		sent;
 } SentSoFar;
+
+/* whether the Sender stepped out of t's transfer before (it goes on here) */
+static bool
+stepped_out_of(Transfer *t)
+{
+	char	   *key = psprintf("%s/%s", t->job_id, t->hop);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, sent_before_yield)
+	{
+		if (strcmp(((SentSoFar *) lfirst(lc))->key, key) == 0)
+			found = true;
+	}
+	pfree(key);
+	return found;
+}
 
 static int64
 take_sent_so_far(Transfer *t)
@@ -146,7 +166,7 @@ keep_sent_so_far(Transfer *t)
  * they failed at once).  *stream: the package is still being compressed.
  */
 static Transfer *
-find_send_rows(bool *stream)
+find_send_rows(bool *stream, int64 *bytes)
 {
 	Oid			types[4] = {BOOLOID, TEXTARRAYOID, INT4OID, INT4OID};
 	Datum		values[4];
@@ -159,7 +179,7 @@ find_send_rows(bool *stream)
 	values[3] = Int32GetDatum(sms_max_concurrent_sends_per_site);
 	ret = SPI_execute_with_args("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
 					  "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
-					  "       coalesce(b.state = 'building', false)"
+					  "       coalesce(b.state = 'building', false), coalesce(b.bytes, 0)"
 					  "  FROM smsdist.job_site_status s"
 					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
 					  "  LEFT JOIN smsdist.package_builds b"
@@ -206,6 +226,7 @@ find_send_rows(bool *stream)
 	t->job_id = sender_result_value(1);
 	t->hop = sender_result_value(2);
 	*stream = strcmp(sender_result_value(3), "t") == 0;
+	*bytes = strtoll(sender_result_value(4), NULL, 10);
 	if (t->hop == NULL)
 	{
 		/* not below this site: nothing can ever reach it from here */
@@ -614,8 +635,9 @@ sms_sender_step(void)
 	for (;;)
 	{
 		bool		stream = false;
+		int64		bytes = 0;
 
-		t = find_send_rows(&stream);
+		t = find_send_rows(&stream, &bytes);
 		if (unroutable_found)
 			return GetCurrentTimestamp();
 		if (t == NULL)
@@ -624,9 +646,15 @@ sms_sender_step(void)
 		 * A finished file goes to a send helper, so that transfers to
 		 * several sites run at once and this process stays free for the
 		 * reports.  A stream is sent here: the builder wakes the Sender
-		 * after every member.  Without a free worker slot, here too.
+		 * after every member.  Without a free worker slot, here too.  And
+		 * a small file (a removal has none): a helper costs a process, a
+		 * database connection and a new connection to the child, tens of
+		 * milliseconds, where the kept connection takes it at once.  And a
+		 * transfer this Sender stepped out of: its status message counts
+		 * the bytes sent before (sent_before_yield, in this process).
 		 */
-		if (!stream && sender_fanout_start(t->job_id, t->hop))
+		if (!stream && bytes >= SEND_HERE_BELOW_BYTES && !stepped_out_of(t) &&
+			sender_fanout_start(t->job_id, t->hop))
 		{
 			sms_step_commit();	/* the helper claims the rows */
 			continue;
