@@ -663,6 +663,12 @@ sms_distribute_row_reported(const char *job_id, const char *site, const char *st
 								"       last_error = $5,"
 								"       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+								/*
+								 * a row cancelled here stays so: a report the
+								 * child made before the cancellation reached it
+								 * would open it again, and nothing would end it
+								 */
+								"   AND state <> 'cancelled'"
 								"   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
 								"        OR (detail IS DISTINCT FROM CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END"
 								"            AND updated_at < clock_timestamp() - interval '1 second'))",
