@@ -13,7 +13,12 @@
  *					offerinf.box and pkginfo.box readable; its statmsgs.box
  *					writable when there is a machine key (else a warning:
  *					no status would be written).  A box the site has not
- *					made yet is a warning, not a failure.
+ *					made yet is a warning, not a failure.  Then the site
+ *					key: the signed files found in those boxes must verify
+ *					with --site-key's keys.  None verifying is a failure
+ *					(the key of another site, or an old one); some not
+ *					verifying is a warning naming them (a share holding
+ *					tampered or stale files); no file yet is a warning.
  *	advanced mode	the management point: connect, authenticate, ask this
  *					machine's policy (management_point.c, mp_check).
  *	both			the state directory writable, or creatable.
@@ -27,9 +32,12 @@
  *-------------------------------------------------------------------------
  */
 #define _GNU_SOURCE				/* eaccess */
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +45,18 @@
 #include "agent_util.h"
 #include "box_file.h"
 #include "management_point.h"
+#include "sms_signature.h"
+
+/* At most this many files of each box are verified: enough to tell a wrong key. */
+#define CHECK_SIGNED_PER_BOX 16
+
+/* What the site-key check found across the boxes. */
+typedef struct KeyCheck
+{
+	int			verified;		/* files whose signature verified */
+	int			failed;			/* files that did not verify */
+	char		first_ok[1024];	/* the first file that verified */
+}			KeyCheck;
 
 /*
  * Directory dir (what: how to name it) is there and this account may list
@@ -113,6 +133,98 @@ check_state_dir(const Config *c)
 	return ok;
 }
 
+/*
+ * Verify the signed files of box dir/sub with the site's keys, counting
+ * into kc; each that does not verify is named.  Temporary files (a
+ * leading dot: a writer's file not yet renamed) are not the site's word
+ * yet and are skipped, as are entries that are not regular files and
+ * icons (.ICO: binary, checked by the hash their signed .PKG holds).
+ */
+static void
+check_box_signatures(const Config *c, const char *dir, const char *sub, KeyCheck *kc)
+{
+	char	   *box = xpath_join(dir, sub);
+	DIR		   *d = opendir(box);
+	struct dirent *e;
+	int			seen = 0;
+
+	if (d == NULL)
+	{
+		free(box);
+		return;					/* said by check_subdir */
+	}
+	while (seen < CHECK_SIGNED_PER_BOX && (e = readdir(d)) != NULL)
+	{
+		char	   *path;
+		struct stat st;
+		char	   *buf = NULL;
+		size_t		len;
+		size_t		signed_len;
+		char		err[512];
+		bool		regular;
+
+		size_t		nlen = strlen(e->d_name);
+
+		if (e->d_name[0] == '.' || (nlen > 4 && strcasecmp(e->d_name + nlen - 4, ".ico") == 0))
+			continue;
+		path = xpath_join(box, e->d_name);
+		regular = lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+		if (!regular)
+		{
+			free(path);
+			continue;
+		}
+		seen++;
+		if (sms_fmt_read_file(box, e->d_name, &buf, &len, err, sizeof(err)) &&
+			sms_sig_verify(c->site_keys, buf, len, &signed_len, err, sizeof(err)))
+		{
+			if (kc->verified++ == 0)
+				snprintf(kc->first_ok, sizeof(kc->first_ok), "%s", path);
+		}
+		else
+		{
+			kc->failed++;
+			agent_warn("check: \"%s\" does not verify with the site key(s): %s", path, err);
+		}
+		free(buf);
+		free(path);
+	}
+	closedir(d);
+	free(box);
+}
+
+/*
+ * The site key(s) of --site-key verify what the site wrote on the shares:
+ * a key that verifies nothing there is the wrong key, and every file it
+ * refuses would offer nothing.
+ */
+static bool
+check_site_key(const Config *c)
+{
+	KeyCheck	kc = {0};
+
+	check_box_signatures(c, c->logon_dir, SMS_FMT_DIR_PCINS, &kc);
+	check_box_signatures(c, c->cap_dir, SMS_FMT_DIR_OFFERINF, &kc);
+	check_box_signatures(c, c->cap_dir, SMS_FMT_DIR_PKGINFO, &kc);
+	if (kc.verified == 0 && kc.failed == 0)
+	{
+		agent_warn("check: no signed file on the shares yet: the site key is checked once the site "
+				   "has written one");
+		return true;
+	}
+	if (kc.verified == 0)
+	{
+		agent_error("check: the site key(s) verify none of the %d signed file(s) on the shares: is "
+					"--site-key the public key of this site (SELECT smsdist.site_public_key())?", kc.failed);
+		return false;
+	}
+	agent_info("check: the site key verifies %d signed file(s) on the shares (first: \"%s\")",
+			   kc.verified, kc.first_ok);
+	if (kc.failed > 0)
+		agent_warn("check: %d file(s) on the shares do not verify (above): they offer nothing", kc.failed);
+	return true;
+}
+
 static bool
 check_legacy(const Config *c)
 {
@@ -133,6 +245,8 @@ check_legacy(const Config *c)
 	}
 	else
 		ok = false;
+	if (ok)
+		ok = check_site_key(c);
 	return ok;
 }
 

@@ -467,7 +467,10 @@ is_long_option(const char *a, const char *name, size_t min, const char **value)
 /*
  * The configuration file the command line names: --config FILE, none with
  * --no-config, --help or --version (which must work whatever the file
- * holds), else DEFAULT_CONFIG_FILE when it exists.  NULL: none.  A scan of
+ * holds), else the file the environment's SMSDIST_AGENT_CONFIG names (none
+ * when it is set but empty: how a test or a second agent on the machine
+ * keeps clear of the system's file), else DEFAULT_CONFIG_FILE when it
+ * exists.  NULL: none.  A scan of
  * its own, before getopt_long, because the file comes first and the
  * command line overrides it; it takes the abbreviations getopt_long takes.
  */
@@ -492,8 +495,16 @@ config_file_of(int argc, char **argv)
 	}
 	if (none)
 		return NULL;
-	if (file == NULL && access(DEFAULT_CONFIG_FILE, F_OK) == 0)
-		file = DEFAULT_CONFIG_FILE;
+	if (file == NULL)
+	{
+		const char *env = getenv("SMSDIST_AGENT_CONFIG");
+
+		/* set: it names the file (must exist), or none when empty */
+		if (env != NULL)
+			file = env[0] != '\0' ? env : NULL;
+		else if (access(DEFAULT_CONFIG_FILE, F_OK) == 0)
+			file = DEFAULT_CONFIG_FILE;
+	}
 	return file;
 }
 

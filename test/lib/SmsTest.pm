@@ -72,6 +72,9 @@ our @EXPORT = qw(site_node wait_until basic_inventory scheduler_pid insert_job t
 # An info line of smsdist-agent's log, before its message: the time (ISO
 # 8601 UTC, milliseconds) and the level.
 our $AGENT_INFO = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: /;
+# Every agent a test runs reads no configuration file unless it names one:
+# a machine's own /etc/smsdist/agent.conf must change no test.
+$ENV{SMSDIST_AGENT_CONFIG} = '';
 our @EXPORT_OK = qw(eventually crash_site site_processes component_workers memory_context_total);
 
 sub site_node

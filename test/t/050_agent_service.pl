@@ -88,6 +88,20 @@ like($o, qr/ info: check: all is well with \Q$good\E$/m, 'and says all is well')
 like($e, qr/ warning: check: the CAP's package files ".*pkginfo\.box" is not there \(yet\)/m,
 	'a box the site has not made yet is a warning (no advertisement: no pkginfo.box)');
 ok(!-e "$b/ws/check", '--check makes no state directory');
+like($o, qr/ info: check: the site key verifies \d+ signed file\(s\) on the shares \(first: ".*"\)$/m,
+	'it verifies the signed files on the shares with the site key');
+
+# the public key of another site: --check says it verifies nothing there
+system("openssl genpkey -algorithm ED25519 -out '$b/conf/other.key' 2>/dev/null && "
+	  . "openssl pkey -in '$b/conf/other.key' -pubout -out '$b/conf/other.pub' 2>/dev/null") == 0
+  or die "openssl genpkey failed";
+chmod(0644, "$b/conf/other.pub") or die;
+($rc, $o, $e) = agent('--config', $good, '--site-key', "$b/conf/other.pub", '--state-dir', "$b/ws/check", '--check');
+is($rc, 1, '--check with the key of another site: exit 1');
+like($e, qr/ error: check: the site key\(s\) verify none of the \d+ signed file\(s\) on the shares: is --site-key the public key of this site/m,
+	'it says the key verifies none of the files on the shares') or diag($o, $e);
+like($e, qr/ warning: check: ".*pcins\.box\/CEN00001" does not verify with the site key\(s\)/m,
+	'and names a file it refused');
 ($rc, $o, $e) = agent("--conf=$good", '--state-dir', "$b/ws/check", '--check');
 like($o, qr/ info: check: all is well with \Q$good\E$/m, '--config abbreviated as getopt allows (--conf=FILE) is read too');
 is(scalar(() = glob("$b/cap/statmsgs.box/*")), 0, 'and sends no status');
@@ -164,6 +178,19 @@ ok(-f "$b/ws/from-file/offers", 'in the file\'s state directory');
 is($rc, 0, 'the command line overrides the file') or diag($e);
 like($o, qr/^${AGENT_INFO}offer job CEN000D1 /m, 'its clock: the job is offered') or diag($o);
 ok(-f "$b/ws/from-args/offers", 'its state directory is used');
+{
+	# SMSDIST_AGENT_CONFIG names the file when the command line names none
+	local $ENV{SMSDIST_AGENT_CONFIG} = $good;
+	($rc, $o, $e) = agent('--state-dir', "$b/ws/from-env");
+	is($rc, 0, 'a poll with SMSDIST_AGENT_CONFIG naming the file runs') or diag($e);
+	ok(-f "$b/ws/from-env/offers", 'with the settings of the file it names');
+	($rc, $o, $e) = agent('--no-config', '--state-dir', "$b/ws/from-env");
+	is($rc, 2, '--no-config reads no file, whatever SMSDIST_AGENT_CONFIG says');
+	$ENV{SMSDIST_AGENT_CONFIG} = "$b/conf/nosuch.conf";
+	($rc, $o, $e) = agent('--state-dir', "$b/ws/from-env");
+	is($rc, 2, 'SMSDIST_AGENT_CONFIG naming a file that is not there: exit 2');
+	like($e, qr/nosuch\.conf/, 'the error names the file') or diag($e);
+}
 
 my %refused = (
 	'world-writable' => [ conf('ww.conf', $legacy, 0666), qr/ww\.conf" is writable by others \(mode 0666\)/ ],
