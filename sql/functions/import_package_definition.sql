@@ -51,13 +51,13 @@ BEGIN
             WHEN 'package definition:name' THEN
                 pkg.name := e.value::smsdist.object_name; why := 'packages.name';
             WHEN 'package definition:version' THEN
-                pkg.version := e.value::smsdist.object_name; why := 'packages.version';
+                pkg.version := nullif(e.value, '')::smsdist.object_name; why := 'packages.version';
             WHEN 'package definition:publisher' THEN
-                pkg.manufacturer := e.value::smsdist.object_name; why := 'packages.manufacturer';
+                pkg.manufacturer := nullif(e.value, '')::smsdist.object_name; why := 'packages.manufacturer';
             WHEN 'package definition:language' THEN
-                pkg.language := e.value::smsdist.object_name; why := 'packages.language';
+                pkg.language := nullif(e.value, '')::smsdist.object_name; why := 'packages.language';
             WHEN 'package definition:comment' THEN
-                pkg.comment := e.value; why := 'packages.comment';
+                pkg.comment := nullif(e.value, ''); why := 'packages.comment';
             WHEN 'package definition:programs' THEN
                 programs := ARRAY(SELECT x FROM regexp_split_to_table(e.value, '\s*,\s*') x WHERE x <> '');
                 programs_entry := e;
@@ -79,6 +79,9 @@ BEGIN
             RAISE EXCEPTION 'package definition line %, [%] %: %', e.line, e.section, e.key, SQLERRM
                 USING ERRCODE = SQLSTATE;
         END;
+        IF e.value = '' AND act = 'mapped' AND e.section !~* '^pdf$' THEN
+            why := why || ' = NULL (empty)';        -- an optional field left empty, as SMS wrote them
+        END IF;
         report := report || jsonb_build_object('line', e.line, 'section', e.section, 'key', e.key,
                                                'value', e.value, 'action', act, 'reason', why);
     END LOOP;

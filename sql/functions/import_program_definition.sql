@@ -44,7 +44,7 @@ BEGIN
             WHEN 'commandline' THEN
                 p_command := e.value::smsdist.command_line; why := 'programs.command_line';
             WHEN 'comment' THEN
-                p_comment := e.value; why := 'programs.comment';
+                p_comment := nullif(e.value, ''); why := 'programs.comment' || CASE WHEN e.value = '' THEN ' = NULL (empty)' ELSE '' END;
             WHEN 'adminrightsrequired' THEN
                 admin_entry := e; CONTINUE;
             WHEN 'canrunwhen' THEN
@@ -101,7 +101,9 @@ BEGIN
                     WHEN 'reconnectdriveatlogon' THEN 'smsdist programs run from the package''s directory, never from a drive letter'
                     WHEN 'dependentprogram' THEN 'smsdist runs no program before another'
                     WHEN 'assignment' THEN 'smsdist runs a program once per machine'
-                    WHEN 'disabled' THEN 'smsdist programs cannot be disabled: the program is created'
+                    WHEN 'disabled' THEN CASE WHEN lower(e.value) IN ('true', 'yes', '1')
+                        THEN 'smsdist programs cannot be disabled: the program is created, and may be advertised'
+                        ELSE 'smsdist programs are always enabled, as this says' END
                     WHEN 'removeprogram' THEN 'smsdist does not uninstall software when a package is removed'
                     WHEN 'uninstallkey' THEN 'smsdist does not uninstall software when a package is removed'
                     WHEN 'additionalprogramrequirements' THEN 'smsdist shows users no requirements text'

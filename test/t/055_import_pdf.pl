@@ -93,6 +93,16 @@ like($out, qr/^21\|Setup Package for Inventory\|InventoryThisPackage\|ignored\|s
 like($out, qr/^28\|Empty Section\|\|ignored\|/m, 'an empty unknown section is reported too');
 like($out, qr/^10\|Package Definition\|SetupVariations\|ignored\|unknown key$/m, 'an unknown key is reported as ignored');
 
+# ---- optional fields left empty, as SMS 2003 wrote them; smsdist's own platform names
+($rc, $out, $err) = import_file('empty-fields.sms');
+is($rc, 0, 'a file with empty optional fields is imported') or diag($err);
+like($out, qr/^8\|Package Definition\|Language\|mapped\|packages\.language = NULL \(empty\)$/m,
+	'an empty Language is NULL, and the report says so');
+is(q1(q{SELECT coalesce(p.version, 'NULL') || '|' || coalesce(p.language, 'NULL') || '|' || coalesce(p.comment, 'NULL')
+               || '|' || g.platforms::text
+          FROM smsdist.packages p JOIN smsdist.programs g USING (package_id) WHERE p.name = 'SMS 2003 Toolkit'}),
+	'NULL|NULL|NULL|{WINNT_X86,WIN_X64,LINUX_X86_64}', 'empty fields are NULL; SupportedClients may name smsdist platforms');
+
 # ---- the encodings: the same characters from each
 my %enc = ('win1252.pdf' => 'Café Manager|Société Générale®|Gestion des cafés – édition €',
 	'utf16le.sms' => 'Zürich Tools|Müller AG|Werkzeuge für Zürich 𝄞',
@@ -148,9 +158,65 @@ for my $t (@bad)
 # every file in the corpus is tested above
 opendir(my $dh, $corpus) or die "$corpus: $!";
 my %tested = map { $_->[0] => 1 } @bad;
-$tested{$_} = 1 for ('officexp.sms', 'acrobat.pdf', 'unknown-sections.pdf', keys %enc);
+$tested{$_} = 1 for ('officexp.sms', 'acrobat.pdf', 'unknown-sections.pdf', 'empty-fields.sms', keys %enc);
 is(join(' ', grep { !/^\./ && !$tested{$_} } sort readdir($dh)), '', 'every file of the corpus is tested');
 closedir $dh;
+
+# ---- the corpus mutated (a fixed seed): bytes changed, files cut short,
+# pieces repeated, the bytes that matter to the format put anywhere.  Each
+# import succeeds or fails with one of the errors above (a line-numbered
+# package definition error, a limit or a table's check), never otherwise.
+$node->safe_psql('site', qq{
+CREATE TABLE fuzz_outcomes (file text, state text, msg text);
+DO \$\$
+DECLARE
+    f text;
+    orig bytea;
+    b bytea;
+    n integer;
+    p integer;
+BEGIN
+    PERFORM setseed(0.55);
+    FOR f IN SELECT x FROM pg_ls_dir('$corpus') x WHERE x !~ '^[.]' ORDER BY x LOOP
+        orig := pg_read_binary_file('$corpus/' || f);
+        FOR i IN 1..40 LOOP
+            b := orig;
+            n := length(b);
+            CASE i % 4
+            WHEN 0 THEN
+                FOR k IN 1..(1 + (random() * 3)::int) LOOP
+                    b := set_byte(b, (random() * (n - 1))::int, (random() * 255)::int);
+                END LOOP;
+            WHEN 1 THEN
+                b := substr(b, 1, (random() * n)::int);
+            WHEN 2 THEN
+                p := (random() * n)::int;
+                b := substr(b, 1, p) || substr(b, (random() * n)::int + 1, (random() * 80)::int) || substr(b, p + 1);
+            ELSE
+                b := set_byte(b, (random() * (n - 1))::int,
+                              get_byte('\\x5b5d3d0a0d3b2200ff09'::bytea, (random() * 9)::int));
+            END CASE;
+            BEGIN
+                PERFORM count(*) FROM smsdist.import_package_definition(b, '$b/src/app');
+                RAISE EXCEPTION 'imported' USING ERRCODE = 'P0001';
+            EXCEPTION WHEN OTHERS THEN
+                INSERT INTO fuzz_outcomes VALUES (f, SQLSTATE, SQLERRM);
+            END;
+        END LOOP;
+    END LOOP;
+END
+\$\$;});
+opendir(my $cd, $corpus) or die "$corpus: $!";
+my $files = scalar(grep { !/^\./ } readdir($cd));
+closedir $cd;
+is(q1(q{SELECT count(*) FROM fuzz_outcomes}), 40 * $files, "each of the $files files mutated 40 times");
+my $odd = q1(q{SELECT string_agg(state || ' ' || msg, E'\n') FROM fuzz_outcomes
+                WHERE NOT (state = 'P0001' AND msg = 'imported'
+                           OR state IN ('22P02', '22023', '22021', '23514', '23505', '54000')
+                              AND msg ~ '^(package definition|not a package definition file)')});
+is($odd, '', 'every mutated file is imported or refused with a package definition error');
+cmp_ok(q1(q{SELECT count(*) FROM fuzz_outcomes WHERE state = 'P0001'}), '>', 20, 'some mutated files are still imported');
+cmp_ok(q1(q{SELECT count(DISTINCT state) FROM fuzz_outcomes}), '>=', 6, 'and the others meet most of the errors');
 
 # too large: refused before it is read
 $rc = $node->psql('site', q{SET ROLE pdf_admin;
