@@ -30,6 +30,7 @@
 \ir schema/policy.sql
 \ir schema/site_link.sql
 \ir schema/explain.sql
+\ir schema/import.sql
 \ir schema/views.sql
 
 -- Tell the workers the extension is here (at commit).

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(214);
+SELECT plan(216);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -443,8 +443,15 @@ SELECT functions_are('smsdist', ARRAY[
     'job_site_status_retry_clock',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
-    'source_tree_size', 'validate_content', 'content_mismatch_reported'],
+    'source_tree_size', 'validate_content', 'content_mismatch_reported',
+    -- importing package definition files
+    'parse_package_definition', 'decode_package_definition', 'import_program_run_with',
+    'import_program_definition', 'import_package_definition'],
     'smsdist has exactly the documented functions');
+SELECT isnt_definer('smsdist', 'import_package_definition', ARRAY['text', 'text'],
+                    'import_package_definition is not SECURITY DEFINER (the caller''s rights apply)');
+SELECT has_function('smsdist', 'import_package_definition', ARRAY['bytea', 'text'],
+                    'import_package_definition(bytea, text) exists (it decodes the file)');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
                    'status_messages has trigger content_mismatch_reported (a 10004 queues a validation)');

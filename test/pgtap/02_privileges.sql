@@ -1,7 +1,7 @@
 -- smsdist privileges: what smsdist_reader, smsdist_operator, smsdist_admin,
 -- smsdist_client and PUBLIC may do, in the catalog and in practice.
 BEGIN;
-SELECT plan(249);
+SELECT plan(259);
 
 -------------------------------------------------------------------------------
 -- The roles
@@ -252,6 +252,15 @@ SELECT function_privs_are('smsdist', 'validate_content', ARRAY['text']::name[], 
            format('%s %s execute smsdist.validate_content', r,
                   CASE WHEN r = 'smsdist_admin' THEN 'may' ELSE 'may not' END))
   FROM unnest(ARRAY['smsdist_reader', 'smsdist_operator', 'smsdist_admin', 'smsdist_client', 'public']::name[]) r;
+-- importing package definition files: operators, who may create packages
+SELECT function_privs_are('smsdist', f.name, f.args, r,
+           CASE WHEN r IN ('smsdist_operator', 'smsdist_admin') THEN ARRAY['EXECUTE']::name[] ELSE ARRAY[]::name[] END,
+           format('%s %s execute smsdist.%s(%s)', r,
+                  CASE WHEN r IN ('smsdist_operator', 'smsdist_admin') THEN 'may' ELSE 'may not' END,
+                  f.name, array_to_string(f.args, ', ')))
+  FROM (VALUES ('import_package_definition', ARRAY['text', 'text']::name[]),
+               ('import_package_definition', ARRAY['bytea', 'text']::name[])) f(name, args),
+       unnest(ARRAY['smsdist_reader', 'smsdist_operator', 'smsdist_admin', 'smsdist_client', 'public']::name[]) r;
 SELECT function_privs_are('smsdist', 'content_mismatch_reported', ARRAY[]::name[], r, ARRAY[]::name[],
            format('%s may not execute trigger function smsdist.content_mismatch_reported', r))
   FROM unnest(ARRAY['smsdist_admin', 'public']::name[]) r;
