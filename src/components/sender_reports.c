@@ -159,7 +159,9 @@ full_package_requested(const char *job, const char *site, const char *detail, co
 {
 	SmsStatusRefs refs = {0};
 
-	sms_distribute_row_wants_full(job, site, detail, error);
+	/* a row cancelled meanwhile stays so: nothing is sent again for it */
+	if (!sms_distribute_row_wants_full(job, site, detail, error))
+		return;
 	if (sms_send_rows_resend_full(job, site, error) > 0)
 	{
 		refs.job_id = job;

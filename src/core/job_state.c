@@ -679,9 +679,11 @@ sms_distribute_row_reported(const char *job_id, const char *site, const char *st
 /*
  * -> waiting: a child reports that site needs the full package (see
  * sms_distribute_row_needs_full); its row here waits for it, with the
- * child's detail, once.
+ * child's detail, once.  Only an open row: one cancelled (or ended) while
+ * the report was on its way stays so, or it would wait for ever for a
+ * package nobody sends.  True if the row now waits for the full package.
  */
-void
+bool
 sms_distribute_row_wants_full(const char *job_id, const char *site, const char *detail,
 							  const char *error)
 {
@@ -697,9 +699,11 @@ sms_distribute_row_wants_full(const char *job_id, const char *site, const char *
 								"       detail = CASE WHEN $3 LIKE 'at the site: %' THEN $3 ELSE 'at the site: ' || $3 END,"
 								"       last_error = $4, finished_at = NULL"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+								"   AND state IN ('waiting', 'running', 'retrying')"
 								"   AND NOT full_package_required",
 								4, types, values, nulls, false, 0);
 	CHECK_RAN(ret, "recording a request for the full package");
+	return SPI_processed > 0;
 }
 
 /*

@@ -95,7 +95,7 @@ extern void sms_distribute_rows_handed_over(const char *job_id, const char *hop)
 extern void sms_distribute_row_reported(const char *job_id, const char *site,
 										const char *state, const char *detail,
 										const char *error);
-extern void sms_distribute_row_wants_full(const char *job_id, const char *site,
+extern bool sms_distribute_row_wants_full(const char *job_id, const char *site,
 										  const char *detail, const char *error);
 extern void sms_distribute_rows_refused(const char *job_id, const char *hop,
 										const char *site, const char *reason);
