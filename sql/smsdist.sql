@@ -21,6 +21,7 @@
 \ir schema/inventory.sql
 \ir schema/caches.sql
 \ir schema/packages.sql
+\ir schema/icons.sql
 \ir schema/collections.sql
 \ir schema/jobs.sql
 \ir schema/job_retries.sql

@@ -1,5 +1,7 @@
 -- The policy's advertisement entries say when their package was removed
--- from the site (package_removed_at).
+-- from the site (package_removed_at), and carry the package's icon as the
+-- Offer Manager accepted it (package_icons): its file in the published
+-- tree and its SHA-256, which the agent checks before it keeps it.
 CREATE OR REPLACE FUNCTION policy_advertisements(p_adverts text[], p_site text, p_target text) RETURNS jsonb
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -28,7 +30,9 @@ BEGIN
                              FROM smsdist.package_builds b
                             WHERE b.package_id = a.package_id AND b.source_version = loc.version),
         'locations', coalesce(loc.paths, '[]'::jsonb),
-        'package_removed', loc.paths IS NULL AND smsdist.package_removed_at(a.package_id, p_site))
+        'package_removed', loc.paths IS NULL AND smsdist.package_removed_at(a.package_id, p_site),
+        'icon', CASE WHEN ic.sha256 IS NOT NULL
+                     THEN jsonb_build_object('file', ic.icon_file, 'sha256', ic.sha256) END)
         ORDER BY a.advert_id)
       FROM smsdist.advertisements a
       JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name
@@ -37,6 +41,8 @@ BEGIN
                  jsonb_agg(l.path ORDER BY l.site_system_id) AS paths
             FROM smsdist.package_locations l
            WHERE l.package_id = a.package_id AND l.site_code = p_site) loc ON true
+      LEFT JOIN smsdist.package_icons ic
+        ON ic.package_id = a.package_id AND ic.source_version = loc.version AND ic.sha256 IS NOT NULL
      WHERE a.advert_id = ANY (p_adverts));
 END
 $$;

@@ -20,10 +20,14 @@ CREATE TABLE packages (
     updated_at       timestamptz NOT NULL DEFAULT now(),
     -- where a received package came from: only that site may change it
     -- through receive_*
-    source_site      site_code
+    source_site      site_code,
+    -- the package's icon: a file of its tree, written as <PACKAGE>.ICO
+    icon_file        text CONSTRAINT icon_file_in_package CHECK (@extschema@.check_package_path(icon_file))
 );
 COMMENT ON COLUMN packages.source_site IS
     'set for a package received from that parent site; NULL for this site''s own, which no other site may change';
+COMMENT ON COLUMN packages.icon_file IS
+    'the package''s icon (.ico), a path relative to its source tree; the Offer Manager writes it as <PACKAGE>.ICO beside the .PKG (package_icons says how it went)';
 REVOKE ALL ON packages FROM PUBLIC;
 GRANT SELECT ON packages TO smsdist_reader;
 GRANT INSERT, UPDATE, DELETE ON packages TO smsdist_operator;

@@ -10,6 +10,7 @@
 \ir ../functions/check_server_path.sql
 \ir ../functions/check_command_line.sql
 \ir ../functions/check_conninfo.sql
+\ir ../functions/check_package_path.sql
 
 CREATE DOMAIN site_code AS text
     CONSTRAINT site_code_format CHECK (@extschema@.check_site_code(VALUE));

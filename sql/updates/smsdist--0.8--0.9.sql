@@ -107,3 +107,14 @@ DROP VIEW build_progress;
 -------------------------------------------------------------------------------
 
 \ir ../schema/import.sql
+
+-------------------------------------------------------------------------------
+-- Package icons: <PACKAGE>.ICO beside the .PKG, its hash in the policy
+-------------------------------------------------------------------------------
+
+\ir ../functions/check_package_path.sql
+ALTER TABLE packages
+    ADD COLUMN icon_file text CONSTRAINT icon_file_in_package CHECK (@extschema@.check_package_path(icon_file));
+COMMENT ON COLUMN packages.icon_file IS
+    'the package''s icon (.ico), a path relative to its source tree; the Offer Manager writes it as <PACKAGE>.ICO beside the .PKG (package_icons says how it went)';
+\ir ../schema/icons.sql

@@ -35,6 +35,7 @@
 #include "inventory.h"
 #include "legacy.h"
 #include "management_point.h"
+#include "icons.h"
 #include "offers.h"
 #include "agent_poll.h"
 #include "state_files.h"
@@ -128,6 +129,7 @@ poll_once(const Config *c)
 		report_no_longer_targeted(c, now, &o, state, same_logon);
 	fflush(stdout);
 	free(state);
+	keep_icons(c, now, &o);
 	download_offers(c, now, &o);
 	run_due(c, now, &o);
 	report_inventory(c, now);

@@ -7,7 +7,8 @@
  * logon server's pcins.box, and like the Offer Data Providers it reads its
  * CAP's lookup files to find the advertisements meant for this machine,
  * its logged-on user or one of the user's groups, then their installation
- * and offer files and the package's .PKG and .NAL.
+ * and offer files and the package's .PKG and .NAL (and its .ICO, which
+ * icons.c reads, checked against the hash in the .PKG).
  *
  * Terms:
  *	share		the logon server (--logon-server) or the client access
@@ -333,6 +334,13 @@ package_locations(const Config *c, int64_t now, const char *box, const SmsPackag
 		here = n > 0;
 		if (here)
 			offer_set_package(x, pkg->source_version, pkg->sha256, paths, n);
+		if (here && pkg->has_icon)
+		{
+			char		icon[SMS_FMT_NAME_BUFLEN];
+
+			if (sms_fmt_file_name(SMS_FILE_ICON, pkg->package_id, 0, icon, sizeof(icon), NULL, 0))
+				offer_set_icon(x, box, icon, pkg->icon_sha256);
+		}
 		for (size_t i = 0; here && i < pkg->nprograms; i++)
 			if (strcmp(pkg->programs[i].name, x->program) == 0)
 			{

@@ -63,8 +63,8 @@ static const char policy_query[] =
 	"       extract(epoch FROM (j->>'mandatory_at')::timestamptz)::bigint || ':true:0',"
 	"       NULL::text,"			/* no windows: a PCM job has none */
 	"       coalesce(j->>'run_with', '') = 'user_rights', 'job',"
-	/* a run-command job runs again only if it failed */
-	"       'rerun_if_failed', false"
+	/* a run-command job runs again only if it failed; it has no icon */
+	"       'rerun_if_failed', false, NULL::text, NULL::text"
 	"  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'jobs') = 'array' THEN x.p->'jobs' END) j "
 	"UNION ALL "
 	"SELECT a->>'advert_id', a->>'package_id', a->>'program', a->>'command_line',"
@@ -90,7 +90,9 @@ static const char policy_query[] =
 	"       coalesce(a->>'run_with', '') = 'user_rights', 'advert',"
 	"       coalesce(a->>'rerun_behaviour', 'rerun_if_failed'),"
 	/* a site before 0.9 does not say: "not here yet" */
-	"       coalesce(a->>'package_removed', 'false') = 'true'"
+	"       coalesce(a->>'package_removed', 'false') = 'true',"
+	/* the icon in the published tree: a site before 0.9 has none */
+	"       a->'icon'->>'file', a->'icon'->>'sha256'"
 	"  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(x.p->'advertisements') = 'array'"
 	"                                 THEN x.p->'advertisements' END) a"
 	") o ON true";
@@ -117,7 +119,9 @@ typedef enum PolicyColumn
 	COL_USER_RIGHTS,
 	COL_KIND,					/* "job" or "advert" */
 	COL_RERUN,
-	COL_PACKAGE_REMOVED
+	COL_PACKAGE_REMOVED,
+	COL_ICON_FILE,				/* relative to the published tree; NULL: none */
+	COL_ICON_SHA256
 } PolicyColumn;
 
 static void
@@ -268,6 +272,9 @@ row_package(const PGresult *r, int i, Offer *x)
 	{
 		offer_set_package(x, strtoll(PQgetvalue(r, i, COL_PACKAGE_VERSION), NULL, 10),
 						  PQgetvalue(r, i, COL_PACKAGE_SHA256), locs, nlocs);
+		/* the first location's copy: icons.c checks its hash and its path */
+		if (nlocs > 0 && !PQgetisnull(r, i, COL_ICON_FILE) && !PQgetisnull(r, i, COL_ICON_SHA256))
+			offer_set_icon(x, locs[0], PQgetvalue(r, i, COL_ICON_FILE), PQgetvalue(r, i, COL_ICON_SHA256));
 		sms_fmt_free_list(locs, nlocs);
 	}
 }

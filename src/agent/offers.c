@@ -149,6 +149,16 @@ offer_set_package(Offer *x, int64_t version, const char *sha256, char *const *lo
 }
 
 void
+offer_set_icon(Offer *x, const char *base, const char *source, const char *sha256)
+{
+	free(x->icon_base);
+	free(x->icon_source);
+	x->icon_base = xstrdup(base);
+	x->icon_source = xstrdup(source);
+	snprintf(x->icon_sha256, sizeof(x->icon_sha256), "%s", sha256);
+}
+
+void
 offer_wait(Offer *x, const char *why)
 {
 	x->waiting = true;
@@ -182,6 +192,8 @@ offers_free(Offers *o)
 		for (size_t k = 0; k < o->items[i].nlocations; k++)
 			free(o->items[i].locations[k]);
 		free(o->items[i].locations);
+		free(o->items[i].icon_base);
+		free(o->items[i].icon_source);
 		free(o->items[i].assignments);
 		free(o->items[i].windows);
 	}

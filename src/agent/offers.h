@@ -30,6 +30,10 @@ typedef struct Offer
 	char		sha256[65];		/* its hash (of its manifest); "" unknown */
 	char	  **locations;		/* distribution point paths, preferred first */
 	size_t		nlocations;
+	/* the package's icon (icons.c): at icon_base/icon_source, its hash */
+	char	   *icon_base;
+	char	   *icon_source;
+	char		icon_sha256[65];	/* "": no icon */
 	int32_t		max_run_minutes;	/* 0: no limit */
 	bool		user_rights;	/* runs as the logged-on user, not as the agent */
 	/* mandatory: a job's mandatory_at, or an advertisement's assignments */
@@ -101,6 +105,8 @@ extern Offer *offers_add_scheduled(Offers *o, const OfferTerms *t, const char *p
 
 extern void offer_set_package(Offer *x, int64_t version, const char *sha256,
 							  char *const *locations, size_t n);
+/* the package's icon: base/source (relative), vouched for by sha256 */
+extern void offer_set_icon(Offer *x, const char *base, const char *source, const char *sha256);
 extern void offer_wait(Offer *x, const char *why);
 extern void offer_wait_until(Offer *x, SmsWhen when);
 /* waiting for its package, which is not at this site yet, or was removed */

@@ -27,7 +27,14 @@
  *				whose collection (with its subcollections, when the
  *				advertisement includes them) has it as a member;
  *				<PACKAGE>.PKG and <PACKAGE>.NAL for each advertised package
- *				that is published at this site (no .ICO: icon=none).
+ *				that is published at this site, and <PACKAGE>.ICO when the
+ *				package names an icon (packages.icon_file) that passes.
+ *	icon		read from the package's first published tree at this site
+ *				(package_icon.c), checked (src/formats/icon_file.h) and
+ *				written as it is: its SHA-256 in the signed .PKG vouches
+ *				for it.  A refused icon does not hold the offer back: the
+ *				.PKG says icon=none, package_icons.problem says why, and
+ *				status message 3600 says it once per new problem.
  *
  * Every file is signed with the site's key (site_key.c, smsdist.signing_key)
  * before it is compared with what the outbox holds; signatures are
@@ -54,6 +61,9 @@
 #include "worker.h"
 #include "smsdist.h"
 #include "package_store.h"
+#include "package_icon.h"
+#include "sha256.h"
+#include "status.h"
 
 #include <time.h>
 
@@ -70,6 +80,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/fd.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -110,6 +121,26 @@ want(const char *box, const char *name, char *buf, size_t len)
 	wanted = lappend(wanted, w);
 	MemoryContextSwitchTo(old);
 	free(buf);
+}
+
+/*
+ * A file that is not an instruction file, taken as it is: a package's icon,
+ * vouched for by its hash in the signed .PKG.
+ */
+static void
+want_unsigned(const char *box, const char *name, const char *buf, size_t len)
+{
+	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
+	SmsBoxFile *w = palloc(sizeof(SmsBoxFile));
+
+	w->box = box;
+	w->name = pstrdup(name);
+	w->text = palloc(len + 1);
+	memcpy(w->text, buf, len);
+	w->text[len] = '\0';
+	w->len = len;
+	wanted = lappend(wanted, w);
+	MemoryContextSwitchTo(old);
 }
 
 static void
@@ -356,6 +387,98 @@ nal_server(const char *name)
 }
 
 /*
+ * Record what was found of a package's icon in package_icons, when it
+ * changed, and say a new problem once (3600).
+ */
+static void
+record_icon(const char *package_id, int32 version, const char *icon_file, const char *sha256,
+			size_t bytes, const char *problem)
+{
+	Oid			types[6] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+
+	values[0] = CStringGetTextDatum(package_id);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(icon_file);
+	values[3] = sha256 ? CStringGetTextDatum(sha256) : (Datum) 0;
+	values[4] = Int32GetDatum((int32) bytes);
+	values[5] = problem ? CStringGetTextDatum(problem) : (Datum) 0;
+	nulls[3] = sha256 ? ' ' : 'n';
+	nulls[4] = sha256 ? ' ' : 'n';
+	nulls[5] = problem ? ' ' : 'n';
+	if (SPI_execute_with_args("INSERT INTO smsdist.package_icons AS i"
+							  "       (package_id, source_version, icon_file, sha256, bytes, problem)"
+							  " VALUES ($1, $2, $3, $4, $5, $6)"
+							  " ON CONFLICT (package_id) DO UPDATE"
+							  "   SET source_version = EXCLUDED.source_version, icon_file = EXCLUDED.icon_file,"
+							  "       sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, problem = EXCLUDED.problem,"
+							  "       checked_at = clock_timestamp()"
+							  " WHERE (i.source_version, i.icon_file, i.sha256, i.bytes, i.problem)"
+							  "       IS DISTINCT FROM (EXCLUDED.source_version, EXCLUDED.icon_file,"
+							  "                         EXCLUDED.sha256, EXCLUDED.bytes, EXCLUDED.problem)",
+							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "smsdist offer manager: recording a package icon failed");
+	if (SPI_processed > 0 && problem != NULL)
+	{
+		SmsStatusRefs refs = {.package_id = package_id};
+
+		sms_status_message(SMS_OFFER_MANAGER, SMS_WARNING, SMS_MSG_ICON_REFUSED, &refs,
+						   "The icon of package %s (version %d) was refused; its offers go out without an icon: %s",
+						   package_id, (int) version, problem);
+	}
+}
+
+/*
+ * The icon of package pf (icon_file under its published tree), into the
+ * wanted files and pf: has_icon and icon_sha256 when it passes.
+ */
+static void
+package_icon(SmsPackageFile *pf, const char *icon_file, const char *tree)
+{
+	char	   *buf;
+	size_t		len;
+	char	   *problem;
+	char		hex[65];
+	char		name[SMS_FMT_NAME_BUFLEN];
+	char		err[512];
+
+	if (!sms_read_package_icon(tree, icon_file, &buf, &len, &problem))
+	{
+		record_icon(pf->package_id, (int32) pf->source_version, icon_file, NULL, 0, problem);
+		return;
+	}
+	sms_sha256_buffer(buf, len, hex);
+	if (!sms_fmt_file_name(SMS_FILE_ICON, pf->package_id, 0, name, sizeof(name), err, sizeof(err)))
+		format_failed("icon file", pf->package_id, err);
+	want_unsigned(SMS_FMT_DIR_PKGINFO, name, buf, len);
+	pf->has_icon = true;
+	pf->icon_sha256 = pstrdup(hex);
+	record_icon(pf->package_id, (int32) pf->source_version, icon_file, hex, len, NULL);
+}
+
+/*
+ * What is known of the icons of packages other than these (package IDs)
+ * is gone: no longer advertised here, or no icon any more.
+ */
+static void
+forget_icons(List *with_icon)
+{
+	ArrayBuildState *ids = NULL;
+	ListCell   *lc;
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+
+	foreach(lc, with_icon)
+		ids = accumArrayResult(ids, CStringGetTextDatum(lfirst(lc)), false, TEXTOID, CurrentMemoryContext);
+	values[0] = ids ? makeArrayResult(ids, CurrentMemoryContext)
+		: PointerGetDatum(construct_empty_array(TEXTOID));
+	if (SPI_execute_with_args("DELETE FROM smsdist.package_icons WHERE package_id <> ALL ($1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "smsdist offer manager: forgetting package icons failed");
+}
+
+/*
  * .PKG and .NAL of every advertised package published at this site, and a
  * NAL that says "removed" for one removed from it.
  */
@@ -366,13 +489,18 @@ packages(void)
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 	SPITupleTable *pkgs;
 	uint64		npkgs;
+	List	   *with_icon;
 	char		err[512];
 	char		name[SMS_FMT_NAME_BUFLEN];
 
 	if (SPI_execute_with_args("SELECT p.package_id::text, p.name::text, p.version::text, p.manufacturer::text,"
 							  "       p.language::text, l.source_version,"
 							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256,"
-							  "                repeat('0', 64))"
+							  "                repeat('0', 64)),"
+							  "       p.icon_file,"
+							  "       (SELECT l2.path FROM smsdist.package_locations l2"
+							  "         WHERE l2.package_id = p.package_id AND l2.site_code = $1"
+							  "           AND l2.source_version = l.source_version ORDER BY l2.site_system_id LIMIT 1)"
 							  "  FROM smsdist.packages p"
 							  "  JOIN LATERAL (SELECT max(source_version) AS source_version FROM smsdist.package_locations l"
 							  "                 WHERE l.package_id = p.package_id AND l.site_code = $1) l ON l.source_version IS NOT NULL"
@@ -384,6 +512,7 @@ packages(void)
 		elog(ERROR, "smsdist offer manager: reading packages failed");
 	pkgs = SPI_tuptable;
 	npkgs = SPI_processed;
+	with_icon = NIL;
 	for (uint64 i = 0; i < npkgs; i++)
 	{
 		HeapTuple	t = pkgs->vals[i];
@@ -405,6 +534,13 @@ packages(void)
 		pf.source_version = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
 		pf.sha256 = SPI_getvalue(t, d, 7);
 		pf.has_icon = false;
+		(void) SPI_getbinval(t, d, 8, &isnull);
+		if (!isnull)
+		{
+			/* SPI_tuptable is replaced by the queries below: the values first */
+			package_icon(&pf, SPI_getvalue(t, d, 8), SPI_getvalue(t, d, 9));
+			with_icon = lappend(with_icon, pf.package_id);
+		}
 
 		v2[0] = CStringGetTextDatum(pf.package_id);
 		v2[1] = values[0];
@@ -460,6 +596,8 @@ packages(void)
 			format_failed("NAL file", pf.package_id, err);
 		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
 	}
+
+	forget_icons(with_icon);
 
 	/*
 	 * An advertised package removed from this site: a NAL file that says

@@ -63,5 +63,6 @@ extern void sms_status_message(SmsComponentId component, SmsSeverity severity,
 #define SMS_MSG_JOB_CONTROL_SENT		3320
 #define SMS_MSG_JOB_CONTROL_FAILED		3321
 #define SMS_MSG_JOB_CONTROL_TAKEN		3322	/* (written by receive_job_state) */
+#define SMS_MSG_ICON_REFUSED			3600
 
 #endif							/* SMSDIST_STATUS_H */

@@ -6,7 +6,10 @@
  *
  * icon= is either "none" or the name of this package's own icon file: a
  * file name read from the share is not trusted, so a reader accepts no
- * other.  A program name appears once, which the writer and the reader
+ * other.  An icon comes with icon_sha256=, the hash of the .ICO, which is
+ * not signed itself (icon_file.h): the pair is refused unless both or
+ * neither are there.  A reader before 0.9 ignores icon_sha256 (unknown
+ * keys are), and treats the .ICO as it always did.  A program name appears once, which the writer and the reader
  * both enforce, so that what a reader accepts can always be written back.
  *
  * Copyright (c) 2026, the smsdist developers
@@ -29,6 +32,7 @@ static const SmsField package_header[] = {
 	SMS_STRING(SmsPackageFile, language, SMS_OPTIONAL, sms_check_name),
 	SMS_INT(SmsPackageFile, source_version, SMS_REQUIRED, 1, INT32_MAX),
 	SMS_STRING(SmsPackageFile, sha256, SMS_REQUIRED, sms_check_sha256),
+	SMS_STRING(SmsPackageFile, icon_sha256, SMS_OPTIONAL, sms_check_sha256),
 };
 
 static const SmsField package_program[] = {
@@ -75,6 +79,8 @@ write_icon(SmsFmtSection *h, const void *obj, char *err, size_t errlen)
 	char		icon[SMS_FMT_NAME_BUFLEN];
 	bool		ok = true;
 
+	if (f->has_icon != (f->icon_sha256 != NULL))
+		return sms_fmt_error(err, errlen, "[smsdist] icon: an icon needs its icon_sha256, and only an icon has one");
 	if (f->has_icon)
 		ok = sms_fmt_file_name(SMS_FILE_ICON, f->package_id, 0, icon, sizeof(icon), err, errlen);
 	else
@@ -101,6 +107,9 @@ read_icon(const SmsFmtDoc *doc, void *obj, char *err, size_t errlen)
 		snprintf(msg, sizeof(msg), "must be none or %s", expect);
 		return sms_field_read_problem(h, "icon", msg, icon, err, errlen);
 	}
+	if (f->has_icon != (f->icon_sha256 != NULL))
+		return sms_field_read_problem(h, "icon", f->has_icon ? "an icon without icon_sha256"
+									  : "icon_sha256 without an icon", icon, err, errlen);
 	return true;
 }
 

@@ -39,6 +39,7 @@ typedef struct SmsPackageFile
 	int64_t		source_version; /* >= 1 */
 	char	   *sha256;			/* 64 lower-case hex digits */
 	bool		has_icon;		/* icon=<PACKAGEID>.ICO, else icon=none */
+	char	   *icon_sha256;	/* with an icon: the SHA-256 of the .ICO */
 	SmsPackageProgram *programs;	/* written sorted by name */
 	size_t		nprograms;
 } SmsPackageFile;

@@ -23,6 +23,8 @@
  *	pcm_file.h, offer_file.h, install_file.h, lookup_file.h,
  *	package_file.h, nal_file.h, status_file.h, heartbeat_file.h
  *				the typed formats
+ *	icon_file.h	the checks of a package's icon (binary, not a format of
+ *				sections)
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -40,6 +42,7 @@
 #include "install_file.h"
 #include "lookup_file.h"
 #include "package_file.h"
+#include "icon_file.h"
 #include "nal_file.h"
 #include "status_file.h"
 #include "heartbeat_file.h"

@@ -21,9 +21,11 @@
 
 #include <sys/stat.h>
 
+#include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 
 /* The manifest's placeholder digest for a directory: 64 '-'. */
 #define DIR_DIGEST_CHARS	(PG_SHA256_DIGEST_LENGTH * 2)
@@ -143,6 +145,29 @@ sms_path_name_problem(const char *name)
 			return "a Unicode control character";
 	}
 	return NULL;
+}
+
+/*
+ * check_package_path(text): a path to a file inside a package's tree
+ * (packages.icon_file), by the rules of every path a package holds; an
+ * error that says what is wrong otherwise.
+ */
+PG_FUNCTION_INFO_V1(smsdist_check_package_path);
+Datum
+smsdist_check_package_path(PG_FUNCTION_ARGS)
+{
+	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	size_t		len = strlen(path);
+	const char *problem = sms_path_name_problem(path);
+
+	if (problem == NULL && (!sms_safe_relative_path(path) || path[len - 1] == '/'))
+		problem = "it must be relative to the package's tree, with no empty, \".\" or \"..\" component, "
+			"and name a file, not a directory";
+	if (problem != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("invalid path in a package \"%s\": %s", sms_path_printable(path), problem)));
+	PG_RETURN_BOOL(true);
 }
 
 int

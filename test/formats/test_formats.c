@@ -500,6 +500,7 @@ example_package(void)
 	f.source_version = 3;
 	f.sha256 = sha_a;
 	f.has_icon = true;
+	f.icon_sha256 = sha_b;
 	f.programs = pkg_programs;
 	f.nprograms = 2;
 	return f;
@@ -519,6 +520,7 @@ package_equal(const SmsPackageFile *a, const SmsPackageFile *b)
 	SAME(a->source_version == b->source_version);
 	SAME(streq(a->sha256, b->sha256));
 	SAME(a->has_icon == b->has_icon);
+	SAME(streq(a->icon_sha256, b->icon_sha256));
 	SAME(a->nprograms == b->nprograms);
 	for (i = 0; good && i < a->nprograms; i++)
 	{
@@ -1598,8 +1600,26 @@ test_typed(void)
 			"[smsdist]\nformat=package\nversion=1\npackage_id=CEN00002\nname=n\nsource_version=1\n"
 			"sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\nicon=none\n";
 
+		const char *nohash =
+			"[smsdist]\nformat=package\nversion=1\npackage_id=CEN00002\nname=n\nsource_version=1\n"
+			"sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\nicon=CEN00002.ICO\n";
+		const char *hashonly =
+			"[smsdist]\nformat=package\nversion=1\npackage_id=CEN00002\nname=n\nsource_version=1\n"
+			"sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+			"icon_sha256=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\nicon=none\n";
+		char	   *buf;
+		size_t		len;
+
 		refused(sms_package_parse(other, strlen(other), &p, err, sizeof(err)), err, "must be none or CEN00002.ICO",
 				"package reader: refuses an icon that is not the package's own");
+		refused(sms_package_parse(nohash, strlen(nohash), &p, err, sizeof(err)), err, "without icon_sha256",
+				"package reader: refuses an icon without its hash");
+		refused(sms_package_parse(hashonly, strlen(hashonly), &p, err, sizeof(err)), err, "without an icon",
+				"package reader: refuses an icon hash without an icon");
+		f.icon_sha256 = NULL;
+		refused(sms_package_to_text(&f, &buf, &len, err, sizeof(err)), err, "needs its icon_sha256",
+				"package writer: refuses an icon without its hash");
+		f.icon_sha256 = sha_b;
 		r = sms_package_parse(noicon, strlen(noicon), &p, err, sizeof(err));
 		ok(r && !p.has_icon && p.product_version == NULL && p.manufacturer == NULL && p.nprograms == 0,
 		   "package reader: icon=none, optional keys absent");
@@ -2187,6 +2207,80 @@ test_signatures(void)
 	sms_sig_signer_free(other);
 }
 
+/* A 16x16 icon of one image: a BMP DIB (bmp) or a PNG (!bmp). */
+static size_t
+make_icon(unsigned char *buf, size_t cap, bool bmp)
+{
+	size_t		img = bmp ? 40 + 16 * 16 * 4 + 16 * 4 : 67;
+	unsigned char *e = buf + 6;
+	unsigned char *d = buf + 22;
+
+	memset(buf, 0, cap);
+	buf[2] = 1;					/* type: icon */
+	buf[4] = 1;					/* one image */
+	e[0] = 16;
+	e[1] = 16;
+	e[4] = 1;
+	e[6] = 32;
+	e[8] = img & 0xff;
+	e[9] = (img >> 8) & 0xff;
+	e[12] = 22;
+	if (bmp)
+	{
+		d[0] = 40;				/* BITMAPINFOHEADER */
+		d[4] = 16;
+		d[8] = 32;				/* twice the height: image and mask */
+		d[12] = 1;				/* planes */
+		d[14] = 32;
+	}
+	else
+		memcpy(d, "\x89PNG\r\n\x1a\n", 8);
+	return 22 + img;
+}
+
+static void
+test_icons(void)
+{
+	static unsigned char buf[SMS_FMT_ICON_MAX_BYTES + 16];
+	char		err[512];
+	size_t		len;
+
+	len = make_icon(buf, sizeof(buf), true);
+	ok(sms_icon_check(buf, len, err, sizeof(err)), "icon: a 16x16 BMP icon is an icon");
+	refused(sms_icon_check(buf, len - 1, err, sizeof(err)), err, "outside the file",
+			"icon: an image cut short is refused");
+	len = make_icon(buf, sizeof(buf), false);
+	ok(sms_icon_check(buf, len, err, sizeof(err)), "icon: a PNG icon is an icon");
+	refused(sms_icon_check(buf + 22, len - 22, err, sizeof(err)), err, "it is a PNG image",
+			"icon: a PNG file renamed .ico is refused");
+	len = make_icon(buf, sizeof(buf), true);
+	buf[2] = 2;
+	refused(sms_icon_check(buf, len, err, sizeof(err)), err, "no icon header",
+			"icon: a cursor (type 2) is refused");
+	len = make_icon(buf, sizeof(buf), true);
+	buf[4] = 0;
+	refused(sms_icon_check(buf, len, err, sizeof(err)), err, "0 images", "icon: no image is refused");
+	len = make_icon(buf, sizeof(buf), true);
+	buf[4] = 200;
+	refused(sms_icon_check(buf, len, err, sizeof(err)), err, "200 images", "icon: too many images are refused");
+	len = make_icon(buf, sizeof(buf), true);
+	buf[4] = 2;
+	buf[6 + 16 + 12] = 0xff;
+	buf[6 + 16 + 13] = 0xff;
+	buf[6 + 16 + 8] = 1;
+	refused(sms_icon_check(buf, len, err, sizeof(err)), err, "image 1 overlaps the directory",
+			"icon: an image over the directory is refused");
+	len = make_icon(buf, sizeof(buf), true);
+	memset(buf + 22, 'x', 16);
+	refused(sms_icon_check(buf, len, err, sizeof(err)), err, "neither a BMP nor a PNG",
+			"icon: an image of another kind is refused");
+	refused(sms_icon_check((const unsigned char *) "hello", 5, err, sizeof(err)), err, "no icon header",
+			"icon: random bytes are refused");
+	len = make_icon(buf, sizeof(buf), true);
+	refused(sms_icon_check(buf, SMS_FMT_ICON_MAX_BYTES + 1, err, sizeof(err)), err, "larger than 262144",
+			"icon: a file over the size limit is refused");
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2219,6 +2313,7 @@ main(int argc, char **argv)
 	test_mutations();
 	test_files();
 	test_signatures();
+	test_icons();
 
 	printf("1..%d\n", ntests);
 	if (nfailed != 0)

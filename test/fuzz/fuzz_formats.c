@@ -16,6 +16,9 @@
  *	typed	sms_<type>_parse -> sms_<type>_to_text must succeed (the writer
  *			accepts whatever the reader accepted), and parsing that text
  *			and writing it again gives the same bytes.
+ *	icon	sms_icon_check: an accepted icon is within the size limit, and
+ *			its header and every entry say what the checks promise
+ *			(checked again here, independently).
  *	names	the first byte picks: sms_fmt_parse_status_name (an accepted
  *			name is exactly what sms_fmt_file_name makes of its parts) or
  *			sms_fmt_parse_time, UTC or local (an accepted time formats back
@@ -148,6 +151,44 @@ round_trip_fmt(const uint8_t *data, size_t size)
 	sms_fmt_doc_free(d2);
 }
 #define RUN round_trip_fmt
+#elif defined(FUZZ_ICON)
+static uint32_t
+le(const uint8_t *p, int n)
+{
+	uint32_t	v = 0;
+
+	for (int i = n - 1; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void
+icon(const uint8_t *data, size_t size)
+{
+	char		err[256];
+	uint32_t	count;
+
+	if (!sms_icon_check(data, size, err, sizeof(err)))
+	{
+		CHECK(err[0] != '\0', "a refusal without a reason");
+		return;
+	}
+	CHECK(size <= SMS_FMT_ICON_MAX_BYTES, "an icon of %zu bytes accepted", size);
+	CHECK(size >= 6 && le(data, 2) == 0 && le(data + 2, 2) == 1, "a bad header accepted");
+	count = le(data + 4, 2);
+	CHECK(count >= 1 && count <= SMS_FMT_ICON_MAX_IMAGES && size >= 6 + 16 * (size_t) count,
+		  "%u images accepted", (unsigned) count);
+	for (uint32_t k = 0; k < count; k++)
+	{
+		const uint8_t *e = data + 6 + 16 * k;
+		uint64_t	bytes = le(e + 8, 4);
+		uint64_t	offset = le(e + 12, 4);
+
+		CHECK(bytes > 0 && offset >= 6 + 16 * (uint64_t) count && offset + bytes <= size,
+			  "image %u outside the file accepted", (unsigned) k);
+	}
+}
+#define RUN icon
 #elif defined(FUZZ_NAMES)
 static void
 names(const uint8_t *data, size_t size)
@@ -196,7 +237,7 @@ names(const uint8_t *data, size_t size)
 }
 #define RUN names
 #else
-#error "define one of FUZZ_FMT FUZZ_PCM FUZZ_OFFER FUZZ_INSTALL FUZZ_LOOKUP FUZZ_PACKAGE FUZZ_NAL FUZZ_STATUS FUZZ_HEARTBEAT FUZZ_NAMES"
+#error "define one of FUZZ_FMT FUZZ_PCM FUZZ_OFFER FUZZ_INSTALL FUZZ_LOOKUP FUZZ_PACKAGE FUZZ_NAL FUZZ_STATUS FUZZ_HEARTBEAT FUZZ_ICON FUZZ_NAMES"
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

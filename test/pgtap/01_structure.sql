@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(216);
+SELECT plan(217);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -28,6 +28,7 @@ SELECT set_eq(
           'smsdist.job_transitions', 'smsdist.job_site_status', 'smsdist.job_target_status',
           'smsdist.advertisements', 'smsdist.advertisement_assignments', 'smsdist.status_messages',
           'smsdist.package_builds', 'smsdist.package_locations', 'smsdist.package_transfers', 'smsdist.package_deltas',
+          'smsdist.package_icons',
           'smsdist.collection_user_members', 'smsdist.collection_group_members', 'smsdist.collection_evaluation_queue',
           'smsdist.system_evaluation_queue', 'smsdist.pcm_queue', 'smsdist.pcm_files', 'smsdist.job_target_pushes',
           'smsdist.machine_policies', 'smsdist.maintenance_windows', 'smsdist.advertisement_pushes',
@@ -74,7 +75,7 @@ SELECT tables_are('smsdist', ARRAY[
     'users', 'user_groups', 'user_group_members', 'collections', 'collection_subcollections',
     'collection_rules', 'collection_members', 'jobs', 'job_transitions', 'job_site_status',
     'job_target_status', 'advertisements', 'advertisement_assignments', 'status_messages',
-    'package_builds', 'package_locations', 'package_transfers', 'package_deltas',
+    'package_builds', 'package_locations', 'package_transfers', 'package_deltas', 'package_icons',
     'collection_user_members', 'collection_group_members', 'collection_evaluation_queue',
     'system_evaluation_queue', 'pcm_queue', 'pcm_files', 'job_target_pushes', 'machine_policies',
     'maintenance_windows', 'advertisement_pushes', 'site_status_reports', 'site_logins', 'machine_logins',
@@ -263,6 +264,7 @@ SELECT results_eq(
              ('smsdist.maintenance_windows', 'smsdist.collections', 'c'),
              ('smsdist.package_builds', 'smsdist.packages', 'c'),
              ('smsdist.package_deltas', 'smsdist.package_builds', 'c'),
+             ('smsdist.package_icons', 'smsdist.packages', 'c'),
              ('smsdist.package_locations', 'smsdist.packages', 'c'),
              ('smsdist.package_locations', 'smsdist.sites', 'c'),
              ('smsdist.package_transfers', 'smsdist.packages', 'c'),
@@ -357,6 +359,7 @@ SELECT has_function('smsdist', 'check_netbios_name', ARRAY['text'], 'check_netbi
 SELECT has_function('smsdist', 'check_server_path', ARRAY['text'], 'check_server_path(text) exists');
 SELECT has_function('smsdist', 'check_command_line', ARRAY['text'], 'check_command_line(text) exists');
 SELECT has_function('smsdist', 'check_conninfo', ARRAY['text'], 'check_conninfo(text) exists');
+SELECT has_function('smsdist', 'check_package_path', ARRAY['text'], 'check_package_path(text) exists');
 SELECT results_eq(
     $$SELECT p.proname::text COLLATE "default", p.prorettype::regtype::text, p.provolatile::text, p.proisstrict,
              p.proparallel::text, l.lanname::text COLLATE "default"
@@ -366,6 +369,7 @@ SELECT results_eq(
              ('check_conninfo', 'boolean', 'i', true, 's', 'c'),
              ('check_netbios_name', 'boolean', 'i', true, 's', 'c'),
              ('check_object_name', 'boolean', 'i', true, 's', 'c'),
+             ('check_package_path', 'boolean', 'i', true, 's', 'c'),
              ('check_server_path', 'boolean', 'i', true, 's', 'c'),
              ('check_site_code', 'boolean', 'i', true, 's', 'c'),
              ('check_sms_id', 'boolean', 'i', true, 's', 'c')$$,
@@ -410,7 +414,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
           'every SECURITY DEFINER function pins search_path to pg_catalog, pg_temp');
 SELECT functions_are('smsdist', ARRAY[
     'check_site_code', 'check_sms_id', 'check_object_name', 'check_netbios_name',
-    'check_server_path', 'check_command_line', 'check_conninfo', 'new_sms_id',
+    'check_server_path', 'check_command_line', 'check_conninfo', 'check_package_path', 'new_sms_id',
     'sites_refuse_cycle', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
     'jobs_check_targets', 'job_target_machines', 'job_target_sites', 'describe_targets',
     'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',

@@ -1,7 +1,7 @@
 -- smsdist privileges: what smsdist_reader, smsdist_operator, smsdist_admin,
 -- smsdist_client and PUBLIC may do, in the catalog and in practice.
 BEGIN;
-SELECT plan(259);
+SELECT plan(260);
 
 -------------------------------------------------------------------------------
 -- The roles
@@ -108,6 +108,7 @@ SELECT function_privs_are('smsdist', 'check_netbios_name', ARRAY['text'], 'publi
 SELECT function_privs_are('smsdist', 'check_server_path', ARRAY['text'], 'public', ARRAY['EXECUTE'], 'PUBLIC may execute check_server_path');
 SELECT function_privs_are('smsdist', 'check_command_line', ARRAY['text'], 'public', ARRAY['EXECUTE'], 'PUBLIC may execute check_command_line');
 SELECT function_privs_are('smsdist', 'check_conninfo', ARRAY['text'], 'public', ARRAY['EXECUTE'], 'PUBLIC may execute check_conninfo');
+SELECT function_privs_are('smsdist', 'check_package_path', ARRAY['text'], 'public', ARRAY['EXECUTE'], 'PUBLIC may execute check_package_path');
 SELECT function_privs_are('smsdist', 'library_version', ARRAY[]::name[], 'public', ARRAY['EXECUTE'], 'PUBLIC may execute library_version');
 
 -- status functions: readers and up, not clients or PUBLIC
