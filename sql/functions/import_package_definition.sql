@@ -4,8 +4,10 @@
 -- operator's), so an error leaves nothing.  Returns one row per entry of
 -- the file with what became of it: mapped (to the column the reason
 -- names), ignored (the reason says why: smsdist has no such thing, or the
--- key or section is unknown) or kept (the package's Icon, which smsdist
--- does not use yet).  The bytea form decodes the file first
+-- key or section is unknown).  The package's Icon becomes its icon_file
+-- (backslashes read as '/'), unless it is not a path inside the package:
+-- then it is ignored, with the reason, and the rest is imported.  The
+-- bytea form decodes the file first
 -- (decode_package_definition()).  docs/import.md.
 CREATE OR REPLACE FUNCTION import_package_definition(definition text, source_directory text)
     RETURNS TABLE (package_id text, line integer, section text, key text, value text,
@@ -26,6 +28,7 @@ DECLARE
     programs_entry smsdist.package_definition_entry;
     prog text;
     prog_sections text[] := '{}';
+    icon_error text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM unnest(entries) x WHERE lower(x.section) = 'pdf') THEN
         RAISE EXCEPTION 'not a package definition file: it has no [PDF] section'
@@ -63,8 +66,24 @@ BEGIN
                 programs_entry := e;
                 why := format('%s program(s), one per section named', cardinality(programs));
             WHEN 'package definition:icon' THEN
-                act := 'kept';
-                why := 'kept for the icon: a file relative to the package source; smsdist does not send icons yet';
+                IF e.value = '' THEN
+                    why := 'packages.icon_file';
+                ELSE
+                    BEGIN
+                        icon_error := NULL;
+                        PERFORM smsdist.check_package_path(replace(e.value, '\', '/'));
+                    EXCEPTION WHEN invalid_parameter_value OR check_violation THEN
+                        icon_error := SQLERRM;
+                    END;
+                    IF icon_error IS NULL THEN
+                        pkg.icon_file := replace(e.value, '\', '/');
+                        why := 'packages.icon_file = ' || pkg.icon_file
+                            || ' (the Offer Manager writes it as <PACKAGE>.ICO)';
+                    ELSE
+                        act := 'ignored';
+                        why := 'not a path inside the package source, the package has no icon: ' || icon_error;
+                    END IF;
+                END IF;
             ELSE
                 act := 'ignored';
                 why := CASE
@@ -97,8 +116,8 @@ BEGIN
         RAISE EXCEPTION 'package definition line %: more than % programs', programs_entry.line, max_programs
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    INSERT INTO smsdist.packages (name, version, manufacturer, language, comment, source_directory)
-    VALUES (pkg.name, pkg.version, pkg.manufacturer, pkg.language, pkg.comment, pkg.source_directory)
+    INSERT INTO smsdist.packages (name, version, manufacturer, language, comment, source_directory, icon_file)
+    VALUES (pkg.name, pkg.version, pkg.manufacturer, pkg.language, pkg.comment, pkg.source_directory, pkg.icon_file)
     RETURNING packages.package_id INTO pkg.package_id;
     FOREACH prog IN ARRAY programs LOOP
         IF lower(prog) = ANY (prog_sections) OR lower(prog) IN ('pdf', 'package definition') THEN

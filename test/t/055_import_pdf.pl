@@ -66,7 +66,8 @@ is(q1(qq{SELECT string_agg(program_name || '|' || command_line || '|' || coalesc
 	  . "Typical Install|setup.exe /q TRANSFORMS=typical.mst|{WINNT_X86,WIN95}|administrative_rights\n"
 	  . "Uninstall|setup.exe /x /q|{WINNT_X86}|administrative_rights",
 	'its programs: names, command lines, platforms from SupportedClients, run_with from AdminRightsRequired');
-like($out, qr/^7\|Package Definition\|Icon\|kept\|kept for the icon: /m, 'the package Icon is kept for the icon');
+like($out, qr/^7\|Package Definition\|Icon\|mapped\|packages\.icon_file = setup\.ico /m, 'the package Icon is its icon_file');
+is(q1(qq{SELECT icon_file FROM smsdist.packages WHERE package_id = '$id'}), 'setup.ico', 'packages.icon_file is setup.ico');
 like($out, qr/^12\|Package Definition\|MIFName\|ignored\|.*MIF/m, 'MIFName is ignored, and the reason says why');
 like($out, qr/^24\|Typical\|Estimated Run Time\|ignored\|.*max_run_minutes/m,
 	'"Estimated Run Time" (with blanks) is read as EstimatedRunTime and ignored, the reason says why');
@@ -77,7 +78,27 @@ like($out, qr/^52\|Uninstall\|SupportedClients\|mapped\|programs\.platforms = \{
 like($out, qr/^41\|Custom\|UserInputRequired\|ignored\|.*never gets/m, 'UserInputRequired=True is reported as a warning');
 my @lines = split(/\n/, $out);
 is(scalar(@lines), 45, 'one report row per entry of the file (45)');
-is(scalar(grep { !/\|(mapped|ignored|kept)\|./ } @lines), 0, 'each row is mapped, ignored or kept, with a reason');
+is(scalar(grep { !/\|(mapped|ignored)\|./ } @lines), 0, 'each row is mapped or ignored, with a reason');
+
+# ---- Icon: a Windows path inside the package; one outside it is ignored, the rest imported
+{
+	my $pdf = "[PDF]\r\nVersion=2.0\r\n[Package Definition]\r\nName=Icons %s\r\nIcon=%s\r\nPrograms=Install\r\n"
+	  . "[Install]\r\nName=Install\r\nCommandLine=setup.exe\r\n";
+	for my $case ([ 'sub', 'art\\app.ico', 'art/app.ico', qr/\|mapped\|packages\.icon_file = art\/app\.ico / ],
+		[ 'up', '..\\..\\etc\\passwd', 'NULL', qr/\|ignored\|not a path inside the package source/ ],
+		[ 'drive', 'C:\\icons\\app.ico', 'C:/icons/app.ico', qr/\|mapped\|/ ],
+		[ 'abs', '/etc/app.ico', 'NULL', qr/\|ignored\|not a path inside the package source/ ])
+	{
+		my ($name, $icon, $want, $re) = @$case;
+		($rc, $out, $err) = import_as('pdf_admin', unpack('H*', sprintf($pdf, $name, $icon)));
+		is($rc, 0, "Icon=$icon: the package is imported") or diag($err);
+		like($out, qr/^5\|Package Definition\|Icon$re/m, "Icon=$icon: the report says what became of it") or diag($out);
+		is(q1(qq{SELECT coalesce(icon_file, 'NULL') FROM smsdist.packages WHERE name = 'Icons $name'}), $want,
+			"Icon=$icon: icon_file is $want");
+	}
+	$node->safe_psql('site', q{DELETE FROM smsdist.programs WHERE package_id IN (SELECT package_id FROM smsdist.packages WHERE name LIKE 'Icons %');
+DELETE FROM smsdist.packages WHERE name LIKE 'Icons %'});
+}
 
 # ---- again: a second package (as SMS made one per import)
 ($rc, $out, $err) = import_file('officexp.sms', 'DISTINCT package_id');
