@@ -225,13 +225,27 @@ for my $section (sort keys %exists)
 {
 	my @missing = grep { !$listed{$section}{$_} } sort keys %{ $exists{$section} };
 	my @extra = grep { !$exists{$section}{$_} } sort keys %{ $listed{$section} // {} };
+	my $where = $section =~ /^Columns of (\S+)$/
+	  ? "the table of columns under \"### `$1`\" (in \"## Tables\" or \"## Views\")"
+	  : $section =~ /^(Tables|Views)$/ ? "the section \"## $section\"" : "the table under \"## $section\"";
+	my $cell = sub {
+		my ($item) = @_;
+		return "### `$item` (a heading, then its table of columns)" if $section eq 'Tables' || $section eq 'Views';
+		return "| $item | ... |" if $section eq 'Status message IDs';
+		$item =~ s/<$/<...>/;
+		return "| `$item` | ... |";
+	};
 	is(join(', ', @missing), '', "docs/reference.md, $section: nothing missing")
-	  or diag("add to docs/reference.md under \"$section\": " . join('; ', @missing));
+	  or diag("docs/reference.md lacks what exists: add to $where:\n"
+		  . join("\n", map { '  ' . $cell->($_) } @missing));
 	is(join(', ', @extra), '', "docs/reference.md, $section: nothing listed that does not exist")
-	  or diag("remove from docs/reference.md under \"$section\" (or fix the name): " . join('; ', @extra));
+	  or diag("docs/reference.md lists what does not exist: remove (or correct) in $where:\n"
+		  . join("\n", map { '  ' . $cell->($_) } @extra));
 }
 for my $section (sort keys %listed)
 {
+	# the columns of a table that does not exist: said under Tables or Views
+	next if $section =~ /^Columns of / && !$exists{$section};
 	ok($exists{$section}, "docs/reference.md: section \"$section\" is one the test knows")
 	  or diag('the sections checked are: ' . join(', ', sort keys %exists));
 }
