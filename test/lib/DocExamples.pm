@@ -25,7 +25,8 @@
 # output_matches(expected, actual)
 #   whether the normalised actual output is the normalised expected one,
 #   where a line "..." of the expected output stands for any number of
-#   lines.
+#   lines, and a line ending in " ..." for any line that begins with what
+#   comes before.
 package DocExamples;
 
 use strict;
@@ -93,7 +94,11 @@ sub normalise
 sub output_matches
 {
 	my ($expected, $actual) = @_;
-	my @parts = map { $_ eq '...' ? '(?:[^\n]*\n)*?' : quotemeta($_) . '\n' } split /\n/, normalise($expected);
+	my @parts = map {
+		$_ eq '...' ? '(?:[^\n]*\n)*?'
+		  : / \.\.\.$/ ? quotemeta(substr($_, 0, -4)) . '[^\n]*\n'
+		  : quotemeta($_) . '\n'
+	} split /\n/, normalise($expected);
 	my $re = join('', @parts);
 	return (normalise($actual) . "\n") =~ /\A$re\z/ ? 1 : 0;
 }

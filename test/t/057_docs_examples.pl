@@ -93,7 +93,8 @@ sub run_block
 {
 	my ($page, $b) = @_;
 	my $where = "$page->{file}:$b->{line}";
-	my ($kind, $site, $until) = $b->{marker} =~ /^(sh|psql)(?:\s+(\w+))?(\s+until)?$/
+	my ($kind, $site, $until) = $b->{marker} =~ /^(?:(sh)|(psql) (\w+))( until)?$/
+	  ? (($1 // $2), $3, $4) : ()
 	  or return fail("$where: unknown marker \"$b->{marker}\"");
 	my ($rc, $out);
 	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
