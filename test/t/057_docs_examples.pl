@@ -1,6 +1,7 @@
 # The documentation cannot go stale (issue 19): every example of
 # docs/tutorial.md and of README.md runs, in order, and prints what the page
-# shows; docs/reference.md lists exactly what exists; every SQL example of
+# shows; docs/reference.md with docs/reference-tables.md lists exactly what
+# exists; every SQL example of
 # the other pages in docs/ parses and names only what exists.
 #
 # - docs/tutorial.md: two servers made with the page's configuration
@@ -13,7 +14,8 @@
 #   be one that both of README's commands run first), and they exist and
 #   are executable.  They are not run here: they install packages and run
 #   this very suite.
-# - docs/reference.md against the catalog of the tutorial's central site
+# - docs/reference.md and docs/reference-tables.md (one reference in two
+#   pages) against the catalog of the tutorial's central site
 #   and against the code: tables, views and their columns, types,
 #   functions with their arguments, settings smsdist.*, roles smsdist_*,
 #   NOTIFY channels (notify_change() triggers, pg_notify() calls), status
@@ -212,8 +214,11 @@ sub file_runs
 	return $t =~ /\Q$cmd\E/ ? 1 : 0;
 }
 
-# ---- docs/reference.md against the catalog and the code
-my %listed = reference_items("$top/docs/reference.md");
+# ---- docs/reference.md and docs/reference-tables.md against the catalog
+# and the code
+my @reference = ('docs/reference.md', 'docs/reference-tables.md');
+my %page_of;	# section => the page that has it
+my %listed = reference_items(\%page_of, @reference);
 # a listed channel "smsdist_policy_<sms id>" is the code's prefix "smsdist_policy_<"
 for my $c (keys %{ $listed{'NOTIFY channels'} // {} })
 {
@@ -238,18 +243,21 @@ for my $section (sort keys %exists)
 		$item =~ s/<$/<...>/;
 		return "| `$item` | ... |";
 	};
-	is(join(', ', @missing), '', "docs/reference.md, $section: nothing missing")
-	  or diag("docs/reference.md lacks what exists: add to $where:\n"
+	my $page = $page_of{$section}
+	  // ($section =~ /^(?:Tables|Columns of smsdist\.(\w+))$/ && (!defined $1 || $exists{Tables}{"smsdist.$1"})
+		? 'docs/reference-tables.md' : 'docs/reference.md');
+	is(join(', ', @missing), '', "$page, $section: nothing missing")
+	  or diag("$page lacks what exists: add to $where:\n"
 		  . join("\n", map { '  ' . $cell->($_) } @missing));
-	is(join(', ', @extra), '', "docs/reference.md, $section: nothing listed that does not exist")
-	  or diag("docs/reference.md lists what does not exist: remove (or correct) in $where:\n"
+	is(join(', ', @extra), '', "$page, $section: nothing listed that does not exist")
+	  or diag("$page lists what does not exist: remove (or correct) in $where:\n"
 		  . join("\n", map { '  ' . $cell->($_) } @extra));
 }
 for my $section (sort keys %listed)
 {
 	# the columns of a table that does not exist: said under Tables or Views
 	next if $section =~ /^Columns of / && !$exists{$section};
-	ok($exists{$section}, "docs/reference.md: section \"$section\" is one the test knows")
+	ok($exists{$section}, "$page_of{$section}: section \"$section\" is one the test knows")
 	  or diag('the sections checked are: ' . join(', ', sort keys %exists));
 }
 
@@ -259,32 +267,38 @@ for my $section (sort keys %listed)
 # are plain numbers.
 sub reference_items
 {
-	my ($file) = @_;
-	open(my $fh, '<', $file) or die "$file: $!";
-	my (%items, $section, $rel);
-	while (my $l = <$fh>)
+	my ($page_of, @files) = @_;
+	my %items;
+	for my $file (@files)
 	{
-		if ($l =~ /^## (.+?)\s*$/)
+		open(my $fh, '<', "$top/$file") or die "$file: $!";
+		my ($section, $rel);
+		while (my $l = <$fh>)
 		{
-			($section, $rel) = ($1, undef);
-			next;
+			if ($l =~ /^## (.+?)\s*$/)
+			{
+				($section, $rel) = ($1, undef);
+				$page_of->{$section} = $file;
+				next;
+			}
+			next unless defined $section;
+			if ($l =~ /^### `smsdist\.(\w+)`/ && ($section eq 'Tables' || $section eq 'Views'))
+			{
+				$rel = $1;
+				$items{$section}{"smsdist.$rel"} = 1;
+				$page_of->{"Columns of smsdist.$rel"} = $file;
+				next;
+			}
+			if ($l =~ /^\| `([^`]+)` \|/ || ($section eq 'Status message IDs' && $l =~ /^\| (\d+) \|/))
+			{
+				my $item = $1;
+				next if $item eq 'column' || $item =~ /^-+$/;
+				if (defined $rel) { $items{"Columns of smsdist.$rel"}{$item} = 1; }
+				else { $items{$section}{$item} = 1; }
+			}
 		}
-		next unless defined $section;
-		if ($l =~ /^### `smsdist\.(\w+)`/ && ($section eq 'Tables' || $section eq 'Views'))
-		{
-			$rel = $1;
-			$items{$section}{"smsdist.$rel"} = 1;
-			next;
-		}
-		if ($l =~ /^\| `([^`]+)` \|/ || ($section eq 'Status message IDs' && $l =~ /^\| (\d+) \|/))
-		{
-			my $item = $1;
-			next if $item eq 'column' || $item =~ /^-+$/;
-			if (defined $rel) { $items{"Columns of smsdist.$rel"}{$item} = 1; }
-			else { $items{$section}{$item} = 1; }
-		}
+		close $fh;
 	}
-	close $fh;
 	return %items;
 }
 
@@ -381,7 +395,7 @@ my $bad_sql = qr/ERROR:\s+(42601|42703|42P01|42883|42P02|42702|42725|42804):[^\n
 for my $file (sort glob("$top/docs/*.md"))
 {
 	my $name = 'docs/' . ($file =~ s{.*/}{}r);
-	next if $name eq 'docs/tutorial.md' || $name eq 'docs/reference.md';
+	next if $name eq 'docs/tutorial.md' || grep { $_ eq $name } @reference;
 	for my $b (code_blocks($file))
 	{
 		if ($b->{lang} eq 'sql')
