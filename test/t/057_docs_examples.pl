@@ -1,4 +1,4 @@
-# The documentation cannot go stale (issue 19): every example of
+# The documentation cannot go stale: every example of
 # docs/tutorial.md and of README.md runs, in order, and prints what the page
 # shows; docs/reference.md with docs/reference-tables.md lists exactly what
 # exists; every SQL example of
