@@ -6,7 +6,7 @@ AS $$
 DECLARE
     a smsdist.advertisements;
     here text := current_setting('smsdist.site_code', true);
-    hop text;
+    next_hop text;
     pu smsdist.advertisement_pushes;
     share text;
     e smsdist.explanation;
@@ -14,12 +14,12 @@ BEGIN
     SELECT * INTO a FROM smsdist.advertisements WHERE advert_id = p_advert_id;
     e.site_code := p_site;
     IF p_site IS DISTINCT FROM here THEN
-        hop := smsdist.route_hop(p_site);
-        SELECT * INTO pu FROM smsdist.advertisement_pushes x WHERE x.advert_id = p_advert_id AND x.hop = hop;
+        next_hop := smsdist.route_hop(p_site);
+        SELECT * INTO pu FROM smsdist.advertisement_pushes x WHERE x.advert_id = p_advert_id AND x.hop = next_hop;
         IF pu.advert_id IS NOT NULL AND pu.pushed_at IS NULL THEN
             e.state := 'not replicated';
             e.reason := format('the advertisement has not reached site %s yet%s',
-                               hop, CASE WHEN pu.last_error IS NOT NULL
+                               next_hop, CASE WHEN pu.last_error IS NOT NULL
                                          THEN format(' (%s attempt(s), the last at %s): %s', pu.attempts,
                                                      smsdist.explain_time(pu.attempted_at), pu.last_error)
                                          ELSE ': the Sender replicates it at its next step' END);
