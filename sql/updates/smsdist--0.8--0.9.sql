@@ -101,3 +101,11 @@ DROP VIEW build_progress;
 -------------------------------------------------------------------------------
 
 \ir ../functions/receive_target_report.sql
+
+
+-------------------------------------------------------------------------------
+-- The administrator's day: status retention and pg_cron
+-------------------------------------------------------------------------------
+
+\ir ../functions/prune_status_messages.sql
+\ir ../functions/pg_cron_check.sql

@@ -443,7 +443,9 @@ SELECT functions_are('smsdist', ARRAY[
     'job_site_status_retry_clock',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
-    'source_tree_size', 'validate_content', 'content_mismatch_reported'],
+    'source_tree_size', 'validate_content', 'content_mismatch_reported',
+    -- status retention and the pg_cron check
+    'prune_status_messages', 'pg_cron_check'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
