@@ -81,11 +81,13 @@ BEGIN
         ok := NULL;
         detail := 'no cron.job_run_details table here: no runs to check';
     ELSE
-        EXECUTE $q$SELECT count(*), (array_agg(format('job %s at %s: %s', d.jobid, d.start_time, d.return_message)
-                                                ORDER BY d.start_time DESC))[1]
+        -- a run that could not connect never started: it has no times
+        EXECUTE $q$SELECT count(*), (array_agg(format('job %s%s: %s', d.jobid,
+                                                      ' at ' || coalesce(d.end_time, d.start_time)::text, d.return_message)
+                                                ORDER BY d.runid DESC))[1]
                      FROM cron.job_run_details d
                     WHERE d.status = 'failed' AND d.database = current_database()
-                      AND d.start_time > now() - interval '1 day'$q$
+                      AND coalesce(d.end_time, d.start_time, now()) > now() - interval '1 day'$q$
            INTO failures, last_failure;
         ok := failures = 0;
         detail := CASE WHEN failures = 0 THEN 'no failed run of a job of this database in the last day'

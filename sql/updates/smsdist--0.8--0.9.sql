@@ -108,4 +108,6 @@ DROP VIEW build_progress;
 -------------------------------------------------------------------------------
 
 \ir ../functions/prune_status_messages.sql
+-- a full evaluation on demand wakes the Collection Evaluator
+\ir ../functions/evaluate_collections.sql
 \ir ../functions/pg_cron_check.sql
