@@ -146,6 +146,11 @@ SELECT count(*) >= 1 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 	'cron.job_run_details: evaluate_collections() succeeded');
 
 # (c) pruning: history older than the retention goes, what is needed stays
+$node->safe_psql('site', q{
+INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id, offer_time)
+VALUES ('CEN00C01', 'Lab tools', 'CEN00B01', 'Install', 'CEN00A01', '2026-11-01 00:00')});
+ok(wait_until($node, 'site', q{SELECT state = 'waiting' FROM smsdist.advertisement_target_status WHERE advert_id = 'CEN00C01'}, 60),
+	'an advertisement with an open target');
 my $keep_ids = $node->safe_psql('site', qq{
 -- the nightly job's messages, two hours old
 UPDATE smsdist.status_messages SET at = at - interval '2 hours' WHERE job_id = '$job';
@@ -157,14 +162,20 @@ INSERT INTO smsdist.status_messages (site_code, component, severity, message_id,
   ('CEN', 'scheduler', 'informational', 3000, now() - interval '3 hours', 'old history', NULL),
   ('CEN', 'scheduler', 'informational', 3000, now() - interval '3 hours', 'old history too', NULL),
   ('CEN', 'scheduler', 'informational', 3000, now() - interval '10 minutes', 'recent history', NULL);
+INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, at, message, advert_id) VALUES
+  ('CEN', 'offer_manager', 'informational', 3000, now() - interval '3 hours', 'open advertisement, old message', 'CEN00C01');
+-- two old messages of LAB-01's agent that move nothing: the newer stays
+INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, at, message, package_id, client_at, client_sequence)
+VALUES ('CEN', 'client_agent', 'CEN00002', 'informational', 10003, now() - interval '3 hours', 'old history, agent 1', 'CEN00B01', now() - interval '3 hours', 1),
+       ('CEN', 'client_agent', 'CEN00002', 'informational', 10003, now() - interval '3 hours', 'agent 2, its newest', 'CEN00B01', now() - interval '3 hours', 2);
 SELECT string_agg(status_id::text, ',') FROM smsdist.status_messages
- WHERE message IN ('pending job, old message', 'recent history')
+ WHERE message IN ('pending job, old message', 'recent history', 'open advertisement, old message', 'agent 2, its newest')
     OR status_id IN (SELECT status_id FROM smsdist.job_target_status WHERE job_id = '$job')});
 my $after = $node->safe_psql('site', 'SELECT now()');
 ok(wait_until($node, 'site', q{SELECT NOT EXISTS (SELECT 1 FROM smsdist.status_messages WHERE message LIKE 'old history%')}, 180),
 	'the scheduled pruning removes messages older than smsdist.status_retention');
 is($node->safe_psql('site', qq{SELECT count(*) FROM smsdist.status_messages WHERE status_id IN ($keep_ids)}),
-	'3', "kept: a pending job's message, a recent one, and the message that set the target's state");
+	'5', "kept: a pending job's message, an open advertisement's, a recent one, the message that set the target's state, and a machine's newest agent message");
 my $left = $node->safe_psql('site', qq{
 SELECT string_agg(message_id::text, ',' ORDER BY status_id) FROM smsdist.status_messages WHERE job_id = '$job'});
 is($left, $node->safe_psql('site', qq{
