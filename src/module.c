@@ -288,6 +288,21 @@ define_status_settings(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/*
+	 * Read by smsdist.prune_status_messages() (the administrator's or
+	 * pg_cron's call), not by a worker: the Status Manager never deletes.
+	 */
+	DefineCustomIntVariable("smsdist.status_retention",
+							"How long status messages are kept before prune_status_messages() may remove them.",
+							"0 keeps them for ever. Messages an unfinished job or advertisement still needs are kept whatever their age.",
+							&sms_status_retention,
+							90 * 86400,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomBoolVariable("smsdist.test_corrupt_next_chunk",
 							 "For tests: the Sender flips one byte of the next chunk it sends.",
 							 "The receiving site must refuse the chunk and the Sender send it again.",

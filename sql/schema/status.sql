@@ -94,3 +94,6 @@ CREATE TRIGGER finish_jobs AFTER INSERT ON status_messages
 -- Status from agents (advanced mode) and what the site knows of them
 \ir ../functions/client_status.sql
 \ir ../functions/agent_last_heard.sql
+
+-- History older than smsdist.status_retention, pruned on request
+\ir ../functions/prune_status_messages.sql

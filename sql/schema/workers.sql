@@ -11,3 +11,5 @@
 \ir ../functions/library_version.sql
 \ir ../functions/touch_updated_at.sql
 \ir ../functions/require_extension_table.sql
+-- what pg_cron needs to run smsdist's schedules
+\ir ../functions/pg_cron_check.sql

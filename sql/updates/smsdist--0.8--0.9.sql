@@ -118,3 +118,12 @@ ALTER TABLE packages
 COMMENT ON COLUMN packages.icon_file IS
     'the package''s icon (.ico), a path relative to its source tree; the Offer Manager writes it as <PACKAGE>.ICO beside the .PKG (package_icons says how it went)';
 \ir ../schema/icons.sql
+
+-------------------------------------------------------------------------------
+-- The administrator's day: status retention and pg_cron
+-------------------------------------------------------------------------------
+
+\ir ../functions/prune_status_messages.sql
+-- a full evaluation on demand wakes the Collection Evaluator
+\ir ../functions/evaluate_collections.sql
+\ir ../functions/pg_cron_check.sql

@@ -57,6 +57,7 @@ int			sms_max_manifest_size_kb = 65536;
 int			sms_status_text_max = 16 * 1024;
 int			sms_status_file_max = 64 * 1024;
 int			sms_client_time_window = 30 * 86400;
+int			sms_status_retention = 90 * 86400;
 
 SmsSharedState *sms_shared = NULL;
 

@@ -157,6 +157,7 @@ extern int	sms_max_manifest_size_kb;	/* bytes of the manifest, in kB */
 extern int	sms_status_text_max;	/* bytes */
 extern int	sms_status_file_max;	/* bytes */
 extern int	sms_client_time_window;	/* seconds */
+extern int	sms_status_retention;	/* seconds, 0: keep for ever */
 /* test hooks (settings only the tests set) */
 extern bool sms_test_corrupt_chunk;
 extern int	sms_test_compress_delay_ms;

@@ -450,7 +450,9 @@ SELECT functions_are('smsdist', ARRAY[
     'source_tree_size', 'validate_content', 'content_mismatch_reported',
     -- importing package definition files
     'parse_package_definition', 'decode_package_definition', 'import_program_run_with',
-    'import_program_definition', 'import_package_definition'],
+    'import_program_definition', 'import_package_definition',
+    -- status retention and the pg_cron check
+    'prune_status_messages', 'pg_cron_check'],
     'smsdist has exactly the documented functions');
 SELECT isnt_definer('smsdist', 'import_package_definition', ARRAY['text', 'text'],
                     'import_package_definition is not SECURITY DEFINER (the caller''s rights apply)');

@@ -1,7 +1,7 @@
 -- smsdist privileges: what smsdist_reader, smsdist_operator, smsdist_admin,
 -- smsdist_client and PUBLIC may do, in the catalog and in practice.
 BEGIN;
-SELECT plan(260);
+SELECT plan(270);
 
 -------------------------------------------------------------------------------
 -- The roles
@@ -301,6 +301,17 @@ VALUES ('CEN', 'Client Agent', 'CEN0C001', 'warning', 10004, 'Package CEN0C001 v
 SELECT ok((SELECT requested_at IS NOT NULL AND requested_by LIKE 'machine CEN0C001 (status message %)'
              FROM smsdist.content_validations WHERE package_id = 'CEN0C001'),
           'a 10004 from a machine of this site queues the validation of the package''s locations');
+
+-------------------------------------------------------------------------------
+-- prune_status_messages() and pg_cron_check(): the administrators
+-------------------------------------------------------------------------------
+SELECT function_privs_are('smsdist', f, a, r,
+           CASE WHEN r = 'smsdist_admin' THEN ARRAY['EXECUTE']::name[] ELSE ARRAY[]::name[] END,
+           format('%s %s execute smsdist.%s', r,
+                  CASE WHEN r = 'smsdist_admin' THEN 'may' ELSE 'may not' END, f))
+  FROM (VALUES ('prune_status_messages'::name, ARRAY['integer']::name[]),
+               ('pg_cron_check', ARRAY[]::name[])) fn(f, a),
+       unnest(ARRAY['smsdist_reader', 'smsdist_operator', 'smsdist_admin', 'smsdist_client', 'public']::name[]) r;
 
 SELECT * FROM finish();
 ROLLBACK;
