@@ -31,6 +31,7 @@
 \ir schema/site_link.sql
 \ir schema/explain.sql
 \ir schema/views.sql
+\ir schema/metrics.sql
 
 -- Tell the workers the extension is here (at commit).
 SELECT wake('supervisor'), wake('scheduler');

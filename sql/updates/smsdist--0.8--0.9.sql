@@ -101,3 +101,9 @@ DROP VIEW build_progress;
 -------------------------------------------------------------------------------
 
 \ir ../functions/receive_target_report.sql
+
+-------------------------------------------------------------------------------
+-- Metrics for Prometheus: the view metrics and the counts it reads
+-------------------------------------------------------------------------------
+
+\ir ../schema/metrics.sql
