@@ -81,7 +81,7 @@ SELECT tables_are('smsdist', ARRAY[
     'machine_keys',
     'advertisement_target_status', 'job_control_pushes',
     'distribution_report_answers', 'machine_caches', 'machine_cache_packages', 'link_measurements',
-    'content_validations'],
+    'content_validations', 'metric_counts'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -89,7 +89,7 @@ SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
 SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
-    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput'],
+    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput', 'metrics'],
     'smsdist has exactly its documented views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
@@ -394,7 +394,8 @@ SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is n
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
-                'client_status', 'collection_members_cascade', 'content_mismatch_reported', 'distribution_report', 'end_job_targets',
+                'client_status', 'collection_members_cascade', 'content_mismatch_reported',
+                'count_bytes_sent', 'count_status_messages', 'count_targets', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
@@ -443,7 +444,9 @@ SELECT functions_are('smsdist', ARRAY[
     'job_site_status_retry_clock',
     'cache_inventory_problem', 'record_cache_inventory', 'client_cache_inventory', 'transfer_seconds',
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
-    'source_tree_size', 'validate_content', 'content_mismatch_reported'],
+    'source_tree_size', 'validate_content', 'content_mismatch_reported',
+    -- the metrics' counts
+    'compact_metric_counts', 'count_targets', 'count_status_messages', 'count_bytes_sent'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',

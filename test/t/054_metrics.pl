@@ -1,0 +1,192 @@
+# The metrics for Prometheus: the view smsdist.metrics against the real
+# state after jobs ran across real sites (CEN -> CH1 -> GC1), and the
+# queries file docs/postgres_exporter.yml run as written by a read-only
+# monitoring login.  Bytes sent to a child equal the package file sent
+# (once, though two send rows share the transfer); jobs and targets by
+# state equal a count of the tables, in the same snapshot; counters only
+# grow (deleting status messages does not lower them) and survive the
+# folding of their rows; counting never waits for another transaction;
+# the view reads no row of job_target_status.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Path qw(make_path);
+use FindBin;
+use CPAN::Meta::YAML;
+use lib "$FindBin::Bin/../lib";
+use SmsTest;
+
+my ($cen, $ch1, $gc1) = three_sites();
+
+sub metric
+{
+	my ($node, $name, $labels) = @_;
+	return $node->safe_psql('site',
+		"SELECT coalesce(sum(value), 0) FROM smsdist.metrics WHERE metric = '$name' AND labels @> '$labels'");
+}
+
+# --- bytes sent: a share job for CH1 and the sites below it
+my $src = $cen->basedir . '/source/app';
+make_path("$src/bin", "$src/doc");
+system("head -c 3000000 /dev/urandom > '$src/bin/app.bin'") == 0 or die;
+system("yes 'documentation line' | head -c 2000000 > '$src/doc/manual.txt'") == 0 or die;
+$cen->safe_psql('site', "INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('CEN00001', 'App', '$src')");
+is(metric($cen, 'smsdist_bytes_sent_total', '{"site": "CH1"}'), '0', 'nothing sent to CH1 yet: the series is 0');
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00101', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00101'"),
+	'the share job completes at CEN');
+my $size = $cen->safe_psql('site', "SELECT bytes FROM smsdist.package_builds WHERE package_id = 'CEN00001' AND source_version = 1");
+ok($size > 0, "the package file is $size bytes");
+is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.job_site_status WHERE job_id = 'CEN00101' AND phase = 'send'}),
+	'2', 'two send rows (CH1, GC1) went through the one transfer to CH1');
+is(metric($cen, 'smsdist_bytes_sent_total', '{"site": "CH1"}'), $size,
+	'CEN: bytes sent to CH1 equal the package file, counted once');
+ok(wait_until($ch1, 'site', q{SELECT count(*) = 1 FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00101' AND site_code = 'GC1' AND phase = 'send' AND state = 'done'}),
+	'CH1 sent it on to GC1');
+is(metric($ch1, 'smsdist_bytes_sent_total', '{"site": "GC1"}'), $size, 'CH1: bytes sent to GC1 equal the package file');
+is(metric($cen, 'smsdist_bytes_queued', '{"site": "CH1"}'), '0', 'nothing is queued for CH1 any more');
+is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.metrics
+	WHERE metric = 'smsdist_transfer_rate_bytes_per_second' AND labels->>'site' = 'CH1' AND value > 0}),
+	'1', 'the transfer rate to CH1 is measured');
+
+# --- jobs and targets by state: a run-command job for three machines at CH1
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'app --install', NULL, 5);
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+  ('CEN00001', 'WKS1', 'CORP', 'CH1', 'WIN95'), ('CEN00002', 'WKS2', 'CORP', 'CH1', 'WIN95'),
+  ('CEN00003', 'WKS3', 'CORP', 'CH1', 'WIN95');
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+VALUES ('CEN00102', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001,CEN00002,CEN00003}')});
+ok(wait_until($cen, 'site', "SELECT count(*) = 3 FROM smsdist.job_target_status WHERE job_id = 'CEN00102'"),
+	'the run-command job has its three targets');
+my $same_targets = q{SELECT
+	(SELECT jsonb_object_agg(labels->>'state', value) FROM smsdist.metrics WHERE metric = 'smsdist_job_targets')
+	= (SELECT jsonb_object_agg(st::text, (SELECT count(*) FROM smsdist.job_target_status t WHERE t.state = st)::double precision)
+	     FROM unnest(enum_range(NULL::smsdist.target_state)) st)};
+my $same_jobs = q{SELECT
+	(SELECT jsonb_object_agg(labels->>'state', value) FROM smsdist.metrics WHERE metric = 'smsdist_jobs')
+	= (SELECT jsonb_object_agg(st::text, (SELECT count(*) FROM smsdist.jobs j WHERE j.state = st)::double precision)
+	     FROM unnest(enum_range(NULL::smsdist.job_state)) st)};
+is($cen->safe_psql('site', $same_targets), 't', 'targets by state equal the table (same snapshot)');
+is($cen->safe_psql('site', $same_jobs), 't', 'jobs by state equal the table (same snapshot)');
+is(metric($cen, 'smsdist_jobs', '{"state": "completed"}'), '1', 'one job completed');
+
+# a machine's messages move its target: offered, downloaded
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, message,
+                                     job_id, client_sequence, client_at)
+VALUES ('CEN', 'Client Agent', 'CEN00003', 'informational', 10002, 'offered', 'CEN00102', 1, clock_timestamp()),
+       ('CEN', 'Client Agent', 'CEN00003', 'informational', 10003, 'downloaded', 'CEN00102', 2, clock_timestamp())});
+is($cen->safe_psql('site', $same_targets), 't', 'targets by state follow the messages that move them');
+# the job cancelled: every open target ends
+$cen->safe_psql('site', "UPDATE smsdist.jobs SET state = 'cancelled' WHERE job_id = 'CEN00102'");
+ok(wait_until($cen, 'site', "SELECT count(*) = 3 FROM smsdist.job_target_status WHERE job_id = 'CEN00102' AND state = 'cancelled'"),
+	'cancelling the job cancels its targets');
+is($cen->safe_psql('site', $same_targets), 't', 'targets by state follow a cancelled job');
+is($cen->safe_psql('site', $same_jobs), 't', 'jobs by state follow it too');
+$cen->safe_psql('site', "DELETE FROM smsdist.jobs WHERE job_id = 'CEN00102'");
+is($cen->safe_psql('site', $same_targets), 't', 'targets by state lose the targets of a deleted job');
+is(metric($cen, 'smsdist_job_targets', '{"state": "cancelled"}'), '0', 'no cancelled target is left');
+
+# --- counters: status messages by severity, cache-full reports (10006)
+my $same_messages = q{SELECT
+	(SELECT jsonb_object_agg(labels->>'severity', value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total')
+	= (SELECT jsonb_object_agg(sv::text, (SELECT count(*) FROM smsdist.status_messages m WHERE m.severity = sv)::double precision)
+	     FROM unnest(enum_range(NULL::smsdist.severity)) sv)};
+is($cen->safe_psql('site', $same_messages), 't', 'status messages by severity equal the table (none deleted yet)');
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.status_messages (site_code, component, machine, severity, message_id, message, client_sequence, client_at)
+VALUES ('CEN', 'Client Agent', 'CEN00003', 'warning', 10006, 'the cache is full', 3, clock_timestamp())});
+is(metric($cen, 'smsdist_cache_full_reports_total', '{"site": "CEN"}'), '1', 'a cache-full report is counted');
+my $before = $cen->safe_psql('site', q{SELECT sum(value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total'});
+$cen->safe_psql('site', 'DELETE FROM smsdist.status_messages');
+is($cen->safe_psql('site', q{SELECT sum(value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total'}),
+	$before, 'deleting status messages does not lower the counter');
+$cen->safe_psql('site', q{BEGIN;
+INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message)
+VALUES ('CEN', 'test', 'error', 9999, 'rolled back');
+ROLLBACK});
+is($cen->safe_psql('site', q{SELECT sum(value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total'}),
+	$before, 'a rolled-back message is not counted');
+
+# counting never waits: a transaction that counted and is still open holds
+# nothing another counting transaction needs
+my $open = $cen->background_psql('site');
+$open->query_safe('BEGIN');
+$open->query_safe(q{INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message)
+	SELECT 'CEN', 'test', 'informational', 9999, 'open ' || i FROM generate_series(1, 40) i});
+# many short transactions: some fold the rows (one in 16 tries), none waits
+my ($folded, $tries) = (0, 0);
+my $rows = $cen->safe_psql('site', 'SELECT count(*) FROM smsdist.metric_counts');
+while (!$folded && $tries < 2000)
+{
+	$tries++;
+	$cen->safe_psql('site', q{SET statement_timeout = '60s';
+INSERT INTO smsdist.status_messages (site_code, component, severity, message_id, message)
+VALUES ('CEN', 'test', 'informational', 9999, 'fold')});
+	$folded = $cen->safe_psql('site', 'SELECT count(*) FROM smsdist.metric_counts') < $rows;
+}
+ok($folded, "the rows of metric_counts were folded after $tries transactions, while another counted and stayed open");
+is($cen->safe_psql('site', q{SELECT sum(value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total'}),
+	$before + $tries, 'and the counter is right: each committed message once');
+$open->query_safe('COMMIT');
+$open->quit;
+is($cen->safe_psql('site', q{SELECT sum(value) FROM smsdist.metrics WHERE metric = 'smsdist_status_messages_total'}),
+	$before + $tries + 40, 'the open transaction\'s messages count once it commits');
+is($cen->safe_psql('site', $same_targets), 't', 'targets by state are still right after the folding');
+
+# --- cheap: no row of job_target_status is read (the targets come from metric_counts)
+my $plan = $cen->safe_psql('site', 'EXPLAIN SELECT * FROM smsdist.metrics');
+unlike($plan, qr/job_target_status/, 'the view\'s plan reads no job_target_status');
+unlike($plan, qr/Seq Scan on job_site_status/, 'nor scans job_site_status (the partial index of open rows)');
+
+# --- the monitoring login: read-only, granted smsdist_reader
+$cen->safe_psql('site', 'CREATE ROLE monitor LOGIN IN ROLE smsdist_reader');
+my ($rc, $out, $err) = $cen->psql('site', 'SELECT count(*) > 0 FROM smsdist.metrics', extra_params => ['-U', 'monitor']);
+is("$rc $out", '0 t', 'a login granted smsdist_reader reads the view') or diag($err);
+$cen->safe_psql('site', 'CREATE ROLE nobody LOGIN');
+($rc, $out, $err) = $cen->psql('site', 'SELECT count(*) FROM smsdist.metrics', extra_params => ['-U', 'nobody']);
+like($err, qr/permission denied/, 'a login without smsdist_reader does not');
+
+# --- docs/postgres_exporter.yml: every query as written, as the monitor
+my $yml = CPAN::Meta::YAML->read("$FindBin::Bin/../../docs/postgres_exporter.yml")
+  or die CPAN::Meta::YAML->errstr;
+my %queries = %{ $yml->[0] };
+my %exported;
+for my $ns (sort keys %queries)
+{
+	my $q = $queries{$ns};
+	my @declared = map { my ($c) = keys %$_; [ $c, $_->{$c}{usage} ] } @{ $q->{metrics} };
+	($rc, $out, $err) = $cen->psql('site', "$q->{query} \\gdesc", extra_params => ['-U', 'monitor']);
+	is($rc, 0, "$ns: the query runs as the monitoring login") or diag($err);
+	my @columns = map { (split /\|/)[0] } split /\n/, $out;
+	is(join(',', @columns), join(',', map { $_->[0] } @declared), "$ns: its columns are the declared metrics, in order");
+	my @labels = map { $_->[0] } grep { $_->[1] eq 'LABEL' } @declared;
+	for my $d (grep { $_->[1] ne 'LABEL' } @declared)
+	{
+		my ($col, $usage) = @$d;
+		my $name = "${ns}_$col";
+		$exported{$name} = 1;
+		like($usage, qr/^(GAUGE|COUNTER)$/, "$name: usage $usage");
+		is($cen->safe_psql('site', "SELECT string_agg(DISTINCT type, ',') FROM smsdist.metrics WHERE metric = '$name'"),
+			lc($usage), "$name is a " . lc($usage) . ' in the view');
+		next if $ns eq 'smsdist_worker';    # live figures: they move between two reads
+		my $labels = join(', ', map { "'$_', q.$_" } @labels);
+		is($cen->safe_psql('site', qq{SELECT count(*) FROM ($q->{query}) q
+			WHERE q.$col IS DISTINCT FROM (SELECT value FROM smsdist.metrics m
+			                                WHERE m.metric = '$name' AND m.labels = jsonb_build_object($labels))}),
+			'0', "$name: each row has the view's value");
+	}
+}
+is(join(',', sort keys %exported),
+	$cen->safe_psql('site', q{SELECT string_agg(DISTINCT metric COLLATE "C", ',' ORDER BY metric COLLATE "C") FROM smsdist.metrics}),
+	'the queries file exports every metric of the view');
+is($cen->safe_psql('site', "SELECT count(*) FROM ($queries{smsdist_worker}{query}) q"),
+	$cen->safe_psql('site', 'SELECT count(*) FROM smsdist.workers'), 'smsdist_worker: one row per worker');
+
+done_testing();
