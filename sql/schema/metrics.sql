@@ -14,9 +14,9 @@
 
 -- Amounts to add per series: the value of (metric, label) is the sum of
 -- its rows.  label is the value of the metric's one label ('' when none).
--- Not dumped by pg_dump: a restore loads job_target_status again through
--- the triggers that count it, and the counters start over from zero, which
--- Prometheus takes as a restart.
+-- Dumped by pg_dump like the tables it counts, in the same snapshot: the
+-- documented restore runs with triggers off (docs/operations.md), so the
+-- counts come back as they were, with the rows they count.
 CREATE TABLE metric_counts (
     metric  text NOT NULL,
     label   text NOT NULL DEFAULT '',
@@ -26,6 +26,7 @@ COMMENT ON TABLE metric_counts IS
     'amounts the metric triggers added per (metric, label): a series'' value is the sum of its rows (the view metrics)';
 REVOKE ALL ON metric_counts FROM PUBLIC;
 GRANT SELECT ON metric_counts TO smsdist_reader;
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.metric_counts', '');
 
 \ir ../functions/compact_metric_counts.sql
 \ir ../functions/count_targets.sql

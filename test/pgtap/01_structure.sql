@@ -34,7 +34,7 @@ SELECT set_eq(
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.advertisement_target_status', 'smsdist.job_control_pushes', 'smsdist.distribution_report_answers',
           'smsdist.machine_caches', 'smsdist.machine_cache_packages', 'smsdist.link_measurements',
-          'smsdist.content_validations',
+          'smsdist.content_validations', 'smsdist.metric_counts',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
