@@ -2,12 +2,19 @@
 -- name, labels, value) with its type and help text.  The names follow
 -- Prometheus' conventions (units in the name, _total for counters) and are
 -- the names docs/postgres_exporter.yml gives them.  Cheap on a big site:
--- targets and counters come from metric_counts (a few rows per series),
--- open transfers from the partial index on job_site_status, jobs and
+-- the counters are a few rows of metric_counts per series; of
+-- job_target_status only the targets of live jobs (pending, active) are
+-- read, through its key, never those of the jobs that ended; open
+-- transfers come from the partial index on job_site_status; jobs and
 -- workers are few.  docs/metrics.md.
 CREATE VIEW metrics AS
 WITH counts AS (
     SELECT metric, label, sum(value) AS value FROM metric_counts GROUP BY metric, label),
+live_targets AS (
+    SELECT t.state, count(*) AS n
+      FROM jobs j JOIN job_target_status t ON t.job_id = j.job_id
+     WHERE j.state IN ('pending', 'active')
+     GROUP BY t.state),
 children AS (
     SELECT site_code::text AS site FROM sites
      WHERE parent_site_code::text = current_setting('smsdist.site_code', true)),
@@ -29,8 +36,8 @@ SELECT 'smsdist_jobs'::text AS metric, jsonb_build_object('state', st::text) AS 
   FROM unnest(enum_range(NULL::job_state)) st
 UNION ALL
 SELECT 'smsdist_job_targets', jsonb_build_object('state', st::text),
-       coalesce((SELECT value FROM counts WHERE metric = 'smsdist_job_targets' AND label = st::text), 0),
-       'gauge', 'Targets (job and machine) in each state, at this site and the sites below it.'
+       coalesce((SELECT n FROM live_targets WHERE state = st), 0),
+       'gauge', 'Targets (job and machine) of the pending and active jobs in each state, at this site and the sites below it.'
   FROM unnest(enum_range(NULL::target_state)) st
 UNION ALL
 SELECT 'smsdist_bytes_sent_total', jsonb_build_object('site', site),

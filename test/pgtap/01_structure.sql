@@ -395,7 +395,7 @@ SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
                 'client_status', 'collection_members_cascade', 'content_mismatch_reported',
-                'count_bytes_sent', 'count_status_messages', 'count_targets', 'distribution_report', 'end_job_targets',
+                'count_bytes_sent', 'count_status_messages', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
@@ -446,7 +446,7 @@ SELECT functions_are('smsdist', ARRAY[
     'manifest_delta_bytes', 'preview', 'cache_report_for_parent', 'caches_reported', 'receive_cache_report',
     'source_tree_size', 'validate_content', 'content_mismatch_reported',
     -- the metrics' counts
-    'compact_metric_counts', 'count_targets', 'count_status_messages', 'count_bytes_sent'],
+    'compact_metric_counts', 'count_status_messages', 'count_bytes_sent'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
