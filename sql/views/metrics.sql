@@ -10,6 +10,8 @@
 CREATE VIEW metrics AS
 WITH counts AS (
     SELECT metric, label, sum(value) AS value FROM metric_counts GROUP BY metric, label),
+job_counts AS MATERIALIZED (
+    SELECT state, count(*) AS n FROM jobs GROUP BY state),
 live_targets AS MATERIALIZED (
     -- each live job's targets through the key (OFFSET 0: not a hash join
     -- over the whole table, which the planner prefers as soon as it
@@ -35,7 +37,7 @@ queued AS (
              GROUP BY s.job_id, 1) per_transfer
      GROUP BY hop)
 SELECT 'smsdist_jobs'::text AS metric, jsonb_build_object('state', st::text) AS labels,
-       (SELECT count(*) FROM jobs j WHERE j.state = st)::double precision AS value,
+       coalesce((SELECT n FROM job_counts WHERE state = st), 0)::double precision AS value,
        'gauge'::text AS type, 'Jobs in each state.'::text AS help
   FROM unnest(enum_range(NULL::job_state)) st
 UNION ALL
