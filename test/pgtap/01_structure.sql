@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(214);
+SELECT plan(217);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -449,6 +449,12 @@ SELECT functions_are('smsdist', ARRAY[
     'compact_metric_counts', 'count_status_messages', 'count_bytes_sent'],
     'smsdist has exactly the documented functions');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
+SELECT columns_are('smsdist', 'metrics', ARRAY['metric', 'labels', 'value', 'type', 'help'],
+                   'metrics has one row per Prometheus series: metric, labels, value, type, help');
+SELECT has_trigger('smsdist', 'status_messages', 'count_status_messages',
+                   'status_messages has trigger count_status_messages (the metrics'' message counters)');
+SELECT has_trigger('smsdist', 'job_site_status', 'count_bytes_sent',
+                   'job_site_status has trigger count_bytes_sent (the metrics'' bytes sent per child site)');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
                    'status_messages has trigger content_mismatch_reported (a 10004 queues a validation)');
 SELECT is_definer('smsdist', 'validate_content', ARRAY['text'],
