@@ -54,6 +54,32 @@ is($cen->safe_psql('site', q{SELECT count(*) FROM smsdist.metrics
 	WHERE metric = 'smsdist_transfer_rate_bytes_per_second' AND labels->>'site' = 'CH1' AND value > 0}),
 	'1', 'the transfer rate to CH1 is measured');
 
+# a second version while CH1 is down: queued, failed attempts send nothing,
+# and what is sent once CH1 is back (full file or delta) is counted
+my $sent_v1 = metric($cen, 'smsdist_bytes_sent_total', '{"site": "CH1"}');
+system("head -c 2000000 /dev/urandom > '$src/bin/patch.bin'") == 0 or die;
+$ch1->stop;
+$cen->safe_psql('site', q{
+UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00001';
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, include_subsites)
+VALUES ('CEN00103', 'share_package', 'CEN00001', 'sites', '{CH1}', true)});
+ok(wait_until($cen, 'site', q{SELECT state = 'retrying' FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00103' AND site_code = 'CH1' AND phase = 'send'}),
+	'while CH1 is down the send is retrying');
+ok(wait_until($cen, 'site', q{SELECT value > 0 FROM smsdist.metrics
+	WHERE metric = 'smsdist_bytes_queued' AND labels->>'site' = 'CH1'}),
+	'bytes are queued for CH1');
+is(metric($cen, 'smsdist_bytes_sent_total', '{"site": "CH1"}'), $sent_v1, 'the failed attempts sent nothing');
+$ch1->start;
+ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN00103'"),
+	'once CH1 is back the job completes');
+my $sent_v2 = $cen->safe_psql('site', q{SELECT bytes_total FROM smsdist.job_site_status
+	WHERE job_id = 'CEN00103' AND site_code = 'CH1' AND phase = 'send'});
+ok($sent_v2 > 0, "version 2 went as a file of $sent_v2 bytes");
+is(metric($cen, 'smsdist_bytes_sent_total', '{"site": "CH1"}'), $sent_v1 + $sent_v2,
+	'the counter grew by the file sent');
+is(metric($cen, 'smsdist_bytes_queued', '{"site": "CH1"}'), '0', 'and nothing is queued any more');
+
 # --- jobs and targets by state: a run-command job for three machines at CH1
 $cen->safe_psql('site', q{
 INSERT INTO smsdist.programs VALUES ('CEN00001', 'Run', 'app --install', NULL, 5);
@@ -76,7 +102,7 @@ my $same_jobs = q{SELECT
 is($cen->safe_psql('site', $same_targets), 't', 'targets of live jobs by state equal the table (same snapshot)');
 is(metric($cen, 'smsdist_job_targets', '{}'), '3', 'the three targets are counted');
 is($cen->safe_psql('site', $same_jobs), 't', 'jobs by state equal the table (same snapshot)');
-is(metric($cen, 'smsdist_jobs', '{"state": "completed"}'), '1', 'one job completed');
+is(metric($cen, 'smsdist_jobs', '{"state": "completed"}'), '2', 'two jobs completed');
 
 # a machine's messages move its target: offered, downloaded
 $cen->safe_psql('site', q{
