@@ -33,6 +33,7 @@
 \ir schema/explain.sql
 \ir schema/import.sql
 \ir schema/views.sql
+\ir schema/metrics.sql
 
 -- Tell the workers the extension is here (at commit).
 SELECT wake('supervisor'), wake('scheduler');

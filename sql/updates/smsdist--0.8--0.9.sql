@@ -127,3 +127,9 @@ COMMENT ON COLUMN packages.icon_file IS
 -- a full evaluation on demand wakes the Collection Evaluator
 \ir ../functions/evaluate_collections.sql
 \ir ../functions/pg_cron_check.sql
+
+-------------------------------------------------------------------------------
+-- Metrics for Prometheus: the view metrics and the counts it reads
+-------------------------------------------------------------------------------
+
+\ir ../schema/metrics.sql

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(217);
+SELECT plan(220);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -35,7 +35,7 @@ SELECT set_eq(
           'smsdist.site_status_reports', 'smsdist.site_logins', 'smsdist.machine_logins', 'smsdist.machine_keys',
           'smsdist.advertisement_target_status', 'smsdist.job_control_pushes', 'smsdist.distribution_report_answers',
           'smsdist.machine_caches', 'smsdist.machine_cache_packages', 'smsdist.link_measurements',
-          'smsdist.content_validations',
+          'smsdist.content_validations', 'smsdist.metric_counts',
           'smsdist.package_id_seq', 'smsdist.job_id_seq', 'smsdist.collection_id_seq', 'smsdist.advert_id_seq',
           'smsdist.sender_addresses_address_id_seq', 'smsdist.site_systems_site_system_id_seq',
           'smsdist.collection_rules_rule_id_seq', 'smsdist.job_transitions_transition_id_seq',
@@ -82,7 +82,7 @@ SELECT tables_are('smsdist', ARRAY[
     'machine_keys',
     'advertisement_target_status', 'job_control_pushes',
     'distribution_report_answers', 'machine_caches', 'machine_cache_packages', 'link_measurements',
-    'content_validations'],
+    'content_validations', 'metric_counts'],
     'smsdist has exactly the documented tables');
 
 SELECT has_view('smsdist', 'workers', 'view workers exists');
@@ -90,7 +90,7 @@ SELECT has_view('smsdist', 'job_overview', 'view job_overview exists');
 SELECT has_view('smsdist', 'build_progress', 'view build_progress exists');
 SELECT has_view('smsdist', 'job_progress', 'view job_progress exists');
 SELECT views_are('smsdist', ARRAY['workers', 'job_overview', 'build_progress', 'job_progress',
-    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput'],
+    'collection_dependencies', 'advertisement_status', 'job_status', 'link_throughput', 'metrics'],
     'smsdist has exactly its documented views');
 SELECT columns_are('smsdist', 'job_progress', ARRAY[
     'job_id', 'package_id', 'source_version', 'site_code', 'phase', 'state', 'bytes_done',
@@ -398,7 +398,8 @@ SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is n
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
           ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
-                'client_status', 'collection_members_cascade', 'content_mismatch_reported', 'distribution_report', 'end_job_targets',
+                'client_status', 'collection_members_cascade', 'content_mismatch_reported',
+                'count_bytes_sent', 'count_status_messages', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
                 'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
@@ -452,13 +453,21 @@ SELECT functions_are('smsdist', ARRAY[
     'parse_package_definition', 'decode_package_definition', 'import_program_run_with',
     'import_program_definition', 'import_package_definition',
     -- status retention and the pg_cron check
-    'prune_status_messages', 'pg_cron_check'],
+    'prune_status_messages', 'pg_cron_check',
+    -- the metrics' counts
+    'compact_metric_counts', 'count_status_messages', 'count_bytes_sent'],
     'smsdist has exactly the documented functions');
 SELECT isnt_definer('smsdist', 'import_package_definition', ARRAY['text', 'text'],
                     'import_package_definition is not SECURITY DEFINER (the caller''s rights apply)');
 SELECT has_function('smsdist', 'import_package_definition', ARRAY['bytea', 'text'],
                     'import_package_definition(bytea, text) exists (it decodes the file)');
 SELECT has_trigger('smsdist', 'job_site_status', 'retry_clock', 'job_site_status has trigger retry_clock');
+SELECT columns_are('smsdist', 'metrics', ARRAY['metric', 'labels', 'value', 'type', 'help'],
+                   'metrics has one row per Prometheus series: metric, labels, value, type, help');
+SELECT has_trigger('smsdist', 'status_messages', 'count_status_messages',
+                   'status_messages has trigger count_status_messages (the metrics'' message counters)');
+SELECT has_trigger('smsdist', 'job_site_status', 'count_bytes_sent',
+                   'job_site_status has trigger count_bytes_sent (the metrics'' bytes sent per child site)');
 SELECT has_trigger('smsdist', 'status_messages', 'content_mismatch_reported',
                    'status_messages has trigger content_mismatch_reported (a 10004 queues a validation)');
 SELECT is_definer('smsdist', 'validate_content', ARRAY['text'],

@@ -1,7 +1,7 @@
 -- smsdist privileges: what smsdist_reader, smsdist_operator, smsdist_admin,
 -- smsdist_client and PUBLIC may do, in the catalog and in practice.
 BEGIN;
-SELECT plan(270);
+SELECT plan(272);
 
 -------------------------------------------------------------------------------
 -- The roles
@@ -216,6 +216,7 @@ SET ROLE tap_reader;
 SELECT is((SELECT count(*) FROM smsdist.jobs WHERE job_id = 'TQ100001'), 1::bigint, 'smsdist_reader may read jobs');
 SELECT is((SELECT count(*) FROM smsdist.job_overview WHERE job_id = 'TQ100001'), 1::bigint, 'smsdist_reader may read job_overview');
 SELECT ok((SELECT count(*) FROM smsdist.workers) > 0, 'smsdist_reader may read workers (and so call worker_status())');
+SELECT ok((SELECT count(*) FROM smsdist.metrics) > 0, 'smsdist_reader may read metrics (the monitoring login)');
 SELECT is((SELECT array_agg(site_code::text) FROM smsdist.job_target_sites('TQ100001')), ARRAY['TQ2'],
           'smsdist_reader may resolve job targets');
 SELECT throws_ok($$SELECT * FROM smsdist.sender_addresses$$,
@@ -237,6 +238,8 @@ SELECT throws_ok($$SELECT count(*) FROM smsdist.jobs$$,
                  '42501', 'permission denied for table jobs', 'smsdist_client may not read jobs');
 SELECT throws_ok($$SELECT count(*) FROM smsdist.workers$$,
                  '42501', 'permission denied for view workers', 'smsdist_client may not read workers');
+SELECT throws_ok($$SELECT count(*) FROM smsdist.metrics$$,
+                 '42501', 'permission denied for view metrics', 'smsdist_client may not read metrics');
 RESET ROLE;
 
 -- everyone else: not even the schema
