@@ -133,3 +133,23 @@ COMMENT ON COLUMN packages.icon_file IS
 -------------------------------------------------------------------------------
 
 \ir ../schema/metrics.sql
+
+-------------------------------------------------------------------------------
+-- Upgrades from every version: jobs left active by 0.1
+-------------------------------------------------------------------------------
+
+-- Version 0.1 activated jobs but had no package builds, and its update to
+-- 0.2 gave those jobs no package version, so no build was ever recorded
+-- for them and they stayed active forever.  They take the package's
+-- current version, as a job activated now does, and their builds are
+-- recorded as the Scheduler records them.  Only those jobs: a job a
+-- parent sent here has its version and waits for the parent's file.
+WITH versioned AS (
+    UPDATE jobs j SET source_version = p.source_version
+      FROM packages p
+     WHERE p.package_id = j.package_id AND j.source_version IS NULL AND j.state = 'active'
+    RETURNING j.package_id, j.source_version, j.job_type)
+INSERT INTO package_builds (package_id, source_version)
+SELECT DISTINCT package_id, source_version FROM versioned
+ WHERE job_type IN ('run_command', 'share_package')
+    ON CONFLICT (package_id, source_version) DO NOTHING;

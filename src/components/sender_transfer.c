@@ -13,6 +13,9 @@
  *	pipeline	libpq pipeline mode: unthrottled, PIPELINE_DEPTH chunks are
  *				in flight, so the site's fsync and our reading and hashing
  *				overlap.
+ *	site version	the child's smsdist extension version, read before each
+ *				transfer: a site before 0.9 cannot read this version's
+ *				package files and is sent none.
  *	resync		the child answered an offset other than the end of the
  *				chunk: the chunks in flight are dropped, and sending goes on
  *				from the child's offset.
@@ -256,6 +259,42 @@ site_takes_streams(PGconn *conn, char **err)
 	return yes;
 }
 
+/*
+ * Can the site read this site's package files?  Their manifests are of
+ * version 2 since 0.9 (each file's modification time), which an earlier
+ * site cannot parse: it would take the whole file and then fail to
+ * extract it.  So the transfer does not begin: its rows wait (retrying,
+ * with this reason) until the site is updated, and then go on by
+ * themselves.  One catalog lookup per transfer, as site_takes_streams.
+ */
+#define PACKAGE_READERS_SINCE_MINOR 9	/* 0.9 */
+
+static bool
+site_reads_package_files(PGconn *conn, const char *hop, char **err)
+{
+	PGresult   *res = link_exec(conn,
+								"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'smsdist'",
+								0, NULL, NULL, NULL, err);
+	int			major = 0;
+	int			minor = 0;
+	const char *v;
+
+	if (res == NULL)
+		return false;
+	v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(none)";
+	if (sscanf(v, "%d.%d", &major, &minor) == 2 &&
+		(major > 0 || minor >= PACKAGE_READERS_SINCE_MINOR))
+	{
+		PQclear(res);
+		return true;
+	}
+	*err = psprintf("site %s runs smsdist %s, which cannot read the package files of this site's "
+					"smsdist %s: update site %s to %s or later first",
+					hop, v, SMSDIST_VERSION, hop, "0." CppAsString2(PACKAGE_READERS_SINCE_MINOR));
+	PQclear(res);
+	return false;
+}
+
 /* Wait (on the latch: the builder sets it) until the build is no longer being written. */
 static BuildNews
 wait_for_build(Transfer *t, char **err)
@@ -411,7 +450,8 @@ transfer_following_build(TransferRun *run)
 
 /*
  * TRANSFER_CHECKING_SITE: an attempt to send the file begins.  A site that
- * does not take streams gets the finished file, as before 0.6.
+ * cannot read it (before 0.9) is sent nothing; a site that does not take
+ * streams gets the finished file, as before 0.6.
  */
 static TransferState
 transfer_checking_site(TransferRun *run)
@@ -424,6 +464,8 @@ transfer_checking_site(TransferRun *run)
 	run->idle_since = 0;
 	run->followed_since = GetCurrentTimestamp();
 	run->resyncs = 0;
+	if (!site_reads_package_files(run->conn, t->hop, run->err))
+		return TRANSFER_FAILED;
 	if (t->stream_id != NULL && !site_takes_streams(run->conn, run->err))
 	{
 		if (*run->err != NULL)

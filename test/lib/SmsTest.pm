@@ -1,9 +1,11 @@
 # SmsTest: helpers shared by the TAP tests in test/t/.
 #
-# site_node(name, site_code => 'CEN', database => 'site', conf => '...')
+# site_node(name, site_code => 'CEN', database => 'site', conf => '...',
+#           install_path => dir)
 #   makes, configures and starts a PostgreSQL::Test::Cluster that preloads
 #   smsdist, creates the site database and the extension (unless
-#   create => 0), and returns the node.
+#   create => 0), and returns the node.  install_path: run the node from
+#   another installation (an earlier smsdist, test/lib/build-old-version).
 # wait_until(node, db, sql, timeout_s)
 #   polls every 10 ms until the query returns 't'; returns true or false.
 # eventually(sub, timeout_s)
@@ -82,7 +84,8 @@ sub site_node
 	my ($name, %opt) = @_;
 	my $code = $opt{site_code} // 'CEN';
 	my $db = $opt{database} // 'site';
-	my $node = PostgreSQL::Test::Cluster->new($name);
+	my $node = PostgreSQL::Test::Cluster->new($name,
+		$opt{install_path} ? (install_path => $opt{install_path}) : ());
 	$node->init;
 	my $roots = $opt{source_roots} // $node->basedir . ', /srv';
 	$node->append_conf('postgresql.conf', qq{
