@@ -148,8 +148,8 @@ WITH versioned AS (
     UPDATE jobs j SET source_version = p.source_version
       FROM packages p
      WHERE p.package_id = j.package_id AND j.source_version IS NULL AND j.state = 'active'
-    RETURNING j.package_id, j.source_version, j.job_type)
+       AND j.job_type IN ('run_command', 'share_package')
+    RETURNING j.package_id, j.source_version)
 INSERT INTO package_builds (package_id, source_version)
 SELECT DISTINCT package_id, source_version FROM versioned
- WHERE job_type IN ('run_command', 'share_package')
     ON CONFLICT (package_id, source_version) DO NOTHING;
