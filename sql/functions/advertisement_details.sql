@@ -1,6 +1,9 @@
 -- What child site p_hop needs of an advertisement to act on it alone: the
 -- package and program, the schedule, and each targeted collection with its
--- maintenance windows and members behind that child.
+-- maintenance windows and members behind that child.  The package's icon
+-- file only when it has one: a site before 0.9 ignores the key, and the
+-- details of a package without an icon stay as they were (their MD5 is
+-- what the Replication Manager compares).
 CREATE OR REPLACE FUNCTION advertisement_details(p_advert_id text, p_hop text) RETURNS jsonb
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
@@ -16,7 +19,9 @@ AS $$
         'package', jsonb_build_object(
             'package_id', p.package_id, 'name', p.name, 'version', p.version,
             'manufacturer', p.manufacturer, 'language', p.language,
-            'source_directory', p.source_directory),
+            'source_directory', p.source_directory)
+            || CASE WHEN p.icon_file IS NOT NULL THEN jsonb_build_object('icon_file', p.icon_file)
+                    ELSE '{}'::jsonb END,
         'program', jsonb_build_object(
             'program_name', pr.program_name, 'command_line', pr.command_line,
             'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes,

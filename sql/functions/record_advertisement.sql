@@ -42,14 +42,17 @@ BEGIN
             USING ERRCODE = 'unique_violation';
     END IF;
 
-    INSERT INTO smsdist.packages (package_id, name, version, manufacturer, language, source_directory)
+    -- the icon (a path in the package's tree, checked by the column's
+    -- constraint) is read by this site's Offer Manager from its own copy
+    INSERT INTO smsdist.packages (package_id, name, version, manufacturer, language, source_directory, icon_file)
     VALUES (pkg->>'package_id', pkg->>'name', pkg->>'version', pkg->>'manufacturer', pkg->>'language',
-            pkg->>'source_directory')
+            pkg->>'source_directory', pkg->>'icon_file')
     ON CONFLICT (package_id) DO UPDATE
        SET name = EXCLUDED.name, version = EXCLUDED.version, manufacturer = EXCLUDED.manufacturer,
-           language = EXCLUDED.language
-     WHERE (packages.name, packages.version, packages.manufacturer, packages.language)
-           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.version, EXCLUDED.manufacturer, EXCLUDED.language);
+           language = EXCLUDED.language, icon_file = EXCLUDED.icon_file
+     WHERE (packages.name, packages.version, packages.manufacturer, packages.language, packages.icon_file)
+           IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.version, EXCLUDED.manufacturer, EXCLUDED.language,
+                             EXCLUDED.icon_file);
     INSERT INTO smsdist.programs (package_id, program_name, command_line, platforms, max_run_minutes, run_with)
     VALUES (pkg->>'package_id', prog->>'program_name', prog->>'command_line',
             (SELECT array_agg(p::smsdist.platform) FROM jsonb_array_elements_text(

@@ -118,6 +118,9 @@ ALTER TABLE packages
 COMMENT ON COLUMN packages.icon_file IS
     'the package''s icon (.ico), a path relative to its source tree; the Offer Manager writes it as <PACKAGE>.ICO beside the .PKG (package_icons says how it went)';
 \ir ../schema/icons.sql
+-- a child site takes the package's icon file with the advertisement
+\ir ../functions/advertisement_details.sql
+\ir ../functions/record_advertisement.sql
 
 -------------------------------------------------------------------------------
 -- The administrator's day: status retention and pg_cron

@@ -24,8 +24,18 @@ my %base = (CEN => $cen->basedir, CH1 => $ch1->basedir, GC1 => $gc1->basedir);
 
 # two logon servers and two CAPs at CEN and at CH1, one CAP at GC1; CEN gets
 # a distribution point and a drive too (three_sites gives CH1 and GC1 theirs)
-make_path("$base{CEN}/dp1", "$base{CEN}/drive", "$base{CEN}/src");
+make_path("$base{CEN}/dp1", "$base{CEN}/drive", "$base{CEN}/src/art");
 system("echo setup > '$base{CEN}/src/setup.exe'") == 0 or die;
+# the package's icon: a 16x16 32-bit icon (ICONDIR, one entry, a DIB with
+# its AND mask), which every site's Offer Manager writes beside the .PKG
+my $dib = pack('V l l v v V V l l V V', 40, 16, 32, 1, 32, 0, 16 * 16 * 4 + 64, 0, 0, 0, 0)
+  . ("\x40" x (16 * 16 * 4)) . ("\0" x 64);
+my $icon = pack('v v v', 0, 1, 1) . pack('C C C C v v V V', 16, 16, 0, 0, 1, 32, length($dib), 22) . $dib;
+{
+	open(my $fh, '>:raw', "$base{CEN}/src/art/app.ico") or die;
+	print $fh $icon;
+	close $fh;
+}
 $cen->safe_psql('site', qq{
 INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES
   ('CEN', 'distribution_point', 'DP1', '$base{CEN}/dp1'), ('CEN', 'site_server_drive', 'D', '$base{CEN}/drive');});
@@ -54,7 +64,7 @@ INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression
 INSERT INTO smsdist.collection_rules (collection_id, rule_type, user_domain, user_name) VALUES ('CEN00A01', 'direct', 'CORP', 'alice');
 INSERT INTO smsdist.maintenance_windows (collection_id, name, start_time, duration_minutes, days)
 VALUES ('CEN00A01', 'Nights', '22:00', 240, '{mon,tue,wed,thu,fri}'), ('CEN00A01', 'Weekend', '01:30', 90, '{sun,sat}');
-INSERT INTO smsdist.packages (package_id, name, version, source_directory) VALUES ('CEN00B01', 'Editor', '2.0', '$base{CEN}/src');
+INSERT INTO smsdist.packages (package_id, name, version, source_directory, icon_file) VALUES ('CEN00B01', 'Editor', '2.0', '$base{CEN}/src', 'art/app.ico');
 INSERT INTO smsdist.programs (package_id, program_name, command_line, platforms) VALUES ('CEN00B01', 'Install', 'setup.exe /q', '{WINNT_X86}');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', 'CEN00B01', 'sites', '{CEN,CH1,GC1}');
 });
@@ -101,6 +111,21 @@ for my $site ('CEN', 'CH1', 'GC1')
 			"$site: $cap has the offer, the installation file, a system lookup naming $member{$site}, .PKG and .NAL");
 	}
 }
+# the icon at every site: the child sites took icon_file with the
+# advertisement and read the icon from their own copy of the package
+for my $site ('CEN', 'CH1', 'GC1')
+{
+	my $cap = $caps{$site}[0];
+	ok(eventually(sub { -f "$cap/pkginfo.box/CEN00B01.ICO" }, 60), "$site: $cap has the package's icon");
+	my $got = do { open(my $fh, '<:raw', "$cap/pkginfo.box/CEN00B01.ICO") or die; local $/; <$fh> };
+	ok($got eq $icon, "$site: the .ICO is the package's icon, byte for byte");
+	my $pkg = slurp("$cap/pkginfo.box/CEN00B01.PKG");
+	ok($pkg =~ /^icon=CEN00B01\.ICO$/m && $pkg =~ /^icon_sha256=[0-9a-f]{64}$/m,
+		"$site: the .PKG names the icon and its hash") or diag($pkg);
+}
+is($gc1->safe_psql('site', q{SELECT icon_file || ' ' || (sha256 IS NOT NULL) FROM smsdist.package_icons WHERE package_id = 'CEN00B01'}),
+	'art/app.ico true', 'GC1 (two hops down) records the icon it read');
+
 my $ofr = slurp("$base{CH1}/cap2/offerinf.box/CEN00C01.OFR");
 like($ofr, qr/offer_time=2026-12-01T08:00:00\noffer_time_utc=false\n/, 'CH1 offer file: the offer time, client-local');
 like($ofr, qr/\[assignment 1\]\ntime=2026-12-02T18:00:00Z\ntime_utc=true\n/, 'CH1 offer file: the mandatory assignment');
