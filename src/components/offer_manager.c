@@ -92,40 +92,9 @@ static List *wanted = NIL;		/* of SmsBoxFile, in sms_step_context */
 static const SmsSigner *step_signer = NULL;
 
 /*
- * Take a malloc'd buffer from the format library into the wanted list,
- * signed with the site's key: no instruction file leaves unsigned.
- */
-static void
-want(const char *box, const char *name, char *buf, size_t len)
-{
-	MemoryContext old;
-	SmsBoxFile *w;
-	char		err[512];
-
-	if (!sms_sig_append(step_signer, &buf, &len, err, sizeof(err)))
-	{
-		free(buf);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("could not sign \"%s\": %s", name, err)));
-	}
-	old = MemoryContextSwitchTo(sms_step_context);
-	w = palloc(sizeof(SmsBoxFile));
-
-	w->box = box;
-	w->name = pstrdup(name);
-	w->text = palloc(len + 1);
-	memcpy(w->text, buf, len);
-	w->text[len] = '\0';
-	w->len = len;
-	wanted = lappend(wanted, w);
-	MemoryContextSwitchTo(old);
-	free(buf);
-}
-
-/*
- * A file that is not an instruction file, taken as it is: a package's icon,
- * vouched for by its hash in the signed .PKG.
+ * A file taken into the wanted list as it is: a package's icon, vouched
+ * for by its hash in the signed .PKG (and, through want(), every
+ * instruction file once signed).
  */
 static void
 want_unsigned(const char *box, const char *name, const char *buf, size_t len)
@@ -141,6 +110,26 @@ want_unsigned(const char *box, const char *name, const char *buf, size_t len)
 	w->len = len;
 	wanted = lappend(wanted, w);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Take a malloc'd buffer from the format library into the wanted list,
+ * signed with the site's key: no instruction file leaves unsigned.
+ */
+static void
+want(const char *box, const char *name, char *buf, size_t len)
+{
+	char		err[512];
+
+	if (!sms_sig_append(step_signer, &buf, &len, err, sizeof(err)))
+	{
+		free(buf);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("could not sign \"%s\": %s", name, err)));
+	}
+	want_unsigned(box, name, buf, len);
+	free(buf);
 }
 
 static void
