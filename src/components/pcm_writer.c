@@ -77,7 +77,19 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#define PCM_BATCH	2000
+/*
+ * Batch sizes: a batch's copies are made durable by one syncfs(), which
+ * waits for everything dirty on the file system, other processes' writes
+ * too; its cost is mostly per call, not per file.  The first batch of a run
+ * of the queue is small, so that the first files appear soon; while
+ * batches come out full (more is queued), each one is twice the last, up to
+ * PCM_BATCH_MAX: 100,000 machines take 8 syncs, not 50.  A batch that
+ * fails starts again from PCM_BATCH_FIRST (less to redo).
+ */
+#define PCM_BATCH_FIRST	2000
+#define PCM_BATCH_MAX	20000
+
+static int	next_batch_size = PCM_BATCH_FIRST;
 
 /* Split s at sep into a malloc'd array (freed by free_pcm). */
 static char **
@@ -316,7 +328,7 @@ pcm_job_from_row(HeapTuple tup, TupleDesc td, SmsPcmJob *j)
 }
 
 /*
- * Take up to PCM_BATCH machines off the queue (committed with the batch).
+ * Take up to size machines off the queue (committed with the batch).
  * Returns how many; *batch is their SMS IDs (text[]), in order.
  *
  * The batch is materialized first: as "IN (SELECT ... LIMIT)" the planner,
@@ -324,19 +336,21 @@ pcm_job_from_row(HeapTuple tup, TupleDesc td, SmsPcmJob *j)
  * subquery for every row -- minutes for 100,000 rows.
  */
 static int
-take_queued_batch(Datum *batch)
+take_queued_batch(int size, Datum *batch)
 {
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(size)};
 	bool		isnull;
 	int			n;
 
-	if (SPI_execute("WITH pick AS MATERIALIZED ("
-					"  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
-					"   LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED), "
-					"b AS ("
-					"  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
-					"  RETURNING q.sms_id)"
-					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
-					false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("WITH pick AS MATERIALIZED ("
+							  "  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+							  "   LIMIT $1 FOR UPDATE SKIP LOCKED), "
+							  "b AS ("
+							  "  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
+							  "  RETURNING q.sms_id)"
+							  "SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: taking queued PCM files failed");
 	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (n > 0)
@@ -383,6 +397,7 @@ sms_pcm_write_queued(void)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	Datum		batch = (Datum) 0;
+	int			size = next_batch_size;
 	int			n;
 	PcmPlaces	pl;
 	SPITupleTable *machines;
@@ -395,14 +410,17 @@ sms_pcm_write_queued(void)
 				removed = 0;
 	TimestampTz t_start = GetCurrentTimestamp();
 	TimestampTz t_query,
-				t_write;
+				t_write,
+				t_flush;
 
 	/* one key for the whole batch, recorded with its files */
 	batch_signer = sms_site_signer();
 	requeue_if_key_changed();
 
 	sms_pcm_sweep_stale_copies();
-	n = take_queued_batch(&batch);
+	/* until this batch is done: one that fails is followed by a small one */
+	next_batch_size = PCM_BATCH_FIRST;
+	n = take_queued_batch(size, &batch);
 	if (n == 0)
 		return false;
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
@@ -506,15 +524,20 @@ sms_pcm_write_queued(void)
 	}
 	t_write = GetCurrentTimestamp();
 	sms_pcm_flush_copies();
+	t_flush = GetCurrentTimestamp();
 	record_batch();
 	refresh_policies(batch);
 	SPI_freetuptable(machines);
+	/* a full batch: more is likely queued, and the next one is larger */
+	if (n == size)
+		next_batch_size = Min(size * 2, PCM_BATCH_MAX);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
+				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing and renaming %ld ms, recording %ld ms)",
 						written, written == 1 ? "" : "s", removed,
 						TimestampDifferenceMilliseconds(t_start, t_query),
 						TimestampDifferenceMilliseconds(t_query, t_write),
-						TimestampDifferenceMilliseconds(t_write, GetCurrentTimestamp()))));
+						TimestampDifferenceMilliseconds(t_write, t_flush),
+						TimestampDifferenceMilliseconds(t_flush, GetCurrentTimestamp()))));
 	return true;
 }
