@@ -80,11 +80,13 @@
 /*
  * Batch sizes: a batch's copies are made durable by one syncfs(), which
  * waits for everything dirty on the file system, other processes' writes
- * too; its cost is mostly per call, not per file.  The first batch of a run
- * of the queue is small, so that the first files appear soon; while
+ * too: on a busy machine most of its cost is per call.  The first batch of
+ * a run of the queue is small, so that the first files appear soon; while
  * batches come out full (more is queued), each one is twice the last, up to
- * PCM_BATCH_MAX: 100,000 machines take 8 syncs, not 50.  A batch that
- * fails starts again from PCM_BATCH_FIRST (less to redo).
+ * PCM_BATCH_MAX: 100,000 machines take 8 syncs, not 50.  The cap bounds
+ * what a crash makes the writer redo and how long a distribution that
+ * arrives meanwhile waits for the step.  A batch that fails starts again
+ * from PCM_BATCH_FIRST.
  */
 #define PCM_BATCH_FIRST	2000
 #define PCM_BATCH_MAX	20000
