@@ -46,6 +46,7 @@
  */
 #include "despooler.h"
 #include "despooler_content.h"
+#include "pcm_copies.h"
 #include "pcm_writer.h"
 #include "status.h"
 #include "validate.h"

@@ -27,7 +27,7 @@
 #include "instruction_box.h"
 #include "file_util.h"
 #include "package_store.h"
-#include "pcm_writer.h"
+#include "pcm_copies.h"
 #include "worker.h"
 
 #include <errno.h>

@@ -26,16 +26,8 @@
  *	policy		each machine whose file is written or removed gets its
  *				policy (machine_policies) computed again in the same
  *				transaction: an advanced agent is offered the same jobs.
- *	site server copy	<first site-server drive>/mancfg.box/pcmdom.box/
- *				<DOMAIN>.000/<SMS ID> (the package store if the site has no
- *				drive configured).
- *	logon server copy	<logon server root>/pcins.box/<SMS ID>, on every
- *				enabled logon server of this site.
- *	failing logon server	one whose copy could not be written (its disk
- *				full, say): it is left out of the batches, the others
- *				are served, and after a back-off (1 s, doubling up to
- *				smsdist.poll_interval) every file of the site is queued
- *				again so that it gets them all once it can take them.
+ *	copies		the site server's and every logon server's copy of a file,
+ *				their places and failing logon servers: pcm_copies.c.
  *	queue		smsdist.pcm_queue: machines whose file is due, filled by
  *				triggers (a job gained or lost a machine, a job changed
  *				state) and by the Despooler when a job's package is
@@ -52,13 +44,14 @@
  * in the transaction that records the files, so after a crash the files
  * are simply written again.  The temporary names carry the writer's
  * process ID, and a Despooler that starts removes those a crash left
- * (remove_stale_copies), whether or not their machine has a batch to come.
+ * (sms_pcm_sweep_stale_copies), whether or not their machine has a batch to come.
  *
  * Copyright (c) 2026, the smsdist developers
  *
  *-------------------------------------------------------------------------
  */
 #include "pcm_writer.h"
+#include "pcm_copies.h"
 #include "status.h"
 #include "site_key.h"
 #include "worker.h"
@@ -84,7 +77,21 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#define PCM_BATCH	2000
+/*
+ * Batch sizes: a batch's copies are made durable by one syncfs(), which
+ * waits for everything dirty on the file system, other processes' writes
+ * too: on a busy machine most of its cost is per call.  The first batch of
+ * a run of the queue is small, so that the first files appear soon; while
+ * batches come out full (more is queued), each one is twice the last, up to
+ * PCM_BATCH_MAX: 100,000 machines take 8 syncs, not 50.  The cap bounds
+ * what a crash makes the writer redo and how long a distribution that
+ * arrives meanwhile waits for the step.  A batch that fails starts again
+ * from PCM_BATCH_FIRST.
+ */
+#define PCM_BATCH_FIRST	2000
+#define PCM_BATCH_MAX	20000
+
+static int	next_batch_size = PCM_BATCH_FIRST;
 
 /* Split s at sep into a malloc'd array (freed by free_pcm). */
 static char **
@@ -132,452 +139,6 @@ free_pcm(SmsPcmFile *f)
 	free(f->machine);
 	free(f->site);
 	memset(f, 0, sizeof(*f));
-}
-
-typedef struct PcmPlaces
-{
-	char	   *site_server;	/* .../mancfg.box/pcmdom.box */
-	List	   *logon_servers;	/* .../pcins.box, each, but failing ones */
-	List	   *all_logon_servers;	/* failing ones too: a removal is tried there */
-} PcmPlaces;
-
-/*
- * A logon server whose copies could not be written: kept in the
- * Despooler's memory (TopMemoryContext), since a restart tries every
- * server again anyway.
- */
-typedef struct FailingServer
-{
-	char	   *dir;			/* .../pcins.box */
-	TimestampTz retry_at;		/* left out of the batches until then */
-	long		backoff_ms;
-	bool		probing;		/* the files were queued again to try it */
-} FailingServer;
-
-static List *failing_servers = NIL;
-
-static FailingServer *
-failing_server(const char *dir)
-{
-	ListCell   *lc;
-
-	foreach(lc, failing_servers)
-	{
-		FailingServer *f = lfirst(lc);
-
-		if (strcmp(f->dir, dir) == 0)
-			return f;
-	}
-	return NULL;
-}
-
-/*
- * A copy could not be written to logon server dir: leave it out for a
- * while (said once, with a status message, when it begins to fail).
- */
-static void
-server_failed(const char *dir, const char *error)
-{
-	FailingServer *f = failing_server(dir);
-	MemoryContext old;
-
-	if (f == NULL)
-	{
-		SmsStatusRefs refs = {0};
-
-		old = MemoryContextSwitchTo(TopMemoryContext);
-		f = palloc0(sizeof(FailingServer));
-		f->dir = pstrdup(dir);
-		failing_servers = lappend(failing_servers, f);
-		MemoryContextSwitchTo(old);
-		sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_LOGON_SERVER_FAILING, &refs,
-						   "PCM files could not be written to the logon server \"%s\": %s; the other "
-						   "places are served, and it is tried again until it takes them.", dir, error);
-	}
-	f->backoff_ms = f->backoff_ms == 0 ? 1000 : Min(f->backoff_ms * 2, (long) sms_poll_interval * 1000L);
-	f->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), f->backoff_ms);
-	f->probing = false;
-	ereport(LOG,
-			(errmsg("smsdist run phase: left out logon server \"%s\" for %ld ms: %s",
-					dir, f->backoff_ms, error)));
-}
-
-/*
- * Failing logon servers whose back-off is over: every file of the site is
- * queued again, so that the next batches try them with every file.  Returns
- * the earliest time a failing server is to be tried (DT_NOEND if none).
- */
-TimestampTz
-sms_pcm_retry_failing_servers(void)
-{
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz next = DT_NOEND;
-	ListCell   *lc;
-	bool		requeue = false;
-
-	foreach(lc, failing_servers)
-	{
-		FailingServer *f = lfirst(lc);
-
-		if (!f->probing && f->retry_at <= now)
-		{
-			f->probing = true;
-			requeue = true;
-		}
-		if (!f->probing && f->retry_at < next)
-			next = f->retry_at;
-	}
-	if (requeue &&
-		SPI_execute("INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files"
-					"    ON CONFLICT (sms_id) DO NOTHING", false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "smsdist run phase: queueing the files of a failing logon server failed");
-	return next;
-}
-
-/* A copy reached logon server dir: it is failing no more. */
-static void
-server_served(const char *dir)
-{
-	FailingServer *f = failing_server(dir);
-
-	if (f == NULL)
-		return;
-	ereport(LOG,
-			(errmsg("smsdist run phase: logon server \"%s\" takes PCM files again", dir)));
-	failing_servers = list_delete_ptr(failing_servers, f);
-	pfree(f->dir);
-	pfree(f);
-}
-
-/*
- * The site server's directory for instruction files: the root of the
- * site's first site-server drive, or the package store if it has none (in
- * sms_step_context).  The Offer Manager's boxes are there too.
- */
-char *
-sms_site_server_dir(void)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive'"
-							  " ORDER BY site_system_id LIMIT 1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist: reading the site server failed");
-	return MemoryContextStrdup(sms_step_context,
-							   SPI_processed > 0 ?
-							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) :
-							   sms_package_store());
-}
-
-static PcmPlaces
-pcm_places(void)
-{
-	PcmPlaces	pl = {0};
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
-	MemoryContext old;
-
-	pl.site_server = MemoryContextStrdup(sms_step_context,
-										 sms_pcm_domain_box(sms_site_server_dir()));
-	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "smsdist run phase: reading the logon servers failed");
-	old = MemoryContextSwitchTo(sms_step_context);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		char	   *dir = pstrdup(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		FailingServer *f = failing_server(dir);
-
-		pl.all_logon_servers = lappend(pl.all_logon_servers, dir);
-		if (f == NULL || f->probing)
-			pl.logon_servers = lappend(pl.logon_servers, dir);
-	}
-	MemoryContextSwitchTo(old);
-	return pl;
-}
-
-static char *
-domain_dir(PcmPlaces *pl, const char *domain)
-{
-	return psprintf("%s/%s.000", pl->site_server, domain);
-}
-
-/*
- * Files are written in batches: each copy goes to "<dir>/.<name>.tmp.<pid>"
- * (a name no reader takes: they refuse names that start with '.'), then
- * flush_copies() makes the data durable with one syncfs() per file system,
- * renames every copy into place and fsyncs each directory once.  A reader
- * sees the old file or the new one, never part of one, as with a
- * per-file fsync -- at a fraction of its cost for 100,000 machines.
- */
-typedef struct PendingCopy
-{
-	char	   *dir;
-	char	   *name;
-} PendingCopy;
-
-static List *pending_copies = NIL;	/* in sms_step_context */
-static List *pending_dirs = NIL;	/* distinct directories written to */
-
-/* A copy's temporary name: this process's ID in it (see remove_stale_copies) */
-static char *
-copy_tmp_path(const char *dir, const char *name)
-{
-	return psprintf("%s/.%s.tmp.%d", dir, name, MyProcPid);
-}
-
-/*
- * A copy could not be written (message says why): an ERROR at elevel
- * ERROR; otherwise its temporary file goes (fd, if open, is closed first)
- * and false is returned with *error set.
- */
-static bool
-copy_failed(const char *tmp, int fd, char *message, int elevel, char **error,
-			MemoryContext old)
-{
-	if (fd >= 0)
-		close(fd);
-	MemoryContextSwitchTo(old);
-	if (elevel >= ERROR)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg_internal("%s", message)));
-	if (tmp != NULL)
-		(void) unlink(tmp);
-	*error = message;
-	return false;
-}
-
-/*
- * Write a copy under its temporary name (renamed by flush_copies).  A
- * problem is an ERROR, unless elevel is lower (a logon server's copy):
- * then it is reported to the caller, false with *error set, and nothing of
- * the copy is left.
- */
-static bool
-write_copy_at(const char *dir, const char *name, const char *buf, size_t len,
-			  int elevel, char **error)
-{
-	MemoryContext old = MemoryContextSwitchTo(sms_step_context);
-	PendingCopy *pc = palloc(sizeof(PendingCopy));
-	char	   *tmp = copy_tmp_path(dir, name);
-	ListCell   *lc;
-	bool		known = false;
-	int			fd;
-
-	foreach(lc, pending_dirs)
-		if (strcmp(lfirst(lc), dir) == 0)
-			known = true;
-	if (!known)
-	{
-		if (pg_mkdir_p(unconstify(char *, dir), pg_dir_create_mode) != 0 && errno != EEXIST)
-			return copy_failed(NULL, -1, psprintf("could not create directory \"%s\": %m", dir),
-							   elevel, error, old);
-		pending_dirs = lappend(pending_dirs, pstrdup(dir));
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return copy_failed(NULL, -1, psprintf("could not create PCM file \"%s\": %m", tmp),
-						   elevel, error, old);
-	if (!sms_write_all(fd, buf, len) || fchmod(fd, 0644) != 0)
-		return copy_failed(tmp, fd, psprintf("could not write PCM file \"%s\": %m", tmp),
-						   elevel, error, old);
-	if (close(fd) != 0)
-		return copy_failed(tmp, -1, psprintf("could not close PCM file \"%s\": %m", tmp),
-						   elevel, error, old);
-	pc->dir = pstrdup(dir);
-	pc->name = pstrdup(name);
-	pending_copies = lappend(pending_copies, pc);
-	MemoryContextSwitchTo(old);
-	return true;
-}
-
-/* The site server's copy: it must be written, or the batch fails. */
-static void
-write_copy(const char *dir, const char *name, const char *buf, size_t len)
-{
-	(void) write_copy_at(dir, name, buf, len, ERROR, NULL);
-}
-
-static void
-flush_copies(void)
-{
-	ListCell   *lc;
-	List	   *devices = NIL;
-
-	/* the data, durable: one syncfs() per file system, or (few) an fsync each */
-	foreach(lc, list_length(pending_copies) <= SMS_FEW_FILES ? NIL : pending_dirs)
-	{
-		const char *dir = lfirst(lc);
-		struct stat st;
-		int			fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		bool		seen = false;
-		ListCell   *d;
-
-		if (fd < 0 || fstat(fd, &st) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\": %m", dir)));
-		foreach(d, devices)
-			if ((dev_t) lfirst_oid(d) == st.st_dev)
-				seen = true;
-		if (!seen)
-		{
-			if (syncfs(fd) != 0)
-			{
-				int			save_errno = errno;
-
-				close(fd);
-				errno = save_errno;
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not sync the file system of \"%s\": %m", dir)));
-			}
-			devices = lappend_oid(devices, (Oid) st.st_dev);
-		}
-		close(fd);
-	}
-	/* then the names */
-	foreach(lc, pending_copies)
-	{
-		PendingCopy *pc = lfirst(lc);
-		char	   *tmp = copy_tmp_path(pc->dir, pc->name);
-		char	   *path = psprintf("%s/%s", pc->dir, pc->name);
-
-		if (list_length(pending_copies) <= SMS_FEW_FILES)
-			(void) fsync_fname_ext(tmp, false, false, ERROR);
-		if (rename(tmp, path) != 0)
-			ereport(ERROR,
-					(errcode_for_file_access(),
-					 errmsg("could not rename \"%s\" to \"%s\": %m", tmp, path)));
-		pfree(tmp);
-		pfree(path);
-	}
-	foreach(lc, pending_dirs)
-		(void) fsync_fname_ext(lfirst(lc), true, false, ERROR);
-	pending_copies = NIL;
-	pending_dirs = NIL;
-}
-
-static void
-remove_copy(const char *dir, const char *name)
-{
-	char	   *path = psprintf("%s/%s", dir, name);
-
-	if (unlink(path) != 0 && errno != ENOENT)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not remove PCM file \"%s\": %m", path)));
-}
-
-/*
- * Remove the temporary copies in dir that no batch will rename: those of a
- * process that is gone (a Despooler killed between write and rename), of
- * this one (a batch of its that failed), and the names without a process
- * ID that an earlier version wrote.  Problems are logged only: a batch
- * never fails for a leftover.  Returns how many were removed.
- */
-static int
-remove_stale_in(const char *dir)
-{
-	DIR		   *d = AllocateDir(dir);
-	struct dirent *de;
-	int			removed = 0;
-
-	if (d == NULL && errno == ENOENT)
-		return 0;
-	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
-	{
-		size_t		len = strlen(de->d_name);
-		char	   *path;
-
-		if (de->d_name[0] != '.' ||
-			!(sms_stale_temporary(de->d_name, true) ||
-			  (len > 5 && strcmp(de->d_name + len - 4, ".tmp") == 0)))
-			continue;
-		path = psprintf("%s/%s", dir, de->d_name);
-		if (unlink(path) == 0)
-			removed++;
-		else if (errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("smsdist run phase: could not remove \"%s\": %m", path)));
-		pfree(path);
-	}
-	if (d != NULL)
-		FreeDir(d);
-	return removed;
-}
-
-/*
- * Every place of PCM files swept of stale temporary copies: each domain's
- * directory on the site server and every logon server's box.  Done when a
- * Despooler starts and after a batch that failed (sweep_due), before any
- * batch of its own is in flight, so a machine that left the site (no batch
- * of its own to come) does not keep the file of a crash.
- */
-static bool sweep_due = true;
-
-static void
-remove_stale_copies(void)
-{
-	PcmPlaces	places = pcm_places();
-	PcmPlaces  *pl = &places;
-	DIR		   *d = AllocateDir(pl->site_server);
-	struct dirent *de;
-	ListCell   *lc;
-	int			removed = 0;
-
-	while (d != NULL && (de = ReadDirExtended(d, pl->site_server, LOG)) != NULL)
-	{
-		char	   *sub;
-		struct stat st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		sub = psprintf("%s/%s", pl->site_server, de->d_name);
-		if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode))
-			removed += remove_stale_in(sub);
-		pfree(sub);
-	}
-	if (d != NULL)
-		FreeDir(d);
-	foreach(lc, pl->all_logon_servers)
-		removed += remove_stale_in(lfirst(lc));
-	if (removed > 0)
-		ereport(LOG,
-				(errmsg("smsdist run phase: removed %d temporary PCM file%s left by an earlier batch",
-						removed, removed == 1 ? "" : "s")));
-	sweep_due = false;
-}
-
-/*
- * Remove every copy of a machine's file (domain: where the site server's
- * is).  On a failing logon server too: a removal needs no room, so a full
- * disk does not keep a stale file there; a removal that fails on a logon
- * server is logged and does not fail the batch.
- */
-static void
-remove_pcm(PcmPlaces *pl, const char *sms_id, const char *domain)
-{
-	ListCell   *lc;
-
-	if (domain != NULL)
-		remove_copy(domain_dir(pl, domain), sms_id);
-	foreach(lc, pl->all_logon_servers)
-	{
-		char	   *path = psprintf("%s/%s", (char *) lfirst(lc), sms_id);
-
-		if (unlink(path) != 0 && errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("smsdist run phase: could not remove PCM file \"%s\": %m", path)));
-		pfree(path);
-	}
 }
 
 /*
@@ -769,7 +330,7 @@ pcm_job_from_row(HeapTuple tup, TupleDesc td, SmsPcmJob *j)
 }
 
 /*
- * Take up to PCM_BATCH machines off the queue (committed with the batch).
+ * Take up to size machines off the queue (committed with the batch).
  * Returns how many; *batch is their SMS IDs (text[]), in order.
  *
  * The batch is materialized first: as "IN (SELECT ... LIMIT)" the planner,
@@ -777,19 +338,21 @@ pcm_job_from_row(HeapTuple tup, TupleDesc td, SmsPcmJob *j)
  * subquery for every row -- minutes for 100,000 rows.
  */
 static int
-take_queued_batch(Datum *batch)
+take_queued_batch(int size, Datum *batch)
 {
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(size)};
 	bool		isnull;
 	int			n;
 
-	if (SPI_execute("WITH pick AS MATERIALIZED ("
-					"  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
-					"   LIMIT " CppAsString2(PCM_BATCH) " FOR UPDATE SKIP LOCKED), "
-					"b AS ("
-					"  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
-					"  RETURNING q.sms_id)"
-					"SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
-					false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("WITH pick AS MATERIALIZED ("
+							  "  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+							  "   LIMIT $1 FOR UPDATE SKIP LOCKED), "
+							  "b AS ("
+							  "  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
+							  "  RETURNING q.sms_id)"
+							  "SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: taking queued PCM files failed");
 	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (n > 0)
@@ -808,8 +371,7 @@ place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *ol
 			   const char *joblist, char *buf, size_t len)
 {
 	char		err[512];
-	ListCell   *lc;
-	volatile int copies = 1;
+	int			copies;
 
 	PG_TRY();
 	{
@@ -817,26 +379,7 @@ place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *ol
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("could not sign the PCM file of machine %s: %s", id, err)));
-		if (old_domain != NULL && strcmp(old_domain, domain) != 0)
-			remove_copy(domain_dir(pl, old_domain), id);
-		write_copy(domain_dir(pl, domain), id, buf, len);
-		foreach(lc, pl->logon_servers)
-		{
-			char	   *dir = lfirst(lc);
-			char	   *error;
-
-			if (write_copy_at(dir, id, buf, len, LOG, &error))
-			{
-				server_served(dir);
-				copies++;
-			}
-			else
-			{
-				/* out of this batch; the others go on */
-				server_failed(dir, error);
-				pl->logon_servers = foreach_delete_current(pl->logon_servers, lc);
-			}
-		}
+		copies = sms_pcm_place_copies(pl, id, domain, old_domain, buf, len);
 		record_file(id, domain, joblist, buf, len, copies);
 	}
 	PG_FINALLY();
@@ -856,6 +399,7 @@ sms_pcm_write_queued(void)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	Datum		batch = (Datum) 0;
+	int			size = next_batch_size;
 	int			n;
 	PcmPlaces	pl;
 	SPITupleTable *machines;
@@ -868,25 +412,23 @@ sms_pcm_write_queued(void)
 				removed = 0;
 	TimestampTz t_start = GetCurrentTimestamp();
 	TimestampTz t_query,
-				t_write;
+				t_write,
+				t_flush;
 
 	/* one key for the whole batch, recorded with its files */
 	batch_signer = sms_site_signer();
 	requeue_if_key_changed();
 
-	if (sweep_due)
-		remove_stale_copies();
-	n = take_queued_batch(&batch);
+	sms_pcm_sweep_stale_copies();
+	/* until this batch is done: one that fails is followed by a small one */
+	next_batch_size = PCM_BATCH_FIRST;
+	n = take_queued_batch(size, &batch);
 	if (n == 0)
 		return false;
-	/* until its copies are renamed: a batch that fails leaves them */
-	sweep_due = true;
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
-	/* (lists of an earlier batch that failed are in a reset context) */
-	pending_copies = NIL;
-	pending_dirs = NIL;
+	sms_pcm_begin_copies();
 	rec_ids = rec_domains = rec_jobs = rec_sha = forgotten = NIL;
-	pl = pcm_places();
+	pl = sms_pcm_places();
 
 	/* the batch's machines: at this site (with their domain) or not */
 	values[0] = batch;
@@ -959,9 +501,9 @@ sms_pcm_write_queued(void)
 			free_pcm(&f);
 			if (old_domain != NULL || domain != NULL)
 			{
-				remove_pcm(&pl, id, old_domain ? old_domain : domain);
+				sms_pcm_remove_copies(&pl, id, old_domain ? old_domain : domain);
 				if (old_domain != NULL && domain != NULL && strcmp(old_domain, domain) != 0)
-					remove_pcm(&pl, id, domain);
+					sms_pcm_remove_copies(&pl, id, domain);
 				forget_file(id);
 				removed++;
 			}
@@ -983,17 +525,21 @@ sms_pcm_write_queued(void)
 		written++;
 	}
 	t_write = GetCurrentTimestamp();
-	flush_copies();
-	sweep_due = false;
+	sms_pcm_flush_copies();
+	t_flush = GetCurrentTimestamp();
 	record_batch();
 	refresh_policies(batch);
 	SPI_freetuptable(machines);
+	/* a full batch: more is likely queued, and the next one is larger */
+	if (n == size)
+		next_batch_size = Min(size * 2, PCM_BATCH_MAX);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing %ld ms)",
+				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing and renaming %ld ms, recording %ld ms)",
 						written, written == 1 ? "" : "s", removed,
 						TimestampDifferenceMilliseconds(t_start, t_query),
 						TimestampDifferenceMilliseconds(t_query, t_write),
-						TimestampDifferenceMilliseconds(t_write, GetCurrentTimestamp()))));
+						TimestampDifferenceMilliseconds(t_write, t_flush),
+						TimestampDifferenceMilliseconds(t_flush, GetCurrentTimestamp()))));
 	return true;
 }

@@ -15,13 +15,6 @@
 
 /* write one batch of queued PCM files; true if it did a batch */
 extern bool sms_pcm_write_queued(void);
-/*
- * Logon servers left out after a failed write whose back-off is over: their
- * files are queued again; returns when the next is due (DT_NOEND: none).
- */
-extern TimestampTz sms_pcm_retry_failing_servers(void);
-/* the site server's directory for instruction files (step memory) */
-extern char *sms_site_server_dir(void);
 /* machine_policies is written by one transaction at a time */
 extern void sms_lock_machine_policies(void);
 
