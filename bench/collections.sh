@@ -53,9 +53,11 @@ base_s=$(secs "$t0" "$t1")
 # started for every poll cost as much CPU as the evaluation it waited for)
 t0=$(now)
 psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null <<SQL
+BEGIN;
 INSERT INTO smsdist.collections (collection_id, name) VALUES ('CENBEC01', 'Query bench');
 INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
 VALUES ('CENBEC01', 'query', \$\$$rule\$\$);
+COMMIT;
 DO \$\$
 BEGIN
   FOR i IN 1 .. 24000 LOOP
