@@ -72,9 +72,13 @@ CREATE TRIGGER notify_status_manager AFTER INSERT OR UPDATE OR DELETE ON site_st
 \ir ../functions/message_target_state.sql
 \ir ../functions/target_changed.sql
 CREATE TRIGGER target_changed BEFORE UPDATE ON job_target_status
-    FOR EACH ROW EXECUTE FUNCTION target_changed();
+    FOR EACH ROW
+    WHEN ((NEW.state, NEW.detail, NEW.exit_code) IS DISTINCT FROM (OLD.state, OLD.detail, OLD.exit_code))
+    EXECUTE FUNCTION target_changed();
 CREATE TRIGGER target_changed BEFORE UPDATE ON advertisement_target_status
-    FOR EACH ROW EXECUTE FUNCTION target_changed();
+    FOR EACH ROW
+    WHEN ((NEW.state, NEW.detail, NEW.exit_code) IS DISTINCT FROM (OLD.state, OLD.detail, OLD.exit_code))
+    EXECUTE FUNCTION target_changed();
 -- A target row whose report is newly pending wakes the Status Manager,
 -- which sends it up.
 CREATE TRIGGER notify_status_manager AFTER UPDATE ON job_target_status

@@ -101,6 +101,18 @@ DROP VIEW build_progress;
 -------------------------------------------------------------------------------
 
 \ir ../functions/receive_target_report.sql
+-- target_changed in C, called only when state, detail or exit code changed
+\ir ../functions/target_changed.sql
+DROP TRIGGER target_changed ON job_target_status;
+CREATE TRIGGER target_changed BEFORE UPDATE ON job_target_status
+    FOR EACH ROW
+    WHEN ((NEW.state, NEW.detail, NEW.exit_code) IS DISTINCT FROM (OLD.state, OLD.detail, OLD.exit_code))
+    EXECUTE FUNCTION target_changed();
+DROP TRIGGER target_changed ON advertisement_target_status;
+CREATE TRIGGER target_changed BEFORE UPDATE ON advertisement_target_status
+    FOR EACH ROW
+    WHEN ((NEW.state, NEW.detail, NEW.exit_code) IS DISTINCT FROM (OLD.state, OLD.detail, OLD.exit_code))
+    EXECUTE FUNCTION target_changed();
 
 -------------------------------------------------------------------------------
 -- Importing SMS package definition files (.SMS, .PDF)

@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(55);
+SELECT plan(57);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -204,6 +204,18 @@ SELECT results_eq($$SELECT sms_id::text, state::text, detail FROM smsdist.advert
 -- ---- the Scheduler's net
 UPDATE smsdist.job_target_status SET state = 'succeeded' WHERE job_id = 'TS1000B1';
 SELECT is(smsdist.finish_done_jobs(), 0, 'finish_done_jobs: nothing left when each job ended with its last target');
+
+-- ---- target_changed runs only for a change of state, detail or exit code
+CREATE TEMP TABLE stamped AS
+SELECT sms_id, updated_at FROM smsdist.job_target_status WHERE job_id = 'TS1000B2';
+UPDATE smsdist.job_target_status SET client_at = '2026-12-01 00:00+00' WHERE job_id = 'TS1000B2';
+SELECT is((SELECT bool_and(t.updated_at = s.updated_at) FROM smsdist.job_target_status t JOIN stamped s USING (sms_id)
+            WHERE t.job_id = 'TS1000B2'),
+          true, 'target_changed: an update of neither state, detail nor exit code leaves updated_at');
+UPDATE smsdist.job_target_status SET detail = 'changed by the test' WHERE job_id = 'TS1000B2';
+SELECT is((SELECT bool_and(t.updated_at > s.updated_at AND NOT t.report_pending)
+             FROM smsdist.job_target_status t JOIN stamped s USING (sms_id) WHERE t.job_id = 'TS1000B2'),
+          true, 'a new detail stamps the row; a job of this site has no parent to hear of it');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -216,5 +216,23 @@ ok(wait_until($node, 'site', q{SELECT state = 'active' FROM smsdist.jobs WHERE j
 is($node->safe_psql('site', q{SELECT string_agg(sms_id, ',' ORDER BY sms_id) FROM smsdist.job_target_status WHERE job_id = 'CEN0FFF3'}),
 	'CEN00001,CEN00002', 'with the machine the evaluation added as a target');
 
+# --- one query rule: its candidates are taken as they come (one scan of
+# the systems, no DISTINCT); a direct rule or an include that names a
+# machine the query already has makes the evaluator deduplicate again
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN0FFF4', 'Query, then more');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, query_expression)
+VALUES ('CEN0FFF4', 'query', 'name LIKE ''LAB-%''');});
+expect('CEN0FFF4', 'CEN00001,CEN00002', 'one query rule');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id) VALUES ('CEN0FFF4', 'direct', 'CEN00002');});
+ok(settled(), 'a direct rule for a machine the query has');
+is(members('CEN0FFF4'), 'CEN00001,CEN00002', 'which is a member once');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, ref_collection_id) VALUES ('CEN0FFF4', 'include', 'CEN00A02');});
+expect('CEN0FFF4', 'CEN00001,CEN00002,CEN00003', 'and an include of a collection that has them too: each machine once');
+is($node->safe_psql('site', q{SELECT evaluation_error IS NULL FROM smsdist.collections WHERE collection_id = 'CEN0FFF4'}),
+	't', 'without an evaluation error');
+
 $node->stop;
 done_testing();
