@@ -18,8 +18,8 @@
 #   pages) against the catalog of the tutorial's central site
 #   and against the code: tables, views and their columns, types,
 #   functions with their arguments, settings smsdist.*, roles smsdist_*,
-#   NOTIFY channels (notify_change() triggers, pg_notify() calls), status
-#   message IDs (#define ...MSG_... in src/, or a #define commented as a
+#   NOTIFY channels (notify_change() triggers, pg_notify() and
+#   Async_Notify() calls), status message IDs (#define ...MSG_... in src/, or a #define commented as a
 #   message ID) and instruction-file formats (#define SMS_FMT_... in
 #   src/formats/); each missing or extra item is a failure that names it.
 # - Every other docs/*.md: each ```sql block runs at the central site
@@ -346,7 +346,8 @@ sub code_items
 {
 	my ($e) = @_;
 	# NOTIFY channels: the components notify_change() triggers name
-	# (smsdist_<component>), and pg_notify()'s channels; one that ends in
+	# (smsdist_<component>), pg_notify()'s channels, and Async_Notify()'s in
+	# the C code; one of pg_notify() that ends in
 	# "_" ||  a value is listed as that prefix followed by <what>
 	for my $f (slurp_files(glob("$top/sql/schema/*.sql"), glob("$top/sql/functions/*.sql"), glob("$top/sql/views/*.sql")))
 	{
@@ -359,6 +360,14 @@ sub code_items
 		while ($t =~ /pg_notify\('(smsdist_\w+)'(\s*\|\|)?/g)
 		{
 			$e->{'NOTIFY channels'}{ $2 ? "$1<" : $1 } = 1;
+		}
+	}
+	# and the channels the C code notifies itself (Async_Notify)
+	for my $f (slurp_files(glob("$top/src/*/*.c"), glob("$top/src/*.c")))
+	{
+		while ($f->[1] =~ /Async_Notify\("(smsdist_\w+)"/g)
+		{
+			$e->{'NOTIFY channels'}{$1} = 1;
 		}
 	}
 	# status message IDs
