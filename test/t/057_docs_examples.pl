@@ -19,9 +19,10 @@
 #   and against the code: tables, views and their columns, types,
 #   functions with their arguments, settings smsdist.*, roles smsdist_*,
 #   NOTIFY channels (notify_change() triggers, pg_notify() and
-#   Async_Notify() calls), status message IDs (#define ...MSG_... in src/, or a #define commented as a
-#   message ID) and instruction-file formats (#define SMS_FMT_... in
-#   src/formats/); each missing or extra item is a failure that names it.
+#   Async_Notify() calls), status message IDs (#define ...MSG_... in src/,
+#   or a #define commented as a message ID) and instruction-file formats
+#   (#define SMS_FMT_... in src/formats/); each missing or extra item is a
+#   failure that names it.
 # - Every other docs/*.md: each ```sql block runs at the central site
 #   inside a transaction that is rolled back, each statement under its own
 #   savepoint (psql's ON_ERROR_ROLLBACK): an error that the statement is
