@@ -64,6 +64,7 @@
 
 #include "catalog/pg_type.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -620,6 +621,7 @@ sms_despooler_step(void)
 	char	   *drive;
 	char	   *tmpdir;
 	bool		fallback;
+	volatile bool distributed = false;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -641,8 +643,22 @@ sms_despooler_step(void)
 			retry = room;
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
-		/* between items: one location's content validated (and repaired) */
+
+		/*
+		 * Woken during this step: most often a job's activation at this
+		 * site, which commits just after the package it brings (whose
+		 * commit began this step).  Its item is claimed now, not after a
+		 * validation.  The latch is reset here, but the wake-up count still
+		 * makes the worker look again after the step.
+		 */
+		if (MyLatch->is_set)
 		{
+			ResetLatch(MyLatch);
+			w = claim_item();
+		}
+		if (w == NULL)
+		{
+			/* between items: one location's content validated (and repaired) */
 			TimestampTz next = despool_validate_step();
 
 			return next < retry ? next : retry;
@@ -670,6 +686,7 @@ sms_despooler_step(void)
 	{
 		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
 		distribute(w, dps, tmpdir);
+		distributed = true;
 	}
 	PG_CATCH();
 	{
@@ -710,5 +727,15 @@ sms_despooler_step(void)
 	}
 	PG_END_TRY();
 
+	/*
+	 * The distribution queued the PCM files of the job's machines: they
+	 * are the end of the job's way here, so they are written now, after
+	 * the distribution commits, not after another step's look for work.
+	 */
+	if (distributed)
+	{
+		sms_step_commit();
+		(void) sms_pcm_write_queued();
+	}
 	return GetCurrentTimestamp();	/* look for more work at once */
 }
