@@ -567,6 +567,8 @@ clean_despool_dirs(void)
  * A package being sent while its parent compresses it (a stream) is
  * extracted as it arrives, by an early extractor (early_extract.c): one at a
  * time, each stream once.  receive_begin wakes us when a stream begins.
+ * A finished file of at most 1 MB (its size known) arrives in one round
+ * trip: an extractor process would cost more than it saves.
  */
 static void
 start_early_extraction(void)
@@ -576,6 +578,7 @@ start_early_extraction(void)
 	if (SPI_execute("SELECT package_id::text, source_version, stream_id"
 					"  FROM smsdist.package_transfers"
 					" WHERE stream_id IS NOT NULL AND base_version IS NULL"
+					"   AND (total_bytes IS NULL OR total_bytes > 1024 * 1024)"
 					" ORDER BY started_at LIMIT 8", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing the transfers failed");
 	for (uint64 i = 0; i < SPI_processed; i++)

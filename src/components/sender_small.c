@@ -137,13 +137,15 @@ sender_answer_offset(PGresult *res, const Transfer *t, const char *call, int64 l
 
 /*
  * May t take the small path?  A finished file (a stream's size is not
- * known before its end) of at most SMALL_FILE_BYTES, on a link that is
- * neither throttled (its pauses fall between chunks) nor paused.
+ * known before its end; a local build's finished file keeps its stream
+ * ID, which receive_begin takes as any) of at most SMALL_FILE_BYTES, on a
+ * link that is neither throttled (its pauses fall between chunks) nor
+ * paused.
  */
 bool
 sender_is_small(const Transfer *t)
 {
-	return !t->streaming && t->stream_id == NULL && t->file != NULL &&
+	return !t->streaming && t->file != NULL &&
 		t->bytes > 0 && t->bytes <= SMALL_FILE_BYTES &&
 		sender_throttle_pipeline_depth(&t->throttle, 2) == 2 &&
 		sender_throttle_allows(&t->throttle);

@@ -244,25 +244,6 @@ follow_build(Transfer *t, char **err)
 }
 
 /*
- * Does the site take streams (0.6)?  One catalog lookup per transfer of a
- * local build; a site not updated yet gets the finished file as before.
- */
-static bool
-site_takes_streams(PGconn *conn, char **err)
-{
-	PGresult   *res = link_exec(conn,
-								"SELECT to_regprocedure('smsdist.receive_total(text,integer,text,bigint,text)') IS NOT NULL",
-								0, NULL, NULL, NULL, err);
-	bool		yes;
-
-	if (res == NULL)
-		return false;
-	yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	return yes;
-}
-
-/*
  * Can the site read this site's package files?  Their manifests are of
  * version 2 since 0.9 (each file's modification time), which an earlier
  * site cannot parse: it would take the whole file and then fail to
@@ -317,20 +298,6 @@ site_reads_package_files(PGconn *conn, const char *hop, char **err)
 					hop, v, SMSDIST_VERSION, hop, "0." CppAsString2(PACKAGE_READERS_SINCE_MINOR));
 	PQclear(res);
 	return false;
-}
-
-/* Wait (on the latch: the builder sets it) until the build is no longer being written. */
-static BuildNews
-wait_for_build(Transfer *t, char **err)
-{
-	for (;;)
-	{
-		BuildNews	news = follow_build(t, err);
-
-		if (news == BUILD_READY || news == BUILD_FAILED)
-			return news;
-		sender_latch_wait(1000);
-	}
 }
 
 /* Is the open stream the finished package file (renamed, not rewritten)? */
@@ -437,8 +404,8 @@ transfer_following_build(TransferRun *run)
 
 /*
  * TRANSFER_CHECKING_SITE: an attempt to send the file begins.  A site that
- * cannot read it (before 0.9) is sent nothing; a site that does not take
- * streams gets the finished file, as before 0.6.
+ * cannot read it (before 0.9) is sent nothing.  One that can takes streams
+ * too (since 0.6): that is not asked again.
  */
 static TransferState
 transfer_checking_site(TransferRun *run)
@@ -453,20 +420,6 @@ transfer_checking_site(TransferRun *run)
 	run->resyncs = 0;
 	if (!site_reads_package_files(run->conn, t->hop, run->err))
 		return TRANSFER_FAILED;
-	if (t->stream_id != NULL && !site_takes_streams(run->conn, run->err))
-	{
-		if (*run->err != NULL)
-			return TRANSFER_FAILED;
-		if (t->streaming)
-		{
-			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("waiting for package %s to be compressed", t->package_id));
-			if (wait_for_build(t, run->err) == BUILD_FAILED)
-				return TRANSFER_FAILED;
-			t->streaming = false;
-		}
-		t->stream_id = NULL;
-	}
 	if (sender_is_small(t))
 		return TRANSFER_SENDING_SMALL;
 	return TRANSFER_BEGINNING;
