@@ -11,7 +11,8 @@ start_child_site() {
 listen_addresses = ''
 unix_socket_directories = '$PGHOST'
 port = $port
-shared_preload_libraries = 'smsdist'
+shared_preload_libraries = 'smsdist${STATEMENTS:+,pg_stat_statements}'
+${STATEMENTS:+pg_stat_statements.track = all}
 smsdist.database = 'bench'
 smsdist.site_code = 'CH1'
 max_worker_processes = 16

@@ -47,6 +47,13 @@ cluster_cpu() {
     done
     echo "$t"
 }
+# STATEMENTS=1: what each site's statements took, from the first job on
+if [ -n "${STATEMENTS:-}" ]; then
+    for p in "$PGPORT" "$chport"; do
+        PGPORT=$p psql -X -q -d bench -v ON_ERROR_STOP=1 >/dev/null \
+            -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()"
+    done
+fi
 cpu0=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
 "$work/run_latency" "host=$PGHOST port=$PGPORT dbname=bench" "host=$PGHOST port=$chport dbname=bench" "$n" "$work"
 cpu1=$(( $(cluster_cpu "$work/data") + $(cluster_cpu "$work/ch1run") ))
@@ -105,3 +112,15 @@ END {
     show("CH1: distribution finished -> PCM file written", 9)
     show("total: job INSERT at CEN -> PCM file at CH1", 10)
 }'
+# The statements that took the most time at each site; one whose time
+# grows with the jobs already there has a max far above its mean.
+if [ -n "${STATEMENTS:-}" ]; then
+    for site in CEN:$PGPORT CH1:$chport; do
+        echo "  statements at ${site%%:*} by total time (ms): calls, total, mean, max, rows, query"
+        PGPORT=${site#*:} psql -X -At -d bench -F ' | ' <<'SQL' | sed 's/^/    /'
+SELECT calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 2),
+       round(max_exec_time::numeric, 2), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15;
+SQL
+    done
+fi

@@ -65,6 +65,7 @@
 
 #include "catalog/pg_type.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -567,6 +568,8 @@ clean_despool_dirs(void)
  * A package being sent while its parent compresses it (a stream) is
  * extracted as it arrives, by an early extractor (early_extract.c): one at a
  * time, each stream once.  receive_begin wakes us when a stream begins.
+ * A finished file of at most 1 MB (its size known) arrives in one round
+ * trip: an extractor process would cost more than it saves.
  */
 static void
 start_early_extraction(void)
@@ -576,6 +579,7 @@ start_early_extraction(void)
 	if (SPI_execute("SELECT package_id::text, source_version, stream_id"
 					"  FROM smsdist.package_transfers"
 					" WHERE stream_id IS NOT NULL AND base_version IS NULL"
+					"   AND (total_bytes IS NULL OR total_bytes > 1024 * 1024)"
 					" ORDER BY started_at LIMIT 8", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing the transfers failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -621,6 +625,7 @@ sms_despooler_step(void)
 	char	   *drive;
 	char	   *tmpdir;
 	bool		fallback;
+	volatile bool distributed = false;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -642,8 +647,22 @@ sms_despooler_step(void)
 			retry = room;
 		if (sms_pcm_write_queued())
 			return GetCurrentTimestamp();
-		/* between items: one location's content validated (and repaired) */
+
+		/*
+		 * Woken during this step: most often a job's activation at this
+		 * site, which commits just after the package it brings (whose
+		 * commit began this step).  Its item is claimed now, not after a
+		 * validation.  The latch is reset here, but the wake-up count still
+		 * makes the worker look again after the step.
+		 */
+		if (MyLatch->is_set)
 		{
+			ResetLatch(MyLatch);
+			w = claim_item();
+		}
+		if (w == NULL)
+		{
+			/* between items: one location's content validated (and repaired) */
 			TimestampTz next = despool_validate_step();
 
 			return next < retry ? next : retry;
@@ -671,6 +690,7 @@ sms_despooler_step(void)
 	{
 		sms_remove_tree(tmpdir);	/* a crashed earlier attempt's */
 		distribute(w, dps, tmpdir);
+		distributed = true;
 	}
 	PG_CATCH();
 	{
@@ -711,5 +731,15 @@ sms_despooler_step(void)
 	}
 	PG_END_TRY();
 
+	/*
+	 * The distribution queued the PCM files of the job's machines: they
+	 * are the end of the job's way here, so they are written now, after
+	 * the distribution commits, not after another step's look for work.
+	 */
+	if (distributed)
+	{
+		sms_step_commit();
+		(void) sms_pcm_write_queued();
+	}
 	return GetCurrentTimestamp();	/* look for more work at once */
 }

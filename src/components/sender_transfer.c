@@ -13,9 +13,11 @@
  *	pipeline	libpq pipeline mode: unthrottled, PIPELINE_DEPTH chunks are
  *				in flight, so the site's fsync and our reading and hashing
  *				overlap.
- *	site version	the child's smsdist extension version, read before each
- *				transfer: a site before 0.9 cannot read this version's
- *				package files and is sent none.
+ *	site version	the child's smsdist extension version, read before the
+ *				first transfer on a connection: a site before 0.9 cannot
+ *				read this version's package files and is sent none.
+ *	small file	a finished file of at most 1 MB, sent with receive_begin
+ *				and receive_end in one round trip (sender_small.c).
  *	resync		the child answered an offset other than the end of the
  *				chunk: the chunks in flight are dropped, and sending goes on
  *				from the child's offset.
@@ -36,6 +38,7 @@
  */
 #include "sender_transfer.h"
 #include "sender_reports.h"
+#include "sender_small.h"
 #include "worker.h"
 #include "file_util.h"
 #include "sha256.h"
@@ -241,44 +244,43 @@ follow_build(Transfer *t, char **err)
 }
 
 /*
- * Does the site take streams (0.6)?  One catalog lookup per transfer of a
- * local build; a site not updated yet gets the finished file as before.
- */
-static bool
-site_takes_streams(PGconn *conn, char **err)
-{
-	PGresult   *res = link_exec(conn,
-								"SELECT to_regprocedure('smsdist.receive_total(text,integer,text,bigint,text)') IS NOT NULL",
-								0, NULL, NULL, NULL, err);
-	bool		yes;
-
-	if (res == NULL)
-		return false;
-	yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	return yes;
-}
-
-/*
  * Can the site read this site's package files?  Their manifests are of
  * version 2 since 0.9 (each file's modification time), which an earlier
  * site cannot parse: it would take the whole file and then fail to
  * extract it.  So the transfer does not begin: its rows wait (retrying,
  * with this reason) until the site is updated, and then go on by
- * themselves.  One catalog lookup per transfer, as site_takes_streams.
+ * themselves.  One catalog lookup per connection.
  */
 #define PACKAGE_READERS_SINCE_MINOR 9	/* 0.9 */
+
+/*
+ * The kept connections whose site was found to read them: a site is not
+ * downgraded under an open session, so a yes holds for the connection's
+ * life (a no is asked again: the site may be updated meanwhile).  A
+ * connection is known by its PGconn and the site's backend PID, so a new
+ * connection at a freed PGconn's address is asked again.
+ */
+#define READERS_KNOWN	32
+static struct
+{
+	PGconn	   *conn;
+	int			pid;
+}			readers_known[READERS_KNOWN];
+static int	readers_next = 0;
 
 static bool
 site_reads_package_files(PGconn *conn, const char *hop, char **err)
 {
-	PGresult   *res = link_exec(conn,
-								"SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'smsdist'",
-								0, NULL, NULL, NULL, err);
+	PGresult   *res;
 	int			major = 0;
 	int			minor = 0;
 	const char *v;
 
+	for (int i = 0; i < READERS_KNOWN; i++)
+		if (readers_known[i].conn == conn && readers_known[i].pid == PQbackendPID(conn))
+			return true;
+	res = link_exec(conn, "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'smsdist'",
+					0, NULL, NULL, NULL, err);
 	if (res == NULL)
 		return false;
 	v = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "(none)";
@@ -286,6 +288,9 @@ site_reads_package_files(PGconn *conn, const char *hop, char **err)
 		(major > 0 || minor >= PACKAGE_READERS_SINCE_MINOR))
 	{
 		PQclear(res);
+		readers_known[readers_next].conn = conn;
+		readers_known[readers_next].pid = PQbackendPID(conn);
+		readers_next = (readers_next + 1) % READERS_KNOWN;
 		return true;
 	}
 	*err = psprintf("site %s runs smsdist %s, which cannot read the package files of this site's "
@@ -293,20 +298,6 @@ site_reads_package_files(PGconn *conn, const char *hop, char **err)
 					hop, v, SMSDIST_VERSION, hop, "0." CppAsString2(PACKAGE_READERS_SINCE_MINOR));
 	PQclear(res);
 	return false;
-}
-
-/* Wait (on the latch: the builder sets it) until the build is no longer being written. */
-static BuildNews
-wait_for_build(Transfer *t, char **err)
-{
-	for (;;)
-	{
-		BuildNews	news = follow_build(t, err);
-
-		if (news == BUILD_READY || news == BUILD_FAILED)
-			return news;
-		sender_latch_wait(1000);
-	}
 }
 
 /* Is the open stream the finished package file (renamed, not rewritten)? */
@@ -331,43 +322,6 @@ same_file(int fd, const char *path, int64 bytes)
  * smsdist.send_give_up_after.
  */
 #define MAX_RESYNCS_PER_ATTEMPT	4
-
-/*
- * The offset a child answered to call (receive_begin, receive_chunk,
- * receive_total) about t: one number, lo <= offset <= hi (hi < 0: no upper
- * bound known yet).  Anything else fails the attempt with the reason.
- * res is cleared.
- */
-static bool
-answer_offset(PGresult *res, Transfer *t, const char *call, int64 lo, int64 hi,
-			  int64 *offset, char **err)
-{
-	char	   *why = NULL;
-	bool		ok = link_answer_int8(res, offset, &why);
-
-	PQclear(res);
-	if (!ok)
-	{
-		*err = psprintf("site %s answered %s for package %s version %d with %s",
-						t->hop, call, t->package_id, t->version, why);
-		return false;
-	}
-	if (*offset < lo || (hi >= 0 && *offset > hi))
-	{
-		if (hi >= 0)
-			*err = psprintf("site %s answered %s for package %s version %d with offset %lld: "
-							"it must lie between %lld and %lld",
-							t->hop, call, t->package_id, t->version, (long long) *offset,
-							(long long) lo, (long long) hi);
-		else
-			*err = psprintf("site %s answered %s for package %s version %d with offset %lld: "
-							"it must not be below %lld",
-							t->hop, call, t->package_id, t->version, (long long) *offset,
-							(long long) lo);
-		return false;
-	}
-	return true;
-}
 
 /* ----------------------------------------------------------------
  * The states
@@ -450,8 +404,8 @@ transfer_following_build(TransferRun *run)
 
 /*
  * TRANSFER_CHECKING_SITE: an attempt to send the file begins.  A site that
- * cannot read it (before 0.9) is sent nothing; a site that does not take
- * streams gets the finished file, as before 0.6.
+ * cannot read it (before 0.9) is sent nothing.  One that can takes streams
+ * too (since 0.6): that is not asked again.
  */
 static TransferState
 transfer_checking_site(TransferRun *run)
@@ -466,21 +420,31 @@ transfer_checking_site(TransferRun *run)
 	run->resyncs = 0;
 	if (!site_reads_package_files(run->conn, t->hop, run->err))
 		return TRANSFER_FAILED;
-	if (t->stream_id != NULL && !site_takes_streams(run->conn, run->err))
-	{
-		if (*run->err != NULL)
-			return TRANSFER_FAILED;
-		if (t->streaming)
-		{
-			pgstat_report_activity(STATE_RUNNING,
-								   psprintf("waiting for package %s to be compressed", t->package_id));
-			if (wait_for_build(t, run->err) == BUILD_FAILED)
-				return TRANSFER_FAILED;
-			t->streaming = false;
-		}
-		t->stream_id = NULL;
-	}
+	if (sender_is_small(t))
+		return TRANSFER_SENDING_SMALL;
 	return TRANSFER_BEGINNING;
+}
+
+/*
+ * TRANSFER_SENDING_SMALL: receive_begin, the file and receive_end in one
+ * round trip (sender_small.c); if the site had part of the file already,
+ * the rest is sent as by any transfer.  The chunk it did not take counts
+ * as a resynchronisation: a child that never takes one is given no more
+ * chunks an attempt than the usual path gives it.
+ */
+static TransferState
+transfer_sending_small(TransferRun *run)
+{
+	switch (sender_send_small(run->conn, run->t, run->version, &run->offset, run->err))
+	{
+		case SMALL_DONE:
+			return TRANSFER_DONE;
+		case SMALL_RESUME:
+			run->resyncs++;
+			return TRANSFER_OPENING;
+		default:
+			return TRANSFER_FAILED;
+	}
 }
 
 /*
@@ -491,34 +455,14 @@ static TransferState
 transfer_beginning(TransferRun *run)
 {
 	Transfer   *t = run->t;
-	char		total[32];
-	char		base[16];
-	const char *bv[8];
+	SiteRequest r;
 	PGresult   *res;
 
-	snprintf(total, sizeof(total), "%lld", (long long) t->bytes);
-	snprintf(base, sizeof(base), "%d", t->base_version);
-	bv[0] = t->package_id;
-	bv[1] = run->version;
-	bv[2] = t->streaming ? NULL : total;
-	bv[3] = t->streaming ? NULL : t->sha256;
-	bv[4] = t->package_name;
-	bv[5] = t->source_directory;
-	bv[6] = base;
-	bv[7] = t->stream_id;
-	/* a full file is sent as before 0.3, so a child not updated yet takes it */
-	if (t->stream_id != NULL)
-		res = link_exec(run->conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6, nullif($7::int, 0), $8)",
-						8, bv, NULL, NULL, run->err);
-	else if (t->base_version > 0)
-		res = link_exec(run->conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6, $7::int)",
-						7, bv, NULL, NULL, run->err);
-	else
-		res = link_exec(run->conn, "SELECT smsdist.receive_begin($1, $2::int, $3::bigint, $4, $5, $6)",
-						6, bv, NULL, NULL, run->err);
+	sender_begin_request(t, run->version, &r);
+	res = link_exec(run->conn, r.sql, r.n, r.values, NULL, NULL, run->err);
 	if (res == NULL)
 		return TRANSFER_FAILED;
-	if (!answer_offset(res, t, "receive_begin", 0, t->streaming ? -1 : t->bytes, &run->offset, run->err))
+	if (!sender_answer_offset(res, t, "receive_begin", 0, t->streaming ? -1 : t->bytes, &run->offset, run->err))
 		return TRANSFER_FAILED;
 	if (!t->streaming && run->offset >= t->bytes)
 		return TRANSFER_ENDING;	/* the site has it already */
@@ -771,7 +715,7 @@ transfer_totalling(TransferRun *run)
 		return TRANSFER_FAILED;
 	}
 	/* it cannot have more than was sent */
-	if (!answer_offset(res, t, "receive_total", 0, Min(t->bytes, run->next), &run->offset, run->err))
+	if (!sender_answer_offset(res, t, "receive_total", 0, Min(t->bytes, run->next), &run->offset, run->err))
 	{
 		(void) link_pipeline_exit(run->conn, 0);
 		return TRANSFER_FAILED;
@@ -830,7 +774,7 @@ transfer_acknowledging(TransferRun *run)
 	run->first = (run->first + 1) % PIPELINE_DEPTH;
 	run->inflight--;
 	if (res == NULL ||
-		!answer_offset(res, t, "receive_chunk", 0, expected, &acked, run->err))
+		!sender_answer_offset(res, t, "receive_chunk", 0, expected, &acked, run->err))
 	{
 		(void) link_pipeline_exit(run->conn, run->inflight);
 		return TRANSFER_FAILED;
@@ -882,22 +826,11 @@ static TransferState
 transfer_ending(TransferRun *run)
 {
 	Transfer   *t = run->t;
-	const char *ev[7];
+	SiteRequest r;
 	PGresult   *res;
 
-	ev[0] = t->package_id;
-	ev[1] = run->version;
-	ev[2] = t->job_id;
-	ev[3] = t->job_type;
-	ev[4] = t->targets;
-	ev[5] = "false";
-	ev[6] = t->run;
-	if (t->run != NULL)
-		res = link_exec(run->conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean, $7::jsonb)",
-						7, ev, NULL, NULL, run->err);
-	else
-		res = link_exec(run->conn, "SELECT smsdist.receive_end($1, $2::int, $3, $4, $5::text[], $6::boolean)",
-						6, ev, NULL, NULL, run->err);
+	sender_end_request(t, run->version, &r);
+	res = link_exec(run->conn, r.sql, r.n, r.values, NULL, NULL, run->err);
 	if (res == NULL)
 		return TRANSFER_FAILED;
 	PQclear(res);
@@ -913,6 +846,8 @@ run_state(TransferRun *run, TransferState state)
 			return transfer_following_build(run);
 		case TRANSFER_CHECKING_SITE:
 			return transfer_checking_site(run);
+		case TRANSFER_SENDING_SMALL:
+			return transfer_sending_small(run);
 		case TRANSFER_BEGINNING:
 			return transfer_beginning(run);
 		case TRANSFER_OPENING:

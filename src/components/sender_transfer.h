@@ -62,7 +62,8 @@ typedef enum TransferState
 {
 	TRANSFER_CONNECTING,		/* open the link to the hop */
 	TRANSFER_FOLLOWING_BUILD,	/* a stream was given up: what is the build now? */
-	TRANSFER_CHECKING_SITE,		/* may the site take the file as a stream? */
+	TRANSFER_CHECKING_SITE,		/* can the site read this site's package files? */
+	TRANSFER_SENDING_SMALL,		/* a small file: begin, its chunk and end at once */
 	TRANSFER_BEGINNING,			/* receive_begin: the offset the site has */
 	TRANSFER_OPENING,			/* open the file and enter pipeline mode */
 	TRANSFER_SENDING_CHUNKS,	/* keep chunks in flight */
