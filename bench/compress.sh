@@ -45,17 +45,7 @@ build_package() {
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('$id', 'Bench tree', '$tree');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', '$id', 'sites', '{CH1}');
 SQL
-    # wait in one session (a new psql every few ms would steal the CPU measured)
-    psql -X -q -d bench -v id="$id" >/dev/null <<'SQL'
-SELECT set_config('bench.id', :'id', false);
-DO $$
-BEGIN
-    LOOP
-        EXIT WHEN (SELECT state <> 'building' FROM smsdist.package_builds WHERE package_id = current_setting('bench.id'));
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
-SQL
+    bash "$(dirname "$0")/wait_build.sh" "$id"
     t1=$(now)
     st=$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = '$id'")
     [ "$st" = ready ] || { echo "build $st:"; psql -X -At -d bench -c "SELECT error FROM smsdist.package_builds WHERE package_id = '$id'"; exit 1; }

@@ -95,16 +95,7 @@ build() {
 INSERT INTO smsdist.packages (package_id, name, source_directory) VALUES ('$1', 'Fan-out bench', '$tree');
 INSERT INTO smsdist.jobs (job_type, package_id, target_type, target_sites) VALUES ('share_package', '$1', 'sites', '{CEN}');
 SQL
-    psql -X -q -d bench -v id="$1" >/dev/null <<'SQL'
-SELECT set_config('bench.id', :'id', false);
-DO $$
-BEGIN
-    LOOP
-        EXIT WHEN (SELECT state <> 'building' FROM smsdist.package_builds WHERE package_id = current_setting('bench.id'));
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END $$;
-SQL
+    bash "$(dirname "$0")/wait_build.sh" "$1"
     [ "$(psql -X -At -d bench -c "SELECT state FROM smsdist.package_builds WHERE package_id = '$1'")" = ready ] ||
         { echo "the build of $1 failed"; exit 1; }
     psql -X -q -d bench -c "UPDATE smsdist.jobs SET state = 'cancelled', state_reason = 'built' WHERE package_id = '$1' AND state IN ('pending', 'active')" >/dev/null
