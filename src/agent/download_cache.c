@@ -180,8 +180,9 @@ load_state(Cache *c, char *err, size_t errlen)
 }
 
 /*
- * What a download cut off by a crash left goes (it starts over), and an
- * entry whose directory is gone (removed by hand) is forgotten.
+ * What a download or a write cut off by a crash left goes (a download
+ * starts over), and an entry whose directory is gone (removed by hand) is
+ * forgotten.
  */
 static bool
 tidy_after_crash(Cache *c, char *err, size_t errlen)
@@ -205,6 +206,9 @@ tidy_after_crash(Cache *c, char *err, size_t errlen)
 		}
 	}
 	closedir(d);
+	/* the state and manifests are written whole (box_file.c) */
+	if (sms_fmt_remove_stale_temporaries(c->dir, NULL, err, errlen) < 0)
+		return false;
 	for (size_t i = 0; i < c->n;)
 	{
 		char	   *p = cache_entry_dir(c, &c->entries[i]);

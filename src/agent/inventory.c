@@ -161,7 +161,8 @@ write_inventory_file(const Config *c, int64_t now, const char *json, size_t npac
 		agent_warn("could not make the cache inventory: %s", err);
 	else
 	{
-		if (!sms_fmt_file_name(SMS_FILE_INVENTORY, c->sms_id, 0, name, sizeof(name), err, sizeof(err)) ||
+		if (!tidy_status_inbox(c, box) ||
+			!sms_fmt_file_name(SMS_FILE_INVENTORY, c->sms_id, 0, name, sizeof(name), err, sizeof(err)) ||
 			!sms_fmt_write_file(box, name, buf, len, err, sizeof(err)))
 			agent_warn("could not write the cache inventory to \"%s\": %s", box, err);
 		else

@@ -39,11 +39,16 @@
 bool
 make_state_dir(const Config *c)
 {
+	char		err[512];
+
 	if (mkdir(c->state_dir, STATE_DIR_MODE) != 0 && errno != EEXIST)
 	{
 		agent_error("could not create the state directory \"%s\": %s", c->state_dir, strerror(errno));
 		return false;
 	}
+	/* what an agent killed mid-write left (this host's processes only) */
+	if (sms_fmt_remove_stale_temporaries(c->state_dir, NULL, err, sizeof(err)) < 0)
+		agent_warn("%s", err);
 	return true;
 }
 

@@ -57,6 +57,22 @@ next_sequence(const Config *c)
 }
 
 /* Legacy mode: m as a signed file in the CAP's status inbox. */
+bool
+tidy_status_inbox(const Config *c, const char *box)
+{
+	static bool done = false;
+	char		prefix[64];
+	char		err[512];
+
+	if (done)
+		return true;
+	done = true;
+	snprintf(prefix, sizeof(prefix), "%s.", c->sms_id);
+	if (sms_fmt_remove_stale_temporaries(box, prefix, err, sizeof(err)) < 0)
+		agent_warn("%s", err);
+	return true;
+}
+
 static bool
 write_status_file(const Config *c, SmsStatusFile *m)
 {
@@ -89,7 +105,8 @@ write_status_file(const Config *c, SmsStatusFile *m)
 	if (access(box, F_OK) != 0)
 		agent_warn("status message %d not written: the CAP has no status inbox \"%s\" (%s; the site's Status Manager creates it)",
 				   m->message_id, box, strerror(errno));
-	else if (!sms_fmt_file_name(SMS_FILE_STATUS, c->sms_id, m->sequence, name, sizeof(name), err, sizeof(err)) ||
+	else if (!tidy_status_inbox(c, box) ||
+			 !sms_fmt_file_name(SMS_FILE_STATUS, c->sms_id, m->sequence, name, sizeof(name), err, sizeof(err)) ||
 			 !sms_fmt_write_file(box, name, buf, len, err, sizeof(err)))
 		agent_warn("could not write a status message to \"%s\": %s", box, err);
 	else

@@ -49,6 +49,14 @@ extern bool status_message_about(const Config *c, int64_t now, int32_t id, SmsSt
 								 const char *text, int exit_code);
 
 /*
+ * Remove from box (the CAP's status inbox) what a write of this machine's
+ * agent on this host, killed between create and rename, left: the site
+ * cannot tell whether an agent's process is gone, the agent can.  Once per
+ * run; problems are warnings.  Always true.
+ */
+extern bool tidy_status_inbox(const Config *c, const char *box);
+
+/*
  * Report a clock skew (site minus this machine, seconds) once per run of
  * the agent, when it is larger than --max-skew.
  */

@@ -113,7 +113,7 @@ sms_sync_box(const char *dir, const char *box, List *files)
 	{
 		bool		keep = false;
 
-		if (sms_stale_temporary(de->d_name, false))
+		if (sms_fmt_stale_temporary(de->d_name, false))
 		{
 			char	   *path = psprintf("%s/%s", dir, de->d_name);
 

@@ -407,7 +407,7 @@ remove_stale_in(const char *dir)
 		char	   *path;
 
 		if (de->d_name[0] != '.' ||
-			!(sms_stale_temporary(de->d_name, true) ||
+			!(sms_fmt_stale_temporary(de->d_name, true) ||
 			  (len > 5 && strcmp(de->d_name + len - 4, ".tmp") == 0)))
 			continue;
 		path = psprintf("%s/%s", dir, de->d_name);

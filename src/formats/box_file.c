@@ -15,9 +15,11 @@
  */
 #include "box_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +188,59 @@ fail:
 	close(dfd);
 	sms_fmt_error(err, errlen, "could not %s \"%s/%s\": %s", what, dir, tmp, strerror(save));
 	return false;
+}
+
+bool
+sms_fmt_stale_temporary(const char *name, bool own_stale)
+{
+	const char *t = strstr(name, ".tmp.");
+	char	   *end;
+	long		pid;
+
+	if (name[0] != '.' || t == NULL || t == name || t[5] == '\0')
+		return false;
+	errno = 0;
+	pid = strtol(t + 5, &end, 10);
+	if (*end != '\0' || errno != 0 || pid <= 0 || pid != (long) (pid_t) pid)
+		return false;
+	if (pid == (long) getpid())
+		return own_stale;
+	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
+int
+sms_fmt_remove_stale_temporaries(const char *dir, const char *prefix,
+								 char *err, size_t errlen)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	int			removed = 0;
+	bool		failed = false;
+	size_t		plen = prefix ? strlen(prefix) : 0;
+
+	if (d == NULL)
+	{
+		if (errno == ENOENT)
+			return 0;
+		sms_fmt_error(err, errlen, "could not read directory \"%s\": %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL)
+	{
+		if ((prefix != NULL && strncmp(de->d_name + 1, prefix, plen) != 0) ||
+			!sms_fmt_stale_temporary(de->d_name, true))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+		else if (errno != ENOENT && !failed)
+		{
+			failed = true;
+			sms_fmt_error(err, errlen, "could not remove \"%s/%s\": %s", dir, de->d_name,
+						  strerror(errno));
+		}
+	}
+	closedir(d);
+	return failed ? -1 : removed;
 }
 
 bool

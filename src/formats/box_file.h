@@ -47,6 +47,22 @@ extern bool sms_fmt_valid_file_name(const char *name);
 /* write(2) until all of buf is written; false with errno set */
 extern bool sms_fmt_write_all(int fd, const char *buf, size_t len);
 
+/*
+ * A writer killed between create and rename leaves its temporary file
+ * (".<name>.tmp.<pid>"), and nothing else would ever remove it.
+ * sms_fmt_stale_temporary: is name one whose writer is gone?  Only the
+ * host that wrote it can tell (the process ID is that host's); a live
+ * process's file is not stale, and one with this process's ID is only when
+ * own_stale (the caller has no write of its own in flight).
+ * sms_fmt_remove_stale_temporaries removes, from dir, the stale temporaries
+ * (own_stale) whose final name starts with prefix (NULL: any): how many,
+ * or -1 with err set when dir cannot be read or one cannot be removed (the
+ * others are still removed).  A missing dir holds none.
+ */
+extern bool sms_fmt_stale_temporary(const char *name, bool own_stale);
+extern int	sms_fmt_remove_stale_temporaries(const char *dir, const char *prefix,
+											 char *err, size_t errlen);
+
 /* File names.  id is the machine, advertisement, site or package ID. */
 typedef enum SmsFmtFileKind
 {

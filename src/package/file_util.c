@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -527,30 +526,4 @@ sms_disk_full_reason(const char *what, const char *path, int64 needed, const cha
 		return psprintf("the %s \"%s\" is full (%s, %lld bytes needed): %s",
 						what, path, free_text, (long long) needed, error);
 	return psprintf("the %s \"%s\" is full (%s): %s", what, path, free_text, error);
-}
-
-/*
- * Is name the temporary file of a writer that is gone?  The format library
- * (box files) and the PCM writer write ".<name>.tmp.<pid>" and rename it;
- * a kill between the two leaves it, and nothing would ever remove it.  A
- * file of a live process (another component writing now, or a recycled
- * ID) is left for a later sync.  own_stale: one of this process is stale
- * too (the caller has no write of its own in flight).
- */
-bool
-sms_stale_temporary(const char *name, bool own_stale)
-{
-	const char *t = strstr(name, ".tmp.");
-	char	   *end;
-	long		pid;
-
-	if (name[0] != '.' || t == NULL || t == name || t[5] == '\0')
-		return false;
-	errno = 0;
-	pid = strtol(t + 5, &end, 10);
-	if (*end != '\0' || errno != 0 || pid <= 0)
-		return false;
-	if (pid == (long) MyProcPid)
-		return own_stale;
-	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
 }

@@ -82,12 +82,6 @@ extern bool sms_remove_at(SmsFdSet *s, int dirfd, const char *name, const char *
 extern void sms_remove_tree(const char *path);
 /* The same, its problems logged as WARNINGs: false if something is left. */
 extern bool sms_remove_tree_or_warn(const char *path);
-
-/*
- * Is name (".<name>.tmp.<pid>") the temporary file of a writer that is
- * gone?  own_stale: one of this very process counts as gone too.
- */
-extern bool sms_stale_temporary(const char *name, bool own_stale);
 /* Is this error a full disk (see above)? */
 extern bool sms_error_is_disk_full(ErrorData *edata);
 /* The bytes an unprivileged writer may still use on path's file system; -1 if unknown. */

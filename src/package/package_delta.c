@@ -46,6 +46,7 @@
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
+#include "formats/box_file.h"
 
 #define DELTA_BLOCK_SIZE	(256 * 1024)
 
@@ -277,7 +278,7 @@ delta_build_body(DeltaBuild *d, const SmsManifest *base, const SmsManifest *cur,
 
 /*
  * A delta is written to ".<name>.tmp.<pid>" beside its final name, so that a
- * builder killed before the rename leaves a name sms_stale_temporary knows.
+ * builder killed before the rename leaves a name sms_fmt_stale_temporary knows.
  */
 static char *
 delta_tmp_path(const char *out_path)
@@ -307,7 +308,7 @@ sms_delta_remove_stale(const char *dir)
 		return;					/* no deltas yet */
 	while ((de = ReadDirExtended(d, dir, LOG)) != NULL)
 	{
-		if (sms_stale_temporary(de->d_name, true))
+		if (sms_fmt_stale_temporary(de->d_name, true))
 		{
 			char	   *p = psprintf("%s/%s", dir, de->d_name);
 

@@ -4,7 +4,8 @@
 # again -- at least once per due time -- records that run once, reports it,
 # and the poll after that does not run it a third time.  The program itself
 # outlives the agent (a session of its own).  No temporary file is left in
-# the agent's state directory.
+# the agent's state directory: the next run removes those of writers that
+# are gone.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -13,6 +14,7 @@ use Test::More;
 use File::Path qw(make_path);
 use File::Find;
 use IPC::Run;
+use POSIX ();
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use SmsTest qw(:DEFAULT eventually);
@@ -70,8 +72,29 @@ is($h->full_result(0) & 127, 9, 'the agent was killed with signal 9 while it ran
 ok(eventually(sub { slurp("$b/marks/ran.txt") eq "started\nfinished\n" }, 60), 'the program outlived the agent and ended');
 unlike(slurp("$b/ws/runs"), qr/CEN00C01/, 'no run was recorded');
 
+# what a writer killed between create and rename leaves: the temporaries
+# of a process that is gone go at the next run (in the state directory,
+# the cache and, this machine's only, the CAP's status inbox); a live
+# process's and another machine's stay
+my $gone = fork() // die "fork: $!";
+POSIX::_exit(0) if $gone == 0;
+waitpid($gone, 0);
+my %left = (
+	"$b/ws/.offers.tmp.$gone" => 0,
+	"$b/ws/cache/.cache.state.tmp.$gone" => 0,
+	"$b/cap/statmsgs.box/.CEN00001.0000000099.SMS.tmp.$gone" => 0,
+	"$b/ws/cache/.cache.state.tmp.$$" => 1,
+	"$b/cap/statmsgs.box/.CEN00002.0000000001.SMS.tmp.$gone" => 1);
+ok(-d "$b/ws/cache" && -d "$b/cap/statmsgs.box", 'the cache and the status inbox exist');
+spew($_, 'half') for sort keys %left;
+
 # the next poll runs it again, once
 my ($rc, $out2, $err2) = agent('2026-12-01T12:05:00Z');
+for my $f (sort keys %left)
+{
+	is(-e $f ? 1 : 0, $left{$f}, ($left{$f} ? 'kept: ' : 'removed: ') . substr($f, length($b) + 1));
+	unlink($f);
+}
 is($rc, 0, 'the next poll runs') or diag($err2);
 like($out2, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
 	'it runs the program again: at least once per due time');
