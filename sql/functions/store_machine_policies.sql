@@ -4,10 +4,29 @@
 -- stored.  The PCM writer (the machines of a batch) and the Offer Manager
 -- (the machines advertisements target) both call it, holding the policies'
 -- lock.  Returns the number notified.
+--
+-- compute_machine_policies() is planned at each call, without knowing how
+-- many machines it is given (estimated: 10).  Planning its joins in every
+-- order took 7 ms against 1 ms to run it for one machine, paid by the PCM
+-- file of every machine written alone and by every step of the Offer
+-- Manager; for a few machines the joins are taken in the order written
+-- (the machines' rows first, then each by its key), planned in 1.7 ms.
+-- Not for many: in that order, with the estimate of 10 machines, a batch
+-- of 20,000 was joined in a nested loop, 26 s instead of 1 s.  The SET
+-- clauses (PostgreSQL's defaults) keep the change inside this function.
 CREATE OR REPLACE FUNCTION store_machine_policies(p_sms_ids text[]) RETURNS bigint
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET join_collapse_limit = 8
+SET from_collapse_limit = 8
 AS $$
+DECLARE
+    n bigint;
+BEGIN
+    IF cardinality(p_sms_ids) <= 16 THEN
+        PERFORM set_config('join_collapse_limit', '1', true),
+                set_config('from_collapse_limit', '1', true);
+    END IF;
     WITH pol AS (
         SELECT c.sms_id, c.policy AS p FROM smsdist.compute_machine_policies(p_sms_ids) c),
     changed AS (
@@ -20,6 +39,8 @@ AS $$
          WHERE machine_policies.policy_md5 <> EXCLUDED.policy_md5
             OR machine_policies.policy IS NULL
         RETURNING sms_id)
-    SELECT count(pg_notify('smsdist_policy_' || lower(sms_id), 'changed')) FROM changed
+    SELECT count(pg_notify('smsdist_policy_' || lower(changed.sms_id), 'changed')) INTO n FROM changed;
+    RETURN n;
+END
 $$;
 REVOKE ALL ON FUNCTION store_machine_policies(text[]) FROM PUBLIC;

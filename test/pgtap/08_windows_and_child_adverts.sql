@@ -3,7 +3,7 @@
 -- (advertisement_details, advertisement_pushes_due), and what a site with
 -- no parent refuses to take.
 BEGIN;
-SELECT plan(33);
+SELECT plan(36);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1'),
                                  ('CH2', 'Other child', 'CEN')
@@ -124,6 +124,16 @@ SELECT is(smsdist.client_status('CEN0F001', 7, now(), 10001, 'informational', 'C
           true, 'an advanced client''s status message is recorded');
 SELECT is(smsdist.client_status('CEN0F001', 7, now(), 10001, 'informational', 'Client Agent', 'x'),
           false, 'the same message sent twice is recorded once');
+
+-- the planner settings store_machine_policies() changes for a few
+-- machines stay inside it, and a few machines' policies are the same as
+-- when planned freely
+SET LOCAL join_collapse_limit = 5;
+SELECT lives_ok($$SELECT smsdist.store_machine_policies(ARRAY['CEN0F001'])$$, 'the policy of one machine is stored');
+SELECT is(current_setting('join_collapse_limit') || ' ' || current_setting('from_collapse_limit'), '5 8',
+          'store_machine_policies() leaves the caller''s planner settings as they were');
+SELECT is((SELECT policy FROM smsdist.machine_policies WHERE sms_id = 'CEN0F001'),
+          smsdist.compute_machine_policy('CEN0F001'), 'the stored policy is the one computed with the joins planned freely');
 
 SELECT * FROM finish();
 ROLLBACK;
