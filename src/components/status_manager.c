@@ -28,6 +28,8 @@
  *				status file with it (HMAC-SHA256, the hmac line of the
  *				status format), so a file on a share speaks for a machine
  *				only if that machine's agent wrote it.
+ *	abandoned	a temporary file in an inbox (".<name>.tmp.<pid>", an
+ *				agent's write cut off) unchanged for an hour: removed.
  *	problem		an inbox the Status Manager cannot use (a link, not a
  *				directory, not owned by the server's user, which then could
  *				not remove what agents write, or not writable by it), or a
@@ -91,6 +93,7 @@
 #include "utils/timestamp.h"
 
 #define BATCH			1000
+#define ABANDONED_SECS	3600	/* an agent's temporary file, unchanged */
 #define INBOX_MODE		01733	/* sticky; others create, the owner removes */
 
 #define SMS_MSG_STATUS_FILE_REFUSED		3400
@@ -488,6 +491,29 @@ inbox_file_cmp(const ListCell *a, const ListCell *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/*
+ * A temporary file an agent's write left (killed between create and
+ * rename): that machine's agent removes it at its next run, but one that
+ * never runs again would leave it for good.  Only the site's server can
+ * remove files in an inbox (mode 1733), so it removes those unchanged for
+ * ABANDONED_SECS; a write takes milliseconds.
+ */
+static void
+remove_abandoned(const char *box, const char *name)
+{
+	char	   *path = psprintf("%s/%s", box, name);
+
+	if (unlink(path) == 0)
+		ereport(LOG,
+				(errmsg("smsdist status manager: removed \"%s\", a temporary file unchanged for more than %d seconds",
+						path, ABANDONED_SECS)));
+	else if (errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("smsdist status manager: could not remove \"%s\": %m", path)));
+	pfree(path);
+}
+
 /* The status files of one inbox, at most BATCH, in order. */
 static List *
 inbox_files(const char *box)
@@ -505,7 +531,11 @@ inbox_files(const char *box)
 		InboxFile  *f;
 
 		if (!sms_fmt_parse_status_name(de->d_name, machine, &seq))
+		{
+			if (sms_fmt_old_temporary(box, de->d_name, ABANDONED_SECS))
+				remove_abandoned(box, de->d_name);
 			continue;			/* not ours: temporaries, .bad files, anything else */
+		}
 		if (problems != NULL)
 		{
 			char	   *path = psprintf("%s/%s", box, de->d_name);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ini.h"
@@ -206,6 +207,19 @@ sms_fmt_stale_temporary(const char *name, bool own_stale)
 	if (pid == (long) getpid())
 		return own_stale;
 	return kill((pid_t) pid, 0) != 0 && errno == ESRCH;
+}
+
+bool
+sms_fmt_old_temporary(const char *dir, const char *name, int64_t max_age)
+{
+	char		path[4096];
+	struct stat st;
+
+	if (name[0] != '.' || strstr(name, ".tmp.") == NULL ||
+		snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int) sizeof(path) ||
+		lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return false;
+	return (int64_t) (time(NULL) - st.st_mtime) > max_age;
 }
 
 int

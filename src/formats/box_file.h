@@ -62,6 +62,13 @@ extern bool sms_fmt_write_all(int fd, const char *buf, size_t len);
 extern bool sms_fmt_stale_temporary(const char *name, bool own_stale);
 extern int	sms_fmt_remove_stale_temporaries(const char *dir, const char *prefix,
 											 char *err, size_t errlen);
+/*
+ * In a directory where other hosts write (a CAP's status inbox), their
+ * process IDs say nothing: sms_fmt_old_temporary says whether dir/name is
+ * a temporary regular file unchanged for more than max_age seconds, which
+ * no writer is still writing.
+ */
+extern bool sms_fmt_old_temporary(const char *dir, const char *name, int64_t max_age);
 
 /* File names.  id is the machine, advertisement, site or package ID. */
 typedef enum SmsFmtFileKind

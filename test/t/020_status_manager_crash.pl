@@ -6,7 +6,8 @@
 # machine, client sequence and client time).  The messages move the
 # machines' targets of an advertisement, in the transaction that records
 # them: after the restart each target is in the state of its machine's
-# newest message, moved there exactly once.
+# newest message, moved there exactly once.  Then: an agent's temporary
+# file abandoned in the inbox is removed once it is an hour old.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -113,5 +114,34 @@ is($node->safe_psql('site', q{SELECT string_agg(machine || ' ' || target_effect,
 	'each move happened exactly once, however often the batch that made it was read');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE target_effect LIKE 'not applied%'}), '0',
 	'and no message was refused as out of order');
+
+# what an agent killed between create and rename left in the inbox: the
+# Status Manager removes a temporary file unchanged for more than an hour
+# (the agent may never run again to remove its own), and leaves a fresh
+# one (an agent may be writing it) and anything that is not a temporary
+my $inbox = "$b/cap/statmsgs.box";
+my %planted = (
+	'.CEN00001.0000099001.SMS.tmp.4242' => [ 2 * 3600, 0 ],
+	'.CEN00002.INV.tmp.4243' => [ 2 * 3600, 0 ],
+	'.CEN00001.0000099002.SMS.tmp.4244' => [ 60, 1 ],
+	'notes.txt' => [ 2 * 3600, 1 ]);
+for my $f (sort keys %planted)
+{
+	open(my $fh, '>', "$inbox/$f") or die "$inbox/$f: $!";
+	print $fh "half";
+	close($fh);
+	my $t = time() - $planted{$f}[0];
+	utime($t, $t, "$inbox/$f") or die;
+}
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+ok(wait_until($node, 'site', qq{SELECT count(*) = 0 FROM pg_ls_dir('$inbox') f WHERE f LIKE '%.tmp.424_' AND f NOT LIKE '%99002%'}, 60),
+	'the temporaries unchanged for two hours are removed');
+for my $f (sort keys %planted)
+{
+	next unless $planted{$f}[1];
+	ok(-e "$inbox/$f", "kept: $f");
+}
+ok($node->log_contains(qr/removed "\Q$inbox\E\/\.CEN00002\.INV\.tmp\.4243", a temporary file unchanged for more than 3600 seconds/),
+	'the server log says what was removed');
 
 done_testing();
