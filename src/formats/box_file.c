@@ -241,8 +241,13 @@ sms_fmt_remove_stale_temporaries(const char *dir, const char *prefix,
 	}
 	while ((de = readdir(d)) != NULL)
 	{
+		struct stat st;
+
+		/* a file (or a link) only: a directory so named is not ours */
 		if ((prefix != NULL && strncmp(de->d_name + 1, prefix, plen) != 0) ||
-			!sms_fmt_stale_temporary(de->d_name, true))
+			!sms_fmt_stale_temporary(de->d_name, true) ||
+			fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+			!(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
 			continue;
 		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			removed++;

@@ -55,7 +55,8 @@ extern bool sms_fmt_write_all(int fd, const char *buf, size_t len);
  * process's file is not stale, and one with this process's ID is only when
  * own_stale (the caller has no write of its own in flight).
  * sms_fmt_remove_stale_temporaries removes, from dir, the stale temporaries
- * (own_stale) whose final name starts with prefix (NULL: any): how many,
+ * (own_stale; files and links, never a directory) whose final name starts
+ * with prefix (NULL: any): how many,
  * or -1 with err set when dir cannot be read or one cannot be removed (the
  * others are still removed).  A missing dir holds none.
  */

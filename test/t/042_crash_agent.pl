@@ -87,6 +87,8 @@ my %left = (
 	"$b/cap/statmsgs.box/.CEN00002.0000000001.SMS.tmp.$gone" => 1);
 ok(-d "$b/ws/cache" && -d "$b/cap/statmsgs.box", 'the cache and the status inbox exist');
 spew($_, 'half') for sort keys %left;
+# a directory so named is not a temporary file: left, and the cache opens
+mkdir("$b/ws/cache/.odd.tmp.$gone") or die;
 
 # the next poll runs it again, once
 my ($rc, $out2, $err2) = agent('2026-12-01T12:05:00Z');
@@ -95,6 +97,8 @@ for my $f (sort keys %left)
 	is(-e $f ? 1 : 0, $left{$f}, ($left{$f} ? 'kept: ' : 'removed: ') . substr($f, length($b) + 1));
 	unlink($f);
 }
+ok(-d "$b/ws/cache/.odd.tmp.$gone", 'a directory named like a temporary file is left alone');
+rmdir("$b/ws/cache/.odd.tmp.$gone");
 is($rc, 0, 'the next poll runs') or diag($err2);
 like($out2, qr/^${AGENT_INFO}ran advert CEN00C01: Program "Install" of package CEN00B01 succeeded \(exit code 0\)\.$/m,
 	'it runs the program again: at least once per due time');
