@@ -230,6 +230,9 @@ keep_icons(const Config *c, int64_t now, const Offers *o)
 		free(buf);
 	}
 	forget_icons(dir, o);
+	/* what an agent killed while it kept an icon left (box_file.c) */
+	if (sms_fmt_remove_stale_temporaries(dir, NULL, err, sizeof(err)) < 0)
+		agent_warn("%s", err);
 	if (refusals.len > 0 || said != NULL)
 		(void) state_write(c, REFUSALS_FILE, refusals.data, refusals.len);
 	free(refusals.data);

@@ -74,7 +74,7 @@ unlike(slurp("$b/ws/runs"), qr/CEN00C01/, 'no run was recorded');
 
 # what a writer killed between create and rename leaves: the temporaries
 # of a process that is gone go at the next run (in the state directory,
-# the cache and, this machine's only, the CAP's status inbox); a live
+# the cache, the icons and, this machine's only, the CAP's status inbox); a live
 # process's and another machine's stay
 my $gone = fork() // die "fork: $!";
 POSIX::_exit(0) if $gone == 0;
@@ -82,10 +82,12 @@ waitpid($gone, 0);
 my %left = (
 	"$b/ws/.offers.tmp.$gone" => 0,
 	"$b/ws/cache/.cache.state.tmp.$gone" => 0,
+	"$b/ws/icons/.CEN00B01.ICO.tmp.$gone" => 0,
 	"$b/cap/statmsgs.box/.CEN00001.0000000099.SMS.tmp.$gone" => 0,
 	"$b/ws/cache/.cache.state.tmp.$$" => 1,
 	"$b/cap/statmsgs.box/.CEN00002.0000000001.SMS.tmp.$gone" => 1);
 ok(-d "$b/ws/cache" && -d "$b/cap/statmsgs.box", 'the cache and the status inbox exist');
+make_path("$b/ws/icons");
 spew($_, 'half') for sort keys %left;
 # a directory so named is not a temporary file: left, and the cache opens
 mkdir("$b/ws/cache/.odd.tmp.$gone") or die;
