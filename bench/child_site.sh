@@ -13,6 +13,7 @@ unix_socket_directories = '$PGHOST'
 port = $port
 shared_preload_libraries = 'smsdist${STATEMENTS:+,pg_stat_statements}'
 ${STATEMENTS:+pg_stat_statements.track = all}
+${STATEMENTS:+pg_stat_statements.track_planning = on}
 smsdist.database = 'bench'
 smsdist.site_code = 'CH1'
 max_worker_processes = 16

@@ -116,11 +116,14 @@ END {
 # grows with the jobs already there has a max far above its mean.
 if [ -n "${STATEMENTS:-}" ]; then
     for site in CEN:$PGPORT CH1:$chport; do
-        echo "  statements at ${site%%:*} by total time (ms): calls, total, mean, max, rows, query"
+        echo "  statements at ${site%%:*} by planning + execution time (ms): calls, planning, execution, mean execution, rows, query"
         PGPORT=${site#*:} psql -X -At -d bench -F ' | ' <<'SQL' | sed 's/^/    /'
-SELECT calls, round(total_exec_time::numeric, 1), round(mean_exec_time::numeric, 2),
-       round(max_exec_time::numeric, 2), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
-  FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 15;
+SELECT 'all ' || sum(calls), round(sum(total_plan_time)::numeric, 1), round(sum(total_exec_time)::numeric, 1),
+       '', '', '(every statement; nested ones are also in their callers'' execution)'
+  FROM pg_stat_statements WHERE toplevel;
+SELECT calls, round(total_plan_time::numeric, 1), round(total_exec_time::numeric, 1),
+       round(mean_exec_time::numeric, 2), rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+  FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 15;
 SQL
     done
 fi

@@ -3,10 +3,15 @@
 -- details is NULL for a deletion (also of one the child never took: that
 -- is a no-op there, and forgets the failed attempt here).  A failed push waits 2^attempts seconds
 -- (at most 60) before the next try.
+-- (PL/pgSQL, which keeps its plan for the session: the Sender asks at every
+-- step, and an SQL function with a SET clause is planned at every call.)
 CREATE OR REPLACE FUNCTION advertisement_pushes_due() RETURNS TABLE (advert_id text, hop text, details jsonb, conninfo text)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH hops AS (
         SELECT s.site_code::text AS hop FROM smsdist.sites s
          WHERE s.parent_site_code = current_setting('smsdist.site_code')::smsdist.site_code),
@@ -27,6 +32,7 @@ AS $$
       LEFT JOIN smsdist.advertisement_pushes p ON p.advert_id = d.advert_id AND p.hop = d.hop
      WHERE p.last_error IS NULL
         OR p.attempted_at + make_interval(secs => least(60, power(2, least(p.attempts, 6)))) <= clock_timestamp()
-     ORDER BY d.hop, d.advert_id
+     ORDER BY d.hop, d.advert_id;
+END
 $$;
 REVOKE ALL ON FUNCTION advertisement_pushes_due() FROM PUBLIC;

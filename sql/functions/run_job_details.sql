@@ -1,10 +1,15 @@
 -- What a hop is told of a run-command job: its machines are the targets
 -- behind it that the job still has (not cancelled, expired, or not
 -- applicable any more).
+-- (PL/pgSQL, which keeps its plan for the session: the Sender asks for
+-- every run-command job it follows, and an SQL function with a SET clause
+-- is planned at every call.)
 CREATE OR REPLACE FUNCTION run_job_details(p_job_id text, p_hop text) RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN (
     SELECT jsonb_build_object(
         'program_name', j.program_name, 'command_line', pr.command_line,
         'platforms', to_jsonb(pr.platforms), 'max_run_minutes', pr.max_run_minutes, 'run_with', pr.run_with,
@@ -19,6 +24,7 @@ AS $$
                AND (r.site_code = p_hop OR smsdist.route_hop(r.site_code) = p_hop)), '[]'::jsonb))
       FROM smsdist.jobs j
       JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
-     WHERE j.job_id = p_job_id AND j.job_type = 'run_command'
+     WHERE j.job_id = p_job_id AND j.job_type = 'run_command');
+END
 $$;
 REVOKE ALL ON FUNCTION run_job_details(text, text) FROM PUBLIC;

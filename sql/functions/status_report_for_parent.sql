@@ -1,10 +1,15 @@
 -- The per-site summaries the parent keeps (site_status_reports): this
 -- site's own targets, by current state, for the parent's jobs and
 -- advertisements; and what this site's children sent.
+-- (PL/pgSQL, which keeps its plan for the session: the Status Manager asks
+-- at every step, and an SQL function with a SET clause is planned at every
+-- call.)
 CREATE OR REPLACE FUNCTION status_report_for_parent() RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+    RETURN (
     SELECT coalesce(jsonb_agg(r ORDER BY r->>'site_code', r->>'kind', r->>'object_id'), '[]'::jsonb) FROM (
         SELECT jsonb_build_object('site_code', current_setting('smsdist.site_code'), 'kind', 'advertisement',
                                   'object_id', a.advert_id, 'targeted', count(t.sms_id),
@@ -33,7 +38,8 @@ AS $$
         SELECT jsonb_build_object('site_code', x.site_code, 'kind', x.kind, 'object_id', x.object_id,
                                   'targeted', x.targeted, 'offered', x.offered, 'downloaded', x.downloaded,
                                   'succeeded', x.succeeded, 'failed', x.failed)
-          FROM smsdist.site_status_reports x) q(r)
+          FROM smsdist.site_status_reports x) q(r));
+END
 $$;
 REVOKE ALL ON FUNCTION status_report_for_parent() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION status_report_for_parent() TO smsdist_reader;

@@ -14,6 +14,8 @@
 -- Not for many: in that order, with the estimate of 10 machines, a batch
 -- of 20,000 was joined in a nested loop, 26 s instead of 1 s.  The SET
 -- clauses (PostgreSQL's defaults) keep the change inside this function.
+-- No machine, no statement: most Offer Manager steps and the PCM files of
+-- other sites' machines have none, and its planning is the call's cost.
 CREATE OR REPLACE FUNCTION store_machine_policies(p_sms_ids text[]) RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -23,6 +25,9 @@ AS $$
 DECLARE
     n bigint;
 BEGIN
+    IF coalesce(cardinality(p_sms_ids), 0) = 0 THEN
+        RETURN 0;
+    END IF;
     IF cardinality(p_sms_ids) <= 16 THEN
         PERFORM set_config('join_collapse_limit', '1', true),
                 set_config('from_collapse_limit', '1', true);

@@ -150,6 +150,15 @@ COMMENT ON COLUMN packages.icon_file IS
 \ir ../schema/metrics.sql
 
 -------------------------------------------------------------------------------
+-- Functions the workers call at every step, in PL/pgSQL (plans kept)
+-------------------------------------------------------------------------------
+
+\ir ../functions/route_hop.sql
+\ir ../functions/run_job_details.sql
+\ir ../functions/advertisement_pushes_due.sql
+\ir ../functions/status_report_for_parent.sql
+
+-------------------------------------------------------------------------------
 -- Upgrades from every version: jobs left active by 0.1
 -------------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "despooler.h"
 #include "despooler_content.h"
 #include "pcm_copies.h"
@@ -138,7 +139,7 @@ finish_item(WorkItem *w, int ndps)
 
 	/* the Run phase: this site's target machines get their PCM files */
 	if (strcmp(w->job_type, "run_command") == 0 &&
-		SPI_execute_with_args("INSERT INTO smsdist.pcm_queue (sms_id)"
+		sms_execute_kept("INSERT INTO smsdist.pcm_queue (sms_id)"
 							  "SELECT t.sms_id FROM smsdist.job_target_status t"
 							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
 							  " WHERE t.job_id = $1 ON CONFLICT DO NOTHING",
@@ -251,7 +252,7 @@ repair_item(WorkItem *w, const char *reason)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(w->version);
 	values[3] = CStringGetTextDatum(reason);
-	if (SPI_execute_with_args("UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
+	if (sms_execute_kept("UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
 							  "         updated_at = clock_timestamp()"
 							  "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
 							  "     AND source_version = $3 AND state = 'ready'",
@@ -306,7 +307,7 @@ base_tree(WorkItem *w)
 	values[0] = CStringGetTextDatum(w->package_id);
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(w->base_version);
-	if (SPI_execute_with_args("SELECT path FROM smsdist.package_locations"
+	if (sms_execute_kept("SELECT path FROM smsdist.package_locations"
 							  " WHERE package_id = $1 AND site_code = $2 AND source_version = $3"
 							  " ORDER BY site_system_id LIMIT 1",
 							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
@@ -334,7 +335,7 @@ remember_manifest(WorkItem *w, SmsManifest *m)
 	values[2] = CStringGetTextDatum(sms_manifest_to_text(m));
 	values[3] = Int32GetDatum(files);
 	values[4] = Int64GetDatum(m->total_bytes);
-	if (SPI_execute_with_args("UPDATE smsdist.package_builds"
+	if (sms_execute_kept("UPDATE smsdist.package_builds"
 							  "   SET manifest = $3, file_count = $4, source_bytes = $5"
 							  " WHERE package_id = $1 AND source_version = $2 AND manifest IS NULL",
 							  5, types, values, NULL, false, 0) < 0)
@@ -529,7 +530,7 @@ clean_despool_dirs(void)
 
 	if (done)
 		return;
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive'",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing site-server drives failed");
@@ -608,7 +609,7 @@ next_retry(void)
 	bool		isnull;
 	Datum		d;
 
-	if (SPI_execute_with_args("SELECT min(next_attempt_at) FROM smsdist.job_site_status"
+	if (sms_execute_kept("SELECT min(next_attempt_at) FROM smsdist.job_site_status"
 							  " WHERE site_code = $1 AND phase = 'distribute' AND state = 'retrying'"
 							  "   AND next_attempt_at > clock_timestamp()",
 							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)

@@ -24,6 +24,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "despooler_content.h"
 #include "despooler.h"
 #include "pcm_writer.h"
@@ -63,7 +64,7 @@ despool_set_detail(WorkItem *w, const char *detail, int64 bytes_done)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = CStringGetTextDatum(detail);
 	values[3] = Int64GetDatum(bytes_done);
-	if (SPI_execute_with_args("UPDATE smsdist.job_site_status SET detail = $3, bytes_done = $4,"
+	if (sms_execute_kept("UPDATE smsdist.job_site_status SET detail = $3, bytes_done = $4,"
 							  "       bytes_total = coalesce(bytes_total, 0)"
 							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
 							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
@@ -79,7 +80,7 @@ despool_distribution_points(void)
 	List	   *volatile dps = NIL;
 	MemoryContext old;
 
-	if (SPI_execute_with_args("SELECT site_system_id, root_directory::text || '/SMS_PKG' || share_letter::text"
+	if (sms_execute_kept("SELECT site_system_id, root_directory::text || '/SMS_PKG' || share_letter::text"
 							  "  FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'distribution_point' AND enabled"
 							  " ORDER BY site_system_id",
@@ -112,14 +113,14 @@ despool_record_location(WorkItem *w, DistPoint *dp, bool present)
 	values[3] = Int32GetDatum(w->version);
 	values[4] = CStringGetTextDatum(sms_published_tree_path(dp->share, w->package_id));
 	if (present)
-		ret = SPI_execute_with_args("INSERT INTO smsdist.package_locations"
+		ret = sms_execute_kept("INSERT INTO smsdist.package_locations"
 									"       (package_id, site_code, site_system_id, source_version, path)"
 									"VALUES ($1, $2, $3, $4, $5)"
 									"    ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
 									"   SET source_version = $4, path = $5, published_at = clock_timestamp()",
 									5, types, values, NULL, false, 0);
 	else
-		ret = SPI_execute_with_args("DELETE FROM smsdist.package_locations"
+		ret = sms_execute_kept("DELETE FROM smsdist.package_locations"
 									" WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
 									3, types, values, NULL, false, 0);
 	if (ret < 0)
@@ -137,7 +138,7 @@ despool_published_version(WorkItem *w, DistPoint *dp)
 	values[0] = CStringGetTextDatum(w->package_id);
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(dp->id);
-	if (SPI_execute_with_args("SELECT source_version FROM smsdist.package_locations"
+	if (sms_execute_kept("SELECT source_version FROM smsdist.package_locations"
 							  " WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
 							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the location failed");
@@ -156,7 +157,7 @@ despool_manifest_of(const char *package_id, int version)
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
 
-	if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
+	if (sms_execute_kept("SELECT manifest FROM smsdist.package_builds"
 							  " WHERE package_id = $1 AND source_version = $2",
 							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the manifest failed");
@@ -235,7 +236,7 @@ site_version(const char *package_id)
 	Datum		values[2] = {CStringGetTextDatum(package_id), CStringGetTextDatum(sms_site_code)};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT CASE WHEN count(*) > 0 AND count(l.source_version) = count(*)"
+	if (sms_execute_kept("SELECT CASE WHEN count(*) > 0 AND count(l.source_version) = count(*)"
 							  "             AND min(l.source_version) = max(l.source_version)"
 							  "            THEN max(l.source_version) ELSE 0 END"
 							  "  FROM smsdist.site_systems d"
@@ -403,7 +404,7 @@ despool_follow_site_version(WorkItem *w)
 	values[0] = CStringGetTextDatum(w->package_id);
 	values[1] = Int32GetDatum(v);
 	values[2] = CStringGetTextDatum(sms_site_code);
-	if (SPI_execute_with_args("WITH old AS ("
+	if (sms_execute_kept("WITH old AS ("
 							  "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
 							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "     AND j.source_version < $2"
@@ -441,7 +442,7 @@ despool_follow_site_version(WorkItem *w)
 	 * was removed and is now published again (content_gone) are offered
 	 * again.
 	 */
-	if (SPI_execute_with_args("WITH live AS ("
+	if (sms_execute_kept("WITH live AS ("
 							  "  SELECT j.job_id FROM smsdist.jobs j"
 							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "     AND j.source_version = $2"
@@ -503,7 +504,7 @@ despool_content_gone(WorkItem *w)
 	values[0] = CStringGetTextDatum(w->package_id);
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = CStringGetTextDatum(w->job_id);
-	if (SPI_execute_with_args("WITH live AS ("
+	if (sms_execute_kept("WITH live AS ("
 							  "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
 							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
 							  "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
@@ -570,7 +571,7 @@ despool_choose_drive(bool *fallback)
 	char	   *best = NULL;
 	uint64		best_free = 0;
 
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
 							  " ORDER BY site_system_id",
 							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)

@@ -22,6 +22,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "inbox_manager.h"
 #include "instruction_box.h"
 #include "site_key.h"
@@ -100,7 +101,7 @@ sms_inbox_manager_step(void)
 	}
 	values[0] = CStringGetTextDatum(sms_site_code);
 	box = sms_instruction_outbox();
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
 							  " ORDER BY site_system_id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)

@@ -28,6 +28,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "postgres.h"
 
 #include "smsdist.h"
@@ -123,7 +124,7 @@ control_pushed(const ControlPush *p, const char *answer)
 	values[2] = CStringGetTextDatum(p->queued_at);
 	values[3] = CStringGetTextDatum(p->state);
 	/* (a newer change queued meanwhile stays, and is sent next) */
-	if (SPI_execute_with_args("DELETE FROM smsdist.job_control_pushes"
+	if (sms_execute_kept("DELETE FROM smsdist.job_control_pushes"
 							  " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
 							  "   AND state = $4::smsdist.job_state",
 							  4, types, values, NULL, false, 0) != SPI_OK_DELETE)
@@ -151,7 +152,7 @@ control_push_failed(const ControlPush *p, const char *err)
 	values[2] = CStringGetTextDatum(p->queued_at);
 	values[3] = CStringGetTextDatum(p->state);
 	values[4] = CStringGetTextDatum(clean);
-	if (SPI_execute_with_args("UPDATE smsdist.job_control_pushes"
+	if (sms_execute_kept("UPDATE smsdist.job_control_pushes"
 							  "   SET attempted_at = clock_timestamp(), attempts = attempts + 1, last_error = $5"
 							  " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
 							  "   AND state = $4::smsdist.job_state",

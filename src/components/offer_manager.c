@@ -54,6 +54,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "instruction_box.h"
 #include "offer_manager.h"
 #include "pcm_writer.h"
@@ -281,6 +282,17 @@ offers(void)
 	}
 }
 
+/* An advertisement's collections: its own, and its subcollections'. */
+#define ADVERT_COLLECTIONS_SQL \
+	"WITH RECURSIVE tgt(advert_id, collection_id, depth) AS (" \
+	"  SELECT a.advert_id::text, a.collection_id::text, 0" \
+	"    FROM smsdist.advertisements a WHERE a.enabled" \
+	"  UNION" \
+	"  SELECT t.advert_id, s.child_collection_id::text, t.depth + 1" \
+	"    FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id" \
+	"    JOIN smsdist.collection_subcollections s ON s.parent_collection_id = t.collection_id" \
+	"   WHERE a.include_subcollections AND t.depth < 100) "
+
 /* The three lookup files of this site. */
 static void
 lookups(void)
@@ -292,15 +304,18 @@ lookups(void)
 		const char *sql;
 	}			kinds[] = {
 		{SMS_LOOKUP_SYSTEM, SMS_FILE_LOOKUP_SYSTEM,
+			ADVERT_COLLECTIONS_SQL
 			"SELECT m.sms_id::text, string_agg(DISTINCT t.advert_id, ',')"
 			"  FROM tgt t JOIN smsdist.collection_members m USING (collection_id)"
 			"  JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
 			" GROUP BY 1 ORDER BY 1"},
 		{SMS_LOOKUP_USER, SMS_FILE_LOOKUP_USER,
+			ADVERT_COLLECTIONS_SQL
 			"SELECT m.domain || '\\' || m.user_name, string_agg(DISTINCT t.advert_id, ',')"
 			"  FROM tgt t JOIN smsdist.collection_user_members m USING (collection_id)"
 			" GROUP BY 1 ORDER BY 1"},
 		{SMS_LOOKUP_USERGROUP, SMS_FILE_LOOKUP_USERGROUP,
+			ADVERT_COLLECTIONS_SQL
 			"SELECT m.domain || '\\' || m.group_name, string_agg(DISTINCT t.advert_id, ',')"
 			"  FROM tgt t JOIN smsdist.collection_group_members m USING (collection_id)"
 			" GROUP BY 1 ORDER BY 1"},
@@ -317,19 +332,8 @@ lookups(void)
 		size_t		len;
 		bool		ok;
 
-		/* an advertisement's collections: its own, and its subcollections' */
-		if (SPI_execute_with_args(psprintf("WITH RECURSIVE tgt(advert_id, collection_id, depth) AS ("
-										   "  SELECT a.advert_id::text, a.collection_id::text, 0"
-										   "    FROM smsdist.advertisements a WHERE a.enabled"
-										   "  UNION"
-										   "  SELECT t.advert_id, s.child_collection_id::text, t.depth + 1"
-										   "    FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id"
-										   "    JOIN smsdist.collection_subcollections s"
-										   "      ON s.parent_collection_id = t.collection_id"
-										   "   WHERE a.include_subcollections AND t.depth < 100) %s",
-										   kinds[k].sql),
-								  kinds[k].kind == SMS_LOOKUP_SYSTEM ? 1 : 0, types, values, NULL, false, 0)
-			!= SPI_OK_SELECT)
+		if (sms_execute_kept(kinds[k].sql, kinds[k].kind == SMS_LOOKUP_SYSTEM ? 1 : 0,
+							 types, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading collection members failed");
 		if (SPI_processed == 0)
 			continue;			/* no such lookup file is needed */
@@ -396,7 +400,7 @@ record_icon(const char *package_id, int32 version, const char *icon_file, const 
 	nulls[3] = sha256 ? ' ' : 'n';
 	nulls[4] = sha256 ? ' ' : 'n';
 	nulls[5] = problem ? ' ' : 'n';
-	if (SPI_execute_with_args("INSERT INTO smsdist.package_icons AS i"
+	if (sms_execute_kept("INSERT INTO smsdist.package_icons AS i"
 							  "       (package_id, source_version, icon_file, sha256, bytes, problem)"
 							  " VALUES ($1, $2, $3, $4, $5, $6)"
 							  " ON CONFLICT (package_id) DO UPDATE"
@@ -462,7 +466,7 @@ forget_icons(List *with_icon)
 		ids = accumArrayResult(ids, CStringGetTextDatum(lfirst(lc)), false, TEXTOID, CurrentMemoryContext);
 	values[0] = ids ? makeArrayResult(ids, CurrentMemoryContext)
 		: PointerGetDatum(construct_empty_array(TEXTOID));
-	if (SPI_execute_with_args("DELETE FROM smsdist.package_icons WHERE package_id <> ALL ($1)",
+	if (sms_execute_kept("DELETE FROM smsdist.package_icons WHERE package_id <> ALL ($1)",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist offer manager: forgetting package icons failed");
 }
@@ -482,7 +486,7 @@ packages(void)
 	char		err[512];
 	char		name[SMS_FMT_NAME_BUFLEN];
 
-	if (SPI_execute_with_args("SELECT p.package_id::text, p.name::text, p.version::text, p.manufacturer::text,"
+	if (sms_execute_kept("SELECT p.package_id::text, p.name::text, p.version::text, p.manufacturer::text,"
 							  "       p.language::text, l.source_version,"
 							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256,"
 							  "                repeat('0', 64)),"
@@ -534,7 +538,7 @@ packages(void)
 		v2[0] = CStringGetTextDatum(pf.package_id);
 		v2[1] = values[0];
 		v2[2] = Int32GetDatum((int32) pf.source_version);
-		if (SPI_execute_with_args("SELECT program_name::text, command_line::text,"
+		if (sms_execute_kept("SELECT program_name::text, command_line::text,"
 								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0),"
 								  "       run_with = 'user_rights'"
 								  "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
@@ -562,7 +566,7 @@ packages(void)
 			format_failed("package file", pf.package_id, err);
 		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
 
-		if (SPI_execute_with_args("SELECT l.site_code::text, s.name::text, l.path"
+		if (sms_execute_kept("SELECT l.site_code::text, s.name::text, l.path"
 								  "  FROM smsdist.package_locations l"
 								  "  JOIN smsdist.site_systems s ON s.site_system_id = l.site_system_id"
 								  " WHERE l.package_id = $1 AND l.site_code = $2 AND l.source_version = $3"
@@ -592,14 +596,19 @@ packages(void)
 	 * An advertised package removed from this site: a NAL file that says
 	 * so (and no .PKG), so that agents tell "removed" from "not here yet".
 	 */
-	if (SPI_execute_with_args("SELECT p.package_id::text, greatest(p.source_version, 1)"
-							  "  FROM smsdist.packages p"
-							  " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
-							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.package_locations l"
-							  "                    WHERE l.package_id = p.package_id AND l.site_code = $1)"
-							  "   AND smsdist.package_removed_at(p.package_id, $1)"
-							  " ORDER BY 1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	/*
+	 * (the advertised packages first: a condition on the package alone is
+	 * otherwise checked on every package, the function for each)
+	 */
+	if (sms_execute_kept("WITH advertised AS MATERIALIZED ("
+						 "  SELECT p.package_id, p.source_version FROM smsdist.packages p"
+						 "   WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
+						 "     AND NOT EXISTS (SELECT 1 FROM smsdist.package_locations l"
+						 "                      WHERE l.package_id = p.package_id AND l.site_code = $1))"
+						 "SELECT a.package_id::text, greatest(a.source_version, 1) FROM advertised a"
+						 " WHERE smsdist.package_removed_at(a.package_id, $1)"
+						 " ORDER BY 1",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist offer manager: reading removed packages failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -648,15 +657,8 @@ policies(void)
 
 	/* (the PCM writer stores policies too: one at a time) */
 	sms_lock_machine_policies();
-	if (SPI_execute_with_args("WITH RECURSIVE tgt(advert_id, collection_id, depth) AS ("
-							  "  SELECT a.advert_id::text, a.collection_id::text, 0"
-							  "    FROM smsdist.advertisements a WHERE a.enabled"
-							  "  UNION"
-							  "  SELECT t.advert_id, s.child_collection_id::text, t.depth + 1"
-							  "    FROM tgt t JOIN smsdist.advertisements a ON a.advert_id = t.advert_id"
-							  "    JOIN smsdist.collection_subcollections s ON s.parent_collection_id = t.collection_id"
-							  "   WHERE a.include_subcollections AND t.depth < 100), "
-							  "cand AS ("
+	if (sms_execute_kept(ADVERT_COLLECTIONS_SQL
+							  ", cand AS ("
 							  "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"
 							  "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
 							  "  UNION SELECT p.sms_id::text FROM smsdist.machine_policies p"

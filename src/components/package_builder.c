@@ -39,6 +39,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "file_util.h"
 #include "package_archive.h"
 #include "package_builder.h"
@@ -239,7 +240,7 @@ record_ready(const char *package_id, int version, const char *store,
 	values[5] = CStringGetTextDatum(sms_manifest_to_text(manifest));
 	values[6] = Int64GetDatum(manifest->total_bytes);
 	values[7] = Int32GetDatum(files);
-	if (SPI_execute_with_args("WITH b AS ("
+	if (sms_execute_kept("WITH b AS ("
 							  "UPDATE smsdist.package_builds"
 							  "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
 							  "       manifest = $6, source_bytes = $7, file_count = $8,"
@@ -271,7 +272,7 @@ record_failed(const char *package_id, int version, const char *reason)
 	values[0] = CStringGetTextDatum(package_id);
 	values[1] = Int32GetDatum(version);
 	values[2] = CStringGetTextDatum(reason);
-	if (SPI_execute_with_args("WITH b AS ("
+	if (sms_execute_kept("WITH b AS ("
 					 "  UPDATE smsdist.package_builds"
 					 "     SET state = 'failed', error = $3, finished_at = clock_timestamp(),"
 					 "         updated_at = clock_timestamp(), builder_pid = NULL,"
@@ -316,7 +317,7 @@ record_store_full(const char *package_id, int version, const char *store, int64 
 	values[2] = CStringGetTextDatum(reason);
 	values[3] = Int32GetDatum(sms_disk_full_give_up_after);
 	values[4] = Int32GetDatum(Max(sms_poll_interval, 1));
-	if (SPI_execute_with_args("WITH old AS ("
+	if (sms_execute_kept("WITH old AS ("
 							  "  SELECT retrying_since FROM smsdist.package_builds"
 							  "   WHERE package_id = $1 AND source_version = $2 AND state = 'building' FOR UPDATE)"
 							  "UPDATE smsdist.package_builds b"
@@ -582,9 +583,9 @@ smsdist_package_builder_main(Datum main_arg)
 		bool		isnull;
 
 		SPI_execute("SET LOCAL lock_timeout = '30s'", false, 0);
-		SPI_execute_with_args("SELECT pg_advisory_lock(smsdist.build_lock_key($1, $2))",
+		sms_execute_kept("SELECT pg_advisory_lock(smsdist.build_lock_key($1, $2))",
 							  2, t, v, NULL, false, 0);
-		if (SPI_execute_with_args("UPDATE smsdist.package_builds b"
+		if (sms_execute_kept("UPDATE smsdist.package_builds b"
 								  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
 								  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
 								  "       updated_at = clock_timestamp()"
@@ -724,7 +725,7 @@ sms_build_small_package_here(const char *package_id, int version)
 
 	if (!sms_valid_sms_id(package_id, false))
 		return false;
-	if (SPI_execute_with_args("SELECT p.source_directory::text FROM smsdist.package_builds b"
+	if (sms_execute_kept("SELECT p.source_directory::text FROM smsdist.package_builds b"
 							  "  JOIN smsdist.packages p ON p.package_id = b.package_id"
 							  " WHERE b.package_id = $1 AND b.source_version = $2 AND b.state = 'building'",
 							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -734,7 +735,7 @@ sms_build_small_package_here(const char *package_id, int version)
 	source = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (!source_below(source, SMS_CHUNK_BYTES))
 		return false;
-	if (SPI_execute_with_args("UPDATE smsdist.package_builds"
+	if (sms_execute_kept("UPDATE smsdist.package_builds"
 							  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
 							  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
 							  "       updated_at = clock_timestamp()"

@@ -28,6 +28,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "pcm_copies.h"
 #include "status.h"
 #include "worker.h"
@@ -167,7 +168,7 @@ sms_site_server_dir(void)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 
-	if (SPI_execute_with_args("SELECT root_directory::text FROM smsdist.site_systems"
+	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'site_server_drive'"
 							  " ORDER BY site_system_id LIMIT 1",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -188,7 +189,7 @@ sms_pcm_places(void)
 
 	pl.site_server = MemoryContextStrdup(sms_step_context,
 										 sms_pcm_domain_box(sms_site_server_dir()));
-	if (SPI_execute_with_args("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
+	if (sms_execute_kept("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
 							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
 							  " ORDER BY site_system_id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)

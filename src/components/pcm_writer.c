@@ -50,6 +50,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "pcm_writer.h"
 #include "pcm_copies.h"
 #include "status.h"
@@ -90,6 +91,8 @@
  */
 #define PCM_BATCH_FIRST	2000
 #define PCM_BATCH_MAX	20000
+/* batches of at most this many machines read their jobs with a kept plan */
+#define PCM_FEW_MACHINES	16
 
 static int	next_batch_size = PCM_BATCH_FIRST;
 
@@ -202,7 +205,7 @@ record_batch(void)
 		text_array(rec_sha), Int32GetDatum(rec_copies),
 		CStringGetTextDatum(sms_sig_signer_key_id(batch_signer))};
 
-		if (SPI_execute_with_args("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies, key_id)"
+		if (sms_execute_kept("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies, key_id)"
 								  "SELECT i, d, string_to_array(j, ','), s, $5, $6"
 								  "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
 								  "    ON CONFLICT (sms_id) DO UPDATE"
@@ -217,7 +220,7 @@ record_batch(void)
 		Oid			types[1] = {TEXTARRAYOID};
 		Datum		values[1] = {text_array(forgotten)};
 
-		if (SPI_execute_with_args("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
+		if (sms_execute_kept("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
 								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "smsdist run phase: forgetting PCM files failed");
 	}
@@ -241,7 +244,7 @@ requeue_if_key_changed(void)
 	if (strcmp(checked, id) == 0)
 		return;
 	values[0] = CStringGetTextDatum(id);
-	if (SPI_execute_with_args("INSERT INTO smsdist.pcm_queue (sms_id)"
+	if (sms_execute_kept("INSERT INTO smsdist.pcm_queue (sms_id)"
 							  "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
 							  "    ON CONFLICT (sms_id) DO NOTHING",
 							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
@@ -285,12 +288,12 @@ refresh_policies(Datum batch)
 	Datum		values[2] = {batch, CStringGetTextDatum(sms_site_code)};
 
 	sms_lock_machine_policies();
-	if (SPI_execute_with_args("DELETE FROM smsdist.machine_policies mp"
+	if (sms_execute_kept("DELETE FROM smsdist.machine_policies mp"
 							  " WHERE mp.sms_id = ANY ($1::text[])"
 							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
 							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist run phase: forgetting policies failed");
-	if (SPI_execute_with_args("SELECT smsdist.store_machine_policies(array("
+	if (sms_execute_kept("SELECT smsdist.store_machine_policies(array("
 							  "  SELECT r.sms_id::text FROM smsdist.system_resources r"
 							  "   WHERE r.sms_id = ANY ($1::text[])"
 							  "     AND (r.site_code = $2"
@@ -345,7 +348,7 @@ take_queued_batch(int size, Datum *batch)
 	bool		isnull;
 	int			n;
 
-	if (SPI_execute_with_args("WITH pick AS MATERIALIZED ("
+	if (sms_execute_kept("WITH pick AS MATERIALIZED ("
 							  "  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
 							  "   LIMIT $1 FOR UPDATE SKIP LOCKED), "
 							  "b AS ("
@@ -389,6 +392,21 @@ place_pcm_file(PcmPlaces *pl, const char *id, const char *domain, const char *ol
 	PG_END_TRY();
 }
 
+/* The live jobs of a batch of machines ($1), this site $2. */
+static const char live_jobs_sql[] =
+	"SELECT lj.sms_id, lj.job_id, lj.package_id, lj.package_name,"
+	"       lj.source_version, lj.program_name, lj.command_line,"
+	"       coalesce(array_to_string(lj.platforms, ','), ''),"
+	"       extract(epoch FROM lj.offer_after)::bigint,"
+	"       extract(epoch FROM lj.mandatory_at)::bigint,"
+	"       extract(epoch FROM lj.expires_at)::bigint,"
+	"       coalesce(lj.max_run_minutes, 0),"
+	"       array_to_string(lj.locations, E'\\n'),"
+	"       lj.package_sha256,"
+	"       lj.run_with = 'user_rights'"
+	"  FROM smsdist.live_run_jobs($1::text[], $2) lj"
+	" ORDER BY lj.sms_id, lj.job_id";
+
 /*
  * Write the PCM files of a batch of queued machines.  Returns true if there
  * was a batch (the caller commits, which takes it off the queue).
@@ -401,6 +419,7 @@ sms_pcm_write_queued(void)
 	Datum		batch = (Datum) 0;
 	int			size = next_batch_size;
 	int			n;
+	int			ret;
 	PcmPlaces	pl;
 	SPITupleTable *machines;
 	SPITupleTable *jobs;
@@ -438,7 +457,7 @@ sms_pcm_write_queued(void)
 	 * (Lookups by key for each machine of the batch: as joins, the planner
 	 * hashed all of pcm_files for every batch of 2,000.)
 	 */
-	if (SPI_execute_with_args("SELECT m.id,"
+	if (sms_execute_kept("SELECT m.id,"
 							  "       (SELECT r.domain::text FROM smsdist.system_resources r"
 							  "         WHERE r.sms_id = m.id AND r.site_code = $2),"
 							  "       (SELECT f.domain::text FROM smsdist.pcm_files f WHERE f.sms_id = m.id)"
@@ -450,20 +469,15 @@ sms_pcm_write_queued(void)
 	nmachines = SPI_processed;
 	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
 
-	/* their live jobs, in machine then job order */
-	if (SPI_execute_with_args("SELECT lj.sms_id, lj.job_id, lj.package_id, lj.package_name,"
-							  "       lj.source_version, lj.program_name, lj.command_line,"
-							  "       coalesce(array_to_string(lj.platforms, ','), ''),"
-							  "       extract(epoch FROM lj.offer_after)::bigint,"
-							  "       extract(epoch FROM lj.mandatory_at)::bigint,"
-							  "       extract(epoch FROM lj.expires_at)::bigint,"
-							  "       coalesce(lj.max_run_minutes, 0),"
-							  "       array_to_string(lj.locations, E'\\n'),"
-							  "       lj.package_sha256,"
-							  "       lj.run_with = 'user_rights'"
-							  "  FROM smsdist.live_run_jobs($1::text[], $2) lj"
-							  " ORDER BY lj.sms_id, lj.job_id",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	/*
+	 * their live jobs, in machine then job order; the plan kept for a few
+	 * machines only (a generic plan is made for about ten, and joined a
+	 * batch of 20,000 machines to their jobs in a nested loop)
+	 */
+	ret = n <= PCM_FEW_MACHINES
+		? sms_execute_kept(live_jobs_sql, 2, types, values, NULL, false, 0)
+		: SPI_execute_with_args(live_jobs_sql, 2, types, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: reading live jobs failed");
 	jobs = SPI_tuptable;
 	njobrows = SPI_processed;

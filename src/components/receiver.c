@@ -83,6 +83,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "receiver_job.h"
 #include "receiver_transfer.h"
 #include "status.h"
@@ -206,7 +207,7 @@ require_sent_by(const char *kind, const char *object_id, const char *source)
 		source ? CStringGetTextDatum(source) : (Datum) 0};
 	char		nulls[3] = {' ', ' ', source ? ' ' : 'n'};
 
-	if (SPI_execute_with_args("SELECT smsdist.require_sent_by($1, $2, $3::smsdist.site_code)",
+	if (sms_execute_kept("SELECT smsdist.require_sent_by($1, $2, $3::smsdist.site_code)",
 							  3, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist receiver: checking the source of %s %s failed", kind, object_id);
 }
@@ -330,7 +331,7 @@ record_package(const BeginArgs *a, const char *source)
 	source ? CStringGetTextDatum(source) : (Datum) 0};
 	char		nulls[5] = {' ', ' ', ' ', ' ', source ? ' ' : 'n'};
 
-	if (SPI_execute_with_args("INSERT INTO smsdist.packages"
+	if (sms_execute_kept("INSERT INTO smsdist.packages"
 							  "       (package_id, name, source_directory, source_version, source_site)"
 							  "VALUES ($1, $2, $3, $4, $5)"
 							  "    ON CONFLICT (package_id) DO UPDATE"
@@ -419,7 +420,7 @@ start_or_resume_transfer(const BeginArgs *a)
 	values[3] = a->sha256 ? CStringGetTextDatum(a->sha256) : (Datum) 0;
 	values[4] = Int32GetDatum(a->base_version);
 	values[5] = a->stream_id ? CStringGetTextDatum(a->stream_id) : (Datum) 0;
-	if (SPI_execute_with_args("INSERT INTO smsdist.package_transfers"
+	if (sms_execute_kept("INSERT INTO smsdist.package_transfers"
 							  "       (package_id, source_version, total_bytes, sha256, base_version, stream_id)"
 							  "VALUES ($1, $2, $3, $4, nullif($5, 0), $6)"
 							  "    ON CONFLICT (package_id, source_version) DO UPDATE"
@@ -781,7 +782,7 @@ record_removal_job(const EndArgs *e, Datum targets, const char *source)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(e->package_id)};
 
-	if (SPI_execute_with_args("SELECT 1 FROM smsdist.packages WHERE package_id = $1",
+	if (sms_execute_kept("SELECT 1 FROM smsdist.packages WHERE package_id = $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist receiver: reading package %s failed", e->package_id);
 	/* never sent here (or deleted): nothing is published to remove */
@@ -863,7 +864,7 @@ record_received_build(const char *package_id, int32 version, const char *final_p
 	values[2] = CStringGetTextDatum(final_path);
 	values[3] = Int64GetDatum(row->total_bytes);
 	values[4] = CStringGetTextDatum(row->sha256);
-	if (SPI_execute_with_args("INSERT INTO smsdist.package_builds"
+	if (sms_execute_kept("INSERT INTO smsdist.package_builds"
 							  "       (package_id, source_version, state, file_path, bytes, sha256,"
 							  "        started_at, finished_at, received, base_version)"
 							  "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp(),"

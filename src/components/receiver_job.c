@@ -14,6 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "receiver_job.h"
 #include "validate.h"
 
@@ -77,7 +78,7 @@ receiver_check_target_sites(ArrayType *arr, const char *job_id)
 
 	values[0] = CStringGetTextDatum(sms_site_code);
 	values[1] = PointerGetDatum(arr);
-	if (SPI_execute_with_args("WITH RECURSIVE below(code, depth) AS ("
+	if (sms_execute_kept("WITH RECURSIVE below(code, depth) AS ("
 							  "  SELECT $1, 0"
 							  "  UNION ALL"
 							  "  SELECT s.site_code::text, b.depth + 1"
@@ -116,7 +117,7 @@ insert_job(const char *job_id, const char *job_type, const char *package_id,
 	char	   *other_type;
 	char	   *other_package;
 
-	if (SPI_execute_with_args("INSERT INTO smsdist.jobs"
+	if (sms_execute_kept("INSERT INTO smsdist.jobs"
 							  "       (job_id, job_type, package_id, target_type, target_sites,"
 							  "        include_subsites, comment, source_site)"
 							  "VALUES ($1, $2::smsdist.job_type, $3, 'sites', $4::smsdist.site_code[],"
@@ -127,7 +128,7 @@ insert_job(const char *job_id, const char *job_type, const char *package_id,
 	if (SPI_processed == 1)
 		return true;
 
-	if (SPI_execute_with_args("SELECT job_type::text, package_id::text FROM smsdist.jobs WHERE job_id = $1",
+	if (sms_execute_kept("SELECT job_type::text, package_id::text FROM smsdist.jobs WHERE job_id = $1",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist receiver: reading job %s failed", job_id);
 	other_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -155,7 +156,7 @@ receiver_record_job(const char *job_id, const char *job_type, const char *packag
 		source ? CStringGetTextDatum(source) : (Datum) 0};
 		char		nulls[4] = {' ', ' ', ' ', source ? ' ' : 'n'};
 
-		if (SPI_execute_with_args("SELECT smsdist.record_run_job($1, $2, $3, $4::smsdist.site_code)",
+		if (sms_execute_kept("SELECT smsdist.record_run_job($1, $2, $3, $4::smsdist.site_code)",
 								  4, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist receiver: recording run-command job %s failed", job_id);
 	}

@@ -27,6 +27,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "receiver_transfer.h"
 #include "package_store.h"
 #include "file_util.h"
@@ -61,7 +62,7 @@ receiver_execute_for_version(const char *sql, const char *package_id, int32 vers
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
 
-	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) != expected)
+	if (sms_execute_kept(sql, 2, types, values, NULL, false, 0) != expected)
 		elog(ERROR, "smsdist receiver: %s failed", failed);
 }
 
@@ -106,7 +107,7 @@ receiver_set_bytes_received(const char *package_id, int32 version, int64 bytes)
 	Datum		values[3] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
 	Int64GetDatum(bytes)};
 
-	if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
+	if (sms_execute_kept("UPDATE smsdist.package_transfers"
 							  "   SET bytes_received = $3, updated_at = clock_timestamp()"
 							  " WHERE package_id = $1 AND source_version = $2",
 							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
@@ -122,7 +123,7 @@ receiver_set_stream_total(const char *package_id, int32 version, int64 total_byt
 	Datum		values[4] = {CStringGetTextDatum(package_id), Int32GetDatum(version),
 	Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
 
-	if (SPI_execute_with_args("UPDATE smsdist.package_transfers"
+	if (sms_execute_kept("UPDATE smsdist.package_transfers"
 							  "   SET total_bytes = $3, sha256 = $4, updated_at = clock_timestamp()"
 							  " WHERE package_id = $1 AND source_version = $2",
 							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)

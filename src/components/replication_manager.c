@@ -30,6 +30,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "postgres.h"
 
 #include "smsdist.h"
@@ -87,7 +88,7 @@ record_push(const Push *p, const char *err)
 			" ON CONFLICT (advert_id, hop) DO UPDATE"
 			"   SET payload_md5 = md5($3), pushed_at = clock_timestamp(), attempted_at = clock_timestamp(),"
 			"       attempts = 0, last_error = NULL";
-	if (SPI_execute_with_args(sql, 4, types, values, nulls, false, 0) < 0)
+	if (sms_execute_kept(sql, 4, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording the advertisement sent to site %s failed", p->hop);
 }
 

@@ -34,6 +34,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "smsdist.h"
 #include "package_builder.h"
 #include "scheduler.h"
@@ -124,7 +125,7 @@ activate_due_jobs(bool *new_builds)
 	 * or removes their machines itself.  Without it a machine that joined
 	 * while its job was activated belonged to neither.
 	 */
-	ret = SPI_execute_with_args("SELECT 1 FROM smsdist.collections c"
+	ret = sms_execute_kept("SELECT 1 FROM smsdist.collections c"
 								" WHERE c.collection_id IN (SELECT j.target_collection_id FROM smsdist.jobs j"
 								"                            WHERE j.job_id = ANY ($1))"
 								" ORDER BY c.collection_id FOR SHARE",
@@ -136,7 +137,7 @@ activate_due_jobs(bool *new_builds)
 	sms_site_rows_create(jobs);
 
 	/* one row per (run-command job, target machine) */
-	ret = SPI_execute_with_args("INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
+	ret = sms_execute_kept("INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
 								"SELECT j, m.sms_id, m.site_code, 'waiting'"
 								"  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_machines(j) m"
 								"    ON CONFLICT DO NOTHING",
@@ -152,7 +153,7 @@ activate_due_jobs(bool *new_builds)
 	 * The package versions these jobs send must be compressed: record the
 	 * builds (a failed one is tried again); the builders are started below.
 	 */
-	ret = SPI_execute_with_args("INSERT INTO smsdist.package_builds (package_id, source_version)"
+	ret = sms_execute_kept("INSERT INTO smsdist.package_builds (package_id, source_version)"
 								"SELECT DISTINCT j.package_id, j.source_version FROM smsdist.jobs j"
 								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
 								"   AND j.job_type IN ('run_command', 'share_package')"
@@ -166,7 +167,7 @@ activate_due_jobs(bool *new_builds)
 	*new_builds = SPI_processed > 0;
 
 	/* status message 3000 for every job that is now active */
-	ret = SPI_execute_with_args("INSERT INTO smsdist.status_messages"
+	ret = sms_execute_kept("INSERT INTO smsdist.status_messages"
 								"       (site_code, component, severity, message_id, message, job_id, package_id)"
 								"SELECT $2, 'scheduler', 'informational', " CppAsString2(SMS_MSG_JOB_ACTIVATED) ","
 								"       format('Job %s is active: Start After time reached; %s target site%s, %s target machine%s.',"

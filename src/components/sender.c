@@ -41,6 +41,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "despooler.h"
 #include "sender.h"
 #include "sender_delta.h"
@@ -177,7 +178,7 @@ find_send_rows(bool *stream, int64 *bytes)
 	values[1] = sender_fanout_running();
 	values[2] = Int32GetDatum(sms_max_concurrent_sends);
 	values[3] = Int32GetDatum(sms_max_concurrent_sends_per_site);
-	ret = SPI_execute_with_args("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
+	ret = sms_execute_kept("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
 					  "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
 					  "       coalesce(b.state = 'building', false), coalesce(b.bytes, 0)"
 					  "  FROM smsdist.job_site_status s"
@@ -257,7 +258,7 @@ read_transfer(Transfer *t)
 	values[2] = sites ? CStringGetTextDatum(sites) : (Datum) 0;
 	nulls[2] = sites ? ' ' : 'n';
 	values[3] = BoolGetDatum(full_required);
-	ret = SPI_execute_with_args("SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
+	ret = sms_execute_kept("SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
 								"       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
 								"       $3,"
 								"       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
@@ -302,7 +303,7 @@ read_transfer(Transfer *t)
 	{
 		Oid			run_types[2] = {TEXTOID, TEXTOID};
 
-		if (SPI_execute_with_args("SELECT smsdist.run_job_details($1, $2)::text",
+		if (sms_execute_kept("SELECT smsdist.run_job_details($1, $2)::text",
 								  2, run_types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "smsdist sender: reading the run-command job failed");
 		t->run = sender_result_value(1);
@@ -363,7 +364,7 @@ transfer_done(Transfer *t, int64 sent)
 	if (t->run != NULL)
 	{
 		/* what the hop now knows of the job's machines (push_targets) */
-		if (SPI_execute_with_args("INSERT INTO smsdist.job_target_pushes (job_id, hop, machines_md5)"
+		if (sms_execute_kept("INSERT INTO smsdist.job_target_pushes (job_id, hop, machines_md5)"
 								  "SELECT $1, $2, md5((smsdist.run_job_details($1, $2)->'machines')::text)"
 								  "    ON CONFLICT (job_id, hop) DO UPDATE"
 								  "   SET machines_md5 = EXCLUDED.machines_md5, pushed_at = clock_timestamp()",
@@ -587,7 +588,7 @@ push_targets(void)
 		values[0] = CStringGetTextDatum(job);
 		values[1] = CStringGetTextDatum(hop);
 		values[2] = CStringGetTextDatum(machines);
-		if (SPI_execute_with_args("UPDATE smsdist.job_target_pushes"
+		if (sms_execute_kept("UPDATE smsdist.job_target_pushes"
 								  "   SET machines_md5 = md5($3), pushed_at = clock_timestamp()"
 								  " WHERE job_id = $1 AND hop = $2",
 								  3, types, values, NULL, false, 0) < 0)

@@ -22,6 +22,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "sender_delta.h"
 #include "worker.h"
 #include "package_delta.h"
@@ -58,7 +59,7 @@ common_base_version(Transfer *t)
 	values[1] = CStringGetTextDatum(t->hop);
 	values[2] = CStringGetTextDatum(t->package_id);
 	values[3] = Int32GetDatum(t->version);
-	if (SPI_execute_with_args("WITH held AS ("
+	if (sms_execute_kept("WITH held AS ("
 							  "  SELECT s.site_code, min(l.source_version) AS lo, max(l.source_version) AS hi"
 							  "    FROM smsdist.job_site_status s"
 							  "    LEFT JOIN smsdist.package_locations l"
@@ -158,7 +159,7 @@ sender_choose_file(Transfer *t)
 	values[0] = CStringGetTextDatum(t->package_id);
 	values[1] = Int32GetDatum(t->version);
 	values[2] = Int32GetDatum(base);
-	if (SPI_execute_with_args("SELECT file_path, bytes, sha256 FROM smsdist.package_deltas"
+	if (sms_execute_kept("SELECT file_path, bytes, sha256 FROM smsdist.package_deltas"
 							  " WHERE package_id = $1 AND source_version = $2 AND base_version = $3",
 							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: reading package deltas failed");
@@ -181,7 +182,7 @@ sender_choose_file(Transfer *t)
 		INT4OID, INT4OID, INT4OID, INT8OID};
 		Datum		values2[10];
 
-		if (SPI_execute_with_args("SELECT manifest FROM smsdist.package_builds"
+		if (sms_execute_kept("SELECT manifest FROM smsdist.package_builds"
 								  " WHERE package_id = $1 AND source_version = $3",
 								  3, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)
@@ -210,7 +211,7 @@ sender_choose_file(Transfer *t)
 		values2[7] = Int32GetDatum(res.files_deleted);
 		values2[8] = Int32GetDatum(res.files_kept);
 		values2[9] = Int64GetDatum(t->bytes);
-		if (SPI_execute_with_args("INSERT INTO smsdist.package_deltas"
+		if (sms_execute_kept("INSERT INTO smsdist.package_deltas"
 								  "       (package_id, source_version, base_version, file_path, bytes, sha256,"
 								  "        files_sent, files_deleted, files_kept, full_bytes)"
 								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"

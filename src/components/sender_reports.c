@@ -28,6 +28,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "sender_reports.h"
 #include "despooler.h"
 #include "job_state.h"
@@ -131,7 +132,7 @@ report_site_problem(const char *job, const char *hop, const char *site)
 		return psprintf("site %s is this site, not a site behind %s", site, hop);
 	values[0] = CStringGetTextDatum(job);
 	values[1] = CStringGetTextDatum(site);
-	if (SPI_execute_with_args("SELECT smsdist.route_hop($2::smsdist.site_code)::text,"
+	if (sms_execute_kept("SELECT smsdist.route_hop($2::smsdist.site_code)::text,"
 							  "       EXISTS (SELECT 1 FROM smsdist.job_site_status"
 							  "                WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute')",
 							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -365,7 +366,7 @@ take_progress_report(PGconn *conn, const char *job, const char *hop, TimestampTz
 		values[7] = Float8GetDatum(eta);
 		nulls[7] = n_eta || eta < 0 ? 'n' : ' ';
 		values[8] = TimestampTzGetDatum(polled_at);
-		if (SPI_execute_with_args("UPDATE smsdist.job_site_status"
+		if (sms_execute_kept("UPDATE smsdist.job_site_status"
 								  "   SET bytes_done = $3, bytes_total = $4, bytes_total_estimated = $5,"
 								  "       attempt_bytes = $6,"
 								  "       attempt_started_at = clock_timestamp() - make_interval(secs => $7),"
@@ -424,7 +425,7 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 	 * child since, and the child reports where the package is now.
 	 */
 	values[0] = CStringGetTextDatum(job);
-	if (SPI_execute_with_args("SELECT j.package_id::text,"
+	if (sms_execute_kept("SELECT j.package_id::text,"
 							  "       greatest(coalesce(j.source_version, p.source_version), p.source_version)"
 							  "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
 							  " WHERE j.job_id = $1",
@@ -434,7 +435,7 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 	sent_version = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 
 	values[1] = CStringGetTextDatum(hop);
-	if (SPI_execute_with_args("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
+	if (sms_execute_kept("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
 							  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
 							  "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
 							  "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
@@ -483,7 +484,7 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 		values[2] = Int32GetDatum(system_id);
 		values[3] = Int32GetDatum(ver);
 		values[4] = CStringGetTextDatum(path);
-		if (SPI_execute_with_args("INSERT INTO smsdist.package_locations"
+		if (sms_execute_kept("INSERT INTO smsdist.package_locations"
 								  "       (package_id, site_code, site_system_id, source_version, path)"
 								  " VALUES ($1, $2, $3, $4, $5)"
 								  "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
@@ -516,7 +517,7 @@ report_answered(const char *job, const char *hop, const char *error)
 	}
 	else
 		nulls[2] = 'n';
-	if (SPI_execute_with_args(error == NULL
+	if (sms_execute_kept(error == NULL
 							  ? "INSERT INTO smsdist.distribution_report_answers (job_id, hop, reported_at)"
 							  " VALUES ($1, $2, clock_timestamp())"
 							  " ON CONFLICT (job_id, hop) DO UPDATE"
@@ -551,7 +552,7 @@ sender_follow_reports(const char *during_job)
 	char		nulls[1] = {during_job ? ' ' : 'n'};
 
 	values[0] = during_job ? CStringGetTextDatum(during_job) : (Datum) 0;
-	ret = SPI_execute_with_args("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+	ret = sms_execute_kept("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
 					  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 					  "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
 					  "         ORDER BY a.priority LIMIT 1)"

@@ -15,6 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "sender_throttle.h"
 
 #include <time.h>
@@ -166,7 +167,7 @@ sender_record_throughput(const char *hop, const char *conninfo, const char *job_
 	values[2] = CStringGetTextDatum(job_id);
 	values[3] = Int64GetDatum(bytes);
 	values[4] = Float8GetDatum((double) us / 1000000.0);
-	if (SPI_execute_with_args("WITH a AS ("
+	if (sms_execute_kept("WITH a AS ("
 							  "  SELECT address_id FROM smsdist.sender_addresses"
 							  "   WHERE target_site_code = $1 AND conninfo::text = $2 AND enabled"
 							  "   ORDER BY priority LIMIT 1),"

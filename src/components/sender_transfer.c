@@ -36,6 +36,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "sender_transfer.h"
 #include "sender_reports.h"
 #include "sender_small.h"
@@ -118,7 +119,7 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 	 * there is a ratio, never below what was sent; bytes_total_estimated
 	 * says so.  The true size replaces it once the build is ready.
 	 */
-	if (SPI_execute_with_args("WITH e AS ("
+	if (sms_execute_kept("WITH e AS ("
 							  "  SELECT CASE WHEN $5 > 0 THEN $5"
 							  "              ELSE greatest((SELECT CASE WHEN b.bytes_done > 0 AND $8 > 0"
 							  "                                         THEN round(b.source_bytes::numeric * $8 / b.bytes_done)"
@@ -179,7 +180,7 @@ other_sends_waiting(Transfer *t)
 	Datum		values[1] = {CStringGetTextDatum(t->job_id)};
 	bool		isnull;
 
-	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+	if (sms_execute_kept("SELECT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
 							  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
 							  "  LEFT JOIN smsdist.package_builds b"
 							  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
@@ -207,7 +208,7 @@ follow_build(Transfer *t, char **err)
 	sms_step_commit();
 	values[0] = CStringGetTextDatum(t->package_id);
 	values[1] = Int32GetDatum(t->version);
-	if (SPI_execute_with_args("SELECT b.state::text, b.stream_id, b.file_path, b.bytes, b.sha256,"
+	if (sms_execute_kept("SELECT b.state::text, b.stream_id, b.file_path, b.bytes, b.sha256,"
 							  "       coalesce(b.error, ''), b.manifest"
 							  "  FROM smsdist.package_builds b"
 							  " WHERE b.package_id = $1 AND b.source_version = $2",

@@ -25,6 +25,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "status_forwarder.h"
 #include "status.h"
 #include "worker.h"
@@ -86,7 +87,7 @@ pending_rows(const PendingRows *pr)
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(pr->batch_size)};
 
-	if (SPI_execute_with_args(pr->report_sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+	if (sms_execute_kept(pr->report_sql, 1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "smsdist status manager: reading the %s to report failed", pr->what);
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -147,7 +148,7 @@ forward_rows(PGconn *conn, const char *parent, PendingRows *pr, char **err)
 		note_refusals(res, parent, pr->what, &pr->last_refusal);
 		PQclear(res);
 		values[0] = CStringGetTextDatum(pending);
-		if (SPI_execute_with_args(pr->cleared_sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		if (sms_execute_kept(pr->cleared_sql, 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist status manager: clearing the reported %s failed", pr->what);
 		pending = pending_rows(pr);
 	}
@@ -177,7 +178,7 @@ sms_forward_status_to_parent(void)
 	const char *v[2];
 	bool		sent = false;
 
-	if (SPI_execute_with_args("SELECT s.parent_site_code::text,"
+	if (sms_execute_kept("SELECT s.parent_site_code::text,"
 							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 							  "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
 							  "         ORDER BY a.priority LIMIT 1),"

@@ -15,6 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "job_state.h"
 
 #include "catalog/pg_type.h"
@@ -53,7 +54,7 @@ sms_jobs_activate_due(int batch, Datum *job_ids)
 	uint64		n;
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH due AS ("
+	ret = sms_execute_kept("WITH due AS ("
 								"  SELECT job_id FROM smsdist.jobs"
 								"   WHERE state = 'pending' AND start_after <= clock_timestamp()"
 								"     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
@@ -113,7 +114,7 @@ sms_jobs_fail_without_sites(Datum job_ids, uint64 *n)
 	Datum		values[1] = {job_ids};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.jobs j"
+	ret = sms_execute_kept("UPDATE smsdist.jobs j"
 								"   SET state = 'failed',"
 								"       state_reason = 'no target site: ' || smsdist.describe_targets(j.job_id)"
 								" WHERE j.job_id = ANY ($1)"
@@ -137,7 +138,7 @@ sms_jobs_fail_build(const char *package_id, int32 version, const char *error)
 	Datum		values[3] = {text_datum(package_id), Int32GetDatum(version), text_datum(error)};
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH s AS ("
+	ret = sms_execute_kept("WITH s AS ("
 								"  UPDATE smsdist.job_site_status s"
 								"     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
 								"         finished_at = clock_timestamp()"
@@ -162,7 +163,7 @@ sms_job_fail(const char *job_id, const char *reason)
 	Datum		values[2] = {text_datum(job_id), text_datum(reason)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.jobs SET state = 'failed', state_reason = $2"
+	ret = sms_execute_kept("UPDATE smsdist.jobs SET state = 'failed', state_reason = $2"
 								" WHERE job_id = $1 AND state = 'active'",
 								2, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "failing a job");
@@ -198,7 +199,7 @@ sms_jobs_complete_distributed(const char *job_id)
 	int			ret;
 
 	values[0] = job_id ? text_datum(job_id) : (Datum) 0;
-	ret = SPI_execute_with_args("UPDATE smsdist.jobs j SET state = 'completed',"
+	ret = sms_execute_kept("UPDATE smsdist.jobs j SET state = 'completed',"
 								"       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
 								"                      ELSE 'distributed to every target site' END"
 								" WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
@@ -226,7 +227,7 @@ sms_site_rows_create(Datum job_ids)
 	Datum		values[2] = {job_ids, text_datum(sms_site_code)};
 	int			ret;
 
-	ret = SPI_execute_with_args("INSERT INTO smsdist.job_site_status"
+	ret = sms_execute_kept("INSERT INTO smsdist.job_site_status"
 								"       (job_id, site_code, phase, state, detail)"
 								"SELECT j, t.site_code,"
 								"       CASE WHEN t.site_code = $2 THEN 'distribute' ELSE 'send' END::smsdist.job_phase,"
@@ -254,7 +255,7 @@ sms_send_rows_claim(const char *job_id, const char *hop, char **sites,
 	bool		isnull;
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH rows AS ("
+	ret = sms_execute_kept("WITH rows AS ("
 								"  UPDATE smsdist.job_site_status s"
 								"     SET state = 'running', attempts = s.attempts + 1,"
 								"         started_at = coalesce(s.started_at, clock_timestamp()),"
@@ -283,7 +284,7 @@ sms_send_rows_fail_unroutable(const char *job_id)
 	Datum		values[1] = {text_datum(job_id)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status SET state = 'failed',"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status SET state = 'failed',"
 								"       last_error = 'the site is not below this site', finished_at = clock_timestamp()"
 								" WHERE job_id = $1 AND phase = 'send' AND smsdist.route_hop(site_code) IS NULL",
 								1, types, values, NULL, false, 0);
@@ -308,7 +309,7 @@ sms_send_rows_failed(const char *job_id, const char *hop, const char *reason, bo
 	bool		isnull;
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH x AS ("
+	ret = sms_execute_kept("WITH x AS ("
 								"  SELECT $3 NOT LIKE 'paused:%' AND clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
 								"         > make_interval(secs => $4) AS give_up, s.job_id, s.site_code"
 								"    FROM smsdist.job_site_status s"
@@ -345,7 +346,7 @@ sms_send_rows_yield(const char *job_id, const char *hop, const char *detail)
 	Datum		values[3] = {text_datum(job_id), text_datum(hop), text_datum(detail)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'waiting', detail = $3, attempts = greatest(attempts - 1, 0)"
 								" WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
 								"   AND smsdist.route_hop(site_code) = $2",
@@ -368,7 +369,7 @@ sms_send_rows_done(const char *job_id, const char *hop, const char *detail,
 		Int32GetDatum(delta_base), Int64GetDatum(bytes), Int64GetDatum(attempt_bytes)};
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH done AS ("
+	ret = sms_execute_kept("WITH done AS ("
 								"  UPDATE smsdist.job_site_status"
 								"     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
 								"         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
@@ -403,7 +404,7 @@ sms_send_rows_resend_full(const char *job_id, const char *site, const char *erro
 
 	if (error)
 		values[2] = text_datum(error);
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status s"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status s"
 								"   SET state = 'waiting', full_package_required = true, started_at = NULL,"
 								"       finished_at = NULL, attempts = 0, bytes_done = 0,"
 								"       detail = 'site ' || $2 || ' needs the full package: it will be sent',"
@@ -430,7 +431,7 @@ sms_distribute_row_claim(const char *site)
 	Datum		values[1] = {text_datum(site)};
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH item AS ("
+	ret = sms_execute_kept("WITH item AS ("
 								"  SELECT s.job_id FROM smsdist.job_site_status s"
 								"    JOIN smsdist.jobs j ON j.job_id = s.job_id"
 								"    LEFT JOIN smsdist.package_builds b"
@@ -473,7 +474,7 @@ sms_distribute_row_done(const char *job_id, const char *site, const char *detail
 	Datum		values[3] = {text_datum(job_id), text_datum(site), text_datum(detail)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
 								"       finished_at = clock_timestamp()"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
@@ -489,7 +490,7 @@ sms_distribute_row_fail(const char *job_id, const char *site, const char *reason
 	Datum		values[3] = {text_datum(job_id), text_datum(site), text_datum(reason)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'failed', last_error = $3, detail = 'failed',"
 								"       finished_at = clock_timestamp()"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
@@ -510,7 +511,7 @@ sms_distribute_row_repairing(const char *job_id, const char *site, const char *e
 	Datum		values[3] = {text_datum(job_id), text_datum(site), text_datum(error)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'retrying', last_error = $3,"
 								"       detail = 'the package file was corrupt: it is being compressed again'"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
@@ -540,7 +541,7 @@ sms_distribute_row_disk_full(const char *job_id, const char *site, const char *r
 	bool		gave_up;
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH x AS ("
+	ret = sms_execute_kept("WITH x AS ("
 								"  SELECT s.job_id, s.site_code, s.retrying_since IS NULL AS first,"
 								"         coalesce(clock_timestamp() - s.retrying_since > make_interval(secs => $4), false)"
 								"           AS give_up,"
@@ -583,7 +584,7 @@ sms_distribute_row_retry(const char *job_id, const char *site, const char *error
 	Datum		values[3] = {text_datum(job_id), text_datum(site), text_datum(error)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'retrying', last_error = $3,"
 								"       detail = 'a transient error rolled the distribution back: it is done again'"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
@@ -606,7 +607,7 @@ sms_distribute_row_needs_full(const char *job_id, const char *site, const char *
 	text_datum(detail_prefix)};
 	int			ret;
 
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'waiting', full_package_required = true, last_error = $3,"
 								"       detail = $4 || $3"
 								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
@@ -626,7 +627,7 @@ sms_distribute_rows_handed_over(const char *job_id, const char *hop)
 	Datum		values[2] = {text_datum(job_id), text_datum(hop)};
 	int			ret;
 
-	ret = SPI_execute_with_args("WITH done AS ("
+	ret = sms_execute_kept("WITH done AS ("
 								"  UPDATE smsdist.job_site_status SET state = 'done',"
 								"         detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
 								"   WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
@@ -657,7 +658,7 @@ sms_distribute_row_reported(const char *job_id, const char *site, const char *st
 
 	if (error)
 		values[4] = text_datum(error);
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = $3::smsdist.phase_state,"
 								"       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
 								"       last_error = $5,"
@@ -694,7 +695,7 @@ sms_distribute_row_wants_full(const char *job_id, const char *site, const char *
 
 	if (error)
 		values[3] = text_datum(error);
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET state = 'waiting', full_package_required = true,"
 								"       detail = CASE WHEN $3 LIKE 'at the site: %' THEN $3 ELSE 'at the site: ' || $3 END,"
 								"       last_error = $4, finished_at = NULL"
@@ -726,7 +727,7 @@ sms_distribute_rows_refused(const char *job_id, const char *hop, const char *sit
 
 	if (site)
 		values[1] = text_datum(site);
-	ret = SPI_execute_with_args("UPDATE smsdist.job_site_status"
+	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
 								"   SET last_error = $3,"
 								"       state = CASE WHEN last_error = $3 THEN 'failed' ELSE state END,"
 								"       detail = CASE WHEN last_error = $3"

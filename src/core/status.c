@@ -14,6 +14,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "smsdist.h"
 #include "message_text.h"
 #include "status.h"
@@ -83,7 +84,7 @@ sms_status_message(SmsComponentId component, SmsSeverity severity,
 	values[8] = text_or_null(refs->machine, &nulls[8]);
 	nulls[9] = '\0';
 
-	ret = SPI_execute_with_args(
+	ret = sms_execute_kept(
 								"INSERT INTO smsdist.status_messages "
 								"(site_code, component, severity, message_id, message, "
 								" job_id, package_id, advert_id, machine) "

@@ -3,7 +3,7 @@
 -- (advertisement_details, advertisement_pushes_due), and what a site with
 -- no parent refuses to take.
 BEGIN;
-SELECT plan(36);
+SELECT plan(38);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1'),
                                  ('CH2', 'Other child', 'CEN')
@@ -134,6 +134,8 @@ SELECT is(current_setting('join_collapse_limit') || ' ' || current_setting('from
           'store_machine_policies() leaves the caller''s planner settings as they were');
 SELECT is((SELECT policy FROM smsdist.machine_policies WHERE sms_id = 'CEN0F001'),
           smsdist.compute_machine_policy('CEN0F001'), 'the stored policy is the one computed with the joins planned freely');
+SELECT is(smsdist.store_machine_policies('{}'), 0::bigint, 'no machine: nothing stored, nothing notified');
+SELECT is(smsdist.store_machine_policies(NULL), 0::bigint, 'a NULL list of machines stores nothing');
 
 SELECT * FROM finish();
 ROLLBACK;

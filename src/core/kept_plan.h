@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * kept_plan.h
+ *	  Statements a process runs again and again, planned once: SPI plans
+ *	  kept for the life of the process (SPI_keepplan), found by the text
+ *	  of the statement.
+ *
+ *	kept plan	a statement prepared with SPI_prepare() and kept; the plan
+ *				cache plans it for its first calls with their values and
+ *				may then keep one generic plan, and plans it again when a
+ *				table, function or setting it depends on changes.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SMSDIST_KEPT_PLAN_H
+#define SMSDIST_KEPT_PLAN_H
+
+#include "postgres.h"
+
+/*
+ * SPI_execute_with_args() with the plan kept.  sql must be a string
+ * constant of the caller (its address is its identity); a statement whose
+ * best plan depends on the size of an array argument must not come here
+ * with arrays of every size (see pcm_writer.c).
+ */
+extern int	sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
+							 const char *nulls, bool read_only, long count);
+
+#endif							/* SMSDIST_KEPT_PLAN_H */
