@@ -9,11 +9,28 @@
 -- set of advertisements at each site once (policy_advertisements(), as a
 -- single machine's), its maintenance windows and its live run-command jobs.
 -- A machine that does not exist has no row.
+--
+-- In PL/pgSQL, which keeps the statement's plan for the session: the PCM
+-- writer and the Offer Manager call it for one machine or a few at every
+-- job, and planning it took longer than running it.  Up to 16 machines
+-- use that kept (generic) plan, made for about ten; a larger set is
+-- planned for its own size at each call (with the plan for ten, a batch of
+-- 20,000 machines was joined to its jobs in a nested loop: 26 s instead
+-- of 1 s).
 CREATE OR REPLACE FUNCTION compute_machine_policies(p_sms_ids text[])
     RETURNS TABLE (sms_id text, policy jsonb)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
+    SET plan_cache_mode = auto
 AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(cardinality(p_sms_ids), 0) > 16 THEN
+        PERFORM set_config('plan_cache_mode', 'force_custom_plan', true);
+    ELSE
+        PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+    END IF;
+    RETURN QUERY
     WITH RECURSIVE
     m AS (
         SELECT r.sms_id AS id, r.site_code, r.platform
@@ -68,7 +85,8 @@ AS $$
       LEFT JOIN sets s ON s.id = m.id::text
       LEFT JOIN entries e ON e.adverts = s.adverts AND e.site_code = m.site_code::text
       LEFT JOIN windows w ON w.id = m.id::text
-      LEFT JOIN jobs jb ON jb.id = m.id::text
+      LEFT JOIN jobs jb ON jb.id = m.id::text;
+END
 $$;
 REVOKE ALL ON FUNCTION compute_machine_policies(text[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION compute_machine_policies(text[]) TO smsdist_reader;
