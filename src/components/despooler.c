@@ -140,10 +140,10 @@ finish_item(WorkItem *w, int ndps)
 	/* the Run phase: this site's target machines get their PCM files */
 	if (strcmp(w->job_type, "run_command") == 0 &&
 		sms_execute_kept("INSERT INTO smsdist.pcm_queue (sms_id)"
-							  "SELECT t.sms_id FROM smsdist.job_target_status t"
-							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-							  " WHERE t.job_id = $1 ON CONFLICT DO NOTHING",
-							  2, types, values, NULL, false, 0) != SPI_OK_INSERT)
+						 "SELECT t.sms_id FROM smsdist.job_target_status t"
+						 "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
+						 " WHERE t.job_id = $1 ON CONFLICT DO NOTHING",
+						 2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist despooler: queueing PCM files failed");
 
 	refs.job_id = w->job_id;
@@ -253,13 +253,13 @@ repair_item(WorkItem *w, const char *reason)
 	values[2] = Int32GetDatum(w->version);
 	values[3] = CStringGetTextDatum(reason);
 	if (sms_execute_kept("UPDATE smsdist.package_builds SET state = 'building', error = $4, stream_id = NULL,"
-							  "         updated_at = clock_timestamp()"
-							  "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
-							  "     AND source_version = $3 AND state = 'ready'",
-							  4, types, values, NULL, false, 0) < 0)
+						 "         updated_at = clock_timestamp()"
+						 "   WHERE package_id = (SELECT package_id FROM smsdist.jobs WHERE job_id = $1)"
+						 "     AND source_version = $3 AND state = 'ready'",
+						 4, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist despooler: compressing the package again failed");
 	sms_distribute_row_repairing(w->job_id, sms_site_code, reason);
-	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
+	(void) sms_execute_kept_noargs("SELECT smsdist.wake('scheduler')", false, 0);
 	refs.job_id = w->job_id;
 	refs.package_id = w->package_id;
 	sms_status_message(SMS_DESPOOLER, SMS_WARNING, SMS_MSG_PACKAGE_CORRUPT, &refs,
@@ -308,9 +308,9 @@ base_tree(WorkItem *w)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(w->base_version);
 	if (sms_execute_kept("SELECT path FROM smsdist.package_locations"
-							  " WHERE package_id = $1 AND site_code = $2 AND source_version = $3"
-							  " ORDER BY site_system_id LIMIT 1",
-							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
+						 " WHERE package_id = $1 AND site_code = $2 AND source_version = $3"
+						 " ORDER BY site_system_id LIMIT 1",
+						 3, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the locations failed");
 	if (SPI_processed == 0)
 		return NULL;
@@ -336,9 +336,9 @@ remember_manifest(WorkItem *w, SmsManifest *m)
 	values[3] = Int32GetDatum(files);
 	values[4] = Int64GetDatum(m->total_bytes);
 	if (sms_execute_kept("UPDATE smsdist.package_builds"
-							  "   SET manifest = $3, file_count = $4, source_bytes = $5"
-							  " WHERE package_id = $1 AND source_version = $2 AND manifest IS NULL",
-							  5, types, values, NULL, false, 0) < 0)
+						 "   SET manifest = $3, file_count = $4, source_bytes = $5"
+						 " WHERE package_id = $1 AND source_version = $2 AND manifest IS NULL",
+						 5, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist despooler: recording the manifest failed");
 }
 
@@ -531,8 +531,8 @@ clean_despool_dirs(void)
 	if (done)
 		return;
 	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive'",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND role = 'site_server_drive'",
+						 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing site-server drives failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		dirs = lappend(dirs, sms_despool_dir(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
@@ -577,11 +577,11 @@ start_early_extraction(void)
 {
 	if (!sms_extract_while_receiving || sms_early_busy())
 		return;
-	if (SPI_execute("SELECT package_id::text, source_version, stream_id"
-					"  FROM smsdist.package_transfers"
-					" WHERE stream_id IS NOT NULL AND base_version IS NULL"
-					"   AND (total_bytes IS NULL OR total_bytes > 1024 * 1024)"
-					" ORDER BY started_at LIMIT 8", true, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT package_id::text, source_version, stream_id"
+								"  FROM smsdist.package_transfers"
+								" WHERE stream_id IS NOT NULL AND base_version IS NULL"
+								"   AND (total_bytes IS NULL OR total_bytes > 1024 * 1024)"
+								" ORDER BY started_at LIMIT 8", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing the transfers failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -610,9 +610,9 @@ next_retry(void)
 	Datum		d;
 
 	if (sms_execute_kept("SELECT min(next_attempt_at) FROM smsdist.job_site_status"
-							  " WHERE site_code = $1 AND phase = 'distribute' AND state = 'retrying'"
-							  "   AND next_attempt_at > clock_timestamp()",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND phase = 'distribute' AND state = 'retrying'"
+						 "   AND next_attempt_at > clock_timestamp()",
+						 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the next retry failed");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);

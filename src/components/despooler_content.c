@@ -65,9 +65,9 @@ despool_set_detail(WorkItem *w, const char *detail, int64 bytes_done)
 	values[2] = CStringGetTextDatum(detail);
 	values[3] = Int64GetDatum(bytes_done);
 	if (sms_execute_kept("UPDATE smsdist.job_site_status SET detail = $3, bytes_done = $4,"
-							  "       bytes_total = coalesce(bytes_total, 0)"
-							  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+						 "       bytes_total = coalesce(bytes_total, 0)"
+						 " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						 4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist despooler: progress update failed");
 	sms_step_commit();
 }
@@ -81,10 +81,10 @@ despool_distribution_points(void)
 	MemoryContext old;
 
 	if (sms_execute_kept("SELECT site_system_id, root_directory::text || '/SMS_PKG' || share_letter::text"
-							  "  FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'distribution_point' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+						 "  FROM smsdist.site_systems"
+						 " WHERE site_code = $1 AND role = 'distribution_point' AND enabled"
+						 " ORDER BY site_system_id",
+						 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing distribution points failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -114,15 +114,15 @@ despool_record_location(WorkItem *w, DistPoint *dp, bool present)
 	values[4] = CStringGetTextDatum(sms_published_tree_path(dp->share, w->package_id));
 	if (present)
 		ret = sms_execute_kept("INSERT INTO smsdist.package_locations"
-									"       (package_id, site_code, site_system_id, source_version, path)"
-									"VALUES ($1, $2, $3, $4, $5)"
-									"    ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
-									"   SET source_version = $4, path = $5, published_at = clock_timestamp()",
-									5, types, values, NULL, false, 0);
+							   "       (package_id, site_code, site_system_id, source_version, path)"
+							   "VALUES ($1, $2, $3, $4, $5)"
+							   "    ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
+							   "   SET source_version = $4, path = $5, published_at = clock_timestamp()",
+							   5, types, values, NULL, false, 0);
 	else
 		ret = sms_execute_kept("DELETE FROM smsdist.package_locations"
-									" WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
-									3, types, values, NULL, false, 0);
+							   " WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
+							   3, types, values, NULL, false, 0);
 	if (ret < 0)
 		elog(ERROR, "smsdist despooler: recording the location failed");
 }
@@ -139,8 +139,8 @@ despool_published_version(WorkItem *w, DistPoint *dp)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = Int32GetDatum(dp->id);
 	if (sms_execute_kept("SELECT source_version FROM smsdist.package_locations"
-							  " WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
-							  3, types, values, NULL, true, 1) != SPI_OK_SELECT)
+						 " WHERE package_id = $1 AND site_code = $2 AND site_system_id = $3",
+						 3, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the location failed");
 	if (SPI_processed == 0)
 		return 0;
@@ -158,8 +158,8 @@ despool_manifest_of(const char *package_id, int version)
 	Datum		values[2] = {CStringGetTextDatum(package_id), Int32GetDatum(version)};
 
 	if (sms_execute_kept("SELECT manifest FROM smsdist.package_builds"
-							  " WHERE package_id = $1 AND source_version = $2",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+						 " WHERE package_id = $1 AND source_version = $2",
+						 2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the manifest failed");
 	if (SPI_processed != 1)
 		return NULL;
@@ -237,14 +237,14 @@ site_version(const char *package_id)
 	bool		isnull;
 
 	if (sms_execute_kept("SELECT CASE WHEN count(*) > 0 AND count(l.source_version) = count(*)"
-							  "             AND min(l.source_version) = max(l.source_version)"
-							  "            THEN max(l.source_version) ELSE 0 END"
-							  "  FROM smsdist.site_systems d"
-							  "  LEFT JOIN smsdist.package_locations l"
-							  "    ON l.package_id = $1 AND l.site_code = d.site_code"
-							  "   AND l.site_system_id = d.site_system_id"
-							  " WHERE d.site_code = $2 AND d.role = 'distribution_point' AND d.enabled",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+						 "             AND min(l.source_version) = max(l.source_version)"
+						 "            THEN max(l.source_version) ELSE 0 END"
+						 "  FROM smsdist.site_systems d"
+						 "  LEFT JOIN smsdist.package_locations l"
+						 "    ON l.package_id = $1 AND l.site_code = d.site_code"
+						 "   AND l.site_system_id = d.site_system_id"
+						 " WHERE d.site_code = $2 AND d.role = 'distribution_point' AND d.enabled",
+						 2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist despooler: reading the locations failed");
 	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -405,33 +405,33 @@ despool_follow_site_version(WorkItem *w)
 	values[1] = Int32GetDatum(v);
 	values[2] = CStringGetTextDatum(sms_site_code);
 	if (sms_execute_kept("WITH old AS ("
-							  "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
-							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
-							  "     AND j.source_version < $2"
-							  "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-							  "                  WHERE s.job_id = j.job_id AND s.site_code = $3"
-							  "                    AND s.phase = 'distribute')"
-							  "     AND EXISTS (SELECT 1 FROM smsdist.package_builds b"
-							  "                  WHERE b.package_id = $1 AND b.source_version = $2"
-							  "                    AND b.manifest IS NOT NULL)"
-							  "   ORDER BY j.job_id FOR UPDATE OF j), "
-							  "moved AS ("
-							  "  UPDATE smsdist.jobs j SET source_version = $2 FROM old"
-							  "   WHERE j.job_id = old.job_id"
-							  "  RETURNING j.job_id, old.source_version AS was), "
-							  "detail AS ("
-							  "  UPDATE smsdist.job_site_status s"
-							  "     SET detail = format('runs version %s, which the distribution points of this site"
-							  " hold (it named version %s)', $2, moved.was)"
-							  "    FROM moved"
-							  "   WHERE s.job_id = moved.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
-							  "     AND s.state = 'done') "
-							  "SELECT moved.job_id::text, moved.was,"
-							  "       (SELECT count(*) FROM smsdist.job_target_status t"
-							  "          JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
-							  "         WHERE t.job_id = moved.job_id)"
-							  "  FROM moved ORDER BY moved.job_id",
-							  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
+						 "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
+						 "     AND j.source_version < $2"
+						 "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+						 "                  WHERE s.job_id = j.job_id AND s.site_code = $3"
+						 "                    AND s.phase = 'distribute')"
+						 "     AND EXISTS (SELECT 1 FROM smsdist.package_builds b"
+						 "                  WHERE b.package_id = $1 AND b.source_version = $2"
+						 "                    AND b.manifest IS NOT NULL)"
+						 "   ORDER BY j.job_id FOR UPDATE OF j), "
+						 "moved AS ("
+						 "  UPDATE smsdist.jobs j SET source_version = $2 FROM old"
+						 "   WHERE j.job_id = old.job_id"
+						 "  RETURNING j.job_id, old.source_version AS was), "
+						 "detail AS ("
+						 "  UPDATE smsdist.job_site_status s"
+						 "     SET detail = format('runs version %s, which the distribution points of this site"
+						 " hold (it named version %s)', $2, moved.was)"
+						 "    FROM moved"
+						 "   WHERE s.job_id = moved.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
+						 "     AND s.state = 'done') "
+						 "SELECT moved.job_id::text, moved.was,"
+						 "       (SELECT count(*) FROM smsdist.job_target_status t"
+						 "          JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
+						 "         WHERE t.job_id = moved.job_id)"
+						 "  FROM moved ORDER BY moved.job_id",
+						 3, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: moving live jobs to version %d failed", v);
 	t = SPI_tuptable;
 	n = SPI_processed;
@@ -443,24 +443,24 @@ despool_follow_site_version(WorkItem *w)
 	 * again.
 	 */
 	if (sms_execute_kept("WITH live AS ("
-							  "  SELECT j.job_id FROM smsdist.jobs j"
-							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
-							  "     AND j.source_version = $2"
-							  "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-							  "                  WHERE s.job_id = j.job_id AND s.site_code = $3"
-							  "                    AND s.phase = 'distribute' AND s.state = 'done')), "
-							  "again AS ("
-							  "  UPDATE smsdist.job_site_status s"
-							  "     SET detail = format('published again on the distribution points of this site: runs version %s', $2)"
-							  "    FROM live"
-							  "   WHERE s.job_id = live.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
-							  "     AND s.detail LIKE 'job % removed package % from the distribution points of this site:%') "
-							  "INSERT INTO smsdist.pcm_queue (sms_id)"
-							  "SELECT DISTINCT t.sms_id FROM live"
-							  "  JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
-							  "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
-							  "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
-							  3, types, values, NULL, false, 0) != SPI_OK_INSERT)
+						 "  SELECT j.job_id FROM smsdist.jobs j"
+						 "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
+						 "     AND j.source_version = $2"
+						 "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+						 "                  WHERE s.job_id = j.job_id AND s.site_code = $3"
+						 "                    AND s.phase = 'distribute' AND s.state = 'done')), "
+						 "again AS ("
+						 "  UPDATE smsdist.job_site_status s"
+						 "     SET detail = format('published again on the distribution points of this site: runs version %s', $2)"
+						 "    FROM live"
+						 "   WHERE s.job_id = live.job_id AND s.site_code = $3 AND s.phase = 'distribute'"
+						 "     AND s.detail LIKE 'job % removed package % from the distribution points of this site:%') "
+						 "INSERT INTO smsdist.pcm_queue (sms_id)"
+						 "SELECT DISTINCT t.sms_id FROM live"
+						 "  JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
+						 "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
+						 "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
+						 3, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist despooler: queueing the PCM files of live jobs failed");
 
 	for (uint64 i = 0; i < n; i++)
@@ -481,7 +481,7 @@ despool_follow_site_version(WorkItem *w)
 						   (long long) machines, machines == 1 ? "" : "s");
 	}
 	if (n > 0)
-		(void) SPI_execute("SELECT smsdist.wake('offer_manager')", false, 0);
+		(void) sms_execute_kept_noargs("SELECT smsdist.wake('offer_manager')", false, 0);
 }
 
 /*
@@ -505,35 +505,35 @@ despool_content_gone(WorkItem *w)
 	values[1] = CStringGetTextDatum(sms_site_code);
 	values[2] = CStringGetTextDatum(w->job_id);
 	if (sms_execute_kept("WITH live AS ("
-							  "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
-							  "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
-							  "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-							  "                  WHERE s.job_id = j.job_id AND s.site_code = $2"
-							  "                    AND s.phase = 'distribute' AND s.state = 'done')), "
-							  "detail AS ("
-							  "  UPDATE smsdist.job_site_status s"
-							  "     SET detail = format('job %s removed package %s from the distribution points of this site:"
-							  " version %s cannot run here', $3, $1, live.source_version)"
-							  "    FROM live"
-							  "   WHERE s.job_id = live.job_id AND s.site_code = $2 AND s.phase = 'distribute'), "
-							  "targets AS ("
-							  "  UPDATE smsdist.job_target_status t"
-							  "     SET detail = format('package %s version %s was removed from the distribution points of site %s by job %s',"
-							  "                         $1, live.source_version, $2, $3)"
-							  "    FROM live, smsdist.system_resources r"
-							  "   WHERE t.job_id = live.job_id AND r.sms_id = t.sms_id AND r.site_code = $2"
-							  "     AND t.state::text NOT IN ('succeeded', 'failed', 'not_applicable', 'cancelled', 'expired')"
-							  "  RETURNING t.job_id, t.sms_id), "
-							  "queued AS ("
-							  "  INSERT INTO smsdist.pcm_queue (sms_id)"
-							  "  SELECT DISTINCT t.sms_id FROM live"
-							  "    JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
-							  "    JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-							  "      ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at) "
-							  "SELECT live.job_id::text, live.source_version,"
-							  "       (SELECT count(*) FROM targets WHERE targets.job_id = live.job_id)"
-							  "  FROM live ORDER BY live.job_id",
-							  3, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  SELECT j.job_id, j.source_version FROM smsdist.jobs j"
+						 "   WHERE j.package_id = $1 AND j.job_type = 'run_command' AND j.state = 'active'"
+						 "     AND EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+						 "                  WHERE s.job_id = j.job_id AND s.site_code = $2"
+						 "                    AND s.phase = 'distribute' AND s.state = 'done')), "
+						 "detail AS ("
+						 "  UPDATE smsdist.job_site_status s"
+						 "     SET detail = format('job %s removed package %s from the distribution points of this site:"
+						 " version %s cannot run here', $3, $1, live.source_version)"
+						 "    FROM live"
+						 "   WHERE s.job_id = live.job_id AND s.site_code = $2 AND s.phase = 'distribute'), "
+						 "targets AS ("
+						 "  UPDATE smsdist.job_target_status t"
+						 "     SET detail = format('package %s version %s was removed from the distribution points of site %s by job %s',"
+						 "                         $1, live.source_version, $2, $3)"
+						 "    FROM live, smsdist.system_resources r"
+						 "   WHERE t.job_id = live.job_id AND r.sms_id = t.sms_id AND r.site_code = $2"
+						 "     AND t.state::text NOT IN ('succeeded', 'failed', 'not_applicable', 'cancelled', 'expired')"
+						 "  RETURNING t.job_id, t.sms_id), "
+						 "queued AS ("
+						 "  INSERT INTO smsdist.pcm_queue (sms_id)"
+						 "  SELECT DISTINCT t.sms_id FROM live"
+						 "    JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
+						 "    JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
+						 "      ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at) "
+						 "SELECT live.job_id::text, live.source_version,"
+						 "       (SELECT count(*) FROM targets WHERE targets.job_id = live.job_id)"
+						 "  FROM live ORDER BY live.job_id",
+						 3, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reporting the live jobs of a removed package failed");
 	t = SPI_tuptable;
 	n = SPI_processed;
@@ -553,7 +553,7 @@ despool_content_gone(WorkItem *w)
 						   (long long) waiting);
 	}
 	if (n > 0)
-		(void) SPI_execute("SELECT smsdist.wake('offer_manager')", false, 0);
+		(void) sms_execute_kept_noargs("SELECT smsdist.wake('offer_manager')", false, 0);
 }
 
 
@@ -572,9 +572,9 @@ despool_choose_drive(bool *fallback)
 	uint64		best_free = 0;
 
 	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND role = 'site_server_drive' AND enabled"
+						 " ORDER BY site_system_id",
+						 1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: listing site-server drives failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

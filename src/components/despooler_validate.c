@@ -39,6 +39,7 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "kept_plan.h"
 #include "despooler_content.h"
 #include "despooler.h"
 #include "status.h"
@@ -379,23 +380,23 @@ next_location(TimestampTz *next_due)
 	Datum		d;
 
 	*next_due = DT_NOEND;
-	if (SPI_execute_with_args("SELECT l.package_id::text, l.site_system_id, l.source_version,"
-							  "       d.root_directory::text || '/SMS_PKG' || d.share_letter::text, b.manifest,"
-							  "       (v.requested_at IS NOT NULL"
-							  "        OR ($2 > 0 AND coalesce(v.checked_at, l.published_at)"
-							  "                       <= clock_timestamp() - make_interval(secs => $2))) AS due,"
-							  "       coalesce(v.checked_at, l.published_at) + make_interval(secs => $2)"
-							  "  FROM smsdist.package_locations l"
-							  "  JOIN smsdist.site_systems d ON d.site_system_id = l.site_system_id"
-							  "   AND d.site_code = l.site_code AND d.role = 'distribution_point' AND d.enabled"
-							  "  JOIN smsdist.package_builds b ON b.package_id = l.package_id"
-							  "   AND b.source_version = l.source_version AND b.state = 'ready' AND b.manifest IS NOT NULL"
-							  "  LEFT JOIN smsdist.content_validations v ON v.package_id = l.package_id"
-							  "   AND v.site_code = l.site_code AND v.site_system_id = l.site_system_id"
-							  " WHERE l.site_code = $1"
-							  "   AND (v.requested_at IS NOT NULL OR $2 > 0)"
-							  " ORDER BY 6 DESC, v.requested_at NULLS LAST, 7, 1, 2 LIMIT 1",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (sms_execute_kept("SELECT l.package_id::text, l.site_system_id, l.source_version,"
+						 "       d.root_directory::text || '/SMS_PKG' || d.share_letter::text, b.manifest,"
+						 "       (v.requested_at IS NOT NULL"
+						 "        OR ($2 > 0 AND coalesce(v.checked_at, l.published_at)"
+						 "                       <= clock_timestamp() - make_interval(secs => $2))) AS due,"
+						 "       coalesce(v.checked_at, l.published_at) + make_interval(secs => $2)"
+						 "  FROM smsdist.package_locations l"
+						 "  JOIN smsdist.site_systems d ON d.site_system_id = l.site_system_id"
+						 "   AND d.site_code = l.site_code AND d.role = 'distribution_point' AND d.enabled"
+						 "  JOIN smsdist.package_builds b ON b.package_id = l.package_id"
+						 "   AND b.source_version = l.source_version AND b.state = 'ready' AND b.manifest IS NOT NULL"
+						 "  LEFT JOIN smsdist.content_validations v ON v.package_id = l.package_id"
+						 "   AND v.site_code = l.site_code AND v.site_system_id = l.site_system_id"
+						 " WHERE l.site_code = $1"
+						 "   AND (v.requested_at IS NOT NULL OR $2 > 0)"
+						 " ORDER BY 6 DESC, v.requested_at NULLS LAST, 7, 1, 2 LIMIT 1",
+						 2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: looking for content to validate failed");
 	if (SPI_processed == 0)
 		return NULL;
@@ -456,22 +457,22 @@ record_check(Location *loc, const char *result, Findings *f, const char *detail,
 	values[11] = BoolGetDatum(repaired);
 	values[12] = BoolGetDatum(keep_request);
 	values[13] = TimestampTzGetDatum(loc->started);
-	if (SPI_execute_with_args("INSERT INTO smsdist.content_validations AS v"
-							  "       (package_id, site_code, site_system_id, checked_at, source_version, result,"
-							  "        missing_count, extra_count, changed_count, wrong_type_count, findings, detail,"
-							  "        repaired_at)"
-							  " SELECT $1, $2, $3, clock_timestamp(), $4, $5, $6, $7, $8, $9, $10, $11,"
-							  "        CASE WHEN $12 THEN clock_timestamp() END"
-							  "  WHERE EXISTS (SELECT 1 FROM smsdist.package_locations l"
-							  "                 WHERE l.package_id = $1 AND l.site_code = $2 AND l.site_system_id = $3)"
-							  " ON CONFLICT ON CONSTRAINT content_validations_pkey DO UPDATE"
-							  "   SET checked_at = EXCLUDED.checked_at, source_version = $4, result = $5,"
-							  "       missing_count = $6, extra_count = $7, changed_count = $8, wrong_type_count = $9,"
-							  "       findings = $10, detail = $11,"
-							  "       repaired_at = CASE WHEN $12 THEN clock_timestamp() ELSE v.repaired_at END,"
-							  "       requested_at = CASE WHEN $13 OR v.requested_at > $14 THEN v.requested_at END,"
-							  "       requested_by = CASE WHEN $13 OR v.requested_at > $14 THEN v.requested_by END",
-							  14, types, values, nulls, false, 0) < 0)
+	if (sms_execute_kept("INSERT INTO smsdist.content_validations AS v"
+						 "       (package_id, site_code, site_system_id, checked_at, source_version, result,"
+						 "        missing_count, extra_count, changed_count, wrong_type_count, findings, detail,"
+						 "        repaired_at)"
+						 " SELECT $1, $2, $3, clock_timestamp(), $4, $5, $6, $7, $8, $9, $10, $11,"
+						 "        CASE WHEN $12 THEN clock_timestamp() END"
+						 "  WHERE EXISTS (SELECT 1 FROM smsdist.package_locations l"
+						 "                 WHERE l.package_id = $1 AND l.site_code = $2 AND l.site_system_id = $3)"
+						 " ON CONFLICT ON CONSTRAINT content_validations_pkey DO UPDATE"
+						 "   SET checked_at = EXCLUDED.checked_at, source_version = $4, result = $5,"
+						 "       missing_count = $6, extra_count = $7, changed_count = $8, wrong_type_count = $9,"
+						 "       findings = $10, detail = $11,"
+						 "       repaired_at = CASE WHEN $12 THEN clock_timestamp() ELSE v.repaired_at END,"
+						 "       requested_at = CASE WHEN $13 OR v.requested_at > $14 THEN v.requested_at END,"
+						 "       requested_by = CASE WHEN $13 OR v.requested_at > $14 THEN v.requested_by END",
+						 14, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "smsdist despooler: recording a content validation failed");
 }
 
@@ -491,10 +492,10 @@ repair_source(Location *loc, char **problem, bool *rebuilding)
 
 	*problem = NULL;
 	*rebuilding = false;
-	if (SPI_execute_with_args("SELECT file_path, sha256, bytes, base_version IS NOT NULL, received"
-							  "  FROM smsdist.package_builds"
-							  " WHERE package_id = $1 AND source_version = $2 AND state = 'ready'",
-							  2, types, values, NULL, true, 1) != SPI_OK_SELECT)
+	if (sms_execute_kept("SELECT file_path, sha256, bytes, base_version IS NOT NULL, received"
+						 "  FROM smsdist.package_builds"
+						 " WHERE package_id = $1 AND source_version = $2 AND state = 'ready'",
+						 2, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist despooler: reading the package file of a location failed");
 	if (SPI_processed == 0 || SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) == NULL)
 	{
@@ -523,14 +524,14 @@ repair_source(Location *loc, char **problem, bool *rebuilding)
 		*problem = psprintf("%s; it came from the parent site: distribute the package again", damage);
 		return NULL;
 	}
-	if (SPI_execute_with_args("UPDATE smsdist.package_builds SET state = 'building', error = $3, stream_id = NULL,"
-							  "       updated_at = clock_timestamp()"
-							  " WHERE package_id = $1 AND source_version = $2 AND state = 'ready'",
-							  3, (Oid[]) {TEXTOID, INT4OID, TEXTOID},
-							  (Datum[]) {values[0], values[1], CStringGetTextDatum(damage)},
-							  NULL, false, 0) < 0)
+	if (sms_execute_kept("UPDATE smsdist.package_builds SET state = 'building', error = $3, stream_id = NULL,"
+						 "       updated_at = clock_timestamp()"
+						 " WHERE package_id = $1 AND source_version = $2 AND state = 'ready'",
+						 3, (Oid[]) {TEXTOID, INT4OID, TEXTOID},
+						 (Datum[]) {values[0], values[1], CStringGetTextDatum(damage)},
+						 NULL, false, 0) < 0)
 		elog(ERROR, "smsdist despooler: compressing the package again failed");
-	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
+	(void) sms_execute_kept_noargs("SELECT smsdist.wake('scheduler')", false, 0);
 	*rebuilding = true;
 	*problem = psprintf("%s; compressing it again, then the tree is repaired", damage);
 	return NULL;

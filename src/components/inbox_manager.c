@@ -102,9 +102,9 @@ sms_inbox_manager_step(void)
 	values[0] = CStringGetTextDatum(sms_site_code);
 	box = sms_instruction_outbox();
 	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND role = 'client_access_point' AND enabled"
+						 " ORDER BY site_system_id",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist inbox manager: reading client access points failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 		caps = lappend(caps, MemoryContextStrdup(sms_step_context,

@@ -73,22 +73,22 @@ due_control_pushes(void)
 	MemoryContext old;
 
 	/* a retry that failed again (or ended otherwise) before it was sent: nothing to retry below */
-	if (SPI_execute("DELETE FROM smsdist.job_control_pushes c USING smsdist.jobs j"
-					" WHERE j.job_id = c.job_id AND c.state = 'pending' AND j.state NOT IN ('pending', 'active')",
-					false, 0) != SPI_OK_DELETE)
+	if (sms_execute_kept_noargs("DELETE FROM smsdist.job_control_pushes c USING smsdist.jobs j"
+								" WHERE j.job_id = c.job_id AND c.state = 'pending' AND j.state NOT IN ('pending', 'active')",
+								false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist sender: forgetting retries of jobs that ended failed");
-	if (SPI_execute("SELECT c.job_id::text, j.package_id::text, c.hop::text, c.state::text,"
-					"       coalesce(c.reason, ''), c.queued_at::text, c.last_error,"
-					"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
-					"         WHERE a.target_site_code = c.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
-					"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
-					" WHERE (c.attempted_at IS NULL"
-					"        OR c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6))))"
-					"           <= clock_timestamp())"
-					/* a retry once the job runs again here: a copy never runs before its job */
-					"   AND (c.state <> 'pending' OR j.state = 'active')"
-					" ORDER BY c.hop, c.queued_at, c.job_id",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT c.job_id::text, j.package_id::text, c.hop::text, c.state::text,"
+								"       coalesce(c.reason, ''), c.queued_at::text, c.last_error,"
+								"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+								"         WHERE a.target_site_code = c.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
+								"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
+								" WHERE (c.attempted_at IS NULL"
+								"        OR c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6))))"
+								"           <= clock_timestamp())"
+								/* a retry once the job runs again here: a copy never runs before its job */
+								"   AND (c.state <> 'pending' OR j.state = 'active')"
+								" ORDER BY c.hop, c.queued_at, c.job_id",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for job changes to pass on failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -125,9 +125,9 @@ control_pushed(const ControlPush *p, const char *answer)
 	values[3] = CStringGetTextDatum(p->state);
 	/* (a newer change queued meanwhile stays, and is sent next) */
 	if (sms_execute_kept("DELETE FROM smsdist.job_control_pushes"
-							  " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
-							  "   AND state = $4::smsdist.job_state",
-							  4, types, values, NULL, false, 0) != SPI_OK_DELETE)
+						 " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
+						 "   AND state = $4::smsdist.job_state",
+						 4, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist sender: recording the job change passed to site %s failed", p->hop);
 	refs.job_id = p->job_id;
 	refs.package_id = p->package_id;
@@ -153,10 +153,10 @@ control_push_failed(const ControlPush *p, const char *err)
 	values[3] = CStringGetTextDatum(p->state);
 	values[4] = CStringGetTextDatum(clean);
 	if (sms_execute_kept("UPDATE smsdist.job_control_pushes"
-							  "   SET attempted_at = clock_timestamp(), attempts = attempts + 1, last_error = $5"
-							  " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
-							  "   AND state = $4::smsdist.job_state",
-							  5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+						 "   SET attempted_at = clock_timestamp(), attempts = attempts + 1, last_error = $5"
+						 " WHERE job_id = $1 AND hop = $2 AND queued_at = $3::timestamptz"
+						 "   AND state = $4::smsdist.job_state",
+						 5, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist sender: recording a failed job change for site %s failed", p->hop);
 	if (p->last_error != NULL && strcmp(p->last_error, clean) == 0)
 		return;
@@ -229,10 +229,10 @@ sms_push_job_control(void)
 	}
 	PG_END_TRY();
 
-	if (SPI_execute("SELECT min(c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6)))))"
-					"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
-					" WHERE c.attempted_at IS NOT NULL AND (c.state <> 'pending' OR j.state = 'active')",
-					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (sms_execute_kept_noargs("SELECT min(c.attempted_at + make_interval(secs => least(60, power(2, least(c.attempts, 6)))))"
+								"  FROM smsdist.job_control_pushes c JOIN smsdist.jobs j ON j.job_id = c.job_id"
+								" WHERE c.attempted_at IS NOT NULL AND (c.state <> 'pending' OR j.state = 'active')",
+								false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

@@ -182,26 +182,26 @@ offers(void)
 	char		err[512];
 	char		name[SMS_FMT_NAME_BUFLEN];
 
-	if (SPI_execute("SELECT a.advert_id::text, a.name::text, a.package_id::text, a.program_name::text,"
-					"       pr.command_line::text, coalesce(array_to_string(pr.platforms, ','), ''),"
-					"       extract(epoch FROM a.offer_time)::bigint, a.offer_time_utc,"
-					"       extract(epoch FROM a.expires_time)::bigint, a.expires_time_utc,"
-					"       a.collection_id::text,"
-					"       (SELECT string_agg(extract(epoch FROM s.assign_time)::bigint || ':' || s.assign_time_utc::text"
-					"                          || ':' || coalesce((extract(epoch FROM s.recur_every) / 60)::bigint, 0),"
-					"                          ',' ORDER BY s.assign_time)"
-					"          FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id),"
-					/* the collection's windows: start minute, duration, SMS_DAY_* bits (mon = 1) */
-					"       (SELECT string_agg((extract(hour FROM w.start_time) * 60 + extract(minute FROM w.start_time))::int"
-					"                          || ':' || w.duration_minutes || ':'"
-					"                          || (SELECT sum(1 << (array_position(enum_range(NULL::smsdist.weekday), d) - 1))"
-					"                                FROM unnest(w.days) d), ',')"
-					"          FROM smsdist.maintenance_windows w WHERE w.collection_id = a.collection_id AND w.enabled),"
-					"       a.rerun_behaviour"
-					"  FROM smsdist.advertisements a"
-					"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
-					" WHERE a.enabled ORDER BY a.advert_id",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT a.advert_id::text, a.name::text, a.package_id::text, a.program_name::text,"
+								"       pr.command_line::text, coalesce(array_to_string(pr.platforms, ','), ''),"
+								"       extract(epoch FROM a.offer_time)::bigint, a.offer_time_utc,"
+								"       extract(epoch FROM a.expires_time)::bigint, a.expires_time_utc,"
+								"       a.collection_id::text,"
+								"       (SELECT string_agg(extract(epoch FROM s.assign_time)::bigint || ':' || s.assign_time_utc::text"
+								"                          || ':' || coalesce((extract(epoch FROM s.recur_every) / 60)::bigint, 0),"
+								"                          ',' ORDER BY s.assign_time)"
+								"          FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id),"
+								/* the collection's windows: start minute, duration, SMS_DAY_* bits (mon = 1) */
+								"       (SELECT string_agg((extract(hour FROM w.start_time) * 60 + extract(minute FROM w.start_time))::int"
+								"                          || ':' || w.duration_minutes || ':'"
+								"                          || (SELECT sum(1 << (array_position(enum_range(NULL::smsdist.weekday), d) - 1))"
+								"                                FROM unnest(w.days) d), ',')"
+								"          FROM smsdist.maintenance_windows w WHERE w.collection_id = a.collection_id AND w.enabled),"
+								"       a.rerun_behaviour"
+								"  FROM smsdist.advertisements a"
+								"  JOIN smsdist.programs pr ON pr.package_id = a.package_id AND pr.program_name = a.program_name"
+								" WHERE a.enabled ORDER BY a.advert_id",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist offer manager: reading advertisements failed");
 	ads = SPI_tuptable;
 	nads = SPI_processed;
@@ -401,16 +401,16 @@ record_icon(const char *package_id, int32 version, const char *icon_file, const 
 	nulls[4] = sha256 ? ' ' : 'n';
 	nulls[5] = problem ? ' ' : 'n';
 	if (sms_execute_kept("INSERT INTO smsdist.package_icons AS i"
-							  "       (package_id, source_version, icon_file, sha256, bytes, problem)"
-							  " VALUES ($1, $2, $3, $4, $5, $6)"
-							  " ON CONFLICT (package_id) DO UPDATE"
-							  "   SET source_version = EXCLUDED.source_version, icon_file = EXCLUDED.icon_file,"
-							  "       sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, problem = EXCLUDED.problem,"
-							  "       checked_at = clock_timestamp()"
-							  " WHERE (i.source_version, i.icon_file, i.sha256, i.bytes, i.problem)"
-							  "       IS DISTINCT FROM (EXCLUDED.source_version, EXCLUDED.icon_file,"
-							  "                         EXCLUDED.sha256, EXCLUDED.bytes, EXCLUDED.problem)",
-							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+						 "       (package_id, source_version, icon_file, sha256, bytes, problem)"
+						 " VALUES ($1, $2, $3, $4, $5, $6)"
+						 " ON CONFLICT (package_id) DO UPDATE"
+						 "   SET source_version = EXCLUDED.source_version, icon_file = EXCLUDED.icon_file,"
+						 "       sha256 = EXCLUDED.sha256, bytes = EXCLUDED.bytes, problem = EXCLUDED.problem,"
+						 "       checked_at = clock_timestamp()"
+						 " WHERE (i.source_version, i.icon_file, i.sha256, i.bytes, i.problem)"
+						 "       IS DISTINCT FROM (EXCLUDED.source_version, EXCLUDED.icon_file,"
+						 "                         EXCLUDED.sha256, EXCLUDED.bytes, EXCLUDED.problem)",
+						 6, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist offer manager: recording a package icon failed");
 	if (SPI_processed > 0 && problem != NULL)
 	{
@@ -467,7 +467,7 @@ forget_icons(List *with_icon)
 	values[0] = ids ? makeArrayResult(ids, CurrentMemoryContext)
 		: PointerGetDatum(construct_empty_array(TEXTOID));
 	if (sms_execute_kept("DELETE FROM smsdist.package_icons WHERE package_id <> ALL ($1)",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+						 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist offer manager: forgetting package icons failed");
 }
 
@@ -487,21 +487,21 @@ packages(void)
 	char		name[SMS_FMT_NAME_BUFLEN];
 
 	if (sms_execute_kept("SELECT p.package_id::text, p.name::text, p.version::text, p.manufacturer::text,"
-							  "       p.language::text, l.source_version,"
-							  "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256,"
-							  "                repeat('0', 64)),"
-							  "       p.icon_file,"
-							  "       (SELECT l2.path FROM smsdist.package_locations l2"
-							  "         WHERE l2.package_id = p.package_id AND l2.site_code = $1"
-							  "           AND l2.source_version = l.source_version ORDER BY l2.site_system_id LIMIT 1)"
-							  "  FROM smsdist.packages p"
-							  "  JOIN LATERAL (SELECT max(source_version) AS source_version FROM smsdist.package_locations l"
-							  "                 WHERE l.package_id = p.package_id AND l.site_code = $1) l ON l.source_version IS NOT NULL"
-							  "  LEFT JOIN smsdist.package_builds b"
-							  "    ON b.package_id = p.package_id AND b.source_version = l.source_version"
-							  " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
-							  " ORDER BY 1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "       p.language::text, l.source_version,"
+						 "       coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256,"
+						 "                repeat('0', 64)),"
+						 "       p.icon_file,"
+						 "       (SELECT l2.path FROM smsdist.package_locations l2"
+						 "         WHERE l2.package_id = p.package_id AND l2.site_code = $1"
+						 "           AND l2.source_version = l.source_version ORDER BY l2.site_system_id LIMIT 1)"
+						 "  FROM smsdist.packages p"
+						 "  JOIN LATERAL (SELECT max(source_version) AS source_version FROM smsdist.package_locations l"
+						 "                 WHERE l.package_id = p.package_id AND l.site_code = $1) l ON l.source_version IS NOT NULL"
+						 "  LEFT JOIN smsdist.package_builds b"
+						 "    ON b.package_id = p.package_id AND b.source_version = l.source_version"
+						 " WHERE p.package_id IN (SELECT package_id FROM smsdist.advertisements WHERE enabled)"
+						 " ORDER BY 1",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist offer manager: reading packages failed");
 	pkgs = SPI_tuptable;
 	npkgs = SPI_processed;
@@ -539,10 +539,10 @@ packages(void)
 		v2[1] = values[0];
 		v2[2] = Int32GetDatum((int32) pf.source_version);
 		if (sms_execute_kept("SELECT program_name::text, command_line::text,"
-								  "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0),"
-								  "       run_with = 'user_rights'"
-								  "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
-								  1, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
+							 "       coalesce(array_to_string(platforms, ','), ''), coalesce(max_run_minutes, 0),"
+							 "       run_with = 'user_rights'"
+							 "  FROM smsdist.programs WHERE package_id = $1 ORDER BY 1",
+							 1, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading programs failed");
 		pf.nprograms = SPI_processed;
 		pf.programs = palloc0(sizeof(SmsPackageProgram) * Max(pf.nprograms, 1));
@@ -567,11 +567,11 @@ packages(void)
 		want(SMS_FMT_DIR_PKGINFO, name, buf, len);
 
 		if (sms_execute_kept("SELECT l.site_code::text, s.name::text, l.path"
-								  "  FROM smsdist.package_locations l"
-								  "  JOIN smsdist.site_systems s ON s.site_system_id = l.site_system_id"
-								  " WHERE l.package_id = $1 AND l.site_code = $2 AND l.source_version = $3"
-								  " ORDER BY l.site_system_id",
-								  3, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
+							 "  FROM smsdist.package_locations l"
+							 "  JOIN smsdist.site_systems s ON s.site_system_id = l.site_system_id"
+							 " WHERE l.package_id = $1 AND l.site_code = $2 AND l.source_version = $3"
+							 " ORDER BY l.site_system_id",
+							 3, t2, v2, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist offer manager: reading locations failed");
 		nal.package_id = pf.package_id;
 		nal.source_version = pf.source_version;
@@ -658,21 +658,21 @@ policies(void)
 	/* (the PCM writer stores policies too: one at a time) */
 	sms_lock_machine_policies();
 	if (sms_execute_kept(ADVERT_COLLECTIONS_SQL
-							  ", cand AS ("
-							  "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"
-							  "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
-							  "  UNION SELECT p.sms_id::text FROM smsdist.machine_policies p"
-							  "    LEFT JOIN smsdist.system_resources r ON r.sms_id = p.sms_id"
-							  "   WHERE p.policy IS NULL OR r.sms_id IS NULL"
-							  "      OR p.policy->'advertisements' IS DISTINCT FROM '[]'::jsonb"
-							  "      OR p.policy->'maintenance_windows' IS DISTINCT FROM '[]'::jsonb"
-							  "      OR p.policy->>'site' IS DISTINCT FROM r.site_code::text"
-							  "      OR p.policy->>'platform' IS DISTINCT FROM r.platform::text"
-							  "      OR EXISTS (SELECT 1 FROM smsdist.maintenance_windows w"
-							  "                   JOIN smsdist.collection_members m ON m.collection_id = w.collection_id"
-							  "                  WHERE m.sms_id = p.sms_id AND w.enabled)) "
-							  "SELECT smsdist.store_machine_policies(array(SELECT sms_id FROM cand))",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+						 ", cand AS ("
+						 "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"
+						 "    JOIN smsdist.system_resources r ON r.sms_id = m.sms_id AND r.site_code = $1"
+						 "  UNION SELECT p.sms_id::text FROM smsdist.machine_policies p"
+						 "    LEFT JOIN smsdist.system_resources r ON r.sms_id = p.sms_id"
+						 "   WHERE p.policy IS NULL OR r.sms_id IS NULL"
+						 "      OR p.policy->'advertisements' IS DISTINCT FROM '[]'::jsonb"
+						 "      OR p.policy->'maintenance_windows' IS DISTINCT FROM '[]'::jsonb"
+						 "      OR p.policy->>'site' IS DISTINCT FROM r.site_code::text"
+						 "      OR p.policy->>'platform' IS DISTINCT FROM r.platform::text"
+						 "      OR EXISTS (SELECT 1 FROM smsdist.maintenance_windows w"
+						 "                   JOIN smsdist.collection_members m ON m.collection_id = w.collection_id"
+						 "                  WHERE m.sms_id = p.sms_id AND w.enabled)) "
+						 "SELECT smsdist.store_machine_policies(array(SELECT sms_id FROM cand))",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist offer manager: updating machine policies failed");
 	{
 		bool		isnull;
@@ -705,7 +705,7 @@ sms_offer_manager_step(void)
 	(void) policies();
 	if (changes > 0)
 	{
-		(void) SPI_execute("SELECT smsdist.wake('inbox_manager')", false, 0);
+		(void) sms_execute_kept_noargs("SELECT smsdist.wake('inbox_manager')", false, 0);
 		ereport(DEBUG1,
 				(errmsg("smsdist offer manager: %d instruction file%s changed",
 						changes, changes == 1 ? "" : "s")));

@@ -241,15 +241,15 @@ record_ready(const char *package_id, int version, const char *store,
 	values[6] = Int64GetDatum(manifest->total_bytes);
 	values[7] = Int32GetDatum(files);
 	if (sms_execute_kept("WITH b AS ("
-							  "UPDATE smsdist.package_builds"
-							  "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
-							  "       manifest = $6, source_bytes = $7, file_count = $8,"
-							  "       bytes_done = $7, finished_at = clock_timestamp(),"
-							  "       updated_at = clock_timestamp(), builder_pid = NULL,"
-							  "       retrying_since = NULL, next_attempt_at = NULL"
-							  " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
-							  "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
-							  8, types, values, NULL, false, 0) < 0)
+						 "UPDATE smsdist.package_builds"
+						 "   SET state = 'ready', file_path = $3, bytes = $4, sha256 = $5,"
+						 "       manifest = $6, source_bytes = $7, file_count = $8,"
+						 "       bytes_done = $7, finished_at = clock_timestamp(),"
+						 "       updated_at = clock_timestamp(), builder_pid = NULL,"
+						 "       retrying_since = NULL, next_attempt_at = NULL"
+						 " WHERE package_id = $1 AND source_version = $2 RETURNING 1) "
+						 "SELECT smsdist.wake('sender'), smsdist.wake('despooler')",
+						 8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist package builder: recording the build failed");
 	refs.package_id = package_id;
 	sms_status_message(SMS_SCHEDULER, SMS_INFO, SMS_MSG_PACKAGE_COMPRESSED, &refs,
@@ -318,19 +318,19 @@ record_store_full(const char *package_id, int version, const char *store, int64 
 	values[3] = Int32GetDatum(sms_disk_full_give_up_after);
 	values[4] = Int32GetDatum(Max(sms_poll_interval, 1));
 	if (sms_execute_kept("WITH old AS ("
-							  "  SELECT retrying_since FROM smsdist.package_builds"
-							  "   WHERE package_id = $1 AND source_version = $2 AND state = 'building' FOR UPDATE)"
-							  "UPDATE smsdist.package_builds b"
-							  "   SET error = $3, builder_pid = NULL, stream_id = NULL,"
-							  "       retrying_since = coalesce(old.retrying_since, clock_timestamp()),"
-							  "       next_attempt_at = clock_timestamp() + make_interval(secs => least($5,"
-							  "           power(2, least(greatest(b.attempts - 1, 0), 20)))),"
-							  "       updated_at = clock_timestamp()"
-							  "  FROM old"
-							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'"
-							  " RETURNING coalesce(clock_timestamp() - old.retrying_since > make_interval(secs => $4), false),"
-							  "           old.retrying_since IS NULL, b.next_attempt_at",
-							  5, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+						 "  SELECT retrying_since FROM smsdist.package_builds"
+						 "   WHERE package_id = $1 AND source_version = $2 AND state = 'building' FOR UPDATE)"
+						 "UPDATE smsdist.package_builds b"
+						 "   SET error = $3, builder_pid = NULL, stream_id = NULL,"
+						 "       retrying_since = coalesce(old.retrying_since, clock_timestamp()),"
+						 "       next_attempt_at = clock_timestamp() + make_interval(secs => least($5,"
+						 "           power(2, least(greatest(b.attempts - 1, 0), 20)))),"
+						 "       updated_at = clock_timestamp()"
+						 "  FROM old"
+						 " WHERE package_id = $1 AND source_version = $2 AND state = 'building'"
+						 " RETURNING coalesce(clock_timestamp() - old.retrying_since > make_interval(secs => $4), false),"
+						 "           old.retrying_since IS NULL, b.next_attempt_at",
+						 5, types, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist package builder: recording the full package store failed");
 	if (SPI_processed == 0)
 		return;					/* not building any more */
@@ -351,7 +351,7 @@ record_store_full(const char *package_id, int version, const char *store, int64 
 						   "Package %s version %d waits for room to be compressed: %s; it is tried again by itself, first at %s.",
 						   package_id, version, reason, timestamptz_to_str(next));
 	}
-	(void) SPI_execute("SELECT smsdist.wake('scheduler')", false, 0);
+	(void) sms_execute_kept_noargs("SELECT smsdist.wake('scheduler')", false, 0);
 }
 
 /*
@@ -584,16 +584,16 @@ smsdist_package_builder_main(Datum main_arg)
 
 		SPI_execute("SET LOCAL lock_timeout = '30s'", false, 0);
 		sms_execute_kept("SELECT pg_advisory_lock(smsdist.build_lock_key($1, $2))",
-							  2, t, v, NULL, false, 0);
+						 2, t, v, NULL, false, 0);
 		if (sms_execute_kept("UPDATE smsdist.package_builds b"
-								  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
-								  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
-								  "       updated_at = clock_timestamp()"
-								  "  FROM smsdist.packages p"
-								  " WHERE b.package_id = $1 AND b.source_version = $2"
-								  "   AND b.state = 'building' AND p.package_id = b.package_id"
-								  " RETURNING p.source_directory::text",
-								  2, t, v, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
+							 "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
+							 "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
+							 "       updated_at = clock_timestamp()"
+							 "  FROM smsdist.packages p"
+							 " WHERE b.package_id = $1 AND b.source_version = $2"
+							 "   AND b.state = 'building' AND p.package_id = b.package_id"
+							 " RETURNING p.source_directory::text",
+							 2, t, v, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
 			elog(ERROR, "smsdist package builder: could not claim the build");
 		if (SPI_processed == 1)
 		{
@@ -726,9 +726,9 @@ sms_build_small_package_here(const char *package_id, int version)
 	if (!sms_valid_sms_id(package_id, false))
 		return false;
 	if (sms_execute_kept("SELECT p.source_directory::text FROM smsdist.package_builds b"
-							  "  JOIN smsdist.packages p ON p.package_id = b.package_id"
-							  " WHERE b.package_id = $1 AND b.source_version = $2 AND b.state = 'building'",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  JOIN smsdist.packages p ON p.package_id = b.package_id"
+						 " WHERE b.package_id = $1 AND b.source_version = $2 AND b.state = 'building'",
+						 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: reading build %s.%d failed", package_id, version);
 	if (SPI_processed != 1)
 		return true;
@@ -736,11 +736,11 @@ sms_build_small_package_here(const char *package_id, int version)
 	if (!source_below(source, SMS_CHUNK_BYTES))
 		return false;
 	if (sms_execute_kept("UPDATE smsdist.package_builds"
-							  "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
-							  "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
-							  "       updated_at = clock_timestamp()"
-							  " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
-							  2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+						 "   SET attempts = attempts + 1, builder_pid = pg_backend_pid(),"
+						 "       started_at = clock_timestamp(), bytes_done = 0, error = NULL, next_attempt_at = NULL,"
+						 "       updated_at = clock_timestamp()"
+						 " WHERE package_id = $1 AND source_version = $2 AND state = 'building'",
+						 2, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist scheduler: claiming build %s.%d failed", package_id, version);
 
 	store = sms_package_store();

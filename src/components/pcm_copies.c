@@ -136,8 +136,8 @@ sms_pcm_retry_failing_servers(void)
 			next = f->retry_at;
 	}
 	if (requeue &&
-		SPI_execute("INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files"
-					"    ON CONFLICT (sms_id) DO NOTHING", false, 0) != SPI_OK_INSERT)
+		sms_execute_kept_noargs("INSERT INTO smsdist.pcm_queue (sms_id) SELECT sms_id FROM smsdist.pcm_files"
+								"    ON CONFLICT (sms_id) DO NOTHING", false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist run phase: queueing the files of a failing logon server failed");
 	return next;
 }
@@ -169,9 +169,9 @@ sms_site_server_dir(void)
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 
 	if (sms_execute_kept("SELECT root_directory::text FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'site_server_drive'"
-							  " ORDER BY site_system_id LIMIT 1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND role = 'site_server_drive'"
+						 " ORDER BY site_system_id LIMIT 1",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist: reading the site server failed");
 	return MemoryContextStrdup(sms_step_context,
 							   SPI_processed > 0 ?
@@ -190,9 +190,9 @@ sms_pcm_places(void)
 	pl.site_server = MemoryContextStrdup(sms_step_context,
 										 sms_pcm_domain_box(sms_site_server_dir()));
 	if (sms_execute_kept("SELECT root_directory::text || '/" SMS_FMT_DIR_PCINS "' FROM smsdist.site_systems"
-							  " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
-							  " ORDER BY site_system_id",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 " WHERE site_code = $1 AND role = 'logon_server' AND enabled"
+						 " ORDER BY site_system_id",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: reading the logon servers failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)

@@ -206,13 +206,13 @@ record_batch(void)
 		CStringGetTextDatum(sms_sig_signer_key_id(batch_signer))};
 
 		if (sms_execute_kept("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies, key_id)"
-								  "SELECT i, d, string_to_array(j, ','), s, $5, $6"
-								  "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
-								  "    ON CONFLICT (sms_id) DO UPDATE"
-								  "   SET domain = EXCLUDED.domain, jobs = EXCLUDED.jobs, sha256 = EXCLUDED.sha256,"
-								  "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
-								  "       written_at = clock_timestamp()",
-								  6, types, values, NULL, false, 0) != SPI_OK_INSERT)
+							 "SELECT i, d, string_to_array(j, ','), s, $5, $6"
+							 "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
+							 "    ON CONFLICT (sms_id) DO UPDATE"
+							 "   SET domain = EXCLUDED.domain, jobs = EXCLUDED.jobs, sha256 = EXCLUDED.sha256,"
+							 "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
+							 "       written_at = clock_timestamp()",
+							 6, types, values, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "smsdist run phase: recording PCM files failed");
 	}
 	if (forgotten != NIL)
@@ -221,7 +221,7 @@ record_batch(void)
 		Datum		values[1] = {text_array(forgotten)};
 
 		if (sms_execute_kept("DELETE FROM smsdist.pcm_files WHERE sms_id = ANY ($1::text[])",
-								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+							 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "smsdist run phase: forgetting PCM files failed");
 	}
 }
@@ -245,9 +245,9 @@ requeue_if_key_changed(void)
 		return;
 	values[0] = CStringGetTextDatum(id);
 	if (sms_execute_kept("INSERT INTO smsdist.pcm_queue (sms_id)"
-							  "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
-							  "    ON CONFLICT (sms_id) DO NOTHING",
-							  1, types, values, NULL, false, 0) != SPI_OK_INSERT)
+						 "SELECT sms_id FROM smsdist.pcm_files WHERE key_id IS DISTINCT FROM $1"
+						 "    ON CONFLICT (sms_id) DO NOTHING",
+						 1, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist run phase: queueing PCM files signed with another key failed");
 	if (SPI_processed > 0)
 		ereport(LOG,
@@ -267,9 +267,9 @@ requeue_if_key_changed(void)
 void
 sms_lock_machine_policies(void)
 {
-	if (SPI_execute("SELECT pg_catalog.pg_advisory_xact_lock("
-					" pg_catalog.hashtextextended('smsdist machine_policies', 0))",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT pg_catalog.pg_advisory_xact_lock("
+								" pg_catalog.hashtextextended('smsdist machine_policies', 0))",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist: locking machine_policies failed");
 }
 
@@ -289,16 +289,16 @@ refresh_policies(Datum batch)
 
 	sms_lock_machine_policies();
 	if (sms_execute_kept("DELETE FROM smsdist.machine_policies mp"
-							  " WHERE mp.sms_id = ANY ($1::text[])"
-							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+						 " WHERE mp.sms_id = ANY ($1::text[])"
+						 "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",
+						 1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "smsdist run phase: forgetting policies failed");
 	if (sms_execute_kept("SELECT smsdist.store_machine_policies(array("
-							  "  SELECT r.sms_id::text FROM smsdist.system_resources r"
-							  "   WHERE r.sms_id = ANY ($1::text[])"
-							  "     AND (r.site_code = $2"
-							  "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))))",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  SELECT r.sms_id::text FROM smsdist.system_resources r"
+						 "   WHERE r.sms_id = ANY ($1::text[])"
+						 "     AND (r.site_code = $2"
+						 "          OR EXISTS (SELECT 1 FROM smsdist.machine_policies mp WHERE mp.sms_id = r.sms_id))))",
+						 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: updating machine policies failed");
 }
 
@@ -349,13 +349,13 @@ take_queued_batch(int size, Datum *batch)
 	int			n;
 
 	if (sms_execute_kept("WITH pick AS MATERIALIZED ("
-							  "  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
-							  "   LIMIT $1 FOR UPDATE SKIP LOCKED), "
-							  "b AS ("
-							  "  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
-							  "  RETURNING q.sms_id)"
-							  "SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  SELECT sms_id FROM smsdist.pcm_queue ORDER BY queued_at"
+						 "   LIMIT $1 FOR UPDATE SKIP LOCKED), "
+						 "b AS ("
+						 "  DELETE FROM smsdist.pcm_queue q USING pick WHERE q.sms_id = pick.sms_id"
+						 "  RETURNING q.sms_id)"
+						 "SELECT array_agg(sms_id::text ORDER BY sms_id), count(*)::integer FROM b",
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: taking queued PCM files failed");
 	n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (n > 0)
@@ -458,24 +458,24 @@ sms_pcm_write_queued(void)
 	 * hashed all of pcm_files for every batch of 2,000.)
 	 */
 	if (sms_execute_kept("SELECT m.id,"
-							  "       (SELECT r.domain::text FROM smsdist.system_resources r"
-							  "         WHERE r.sms_id = m.id AND r.site_code = $2),"
-							  "       (SELECT f.domain::text FROM smsdist.pcm_files f WHERE f.sms_id = m.id)"
-							  "  FROM unnest($1::text[]) m(id)"
-							  " ORDER BY m.id",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "       (SELECT r.domain::text FROM smsdist.system_resources r"
+						 "         WHERE r.sms_id = m.id AND r.site_code = $2),"
+						 "       (SELECT f.domain::text FROM smsdist.pcm_files f WHERE f.sms_id = m.id)"
+						 "  FROM unnest($1::text[]) m(id)"
+						 " ORDER BY m.id",
+						 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: reading machines failed");
 	machines = SPI_tuptable;
 	nmachines = SPI_processed;
 	SPI_tuptable = NULL;		/* keep it: the next query makes its own */
 
 	/*
-	 * their live jobs, in machine then job order; the plan kept for a few
-	 * machines only (a generic plan is made for about ten, and joined a
+	 * their live jobs, in machine then job order; the generic plan kept
+	 * for a few machines only (it is made for about ten, and joined a
 	 * batch of 20,000 machines to their jobs in a nested loop)
 	 */
 	ret = n <= PCM_FEW_MACHINES
-		? sms_execute_kept(live_jobs_sql, 2, types, values, NULL, false, 0)
+		? sms_execute_kept_generic(live_jobs_sql, 2, types, values, NULL, false, 0)
 		: SPI_execute_with_args(live_jobs_sql, 2, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist run phase: reading live jobs failed");

@@ -188,7 +188,7 @@ calling_parent_site(void)
 	Datum		d;
 
 	SPI_connect();
-	if (SPI_execute("SELECT smsdist.calling_site('parent')::text", true, 1) != SPI_OK_SELECT ||
+	if (sms_execute_kept_noargs("SELECT smsdist.calling_site('parent')::text", true, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "smsdist receiver: checking the calling site failed");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -208,7 +208,7 @@ require_sent_by(const char *kind, const char *object_id, const char *source)
 	char		nulls[3] = {' ', ' ', source ? ' ' : 'n'};
 
 	if (sms_execute_kept("SELECT smsdist.require_sent_by($1, $2, $3::smsdist.site_code)",
-							  3, types, values, nulls, true, 0) != SPI_OK_SELECT)
+						 3, types, values, nulls, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist receiver: checking the source of %s %s failed", kind, object_id);
 }
 
@@ -332,13 +332,13 @@ record_package(const BeginArgs *a, const char *source)
 	char		nulls[5] = {' ', ' ', ' ', ' ', source ? ' ' : 'n'};
 
 	if (sms_execute_kept("INSERT INTO smsdist.packages"
-							  "       (package_id, name, source_directory, source_version, source_site)"
-							  "VALUES ($1, $2, $3, $4, $5)"
-							  "    ON CONFLICT (package_id) DO UPDATE"
-							  "   SET name = EXCLUDED.name, source_directory = EXCLUDED.source_directory"
-							  " WHERE (packages.name, packages.source_directory)"
-							  "       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.source_directory)",
-							  5, types, values, nulls, false, 0) != SPI_OK_INSERT)
+						 "       (package_id, name, source_directory, source_version, source_site)"
+						 "VALUES ($1, $2, $3, $4, $5)"
+						 "    ON CONFLICT (package_id) DO UPDATE"
+						 "   SET name = EXCLUDED.name, source_directory = EXCLUDED.source_directory"
+						 " WHERE (packages.name, packages.source_directory)"
+						 "       IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.source_directory)",
+						 5, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist receiver: recording package %s failed", a->package_id);
 }
 
@@ -421,14 +421,14 @@ start_or_resume_transfer(const BeginArgs *a)
 	values[4] = Int32GetDatum(a->base_version);
 	values[5] = a->stream_id ? CStringGetTextDatum(a->stream_id) : (Datum) 0;
 	if (sms_execute_kept("INSERT INTO smsdist.package_transfers"
-							  "       (package_id, source_version, total_bytes, sha256, base_version, stream_id)"
-							  "VALUES ($1, $2, $3, $4, nullif($5, 0), $6)"
-							  "    ON CONFLICT (package_id, source_version) DO UPDATE"
-							  "   SET total_bytes = EXCLUDED.total_bytes, sha256 = EXCLUDED.sha256,"
-							  "       bytes_received = 0, base_version = EXCLUDED.base_version,"
-							  "       stream_id = EXCLUDED.stream_id,"
-							  "       started_at = clock_timestamp(), updated_at = clock_timestamp()",
-							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+						 "       (package_id, source_version, total_bytes, sha256, base_version, stream_id)"
+						 "VALUES ($1, $2, $3, $4, nullif($5, 0), $6)"
+						 "    ON CONFLICT (package_id, source_version) DO UPDATE"
+						 "   SET total_bytes = EXCLUDED.total_bytes, sha256 = EXCLUDED.sha256,"
+						 "       bytes_received = 0, base_version = EXCLUDED.base_version,"
+						 "       stream_id = EXCLUDED.stream_id,"
+						 "       started_at = clock_timestamp(), updated_at = clock_timestamp()",
+						 6, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist receiver: recording the transfer failed");
 	return 0;
 }
@@ -783,7 +783,7 @@ record_removal_job(const EndArgs *e, Datum targets, const char *source)
 	Datum		values[1] = {CStringGetTextDatum(e->package_id)};
 
 	if (sms_execute_kept("SELECT 1 FROM smsdist.packages WHERE package_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist receiver: reading package %s failed", e->package_id);
 	/* never sent here (or deleted): nothing is published to remove */
 	if (SPI_processed == 0)
@@ -865,21 +865,21 @@ record_received_build(const char *package_id, int32 version, const char *final_p
 	values[3] = Int64GetDatum(row->total_bytes);
 	values[4] = CStringGetTextDatum(row->sha256);
 	if (sms_execute_kept("INSERT INTO smsdist.package_builds"
-							  "       (package_id, source_version, state, file_path, bytes, sha256,"
-							  "        started_at, finished_at, received, base_version)"
-							  "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp(),"
-							  "       true, t.base_version"
-							  "  FROM smsdist.package_transfers t"
-							  " WHERE t.package_id = $1 AND t.source_version = $2"
-							  "    ON CONFLICT (package_id, source_version) DO UPDATE"
-							  "   SET state = 'ready', file_path = EXCLUDED.file_path,"
-							  "       bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,"
-							  "       received = true, base_version = EXCLUDED.base_version,"
-							  "       error = NULL, builder_pid = NULL, stream_id = NULL,"
-							  "       manifest = NULL, source_bytes = NULL, file_count = NULL,"
-							  "       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
-							  "       updated_at = clock_timestamp()",
-							  5, types, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
+						 "       (package_id, source_version, state, file_path, bytes, sha256,"
+						 "        started_at, finished_at, received, base_version)"
+						 "SELECT $1, $2, 'ready', $3, $4, $5, t.started_at, clock_timestamp(),"
+						 "       true, t.base_version"
+						 "  FROM smsdist.package_transfers t"
+						 " WHERE t.package_id = $1 AND t.source_version = $2"
+						 "    ON CONFLICT (package_id, source_version) DO UPDATE"
+						 "   SET state = 'ready', file_path = EXCLUDED.file_path,"
+						 "       bytes = EXCLUDED.bytes, sha256 = EXCLUDED.sha256,"
+						 "       received = true, base_version = EXCLUDED.base_version,"
+						 "       error = NULL, builder_pid = NULL, stream_id = NULL,"
+						 "       manifest = NULL, source_bytes = NULL, file_count = NULL,"
+						 "       started_at = EXCLUDED.started_at, finished_at = EXCLUDED.finished_at,"
+						 "       updated_at = clock_timestamp()",
+						 5, types, values, NULL, false, 0) != SPI_OK_INSERT || SPI_processed != 1)
 		elog(ERROR, "smsdist receiver: recording the package build failed");
 	receiver_delete_transfer(package_id, version, "the finished");
 }

@@ -79,16 +79,16 @@ receiver_check_target_sites(ArrayType *arr, const char *job_id)
 	values[0] = CStringGetTextDatum(sms_site_code);
 	values[1] = PointerGetDatum(arr);
 	if (sms_execute_kept("WITH RECURSIVE below(code, depth) AS ("
-							  "  SELECT $1, 0"
-							  "  UNION ALL"
-							  "  SELECT s.site_code::text, b.depth + 1"
-							  "    FROM smsdist.sites s JOIN below b ON s.parent_site_code::text = b.code"
-							  "   WHERE b.depth < 100)"
-							  "SELECT string_agg(DISTINCT t, ', ')"
-							  "  FROM unnest($2) t"
-							  " WHERE t NOT IN (SELECT code FROM below)"
-							  "   AND EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code::text = t)",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+						 "  SELECT $1, 0"
+						 "  UNION ALL"
+						 "  SELECT s.site_code::text, b.depth + 1"
+						 "    FROM smsdist.sites s JOIN below b ON s.parent_site_code::text = b.code"
+						 "   WHERE b.depth < 100)"
+						 "SELECT string_agg(DISTINCT t, ', ')"
+						 "  FROM unnest($2) t"
+						 " WHERE t NOT IN (SELECT code FROM below)"
+						 "   AND EXISTS (SELECT 1 FROM smsdist.sites s WHERE s.site_code::text = t)",
+						 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist receiver: checking the target sites failed");
 	outside = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
@@ -118,18 +118,18 @@ insert_job(const char *job_id, const char *job_type, const char *package_id,
 	char	   *other_package;
 
 	if (sms_execute_kept("INSERT INTO smsdist.jobs"
-							  "       (job_id, job_type, package_id, target_type, target_sites,"
-							  "        include_subsites, comment, source_site)"
-							  "VALUES ($1, $2::smsdist.job_type, $3, 'sites', $4::smsdist.site_code[],"
-							  "        $5, 'sent by the parent site', $6)"
-							  "    ON CONFLICT (job_id) DO NOTHING",
-							  6, types, values, nulls, false, 0) != SPI_OK_INSERT)
+						 "       (job_id, job_type, package_id, target_type, target_sites,"
+						 "        include_subsites, comment, source_site)"
+						 "VALUES ($1, $2::smsdist.job_type, $3, 'sites', $4::smsdist.site_code[],"
+						 "        $5, 'sent by the parent site', $6)"
+						 "    ON CONFLICT (job_id) DO NOTHING",
+						 6, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist receiver: recording job %s failed", job_id);
 	if (SPI_processed == 1)
 		return true;
 
 	if (sms_execute_kept("SELECT job_type::text, package_id::text FROM smsdist.jobs WHERE job_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
+						 1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist receiver: reading job %s failed", job_id);
 	other_type = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	other_package = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -157,7 +157,7 @@ receiver_record_job(const char *job_id, const char *job_type, const char *packag
 		char		nulls[4] = {' ', ' ', ' ', source ? ' ' : 'n'};
 
 		if (sms_execute_kept("SELECT smsdist.record_run_job($1, $2, $3, $4::smsdist.site_code)",
-								  4, types, values, nulls, false, 0) != SPI_OK_SELECT)
+							 4, types, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "smsdist receiver: recording run-command job %s failed", job_id);
 	}
 	else

@@ -108,9 +108,9 @@ receiver_set_bytes_received(const char *package_id, int32 version, int64 bytes)
 	Int64GetDatum(bytes)};
 
 	if (sms_execute_kept("UPDATE smsdist.package_transfers"
-							  "   SET bytes_received = $3, updated_at = clock_timestamp()"
-							  " WHERE package_id = $1 AND source_version = $2",
-							  3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+						 "   SET bytes_received = $3, updated_at = clock_timestamp()"
+						 " WHERE package_id = $1 AND source_version = $2",
+						 3, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist receiver: updating the transfer failed");
 }
 
@@ -124,9 +124,9 @@ receiver_set_stream_total(const char *package_id, int32 version, int64 total_byt
 	Int64GetDatum(total_bytes), CStringGetTextDatum(sha256)};
 
 	if (sms_execute_kept("UPDATE smsdist.package_transfers"
-							  "   SET total_bytes = $3, sha256 = $4, updated_at = clock_timestamp()"
-							  " WHERE package_id = $1 AND source_version = $2",
-							  4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
+						 "   SET total_bytes = $3, sha256 = $4, updated_at = clock_timestamp()"
+						 " WHERE package_id = $1 AND source_version = $2",
+						 4, types, values, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "smsdist receiver: recording the size of the transfer failed");
 }
 

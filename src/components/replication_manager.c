@@ -112,8 +112,8 @@ due_pushes(void)
 	List	   *pushes = NIL;
 	MemoryContext old;
 
-	if (SPI_execute("SELECT advert_id, hop, details::text, conninfo FROM smsdist.advertisement_pushes_due()",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT advert_id, hop, details::text, conninfo FROM smsdist.advertisement_pushes_due()",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for advertisements to send failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -201,9 +201,9 @@ sms_replicate_advertisements(void)
 	}
 	PG_END_TRY();
 
-	if (SPI_execute("SELECT min(attempted_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
-					"  FROM smsdist.advertisement_pushes WHERE last_error IS NOT NULL",
-					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (sms_execute_kept_noargs("SELECT min(attempted_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
+								"  FROM smsdist.advertisement_pushes WHERE last_error IS NOT NULL",
+								false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

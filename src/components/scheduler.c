@@ -126,10 +126,10 @@ activate_due_jobs(bool *new_builds)
 	 * while its job was activated belonged to neither.
 	 */
 	ret = sms_execute_kept("SELECT 1 FROM smsdist.collections c"
-								" WHERE c.collection_id IN (SELECT j.target_collection_id FROM smsdist.jobs j"
-								"                            WHERE j.job_id = ANY ($1))"
-								" ORDER BY c.collection_id FOR SHARE",
-								1, types, values, NULL, false, 0);
+						   " WHERE c.collection_id IN (SELECT j.target_collection_id FROM smsdist.jobs j"
+						   "                            WHERE j.job_id = ANY ($1))"
+						   " ORDER BY c.collection_id FOR SHARE",
+						   1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: locking the jobs' collections failed: SPI code %d", ret);
 
@@ -138,10 +138,10 @@ activate_due_jobs(bool *new_builds)
 
 	/* one row per (run-command job, target machine) */
 	ret = sms_execute_kept("INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
-								"SELECT j, m.sms_id, m.site_code, 'waiting'"
-								"  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_machines(j) m"
-								"    ON CONFLICT DO NOTHING",
-								1, types, values, NULL, false, 0);
+						   "SELECT j, m.sms_id, m.site_code, 'waiting'"
+						   "  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_machines(j) m"
+						   "    ON CONFLICT DO NOTHING",
+						   1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording target machines failed: SPI code %d", ret);
 
@@ -154,32 +154,32 @@ activate_due_jobs(bool *new_builds)
 	 * builds (a failed one is tried again); the builders are started below.
 	 */
 	ret = sms_execute_kept("INSERT INTO smsdist.package_builds (package_id, source_version)"
-								"SELECT DISTINCT j.package_id, j.source_version FROM smsdist.jobs j"
-								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
-								"   AND j.job_type IN ('run_command', 'share_package')"
-								"    ON CONFLICT (package_id, source_version) DO UPDATE"
-								"   SET state = 'building', error = NULL, stream_id = NULL, updated_at = clock_timestamp(),"
-								"       retrying_since = NULL, next_attempt_at = NULL"
-								" WHERE package_builds.state IN ('failed', 'purged')",
-								1, types, values, NULL, false, 0);
+						   "SELECT DISTINCT j.package_id, j.source_version FROM smsdist.jobs j"
+						   " WHERE j.job_id = ANY ($1) AND j.state = 'active'"
+						   "   AND j.job_type IN ('run_command', 'share_package')"
+						   "    ON CONFLICT (package_id, source_version) DO UPDATE"
+						   "   SET state = 'building', error = NULL, stream_id = NULL, updated_at = clock_timestamp(),"
+						   "       retrying_since = NULL, next_attempt_at = NULL"
+						   " WHERE package_builds.state IN ('failed', 'purged')",
+						   1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording package builds failed: SPI code %d", ret);
 	*new_builds = SPI_processed > 0;
 
 	/* status message 3000 for every job that is now active */
 	ret = sms_execute_kept("INSERT INTO smsdist.status_messages"
-								"       (site_code, component, severity, message_id, message, job_id, package_id)"
-								"SELECT $2, 'scheduler', 'informational', " CppAsString2(SMS_MSG_JOB_ACTIVATED) ","
-								"       format('Job %s is active: Start After time reached; %s target site%s, %s target machine%s.',"
-								"              j.job_id, s.n, CASE WHEN s.n = 1 THEN '' ELSE 's' END,"
-								"              m.n, CASE WHEN m.n = 1 THEN '' ELSE 's' END),"
-								"       j.job_id, j.package_id"
-								"  FROM smsdist.jobs j"
-								"  CROSS JOIN LATERAL (SELECT count(*) AS n FROM smsdist.job_site_status x WHERE x.job_id = j.job_id) s"
-								"  CROSS JOIN LATERAL (SELECT count(*) AS n FROM smsdist.job_target_status x WHERE x.job_id = j.job_id) m"
-								" WHERE j.job_id = ANY ($1) AND j.state = 'active'"
-								" ORDER BY j.job_id",
-								2, types, values, NULL, false, 0);
+						   "       (site_code, component, severity, message_id, message, job_id, package_id)"
+						   "SELECT $2, 'scheduler', 'informational', " CppAsString2(SMS_MSG_JOB_ACTIVATED) ","
+						   "       format('Job %s is active: Start After time reached; %s target site%s, %s target machine%s.',"
+						   "              j.job_id, s.n, CASE WHEN s.n = 1 THEN '' ELSE 's' END,"
+						   "              m.n, CASE WHEN m.n = 1 THEN '' ELSE 's' END),"
+						   "       j.job_id, j.package_id"
+						   "  FROM smsdist.jobs j"
+						   "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM smsdist.job_site_status x WHERE x.job_id = j.job_id) s"
+						   "  CROSS JOIN LATERAL (SELECT count(*) AS n FROM smsdist.job_target_status x WHERE x.job_id = j.job_id) m"
+						   " WHERE j.job_id = ANY ($1) AND j.state = 'active'"
+						   " ORDER BY j.job_id",
+						   2, types, values, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "smsdist scheduler: recording activations failed: SPI code %d", ret);
 	return n;
@@ -259,13 +259,13 @@ start_builders(void)
 	uint64		n;
 	bool		all = true;
 
-	ret = SPI_execute("SELECT package_id::text, source_version FROM smsdist.package_builds"
-					  " WHERE state = 'building'"
-					  /* a full package store: not before its back-off has passed */
-					  "   AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
-					  "   AND pg_try_advisory_xact_lock(smsdist.build_lock_key(package_id, source_version))"
-					  " ORDER BY created_at",
-					  false, 0);
+	ret = sms_execute_kept_noargs("SELECT package_id::text, source_version FROM smsdist.package_builds"
+								  " WHERE state = 'building'"
+								  /* a full package store: not before its back-off has passed */
+								  "   AND (next_attempt_at IS NULL OR next_attempt_at <= clock_timestamp())"
+								  "   AND pg_try_advisory_xact_lock(smsdist.build_lock_key(package_id, source_version))"
+								  " ORDER BY created_at",
+								  false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: finding package builds failed: SPI code %d", ret);
 	tuptable = SPI_tuptable;
@@ -377,20 +377,20 @@ purge_package_store(void)
 		return;
 	last = now;
 
-	if (SPI_execute("WITH old AS ("
-					"  SELECT b.package_id, b.source_version, b.file_path"
-					"    FROM smsdist.package_builds b JOIN smsdist.packages p USING (package_id)"
-					"   WHERE b.state = 'ready' AND b.source_version < p.source_version"
-					"     AND NOT EXISTS (SELECT 1 FROM smsdist.jobs j"
-					"                      WHERE j.package_id = b.package_id"
-					"                        AND j.source_version = b.source_version"
-					"                        AND j.state IN ('pending', 'active'))"
-					"     FOR UPDATE OF b SKIP LOCKED)"
-					"UPDATE smsdist.package_builds b"
-					"   SET state = 'purged', file_path = NULL, updated_at = clock_timestamp()"
-					"  FROM old WHERE b.package_id = old.package_id AND b.source_version = old.source_version"
-					" RETURNING old.file_path",
-					false, 0) != SPI_OK_UPDATE_RETURNING)
+	if (sms_execute_kept_noargs("WITH old AS ("
+								"  SELECT b.package_id, b.source_version, b.file_path"
+								"    FROM smsdist.package_builds b JOIN smsdist.packages p USING (package_id)"
+								"   WHERE b.state = 'ready' AND b.source_version < p.source_version"
+								"     AND NOT EXISTS (SELECT 1 FROM smsdist.jobs j"
+								"                      WHERE j.package_id = b.package_id"
+								"                        AND j.source_version = b.source_version"
+								"                        AND j.state IN ('pending', 'active'))"
+								"     FOR UPDATE OF b SKIP LOCKED)"
+								"UPDATE smsdist.package_builds b"
+								"   SET state = 'purged', file_path = NULL, updated_at = clock_timestamp()"
+								"  FROM old WHERE b.package_id = old.package_id AND b.source_version = old.source_version"
+								" RETURNING old.file_path",
+								false, 0) != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "smsdist scheduler: purging old package versions failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -403,11 +403,11 @@ purge_package_store(void)
 	MemoryContextSwitchTo(old);
 
 	/* the deltas to a purged version go with it */
-	if (SPI_execute("DELETE FROM smsdist.package_deltas d USING smsdist.package_builds b"
-					" WHERE b.package_id = d.package_id AND b.source_version = d.source_version"
-					"   AND b.state <> 'ready'"
-					" RETURNING d.file_path",
-					false, 0) != SPI_OK_DELETE_RETURNING)
+	if (sms_execute_kept_noargs("DELETE FROM smsdist.package_deltas d USING smsdist.package_builds b"
+								" WHERE b.package_id = d.package_id AND b.source_version = d.source_version"
+								"   AND b.state <> 'ready'"
+								" RETURNING d.file_path",
+								false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "smsdist scheduler: purging old package deltas failed");
 	old = MemoryContextSwitchTo(sms_step_context);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -451,13 +451,13 @@ next_due_time(void)
 	bool		isnull;
 	Datum		d;
 
-	ret = SPI_execute("SELECT least("
-					  " (SELECT min(start_after) FROM smsdist.jobs WHERE state = 'pending'),"
-					  " (SELECT min(expires_at) FROM smsdist.jobs"
-					  "   WHERE state IN ('pending', 'active') AND expires_at IS NOT NULL),"
-					  " (SELECT min(next_attempt_at) FROM smsdist.package_builds"
-					  "   WHERE state = 'building' AND next_attempt_at > clock_timestamp()))",
-					  false, 1);	/* not read-only: it must see this step's updates */
+	ret = sms_execute_kept_noargs("SELECT least("
+								  " (SELECT min(start_after) FROM smsdist.jobs WHERE state = 'pending'),"
+								  " (SELECT min(expires_at) FROM smsdist.jobs"
+								  "   WHERE state IN ('pending', 'active') AND expires_at IS NOT NULL),"
+								  " (SELECT min(next_attempt_at) FROM smsdist.package_builds"
+								  "   WHERE state = 'building' AND next_attempt_at > clock_timestamp()))",
+								  false, 1);	/* not read-only: it must see this step's updates */
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist scheduler: finding the next due job failed: SPI code %d", ret);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -496,8 +496,8 @@ sms_scheduler_step(void)
 	if (nactivated > 0 && !new_builds)
 		sms_step_commit();
 	expire_jobs();
-	if (SPI_execute("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT smsdist.finish_done_jobs(), smsdist.expire_advertisement_targets()",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist scheduler: completing finished jobs failed");
 	if (!start_builders())
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);

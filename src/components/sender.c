@@ -179,44 +179,44 @@ find_send_rows(bool *stream, int64 *bytes)
 	values[2] = Int32GetDatum(sms_max_concurrent_sends);
 	values[3] = Int32GetDatum(sms_max_concurrent_sends_per_site);
 	ret = sms_execute_kept("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
-					  "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
-					  "       coalesce(b.state = 'building', false), coalesce(b.bytes, 0)"
-					  "  FROM smsdist.job_site_status s"
-					  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
-					  "  LEFT JOIN smsdist.package_builds b"
-					  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
-					  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying', 'running')"
-					  "   AND j.state = 'active'"
-					  "   AND (j.job_type = 'remove_package' OR b.state = 'ready'"
-					  /*
-					   * still being compressed: sent as it is written, if the
-					   * hop has a sender address and no site behind it has a
-					   * version a delta could be made from (sender_delta.c)
-					   */
-					  "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL"
-					  "            AND EXISTS (SELECT 1 FROM smsdist.sender_addresses a"
-					  "                         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled)"
-					  "            AND NOT EXISTS ("
-					  "            SELECT 1 FROM smsdist.job_site_status s2"
-					  "              JOIN smsdist.package_locations l"
-					  "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
-					  "             WHERE s2.job_id = s.job_id AND s2.phase = 'send'"
-					  "               AND smsdist.route_hop(s2.site_code) = smsdist.route_hop(s.site_code))))"
-					  /* the full package is needed and this site has only a delta: wait for it */
-					  "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
-					  /* a retry reaches the hop first (job_control.c): its old failure goes */
-					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
-					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
-					  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
-					  "        <= clock_timestamp())"
-					  /* not under way already, and within the limits (sender_fanout.c) */
-					  "   AND NOT EXISTS (SELECT 1 FROM running r"
-					  "                    WHERE r.job_id = s.job_id::text AND r.hop = smsdist.route_hop(s.site_code))"
-					  "   AND (SELECT count(*) FROM running) < $3"
-					  "   AND (SELECT count(*) FROM running r WHERE r.hop = smsdist.route_hop(s.site_code)) < $4"
-					  " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
-					  " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
-					  4, types, values, NULL, false, 1);
+						   "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+						   "       coalesce(b.state = 'building', false), coalesce(b.bytes, 0)"
+						   "  FROM smsdist.job_site_status s"
+						   "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
+						   "  LEFT JOIN smsdist.package_builds b"
+						   "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						   " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying', 'running')"
+						   "   AND j.state = 'active'"
+						   "   AND (j.job_type = 'remove_package' OR b.state = 'ready'"
+						   /*
+							* still being compressed: sent as it is written, if the
+							* hop has a sender address and no site behind it has a
+							* version a delta could be made from (sender_delta.c)
+							*/
+						   "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL"
+						   "            AND EXISTS (SELECT 1 FROM smsdist.sender_addresses a"
+						   "                         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled)"
+						   "            AND NOT EXISTS ("
+						   "            SELECT 1 FROM smsdist.job_site_status s2"
+						   "              JOIN smsdist.package_locations l"
+						   "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
+						   "             WHERE s2.job_id = s.job_id AND s2.phase = 'send'"
+						   "               AND smsdist.route_hop(s2.site_code) = smsdist.route_hop(s.site_code))))"
+						   /* the full package is needed and this site has only a delta: wait for it */
+						   "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
+						   /* a retry reaches the hop first (job_control.c): its old failure goes */
+						   "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+						   "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+						   "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
+						   "        <= clock_timestamp())"
+						   /* not under way already, and within the limits (sender_fanout.c) */
+						   "   AND NOT EXISTS (SELECT 1 FROM running r"
+						   "                    WHERE r.job_id = s.job_id::text AND r.hop = smsdist.route_hop(s.site_code))"
+						   "   AND (SELECT count(*) FROM running) < $3"
+						   "   AND (SELECT count(*) FROM running r WHERE r.hop = smsdist.route_hop(s.site_code)) < $4"
+						   " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
+						   " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
+						   4, types, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for work failed: SPI code %d", ret);
 	if (SPI_processed == 0)
@@ -259,21 +259,21 @@ read_transfer(Transfer *t)
 	nulls[2] = sites ? ' ' : 'n';
 	values[3] = BoolGetDatum(full_required);
 	ret = sms_execute_kept("SELECT j.job_type::text, j.package_id::text, coalesce(j.source_version, 0),"
-								"       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
-								"       $3,"
-								"       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
-								"       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, ''),"
-								"       coalesce(b.base_version, 0),"
-								"       $4,"
-								"       b.manifest, b.state::text, b.stream_id"
-								"  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
-								"  LEFT JOIN smsdist.package_builds b"
-								"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
-								"  LEFT JOIN LATERAL (SELECT * FROM smsdist.sender_addresses a"
-								"                      WHERE a.target_site_code = $2 AND a.enabled"
-								"                      ORDER BY a.priority LIMIT 1) a ON true"
-								" WHERE j.job_id = $1",
-								4, types, values, nulls, false, 0);
+						   "       p.name::text, p.source_directory::text, b.file_path, b.bytes, b.sha256,"
+						   "       $3,"
+						   "       a.conninfo::text, a.throttle::text, coalesce(a.pulse_block_kb, 0),"
+						   "       coalesce(a.pulse_delay_ms, 0), coalesce(a.hourly_rate_pct::text, ''),"
+						   "       coalesce(b.base_version, 0),"
+						   "       $4,"
+						   "       b.manifest, b.state::text, b.stream_id"
+						   "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
+						   "  LEFT JOIN smsdist.package_builds b"
+						   "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						   "  LEFT JOIN LATERAL (SELECT * FROM smsdist.sender_addresses a"
+						   "                      WHERE a.target_site_code = $2 AND a.enabled"
+						   "                      ORDER BY a.priority LIMIT 1) a ON true"
+						   " WHERE j.job_id = $1",
+						   4, types, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist sender: claiming a transfer failed: SPI code %d", ret);
 	t->job_type = sender_result_value(1);
@@ -304,7 +304,7 @@ read_transfer(Transfer *t)
 		Oid			run_types[2] = {TEXTOID, TEXTOID};
 
 		if (sms_execute_kept("SELECT smsdist.run_job_details($1, $2)::text",
-								  2, run_types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							 2, run_types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "smsdist sender: reading the run-command job failed");
 		t->run = sender_result_value(1);
 	}
@@ -365,10 +365,10 @@ transfer_done(Transfer *t, int64 sent)
 	{
 		/* what the hop now knows of the job's machines (push_targets) */
 		if (sms_execute_kept("INSERT INTO smsdist.job_target_pushes (job_id, hop, machines_md5)"
-								  "SELECT $1, $2, md5((smsdist.run_job_details($1, $2)->'machines')::text)"
-								  "    ON CONFLICT (job_id, hop) DO UPDATE"
-								  "   SET machines_md5 = EXCLUDED.machines_md5, pushed_at = clock_timestamp()",
-								  2, types, values, NULL, false, 0) < 0)
+							 "SELECT $1, $2, md5((smsdist.run_job_details($1, $2)->'machines')::text)"
+							 "    ON CONFLICT (job_id, hop) DO UPDATE"
+							 "   SET machines_md5 = EXCLUDED.machines_md5, pushed_at = clock_timestamp()",
+							 2, types, values, NULL, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording the machines sent failed");
 	}
 	if (strcmp(t->job_type, "remove_package") == 0)
@@ -544,16 +544,16 @@ push_targets(void)
 	uint64		n;
 	bool		failed = false;
 
-	if (SPI_execute("SELECT j.job_id::text, h.hop::text,"
-					"       (smsdist.run_job_details(j.job_id, h.hop)->'machines')::text AS machines,"
-					"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
-					"         WHERE a.target_site_code = h.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
-					"  FROM smsdist.jobs j"
-					"  JOIN smsdist.job_target_pushes p ON p.job_id = j.job_id"
-					"  CROSS JOIN LATERAL (SELECT p.hop) h"
-					" WHERE j.state = 'active' AND j.job_type = 'run_command'"
-					"   AND p.machines_md5 IS DISTINCT FROM md5((smsdist.run_job_details(j.job_id, h.hop)->'machines')::text)",
-					false, 0) != SPI_OK_SELECT)
+	if (sms_execute_kept_noargs("SELECT j.job_id::text, h.hop::text,"
+								"       (smsdist.run_job_details(j.job_id, h.hop)->'machines')::text AS machines,"
+								"       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+								"         WHERE a.target_site_code = h.hop AND a.enabled ORDER BY a.priority LIMIT 1)"
+								"  FROM smsdist.jobs j"
+								"  JOIN smsdist.job_target_pushes p ON p.job_id = j.job_id"
+								"  CROSS JOIN LATERAL (SELECT p.hop) h"
+								" WHERE j.state = 'active' AND j.job_type = 'run_command'"
+								"   AND p.machines_md5 IS DISTINCT FROM md5((smsdist.run_job_details(j.job_id, h.hop)->'machines')::text)",
+								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for changed machines failed");
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
@@ -589,9 +589,9 @@ push_targets(void)
 		values[1] = CStringGetTextDatum(hop);
 		values[2] = CStringGetTextDatum(machines);
 		if (sms_execute_kept("UPDATE smsdist.job_target_pushes"
-								  "   SET machines_md5 = md5($3), pushed_at = clock_timestamp()"
-								  " WHERE job_id = $1 AND hop = $2",
-								  3, types, values, NULL, false, 0) < 0)
+							 "   SET machines_md5 = md5($3), pushed_at = clock_timestamp()"
+							 " WHERE job_id = $1 AND hop = $2",
+							 3, types, values, NULL, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording the machines sent failed");
 	}
 	return failed;
@@ -690,9 +690,9 @@ sms_sender_step(void)
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 
 	/* retrying rows come due at their backoff time */
-	if (SPI_execute("SELECT min(updated_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
-					"  FROM smsdist.job_site_status WHERE phase = 'send' AND state = 'retrying'",
-					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (sms_execute_kept_noargs("SELECT min(updated_at + make_interval(secs => least(60, power(2, least(attempts, 6)))))"
+								"  FROM smsdist.job_site_status WHERE phase = 'send' AND state = 'retrying'",
+								false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);

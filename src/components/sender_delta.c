@@ -60,19 +60,19 @@ common_base_version(Transfer *t)
 	values[2] = CStringGetTextDatum(t->package_id);
 	values[3] = Int32GetDatum(t->version);
 	if (sms_execute_kept("WITH held AS ("
-							  "  SELECT s.site_code, min(l.source_version) AS lo, max(l.source_version) AS hi"
-							  "    FROM smsdist.job_site_status s"
-							  "    LEFT JOIN smsdist.package_locations l"
-							  "      ON l.package_id = $3 AND l.site_code = s.site_code"
-							  "   WHERE s.job_id = $1 AND s.phase = 'send'"
-							  "     AND smsdist.route_hop(s.site_code) = $2"
-							  "   GROUP BY s.site_code)"
-							  "SELECT min(h.lo) FROM held h"
-							  "  JOIN smsdist.package_builds b ON b.package_id = $3 AND b.source_version = h.lo"
-							  " WHERE b.manifest IS NOT NULL "
-							  "HAVING count(*) = (SELECT count(*) FROM held)"
-							  "   AND bool_and(h.lo = h.hi) AND min(h.lo) = max(h.lo) AND min(h.lo) < $4",
-							  4, types, values, NULL, false, 1) != SPI_OK_SELECT)
+						 "  SELECT s.site_code, min(l.source_version) AS lo, max(l.source_version) AS hi"
+						 "    FROM smsdist.job_site_status s"
+						 "    LEFT JOIN smsdist.package_locations l"
+						 "      ON l.package_id = $3 AND l.site_code = s.site_code"
+						 "   WHERE s.job_id = $1 AND s.phase = 'send'"
+						 "     AND smsdist.route_hop(s.site_code) = $2"
+						 "   GROUP BY s.site_code)"
+						 "SELECT min(h.lo) FROM held h"
+						 "  JOIN smsdist.package_builds b ON b.package_id = $3 AND b.source_version = h.lo"
+						 " WHERE b.manifest IS NOT NULL "
+						 "HAVING count(*) = (SELECT count(*) FROM held)"
+						 "   AND bool_and(h.lo = h.hi) AND min(h.lo) = max(h.lo) AND min(h.lo) < $4",
+						 4, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for a delta base failed");
 	if (SPI_processed == 0)
 		return 0;
@@ -160,8 +160,8 @@ sender_choose_file(Transfer *t)
 	values[1] = Int32GetDatum(t->version);
 	values[2] = Int32GetDatum(base);
 	if (sms_execute_kept("SELECT file_path, bytes, sha256 FROM smsdist.package_deltas"
-							  " WHERE package_id = $1 AND source_version = $2 AND base_version = $3",
-							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
+						 " WHERE package_id = $1 AND source_version = $2 AND base_version = $3",
+						 3, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: reading package deltas failed");
 	if (SPI_processed == 1)
 	{
@@ -183,8 +183,8 @@ sender_choose_file(Transfer *t)
 		Datum		values2[10];
 
 		if (sms_execute_kept("SELECT manifest FROM smsdist.package_builds"
-								  " WHERE package_id = $1 AND source_version = $3",
-								  3, types, values, NULL, false, 1) != SPI_OK_SELECT ||
+							 " WHERE package_id = $1 AND source_version = $3",
+							 3, types, values, NULL, false, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "smsdist sender: reading the base manifest failed");
 		base_manifest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -212,15 +212,15 @@ sender_choose_file(Transfer *t)
 		values2[8] = Int32GetDatum(res.files_kept);
 		values2[9] = Int64GetDatum(t->bytes);
 		if (sms_execute_kept("INSERT INTO smsdist.package_deltas"
-								  "       (package_id, source_version, base_version, file_path, bytes, sha256,"
-								  "        files_sent, files_deleted, files_kept, full_bytes)"
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-								  "    ON CONFLICT (package_id, source_version, base_version) DO UPDATE"
-								  "   SET file_path = EXCLUDED.file_path, bytes = EXCLUDED.bytes,"
-								  "       sha256 = EXCLUDED.sha256, files_sent = EXCLUDED.files_sent,"
-								  "       files_deleted = EXCLUDED.files_deleted, files_kept = EXCLUDED.files_kept,"
-								  "       full_bytes = EXCLUDED.full_bytes, created_at = clock_timestamp()",
-								  10, types2, values2, NULL, false, 0) != SPI_OK_INSERT)
+							 "       (package_id, source_version, base_version, file_path, bytes, sha256,"
+							 "        files_sent, files_deleted, files_kept, full_bytes)"
+							 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+							 "    ON CONFLICT (package_id, source_version, base_version) DO UPDATE"
+							 "   SET file_path = EXCLUDED.file_path, bytes = EXCLUDED.bytes,"
+							 "       sha256 = EXCLUDED.sha256, files_sent = EXCLUDED.files_sent,"
+							 "       files_deleted = EXCLUDED.files_deleted, files_kept = EXCLUDED.files_kept,"
+							 "       full_bytes = EXCLUDED.full_bytes, created_at = clock_timestamp()",
+							 10, types2, values2, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "smsdist sender: recording the delta failed");
 	}
 	if (bytes >= t->bytes)

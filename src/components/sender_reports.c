@@ -133,9 +133,9 @@ report_site_problem(const char *job, const char *hop, const char *site)
 	values[0] = CStringGetTextDatum(job);
 	values[1] = CStringGetTextDatum(site);
 	if (sms_execute_kept("SELECT smsdist.route_hop($2::smsdist.site_code)::text,"
-							  "       EXISTS (SELECT 1 FROM smsdist.job_site_status"
-							  "                WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute')",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+						 "       EXISTS (SELECT 1 FROM smsdist.job_site_status"
+						 "                WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute')",
+						 2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist sender: looking up a reported site failed");
 	route = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	sent = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), "t") == 0;
@@ -367,17 +367,17 @@ take_progress_report(PGconn *conn, const char *job, const char *hop, TimestampTz
 		nulls[7] = n_eta || eta < 0 ? 'n' : ' ';
 		values[8] = TimestampTzGetDatum(polled_at);
 		if (sms_execute_kept("UPDATE smsdist.job_site_status"
-								  "   SET bytes_done = $3, bytes_total = $4, bytes_total_estimated = $5,"
-								  "       attempt_bytes = $6,"
-								  "       attempt_started_at = clock_timestamp() - make_interval(secs => $7),"
-								  "       reported_eta = clock_timestamp() + make_interval(secs => $8)"
-								  " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-								  "   AND (bytes_done, bytes_total, bytes_total_estimated, attempt_bytes)"
-								  "       IS DISTINCT FROM ($3, $4, $5, $6)"
-								  /* (or updated by this poll's distribution report: one wake-up) */
-								  "   AND (state IN ('done', 'failed') OR updated_at < clock_timestamp() - interval '1 second'"
-								  "        OR updated_at >= $9)",
-								  9, types, values, nulls, false, 0) < 0)
+							 "   SET bytes_done = $3, bytes_total = $4, bytes_total_estimated = $5,"
+							 "       attempt_bytes = $6,"
+							 "       attempt_started_at = clock_timestamp() - make_interval(secs => $7),"
+							 "       reported_eta = clock_timestamp() + make_interval(secs => $8)"
+							 " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+							 "   AND (bytes_done, bytes_total, bytes_total_estimated, attempt_bytes)"
+							 "       IS DISTINCT FROM ($3, $4, $5, $6)"
+							 /* (or updated by this poll's distribution report: one wake-up) */
+							 "   AND (state IN ('done', 'failed') OR updated_at < clock_timestamp() - interval '1 second'"
+							 "        OR updated_at >= $9)",
+							 9, types, values, nulls, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording a progress report failed");
 	}
 	PQclear(res);
@@ -426,21 +426,21 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 	 */
 	values[0] = CStringGetTextDatum(job);
 	if (sms_execute_kept("SELECT j.package_id::text,"
-							  "       greatest(coalesce(j.source_version, p.source_version), p.source_version)"
-							  "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
-							  " WHERE j.job_id = $1",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+						 "       greatest(coalesce(j.source_version, p.source_version), p.source_version)"
+						 "  FROM smsdist.jobs j JOIN smsdist.packages p ON p.package_id = j.package_id"
+						 " WHERE j.job_id = $1",
+						 1, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist sender: reading the job of a location report failed");
 	package = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	sent_version = atoi(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 
 	values[1] = CStringGetTextDatum(hop);
 	if (sms_execute_kept("DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
-							  " WHERE j.job_id = $1 AND l.package_id = j.package_id"
-							  "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
-							  "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
-							  "                          AND smsdist.route_hop(s.site_code) = $2)",
-							  2, types, values, NULL, false, 0) < 0)
+						 " WHERE j.job_id = $1 AND l.package_id = j.package_id"
+						 "   AND l.site_code IN (SELECT s.site_code FROM smsdist.job_site_status s"
+						 "                        WHERE s.job_id = $1 AND s.phase = 'distribute'"
+						 "                          AND smsdist.route_hop(s.site_code) = $2)",
+						 2, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: replacing reported locations failed");
 	for (int r = 0; r < PQntuples(res); r++)
 	{
@@ -485,11 +485,11 @@ record_locations(PGconn *conn, const char *job, const char *hop)
 		values[3] = Int32GetDatum(ver);
 		values[4] = CStringGetTextDatum(path);
 		if (sms_execute_kept("INSERT INTO smsdist.package_locations"
-								  "       (package_id, site_code, site_system_id, source_version, path)"
-								  " VALUES ($1, $2, $3, $4, $5)"
-								  "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
-								  "    SET source_version = $4, path = $5, published_at = clock_timestamp()",
-								  5, types, values, NULL, false, 0) < 0)
+							 "       (package_id, site_code, site_system_id, source_version, path)"
+							 " VALUES ($1, $2, $3, $4, $5)"
+							 "     ON CONFLICT (package_id, site_code, site_system_id) DO UPDATE"
+							 "    SET source_version = $4, path = $5, published_at = clock_timestamp()",
+							 5, types, values, NULL, false, 0) < 0)
 			elog(ERROR, "smsdist sender: recording a reported location failed");
 	}
 	PQclear(res);
@@ -518,19 +518,19 @@ report_answered(const char *job, const char *hop, const char *error)
 	else
 		nulls[2] = 'n';
 	if (sms_execute_kept(error == NULL
-							  ? "INSERT INTO smsdist.distribution_report_answers (job_id, hop, reported_at)"
-							  " VALUES ($1, $2, clock_timestamp())"
-							  " ON CONFLICT (job_id, hop) DO UPDATE"
-							  "   SET reported_at = EXCLUDED.reported_at, report_error = NULL, error_since = NULL"
-							  " RETURNING $3::text"
-							  : "INSERT INTO smsdist.distribution_report_answers (job_id, hop, report_error, error_since)"
-							  " VALUES ($1, $2, $3, clock_timestamp())"
-							  " ON CONFLICT (job_id, hop) DO UPDATE"
-							  "   SET report_error = EXCLUDED.report_error,"
-							  "       error_since = coalesce(distribution_report_answers.error_since, EXCLUDED.error_since)"
-							  " WHERE distribution_report_answers.report_error IS DISTINCT FROM EXCLUDED.report_error"
-							  " RETURNING $3::text",
-							  3, types, values, nulls, false, 0) < 0)
+						 ? "INSERT INTO smsdist.distribution_report_answers (job_id, hop, reported_at)"
+						 " VALUES ($1, $2, clock_timestamp())"
+						 " ON CONFLICT (job_id, hop) DO UPDATE"
+						 "   SET reported_at = EXCLUDED.reported_at, report_error = NULL, error_since = NULL"
+						 " RETURNING $3::text"
+						 : "INSERT INTO smsdist.distribution_report_answers (job_id, hop, report_error, error_since)"
+						 " VALUES ($1, $2, $3, clock_timestamp())"
+						 " ON CONFLICT (job_id, hop) DO UPDATE"
+						 "   SET report_error = EXCLUDED.report_error,"
+						 "       error_since = coalesce(distribution_report_answers.error_since, EXCLUDED.error_since)"
+						 " WHERE distribution_report_answers.report_error IS DISTINCT FROM EXCLUDED.report_error"
+						 " RETURNING $3::text",
+						 3, types, values, nulls, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording a report failed");
 }
 
@@ -553,27 +553,27 @@ sender_follow_reports(const char *during_job)
 
 	values[0] = during_job ? CStringGetTextDatum(during_job) : (Datum) 0;
 	ret = sms_execute_kept("SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
-					  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
-					  "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
-					  "         ORDER BY a.priority LIMIT 1)"
-					  "  FROM smsdist.job_site_status s JOIN smsdist.jobs j ON j.job_id = s.job_id"
-					  " WHERE s.phase = 'distribute' AND s.state IN ('waiting', 'running', 'retrying')"
-					  /*
-					   * A run-command job completes when its last target has
-					   * finished, which a child's status forwarder may tell
-					   * before this Sender has taken the child's distribution
-					   * report: its rows are still followed, or they would wait
-					   * (and its locations stay unknown) for ever.
-					   */
-					  "   AND (j.state = 'active' OR (j.state = 'completed' AND j.job_type = 'run_command'))"
-					  "   AND s.site_code <> current_setting('smsdist.site_code')"
-					  /* not before a retry reached the hop: its report would be of the old attempt */
-					  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
-					  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
-					  /* during a transfer: not its own job (its rows are the transfer's) */
-					  "   AND s.job_id IS DISTINCT FROM $1"
-					  " GROUP BY 1, 2, 3",
-					  1, types, values, nulls, false, 0);
+						   "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+						   "         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled"
+						   "         ORDER BY a.priority LIMIT 1)"
+						   "  FROM smsdist.job_site_status s JOIN smsdist.jobs j ON j.job_id = s.job_id"
+						   " WHERE s.phase = 'distribute' AND s.state IN ('waiting', 'running', 'retrying')"
+						   /*
+							* A run-command job completes when its last target has
+							* finished, which a child's status forwarder may tell
+							* before this Sender has taken the child's distribution
+							* report: its rows are still followed, or they would wait
+							* (and its locations stay unknown) for ever.
+							*/
+						   "   AND (j.state = 'active' OR (j.state = 'completed' AND j.job_type = 'run_command'))"
+						   "   AND s.site_code <> current_setting('smsdist.site_code')"
+						   /* not before a retry reached the hop: its report would be of the old attempt */
+						   "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+						   "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+						   /* during a transfer: not its own job (its rows are the transfer's) */
+						   "   AND s.job_id IS DISTINCT FROM $1"
+						   " GROUP BY 1, 2, 3",
+						   1, types, values, nulls, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for reports failed");
 	tuptable = SPI_tuptable;

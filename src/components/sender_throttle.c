@@ -168,18 +168,18 @@ sender_record_throughput(const char *hop, const char *conninfo, const char *job_
 	values[3] = Int64GetDatum(bytes);
 	values[4] = Float8GetDatum((double) us / 1000000.0);
 	if (sms_execute_kept("WITH a AS ("
-							  "  SELECT address_id FROM smsdist.sender_addresses"
-							  "   WHERE target_site_code = $1 AND conninfo::text = $2 AND enabled"
-							  "   ORDER BY priority LIMIT 1),"
-							  " ins AS ("
-							  "  INSERT INTO smsdist.link_measurements (address_id, job_id, bytes, seconds)"
-							  "  SELECT address_id, $3, $4, $5 FROM a"
-							  "      ON CONFLICT DO NOTHING RETURNING address_id)"
-							  "DELETE FROM smsdist.link_measurements m USING a"
-							  " WHERE m.address_id = a.address_id"
-							  "   AND m.measured_at < (SELECT measured_at FROM smsdist.link_measurements k"
-							  "                         WHERE k.address_id = a.address_id"
-							  "                         ORDER BY measured_at DESC OFFSET 8 LIMIT 1)",
-							  5, types, values, NULL, false, 0) < 0)
+						 "  SELECT address_id FROM smsdist.sender_addresses"
+						 "   WHERE target_site_code = $1 AND conninfo::text = $2 AND enabled"
+						 "   ORDER BY priority LIMIT 1),"
+						 " ins AS ("
+						 "  INSERT INTO smsdist.link_measurements (address_id, job_id, bytes, seconds)"
+						 "  SELECT address_id, $3, $4, $5 FROM a"
+						 "      ON CONFLICT DO NOTHING RETURNING address_id)"
+						 "DELETE FROM smsdist.link_measurements m USING a"
+						 " WHERE m.address_id = a.address_id"
+						 "   AND m.measured_at < (SELECT measured_at FROM smsdist.link_measurements k"
+						 "                         WHERE k.address_id = a.address_id"
+						 "                         ORDER BY measured_at DESC OFFSET 8 LIMIT 1)",
+						 5, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording the link's throughput failed");
 }

@@ -120,22 +120,22 @@ transfer_progress(Transfer *t, int64 done, const char *detail)
 	 * says so.  The true size replaces it once the build is ready.
 	 */
 	if (sms_execute_kept("WITH e AS ("
-							  "  SELECT CASE WHEN $5 > 0 THEN $5"
-							  "              ELSE greatest((SELECT CASE WHEN b.bytes_done > 0 AND $8 > 0"
-							  "                                         THEN round(b.source_bytes::numeric * $8 / b.bytes_done)"
-							  "                                         ELSE b.source_bytes END::bigint"
-							  "                               FROM smsdist.jobs j JOIN smsdist.package_builds b"
-							  "                                 ON b.package_id = j.package_id AND b.source_version = j.source_version"
-							  "                              WHERE j.job_id = $1 AND b.source_bytes > 0),"
-							  "                             $8, $3) END AS total)"
-							  "UPDATE smsdist.job_site_status"
-							  "   SET bytes_done = $3, bytes_total = nullif(e.total, 0),"
-							  "       bytes_total_estimated = $5 = 0 AND e.total > 0, detail = $4,"
-							  "       delta_base = nullif($6, 0), attempt_bytes = $7"
-							  "  FROM e"
-							  " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-							  "   AND smsdist.route_hop(site_code) = $2",
-							  8, types, values, NULL, false, 0) < 0)
+						 "  SELECT CASE WHEN $5 > 0 THEN $5"
+						 "              ELSE greatest((SELECT CASE WHEN b.bytes_done > 0 AND $8 > 0"
+						 "                                         THEN round(b.source_bytes::numeric * $8 / b.bytes_done)"
+						 "                                         ELSE b.source_bytes END::bigint"
+						 "                               FROM smsdist.jobs j JOIN smsdist.package_builds b"
+						 "                                 ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						 "                              WHERE j.job_id = $1 AND b.source_bytes > 0),"
+						 "                             $8, $3) END AS total)"
+						 "UPDATE smsdist.job_site_status"
+						 "   SET bytes_done = $3, bytes_total = nullif(e.total, 0),"
+						 "       bytes_total_estimated = $5 = 0 AND e.total > 0, detail = $4,"
+						 "       delta_base = nullif($6, 0), attempt_bytes = $7"
+						 "  FROM e"
+						 " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+						 "   AND smsdist.route_hop(site_code) = $2",
+						 8, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "smsdist sender: recording progress failed");
 	sms_step_commit();
 	/* a send helper leaves the reports to the Sender, which is free for them */
@@ -181,17 +181,17 @@ other_sends_waiting(Transfer *t)
 	bool		isnull;
 
 	if (sms_execute_kept("SELECT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-							  "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
-							  "  LEFT JOIN smsdist.package_builds b"
-							  "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
-							  " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying')"
-							  "   AND j.state = 'active' AND s.job_id <> $1"
-							  "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
-							  "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
-							  "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
-							  "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
-							  "        <= clock_timestamp()))",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+						 "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
+						 "  LEFT JOIN smsdist.package_builds b"
+						 "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						 " WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying')"
+						 "   AND j.state = 'active' AND s.job_id <> $1"
+						 "   AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+						 "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
+						 "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+						 "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
+						 "        <= clock_timestamp()))",
+						 1, types, values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for other work failed");
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
@@ -209,10 +209,10 @@ follow_build(Transfer *t, char **err)
 	values[0] = CStringGetTextDatum(t->package_id);
 	values[1] = Int32GetDatum(t->version);
 	if (sms_execute_kept("SELECT b.state::text, b.stream_id, b.file_path, b.bytes, b.sha256,"
-							  "       coalesce(b.error, ''), b.manifest"
-							  "  FROM smsdist.package_builds b"
-							  " WHERE b.package_id = $1 AND b.source_version = $2",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT)
+						 "       coalesce(b.error, ''), b.manifest"
+						 "  FROM smsdist.package_builds b"
+						 " WHERE b.package_id = $1 AND b.source_version = $2",
+						 2, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: reading the package build failed");
 	if (SPI_processed != 1)
 	{

@@ -179,13 +179,13 @@ sms_forward_status_to_parent(void)
 	bool		sent = false;
 
 	if (sms_execute_kept("SELECT s.parent_site_code::text,"
-							  "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
-							  "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
-							  "         ORDER BY a.priority LIMIT 1),"
-							  "       r::text, md5(r::text)"
-							  "  FROM smsdist.sites s, smsdist.status_report_for_parent() r"
-							  " WHERE s.site_code = $1 AND s.parent_site_code IS NOT NULL",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+						 "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
+						 "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
+						 "         ORDER BY a.priority LIMIT 1),"
+						 "       r::text, md5(r::text)"
+						 "  FROM smsdist.sites s, smsdist.status_report_for_parent() r"
+						 " WHERE s.site_code = $1 AND s.parent_site_code IS NOT NULL",
+						 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist status manager: making the report for the parent failed");
 	if (SPI_processed != 1)
 		return true;			/* the central site: nobody to tell */

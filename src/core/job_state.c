@@ -55,21 +55,21 @@ sms_jobs_activate_due(int batch, Datum *job_ids)
 	int			ret;
 
 	ret = sms_execute_kept("WITH due AS ("
-								"  SELECT job_id FROM smsdist.jobs"
-								"   WHERE state = 'pending' AND start_after <= clock_timestamp()"
-								"     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
-								"   ORDER BY priority, start_after, job_id"
-								"   LIMIT $1"
-								"   FOR UPDATE SKIP LOCKED),"
-								" act AS ("
-								"  UPDATE smsdist.jobs j"
-								"     SET state = 'active', state_reason = 'Start After time reached',"
-								"         source_version = p.source_version"
-								"    FROM due, smsdist.packages p"
-								"   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
-								"  RETURNING j.job_id)"
-								"SELECT count(*), array_agg(job_id::text) FROM act",
-								1, types, values, NULL, false, 0);
+						   "  SELECT job_id FROM smsdist.jobs"
+						   "   WHERE state = 'pending' AND start_after <= clock_timestamp()"
+						   "     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
+						   "   ORDER BY priority, start_after, job_id"
+						   "   LIMIT $1"
+						   "   FOR UPDATE SKIP LOCKED),"
+						   " act AS ("
+						   "  UPDATE smsdist.jobs j"
+						   "     SET state = 'active', state_reason = 'Start After time reached',"
+						   "         source_version = p.source_version"
+						   "    FROM due, smsdist.packages p"
+						   "   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
+						   "  RETURNING j.job_id)"
+						   "SELECT count(*), array_agg(job_id::text) FROM act",
+						   1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist: activating jobs failed: SPI code %d", ret);
 	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -88,16 +88,16 @@ sms_jobs_expire_due(uint64 *n)
 {
 	int			ret;
 
-	ret = SPI_execute("UPDATE smsdist.jobs j"
-					  "   SET state = 'expired',"
-					  "       state_reason = 'expiry time ' || j.expires_at || ' passed'"
-					  "  FROM (SELECT job_id FROM smsdist.jobs"
-					  "         WHERE state IN ('pending', 'active')"
-					  "           AND expires_at <= clock_timestamp()"
-					  "         FOR UPDATE SKIP LOCKED) due"
-					  " WHERE j.job_id = due.job_id"
-					  " RETURNING j.job_id::text, j.package_id::text, j.expires_at::text",
-					  false, 0);
+	ret = sms_execute_kept_noargs("UPDATE smsdist.jobs j"
+								  "   SET state = 'expired',"
+								  "       state_reason = 'expiry time ' || j.expires_at || ' passed'"
+								  "  FROM (SELECT job_id FROM smsdist.jobs"
+								  "         WHERE state IN ('pending', 'active')"
+								  "           AND expires_at <= clock_timestamp()"
+								  "         FOR UPDATE SKIP LOCKED) due"
+								  " WHERE j.job_id = due.job_id"
+								  " RETURNING j.job_id::text, j.package_id::text, j.expires_at::text",
+								  false, 0);
 	CHECK(ret, SPI_OK_UPDATE_RETURNING, "expiring jobs");
 	*n = SPI_processed;
 	return SPI_tuptable;
@@ -115,12 +115,12 @@ sms_jobs_fail_without_sites(Datum job_ids, uint64 *n)
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.jobs j"
-								"   SET state = 'failed',"
-								"       state_reason = 'no target site: ' || smsdist.describe_targets(j.job_id)"
-								" WHERE j.job_id = ANY ($1)"
-								"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
-								" RETURNING j.job_id::text, j.package_id::text, j.state_reason",
-								1, types, values, NULL, false, 0);
+						   "   SET state = 'failed',"
+						   "       state_reason = 'no target site: ' || smsdist.describe_targets(j.job_id)"
+						   " WHERE j.job_id = ANY ($1)"
+						   "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
+						   " RETURNING j.job_id::text, j.package_id::text, j.state_reason",
+						   1, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE_RETURNING, "failing jobs without target sites");
 	*n = SPI_processed;
 	return SPI_tuptable;
@@ -139,19 +139,19 @@ sms_jobs_fail_build(const char *package_id, int32 version, const char *error)
 	int			ret;
 
 	ret = sms_execute_kept("WITH s AS ("
-								"  UPDATE smsdist.job_site_status s"
-								"     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
-								"         finished_at = clock_timestamp()"
-								"    FROM smsdist.jobs j"
-								"   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
-								"     AND j.state = 'active' AND s.state IN ('waiting', 'retrying', 'running')"
-								"   RETURNING 1)"
-								"UPDATE smsdist.jobs j"
-								"   SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2"
-								"                                        || ' could not be compressed: ' || $3"
-								" WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
-								"   AND j.job_type IN ('run_command', 'share_package')",
-								3, types, values, NULL, false, 0);
+						   "  UPDATE smsdist.job_site_status s"
+						   "     SET state = 'failed', last_error = 'package compression failed: ' || $3,"
+						   "         finished_at = clock_timestamp()"
+						   "    FROM smsdist.jobs j"
+						   "   WHERE s.job_id = j.job_id AND j.package_id = $1 AND j.source_version = $2"
+						   "     AND j.state = 'active' AND s.state IN ('waiting', 'retrying', 'running')"
+						   "   RETURNING 1)"
+						   "UPDATE smsdist.jobs j"
+						   "   SET state = 'failed', state_reason = 'package ' || $1 || ' version ' || $2"
+						   "                                        || ' could not be compressed: ' || $3"
+						   " WHERE j.package_id = $1 AND j.source_version = $2 AND j.state = 'active'"
+						   "   AND j.job_type IN ('run_command', 'share_package')",
+						   3, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "failing the jobs of a failed build");
 }
 
@@ -164,8 +164,8 @@ sms_job_fail(const char *job_id, const char *reason)
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.jobs SET state = 'failed', state_reason = $2"
-								" WHERE job_id = $1 AND state = 'active'",
-								2, types, values, NULL, false, 0);
+						   " WHERE job_id = $1 AND state = 'active'",
+						   2, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "failing a job");
 	return SPI_processed > 0;
 }
@@ -176,13 +176,13 @@ sms_jobs_fail_where_a_site_failed(void)
 {
 	int			ret;
 
-	ret = SPI_execute("UPDATE smsdist.jobs j SET state = 'failed',"
-					  "       state_reason = 'distribution failed at site ' || f.site_code || ': '"
-					  "                      || coalesce(f.last_error, 'unknown')"
-					  "  FROM (SELECT DISTINCT ON (job_id) job_id, site_code, last_error FROM smsdist.job_site_status"
-					  "         WHERE state = 'failed' ORDER BY job_id, site_code) f"
-					  " WHERE j.job_id = f.job_id AND j.state = 'active'",
-					  false, 0);
+	ret = sms_execute_kept_noargs("UPDATE smsdist.jobs j SET state = 'failed',"
+								  "       state_reason = 'distribution failed at site ' || f.site_code || ': '"
+								  "                      || coalesce(f.last_error, 'unknown')"
+								  "  FROM (SELECT DISTINCT ON (job_id) job_id, site_code, last_error FROM smsdist.job_site_status"
+								  "         WHERE state = 'failed' ORDER BY job_id, site_code) f"
+								  " WHERE j.job_id = f.job_id AND j.state = 'active'",
+								  false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "failing jobs whose distribution failed");
 }
 
@@ -200,14 +200,14 @@ sms_jobs_complete_distributed(const char *job_id)
 
 	values[0] = job_id ? text_datum(job_id) : (Datum) 0;
 	ret = sms_execute_kept("UPDATE smsdist.jobs j SET state = 'completed',"
-								"       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
-								"                      ELSE 'distributed to every target site' END"
-								" WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
-								"   AND ($1 IS NULL OR j.job_id = $1)"
-								"   AND EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
-								"   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
-								"                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
-								1, types, values, nulls, false, 0);
+						   "       state_reason = CASE j.job_type WHEN 'remove_package' THEN 'removed from every target site'"
+						   "                      ELSE 'distributed to every target site' END"
+						   " WHERE j.state = 'active' AND j.job_type IN ('share_package', 'remove_package')"
+						   "   AND ($1 IS NULL OR j.job_id = $1)"
+						   "   AND EXISTS (SELECT 1 FROM smsdist.job_site_status s WHERE s.job_id = j.job_id)"
+						   "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s"
+						   "                    WHERE s.job_id = j.job_id AND s.state <> 'done')",
+						   1, types, values, nulls, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "completing distributed jobs");
 }
 
@@ -227,16 +227,16 @@ sms_site_rows_create(Datum job_ids)
 	Datum		values[2] = {job_ids, text_datum(sms_site_code)};
 	int			ret;
 
-	ret = sms_execute_kept("INSERT INTO smsdist.job_site_status"
-								"       (job_id, site_code, phase, state, detail)"
-								"SELECT j, t.site_code,"
-								"       CASE WHEN t.site_code = $2 THEN 'distribute' ELSE 'send' END::smsdist.job_phase,"
-								"       'waiting',"
-								"       CASE WHEN t.site_code = $2 THEN 'waiting for the Despooler of this site'"
-								"            ELSE 'waiting for the Sender' END"
-								"  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_sites(j) t"
-								"    ON CONFLICT DO NOTHING",
-								2, types, values, NULL, false, 0);
+	ret = sms_execute_kept_generic("INSERT INTO smsdist.job_site_status"
+								   "       (job_id, site_code, phase, state, detail)"
+								   "SELECT j, t.site_code,"
+								   "       CASE WHEN t.site_code = $2 THEN 'distribute' ELSE 'send' END::smsdist.job_phase,"
+								   "       'waiting',"
+								   "       CASE WHEN t.site_code = $2 THEN 'waiting for the Despooler of this site'"
+								   "            ELSE 'waiting for the Sender' END"
+								   "  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_sites(j) t"
+								   "    ON CONFLICT DO NOTHING",
+								   2, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_INSERT, "recording target sites");
 }
 
@@ -256,19 +256,19 @@ sms_send_rows_claim(const char *job_id, const char *hop, char **sites,
 	int			ret;
 
 	ret = sms_execute_kept("WITH rows AS ("
-								"  UPDATE smsdist.job_site_status s"
-								"     SET state = 'running', attempts = s.attempts + 1,"
-								"         started_at = coalesce(s.started_at, clock_timestamp()),"
-								/* the rate is of this attempt's bytes over its time */
-								"         attempt_started_at = clock_timestamp(), attempt_bytes = 0,"
-								"         detail = 'sending to ' || $2"
-								"   WHERE s.job_id = $1 AND s.phase = 'send'"
-								"     AND s.state IN ('waiting', 'retrying', 'running')"
-								"     AND smsdist.route_hop(s.site_code) = $2"
-								"  RETURNING s.site_code, s.full_package_required)"
-								"SELECT (SELECT array_agg(site_code::text ORDER BY site_code) FROM rows)::text,"
-								"       coalesce((SELECT bool_or(full_package_required) FROM rows), false)",
-								2, types, values, NULL, false, 0);
+						   "  UPDATE smsdist.job_site_status s"
+						   "     SET state = 'running', attempts = s.attempts + 1,"
+						   "         started_at = coalesce(s.started_at, clock_timestamp()),"
+						   /* the rate is of this attempt's bytes over its time */
+						   "         attempt_started_at = clock_timestamp(), attempt_bytes = 0,"
+						   "         detail = 'sending to ' || $2"
+						   "   WHERE s.job_id = $1 AND s.phase = 'send'"
+						   "     AND s.state IN ('waiting', 'retrying', 'running')"
+						   "     AND smsdist.route_hop(s.site_code) = $2"
+						   "  RETURNING s.site_code, s.full_package_required)"
+						   "SELECT (SELECT array_agg(site_code::text ORDER BY site_code) FROM rows)::text,"
+						   "       coalesce((SELECT bool_or(full_package_required) FROM rows), false)",
+						   2, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist: claiming send rows failed: SPI code %d", ret);
 	*sites = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -285,9 +285,9 @@ sms_send_rows_fail_unroutable(const char *job_id)
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status SET state = 'failed',"
-								"       last_error = 'the site is not below this site', finished_at = clock_timestamp()"
-								" WHERE job_id = $1 AND phase = 'send' AND smsdist.route_hop(site_code) IS NULL",
-								1, types, values, NULL, false, 0);
+						   "       last_error = 'the site is not below this site', finished_at = clock_timestamp()"
+						   " WHERE job_id = $1 AND phase = 'send' AND smsdist.route_hop(site_code) IS NULL",
+						   1, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "failing unroutable send rows");
 }
 
@@ -310,20 +310,20 @@ sms_send_rows_failed(const char *job_id, const char *hop, const char *reason, bo
 	int			ret;
 
 	ret = sms_execute_kept("WITH x AS ("
-								"  SELECT $3 NOT LIKE 'paused:%' AND clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
-								"         > make_interval(secs => $4) AS give_up, s.job_id, s.site_code"
-								"    FROM smsdist.job_site_status s"
-								"   WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'running'"
-								"     AND smsdist.route_hop(s.site_code) = $2)"
-								"UPDATE smsdist.job_site_status s"
-								"   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
-								"       last_error = $3,"
-								"       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
-								"                     ELSE 'will try again: ' || $3 END,"
-								"       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
-								"  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'"
-								" RETURNING s.state = 'failed'",
-								4, types, values, NULL, false, 0);
+						   "  SELECT $3 NOT LIKE 'paused:%' AND clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
+						   "         > make_interval(secs => $4) AS give_up, s.job_id, s.site_code"
+						   "    FROM smsdist.job_site_status s"
+						   "   WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'running'"
+						   "     AND smsdist.route_hop(s.site_code) = $2)"
+						   "UPDATE smsdist.job_site_status s"
+						   "   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+						   "       last_error = $3,"
+						   "       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
+						   "                     ELSE 'will try again: ' || $3 END,"
+						   "       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
+						   "  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'"
+						   " RETURNING s.state = 'failed'",
+						   4, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE_RETURNING, "recording a failed transfer");
 	if (SPI_processed == 0)
 		return false;
@@ -347,10 +347,10 @@ sms_send_rows_yield(const char *job_id, const char *hop, const char *detail)
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'waiting', detail = $3, attempts = greatest(attempts - 1, 0)"
-								" WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-								"   AND smsdist.route_hop(site_code) = $2",
-								3, types, values, NULL, false, 0);
+						   "   SET state = 'waiting', detail = $3, attempts = greatest(attempts - 1, 0)"
+						   " WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+						   "   AND smsdist.route_hop(site_code) = $2",
+						   3, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a paused transfer");
 }
 
@@ -370,22 +370,22 @@ sms_send_rows_done(const char *job_id, const char *hop, const char *detail,
 	int			ret;
 
 	ret = sms_execute_kept("WITH done AS ("
-								"  UPDATE smsdist.job_site_status"
-								"     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
-								"         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
-								"         bytes_total_estimated = false, attempt_bytes = $6,"
-								"         delta_base = nullif($4, 0), full_package_required = false,"
-								"         last_error = NULL, finished_at = clock_timestamp()"
-								"   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
-								"     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
-								"INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, detail)"
-								"SELECT $1, site_code, 'distribute', 'waiting', 'waiting for the site''s report'"
-								"  FROM done"
-								"    ON CONFLICT (job_id, site_code, phase) DO UPDATE"
-								"   SET state = 'waiting', detail = EXCLUDED.detail, last_error = NULL,"
-								"       full_package_required = false, finished_at = NULL"
-								" WHERE job_site_status.state NOT IN ('done', 'failed')",
-								6, types, values, NULL, false, 0);
+						   "  UPDATE smsdist.job_site_status"
+						   "     SET state = 'done', detail = $3, bytes_total = CASE WHEN $5 > 0 THEN $5 END,"
+						   "         bytes_done = CASE WHEN $5 > 0 THEN $5 ELSE bytes_done END,"
+						   "         bytes_total_estimated = false, attempt_bytes = $6,"
+						   "         delta_base = nullif($4, 0), full_package_required = false,"
+						   "         last_error = NULL, finished_at = clock_timestamp()"
+						   "   WHERE job_id = $1 AND phase = 'send' AND state = 'running'"
+						   "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
+						   "INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state, detail)"
+						   "SELECT $1, site_code, 'distribute', 'waiting', 'waiting for the site''s report'"
+						   "  FROM done"
+						   "    ON CONFLICT (job_id, site_code, phase) DO UPDATE"
+						   "   SET state = 'waiting', detail = EXCLUDED.detail, last_error = NULL,"
+						   "       full_package_required = false, finished_at = NULL"
+						   " WHERE job_site_status.state NOT IN ('done', 'failed')",
+						   6, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a finished transfer");
 }
 
@@ -405,14 +405,14 @@ sms_send_rows_resend_full(const char *job_id, const char *site, const char *erro
 	if (error)
 		values[2] = text_datum(error);
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status s"
-								"   SET state = 'waiting', full_package_required = true, started_at = NULL,"
-								"       finished_at = NULL, attempts = 0, bytes_done = 0,"
-								"       detail = 'site ' || $2 || ' needs the full package: it will be sent',"
-								"       last_error = $3"
-								" WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'done'"
-								"   AND s.delta_base IS NOT NULL"
-								"   AND smsdist.route_hop(s.site_code) = smsdist.route_hop($2)",
-								3, types, values, nulls, false, 0);
+						   "   SET state = 'waiting', full_package_required = true, started_at = NULL,"
+						   "       finished_at = NULL, attempts = 0, bytes_done = 0,"
+						   "       detail = 'site ' || $2 || ' needs the full package: it will be sent',"
+						   "       last_error = $3"
+						   " WHERE s.job_id = $1 AND s.phase = 'send' AND s.state = 'done'"
+						   "   AND s.delta_base IS NOT NULL"
+						   "   AND smsdist.route_hop(s.site_code) = smsdist.route_hop($2)",
+						   3, types, values, nulls, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "planning to send the full package");
 	return SPI_processed;
 }
@@ -432,36 +432,36 @@ sms_distribute_row_claim(const char *site)
 	int			ret;
 
 	ret = sms_execute_kept("WITH item AS ("
-								"  SELECT s.job_id FROM smsdist.job_site_status s"
-								"    JOIN smsdist.jobs j ON j.job_id = s.job_id"
-								"    LEFT JOIN smsdist.package_builds b"
-								"      ON b.package_id = j.package_id AND b.source_version = j.source_version"
-								"   WHERE s.site_code = $1 AND s.phase = 'distribute'"
-								"     AND s.state IN ('waiting', 'retrying', 'running')"
-								/* a full disk: not before its back-off has passed */
-								"     AND (s.state <> 'retrying' OR s.next_attempt_at IS NULL"
-								"          OR s.next_attempt_at <= clock_timestamp())"
-								"     AND j.state = 'active'"
-								"     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
-								/* waiting for the full package: not while the file is a delta */
-								"     AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
-								"   ORDER BY j.priority, s.updated_at"
-								"   LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
-								"UPDATE smsdist.job_site_status s"
-								"   SET state = 'running', attempts = s.attempts + 1,"
-								"       started_at = coalesce(s.started_at, clock_timestamp()),"
-								"       detail = 'extracting the package', last_error = NULL,"
-								"       full_package_required = false"
-								"  FROM item, smsdist.jobs j"
-								"  LEFT JOIN smsdist.package_builds b"
-								"    ON b.package_id = j.package_id AND b.source_version = j.source_version"
-								" WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
-								"   AND j.job_id = item.job_id"
-								" RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
-								"          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256,"
-								"          coalesce(b.base_version, 0), coalesce(b.received, false),"
-								"          b.manifest IS NOT NULL",
-								1, types, values, NULL, false, 1);
+						   "  SELECT s.job_id FROM smsdist.job_site_status s"
+						   "    JOIN smsdist.jobs j ON j.job_id = s.job_id"
+						   "    LEFT JOIN smsdist.package_builds b"
+						   "      ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						   "   WHERE s.site_code = $1 AND s.phase = 'distribute'"
+						   "     AND s.state IN ('waiting', 'retrying', 'running')"
+						   /* a full disk: not before its back-off has passed */
+						   "     AND (s.state <> 'retrying' OR s.next_attempt_at IS NULL"
+						   "          OR s.next_attempt_at <= clock_timestamp())"
+						   "     AND j.state = 'active'"
+						   "     AND (j.job_type = 'remove_package' OR b.state = 'ready')"
+						   /* waiting for the full package: not while the file is a delta */
+						   "     AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
+						   "   ORDER BY j.priority, s.updated_at"
+						   "   LIMIT 1 FOR UPDATE OF s SKIP LOCKED)"
+						   "UPDATE smsdist.job_site_status s"
+						   "   SET state = 'running', attempts = s.attempts + 1,"
+						   "       started_at = coalesce(s.started_at, clock_timestamp()),"
+						   "       detail = 'extracting the package', last_error = NULL,"
+						   "       full_package_required = false"
+						   "  FROM item, smsdist.jobs j"
+						   "  LEFT JOIN smsdist.package_builds b"
+						   "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
+						   " WHERE s.job_id = item.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
+						   "   AND j.job_id = item.job_id"
+						   " RETURNING s.job_id::text, j.job_type::text, j.package_id::text,"
+						   "          coalesce(j.source_version, 0), b.file_path, b.source_bytes, b.sha256,"
+						   "          coalesce(b.base_version, 0), coalesce(b.received, false),"
+						   "          b.manifest IS NOT NULL",
+						   1, types, values, NULL, false, 1);
 	CHECK(ret, SPI_OK_UPDATE_RETURNING, "claiming a distribute row");
 	return SPI_processed == 0 ? NULL : SPI_tuptable;
 }
@@ -475,10 +475,10 @@ sms_distribute_row_done(const char *job_id, const char *site, const char *detail
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
-								"       finished_at = clock_timestamp()"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-								3, types, values, NULL, false, 0);
+						   "   SET state = 'done', detail = $3, bytes_done = coalesce(bytes_total, bytes_done),"
+						   "       finished_at = clock_timestamp()"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						   3, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "finishing a distribute row");
 }
 
@@ -491,10 +491,10 @@ sms_distribute_row_fail(const char *job_id, const char *site, const char *reason
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'failed', last_error = $3, detail = 'failed',"
-								"       finished_at = clock_timestamp()"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-								3, types, values, NULL, false, 0);
+						   "   SET state = 'failed', last_error = $3, detail = 'failed',"
+						   "       finished_at = clock_timestamp()"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						   3, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "failing a distribute row");
 	(void) sms_job_fail(job_id, psprintf("distribution at site %s failed: %s", site, reason));
 }
@@ -512,10 +512,10 @@ sms_distribute_row_repairing(const char *job_id, const char *site, const char *e
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'retrying', last_error = $3,"
-								"       detail = 'the package file was corrupt: it is being compressed again'"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-								3, types, values, NULL, false, 0);
+						   "   SET state = 'retrying', last_error = $3,"
+						   "       detail = 'the package file was corrupt: it is being compressed again'"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						   3, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a repair");
 }
 
@@ -542,24 +542,24 @@ sms_distribute_row_disk_full(const char *job_id, const char *site, const char *r
 	int			ret;
 
 	ret = sms_execute_kept("WITH x AS ("
-								"  SELECT s.job_id, s.site_code, s.retrying_since IS NULL AS first,"
-								"         coalesce(clock_timestamp() - s.retrying_since > make_interval(secs => $4), false)"
-								"           AS give_up,"
-								"         clock_timestamp() + make_interval(secs => least($5,"
-								"           power(2, least(greatest(s.attempts - 1, 0), 20)))) AS next_at"
-								"    FROM smsdist.job_site_status s"
-								"   WHERE s.job_id = $1 AND s.site_code = $2 AND s.phase = 'distribute'"
-								"     AND s.state = 'running')"
-								"UPDATE smsdist.job_site_status s"
-								"   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
-								"       last_error = $3,"
-								"       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
-								"                     ELSE 'waiting for room on a full disk' END,"
-								"       next_attempt_at = CASE WHEN NOT x.give_up THEN x.next_at END,"
-								"       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
-								"  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'distribute'"
-								" RETURNING s.state = 'failed', s.next_attempt_at, x.first",
-								5, types, values, NULL, false, 0);
+						   "  SELECT s.job_id, s.site_code, s.retrying_since IS NULL AS first,"
+						   "         coalesce(clock_timestamp() - s.retrying_since > make_interval(secs => $4), false)"
+						   "           AS give_up,"
+						   "         clock_timestamp() + make_interval(secs => least($5,"
+						   "           power(2, least(greatest(s.attempts - 1, 0), 20)))) AS next_at"
+						   "    FROM smsdist.job_site_status s"
+						   "   WHERE s.job_id = $1 AND s.site_code = $2 AND s.phase = 'distribute'"
+						   "     AND s.state = 'running')"
+						   "UPDATE smsdist.job_site_status s"
+						   "   SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+						   "       last_error = $3,"
+						   "       detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
+						   "                     ELSE 'waiting for room on a full disk' END,"
+						   "       next_attempt_at = CASE WHEN NOT x.give_up THEN x.next_at END,"
+						   "       finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
+						   "  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'distribute'"
+						   " RETURNING s.state = 'failed', s.next_attempt_at, x.first",
+						   5, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE_RETURNING, "recording a full disk");
 	if (SPI_processed == 0)
 		return false;			/* not running any more: cancelled meanwhile */
@@ -585,10 +585,10 @@ sms_distribute_row_retry(const char *job_id, const char *site, const char *error
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'retrying', last_error = $3,"
-								"       detail = 'a transient error rolled the distribution back: it is done again'"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-								3, types, values, NULL, false, 0);
+						   "   SET state = 'retrying', last_error = $3,"
+						   "       detail = 'a transient error rolled the distribution back: it is done again'"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						   3, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a retry");
 }
 
@@ -608,10 +608,10 @@ sms_distribute_row_needs_full(const char *job_id, const char *site, const char *
 	int			ret;
 
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'waiting', full_package_required = true, last_error = $3,"
-								"       detail = $4 || $3"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
-								4, types, values, NULL, false, 0);
+						   "   SET state = 'waiting', full_package_required = true, last_error = $3,"
+						   "       detail = $4 || $3"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'",
+						   4, types, values, NULL, false, 0);
 	CHECK(ret, SPI_OK_UPDATE, "asking for the full package");
 }
 
@@ -628,14 +628,14 @@ sms_distribute_rows_handed_over(const char *job_id, const char *hop)
 	int			ret;
 
 	ret = sms_execute_kept("WITH done AS ("
-								"  UPDATE smsdist.job_site_status SET state = 'done',"
-								"         detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
-								"   WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
-								"     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
-								"DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
-								" WHERE j.job_id = $1 AND l.package_id = j.package_id"
-								"   AND l.site_code IN (SELECT site_code FROM done)",
-								2, types, values, NULL, false, 0);
+						   "  UPDATE smsdist.job_site_status SET state = 'done',"
+						   "         detail = 'removal handed to ' || $2, finished_at = clock_timestamp()"
+						   "   WHERE job_id = $1 AND phase = 'distribute' AND state = 'waiting'"
+						   "     AND smsdist.route_hop(site_code) = $2 RETURNING site_code)"
+						   "DELETE FROM smsdist.package_locations l USING smsdist.jobs j"
+						   " WHERE j.job_id = $1 AND l.package_id = j.package_id"
+						   "   AND l.site_code IN (SELECT site_code FROM done)",
+						   2, types, values, NULL, false, 0);
 	CHECK_RAN(ret, "recording a removal handed over");
 }
 
@@ -659,21 +659,21 @@ sms_distribute_row_reported(const char *job_id, const char *site, const char *st
 	if (error)
 		values[4] = text_datum(error);
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = $3::smsdist.phase_state,"
-								"       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
-								"       last_error = $5,"
-								"       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-								/*
-								 * a row cancelled here stays so: a report the
-								 * child made before the cancellation reached it
-								 * would open it again, and nothing would end it
-								 */
-								"   AND state <> 'cancelled'"
-								"   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
-								"        OR (detail IS DISTINCT FROM CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END"
-								"            AND updated_at < clock_timestamp() - interval '1 second'))",
-								5, types, values, nulls, false, 0);
+						   "   SET state = $3::smsdist.phase_state,"
+						   "       detail = CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END,"
+						   "       last_error = $5,"
+						   "       finished_at = CASE WHEN $3 IN ('done', 'failed') THEN clock_timestamp() END"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+						   /*
+							* a row cancelled here stays so: a report the
+							* child made before the cancellation reached it
+							* would open it again, and nothing would end it
+							*/
+						   "   AND state <> 'cancelled'"
+						   "   AND (state::text IS DISTINCT FROM $3 OR last_error IS DISTINCT FROM $5"
+						   "        OR (detail IS DISTINCT FROM CASE WHEN $4 LIKE 'at the site: %' THEN $4 ELSE 'at the site: ' || $4 END"
+						   "            AND updated_at < clock_timestamp() - interval '1 second'))",
+						   5, types, values, nulls, false, 0);
 	CHECK_RAN(ret, "recording a report");
 }
 
@@ -696,13 +696,13 @@ sms_distribute_row_wants_full(const char *job_id, const char *site, const char *
 	if (error)
 		values[3] = text_datum(error);
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET state = 'waiting', full_package_required = true,"
-								"       detail = CASE WHEN $3 LIKE 'at the site: %' THEN $3 ELSE 'at the site: ' || $3 END,"
-								"       last_error = $4, finished_at = NULL"
-								" WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
-								"   AND state IN ('waiting', 'running', 'retrying')"
-								"   AND NOT full_package_required",
-								4, types, values, nulls, false, 0);
+						   "   SET state = 'waiting', full_package_required = true,"
+						   "       detail = CASE WHEN $3 LIKE 'at the site: %' THEN $3 ELSE 'at the site: ' || $3 END,"
+						   "       last_error = $4, finished_at = NULL"
+						   " WHERE job_id = $1 AND site_code = $2 AND phase = 'distribute'"
+						   "   AND state IN ('waiting', 'running', 'retrying')"
+						   "   AND NOT full_package_required",
+						   4, types, values, nulls, false, 0);
 	CHECK_RAN(ret, "recording a request for the full package");
 	return SPI_processed > 0;
 }
@@ -728,17 +728,17 @@ sms_distribute_rows_refused(const char *job_id, const char *hop, const char *sit
 	if (site)
 		values[1] = text_datum(site);
 	ret = sms_execute_kept("UPDATE smsdist.job_site_status"
-								"   SET last_error = $3,"
-								"       state = CASE WHEN last_error = $3 THEN 'failed' ELSE state END,"
-								"       detail = CASE WHEN last_error = $3"
-								"                     THEN 'gave up after ' || $4 || ' s of refused reports'"
-								"                     ELSE detail END,"
-								"       finished_at = CASE WHEN last_error = $3 THEN clock_timestamp() END"
-								" WHERE job_id = $1 AND phase = 'distribute'"
-								"   AND coalesce(site_code = $2, true) AND smsdist.route_hop(site_code) = $5"
-								"   AND state IN ('waiting', 'running', 'retrying')"
-								"   AND (last_error IS DISTINCT FROM $3"
-								"        OR updated_at + make_interval(secs => $4) < clock_timestamp())",
-								5, types, values, nulls, false, 0);
+						   "   SET last_error = $3,"
+						   "       state = CASE WHEN last_error = $3 THEN 'failed' ELSE state END,"
+						   "       detail = CASE WHEN last_error = $3"
+						   "                     THEN 'gave up after ' || $4 || ' s of refused reports'"
+						   "                     ELSE detail END,"
+						   "       finished_at = CASE WHEN last_error = $3 THEN clock_timestamp() END"
+						   " WHERE job_id = $1 AND phase = 'distribute'"
+						   "   AND coalesce(site_code = $2, true) AND smsdist.route_hop(site_code) = $5"
+						   "   AND state IN ('waiting', 'running', 'retrying')"
+						   "   AND (last_error IS DISTINCT FROM $3"
+						   "        OR updated_at + make_interval(secs => $4) < clock_timestamp())",
+						   5, types, values, nulls, false, 0);
 	CHECK_RAN(ret, "recording a refused report");
 }

@@ -28,6 +28,7 @@
 #include "kept_plan.h"
 
 #include "executor/spi.h"
+#include "nodes/parsenodes.h"
 #include "utils/memutils.h"
 
 #define MAX_KEPT_PLANS	256
@@ -39,6 +40,7 @@ typedef struct KeptPlan
 	char	   *text;			/* a copy of it, checked on every hit */
 	int			nargs;
 	Oid			argtypes[MAX_KEPT_ARGS];
+	int			options;		/* CURSOR_OPT_GENERIC_PLAN or 0 */
 	SPIPlanPtr	plan;
 } KeptPlan;
 
@@ -46,9 +48,9 @@ static KeptPlan kept[MAX_KEPT_PLANS];
 static int	nkept = 0;
 
 static bool
-same_statement(const KeptPlan *k, const char *sql, int nargs, const Oid *argtypes)
+same_statement(const KeptPlan *k, const char *sql, int nargs, const Oid *argtypes, int options)
 {
-	if (k->nargs != nargs || strcmp(k->text, sql) != 0)
+	if (k->nargs != nargs || k->options != options || strcmp(k->text, sql) != 0)
 		return false;
 	for (int i = 0; i < nargs; i++)
 		if (k->argtypes[i] != argtypes[i])
@@ -58,9 +60,9 @@ same_statement(const KeptPlan *k, const char *sql, int nargs, const Oid *argtype
 
 /* Prepare sql and keep it in k (which may hold an older statement). */
 static void
-keep(KeptPlan *k, const char *sql, int nargs, Oid *argtypes)
+keep(KeptPlan *k, const char *sql, int nargs, Oid *argtypes, int options)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes, options);
 
 	if (plan == NULL)
 		elog(ERROR, "smsdist: preparing a statement failed: %s",
@@ -75,13 +77,15 @@ keep(KeptPlan *k, const char *sql, int nargs, Oid *argtypes)
 	k->sql = sql;
 	k->text = MemoryContextStrdup(TopMemoryContext, sql);
 	k->nargs = nargs;
-	memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
+	if (nargs > 0)
+		memcpy(k->argtypes, argtypes, sizeof(Oid) * nargs);
+	k->options = options;
 	k->plan = plan;
 }
 
-int
-sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				 const char *nulls, bool read_only, long count)
+static int
+execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			 const char *nulls, bool read_only, long count, int options)
 {
 	KeptPlan   *k = NULL;
 
@@ -100,10 +104,31 @@ sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
 		if (nkept >= MAX_KEPT_PLANS)
 			return SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
 		k = &kept[nkept];
-		keep(k, sql, nargs, argtypes);
+		keep(k, sql, nargs, argtypes, options);
 		nkept++;				/* only once it is whole */
 	}
-	else if (!same_statement(k, sql, nargs, argtypes))
-		keep(k, sql, nargs, argtypes);
+	else if (!same_statement(k, sql, nargs, argtypes, options))
+		keep(k, sql, nargs, argtypes, options);
 	return SPI_execute_plan(k->plan, values, nulls, read_only, count);
+}
+
+int
+sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				 const char *nulls, bool read_only, long count)
+{
+	return execute_kept(sql, nargs, argtypes, values, nulls, read_only, count, 0);
+}
+
+int
+sms_execute_kept_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
+						 const char *nulls, bool read_only, long count)
+{
+	return execute_kept(sql, nargs, argtypes, values, nulls, read_only, count,
+						CURSOR_OPT_GENERIC_PLAN);
+}
+
+int
+sms_execute_kept_noargs(const char *sql, bool read_only, long count)
+{
+	return execute_kept(sql, 0, NULL, NULL, NULL, read_only, count, 0);
 }

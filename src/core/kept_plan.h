@@ -28,4 +28,14 @@
 extern int	sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *values,
 							 const char *nulls, bool read_only, long count);
 
+/* The same, always with the generic plan: for a statement whose plan is
+ * the same for every value (an array of a few jobs, say), which the plan
+ * cache would otherwise plan again at each call when a plan for the
+ * values looks cheaper. */
+extern int	sms_execute_kept_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
+									 const char *nulls, bool read_only, long count);
+
+/* SPI_execute() of a statement without arguments, with the plan kept. */
+extern int	sms_execute_kept_noargs(const char *sql, bool read_only, long count);
+
 #endif							/* SMSDIST_KEPT_PLAN_H */

@@ -85,11 +85,11 @@ sms_status_message(SmsComponentId component, SmsSeverity severity,
 	nulls[9] = '\0';
 
 	ret = sms_execute_kept(
-								"INSERT INTO smsdist.status_messages "
-								"(site_code, component, severity, message_id, message, "
-								" job_id, package_id, advert_id, machine) "
-								"VALUES ($1, $2, $3::smsdist.severity, $4, $5, $6, $7, $8, $9)",
-								9, argtypes, values, nulls, false, 0);
+						   "INSERT INTO smsdist.status_messages "
+						   "(site_code, component, severity, message_id, message, "
+						   " job_id, package_id, advert_id, machine) "
+						   "VALUES ($1, $2, $3::smsdist.severity, $4, $5, $6, $7, $8, $9)",
+						   9, argtypes, values, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "could not record status message: SPI_execute_with_args returned %d", ret);
 }
