@@ -536,13 +536,30 @@ smsdist_send_helper_main(Datum arg)
  * A run-command job's machines changed (its collection's membership): tell
  * each hop that has the job the machines it now has behind it.  The hop
  * passes it on the same way.  Returns true if a push failed (try again).
+ *
+ * Finding them computes the machines of every active run-command job for
+ * every hop, so the look is made at most once per TARGETS_LOOK_MS, not at
+ * every step (the Sender steps at every package, report and wake-up);
+ * *next_look is when the next one is due, DT_NOEND after a look.
  */
+#define TARGETS_LOOK_MS		1000
+
 static bool
-push_targets(void)
+push_targets(TimestampTz *next_look)
 {
+	static TimestampTz last_look = 0;
+	TimestampTz now = GetCurrentTimestamp();
 	SPITupleTable *tuptable;
 	uint64		n;
 	bool		failed = false;
+
+	if (now < TimestampTzPlusMilliseconds(last_look, TARGETS_LOOK_MS))
+	{
+		*next_look = TimestampTzPlusMilliseconds(last_look, TARGETS_LOOK_MS);
+		return false;
+	}
+	last_look = now;
+	*next_look = DT_NOEND;
 
 	if (sms_execute_kept_noargs("SELECT j.job_id::text, h.hop::text,"
 								"       (smsdist.run_job_details(j.job_id, h.hop)->'machines')::text AS machines,"
@@ -607,6 +624,7 @@ sms_sender_step(void)
 	bool		streams_skipped;
 	TimestampTz adverts_due;
 	TimestampTz control_due;
+	TimestampTz targets_due;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -674,9 +692,11 @@ sms_sender_step(void)
 	skip_streams_once = false;
 
 	reports_open = sender_follow_reports(NULL);
-	if (push_targets())
+	if (push_targets(&targets_due))
 		reports_open = true;	/* a hop was unreachable: try again soon */
-	adverts_due = Min(sms_replicate_advertisements(), control_due);
+	/* (Min() names its arguments twice: one call, then the minimum) */
+	adverts_due = sms_replicate_advertisements();
+	adverts_due = Min(Min(adverts_due, control_due), targets_due);
 	/*
 	 * A helper that stopped while this step talked to the children: the
 	 * postmaster's word (bgw_notify_pid) set the latch, and a wait of the

@@ -45,6 +45,15 @@
 #define SMS_MSG_STATUS_NOT_FORWARDED	3401
 
 /*
+ * The summary is computed from every job and advertisement of the parent's
+ * at this site, and the Status Manager steps at every status message: at
+ * most one look per LOOK_INTERVAL_MS, so that its cost does not grow with
+ * both.  A step in between asks to be woken when the next look is due.
+ */
+#define LOOK_INTERVAL_MS	1000
+#define RETRY_MS			5000
+
+/*
  * What is sent to the parent in batches: the rows the parent has not heard
  * of, read with report_sql (a JSON array text, "[]" when none), sent to
  * receive_sql on the parent, and cleared here with cleared_sql once the
@@ -158,14 +167,17 @@ forward_rows(PGconn *conn, const char *parent, PendingRows *pr, char **err)
 /*
  * Send the parent this site's summary if it changed since it was last
  * sent (by this process: after a restart it is sent once more, which is
- * harmless), and the target rows it has not heard of.  Returns false if
- * either could not be sent (try again soon).
+ * harmless), and the target rows it has not heard of; at most once per
+ * LOOK_INTERVAL_MS.  Returns when to be called again (see the header).
  */
-bool
+TimestampTz
 sms_forward_status_to_parent(void)
 {
 	static char last_md5[33] = "";
 	static bool failing = false;	/* reported once until it works again */
+	static TimestampTz last_look = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz soon = TimestampTzPlusMilliseconds(now, RETRY_MS);
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 	char	   *parent;
@@ -178,6 +190,9 @@ sms_forward_status_to_parent(void)
 	const char *v[2];
 	bool		sent = false;
 
+	if (now < TimestampTzPlusMilliseconds(last_look, LOOK_INTERVAL_MS))
+		return TimestampTzPlusMilliseconds(last_look, LOOK_INTERVAL_MS);
+	last_look = now;
 	if (sms_execute_kept("SELECT s.parent_site_code::text,"
 						 "       (SELECT a.conninfo::text FROM smsdist.sender_addresses a"
 						 "         WHERE a.target_site_code = s.parent_site_code AND a.enabled"
@@ -188,14 +203,14 @@ sms_forward_status_to_parent(void)
 						 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist status manager: making the report for the parent failed");
 	if (SPI_processed != 1)
-		return true;			/* the central site: nobody to tell */
+		return DT_NOEND;		/* the central site: nobody to tell */
 	parent = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	conninfo = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 	report = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	md5 = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	if (strcmp(md5, last_md5) == 0 && strcmp(pending_rows(&target_rows), "[]") == 0 &&
 		strcmp(pending_rows(&cache_rows), "[]") == 0)
-		return true;
+		return DT_NOEND;
 	if (conninfo == NULL)
 	{
 		/* said once per change, not at every step */
@@ -204,7 +219,7 @@ sms_forward_status_to_parent(void)
 					(errmsg("smsdist status manager: no enabled sender address for parent site %s: status summaries stay here",
 							parent)));
 		strlcpy(last_md5, md5, sizeof(last_md5));
-		return true;
+		return DT_NOEND;
 	}
 	conn = link_open(conninfo, &err);
 	if (conn != NULL)
@@ -231,10 +246,10 @@ sms_forward_status_to_parent(void)
 		if (sent)
 		{
 			failing = false;
-			return true;
+			return DT_NOEND;
 		}
 		if (err == NULL)
-			return false;		/* more batches: soon */
+			return soon;		/* more batches */
 	}
 	ereport(LOG,
 			(errmsg("smsdist status manager: status summaries could not be sent to parent site %s: %s",
@@ -250,5 +265,5 @@ sms_forward_status_to_parent(void)
 						   "Status summaries could not be sent to parent site %s: %s (tried again shortly).",
 						   parent, err ? err : "unknown error");
 	}
-	return false;
+	return soon;
 }

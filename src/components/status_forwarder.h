@@ -13,7 +13,13 @@
 
 #include "smsdist.h"
 
-/* false if something could not be sent (the caller tries again soon) */
-extern bool sms_forward_status_to_parent(void);
+#include "utils/timestamp.h"
+
+/*
+ * When the caller should call again: DT_NOEND when everything was sent (or
+ * there is no parent), a time soon when something could not be sent or
+ * more is pending, or when the next look is due (at most one a second).
+ */
+extern TimestampTz sms_forward_status_to_parent(void);
 
 #endif							/* SMSDIST_STATUS_FORWARDER_H */

@@ -929,6 +929,7 @@ sms_status_manager_step(void)
 	List	   *roots = NIL;
 	ListCell   *lc;
 	bool		more = false;
+	TimestampTz forward_due;
 
 	if (sms_site_code == NULL || sms_site_code[0] == '\0')
 	{
@@ -1008,7 +1009,7 @@ sms_status_manager_step(void)
 	}
 	if (more)
 		return GetCurrentTimestamp();
-	if (!sms_forward_status_to_parent())
-		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 5000);
-	return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sms_poll_interval * 1000L);
+	forward_due = sms_forward_status_to_parent();	/* (not inside Min()) */
+	return Min(forward_due,
+			   TimestampTzPlusMilliseconds(GetCurrentTimestamp(), sms_poll_interval * 1000L));
 }
