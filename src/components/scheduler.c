@@ -125,7 +125,7 @@ activate_due_jobs(bool *new_builds)
 	 * or removes their machines itself.  Without it a machine that joined
 	 * while its job was activated belonged to neither.
 	 */
-	ret = sms_execute_kept("SELECT 1 FROM smsdist.collections c"
+	ret = sms_execute_for_items(n, "SELECT 1 FROM smsdist.collections c"
 						   " WHERE c.collection_id IN (SELECT j.target_collection_id FROM smsdist.jobs j"
 						   "                            WHERE j.job_id = ANY ($1))"
 						   " ORDER BY c.collection_id FOR SHARE",
@@ -134,10 +134,10 @@ activate_due_jobs(bool *new_builds)
 		elog(ERROR, "smsdist scheduler: locking the jobs' collections failed: SPI code %d", ret);
 
 	/* one row per (job, target site): the Send phase for a child, Distribute here */
-	sms_site_rows_create(jobs);
+	sms_site_rows_create(jobs, n);
 
 	/* one row per (run-command job, target machine) */
-	ret = sms_execute_kept("INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
+	ret = sms_execute_for_items(n, "INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code, state)"
 						   "SELECT j, m.sms_id, m.site_code, 'waiting'"
 						   "  FROM unnest($1) j CROSS JOIN LATERAL smsdist.job_target_machines(j) m"
 						   "    ON CONFLICT DO NOTHING",
@@ -146,14 +146,14 @@ activate_due_jobs(bool *new_builds)
 		elog(ERROR, "smsdist scheduler: recording target machines failed: SPI code %d", ret);
 
 	/* a job that resolved to no site fails, with the reason */
-	tuptable = sms_jobs_fail_without_sites(jobs, &nfailed);
+	tuptable = sms_jobs_fail_without_sites(jobs, n, &nfailed);
 	message_per_job(tuptable, nfailed, SMS_ERROR, SMS_MSG_JOB_NO_TARGETS, "Job %s failed: %s.");
 
 	/*
 	 * The package versions these jobs send must be compressed: record the
 	 * builds (a failed one is tried again); the builders are started below.
 	 */
-	ret = sms_execute_kept("INSERT INTO smsdist.package_builds (package_id, source_version)"
+	ret = sms_execute_for_items(n, "INSERT INTO smsdist.package_builds (package_id, source_version)"
 						   "SELECT DISTINCT j.package_id, j.source_version FROM smsdist.jobs j"
 						   " WHERE j.job_id = ANY ($1) AND j.state = 'active'"
 						   "   AND j.job_type IN ('run_command', 'share_package')"
@@ -167,7 +167,7 @@ activate_due_jobs(bool *new_builds)
 	*new_builds = SPI_processed > 0;
 
 	/* status message 3000 for every job that is now active */
-	ret = sms_execute_kept("INSERT INTO smsdist.status_messages"
+	ret = sms_execute_for_items(n, "INSERT INTO smsdist.status_messages"
 						   "       (site_code, component, severity, message_id, message, job_id, package_id)"
 						   "SELECT $2, 'scheduler', 'informational', " CppAsString2(SMS_MSG_JOB_ACTIVATED) ","
 						   "       format('Job %s is active: Start After time reached; %s target site%s, %s target machine%s.',"

@@ -54,22 +54,26 @@ sms_jobs_activate_due(int batch, Datum *job_ids)
 	uint64		n;
 	int			ret;
 
-	ret = sms_execute_kept("WITH due AS ("
-						   "  SELECT job_id FROM smsdist.jobs"
-						   "   WHERE state = 'pending' AND start_after <= clock_timestamp()"
-						   "     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
-						   "   ORDER BY priority, start_after, job_id"
-						   "   LIMIT $1"
-						   "   FOR UPDATE SKIP LOCKED),"
-						   " act AS ("
-						   "  UPDATE smsdist.jobs j"
-						   "     SET state = 'active', state_reason = 'Start After time reached',"
-						   "         source_version = p.source_version"
-						   "    FROM due, smsdist.packages p"
-						   "   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
-						   "  RETURNING j.job_id)"
-						   "SELECT count(*), array_agg(job_id::text) FROM act",
-						   1, types, values, NULL, false, 0);
+	/*
+	 * Planned at each call, not kept: with its generic plan a burst of
+	 * 1,000 due jobs was activated at half the rate (docs/benchmarks.md).
+	 */
+	ret = SPI_execute_with_args("WITH due AS ("
+								"  SELECT job_id FROM smsdist.jobs"
+								"   WHERE state = 'pending' AND start_after <= clock_timestamp()"
+								"     AND (expires_at IS NULL OR expires_at > clock_timestamp())"
+								"   ORDER BY priority, start_after, job_id"
+								"   LIMIT $1"
+								"   FOR UPDATE SKIP LOCKED),"
+								" act AS ("
+								"  UPDATE smsdist.jobs j"
+								"     SET state = 'active', state_reason = 'Start After time reached',"
+								"         source_version = p.source_version"
+								"    FROM due, smsdist.packages p"
+								"   WHERE j.job_id = due.job_id AND p.package_id = j.package_id"
+								"  RETURNING j.job_id)"
+								"SELECT count(*), array_agg(job_id::text) FROM act",
+								1, types, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist: activating jobs failed: SPI code %d", ret);
 	n = (uint64) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -108,13 +112,13 @@ sms_jobs_expire_due(uint64 *n)
  * site, with what their targets resolve to.  Rows: job, package, reason.
  */
 SPITupleTable *
-sms_jobs_fail_without_sites(Datum job_ids, uint64 *n)
+sms_jobs_fail_without_sites(Datum job_ids, uint64 njobs, uint64 *n)
 {
 	Oid			types[1] = {TEXTARRAYOID};
 	Datum		values[1] = {job_ids};
 	int			ret;
 
-	ret = sms_execute_kept("UPDATE smsdist.jobs j"
+	ret = sms_execute_for_items(njobs, "UPDATE smsdist.jobs j"
 						   "   SET state = 'failed',"
 						   "       state_reason = 'no target site: ' || smsdist.describe_targets(j.job_id)"
 						   " WHERE j.job_id = ANY ($1)"
@@ -221,13 +225,13 @@ sms_jobs_complete_distributed(const char *job_id)
  * (text[]): the Send phase for a child site, Distribute at this site.
  */
 void
-sms_site_rows_create(Datum job_ids)
+sms_site_rows_create(Datum job_ids, uint64 njobs)
 {
 	Oid			types[2] = {TEXTARRAYOID, TEXTOID};
 	Datum		values[2] = {job_ids, text_datum(sms_site_code)};
 	int			ret;
 
-	ret = sms_execute_kept_generic("INSERT INTO smsdist.job_site_status"
+	ret = sms_execute_for_items(njobs, "INSERT INTO smsdist.job_site_status"
 								   "       (job_id, site_code, phase, state, detail)"
 								   "SELECT j, t.site_code,"
 								   "       CASE WHEN t.site_code = $2 THEN 'distribute' ELSE 'send' END::smsdist.job_phase,"

@@ -63,14 +63,14 @@
 /* jobs */
 extern uint64 sms_jobs_activate_due(int batch, Datum *job_ids);
 extern SPITupleTable *sms_jobs_expire_due(uint64 *n);
-extern SPITupleTable *sms_jobs_fail_without_sites(Datum job_ids, uint64 *n);
+extern SPITupleTable *sms_jobs_fail_without_sites(Datum job_ids, uint64 njobs, uint64 *n);
 extern void sms_jobs_fail_build(const char *package_id, int32 version, const char *error);
 extern bool sms_job_fail(const char *job_id, const char *reason);
 extern void sms_jobs_fail_where_a_site_failed(void);
 extern void sms_jobs_complete_distributed(const char *job_id);
 
 /* site rows */
-extern void sms_site_rows_create(Datum job_ids);
+extern void sms_site_rows_create(Datum job_ids, uint64 njobs);
 extern void sms_send_rows_claim(const char *job_id, const char *hop,
 								char **sites, bool *full_package_required);
 extern void sms_send_rows_fail_unroutable(const char *job_id);

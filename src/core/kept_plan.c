@@ -128,6 +128,15 @@ sms_execute_kept_generic(const char *sql, int nargs, Oid *argtypes, Datum *value
 }
 
 int
+sms_execute_for_items(uint64 nitems, const char *sql, int nargs, Oid *argtypes,
+					  Datum *values, const char *nulls, bool read_only, long count)
+{
+	if (nitems > SMS_FEW_ITEMS)
+		return SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
+	return execute_kept(sql, nargs, argtypes, values, nulls, read_only, count, 0);
+}
+
+int
 sms_execute_kept_noargs(const char *sql, bool read_only, long count)
 {
 	return execute_kept(sql, 0, NULL, NULL, NULL, read_only, count, 0);

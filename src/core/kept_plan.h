@@ -35,6 +35,15 @@ extern int	sms_execute_kept(const char *sql, int nargs, Oid *argtypes, Datum *va
 extern int	sms_execute_kept_generic(const char *sql, int nargs, Oid *argtypes, Datum *values,
 									 const char *nulls, bool read_only, long count);
 
+/*
+ * For a statement over a set of nitems items (an array argument): the plan
+ * kept (sms_execute_kept) for at most SMS_FEW_ITEMS, planned for its values
+ * at each call for more, where a plan made for a few would be wrong.
+ */
+#define SMS_FEW_ITEMS	16
+extern int	sms_execute_for_items(uint64 nitems, const char *sql, int nargs, Oid *argtypes,
+								  Datum *values, const char *nulls, bool read_only, long count);
+
 /* SPI_execute() of a statement without arguments, with the plan kept. */
 extern int	sms_execute_kept_noargs(const char *sql, bool read_only, long count);
 
