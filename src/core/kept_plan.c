@@ -133,7 +133,8 @@ sms_execute_for_items(uint64 nitems, const char *sql, int nargs, Oid *argtypes,
 {
 	if (nitems > SMS_FEW_ITEMS)
 		return SPI_execute_with_args(sql, nargs, argtypes, values, nulls, read_only, count);
-	return execute_kept(sql, nargs, argtypes, values, nulls, read_only, count, 0);
+	return execute_kept(sql, nargs, argtypes, values, nulls, read_only, count,
+						CURSOR_OPT_GENERIC_PLAN);
 }
 
 int

@@ -36,9 +36,13 @@ extern int	sms_execute_kept_generic(const char *sql, int nargs, Oid *argtypes, D
 									 const char *nulls, bool read_only, long count);
 
 /*
- * For a statement over a set of nitems items (an array argument): the plan
- * kept (sms_execute_kept) for at most SMS_FEW_ITEMS, planned for its values
- * at each call for more, where a plan made for a few would be wrong.
+ * For a statement over a set of nitems items (an array argument): one
+ * generic plan kept (sms_execute_kept_generic) for at most SMS_FEW_ITEMS,
+ * planned for its values at each call for more, where a plan made for a
+ * few would be wrong.  Generic, because the plan cache would otherwise
+ * plan at every call: a generic plan is costed for an array of unknown
+ * size (100 elements), a custom one for the few it gets, so the custom
+ * plan always looks cheaper.
  */
 #define SMS_FEW_ITEMS	16
 extern int	sms_execute_for_items(uint64 nitems, const char *sql, int nargs, Oid *argtypes,
