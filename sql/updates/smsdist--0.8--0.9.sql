@@ -103,6 +103,14 @@ DROP VIEW build_progress;
 \ir ../functions/receive_target_report.sql
 -- target_changed in C, called only when state, detail or exit code changed
 \ir ../functions/target_changed.sql
+-- the Sender is woken by send rows and by rows that end, the Despooler by every row
+DROP TRIGGER notify_sender ON job_site_status;
+CREATE TRIGGER notify_despooler AFTER INSERT OR UPDATE ON job_site_status
+    FOR EACH ROW EXECUTE FUNCTION notify_change('despooler', 'job_id', 'site_code', 'phase');
+CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_site_status
+    FOR EACH ROW WHEN (NEW.phase = 'send' OR NEW.state IN ('done', 'failed'))
+    EXECUTE FUNCTION notify_change('sender', 'job_id', 'site_code', 'phase');
+
 DROP TRIGGER target_changed ON job_target_status;
 CREATE TRIGGER target_changed BEFORE UPDATE ON job_target_status
     FOR EACH ROW

@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(220);
+SELECT plan(221);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -555,7 +555,8 @@ SELECT results_eq(
       ('smsdist.collections', 'notify_sender', 'statement', 'update', 'sender'),
       ('smsdist.content_validations', 'notify_despooler', 'row', 'insert update', 'despooler | package_id'),
       ('smsdist.job_control_pushes', 'notify_sender', 'statement', 'insert update', 'sender'),
-      ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender,despooler | job_id | site_code | phase'),
+      ('smsdist.job_site_status', 'notify_despooler', 'row', 'insert update', 'despooler | job_id | site_code | phase'),
+      ('smsdist.job_site_status', 'notify_sender', 'row', 'insert update', 'sender | job_id | site_code | phase'),
       ('smsdist.job_target_status', 'notify_sender', 'statement', 'insert delete', 'sender'),
       ('smsdist.job_target_status', 'notify_sender_not_applicable', 'row', 'update', 'sender | job_id'),
       ('smsdist.job_target_status', 'notify_status_manager', 'row', 'update', 'status_manager | job_id'),
@@ -580,6 +581,10 @@ SELECT results_eq(
       ('smsdist.user_groups', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator'),
       ('smsdist.users', 'notify_collection_evaluator', 'statement', 'insert update delete', 'collection_evaluator')$$,
     'notify_change triggers: components, ID columns, row or statement level, events');
+SELECT is((SELECT pg_get_expr(tgqual, tgrelid) FROM pg_trigger
+            WHERE tgrelid = 'smsdist.job_site_status'::regclass AND tgname = 'notify_sender'),
+          '((new.phase = ''send''::smsdist.job_phase) OR (new.state = ANY (ARRAY[''done''::smsdist.phase_state, ''failed''::smsdist.phase_state])))',
+          'the Sender is woken by send rows and by rows that end, not by the Despooler''s progress');
 SELECT is((SELECT count(*) FROM pg_trigger
             WHERE tgfoid = 'smsdist.notify_change'::regproc AND NOT tgisinternal AND tgtype & 2 = 2),
           0::bigint, 'every notify_change trigger fires AFTER the change');
