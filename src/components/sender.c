@@ -178,10 +178,20 @@ find_send_rows(bool *stream, int64 *bytes)
 	values[1] = sender_fanout_running();
 	values[2] = Int32GetDatum(sms_max_concurrent_sends);
 	values[3] = Int32GetDatum(sms_max_concurrent_sends_per_site);
-	ret = sms_execute_kept("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") ")"
-						   "SELECT s.job_id::text, smsdist.route_hop(s.site_code)::text,"
+	ret = sms_execute_kept("WITH running AS (" SENDER_RUNNING_TRANSFERS_SQL("$2") "),"
+						   /*
+							* the hop of each site with an open send row, once per site:
+							* route_hop() for every row would be most of a look when a
+							* thousand rows wait for a site that is down
+							*/
+						   "hops AS MATERIALIZED ("
+						   "  SELECT x.site_code, smsdist.route_hop(x.site_code) AS hop"
+						   "    FROM (SELECT DISTINCT site_code FROM smsdist.job_site_status"
+						   "           WHERE phase = 'send' AND state IN ('waiting', 'retrying', 'running')) x)"
+						   "SELECT s.job_id::text, h.hop::text,"
 						   "       coalesce(b.state = 'building', false), coalesce(b.bytes, 0)"
 						   "  FROM smsdist.job_site_status s"
+						   "  JOIN hops h ON h.site_code = s.site_code"
 						   "  JOIN smsdist.jobs j ON j.job_id = s.job_id"
 						   "  LEFT JOIN smsdist.package_builds b"
 						   "    ON b.package_id = j.package_id AND b.source_version = j.source_version"
@@ -195,25 +205,25 @@ find_send_rows(bool *stream, int64 *bytes)
 							*/
 						   "        OR ($1 AND b.state = 'building' AND b.stream_id IS NOT NULL"
 						   "            AND EXISTS (SELECT 1 FROM smsdist.sender_addresses a"
-						   "                         WHERE a.target_site_code = smsdist.route_hop(s.site_code) AND a.enabled)"
+						   "                         WHERE a.target_site_code = h.hop AND a.enabled)"
 						   "            AND NOT EXISTS ("
 						   "            SELECT 1 FROM smsdist.job_site_status s2"
 						   "              JOIN smsdist.package_locations l"
 						   "                ON l.package_id = j.package_id AND l.site_code = s2.site_code"
 						   "             WHERE s2.job_id = s.job_id AND s2.phase = 'send'"
-						   "               AND smsdist.route_hop(s2.site_code) = smsdist.route_hop(s.site_code))))"
+						   "               AND smsdist.route_hop(s2.site_code) = h.hop)))"
 						   /* the full package is needed and this site has only a delta: wait for it */
 						   "   AND NOT (s.full_package_required AND b.base_version IS NOT NULL)"
 						   /* a retry reaches the hop first (job_control.c): its old failure goes */
 						   "   AND NOT EXISTS (SELECT 1 FROM smsdist.job_control_pushes c"
-						   "                    WHERE c.job_id = s.job_id AND c.hop = smsdist.route_hop(s.site_code))"
+						   "                    WHERE c.job_id = s.job_id AND c.hop = h.hop)"
 						   "   AND (s.state <> 'retrying' OR s.updated_at + make_interval(secs => least(60, power(2, least(s.attempts, 6))))"
 						   "        <= clock_timestamp())"
 						   /* not under way already, and within the limits (sender_fanout.c) */
 						   "   AND NOT EXISTS (SELECT 1 FROM running r"
-						   "                    WHERE r.job_id = s.job_id::text AND r.hop = smsdist.route_hop(s.site_code))"
+						   "                    WHERE r.job_id = s.job_id::text AND r.hop = h.hop)"
 						   "   AND (SELECT count(*) FROM running) < $3"
-						   "   AND (SELECT count(*) FROM running r WHERE r.hop = smsdist.route_hop(s.site_code)) < $4"
+						   "   AND (SELECT count(*) FROM running r WHERE r.hop = h.hop) < $4"
 						   " ORDER BY j.priority, coalesce(b.state = 'building', false), s.updated_at"
 						   " LIMIT 1 FOR UPDATE OF s SKIP LOCKED",
 						   4, types, values, NULL, false, 1);
