@@ -137,11 +137,13 @@ GRANT SELECT ON job_site_status TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.job_site_status', '');
 CREATE TRIGGER touch_updated_at BEFORE UPDATE ON job_site_status
     FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+-- The Despooler works on distribute rows only.  The Sender works on send
+-- rows, and fails or completes a job when a row ends; the Despooler's
+-- claim and progress at this site are not its work (they woke it about
+-- six times a job at a site with no child).
 CREATE TRIGGER notify_despooler AFTER INSERT OR UPDATE ON job_site_status
-    FOR EACH ROW EXECUTE FUNCTION notify_change('despooler', 'job_id', 'site_code', 'phase');
--- The Sender works on send rows, and fails or completes a job when a row
--- ends; the Despooler's claim and progress at this site are not its work
--- (they woke it about six times a job at a site with no child).
+    FOR EACH ROW WHEN (NEW.phase = 'distribute')
+    EXECUTE FUNCTION notify_change('despooler', 'job_id', 'site_code', 'phase');
 CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_site_status
     FOR EACH ROW WHEN (NEW.phase = 'send' OR NEW.state IN ('done', 'failed'))
     EXECUTE FUNCTION notify_change('sender', 'job_id', 'site_code', 'phase');

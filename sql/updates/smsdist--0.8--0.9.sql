@@ -103,10 +103,11 @@ DROP VIEW build_progress;
 \ir ../functions/receive_target_report.sql
 -- target_changed in C, called only when state, detail or exit code changed
 \ir ../functions/target_changed.sql
--- the Sender is woken by send rows and by rows that end, the Despooler by every row
+-- the Sender is woken by send rows and by rows that end, the Despooler by distribute rows
 DROP TRIGGER notify_sender ON job_site_status;
 CREATE TRIGGER notify_despooler AFTER INSERT OR UPDATE ON job_site_status
-    FOR EACH ROW EXECUTE FUNCTION notify_change('despooler', 'job_id', 'site_code', 'phase');
+    FOR EACH ROW WHEN (NEW.phase = 'distribute')
+    EXECUTE FUNCTION notify_change('despooler', 'job_id', 'site_code', 'phase');
 CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE ON job_site_status
     FOR EACH ROW WHEN (NEW.phase = 'send' OR NEW.state IN ('done', 'failed'))
     EXECUTE FUNCTION notify_change('sender', 'job_id', 'site_code', 'phase');

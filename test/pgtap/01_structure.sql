@@ -1,7 +1,7 @@
 -- smsdist structure: schema, tables, views, columns, keys, domains, enums,
 -- sequences, functions and triggers, as sql/smsdist--0.1.sql defines them.
 BEGIN;
-SELECT plan(221);
+SELECT plan(222);
 
 -------------------------------------------------------------------------------
 -- Extension and schema
@@ -585,6 +585,10 @@ SELECT is((SELECT pg_get_expr(tgqual, tgrelid) FROM pg_trigger
             WHERE tgrelid = 'smsdist.job_site_status'::regclass AND tgname = 'notify_sender'),
           '((new.phase = ''send''::smsdist.job_phase) OR (new.state = ANY (ARRAY[''done''::smsdist.phase_state, ''failed''::smsdist.phase_state])))',
           'the Sender is woken by send rows and by rows that end, not by the Despooler''s progress');
+SELECT is((SELECT pg_get_expr(tgqual, tgrelid) FROM pg_trigger
+            WHERE tgrelid = 'smsdist.job_site_status'::regclass AND tgname = 'notify_despooler'),
+          '(new.phase = ''distribute''::smsdist.job_phase)',
+          'the Despooler is woken by distribute rows, not by the Sender''s');
 SELECT is((SELECT count(*) FROM pg_trigger
             WHERE tgfoid = 'smsdist.notify_change'::regproc AND NOT tgisinternal AND tgtype & 2 = 2),
           0::bigint, 'every notify_change trigger fires AFTER the change');
