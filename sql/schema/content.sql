@@ -33,6 +33,9 @@ COMMENT ON TABLE content_validations IS
 REVOKE ALL ON content_validations FROM PUBLIC;
 GRANT SELECT ON content_validations TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.content_validations', '');
+-- the Despooler's look for requested validations between its items
+CREATE INDEX content_validations_requested ON content_validations (site_code)
+    WHERE requested_at IS NOT NULL;
 CREATE TRIGGER notify_despooler AFTER INSERT OR UPDATE OF requested_at ON content_validations
     FOR EACH ROW WHEN (NEW.requested_at IS NOT NULL)
     EXECUTE FUNCTION notify_change('despooler', 'package_id');

@@ -621,18 +621,54 @@ validate_location(Location *loc)
 					   f->named ? (char *) linitial(f->named) : "");
 }
 
+/* Has validate_content() asked for a location of this site? */
+static bool
+validation_requested(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
+	bool		isnull;
+
+	if (sms_execute_kept("SELECT EXISTS (SELECT 1 FROM smsdist.content_validations"
+						 "                WHERE site_code = $1 AND requested_at IS NOT NULL)",
+						 1, types, values, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "smsdist despooler: looking for requested validations failed");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 /*
  * One due location validated (and repaired); returns when to look again:
  * at once after a validation, else when the next location falls due.
+ *
+ * The look for a due location reads every location of the site, and it
+ * comes between items, at most steps.  When it found none due, it is not
+ * made again before the time it named, unless a validation was requested
+ * (an indexed look) or the interval changed: a location published since
+ * is due an interval after its publication, never before that time.
  */
 TimestampTz
 despool_validate_step(void)
 {
+	static TimestampTz nothing_due_before = 0;
+	static int	looked_with_interval = -1;
+	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next_due;
-	Location   *loc = next_location(&next_due);
+	Location   *loc;
 
+	if (looked_with_interval == sms_content_validation_interval &&
+		now < nothing_due_before && !validation_requested())
+		return nothing_due_before;
+	loc = next_location(&next_due);
 	if (loc == NULL)
+	{
+		nothing_due_before = next_due;
+		if (sms_content_validation_interval > 0)
+			nothing_due_before = Min(next_due,
+									 TimestampTzPlusMilliseconds(now, sms_content_validation_interval * (int64) 1000));
+		looked_with_interval = sms_content_validation_interval;
 		return next_due;
+	}
+	looked_with_interval = -1;
 	sms_step_note = "validating the content of a distribution point";
 	PG_TRY();
 	{
