@@ -435,13 +435,23 @@ sms_distribute_row_claim(const char *site)
 	Datum		values[1] = {text_datum(site)};
 	int			ret;
 
-	ret = sms_execute_kept("WITH item AS ("
-						   "  SELECT s.job_id FROM smsdist.job_site_status s"
+	/*
+	 * The open rows first, by their partial index, then their jobs: left
+	 * to the planner, a plan kept from when the tables were small read
+	 * every active job (1.2 ms a claim after 200 jobs at a child).
+	 */
+	ret = sms_execute_kept("WITH open AS MATERIALIZED ("
+						   "  SELECT o.job_id FROM smsdist.job_site_status o"
+						   "   WHERE o.state IN ('waiting', 'retrying', 'running') AND o.phase = 'distribute'"
+						   "     AND o.site_code = $1),"
+						   "item AS ("
+						   "  SELECT s.job_id FROM open"
+						   "    JOIN smsdist.job_site_status s"
+						   "      ON s.job_id = open.job_id AND s.site_code = $1 AND s.phase = 'distribute'"
 						   "    JOIN smsdist.jobs j ON j.job_id = s.job_id"
 						   "    LEFT JOIN smsdist.package_builds b"
 						   "      ON b.package_id = j.package_id AND b.source_version = j.source_version"
-						   "   WHERE s.site_code = $1 AND s.phase = 'distribute'"
-						   "     AND s.state IN ('waiting', 'retrying', 'running')"
+						   "   WHERE s.state IN ('waiting', 'retrying', 'running')"
 						   /* a full disk: not before its back-off has passed */
 						   "     AND (s.state <> 'retrying' OR s.next_attempt_at IS NULL"
 						   "          OR s.next_attempt_at <= clock_timestamp())"
