@@ -83,14 +83,27 @@ SELECT j.job_id, extract(epoch FROM j.created_at), extract(epoch FROM j.activate
 SQL
 join "$work/hops-cen" "$work/hops-ch1" | awk '
 function pct(a, n, p,   i) { i = int(p / 100 * (n - 1) + 0.5) + 1; return a[i] }
-function show(name, col,   n, i, j, v, x) {
+function median(col, from, to,   n, i, j, v, x) {
+    n = 0
+    for (i = from; i <= to; i++) {
+        x = d[i, col]
+        for (j = ++n; j > 1 && v[j - 1] > x; j--) v[j] = v[j - 1]
+        v[j] = x
+    }
+    return pct(v, n, 50)
+}
+function show(name, col,   n, i, j, v, x, q) {
     n = 0
     for (i = 1; i <= rows; i++) {
         x = d[i, col]
         for (j = ++n; j > 1 && v[j - 1] > x; j--) v[j] = v[j - 1]
         v[j] = x
     }
-    printf "    %-58s %7.1f %7.1f\n", name, pct(v, n, 50), pct(v, n, 90)
+    # a hop whose time grows with the jobs already there: its p50 over
+    # the first and the last quarter of the jobs
+    q = int(rows / 4); if (q < 1) q = 1
+    printf "    %-58s %7.1f %7.1f %7.1f %7.1f\n", name, pct(v, n, 50), pct(v, n, 90),
+           median(col, 1, q), median(col, rows - q + 1, rows)
 }
 {
     rows++
@@ -100,7 +113,7 @@ function show(name, col,   n, i, j, v, x) {
     d[rows, 10] = ($11 - $2) * 1000
 }
 END {
-    printf "  where the time goes, per hop (%d jobs; ms)                      p50     p90\n", rows
+    printf "  where the time goes, per hop (%d jobs; ms)                      p50     p90  p50 1st  p50 4th quarter\n", rows
     show("CEN: job INSERT -> activated (Scheduler woken at commit)", 1)
     show("CEN: activated -> build started (rest of the activation)", 2)
     show("CEN: build (small package, in the Scheduler step)", 3)
