@@ -7,9 +7,10 @@
  * In SMS, phase 1 of a job: "If the job's Start After time has elapsed, SMS will
  * mark the job active and start processing."  A step of the Scheduler:
  *
- *	1. claims up to BATCH pending jobs whose start_after has passed (FOR
- *	   UPDATE SKIP LOCKED, so an operator editing a job or a second Scheduler
- *	   never blocks it), marks them active and, for each, resolves its targets
+ *	1. claims up to SMS_ACTIVATE_BATCH pending jobs whose start_after has
+ *	   passed (FOR UPDATE SKIP LOCKED, so an operator editing a job or a
+ *	   second Scheduler never blocks it), marks them active and, for each,
+ *	   resolves its targets
  *	   into one smsdist.job_site_status row per target site -- phase "send" for
  *	   a child site, "distribute" for this site, where nothing needs sending --
  *	   and, for a run-command job, one smsdist.job_target_status row per target
@@ -58,7 +59,6 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#define BATCH 100
 #define SWEEP_INTERVAL_MS 1000	/* finish_done_jobs() at most this often */
 
 /*
@@ -113,7 +113,7 @@ activate_due_jobs(bool *new_builds)
 	SPITupleTable *tuptable;
 
 	*new_builds = false;
-	n = sms_jobs_activate_due(BATCH, &jobs);
+	n = sms_jobs_activate_due(&jobs);
 	if (n == 0)
 		return 0;
 	values[0] = jobs;
@@ -509,7 +509,7 @@ sms_scheduler_step(void)
 	 * expiry time has passed too is not activated, but expired right after.
 	 */
 	nactivated = activate_due_jobs(&new_builds);
-	if (nactivated >= BATCH)
+	if (nactivated >= SMS_ACTIVATE_BATCH)
 		return GetCurrentTimestamp();	/* more may be due: go again at once */
 
 	/*

@@ -61,7 +61,9 @@
 #include "datatype/timestamp.h"
 
 /* jobs */
-extern uint64 sms_jobs_activate_due(int batch, Datum *job_ids);
+/* jobs a Scheduler step activates at most (a constant of the statement) */
+#define SMS_ACTIVATE_BATCH 100
+extern uint64 sms_jobs_activate_due(Datum *job_ids);
 extern SPITupleTable *sms_jobs_expire_due(uint64 *n);
 extern SPITupleTable *sms_jobs_fail_without_sites(Datum job_ids, uint64 njobs, uint64 *n);
 extern void sms_jobs_fail_build(const char *package_id, int32 version, const char *error);
