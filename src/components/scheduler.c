@@ -10,11 +10,10 @@
  *	1. claims up to SMS_ACTIVATE_BATCH pending jobs whose start_after has
  *	   passed (FOR UPDATE SKIP LOCKED, so an operator editing a job or a
  *	   second Scheduler never blocks it), marks them active and, for each,
- *	   resolves its targets
- *	   into one smsdist.job_site_status row per target site -- phase "send" for
- *	   a child site, "distribute" for this site, where nothing needs sending --
- *	   and, for a run-command job, one smsdist.job_target_status row per target
- *	   machine.  A job that resolves to no site fails, with the reason.
+ *	   resolves its targets into one smsdist.job_site_status row per target
+ *	   site -- phase "send" for a child site, "distribute" for this site,
+ *	   where nothing needs sending -- and, for a run-command job, one
+ *	   smsdist.job_target_status row per target machine.  A job that resolves to no site fails, with the reason.
  *	   A job whose expires_at has passed as well is left to the next item;
  *	2. expires pending and active jobs whose expires_at has passed;
  *	3. at most once a second: completes run-command jobs none of whose
