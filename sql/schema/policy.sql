@@ -81,4 +81,5 @@ CREATE TRIGGER queue_pcm_for_target AFTER UPDATE OF state ON job_target_status
 \ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql
+\ir ../functions/answer_machine_policy.sql
 \ir ../functions/machine_policy.sql

@@ -79,6 +79,7 @@ DROP VIEW build_progress;
 \ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql
+\ir ../functions/answer_machine_policy.sql
 \ir ../functions/machine_policy.sql
 
 -------------------------------------------------------------------------------

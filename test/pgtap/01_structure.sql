@@ -397,12 +397,12 @@ SELECT isnt_definer('smsdist', 'jobs_check_transition', ARRAY[]::name[], 'jobs_c
 SELECT isnt_definer('smsdist', 'new_sms_id', ARRAY['regclass'], 'new_sms_id is not SECURITY DEFINER');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef),
-          ARRAY['advertisement_targets_follow', 'calling_site', 'client_cache_inventory',
+          ARRAY['advertisement_targets_follow', 'answer_machine_policy', 'calling_site', 'client_cache_inventory',
                 'client_status', 'collection_members_cascade', 'content_mismatch_reported',
                 'count_bytes_sent', 'count_status_messages', 'distribution_report', 'end_job_targets',
                 'evaluate_collections', 'explain', 'finish_jobs_of_messages', 'issue_machine_key', 'jobs_check_targets', 'jobs_control_change',
                 'jobs_log_transition',
-                'location_report', 'machine_key', 'machine_policy', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
+                'location_report', 'machine_key', 'move_target', 'preview', 'progress_report', 'queue_all_pcm', 'queue_collection_evaluation', 'queue_pcm',
                 'queue_pcm_for_program', 'queue_pcm_for_target', 'queue_system_evaluation',
                 'receive_advertisement', 'receive_begin', 'receive_cache_report', 'receive_chunk', 'receive_end', 'receive_job_state',
                 'receive_job_targets', 'receive_status_report', 'receive_target_report', 'receive_total',
@@ -424,7 +424,7 @@ SELECT functions_are('smsdist', ARRAY[
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
-    'queue_all_pcm', 'machine_policy', 'compute_machine_policy', 'compute_machine_policies', 'weekdays_distinct', 'advertisement_collections',
+    'queue_all_pcm', 'machine_policy', 'answer_machine_policy', 'compute_machine_policy', 'compute_machine_policies', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
     'queue_pcm_for_program', 'receive_total',

@@ -4,7 +4,7 @@
 -- runs one statement under SET SESSION AUTHORIZATION and returns "ok: ..."
 -- or "SQLSTATE: message".  This site is CEN, with children CH1 and CH2.
 BEGIN;
-SELECT plan(52);
+SELECT plan(63);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -184,6 +184,44 @@ SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E002')
 SELECT is(pg_temp.as_login('tap_m_unbound', $$SELECT smsdist.machine_policy('CEN0E001')::text$$),
           '42501: permission denied: login "tap_m_unbound" does not speak for any machine',
           'an agent login bound to no machine reads no policy');
+
+-- A stored policy is answered without PL/pgSQL (src/core/machine_policy.c):
+-- the same checks, from the attacker's side.
+INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy) VALUES
+  ('CEN0E001', 'x', '{"machine": "CEN0E001", "stored": 1}'),
+  ('CEN0E002', 'x', '{"machine": "CEN0E002", "stored": 2}'),
+  ('CEN0E0FF', 'x', '{"machine": "CEN0E0FF", "stored": 3}');
+CREATE ROLE tap_policy_reader LOGIN IN ROLE smsdist_reader;
+CREATE ROLE tap_m2_reader LOGIN IN ROLE smsdist_client, smsdist_reader;
+INSERT INTO smsdist.machine_logins (role_name, sms_id) VALUES ('tap_m2_reader', 'CEN0E002');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E001')::text$$),
+          'ok: {"stored": 1, "machine": "CEN0E001"}', 'a machine reads its own stored policy');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E002')::text$$),
+          '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN0E002',
+          'a machine cannot read another machine''s stored policy');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('cen0e002')::text$$),
+          '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine cen0e002',
+          'nor by changing the case of its SMS ID');
+SELECT is(pg_temp.as_login('tap_m_unbound', $$SELECT smsdist.machine_policy('CEN0E001')::text$$),
+          '42501: permission denied: login "tap_m_unbound" does not speak for any machine',
+          'an agent login bound to no machine reads no stored policy');
+SELECT is(pg_temp.as_login('tap_m2_reader', $$SELECT smsdist.machine_policy('CEN0E001')::text$$),
+          '42501: permission denied: login "tap_m2_reader" speaks for machine CEN0E002, not for machine CEN0E001',
+          'a login bound to a machine reads only that machine''s policy, reader or not');
+SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy('CEN0E002')::text$$),
+          'ok: {"stored": 2, "machine": "CEN0E002"}', 'a reader reads any machine''s stored policy');
+SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy('CEN0E0FF')::text$$),
+          'ok: NULL', 'the policy of a machine that is gone is not served');
+SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy(NULL)::text$$),
+          'ok: NULL', 'no machine, no policy');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.answer_machine_policy('CEN0E001')::text$$),
+          '42501: permission denied for function answer_machine_policy',
+          'the PL/pgSQL behind it is not for agents to call');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E001', 'CORP\u1', NULL)->>'user'$$),
+          'ok: CORP\u1', 'a request with a user is answered by the PL/pgSQL, for the bound machine');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E002', 'CORP\u1', NULL)::text$$),
+          '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN0E002',
+          'and refused for another machine');
 SELECT is(pg_temp.as_login('tap_m1',
               $$SELECT smsdist.client_status('CEN0E002', 1, now(), 10002, 'error', 'Client Agent', 'failed')::text$$),
           '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN0E002',

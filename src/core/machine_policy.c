@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * machine_policy.c
+ *	  smsdist.machine_policy(): the management point's answer to an agent.
+ *
+ * Terms:
+ *	request		one call of machine_policy(sms_id, user, groups) by an
+ *				agent's login or by a reader (a member of smsdist_reader).
+ *	binding		the row of machine_logins whose role_name is the session
+ *				user: the one machine that login speaks for.
+ *	stored policy	machine_policies.policy, the policy the Offer Manager
+ *				computed when anything it depends on last changed.
+ *	plain request	a request without a user and groups, for a machine that
+ *				exists and has a stored policy, by the login bound to that
+ *				machine or by a reader bound to none.  Every agent asks this
+ *				at every poll.
+ *
+ * A plain request is answered here with three index lookups (the binding,
+ * the machine, its stored policy) and a role check.  Every other request
+ * (a user or groups to add, a policy not stored yet, a refusal) goes to
+ * answer_machine_policy(), the SECURITY DEFINER PL/pgSQL function that
+ * answers all of them and raises the errors; it does the checks again.
+ *
+ * Why C and direct index scans: the plain request is what every agent of
+ * the site asks every poll, and a SECURITY DEFINER function with its SET
+ * clause, a PL/pgSQL frame and an executor started for its one query cost
+ * twice what the lookups themselves do.  The lookups go around the
+ * executor, so they go around its privilege checks too: the binding check
+ * below is the one answer_machine_policy() makes, and nothing is returned
+ * that it would refuse.  The relations are found by name in the
+ * extension's fixed schema at every call (syscache hits), so a dropped and
+ * re-created extension needs no invalidation.
+ *
+ * Copyright (c) 2026, the smsdist developers
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "smsdist.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "storage/lockdefs.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+PG_FUNCTION_INFO_V1(smsdist_machine_policy);
+
+/*
+ * The one row of relation "relname" (in the smsdist schema) whose primary
+ * key (one column, "keycol") equals "key", compared with "eqproc".  Returns
+ * a copy of column "valcol" (detoasted), or false when there is no such row
+ * or the value is NULL.
+ */
+static bool
+lookup_by_key(Oid nsp, const char *relname, const char *keycol,
+			  RegProcedure eqproc, Datum key, const char *valcol,
+			  Datum *value)
+{
+	Oid			relid = get_relname_relid(relname, nsp);
+	Relation	rel;
+	Relation	idx;
+	Oid			indexid;
+	AttrNumber	keyatt;
+	AttrNumber	valatt;
+	ScanKeyData skey;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.%s\" does not exist",
+						SMSDIST_SCHEMA_NAME, relname)));
+	rel = table_open(relid, AccessShareLock);
+	indexid = RelationGetPrimaryKeyIndex(rel);
+	keyatt = get_attnum(relid, keycol);
+	valatt = get_attnum(relid, valcol);
+	if (!OidIsValid(indexid) || keyatt == InvalidAttrNumber ||
+		valatt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s.%s\" is not as smsdist made it",
+						SMSDIST_SCHEMA_NAME, relname)));
+
+	/* compare with the index's own collation, or the search goes astray */
+	idx = index_open(indexid, AccessShareLock);
+	ScanKeyEntryInitialize(&skey, 0, keyatt, BTEqualStrategyNumber,
+						   InvalidOid, idx->rd_indcollation[0], eqproc, key);
+	index_close(idx, NoLock);
+
+	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 1, &skey);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, valatt, RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+		{
+			Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), valatt - 1);
+
+			/* copied before the scan lets go of the buffer */
+			if (att->attlen == -1)
+				*value = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+			else
+				*value = datumCopy(d, att->attbyval, att->attlen);
+			found = true;
+		}
+	}
+	systable_endscan(scan);
+	/* held to the end of the transaction, as a query holds it */
+	table_close(rel, NoLock);
+	return found;
+}
+
+static bool
+texts_equal(text *a, text *b)
+{
+	return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+		memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
+
+/*
+ * The stored policy of a plain request, or NULL when the request is not
+ * one (answer_machine_policy() answers it then).
+ */
+static Datum
+plain_request_policy(text *sms_id, bool *answered)
+{
+	Oid			nsp = get_namespace_oid(SMSDIST_SCHEMA_NAME, false);
+	Oid			session = GetSessionUserId();
+	NameData	login;
+	Datum		bound;
+	Datum		policy;
+	Datum		unused;
+
+	*answered = false;
+	namestrcpy(&login, GetUserNameFromId(session, false));
+	if (lookup_by_key(nsp, "machine_logins", "role_name", F_NAMEEQ,
+					  NameGetDatum(&login), "sms_id", &bound))
+	{
+		if (!texts_equal(DatumGetTextPP(bound), sms_id))
+			return (Datum) 0;
+	}
+	else
+	{
+		Oid			reader = get_role_oid("smsdist_reader", true);
+
+		if (!OidIsValid(reader) || !has_privs_of_role(session, reader))
+			return (Datum) 0;
+	}
+
+	/* a machine that exists, with a stored policy */
+	if (!lookup_by_key(nsp, "system_resources", "sms_id", F_TEXTEQ,
+					   PointerGetDatum(sms_id), "sms_id", &unused))
+		return (Datum) 0;
+	if (!lookup_by_key(nsp, "machine_policies", "sms_id", F_TEXTEQ,
+					   PointerGetDatum(sms_id), "policy", &policy))
+		return (Datum) 0;
+	*answered = true;
+	return policy;
+}
+
+/*
+ * answer_machine_policy(sms_id, user, groups), called through the function
+ * manager: it runs as its owner (SECURITY DEFINER) and is granted to
+ * nobody, so only this function reaches it.  Its FmgrInfo is kept for the
+ * calling query.
+ */
+static Datum
+answer_in_plpgsql(FunctionCallInfo outer)
+{
+	FmgrInfo   *answer = (FmgrInfo *) outer->flinfo->fn_extra;
+	LOCAL_FCINFO(fcinfo, 3);
+	Datum		result;
+
+	if (answer == NULL)
+	{
+		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+		List	   *name = list_make2(makeString(SMSDIST_SCHEMA_NAME),
+									  makeString("answer_machine_policy"));
+		Oid			fn = LookupFuncName(name, 3, argtypes, false);
+
+		answer = MemoryContextAllocZero(outer->flinfo->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_cxt(fn, answer, outer->flinfo->fn_mcxt);
+		outer->flinfo->fn_extra = answer;
+	}
+	InitFunctionCallInfoData(*fcinfo, answer, 3, outer->fncollation, NULL, NULL);
+	for (int i = 0; i < 3; i++)
+		fcinfo->args[i] = outer->args[i];
+	result = FunctionCallInvoke(fcinfo);
+	outer->isnull = fcinfo->isnull;
+	return result;
+}
+
+/*
+ * machine_policy(sms_id text, user text DEFAULT NULL, groups text[] DEFAULT
+ * NULL) RETURNS jsonb
+ */
+Datum
+smsdist_machine_policy(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0) && PG_ARGISNULL(1) && PG_ARGISNULL(2))
+	{
+		bool		answered;
+		Datum		policy = plain_request_policy(PG_GETARG_TEXT_PP(0), &answered);
+
+		if (answered)
+			PG_RETURN_DATUM(policy);
+	}
+	return answer_in_plpgsql(fcinfo);
+}
