@@ -16,12 +16,16 @@
 -- use that kept (generic) plan, made for about ten; a larger set is
 -- planned for its own size at each call (with the plan for ten, a batch of
 -- 20,000 machines was joined to its jobs in a nested loop: 26 s instead
--- of 1 s).
+-- of 1 s).  Never compiled with JIT: right after a large job, before its
+-- target rows have statistics, the plan's estimated cost passes the JIT
+-- thresholds, and compiling it took 0.6-0.7 s of every batch of the PCM
+-- writer (and would of an agent's request for a policy not yet stored).
 CREATE OR REPLACE FUNCTION compute_machine_policies(p_sms_ids text[])
     RETURNS TABLE (sms_id text, policy jsonb)
     LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
     SET plan_cache_mode = auto
+    SET jit = off
 AS $$
 #variable_conflict use_column
 BEGIN

@@ -440,7 +440,10 @@ despool_follow_site_version(WorkItem *w)
 	 * The files of every live job of the package at this site are written
 	 * again: the moved ones name the new version, and those whose package
 	 * was removed and is now published again (content_gone) are offered
-	 * again.
+	 * again.  A machine already queued is left as it is: the writer reads
+	 * the rows as they are when its turn comes, and updating queued_at
+	 * wrote a new row version of each of 100,000 queued machines for a
+	 * job just activated (0.9 s).
 	 */
 	if (sms_execute_kept("WITH live AS ("
 						 "  SELECT j.job_id FROM smsdist.jobs j"
@@ -459,7 +462,7 @@ despool_follow_site_version(WorkItem *w)
 						 "SELECT DISTINCT t.sms_id FROM live"
 						 "  JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
 						 "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
-						 "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
+						 "    ON CONFLICT (sms_id) DO NOTHING",
 						 3, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist despooler: queueing the PCM files of live jobs failed");
 
@@ -529,7 +532,7 @@ despool_content_gone(WorkItem *w)
 						 "  SELECT DISTINCT t.sms_id FROM live"
 						 "    JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
 						 "    JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-						 "      ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at) "
+						 "      ON CONFLICT (sms_id) DO NOTHING) "
 						 "SELECT live.job_id::text, live.source_version,"
 						 "       (SELECT count(*) FROM targets WHERE targets.job_id = live.job_id)"
 						 "  FROM live ORDER BY live.job_id",

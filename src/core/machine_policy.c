@@ -104,7 +104,10 @@ lookup_by_key(Oid nsp, const char *relname, const char *keycol,
 						   InvalidOid, idx->rd_indcollation[0], eqproc, key);
 	index_close(idx, NoLock);
 
-	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 1, &skey);
+	/* the calling query's snapshot, as a query in the function would see */
+	scan = systable_beginscan(rel, indexid, true,
+							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+							  1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{

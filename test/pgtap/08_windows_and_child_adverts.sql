@@ -3,7 +3,7 @@
 -- (advertisement_details, advertisement_pushes_due), and what a site with
 -- no parent refuses to take.
 BEGIN;
-SELECT plan(38);
+SELECT plan(39);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1'),
                                  ('CH2', 'Other child', 'CEN')
@@ -136,6 +136,10 @@ SELECT is((SELECT policy FROM smsdist.machine_policies WHERE sms_id = 'CEN0F001'
           smsdist.compute_machine_policy('CEN0F001'), 'the stored policy is the one computed with the joins planned freely');
 SELECT is(smsdist.store_machine_policies('{}'), 0::bigint, 'no machine: nothing stored, nothing notified');
 SELECT is(smsdist.store_machine_policies(NULL), 0::bigint, 'a NULL list of machines stores nothing');
+-- compiling its plan took longer than running it, after a large job
+SELECT ok((SELECT p.proconfig @> ARRAY['jit=off'] FROM pg_proc p
+            WHERE p.oid = 'smsdist.compute_machine_policies(text[])'::regprocedure),
+          'compute_machine_policies() is never compiled with JIT');
 
 SELECT * FROM finish();
 ROLLBACK;
