@@ -65,6 +65,9 @@ BEGIN
                            WHERE backend_type IN ('smsdist offer_manager', 'smsdist collection_evaluator')
                              AND state <> 'idle');
     PERFORM pg_sleep(0.1);
+    -- pg_stat_activity is read once a transaction unless cleared: without
+    -- this the loop saw the first look's busy worker for its 5 minutes
+    PERFORM pg_stat_clear_snapshot();
   END LOOP;
 END \$\$;
 SQL
@@ -90,10 +93,23 @@ run() { # run SCRIPT USER -> tps
         -U "$2" -f "$1" bench >"$1.out" 2>&1 || { cat "$1.out" >&2; return 1; }
     sed -n "s/^tps = \([0-9.]*\) .*/\1/p" "$1.out"
 }
-base_tps=$(run "$work/lookup.pgbench" postgres)
-policy_tps=$(run "$work/policy.pgbench" agent)
+# A settled site, as one that has run for a while: the new rows vacuumed
+# and analyzed (autovacuum would otherwise start on them during a run and
+# take CPU from one side only), the dirty pages written.
+psql -X -q -d bench -c "VACUUM (ANALYZE) smsdist.system_resources, smsdist.machine_policies, smsdist.machine_logins" \
+    -c "CHECKPOINT" >/dev/null
+# Two rounds, the lookup and the policy alternated, so that a change of
+# the machine's speed during the run weighs on both; the figures are the
+# means of the two rounds.
+b1=$(run "$work/lookup.pgbench" postgres)
+p1=$(run "$work/policy.pgbench" agent)
+b2=$(run "$work/lookup.pgbench" postgres)
+p2=$(run "$work/policy.pgbench" agent)
+base_tps=$(awk -v a="$b1" -v b="$b2" 'BEGIN{print (a + b) / 2}')
+policy_tps=$(awk -v a="$p1" -v b="$p2" 'BEGIN{print (a + b) / 2}')
+echo "  rounds: lookup $(printf '%.0f' "$b1") and $(printf '%.0f' "$b2") /s, policy $(printf '%.0f' "$p1") and $(printf '%.0f' "$p2") /s"
 user_tps=$(run "$work/policy_user.pgbench" agent)
 printf '  %-58s %10.0f /s\n' "baseline: primary-key lookup of a machine (pgbench, $clients clients)" "$base_tps"
 printf '  %-58s %10.0f /s\n' "smsdist.machine_policy() as a reader (pgbench, $clients clients)" "$policy_tps"
 printf '  %-58s %10.0f /s\n' "machine_policy(machine, user, groups): +4 user/group adverts" "$user_tps"
-echo "  policy / lookup: $(awk -v a="$policy_tps" -v b="$base_tps" 'BEGIN{printf "%.2f", a/b}')   (target: 10,000 policies/s)"
+echo "  policy / lookup: $(awk -v a="$policy_tps" -v b="$base_tps" 'BEGIN{printf "%.2f", a/b}')   (targets: 10,000 policies/s, and 0.80 of the lookup)"

@@ -15,8 +15,9 @@
  *				machine or by a reader bound to none.  Every agent asks this
  *				at every poll.
  *
- * A plain request is answered here with three index lookups (the binding,
- * the machine, its stored policy) and a role check.  Every other request
+ * A plain request is answered here with index lookups: the binding, the
+ * machine (a reader's; an agent's own exists), its stored policy, and for
+ * a reader a role check.  Every other request
  * (a user or groups to add, a policy not stored yet, a refusal) goes to
  * answer_machine_policy(), the SECURITY DEFINER PL/pgSQL function that
  * answers all of them and raises the errors; it does the checks again.
@@ -158,6 +159,11 @@ plain_request_policy(text *sms_id, bool *answered)
 	if (lookup_by_key(nsp, "machine_logins", "role_name", F_NAMEEQ,
 					  NameGetDatum(&login), "sms_id", &bound))
 	{
+		/*
+		 * The login's own machine, which exists: machine_logins.sms_id
+		 * references system_resources (ON DELETE CASCADE), and both are read
+		 * with the same snapshot.
+		 */
 		if (!texts_equal(DatumGetTextPP(bound), sms_id))
 			return (Datum) 0;
 	}
@@ -167,12 +173,13 @@ plain_request_policy(text *sms_id, bool *answered)
 
 		if (!OidIsValid(reader) || !has_privs_of_role(session, reader))
 			return (Datum) 0;
+		/* a reader's machine must exist: a stored policy outlives it a while */
+		if (!lookup_by_key(nsp, "system_resources", "sms_id", F_TEXTEQ,
+						   PointerGetDatum(sms_id), "sms_id", &unused))
+			return (Datum) 0;
 	}
 
-	/* a machine that exists, with a stored policy */
-	if (!lookup_by_key(nsp, "system_resources", "sms_id", F_TEXTEQ,
-					   PointerGetDatum(sms_id), "sms_id", &unused))
-		return (Datum) 0;
+	/* with a stored policy */
 	if (!lookup_by_key(nsp, "machine_policies", "sms_id", F_TEXTEQ,
 					   PointerGetDatum(sms_id), "policy", &policy))
 		return (Datum) 0;
