@@ -26,6 +26,7 @@ DECLARE
     bound text;
     found_machine boolean;
 BEGIN
+    PERFORM smsdist.require_default_collation(p_sms_id, 'answer_machine_policy');
     -- PL/pgSQL, not SQL: its plans are kept across calls.  One query reads
     -- the caller's binding, the machine and its stored policy: what
     -- require_machine_login() checks, without a call and a query more.

@@ -8,6 +8,7 @@ AS $$
 DECLARE
     source smsdist.site_code := smsdist.calling_site('parent');
 BEGIN
+    PERFORM smsdist.require_default_collation(p_job_id, 'distribution_report');
     RETURN QUERY
     SELECT t.site_code::text,
            CASE WHEN d.state IS NOT NULL THEN d.state::text

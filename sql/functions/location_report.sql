@@ -9,6 +9,7 @@ AS $$
 DECLARE
     source smsdist.site_code := smsdist.calling_site('parent');
 BEGIN
+    PERFORM smsdist.require_default_collation(p_job_id, 'location_report');
     RETURN QUERY
     SELECT l.package_id::text, l.site_code::text, l.site_system_id, l.source_version, l.path
       FROM smsdist.jobs j

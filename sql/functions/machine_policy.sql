@@ -2,7 +2,7 @@
 -- smsdist_client calls (it LISTENs on smsdist_policy_<sms id in lower
 -- case>, which store_machine_policies() notifies), and readers too.  In C
 -- (src/core/machine_policy.c): every agent asks at every poll, and a plain
--- request (no user and groups, a stored policy) is two or three index lookups;
+-- request (no user and groups, a stored policy) is three index lookups;
 -- answer_machine_policy() answers the others.  jsonb: agents take the
 -- policy apart in the same query with the jsonb functions.
 CREATE OR REPLACE FUNCTION machine_policy(p_sms_id text, p_user text DEFAULT NULL, p_groups text[] DEFAULT NULL)

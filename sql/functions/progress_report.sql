@@ -12,6 +12,7 @@ AS $$
 DECLARE
     source smsdist.site_code := smsdist.calling_site('parent');
 BEGIN
+    PERFORM smsdist.require_default_collation(p_job_id, 'progress_report');
     RETURN QUERY
     SELECT DISTINCT ON (p.site_code) p.site_code::text, p.bytes_done, p.bytes_total,
            p.bytes_total_estimated, p.attempt_bytes,

@@ -17,6 +17,7 @@ DECLARE
     refused integer := 0;
     reasons text[] := '{}';
 BEGIN
+    PERFORM smsdist.require_default_collation(p_child, 'receive_cache_report');
     IF caller IS NOT NULL AND caller IS DISTINCT FROM p_child THEN
         RAISE EXCEPTION 'login "%" speaks for site %, not for site %', session_user, caller, p_child
             USING ERRCODE = 'insufficient_privilege';

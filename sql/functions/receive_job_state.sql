@@ -16,6 +16,7 @@ DECLARE
     why text := left(regexp_replace(coalesce(p_reason, ''), '[[:cntrl:]]', ' ', 'g'), 1000);
     want smsdist.job_state;
 BEGIN
+    PERFORM smsdist.require_default_collation(p_job_id, 'receive_job_state');
     IF p_state IS NULL OR p_state NOT IN ('cancelled', 'expired', 'pending') THEN
         RAISE EXCEPTION 'invalid job state "%": a parent site sets its copies cancelled, expired or pending (retry)',
             left(p_state, 100)

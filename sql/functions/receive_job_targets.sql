@@ -7,6 +7,7 @@ AS $$
 DECLARE
     source smsdist.site_code := smsdist.calling_site('parent');
 BEGIN
+    PERFORM smsdist.require_default_collation(p_job_id, 'receive_job_targets');
     IF EXISTS (SELECT 1 FROM smsdist.jobs j WHERE j.job_id = p_job_id) THEN
         PERFORM smsdist.require_sent_by('job', p_job_id, source);
     END IF;

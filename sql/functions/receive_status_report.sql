@@ -7,6 +7,7 @@ AS $$
 DECLARE
     caller smsdist.site_code := smsdist.calling_site('child');
 BEGIN
+    PERFORM smsdist.require_default_collation(p_child, 'receive_status_report');
     IF caller IS NOT NULL AND caller IS DISTINCT FROM p_child THEN
         RAISE EXCEPTION 'login "%" speaks for site %, not for site %', session_user, caller, p_child
             USING ERRCODE = 'insufficient_privilege';

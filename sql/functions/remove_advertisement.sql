@@ -5,6 +5,7 @@ CREATE OR REPLACE FUNCTION remove_advertisement(p_advert_id text) RETURNS void
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM smsdist.require_default_collation(p_advert_id, 'remove_advertisement');
     PERFORM smsdist.require_sent_by('advertisement', p_advert_id, smsdist.calling_site('parent'));
     PERFORM smsdist.drop_parent_advertisement(p_advert_id);
 END

@@ -10,6 +10,7 @@ DECLARE
     login name := session_user;
     bound text;
 BEGIN
+    PERFORM smsdist.require_default_collation(p_sms_id, 'require_machine_login');
     SELECT l.sms_id INTO bound FROM smsdist.machine_logins l WHERE l.role_name = login;
     IF bound IS NOT NULL AND bound = p_sms_id THEN
         RETURN;

@@ -92,6 +92,7 @@ CREATE TRIGGER check_role BEFORE INSERT OR UPDATE ON site_logins
 
 -- The hierarchy: routes and who is calling
 \ir ../functions/route_hop.sql
+\ir ../functions/require_default_collation.sql
 \ir ../functions/calling_site.sql
 \ir ../functions/require_sent_by.sql
 \ir ../functions/site_public_key.sql

@@ -169,6 +169,20 @@ COMMENT ON COLUMN packages.icon_file IS
 \ir ../functions/status_report_for_parent.sql
 
 -------------------------------------------------------------------------------
+-- The functions other logins call take their arguments in the default
+-- collation only (a COLLATE clause decided how they compared IDs)
+-------------------------------------------------------------------------------
+
+\ir ../functions/require_default_collation.sql
+\ir ../functions/require_machine_login.sql
+\ir ../functions/distribution_report.sql
+\ir ../functions/location_report.sql
+\ir ../functions/receive_job_state.sql
+\ir ../functions/receive_job_targets.sql
+\ir ../functions/receive_status_report.sql
+\ir ../functions/remove_advertisement.sql
+
+-------------------------------------------------------------------------------
 -- Upgrades from every version: jobs left active by 0.1
 -------------------------------------------------------------------------------
 

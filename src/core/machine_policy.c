@@ -15,9 +15,8 @@
  *				machine or by a reader bound to none.  Every agent asks this
  *				at every poll.
  *
- * A plain request is answered here with index lookups: the binding, the
- * machine (a reader's; an agent's own exists), its stored policy, and for
- * a reader a role check.  Every other request
+ * A plain request is answered here with three index lookups (the binding,
+ * the machine, its stored policy) and, for a reader, a role check.  Every other request
  * (a user or groups to add, a policy not stored yet, a refusal) goes to
  * answer_machine_policy(), the SECURITY DEFINER PL/pgSQL function that
  * answers all of them and raises the errors; it does the checks again.
@@ -28,9 +27,11 @@
  * twice what the lookups themselves do.  The lookups go around the
  * executor, so they go around its privilege checks too: the binding check
  * below is the one answer_machine_policy() makes, and nothing is returned
- * that it would refuse.  The relations are found by name in the
- * extension's fixed schema at every call (syscache hits), so a dropped and
- * re-created extension needs no invalidation.
+ * that it would refuse.  IDs are compared byte for byte here, and the
+ * PL/pgSQL is called in the default collation, never the caller's.  The
+ * relations are found by name in the extension's fixed schema at every
+ * call (syscache hits), so a dropped and re-created extension needs no
+ * invalidation.
  *
  * Copyright (c) 2026, the smsdist developers
  *
@@ -63,13 +64,15 @@ PG_FUNCTION_INFO_V1(smsdist_machine_policy);
 
 /*
  * The one row of relation "relname" (in the smsdist schema) whose primary
- * key (one column, "keycol") equals "key", compared with "eqproc".  Returns
- * a copy of column "valcol" (detoasted), or false when there is no such row
- * or the value is NULL.
+ * key (one column, "keycol", of type keytype) equals "key", compared with
+ * "eqproc".  Returns a copy of column "valcol" (of type valtype; detoasted),
+ * or false when there is no such row or the value is NULL.  The relation
+ * must still be as smsdist made it: a plain table, a one-column primary
+ * key, the columns' types (the value is returned as that type).
  */
 static bool
-lookup_by_key(Oid nsp, const char *relname, const char *keycol,
-			  RegProcedure eqproc, Datum key, const char *valcol,
+lookup_by_key(Oid nsp, const char *relname, const char *keycol, Oid keytype,
+			  RegProcedure eqproc, Datum key, const char *valcol, Oid valtype,
 			  Datum *value)
 {
 	Oid			relid = get_relname_relid(relname, nsp);
@@ -92,23 +95,24 @@ lookup_by_key(Oid nsp, const char *relname, const char *keycol,
 	indexid = RelationGetPrimaryKeyIndex(rel);
 	keyatt = get_attnum(relid, keycol);
 	valatt = get_attnum(relid, valcol);
-	if (!OidIsValid(indexid) || keyatt == InvalidAttrNumber ||
-		valatt == InvalidAttrNumber)
+	idx = OidIsValid(indexid) ? index_open(indexid, AccessShareLock) : NULL;
+	if (rel->rd_rel->relkind != RELKIND_RELATION || idx == NULL ||
+		keyatt == InvalidAttrNumber || valatt == InvalidAttrNumber ||
+		idx->rd_index->indnkeyatts != 1 || idx->rd_index->indkey.values[0] != keyatt ||
+		getBaseType(TupleDescAttr(RelationGetDescr(rel), keyatt - 1)->atttypid) != keytype ||
+		getBaseType(TupleDescAttr(RelationGetDescr(rel), valatt - 1)->atttypid) != valtype)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("relation \"%s.%s\" is not as smsdist made it",
 						SMSDIST_SCHEMA_NAME, relname)));
 
 	/* compare with the index's own collation, or the search goes astray */
-	idx = index_open(indexid, AccessShareLock);
 	ScanKeyEntryInitialize(&skey, 0, keyatt, BTEqualStrategyNumber,
 						   InvalidOid, idx->rd_indcollation[0], eqproc, key);
 	index_close(idx, NoLock);
 
-	/* the calling query's snapshot, as a query in the function would see */
-	scan = systable_beginscan(rel, indexid, true,
-							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-							  1, &skey);
+	/* the calling query's snapshot (plain_request_policy() checks it is set) */
+	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
@@ -155,15 +159,20 @@ plain_request_policy(text *sms_id, bool *answered)
 	Datum		unused;
 
 	*answered = false;
+
+	/*
+	 * Not without an active snapshot (all three lookups must see the same
+	 * rows), nor with ignore_system_indexes, which any login may set when
+	 * it connects and which turns systable_beginscan() into a scan of the
+	 * whole table: the PL/pgSQL answers those.
+	 */
+	if (!ActiveSnapshotSet() || IgnoreSystemIndexes)
+		return (Datum) 0;
+
 	namestrcpy(&login, GetUserNameFromId(session, false));
-	if (lookup_by_key(nsp, "machine_logins", "role_name", F_NAMEEQ,
-					  NameGetDatum(&login), "sms_id", &bound))
+	if (lookup_by_key(nsp, "machine_logins", "role_name", NAMEOID, F_NAMEEQ,
+					  NameGetDatum(&login), "sms_id", TEXTOID, &bound))
 	{
-		/*
-		 * The login's own machine, which exists: machine_logins.sms_id
-		 * references system_resources (ON DELETE CASCADE), and both are read
-		 * with the same snapshot.
-		 */
 		if (!texts_equal(DatumGetTextPP(bound), sms_id))
 			return (Datum) 0;
 	}
@@ -173,15 +182,18 @@ plain_request_policy(text *sms_id, bool *answered)
 
 		if (!OidIsValid(reader) || !has_privs_of_role(session, reader))
 			return (Datum) 0;
-		/* a reader's machine must exist: a stored policy outlives it a while */
-		if (!lookup_by_key(nsp, "system_resources", "sms_id", F_TEXTEQ,
-						   PointerGetDatum(sms_id), "sms_id", &unused))
-			return (Datum) 0;
 	}
 
-	/* with a stored policy */
-	if (!lookup_by_key(nsp, "machine_policies", "sms_id", F_TEXTEQ,
-					   PointerGetDatum(sms_id), "policy", &policy))
+	/*
+	 * A machine that exists (a stored policy outlives its machine a while;
+	 * an agent's binding cannot, unless its foreign key was bypassed), with
+	 * a stored policy.
+	 */
+	if (!lookup_by_key(nsp, "system_resources", "sms_id", TEXTOID, F_TEXTEQ,
+					   PointerGetDatum(sms_id), "sms_id", TEXTOID, &unused))
+		return (Datum) 0;
+	if (!lookup_by_key(nsp, "machine_policies", "sms_id", TEXTOID, F_TEXTEQ,
+					   PointerGetDatum(sms_id), "policy", JSONBOID, &policy))
 		return (Datum) 0;
 	*answered = true;
 	return policy;
@@ -200,6 +212,12 @@ answer_in_plpgsql(FunctionCallInfo outer)
 	LOCAL_FCINFO(fcinfo, 3);
 	Datum		result;
 
+	/*
+	 * Kept for the calling expression, which a procedure's COMMIT can let
+	 * outlive the function it found (an extension dropped and made again)
+	 */
+	if (answer != NULL && !SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(answer->fn_oid)))
+		answer = NULL;
 	if (answer == NULL)
 	{
 		Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
@@ -211,7 +229,12 @@ answer_in_plpgsql(FunctionCallInfo outer)
 		fmgr_info_cxt(fn, answer, outer->flinfo->fn_mcxt);
 		outer->flinfo->fn_extra = answer;
 	}
-	InitFunctionCallInfoData(*fcinfo, answer, 3, outer->fncollation, NULL, NULL);
+	/*
+	 * Never the caller's collation: PL/pgSQL compares its parameters in it,
+	 * and a nondeterministic one (which any login may create in pg_temp)
+	 * makes another machine's ID equal to the caller's.
+	 */
+	InitFunctionCallInfoData(*fcinfo, answer, 3, InvalidOid, NULL, NULL);
 	for (int i = 0; i < 3; i++)
 		fcinfo->args[i] = outer->args[i];
 	result = FunctionCallInvoke(fcinfo);

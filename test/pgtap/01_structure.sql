@@ -424,7 +424,7 @@ SELECT functions_are('smsdist', ARRAY[
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',
     'queue_system_evaluation', 'evaluate_collections', 'queue_pcm', 'run_job_details',
     'record_machines', 'record_run_job', 'receive_job_targets', 'collection_members_cascade',
-    'queue_all_pcm', 'machine_policy', 'answer_machine_policy', 'compute_machine_policy', 'compute_machine_policies', 'weekdays_distinct', 'advertisement_collections',
+    'queue_all_pcm', 'machine_policy', 'answer_machine_policy', 'require_default_collation', 'compute_machine_policy', 'compute_machine_policies', 'weekdays_distinct', 'advertisement_collections',
     'advertisement_details', 'advertisement_pushes_due', 'receive_advertisement', 'remove_advertisement',
     'remove_unused_parent_collections', 'client_status', 'status_report_for_parent', 'receive_status_report',
     'queue_pcm_for_program', 'receive_total',

@@ -4,7 +4,7 @@
 -- runs one statement under SET SESSION AUTHORIZATION and returns "ok: ..."
 -- or "SQLSTATE: message".  This site is CEN, with children CH1 and CH2.
 BEGIN;
-SELECT plan(63);
+SELECT plan(70);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -222,6 +222,42 @@ SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E001',
 SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN0E002', 'CORP\u1', NULL)::text$$),
           '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN0E002',
           'and refused for another machine');
+
+-- A caller's COLLATE clause: a PL/pgSQL function compares its parameters
+-- in the call's collation, and under this nondeterministic one (any login
+-- may make one in pg_temp) CEN00E01 equals CEN0E001.
+CREATE COLLATION pg_temp.tap_numeric (provider = icu, locale = 'und-u-kn', deterministic = false);
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES
+  ('CEN00E01', 'WKS-E01', 'CORP', 'CEN', 'WINNT_X86');
+INSERT INTO smsdist.machine_policies (sms_id, policy_md5, policy) VALUES
+  ('CEN00E01', 'x', '{"machine": "CEN00E01", "stored": 4}');
+SELECT ok('CEN00E01' = 'CEN0E001' COLLATE pg_temp.tap_numeric, 'the two IDs are equal in that collation');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN00E01' COLLATE pg_temp.tap_numeric)::text$$),
+          '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN00E01',
+          'a machine cannot read another machine''s policy through a collation');
+SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.machine_policy('CEN00E01' COLLATE pg_temp.tap_numeric, 'CORP\u1')::text$$),
+          '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN00E01',
+          'nor with a user');
+SELECT is(pg_temp.as_login('tap_m1',
+              $$SELECT smsdist.client_status('CEN00E01' COLLATE pg_temp.tap_numeric, 9, now(), 10002, 'informational', 'Client Agent', 'ran')::text$$),
+          '42P21: smsdist.require_machine_login() takes its arguments in the database''s default collation, not pg_temp.tap_numeric',
+          'a machine cannot write status for another machine through a collation');
+SELECT is(pg_temp.as_login('tap_ch1', $$SELECT smsdist.receive_status_report('CH1' COLLATE pg_temp.tap_numeric, '[]')::text$$),
+          '42P21: smsdist.receive_status_report() takes its arguments in the database''s default collation, not pg_temp.tap_numeric',
+          'a child site''s call with a COLLATE clause is refused');
+SELECT is(pg_temp.as_login('tap_ch1', $$SELECT smsdist.receive_status_report('CH1' COLLATE "C", '[]')::text$$),
+          '42P21: smsdist.receive_status_report() takes its arguments in the database''s default collation, not "C"',
+          'whichever collation it names');
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
+            WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
+              AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+              AND EXISTS (SELECT 1 FROM unnest(p.proargtypes::oid[]) t
+                           WHERE (SELECT typcollation FROM pg_type WHERE oid = t) <> 0)
+              AND (has_function_privilege('smsdist_client', p.oid, 'EXECUTE')
+                   OR has_function_privilege('smsdist_parent_site', p.oid, 'EXECUTE')
+                   OR has_function_privilege('smsdist_child_site', p.oid, 'EXECUTE'))
+              AND p.prosrc !~ 'smsdist\.require_(default_collation|machine_login)\('),
+          NULL, 'every SECURITY DEFINER function an agent or another site calls refuses a COLLATE clause first');
 SELECT is(pg_temp.as_login('tap_m1',
               $$SELECT smsdist.client_status('CEN0E002', 1, now(), 10002, 'error', 'Client Agent', 'failed')::text$$),
           '42501: permission denied: login "tap_m1" speaks for machine CEN0E001, not for machine CEN0E002',
