@@ -54,6 +54,7 @@
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -63,24 +64,93 @@
 PG_FUNCTION_INFO_V1(smsdist_machine_policy);
 
 /*
- * The one row of relation "relname" (in the smsdist schema) whose primary
- * key (one column, "keycol", of type keytype) equals "key", compared with
- * "eqproc".  Returns a copy of column "valcol" (of type valtype; detoasted),
- * or false when there is no such row or the value is NULL.  The relation
- * must still be as smsdist made it: a plain table, a one-column primary
- * key, the columns' types (the value is returned as that type).
+ * A table read by its primary key: its name and columns, and what was
+ * checked of it (kept until a relcache invalidation of the table or its
+ * index: an ALTER TABLE, a new index, a DROP).
  */
-static bool
-lookup_by_key(Oid nsp, const char *relname, const char *keycol, Oid keytype,
-			  RegProcedure eqproc, Datum key, const char *valcol, Oid valtype,
-			  Datum *value)
+typedef struct KeyedTable
 {
-	Oid			relid = get_relname_relid(relname, nsp);
-	Relation	rel;
-	Relation	idx;
+	const char *relname;		/* in the smsdist schema */
+	const char *keycol;			/* the primary key's one column */
+	Oid			keytype;		/* its type (a domain's base type) */
+	RegProcedure eqproc;		/* equality of keytype */
+	const char *valcol;			/* the column returned */
+	Oid			valtype;		/* its type (a domain's base type) */
+	/* checked: still as smsdist made it */
+	bool		checked;
+	Oid			relid;
 	Oid			indexid;
 	AttrNumber	keyatt;
 	AttrNumber	valatt;
+	Oid			collation;		/* the index's */
+} KeyedTable;
+
+static KeyedTable machine_logins_table = {"machine_logins", "role_name", NAMEOID, F_NAMEEQ, "sms_id", TEXTOID};
+static KeyedTable system_resources_table = {"system_resources", "sms_id", TEXTOID, F_TEXTEQ, "sms_id", TEXTOID};
+static KeyedTable machine_policies_table = {"machine_policies", "sms_id", TEXTOID, F_TEXTEQ, "policy", JSONBOID};
+static KeyedTable *keyed_tables[] = {&machine_logins_table, &system_resources_table, &machine_policies_table};
+static bool keyed_callback_registered = false;
+
+static void
+forget_checked_tables(Datum arg, Oid relid)
+{
+	for (size_t i = 0; i < lengthof(keyed_tables); i++)
+		if (relid == InvalidOid || relid == keyed_tables[i]->relid ||
+			relid == keyed_tables[i]->indexid)
+			keyed_tables[i]->checked = false;
+}
+
+/*
+ * Is the open relation (and its open primary key index) still as smsdist
+ * made it: a plain table, a one-column primary key on keycol, the columns'
+ * types (the value is returned as that type)?  Kept in t once checked.
+ */
+static void
+check_keyed_table(KeyedTable *t, Relation rel, Relation idx)
+{
+	Oid			relid = RelationGetRelid(rel);
+	AttrNumber	keyatt;
+	AttrNumber	valatt;
+
+	if (t->checked && t->relid == relid && t->indexid == RelationGetRelid(idx))
+		return;
+	t->checked = false;
+	keyatt = get_attnum(relid, t->keycol);
+	valatt = get_attnum(relid, t->valcol);
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+		keyatt == InvalidAttrNumber || valatt == InvalidAttrNumber ||
+		idx->rd_index->indnkeyatts != 1 || idx->rd_index->indkey.values[0] != keyatt ||
+		getBaseType(TupleDescAttr(RelationGetDescr(rel), keyatt - 1)->atttypid) != t->keytype ||
+		getBaseType(TupleDescAttr(RelationGetDescr(rel), valatt - 1)->atttypid) != t->valtype)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("relation \"%s.%s\" is not as smsdist made it",
+						SMSDIST_SCHEMA_NAME, t->relname)));
+	if (!keyed_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_checked_tables, (Datum) 0);
+		keyed_callback_registered = true;
+	}
+	t->relid = relid;
+	t->indexid = RelationGetRelid(idx);
+	t->keyatt = keyatt;
+	t->valatt = valatt;
+	t->collation = idx->rd_indcollation[0];
+	t->checked = true;
+}
+
+/*
+ * The one row of table t whose key equals "key".  Returns a copy of its
+ * value column (detoasted), or false when there is no such row or the value
+ * is NULL.
+ */
+static bool
+lookup_by_key(Oid nsp, KeyedTable *t, Datum key, Datum *value)
+{
+	Oid			relid = get_relname_relid(t->relname, nsp);
+	Relation	rel;
+	Relation	idx;
+	Oid			indexid;
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
@@ -90,38 +160,32 @@ lookup_by_key(Oid nsp, const char *relname, const char *keycol, Oid keytype,
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation \"%s.%s\" does not exist",
-						SMSDIST_SCHEMA_NAME, relname)));
+						SMSDIST_SCHEMA_NAME, t->relname)));
 	rel = table_open(relid, AccessShareLock);
 	indexid = RelationGetPrimaryKeyIndex(rel);
-	keyatt = get_attnum(relid, keycol);
-	valatt = get_attnum(relid, valcol);
-	idx = OidIsValid(indexid) ? index_open(indexid, AccessShareLock) : NULL;
-	if (rel->rd_rel->relkind != RELKIND_RELATION || idx == NULL ||
-		keyatt == InvalidAttrNumber || valatt == InvalidAttrNumber ||
-		idx->rd_index->indnkeyatts != 1 || idx->rd_index->indkey.values[0] != keyatt ||
-		getBaseType(TupleDescAttr(RelationGetDescr(rel), keyatt - 1)->atttypid) != keytype ||
-		getBaseType(TupleDescAttr(RelationGetDescr(rel), valatt - 1)->atttypid) != valtype)
+	if (!OidIsValid(indexid))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("relation \"%s.%s\" is not as smsdist made it",
-						SMSDIST_SCHEMA_NAME, relname)));
-
-	/* compare with the index's own collation, or the search goes astray */
-	ScanKeyEntryInitialize(&skey, 0, keyatt, BTEqualStrategyNumber,
-						   InvalidOid, idx->rd_indcollation[0], eqproc, key);
+						SMSDIST_SCHEMA_NAME, t->relname)));
+	idx = index_open(indexid, AccessShareLock);
+	check_keyed_table(t, rel, idx);
 	index_close(idx, NoLock);
 
+	/* compared in the index's own collation, or the search goes astray */
+	ScanKeyEntryInitialize(&skey, 0, t->keyatt, BTEqualStrategyNumber,
+						   InvalidOid, t->collation, t->eqproc, key);
 	/* the calling query's snapshot (plain_request_policy() checks it is set) */
 	scan = systable_beginscan(rel, indexid, true, GetActiveSnapshot(), 1, &skey);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
 	{
 		bool		isnull;
-		Datum		d = heap_getattr(tup, valatt, RelationGetDescr(rel), &isnull);
+		Datum		d = heap_getattr(tup, t->valatt, RelationGetDescr(rel), &isnull);
 
 		if (!isnull)
 		{
-			Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), valatt - 1);
+			Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), t->valatt - 1);
 
 			/* copied before the scan lets go of the buffer */
 			if (att->attlen == -1)
@@ -170,8 +234,7 @@ plain_request_policy(text *sms_id, bool *answered)
 		return (Datum) 0;
 
 	namestrcpy(&login, GetUserNameFromId(session, false));
-	if (lookup_by_key(nsp, "machine_logins", "role_name", NAMEOID, F_NAMEEQ,
-					  NameGetDatum(&login), "sms_id", TEXTOID, &bound))
+	if (lookup_by_key(nsp, &machine_logins_table, NameGetDatum(&login), &bound))
 	{
 		if (!texts_equal(DatumGetTextPP(bound), sms_id))
 			return (Datum) 0;
@@ -189,11 +252,9 @@ plain_request_policy(text *sms_id, bool *answered)
 	 * an agent's binding cannot, unless its foreign key was bypassed), with
 	 * a stored policy.
 	 */
-	if (!lookup_by_key(nsp, "system_resources", "sms_id", TEXTOID, F_TEXTEQ,
-					   PointerGetDatum(sms_id), "sms_id", TEXTOID, &unused))
+	if (!lookup_by_key(nsp, &system_resources_table, PointerGetDatum(sms_id), &unused))
 		return (Datum) 0;
-	if (!lookup_by_key(nsp, "machine_policies", "sms_id", TEXTOID, F_TEXTEQ,
-					   PointerGetDatum(sms_id), "policy", JSONBOID, &policy))
+	if (!lookup_by_key(nsp, &machine_policies_table, PointerGetDatum(sms_id), &policy))
 		return (Datum) 0;
 	*answered = true;
 	return policy;

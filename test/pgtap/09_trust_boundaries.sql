@@ -4,7 +4,7 @@
 -- runs one statement under SET SESSION AUTHORIZATION and returns "ok: ..."
 -- or "SQLSTATE: message".  This site is CEN, with children CH1 and CH2.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 
 CREATE FUNCTION pg_temp.as_login(login name, stmt text) RETURNS text
     LANGUAGE plpgsql AS $$
@@ -214,6 +214,15 @@ SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy(
           'ok: NULL', 'the policy of a machine that is gone is not served');
 SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy(NULL)::text$$),
           'ok: NULL', 'no machine, no policy');
+-- a table changed behind its back (the checks kept are forgotten)
+SAVEPOINT altered;
+ALTER TABLE smsdist.machine_policies ALTER COLUMN policy TYPE json USING policy::json;
+SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy('CEN0E002')::text$$),
+          '55000: relation "smsdist.machine_policies" is not as smsdist made it',
+          'a policy column of another type is refused, not read as jsonb');
+ROLLBACK TO SAVEPOINT altered;
+SELECT is(pg_temp.as_login('tap_policy_reader', $$SELECT smsdist.machine_policy('CEN0E002')::text$$),
+          'ok: {"stored": 2, "machine": "CEN0E002"}', 'and read again once it is as it was');
 SELECT is(pg_temp.as_login('tap_m1', $$SELECT smsdist.answer_machine_policy('CEN0E001')::text$$),
           '42501: permission denied for function answer_machine_policy',
           'the PL/pgSQL behind it is not for agents to call');
