@@ -15,11 +15,12 @@
  *				machine or by a reader bound to none.  Every agent asks this
  *				at every poll.
  *
- * A plain request is answered here with three index lookups (the binding,
- * the machine, its stored policy) and, for a reader, a role check.  Every other request
- * (a user or groups to add, a policy not stored yet, a refusal) goes to
- * answer_machine_policy(), the SECURITY DEFINER PL/pgSQL function that
- * answers all of them and raises the errors; it does the checks again.
+ * A plain request is answered here with three index lookups (the
+ * binding, the machine, its stored policy) and, for a reader, a role
+ * check.  Every other request (a user or groups to add, a policy not
+ * stored yet, a refusal) goes to answer_machine_policy(), the SECURITY
+ * DEFINER PL/pgSQL function that answers all of them and raises the
+ * errors; it does the checks again.
  *
  * Why C and direct index scans: the plain request is what every agent of
  * the site asks every poll, and a SECURITY DEFINER function with its SET
@@ -30,8 +31,8 @@
  * that it would refuse.  IDs are compared byte for byte here, and the
  * PL/pgSQL is called in the default collation, never the caller's.  The
  * relations are found by name in the extension's fixed schema at every
- * call (syscache hits), so a dropped and re-created extension needs no
- * invalidation.
+ * call (syscache hits); what was checked of each (a plain table, its key,
+ * its columns' types) is kept until a relcache invalidation of it.
  *
  * Copyright (c) 2026, the smsdist developers
  *
