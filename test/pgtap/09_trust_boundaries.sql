@@ -259,7 +259,7 @@ SELECT is(pg_temp.as_login('tap_ch1', $$SELECT smsdist.receive_status_report('CH
           'whichever collation it names');
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY 1) FROM pg_proc p
             WHERE p.pronamespace = 'smsdist'::regnamespace AND p.prosecdef
-              AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+              AND p.prolang IN (SELECT oid FROM pg_language WHERE lanname IN ('plpgsql', 'sql'))
               AND EXISTS (SELECT 1 FROM unnest(p.proargtypes::oid[]) t
                            WHERE (SELECT typcollation FROM pg_type WHERE oid = t) <> 0)
               AND (has_function_privilege('smsdist_client', p.oid, 'EXECUTE')
