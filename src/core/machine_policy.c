@@ -101,6 +101,18 @@ forget_checked_tables(Datum arg, Oid relid)
 			keyed_tables[i]->checked = false;
 }
 
+static void report_changed_table(KeyedTable *t) pg_attribute_noreturn();
+
+/* a table that is no longer as smsdist made it: an error, never a guess */
+static void
+report_changed_table(KeyedTable *t)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("relation \"%s.%s\" is not as smsdist made it",
+					SMSDIST_SCHEMA_NAME, t->relname)));
+}
+
 /*
  * Is the open relation (and its open primary key index) still as smsdist
  * made it: a plain table, a one-column primary key on keycol, the columns'
@@ -123,10 +135,7 @@ check_keyed_table(KeyedTable *t, Relation rel, Relation idx)
 		idx->rd_index->indnkeyatts != 1 || idx->rd_index->indkey.values[0] != keyatt ||
 		getBaseType(TupleDescAttr(RelationGetDescr(rel), keyatt - 1)->atttypid) != t->keytype ||
 		getBaseType(TupleDescAttr(RelationGetDescr(rel), valatt - 1)->atttypid) != t->valtype)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s.%s\" is not as smsdist made it",
-						SMSDIST_SCHEMA_NAME, t->relname)));
+		report_changed_table(t);
 	if (!keyed_callback_registered)
 	{
 		CacheRegisterRelcacheCallback(forget_checked_tables, (Datum) 0);
@@ -165,10 +174,7 @@ lookup_by_key(Oid nsp, KeyedTable *t, Datum key, Datum *value)
 	rel = table_open(relid, AccessShareLock);
 	indexid = RelationGetPrimaryKeyIndex(rel);
 	if (!OidIsValid(indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("relation \"%s.%s\" is not as smsdist made it",
-						SMSDIST_SCHEMA_NAME, t->relname)));
+		report_changed_table(t);
 	idx = index_open(indexid, AccessShareLock);
 	check_keyed_table(t, rel, idx);
 	index_close(idx, NoLock);
