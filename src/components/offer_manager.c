@@ -647,7 +647,10 @@ packages(void)
  * file.  Those are not computed again here -- at a site with many machines
  * that run jobs, every package received or published woke a step that
  * computed all of their policies (200 machines: about 0.5 s), holding the
- * policies' lock the PCM writer waits for.
+ * policies' lock the PCM writer waits for.  The machines in a collection
+ * with a window are found from the windows (few), not by asking for each
+ * stored policy whether one covers it: that was 0.6 s of every step with
+ * 100,000 policies stored.
  */
 static uint64
 policies(void)
@@ -668,9 +671,10 @@ policies(void)
 						 "      OR p.policy->'maintenance_windows' IS DISTINCT FROM '[]'::jsonb"
 						 "      OR p.policy->>'site' IS DISTINCT FROM r.site_code::text"
 						 "      OR p.policy->>'platform' IS DISTINCT FROM r.platform::text"
-						 "      OR EXISTS (SELECT 1 FROM smsdist.maintenance_windows w"
-						 "                   JOIN smsdist.collection_members m ON m.collection_id = w.collection_id"
-						 "                  WHERE m.sms_id = p.sms_id AND w.enabled)) "
+						 "  UNION SELECT m.sms_id::text FROM smsdist.maintenance_windows w"
+						 "    JOIN smsdist.collection_members m ON m.collection_id = w.collection_id"
+						 "   WHERE w.enabled"
+						 "     AND EXISTS (SELECT 1 FROM smsdist.machine_policies p WHERE p.sms_id = m.sms_id)) "
 						 "SELECT smsdist.store_machine_policies(array(SELECT sms_id FROM cand))",
 						 1, types, values, NULL, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "smsdist offer manager: updating machine policies failed");
