@@ -121,12 +121,32 @@ base_s=$(secs "$t0" "$t1")
 q "ALTER SYSTEM SET log_min_messages = debug1" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 log_from=$(wc -c < "$work/server.log")
+# the CPU time (user, system) of the components that do this job's work,
+# which unlike the elapsed time does not move with the file system's state
+cpu_of() {   # cpu_of <backend_type> -> "user system" in clock ticks
+    local pid
+    pid=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = '$1'")
+    [ -n "$pid" ] && [ -r "/proc/$pid/stat" ] || { echo "0 0"; return; }
+    # fields 14 and 15 of /proc/PID/stat, counted after the command's ")"
+    sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12, $13 }'
+}
+components="smsdist despooler|smsdist scheduler|smsdist offer_manager"
+declare -A cpu0
+while IFS= read -r c; do cpu0[$c]=$(cpu_of "$c"); done < <(tr '|' '\n' <<<"$components")
 t0=$(now)
 q "INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
    VALUES ('CENBEC03', 'run_command', 'CENBEB01', 'Install', 'collection', 'CENBEC02')" >/dev/null
 wait_for "SELECT count(*) = $members FROM smsdist.pcm_files" 600
 t1=$(now)
 run_s=$(secs "$t0" "$t1")
+tick=$(getconf CLK_TCK)
+cpu_line=""
+while IFS= read -r c; do
+    read -r u0 s0 <<<"${cpu0[$c]}"
+    read -r u1 s1 < <(cpu_of "$c")
+    cpu_line+=$(awk -v n="${c#smsdist }" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$tick" \
+        'BEGIN { printf "%s %.1f + %.1f s", n, u / t, s / t }')"; "
+done < <(tr '|' '\n' <<<"$components")
 q "ALTER SYSTEM RESET log_min_messages" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 on_disk=$(( $(ls "$work/run/logon1/pcins.box" | wc -l) + $(ls "$work/run/logon2/pcins.box" | wc -l) + $(ls "$work/run/drive/mancfg.box/pcmdom.box/BENCH.000" | wc -l) ))
@@ -136,6 +156,7 @@ printf '  %-62s %8s s\n' "baseline: $members x 3 small files, temp + one sync + 
 printf '  %-62s %8s s\n' "smsdist: job INSERT -> every PCM file on every logon server" "$run_s"
 echo "  smsdist / baseline: $(awk -v a="$run_s" -v b="$base_s" 'BEGIN{printf "%.2f", a/b}')   (target: 1.25 or less)"
 echo "  PCM files on disk: $on_disk (expected $((members * 3)))"
+echo "  CPU during the job (user + system): ${cpu_line%; }"
 echo "  the Despooler's batches (files written: reading, writing, syncing):"
 tail -c +"$((log_from + 1))" "$work/server.log" | grep -o 'run phase: [0-9]* PCM files\? written.*' \
     | sed 's/^run phase: /    /' || true
