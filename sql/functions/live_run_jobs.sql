@@ -1,5 +1,5 @@
 -- The run-command jobs a machine of site p_site is to be offered: its PCM
--- file says exactly these (src/pcm_writer.c reads them from here), and its
+-- file says exactly these (src/components/pcm_writer.c reads them from here), and its
 -- policy (compute_machine_policy(), "jobs") too.  A job is live for a
 -- machine when it is an active run-command job, not past its expiry, whose
 -- package is distributed at the machine's site (its 'distribute' row there
@@ -7,6 +7,13 @@
 -- state that still wants the job (not cancelled, expired or not
 -- applicable).  An SQL function that the planner inlines: a caller's
 -- condition on sms_id reaches the index.
+--
+-- What a job carries is the same for all of its machines, and computed
+-- once per job (the materialized "live"), then joined to the machines:
+-- row by row, the package's hash -- the SHA-256 of its manifest, one line
+-- per file, 300 kB for 5,000 files -- cost 0.6 ms a machine, twice for
+-- every machine of a job (its PCM file, its policy): two minutes for a job
+-- to 100,000 machines.
 CREATE OR REPLACE FUNCTION live_run_jobs(p_sms_ids text[], p_site text)
     RETURNS TABLE (sms_id text, job_id text, package_id text, package_name text,
                    source_version integer, program_name text, command_line text,
@@ -15,31 +22,42 @@ CREATE OR REPLACE FUNCTION live_run_jobs(p_sms_ids text[], p_site text)
                    package_sha256 text, run_with text)
     LANGUAGE sql STABLE
 AS $$
-    SELECT t.sms_id::text, j.job_id::text, j.package_id::text, p.name::text,
-           j.source_version, j.program_name::text, pr.command_line::text,
-           pr.platforms::text[], coalesce(j.offer_after, j.start_after), j.mandatory_at,
-           j.expires_at, pr.max_run_minutes, loc.paths,
-           coalesce(encode(pg_catalog.sha256(pg_catalog.convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256),
-           pr.run_with
+    WITH live AS MATERIALIZED (
+        SELECT j.job_id, j.package_id::text AS package_id, p.name::text AS package_name,
+               j.source_version, j.program_name::text AS program_name,
+               pr.command_line::text AS command_line, pr.platforms::text[] AS platforms,
+               coalesce(j.offer_after, j.start_after) AS offer_after, j.mandatory_at,
+               j.expires_at, pr.max_run_minutes, loc.paths,
+               coalesce(encode(pg_catalog.sha256(pg_catalog.convert_to(b.manifest, 'UTF8')), 'hex'),
+                        b.sha256) AS package_sha256,
+               pr.run_with
+          FROM smsdist.jobs j
+          JOIN smsdist.packages p ON p.package_id = j.package_id
+          JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
+          JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version
+          JOIN smsdist.job_site_status d ON d.job_id = j.job_id AND d.site_code = p_site
+           AND d.phase = 'distribute' AND d.state = 'done'
+          CROSS JOIN LATERAL (SELECT array_agg(l.path::text ORDER BY l.site_system_id) AS paths
+                                FROM smsdist.package_locations l
+                               WHERE l.package_id = j.package_id AND l.site_code = p_site
+                                 -- only where the job's version is: never a path to other content
+                                 AND l.source_version = j.source_version) loc
+         WHERE j.job_id IN (SELECT t.job_id FROM smsdist.job_target_status t
+                             WHERE t.sms_id = ANY (p_sms_ids))
+           AND j.job_type = 'run_command' AND j.state = 'active'
+           AND (j.expires_at IS NULL OR j.expires_at > pg_catalog.clock_timestamp())
+           AND loc.paths IS NOT NULL)
+    SELECT t.sms_id::text, live.job_id::text, live.package_id, live.package_name,
+           live.source_version, live.program_name, live.command_line,
+           live.platforms, live.offer_after, live.mandatory_at,
+           live.expires_at, live.max_run_minutes, live.paths,
+           live.package_sha256, live.run_with
       FROM smsdist.job_target_status t
       JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = p_site
-      JOIN smsdist.jobs j ON j.job_id = t.job_id
-      JOIN smsdist.packages p ON p.package_id = j.package_id
-      JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
-      JOIN smsdist.package_builds b ON b.package_id = j.package_id AND b.source_version = j.source_version
-      JOIN smsdist.job_site_status d ON d.job_id = j.job_id AND d.site_code = p_site
-       AND d.phase = 'distribute' AND d.state = 'done'
-      CROSS JOIN LATERAL (SELECT array_agg(l.path::text ORDER BY l.site_system_id) AS paths
-                            FROM smsdist.package_locations l
-                           WHERE l.package_id = j.package_id AND l.site_code = p_site
-                             -- only where the job's version is: never a path to other content
-                             AND l.source_version = j.source_version) loc
+      JOIN live ON live.job_id = t.job_id
      WHERE t.sms_id = ANY (p_sms_ids)
        -- (as text: the same test whatever the states' type has)
        AND t.state::text NOT IN ('cancelled', 'expired', 'not_applicable')
-       AND j.job_type = 'run_command' AND j.state = 'active'
-       AND (j.expires_at IS NULL OR j.expires_at > pg_catalog.clock_timestamp())
-       AND loc.paths IS NOT NULL
 $$;
 COMMENT ON FUNCTION live_run_jobs(text[], text) IS
     'The run-command jobs the PCM files and policies of these machines of site p_site carry.';

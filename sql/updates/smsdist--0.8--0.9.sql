@@ -76,6 +76,8 @@ DROP VIEW build_progress;
 -- policies computed for a set of machines in one statement, and served
 -- with one query
 \ir ../functions/member_advertisements.sql
+-- each live job's hash and locations once, not once per machine
+\ir ../functions/live_run_jobs.sql
 \ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql
