@@ -12,6 +12,9 @@ work=$1
 # 3.5 GB: two sets of 300,000 files and the systems' WAL)
 systems=${COLLECTIONS_SYSTEMS:-1000000}
 run_machines=${RUN_MACHINES:-100000}
+# files in the job's package: its manifest (one line a file) is what the
+# package's hash in every PCM file and policy is computed from
+run_files=${RUN_FILES:-1}
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 q() { psql -X -At -q -d bench -v ON_ERROR_STOP=1 -c "$1"; }
@@ -24,6 +27,10 @@ wait_for() {   # wait_for <sql returning t> <timeout s>
 }
 mkdir -p "$work/run/dp" "$work/run/drive" "$work/run/logon1" "$work/run/logon2" "$work/run/src"
 echo "echo setup" > "$work/run/src/setup.sh"
+if [ "$run_files" -gt 1 ]; then
+    mkdir -p "$work/run/src/lib"
+    for ((i = 1; i < run_files; i++)); do echo "part $i" > "$work/run/src/lib/file$i.dll"; done
+fi
 q "UPDATE smsdist.jobs SET state = 'cancelled', state_reason = 'collections benchmark' WHERE state IN ('pending', 'active')" >/dev/null
 
 # ---- $systems systems (a bulk load queues a full evaluation)
