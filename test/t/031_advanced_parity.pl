@@ -215,4 +215,22 @@ like($out, qr/^${AGENT_INFO}no longer targeted job CEN000D2: /m,
 	'and says once that it left before its program ran (the agent cannot tell a cancel from a machine taken out)');
 like($out, qr/^${AGENT_INFO}offer advert CEN00C02 /m, 'its user\'s advertisement is still offered');
 
+# a window for a collection no advertisement targets: a machine in it with
+# a stored policy (CEN00002's, from its job) gets the window there, as the
+# Offer Manager finds such machines from the windows
+$node->safe_psql('site', q{
+INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00A04', 'Night shift');
+INSERT INTO smsdist.collection_rules (collection_id, rule_type, resource_sms_id) VALUES ('CEN00A04', 'direct', 'CEN00002');});
+ok(wait_until($node, 'site', q{SELECT EXISTS (SELECT 1 FROM smsdist.collection_members WHERE collection_id = 'CEN00A04' AND sms_id = 'CEN00002')}, 30),
+	'a machine with a stored policy joins a collection without advertisements');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.maintenance_windows (collection_id, name, start_time, duration_minutes, days)
+VALUES ('CEN00A04', 'Nights', '22:00', 240, '{mon,tue}')});
+ok(wait_until($node, 'site', q{SELECT policy->'maintenance_windows'->0->>'name' = 'Nights' AND policy->'advertisements' = '[]'
+                                 FROM smsdist.machine_policies WHERE sms_id = 'CEN00002'}, 30),
+	'a window for that collection: the stored policy gains it, with no advertisement');
+$node->safe_psql('site', q{DELETE FROM smsdist.maintenance_windows WHERE collection_id = 'CEN00A04'});
+ok(wait_until($node, 'site', q{SELECT policy->'maintenance_windows' = '[]' FROM smsdist.machine_policies WHERE sms_id = 'CEN00002'}, 30),
+	'the window removed: the stored policy loses it');
+
 done_testing();
