@@ -28,7 +28,9 @@ AS $$
                pr.command_line::text AS command_line, pr.platforms::text[] AS platforms,
                coalesce(j.offer_after, j.start_after) AS offer_after, j.mandatory_at,
                j.expires_at, pr.max_run_minutes, loc.paths,
-               coalesce(encode(pg_catalog.sha256(pg_catalog.convert_to(b.manifest, 'UTF8')), 'hex'),
+               -- (computed here only if a load without triggers left it out)
+               coalesce(b.manifest_sha256,
+                        encode(pg_catalog.sha256(pg_catalog.convert_to(b.manifest, 'UTF8')), 'hex'),
                         b.sha256) AS package_sha256,
                pr.run_with
           FROM smsdist.jobs j

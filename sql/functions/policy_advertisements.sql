@@ -26,7 +26,7 @@ BEGIN
             FROM smsdist.advertisement_assignments s WHERE s.advert_id = a.advert_id), '[]'::jsonb),
         'package_version', loc.version,
         -- the package hash: of the manifest published beside the package
-        'package_sha256', (SELECT coalesce(encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256)
+        'package_sha256', (SELECT coalesce(b.manifest_sha256, encode(sha256(convert_to(b.manifest, 'UTF8')), 'hex'), b.sha256)
                              FROM smsdist.package_builds b
                             WHERE b.package_id = a.package_id AND b.source_version = loc.version),
         'locations', coalesce(loc.paths, '[]'::jsonb),

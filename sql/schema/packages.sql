@@ -104,6 +104,7 @@ CREATE TABLE package_builds (
     stream_id        text CONSTRAINT stream_id_format CHECK (stream_id ~ '^[0-9a-f]{16}$'),
     retrying_since   timestamptz,
     next_attempt_at  timestamptz,
+    manifest_sha256  text,
     PRIMARY KEY (package_id, source_version),
     CONSTRAINT delta_base_is_older CHECK (base_version IS NULL OR
         (base_version >= 1 AND base_version < source_version))
@@ -120,6 +121,11 @@ GRANT SELECT ON package_builds TO smsdist_reader;
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.package_builds', '');
 CREATE TRIGGER notify_sender AFTER INSERT OR UPDATE OF state ON package_builds
     FOR EACH ROW EXECUTE FUNCTION notify_change('sender,despooler', 'package_id', 'source_version');
+COMMENT ON COLUMN package_builds.manifest_sha256 IS
+    'the SHA-256 of manifest (hex), the package hash in PCM files and policies; set by the trigger set_manifest_sha256';
+\ir ../functions/set_manifest_sha256.sql
+CREATE TRIGGER set_manifest_sha256 BEFORE INSERT OR UPDATE OF manifest, manifest_sha256 ON package_builds
+    FOR EACH ROW EXECUTE FUNCTION set_manifest_sha256();
 \ir ../functions/build_lock_key.sql
 
 -- Delta package files: one per (package, base version, new version), made by

@@ -36,6 +36,15 @@ COMMENT ON COLUMN package_builds.next_attempt_at IS
 COMMENT ON COLUMN package_builds.retrying_since IS
     'while building: when the package store was first found full in this run of failures (smsdist.disk_full_give_up_after counts from it)';
 
+-- The package hash of PCM files and policies, kept with the manifest
+ALTER TABLE package_builds ADD COLUMN manifest_sha256 text;
+COMMENT ON COLUMN package_builds.manifest_sha256 IS
+    'the SHA-256 of manifest (hex), the package hash in PCM files and policies; set by the trigger set_manifest_sha256';
+\ir ../functions/set_manifest_sha256.sql
+CREATE TRIGGER set_manifest_sha256 BEFORE INSERT OR UPDATE OF manifest, manifest_sha256 ON package_builds
+    FOR EACH ROW EXECUTE FUNCTION set_manifest_sha256();
+UPDATE package_builds SET manifest_sha256 = NULL WHERE manifest IS NOT NULL;
+
 \ir ../functions/describe_targets.sql
 \ir ../functions/maintenance_window_at.sql
 \ir ../functions/machine_utc_offset.sql

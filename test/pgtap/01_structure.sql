@@ -418,7 +418,7 @@ SELECT functions_are('smsdist', ARRAY[
     'check_server_path', 'check_command_line', 'check_conninfo', 'check_package_path', 'new_sms_id',
     'sites_refuse_cycle', 'jobs_check_transition', 'jobs_log_transition', 'jobs_new_is_pending',
     'jobs_check_targets', 'job_target_machines', 'job_target_sites', 'describe_targets',
-    'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at',
+    'worker_status', 'wake', 'library_version', 'notify_change', 'touch_updated_at', 'set_manifest_sha256',
     'build_lock_key', 'build_tar', 'extract_package', 'publish_tree', 'unpublish',
     'route_hop', 'distribution_report', 'location_report', 'receive_begin', 'receive_chunk',
     'receive_end', 'compile_query_rule', 'collections_refuse_cycle', 'queue_collection_evaluation',

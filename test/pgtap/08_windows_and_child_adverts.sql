@@ -3,7 +3,7 @@
 -- (advertisement_details, advertisement_pushes_due), and what a site with
 -- no parent refuses to take.
 BEGIN;
-SELECT plan(39);
+SELECT plan(43);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN'), ('GC1', 'Grandchild', 'CH1'),
                                  ('CH2', 'Other child', 'CEN')
@@ -140,6 +140,24 @@ SELECT is(smsdist.store_machine_policies(NULL), 0::bigint, 'a NULL list of machi
 SELECT ok((SELECT p.proconfig @> ARRAY['jit=off'] FROM pg_proc p
             WHERE p.oid = 'smsdist.compute_machine_policies(text[])'::regprocedure),
           'compute_machine_policies() is never compiled with JIT');
+
+-- the package hash of PCM files and policies is kept with the manifest
+INSERT INTO smsdist.package_builds (package_id, source_version, state, manifest)
+VALUES ('CEN0FB01', 97, 'ready', E'smsdist-manifest 2\nfile a\n');
+SELECT is((SELECT manifest_sha256 FROM smsdist.package_builds WHERE package_id = 'CEN0FB01' AND source_version = 97),
+          encode(sha256(convert_to(E'smsdist-manifest 2\nfile a\n', 'UTF8')), 'hex'),
+          'a build''s manifest: its SHA-256 is kept beside it');
+UPDATE smsdist.package_builds SET manifest = E'smsdist-manifest 2\nfile b\n' WHERE package_id = 'CEN0FB01' AND source_version = 97;
+SELECT is((SELECT manifest_sha256 FROM smsdist.package_builds WHERE package_id = 'CEN0FB01' AND source_version = 97),
+          encode(sha256(convert_to(E'smsdist-manifest 2\nfile b\n', 'UTF8')), 'hex'),
+          'a manifest written again: the kept SHA-256 follows');
+UPDATE smsdist.package_builds SET manifest_sha256 = repeat('0', 64) WHERE package_id = 'CEN0FB01' AND source_version = 97;
+SELECT is((SELECT manifest_sha256 FROM smsdist.package_builds WHERE package_id = 'CEN0FB01' AND source_version = 97),
+          encode(sha256(convert_to(E'smsdist-manifest 2\nfile b\n', 'UTF8')), 'hex'),
+          'a hash written into the column is replaced by the manifest''s');
+UPDATE smsdist.package_builds SET manifest = NULL WHERE package_id = 'CEN0FB01' AND source_version = 97;
+SELECT is((SELECT manifest_sha256 FROM smsdist.package_builds WHERE package_id = 'CEN0FB01' AND source_version = 97),
+          NULL, 'no manifest, no kept SHA-256');
 
 SELECT * FROM finish();
 ROLLBACK;
