@@ -202,6 +202,11 @@ for my $stale ("$outbox/.CEN00C02.OFR.tmp.999999", "$b/cap/offerinf.box/.CENSYST
 	print $fh "[half written\n";
 	close $fh;
 }
+# a step begun before the advertisement (woken by the job above) would
+# write the outbox without it and then wait on the same lock: the Offer
+# Manager is idle first
+ok(wait_until($node, 'site', q{SELECT state = 'idle' FROM pg_stat_activity WHERE backend_type = 'smsdist offer_manager'}, 60),
+	'the offer_manager is idle before the advertisement');
 $hold = hold(q{SELECT pg_advisory_xact_lock(hashtextextended('smsdist machine_policies', 0))});
 $node->safe_psql('site', q{
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
