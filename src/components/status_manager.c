@@ -514,9 +514,9 @@ remove_abandoned(const char *box, const char *name)
 	pfree(path);
 }
 
-/* The status files of one inbox, at most BATCH, in order. */
+/* One listing of an inbox: its status files, unsorted. */
 static List *
-inbox_files(const char *box)
+list_inbox(const char *box)
 {
 	DIR		   *d = AllocateDir(box);
 	struct dirent *de;
@@ -552,9 +552,67 @@ inbox_files(const char *box)
 		files = lappend(files, f);
 	}
 	FreeDir(d);
-	list_sort(files, inbox_file_cmp);
-	if (list_length(files) > BATCH)
-		files = list_truncate(files, BATCH);
+	return files;
+}
+
+/*
+ * The status files of one inbox to take now, at most BATCH, each machine's
+ * in sequence order.
+ *
+ * A listing is no snapshot: a file renamed into the directory while it is
+ * read may be returned or not, whatever its name, so one listing can hold
+ * a machine's message 12 and miss its 11, written a moment before.  Taken
+ * that way, 11 would be recorded after 12 and not move the target.  So the
+ * inbox is listed twice, and of the second listing only the files up to
+ * each machine's newest in the first are taken: an agent writes its
+ * messages one after the other, so every older one of such a file was in
+ * the directory before the second listing began, and is in it.  Newer
+ * files are left for the next step (*held says there are some).
+ */
+static List *
+inbox_files(const char *box, bool *held)
+{
+	List	   *first = list_inbox(box);
+	List	   *second;
+	List	   *newest = NIL;	/* per machine, its newest file in first */
+	List	   *files = NIL;
+	ListCell   *lc;
+	int			i = 0;
+
+	*held = false;
+	if (first == NIL)
+		return NIL;
+	second = list_inbox(box);
+	list_sort(first, inbox_file_cmp);
+	list_sort(second, inbox_file_cmp);
+	foreach(lc, first)
+	{
+		InboxFile  *f = lfirst(lc);
+
+		if (newest != NIL && strcmp(((InboxFile *) llast(newest))->machine, f->machine) == 0)
+			llast(newest) = f;	/* sorted: a newer one of the same machine */
+		else
+			newest = lappend(newest, f);
+	}
+	foreach(lc, second)
+	{
+		InboxFile  *f = lfirst(lc);
+		InboxFile  *n = NULL;
+
+		while (i < list_length(newest) &&
+			   strcmp(((InboxFile *) list_nth(newest, i))->machine, f->machine) < 0)
+			i++;
+		if (i < list_length(newest))
+			n = list_nth(newest, i);
+		if (n == NULL || strcmp(n->machine, f->machine) != 0 || f->seq > n->seq)
+		{
+			*held = true;
+			continue;
+		}
+		files = lappend(files, f);
+		if (list_length(files) == BATCH)
+			break;
+	}
 	return files;
 }
 
@@ -965,14 +1023,17 @@ sms_status_manager_step(void)
 		MemoryContext old;
 		KeyCache	kc = {0};
 		Batch	   *batch;
+		bool		held;
 
 		if (!inbox_usable(lfirst(list_nth_cell(roots, foreach_current_index(lc))), box))
 			continue;			/* reported once; the other inboxes are served */
 		retry_stuck_files(box);
 		take_inventories(box);
 		old = MemoryContextSwitchTo(sms_step_context);
-		files = inbox_files(box);
+		files = inbox_files(box, &held);
 		MemoryContextSwitchTo(old);
+		if (held)
+			more = true;		/* files that came during the listings */
 		if (files == NIL)
 			continue;
 		load_keys(&kc, files);
