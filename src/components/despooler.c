@@ -669,6 +669,13 @@ sms_despooler_step(void)
 			return next < retry ? next : retry;
 		}
 	}
+	sms_step_commit();			/* 'running' is visible */
+
+	/*
+	 * Read the site systems in the new transaction: its snapshot is newer
+	 * than the claim's.  The step's first snapshot may predate the item,
+	 * and with it a distribution point added just before the job.
+	 */
 	dps = despool_distribution_points();
 	drive = despool_choose_drive(&fallback);
 	tmpdir = MemoryContextStrdup(sms_step_context,
@@ -679,7 +686,6 @@ sms_despooler_step(void)
 				 errmsg("could not create directory \"%s\": %m", tmpdir)));
 	tmpdir = MemoryContextStrdup(sms_step_context,
 								 sms_despool_job_dir(tmpdir, w->job_id, w->package_id));
-	sms_step_commit();			/* 'running' is visible */
 
 	if (dps == NIL && strcmp(w->job_type, "remove_package") != 0)
 	{
