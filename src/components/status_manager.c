@@ -439,7 +439,11 @@ load_keys(KeyCache *kc, List *files)
 			elog(ERROR, "smsdist status manager: planning the machine key lookup failed");
 	}
 	values[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
-	if (SPI_execute_plan(plan, values, NULL, true, 0) != SPI_OK_SELECT)
+	/*
+	 * A fresh snapshot, newer than the listing of the files: a machine
+	 * (and its key) committed after the step began may have written one.
+	 */
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist status manager: reading machine keys failed");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

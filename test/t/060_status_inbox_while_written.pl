@@ -99,4 +99,37 @@ is($node->safe_psql('site', q{SELECT string_agg(t.sms_id || ':' || t.state || ':
 	join(',', map { "$_:succeeded:$per" } @machines),
 	'each target is in the state of its machine\'s last message, which set it');
 
+# A machine registered while a step of the Status Manager is under way:
+# the step is held at its first look (a session locks site_systems), the
+# machine is added, its agent writes a message signed with its new key,
+# and the step goes on.  Its keys must be read fresh, not from the step's
+# first snapshot (which has no such machine), or the message is refused.
+($in, $out, $err) = ("BEGIN;\nLOCK TABLE smsdist.site_systems IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n", '', '');
+my $locker = IPC::Run::start([ $psql, '-X', '-At', '-d', $node->connstr('site') ], '<', \$in, '>', \$out, '2>', \$err);
+$locker->pump until $out =~ /locked/;
+$node->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
+ok(wait_until($node, 'site', q{SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE backend_type = 'smsdist status_manager'}, 60),
+	'a step of the Status Manager has begun and waits');
+$node->safe_psql('site', q{
+INSERT INTO smsdist.system_resources (sms_id, name, domain, site_code, platform) VALUES ('CEN00004', 'WKS-CEN00004', 'CORP', 'CEN', 'WINNT_X86')});
+{
+	my $key = pack('H*', $node->safe_psql('site', "SELECT smsdist.machine_key('CEN00004')"));
+	my $file = "$b/cap/statmsgs.box/CEN00004.0000000001.SMS";
+	my $text = "[smsdist]\nformat=status\nversion=1\nmachine=CEN00004\nsite=CEN\nsequence=1\n"
+	  . "at=$at\nmessage_id=10001\nseverity=info\ncomponent=Client Agent\nadvert_id=CEN00C01\ntext=a new machine\n";
+	open(my $fh, '>', "$file.tmp") or die "$file: $!";
+	print $fh $text . 'hmac=' . hmac_sha256_hex($text, $key) . "\n";
+	close $fh;
+	rename("$file.tmp", $file) or die;
+}
+ok(wait_until($node, 'site', q{SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE backend_type = 'smsdist status_manager'}, 60),
+	'the step still waits');
+$in .= "COMMIT;\n\\q\n";
+$locker->finish;
+ok(wait_until($node, 'site', qq{SELECT count(*) = 0 FROM pg_ls_dir('$b/cap/statmsgs.box') f WHERE f LIKE 'CEN00004%'}, 60),
+	'the new machine\'s file is taken');
+ok(!-e "$b/cap/statmsgs.box/CEN00004.0000000001.SMS.bad", 'and not refused');
+is($node->safe_psql('site', q{SELECT message FROM smsdist.status_messages WHERE machine = 'CEN00004' AND message_id = 10001}), 'a new machine',
+	'its message is recorded');
+
 done_testing();
