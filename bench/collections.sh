@@ -165,5 +165,7 @@ echo "  smsdist / baseline: $(awk -v a="$run_s" -v b="$base_s" 'BEGIN{printf "%.
 echo "  PCM files on disk: $on_disk (expected $((members * 3)))"
 echo "  CPU during the job (user + system): ${cpu_line%; }"
 echo "  the Despooler's batches (files written: reading, writing, syncing):"
-tail -c +"$((log_from + 1))" "$work/server.log" | grep -o 'run phase: [0-9]* PCM files\? written.*' \
-    | sed 's/^run phase: /    /' || true
+tail -c +"$((log_from + 1))" "$work/server.log" | grep -o 'run phase[^:]*: [0-9]* PCM files\? written.*' \
+    | sed 's/^run phase: /    /; s/^run phase (helper): /    helper: /' || true
+echo "  helpers (smsdist.pcm_helpers):"
+tail -c +"$((log_from + 1))" "$work/server.log" | grep -o 'smsdist pcm writer: wrote.*' | sed 's/^smsdist pcm writer: /    /' || true

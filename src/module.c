@@ -155,6 +155,17 @@ define_pipeline_settings(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("smsdist.pcm_helpers",
+							"Helper processes that write PCM files beside the Despooler while many are queued.",
+							"A job for many machines queues their files; while the Despooler's batches come out full, up to this many helpers take batches of the same queue, each on its own core.  Each needs a free slot in max_worker_processes; without one the Despooler writes alone.  0: the Despooler alone.",
+							&sms_pcm_helpers,
+							1,
+							0,
+							8,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
 	DefineCustomStringVariable("smsdist.source_roots",
 							   "Directories that package sources must lie under (comma-separated).",
 							   "Set by a superuser in postgresql.conf; empty: no package can be built.  "

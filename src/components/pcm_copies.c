@@ -79,6 +79,13 @@ failing_server(const char *dir)
 	return NULL;
 }
 
+/* Is a logon server left out of the batches now? */
+bool
+sms_pcm_servers_failing(void)
+{
+	return failing_servers != NIL;
+}
+
 /*
  * A copy could not be written to logon server dir: leave it out for a
  * while (said once, with a status message, when it begins to fail).
@@ -532,7 +539,7 @@ sms_pcm_place_copies(PcmPlaces *pl, const char *id, const char *domain,
 		char	   *dir = lfirst(lc);
 		char	   *error;
 
-		if (write_copy_at(dir, id, buf, len, LOG, &error))
+		if (write_copy_at(dir, id, buf, len, pl->all_or_error ? ERROR : LOG, &error))
 		{
 			server_served(dir);
 			copies++;

@@ -22,6 +22,9 @@ typedef struct PcmPlaces
 	char	   *site_server;	/* .../mancfg.box/pcmdom.box */
 	List	   *logon_servers;	/* .../pcins.box, each, but failing ones */
 	List	   *all_logon_servers;	/* failing ones too: a removal is tried there */
+	bool		all_or_error;	/* a logon server's copy that fails fails the
+								 * batch (a helper's: the Despooler keeps the
+								 * failing servers) */
 } PcmPlaces;
 
 /* the site server's directory for instruction files (step memory) */
@@ -33,6 +36,8 @@ extern PcmPlaces sms_pcm_places(void);
  * files are queued again; returns when the next is due (DT_NOEND: none).
  */
 extern TimestampTz sms_pcm_retry_failing_servers(void);
+/* is a logon server left out of the batches now? */
+extern bool sms_pcm_servers_failing(void);
 
 /* a batch: begin, place each machine's copies, flush (durable, renamed) */
 extern void sms_pcm_begin_copies(void);

@@ -26,6 +26,10 @@
  *	policy		each machine whose file is written or removed gets its
  *				policy (machine_policies) computed again in the same
  *				transaction: an advanced agent is offered the same jobs.
+ *	helper		a process (smsdist pcm writer, a dynamic background
+ *				worker) that writes batches of the same queue beside the
+ *				Despooler while its batches come out full: the Run phase
+ *				of a job for many machines on two cores.
  *	copies		the site server's and every logon server's copy of a file,
  *				their places and failing logon servers: pcm_copies.c.
  *	queue		smsdist.pcm_queue: machines whose file is due, filled by
@@ -61,6 +65,7 @@
 #include "package_store.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +73,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "common/file_perm.h"
+#include "postmaster/bgworker.h"
 #include "formats/sms_formats.h"
 #include "formats/sms_signature.h"
 #include "miscadmin.h"
@@ -95,6 +101,22 @@
 #define PCM_FEW_MACHINES	16
 
 static int	next_batch_size = PCM_BATCH_FIRST;
+
+/*
+ * Helpers: while the Despooler takes full batches, up to
+ * smsdist.pcm_helpers processes take batches of the same queue beside it
+ * (FOR UPDATE SKIP LOCKED: never the same machine), each on its own core,
+ * and stop when the queue is empty.  A helper writes a batch all or nothing:
+ * a logon server that fails or any other error rolls its batch back and
+ * stops it, and the Despooler, which keeps the failing logon servers and
+ * reports the errors, writes those machines.
+ */
+#define PCM_MAX_HELPERS	8
+static bool am_helper = false;
+static int	helper_batches = 0;	/* a helper's batches and files */
+static long helper_files = 0;
+static int	last_batch_files = 0;	/* written by the last batch */
+static BackgroundWorkerHandle *helpers[PCM_MAX_HELPERS];
 
 /* Split s at sep into a malloc'd array (freed by free_pcm). */
 static char **
@@ -408,6 +430,76 @@ static const char live_jobs_sql[] =
 	" ORDER BY lj.sms_id, lj.job_id";
 
 /*
+ * More is queued than this batch: start the helpers that are not running
+ * (each stops by itself once the queue is empty).  Without a free worker
+ * slot the Despooler writes alone.
+ */
+static void
+start_helpers(void)
+{
+	for (int i = 0; i < Min(sms_pcm_helpers, PCM_MAX_HELPERS); i++)
+	{
+		pid_t		pid;
+		MemoryContext old;
+		bool		started;
+
+		if (helpers[i] != NULL)
+		{
+			if (GetBackgroundWorkerPid(helpers[i], &pid) != BGWH_STOPPED)
+				continue;		/* running, or about to */
+			pfree(helpers[i]);
+			helpers[i] = NULL;
+		}
+		/* the handle in TopMemoryContext: kept from batch to batch */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		started = sms_start_helper("smsdist_pcm_helper_main", "smsdist pcm writer", 0,
+								   MyDatabaseId, &helpers[i]);
+		MemoryContextSwitchTo(old);
+		if (!started)
+		{
+			helpers[i] = NULL;
+			return;
+		}
+	}
+}
+
+/* A helper failed: its stale copies (this process's) go. */
+static void
+helper_cleanup(void)
+{
+	sms_pcm_sweep_stale_copies();
+}
+
+/* A helper's batch: counted for its last words. */
+static bool
+helper_batch(void)
+{
+	if (!sms_pcm_write_queued())
+		return false;
+	helper_batches++;
+	helper_files += last_batch_files;
+	return true;
+}
+
+void
+smsdist_pcm_helper_main(Datum arg)
+{
+	TimestampTz started = GetCurrentTimestamp();
+	struct rusage ru;
+
+	am_helper = true;
+	sms_helper_loop(SMS_DESPOOLER, helper_batch, helper_cleanup);
+	getrusage(RUSAGE_SELF, &ru);
+	ereport(LOG,
+			(errmsg("smsdist pcm writer: wrote %d batch%s of PCM files (%ld file%s) in %ld ms, CPU %.1f s user, %.1f s system",
+					helper_batches, helper_batches == 1 ? "" : "es",
+					helper_files, helper_files == 1 ? "" : "s",
+					TimestampDifferenceMilliseconds(started, GetCurrentTimestamp()),
+					ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
+					ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6)));
+}
+
+/*
  * Write the PCM files of a batch of queued machines.  Returns true if there
  * was a batch (the caller commits, which takes it off the queue).
  */
@@ -444,10 +536,18 @@ sms_pcm_write_queued(void)
 	n = take_queued_batch(size, &batch);
 	if (n == 0)
 		return false;
+	/*
+	 * More is queued: helpers, unless a logon server is failing (a helper
+	 * would stop at its first copy there; the Despooler keeps that server
+	 * out of its batches)
+	 */
+	if (n == size && !am_helper && sms_pcm_helpers > 0 && !sms_pcm_servers_failing())
+		start_helpers();
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
 	sms_pcm_begin_copies();
 	rec_ids = rec_domains = rec_jobs = rec_sha = forgotten = NIL;
 	pl = sms_pcm_places();
+	pl.all_or_error = am_helper;
 
 	/* the batch's machines: at this site (with their domain) or not */
 	values[0] = batch;
@@ -543,13 +643,15 @@ sms_pcm_write_queued(void)
 	t_flush = GetCurrentTimestamp();
 	record_batch();
 	refresh_policies(batch);
+	last_batch_files = written;
 	SPI_freetuptable(machines);
 	/* a full batch: more is likely queued, and the next one is larger */
 	if (n == size)
 		next_batch_size = Min(size * 2, PCM_BATCH_MAX);
 	if (written + removed > 0)
 		ereport(DEBUG1,
-				(errmsg("smsdist run phase: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing and renaming %ld ms, recording %ld ms)",
+				(errmsg("smsdist run phase%s: %d PCM file%s written, %d removed (reading %ld ms, writing %ld ms, syncing and renaming %ld ms, recording %ld ms)",
+						am_helper ? " (helper)" : "",
 						written, written == 1 ? "" : "s", removed,
 						TimestampDifferenceMilliseconds(t_start, t_query),
 						TimestampDifferenceMilliseconds(t_query, t_write),

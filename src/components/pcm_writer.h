@@ -15,6 +15,8 @@
 
 /* write one batch of queued PCM files; true if it did a batch */
 extern bool sms_pcm_write_queued(void);
+/* a helper process that writes batches beside the Despooler */
+extern PGDLLEXPORT void smsdist_pcm_helper_main(Datum arg);
 /* machine_policies is written by one transaction at a time */
 extern void sms_lock_machine_policies(void);
 

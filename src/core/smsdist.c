@@ -39,6 +39,7 @@ char	   *sms_source_roots = NULL;
 int			sms_compression_level = 6;
 int			sms_compression_method = SMS_COMPRESSION_LIBDEFLATE;
 int			sms_compression_workers = 2;
+int			sms_pcm_helpers = 1;
 bool		sms_test_corrupt_chunk = false;
 int			sms_test_compress_delay_ms = 0;
 bool		sms_send_while_compressing = true;

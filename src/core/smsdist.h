@@ -131,6 +131,7 @@ extern char *sms_source_roots;	/* smsdist.source_roots: see source_roots.c */
 extern int	sms_compression_level;
 extern int	sms_compression_method; /* SmsCompressionMethod */
 extern int	sms_compression_workers;
+extern int	sms_pcm_helpers;
 extern int	sms_send_give_up_after;	/* seconds */
 /* transfers the Sender runs at once: in all, and to one child site */
 extern int	sms_max_concurrent_sends;

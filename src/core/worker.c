@@ -338,6 +338,89 @@ sms_wait_on_latch(long timeout_ms)
 	ResetLatch(MyLatch);
 }
 
+/*
+ * The loop of a helper process that shares a component's work (a second
+ * PCM writer of the Despooler's): connected like the component's worker
+ * (same database, search_path, no JIT), it runs step in transactions, each
+ * under the maintenance lock, until step returns false (no more work), the
+ * extension is being dropped or updated, or SIGTERM.  A step that fails is
+ * rolled back and the helper stops, leaving the work to its component:
+ * the error goes to the server log at LOG level, and cleanup (if given)
+ * runs in a transaction of its own.  Status messages are the component's.
+ */
+void
+sms_helper_loop(SmsComponentId component, bool (*step) (void), void (*cleanup) (void))
+{
+	Oid			dboid;
+	MemoryContext loop_cxt;
+	char		appname[NAMEDATALEN];
+	volatile bool more = true;
+
+	my_component = component;
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	snprintf(appname, sizeof(appname), "%s", MyBgworkerEntry->bgw_name);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "smsdist helper loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	sms_step_context = loop_cxt;
+	while (more)
+	{
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
+		{
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			more = step_lock_acquire() && extension_problem() == NULL && step();
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			step_lock_release();
+			pgstat_report_stat(false);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(loop_cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			step_lock_release();
+			ereport(LOG,
+					(errmsg("%s stopped, leaving its work to the %s: %s",
+							appname, sms_components[component].title, edata->message)));
+			more = false;
+			if (cleanup != NULL)
+			{
+				SetCurrentStatementStartTimestamp();
+				StartTransactionCommand();
+				SPI_connect();
+				PushActiveSnapshot(GetTransactionSnapshot());
+				cleanup();
+				SPI_finish();
+				PopActiveSnapshot();
+				CommitTransactionCommand();
+			}
+		}
+		PG_END_TRY();
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextDelete(loop_cxt);
+	sms_step_context = NULL;
+}
+
 void
 smsdist_component_main(Datum arg)
 {

@@ -18,6 +18,9 @@
 #include "smsdist.h"
 
 extern PGDLLEXPORT void smsdist_component_main(Datum arg);
+/* a helper process's loop: step in transactions until it returns false */
+extern void sms_helper_loop(SmsComponentId component, bool (*step) (void),
+							void (*cleanup) (void));
 extern const char *sms_step_note;	/* a step's own state for worker_status() */
 extern void sms_step_commit(void);
 extern void sms_wait_on_latch(long timeout_ms);
