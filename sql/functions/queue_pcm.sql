@@ -19,8 +19,18 @@ BEGIN
         INSERT INTO smsdist.pcm_queue (sms_id)
         SELECT DISTINCT o.sms_id FROM old_rows o ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     ELSE
+        -- New targets.  Not those whose job's distribution at their site
+        -- this very transaction wrote and is not done (a job being
+        -- activated, 100,000 machines at once): nobody can finish that
+        -- distribution before this commits, and the Despooler that does
+        -- queues every machine of the job then, these included.
         INSERT INTO smsdist.pcm_queue (sms_id)
-        SELECT DISTINCT n.sms_id FROM new_rows n ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
+        SELECT DISTINCT n.sms_id FROM new_rows n
+         WHERE NOT EXISTS (SELECT 1 FROM smsdist.job_site_status s
+                            WHERE s.job_id = n.job_id AND s.site_code = n.site_code
+                              AND s.phase = 'distribute' AND s.state <> 'done'
+                              AND s.xmin = pg_current_xact_id()::xid)
+        ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at;
     END IF;
     RETURN NULL;
 END

@@ -87,6 +87,8 @@ DROP VIEW build_progress;
 \ir ../functions/member_advertisements.sql
 -- each live job's hash and locations once, not once per machine
 \ir ../functions/live_run_jobs.sql
+-- a job being activated queues no PCM file before its distribution
+\ir ../functions/queue_pcm.sql
 \ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql

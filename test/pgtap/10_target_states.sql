@@ -5,7 +5,7 @@
 -- when its last target is final; a job that is cancelled, expires or fails
 -- takes its open targets with it; the views count current states.
 BEGIN;
-SELECT plan(57);
+SELECT plan(60);
 
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES ('CEN', 'Targets central', NULL) ON CONFLICT DO NOTHING;
 INSERT INTO smsdist.sites (site_code, name, parent_site_code) VALUES
@@ -216,6 +216,28 @@ UPDATE smsdist.job_target_status SET detail = 'changed by the test' WHERE job_id
 SELECT is((SELECT bool_and(t.updated_at > s.updated_at AND NOT t.report_pending)
              FROM smsdist.job_target_status t JOIN stamped s USING (sms_id) WHERE t.job_id = 'TS1000B2'),
           true, 'a new detail stamps the row; a job of this site has no parent to hear of it');
+
+-- ---- new targets queue PCM files, unless their job's distribution at
+-- their site was written by the same transaction and is not done (a job
+-- being activated: the Despooler queues its machines once it has
+-- distributed the package)
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines, start_after)
+VALUES ('TS1000C1', 'run_command', 'TS100001', 'Install', 'machines', '{TS100003}', '2099-01-01'),
+       ('TS1000C2', 'run_command', 'TS100001', 'Install', 'machines', '{TS100003}', '2099-01-01');
+UPDATE smsdist.jobs SET state = 'active' WHERE job_id IN ('TS1000C1', 'TS1000C2');
+DELETE FROM smsdist.pcm_queue;
+INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state) VALUES ('TS1000C1', 'CEN', 'distribute', 'waiting');
+INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code) VALUES ('TS1000C1', 'TS100003', 'CEN');
+SELECT is((SELECT count(*) FROM smsdist.pcm_queue), 0::bigint,
+          'a target of a job whose distribution here this transaction began queues no PCM file');
+INSERT INTO smsdist.job_site_status (job_id, site_code, phase, state) VALUES ('TS1000C2', 'CEN', 'distribute', 'done');
+INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code) VALUES ('TS1000C2', 'TS100003', 'CEN');
+SELECT is((SELECT array_agg(sms_id::text) FROM smsdist.pcm_queue), ARRAY['TS100003'],
+          'a target of a job distributed here queues the machine''s PCM file');
+DELETE FROM smsdist.pcm_queue;
+INSERT INTO smsdist.job_target_status (job_id, sms_id, site_code) VALUES ('TS1000C1', 'TS200001', 'TS2');
+SELECT is((SELECT array_agg(sms_id::text) FROM smsdist.pcm_queue), ARRAY['TS200001'],
+          'a target at a site without such a distribution row is queued as before');
 
 SELECT * FROM finish();
 ROLLBACK;
