@@ -93,6 +93,7 @@
 #include "package_store.h"
 
 #include <unistd.h>
+#include <utime.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -980,6 +981,15 @@ smsdist_receive_end(PG_FUNCTION_ARGS)
 	 */
 	if (part != NULL)
 	{
+		/*
+		 * Its time is now: the Scheduler's purge spares a file no row names
+		 * for five minutes after it was last written, and the last chunk
+		 * may be much older (receive_end retried, a resumed transfer).
+		 */
+		if (utime(part, NULL) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not set the time of file \"%s\": %m", part)));
 		if (rename(part, final_path) != 0)
 			ereport(ERROR,
 					(errcode_for_file_access(),

@@ -321,9 +321,9 @@ any_name(const char *name)
 
 /*
  * Add to doomed the regular files of dir whose names look_at accepts and
- * that no row names (sql finds the row of the path $1), unless they were
- * written or renamed in the last five minutes: a file renamed into place
- * whose row is not committed yet, or one being made.  In sms_step_context.
+ * that no row names (sql finds the row of the path $1), unless they are
+ * younger than five minutes: a file renamed into place whose row is not
+ * committed yet, or one being made.  In sms_step_context.
  */
 static List *
 unnamed_files(List *doomed, const char *dir, bool (*look_at) (const char *name), const char *sql)
@@ -343,13 +343,11 @@ unnamed_files(List *doomed, const char *dir, bool (*look_at) (const char *name),
 			continue;
 		path = psprintf("%s/%s", dir, de->d_name);
 		/*
-		 * The change time too: a rename sets it, and a received file keeps
-		 * the time of its last chunk, which may be long past.  And a fresh
-		 * snapshot, taken after the lstat(): a file renamed into place more
-		 * than five minutes ago has its row committed by now.
+		 * (receive_end sets a received file's time when it renames it.)  A
+		 * fresh snapshot, taken after the lstat(): a file renamed into
+		 * place more than five minutes ago has its row committed by now.
 		 */
-		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-			time(NULL) - Max(st.st_mtime, st.st_ctime) < 300)
+		if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode) || time(NULL) - st.st_mtime < 300)
 			continue;
 		arg = CStringGetTextDatum(path);
 		if (SPI_execute_with_args(sql, 1, &type, &arg, NULL, false, 1) != SPI_OK_SELECT)
