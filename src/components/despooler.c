@@ -137,12 +137,19 @@ finish_item(WorkItem *w, int ndps)
 	/* share and remove jobs end with the Distribute phase everywhere */
 	sms_jobs_complete_distributed(w->job_id);
 
-	/* the Run phase: this site's target machines get their PCM files */
+	/*
+	 * the Run phase: this site's target machines get their PCM files.  A
+	 * machine already queued gets its row updated, not left alone: the
+	 * update locks it, so a PCM writer (a helper, in its own transaction)
+	 * cannot take it with a snapshot that does not see this distribution
+	 * yet and write its file without the job.
+	 */
 	if (strcmp(w->job_type, "run_command") == 0 &&
 		sms_execute_kept("INSERT INTO smsdist.pcm_queue (sms_id)"
 						 "SELECT t.sms_id FROM smsdist.job_target_status t"
 						 "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-						 " WHERE t.job_id = $1 ON CONFLICT DO NOTHING",
+						 " WHERE t.job_id = $1"
+						 "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
 						 2, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist despooler: queueing PCM files failed");
 

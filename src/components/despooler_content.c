@@ -440,12 +440,14 @@ despool_follow_site_version(WorkItem *w)
 	 * The files of every live job of the package at this site are written
 	 * again: the moved ones name the new version, and those whose package
 	 * was removed and is now published again (content_gone) are offered
-	 * again.  A machine already queued is left as it is: the writer reads
-	 * the rows as they are when its turn comes, and updating queued_at
-	 * wrote a new row version of each of 100,000 queued machines for a
-	 * job just activated (0.9 s).  The job whose distribution this is was
-	 * queued by the caller, in this transaction: looking again at each of
-	 * its machines cost as much (0.9 s for 100,000).
+	 * again.  A machine already queued has its row updated, which locks
+	 * it: a PCM writer in another transaction (a helper) could otherwise
+	 * take it with a snapshot from before this commit and write its file
+	 * as it was.  (A job being activated no longer queues its machines, so
+	 * the rows updated here are the few queued for another reason.)  The
+	 * job whose distribution this is was queued by the caller, in this
+	 * transaction: looking again at each of its machines cost as much (0.9
+	 * s for 100,000).
 	 */
 	values[3] = CStringGetTextDatum(w->job_id);
 	if (sms_execute_kept("WITH live AS ("
@@ -466,7 +468,7 @@ despool_follow_site_version(WorkItem *w)
 						 "  JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
 						 "  JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $3"
 						 " WHERE live.job_id <> $4"
-						 "    ON CONFLICT (sms_id) DO NOTHING",
+						 "    ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at",
 						 4, types, values, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "smsdist despooler: queueing the PCM files of live jobs failed");
 
@@ -536,7 +538,8 @@ despool_content_gone(WorkItem *w)
 						 "  SELECT DISTINCT t.sms_id FROM live"
 						 "    JOIN smsdist.job_target_status t ON t.job_id = live.job_id"
 						 "    JOIN smsdist.system_resources r ON r.sms_id = t.sms_id AND r.site_code = $2"
-						 "      ON CONFLICT (sms_id) DO NOTHING) "
+						 /* locked if already queued: see despool_follow_site_version() */
+						 "      ON CONFLICT (sms_id) DO UPDATE SET queued_at = EXCLUDED.queued_at) "
 						 "SELECT live.job_id::text, live.source_version,"
 						 "       (SELECT count(*) FROM targets WHERE targets.job_id = live.job_id)"
 						 "  FROM live ORDER BY live.job_id",

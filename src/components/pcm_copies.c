@@ -507,6 +507,13 @@ sms_pcm_begin_copies(void)
 	pending_dirs = NIL;
 }
 
+/* The next sweep is due: another writer stopped, maybe leaving copies. */
+void
+sms_pcm_sweep_soon(void)
+{
+	sweep_due = true;
+}
+
 /* Sweep the stale copies if a batch failed or none ran yet in this process */
 void
 sms_pcm_sweep_stale_copies(void)

@@ -48,5 +48,7 @@ extern void sms_pcm_flush_copies(void);
 extern void sms_pcm_remove_copies(PcmPlaces *pl, const char *sms_id, const char *domain);
 /* temporary copies a killed writer or a failed batch left, removed */
 extern void sms_pcm_sweep_stale_copies(void);
+/* ... at the next call, whatever this process did (another writer stopped) */
+extern void sms_pcm_sweep_soon(void);
 
 #endif							/* SMSDIST_PCM_COPIES_H */

@@ -174,8 +174,9 @@ static List *rec_ids = NIL,
 		   *rec_domains = NIL,
 		   *rec_jobs = NIL,
 		   *rec_sha = NIL,
+		   *rec_copies = NIL,	/* each file's own: a logon server can fail
+								 * in the middle of a batch */
 		   *forgotten = NIL;
-static int	rec_copies = 0;
 
 /* the key that signs the current batch (site_key.c keeps it loaded) */
 static const SmsSigner *batch_signer = NULL;
@@ -192,7 +193,7 @@ record_file(const char *sms_id, const char *domain, const char *jobs, const char
 	rec_domains = lappend(rec_domains, pstrdup(domain));
 	rec_jobs = lappend(rec_jobs, pstrdup(jobs));
 	rec_sha = lappend(rec_sha, pstrdup(hex));
-	rec_copies = copies;
+	rec_copies = lappend_int(rec_copies, copies);
 	MemoryContextSwitchTo(old);
 }
 
@@ -203,6 +204,18 @@ forget_file(const char *sms_id)
 
 	forgotten = lappend(forgotten, pstrdup(sms_id));
 	MemoryContextSwitchTo(old);
+}
+
+static Datum
+int_array(List *l)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(l), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, l)
+		d[i++] = Int32GetDatum(lfirst_int(lc));
+	return PointerGetDatum(construct_array(d, i, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 }
 
 static Datum
@@ -222,14 +235,14 @@ record_batch(void)
 {
 	if (rec_ids != NIL)
 	{
-		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4OID, TEXTOID};
+		Oid			types[6] = {TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, TEXTOID};
 		Datum		values[6] = {text_array(rec_ids), text_array(rec_domains), text_array(rec_jobs),
-		text_array(rec_sha), Int32GetDatum(rec_copies),
+		text_array(rec_sha), int_array(rec_copies),
 		CStringGetTextDatum(sms_sig_signer_key_id(batch_signer))};
 
 		if (sms_execute_kept("INSERT INTO smsdist.pcm_files (sms_id, domain, jobs, sha256, copies, key_id)"
-							 "SELECT i, d, string_to_array(j, ','), s, $5, $6"
-							 "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(i, d, j, s)"
+							 "SELECT i, d, string_to_array(j, ','), s, c, $6"
+							 "  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[]) AS u(i, d, j, s, c)"
 							 "    ON CONFLICT (sms_id) DO UPDATE"
 							 "   SET domain = EXCLUDED.domain, jobs = EXCLUDED.jobs, sha256 = EXCLUDED.sha256,"
 							 "       copies = EXCLUDED.copies, key_id = EXCLUDED.key_id,"
@@ -430,6 +443,27 @@ static const char live_jobs_sql[] =
 	" ORDER BY lj.sms_id, lj.job_id";
 
 /*
+ * Helpers that have stopped are forgotten, and the temporary copies one
+ * may have left (stopped by SIGTERM in the middle of a batch) are swept
+ * before the Despooler's next batch.
+ */
+static void
+forget_stopped_helpers(void)
+{
+	for (int i = 0; i < PCM_MAX_HELPERS; i++)
+	{
+		pid_t		pid;
+
+		if (helpers[i] != NULL && GetBackgroundWorkerPid(helpers[i], &pid) == BGWH_STOPPED)
+		{
+			pfree(helpers[i]);
+			helpers[i] = NULL;
+			sms_pcm_sweep_soon();
+		}
+	}
+}
+
+/*
  * More is queued than this batch: start the helpers that are not running
  * (each stops by itself once the queue is empty).  Without a free worker
  * slot the Despooler writes alone.
@@ -437,19 +471,14 @@ static const char live_jobs_sql[] =
 static void
 start_helpers(void)
 {
+	forget_stopped_helpers();
 	for (int i = 0; i < Min(sms_pcm_helpers, PCM_MAX_HELPERS); i++)
 	{
-		pid_t		pid;
 		MemoryContext old;
 		bool		started;
 
 		if (helpers[i] != NULL)
-		{
-			if (GetBackgroundWorkerPid(helpers[i], &pid) != BGWH_STOPPED)
-				continue;		/* running, or about to */
-			pfree(helpers[i]);
-			helpers[i] = NULL;
-		}
+			continue;			/* running, or about to */
 		/* the handle in TopMemoryContext: kept from batch to batch */
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		started = sms_start_helper("smsdist_pcm_helper_main", "smsdist pcm writer", 0,
@@ -530,6 +559,8 @@ sms_pcm_write_queued(void)
 	batch_signer = sms_site_signer();
 	requeue_if_key_changed();
 
+	if (!am_helper)
+		forget_stopped_helpers();
 	sms_pcm_sweep_stale_copies();
 	/* until this batch is done: one that fails is followed by a small one */
 	next_batch_size = PCM_BATCH_FIRST;
@@ -545,7 +576,7 @@ sms_pcm_write_queued(void)
 		start_helpers();
 	pgstat_report_activity(STATE_RUNNING, psprintf("writing %d PCM file%s", n, n == 1 ? "" : "s"));
 	sms_pcm_begin_copies();
-	rec_ids = rec_domains = rec_jobs = rec_sha = forgotten = NIL;
+	rec_ids = rec_domains = rec_jobs = rec_sha = rec_copies = forgotten = NIL;
 	pl = sms_pcm_places();
 	pl.all_or_error = am_helper;
 

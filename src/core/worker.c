@@ -339,6 +339,69 @@ sms_wait_on_latch(long timeout_ms)
 }
 
 /*
+ * Connect a component's worker or helper to the site database (its OID in
+ * bgw_extra), as every one of them runs: SIGHUP reloads the settings,
+ * SIGTERM ends it (die(), which also cancels a running query), a fixed
+ * search_path, no JIT, and appname as application_name.
+ */
+static void
+connect_to_site_database(const char *appname)
+{
+	Oid			dboid;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	sms_keep_freed_memory();
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	sms_set_safe_search_path();
+	/*
+	 * No JIT compilation: a component's statements are short, and the
+	 * estimated cost of some passes the JIT thresholds when their tables
+	 * have just grown (a job for 100,000 machines) and have no statistics
+	 * yet; compiling took 0.2-0.7 s each time such a statement ran.
+	 */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+}
+
+/*
+ * A helper's cleanup after a failed step, in a transaction of its own under
+ * the maintenance lock (not while the extension is being dropped); an
+ * error in it is logged, and the helper still stops normally.
+ */
+static void
+run_helper_cleanup(void (*cleanup) (void))
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (step_lock_acquire() && extension_problem() == NULL)
+			cleanup();
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		step_lock_release();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		step_lock_release();
+	}
+	PG_END_TRY();
+}
+
+/*
  * The loop of a helper process that shares a component's work (a second
  * PCM writer of the Despooler's): connected like the component's worker
  * (same database, search_path, no JIT), it runs step in transactions, each
@@ -351,21 +414,13 @@ sms_wait_on_latch(long timeout_ms)
 void
 sms_helper_loop(SmsComponentId component, bool (*step) (void), void (*cleanup) (void))
 {
-	Oid			dboid;
 	MemoryContext loop_cxt;
 	char		appname[NAMEDATALEN];
 	volatile bool more = true;
 
 	my_component = component;
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	sms_keep_freed_memory();
-	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	sms_set_safe_search_path();
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	snprintf(appname, sizeof(appname), "%s", MyBgworkerEntry->bgw_name);
-	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	connect_to_site_database(appname);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "smsdist helper loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -373,6 +428,11 @@ sms_helper_loop(SmsComponentId component, bool (*step) (void), void (*cleanup) (
 	while (more)
 	{
 		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
@@ -402,16 +462,7 @@ sms_helper_loop(SmsComponentId component, bool (*step) (void), void (*cleanup) (
 							appname, sms_components[component].title, edata->message)));
 			more = false;
 			if (cleanup != NULL)
-			{
-				SetCurrentStatementStartTimestamp();
-				StartTransactionCommand();
-				SPI_connect();
-				PushActiveSnapshot(GetTransactionSnapshot());
-				cleanup();
-				SPI_finish();
-				PopActiveSnapshot();
-				CommitTransactionCommand();
-			}
+				run_helper_cleanup(cleanup);
 		}
 		PG_END_TRY();
 	}
@@ -440,24 +491,9 @@ smsdist_component_main(Datum arg)
 	comp = &sms_components[index];
 	slot = &sms_shared->slots[index];
 
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	sms_keep_freed_memory();
-
-	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
-	sms_set_safe_search_path();
-	/*
-	 * No JIT compilation: a component's statements are short, and the
-	 * estimated cost of some passes the JIT thresholds when their tables
-	 * have just grown (a job for 100,000 machines) and have no statistics
-	 * yet; compiling took 0.2-0.7 s each time such a statement ran.
-	 */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-
 	snprintf(appname, sizeof(appname), "smsdist %s", comp->name);
-	SetConfigOption("application_name", appname, PGC_USERSET, PGC_S_SESSION);
+	connect_to_site_database(appname);
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 
 	wait_for_previous_instance(comp, slot);
 

@@ -133,7 +133,7 @@ ok($node->poll_query_until('site', "SELECT count(*) FROM smsdist.pcm_files WHERE
 SKIP:
 {
 	my $small = $ENV{SMSDIST_TEST_SMALLFS};
-	skip 'no small file system (run the tests as root to get one)', 6 unless $small && -w $small;
+	skip 'no small file system (run the tests as root to get one)', 10 unless $small && -w $small;
 	make_path("$small/logon");
 	# (fails once the file system is full: that is the point)
 	system("head -c 40000000 /dev/zero > '$small/filler' 2>/dev/null");
@@ -155,6 +155,23 @@ VALUES ('CEN00C03', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00004
 		  && (slurp("$small/logon/pcins.box/CEN00004") // '') =~ /\[job CEN00C03\]/,
 		'once it has room, the full logon server gets the file by itself');
 	is(scalar(() = glob("$small/logon/pcins.box/.*.tmp")), 0, 'no temporary file is left there');
+
+	# the logon server fills up in the middle of a batch: the room for one
+	# more file is left, and a job for two machines writes both in one
+	# batch; each file's row counts its own copies
+	my $avail = `df -B1 --output=avail '$small' | tail -1` + 0;
+	system("head -c " . ($avail - 4096) . " /dev/zero > '$small/filler' 2>/dev/null");
+	$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
+VALUES ('CEN00C05', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00002,CEN00003}');});
+	ok(wait_until($node, 'site', "SELECT count(*) = 2 FROM smsdist.pcm_files WHERE 'CEN00C05' = ANY (jobs)", 60),
+		'a job for two machines while the logon server has room for one file');
+	is($node->safe_psql('site', "SELECT string_agg(sms_id || ':' || copies, ',' ORDER BY sms_id) FROM smsdist.pcm_files WHERE 'CEN00C05' = ANY (jobs)"),
+		'CEN00002:5,CEN00003:4', 'each file counts its own copies: the first reached the full logon server, the second did not');
+	ok(-e "$small/logon/pcins.box/CEN00002" && !-e "$small/logon/pcins.box/CEN00003", 'as the files there say');
+	unlink("$small/filler");
+	ok(wait_until($node, 'site', "SELECT count(*) = 2 FROM smsdist.pcm_files WHERE 'CEN00C05' = ANY (jobs) AND copies = 5", 90),
+		'once it has room again, both have their five copies');
 	$node->safe_psql('site', "DELETE FROM smsdist.site_systems WHERE name = 'FULL'");
 	system("rm -rf '$small/logon'");
 }

@@ -58,7 +58,7 @@ sub release
 sub waits_for_lock
 {
 	my ($type) = @_;
-	return wait_until($node, 'site', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = '$type' AND wait_event_type = 'Lock'", 120);
+	return wait_until($node, 'site', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = '$type' AND wait_event = 'advisory'", 120);
 }
 sub count_files { my ($dir) = @_; opendir(my $d, $dir) or return 0; my $c = grep { !/^\./ } readdir($d); closedir $d; return $c; }
 sub count_temporaries { my ($dir) = @_; opendir(my $d, $dir) or return 0; my $c = grep { /\.tmp/ } readdir($d); closedir $d; return $c; }
@@ -101,8 +101,6 @@ ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE 
 	'the Despooler writes every file of the second job, without the failing logon server');
 is($node->safe_psql('site', q{SELECT count(*) FROM smsdist.status_messages WHERE message_id = 3210 AND message LIKE '%logon2/pcins.box%'}), '1',
 	'status message 3210 names the failing logon server, once');
-is(count_temporaries($site_dir) + count_temporaries("$b/logon1/pcins.box"), 0,
-	'no temporary copy of the helper\'s rolled-back batch is left');
 
 chmod(0755, "$b/logon2/pcins.box") or die;
 ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE jobs = '{CEN00C01,CEN00C02}' AND copies = 3", 180),
@@ -114,6 +112,12 @@ ok(eventually(sub {
 		return $t =~ /CEN00C02/;
 	}, 60), 'with the second job');
 is(count_files("$b/logon2/pcins.box"), $n, "$n files there");
+ok(wait_until($node, 'site', q{SELECT NOT EXISTS (SELECT 1 FROM smsdist.pcm_queue)
+                                 AND NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                                                  WHERE backend_type IN ('smsdist despooler', 'smsdist pcm writer') AND state <> 'idle')}, 60),
+	'the writers are done');
+is(count_temporaries($site_dir) + count_temporaries("$b/logon1/pcins.box") + count_temporaries("$b/logon2/pcins.box"), 0,
+	'no temporary copy is left, the helper\'s rolled-back batch\'s included');
 
 # --- kill -9 of a helper with a batch written and not recorded: the server
 # restarts, the batch's queue rows are back, and every file is written
