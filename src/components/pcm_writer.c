@@ -471,8 +471,27 @@ forget_stopped_helpers(void)
 static void
 start_helpers(void)
 {
+	int			mine = 0;
+	int			others;
+	bool		isnull;
+
 	forget_stopped_helpers();
-	for (int i = 0; i < Min(sms_pcm_helpers, PCM_MAX_HELPERS); i++)
+	for (int i = 0; i < PCM_MAX_HELPERS; i++)
+		if (helpers[i] != NULL)
+			mine++;
+	/*
+	 * Helpers this process did not start: those of a Despooler that
+	 * stopped and was started again, which write on until the queue is
+	 * empty.  Counted so that no more than smsdist.pcm_helpers run.
+	 */
+	if (sms_execute_kept_noargs("SELECT count(*)::integer FROM pg_catalog.pg_stat_activity"
+								" WHERE backend_type = 'smsdist pcm writer'"
+								"   AND datid = (SELECT oid FROM pg_catalog.pg_database"
+								"                 WHERE datname = pg_catalog.current_database())",
+								true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "smsdist run phase: counting the PCM writers failed");
+	others = Max(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) - mine, 0);
+	for (int i = 0; i < Min(sms_pcm_helpers - others, PCM_MAX_HELPERS); i++)
 	{
 		MemoryContext old;
 		bool		started;

@@ -7,7 +7,9 @@
 # servers.  Then a logon server that refuses files: the helper's batch is
 # rolled back (a helper writes all or nothing), its temporary copies go,
 # and the Despooler writes those machines itself, leaving out the failing
-# logon server, which gets every file once it takes them again.  Last, a
+# logon server, which gets every file once it takes them again.  The
+# Despooler ended while its helper writes: the one started again starts no
+# second helper beside the one still running.  Last, a
 # helper killed (-9) with a batch written but not recorded: after the
 # restart every file is written again and no temporary copy is left.
 use strict;
@@ -119,6 +121,32 @@ ok(wait_until($node, 'site', q{SELECT NOT EXISTS (SELECT 1 FROM smsdist.pcm_queu
 is(count_temporaries($site_dir) + count_temporaries("$b/logon1/pcins.box") + count_temporaries("$b/logon2/pcins.box"), 0,
 	'no temporary copy is left, the helper\'s rolled-back batch\'s included');
 
+# --- the Despooler ended (pg_terminate_backend) while its helper writes:
+# the supervisor starts it again, and the new one counts the helper that
+# still runs, so no second one starts
+my $log_from = -s $node->logfile;
+($h, $in) = hold_recording();
+$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id, offer_after)
+VALUES ('CEN00C03', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01', now() + interval '1 hour')});
+ok(waits_for_lock('smsdist pcm writer'), 'a helper has written a batch of the third job');
+ok(waits_for_lock('smsdist despooler'), 'and so has the Despooler');
+my $old_despooler = $node->safe_psql('site', "SELECT pid FROM pg_stat_activity WHERE backend_type = 'smsdist despooler'");
+$node->safe_psql('site', "SELECT pg_terminate_backend($old_despooler)");
+ok(wait_until($node, 'site', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'smsdist despooler'
+                               AND pid <> $old_despooler AND wait_event = 'advisory'", 120),
+	'the Despooler started again has written a batch beside the helper');
+release($h, $in);
+ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE jobs = '{CEN00C01,CEN00C02,CEN00C03}' AND copies = 3", 180),
+	'every machine has its file with the third job');
+ok(wait_until($node, 'site', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'smsdist pcm writer'", 60),
+	'the helpers have stopped');
+{
+	my $since = substr(slurp_file($node->logfile), $log_from);
+	my $helpers = () = $since =~ /smsdist pcm writer: wrote/g;
+	is($helpers, 1, 'one helper ran for the third job: the new Despooler started none beside it');
+}
+
 # --- kill -9 of a helper with a batch written and not recorded: the server
 # restarts, the batch's queue rows are back, and every file is written
 # again
@@ -132,7 +160,7 @@ is($node->safe_psql('site', "SELECT count(*) FROM smsdist.pcm_files WHERE 'CEN00
 	'none of its files is recorded yet');
 kill 'KILL', $pid;
 $h->kill_kill;	# the restart ends its session anyway
-ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE jobs = '{CEN00C01,CEN00C02,CEN00C04}' AND copies = 3", 180),
+ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE jobs = '{CEN00C01,CEN00C02,CEN00C03,CEN00C04}' AND copies = 3", 180),
 	'after the restart every machine has its file with the third job');
 ok($node->log_contains(qr/terminated by signal 9/), 'the server saw the kill -9');
 is(count_temporaries($site_dir) + count_temporaries("$b/logon1/pcins.box") + count_temporaries("$b/logon2/pcins.box"), 0,
