@@ -171,12 +171,37 @@ despool_manifest_of(const char *package_id, int version)
 }
 
 /*
+ * Whether name is ".<package>.<digits>.manifest.tmp.<digits>": the
+ * temporary name sms_fmt_write_file gives a manifest of the package.  One
+ * Despooler writes a site's shares, so any such file but the one it is
+ * writing (renamed away before the share is listed) was left by a
+ * Despooler killed while writing it.
+ */
+static bool
+is_manifest_leftover(const char *name, const char *package_id, size_t plen)
+{
+	const char *p;
+	const char *digits;
+
+	if (name[0] != '.' || strncmp(name + 1, package_id, plen) != 0 || name[1 + plen] != '.')
+		return false;
+	for (p = digits = name + 2 + plen; isdigit((unsigned char) *p); p++)
+		;
+	if (p == digits || strncmp(p, ".manifest.tmp.", 14) != 0)
+		return false;
+	for (p = digits = p + 14; isdigit((unsigned char) *p); p++)
+		;
+	return p != digits && *p == '\0';
+}
+
+/*
  * Beside the published tree: <share>/<package>.<version>.manifest, the
  * manifest whose SHA-256 is the package hash that PCM and .PKG files give,
  * so that a client can check what it downloads file by file.  Written whole
  * (temporary name, fsync, rename) right after the tree is swapped in; the
  * manifests of other versions of the package are removed then (and all of
- * them when the package is removed: text NULL).
+ * them when the package is removed: text NULL), and so are the temporary
+ * files of the package's manifests that a killed Despooler left.
  */
 void
 despool_publish_manifest(const char *share, const char *package_id, int version, const char *text)
@@ -205,12 +230,17 @@ despool_publish_manifest(const char *share, const char *package_id, int version,
 		char	   *end;
 		long		v;
 
+		if (is_manifest_leftover(de->d_name, package_id, plen))
+			;
 		/* <package>.<digits>.manifest, other than this one */
-		if (strncmp(de->d_name, package_id, plen) != 0 || rest[0] != '.')
+		else if (strncmp(de->d_name, package_id, plen) != 0 || rest[0] != '.')
 			continue;
-		v = strtol(rest + 1, &end, 10);
-		if (end == rest + 1 || strcmp(end, ".manifest") != 0 || (text != NULL && v == version))
-			continue;
+		else
+		{
+			v = strtol(rest + 1, &end, 10);
+			if (end == rest + 1 || strcmp(end, ".manifest") != 0 || (text != NULL && v == version))
+				continue;
+		}
 		{
 			char	   *path = psprintf("%s/%s", share, de->d_name);
 

@@ -60,10 +60,19 @@ is($node->safe_psql('site', q{SELECT detail FROM smsdist.job_site_status WHERE j
 spew("$b/src/install.sh", "echo \"version 2 from \$(pwd)\" >> '$b/marks/ran.txt'\n");
 spew("$b/src/data.txt", "two\n");
 $node->safe_psql('site', q{
-UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00B01';
+UPDATE smsdist.packages SET source_version = 2 WHERE package_id = 'CEN00B01';});
+# what a Despooler killed while writing a manifest leaves: its temporary file
+# (a Despooler that is writing none lists the share)
+my @manifest_leftovers = map { "$share/$_" } ('.CEN00B01.1.manifest.tmp.4194301', '.CEN00B01.2.manifest.tmp.4194302');
+spew($_, "partial manifest\n") for @manifest_leftovers;
+spew("$share/.CEN00B09.1.manifest.tmp.4194303", "another package's\n");
+$node->safe_psql('site', q{
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites) VALUES ('CEN000A2', 'share_package', 'CEN00B01', 'sites', '{CEN}');});
 ok(wait_until($node, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE job_id = 'CEN000A2'", 60),
 	'version 2 is published');
+is(join(', ', grep { -e } @manifest_leftovers), '', "publishing removed the package's manifest temporary files that a killed Despooler left");
+ok(-e "$share/.CEN00B09.1.manifest.tmp.4194303", "but not another package's");
+unlink("$share/.CEN00B09.1.manifest.tmp.4194303");
 ok(-f "$share/CEN00B01.2.manifest" && !-e "$share/CEN00B01.1.manifest",
 	'the distribution point holds version 2 only (version 1 is gone from it)');
 is($node->safe_psql('site', q{SELECT state || ' ' || source_version FROM smsdist.jobs WHERE job_id = 'CEN000D1'}),
