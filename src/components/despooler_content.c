@@ -171,11 +171,10 @@ despool_manifest_of(const char *package_id, int version)
 }
 
 /*
- * Whether name is ".<package>.<digits>.manifest.tmp.<digits>": the
- * temporary name sms_fmt_write_file gives a manifest of the package.  One
- * Despooler writes a site's shares, so any such file but the one it is
- * writing (renamed away before the share is listed) was left by a
- * Despooler killed while writing it.
+ * Whether name is ".<package>.<digits>.manifest.tmp.<pid>", the temporary
+ * name sms_fmt_write_file gives a manifest of the package, of a writer that
+ * is gone.  Called after the manifest being written was renamed, so a file
+ * with this process's ID is a leftover too (of a process that had the ID).
  */
 static bool
 is_manifest_leftover(const char *name, const char *package_id, size_t plen)
@@ -187,11 +186,8 @@ is_manifest_leftover(const char *name, const char *package_id, size_t plen)
 		return false;
 	for (p = digits = name + 2 + plen; isdigit((unsigned char) *p); p++)
 		;
-	if (p == digits || strncmp(p, ".manifest.tmp.", 14) != 0)
-		return false;
-	for (p = digits = p + 14; isdigit((unsigned char) *p); p++)
-		;
-	return p != digits && *p == '\0';
+	return p != digits && strncmp(p, ".manifest.tmp.", 14) == 0 &&
+		sms_fmt_stale_temporary(name, true);
 }
 
 /*
