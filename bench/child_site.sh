@@ -11,9 +11,13 @@ start_child_site() {
 listen_addresses = ''
 unix_socket_directories = '$PGHOST'
 port = $port
-shared_preload_libraries = 'smsdist${STATEMENTS:+,pg_stat_statements}'
+shared_preload_libraries = 'smsdist${STATEMENTS:+,pg_stat_statements}${AUTO_EXPLAIN:+,auto_explain}'
 ${STATEMENTS:+pg_stat_statements.track = all}
 ${STATEMENTS:+pg_stat_statements.track_planning = on}
+${AUTO_EXPLAIN:+auto_explain.log_min_duration = $AUTO_EXPLAIN}
+${AUTO_EXPLAIN:+auto_explain.log_nested_statements = on}
+${AUTO_EXPLAIN:+auto_explain.log_analyze = on}
+${AUTO_EXPLAIN:+auto_explain.log_timing = off}
 smsdist.database = 'bench'
 smsdist.site_code = 'CH1'
 max_worker_processes = 16
