@@ -113,6 +113,7 @@ static int	next_batch_size = PCM_BATCH_FIRST;
  */
 #define PCM_MAX_HELPERS	8
 static bool am_helper = false;
+static int	helper_slot = 0;	/* a helper's: its place among smsdist.pcm_helpers */
 static int	helper_batches = 0;	/* a helper's batches and files */
 static long helper_files = 0;
 static int	last_batch_files = 0;	/* written by the last batch */
@@ -500,7 +501,7 @@ start_helpers(void)
 			continue;			/* running, or about to */
 		/* the handle in TopMemoryContext: kept from batch to batch */
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		started = sms_start_helper("smsdist_pcm_helper_main", "smsdist pcm writer", 0,
+		started = sms_start_helper("smsdist_pcm_helper_main", "smsdist pcm writer", (uint32) i,
 								   MyDatabaseId, &helpers[i]);
 		MemoryContextSwitchTo(old);
 		if (!started)
@@ -518,10 +519,21 @@ helper_cleanup(void)
 	sms_pcm_sweep_stale_copies();
 }
 
-/* A helper's batch: counted for its last words. */
+/*
+ * A helper's batch: counted for its last words.  A helper whose place is
+ * no longer among smsdist.pcm_helpers (lowered by a reload, read before
+ * each batch) stops before its next batch.
+ */
 static bool
 helper_batch(void)
 {
+	if (helper_slot >= sms_pcm_helpers)
+	{
+		ereport(LOG,
+				(errmsg("smsdist pcm writer: stopping, smsdist.pcm_helpers is %d now",
+						sms_pcm_helpers)));
+		return false;
+	}
 	if (!sms_pcm_write_queued())
 		return false;
 	helper_batches++;
@@ -536,6 +548,7 @@ smsdist_pcm_helper_main(Datum arg)
 	struct rusage ru;
 
 	am_helper = true;
+	helper_slot = (int) DatumGetUInt32(arg);
 	sms_helper_loop(SMS_DESPOOLER, helper_batch, helper_cleanup);
 	getrusage(RUSAGE_SELF, &ru);
 	ereport(LOG,

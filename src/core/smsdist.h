@@ -174,7 +174,9 @@ extern void sms_keep_freed_memory(void);
 #define SMS_WORKER_SEARCH_PATH "pg_catalog, smsdist, pg_temp"
 extern void sms_set_safe_search_path(void);	/* every worker, after connecting */
 
-/* smsdist.c: a helper process with a DSM segment (compressor, inflater, early extractor) */
+/* smsdist.c: a helper process; its one argument is a DSM segment (compressor,
+ * inflater, early extractor) or what its function makes of it (a PCM writer:
+ * its place among smsdist.pcm_helpers) */
 struct BackgroundWorkerHandle;
 extern bool sms_start_helper(const char *function, const char *name, uint32 dsm_handle,
 							 Oid dboid, struct BackgroundWorkerHandle **handle);

@@ -167,4 +167,29 @@ is(count_temporaries($site_dir) + count_temporaries("$b/logon1/pcins.box") + cou
 	'no temporary copy is left');
 is(count_files("$b/logon1/pcins.box"), $n, "still $n files on a logon server");
 
+# --- smsdist.pcm_helpers lowered to 0 while a helper writes: it records the
+# batch it wrote and stops before the next one; the Despooler writes the rest
+$log_from = -s $node->logfile;
+($h, $in) = hold_recording();
+$node->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id, offer_after)
+VALUES ('CEN00C05', 'run_command', 'CEN00B01', 'Install', 'collection', 'CEN00A01', now() + interval '1 hour')});
+ok(waits_for_lock('smsdist pcm writer'), 'a helper has written a batch of the fifth job and waits to record it');
+$node->safe_psql('site', "ALTER SYSTEM SET smsdist.pcm_helpers = 0");
+$node->safe_psql('site', "SELECT pg_reload_conf()");
+# a new session sees the new value once the postmaster has read the file,
+# and it tells the running processes right then
+ok(wait_until($node, 'site', "SELECT current_setting('smsdist.pcm_helpers') = '0'", 60), 'the setting is 0 now');
+release($h, $in);
+ok(wait_until($node, 'site', "SELECT count(*) = $n FROM smsdist.pcm_files WHERE 'CEN00C05' = ANY (jobs) AND copies = 3", 180),
+	'every machine has its file with the fifth job');
+ok(eventually(sub { $node->log_contains(qr/smsdist pcm writer: stopping, smsdist\.pcm_helpers is 0 now/, $log_from) }),
+	'the helper says it stops for the setting');
+{
+	my $since = substr(slurp_file($node->logfile), $log_from);
+	like($since, qr/smsdist pcm writer: wrote 1 batch of PCM files/, 'after the one batch it had written');
+}
+ok(wait_until($node, 'site', "SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'smsdist pcm writer'", 60),
+	'and is gone');
+
 done_testing();
