@@ -658,8 +658,8 @@ policies(void)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(sms_site_code)};
 
-	/* (the PCM writer stores policies too: one at a time) */
-	sms_lock_machine_policies();
+	/* (the PCM writers store policies too: not while they do) */
+	sms_lock_machine_policies(true);
 	if (sms_execute_kept(ADVERT_COLLECTIONS_SQL
 						 ", cand AS ("
 						 "  SELECT m.sms_id::text FROM tgt JOIN smsdist.collection_members m USING (collection_id)"

@@ -293,18 +293,26 @@ requeue_if_key_changed(void)
 }
 
 /*
- * machine_policies is written by the PCM writer and the Offer Manager, each
+ * machine_policies is written by the PCM writers and the Offer Manager, each
  * computing policies in its own snapshot: without an order, a writer whose
  * snapshot predates the other's commit could store an older policy over a
  * newer one.  Each takes this lock (until its transaction ends) before the
  * statement that computes and stores, so that statement's snapshot sees
- * everything the other stored.
+ * everything the other stored.  The Offer Manager, which may store any
+ * machine's policy, takes it alone (exclusive); the PCM writers share it
+ * among themselves: their batches hold different machines, and a machine
+ * queued again while a batch holds it is taken by the next batch only once
+ * that one has committed (its queue row stays locked until then), so a
+ * later batch's snapshot sees what an earlier one stored.
  */
 void
-sms_lock_machine_policies(void)
+sms_lock_machine_policies(bool exclusive)
 {
-	if (sms_execute_kept_noargs("SELECT pg_catalog.pg_advisory_xact_lock("
-								" pg_catalog.hashtextextended('smsdist machine_policies', 0))",
+	if (sms_execute_kept_noargs(exclusive
+								? "SELECT pg_catalog.pg_advisory_xact_lock("
+								"   pg_catalog.hashtextextended('smsdist machine_policies', 0))"
+								: "SELECT pg_catalog.pg_advisory_xact_lock_shared("
+								"   pg_catalog.hashtextextended('smsdist machine_policies', 0))",
 								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist: locking machine_policies failed");
 }
@@ -323,7 +331,7 @@ refresh_policies(Datum batch)
 	Oid			types[2] = {TEXTARRAYOID, TEXTOID};
 	Datum		values[2] = {batch, CStringGetTextDatum(sms_site_code)};
 
-	sms_lock_machine_policies();
+	sms_lock_machine_policies(false);
 	if (sms_execute_kept("DELETE FROM smsdist.machine_policies mp"
 						 " WHERE mp.sms_id = ANY ($1::text[])"
 						 "   AND NOT EXISTS (SELECT 1 FROM smsdist.system_resources r WHERE r.sms_id = mp.sms_id)",

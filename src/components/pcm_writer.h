@@ -17,7 +17,7 @@
 extern bool sms_pcm_write_queued(void);
 /* a helper process that writes batches beside the Despooler */
 extern PGDLLEXPORT void smsdist_pcm_helper_main(Datum arg);
-/* machine_policies is written by one transaction at a time */
-extern void sms_lock_machine_policies(void);
+/* machine_policies: the Offer Manager writes alone, the PCM writers together */
+extern void sms_lock_machine_policies(bool exclusive);
 
 #endif							/* SMSDIST_PCM_WRITER_H */
