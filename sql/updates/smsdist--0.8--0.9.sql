@@ -89,6 +89,8 @@ DROP VIEW build_progress;
 \ir ../functions/live_run_jobs.sql
 -- a job being activated queues no PCM file before its distribution
 \ir ../functions/queue_pcm.sql
+-- a collection's members without a UNION that finds no duplicate
+\ir ../functions/job_target_machines.sql
 \ir ../functions/compute_machine_policies.sql
 \ir ../functions/compute_machine_policy.sql
 \ir ../functions/store_machine_policies.sql
