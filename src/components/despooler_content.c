@@ -226,13 +226,11 @@ despool_publish_manifest(const char *share, const char *package_id, int version,
 		char	   *end;
 		long		v;
 
-		if (is_manifest_leftover(de->d_name, package_id, plen))
-			;
-		/* <package>.<digits>.manifest, other than this one */
-		else if (strncmp(de->d_name, package_id, plen) != 0 || rest[0] != '.')
-			continue;
-		else
+		/* <package>.<digits>.manifest, other than this one, or a leftover */
+		if (!is_manifest_leftover(de->d_name, package_id, plen))
 		{
+			if (strncmp(de->d_name, package_id, plen) != 0 || rest[0] != '.')
+				continue;
 			v = strtol(rest + 1, &end, 10);
 			if (end == rest + 1 || strcmp(end, ".manifest") != 0 || (text != NULL && v == version))
 				continue;
