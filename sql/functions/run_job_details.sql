@@ -3,7 +3,9 @@
 -- applicable any more).
 -- (PL/pgSQL, which keeps its plan for the session: the Sender asks for
 -- every run-command job it follows, and an SQL function with a SET clause
--- is planned at every call.)
+-- is planned at every call.)  The sites behind the hop are found once, not
+-- a route for every machine: for 100,000 machines the filter took 240 ms
+-- with route_hop() a machine, 143 ms with it a site.
 CREATE OR REPLACE FUNCTION run_job_details(p_job_id text, p_hop text) RETURNS jsonb
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -21,7 +23,9 @@ BEGIN
                              ORDER BY r.sms_id)
               FROM smsdist.job_target_status t JOIN smsdist.system_resources r ON r.sms_id = t.sms_id
              WHERE t.job_id = j.job_id AND t.state NOT IN ('cancelled', 'expired', 'not_applicable')
-               AND (r.site_code = p_hop OR smsdist.route_hop(r.site_code) = p_hop)), '[]'::jsonb))
+               AND (r.site_code = p_hop
+                    OR r.site_code IN (SELECT s.site_code FROM smsdist.sites s
+                                        WHERE smsdist.route_hop(s.site_code) = p_hop))), '[]'::jsonb))
       FROM smsdist.jobs j
       JOIN smsdist.programs pr ON pr.package_id = j.package_id AND pr.program_name = j.program_name
      WHERE j.job_id = p_job_id AND j.job_type = 'run_command');

@@ -550,22 +550,27 @@ smsdist_send_helper_main(Datum arg)
  * Finding them computes the machines of every active run-command job for
  * every hop, so the look is made at most once per TARGETS_LOOK_MS, not at
  * every step (the Sender steps at every package, report and wake-up);
- * *next_look is when the next one is due, DT_NOEND after a look.
+ * *next_look is when the next one is due, DT_NOEND after a look.  A look
+ * that takes long (a job of 100,000 machines behind a hop: about 0.6 s)
+ * waits TARGETS_LOOK_SHARE times its own length before the next one, so
+ * that looking takes at most a twentieth of the Sender's time.
  */
 #define TARGETS_LOOK_MS		1000
+#define TARGETS_LOOK_SHARE	20
 
 static bool
 push_targets(TimestampTz *next_look)
 {
 	static TimestampTz last_look = 0;
+	static long look_gap_ms = TARGETS_LOOK_MS;
 	TimestampTz now = GetCurrentTimestamp();
 	SPITupleTable *tuptable;
 	uint64		n;
 	bool		failed = false;
 
-	if (now < TimestampTzPlusMilliseconds(last_look, TARGETS_LOOK_MS))
+	if (now < TimestampTzPlusMilliseconds(last_look, look_gap_ms))
 	{
-		*next_look = TimestampTzPlusMilliseconds(last_look, TARGETS_LOOK_MS);
+		*next_look = TimestampTzPlusMilliseconds(last_look, look_gap_ms);
 		return false;
 	}
 	last_look = now;
@@ -582,6 +587,8 @@ push_targets(TimestampTz *next_look)
 								"   AND p.machines_md5 IS DISTINCT FROM md5((smsdist.run_job_details(j.job_id, h.hop)->'machines')::text)",
 								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for changed machines failed");
+	look_gap_ms = Max(TARGETS_LOOK_MS,
+					  TARGETS_LOOK_SHARE * TimestampDifferenceMilliseconds(now, GetCurrentTimestamp()));
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
