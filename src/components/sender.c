@@ -553,7 +553,9 @@ smsdist_send_helper_main(Datum arg)
  * *next_look is when the next one is due, DT_NOEND after a look.  A look
  * that takes long (a job of 100,000 machines behind a hop: about 0.6 s)
  * waits TARGETS_LOOK_SHARE times its own length before the next one, so
- * that looking takes at most a twentieth of the Sender's time.
+ * that looking takes at most a twentieth of the Sender's time, though
+ * never more than smsdist.poll_interval (a look slowed by a lock or the
+ * disk must not put the next one off for long).
  */
 #define TARGETS_LOOK_MS		1000
 #define TARGETS_LOOK_SHARE	20
@@ -587,8 +589,10 @@ push_targets(TimestampTz *next_look)
 								"   AND p.machines_md5 IS DISTINCT FROM md5((smsdist.run_job_details(j.job_id, h.hop)->'machines')::text)",
 								false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "smsdist sender: looking for changed machines failed");
-	look_gap_ms = Max(TARGETS_LOOK_MS,
-					  TARGETS_LOOK_SHARE * TimestampDifferenceMilliseconds(now, GetCurrentTimestamp()));
+	/* (never longer than smsdist.poll_interval, the wait any work may have) */
+	look_gap_ms = Min(Max(TARGETS_LOOK_MS,
+						  TARGETS_LOOK_SHARE * TimestampDifferenceMilliseconds(now, GetCurrentTimestamp())),
+					  Max(TARGETS_LOOK_MS, sms_poll_interval * 1000L));
 	tuptable = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
