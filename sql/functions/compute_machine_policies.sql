@@ -70,14 +70,7 @@ BEGIN
          GROUP BY cm.sms_id),
     jobs AS (
         SELECT lj.sms_id AS id,
-               jsonb_agg(jsonb_build_object(
-                   'job_id', lj.job_id, 'package_id', lj.package_id, 'package_name', lj.package_name,
-                   'package_version', lj.source_version, 'program', lj.program_name,
-                   'command_line', lj.command_line, 'platforms', to_jsonb(lj.platforms),
-                   'offer_after', lj.offer_after, 'mandatory_at', lj.mandatory_at, 'expires_at', lj.expires_at,
-                   'max_run_minutes', lj.max_run_minutes, 'run_with', lj.run_with,
-                   'package_sha256', lj.package_sha256, 'locations', to_jsonb(lj.locations))
-                   ORDER BY lj.job_id) AS j
+               jsonb_agg(lj.policy_entry ORDER BY lj.job_id) AS j
           FROM smsdist.live_run_jobs(p_sms_ids, current_setting('smsdist.site_code', true)) lj
          GROUP BY lj.sms_id)
     SELECT m.id::text, jsonb_build_object(

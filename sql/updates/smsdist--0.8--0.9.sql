@@ -85,7 +85,9 @@ DROP VIEW build_progress;
 -- policies computed for a set of machines in one statement, and served
 -- with one query
 \ir ../functions/member_advertisements.sql
--- each live job's hash and locations once, not once per machine
+-- each live job's hash, locations and policy entry once, not once per
+-- machine (a new result column: the function is made again)
+DROP FUNCTION live_run_jobs(text[], text);
 \ir ../functions/live_run_jobs.sql
 -- a job being activated queues no PCM file before its distribution
 \ir ../functions/queue_pcm.sql
