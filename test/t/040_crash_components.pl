@@ -214,10 +214,32 @@ ok(wait_until($node, 'site', q{SELECT a.state = 'idle'
                                 WHERE a.backend_type = 'smsdist offer_manager'}, 60),
 	'the offer_manager is idle before the advertisement')
   or diag($node->safe_psql('site', q{SELECT * FROM smsdist.workers WHERE component = 'offer_manager'}));
-$hold = hold(q{SELECT pg_advisory_xact_lock(hashtextextended('smsdist machine_policies', 0))});
+my $policies_lock = q{SELECT pg_advisory_xact_lock(hashtextextended('smsdist machine_policies', 0))};
+$hold = hold($policies_lock);
 $node->safe_psql('site', q{
 INSERT INTO smsdist.advertisements (advert_id, name, package_id, program_name, collection_id)
 VALUES ('CEN00C02', 'Editor', 'CEN00B01', 'Install', 'CEN00A01')});
+# A wake-up from elsewhere between the check above and the lock still
+# starts a step that cannot see the advertisement.  Such a step is let
+# through: a second session queues for the lock behind it, the first lets
+# go, the step stores its policies, and the step the advertisement's
+# insert woke waits on the second session.
+my $om = component_pid('offer_manager');
+my $queued = q{(SELECT count(*) FROM pg_stat_activity
+                 WHERE backend_type = 'client backend' AND wait_event_type = 'Lock'
+                   AND query LIKE '%smsdist machine_policies%')};
+for my $stale (1 .. 5)
+{
+	wait_until($node, 'site', "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $om", 60)
+	  or last;
+	last if -f "$outbox/CEN00C02.OFR";
+	diag("a step begun before the advertisement waits for the policies' lock ($stale): let through");
+	my $next = hold($policies_lock);
+	wait_until($node, 'site', "SELECT $queued = 1", 60) or die 'the second session did not queue';
+	$hold->kill_kill;
+	$hold = $next;
+	wait_until($node, 'site', "SELECT $queued = 0", 60) or die 'the second session did not get the lock';
+}
 $pid = kill_while_waiting('offer_manager', '%', $hold);
 ok(-f "$outbox/CENSYSTM.LKP" && -f "$outbox/CEN00C02.OFR", 'killed with the outbox written');
 kill_and_restart('offer_manager', $pid, $hold);
