@@ -77,7 +77,7 @@ our $AGENT_INFO = qr/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: /;
 # Every agent a test runs reads no configuration file unless it names one:
 # a machine's own /etc/smsdist/agent.conf must change no test.
 $ENV{SMSDIST_AGENT_CONFIG} = '';
-our @EXPORT_OK = qw(eventually crash_site site_processes component_workers memory_context_total);
+our @EXPORT_OK = qw(eventually wait_quiescent crash_site site_processes component_workers memory_context_total);
 
 sub site_node
 {
@@ -142,6 +142,25 @@ sub eventually
 		usleep(100_000);
 	}
 	return $test->() ? 1 : 0;
+}
+
+# Waits until a component of the node is quiescent: idle, no wake-up after
+# the start of its last step (idle alone is also seen right before the step
+# a pending wake-up starts), and no timed step due within margin seconds
+# (default 10).  For a test that must act while the component does nothing;
+# it still runs at once when something wakes it.  Prints the worker's row
+# and returns 0 if that never happens.
+sub wait_quiescent
+{
+	my ($node, $component, $margin) = @_;
+	$margin //= 10;
+	return 1 if wait_until($node, 'site', qq{SELECT a.state = 'idle'
+                                                AND coalesce(w.last_wake_at, '-infinity') <= w.last_step_at
+                                                AND coalesce(w.next_step_at, 'infinity') > now() + interval '$margin seconds'
+                                           FROM pg_stat_activity a JOIN smsdist.workers w ON w.pid = a.pid
+                                          WHERE a.backend_type = 'smsdist $component'}, 60);
+	Test::More::diag($node->safe_psql('site', qq{SELECT * FROM smsdist.workers WHERE component = '$component'}));
+	return 0;
 }
 
 sub crash_site
@@ -354,8 +373,10 @@ INSERT INTO smsdist.site_logins (role_name, site_code) VALUES ('$reporter', '$cc
 # A central site for the client-agent tests: CEN with one distribution
 # point, a drive, a logon server and a client access point under its base
 # directory (dp, drive, logon, cap; ws for the agent's state), and a long
-# poll interval, so that the Status Manager takes the CAP's status inbox
-# only when the test wakes it.  The agent tests run on test clocks (--now)
+# poll interval.  The Status Manager still takes the CAP's status inbox
+# whenever a status message is inserted (any worker's), and looks again a
+# second after two close steps: a test that counts the files agents leave
+# there first waits for it to be quiescent (wait_quiescent).  The agent tests run on test clocks (--now)
 # fixed in 2026-2030, so the status messages' client times may be far from
 # the real clock: a wide smsdist.client_time_window (conf: more settings).
 # Waits until the Status Manager has made the CAP's status inbox (agents

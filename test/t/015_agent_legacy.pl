@@ -16,7 +16,7 @@ use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT wait_quiescent);
 
 my $agent = agent_path();
 ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
@@ -69,6 +69,10 @@ ok(eventually(sub {
 			  && -f "$b/cap/pkginfo.box/CEN00B01.NAL"
 			  && (slurp("$b/logon/pcins.box/CEN00001") // '') =~ /\[job CEN000D1\]/ }),
 	'the site has written the lookup, offer, NAL and PCM files');
+# the agents' status files are counted in the CAP's inbox below, before the
+# test wakes the Status Manager: it takes them at any step (a status
+# message from another worker wakes it)
+ok(wait_quiescent($node, 'status_manager', 120), 'the Status Manager is quiescent before the agents run');
 
 # run the agent once as a workstation; returns (exit code, stdout, stderr)
 sub agent

@@ -21,7 +21,7 @@ use POSIX qw(strftime ceil);
 use Digest::SHA qw(hmac_sha256_hex);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT wait_quiescent);
 
 my $agent = agent_path();
 my $cen = agent_site(conf => "max_worker_processes = 16\n");
@@ -138,6 +138,9 @@ sub take_in
 	$cen->safe_psql('site', q{SELECT smsdist.wake('status_manager')});
 	return wait_until($cen, 'site', qq{SELECT NOT EXISTS (SELECT 1 FROM pg_ls_dir('$b/cap/statmsgs.box') f WHERE f LIKE '%.INV' OR f LIKE '%.SMS')}, 30);
 }
+# (the inbox is looked at below before the test wakes the Status Manager:
+# it takes the files at any step)
+ok(wait_quiescent($cen, 'status_manager', 120), 'the Status Manager is quiescent before the agents run');
 # WKS-01: a 2 MB cache, in India (UTC+05:30)
 my ($rc, $out, $err) = legacy('CEN00001', 'Asia/Kolkata', 2, $T0);
 like($out, qr/^${AGENT_INFO}cached CEN00B02 version 1:/m, 'WKS-01 downloads B') or diag("$out\n$err");
@@ -173,6 +176,7 @@ is(q1($cen, qq{SELECT string_agg(concat_ws(' ', sms_id, package_id, source_versi
 }
 
 # ---- not at every poll: unchanged, nothing is written; at least every N polls
+ok(wait_quiescent($cen, 'status_manager', 120), 'the Status Manager is quiescent again');
 ($rc, $out, $err) = legacy('CEN00001', 'Asia/Kolkata', 2, $T0);
 ok(!-e "$b/cap/statmsgs.box/CEN00001.INV", 'a poll whose cache did not change reports nothing');
 ($rc, $out, $err) = legacy('CEN00001', 'Asia/Kolkata', 2, $T0, '--inventory-every', '2');

@@ -21,7 +21,7 @@ use Digest::SHA qw(sha256_hex);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT eventually);
+use SmsTest qw(:DEFAULT eventually wait_quiescent);
 
 my $machines = 6000;
 my $node = site_node('cen', site_code => 'CEN',
@@ -204,16 +204,8 @@ for my $stale ("$outbox/.CEN00C02.OFR.tmp.999999", "$b/cap/offerinf.box/.CENSYST
 }
 # a step begun before the advertisement (woken by the work above) would
 # write the outbox without it and then wait on the same lock: the Offer
-# Manager is idle first, with no wake-up it has not begun a step for (idle
-# alone was seen right before a step that a pending wake-up started) and
-# no timed step due soon
-ok(wait_until($node, 'site', q{SELECT a.state = 'idle'
-                                      AND coalesce(w.last_wake_at, '-infinity') <= w.last_step_at
-                                      AND coalesce(w.next_step_at, 'infinity') > now() + interval '10 seconds'
-                                 FROM pg_stat_activity a JOIN smsdist.workers w ON w.pid = a.pid
-                                WHERE a.backend_type = 'smsdist offer_manager'}, 60),
-	'the offer_manager is idle before the advertisement')
-  or diag($node->safe_psql('site', q{SELECT * FROM smsdist.workers WHERE component = 'offer_manager'}));
+# Manager is quiescent first
+ok(wait_quiescent($node, 'offer_manager'), 'the offer_manager is idle before the advertisement');
 my $policies_lock = q{SELECT pg_advisory_xact_lock(hashtextextended('smsdist machine_policies', 0))};
 $hold = hold($policies_lock);
 $node->safe_psql('site', q{

@@ -22,7 +22,7 @@ BEGIN
 END $$;
 
 -- the Scheduler is running and idle
-SELECT pg_temp.wait_for($$SELECT pid IS NOT NULL AND state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'$$, 10);
+SELECT pg_temp.wait_for($$SELECT pid IS NOT NULL AND state = 'idle' FROM smsdist.workers WHERE component = 'scheduler'$$, 30);
 
 INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL), ('CH1', 'Child', 'CEN');
 -- the source does not exist: the job is activated, then fails when the
@@ -42,17 +42,18 @@ SELECT pg_sleep(0.3);
 SELECT wake_requests - :before AS wake_requests_after_rollback
   FROM smsdist.workers WHERE component = 'scheduler';
 
--- a committed job wakes it: active well within the 60 s poll
+-- a committed job wakes it: active well within the 60 s poll (30 s allows
+-- for a busy machine and still proves the wake-up)
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_machines)
     VALUES ('CEN000A1', 'run_command', 'CEN00001', 'Run', 'machines', '{CEN00001}');
-SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 2)
-    AS activated_within_2s;
+SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 30)
+    AS activated_before_the_poll;
 SELECT wake_requests - :before >= 1 AS woken FROM smsdist.workers WHERE component = 'scheduler';
 -- (its target waits, or has already ended with the job: the builder may be quick)
 SELECT job_id, sms_id, site_code, state IN ('waiting', 'failed') AS recorded
   FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
 -- the package builder finds no source: the job fails, with the reason
-SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 10)
+SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A1'$$, 30)
     AS failed_for_its_package;
 SELECT sms_id, state FROM smsdist.job_target_status WHERE job_id = 'CEN000A1';
 SELECT job_id, site_code, phase, state, last_error FROM smsdist.job_site_status WHERE job_id = 'CEN000A1';
@@ -74,19 +75,24 @@ SELECT smsdist.wake('mailer');
 INSERT INTO smsdist.collections (collection_id, name) VALUES ('CEN00001', 'Empty');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_type, target_collection_id)
     VALUES ('CEN000A2', 'run_command', 'CEN00001', 'Run', 'collection', 'CEN00001');
-SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A2'$$, 2)
-    AS failed_within_2s;
+SELECT pg_temp.wait_for($$SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN000A2'$$, 30)
+    AS failed_before_the_poll;
 SELECT state, state_reason FROM smsdist.jobs WHERE job_id = 'CEN000A2';
 SELECT severity, message_id, message FROM smsdist.status_messages WHERE job_id = 'CEN000A2';
 
 -- a job whose expiry passes is expired, at that time (a Remove Package job
 -- for the child site: it needs no package file and waits for the Sender)
+-- (active first: a job whose expiry has passed before the Scheduler
+-- activates it is expired straight from pending)
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites, start_after, expires_at)
     VALUES ('CEN000A3', 'remove_package', 'CEN00001', 'sites', '{CH1}',
             clock_timestamp() + interval '1 hour', clock_timestamp() + interval '1.5 hour');
-UPDATE smsdist.jobs SET start_after = clock_timestamp() - interval '1 hour',
-                        expires_at = clock_timestamp() + interval '0.5 s'
+UPDATE smsdist.jobs SET start_after = clock_timestamp() - interval '1 hour'
  WHERE job_id = 'CEN000A3';
-SELECT pg_temp.wait_for($$SELECT state = 'expired' FROM smsdist.jobs WHERE job_id = 'CEN000A3'$$, 3)
+SELECT pg_temp.wait_for($$SELECT state = 'active' FROM smsdist.jobs WHERE job_id = 'CEN000A3'$$, 30)
+    AS activated;
+UPDATE smsdist.jobs SET expires_at = clock_timestamp() + interval '0.5 s'
+ WHERE job_id = 'CEN000A3';
+SELECT pg_temp.wait_for($$SELECT state = 'expired' FROM smsdist.jobs WHERE job_id = 'CEN000A3'$$, 30)
     AS expired;
 SELECT from_state, to_state FROM smsdist.job_transitions WHERE job_id = 'CEN000A3' ORDER BY transition_id;
