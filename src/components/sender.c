@@ -320,9 +320,12 @@ read_transfer(Transfer *t)
 	}
 }
 
-/* Put the transfer's rows back to retrying, with the reason. */
+/*
+ * Put the transfer's rows back to retrying, with the reason; others: the
+ * number of other jobs that now wait for the hop too (hop_unreachable).
+ */
 static void
-transfer_failed(Transfer *t, const char *reason)
+transfer_failed(Transfer *t, const char *reason, uint64 others)
 {
 	SmsStatusRefs refs = {0};
 	bool		gave_up = false;
@@ -336,10 +339,59 @@ transfer_failed(Transfer *t, const char *reason)
 		sms_status_message(SMS_SENDER, SMS_ERROR, SMS_MSG_SEND_FAILED, &refs,
 						   "Sending package %s version %d to site %s failed: %s; gave up after %d s.",
 						   t->package_id, t->version, t->hop, reason, sms_send_give_up_after);
+	else if (others > 0)
+		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
+						   "Sending package %s version %d to site %s failed: %s; trying again, "
+						   "with the %llu other job%s that wait%s for the site.",
+						   t->package_id, t->version, t->hop, reason, (unsigned long long) others,
+						   others == 1 ? "" : "s", others == 1 ? "s" : "");
 	else
 		sms_status_message(SMS_SENDER, SMS_WARNING, SMS_MSG_SEND_FAILED, &refs,
 						   "Sending package %s version %d to site %s failed: %s; trying again.",
 						   t->package_id, t->version, t->hop, reason);
+}
+
+/*
+ * The hop could not be reached at all: the other jobs' open rows behind it
+ * take the failed attempt as theirs (sms_send_rows_hop_unreachable), so a
+ * site that is down costs one connection attempt and one warning per
+ * back-off, not one per job queued for it.  A job that gives up that way
+ * fails, and says so, as the transfer's own would.
+ */
+static void
+hop_unreachable(Transfer *t, const char *reason)
+{
+	SPITupleTable *jobs;
+	uint64		n;
+	uint64		waiting = 0;
+	List	   *gave_up = NIL;
+	ListCell   *lc;
+
+	jobs = sms_send_rows_hop_unreachable(t->job_id, t->hop, reason, &n);
+	/* (the rows are read before the next SPI call) */
+	for (uint64 i = 0; i < n; i++)
+	{
+		if (strcmp(SPI_getvalue(jobs->vals[i], jobs->tupdesc, 4), "t") == 0)
+			gave_up = lappend(gave_up, list_make3(SPI_getvalue(jobs->vals[i], jobs->tupdesc, 1),
+												  SPI_getvalue(jobs->vals[i], jobs->tupdesc, 2),
+												  SPI_getvalue(jobs->vals[i], jobs->tupdesc, 3)));
+		else
+			waiting++;
+	}
+	foreach(lc, gave_up)
+	{
+		List	   *job = lfirst(lc);
+		SmsStatusRefs refs = {0};
+
+		refs.job_id = linitial(job);
+		refs.package_id = lsecond(job);
+		(void) sms_job_fail(refs.job_id, psprintf("gave up sending to site %s after %d s: %s",
+												  t->hop, sms_send_give_up_after, reason));
+		sms_status_message(SMS_SENDER, SMS_ERROR, SMS_MSG_SEND_FAILED, &refs,
+						   "Sending package %s version %s to site %s failed: %s; gave up after %d s.",
+						   refs.package_id, (char *) lthird(job), t->hop, reason, sms_send_give_up_after);
+	}
+	transfer_failed(t, reason, waiting);
 }
 
 /*
@@ -416,8 +468,11 @@ sender_finish_transfer(Transfer *t, TransferState state, char *err)
 				keep_sent_so_far(t);
 			transfer_yield(t);
 			break;
+		case TRANSFER_UNREACHABLE:
+			hop_unreachable(t, err);
+			break;
 		default:
-			transfer_failed(t, err);
+			transfer_failed(t, err, 0);
 			break;
 	}
 	return state;
@@ -470,7 +525,7 @@ sender_send_one(const char *job_id, const char *hop)
 		StartTransactionCommand();
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		transfer_failed(t, edata->message);
+		transfer_failed(t, edata->message, 0);
 	}
 	PG_END_TRY();
 }

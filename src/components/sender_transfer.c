@@ -364,11 +364,11 @@ transfer_connecting(TransferRun *run)
 	if (t->conninfo == NULL)
 	{
 		*run->err = psprintf("no enabled sender address for site %s", t->hop);
-		return TRANSFER_FAILED;
+		return TRANSFER_UNREACHABLE;
 	}
 	run->conn = link_open(t->conninfo, run->err);
 	if (run->conn == NULL)
-		return TRANSFER_FAILED;
+		return TRANSFER_UNREACHABLE;
 	if (strcmp(t->job_type, "remove_package") == 0)
 		return TRANSFER_ENDING;
 	if (!t->streaming || t->stream_id != NULL)
@@ -875,12 +875,13 @@ static bool
 is_final(TransferState state)
 {
 	return state == TRANSFER_DONE || state == TRANSFER_FAILED ||
-		state == TRANSFER_PAUSED || state == TRANSFER_YIELDED;
+		state == TRANSFER_UNREACHABLE || state == TRANSFER_PAUSED ||
+		state == TRANSFER_YIELDED;
 }
 
 /*
- * Send t to its hop; answers the final state (*err set for FAILED and
- * PAUSED).  The link is kept for the next transfer when the transfer
+ * Send t to its hop; answers the final state (*err set for FAILED,
+ * UNREACHABLE and PAUSED).  The link is kept for the next transfer when the transfer
  * ends well or steps out; if an ERROR ends it, only while no failure or
  * given-up stream came before (see keep_link), and site_link.c keeps only
  * an idle connection.
@@ -895,7 +896,7 @@ sender_run_transfer(Transfer *t, char **err)
 	run.err = err;
 	snprintf(run.version, sizeof(run.version), "%d", t->version);
 	state = transfer_connecting(&run);
-	if (state == TRANSFER_FAILED)
+	if (state == TRANSFER_UNREACHABLE)
 		return state;
 	run.keep_link = true;
 

@@ -75,6 +75,8 @@ typedef enum TransferState
 	/* final states */
 	TRANSFER_DONE,
 	TRANSFER_FAILED,			/* *err says why */
+	TRANSFER_UNREACHABLE,		/* no link to the hop at all (*err): no
+								 * transfer to it can do better now */
 	TRANSFER_PAUSED,			/* the rate limit of this hour is 0 % (*err) */
 	TRANSFER_YIELDED			/* stepped out of a stream: other work waits */
 } TransferState;

@@ -340,6 +340,62 @@ sms_send_rows_failed(const char *job_id, const char *hop, const char *reason, bo
 }
 
 /*
+ * waiting|retrying -> retrying, or failed: hop could not be reached at all
+ * (no connection, no sender address), so no other transfer to it would
+ * fare better now.  Every open send row of the other active jobs behind
+ * hop takes the failed attempt as its own: its back-off starts (the retry
+ * clock, from attempts), and it gives up, as sms_send_rows_failed does,
+ * once its run of failures is older than smsdist.send_give_up_after.
+ * Rows another transfer has claimed (running, or locked right now) and
+ * rows paused for the hour keep their own state.  Without this a site
+ * that is down had every job queued for it claimed, tried and reported on
+ * its own: a thousand jobs, a thousand connection attempts and warnings a
+ * minute.  Rows: one per job moved -- job, package, version, and whether
+ * it gave up (its rows failed; the caller fails the job).
+ */
+SPITupleTable *
+sms_send_rows_hop_unreachable(const char *job_id, const char *hop, const char *reason,
+							  uint64 *n)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, INT4OID};
+	Datum		values[4] = {text_datum(job_id), text_datum(hop), text_datum(reason),
+	Int32GetDatum(sms_send_give_up_after)};
+	int			ret;
+
+	ret = sms_execute_kept("WITH hop_sites AS MATERIALIZED ("
+						   /* route_hop() once per site, not once per row */
+						   "  SELECT x.site_code FROM (SELECT DISTINCT site_code FROM smsdist.job_site_status"
+						   "                            WHERE phase = 'send' AND state IN ('waiting', 'retrying')) x"
+						   "   WHERE smsdist.route_hop(x.site_code) = $2),"
+						   " x AS ("
+						   "  SELECT s.job_id, s.site_code,"
+						   "         clock_timestamp() - coalesce(s.retrying_since, clock_timestamp())"
+						   "         > make_interval(secs => $4) AS give_up"
+						   "    FROM smsdist.job_site_status s"
+						   "    JOIN hop_sites h ON h.site_code = s.site_code"
+						   "    JOIN smsdist.jobs j ON j.job_id = s.job_id AND j.state = 'active'"
+						   "   WHERE s.phase = 'send' AND s.state IN ('waiting', 'retrying') AND s.job_id <> $1"
+						   "     AND coalesce(s.last_error, '') NOT LIKE 'paused:%'"
+						   "   FOR UPDATE OF s SKIP LOCKED),"
+						   " u AS ("
+						   "  UPDATE smsdist.job_site_status s"
+						   "     SET state = CASE WHEN x.give_up THEN 'failed' ELSE 'retrying' END::smsdist.phase_state,"
+						   "         attempts = s.attempts + 1, last_error = $3,"
+						   "         detail = CASE WHEN x.give_up THEN 'gave up after ' || $4 || ' s: ' || $3"
+						   "                       ELSE 'will try again: ' || $3 END,"
+						   "         finished_at = CASE WHEN x.give_up THEN clock_timestamp() END"
+						   "    FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'"
+						   "  RETURNING s.job_id, x.give_up)"
+						   "SELECT u.job_id::text, j.package_id::text, coalesce(j.source_version, 0), bool_or(u.give_up)"
+						   "  FROM u JOIN smsdist.jobs j ON j.job_id = u.job_id"
+						   " GROUP BY 1, 2, 3 ORDER BY 1",
+						   4, types, values, NULL, false, 0);
+	CHECK(ret, SPI_OK_SELECT, "recording a site that cannot be reached");
+	*n = SPI_processed;
+	return SPI_tuptable;
+}
+
+/*
  * running -> waiting: the Sender stepped out of a transfer to hop (it sends
  * while the package is compressed, and the build is behind); the attempt
  * does not count.

@@ -26,6 +26,10 @@
  *											sms_send_rows_claim,
  *											sms_distribute_row_claim
  *				  running -> retrying|failed	sms_send_rows_failed
+ *				  waiting|retrying -> retrying|failed
+ *											sms_send_rows_hop_unreachable (the
+ *											other jobs' rows behind a hop
+ *											that cannot be reached)
  *				  running -> waiting		sms_send_rows_yield,
  *											sms_distribute_row_needs_full
  *				  running -> retrying		sms_distribute_row_repairing,
@@ -78,6 +82,8 @@ extern void sms_send_rows_claim(const char *job_id, const char *hop,
 extern void sms_send_rows_fail_unroutable(const char *job_id);
 extern bool sms_send_rows_failed(const char *job_id, const char *hop, const char *reason,
 								 bool *gave_up);
+extern SPITupleTable *sms_send_rows_hop_unreachable(const char *job_id, const char *hop,
+													const char *reason, uint64 *n);
 extern void sms_send_rows_yield(const char *job_id, const char *hop, const char *detail);
 extern void sms_send_rows_done(const char *job_id, const char *hop, const char *detail,
 							   int32 delta_base, int64 bytes, int64 attempt_bytes);

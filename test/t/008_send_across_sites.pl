@@ -70,6 +70,32 @@ ok(wait_until($cen, 'site', "SELECT state = 'completed' FROM smsdist.jobs WHERE 
 	'once CH1 is back the job completes') or diag(job_state($cen, 'CEN00102'));
 everywhere('version 2 after the outage');
 
+# --- ten jobs for a child that is down: one connection attempt and one
+# warning per back-off for all of them, not one per job
+$ch1->stop;
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+SELECT 'CEN0021' || i, 'share_package', 'CEN00001', 'sites', '{CH1}' FROM generate_series(0, 9) i});
+ok(wait_until($cen, 'site', q{SELECT count(*) = 10 FROM smsdist.job_site_status
+                               WHERE job_id LIKE 'CEN0021_' AND phase = 'send' AND state = 'retrying'
+                                 AND last_error LIKE '%could not connect%' AND next_attempt_at IS NOT NULL}, 60),
+	'while CH1 is down the ten send rows are retrying, with the reason');
+my ($warnings, $first) = split /\|/, $cen->safe_psql('site', q{SELECT count(*), (array_agg(message ORDER BY status_id))[1]
+                                                              FROM smsdist.status_messages
+                                                             WHERE job_id LIKE 'CEN0021_' AND message_id = 3301}), 2;
+ok($warnings > 0 && $warnings < 10, "fewer warnings than jobs ($warnings): each attempt counts for every job");
+like($first // '', qr/to site CH1 failed: could not connect.*; trying again, with the 9 other jobs that wait for the site\.$/s,
+	'the first says how many other jobs wait for the site');
+ok(wait_until($cen, 'site', q{SELECT count(DISTINCT s.job_id) = 10
+                               FROM smsdist.job_site_status s, smsdist.explain(s.job_id::text) e
+                              WHERE s.job_id LIKE 'CEN0021_' AND s.phase = 'send'
+                                AND e.reason ~ '^site CH1 cannot be reached since .*: could not connect.*; next attempt at \S+ \S+$'}, 60),
+	'every job, tried or not, says the site cannot be reached, since when and until when');
+$ch1->start;
+ok(wait_until($cen, 'site', q{SELECT count(*) = 10 FROM smsdist.jobs WHERE job_id LIKE 'CEN0021_' AND state = 'completed'}, 120),
+	'once CH1 is back the ten jobs complete')
+  or diag($cen->safe_psql('site', q{SELECT string_agg(job_id || ' ' || state || ' ' || coalesce(detail, ''), E'\n') FROM smsdist.job_site_status WHERE job_id LIKE 'CEN0021_'}));
+
 # --- a chunk damaged on the way is refused and sent again
 system("head -c 2500000 /dev/urandom > '$src/bin/patch2.bin'") == 0 or die;
 $cen->safe_psql('site', "UPDATE smsdist.packages SET source_version = 3 WHERE package_id = 'CEN00001'");
@@ -164,10 +190,16 @@ $cen->safe_psql('site', q{
 UPDATE smsdist.sender_addresses SET throttle = 'unlimited' WHERE target_site_code = 'CH1';
 UPDATE smsdist.packages SET source_version = 6 WHERE package_id = 'CEN00001';
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
-VALUES ('CEN00107', 'share_package', 'CEN00001', 'sites', '{CH1}')});
-ok(wait_until($cen, 'site', "SELECT state = 'failed' FROM smsdist.jobs WHERE job_id = 'CEN00107'", 60),
-	'a site that stays unreachable fails the job in the end');
+VALUES ('CEN00107', 'share_package', 'CEN00001', 'sites', '{CH1}'), ('CEN00108', 'share_package', 'CEN00001', 'sites', '{CH1}')});
+ok(wait_until($cen, 'site', "SELECT count(*) = 2 FROM smsdist.jobs WHERE job_id IN ('CEN00107', 'CEN00108') AND state = 'failed'", 60),
+	'a site that stays unreachable fails the jobs in the end');
 like(job_state($cen, 'CEN00107'), qr/gave up sending to site CH1 after 3 s: could not connect/, 'saying why');
+like(job_state($cen, 'CEN00108'), qr/gave up sending to site CH1 after 3 s: could not connect/, 'both');
+is($cen->safe_psql('site', q{SELECT string_agg(job_id || ' ' || n, ', ' ORDER BY job_id)
+                               FROM (SELECT job_id, count(*) AS n FROM smsdist.status_messages
+                                      WHERE job_id IN ('CEN00107', 'CEN00108') AND message_id = 3301 AND severity = 'error'
+                                      GROUP BY 1) m}),
+	'CEN00107 1, CEN00108 1', 'each job says once that it gave up');
 $ch1->start;
 
 $_->stop for ($cen, $ch1, $gc1);
