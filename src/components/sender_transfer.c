@@ -366,7 +366,8 @@ transfer_connecting(TransferRun *run)
 		*run->err = psprintf("no enabled sender address for site %s", t->hop);
 		return TRANSFER_UNREACHABLE;
 	}
-	run->conn = link_open(t->conninfo, run->err);
+	/* (the send rows keep their own back-off) */
+	run->conn = link_open_now(t->conninfo, run->err);
 	if (run->conn == NULL)
 		return TRANSFER_UNREACHABLE;
 	if (strcmp(t->job_type, "remove_package") == 0)

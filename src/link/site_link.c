@@ -8,8 +8,9 @@
  *			database, opened from a sender address's conninfo.  Every wait
  *			(connecting, sending, waiting for the answer) is a
  *			WaitLatchOrSocket, so SIGTERM, postmaster death and the latch are
- *			honoured at once; each connection attempt or call gives up after
- *			SMS_LINK_TIMEOUT_MS.
+ *			honoured at once; each call gives up after SMS_LINK_TIMEOUT_MS,
+ *			and each connection attempt after the conninfo's connect_timeout
+ *			(at most SMS_LINK_TIMEOUT_MS).
  *
  * Used by the Sender (packages, job targets) and the Replication Manager
  * (advertisements).
@@ -72,6 +73,35 @@ link_error(PGconn *conn, const char *what)
  * answers are still checked (link_clean_text), a child being able to send
  * anything.
  */
+/*
+ * How long one connection attempt to conninfo may take: its
+ * connect_timeout (seconds; as libpq, at least 2), at most
+ * SMS_LINK_TIMEOUT_MS.  libpq enforces connect_timeout only in its own
+ * blocking loop, never with PQconnectPoll, so it is done here.  A link to
+ * a site whose packets are dropped waits this long at every attempt.
+ */
+static int
+connect_timeout_ms(const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	int			ms = SMS_LINK_TIMEOUT_MS;
+
+	if (opts == NULL)
+		return ms;				/* libpq says what is wrong when it connects */
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL)
+		{
+			int			secs = atoi(o->val);
+
+			if (secs > 0)
+				ms = Min(ms, Max(secs, 2) * 1000);
+		}
+	}
+	PQconninfoFree(opts);
+	return ms;
+}
+
 PGconn *
 link_connect(const char *conninfo, char **err)
 {
@@ -79,7 +109,8 @@ link_connect(const char *conninfo, char **err)
 	const char *const vals[] = {conninfo, GetDatabaseEncodingName(), NULL};
 	PGconn	   *conn = PQconnectStartParams(keys, vals, 1);
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SMS_LINK_TIMEOUT_MS);
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													   connect_timeout_ms(conninfo));
 
 	if (conn == NULL || PQstatus(conn) == CONNECTION_BAD)
 	{
@@ -347,14 +378,104 @@ link_usable(PGconn *conn)
 	return PQconsumeInput(conn) && PQstatus(conn) == CONNECTION_OK;
 }
 
-PGconn *
-link_open(const char *conninfo, char **err)
+/* ----------------------------------------------------------------
+ * Failed connections: not tried again at once
+ *
+ * A conninfo whose last connection attempt failed is not tried again by
+ * link_open before its retry time: 1 s after the first failure, doubling
+ * up to SMS_LINK_RETRY_MAX_MS; every caller meanwhile gets that failure at
+ * once.  The Sender asks a child for the report of every job it
+ * distributes, about once a second: a child that is down cost a
+ * connection attempt per job and round, and one whose packets are dropped
+ * the whole connection timeout each (ten jobs, ten minutes a round in
+ * which the Sender sent nothing).  Now a site that does not answer costs
+ * one attempt per back-off in each process.  A success forgets the
+ * failure.  link_open_now tries regardless (a transfer, whose send rows
+ * have their own back-off) and records the outcome too.
+ * ---------------------------------------------------------------- */
+
+#define SMS_LINK_RETRY_MIN_MS	1000
+#define SMS_LINK_RETRY_MAX_MS	60000
+
+typedef struct FailedLink
+{
+	char	   *conninfo;
+	char	   *err;			/* the failure, as the attempt said it */
+	int			delay_ms;		/* from the failure to retry_at */
+	TimestampTz retry_at;
+} FailedLink;
+
+static List *failed_links = NIL;
+
+static FailedLink *
+failed_link(const char *conninfo)
+{
+	ListCell   *lc;
+
+	foreach(lc, failed_links)
+	{
+		FailedLink *f = lfirst(lc);
+
+		if (strcmp(f->conninfo, conninfo) == 0)
+			return f;
+	}
+	return NULL;
+}
+
+/* Remember how an attempt to conninfo ended (err NULL: it succeeded). */
+static void
+remember_attempt(const char *conninfo, const char *err)
+{
+	FailedLink *f = failed_link(conninfo);
+	MemoryContext old;
+
+	if (err == NULL)
+	{
+		if (f != NULL)
+		{
+			failed_links = list_delete_ptr(failed_links, f);
+			pfree(f->conninfo);
+			pfree(f->err);
+			pfree(f);
+		}
+		return;
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (f == NULL)
+	{
+		f = palloc0(sizeof(FailedLink));
+		f->conninfo = pstrdup(conninfo);
+		f->delay_ms = SMS_LINK_RETRY_MIN_MS;
+		failed_links = lappend(failed_links, f);
+	}
+	else
+	{
+		pfree(f->err);
+		f->delay_ms = Min(f->delay_ms * 2, SMS_LINK_RETRY_MAX_MS);
+	}
+	f->err = pstrdup(err);
+	f->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), f->delay_ms);
+	MemoryContextSwitchTo(old);
+}
+
+static PGconn *
+open_link(const char *conninfo, bool now, char **err)
 {
 	ListCell   *lc;
 	PGconn	   *conn;
 	KeptLink   *k;
 	MemoryContext old;
 
+	if (!now)
+	{
+		FailedLink *f = failed_link(conninfo);
+
+		if (f != NULL && GetCurrentTimestamp() < f->retry_at)
+		{
+			*err = pstrdup(f->err);
+			return NULL;
+		}
+	}
 	foreach(lc, kept_links)
 	{
 		k = lfirst(lc);
@@ -370,6 +491,7 @@ link_open(const char *conninfo, char **err)
 		}
 	}
 	conn = link_connect(conninfo, err);
+	remember_attempt(conninfo, conn == NULL ? *err : NULL);
 	if (conn == NULL)
 		return NULL;
 	old = MemoryContextSwitchTo(TopMemoryContext);
@@ -381,6 +503,18 @@ link_open(const char *conninfo, char **err)
 	kept_links = lappend(kept_links, k);
 	MemoryContextSwitchTo(old);
 	return conn;
+}
+
+PGconn *
+link_open(const char *conninfo, char **err)
+{
+	return open_link(conninfo, false, err);
+}
+
+PGconn *
+link_open_now(const char *conninfo, char **err)
+{
+	return open_link(conninfo, true, err);
 }
 
 /*

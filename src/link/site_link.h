@@ -13,7 +13,7 @@
 #include "libpq-fe.h"
 #include "datatype/timestamp.h"
 
-#define SMS_LINK_TIMEOUT_MS	60000	/* one connection attempt or one call */
+#define SMS_LINK_TIMEOUT_MS	60000	/* one call; one connection attempt at most */
 
 /* Wait for the socket (or the latch, or a timeout); false on timeout. */
 extern bool link_wait(PGconn *conn, int events, TimestampTz deadline);
@@ -47,8 +47,12 @@ extern bool link_pipeline_exit(PGconn *conn, int pending);
  * A connection to conninfo, kept from an earlier call if there is a good one
  * (link_connect otherwise); give it back with link_close(conn, keep): keep
  * it open for the next caller, or (keep = false, after a failure) close it.
+ * After a failed attempt, link_open answers that failure without trying
+ * again until its back-off has passed (1 s, doubling up to a minute, per
+ * process); link_open_now always tries.
  */
 extern PGconn *link_open(const char *conninfo, char **err);
+extern PGconn *link_open_now(const char *conninfo, char **err);
 extern PGconn *link_open_kept(const char *conninfo);
 extern void link_close(PGconn *conn, bool keep);
 
