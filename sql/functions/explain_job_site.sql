@@ -68,6 +68,14 @@ BEGIN
                 e.waiting_on := 'child site';
                 e.since := coalesce(snd.retrying_since, snd.updated_at);
                 e.next_attempt_at := snd.next_attempt_at;
+            ELSIF snd.state = 'retrying' AND adr.address_id IS NULL THEN
+                -- (every job behind the hop takes a failed attempt as its own)
+                e.reason := format('waiting to be sent to site %s%s: there is no enabled sender address for site %s (since %s, %s attempt(s)); next attempt at %s',
+                                   p_site, via, hop, smsdist.explain_time(coalesce(snd.retrying_since, snd.updated_at)),
+                                   snd.attempts, coalesce(smsdist.explain_time(snd.next_attempt_at), 'the Sender''s next step'));
+                e.waiting_on := 'operator';
+                e.since := coalesce(snd.retrying_since, snd.updated_at);
+                e.next_attempt_at := snd.next_attempt_at;
             ELSIF snd.state = 'retrying' THEN
                 e.reason := format('site %s cannot be reached%s since %s (%s, %s attempt(s)): %s; next attempt at %s',
                                    hop, CASE WHEN hop <> p_site THEN format(' on the way to site %s', p_site) ELSE '' END,

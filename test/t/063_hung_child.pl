@@ -29,7 +29,7 @@ my $ch1 = site_node('ch1', site_code => 'CH1', conf => $conf);
 for my $n ($cen, $ch1)
 {
 	$n->safe_psql('site', q{INSERT INTO smsdist.sites VALUES ('CEN', 'Central', NULL),
-	  ('CH1', 'Child 1', 'CEN'), ('CH2', 'Child 2', 'CEN')});
+	  ('CH1', 'Child 1', 'CEN'), ('CH2', 'Child 2', 'CEN'), ('CH3', 'Child 3', 'CEN')});
 }
 link_sites($cen, 'CEN', $ch1, 'CH1');
 my $cb = $ch1->basedir;
@@ -124,6 +124,17 @@ $cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET conninfo = '$ch1_co
 $hold->kill_kill;
 ok(wait_until($cen, 'site', q{SELECT count(*) = 3 FROM smsdist.jobs WHERE job_id LIKE 'CEN0030_' AND state = 'completed'}, 180),
 	'once CH1 answers again the three jobs complete') or diag(rows('CEN0030_'));
+# --- a site with no sender address: the operator's to fix, for every job
+# waiting for it, tried or not
+$cen->safe_psql('site', q{
+INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
+SELECT 'CEN0040' || i, 'share_package', 'CEN00001', 'sites', '{CH3}' FROM generate_series(1, 2) i});
+ok(wait_until($cen, 'site', q{SELECT count(*) = 2 FROM smsdist.job_site_status s, smsdist.explain(s.job_id::text) e
+                               WHERE s.job_id LIKE 'CEN0040_' AND s.phase = 'send' AND s.state = 'retrying'
+                                 AND e.waiting_on = 'operator'
+                                 AND e.reason LIKE 'waiting to be sent to site CH3: there is no enabled sender address for site CH3 (since %'}, 60),
+	'a site without a sender address: every job waiting for it says so, for the operator')
+  or diag($cen->safe_psql('site', q{SELECT string_agg(e.reason, E'\n') FROM smsdist.explain('CEN00401') e}));
 kill 'KILL', $silent;
 waitpid($silent, 0);
 
