@@ -385,8 +385,9 @@ hop_unreachable(Transfer *t, const char *reason)
 
 		refs.job_id = linitial(job);
 		refs.package_id = lsecond(job);
-		(void) sms_job_fail(refs.job_id, psprintf("gave up sending to site %s after %d s: %s",
-												  t->hop, sms_send_give_up_after, reason));
+		if (!sms_job_fail(refs.job_id, psprintf("gave up sending to site %s after %d s: %s",
+												t->hop, sms_send_give_up_after, reason)))
+			continue;			/* ended meanwhile (cancelled, expired) */
 		sms_status_message(SMS_SENDER, SMS_ERROR, SMS_MSG_SEND_FAILED, &refs,
 						   "Sending package %s version %s to site %s failed: %s; gave up after %d s.",
 						   refs.package_id, (char *) lthird(job), t->hop, reason, sms_send_give_up_after);

@@ -594,6 +594,8 @@ sender_follow_reports(const char *during_job)
 			continue;
 		/* during a transfer, only a link already open: no waiting on a site down */
 		conn = during_job ? link_open_kept(conninfo) : link_open(conninfo, &err);
+		if (conn == NULL && err == NULL)
+			continue;			/* during a transfer: not asked, so no answer either way */
 		if (conn == NULL)
 		{
 			/* unreachable for now: the rows keep their state, and say why */

@@ -42,6 +42,7 @@
 #include "sender_small.h"
 #include "worker.h"
 #include "file_util.h"
+#include "job_state.h"
 #include "sha256.h"
 #include "package_store.h"
 #include "site_link.h"
@@ -370,6 +371,9 @@ transfer_connecting(TransferRun *run)
 	run->conn = link_open_now(t->conninfo, run->err);
 	if (run->conn == NULL)
 		return TRANSFER_UNREACHABLE;
+	/* the hop answers: the rows a failure to reach it held back go on */
+	if (sms_send_rows_hop_answers(t->job_id, t->hop) > 0)
+		sms_step_commit();
 	if (strcmp(t->job_type, "remove_package") == 0)
 		return TRANSFER_ENDING;
 	if (!t->streaming || t->stream_id != NULL)

@@ -396,6 +396,42 @@ sms_send_rows_hop_unreachable(const char *job_id, const char *hop, const char *r
 }
 
 /*
+ * retrying -> waiting: hop answered a transfer (of job_id), so the run of
+ * connection failures that sms_send_rows_hop_unreachable gave every job
+ * behind it ends: those rows may be sent at once, and their give-up clock
+ * (retrying_since) stops, as the transfer's own rows' does.  Without this,
+ * a job queued behind a site that was down a moment kept that moment as
+ * the start of its failures, and gave up with the next one however long
+ * the site had worked in between.  Rows locked by another transfer are
+ * left alone.  Returns the number of rows changed.
+ */
+uint64
+sms_send_rows_hop_answers(const char *job_id, const char *hop)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {text_datum(job_id), text_datum(hop)};
+	int			ret;
+
+	ret = sms_execute_kept("WITH x AS ("
+						   "  SELECT s.job_id, s.site_code FROM smsdist.job_site_status s"
+						   "   WHERE s.phase = 'send' AND s.retrying_since IS NOT NULL"
+						   "     AND (s.state = 'retrying' OR (s.state = 'running' AND s.job_id = $1))"
+						   "     AND (s.last_error LIKE 'could not connect%'"
+						   "          OR s.last_error LIKE 'no enabled sender address%')"
+						   "     AND smsdist.route_hop(s.site_code) = $2"
+						   "   FOR UPDATE OF s SKIP LOCKED)"
+						   "UPDATE smsdist.job_site_status s"
+						   "   SET state = CASE WHEN s.state = 'retrying' THEN 'waiting' ELSE s.state END::smsdist.phase_state,"
+						   "       detail = CASE WHEN s.state = 'retrying' THEN 'site ' || $2 || ' answers again'"
+						   "                     ELSE s.detail END,"
+						   "       retrying_since = NULL"
+						   "  FROM x WHERE s.job_id = x.job_id AND s.site_code = x.site_code AND s.phase = 'send'",
+						   2, types, values, NULL, false, 0);
+	CHECK(ret, SPI_OK_UPDATE, "recording a site that answers again");
+	return SPI_processed;
+}
+
+/*
  * running -> waiting: the Sender stepped out of a transfer to hop (it sends
  * while the package is compressed, and the build is behind); the attempt
  * does not count.

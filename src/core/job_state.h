@@ -30,6 +30,8 @@
  *											sms_send_rows_hop_unreachable (the
  *											other jobs' rows behind a hop
  *											that cannot be reached)
+ *				  retrying -> waiting		sms_send_rows_hop_answers (those
+ *											rows, once the hop answers)
  *				  running -> waiting		sms_send_rows_yield,
  *											sms_distribute_row_needs_full
  *				  running -> retrying		sms_distribute_row_repairing,
@@ -84,6 +86,7 @@ extern bool sms_send_rows_failed(const char *job_id, const char *hop, const char
 								 bool *gave_up);
 extern SPITupleTable *sms_send_rows_hop_unreachable(const char *job_id, const char *hop,
 													const char *reason, uint64 *n);
+extern uint64 sms_send_rows_hop_answers(const char *job_id, const char *hop);
 extern void sms_send_rows_yield(const char *job_id, const char *hop, const char *detail);
 extern void sms_send_rows_done(const char *job_id, const char *hop, const char *detail,
 							   int32 delta_base, int64 bytes, int64 attempt_bytes);

@@ -94,8 +94,9 @@ connect_timeout_ms(const char *conninfo)
 		{
 			int			secs = atoi(o->val);
 
-			if (secs > 0)
-				ms = Min(ms, Max(secs, 2) * 1000);
+			/* (one deadline for the whole attempt, every host of the conninfo) */
+			if (secs > 0 && secs < SMS_LINK_TIMEOUT_MS / 1000)
+				ms = Max(secs, 2) * 1000;
 		}
 	}
 	PQconninfoFree(opts);

@@ -42,29 +42,36 @@ INSERT INTO smsdist.sender_addresses (target_site_code, conninfo)
 my $ch1_conninfo = 'host=' . $ch1->host . ' port=' . $ch1->port . ' dbname=site user=parent_sender';
 $cen->safe_psql('site', "INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH1', '$ch1_conninfo')");
 
-# the silent site: accepts every connection, keeps it, answers nothing, and
-# counts them in a file
-my $accepts = $cen->basedir . '/accepts';
-my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 128, ReuseAddr => 1)
-  or die "listen: $!";
-my $port = $listener->sockport;
-my $silent = fork() // die "fork: $!";
-if ($silent == 0)
+# A silent site: accepts every connection, keeps it, answers nothing, and
+# counts them in a file.  Returns its process, its conninfo and a function
+# that reads the count.
+sub silent_site
 {
-	my @held;
-	while (my $c = $listener->accept)
+	my ($name, $timeout) = @_;
+	my $count = $cen->basedir . "/accepts-$name";
+	my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 128, ReuseAddr => 1)
+	  or die "listen: $!";
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0)
 	{
-		push @held, $c;
-		open(my $fh, '>', "$accepts.tmp") or die;
-		print $fh scalar(@held);
-		close $fh;
-		rename("$accepts.tmp", $accepts) or die;
+		my @held;
+		while (my $c = $listener->accept)
+		{
+			push @held, $c;
+			open(my $fh, '>', "$count.tmp") or die;
+			print $fh scalar(@held);
+			close $fh;
+			rename("$count.tmp", $count) or die;
+		}
+		exit 0;
 	}
-	exit 0;
+	my $port = $listener->sockport;
+	close $listener;
+	my $accepted = sub { open(my $fh, '<', $count) or return 0; my $n = <$fh>; close $fh; return $n + 0; };
+	return ($pid, "host=127.0.0.1 port=$port dbname=site user=parent_sender connect_timeout=$timeout", $accepted);
 }
-close $listener;
-sub accepted { open(my $fh, '<', $accepts) or return 0; my $n = <$fh>; close $fh; return $n + 0; }
-my $silent_conninfo = "host=127.0.0.1 port=$port dbname=site user=parent_sender connect_timeout=2";
+my ($silent2, $silent2_conninfo, $accepted2) = silent_site('ch2', 2);
+my ($silent1, $silent1_conninfo, $accepted1) = silent_site('ch1', 3);
 
 my $src = $cen->basedir . '/source/tool';
 make_path($src);
@@ -79,14 +86,14 @@ sub rows
 
 # --- three jobs for a site that never answers
 $cen->safe_psql('site', qq{
-INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH2', '$silent_conninfo');
+INSERT INTO smsdist.sender_addresses (target_site_code, conninfo) VALUES ('CH2', '$silent2_conninfo');
 INSERT INTO smsdist.jobs (job_id, job_type, package_id, target_type, target_sites)
 SELECT 'CEN0020' || i, 'share_package', 'CEN00001', 'sites', '{CH2}' FROM generate_series(1, 3) i});
 ok(wait_until($cen, 'site', q{SELECT count(*) = 3 FROM smsdist.job_site_status
                                WHERE job_id LIKE 'CEN0020_' AND phase = 'send' AND state = 'retrying'
                                  AND last_error = 'could not connect: timed out'}, 120),
 	'the three send rows to CH2 are retrying: could not connect, timed out') or diag(rows('CEN0020_'));
-my $n = accepted();
+my $n = $accepted2->();
 ok($n >= 1 && $n < 3, "one attempt stood for the three jobs ($n connection(s) taken)");
 # (from the activation to the first failure: the first attempt and no more)
 is($cen->safe_psql('site', q{SELECT (SELECT min(at) FROM smsdist.status_messages WHERE job_id LIKE 'CEN0020_' AND message_id = 3301)
@@ -109,14 +116,12 @@ ok(wait_until($cen, 'site', q{SELECT count(*) = 3 FROM smsdist.job_site_status s
                                WHERE s.job_id LIKE 'CEN0030_' AND s.phase = 'send' AND s.state = 'done'
                                  AND a.reported_at IS NOT NULL}, 120),
 	'the three jobs are sent to CH1, and CEN follows their distribution there') or diag(rows('CEN0030_'));
-my $before = accepted();
-# (another conninfo than CH2's: a failed one is remembered by its text)
-$cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET conninfo = '$silent_conninfo application_name=ch1' WHERE target_site_code = 'CH1'");
+$cen->safe_psql('site', "UPDATE smsdist.sender_addresses SET conninfo = '$silent1_conninfo' WHERE target_site_code = 'CH1'");
 ok(wait_until($cen, 'site', q{SELECT count(*) = 3 FROM smsdist.distribution_report_answers
                                WHERE job_id LIKE 'CEN0030_' AND hop = 'CH1'
                                  AND report_error = 'could not connect: timed out'}, 120),
 	'CH1 does not answer: each job says so');
-$n = accepted() - $before;
+$n = $accepted1->();
 ok($n >= 1 && $n < 3, "one attempt stood for the three jobs' reports ($n connection(s) taken)");
 
 # --- CH1 answers again: every job completes
@@ -135,7 +140,7 @@ ok(wait_until($cen, 'site', q{SELECT count(*) = 2 FROM smsdist.job_site_status s
                                  AND e.reason LIKE 'waiting to be sent to site CH3: there is no enabled sender address for site CH3 (since %'}, 60),
 	'a site without a sender address: every job waiting for it says so, for the operator')
   or diag($cen->safe_psql('site', q{SELECT string_agg(e.reason, E'\n') FROM smsdist.explain('CEN00401') e}));
-kill 'KILL', $silent;
-waitpid($silent, 0);
+kill 'KILL', $silent1, $silent2;
+waitpid($_, 0) for ($silent1, $silent2);
 
 done_testing();
