@@ -256,11 +256,7 @@ $node->safe_psql('site', q{
 DELETE FROM smsdist.jobs WHERE package_id = 'CEN00001';
 DELETE FROM smsdist.packages WHERE package_id = 'CEN00001';
 SELECT smsdist.wake('scheduler');});
-ok(wait_until($node, 'site', "SELECT true", 1) && do {
-		my $gone = 0;
-		for (1 .. 100) { if (!-e "$store/CEN00001.2.tar.gz") { $gone = 1; last; } usleep(100_000); }
-		$gone;
-	}, 'the file of a deleted package is removed');
+ok(eventually(sub { !-e "$store/CEN00001.2.tar.gz" }), 'the file of a deleted package is removed');
 
 # --- smsdist.store_incompressible = off: every slice is compressed at the
 # level; the package is as good, and just as readable

@@ -12,7 +12,7 @@ use Test::More;
 use File::Path qw(make_path);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '5s'\n");
 my $base = $node->basedir;
@@ -119,9 +119,7 @@ unlike(slurp(pcm_path('logon1', 'CEN00001')), qr/CEN00C01/, 'without the cancell
 # --- a logon server added later gets every file
 make_path("$base/logon3");
 $node->safe_psql('site', "INSERT INTO smsdist.site_systems (site_code, role, name, root_directory) VALUES ('CEN', 'logon_server', 'LOGON3', '$base/logon3')");
-my $ok3 = 0;
-for (1 .. 300) { if (-f "$base/logon3/pcins.box/CEN00001") { $ok3 = 1; last } select(undef, undef, undef, 0.1) }
-ok($ok3, 'a logon server added later receives the existing PCM files');
+ok(eventually(sub { -f "$base/logon3/pcins.box/CEN00001" }), 'a logon server added later receives the existing PCM files');
 
 # --- a deleted machine's file goes
 $node->safe_psql('site', "DELETE FROM smsdist.system_resources WHERE sms_id = 'CEN00001'");

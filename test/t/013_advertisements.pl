@@ -12,7 +12,7 @@ use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $node = site_node('cen', site_code => 'CEN', conf => "smsdist.poll_interval = '5s'\n");
 my $b = $node->basedir;
@@ -51,12 +51,6 @@ VALUES ('CEN00C01', '2026-12-02 18:00', true, interval '1 day');
 });
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
-sub eventually
-{
-	my ($test) = @_;
-	for (1 .. 300) { return 1 if $test->(); select(undef, undef, undef, 0.1); }
-	return 0;
-}
 my @caps = ("$b/cap1", "$b/cap2");
 for my $box ("$b/drive/inboxes", @caps)
 {

@@ -16,7 +16,7 @@ use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest qw(:DEFAULT wait_quiescent);
+use SmsTest qw(:DEFAULT eventually wait_quiescent);
 
 my $agent = agent_path();
 ok(-x $agent, 'smsdist-agent is installed with the PostgreSQL programs');
@@ -56,12 +56,6 @@ VALUES ('CEN000D1', 'run_command', 'CEN00B01', 'Install', 'machines', '{CEN00001
 });
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
-sub eventually
-{
-	my ($test) = @_;
-	for (1 .. 600) { return 1 if $test->(); select(undef, undef, undef, 0.1); }
-	return 0;
-}
 ok(eventually(sub {
 			(slurp("$b/cap/offerinf.box/CENSYSTM.LKP") // '') =~ /name=CEN00001\nadverts=CEN00C01\n/
 			  && (slurp("$b/cap/offerinf.box/CENUSRGRP.LKP") // '') =~ /CEN00C03/

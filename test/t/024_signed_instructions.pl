@@ -25,7 +25,7 @@ use MIME::Base64 qw(encode_base64);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $agent = agent_path();
 my $node = agent_site();
@@ -58,12 +58,6 @@ INSERT INTO smsdist.jobs (job_id, job_type, package_id, program_name, target_typ
           '2026-12-01 10:00+00');
 });
 my $sig_re = qr/\n\[signature\]\nkey_id=([0-9a-f]{16})\ned25519=[A-Za-z0-9+\/]{86}==\n\z/;
-sub eventually
-{
-	my ($test) = @_;
-	for (1 .. 600) { return 1 if $test->(); select(undef, undef, undef, 0.1); }
-	return 0;
-}
 ok(eventually(sub {
 			slurp("$b/cap/offerinf.box/CENSYSTM.LKP") =~ /CEN00C01/
 			  && slurp("$b/cap/offerinf.box/CEN00C01.OFR") =~ $sig_re
