@@ -12,7 +12,7 @@ use Test::More;
 use File::Path qw(make_path);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my $conf = "smsdist.poll_interval = '5s'\n";
 my $cen = site_node('cen', site_code => 'CEN', conf => $conf);
@@ -56,13 +56,7 @@ sub files_at
 {
 	my ($id, $present) = @_;
 	my @paths = ("$b/logon1/pcins.box/$id", "$b/logon2/pcins.box/$id", "$b/drive/mancfg.box/pcmdom.box/BRANCH.000/$id");
-	for (1 .. 600)
-	{
-		my $n = grep { -f $_ } @paths;
-		return 1 if ($present ? $n == 3 : $n == 0);
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
+	return eventually(sub { my $n = grep { -f $_ } @paths; $present ? $n == 3 : $n == 0 });
 }
 ok(files_at('CH100001', 1), 'CH100001 has its PCM file on both logon servers of CH1 and its site server');
 ok(files_at('CH100002', 1), 'so has CH100002');

@@ -17,7 +17,7 @@ use File::Path qw(make_path);
 use IPC::Run;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my ($cen, $ch1, $gc1) = three_sites();
 my %base = (CEN => $cen->basedir, CH1 => $ch1->basedir, GC1 => $gc1->basedir);
@@ -72,12 +72,6 @@ ok(wait_until($cen, 'site', "SELECT count(*) = 5 FROM smsdist.package_locations 
 	'the package is published at CEN (one DP), CH1 and GC1 (two each)');
 
 sub slurp { my ($f) = @_; open(my $fh, '<', $f) or return undef; local $/; my $t = <$fh>; close $fh; return $t; }
-sub eventually
-{
-	my ($test, $secs) = @_;
-	for (1 .. ($secs // 60) * 10) { return 1 if $test->(); select(undef, undef, undef, 0.1); }
-	return 0;
-}
 
 # ---- the Run phase on two logon servers at each of two sites
 $cen->safe_psql('site', q{

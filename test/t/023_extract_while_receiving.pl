@@ -22,7 +22,7 @@ use File::Path qw(make_path);
 use Time::HiRes qw(usleep);
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SmsTest;
+use SmsTest qw(:DEFAULT eventually);
 
 my ($cen, $ch1, $gc1, $dps_ref) = three_sites();
 my %dps = %$dps_ref;
@@ -82,23 +82,13 @@ sub stage_grows_while_building
 sub log_has
 {
 	my ($node, $re, $secs, $offset) = @_;
-	for (1 .. $secs * 10)
-	{
-		return 1 if slurp_file($node->logfile, $offset) =~ $re;
-		usleep(100_000);
-	}
-	return 0;
+	return eventually(sub { slurp_file($node->logfile, $offset) =~ $re }, $secs);
 }
 
 sub despool_dir_empty
 {
 	my @left;
-	for (1 .. 100)
-	{
-		@left = glob("$drive/smsdist-despool/*");
-		return 1 unless @left;
-		usleep(100_000);
-	}
+	return 1 if eventually(sub { @left = glob("$drive/smsdist-despool/*"); !@left });
 	diag("left: @left");
 	return 0;
 }
